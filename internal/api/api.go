@@ -1,0 +1,526 @@
+// Package api serves Trawl's HTTP API (/api/v1), the embedded web console
+// and health endpoints. Every /api call is authenticated with a bearer token
+// and runs in that token's scope: root (all tenants) or one tenant. Objects of
+// another tenant answer 404, never 403, so their existence does not leak.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/prefix"
+	"github.com/trawlhq/trawl/internal/query"
+)
+
+// RootTokenFile holds the root token inside the data directory (mode 0600),
+// so the CLI on the server's machine can authenticate.
+const RootTokenFile = "root.token"
+
+// Server is the HTTP API.
+type Server struct {
+	app       *app.App
+	log       *slog.Logger
+	rootHash  [32]byte
+	mux       *http.ServeMux
+	static    http.Handler
+}
+
+// LoadOrCreateRootToken returns the root token, creating it on first start.
+func LoadOrCreateRootToken(dataDir string) (token string, created bool, err error) {
+	path := filepath.Join(dataDir, RootTokenFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), false, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("read root token %s: %w", path, err)
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", false, err
+	}
+	token = "trawl_root_" + hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("write root token %s: %w", path, err)
+	}
+	return token, true, nil
+}
+
+// New returns the API server. static serves the web console (may be nil).
+func New(a *app.App, rootToken string, static http.Handler, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{app: a, log: log, rootHash: sha256.Sum256([]byte(rootToken)), mux: http.NewServeMux(), static: static}
+	s.routes()
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+type handler func(w http.ResponseWriter, r *http.Request, sc app.Scope) error
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ready"}) })
+	h := func(pattern string, fn handler) { s.mux.Handle(pattern, s.auth(fn)) }
+	h("GET /api/v1/whoami", s.whoami)
+	h("GET /api/v1/connectors", s.listConnectors)
+	h("POST /api/v1/connectors", s.createConnector)
+	h("GET /api/v1/connectors/{id}", s.getConnector)
+	h("PUT /api/v1/connectors/{id}", s.updateConnector)
+	h("DELETE /api/v1/connectors/{id}", s.deleteConnector)
+	h("POST /api/v1/connectors/{id}/enable", s.enable(true))
+	h("POST /api/v1/connectors/{id}/disable", s.enable(false))
+	h("POST /api/v1/connectors/{id}/collect", s.collectOne)
+	h("GET /api/v1/connectors/{id}/status", s.status)
+	h("GET /api/v1/connectors/{id}/runs", s.runs)
+	h("POST /api/v1/collect", s.collect)
+	h("GET /api/v1/search", s.search)
+	h("GET /api/v1/count", s.count)
+	h("GET /api/v1/histogram", s.histogram)
+	h("GET /api/v1/top", s.top)
+	h("GET /api/v1/quarantine", s.quarantine)
+	h("GET /api/v1/tenants", s.tenants)
+	h("GET /api/v1/fields", s.fields)
+	h("GET /api/v1/validate/prefix", s.validatePrefix)
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, 404, "not_found", "no such API endpoint: "+r.Method+" "+r.URL.Path, "")
+	})
+	if s.static != nil {
+		s.mux.Handle("/", s.static)
+	}
+}
+
+func (s *Server) auth(fn handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="trawl"`)
+			writeErr(w, 401, "unauthenticated", "send Authorization: Bearer <token>; the root token is in the data directory's root.token file", "")
+			return
+		}
+		sc, ok := s.scopeFor(r.Context(), tok)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="trawl", error="invalid_token"`)
+			writeErr(w, 401, "invalid_token", "the token is not valid: check it, or ask an administrator for a new one", "")
+			return
+		}
+		if err := fn(w, r, sc); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func (s *Server) scopeFor(ctx context.Context, tok string) (app.Scope, bool) {
+	h := sha256.Sum256([]byte(tok))
+	if subtle.ConstantTimeCompare(h[:], s.rootHash[:]) == 1 {
+		return app.RootScope("root"), true
+	}
+	return app.Scope{}, false
+}
+
+// Error is the JSON error body.
+type Error struct {
+	Code     string              `json:"code"`
+	Message  string              `json:"message"`
+	Field    string              `json:"field,omitempty"`
+	Position *int                `json:"position,omitempty"`
+	Problems []connector.Problem `json:"problems,omitempty"`
+}
+
+func writeErr(w http.ResponseWriter, status int, code, msg, field string) {
+	writeJSON(w, status, map[string]Error{"error": {Code: code, Message: msg, Field: field}})
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ve *connector.ValidationError
+	var qe *query.Error
+	var fe *lake.FieldError
+	var vle *lake.ValueError
+	var pe *prefix.Error
+	var be *badRequest
+	switch {
+	case errors.As(err, &ve):
+		e := Error{Code: "validation", Message: ve.Error(), Problems: ve.Problems}
+		if len(ve.Problems) > 0 {
+			e.Field = ve.Problems[0].Field
+		}
+		writeJSON(w, 400, map[string]Error{"error": e})
+	case errors.As(err, &qe):
+		p := qe.Pos
+		writeJSON(w, 400, map[string]Error{"error": {Code: "query", Message: qe.Error(), Field: "q", Position: &p}})
+	case errors.As(err, &fe):
+		p := fe.Pos
+		writeJSON(w, 400, map[string]Error{"error": {Code: "query", Message: fe.Error(), Field: "q", Position: &p}})
+	case errors.As(err, &vle):
+		p := vle.Pos
+		writeJSON(w, 400, map[string]Error{"error": {Code: "query", Message: vle.Error(), Field: "q", Position: &p}})
+	case errors.As(err, &pe):
+		p := pe.Pos
+		writeJSON(w, 400, map[string]Error{"error": {Code: "validation", Message: pe.Error(), Field: "prefix", Position: &p}})
+	case errors.As(err, &be):
+		writeErr(w, 400, "bad_request", be.msg, be.field)
+	case errors.Is(err, app.ErrNotFound):
+		writeErr(w, 404, "not_found", err.Error(), "")
+	case errors.Is(err, app.ErrBusy):
+		writeErr(w, 409, "busy", err.Error(), "")
+	case errors.Is(err, app.ErrConflict):
+		writeErr(w, 409, "conflict", err.Error(), "")
+	case errors.Is(err, context.Canceled):
+		writeErr(w, 499, "cancelled", "the request was cancelled", "")
+	default:
+		s.log.Error("api error", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeErr(w, 500, "internal", err.Error(), "")
+	}
+}
+
+type badRequest struct{ msg, field string }
+
+func (b *badRequest) Error() string { return b.msg }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func readJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &badRequest{msg: "invalid JSON body: " + err.Error()}
+	}
+	return nil
+}
+
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	writeJSON(w, 200, map[string]any{"root": sc.Root, "tenant": sc.Tenant, "actor": sc.Actor})
+	return nil
+}
+
+func (s *Server) listConnectors(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	list, err := s.app.ListConnectors(r.Context(), sc, r.URL.Query().Get("tenant"))
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []connector.Connector{}
+	}
+	writeJSON(w, 200, map[string]any{"connectors": list})
+	return nil
+}
+
+func (s *Server) createConnector(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	var in connector.Connector
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	c, err := s.app.CreateConnector(r.Context(), sc, in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(c.Version))
+	writeJSON(w, 201, c)
+	return nil
+}
+
+func etag(v int64) string { return `"` + strconv.FormatInt(v, 10) + `"` }
+
+func (s *Server) getConnector(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	c, err := s.app.GetConnector(r.Context(), sc, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(c.Version))
+	writeJSON(w, 200, c)
+	return nil
+}
+
+func (s *Server) updateConnector(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	var in connector.Connector
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	var ifv int64
+	if m := r.Header.Get("If-Match"); m != "" {
+		v, err := strconv.ParseInt(strings.Trim(m, `"W/`), 10, 64)
+		if err != nil {
+			return &badRequest{msg: "If-Match must be the ETag from GET, e.g. \"3\""}
+		}
+		ifv = v
+	}
+	c, err := s.app.UpdateConnector(r.Context(), sc, r.PathValue("id"), in, ifv)
+	if err != nil {
+		if errors.Is(err, app.ErrConflict) {
+			writeErr(w, 412, "precondition_failed", err.Error(), "")
+			return nil
+		}
+		return err
+	}
+	w.Header().Set("ETag", etag(c.Version))
+	writeJSON(w, 200, c)
+	return nil
+}
+
+func (s *Server) deleteConnector(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	if err := s.app.DeleteConnector(r.Context(), sc, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(204)
+	return nil
+}
+
+func (s *Server) enable(on bool) handler {
+	return func(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+		c, err := s.app.SetEnabled(r.Context(), sc, r.PathValue("id"), on)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, 200, c)
+		return nil
+	}
+}
+
+func (s *Server) collectOne(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	res, err := s.app.RunConnector(r.Context(), sc, r.PathValue("id"), collect.Options{})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, res)
+	return nil
+}
+
+func (s *Server) collect(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	var in struct {
+		IDs  []string `json:"ids"`
+		From string   `json:"from,omitempty"`
+		To   string   `json:"to,omitempty"`
+	}
+	if r.ContentLength != 0 {
+		if err := readJSON(r, &in); err != nil {
+			return err
+		}
+	}
+	var opt collect.Options
+	var err error
+	if in.From != "" {
+		if opt.From, err = lake.ParseTime(in.From, time.Now()); err != nil {
+			return &badRequest{msg: err.Error(), field: "from"}
+		}
+	}
+	if in.To != "" {
+		if opt.To, err = lake.ParseTime(in.To, time.Now()); err != nil {
+			return &badRequest{msg: err.Error(), field: "to"}
+		}
+	}
+	res, err := s.app.CollectOnce(r.Context(), sc, in.IDs, opt)
+	if err != nil {
+		return err
+	}
+	if res == nil {
+		res = []*app.RunResult{}
+	}
+	writeJSON(w, 200, map[string]any{"results": res})
+	return nil
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	st, err := s.app.ConnectorStatus(r.Context(), sc, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, st)
+	return nil
+}
+
+func (s *Server) runs(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	n, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	if n <= 0 || n > 1000 {
+		n = 50
+	}
+	runs, err := s.app.Runs(r.Context(), sc, r.PathValue("id"), n)
+	if err != nil {
+		return err
+	}
+	if runs == nil {
+		runs = []lake.Run{}
+	}
+	writeJSON(w, 200, map[string]any{"runs": runs})
+	return nil
+}
+
+// SearchParams are the query parameters shared by search, count, histogram
+// and top, the same as the CLI's flags.
+func searchRequest(r *http.Request) (lake.SearchRequest, string, error) {
+	q := r.URL.Query()
+	now := time.Now()
+	var req lake.SearchRequest
+	from, to := q.Get("from"), q.Get("to")
+	if from == "" {
+		from = "-24h"
+	}
+	var err error
+	if req.From, err = lake.ParseTime(from, now); err != nil {
+		return req, "", &badRequest{msg: err.Error(), field: "from"}
+	}
+	if req.To, err = lake.ParseTime(to, now); err != nil {
+		return req, "", &badRequest{msg: err.Error(), field: "to"}
+	}
+	for _, ix := range q["index"] {
+		for _, p := range strings.Split(ix, ",") {
+			if p != "" {
+				req.Indices = append(req.Indices, p)
+			}
+		}
+	}
+	req.Query = q.Get("q")
+	if l := q.Get("limit"); l != "" {
+		if req.Limit, err = strconv.Atoi(l); err != nil {
+			return req, "", &badRequest{msg: "limit must be a number", field: "limit"}
+		}
+	}
+	if c := q.Get("cursor"); c != "" {
+		var cur lake.Cursor
+		if err := json.Unmarshal([]byte(c), &cur); err != nil {
+			return req, "", &badRequest{msg: "cursor is the next value from a previous page", field: "cursor"}
+		}
+		req.Before = &cur
+	}
+	return req, q.Get("tenant"), nil
+}
+
+func (s *Server) search(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	req, tenant, err := searchRequest(r)
+	if err != nil {
+		return err
+	}
+	res, err := s.app.Search(r.Context(), sc, tenant, req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, res)
+	return nil
+}
+
+func (s *Server) count(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	req, tenant, err := searchRequest(r)
+	if err != nil {
+		return err
+	}
+	n, err := s.app.Count(r.Context(), sc, tenant, req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, map[string]int64{"count": n})
+	return nil
+}
+
+func (s *Server) histogram(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	req, tenant, err := searchRequest(r)
+	if err != nil {
+		return err
+	}
+	interval := req.To.Sub(req.From) / 60
+	if iv := r.URL.Query().Get("interval"); iv != "" {
+		if interval, err = time.ParseDuration(iv); err != nil {
+			return &badRequest{msg: "interval is a duration such as 1m", field: "interval"}
+		}
+	}
+	interval = niceInterval(interval)
+	b, err := s.app.Histogram(r.Context(), sc, tenant, req, interval)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, map[string]any{"interval_seconds": int64(interval / time.Second), "buckets": b})
+	return nil
+}
+
+func niceInterval(d time.Duration) time.Duration {
+	for _, n := range []time.Duration{time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute,
+		10 * time.Minute, 30 * time.Minute, time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour} {
+		if d <= n {
+			return n
+		}
+	}
+	return 30 * 24 * time.Hour
+}
+
+func (s *Server) top(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	req, tenant, err := searchRequest(r)
+	if err != nil {
+		return err
+	}
+	field := r.URL.Query().Get("field")
+	if field == "" {
+		return &badRequest{msg: "field is required", field: "field"}
+	}
+	n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+	vals, err := s.app.Top(r.Context(), sc, tenant, req, field, n)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, map[string]any{"field": field, "values": vals})
+	return nil
+}
+
+func (s *Server) quarantine(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	q := r.URL.Query()
+	n, _ := strconv.Atoi(q.Get("limit"))
+	items, err := s.app.Quarantine(r.Context(), sc, q.Get("tenant"), q.Get("connector_id"), n)
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []lake.QuarantineItem{}
+	}
+	writeJSON(w, 200, map[string]any{"items": items})
+	return nil
+}
+
+func (s *Server) tenants(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	ts, err := s.app.Tenants(r.Context(), sc)
+	if err != nil {
+		return err
+	}
+	if ts == nil {
+		ts = []string{}
+	}
+	writeJSON(w, 200, map[string]any{"tenants": ts})
+	return nil
+}
+
+func (s *Server) fields(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	writeJSON(w, 200, fieldList())
+	return nil
+}
+
+func (s *Server) validatePrefix(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	sub := r.URL.Query().Get("sub_type")
+	_, err := prefix.Parse(r.URL.Query().Get("prefix"), prefix.Options{AllowWildcard: sub != "waf"})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, map[string]bool{"ok": true})
+	return nil
+}

@@ -1,0 +1,427 @@
+// Package app owns Trawl's lifecycle: it opens the data directory (lake,
+// master key, root token), and is the one place that performs connector
+// operations, collection, search and status for both the HTTP API and the
+// CLI working on a directory directly. Every operation takes the caller's
+// Scope, so tenant isolation is enforced here once, not in each caller.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/netguard"
+	"github.com/trawlhq/trawl/internal/secret"
+	"github.com/trawlhq/trawl/internal/source"
+	"github.com/trawlhq/trawl/internal/source/local"
+	s3src "github.com/trawlhq/trawl/internal/source/s3"
+)
+
+// Scope is who is asking: root (all tenants) or one tenant.
+type Scope struct {
+	Root   bool
+	Tenant string
+	Actor  string
+}
+
+// RootScope is the scope of the local CLI and of root tokens.
+func RootScope(actor string) Scope { return Scope{Root: true, Actor: actor} }
+
+// Tenants returns the tenant restriction for lake queries: nil for root.
+func (s Scope) tenants(requested string) ([]string, error) {
+	if s.Root {
+		if requested != "" {
+			return []string{requested}, nil
+		}
+		return nil, nil
+	}
+	if requested != "" && requested != s.Tenant {
+		return nil, fmt.Errorf("tenant %q: %w", requested, ErrNotFound)
+	}
+	return []string{s.Tenant}, nil
+}
+
+func (s Scope) sees(tenant string) bool { return s.Root || s.Tenant == tenant }
+
+// Errors callers map to statuses.
+var (
+	ErrNotFound = lake.ErrNotFound
+	ErrConflict = lake.ErrConflict
+	ErrBusy     = errors.New("busy")
+)
+
+// Options configure an App.
+type Options struct {
+	DataDir     string
+	Node        string
+	MasterKey   string // base64, from TRAWL_MASTER_KEY
+	MemoryLimit string
+	Logger      *slog.Logger
+	Guard       netguard.Policy
+	Collect     collect.Options
+	// S3Transport wraps S3 HTTP transports (tests count requests with it).
+	S3Transport func(connectorName string) func(http.RoundTripper) http.RoundTripper
+}
+
+// App is an open data directory.
+type App struct {
+	opt  Options
+	lake *lake.Lake
+	box  *secret.Box
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]bool // connector IDs being collected
+}
+
+// DBFile is the lake file name inside the data directory.
+const DBFile = "trawl.db"
+
+// Open opens a data directory, creating it on first use.
+func Open(ctx context.Context, opt Options) (*App, error) {
+	if opt.DataDir == "" {
+		return nil, errors.New("app: no data directory: pass --data-dir or set TRAWL_DATA_DIR")
+	}
+	if err := os.MkdirAll(opt.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("app: create data directory %s: %w", opt.DataDir, err)
+	}
+	if opt.Node == "" {
+		h, _ := os.Hostname()
+		opt.Node = sanitizeNode(h)
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	key, err := secret.LoadOrCreateKey(opt.MasterKey, filepath.Join(opt.DataDir, "master.key"))
+	if err != nil {
+		return nil, err
+	}
+	box, err := secret.New(key)
+	if err != nil {
+		return nil, err
+	}
+	lk, err := lake.Open(ctx, filepath.Join(opt.DataDir, DBFile), lake.Options{MemoryLimit: opt.MemoryLimit})
+	if err != nil {
+		return nil, err
+	}
+	return &App{opt: opt, lake: lk, box: box, log: opt.Logger, running: map[string]bool{}}, nil
+}
+
+// Close closes the lake.
+func (a *App) Close() error { return a.lake.Close() }
+
+// Lake exposes the lake to the API server's token store.
+func (a *App) Lake() *lake.Lake { return a.lake }
+
+// Node is this node's name.
+func (a *App) Node() string { return a.opt.Node }
+
+func sanitizeNode(h string) string {
+	var b strings.Builder
+	for _, c := range h {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			b.WriteRune(c)
+		}
+	}
+	if b.Len() == 0 {
+		return "local"
+	}
+	return b.String()
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// CreateConnector validates and stores a new connector. It is enabled and
+// due immediately.
+func (a *App) CreateConnector(ctx context.Context, sc Scope, in connector.Connector) (*connector.Connector, error) {
+	if !sc.Root {
+		if in.Tenant == "" {
+			in.Tenant = sc.Tenant
+		}
+		if in.Tenant != sc.Tenant {
+			return nil, &connector.ValidationError{Problems: []connector.Problem{{Field: "tenant", Message: "a tenant token can only create connectors in its own tenant"}}}
+		}
+	}
+	in.ID = newID()
+	in.Enabled = true
+	in.Version = 1
+	in.CreatedAt = time.Time{}
+	in.ApplyDefaults(time.Now().UTC(), a.opt.Node)
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	if err := a.checkEndpoints(ctx, &in); err != nil {
+		return nil, err
+	}
+	sealed, err := a.seal(&in)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.lake.EnsureTenant(ctx, in.Tenant); err != nil {
+		return nil, err
+	}
+	if err := a.lake.InsertConnector(ctx, &in, sealed); err != nil {
+		return nil, err
+	}
+	_ = a.lake.Audit(ctx, sc.Actor, in.Tenant, "connector.create", in.ID, in.Name)
+	out := in
+	return &out, nil
+}
+
+func (a *App) seal(c *connector.Connector) (string, error) {
+	if !c.SecretAccessKey.IsSet() {
+		return "", nil
+	}
+	return a.box.Seal(c.Tenant, c.ID, c.SecretAccessKey.Reveal())
+}
+
+func (a *App) checkEndpoints(ctx context.Context, c *connector.Connector) error {
+	var e connector.ValidationError
+	for _, f := range []struct{ field, raw string }{{"endpoint", c.Endpoint}, {"proxy_uri", c.ProxyURI}} {
+		if f.raw == "" || strings.HasPrefix(f.raw, "file://") {
+			continue
+		}
+		host := hostOf(f.raw)
+		if err := a.opt.Guard.CheckHost(ctx, host); err != nil && !strings.Contains(err.Error(), "resolve") {
+			e.Problems = append(e.Problems, connector.Problem{Field: f.field, Message: err.Error()})
+		}
+	}
+	if len(e.Problems) > 0 {
+		return &e
+	}
+	return nil
+}
+
+// UpdateConnector applies an edit. General fields cannot change; a masked or
+// empty secret keeps the stored one.
+func (a *App) UpdateConnector(ctx context.Context, sc Scope, id string, in connector.Connector, ifVersion int64) (*connector.Connector, error) {
+	old, err := a.lake.Connector(ctx, id)
+	if err != nil || !sc.sees(old.Tenant) {
+		return nil, fmt.Errorf("connector %s: %w", id, ErrNotFound)
+	}
+	if ifVersion == 0 {
+		ifVersion = old.Version
+	}
+	// Fields a client may leave out keep their values.
+	if in.Category == "" {
+		in.Category = old.Category
+	}
+	if in.Type == "" {
+		in.Type = old.Type
+	}
+	if in.Function == "" {
+		in.Function = old.Function
+	}
+	if in.RunOn == "" {
+		in.RunOn = old.RunOn
+	}
+	if in.Name == "" {
+		in.Name = old.Name
+	}
+	if in.Tenant == "" {
+		in.Tenant = old.Tenant
+	}
+	if err := connector.CheckImmutable(&old.Connector, &in); err != nil {
+		return nil, err
+	}
+	in.ID, in.CreatedAt, in.Version = old.ID, old.CreatedAt, old.Version+1
+	if in.Start.IsZero() {
+		in.Start = old.Start
+	}
+	in.ApplyDefaults(time.Now().UTC(), a.opt.Node)
+	sealed := old.SealedSecret
+	if in.SecretAccessKey.IsSet() && !in.SecretAccessKey.IsMasked() {
+		if sealed, err = a.seal(&in); err != nil {
+			return nil, err
+		}
+	} else if sealed != "" {
+		// Validation needs to know a secret exists.
+		in.SecretAccessKey = connector.NewSecret(connector.Masked)
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	if err := a.checkEndpoints(ctx, &in); err != nil {
+		return nil, err
+	}
+	in.SecretAccessKey = connector.Secret{}
+	if err := a.lake.UpdateConnector(ctx, &in, sealed, ifVersion); err != nil {
+		return nil, err
+	}
+	_ = a.lake.Audit(ctx, sc.Actor, in.Tenant, "connector.edit", in.ID, in.Name)
+	if sealed != "" {
+		in.SecretAccessKey = connector.NewSecret(connector.Masked)
+	}
+	return &in, nil
+}
+
+// SetEnabled enables or disables a connector.
+func (a *App) SetEnabled(ctx context.Context, sc Scope, id string, enabled bool) (*connector.Connector, error) {
+	c, err := a.GetConnector(ctx, sc, id)
+	if err != nil {
+		return nil, err
+	}
+	c.Enabled = enabled
+	sealed, err := a.lake.Connector(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c.SecretAccessKey = connector.Secret{}
+	c.Version++
+	c.UpdatedAt = time.Now().UTC()
+	if err := a.lake.UpdateConnector(ctx, c, sealed.SealedSecret, c.Version-1); err != nil {
+		return nil, err
+	}
+	action := "connector.disable"
+	if enabled {
+		action = "connector.enable"
+	}
+	_ = a.lake.Audit(ctx, sc.Actor, c.Tenant, action, c.ID, c.Name)
+	return c, nil
+}
+
+// GetConnector returns a connector the scope may see, secret masked.
+func (a *App) GetConnector(ctx context.Context, sc Scope, id string) (*connector.Connector, error) {
+	s, err := a.lake.Connector(ctx, id)
+	if err != nil || !sc.sees(s.Tenant) {
+		return nil, fmt.Errorf("connector %s: %w", id, ErrNotFound)
+	}
+	c := s.Connector
+	if s.SealedSecret != "" {
+		c.SecretAccessKey = connector.NewSecret(connector.Masked)
+	}
+	return &c, nil
+}
+
+// FindConnector resolves a name (optionally within a tenant) to a connector.
+func (a *App) FindConnector(ctx context.Context, sc Scope, tenant, nameOrID string) (*connector.Connector, error) {
+	list, err := a.ListConnectors(ctx, sc, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var found []*connector.Connector
+	for i := range list {
+		if list[i].ID == nameOrID {
+			return &list[i], nil
+		}
+		if list[i].Name == nameOrID {
+			found = append(found, &list[i])
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("connector %q: %w", nameOrID, ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("connector name %q exists in several tenants: add --tenant: %w", nameOrID, ErrConflict)
+}
+
+// ListConnectors lists the connectors a scope may see.
+func (a *App) ListConnectors(ctx context.Context, sc Scope, tenant string) ([]connector.Connector, error) {
+	ts, err := sc.tenants(tenant)
+	if err != nil {
+		return nil, err
+	}
+	t := ""
+	if len(ts) == 1 {
+		t = ts[0]
+	}
+	list, err := a.lake.Connectors(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]connector.Connector, 0, len(list))
+	for _, s := range list {
+		c := s.Connector
+		if s.SealedSecret != "" {
+			c.SecretAccessKey = connector.NewSecret(connector.Masked)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// DeleteConnector deletes a connector and its checkpoints.
+func (a *App) DeleteConnector(ctx context.Context, sc Scope, id string) error {
+	c, err := a.GetConnector(ctx, sc, id)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	busy := a.running[id]
+	a.mu.Unlock()
+	if busy {
+		return fmt.Errorf("connector %s is collecting right now; disable it, wait for the run to end, then delete: %w", c.Name, ErrBusy)
+	}
+	if err := a.lake.DeleteConnector(ctx, id); err != nil {
+		return err
+	}
+	_ = a.lake.Audit(ctx, sc.Actor, c.Tenant, "connector.delete", c.ID, c.Name)
+	return nil
+}
+
+// bucketFor connects to a connector's bucket with its decrypted secret.
+func (a *App) bucketFor(ctx context.Context, id string) (collect.Bucket, *connector.Connector, error) {
+	s, err := a.lake.Connector(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := s.Connector
+	if c.IsLocal() {
+		b, err := local.New(strings.TrimPrefix(c.Endpoint, "file://"), c.Bucket)
+		return b, &c, err
+	}
+	sk, err := a.box.Open(c.Tenant, c.ID, s.SealedSecret)
+	if err != nil {
+		return nil, &c, &source.Error{Status: 500, Op: "connect", Target: c.Bucket, Explanation: "the stored secret access key cannot be decrypted with this master key.", Recommendation: "Restore the data directory's master.key (or TRAWL_MASTER_KEY), or re-enter the secret access key.", Err: err}
+	}
+	cfg := s3src.Config{Bucket: c.Bucket, Region: c.Region, Endpoint: c.Endpoint, PathStyle: c.PathStyle, ProxyURI: c.ProxyURI,
+		AccessKeyID: c.AccessKeyID, SecretAccessKey: sk, Guard: a.opt.Guard}
+	if a.opt.S3Transport != nil {
+		cfg.Transport = a.opt.S3Transport(c.Name)
+	}
+	b, err := s3src.New(ctx, cfg)
+	if err != nil {
+		return nil, &c, err
+	}
+	return b, &c, nil
+}
+
+func hostOf(raw string) string {
+	s := raw
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+3:]
+	}
+	if i := strings.IndexAny(s, "/?#"); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		s = s[i+1:]
+	}
+	if strings.HasPrefix(s, "[") {
+		if i := strings.Index(s, "]"); i > 0 {
+			return s[1:i]
+		}
+	}
+	if i := strings.LastIndex(s, ":"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

@@ -1,0 +1,256 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/source"
+)
+
+// RunResult is the outcome of collecting one connector once.
+type RunResult struct {
+	ConnectorID string        `json:"connector_id"`
+	Connector   string        `json:"connector"`
+	Tenant      string        `json:"tenant"`
+	Run         lake.Run      `json:"run"`
+	Stats       collect.Stats `json:"stats"`
+}
+
+// Failed reports whether the run failed.
+func (r *RunResult) Failed() bool { return r.Run.Result != "ok" }
+
+// RunConnector collects one connector once. Only one run per connector is
+// allowed at a time; a second caller gets ErrBusy.
+func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect.Options) (*RunResult, error) {
+	c, err := a.GetConnector(ctx, sc, id)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if a.running[id] {
+		a.mu.Unlock()
+		return nil, fmt.Errorf("connector %s is already collecting: %w", c.Name, ErrBusy)
+	}
+	a.running[id] = true
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.running, id)
+		a.mu.Unlock()
+	}()
+
+	run := lake.Run{ID: newID(), ConnectorID: id, StartedAt: time.Now().UTC(), Result: "running"}
+	if err := a.lake.SaveRun(ctx, &run); err != nil {
+		return nil, err
+	}
+	res := &RunResult{ConnectorID: id, Connector: c.Name, Tenant: c.Tenant}
+	if opt.Logger == nil {
+		opt.Logger = a.log
+	}
+	if opt.Workers == 0 {
+		opt = a.mergeCollectDefaults(opt)
+	}
+	stats, runErr := a.collect(ctx, c, opt)
+	res.Stats = stats
+	end := time.Now().UTC()
+	run.EndedAt = &end
+	run.Objects, run.Records, run.Bytes = stats.Objects, stats.Records, stats.Bytes
+	run.Skipped, run.Quarantined, run.Dropped, run.Errors = stats.Skipped, stats.Quarantined, stats.Dropped, stats.Errors
+	run.NewestObject = stats.Newest
+	run.Result = "ok"
+	failure := runErr
+	if failure == nil && stats.Errors > 0 {
+		failure = stats.FirstError
+	}
+	if failure != nil {
+		run.Result = "failed"
+		run.Status, run.Reason, run.Recommendation = explain(failure)
+	}
+	// The run's row is written even when ctx is cancelled by shutdown.
+	if err := a.lake.SaveRun(context.WithoutCancel(ctx), &run); err != nil {
+		return nil, err
+	}
+	res.Run = run
+	return res, nil
+}
+
+func (a *App) mergeCollectDefaults(opt collect.Options) collect.Options {
+	d := a.opt.Collect
+	if opt.Workers == 0 {
+		opt.Workers = d.Workers
+	}
+	if opt.BatchSize == 0 {
+		opt.BatchSize = d.BatchSize
+	}
+	if opt.BatchBytes == 0 {
+		opt.BatchBytes = d.BatchBytes
+	}
+	if opt.Limits == d.Limits || opt.Limits.MaxDecompressed == 0 {
+		opt.Limits = d.Limits
+	}
+	return opt
+}
+
+func (a *App) collect(ctx context.Context, c *connector.Connector, opt collect.Options) (collect.Stats, error) {
+	b, full, err := a.bucketFor(ctx, c.ID)
+	if err != nil {
+		return collect.Stats{}, err
+	}
+	return collect.Run(ctx, full, b, a.lake, opt)
+}
+
+// explain turns an error into status, reason and recommendation.
+func explain(err error) (int, string, string) {
+	var se *source.Error
+	if errors.As(err, &se) {
+		return se.Status, fmt.Sprintf("%s %s: %s", se.Op, se.Target, se.Explanation), se.Recommendation
+	}
+	if errors.Is(err, context.Canceled) {
+		return 499, "the run was interrupted (shutdown); it resumes from its checkpoint", ""
+	}
+	return 500, err.Error(), "See the Trawl log for details."
+}
+
+// CollectOnce runs the given connectors (all enabled connectors of this node
+// when ids is empty) one after another.
+func (a *App) CollectOnce(ctx context.Context, sc Scope, ids []string, opt collect.Options) ([]*RunResult, error) {
+	if len(ids) == 0 {
+		list, err := a.ListConnectors(ctx, sc, "")
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range list {
+			if c.Enabled && (c.RunOn == "" || c.RunOn == a.opt.Node) {
+				ids = append(ids, c.ID)
+			}
+		}
+	}
+	var out []*RunResult
+	for _, id := range ids {
+		r, err := a.RunConnector(ctx, sc, id, opt)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+// Status is a connector's state for the console and the CLI.
+type Status struct {
+	Connector connector.Connector `json:"connector"`
+	LastRun   *lake.Run           `json:"last_run,omitempty"`
+	Totals    lake.Totals         `json:"totals"`
+	LagSecond *float64            `json:"lag_seconds,omitempty"`
+	NextRun   *time.Time          `json:"next_run,omitempty"`
+	Running   bool                `json:"running"`
+}
+
+// ConnectorStatus returns the status of one connector.
+func (a *App) ConnectorStatus(ctx context.Context, sc Scope, id string) (*Status, error) {
+	c, err := a.GetConnector(ctx, sc, id)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Connector: *c}
+	runs, err := a.lake.Runs(ctx, id, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) > 0 {
+		st.LastRun = &runs[0]
+		if c.Enabled {
+			n := runs[0].StartedAt.Add(c.Interval.D())
+			st.NextRun = &n
+		}
+	}
+	if st.Totals, err = a.lake.ConnectorTotals(ctx, id); err != nil {
+		return nil, err
+	}
+	if st.Totals.Newest != nil {
+		lag := time.Since(*st.Totals.Newest).Seconds()
+		st.LagSecond = &lag
+	}
+	a.mu.Lock()
+	st.Running = a.running[id]
+	a.mu.Unlock()
+	return st, nil
+}
+
+// Runs returns a connector's run history.
+func (a *App) Runs(ctx context.Context, sc Scope, id string, limit int) ([]lake.Run, error) {
+	if _, err := a.GetConnector(ctx, sc, id); err != nil {
+		return nil, err
+	}
+	return a.lake.Runs(ctx, id, limit)
+}
+
+// Search runs a search within the scope.
+func (a *App) Search(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest) (*lake.SearchResult, error) {
+	ts, err := sc.tenants(tenant)
+	if err != nil {
+		return nil, err
+	}
+	req.Tenants = ts
+	return a.lake.Search(ctx, req)
+}
+
+// Count counts matching records within the scope.
+func (a *App) Count(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest) (int64, error) {
+	ts, err := sc.tenants(tenant)
+	if err != nil {
+		return 0, err
+	}
+	req.Tenants = ts
+	return a.lake.Count(ctx, req)
+}
+
+// Histogram counts matching records per interval within the scope.
+func (a *App) Histogram(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, interval time.Duration) ([]lake.Bucket, error) {
+	ts, err := sc.tenants(tenant)
+	if err != nil {
+		return nil, err
+	}
+	req.Tenants = ts
+	return a.lake.Histogram(ctx, req, interval)
+}
+
+// Top returns the top values of a field within the scope.
+func (a *App) Top(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, field string, n int) ([]lake.TopValue, error) {
+	ts, err := sc.tenants(tenant)
+	if err != nil {
+		return nil, err
+	}
+	req.Tenants = ts
+	return a.lake.Top(ctx, req, field, n)
+}
+
+// Quarantine lists quarantined input within the scope.
+func (a *App) Quarantine(ctx context.Context, sc Scope, tenant, connectorID string, limit int) ([]lake.QuarantineItem, error) {
+	ts, err := sc.tenants(tenant)
+	if err != nil {
+		return nil, err
+	}
+	if connectorID != "" {
+		if _, err := a.GetConnector(ctx, sc, connectorID); err != nil {
+			return nil, err
+		}
+	}
+	return a.lake.Quarantine(ctx, lake.QuarantineFilter{Tenants: ts, ConnectorID: connectorID, Limit: limit})
+}
+
+// Tenants lists the tenants a scope may see.
+func (a *App) Tenants(ctx context.Context, sc Scope) ([]string, error) {
+	if !sc.Root {
+		return []string{sc.Tenant}, nil
+	}
+	return a.lake.Tenants(ctx)
+}

@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/api"
+	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/client"
+	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/lake"
+)
+
+// backend is what commands need; it is either the data directory opened
+// directly or a running server's API.
+type backend interface {
+	CreateConnector(ctx context.Context, c connector.Connector) (*connector.Connector, error)
+	ListConnectors(ctx context.Context, tenant string) ([]connector.Connector, error)
+	UpdateConnector(ctx context.Context, id string, c connector.Connector, version int64) (*connector.Connector, error)
+	DeleteConnector(ctx context.Context, id string) error
+	SetEnabled(ctx context.Context, id string, on bool) error
+	Status(ctx context.Context, id string) (*app.Status, error)
+	Collect(ctx context.Context, ids []string, from, to string) ([]*app.RunResult, error)
+	Search(ctx context.Context, p client.SearchParams) (*lake.SearchResult, error)
+	Count(ctx context.Context, p client.SearchParams) (int64, error)
+	Quarantine(ctx context.Context, tenant, connectorID string, limit int) ([]lake.QuarantineItem, error)
+	Close() error
+}
+
+// serverInfo is written by `trawl serve` so other commands find it.
+type serverInfo struct {
+	Addr string `json:"addr"`
+	PID  int    `json:"pid"`
+}
+
+const serverFile = "server.json"
+
+func writeServerInfo(dir, addr string) error {
+	b, _ := json.Marshal(serverInfo{Addr: addr, PID: os.Getpid()})
+	return os.WriteFile(filepath.Join(dir, serverFile), b, 0o600)
+}
+
+// openBackend returns the API of a server holding dir, or dir itself.
+func openBackend(ctx context.Context, g *globals) (backend, error) {
+	if g.server != "" {
+		return remote(g, g.server)
+	}
+	if b, err := os.ReadFile(filepath.Join(g.dataDir, serverFile)); err == nil {
+		var si serverInfo
+		if json.Unmarshal(b, &si) == nil && si.Addr != "" {
+			base := "http://" + si.Addr
+			if client.Healthy(ctx, base) {
+				return remote(g, base)
+			}
+		}
+	}
+	a, err := app.Open(ctx, app.Options{DataDir: g.dataDir, MasterKey: os.Getenv("TRAWL_MASTER_KEY"), Logger: g.logger, Guard: g.guard})
+	if err != nil {
+		if errors.Is(err, lake.ErrLocked) {
+			return nil, fmt.Errorf("%w: a `trawl serve` holds %s but does not answer; wait for it, or stop it", err, g.dataDir)
+		}
+		return nil, err
+	}
+	return &localBackend{a: a, sc: app.RootScope("cli")}, nil
+}
+
+func remote(g *globals, base string) (backend, error) {
+	tok := g.token
+	if tok == "" {
+		b, err := os.ReadFile(filepath.Join(g.dataDir, api.RootTokenFile))
+		if err != nil {
+			return nil, fmt.Errorf("a server runs at %s but no token was given: pass --token or TRAWL_TOKEN, or run on the server's machine (root.token in the data directory): %w", base, err)
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	return &remoteBackend{Client: client.New(base, tok)}, nil
+}
+
+type remoteBackend struct{ *client.Client }
+
+func (r *remoteBackend) Close() error { return nil }
+
+type localBackend struct {
+	a  *app.App
+	sc app.Scope
+}
+
+func (l *localBackend) CreateConnector(ctx context.Context, c connector.Connector) (*connector.Connector, error) {
+	return l.a.CreateConnector(ctx, l.sc, c)
+}
+
+func (l *localBackend) ListConnectors(ctx context.Context, tenant string) ([]connector.Connector, error) {
+	return l.a.ListConnectors(ctx, l.sc, tenant)
+}
+
+func (l *localBackend) UpdateConnector(ctx context.Context, id string, c connector.Connector, version int64) (*connector.Connector, error) {
+	return l.a.UpdateConnector(ctx, l.sc, id, c, version)
+}
+
+func (l *localBackend) DeleteConnector(ctx context.Context, id string) error {
+	return l.a.DeleteConnector(ctx, l.sc, id)
+}
+
+func (l *localBackend) SetEnabled(ctx context.Context, id string, on bool) error {
+	_, err := l.a.SetEnabled(ctx, l.sc, id, on)
+	return err
+}
+
+func (l *localBackend) Status(ctx context.Context, id string) (*app.Status, error) {
+	return l.a.ConnectorStatus(ctx, l.sc, id)
+}
+
+func (l *localBackend) Collect(ctx context.Context, ids []string, from, to string) ([]*app.RunResult, error) {
+	var opt collect.Options
+	var err error
+	if from != "" {
+		if opt.From, err = lake.ParseTime(from, time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	if to != "" {
+		if opt.To, err = lake.ParseTime(to, time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	return l.a.CollectOnce(ctx, l.sc, ids, opt)
+}
+
+func (l *localBackend) request(p client.SearchParams) (lake.SearchRequest, error) {
+	now := time.Now()
+	req := lake.SearchRequest{Indices: p.Indices, Query: p.Query, Limit: p.Limit, Before: p.Cursor}
+	var err error
+	from := p.From
+	if from == "" {
+		from = "-24h"
+	}
+	if req.From, err = lake.ParseTime(from, now); err != nil {
+		return req, fmt.Errorf("--from: %w", err)
+	}
+	if req.To, err = lake.ParseTime(p.To, now); err != nil {
+		return req, fmt.Errorf("--to: %w", err)
+	}
+	return req, nil
+}
+
+func (l *localBackend) Search(ctx context.Context, p client.SearchParams) (*lake.SearchResult, error) {
+	req, err := l.request(p)
+	if err != nil {
+		return nil, err
+	}
+	return l.a.Search(ctx, l.sc, p.Tenant, req)
+}
+
+func (l *localBackend) Count(ctx context.Context, p client.SearchParams) (int64, error) {
+	req, err := l.request(p)
+	if err != nil {
+		return 0, err
+	}
+	return l.a.Count(ctx, l.sc, p.Tenant, req)
+}
+
+func (l *localBackend) Quarantine(ctx context.Context, tenant, connectorID string, limit int) ([]lake.QuarantineItem, error) {
+	return l.a.Quarantine(ctx, l.sc, tenant, connectorID, limit)
+}
+
+func (l *localBackend) Close() error { return l.a.Close() }

@@ -1,0 +1,152 @@
+// Package cli implements the trawl command line. Its contract (commands,
+// flags, exit codes, output columns) is relied on by scripts; keep it
+// stable.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/trawlhq/trawl/internal/netguard"
+)
+
+type globals struct {
+	dataDir string
+	server  string
+	token   string
+	verbose bool
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+	logger  *slog.Logger
+	guard   netguard.Policy
+}
+
+const usage = `trawl collects AWS security logs from S3 and makes them searchable.
+
+Usage:
+  trawl serve      [--addr 127.0.0.1:8080] [--data-dir DIR]
+  trawl demo       [--addr 127.0.0.1:8080] [--data-dir DIR]
+  trawl connector  add|list|show|edit|enable|disable|delete ...
+  trawl collect    --once [--from T --to T] [NAME...]
+  trawl search     [--index aws_events|traffic] [--tenant T] [--from T] [--to T]
+                   [--limit N] [--count] [--format table|json|ndjson] [QUERY]
+  trawl quarantine list [--connector NAME]
+  trawl gen        cloudtrail --out DIR [--bucket B] ...
+
+Every command takes --data-dir DIR (env TRAWL_DATA_DIR, default ./trawl-data).
+When a server holds the data directory, commands use its API (token from
+--token, TRAWL_TOKEN, or the directory's root.token).
+`
+
+// Main runs the CLI and returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	g.dataDir = os.Getenv("TRAWL_DATA_DIR")
+	if g.dataDir == "" {
+		g.dataDir = "trawl-data"
+	}
+	g.token = os.Getenv("TRAWL_TOKEN")
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "serve":
+		err = cmdServe(ctx, g, rest, false)
+	case "demo":
+		err = cmdServe(ctx, g, rest, true)
+	case "connector", "connectors":
+		err = cmdConnector(ctx, g, rest)
+	case "collect":
+		err = cmdCollect(ctx, g, rest)
+	case "search":
+		err = cmdSearch(ctx, g, rest)
+	case "quarantine":
+		err = cmdQuarantine(ctx, g, rest)
+	case "gen":
+		err = cmdGen(ctx, g, rest)
+	case "version":
+		fmt.Fprintln(stdout, "trawl "+Version)
+	default:
+		fmt.Fprintf(stderr, "trawl: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		var ex *exitError
+		if errors.As(err, &ex) {
+			if ex.msg != "" {
+				fmt.Fprintln(stderr, "trawl: "+ex.msg)
+			}
+			return ex.code
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "trawl: "+err.Error())
+		return 1
+	}
+	return 0
+}
+
+// Version is set at build time.
+var Version = "dev"
+
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// newFlags returns a flag set with the global flags bound.
+func newFlags(g *globals, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(g.stderr)
+	fs.StringVar(&g.dataDir, "data-dir", g.dataDir, "data directory (env TRAWL_DATA_DIR)")
+	fs.StringVar(&g.server, "server", "", "API base URL of a trawl server (default: the one holding --data-dir, if any)")
+	fs.StringVar(&g.token, "token", g.token, "API token (env TRAWL_TOKEN)")
+	fs.BoolVar(&g.verbose, "v", false, "verbose logging")
+	return fs
+}
+
+// parse parses flags anywhere among the arguments and returns the
+// positional ones.
+func parse(g *globals, fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, &exitError{code: 2}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		if args[0] == "--" {
+			pos = append(pos, args[1:]...)
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	level := slog.LevelWarn
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	g.logger = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+	return pos, nil
+}
+
+func usageErr(format string, a ...any) error {
+	return &exitError{code: 2, msg: fmt.Sprintf(format, a...)}
+}
+
+func joinLines(ss []string) string { return strings.Join(ss, "\n") }

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+)
+
+func cmdCollect(ctx context.Context, g *globals, args []string) error {
+	fs := newFlags(g, "collect")
+	once := fs.Bool("once", false, "run one collection pass and exit (required)")
+	tenant := fs.String("tenant", "", "tenant of the named connectors")
+	from := fs.String("from", "", "backfill: only objects last modified at or after this time")
+	to := fs.String("to", "", "backfill: only objects last modified before this time")
+	asJSON := fs.Bool("json", false, "JSON output")
+	names, err := parse(g, fs, args)
+	if err != nil {
+		return err
+	}
+	if !*once {
+		return usageErr("collect needs --once (continuous collection is `trawl serve`)")
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	var ids []string
+	for _, n := range names {
+		c, err := findConnector(ctx, b, *tenant, n)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, c.ID)
+	}
+	results, err := b.Collect(ctx, ids, *from, *to)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if err := json.NewEncoder(g.stdout).Encode(results); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CONNECTOR\tTENANT\tRESULT\tOBJECTS\tRECORDS\tBYTES\tSKIPPED\tQUARANTINED\tDROPPED\tERRORS\tREASON")
+		for _, r := range results {
+			reason := r.Run.Reason
+			if r.Run.Status != 0 {
+				reason = fmt.Sprintf("%d %s %s", r.Run.Status, r.Run.Reason, r.Run.Recommendation)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Connector, r.Tenant, r.Run.Result,
+				r.Stats.Objects, r.Stats.Records, r.Stats.Bytes, r.Stats.Skipped, r.Stats.Quarantined, r.Stats.Dropped, r.Stats.Errors, reason)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	failed := 0
+	for _, r := range results {
+		if r.Failed() {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d connectors failed", failed, len(results))}
+	}
+	return nil
+}

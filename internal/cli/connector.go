@@ -1,0 +1,327 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/lake"
+)
+
+func cmdConnector(ctx context.Context, g *globals, args []string) error {
+	if len(args) == 0 {
+		return usageErr("connector: want add, list, show, edit, enable, disable or delete")
+	}
+	switch args[0] {
+	case "add":
+		return connectorAdd(ctx, g, args[1:])
+	case "list", "ls":
+		return connectorList(ctx, g, args[1:])
+	case "show", "status":
+		return connectorShow(ctx, g, args[1:])
+	case "edit":
+		return connectorEdit(ctx, g, args[1:])
+	case "enable", "disable":
+		return connectorEnable(ctx, g, args[1:], args[0] == "enable")
+	case "delete", "rm":
+		return connectorDelete(ctx, g, args[1:])
+	}
+	return usageErr("connector: unknown subcommand %q", args[0])
+}
+
+type connFlags struct {
+	name, tenant, subtype, bucket, prefix, akid, secretFile, fileType, region, endpoint, proxy, start, runOn, interval string
+	secretStdin, pathStyle                                                                                             bool
+	filters                                                                                                            multiFlag
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func bindConnFlags(g *globals, name string) (*connFlags, *flagSet) {
+	fs := newFlags(g, name)
+	f := &connFlags{}
+	fs.StringVar(&f.name, "name", "", "connector name (ASCII)")
+	fs.StringVar(&f.tenant, "tenant", "", "tenant")
+	fs.StringVar(&f.subtype, "subtype", "", "cloudtrail, vpcflow or waf")
+	fs.StringVar(&f.bucket, "bucket", "", "S3 bucket")
+	fs.StringVar(&f.prefix, "prefix", "", "prefix, e.g. AWSLogs/123456789012/CloudTrail (no trailing /)")
+	fs.StringVar(&f.akid, "access-key-id", "", "access key ID")
+	fs.StringVar(&f.secretFile, "secret-access-key-file", "", "file holding the secret access key")
+	fs.BoolVar(&f.secretStdin, "secret-access-key-stdin", false, "read the secret access key from standard input")
+	fs.StringVar(&f.fileType, "file-type", "", "gzip (default) or text (waf only)")
+	fs.StringVar(&f.region, "region", "", "AWS region of the bucket")
+	fs.StringVar(&f.endpoint, "endpoint", "", "S3 endpoint URL for S3-compatible stores, or file:///folder for local import")
+	fs.BoolVar(&f.pathStyle, "path-style", false, "path-style addressing")
+	fs.StringVar(&f.proxy, "proxy", "", "proxy URI")
+	fs.StringVar(&f.start, "start", "", "collect objects from this time: RFC3339 or a duration back such as -24h (default -24h)")
+	fs.StringVar(&f.runOn, "run-on", "", "node that runs the connector (default this node)")
+	fs.StringVar(&f.interval, "interval", "", "collection interval (default 5m)")
+	fs.Var(&f.filters, "filter", "log filter 'drop:QUERY' or 'keep:QUERY' (repeatable)")
+	return f, &flagSet{fs}
+}
+
+func (f *connFlags) secret(g *globals) (string, error) {
+	switch {
+	case f.secretFile != "" && f.secretStdin:
+		return "", usageErr("give --secret-access-key-file or --secret-access-key-stdin, not both")
+	case f.secretFile != "":
+		b, err := os.ReadFile(f.secretFile)
+		if err != nil {
+			return "", fmt.Errorf("read secret access key file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	case f.secretStdin:
+		line, err := bufio.NewReader(g.stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return "", fmt.Errorf("read secret access key from stdin: %w", err)
+		}
+		return strings.TrimSpace(line), nil
+	}
+	return "", nil
+}
+
+func (f *connFlags) apply(g *globals, c *connector.Connector, set map[string]bool) error {
+	str := func(flag string, dst *string, v string) {
+		if set[flag] {
+			*dst = v
+		}
+	}
+	str("name", &c.Name, f.name)
+	str("tenant", &c.Tenant, f.tenant)
+	if set["subtype"] {
+		c.SubType = connector.SubType(f.subtype)
+	}
+	str("bucket", &c.Bucket, f.bucket)
+	str("prefix", &c.Prefix, f.prefix)
+	str("access-key-id", &c.AccessKeyID, f.akid)
+	str("file-type", &c.FileType, f.fileType)
+	str("region", &c.Region, f.region)
+	str("endpoint", &c.Endpoint, f.endpoint)
+	str("proxy", &c.ProxyURI, f.proxy)
+	str("run-on", &c.RunOn, f.runOn)
+	if set["path-style"] {
+		c.PathStyle = f.pathStyle
+	}
+	if set["start"] {
+		t, err := lake.ParseTime(f.start, time.Now())
+		if err != nil {
+			return usageErr("--start: %v", err)
+		}
+		c.Start = t
+	}
+	if set["interval"] {
+		d, err := time.ParseDuration(f.interval)
+		if err != nil {
+			return usageErr("--interval: %v", err)
+		}
+		c.Interval = connector.Duration(d)
+	}
+	if set["filter"] {
+		c.Filters = nil
+		for _, fl := range f.filters {
+			action, q, ok := strings.Cut(fl, ":")
+			if !ok {
+				return usageErr("--filter is drop:QUERY or keep:QUERY")
+			}
+			c.Filters = append(c.Filters, connector.Filter{Action: action, Query: q})
+		}
+	}
+	s, err := f.secret(g)
+	if err != nil {
+		return err
+	}
+	if s != "" {
+		c.SecretAccessKey = connector.NewSecret(s)
+	}
+	return nil
+}
+
+func connectorAdd(ctx context.Context, g *globals, args []string) error {
+	f, fs := bindConnFlags(g, "connector add")
+	if _, err := parse(g, fs.FlagSet, args); err != nil {
+		return err
+	}
+	var c connector.Connector
+	if err := f.apply(g, &c, fs.set()); err != nil {
+		return err
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	out, err := b.CreateConnector(ctx, c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "created connector %s (id %s) in tenant %s; it is enabled and collects at the next run\n", out.Name, out.ID, out.Tenant)
+	return nil
+}
+
+func connectorEdit(ctx context.Context, g *globals, args []string) error {
+	f, fs := bindConnFlags(g, "connector edit")
+	pos, err := parse(g, fs.FlagSet, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("connector edit NAME [flags]")
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	c, err := findConnector(ctx, b, f.tenant, pos[0])
+	if err != nil {
+		return err
+	}
+	set := fs.set()
+	if !set["tenant"] {
+		f.tenant = c.Tenant
+	}
+	if err := f.apply(g, c, set); err != nil {
+		return err
+	}
+	out, err := b.UpdateConnector(ctx, c.ID, *c, c.Version)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "updated connector %s (version %d)\n", out.Name, out.Version)
+	return nil
+}
+
+func findConnector(ctx context.Context, b backend, tenant, name string) (*connector.Connector, error) {
+	list, err := b.ListConnectors(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var found []connector.Connector
+	for _, c := range list {
+		if c.ID == name {
+			return &c, nil
+		}
+		if c.Name == name {
+			found = append(found, c)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, &exitError{code: 1, msg: fmt.Sprintf("no connector named %q (see `trawl connector list`)", name)}
+	case 1:
+		return &found[0], nil
+	}
+	return nil, &exitError{code: 1, msg: fmt.Sprintf("connector name %q exists in several tenants: add --tenant", name)}
+}
+
+func connectorList(ctx context.Context, g *globals, args []string) error {
+	fs := newFlags(g, "connector list")
+	tenant := fs.String("tenant", "", "only this tenant")
+	asJSON := fs.Bool("json", false, "JSON output")
+	if _, err := parse(g, fs, args); err != nil {
+		return err
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	list, err := b.ListConnectors(ctx, *tenant)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(g.stdout).Encode(list)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTENANT\tSUBTYPE\tBUCKET\tPREFIX\tENABLED\tID")
+	for _, c := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", c.Name, c.Tenant, c.SubType, c.Bucket, c.Prefix, c.Enabled, c.ID)
+	}
+	return tw.Flush()
+}
+
+func connectorShow(ctx context.Context, g *globals, args []string) error {
+	fs := newFlags(g, "connector show")
+	tenant := fs.String("tenant", "", "tenant of the connector")
+	pos, err := parse(g, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("connector show NAME")
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	c, err := findConnector(ctx, b, *tenant, pos[0])
+	if err != nil {
+		return err
+	}
+	st, err := b.Status(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
+}
+
+func connectorEnable(ctx context.Context, g *globals, args []string, on bool) error {
+	fs := newFlags(g, "connector enable")
+	tenant := fs.String("tenant", "", "tenant of the connector")
+	pos, err := parse(g, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("connector enable|disable NAME")
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	c, err := findConnector(ctx, b, *tenant, pos[0])
+	if err != nil {
+		return err
+	}
+	return b.SetEnabled(ctx, c.ID, on)
+}
+
+func connectorDelete(ctx context.Context, g *globals, args []string) error {
+	fs := newFlags(g, "connector delete")
+	tenant := fs.String("tenant", "", "tenant of the connector")
+	pos, err := parse(g, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("connector delete NAME")
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	c, err := findConnector(ctx, b, *tenant, pos[0])
+	if err != nil {
+		return err
+	}
+	if err := b.DeleteConnector(ctx, c.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "deleted connector %s; its records stay searchable\n", c.Name)
+	return nil
+}

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/client"
+	"github.com/trawlhq/trawl/internal/lake"
+)
+
+func cmdSearch(ctx context.Context, g *globals, args []string) error {
+	fs := newFlags(g, "search")
+	var p client.SearchParams
+	index := fs.String("index", "", "aws_events or traffic (default both)")
+	fs.StringVar(&p.Tenant, "tenant", "", "tenant")
+	fs.StringVar(&p.From, "from", "-24h", "start: RFC3339 or a duration back such as -24h")
+	fs.StringVar(&p.To, "to", "", "end (default now)")
+	fs.IntVar(&p.Limit, "limit", 100, "maximum records")
+	count := fs.Bool("count", false, "print only the number of matching records")
+	format := fs.String("format", "table", "table, json or ndjson")
+	pos, err := parse(g, fs, args)
+	if err != nil {
+		return err
+	}
+	if *index != "" {
+		p.Indices = strings.Split(*index, ",")
+	}
+	p.Query = strings.Join(pos, " ")
+	switch *format {
+	case "table", "json", "ndjson":
+	default:
+		return usageErr("--format is table, json or ndjson")
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if *count {
+		n, err := b.Count(ctx, p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(g.stdout, n)
+		return nil
+	}
+	res, err := b.Search(ctx, p)
+	if err != nil {
+		return err
+	}
+	switch *format {
+	case "json":
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res.Rows)
+	case "ndjson":
+		enc := json.NewEncoder(g.stdout)
+		for _, r := range res.Rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return printTable(g, res.Rows)
+}
+
+func printTable(g *globals, rows []lake.Row) error {
+	cols := []string{"timestamp", "index", "msg_class", "cloud.account_id", "srcip", "user.name", "event_name", "action", "dstip", "dstport", "error_code"}
+	// Show only columns some row has.
+	var show []string
+	for _, c := range cols {
+		for _, r := range rows {
+			if _, ok := r[c]; ok {
+				show = append(show, c)
+				break
+			}
+		}
+	}
+	if len(show) == 0 {
+		fmt.Fprintln(g.stdout, "no records")
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.ToUpper(strings.Join(show, "\t")))
+	for _, r := range rows {
+		vals := make([]string, len(show))
+		for i, c := range show {
+			vals[i] = cell(r[c])
+		}
+		fmt.Fprintln(tw, strings.Join(vals, "\t"))
+	}
+	return tw.Flush()
+}
+
+func cell(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "-"
+	case time.Time:
+		return x.UTC().Format(time.RFC3339)
+	case string:
+		if x == "" {
+			return "-"
+		}
+		return x
+	}
+	return fmt.Sprint(v)
+}
+
+func cmdQuarantine(ctx context.Context, g *globals, args []string) error {
+	if len(args) == 0 || args[0] != "list" {
+		return usageErr("quarantine list [--connector NAME] [--tenant T]")
+	}
+	fs := newFlags(g, "quarantine list")
+	name := fs.String("connector", "", "connector name")
+	tenant := fs.String("tenant", "", "tenant")
+	limit := fs.Int("limit", 100, "maximum entries")
+	asJSON := fs.Bool("json", false, "JSON output")
+	if _, err := parse(g, fs, args[1:]); err != nil {
+		return err
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	id := ""
+	if *name != "" {
+		c, err := findConnector(ctx, b, *tenant, *name)
+		if err != nil {
+			return err
+		}
+		id = c.ID
+	}
+	items, err := b.Quarantine(ctx, *tenant, id, *limit)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(g.stdout).Encode(items)
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].Key < items[j].Key })
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONNECTOR\tTENANT\tKEY\tSCOPE\tPOSITION\tREASON")
+	for _, it := range items {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", it.Connector, it.Tenant, it.Key, it.Scope, it.Position, it.Reason)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/api"
+	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/web"
+)
+
+// cmdServe runs the server: API, console and scheduler. With demo set it
+// first lays out a sample CloudTrail bucket in a local folder and adds a
+// connector for it. Shutdown order: stop accepting requests, stop the
+// scheduler (runs stop at a commit boundary), then close the lake.
+func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
+	name := "serve"
+	if demo {
+		name = "demo"
+		if os.Getenv("TRAWL_DATA_DIR") == "" {
+			g.dataDir = "trawl-demo"
+		}
+	}
+	fs := newFlags(g, name)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	tick := fs.Duration("tick", time.Second, "how often the scheduler looks for due connectors")
+	parallel := fs.Int("parallel", 2, "connectors collected at once")
+	noSchedule := fs.Bool("no-schedule", false, "serve the API without collecting")
+	if _, err := parse(g, fs, args); err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, app.Options{DataDir: g.dataDir, MasterKey: os.Getenv("TRAWL_MASTER_KEY"), Logger: g.logger, Guard: g.guard})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	token, created, err := api.LoadOrCreateRootToken(g.dataDir)
+	if err != nil {
+		return err
+	}
+	if demo {
+		if err := setupDemo(ctx, g, a); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (use --addr to pick another)", *addr, err)
+	}
+	srv := &http.Server{Handler: api.New(a, token, web.Handler(), g.logger), ReadHeaderTimeout: 10 * time.Second}
+	if err := writeServerInfo(g.dataDir, ln.Addr().String()); err != nil {
+		return err
+	}
+	defer os.Remove(filepath.Join(g.dataDir, serverFile))
+	abs, _ := filepath.Abs(g.dataDir)
+	fmt.Fprintf(g.stdout, "trawl serving on http://%s (data directory %s)\n", ln.Addr(), abs)
+	if created {
+		fmt.Fprintf(g.stdout, "first start: the root API token was written to %s (mode 0600); sign in to the console with it\n", filepath.Join(abs, api.RootTokenFile))
+	} else {
+		fmt.Fprintf(g.stdout, "root API token: see %s\n", filepath.Join(abs, api.RootTokenFile))
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	schedCtx, stopSched := context.WithCancel(ctx)
+	schedDone := make(chan struct{})
+	go func() {
+		defer close(schedDone)
+		if !*noSchedule {
+			a.Schedule(schedCtx, app.SchedulerOptions{Tick: *tick, Parallel: *parallel})
+		}
+	}()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			stopSched()
+			<-schedDone
+			return err
+		}
+	}
+	fmt.Fprintln(g.stdout, "shutting down: finishing in-flight commits")
+	shCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shCtx)
+	stopSched()
+	<-schedDone
+	return nil
+}
+
+func setupDemo(ctx context.Context, g *globals, a *app.App) error {
+	src := filepath.Join(g.dataDir, "demo-source")
+	absSrc, err := filepath.Abs(src)
+	if err != nil {
+		return err
+	}
+	sc := app.RootScope("demo")
+	list, err := a.ListConnectors(ctx, sc, "demo")
+	if err != nil {
+		return err
+	}
+	if len(list) > 0 {
+		fmt.Fprintln(g.stdout, "demo: sample data already in place")
+		return nil
+	}
+	n, err := writeDemoBucket(absSrc, demoBucket, time.Now().UTC())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "demo: wrote %d CloudTrail records to %s/%s laid out as CloudTrail writes them to S3\n", n, absSrc, demoBucket)
+	c, err := a.CreateConnector(ctx, sc, demoConnector(absSrc))
+	if err != nil {
+		return err
+	}
+	res, err := a.RunConnector(ctx, sc, c.ID, collect.Options{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "demo: collected %d objects, %d records (skipped %d digest files)\n", res.Stats.Objects, res.Stats.Records, res.Stats.Skipped)
+	fmt.Fprintln(g.stdout, `demo: try  trawl search --data-dir `+g.dataDir+` 'event_name:(CreateUser OR AttachUserPolicy OR StopLogging)'`)
+	return nil
+}

@@ -1,0 +1,232 @@
+// Package client talks to a running `trawl serve` over its HTTP API. The CLI
+// uses it when a server holds the data directory (DuckDB's lock is
+// exclusive), so commands behave the same with or without a server.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/lake"
+)
+
+// Client is an API client.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// New returns a client for base (http://127.0.0.1:8080) with a token.
+func New(base, token string) *Client {
+	return &Client{base: base, token: token, http: &http.Client{}}
+}
+
+// APIError is an error answered by the server.
+type APIError struct {
+	Status   int
+	Code     string              `json:"code"`
+	Message  string              `json:"message"`
+	Field    string              `json:"field"`
+	Position *int                `json:"position"`
+	Problems []connector.Problem `json:"problems"`
+}
+
+func (e *APIError) Error() string {
+	if len(e.Problems) > 0 {
+		return (&connector.ValidationError{Problems: e.Problems}).Error()
+	}
+	return e.Message
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any, hdr ...string) (http.Header, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("trawl server at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error APIError `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		e.Error.Status = resp.StatusCode
+		if e.Error.Message == "" {
+			e.Error.Message = resp.Status
+		}
+		return resp.Header, &e.Error
+	}
+	if out != nil && resp.StatusCode != 204 {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return resp.Header, fmt.Errorf("decode %s %s: %w", method, path, err)
+		}
+	}
+	return resp.Header, nil
+}
+
+// Healthy reports whether a server answers at base.
+func Healthy(ctx context.Context, base string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+// CreateConnector creates a connector.
+func (c *Client) CreateConnector(ctx context.Context, in connector.Connector) (*connector.Connector, error) {
+	var out connector.Connector
+	_, err := c.do(ctx, "POST", "/api/v1/connectors", &in, &out)
+	return &out, err
+}
+
+// ListConnectors lists connectors.
+func (c *Client) ListConnectors(ctx context.Context, tenant string) ([]connector.Connector, error) {
+	var out struct {
+		Connectors []connector.Connector `json:"connectors"`
+	}
+	_, err := c.do(ctx, "GET", "/api/v1/connectors?tenant="+url.QueryEscape(tenant), nil, &out)
+	return out.Connectors, err
+}
+
+// UpdateConnector replaces a connector's editable fields.
+func (c *Client) UpdateConnector(ctx context.Context, id string, in connector.Connector, version int64) (*connector.Connector, error) {
+	var out connector.Connector
+	_, err := c.do(ctx, "PUT", "/api/v1/connectors/"+url.PathEscape(id), &in, &out, "If-Match", `"`+strconv.FormatInt(version, 10)+`"`)
+	return &out, err
+}
+
+// DeleteConnector deletes a connector.
+func (c *Client) DeleteConnector(ctx context.Context, id string) error {
+	_, err := c.do(ctx, "DELETE", "/api/v1/connectors/"+url.PathEscape(id), nil, nil)
+	return err
+}
+
+// SetEnabled enables or disables a connector.
+func (c *Client) SetEnabled(ctx context.Context, id string, on bool) error {
+	verb := "disable"
+	if on {
+		verb = "enable"
+	}
+	_, err := c.do(ctx, "POST", "/api/v1/connectors/"+url.PathEscape(id)+"/"+verb, nil, nil)
+	return err
+}
+
+// Status returns a connector's status.
+func (c *Client) Status(ctx context.Context, id string) (*app.Status, error) {
+	var out app.Status
+	_, err := c.do(ctx, "GET", "/api/v1/connectors/"+url.PathEscape(id)+"/status", nil, &out)
+	return &out, err
+}
+
+// Collect runs a collection pass.
+func (c *Client) Collect(ctx context.Context, ids []string, from, to string) ([]*app.RunResult, error) {
+	var out struct {
+		Results []*app.RunResult `json:"results"`
+	}
+	in := map[string]any{"ids": ids}
+	if from != "" {
+		in["from"] = from
+	}
+	if to != "" {
+		in["to"] = to
+	}
+	_, err := c.do(ctx, "POST", "/api/v1/collect", in, &out)
+	return out.Results, err
+}
+
+// SearchParams mirror the CLI flags.
+type SearchParams struct {
+	Indices  []string
+	Tenant   string
+	From, To string
+	Query    string
+	Limit    int
+	Cursor   *lake.Cursor
+}
+
+func (p SearchParams) values() url.Values {
+	v := url.Values{}
+	for _, ix := range p.Indices {
+		v.Add("index", ix)
+	}
+	if p.Tenant != "" {
+		v.Set("tenant", p.Tenant)
+	}
+	if p.From != "" {
+		v.Set("from", p.From)
+	}
+	if p.To != "" {
+		v.Set("to", p.To)
+	}
+	v.Set("q", p.Query)
+	if p.Limit > 0 {
+		v.Set("limit", strconv.Itoa(p.Limit))
+	}
+	if p.Cursor != nil {
+		b, _ := json.Marshal(p.Cursor)
+		v.Set("cursor", string(b))
+	}
+	return v
+}
+
+// Search searches.
+func (c *Client) Search(ctx context.Context, p SearchParams) (*lake.SearchResult, error) {
+	var out lake.SearchResult
+	_, err := c.do(ctx, "GET", "/api/v1/search?"+p.values().Encode(), nil, &out)
+	return &out, err
+}
+
+// Count counts.
+func (c *Client) Count(ctx context.Context, p SearchParams) (int64, error) {
+	var out struct {
+		Count int64 `json:"count"`
+	}
+	_, err := c.do(ctx, "GET", "/api/v1/count?"+p.values().Encode(), nil, &out)
+	return out.Count, err
+}
+
+// Quarantine lists quarantined items.
+func (c *Client) Quarantine(ctx context.Context, tenant, connectorID string, limit int) ([]lake.QuarantineItem, error) {
+	var out struct {
+		Items []lake.QuarantineItem `json:"items"`
+	}
+	v := url.Values{"tenant": {tenant}, "connector_id": {connectorID}, "limit": {strconv.Itoa(limit)}}
+	_, err := c.do(ctx, "GET", "/api/v1/quarantine?"+v.Encode(), nil, &out)
+	return out.Items, err
+}

@@ -1,0 +1,190 @@
+// Package connector holds the connector model: what a security team configures
+// to point Trawl at one S3 location, and the rules that make a configuration
+// valid. It knows nothing about S3, storage or scheduling.
+package connector
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// SubType is the kind of AWS log a connector reads.
+type SubType string
+
+// Sub types Trawl collects.
+const (
+	CloudTrail SubType = "cloudtrail"
+	VPCFlow    SubType = "vpcflow"
+	WAF        SubType = "waf"
+)
+
+// File types of the objects in the bucket.
+const (
+	FileGzip = "gzip"
+	FileText = "text"
+)
+
+// General fields are fixed for every connector Trawl manages today; they are
+// stored so that the model matches what users see in other consoles.
+const (
+	CategoryPaaS     = "PaaS"
+	TypeCloudTrail   = "AWS CloudTrail"
+	FunctionCollect  = "Collect"
+	DefaultInterval  = 5 * time.Minute
+	DefaultStartBack = 24 * time.Hour
+)
+
+// Masked is what a secret looks like whenever it leaves Trawl. Sending it back
+// on an edit means "keep the stored secret".
+const Masked = "********"
+
+// Secret is a write-only string. Its formatting and JSON encoding never reveal
+// the value, so a connector can be logged or returned without leaking it.
+type Secret struct{ v string }
+
+// NewSecret wraps a plaintext secret.
+func NewSecret(s string) Secret { return Secret{v: s} }
+
+// Reveal returns the plaintext. Only the S3 client and the catalog's sealing
+// code should call it.
+func (s Secret) Reveal() string { return s.v }
+
+// IsSet reports whether a secret value is present.
+func (s Secret) IsSet() bool { return s.v != "" }
+
+// IsMasked reports whether the value is the mask sent back by a client.
+func (s Secret) IsMasked() bool { return s.v == Masked }
+
+func (s Secret) String() string {
+	if s.v == "" {
+		return ""
+	}
+	return Masked
+}
+
+// GoString keeps %#v from printing the value.
+func (s Secret) GoString() string { return `connector.Secret{"` + s.String() + `"}` }
+
+// Format keeps every fmt verb from printing the value.
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
+
+// MarshalJSON never emits the plaintext.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// UnmarshalJSON accepts the plaintext from a client.
+func (s *Secret) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &s.v) }
+
+// Connector is one configured collection from one S3 location.
+type Connector struct {
+	ID string `json:"id"`
+
+	// General fields, fixed at creation.
+	Name     string `json:"name"`
+	Tenant   string `json:"tenant"`
+	Category string `json:"category"`
+	Type     string `json:"type"`
+	Function string `json:"function"`
+	RunOn    string `json:"run_on"`
+
+	Enabled bool    `json:"enabled"`
+	SubType SubType `json:"sub_type"`
+
+	Bucket          string `json:"bucket"`
+	Prefix          string `json:"prefix"`
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey Secret `json:"secret_access_key"`
+	FileType        string `json:"file_type"`
+	Region          string `json:"region,omitempty"`
+	ProxyURI        string `json:"proxy_uri,omitempty"`
+	Endpoint        string `json:"endpoint,omitempty"`
+	PathStyle       bool   `json:"path_style,omitempty"`
+
+	// Start is how far back the first run reaches: objects last modified
+	// before it are not collected.
+	Start time.Time `json:"start"`
+	// Interval between scheduled runs.
+	Interval Duration `json:"interval"`
+	// Filters are log filter rules in the search language (issue: filters).
+	Filters []Filter `json:"filters,omitempty"`
+
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Version increases on every edit; the API uses it as the ETag.
+	Version int64 `json:"version"`
+}
+
+// Filter is one log filter rule applied before storage.
+type Filter struct {
+	Action string `json:"action"` // "drop" or "keep"
+	Query  string `json:"query"`
+}
+
+// Duration marshals as a Go duration string ("5m0s") for humans.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as text.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// D returns the duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalJSON reads "5m" or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("interval %q: %w (use a duration such as 5m)", s, err)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("interval: want a duration such as \"5m\" or seconds: %w", err)
+	}
+	*d = Duration(time.Duration(secs * float64(time.Second)))
+	return nil
+}
+
+// IsLocal reports whether the connector reads a local folder (file:// endpoint)
+// instead of S3: forensic import of exported logs, and the demo.
+func (c *Connector) IsLocal() bool { return len(c.Endpoint) >= 7 && c.Endpoint[:7] == "file://" }
+
+// ApplyDefaults fills fields a user need not give. now is the creation time.
+func (c *Connector) ApplyDefaults(now time.Time, node string) {
+	if c.Category == "" {
+		c.Category = CategoryPaaS
+	}
+	if c.Type == "" {
+		c.Type = TypeCloudTrail
+	}
+	if c.Function == "" {
+		c.Function = FunctionCollect
+	}
+	if c.RunOn == "" {
+		c.RunOn = node
+	}
+	if c.FileType == "" {
+		c.FileType = FileGzip
+	}
+	if c.Start.IsZero() {
+		c.Start = now.Add(-DefaultStartBack)
+	}
+	if c.Interval == 0 {
+		c.Interval = Duration(DefaultInterval)
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now
+	}
+	c.UpdatedAt = now
+}
+
+// Index is the lake index the connector's records land in.
+func (c *Connector) Index() string {
+	if c.SubType == VPCFlow {
+		return "traffic"
+	}
+	return "aws_events"
+}

@@ -1,0 +1,247 @@
+package connector
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/trawlhq/trawl/internal/prefix"
+)
+
+// Problem is one invalid field and what to do about it.
+type Problem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every problem found, so a user fixes them in one go.
+type ValidationError struct {
+	Problems []Problem `json:"problems"`
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.Field + ": " + p.Message
+	}
+	return "invalid connector: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) add(field, format string, args ...any) {
+	e.Problems = append(e.Problems, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// Validate reports every problem with the connector at once.
+func (c *Connector) Validate() error {
+	var e ValidationError
+	switch {
+	case c.Name == "":
+		e.add("name", "required")
+	case len(c.Name) > 128:
+		e.add("name", "at most 128 characters")
+	case !printableASCII(c.Name):
+		e.add("name", "use printable ASCII characters only")
+	}
+	if c.Tenant == "" {
+		e.add("tenant", "required")
+	} else if !identifier(c.Tenant) {
+		e.add("tenant", "use letters, digits, '-' and '_' only (at most 64)")
+	}
+	if c.Category != CategoryPaaS {
+		e.add("category", "must be %q", CategoryPaaS)
+	}
+	if c.Type != TypeCloudTrail {
+		e.add("type", "must be %q", TypeCloudTrail)
+	}
+	if c.Function != FunctionCollect {
+		e.add("function", "must be %q", FunctionCollect)
+	}
+	if c.RunOn != "" && !identifier(c.RunOn) {
+		e.add("run_on", "a node name of letters, digits, '-' and '_'")
+	}
+	switch c.SubType {
+	case CloudTrail, VPCFlow:
+		if c.FileType != FileGzip {
+			e.add("file_type", "%s logs are delivered gzip-compressed: use file type gzip", c.SubType)
+		}
+	case WAF:
+		if c.FileType != FileGzip && c.FileType != FileText {
+			e.add("file_type", "must be gzip or text for waf")
+		}
+	case "":
+		e.add("sub_type", "required: cloudtrail, vpcflow or waf")
+	default:
+		e.add("sub_type", "%q is not supported: use cloudtrail, vpcflow or waf", c.SubType)
+	}
+	if msg := BucketNameProblem(c.Bucket); msg != "" {
+		e.add("bucket", "%s", msg)
+	}
+	if _, err := prefix.Parse(c.Prefix, prefix.Options{AllowWildcard: c.SubType != WAF}); err != nil {
+		var pe *prefix.Error
+		if errors.As(err, &pe) {
+			e.add("prefix", "%s (at position %d)", pe.Msg, pe.Pos)
+		} else {
+			e.add("prefix", "%v", err)
+		}
+	}
+	if !c.IsLocal() {
+		if c.AccessKeyID == "" && c.SecretAccessKey.IsSet() {
+			e.add("access_key_id", "required when a secret access key is given")
+		}
+		if c.AccessKeyID != "" && !c.SecretAccessKey.IsSet() {
+			e.add("secret_access_key", "required when an access key ID is given")
+		}
+		if c.AccessKeyID != "" && !accessKeyID(c.AccessKeyID) {
+			e.add("access_key_id", "an access key ID is 16 to 128 letters and digits, e.g. AKIA...")
+		}
+	}
+	if c.Region != "" && !KnownRegion(c.Region) {
+		e.add("region", "%q is not an AWS region code: use one such as us-east-1", c.Region)
+	}
+	if c.Endpoint != "" {
+		if msg := urlProblem(c.Endpoint, "http", "https", "file"); msg != "" {
+			e.add("endpoint", "%s", msg)
+		}
+	}
+	if c.ProxyURI != "" {
+		if msg := urlProblem(c.ProxyURI, "http", "https", "socks5"); msg != "" {
+			e.add("proxy_uri", "%s", msg)
+		}
+	}
+	if c.Interval != 0 && c.Interval.D() < 10e9 {
+		e.add("interval", "at least 10s")
+	}
+	for i, f := range c.Filters {
+		if f.Action != "drop" && f.Action != "keep" {
+			e.add(fmt.Sprintf("filters[%d].action", i), "must be drop or keep")
+		}
+		if strings.TrimSpace(f.Query) == "" {
+			e.add(fmt.Sprintf("filters[%d].query", i), "required")
+		}
+	}
+	if len(e.Problems) > 0 {
+		return &e
+	}
+	return nil
+}
+
+// CheckImmutable reports the general fields an edit tried to change.
+func CheckImmutable(old, upd *Connector) error {
+	var e ValidationError
+	check := func(field, a, b string) {
+		if a != b {
+			e.add(field, "is fixed at creation and cannot be changed (was %q): create a new connector instead", a)
+		}
+	}
+	check("name", old.Name, upd.Name)
+	check("tenant", old.Tenant, upd.Tenant)
+	check("category", old.Category, upd.Category)
+	check("type", old.Type, upd.Type)
+	check("function", old.Function, upd.Function)
+	check("run_on", old.RunOn, upd.RunOn)
+	if len(e.Problems) > 0 {
+		return &e
+	}
+	return nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func identifier(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func accessKeyID(s string) bool {
+	if len(s) < 3 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// BucketNameProblem returns why name is not a valid general-purpose S3 bucket
+// name, or "" if it is.
+func BucketNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "required"
+	case len(name) < 3 || len(name) > 63:
+		return "a bucket name is 3 to 63 characters long"
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return fmt.Sprintf("character %q at position %d: bucket names use lowercase letters, digits, '.' and '-' only", c, i)
+		}
+	}
+	first, last := name[0], name[len(name)-1]
+	if first == '.' || first == '-' || last == '.' || last == '-' {
+		return "a bucket name begins and ends with a letter or digit"
+	}
+	if strings.Contains(name, "..") {
+		return "a bucket name has no two adjacent periods"
+	}
+	if net.ParseIP(name) != nil {
+		return "a bucket name is not formatted as an IP address"
+	}
+	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
+		if strings.HasPrefix(name, p) {
+			return fmt.Sprintf("a bucket name does not start with %q", p)
+		}
+	}
+	for _, s := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
+		if strings.HasSuffix(name, s) {
+			return fmt.Sprintf("a bucket name does not end with %q", s)
+		}
+	}
+	return ""
+}
+
+func urlProblem(raw string, schemes ...string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Sprintf("not a valid URL: %v", err)
+	}
+	ok := false
+	for _, s := range schemes {
+		if u.Scheme == s {
+			ok = true
+		}
+	}
+	if !ok {
+		return fmt.Sprintf("scheme %q is not supported: use %s", u.Scheme, strings.Join(schemes, ", "))
+	}
+	if u.Scheme == "file" {
+		if u.Path == "" || !strings.HasPrefix(u.Path, "/") {
+			return "a file endpoint is an absolute folder path, e.g. file:///srv/exports"
+		}
+		return ""
+	}
+	if u.Host == "" {
+		return "the URL has no host, e.g. https://s3.example.com"
+	}
+	return ""
+}

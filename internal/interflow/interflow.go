@@ -1,0 +1,406 @@
+// Package interflow defines Trawl's normalized record: the fields every
+// decoder fills and every search names. The schema here is the single source
+// of truth for the lake's columns, the search language's field names and
+// docs/interflow.md (a test keeps the document in step).
+package interflow
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"time"
+)
+
+// Type is a field's value type.
+type Type int
+
+// Field value types. IP fields are strings that the lake also indexes as a
+// sortable key so CIDR searches become range scans.
+const (
+	String Type = iota
+	Int
+	Bool
+	Time
+	IP
+)
+
+func (t Type) String() string {
+	return [...]string{"string", "int", "bool", "timestamp", "ip"}[t]
+}
+
+// Field describes one Interflow field.
+type Field struct {
+	Name   string
+	Type   Type
+	Source string // where the value comes from, for the documentation
+}
+
+// Index names.
+const (
+	IndexEvents  = "aws_events"
+	IndexTraffic = "traffic"
+)
+
+// Fields shared by both indices occupy the same positions in each schema.
+const (
+	FID = iota
+	FTimestamp
+	FTenant
+	FConnector
+	FIndex
+	FMsgClass
+	FOriginSource
+	FOriginVendor
+	FOriginCategory
+	FAccountID
+	FRegion
+	FSrcIP
+	FAction
+	FBucket
+	FKey
+	FPosition
+	FRaw
+	numCommon
+)
+
+// aws_events fields (CloudTrail and WAF).
+const (
+	EEventName = numCommon + iota
+	EEventSource
+	EEventType
+	EEventID
+	EEventCategory
+	EEventVersion
+	EUserType
+	EUserName
+	EUserARN
+	EUserAccountID
+	EUserAccessKeyID
+	EUserAgent
+	EErrorCode
+	EErrorMessage
+	EReadOnly
+	ESrcHost
+	ERequestID
+	EMgmtEvent
+	ESessionMFA
+	EHTTPCountry
+	EHTTPMethod
+	EHTTPURI
+	EHTTPArgs
+	EHTTPHost
+	EHTTPVersion
+	EWebACL
+	ERuleID
+	ERuleType
+	EHTTPSource
+	EHTTPSourceID
+	ELabels
+	EJA3
+	EJA4
+	EResponseCode
+	numEvents
+)
+
+// traffic fields (VPC flow logs).
+const (
+	TDstIP = numCommon + iota
+	TSrcPort
+	TDstPort
+	TProtocol
+	TProtoName
+	TBytes
+	TPackets
+	TLogStatus
+	TInterfaceID
+	TVPCID
+	TSubnetID
+	TInstanceID
+	TTCPFlags
+	TType
+	TFlowDirection
+	TTrafficPath
+	TPktSrcAddr
+	TPktDstAddr
+	TPktSrcService
+	TPktDstService
+	TStart
+	TEnd
+	TVersion
+	TAZID
+	TSublocationType
+	TSublocationID
+	TECSClusterARN
+	TECSClusterName
+	TECSContainerInstanceARN
+	TECSContainerInstanceID
+	TECSContainerID
+	TECSSecondContainerID
+	TECSServiceName
+	TECSTaskDefinitionARN
+	TECSTaskARN
+	TECSTaskID
+	TRejectReason
+	TTGWID
+	TTGWAttachmentID
+	TTGWSrcVPCAccountID
+	TTGWDstVPCAccountID
+	TTGWSrcVPCID
+	TTGWDstVPCID
+	TTGWSrcSubnetID
+	TTGWDstSubnetID
+	TTGWSrcENI
+	TTGWDstENI
+	TTGWSrcAZID
+	TTGWDstAZID
+	TTGWPairAttachmentID
+	TPacketsLostNoRoute
+	TPacketsLostBlackhole
+	TPacketsLostMTUExceeded
+	TPacketsLostTTLExpired
+	TTCPFlagsName
+	TResourceType
+	numTraffic
+)
+
+func common(class string) []Field {
+	f := make([]Field, numCommon)
+	f[FID] = Field{"id", String, "deterministic hash of bucket, key, ETag (or size and time when the store gives none) and position"}
+	f[FTimestamp] = Field{"timestamp", Time, "event time: CloudTrail eventTime, WAF timestamp, VPC flow start"}
+	f[FTenant] = Field{"tenant", String, "connector tenant"}
+	f[FConnector] = Field{"connector", String, "connector name"}
+	f[FIndex] = Field{"index", String, "aws_events or traffic"}
+	f[FMsgClass] = Field{"msg_class", String, "cloudtrail, aws_waf or vpcflow"}
+	f[FOriginSource] = Field{"msg_origin.source", String, "always cloudtrail (the connector type)"}
+	f[FOriginVendor] = Field{"msg_origin.vendor", String, "always aws"}
+	f[FOriginCategory] = Field{"msg_origin.category", String, "paas, or waf for WAF logs"}
+	f[FAccountID] = Field{"cloud.account_id", String, "CloudTrail recipientAccountId; VPC flow account-id; WAF: account in the object key"}
+	f[FRegion] = Field{"cloud.region", String, "CloudTrail awsRegion; VPC flow region; WAF: region in the object key"}
+	f[FSrcIP] = Field{"srcip", IP, "CloudTrail sourceIPAddress when it is an IP; WAF httpRequest.clientIp; VPC flow srcaddr"}
+	f[FAction] = Field{"action", String, "WAF action (ALLOW, BLOCK, COUNT, CAPTCHA, CHALLENGE); VPC flow action (ACCEPT, REJECT)"}
+	f[FBucket] = Field{"origin.bucket", String, "S3 bucket the record was read from"}
+	f[FKey] = Field{"origin.key", String, "S3 object key the record was read from"}
+	f[FPosition] = Field{"origin.position", Int, "0-based record number within the object"}
+	f[FRaw] = Field{"raw", String, "the original record (JSON, or the flow log line)"}
+	_ = class
+	return f
+}
+
+// Schema is the ordered field list of one index.
+type Schema struct {
+	Index  string
+	Fields []Field
+	byName map[string]int
+}
+
+func newSchema(index string, fields []Field) *Schema {
+	s := &Schema{Index: index, Fields: fields, byName: make(map[string]int, len(fields))}
+	for i, f := range fields {
+		s.byName[f.Name] = i
+	}
+	return s
+}
+
+// Lookup returns the position of a field by name.
+func (s *Schema) Lookup(name string) (int, bool) {
+	i, ok := s.byName[name]
+	return i, ok
+}
+
+// Events is the aws_events schema.
+func Events() *Schema { return eventsSchema }
+
+// Traffic is the traffic schema.
+func Traffic() *Schema { return trafficSchema }
+
+// Schemas returns both schemas.
+func Schemas() []*Schema { return []*Schema{eventsSchema, trafficSchema} }
+
+// SchemaFor returns the schema of an index name, or nil.
+func SchemaFor(index string) *Schema {
+	switch index {
+	case IndexEvents:
+		return eventsSchema
+	case IndexTraffic:
+		return trafficSchema
+	}
+	return nil
+}
+
+// The schemas are built once and never modified.
+var (
+	eventsSchema  = newSchema(IndexEvents, eventFields())
+	trafficSchema = newSchema(IndexTraffic, trafficFields())
+)
+
+func eventFields() []Field {
+	f := append(common("aws_events"), make([]Field, numEvents-numCommon)...)
+	f[EEventName] = Field{"event_name", String, "CloudTrail eventName (insight events: insightDetails.eventName)"}
+	f[EEventSource] = Field{"event_source", String, "CloudTrail eventSource (insight events: insightDetails.eventSource)"}
+	f[EEventType] = Field{"event_type", String, "CloudTrail eventType, e.g. AwsApiCall, AwsConsoleSignIn, AwsCloudTrailInsight"}
+	f[EEventID] = Field{"event_id", String, "CloudTrail eventID (absent in eventVersion 1.0)"}
+	f[EEventCategory] = Field{"event_category", String, "CloudTrail eventCategory: Management, Data, Insight, NetworkActivity"}
+	f[EEventVersion] = Field{"event_version", String, "CloudTrail eventVersion"}
+	f[EUserType] = Field{"user.type", String, "CloudTrail userIdentity.type"}
+	f[EUserName] = Field{"user.name", String, "userIdentity.userName, else sessionContext.sessionIssuer.userName, else the last part of the ARN, else invokedBy"}
+	f[EUserARN] = Field{"user.arn", String, "CloudTrail userIdentity.arn"}
+	f[EUserAccountID] = Field{"user.account_id", String, "CloudTrail userIdentity.accountId"}
+	f[EUserAccessKeyID] = Field{"user.access_key_id", String, "CloudTrail userIdentity.accessKeyId"}
+	f[EUserAgent] = Field{"user_agent", String, "CloudTrail userAgent; WAF User-Agent header"}
+	f[EErrorCode] = Field{"error_code", String, "CloudTrail errorCode"}
+	f[EErrorMessage] = Field{"error_message", String, "CloudTrail errorMessage"}
+	f[EReadOnly] = Field{"read_only", Bool, "CloudTrail readOnly (true or false; a string value is converted)"}
+	f[ESrcHost] = Field{"src_host", String, "CloudTrail sourceIPAddress when it is a service name such as ec2.amazonaws.com"}
+	f[ERequestID] = Field{"request_id", String, "CloudTrail requestID; WAF httpRequest.requestId"}
+	f[EMgmtEvent] = Field{"management_event", Bool, "CloudTrail managementEvent"}
+	f[ESessionMFA] = Field{"session_mfa", Bool, "CloudTrail userIdentity.sessionContext.attributes.mfaAuthenticated"}
+	f[EHTTPCountry] = Field{"http.country", String, "WAF httpRequest.country"}
+	f[EHTTPMethod] = Field{"http.method", String, "WAF httpRequest.httpMethod"}
+	f[EHTTPURI] = Field{"http.uri", String, "WAF httpRequest.uri"}
+	f[EHTTPArgs] = Field{"http.args", String, "WAF httpRequest.args"}
+	f[EHTTPHost] = Field{"http.host", String, "WAF Host header (name matched case-insensitively)"}
+	f[EHTTPVersion] = Field{"http.version", String, "WAF httpRequest.httpVersion"}
+	f[EWebACL] = Field{"web_acl", String, "WAF webaclId"}
+	f[ERuleID] = Field{"rule_id", String, "WAF terminatingRuleId"}
+	f[ERuleType] = Field{"rule_type", String, "WAF terminatingRuleType"}
+	f[EHTTPSource] = Field{"http_source", String, "WAF httpSourceName (ALB, CF, APIGW, APPSYNC, ...)"}
+	f[EHTTPSourceID] = Field{"http_source_id", String, "WAF httpSourceId"}
+	f[ELabels] = Field{"labels", String, "WAF labels[].name, one per line"}
+	f[EJA3] = Field{"ja3", String, "WAF ja3Fingerprint"}
+	f[EJA4] = Field{"ja4", String, "WAF ja4Fingerprint"}
+	f[EResponseCode] = Field{"http.response_code", Int, "WAF responseCodeSent"}
+	return f
+}
+
+func trafficFields() []Field {
+	f := append(common("traffic"), make([]Field, numTraffic-numCommon)...)
+	f[TDstIP] = Field{"dstip", IP, "dstaddr"}
+	f[TSrcPort] = Field{"srcport", Int, "srcport"}
+	f[TDstPort] = Field{"dstport", Int, "dstport"}
+	f[TProtocol] = Field{"protocol", Int, "protocol (IANA number)"}
+	f[TProtoName] = Field{"proto_name", String, "protocol name from the IANA number: tcp, udp, icmp, ..."}
+	f[TBytes] = Field{"bytes", Int, "bytes"}
+	f[TPackets] = Field{"packets", Int, "packets"}
+	f[TLogStatus] = Field{"log_status", String, "log-status: OK, NODATA, SKIPDATA"}
+	f[TInterfaceID] = Field{"interface_id", String, "interface-id"}
+	f[TVPCID] = Field{"vpc_id", String, "vpc-id"}
+	f[TSubnetID] = Field{"subnet_id", String, "subnet-id"}
+	f[TInstanceID] = Field{"instance_id", String, "instance-id"}
+	f[TTCPFlags] = Field{"tcp_flags", Int, "tcp-flags (bitmask)"}
+	f[TType] = Field{"ip_type", String, "type: IPv4, IPv6, EFA"}
+	f[TFlowDirection] = Field{"flow_direction", String, "flow-direction: ingress, egress"}
+	f[TTrafficPath] = Field{"traffic_path", Int, "traffic-path"}
+	f[TPktSrcAddr] = Field{"pkt_srcaddr", IP, "pkt-srcaddr"}
+	f[TPktDstAddr] = Field{"pkt_dstaddr", IP, "pkt-dstaddr"}
+	f[TPktSrcService] = Field{"pkt_src_aws_service", String, "pkt-src-aws-service"}
+	f[TPktDstService] = Field{"pkt_dst_aws_service", String, "pkt-dst-aws-service"}
+	f[TStart] = Field{"start", Time, "start (epoch seconds)"}
+	f[TEnd] = Field{"end", Time, "end (epoch seconds)"}
+	f[TVersion] = Field{"version", Int, "version"}
+	f[TAZID] = Field{"az_id", String, "az-id"}
+	f[TSublocationType] = Field{"sublocation_type", String, "sublocation-type"}
+	f[TSublocationID] = Field{"sublocation_id", String, "sublocation-id"}
+	f[TECSClusterARN] = Field{"ecs_cluster_arn", String, "ecs-cluster-arn"}
+	f[TECSClusterName] = Field{"ecs_cluster_name", String, "ecs-cluster-name"}
+	f[TECSContainerInstanceARN] = Field{"ecs_container_instance_arn", String, "ecs-container-instance-arn"}
+	f[TECSContainerInstanceID] = Field{"ecs_container_instance_id", String, "ecs-container-instance-id"}
+	f[TECSContainerID] = Field{"ecs_container_id", String, "ecs-container-id"}
+	f[TECSSecondContainerID] = Field{"ecs_second_container_id", String, "ecs-second-container-id"}
+	f[TECSServiceName] = Field{"ecs_service_name", String, "ecs-service-name"}
+	f[TECSTaskDefinitionARN] = Field{"ecs_task_definition_arn", String, "ecs-task-definition-arn"}
+	f[TECSTaskARN] = Field{"ecs_task_arn", String, "ecs-task-arn"}
+	f[TECSTaskID] = Field{"ecs_task_id", String, "ecs-task-id"}
+	f[TRejectReason] = Field{"reject_reason", String, "reject-reason"}
+	f[TTGWID] = Field{"tgw_id", String, "transit gateway: tgw-id"}
+	f[TTGWAttachmentID] = Field{"tgw_attachment_id", String, "tgw-attachment-id"}
+	f[TTGWSrcVPCAccountID] = Field{"tgw_src_vpc_account_id", String, "tgw-src-vpc-account-id"}
+	f[TTGWDstVPCAccountID] = Field{"tgw_dst_vpc_account_id", String, "tgw-dst-vpc-account-id"}
+	f[TTGWSrcVPCID] = Field{"tgw_src_vpc_id", String, "tgw-src-vpc-id"}
+	f[TTGWDstVPCID] = Field{"tgw_dst_vpc_id", String, "tgw-dst-vpc-id"}
+	f[TTGWSrcSubnetID] = Field{"tgw_src_subnet_id", String, "tgw-src-subnet-id"}
+	f[TTGWDstSubnetID] = Field{"tgw_dst_subnet_id", String, "tgw-dst-subnet-id"}
+	f[TTGWSrcENI] = Field{"tgw_src_eni", String, "tgw-src-eni"}
+	f[TTGWDstENI] = Field{"tgw_dst_eni", String, "tgw-dst-eni"}
+	f[TTGWSrcAZID] = Field{"tgw_src_az_id", String, "tgw-src-az-id"}
+	f[TTGWDstAZID] = Field{"tgw_dst_az_id", String, "tgw-dst-az-id"}
+	f[TTGWPairAttachmentID] = Field{"tgw_pair_attachment_id", String, "tgw-pair-attachment-id"}
+	f[TPacketsLostNoRoute] = Field{"packets_lost_no_route", Int, "packets-lost-no-route"}
+	f[TPacketsLostBlackhole] = Field{"packets_lost_blackhole", Int, "packets-lost-blackhole"}
+	f[TPacketsLostMTUExceeded] = Field{"packets_lost_mtu_exceeded", Int, "packets-lost-mtu-exceeded"}
+	f[TPacketsLostTTLExpired] = Field{"packets_lost_ttl_expired", Int, "packets-lost-ttl-expired"}
+	f[TTCPFlagsName] = Field{"tcp_flags_name", String, "tcp-flags as names: SYN, ACK, FIN, RST, ..."}
+	f[TResourceType] = Field{"resource_type", String, "resource-type"}
+	return f
+}
+
+// Record is one normalized record: values aligned with its schema's fields.
+// A nil value is absent (NULL). Values are string, int64, bool or time.Time.
+type Record struct {
+	Schema *Schema
+	Vals   []any
+}
+
+// New returns an empty record of a schema.
+func New(s *Schema) Record { return Record{Schema: s, Vals: make([]any, len(s.Fields))} }
+
+// Get returns a value by field name.
+func (r Record) Get(name string) any {
+	if i, ok := r.Schema.Lookup(name); ok {
+		return r.Vals[i]
+	}
+	return nil
+}
+
+// SetString stores s, or NULL when s is empty.
+func (r Record) SetString(i int, s string) {
+	if s != "" {
+		r.Vals[i] = s
+	}
+}
+
+// Provenance identifies where a record came from.
+type Provenance struct {
+	Tenant, Connector, Bucket, Key, ETag string
+	Size                                 int64
+	LastModified                         time.Time
+}
+
+// ObjectVersion identifies the object's content: its ETag, or its size and
+// modification time when the store gives no ETag.
+func (p Provenance) ObjectVersion() string {
+	if p.ETag != "" {
+		return p.ETag
+	}
+	return strconv.FormatInt(p.Size, 10) + "@" + p.LastModified.UTC().Format(time.RFC3339Nano)
+}
+
+// ID derives the deterministic record ID from its provenance and position, so
+// re-reading the same object yields the same IDs (never from eventID alone:
+// eventIDs are missing in old records and are not unique across accounts).
+func ID(p Provenance, pos int64) string {
+	h := sha256.New()
+	h.Write([]byte(p.Bucket))
+	h.Write([]byte{0})
+	h.Write([]byte(p.Key))
+	h.Write([]byte{0})
+	h.Write([]byte(p.ObjectVersion()))
+	h.Write([]byte{0})
+	h.Write(strconv.AppendInt(nil, pos, 10))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// Stamp fills the provenance and origin fields common to every record.
+func (r Record) Stamp(p Provenance, pos int64, class, category string) {
+	r.Vals[FID] = ID(p, pos)
+	r.Vals[FTenant] = p.Tenant
+	r.Vals[FConnector] = p.Connector
+	r.Vals[FIndex] = r.Schema.Index
+	r.Vals[FMsgClass] = class
+	r.Vals[FOriginSource] = "cloudtrail"
+	r.Vals[FOriginVendor] = "aws"
+	r.Vals[FOriginCategory] = category
+	r.Vals[FBucket] = p.Bucket
+	r.Vals[FKey] = p.Key
+	r.Vals[FPosition] = pos
+}

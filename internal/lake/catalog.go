@@ -1,0 +1,288 @@
+package lake
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/connector"
+)
+
+// ErrNotFound is returned for a missing catalog object.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when an edit lost a race (stale version) or a
+// name is taken.
+var ErrConflict = errors.New("conflict")
+
+// StoredConnector is a connector with its sealed secret.
+type StoredConnector struct {
+	connector.Connector
+	SealedSecret string
+}
+
+// EnsureTenant records a tenant if it is new.
+func (l *Lake) EnsureTenant(ctx context.Context, name string) error {
+	_, err := l.db.ExecContext(ctx, `INSERT INTO tenants VALUES (?, ?) ON CONFLICT DO NOTHING`, name, time.Now().UTC())
+	if err != nil {
+		return fmt.Errorf("lake: tenant %s: %w", name, err)
+	}
+	return nil
+}
+
+// Tenants lists tenant names.
+func (l *Lake) Tenants(ctx context.Context) ([]string, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT name FROM tenants ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("lake: tenants: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+func encodeConnector(c *connector.Connector) (string, error) {
+	cp := *c
+	cp.SecretAccessKey = connector.Secret{}
+	b, err := json.Marshal(&cp)
+	return string(b), err
+}
+
+// InsertConnector stores a new connector; the (tenant, name) pair is unique.
+func (l *Lake) InsertConnector(ctx context.Context, c *connector.Connector, sealed string) error {
+	cfg, err := encodeConnector(c)
+	if err != nil {
+		return err
+	}
+	return l.withTx(ctx, func(conn *sql.Conn) error {
+		var n int
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM connectors WHERE tenant = ? AND name = ?`, c.Tenant, c.Name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("connector %q already exists in tenant %q: %w", c.Name, c.Tenant, ErrConflict)
+		}
+		_, err := conn.ExecContext(ctx, `INSERT INTO connectors VALUES (?, ?, ?, ?, ?, ?)`, c.ID, c.Tenant, c.Name, cfg, sealed, c.Version)
+		return err
+	})
+}
+
+// UpdateConnector replaces a connector if its stored version is ifVersion.
+func (l *Lake) UpdateConnector(ctx context.Context, c *connector.Connector, sealed string, ifVersion int64) error {
+	cfg, err := encodeConnector(c)
+	if err != nil {
+		return err
+	}
+	return l.withTx(ctx, func(conn *sql.Conn) error {
+		var v int64
+		err := conn.QueryRowContext(ctx, `SELECT version FROM connectors WHERE id = ?`, c.ID).Scan(&v)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("connector %s: %w", c.ID, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if v != ifVersion {
+			return fmt.Errorf("connector %s was changed by someone else (version %d, you edited %d): reload and retry: %w", c.Name, v, ifVersion, ErrConflict)
+		}
+		_, err = conn.ExecContext(ctx, `UPDATE connectors SET config = ?, secret = ?, version = ? WHERE id = ?`, cfg, sealed, c.Version, c.ID)
+		return err
+	})
+}
+
+// DeleteConnector removes a connector and its checkpoints. Its records stay
+// in the lake: they are evidence, and retention is a separate decision.
+func (l *Lake) DeleteConnector(ctx context.Context, id string) error {
+	return l.withTx(ctx, func(conn *sql.Conn) error {
+		res, err := conn.ExecContext(ctx, `DELETE FROM connectors WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("connector %s: %w", id, ErrNotFound)
+		}
+		_, err = conn.ExecContext(ctx, `DELETE FROM objects WHERE connector_id = ?`, id)
+		return err
+	})
+}
+
+// Connectors lists connectors, of one tenant when tenant is not empty.
+func (l *Lake) Connectors(ctx context.Context, tenant string) ([]StoredConnector, error) {
+	q := `SELECT config, secret FROM connectors`
+	var args []any
+	if tenant != "" {
+		q += ` WHERE tenant = ?`
+		args = append(args, tenant)
+	}
+	q += ` ORDER BY tenant, name`
+	rows, err := l.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("lake: list connectors: %w", err)
+	}
+	defer rows.Close()
+	var out []StoredConnector
+	for rows.Next() {
+		var cfg string
+		var sealed sql.NullString
+		if err := rows.Scan(&cfg, &sealed); err != nil {
+			return nil, err
+		}
+		var sc StoredConnector
+		if err := json.Unmarshal([]byte(cfg), &sc.Connector); err != nil {
+			return nil, fmt.Errorf("lake: connector config: %w", err)
+		}
+		sc.SecretAccessKey = connector.Secret{}
+		sc.SealedSecret = sealed.String
+		out = append(out, sc)
+	}
+	return out, rows.Err()
+}
+
+// Connector returns one connector by ID.
+func (l *Lake) Connector(ctx context.Context, id string) (*StoredConnector, error) {
+	var cfg string
+	var sealed sql.NullString
+	err := l.db.QueryRowContext(ctx, `SELECT config, secret FROM connectors WHERE id = ?`, id).Scan(&cfg, &sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("connector %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lake: connector %s: %w", id, err)
+	}
+	var sc StoredConnector
+	if err := json.Unmarshal([]byte(cfg), &sc.Connector); err != nil {
+		return nil, fmt.Errorf("lake: connector config: %w", err)
+	}
+	sc.SecretAccessKey = connector.Secret{}
+	sc.SealedSecret = sealed.String
+	return &sc, nil
+}
+
+// Run is one collection run of one connector.
+type Run struct {
+	ID             string     `json:"id"`
+	ConnectorID    string     `json:"connector_id"`
+	StartedAt      time.Time  `json:"started_at"`
+	EndedAt        *time.Time `json:"ended_at,omitempty"`
+	Result         string     `json:"result"` // running, ok, failed, partial
+	Status         int        `json:"status,omitempty"`
+	Reason         string     `json:"reason,omitempty"`
+	Recommendation string     `json:"recommendation,omitempty"`
+	Objects        int64      `json:"objects"`
+	Records        int64      `json:"records"`
+	Bytes          int64      `json:"bytes"`
+	Skipped        int64      `json:"skipped"`
+	Quarantined    int64      `json:"quarantined"`
+	Dropped        int64      `json:"dropped"`
+	Errors         int64      `json:"errors"`
+	NewestObject   *time.Time `json:"newest_object,omitempty"`
+}
+
+// SaveRun inserts or updates a run.
+func (l *Lake) SaveRun(ctx context.Context, r *Run) error {
+	_, err := l.db.ExecContext(ctx, `INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT (id) DO UPDATE SET ended_at = excluded.ended_at, result = excluded.result, status = excluded.status,
+ reason = excluded.reason, recommendation = excluded.recommendation, objects = excluded.objects, records = excluded.records,
+ bytes = excluded.bytes, skipped = excluded.skipped, quarantined = excluded.quarantined, dropped = excluded.dropped,
+ errors = excluded.errors, newest_object = excluded.newest_object`,
+		r.ID, r.ConnectorID, r.StartedAt, r.EndedAt, r.Result, r.Status, r.Reason, r.Recommendation,
+		r.Objects, r.Records, r.Bytes, r.Skipped, r.Quarantined, r.Dropped, r.Errors, r.NewestObject)
+	if err != nil {
+		return fmt.Errorf("lake: save run: %w", err)
+	}
+	return nil
+}
+
+// Runs returns the newest runs of a connector.
+func (l *Lake) Runs(ctx context.Context, connectorID string, limit int) ([]Run, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT id, connector_id, started_at, ended_at, result, coalesce(status,0), coalesce(reason,''),
+ coalesce(recommendation,''), objects, records, bytes, skipped, quarantined, dropped, errors, newest_object
+ FROM runs WHERE connector_id = ? ORDER BY started_at DESC LIMIT ?`, connectorID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("lake: runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		var r Run
+		var ended, newest sql.NullTime
+		if err := rows.Scan(&r.ID, &r.ConnectorID, &r.StartedAt, &ended, &r.Result, &r.Status, &r.Reason, &r.Recommendation,
+			&r.Objects, &r.Records, &r.Bytes, &r.Skipped, &r.Quarantined, &r.Dropped, &r.Errors, &newest); err != nil {
+			return nil, err
+		}
+		if ended.Valid {
+			t := ended.Time
+			r.EndedAt = &t
+		}
+		if newest.Valid {
+			t := newest.Time
+			r.NewestObject = &t
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Totals are a connector's all-time counts, from its checkpoints.
+type Totals struct {
+	Objects     int64      `json:"objects"`
+	Records     int64      `json:"records"`
+	Quarantined int64      `json:"quarantined"`
+	Bytes       int64      `json:"bytes"`
+	Newest      *time.Time `json:"newest_object,omitempty"`
+}
+
+// ConnectorTotals sums a connector's checkpoints.
+func (l *Lake) ConnectorTotals(ctx context.Context, connectorID string) (Totals, error) {
+	var t Totals
+	var newest sql.NullTime
+	err := l.db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE done), coalesce(sum(records),0), coalesce(sum(quarantined),0),
+ coalesce(sum(size) FILTER (WHERE done),0), max(last_modified) FILTER (WHERE done) FROM objects WHERE connector_id = ?`, connectorID).
+		Scan(&t.Objects, &t.Records, &t.Quarantined, &t.Bytes, &newest)
+	if err != nil {
+		return t, fmt.Errorf("lake: totals: %w", err)
+	}
+	if newest.Valid {
+		n := newest.Time
+		t.Newest = &n
+	}
+	return t, nil
+}
+
+// Audit appends an audit entry.
+func (l *Lake) Audit(ctx context.Context, actor, tenant, action, target, detail string) error {
+	_, err := l.db.ExecContext(ctx, `INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?)`, time.Now().UTC(), actor, tenant, action, target, detail)
+	if err != nil {
+		return fmt.Errorf("lake: audit: %w", err)
+	}
+	return nil
+}
+
+// Meta reads a metadata value.
+func (l *Lake) Meta(ctx context.Context, k string) (string, error) {
+	var v string
+	err := l.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = ?`, k).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// SetMeta writes a metadata value.
+func (l *Lake) SetMeta(ctx context.Context, k, v string) error {
+	_, err := l.db.ExecContext(ctx, `INSERT INTO meta VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, k, v)
+	return err
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }

@@ -1,0 +1,171 @@
+package lake
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/interflow"
+)
+
+// ObjectState is the checkpoint of one object of one connector: how many
+// records (Position) of which version of it are committed, and whether it is
+// finished.
+type ObjectState struct {
+	Key          string
+	Version      string
+	Position     int64
+	Done         bool
+	Records      int64
+	Quarantined  int64
+	Size         int64
+	LastModified time.Time
+}
+
+// ObjectStates returns the checkpoints of a connector's objects.
+func (l *Lake) ObjectStates(ctx context.Context, connectorID string) (map[string]ObjectState, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT key, version, position, done, records, quarantined, coalesce(size,0), last_modified
+ FROM objects WHERE connector_id = ?`, connectorID)
+	if err != nil {
+		return nil, fmt.Errorf("lake: checkpoints of %s: %w", connectorID, err)
+	}
+	defer rows.Close()
+	out := map[string]ObjectState{}
+	for rows.Next() {
+		var s ObjectState
+		var lm sql.NullTime
+		if err := rows.Scan(&s.Key, &s.Version, &s.Position, &s.Done, &s.Records, &s.Quarantined, &s.Size, &lm); err != nil {
+			return nil, err
+		}
+		s.LastModified = lm.Time
+		out[s.Key] = s
+	}
+	return out, rows.Err()
+}
+
+// QuarantineItem is input that could not be decoded, kept with the reason.
+type QuarantineItem struct {
+	ID          string    `json:"id"`
+	Tenant      string    `json:"tenant"`
+	ConnectorID string    `json:"connector_id"`
+	Connector   string    `json:"connector"`
+	Bucket      string    `json:"bucket"`
+	Key         string    `json:"key"`
+	Version     string    `json:"version"`
+	Position    int64     `json:"position"` // record number, -1 for the rest of an object
+	Offset      int64     `json:"offset"`   // decompressed byte offset, when known
+	Scope       string    `json:"scope"`    // "record" or "object"
+	Reason      string    `json:"reason"`
+	Raw         string    `json:"raw,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	RetriedAt   *time.Time `json:"retried_at,omitempty"`
+}
+
+// Batch is what commits atomically: the records of one object from the
+// previous checkpoint position to Object.Position, the quarantined items met
+// on the way, and the new checkpoint.
+type Batch struct {
+	ConnectorID string
+	Schema      *interflow.Schema
+	Object      ObjectState
+	Records     []interflow.Record
+	Quarantine  []QuarantineItem
+}
+
+// Commit writes a batch in one transaction.
+func (l *Lake) Commit(ctx context.Context, b *Batch) error {
+	now := time.Now().UTC()
+	err := l.withTx(ctx, func(conn *sql.Conn) error {
+		if err := appendRows(conn, b.Schema, b.Records); err != nil {
+			return err
+		}
+		for i := range b.Quarantine {
+			q := &b.Quarantine[i]
+			if q.ID == "" {
+				q.ID = quarantineID(b.ConnectorID, q.Key, q.Version, q.Scope, q.Position)
+			}
+			_, err := conn.ExecContext(ctx, `INSERT INTO quarantine VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,NULL)
+ ON CONFLICT (id) DO UPDATE SET reason = excluded.reason, raw = excluded.raw, created_at = excluded.created_at, retried_at = NULL`,
+				q.ID, q.Tenant, b.ConnectorID, q.Connector, q.Bucket, q.Key, q.Version, q.Position, q.Offset, q.Scope, q.Reason, q.Raw, now)
+			if err != nil {
+				return fmt.Errorf("quarantine %s: %w", q.Key, err)
+			}
+		}
+		o := &b.Object
+		var lm any
+		if !o.LastModified.IsZero() {
+			lm = o.LastModified.UTC()
+		}
+		_, err := conn.ExecContext(ctx, `INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)
+ ON CONFLICT (connector_id, key) DO UPDATE SET version = excluded.version, position = excluded.position, done = excluded.done,
+ records = excluded.records, quarantined = excluded.quarantined, size = excluded.size, last_modified = excluded.last_modified,
+ updated_at = excluded.updated_at`,
+			b.ConnectorID, o.Key, o.Version, o.Position, o.Done, o.Records, o.Quarantined, o.Size, lm, now)
+		if err != nil {
+			return fmt.Errorf("checkpoint %s: %w", o.Key, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("lake: commit %d records of %s: %w", len(b.Records), b.Object.Key, err)
+	}
+	return nil
+}
+
+func quarantineID(connectorID, key, version, scope string, pos int64) string {
+	h := sha256.Sum256([]byte(connectorID + "\x00" + key + "\x00" + version + "\x00" + scope + "\x00" + strconv.FormatInt(pos, 10)))
+	return hex.EncodeToString(h[:12])
+}
+
+// QuarantineFilter selects quarantine entries.
+type QuarantineFilter struct {
+	Tenants     []string // empty: all
+	ConnectorID string
+	Limit       int
+}
+
+// Quarantine lists quarantined items, newest first.
+func (l *Lake) Quarantine(ctx context.Context, f QuarantineFilter) ([]QuarantineItem, error) {
+	q := `SELECT id, tenant, connector_id, connector, coalesce(bucket,''), key, coalesce(version,''), coalesce(position,0),
+ coalesce(offset_bytes,0), scope, reason, coalesce(raw,''), created_at, retried_at FROM quarantine WHERE 1=1`
+	var args []any
+	if len(f.Tenants) > 0 {
+		q += ` AND tenant IN (` + placeholders(len(f.Tenants)) + `)`
+		for _, t := range f.Tenants {
+			args = append(args, t)
+		}
+	}
+	if f.ConnectorID != "" {
+		q += ` AND connector_id = ?`
+		args = append(args, f.ConnectorID)
+	}
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	q += ` ORDER BY created_at DESC, key, position LIMIT ?`
+	args = append(args, f.Limit)
+	rows, err := l.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("lake: quarantine: %w", err)
+	}
+	defer rows.Close()
+	var out []QuarantineItem
+	for rows.Next() {
+		var it QuarantineItem
+		var retried sql.NullTime
+		if err := rows.Scan(&it.ID, &it.Tenant, &it.ConnectorID, &it.Connector, &it.Bucket, &it.Key, &it.Version, &it.Position,
+			&it.Offset, &it.Scope, &it.Reason, &it.Raw, &it.CreatedAt, &retried); err != nil {
+			return nil, err
+		}
+		if retried.Valid {
+			t := retried.Time
+			it.RetriedAt = &t
+		}
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,320 @@
+// Package s3 reads log objects from Amazon S3 or an S3-compatible store with
+// aws-sdk-go-v2. It is the only package that imports the AWS SDK: listing is
+// paginated, bodies are streamed and resumed with a Range request when a
+// connection breaks, and every failure is classified as the HTTP status it
+// maps to with a recommendation.
+package s3
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	s3sdk "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/trawlhq/trawl/internal/netguard"
+	"github.com/trawlhq/trawl/internal/source"
+)
+
+// Config says how to reach one bucket.
+type Config struct {
+	Bucket          string
+	Region          string
+	Endpoint        string // empty: AWS
+	PathStyle       bool
+	ProxyURI        string
+	AccessKeyID     string
+	SecretAccessKey string // empty with AccessKeyID empty: default credential chain
+	Guard           netguard.Policy
+	// Transport wraps the HTTP transport, e.g. to count requests in tests.
+	Transport func(http.RoundTripper) http.RoundTripper
+	// MaxAttempts per request, including the first (default 6).
+	MaxAttempts int
+	// ReadStall is how long a body read may block before it is abandoned
+	// and resumed (default 2 minutes).
+	ReadStall time.Duration
+}
+
+// Bucket is a connected bucket.
+type Bucket struct {
+	cfg    Config
+	client *s3sdk.Client
+}
+
+// New connects to a bucket. It does not make a request.
+func New(ctx context.Context, cfg Config) (*Bucket, error) {
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 6
+	}
+	if cfg.ReadStall == 0 {
+		cfg.ReadStall = 2 * time.Minute
+	}
+	region := cfg.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	dialer := cfg.Guard.Dialer(&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second})
+	tr := &http.Transport{
+		DialContext:           dialer.DialContext,
+		TLSHandshakeTimeout:   15 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:     true,
+	}
+	if cfg.ProxyURI != "" {
+		pu, err := url.Parse(cfg.ProxyURI)
+		if err != nil {
+			return nil, &source.Error{Status: 400, Op: "connect", Target: cfg.ProxyURI, Explanation: "the proxy URI is not a valid URL.", Recommendation: "Fix the proxy URI, e.g. http://proxy.example.com:3128.", Err: err}
+		}
+		tr.Proxy = http.ProxyURL(pu)
+	}
+	var rt http.RoundTripper = tr
+	if cfg.Transport != nil {
+		rt = cfg.Transport(rt)
+	}
+	opts := []func(*config.LoadOptions) error{
+		config.WithRegion(region),
+		config.WithHTTPClient(&http.Client{Transport: rt}),
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = cfg.MaxAttempts
+				o.MaxBackoff = 20 * time.Second
+			})
+		}),
+		// S3-compatible stores differ in checksum support; S3 itself does
+		// not need them for reads.
+		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+	}
+	if cfg.AccessKeyID != "" {
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, &source.Error{Status: 400, Op: "connect", Target: cfg.Bucket, Explanation: "the AWS configuration could not be loaded.", Recommendation: "Give an access key ID and secret, or configure the default credential chain.", Err: err}
+	}
+	client := s3sdk.NewFromConfig(awsCfg, func(o *s3sdk.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = cfg.PathStyle || cfg.Endpoint != ""
+	})
+	return &Bucket{cfg: cfg, client: client}, nil
+}
+
+// Name returns the bucket name.
+func (b *Bucket) Name() string { return b.cfg.Bucket }
+
+// List calls fn for every object under prefix, in key order, starting after
+// startAfter.
+func (b *Bucket) List(ctx context.Context, prefix, startAfter string, fn func(source.Object) error) error {
+	in := &s3sdk.ListObjectsV2Input{Bucket: aws.String(b.cfg.Bucket), Prefix: aws.String(prefix)}
+	if startAfter != "" {
+		in.StartAfter = aws.String(startAfter)
+	}
+	p := s3sdk.NewListObjectsV2Paginator(b.client, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return Classify(err, "list", b.cfg.Bucket+"/"+prefix)
+		}
+		for _, o := range page.Contents {
+			obj := source.Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: strings.Trim(aws.ToString(o.ETag), `"`)}
+			if o.LastModified != nil {
+				obj.LastModified = o.LastModified.UTC()
+			}
+			if err := fn(obj); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ListDirs returns the common prefixes one level below prefix ("folders"),
+// used to discover accounts and regions.
+func (b *Bucket) ListDirs(ctx context.Context, prefix string) ([]string, error) {
+	in := &s3sdk.ListObjectsV2Input{Bucket: aws.String(b.cfg.Bucket), Prefix: aws.String(prefix), Delimiter: aws.String("/")}
+	p := s3sdk.NewListObjectsV2Paginator(b.client, in)
+	var out []string
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, Classify(err, "list", b.cfg.Bucket+"/"+prefix)
+		}
+		for _, cp := range page.CommonPrefixes {
+			out = append(out, aws.ToString(cp.Prefix))
+		}
+	}
+	return out, nil
+}
+
+// Open streams an object's body from byte offset, resuming with a Range
+// request when the connection breaks or stalls, and failing rather than
+// returning a short body. A non-empty etag pins the version being read.
+func (b *Bucket) Open(ctx context.Context, obj source.Object) (io.ReadCloser, error) {
+	r := &resumingReader{ctx: ctx, b: b, obj: obj, size: -1}
+	if err := r.open(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+type resumingReader struct {
+	ctx     context.Context
+	b       *Bucket
+	obj     source.Object
+	body    io.ReadCloser
+	off     int64
+	size    int64
+	resumes int
+	cancel  context.CancelFunc
+}
+
+const maxResumes = 10
+
+func (r *resumingReader) open() error {
+	in := &s3sdk.GetObjectInput{Bucket: aws.String(r.b.cfg.Bucket), Key: aws.String(r.obj.Key)}
+	if r.off > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", r.off))
+	}
+	if r.obj.ETag != "" {
+		in.IfMatch = aws.String(`"` + r.obj.ETag + `"`)
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	out, err := r.b.client.GetObject(ctx, in)
+	if err != nil {
+		cancel()
+		return Classify(err, "get", r.b.cfg.Bucket+"/"+r.obj.Key)
+	}
+	if r.size < 0 {
+		r.size = r.off + aws.ToInt64(out.ContentLength)
+	}
+	r.body = out.Body
+	r.cancel = cancel
+	return nil
+}
+
+func (r *resumingReader) Read(p []byte) (int, error) {
+	for {
+		n, err := r.readWithStall(p)
+		r.off += int64(n)
+		if err == nil || n > 0 && err == nil {
+			return n, nil
+		}
+		if errors.Is(err, io.EOF) {
+			if r.off >= r.size {
+				return n, io.EOF
+			}
+			err = fmt.Errorf("body ended at byte %d of %d", r.off, r.size)
+		}
+		if r.ctx.Err() != nil {
+			return n, r.ctx.Err()
+		}
+		if r.resumes >= maxResumes {
+			return n, &source.Error{Status: 502, Op: "get", Target: r.b.cfg.Bucket + "/" + r.obj.Key, Explanation: fmt.Sprintf("the object body kept breaking (%d resumes): %v.", r.resumes, err), Recommendation: "Check the network path to S3; the object will be retried at the next run.", Retryable: true, Err: err}
+		}
+		r.closeBody()
+		r.resumes++
+		select {
+		case <-time.After(time.Duration(r.resumes) * 200 * time.Millisecond):
+		case <-r.ctx.Done():
+			return n, r.ctx.Err()
+		}
+		if oerr := r.open(); oerr != nil {
+			return n, oerr
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// readWithStall reads, abandoning the connection if it stalls.
+func (r *resumingReader) readWithStall(p []byte) (int, error) {
+	t := time.AfterFunc(r.b.cfg.ReadStall, func() {
+		if r.cancel != nil {
+			r.cancel()
+		}
+	})
+	n, err := r.body.Read(p)
+	if !t.Stop() && err != nil && r.ctx.Err() == nil {
+		err = fmt.Errorf("read stalled for %s: %w", r.b.cfg.ReadStall, err)
+	}
+	return n, err
+}
+
+func (r *resumingReader) closeBody() {
+	if r.body != nil {
+		r.body.Close()
+		r.body = nil
+	}
+	if r.cancel != nil {
+		r.cancel()
+		r.cancel = nil
+	}
+}
+
+func (r *resumingReader) Close() error {
+	r.closeBody()
+	return nil
+}
+
+// Resumes reports how many times the body was resumed.
+func Resumes(rc io.ReadCloser) int {
+	if r, ok := rc.(*resumingReader); ok {
+		return r.resumes
+	}
+	return 0
+}
+
+// Head returns an object's metadata, including its server-side encryption.
+func (b *Bucket) Head(ctx context.Context, key string) (source.Object, string, error) {
+	out, err := b.client.HeadObject(ctx, &s3sdk.HeadObjectInput{Bucket: aws.String(b.cfg.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return source.Object{}, "", Classify(err, "head", b.cfg.Bucket+"/"+key)
+	}
+	o := source.Object{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: strings.Trim(aws.ToString(out.ETag), `"`)}
+	if out.LastModified != nil {
+		o.LastModified = out.LastModified.UTC()
+	}
+	return o, string(out.ServerSideEncryption), nil
+}
+
+// CreateBucket creates the bucket (tests and `trawl gen`).
+func (b *Bucket) CreateBucket(ctx context.Context) error {
+	_, err := b.client.CreateBucket(ctx, &s3sdk.CreateBucketInput{Bucket: aws.String(b.cfg.Bucket)})
+	if err != nil {
+		var owned *types.BucketAlreadyOwnedByYou
+		if errors.As(err, &owned) {
+			return nil
+		}
+		return Classify(err, "create-bucket", b.cfg.Bucket)
+	}
+	return nil
+}
+
+// Put uploads an object of known size (tests and `trawl gen`).
+func (b *Bucket) Put(ctx context.Context, key string, body io.Reader, size int64) error {
+	_, err := b.client.PutObject(ctx, &s3sdk.PutObjectInput{
+		Bucket: aws.String(b.cfg.Bucket), Key: aws.String(key), Body: body, ContentLength: aws.Int64(size),
+	})
+	if err != nil {
+		return Classify(err, "put", b.cfg.Bucket+"/"+key)
+	}
+	return nil
+}

@@ -1,0 +1,43 @@
+// Package source defines what the collector needs from a place that holds
+// log objects, S3 or a local folder, and the error type that explains an
+// access failure as the HTTP status it maps to, with what to do about it.
+package source
+
+import (
+	"fmt"
+	"time"
+)
+
+// Object is one listed object.
+type Object struct {
+	Key          string
+	Size         int64
+	ETag         string
+	LastModified time.Time
+}
+
+// Error is a classified access failure.
+type Error struct {
+	Status         int    // the HTTP status the failure maps to
+	Code           string // the store's error code, e.g. AccessDenied
+	Op             string // what was being done: list, get, connect
+	Target         string // bucket/prefix or key
+	Explanation    string
+	Recommendation string
+	Retryable      bool
+	Err            error
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("%s %s: %d", e.Op, e.Target, e.Status)
+	if e.Code != "" {
+		s += " " + e.Code
+	}
+	s += ": " + e.Explanation
+	if e.Recommendation != "" {
+		s += " " + e.Recommendation
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
