@@ -36,11 +36,11 @@ const RootTokenFile = "root.token"
 
 // Server is the HTTP API.
 type Server struct {
-	app       *app.App
-	log       *slog.Logger
-	rootHash  [32]byte
-	mux       *http.ServeMux
-	static    http.Handler
+	app      *app.App
+	log      *slog.Logger
+	rootHash [32]byte
+	mux      *http.ServeMux
+	static   http.Handler
 }
 
 // LoadOrCreateRootToken returns the root token, creating it on first start.

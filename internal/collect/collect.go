@@ -38,11 +38,11 @@ type Store interface {
 
 // Options tune a run.
 type Options struct {
-	Workers     int   // objects decoded in parallel (default 2)
-	BatchSize   int   // records per commit (default 5000)
-	BatchBytes  int64 // raw bytes per commit (default 16 MiB)
-	Limits      format.Limits
-	Logger      *slog.Logger
+	Workers    int   // objects decoded in parallel (default 2)
+	BatchSize  int   // records per commit (default 5000)
+	BatchBytes int64 // raw bytes per commit (default 16 MiB)
+	Limits     format.Limits
+	Logger     *slog.Logger
 	// Keep decides whether a record is stored (log filters); nil keeps all.
 	Keep func(interflow.Record) bool
 	// Progress, if set, is called with the running totals after each object.
@@ -54,15 +54,15 @@ type Options struct {
 
 // Stats count what a run did.
 type Stats struct {
-	Objects      int64      `json:"objects"`       // objects finished
-	Records      int64      `json:"records"`       // records stored
-	Bytes        int64      `json:"bytes"`         // compressed bytes read
-	Decompressed int64      `json:"decompressed"`  // decompressed bytes read
-	Skipped      int64      `json:"skipped"`       // objects skipped by design (digests)
-	Quarantined  int64      `json:"quarantined"`   // records or object remainders quarantined
-	Dropped      int64      `json:"dropped"`       // records dropped by log filters
-	Errors       int64      `json:"errors"`        // objects that failed and will be retried
-	Pending      int64      `json:"pending"`       // objects listed to collect
+	Objects      int64      `json:"objects"`      // objects finished
+	Records      int64      `json:"records"`      // records stored
+	Bytes        int64      `json:"bytes"`        // compressed bytes read
+	Decompressed int64      `json:"decompressed"` // decompressed bytes read
+	Skipped      int64      `json:"skipped"`      // objects skipped by design (digests)
+	Quarantined  int64      `json:"quarantined"`  // records or object remainders quarantined
+	Dropped      int64      `json:"dropped"`      // records dropped by log filters
+	Errors       int64      `json:"errors"`       // objects that failed and will be retried
+	Pending      int64      `json:"pending"`      // objects listed to collect
 	Newest       *time.Time `json:"newest_object,omitempty"`
 	// FirstError is the first failure, classified when it came from the store.
 	FirstError error `json:"-"`

@@ -34,4 +34,3 @@ func NormalizeIP(s string) (string, bool) {
 	}
 	return netip.AddrFrom4(b).String(), true
 }
-

@@ -60,7 +60,10 @@ type principal struct {
 	mfa                             bool
 }
 
-var benign = []struct{ source, name string; ro bool }{
+var benign = []struct {
+	source, name string
+	ro           bool
+}{
 	{"s3.amazonaws.com", "GetObject", true}, {"s3.amazonaws.com", "PutObject", false},
 	{"s3.amazonaws.com", "ListBuckets", true}, {"ec2.amazonaws.com", "DescribeInstances", true},
 	{"ec2.amazonaws.com", "RunInstances", false}, {"iam.amazonaws.com", "GetUser", true},

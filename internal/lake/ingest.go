@@ -49,19 +49,19 @@ func (l *Lake) ObjectStates(ctx context.Context, connectorID string) (map[string
 
 // QuarantineItem is input that could not be decoded, kept with the reason.
 type QuarantineItem struct {
-	ID          string    `json:"id"`
-	Tenant      string    `json:"tenant"`
-	ConnectorID string    `json:"connector_id"`
-	Connector   string    `json:"connector"`
-	Bucket      string    `json:"bucket"`
-	Key         string    `json:"key"`
-	Version     string    `json:"version"`
-	Position    int64     `json:"position"` // record number, -1 for the rest of an object
-	Offset      int64     `json:"offset"`   // decompressed byte offset, when known
-	Scope       string    `json:"scope"`    // "record" or "object"
-	Reason      string    `json:"reason"`
-	Raw         string    `json:"raw,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID          string     `json:"id"`
+	Tenant      string     `json:"tenant"`
+	ConnectorID string     `json:"connector_id"`
+	Connector   string     `json:"connector"`
+	Bucket      string     `json:"bucket"`
+	Key         string     `json:"key"`
+	Version     string     `json:"version"`
+	Position    int64      `json:"position"` // record number, -1 for the rest of an object
+	Offset      int64      `json:"offset"`   // decompressed byte offset, when known
+	Scope       string     `json:"scope"`    // "record" or "object"
+	Reason      string     `json:"reason"`
+	Raw         string     `json:"raw,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
 	RetriedAt   *time.Time `json:"retried_at,omitempty"`
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/trawlhq/trawl/internal/format"
 	"github.com/trawlhq/trawl/internal/interflow"
@@ -83,6 +82,9 @@ type record struct {
 // provenance) from one CloudTrail record. A record that cannot be used is a
 // *format.RecordError.
 func Normalize(raw []byte, rec interflow.Record) error {
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		return &format.RecordError{Reason: "record is not a JSON object: each element of Records must be {...}", Raw: raw}
+	}
 	var r record
 	if err := json.Unmarshal(raw, &r); err != nil {
 		var te *json.UnmarshalTypeError
@@ -95,7 +97,7 @@ func Normalize(raw []byte, rec interflow.Record) error {
 	if r.EventTime == "" {
 		return &format.RecordError{Reason: "eventTime is missing: every CloudTrail record has one", Raw: raw}
 	}
-	ts, err := time.Parse(time.RFC3339Nano, string(r.EventTime))
+	ts, err := format.ParseTime(string(r.EventTime))
 	if err != nil {
 		return &format.RecordError{Reason: fmt.Sprintf("eventTime %q is not an RFC 3339 time", string(r.EventTime)), Raw: raw}
 	}

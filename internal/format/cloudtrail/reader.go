@@ -197,6 +197,20 @@ func (r *Reader) topObject() (rec []byte, isWrapper bool, err error) {
 			}
 			hadRecords = true
 			continue
+		case "logEvents":
+			// A CloudWatch Logs subscription envelope (delivered to S3 by
+			// Firehose): each logEvents[].message is one record.
+			var evs []struct {
+				Message string `json:"message"`
+			}
+			if err := json.Unmarshal(v, &evs); err != nil {
+				return nil, false, &format.ObjectError{Offset: r.dec.InputOffset(), Reason: "logEvents is not an array of {message}"}
+			}
+			for _, e := range evs {
+				r.queue = append(r.queue, []byte(e.Message))
+			}
+			hadRecords = true
+			continue
 		case "eventTime", "eventName", "eventVersion", "eventSource":
 			isRecord = true
 		case "digestStartTime", "digestEndTime", "logFiles":
@@ -218,13 +232,12 @@ func (r *Reader) topObject() (rec []byte, isWrapper bool, err error) {
 	switch {
 	case hadRecords:
 		return nil, false, nil
-	case isRecord:
-		return buf.Bytes(), false, nil
-	case isDigest:
+	case isDigest && !isRecord:
 		r.Skipped = "CloudTrail digest file (no events)"
 		return nil, false, nil
-	case first:
-		return nil, false, nil // {}
 	}
-	return nil, false, &format.ObjectError{Offset: r.dec.InputOffset(), Reason: "a top-level object that is neither {\"Records\":[...]} nor a CloudTrail record"}
+	// Anything else is taken as one record: if it is not a usable
+	// CloudTrail record the normalizer quarantines it alone, and the
+	// objects after it are still read.
+	return buf.Bytes(), false, nil
 }

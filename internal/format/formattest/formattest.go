@@ -1,0 +1,165 @@
+// Package formattest runs a decoder and normalizer over a file the way the
+// collector does and compares the result with a golden file, so every log
+// format is tested the same way. Run tests with -update to rewrite goldens.
+package formattest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/format"
+	"github.com/trawlhq/trawl/internal/interflow"
+)
+
+// Update rewrites golden files instead of comparing.
+var Update = flag.Bool("update", false, "rewrite golden files")
+
+// Decoder yields raw records.
+type Decoder interface {
+	Next() ([]byte, error)
+}
+
+// Result is what a file decodes to.
+type Result struct {
+	Records      []map[string]any `json:"records"`
+	RecordErrors []RecordErr      `json:"record_errors,omitempty"`
+	ObjectError  string           `json:"object_error,omitempty"`
+}
+
+// RecordErr is one quarantined record.
+type RecordErr struct {
+	Position int64  `json:"position"`
+	Reason   string `json:"reason"`
+}
+
+// Run decodes r completely.
+func Run(r io.Reader, schema *interflow.Schema, class, category string, newDec func(io.Reader) Decoder, norm func([]byte, interflow.Record) error) (Result, error) {
+	res := Result{Records: []map[string]any{}}
+	dr, _, err := format.Open(r, format.DefaultLimits())
+	if err != nil {
+		res.ObjectError = err.Error()
+		return res, nil
+	}
+	dec := newDec(dr)
+	prov := interflow.Provenance{Tenant: "t", Connector: "c", Bucket: "b", Key: "k", ETag: "e"}
+	for pos := int64(0); ; pos++ {
+		raw, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var oe *format.ObjectError
+			if errors.As(err, &oe) {
+				res.ObjectError = oe.Error()
+				break
+			}
+			return res, err
+		}
+		rec := interflow.New(schema)
+		rec.Stamp(prov, pos, class, category)
+		if err := norm(raw, rec); err != nil {
+			var re *format.RecordError
+			if !errors.As(err, &re) {
+				return res, err
+			}
+			res.RecordErrors = append(res.RecordErrors, RecordErr{Position: pos, Reason: re.Reason})
+			continue
+		}
+		res.Records = append(res.Records, View(rec))
+	}
+	return res, nil
+}
+
+// View renders a record for a golden file: non-null fields, times in RFC
+// 3339, and raw replaced by a hash (goldens must not copy third-party input).
+func View(rec interflow.Record) map[string]any {
+	m := map[string]any{}
+	for i, f := range rec.Schema.Fields {
+		v := rec.Vals[i]
+		if v == nil {
+			continue
+		}
+		switch f.Name {
+		case "raw":
+			h := sha256.Sum256([]byte(v.(string)))
+			m["raw.sha256"] = hex.EncodeToString(h[:8])
+			continue
+		}
+		if t, ok := v.(time.Time); ok {
+			v = t.UTC().Format(time.RFC3339Nano)
+		}
+		m[f.Name] = v
+	}
+	return m
+}
+
+// Golden compares got with the golden file, or writes it with -update.
+func Golden(t *testing.T, path string, got any) {
+	t.Helper()
+	b, err := json.MarshalIndent(got, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, '\n')
+	if *Update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("golden %s missing (run go test -run %s -update): %v", path, t.Name(), err)
+	}
+	if !bytes.Equal(normalizeJSON(t, want), normalizeJSON(t, b)) {
+		t.Errorf("output differs from %s (run with -update after checking the change):\n--- got\n%s", path, b)
+	}
+}
+
+func normalizeJSON(t *testing.T, b []byte) []byte {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("golden is not JSON: %v", err)
+	}
+	out, _ := json.Marshal(v)
+	return out
+}
+
+// CorpusDir returns ../shared/corpus relative to the module root, or skips.
+func CorpusDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("module root not found")
+		}
+		dir = parent
+	}
+	c := filepath.Join(dir, "..", "shared", "corpus")
+	if os.Getenv("TRAWL_CORPUS") != "" {
+		c = os.Getenv("TRAWL_CORPUS")
+	}
+	if _, err := os.Stat(c); err != nil {
+		t.Skipf("SKIP: conformance corpus not found at %s (it lives beside the repository as ../shared/corpus)", c)
+	}
+	return c
+}
