@@ -87,9 +87,6 @@ type Options struct {
 
 // Parse parses and validates a prefix template.
 func Parse(s string, opt Options) (*Template, error) {
-	if strings.HasSuffix(s, "/") {
-		return nil, &Error{Pos: len(s) - 1, Msg: "remove the trailing '/': write the prefix as a folder path without it, e.g. AWSLogs/123456789012/CloudTrail"}
-	}
 	if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") {
 		return nil, &Error{Pos: 0, Msg: "remove the leading '/': S3 keys do not start with one"}
 	}
@@ -134,6 +131,9 @@ func Parse(s string, opt Options) (*Template, error) {
 		}
 	}
 	flush(len(s))
+	if n := len(t.segs); n > 0 && t.segs[n-1].Var == noVarName && strings.HasSuffix(t.segs[n-1].Lit, "/") {
+		return nil, &Error{Pos: len(s) - 1, Msg: "remove the trailing '/': write the prefix as a folder path without it, e.g. AWSLogs/123456789012/CloudTrail"}
+	}
 	var wild int
 	for _, sg := range t.segs {
 		if sg.Var == Wildcard {

@@ -140,9 +140,9 @@ func (e *errReader) Read([]byte) (int, error) { return 0, e.err }
 func TestSkipReason(t *testing.T) {
 	cases := map[string]bool{
 		"AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/05/01/111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240501T000000Z.json.gz": true,
-		"AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T0000Z_abc.json.gz":                          false,
-		"AWSLogs/111122223333/CloudTrail/ConfigWritabilityCheckFile":                                                                                  true,
-		"AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2024/05/01/x.json.gz":                                                                     false,
+		"AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T0000Z_abc.json.gz":                         false,
+		"AWSLogs/111122223333/CloudTrail/ConfigWritabilityCheckFile":                                                                                true,
+		"AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2024/05/01/x.json.gz":                                                                    false,
 	}
 	for k, skip := range cases {
 		if got := SkipReason(k) != ""; got != skip {

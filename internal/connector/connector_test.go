@@ -1,0 +1,156 @@
+package connector
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func valid() Connector {
+	c := Connector{Name: "prod-trail", Tenant: "acme", SubType: CloudTrail, Bucket: "acme-cloudtrail-logs",
+		Prefix: "AWSLogs/123456789012/CloudTrail/us-east-1", AccessKeyID: "AKIAIOSFODNN7EXAMPLE",
+		SecretAccessKey: NewSecret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")}
+	c.ApplyDefaults(time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC), "node-1")
+	return c
+}
+
+func problems(t *testing.T, c Connector) map[string]string {
+	t.Helper()
+	err := c.Validate()
+	if err == nil {
+		return nil
+	}
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("not a ValidationError: %v", err)
+	}
+	m := map[string]string{}
+	for _, p := range ve.Problems {
+		m[p.Field] = p.Message
+	}
+	return m
+}
+
+func TestValidDefaults(t *testing.T) {
+	c := valid()
+	if p := problems(t, c); p != nil {
+		t.Fatalf("valid connector rejected: %v", p)
+	}
+	if c.FileType != FileGzip || c.Category != CategoryPaaS || c.Type != TypeCloudTrail || c.Function != FunctionCollect || c.RunOn != "node-1" {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+	if c.Interval.D() != 5*time.Minute || !c.Start.Equal(time.Date(2024, 4, 30, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("interval %v start %v", c.Interval.D(), c.Start)
+	}
+}
+
+func TestValidateReportsEverything(t *testing.T) {
+	c := valid()
+	c.Name = "prod-trail-é"
+	c.Tenant = ""
+	c.SubType = "guardduty"
+	c.Bucket = "Bad_Bucket"
+	c.Prefix = "AWSLogs/123456789012/"
+	c.Region = "moon-1"
+	c.ProxyURI = "ftp://proxy"
+	c.Endpoint = "not a url"
+	p := problems(t, c)
+	for _, f := range []string{"name", "tenant", "sub_type", "bucket", "prefix", "region", "proxy_uri", "endpoint"} {
+		if p[f] == "" {
+			t.Errorf("no problem reported for %s; got %v", f, p)
+		}
+	}
+}
+
+func TestFileTypeBySubType(t *testing.T) {
+	for _, tc := range []struct {
+		st   SubType
+		ft   string
+		ok   bool
+	}{{CloudTrail, "gzip", true}, {CloudTrail, "text", false}, {VPCFlow, "text", false}, {WAF, "text", true}, {WAF, "gzip", true}, {WAF, "zip", false}} {
+		c := valid()
+		c.SubType, c.FileType = tc.st, tc.ft
+		c.Prefix = "AWSLogs/123456789012/x"
+		_, bad := problems(t, c)["file_type"]
+		if bad == tc.ok {
+			t.Errorf("%s/%s: ok=%v, problems %v", tc.st, tc.ft, !bad, problems(t, c))
+		}
+	}
+}
+
+func TestWildcardOnlyForCloudTrailAndVPC(t *testing.T) {
+	for _, st := range []SubType{CloudTrail, VPCFlow, WAF} {
+		c := valid()
+		c.SubType = st
+		c.Prefix = "AWSLogs/o-abc123defg/*/CloudTrail"
+		_, bad := problems(t, c)["prefix"]
+		if bad != (st == WAF) {
+			t.Errorf("%s with *: rejected=%v", st, bad)
+		}
+	}
+}
+
+func TestBucketNames(t *testing.T) {
+	good := []string{"abc", "my.logs-2024", "a1b2c3"}
+	bad := []string{"ab", strings.Repeat("a", 64), "My-Bucket", "my_bucket", "-abc", "abc-", "a..b", "192.168.1.1", "xn--abc", "logs-s3alias", "amzn-s3-demo-x"}
+	for _, b := range good {
+		if m := BucketNameProblem(b); m != "" {
+			t.Errorf("%q rejected: %s", b, m)
+		}
+	}
+	for _, b := range bad {
+		if BucketNameProblem(b) == "" {
+			t.Errorf("%q accepted", b)
+		}
+	}
+}
+
+func TestImmutableGeneralFields(t *testing.T) {
+	old := valid()
+	upd := old
+	upd.Bucket = "other-bucket"
+	if err := CheckImmutable(&old, &upd); err != nil {
+		t.Fatalf("editing the bucket must be allowed: %v", err)
+	}
+	upd.Name, upd.Tenant, upd.RunOn = "renamed", "other", "node-2"
+	err := CheckImmutable(&old, &upd)
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) != 3 {
+		t.Fatalf("want 3 problems, got %v", err)
+	}
+}
+
+func TestSecretNeverPrinted(t *testing.T) {
+	c := valid()
+	const plain = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	b, _ := json.Marshal(c)
+	for _, s := range []string{fmt.Sprintf("%v %+v %#v %s", c, c, c, c.SecretAccessKey), string(b)} {
+		if strings.Contains(s, plain) {
+			t.Fatalf("secret leaked in %q", s)
+		}
+	}
+	if !strings.Contains(string(b), Masked) {
+		t.Error("secret should be shown masked")
+	}
+	var back Connector
+	if err := json.Unmarshal([]byte(`{"secret_access_key":"`+plain+`"}`), &back); err != nil || back.SecretAccessKey.Reveal() != plain {
+		t.Errorf("secret must be accepted on input: %v", err)
+	}
+}
+
+func TestAccessKeyPair(t *testing.T) {
+	c := valid()
+	c.SecretAccessKey = Secret{}
+	if problems(t, c)["secret_access_key"] == "" {
+		t.Error("access key without secret must be rejected")
+	}
+	c = valid()
+	c.Endpoint = "file:///srv/exports"
+	c.AccessKeyID, c.SecretAccessKey = "", Secret{}
+	if p := problems(t, c); p != nil {
+		t.Errorf("local folder connector needs no keys: %v", p)
+	}
+}

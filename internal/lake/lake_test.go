@@ -1,0 +1,258 @@
+package lake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/query"
+)
+
+func openTest(t *testing.T) *Lake {
+	t.Helper()
+	l, err := Open(context.Background(), filepath.Join(t.TempDir(), "trawl.db"), Options{MemoryLimit: "256MB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+var base = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+
+func event(tenant string, pos int64, name, ip, errCode string) interflow.Record {
+	r := interflow.New(interflow.Events())
+	r.Stamp(interflow.Provenance{Tenant: tenant, Connector: "c", Bucket: "b", Key: "k-" + tenant, ETag: "e"}, pos, "cloudtrail", "paas")
+	r.Vals[interflow.FTimestamp] = base.Add(time.Duration(pos) * time.Minute)
+	r.SetString(interflow.EEventName, name)
+	r.SetString(interflow.FSrcIP, ip)
+	r.SetString(interflow.EErrorCode, errCode)
+	r.Vals[interflow.FRaw] = fmt.Sprintf(`{"eventName":%q,"note":"Mimikatz-%d"}`, name, pos)
+	return r
+}
+
+func flow(tenant string, pos int64, dport int64, action string) interflow.Record {
+	r := interflow.New(interflow.Traffic())
+	r.Stamp(interflow.Provenance{Tenant: tenant, Connector: "f", Bucket: "b", Key: "flows", ETag: "e"}, pos, "vpcflow", "paas")
+	r.Vals[interflow.FTimestamp] = base.Add(time.Duration(pos) * time.Minute)
+	r.Vals[interflow.TDstPort] = dport
+	r.SetString(interflow.FAction, action)
+	r.SetString(interflow.FSrcIP, "172.16.0.9")
+	r.Vals[interflow.FRaw] = "2 123 eni-1 172.16.0.9"
+	return r
+}
+
+func seed(t *testing.T, l *Lake) {
+	ctx := context.Background()
+	evs := []interflow.Record{
+		event("acme", 0, "GetObject", "10.1.2.3", ""),
+		event("acme", 1, "GetObjectAcl", "10.200.0.1", "AccessDenied"),
+		event("acme", 2, "CreateUser", "198.51.100.7", ""),
+		event("acme", 3, "ConsoleLogin", "2001:db8::5", ""),
+		event("globex", 4, "CreateUser", "10.1.2.3", ""),
+	}
+	if err := l.Commit(ctx, &Batch{ConnectorID: "c1", Schema: interflow.Events(), Records: evs[:4], Object: ObjectState{Key: "k-acme", Version: "e", Position: 4, Done: true, Records: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit(ctx, &Batch{ConnectorID: "c2", Schema: interflow.Events(), Records: evs[4:], Object: ObjectState{Key: "k-globex", Version: "e", Position: 1, Done: true, Records: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	fl := []interflow.Record{flow("acme", 0, 22, "REJECT"), flow("acme", 1, 443, "ACCEPT"), flow("acme", 2, 3389, "REJECT")}
+	if err := l.Commit(ctx, &Batch{ConnectorID: "c3", Schema: interflow.Traffic(), Records: fl, Object: ObjectState{Key: "flows", Version: "e", Position: 3, Done: true, Records: 3}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSearchSemantics(t *testing.T) {
+	l := openTest(t)
+	seed(t, l)
+	ctx := context.Background()
+	all := func(q string, tenants ...string) int64 {
+		t.Helper()
+		n, err := l.Count(ctx, SearchRequest{Query: q, Tenants: tenants, From: base.Add(-time.Hour), To: base.Add(time.Hour)})
+		if err != nil {
+			t.Fatalf("Count(%q): %v", q, err)
+		}
+		return n
+	}
+	cases := []struct {
+		q       string
+		tenants []string
+		want    int64
+	}{
+		{"", nil, 8},
+		{"", []string{"acme"}, 7},
+		{"", []string{"globex"}, 1},
+		{"event_name:CreateUser", nil, 2},
+		{"event_name:CreateUser", []string{"acme"}, 1},
+		{"event_name:GetObject*", nil, 2},
+		{"event_name:getobject", nil, 0},
+		{"srcip:10.0.0.0/8", nil, 3},
+		{"srcip:10.1.2.3", nil, 2},
+		{"srcip:2001:db8::/32", nil, 1},
+		{"srcip:172.16.0.0/12", nil, 3},
+		{"dstport:[1 TO 1024]", nil, 2},
+		{"dstport:>1024", nil, 1},
+		{"action:REJECT", nil, 2},
+		{"error_code:*", nil, 1},
+		{"NOT error_code:*", []string{"acme"}, 6},
+		{"NOT event_name:CreateUser", nil, 6},
+		{"mimikatz-2", nil, 1},
+		{`"MIMIKATZ"`, nil, 5},
+		{"msg_class:vpcflow AND action:REJECT", nil, 2},
+		{"event_name:(CreateUser OR ConsoleLogin) AND NOT tenant:globex", nil, 2},
+		{"index:traffic", nil, 3},
+		{"timestamp:[2024-05-01T10:01:00Z TO 2024-05-01T10:02:00Z]", nil, 4},
+	}
+	for _, c := range cases {
+		if got := all(c.q, c.tenants...); got != c.want {
+			t.Errorf("count(%q, %v) = %d, want %d", c.q, c.tenants, got, c.want)
+		}
+	}
+	// Time range applies.
+	n, _ := l.Count(ctx, SearchRequest{From: base.Add(2 * time.Minute), To: base.Add(3 * time.Minute)})
+	if n != 2 {
+		t.Errorf("time-scoped count = %d, want 2", n)
+	}
+}
+
+func TestSearchErrorsArePositioned(t *testing.T) {
+	l := openTest(t)
+	ctx := context.Background()
+	for q, pos := range map[string]int{"nosuch:1": 0, "event_name:x AND dstport:abc": 17, "srcip:10.0.0.0/99": 0, "dstport:Get*": 0} {
+		_, err := l.Count(ctx, SearchRequest{Query: q, From: base, To: base.Add(time.Hour)})
+		var fe *FieldError
+		var ve *ValueError
+		var qe *query.Error
+		switch {
+		case errors.As(err, &fe):
+			if fe.Pos != pos {
+				t.Errorf("%q: pos %d, want %d", q, fe.Pos, pos)
+			}
+		case errors.As(err, &ve):
+			if ve.Pos != pos {
+				t.Errorf("%q: pos %d, want %d", q, ve.Pos, pos)
+			}
+		case errors.As(err, &qe):
+		default:
+			t.Errorf("%q: want a positioned error, got %v", q, err)
+		}
+	}
+}
+
+func TestSearchPagingNewestFirst(t *testing.T) {
+	l := openTest(t)
+	seed(t, l)
+	ctx := context.Background()
+	req := SearchRequest{Tenants: []string{"acme"}, From: base.Add(-time.Hour), To: base.Add(time.Hour), Limit: 3}
+	seen := map[string]bool{}
+	var last time.Time
+	for page := 0; page < 5; page++ {
+		res, err := l.Search(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res.Rows {
+			id := r["id"].(string)
+			if seen[id] {
+				t.Fatalf("record %s on two pages", id)
+			}
+			seen[id] = true
+			ts := r["timestamp"].(time.Time)
+			if !last.IsZero() && ts.After(last) {
+				t.Fatalf("not newest first: %v after %v", ts, last)
+			}
+			last = ts
+			if r["tenant"] != "acme" {
+				t.Fatalf("tenant leak: %v", r["tenant"])
+			}
+		}
+		if res.Next == nil {
+			break
+		}
+		req.Before = res.Next
+	}
+	if len(seen) != 7 {
+		t.Errorf("paged through %d records, want 7", len(seen))
+	}
+}
+
+// TestCommitIsAtomic: a batch that fails part-way leaves neither its records
+// nor its checkpoint; the Appender rolls back with the transaction.
+func TestCommitIsAtomic(t *testing.T) {
+	l := openTest(t)
+	ctx := context.Background()
+	good := []interflow.Record{event("acme", 0, "A", "", ""), event("acme", 1, "B", "", "")}
+	bad := event("acme", 2, "C", "", "")
+	bad.Vals[interflow.FPosition] = "not a number" // the appender rejects this row
+	err := l.Commit(ctx, &Batch{ConnectorID: "c1", Schema: interflow.Events(), Records: append(good, bad),
+		Object: ObjectState{Key: "k", Version: "e", Position: 3, Done: true}})
+	if err == nil {
+		t.Fatal("commit of a bad row succeeded")
+	}
+	n, _ := l.Count(ctx, SearchRequest{From: base.Add(-time.Hour), To: base.Add(time.Hour)})
+	if n != 0 {
+		t.Errorf("%d records survived a failed commit", n)
+	}
+	st, _ := l.ObjectStates(ctx, "c1")
+	if _, ok := st["k"]; ok {
+		t.Error("checkpoint survived a failed commit")
+	}
+	// The same batch, corrected, commits.
+	if err := l.Commit(ctx, &Batch{ConnectorID: "c1", Schema: interflow.Events(), Records: good, Object: ObjectState{Key: "k", Version: "e", Position: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = l.ObjectStates(ctx, "c1")
+	if st["k"].Position != 2 || st["k"].Done {
+		t.Errorf("checkpoint = %+v", st["k"])
+	}
+}
+
+func TestHistogramAndTop(t *testing.T) {
+	l := openTest(t)
+	seed(t, l)
+	ctx := context.Background()
+	req := SearchRequest{From: base, To: base.Add(10 * time.Minute)}
+	hb, err := l.Histogram(ctx, req, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, b := range hb {
+		sum += b.Count
+	}
+	if len(hb) != 10 || sum != 8 {
+		t.Errorf("histogram: %d buckets, %d records; want 10, 8", len(hb), sum)
+	}
+	top, err := l.Top(ctx, req, "srcip", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top) != 2 || top[0].Value != "172.16.0.9" || top[0].Count != 3 || top[1].Value != "10.1.2.3" || top[1].Count != 2 {
+		t.Errorf("top srcip = %+v", top)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	l, err := Open(ctx, filepath.Join(dir, "trawl.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, l)
+	l.Close()
+	l, err = Open(ctx, filepath.Join(dir, "trawl.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	n, _ := l.Count(ctx, SearchRequest{From: base.Add(-time.Hour), To: base.Add(time.Hour)})
+	if n != 8 {
+		t.Errorf("after reopen: %d records, want 8", n)
+	}
+}
