@@ -8,6 +8,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/format"
 	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/source"
 )
@@ -52,9 +53,7 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 	if opt.Logger == nil {
 		opt.Logger = a.log
 	}
-	if opt.Workers == 0 {
-		opt = a.mergeCollectDefaults(opt)
-	}
+	opt = a.mergeCollectDefaults(opt)
 	stats, runErr := a.collect(ctx, c, opt)
 	res.Stats = stats
 	end := time.Now().UTC()
@@ -90,7 +89,7 @@ func (a *App) mergeCollectDefaults(opt collect.Options) collect.Options {
 	if opt.BatchBytes == 0 {
 		opt.BatchBytes = d.BatchBytes
 	}
-	if opt.Limits == d.Limits || opt.Limits.MaxDecompressed == 0 {
+	if opt.Limits == (format.Limits{}) {
 		opt.Limits = d.Limits
 	}
 	return opt
@@ -108,7 +107,11 @@ func (a *App) collect(ctx context.Context, c *connector.Connector, opt collect.O
 func explain(err error) (int, string, string) {
 	var se *source.Error
 	if errors.As(err, &se) {
-		return se.Status, fmt.Sprintf("%s %s: %s", se.Op, se.Target, se.Explanation), se.Recommendation
+		reason := fmt.Sprintf("%s %s: %s", se.Op, se.Target, se.Explanation)
+		if a := se.Answer(); a != "" {
+			reason += " (" + a + ")"
+		}
+		return se.Status, reason, se.Recommendation
 	}
 	if errors.Is(err, context.Canceled) {
 		return 499, "the run was interrupted (shutdown); it resumes from its checkpoint", ""

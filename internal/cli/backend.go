@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,7 +62,7 @@ func openBackend(ctx context.Context, g *globals) (backend, error) {
 			}
 		}
 	}
-	a, err := app.Open(ctx, app.Options{DataDir: g.dataDir, MasterKey: os.Getenv("TRAWL_MASTER_KEY"), Logger: g.logger, Guard: g.guard})
+	a, err := app.Open(ctx, appOptions(g))
 	if err != nil {
 		if errors.Is(err, lake.ErrLocked) {
 			return nil, fmt.Errorf("%w: a `trawl serve` holds %s but does not answer; wait for it, or stop it", err, g.dataDir)
@@ -171,3 +172,14 @@ func (l *localBackend) Quarantine(ctx context.Context, tenant, connectorID strin
 }
 
 func (l *localBackend) Close() error { return l.a.Close() }
+
+// appOptions are the App options shared by every command that opens the
+// data directory. TRAWL_BATCH_SIZE (records per commit) exists for the crash
+// tests, which need small commits to land kills mid-object.
+func appOptions(g *globals) app.Options {
+	o := app.Options{DataDir: g.dataDir, MasterKey: os.Getenv("TRAWL_MASTER_KEY"), Logger: g.logger, Guard: g.guard}
+	if v, err := strconv.Atoi(os.Getenv("TRAWL_BATCH_SIZE")); err == nil && v > 0 {
+		o.Collect.BatchSize = v
+	}
+	return o
+}

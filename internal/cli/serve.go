@@ -36,7 +36,7 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 	if _, err := parse(g, fs, args); err != nil {
 		return err
 	}
-	a, err := app.Open(ctx, app.Options{DataDir: g.dataDir, MasterKey: os.Getenv("TRAWL_MASTER_KEY"), Logger: g.logger, Guard: g.guard})
+	a, err := app.Open(ctx, appOptions(g))
 	if err != nil {
 		return err
 	}

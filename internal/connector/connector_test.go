@@ -67,9 +67,9 @@ func TestValidateReportsEverything(t *testing.T) {
 
 func TestFileTypeBySubType(t *testing.T) {
 	for _, tc := range []struct {
-		st   SubType
-		ft   string
-		ok   bool
+		st SubType
+		ft string
+		ok bool
 	}{{CloudTrail, "gzip", true}, {CloudTrail, "text", false}, {VPCFlow, "text", false}, {WAF, "text", true}, {WAF, "gzip", true}, {WAF, "zip", false}} {
 		c := valid()
 		c.SubType, c.FileType = tc.st, tc.ft

@@ -20,6 +20,7 @@ type Object struct {
 type Error struct {
 	Status         int    // the HTTP status the failure maps to
 	Code           string // the store's error code, e.g. AccessDenied
+	HTTPStatus     int    // the status the store actually answered, if any
 	Op             string // what was being done: list, get, connect
 	Target         string // bucket/prefix or key
 	Explanation    string
@@ -30,8 +31,8 @@ type Error struct {
 
 func (e *Error) Error() string {
 	s := fmt.Sprintf("%s %s: %d", e.Op, e.Target, e.Status)
-	if e.Code != "" {
-		s += " " + e.Code
+	if e.Code != "" || e.HTTPStatus != 0 {
+		s += " (" + e.Answer() + ")"
 	}
 	s += ": " + e.Explanation
 	if e.Recommendation != "" {
@@ -41,3 +42,16 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Answer describes what the store answered, e.g. "S3 answered 403 SignatureDoesNotMatch".
+func (e *Error) Answer() string {
+	switch {
+	case e.HTTPStatus != 0 && e.Code != "":
+		return fmt.Sprintf("S3 answered %d %s", e.HTTPStatus, e.Code)
+	case e.HTTPStatus != 0:
+		return fmt.Sprintf("S3 answered %d", e.HTTPStatus)
+	case e.Code != "":
+		return "S3 answered " + e.Code
+	}
+	return ""
+}

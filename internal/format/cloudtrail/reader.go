@@ -25,6 +25,32 @@ func SkipReason(key string) string {
 	case strings.Contains(key, "ConfigWritabilityCheckFile"):
 		return "ConfigWritabilityCheckFile (CloudTrail's bucket write check, no events)"
 	}
+	if svc := serviceFolder(key); svc != "" && !strings.HasPrefix(svc, "CloudTrail") {
+		return "an object of another AWS service (" + svc + ") in the same bucket"
+	}
+	return ""
+}
+
+// serviceFolder returns the folder after the account ID in an AWSLogs key
+// (CloudTrail, CloudTrail-Insight, vpcflowlogs, elasticloadbalancing, ...).
+func serviceFolder(key string) string {
+	parts := strings.Split(key, "/")
+	for i, p := range parts {
+		if p != "AWSLogs" {
+			continue
+		}
+		for j := i + 1; j+1 < len(parts); j++ {
+			if strings.HasPrefix(parts[j], "o-") {
+				continue
+			}
+			if len(parts[j]) == 12 && strings.Trim(parts[j], "0123456789") == "" {
+				if j+2 < len(parts) {
+					return parts[j+1]
+				}
+			}
+			return ""
+		}
+	}
 	return ""
 }
 

@@ -32,6 +32,7 @@ func Classify(err error, op, target string) error {
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
 		status = re.HTTPStatusCode()
+		e.HTTPStatus = status
 	}
 	if errors.As(err, &api) {
 		e.Code = api.ErrorCode()

@@ -8,12 +8,14 @@ package s3
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -75,6 +77,16 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2:     true,
 	}
+	if bundle := os.Getenv("AWS_CA_BUNDLE"); bundle != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if pem, err := os.ReadFile(bundle); err == nil {
+			pool.AppendCertsFromPEM(pem)
+			tr.TLSClientConfig.RootCAs = pool
+		}
+	}
 	if cfg.ProxyURI != "" {
 		pu, err := url.Parse(cfg.ProxyURI)
 		if err != nil {
@@ -88,7 +100,6 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithRegion(region),
-		config.WithHTTPClient(&http.Client{Transport: rt}),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = cfg.MaxAttempts
@@ -105,13 +116,15 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, &source.Error{Status: 400, Op: "connect", Target: cfg.Bucket, Explanation: "the AWS configuration could not be loaded.", Recommendation: "Give an access key ID and secret, or configure the default credential chain.", Err: err}
+		return nil, &source.Error{Status: 400, Op: "connect", Target: cfg.Bucket, Explanation: "the AWS configuration could not be loaded: " + err.Error() + ".", Recommendation: "Give an access key ID and secret, or configure the default credential chain.", Err: err}
 	}
 	client := s3sdk.NewFromConfig(awsCfg, func(o *s3sdk.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 		o.UsePathStyle = cfg.PathStyle || cfg.Endpoint != ""
+		// Our own client, so the guard, proxy and timeouts apply to S3.
+		o.HTTPClient = &http.Client{Transport: rt}
 	})
 	return &Bucket{cfg: cfg, client: client}, nil
 }

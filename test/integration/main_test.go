@@ -1,0 +1,153 @@
+// Package integration runs the trawl binary against versitygw, a real
+// S3-compatible server on loopback, uploading objects through the AWS SDK.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/gen"
+	s3src "github.com/trawlhq/trawl/internal/source/s3"
+	"github.com/trawlhq/trawl/internal/testutil/s3server"
+)
+
+var trawlBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "trawl-itest")
+	if err != nil {
+		panic(err)
+	}
+	trawlBin = filepath.Join(dir, "trawl")
+	build := exec.Command("go", "build", "-o", trawlBin, "../../cmd/trawl")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build trawl:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// trawl runs the binary with a data directory.
+func trawl(t *testing.T, dataDir string, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, trawlBin, args...)
+	cmd.Env = append(append(os.Environ(), "TRAWL_DATA_DIR="+dataDir), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run trawl %v: %v", args, err)
+	}
+	return r
+}
+
+func mustTrawl(t *testing.T, dataDir string, args ...string) string {
+	t.Helper()
+	r := trawl(t, dataDir, nil, args...)
+	if r.code != 0 {
+		t.Fatalf("trawl %v exited %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// bucket creates a bucket and uploads objects through the AWS SDK.
+func bucket(t *testing.T, srv *s3server.Server, name string, objs []gen.Object) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := s3src.New(ctx, s3src.Config{Bucket: name, Endpoint: srv.Endpoint, PathStyle: true, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if err := b.Put(ctx, o.Key, bytes.NewReader(o.Body), int64(len(o.Body))); err != nil {
+			t.Fatalf("upload %s: %v", o.Key, err)
+		}
+	}
+}
+
+func addConnector(t *testing.T, srv *s3server.Server, dataDir, name, bucketName, prefix, secret string, extra ...string) {
+	t.Helper()
+	sf := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(sf, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"connector", "add", "--name", name, "--tenant", "acme", "--subtype", "cloudtrail",
+		"--bucket", bucketName, "--prefix", prefix, "--access-key-id", srv.AccessKey, "--secret-access-key-file", sf,
+		"--endpoint", srv.Endpoint, "--path-style", "--start", "-72h"}, extra...)
+	mustTrawl(t, dataDir, args...)
+}
+
+// collectRow parses `trawl collect --once` table output for a connector.
+func collectRow(t *testing.T, out, name string) map[string]string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("collect output has no rows:\n%s", out)
+	}
+	head := strings.Fields(lines[0])
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) > 0 && f[0] == name {
+			m := map[string]string{}
+			for i, h := range head {
+				if i < len(f) {
+					m[h] = f[i]
+				}
+			}
+			return m
+		}
+	}
+	t.Fatalf("no row for %s in:\n%s", name, out)
+	return nil
+}
+
+func count(t *testing.T, dataDir string, args ...string) int {
+	t.Helper()
+	out := mustTrawl(t, dataDir, append([]string{"search", "--count", "--from", "-30d"}, args...)...)
+	n, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("search --count printed %q", out)
+	}
+	return n
+}
+
+// searchAll returns every record as JSON objects.
+func searchAll(t *testing.T, dataDir string, query string) []map[string]any {
+	t.Helper()
+	out := mustTrawl(t, dataDir, "search", "--from", "-30d", "--limit", "10000", "--format", "ndjson", query)
+	var rows []map[string]any
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, m)
+	}
+	return rows
+}
