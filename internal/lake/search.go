@@ -2,7 +2,6 @@ package lake
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -637,4 +636,28 @@ func (l *Lake) Duplicates(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-var _ = sql.ErrNoRows
+
+// Integrity summarises an index for consistency checks: rows, distinct
+// record IDs and distinct CloudTrail event IDs.
+type Integrity struct {
+	Rows             int64 `json:"rows"`
+	DistinctIDs      int64 `json:"distinct_ids"`
+	DistinctEventIDs int64 `json:"distinct_event_ids"`
+}
+
+// CheckIntegrity computes Integrity for the aws_events index, or the
+// traffic index when index is "traffic".
+func (l *Lake) CheckIntegrity(ctx context.Context, index string) (Integrity, error) {
+	var it Integrity
+	s := interflow.SchemaFor(index)
+	if s == nil {
+		return it, fmt.Errorf("unknown index %q", index)
+	}
+	ev := "NULL"
+	if _, ok := s.Lookup("event_id"); ok {
+		ev = "event_id"
+	}
+	err := l.db.QueryRowContext(ctx, "SELECT count(*), count(DISTINCT id), count(DISTINCT "+ev+") FROM "+quoteIdent(s.Index)).
+		Scan(&it.Rows, &it.DistinctIDs, &it.DistinctEventIDs)
+	return it, err
+}
