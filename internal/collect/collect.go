@@ -261,6 +261,7 @@ func collectObject(ctx context.Context, c *connector.Connector, b Bucket, st Sto
 		state.Quarantined++
 	} else {
 		dec := f.NewDecoder(dr, prov)
+		normalize := f.NewNormalizer()
 		for {
 			raw, err := dec.Next()
 			if errors.Is(err, io.EOF) {
@@ -289,7 +290,7 @@ func collectObject(ctx context.Context, c *connector.Connector, b Bucket, st Sto
 			}
 			rec := interflow.New(f.Schema)
 			rec.Stamp(prov, pos, f.Class, f.Category)
-			if err := f.Normalize(raw, rec); err != nil {
+			if err := normalize(raw, rec); err != nil {
 				var re *format.RecordError
 				reason := err.Error()
 				if errors.As(err, &re) {

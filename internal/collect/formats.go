@@ -21,7 +21,9 @@ type Format struct {
 	Category   string
 	SkipReason func(key string) string
 	NewDecoder func(r io.Reader, prov interflow.Provenance) decoder
-	Normalize  func(raw []byte, rec interflow.Record) error
+	// NewNormalizer returns a normalizer for one goroutine (normalizers
+	// reuse parse buffers between records).
+	NewNormalizer func() func(raw []byte, rec interflow.Record) error
 }
 
 // FormatFor returns the format of a sub type, or false if Trawl cannot yet
@@ -35,7 +37,10 @@ func FormatFor(st connector.SubType) (Format, bool) {
 			Category:   "paas",
 			SkipReason: cloudtrail.SkipReason,
 			NewDecoder: func(r io.Reader, _ interflow.Provenance) decoder { return cloudtrail.NewReader(r) },
-			Normalize:  cloudtrail.Normalize,
+			NewNormalizer: func() func([]byte, interflow.Record) error {
+				n := &cloudtrail.Normalizer{}
+				return n.Normalize
+			},
 		}, true
 	}
 	return Format{}, false

@@ -163,7 +163,7 @@ const (
 	numTraffic
 )
 
-func common(class string) []Field {
+func common() []Field {
 	f := make([]Field, numCommon)
 	f[FID] = Field{"id", String, "deterministic hash of bucket, key, ETag (or size and time when the store gives none) and position"}
 	f[FTimestamp] = Field{"timestamp", Time, "event time: CloudTrail eventTime, WAF timestamp, VPC flow start"}
@@ -182,7 +182,6 @@ func common(class string) []Field {
 	f[FKey] = Field{"origin.key", String, "S3 object key the record was read from"}
 	f[FPosition] = Field{"origin.position", Int, "0-based record number within the object"}
 	f[FRaw] = Field{"raw", String, "the original record (JSON, or the flow log line)"}
-	_ = class
 	return f
 }
 
@@ -234,7 +233,7 @@ var (
 )
 
 func eventFields() []Field {
-	f := append(common("aws_events"), make([]Field, numEvents-numCommon)...)
+	f := append(common(), make([]Field, numEvents-numCommon)...)
 	f[EEventName] = Field{"event_name", String, "CloudTrail eventName (insight events: insightDetails.eventName)"}
 	f[EEventSource] = Field{"event_source", String, "CloudTrail eventSource (insight events: insightDetails.eventSource)"}
 	f[EEventType] = Field{"event_type", String, "CloudTrail eventType, e.g. AwsApiCall, AwsConsoleSignIn, AwsCloudTrailInsight"}
@@ -273,7 +272,7 @@ func eventFields() []Field {
 }
 
 func trafficFields() []Field {
-	f := append(common("traffic"), make([]Field, numTraffic-numCommon)...)
+	f := append(common(), make([]Field, numTraffic-numCommon)...)
 	f[TDstIP] = Field{"dstip", IP, "dstaddr"}
 	f[TSrcPort] = Field{"srcport", Int, "srcport"}
 	f[TDstPort] = Field{"dstport", Int, "dstport"}

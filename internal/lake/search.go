@@ -636,7 +636,6 @@ func (l *Lake) Duplicates(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-
 // Integrity summarises an index for consistency checks: rows, distinct
 // record IDs and distinct CloudTrail event IDs.
 type Integrity struct {

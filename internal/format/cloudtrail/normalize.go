@@ -1,173 +1,159 @@
 package cloudtrail
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/trawlhq/trawl/internal/format"
 	"github.com/trawlhq/trawl/internal/interflow"
 )
 
-// text accepts a JSON string, number or boolean, because real records mix
-// types in fields documented as strings.
-type text string
+// Normalizer turns CloudTrail records into Interflow records. It reuses its
+// parser's memory between records, so one Normalizer serves one goroutine.
+type Normalizer struct{ p fastjson.Parser }
 
-func (t *text) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || bytes.Equal(b, []byte("null")) {
-		return nil
-	}
-	if b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*t = text(s)
-		return nil
-	}
-	if b[0] == '{' || b[0] == '[' {
-		// A structured value where text was expected: keep it as JSON.
-		*t = text(b)
-		return nil
-	}
-	*t = text(b)
-	return nil
+// Normalize is a convenience for one-off use (tests, tools).
+func Normalize(raw []byte, rec interflow.Record) error {
+	var n Normalizer
+	return n.Normalize(raw, rec)
 }
 
-type record struct {
-	EventVersion       text `json:"eventVersion"`
-	EventTime          text `json:"eventTime"`
-	EventSource        text `json:"eventSource"`
-	EventName          text `json:"eventName"`
-	AWSRegion          text `json:"awsRegion"`
-	SourceIPAddress    text `json:"sourceIPAddress"`
-	UserAgent          text `json:"userAgent"`
-	ErrorCode          text `json:"errorCode"`
-	ErrorMessage       text `json:"errorMessage"`
-	RequestID          text `json:"requestID"`
-	EventID            text `json:"eventID"`
-	EventType          text `json:"eventType"`
-	EventCategory      text `json:"eventCategory"`
-	RecipientAccountID text `json:"recipientAccountId"`
-	ReadOnly           text `json:"readOnly"`
-	ManagementEvent    text `json:"managementEvent"`
-	UserIdentity       struct {
-		Type           text `json:"type"`
-		PrincipalID    text `json:"principalId"`
-		ARN            text `json:"arn"`
-		AccountID      text `json:"accountId"`
-		AccessKeyID    text `json:"accessKeyId"`
-		UserName       text `json:"userName"`
-		InvokedBy      text `json:"invokedBy"`
-		SessionContext struct {
-			SessionIssuer struct {
-				UserName text `json:"userName"`
-				ARN      text `json:"arn"`
-			} `json:"sessionIssuer"`
-			Attributes struct {
-				MFAAuthenticated text `json:"mfaAuthenticated"`
-			} `json:"attributes"`
-		} `json:"sessionContext"`
-	} `json:"userIdentity"`
-	InsightDetails struct {
-		EventName   text `json:"eventName"`
-		EventSource text `json:"eventSource"`
-	} `json:"insightDetails"`
+// text returns a field as text: strings as is, numbers and booleans as
+// written, structures as JSON, because real records mix types in fields
+// documented as strings.
+func text(v *fastjson.Value, keys ...string) string {
+	v = get(v, keys...)
+	if v == nil {
+		return ""
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		return string(v.GetStringBytes())
+	case fastjson.TypeNull:
+		return ""
+	}
+	return v.String()
+}
+
+// get follows a key path. Keys match exactly first and then regardless of
+// case, because exports (Athena, some SIEMs) lower-case CloudTrail's keys.
+func get(v *fastjson.Value, keys ...string) *fastjson.Value {
+	for _, k := range keys {
+		o, err := v.Object()
+		if err != nil {
+			return nil
+		}
+		next := o.Get(k)
+		if next == nil {
+			o.Visit(func(key []byte, val *fastjson.Value) {
+				if next == nil && len(key) == len(k) && strings.EqualFold(string(key), k) {
+					next = val
+				}
+			})
+		}
+		if next == nil {
+			return nil
+		}
+		v = next
+	}
+	return v
 }
 
 // Normalize fills rec (an aws_events record already stamped with its
 // provenance) from one CloudTrail record. A record that cannot be used is a
-// *format.RecordError.
-func Normalize(raw []byte, rec interflow.Record) error {
-	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+// *format.RecordError; the rest of the object is unaffected.
+func (n *Normalizer) Normalize(raw []byte, rec interflow.Record) error {
+	v, err := n.p.ParseBytes(raw)
+	if err != nil {
+		return &format.RecordError{Reason: fmt.Sprintf("record is not valid JSON: %v", err), Raw: raw}
+	}
+	if v.Type() != fastjson.TypeObject {
 		return &format.RecordError{Reason: "record is not a JSON object: each element of Records must be {...}", Raw: raw}
 	}
-	var r record
-	if err := json.Unmarshal(raw, &r); err != nil {
-		var te *json.UnmarshalTypeError
-		if !errors.As(err, &te) {
-			return &format.RecordError{Reason: fmt.Sprintf("record is not a JSON object: %v", err), Raw: raw}
-		}
-		// A structured value where a struct was expected (e.g. a string
-		// userIdentity): the other fields were still decoded.
-	}
-	if r.EventTime == "" {
+	et := text(v, "eventTime")
+	if et == "" {
 		return &format.RecordError{Reason: "eventTime is missing: every CloudTrail record has one", Raw: raw}
 	}
-	ts, err := format.ParseTime(string(r.EventTime))
+	ts, err := format.ParseTime(et)
 	if err != nil {
-		return &format.RecordError{Reason: fmt.Sprintf("eventTime %q is not an RFC 3339 time", string(r.EventTime)), Raw: raw}
+		return &format.RecordError{Reason: fmt.Sprintf("eventTime %q is not an RFC 3339 time", et), Raw: raw}
 	}
-	v := rec.Vals
-	v[interflow.FTimestamp] = ts.UTC()
-	v[interflow.FRaw] = string(raw)
+	vals := rec.Vals
+	vals[interflow.FTimestamp] = ts
+	vals[interflow.FRaw] = string(raw)
 
-	name, source := string(r.EventName), string(r.EventSource)
+	name, source := text(v, "eventName"), text(v, "eventSource")
 	if name == "" {
-		name = string(r.InsightDetails.EventName)
+		name = text(v, "insightDetails", "eventName")
 	}
 	if source == "" {
-		source = string(r.InsightDetails.EventSource)
+		source = text(v, "insightDetails", "eventSource")
 	}
 	rec.SetString(interflow.EEventName, name)
 	rec.SetString(interflow.EEventSource, source)
-	rec.SetString(interflow.EEventType, string(r.EventType))
-	rec.SetString(interflow.EEventID, string(r.EventID))
-	rec.SetString(interflow.EEventCategory, string(r.EventCategory))
-	rec.SetString(interflow.EEventVersion, string(r.EventVersion))
-	rec.SetString(interflow.FRegion, string(r.AWSRegion))
-	acct := string(r.RecipientAccountID)
-	if acct == "" {
-		acct = string(r.UserIdentity.AccountID)
+	rec.SetString(interflow.EEventType, text(v, "eventType"))
+	rec.SetString(interflow.EEventID, text(v, "eventID"))
+	rec.SetString(interflow.EEventCategory, text(v, "eventCategory"))
+	rec.SetString(interflow.EEventVersion, text(v, "eventVersion"))
+	rec.SetString(interflow.FRegion, text(v, "awsRegion"))
+
+	ui := get(v, "userIdentity")
+	if ui != nil && ui.Type() != fastjson.TypeObject {
+		ui = nil // a malformed identity: keep the record, without user fields
+	}
+	acct := text(v, "recipientAccountId")
+	if acct == "" && ui != nil {
+		acct = text(ui, "accountId")
 	}
 	rec.SetString(interflow.FAccountID, acct)
 
-	if ip, ok := format.NormalizeIP(string(r.SourceIPAddress)); ok {
-		v[interflow.FSrcIP] = ip
+	src := text(v, "sourceIPAddress")
+	if ip, ok := format.NormalizeIP(src); ok {
+		vals[interflow.FSrcIP] = ip
 	} else {
-		rec.SetString(interflow.ESrcHost, string(r.SourceIPAddress))
+		rec.SetString(interflow.ESrcHost, src)
 	}
-	u := &r.UserIdentity
-	rec.SetString(interflow.EUserType, string(u.Type))
-	rec.SetString(interflow.EUserARN, string(u.ARN))
-	rec.SetString(interflow.EUserAccountID, string(u.AccountID))
-	rec.SetString(interflow.EUserAccessKeyID, string(u.AccessKeyID))
-	rec.SetString(interflow.EUserName, userName(&r))
-	rec.SetString(interflow.EUserAgent, string(r.UserAgent))
-	rec.SetString(interflow.EErrorCode, string(r.ErrorCode))
-	rec.SetString(interflow.EErrorMessage, string(r.ErrorMessage))
-	rec.SetString(interflow.ERequestID, string(r.RequestID))
-	setBool(rec, interflow.EReadOnly, r.ReadOnly)
-	setBool(rec, interflow.EMgmtEvent, r.ManagementEvent)
-	setBool(rec, interflow.ESessionMFA, u.SessionContext.Attributes.MFAAuthenticated)
+	if ui != nil {
+		rec.SetString(interflow.EUserType, text(ui, "type"))
+		rec.SetString(interflow.EUserARN, text(ui, "arn"))
+		rec.SetString(interflow.EUserAccountID, text(ui, "accountId"))
+		rec.SetString(interflow.EUserAccessKeyID, text(ui, "accessKeyId"))
+		rec.SetString(interflow.EUserName, userName(ui))
+		setBool(rec, interflow.ESessionMFA, text(ui, "sessionContext", "attributes", "mfaAuthenticated"))
+	}
+	rec.SetString(interflow.EUserAgent, text(v, "userAgent"))
+	rec.SetString(interflow.EErrorCode, text(v, "errorCode"))
+	rec.SetString(interflow.EErrorMessage, text(v, "errorMessage"))
+	rec.SetString(interflow.ERequestID, text(v, "requestID"))
+	setBool(rec, interflow.EReadOnly, text(v, "readOnly"))
+	setBool(rec, interflow.EMgmtEvent, text(v, "managementEvent"))
 	return nil
 }
 
-func userName(r *record) string {
-	u := &r.UserIdentity
-	if u.UserName != "" {
-		return string(u.UserName)
+// userName picks the most useful name for the actor: the IAM user name, the
+// role behind a session, the last part of the ARN, or the invoking service.
+func userName(ui *fastjson.Value) string {
+	if u := text(ui, "userName"); u != "" {
+		return u
 	}
-	if n := u.SessionContext.SessionIssuer.UserName; n != "" {
-		return string(n)
+	if u := text(ui, "sessionContext", "sessionIssuer", "userName"); u != "" {
+		return u
 	}
-	if u.ARN != "" {
-		a := string(u.ARN)
+	if a := text(ui, "arn"); a != "" {
 		if i := strings.LastIndexAny(a, "/:"); i >= 0 && i+1 < len(a) {
 			return a[i+1:]
 		}
 	}
-	if u.Type == "Root" {
+	if text(ui, "type") == "Root" {
 		return "root"
 	}
-	return string(u.InvokedBy)
+	return text(ui, "invokedBy")
 }
 
-func setBool(rec interflow.Record, i int, t text) {
-	switch strings.ToLower(string(t)) {
+func setBool(rec interflow.Record, i int, t string) {
+	switch strings.ToLower(t) {
 	case "true":
 		rec.Vals[i] = true
 	case "false":

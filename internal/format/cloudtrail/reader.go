@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/trawlhq/trawl/internal/format"
+	"github.com/trawlhq/trawl/internal/format/jsonstream"
 )
 
 // SkipReason reports why an object is not a log object, or "" if it is one.
@@ -55,45 +56,43 @@ func serviceFolder(key string) string {
 }
 
 // Reader yields the raw JSON of each record in an object. It accepts the S3
-// layout {"Records":[...]}, a bare array of records (exports), and records
-// one after another (JSON lines).
+// layout {"Records":[...]}, a bare array of records (exports), records one
+// after another (JSON lines), and CloudWatch Logs subscription envelopes.
+// Only one record is held at a time.
 type Reader struct {
-	dec      *json.Decoder
-	inArray  bool // inside a Records array or a top-level array
-	inObject bool // inside a {"Records":...} wrapper
-	queue    [][]byte
-	err      error
+	sc      *jsonstream.Scanner
+	inArray bool // inside a Records array or a top-level array
+	first   bool // no element of the current array read yet
+	inObj   bool // inside a {"Records":...} wrapper, after the array
+	queue   [][]byte
+	err     error
 	// Skipped is set when an object held no events by design (a digest).
 	Skipped string
 }
 
 // NewReader reads decompressed CloudTrail JSON from r.
-func NewReader(r io.Reader) *Reader {
-	d := json.NewDecoder(r)
-	d.UseNumber()
-	return &Reader{dec: d}
-}
+func NewReader(r io.Reader) *Reader { return &Reader{sc: jsonstream.New(r)} }
 
 // Offset is the decompressed byte offset reached.
-func (r *Reader) Offset() int64 { return r.dec.InputOffset() }
+func (r *Reader) Offset() int64 { return r.sc.Offset() }
 
-// Next returns the next record's JSON. It returns io.EOF at the end, or a
-// *format.ObjectError when the rest of the object cannot be read.
+// Next returns the next record's JSON, valid until the following call. It
+// returns io.EOF at the end, a *format.ObjectError when the rest of the
+// object cannot be read, or the store's read error unchanged (so the object
+// is retried, not quarantined).
 func (r *Reader) Next() ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
 	b, err := r.next()
 	if err != nil {
-		var syn *json.SyntaxError
+		var se *jsonstream.SyntaxError
 		switch {
-		case errors.As(err, &syn):
-			err = &format.ObjectError{Offset: r.dec.InputOffset(), Reason: "invalid CloudTrail JSON", Err: err}
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			err = &format.ObjectError{Offset: r.dec.InputOffset(), Reason: "CloudTrail JSON ends in the middle of a value (truncated object)", Err: err}
+		case errors.As(err, &se):
+			err = &format.ObjectError{Offset: r.sc.Offset(), Reason: "invalid CloudTrail JSON: " + se.Msg}
+		case errors.Is(err, jsonstream.ErrTruncated):
+			err = &format.ObjectError{Offset: r.sc.Offset(), Reason: "CloudTrail JSON ends in the middle of a value (truncated object)"}
 		}
-		// Anything else (a read error from the store) passes through so
-		// the object is retried, not quarantined.
 		r.err = err
 	}
 	return b, err
@@ -107,138 +106,130 @@ func (r *Reader) next() ([]byte, error) {
 			return b, nil
 		}
 		if r.inArray {
-			if r.dec.More() {
-				var raw json.RawMessage
-				if err := r.dec.Decode(&raw); err != nil {
-					return nil, err
-				}
-				return raw, nil
-			}
-			if _, err := r.dec.Token(); err != nil { // ']'
-				return nil, err
-			}
-			r.inArray = false
-			continue
-		}
-		if r.inObject {
-			if !r.dec.More() {
-				if _, err := r.dec.Token(); err != nil { // '}'
-					return nil, err
-				}
-				r.inObject = false
-				continue
-			}
-			tok, err := r.dec.Token()
+			c, err := r.sc.Peek()
 			if err != nil {
-				return nil, err
+				return nil, truncEOF(err)
 			}
-			key, _ := tok.(string)
-			if key == "Records" {
-				if err := r.openArray("the Records value"); err != nil {
-					return nil, err
-				}
+			if c == ']' {
+				_ = r.sc.Expect(']')
+				r.inArray = false
 				continue
 			}
-			var skip json.RawMessage
-			if err := r.dec.Decode(&skip); err != nil {
+			if !r.first {
+				if err := r.sc.Expect(','); err != nil {
+					return nil, err
+				}
+			}
+			r.first = false
+			return r.sc.Value()
+		}
+		if r.inObj {
+			if err := r.restOfWrapper(); err != nil {
 				return nil, err
 			}
+			r.inObj = false
 			continue
 		}
-		tok, err := r.dec.Token()
+		c, err := r.sc.Peek()
 		if err != nil {
 			return nil, err // io.EOF at a clean end
 		}
-		switch tok {
-		case json.Delim('['):
-			r.inArray = true
-		case json.Delim('{'):
-			rec, isWrapper, err := r.topObject()
-			if err != nil {
-				return nil, err
-			}
-			if isWrapper {
-				r.inObject = true
-				continue
-			}
-			if rec != nil {
-				return rec, nil
+		switch c {
+		case '[':
+			_ = r.sc.Expect('[')
+			r.inArray, r.first = true, true
+		case '{':
+			rec, err := r.topObject()
+			if err != nil || rec != nil {
+				return rec, err
 			}
 		default:
-			return nil, &format.ObjectError{Offset: r.dec.InputOffset(), Reason: fmt.Sprintf("expected a JSON object or array at the top level, found %v", tok)}
+			return nil, &jsonstream.SyntaxError{Offset: r.sc.Offset(), Msg: fmt.Sprintf("expected a JSON object or array at the top level, found %q", c)}
 		}
 	}
 }
 
-func (r *Reader) openArray(what string) error {
-	tok, err := r.dec.Token()
-	if err != nil {
-		return err
+func truncEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return jsonstream.ErrTruncated
 	}
-	if tok == nil { // "Records": null
-		return nil
-	}
-	if tok != json.Delim('[') {
-		return &format.ObjectError{Offset: r.dec.InputOffset(), Reason: fmt.Sprintf("%s is not an array", what)}
-	}
-	r.inArray = true
-	return nil
+	return err
 }
 
-// topObject reads a top-level object after its '{'. If its first key is
-// Records it is the S3 wrapper and streaming continues inside it; otherwise
-// it is read whole (digests and single records are small) and returned as a
-// record, or nil for a digest.
-func (r *Reader) topObject() (rec []byte, isWrapper bool, err error) {
+// topObject reads a top-level object. If its first key is Records it is the
+// S3 wrapper and streaming continues inside the array; otherwise the object
+// is small (a digest, an envelope or one record) and is read whole.
+func (r *Reader) topObject() ([]byte, error) {
+	if err := r.sc.Expect('{'); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	buf.WriteByte('{')
 	first := true
-	isRecord, isDigest, hadRecords := false, false, false
-	for r.dec.More() {
-		tok, err := r.dec.Token()
+	isDigest, hadRecords := false, false
+	for {
+		c, err := r.sc.Peek()
 		if err != nil {
-			return nil, false, err
+			return nil, truncEOF(err)
 		}
-		key, _ := tok.(string)
-		if first && key == "Records" {
-			if err := r.openArray("the Records value"); err != nil {
-				return nil, false, err
+		if c == '}' {
+			_ = r.sc.Expect('}')
+			break
+		}
+		if !first {
+			if err := r.sc.Expect(','); err != nil {
+				return nil, err
 			}
-			return nil, true, nil
 		}
-		var v json.RawMessage
-		if err := r.dec.Decode(&v); err != nil {
-			return nil, false, err
+		key, err := r.sc.String()
+		if err != nil {
+			return nil, err
+		}
+		if err := r.sc.Expect(':'); err != nil {
+			return nil, err
+		}
+		if first && key == "Records" {
+			c, err := r.sc.Peek()
+			if err != nil {
+				return nil, truncEOF(err)
+			}
+			if c == '[' {
+				_ = r.sc.Expect('[')
+				r.inArray, r.first, r.inObj = true, true, true
+				return nil, nil
+			}
+		}
+		v, err := r.sc.Value()
+		if err != nil {
+			return nil, err
 		}
 		switch key {
 		case "Records":
 			// Records after other keys is not CloudTrail's own layout, so
 			// it cannot be streamed; it is read whole and queued.
 			var recs []json.RawMessage
-			if err := json.Unmarshal(v, &recs); err != nil {
-				return nil, false, &format.ObjectError{Offset: r.dec.InputOffset(), Reason: "the Records value is not an array"}
+			if json.Unmarshal(v, &recs) != nil {
+				if string(v) != "null" {
+					return nil, &jsonstream.SyntaxError{Offset: r.sc.Offset(), Msg: "the Records value is not an array"}
+				}
 			}
 			for _, rc := range recs {
 				r.queue = append(r.queue, rc)
 			}
 			hadRecords = true
-			continue
 		case "logEvents":
 			// A CloudWatch Logs subscription envelope (delivered to S3 by
 			// Firehose): each logEvents[].message is one record.
 			var evs []struct {
 				Message string `json:"message"`
 			}
-			if err := json.Unmarshal(v, &evs); err != nil {
-				return nil, false, &format.ObjectError{Offset: r.dec.InputOffset(), Reason: "logEvents is not an array of {message}"}
+			if json.Unmarshal(v, &evs) != nil {
+				return nil, &jsonstream.SyntaxError{Offset: r.sc.Offset(), Msg: "logEvents is not an array of {message}"}
 			}
 			for _, e := range evs {
 				r.queue = append(r.queue, []byte(e.Message))
 			}
 			hadRecords = true
-			continue
-		case "eventTime", "eventName", "eventVersion", "eventSource":
-			isRecord = true
 		case "digestStartTime", "digestEndTime", "logFiles":
 			isDigest = true
 		}
@@ -246,24 +237,48 @@ func (r *Reader) topObject() (rec []byte, isWrapper bool, err error) {
 			buf.WriteByte(',')
 		}
 		first = false
-		kb, _ := json.Marshal(key)
-		buf.Write(kb)
-		buf.WriteByte(':')
+		buf.WriteByte('"')
+		buf.WriteString(key)
+		buf.WriteString(`":`)
 		buf.Write(v)
-	}
-	if _, err := r.dec.Token(); err != nil { // '}'
-		return nil, false, err
 	}
 	buf.WriteByte('}')
 	switch {
 	case hadRecords:
-		return nil, false, nil
-	case isDigest && !isRecord:
+		return nil, nil
+	case isDigest:
 		r.Skipped = "CloudTrail digest file (no events)"
-		return nil, false, nil
+		return nil, nil
 	}
 	// Anything else is taken as one record: if it is not a usable
 	// CloudTrail record the normalizer quarantines it alone, and the
 	// objects after it are still read.
-	return buf.Bytes(), false, nil
+	return buf.Bytes(), nil
+}
+
+// restOfWrapper skips what follows the Records array in the S3 wrapper.
+func (r *Reader) restOfWrapper() error {
+	for {
+		c, err := r.sc.Peek()
+		if err != nil {
+			return truncEOF(err)
+		}
+		switch c {
+		case '}':
+			return r.sc.Expect('}')
+		case ',':
+			_ = r.sc.Expect(',')
+			if _, err := r.sc.String(); err != nil {
+				return err
+			}
+			if err := r.sc.Expect(':'); err != nil {
+				return err
+			}
+			if _, err := r.sc.Value(); err != nil {
+				return err
+			}
+		default:
+			return &jsonstream.SyntaxError{Offset: r.sc.Offset(), Msg: fmt.Sprintf("unexpected %q after the Records array", c)}
+		}
+	}
 }

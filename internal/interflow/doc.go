@@ -1,0 +1,40 @@
+package interflow
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Markdown renders docs/interflow.md from the schemas.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString(`# Interflow: Trawl's normalized record
+
+Every record Trawl stores is an Interflow record in one of two indices.
+CloudTrail and AWS WAF records go to **AWS Events** (` + "`aws_events`" + `); VPC flow
+records go to **Traffic** (` + "`traffic`" + `). Field names below are what searches,
+log filters, the API and the console use. An absent value is NULL: it matches
+no term, so ` + "`NOT field:value`" + ` matches records without the field, and
+` + "`field:*`" + ` matches records that have it.
+
+This file is generated from ` + "`internal/interflow`" + `; a test fails when they differ
+(regenerate with ` + "`go test ./internal/interflow -update`" + `).
+
+Types: ` + "`string`" + ` (exact, case-sensitive match; ` + "`*`" + ` and ` + "`?`" + ` wildcards),
+` + "`int`" + ` (numbers, ranges, comparisons), ` + "`bool`" + ` (true/false),
+` + "`timestamp`" + ` (UTC; RFC 3339 in queries), ` + "`ip`" + ` (an address or a CIDR block,
+IPv4 or IPv6).
+
+Fixed values: ` + "`msg_origin.source`" + ` is ` + "`cloudtrail`" + ` and ` + "`msg_origin.vendor`" + ` is ` + "`aws`" + `
+for every record; ` + "`msg_class`" + ` is ` + "`cloudtrail`" + `, ` + "`aws_waf`" + ` or ` + "`vpcflow`" + `;
+` + "`msg_origin.category`" + ` is ` + "`waf`" + ` for WAF and ` + "`paas`" + ` otherwise.
+`)
+	for _, s := range Schemas() {
+		title := map[string]string{IndexEvents: "AWS Events (`aws_events`): CloudTrail and WAF", IndexTraffic: "Traffic (`traffic`): VPC Flow Logs"}[s.Index]
+		fmt.Fprintf(&b, "\n## %s\n\n| field | type | source |\n|---|---|---|\n", title)
+		for _, f := range s.Fields {
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", f.Name, f.Type, strings.ReplaceAll(f.Source, "|", "\\|"))
+		}
+	}
+	return b.String()
+}

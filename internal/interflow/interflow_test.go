@@ -1,0 +1,78 @@
+package interflow
+
+import (
+	"flag"
+	"os"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/interflow.md")
+
+func TestDocInSync(t *testing.T) {
+	const path = "../../docs/interflow.md"
+	want := Markdown()
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Error("docs/interflow.md is out of date: run go test ./internal/interflow -update")
+	}
+}
+
+func TestSchemasComplete(t *testing.T) {
+	for _, s := range Schemas() {
+		seen := map[string]bool{}
+		for i, f := range s.Fields {
+			if f.Name == "" || f.Source == "" {
+				t.Errorf("%s: field %d has no name or source", s.Index, i)
+			}
+			if seen[f.Name] {
+				t.Errorf("%s: duplicate field %s", s.Index, f.Name)
+			}
+			seen[f.Name] = true
+		}
+		for _, must := range []string{"timestamp", "tenant", "connector", "index", "msg_class", "msg_origin.source", "msg_origin.vendor",
+			"msg_origin.category", "cloud.account_id", "cloud.region", "srcip", "origin.bucket", "origin.key", "raw", "id"} {
+			if !seen[must] {
+				t.Errorf("%s lacks %s", s.Index, must)
+			}
+		}
+	}
+	for _, must := range []string{"event_name", "event_source", "event_type", "event_id", "user.type", "user.name", "user.arn", "user_agent", "error_code", "error_message", "read_only"} {
+		if _, ok := Events().Lookup(must); !ok {
+			t.Errorf("aws_events lacks %s", must)
+		}
+	}
+}
+
+func TestIDDeterministic(t *testing.T) {
+	p := Provenance{Bucket: "b", Key: "k", ETag: "e"}
+	if ID(p, 1) != ID(p, 1) || ID(p, 1) == ID(p, 2) {
+		t.Error("ID must be stable per position and differ across positions")
+	}
+	q := p
+	q.ETag = "other"
+	if ID(p, 1) == ID(q, 1) {
+		t.Error("ID must depend on the object version")
+	}
+	noTag := Provenance{Bucket: "b", Key: "k", Size: 10, LastModified: time.Unix(100, 0)}
+	if noTag.ObjectVersion() == "" || ID(noTag, 0) == ID(Provenance{Bucket: "b", Key: "k", Size: 11, LastModified: time.Unix(100, 0)}, 0) {
+		t.Error("without an ETag the version comes from size and time")
+	}
+}
+
+func TestIPKeyOrder(t *testing.T) {
+	if !(IPKey("10.0.0.1") < IPKey("10.0.0.2") && IPKey("9.255.255.255") < IPKey("10.0.0.0") && IPKey("10.0.0.0") < IPKey("2001:db8::")) {
+		t.Error("IP keys must sort like addresses")
+	}
+	if IPKey("nope") != "" {
+		t.Error("invalid address must give no key")
+	}
+}
