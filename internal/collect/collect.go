@@ -132,51 +132,57 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 		}
 	}
 
-	work := make(chan source.Object) // unbuffered: listing waits for workers
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	var fatalOnce sync.Once
+
+	// One writer commits what the workers decode, so decoding the next
+	// batch overlaps the commit of the last one. The channel is small:
+	// when the lake is slower than the decoders, they block (never drop).
+	commits := make(chan pending, opt.Workers)
 	var fatal error
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for p := range commits {
+			if fatal != nil {
+				continue // after a failed commit nothing else is committed
+			}
+			if err := st.Commit(ctx, p.batch); err != nil {
+				fatal = err
+				cancel()
+				continue
+			}
+			report(p.stats)
+		}
+	}()
+	send := func(p pending) error {
+		select {
+		case commits <- p:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+
+	work := make(chan source.Object) // unbuffered: listing waits for workers
+	var wg sync.WaitGroup
 	for i := 0; i < opt.Workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for obj := range work {
-				s, err := collectObject(ctx, c, b, st, f, obj, states[obj.Key], opt, log)
-				if err != nil {
-					var ce *commitError
-					if errors.As(err, &ce) || ctx.Err() != nil {
-						// The lake refused a commit, or we are shutting
-						// down: stop the run, nothing is lost.
-						fatalOnce.Do(func() { fatal = err; cancel() })
-						report(s)
-						continue
-					}
+				err := collectObject(ctx, c, b, f, obj, states[obj.Key], opt, log, send)
+				if err != nil && ctx.Err() == nil {
 					log.Warn("object failed; it will be retried at the next run", "key", obj.Key, "err", err)
-					s.Errors++
-					if s.FirstError == nil {
-						s.FirstError = err
-					}
+					report(Stats{Errors: 1, FirstError: err})
 				}
-				report(s)
 			}
 		}()
 	}
 
 	listPrefix := tmpl.ListPrefix()
 	listErr := b.List(ctx, listPrefix, "", func(o source.Object) error {
-		if !tmpl.Match(o.Key) {
-			return nil
-		}
-		if reason := f.SkipReason(o.Key); reason != "" {
-			if !states[o.Key].Done {
-				log.Debug("skipping object", "key", o.Key, "reason", reason)
-				report(Stats{Skipped: 1})
-			}
-			return nil
-		}
-		if states[o.Key].Done {
+		if !tmpl.Match(o.Key) || states[o.Key].Done {
 			return nil
 		}
 		if !o.LastModified.IsZero() && o.LastModified.Before(c.Start) {
@@ -184,6 +190,15 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 		}
 		if !opt.From.IsZero() && o.LastModified.Before(opt.From) || !opt.To.IsZero() && !o.LastModified.Before(opt.To) {
 			return nil
+		}
+		if reason := f.SkipReason(o.Key); reason != "" {
+			// Checkpointed so it is neither read nor reported again.
+			log.Debug("skipping object", "key", o.Key, "reason", reason)
+			return send(pending{
+				batch: &lake.Batch{ConnectorID: c.ID, Schema: f.Schema, Object: lake.ObjectState{Key: o.Key,
+					Version: versionOf(o), Done: true, Size: o.Size, LastModified: o.LastModified}},
+				stats: Stats{Skipped: 1},
+			})
 		}
 		mu.Lock()
 		total.Pending++
@@ -197,26 +212,36 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	})
 	close(work)
 	wg.Wait()
+	close(commits)
+	<-writerDone
 	if fatal != nil {
-		return total, fatal
+		return total, fmt.Errorf("connector %s: %w", c.Name, fatal)
 	}
 	if listErr != nil {
-		if ctx.Err() != nil && errors.Is(listErr, context.Canceled) {
-			return total, listErr
-		}
 		return total, fmt.Errorf("connector %s: %w", c.Name, listErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return total, err
 	}
 	return total, nil
 }
 
-type commitError struct{ err error }
+// pending is a batch on its way to the writer, with the counts it adds
+// once committed.
+type pending struct {
+	batch *lake.Batch
+	stats Stats
+}
 
-func (e *commitError) Error() string { return e.err.Error() }
-func (e *commitError) Unwrap() error { return e.err }
+func versionOf(o source.Object) string {
+	return interflow.Provenance{ETag: o.ETag, Size: o.Size, LastModified: o.LastModified}.ObjectVersion()
+}
 
-// collectObject streams one object from its checkpoint position to the end.
-func collectObject(ctx context.Context, c *connector.Connector, b Bucket, st Store, f Format, obj source.Object, prev lake.ObjectState, opt Options, log *slog.Logger) (Stats, error) {
-	var s Stats
+// collectObject streams one object from its checkpoint position to the end,
+// handing batches to send. It returns an error when the object must be
+// retried at the next run (a read failure); what was sent stays committed.
+func collectObject(ctx context.Context, c *connector.Connector, b Bucket, f Format, obj source.Object, prev lake.ObjectState,
+	opt Options, log *slog.Logger, send func(pending) error) error {
 	prov := interflow.Provenance{Tenant: c.Tenant, Connector: c.Name, Bucket: b.Name(), Key: obj.Key, ETag: obj.ETag, Size: obj.Size, LastModified: obj.LastModified}
 	state := lake.ObjectState{Key: obj.Key, Version: prov.ObjectVersion(), Position: prev.Position, Records: prev.Records,
 		Quarantined: prev.Quarantined, Size: obj.Size, LastModified: obj.LastModified}
@@ -230,32 +255,33 @@ func collectObject(ctx context.Context, c *connector.Connector, b Bucket, st Sto
 
 	rc, err := b.Open(ctx, obj)
 	if err != nil {
-		return s, fmt.Errorf("open %s: %w", obj.Key, err)
+		return fmt.Errorf("open %s: %w", obj.Key, err)
 	}
 	defer rc.Close()
 	counted := &countReader{r: rc}
 	batch := &lake.Batch{ConnectorID: c.ID, Schema: f.Schema}
 	var batchBytes int64
-	commit := func(done bool) error {
+	var st Stats
+	flush := func(done bool) error {
 		state.Done = done
 		batch.Object = state
-		n, q := int64(len(batch.Records)), int64(len(batch.Quarantine))
-		if err := st.Commit(ctx, batch); err != nil {
-			return &commitError{err}
+		st.Records += int64(len(batch.Records))
+		st.Quarantined += int64(len(batch.Quarantine))
+		if err := send(pending{batch: batch, stats: st}); err != nil {
+			return err
 		}
-		s.Records += n
-		s.Quarantined += q
 		batch = &lake.Batch{ConnectorID: c.ID, Schema: f.Schema}
 		batchBytes = 0
+		st = Stats{}
 		return nil
 	}
 
-	dr, decompressed, err := format.Open(counted, opt.Limits)
 	var pos int64
+	dr, decompressed, err := format.Open(counted, opt.Limits)
 	if err != nil {
 		var oe *format.ObjectError
 		if !errors.As(err, &oe) {
-			return s, fmt.Errorf("read %s: %w", obj.Key, err)
+			return fmt.Errorf("read %s: %w", obj.Key, err)
 		}
 		batch.Quarantine = append(batch.Quarantine, quarantine("object", 0, 0, oe.Error(), nil))
 		state.Quarantined++
@@ -279,10 +305,10 @@ func collectObject(ctx context.Context, c *connector.Connector, b Bucket, st Sto
 				}
 				// A read failure: what is committed stays committed and the
 				// object resumes from its checkpoint at the next run.
-				if cerr := commit(false); cerr != nil {
-					return s, cerr
+				if ferr := flush(false); ferr != nil {
+					return ferr
 				}
-				return s, fmt.Errorf("read %s at record %d: %w", obj.Key, pos, err)
+				return fmt.Errorf("read %s at record %d: %w", obj.Key, pos, err)
 			}
 			if pos < state.Position {
 				pos++ // committed (or quarantined) by an earlier run
@@ -299,7 +325,7 @@ func collectObject(ctx context.Context, c *connector.Connector, b Bucket, st Sto
 				batch.Quarantine = append(batch.Quarantine, quarantine("record", pos, dec.Offset(), reason, raw))
 				state.Quarantined++
 			} else if opt.Keep != nil && !opt.Keep(rec) {
-				s.Dropped++
+				st.Dropped++
 			} else {
 				batch.Records = append(batch.Records, rec)
 				state.Records++
@@ -308,26 +334,23 @@ func collectObject(ctx context.Context, c *connector.Connector, b Bucket, st Sto
 			pos++
 			state.Position = pos
 			if len(batch.Records) >= opt.BatchSize || batchBytes >= opt.BatchBytes {
-				if err := commit(false); err != nil {
-					return s, err
+				if err := flush(false); err != nil {
+					return err
 				}
 			}
 		}
-		s.Decompressed = decompressed()
+		st.Decompressed = decompressed()
 	}
 	if pos > state.Position {
 		state.Position = pos
 	}
-	if err := commit(true); err != nil {
-		return s, err
-	}
-	s.Objects = 1
-	s.Bytes = counted.n
+	st.Objects = 1
+	st.Bytes = counted.n
 	if !obj.LastModified.IsZero() {
 		t := obj.LastModified
-		s.Newest = &t
+		st.Newest = &t
 	}
-	return s, nil
+	return flush(true)
 }
 
 type countReader struct {

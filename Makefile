@@ -1,0 +1,35 @@
+# Trawl: collect AWS security logs from S3 and make them searchable.
+GO ?= go
+BIN := bin/trawl
+
+.PHONY: build demo test test-reliability bench lint fuzz clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/trawl
+
+# Runs the demo: a sample CloudTrail bucket in a local folder, collected,
+# searchable in the console at http://127.0.0.1:8080.
+demo: build
+	./$(BIN) demo
+
+# The full test suite, installing what it needs (versitygw).
+test:
+	./scripts/test.sh
+
+# Crash-consistency tests with many kill rounds.
+test-reliability:
+	./scripts/install-versitygw.sh
+	TRAWL_CRASH_ROUNDS=20 $(GO) test -count=1 -run 'Crash' -v -timeout 30m ./test/integration/
+
+bench:
+	./scripts/bench.sh
+
+lint:
+	@test -z "$$(gofmt -l . | grep -v '^.tools/')" || (gofmt -l . ; echo 'run gofmt -w .'; exit 1)
+	$(GO) vet ./...
+
+fuzz:
+	FUZZTIME=60s ./scripts/fuzz.sh
+
+clean:
+	rm -rf bin trawl-data trawl-demo

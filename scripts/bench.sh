@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Benchmarks: decoder, query parser and lake commits, then end-to-end
+# CloudTrail ingest over a generated corpus (TRAWL_BENCH_MB decompressed,
+# default 200) next to a plain gzip decompression of the same objects.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(go version)"
+go test -run '^$' -bench . -benchmem -benchtime 20x ./internal/format/... ./internal/query/ ./internal/lake/
+go test -run '^$' -bench . -benchmem -benchtime 1x -timeout 30m ./test/bench/ | tee /tmp/trawl-bench.txt
+awk '/BenchmarkIngestCloudTrail/{for(i=1;i<=NF;i++) if($(i+1)=="ns/op") ing=$i}
+     /BenchmarkGunzipBaseline/{for(i=1;i<=NF;i++) if($(i+1)=="ns/op") gz=$i}
+     END { if (ing && gz) printf "ingest/gunzip time ratio: %.1fx (ingest %.2fs, gunzip %.2fs)\n", ing/gz, ing/1e9, gz/1e9 }' /tmp/trawl-bench.txt

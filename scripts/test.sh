@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The test command: installs the S3 test server, vets, runs every test
+# (unit, golden, corpus conformance, integration on versitygw, crash), then
+# a short run of each fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+./scripts/install-versitygw.sh
+echo "== go vet" >&2
+go vet ./...
+echo "== go test" >&2
+go test -count=1 -timeout 30m ./...
+echo "== fuzz (short)" >&2
+FUZZTIME="${FUZZTIME:-5s}" ./scripts/fuzz.sh
