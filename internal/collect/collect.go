@@ -286,8 +286,10 @@ func collectObject(ctx context.Context, c *connector.Connector, b Bucket, f Form
 		batch.Quarantine = append(batch.Quarantine, quarantine("object", 0, 0, oe.Error(), nil))
 		state.Quarantined++
 	} else {
-		dec := f.NewDecoder(dr, prov)
-		normalize := f.NewNormalizer()
+		dec := f.NewDecoder(dr, obj)
+		if c, ok := dec.(io.Closer); ok {
+			defer c.Close()
+		}
 		for {
 			raw, err := dec.Next()
 			if errors.Is(err, io.EOF) {
@@ -316,7 +318,7 @@ func collectObject(ctx context.Context, c *connector.Connector, b Bucket, f Form
 			}
 			rec := interflow.New(f.Schema)
 			rec.Stamp(prov, pos, f.Class, f.Category)
-			if err := normalize(raw, rec); err != nil {
+			if err := dec.Normalize(raw, rec); err != nil {
 				var re *format.RecordError
 				reason := err.Error()
 				if errors.As(err, &re) {

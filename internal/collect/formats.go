@@ -5,42 +5,57 @@ import (
 
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format/cloudtrail"
+	"github.com/trawlhq/trawl/internal/format/vpcflow"
+	"github.com/trawlhq/trawl/internal/format/waf"
 	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/source"
 )
 
-// decoder yields raw records of one object.
-type decoder interface {
+// Decoder yields the raw records of one object and normalizes them. It is
+// used by one goroutine (decoders reuse parse buffers between records).
+type Decoder interface {
 	Next() ([]byte, error)
 	Offset() int64
+	Normalize(raw []byte, rec interflow.Record) error
 }
 
-// Format binds a sub type to its decoder and normalizer.
+// Format binds a sub type to its decoder.
 type Format struct {
 	Schema     *interflow.Schema
 	Class      string
 	Category   string
 	SkipReason func(key string) string
-	NewDecoder func(r io.Reader, prov interflow.Provenance) decoder
-	// NewNormalizer returns a normalizer for one goroutine (normalizers
-	// reuse parse buffers between records).
-	NewNormalizer func() func(raw []byte, rec interflow.Record) error
+	NewDecoder func(r io.Reader, obj source.Object) Decoder
 }
 
-// FormatFor returns the format of a sub type, or false if Trawl cannot yet
-// decode it.
+type cloudtrailDecoder struct {
+	*cloudtrail.Reader
+	cloudtrail.Normalizer
+}
+
+func noSkip(string) string { return "" }
+
+// FormatFor returns the format of a sub type.
 func FormatFor(st connector.SubType) (Format, bool) {
 	switch st {
 	case connector.CloudTrail:
 		return Format{
-			Schema:     interflow.Events(),
-			Class:      "cloudtrail",
-			Category:   "paas",
-			SkipReason: cloudtrail.SkipReason,
-			NewDecoder: func(r io.Reader, _ interflow.Provenance) decoder { return cloudtrail.NewReader(r) },
-			NewNormalizer: func() func([]byte, interflow.Record) error {
-				n := &cloudtrail.Normalizer{}
-				return n.Normalize
+			Schema: interflow.Events(), Class: "cloudtrail", Category: "paas", SkipReason: cloudtrail.SkipReason,
+			NewDecoder: func(r io.Reader, _ source.Object) Decoder { return &cloudtrailDecoder{Reader: cloudtrail.NewReader(r)} },
+		}, true
+	case connector.VPCFlow:
+		return Format{
+			Schema: interflow.Traffic(), Class: "vpcflow", Category: "paas", SkipReason: vpcflow.SkipReason,
+			NewDecoder: func(r io.Reader, obj source.Object) Decoder {
+				d := vpcflow.NewDecoder(r, obj.Key)
+				d.SetDeliveryTime(obj.LastModified)
+				return d
 			},
+		}, true
+	case connector.WAF:
+		return Format{
+			Schema: interflow.Events(), Class: "aws_waf", Category: "waf", SkipReason: noSkip,
+			NewDecoder: func(r io.Reader, obj source.Object) Decoder { return waf.NewDecoder(r, obj.Key) },
 		}, true
 	}
 	return Format{}, false

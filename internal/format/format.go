@@ -6,6 +6,7 @@ package format
 
 import (
 	"bufio"
+	"compress/flate"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -78,16 +79,21 @@ func Open(r io.Reader, lim Limits) (io.Reader, func() int64, error) {
 
 type gzipErrReader struct{ r io.Reader }
 
+// Read turns the decompressor's own errors into object errors (quarantine
+// the rest of the object) and passes the store's read errors through
+// unchanged (retry the object).
 func (g *gzipErrReader) Read(p []byte) (int, error) {
 	n, err := g.r.Read(p)
-	if err != nil && err != io.EOF {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return n, &ObjectError{Reason: "truncated gzip stream", Err: err}
-		}
-		var oe *ObjectError
-		if !errors.As(err, &oe) && (errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader)) {
-			return n, &ObjectError{Reason: "corrupt gzip stream", Err: err}
-		}
+	if err == nil || err == io.EOF {
+		return n, err
+	}
+	var corrupt flate.CorruptInputError
+	var internal flate.InternalError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return n, &ObjectError{Reason: "truncated gzip stream", Err: err}
+	case errors.As(err, &corrupt), errors.As(err, &internal), errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader):
+		return n, &ObjectError{Reason: "corrupt gzip stream", Err: err}
 	}
 	return n, err
 }

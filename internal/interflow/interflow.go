@@ -22,10 +22,11 @@ const (
 	Bool
 	Time
 	IP
+	Strings // a list of strings ([]string)
 )
 
 func (t Type) String() string {
-	return [...]string{"string", "int", "bool", "timestamp", "ip"}[t]
+	return [...]string{"string", "int", "bool", "timestamp", "ip", "list of strings"}[t]
 }
 
 // Field describes one Interflow field.
@@ -264,7 +265,7 @@ func eventFields() []Field {
 	f[ERuleType] = Field{"rule_type", String, "WAF terminatingRuleType"}
 	f[EHTTPSource] = Field{"http_source", String, "WAF httpSourceName (ALB, CF, APIGW, APPSYNC, ...)"}
 	f[EHTTPSourceID] = Field{"http_source_id", String, "WAF httpSourceId"}
-	f[ELabels] = Field{"labels", String, "WAF labels[].name, one per line"}
+	f[ELabels] = Field{"labels", Strings, "WAF labels[].name; labels:X matches a record carrying label X"}
 	f[EJA3] = Field{"ja3", String, "WAF ja3Fingerprint"}
 	f[EJA4] = Field{"ja4", String, "WAF ja4Fingerprint"}
 	f[EResponseCode] = Field{"http.response_code", Int, "WAF responseCodeSent"}

@@ -86,6 +86,8 @@ func sqlType(t interflow.Type) string {
 		return "BOOLEAN"
 	case interflow.Time:
 		return "TIMESTAMP"
+	case interflow.Strings:
+		return "VARCHAR[]"
 	}
 	return "VARCHAR"
 }

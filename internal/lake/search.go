@@ -141,6 +141,10 @@ func (c *compiled) node(b *strings.Builder, n query.Node, s *interflow.Schema) e
 			b.WriteString("FALSE")
 			return nil
 		}
+		if f.Type == interflow.Strings {
+			b.WriteString("len(" + quoteIdent(f.Name) + ") > 0")
+			return nil
+		}
 		b.WriteString(quoteIdent(f.Name) + " IS NOT NULL")
 	case query.Range:
 		return c.rangeExpr(b, x, s)
@@ -190,6 +194,17 @@ func (c *compiled) term(b *strings.Builder, t query.Term, s *interflow.Schema) e
 		// Validate the value against the index that has the field, so a
 		// type error is reported even when searching one index.
 		b.WriteString("FALSE")
+		return nil
+	}
+	if f.Type == interflow.Strings {
+		if t.Op != "=" {
+			return &ValueError{Pos: t.Pos, Msg: f.Name + " is a list of names: match one with " + f.Name + ":value or " + f.Name + ":prefix*"}
+		}
+		if t.Wildcard {
+			b.WriteString("len(list_filter(" + col + ", x -> x LIKE " + c.arg(query.Pattern(t.Value)) + ` ESCAPE '\')) > 0`)
+			return nil
+		}
+		b.WriteString("list_contains(" + col + ", " + c.arg(t.Value) + ")")
 		return nil
 	}
 	if t.Wildcard {
@@ -260,8 +275,8 @@ func (c *compiled) rangeExpr(b *strings.Builder, r query.Range, s *interflow.Sch
 			return strconv.ParseInt(v, 10, 64)
 		case interflow.Time:
 			return ParseTime(v, time.Now())
-		case interflow.Bool:
-			return nil, fmt.Errorf("ranges do not apply to true/false fields")
+		case interflow.Bool, interflow.Strings:
+			return nil, fmt.Errorf("ranges do not apply to %s fields", f.Type)
 		case interflow.IP:
 			a, err := netip.ParseAddr(v)
 			if err != nil {

@@ -18,7 +18,7 @@ import (
 func decode(t testing.TB, r io.Reader) formattest.Result {
 	t.Helper()
 	res, err := formattest.Run(r, interflow.Events(), "cloudtrail", "paas",
-		func(r io.Reader) formattest.Decoder { return NewReader(r) }, Normalize)
+		func(r io.Reader) formattest.Decoder { return &decoder{Reader: NewReader(r)} })
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
@@ -196,4 +196,9 @@ func TestBoundedMemory(t *testing.T) {
 	if peak > objectSize/4 {
 		t.Errorf("heap in use reached %d bytes for a %d byte object: the decoder is not streaming", peak, objectSize)
 	}
+}
+
+type decoder struct {
+	*Reader
+	Normalizer
 }

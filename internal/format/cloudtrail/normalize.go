@@ -65,6 +65,10 @@ func get(v *fastjson.Value, keys ...string) *fastjson.Value {
 // provenance) from one CloudTrail record. A record that cannot be used is a
 // *format.RecordError; the rest of the object is unaffected.
 func (n *Normalizer) Normalize(raw []byte, rec interflow.Record) error {
+	// Validate first: the parser alone tolerates malformed numbers.
+	if err := fastjson.ValidateBytes(raw); err != nil {
+		return &format.RecordError{Reason: fmt.Sprintf("record is not valid JSON: %v", err), Raw: raw}
+	}
 	v, err := n.p.ParseBytes(raw)
 	if err != nil {
 		return &format.RecordError{Reason: fmt.Sprintf("record is not valid JSON: %v", err), Raw: raw}

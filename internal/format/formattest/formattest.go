@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,9 +24,10 @@ import (
 // Update rewrites golden files instead of comparing.
 var Update = flag.Bool("update", false, "rewrite golden files")
 
-// Decoder yields raw records.
+// Decoder yields raw records and normalizes them.
 type Decoder interface {
 	Next() ([]byte, error)
+	Normalize(raw []byte, rec interflow.Record) error
 }
 
 // Result is what a file decodes to.
@@ -42,7 +44,7 @@ type RecordErr struct {
 }
 
 // Run decodes r completely.
-func Run(r io.Reader, schema *interflow.Schema, class, category string, newDec func(io.Reader) Decoder, norm func([]byte, interflow.Record) error) (Result, error) {
+func Run(r io.Reader, schema *interflow.Schema, class, category string, newDec func(io.Reader) Decoder) (Result, error) {
 	res := Result{Records: []map[string]any{}}
 	dr, _, err := format.Open(r, format.DefaultLimits())
 	if err != nil {
@@ -66,7 +68,7 @@ func Run(r io.Reader, schema *interflow.Schema, class, category string, newDec f
 		}
 		rec := interflow.New(schema)
 		rec.Stamp(prov, pos, class, category)
-		if err := norm(raw, rec); err != nil {
+		if err := dec.Normalize(raw, rec); err != nil {
 			var re *format.RecordError
 			if !errors.As(err, &re) {
 				return res, err
@@ -93,6 +95,9 @@ func View(rec interflow.Record) map[string]any {
 			h := sha256.Sum256([]byte(v.(string)))
 			m["raw.sha256"] = hex.EncodeToString(h[:8])
 			continue
+		}
+		if l, ok := v.([]string); ok {
+			v = append([]string(nil), l...)
 		}
 		if t, ok := v.(time.Time); ok {
 			v = t.UTC().Format(time.RFC3339Nano)
@@ -162,4 +167,34 @@ func CorpusDir(t testing.TB) string {
 		t.Skipf("SKIP: conformance corpus not found at %s (it lives beside the repository as ../shared/corpus)", c)
 	}
 	return c
+}
+
+// OTelExpected reads the attribute values of an OpenTelemetry expected-output
+// YAML file (the corpus's *_expected.yaml): the resource attributes and one
+// map per log record. It understands only the flat key/value shape those
+// files use, which is enough to compare values (not names).
+func OTelExpected(t testing.TB, path string) (resource map[string]string, records []map[string]string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resource = map[string]string{}
+	cur := resource
+	key := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		l := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(l, "- attributes:"):
+			cur = map[string]string{}
+			records = append(records, cur)
+		case strings.HasPrefix(l, "- key: "):
+			key = strings.TrimPrefix(l, "- key: ")
+		case key != "" && (strings.HasPrefix(l, "stringValue: ") || strings.HasPrefix(l, "intValue: ")):
+			v := l[strings.Index(l, ": ")+2:]
+			cur[key] = strings.Trim(v, `"`)
+			key = ""
+		}
+	}
+	return resource, records
 }
