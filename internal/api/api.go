@@ -99,6 +99,7 @@ func (s *Server) routes() {
 	h("GET /api/v1/histogram", s.histogram)
 	h("GET /api/v1/top", s.top)
 	h("GET /api/v1/quarantine", s.quarantine)
+	h("POST /api/v1/connectors/{id}/quarantine/retry", s.retryQuarantine)
 	h("GET /api/v1/tenants", s.tenants)
 	h("GET /api/v1/fields", s.fields)
 	h("GET /api/v1/validate/prefix", s.validatePrefix)
@@ -522,5 +523,14 @@ func (s *Server) validatePrefix(w http.ResponseWriter, r *http.Request, sc app.S
 		return err
 	}
 	writeJSON(w, 200, map[string]bool{"ok": true})
+	return nil
+}
+
+func (s *Server) retryQuarantine(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	res, err := s.app.RetryQuarantine(r.Context(), sc, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, res)
 	return nil
 }

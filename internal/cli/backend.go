@@ -32,6 +32,7 @@ type backend interface {
 	Search(ctx context.Context, p client.SearchParams) (*lake.SearchResult, error)
 	Count(ctx context.Context, p client.SearchParams) (int64, error)
 	Quarantine(ctx context.Context, tenant, connectorID string, limit int) ([]lake.QuarantineItem, error)
+	RetryQuarantine(ctx context.Context, connectorID string) (*app.RetryResult, error)
 	Close() error
 }
 
@@ -169,6 +170,10 @@ func (l *localBackend) Count(ctx context.Context, p client.SearchParams) (int64,
 
 func (l *localBackend) Quarantine(ctx context.Context, tenant, connectorID string, limit int) ([]lake.QuarantineItem, error) {
 	return l.a.Quarantine(ctx, l.sc, tenant, connectorID, limit)
+}
+
+func (l *localBackend) RetryQuarantine(ctx context.Context, id string) (*app.RetryResult, error) {
+	return l.a.RetryQuarantine(ctx, l.sc, id)
 }
 
 func (l *localBackend) Close() error { return l.a.Close() }

@@ -12,28 +12,58 @@ import (
 	"github.com/trawlhq/trawl/internal/gen"
 )
 
-const demoBucket = "demo-cloudtrail-logs"
-
-func demoConnector(src string) connector.Connector {
-	return connector.Connector{
-		Name: "demo-cloudtrail", Tenant: "demo", SubType: connector.CloudTrail, Bucket: demoBucket,
-		Prefix: "AWSLogs/o-demo123456", Endpoint: "file://" + src, FileType: connector.FileGzip,
-		Start: time.Now().Add(-30 * 24 * time.Hour),
+// demoConnectors are the demo's three connectors, one per sub type, each
+// reading a bucket folder under src.
+func demoConnectors(src string) []connector.Connector {
+	start := time.Now().Add(-30 * 24 * time.Hour)
+	return []connector.Connector{
+		{Name: "demo-cloudtrail", Tenant: "demo", SubType: connector.CloudTrail, Bucket: "demo-cloudtrail-logs",
+			Prefix: "AWSLogs/o-demo123456", Endpoint: "file://" + src, Start: start},
+		{Name: "demo-vpcflow", Tenant: "demo", SubType: connector.VPCFlow, Bucket: "demo-vpcflow-logs",
+			Prefix: "AWSLogs/111122223333/vpcflowlogs", Endpoint: "file://" + src, Start: start},
+		{Name: "demo-waf", Tenant: "demo", SubType: connector.WAF, Bucket: "demo-waf-logs",
+			Prefix: "AWSLogs/111122223333/WAFLogs", Endpoint: "file://" + src, Start: start},
 	}
 }
 
-// writeDemoBucket writes two accounts of an organization trail over the last
-// 24 hours, with attack-looking sequences, plus digest files.
-func writeDemoBucket(root, bucket string, now time.Time) (int, error) {
+// writeDemoBuckets writes, over the last day: two accounts of an
+// organization trail with attack-looking sequences and digest files, VPC
+// flow logs with rejected scans, and WAF logs with blocked injections.
+func writeDemoBuckets(root string, now time.Time) (int, error) {
 	spec := gen.CloudTrailSpec{Seed: 42, OrgID: "o-demo123456", Accounts: []string{"111122223333", "444455556666"},
 		Regions: []string{"us-east-1", "eu-west-1"}, Start: now.Add(-23 * time.Hour), Span: 22 * time.Hour,
 		Objects: 48, RecordsPerObj: 60, Attacks: true}
-	objs := gen.CloudTrail(spec)
+	n, err := writeObjects(root, "demo-cloudtrail-logs", gen.CloudTrail(spec))
+	if err != nil {
+		return 0, err
+	}
+	var digests []gen.Object
 	for _, a := range spec.Accounts {
 		for _, r := range spec.Regions {
-			objs = append(objs, gen.Digest("", spec.OrgID, a, r, spec.Start))
+			digests = append(digests, gen.Digest("", spec.OrgID, a, r, spec.Start))
 		}
 	}
+	if _, err := writeObjects(root, "demo-cloudtrail-logs", digests); err != nil {
+		return 0, err
+	}
+	var flows, wafs []gen.Object
+	for _, f := range gen.VPCFlow(gen.FlowSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", Start: spec.Start, Span: spec.Span, Objects: 96, RecordsPerObj: 100}) {
+		flows = append(flows, f.Object)
+	}
+	for _, w := range gen.WAF(gen.WAFSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", WebACL: "shop-acl", Start: spec.Start, Span: spec.Span, Objects: 48, RecordsPerObj: 50}) {
+		wafs = append(wafs, w.Object)
+	}
+	for bucket, objs := range map[string][]gen.Object{"demo-vpcflow-logs": flows, "demo-waf-logs": wafs} {
+		m, err := writeObjects(root, bucket, objs)
+		if err != nil {
+			return 0, err
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func writeObjects(root, bucket string, objs []gen.Object) (int, error) {
 	n := 0
 	for _, o := range objs {
 		p := filepath.Join(root, bucket, filepath.FromSlash(o.Key))

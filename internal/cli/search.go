@@ -114,8 +114,11 @@ func cell(v any) string {
 }
 
 func cmdQuarantine(ctx context.Context, g *globals, args []string) error {
+	if len(args) > 0 && args[0] == "retry" {
+		return quarantineRetry(ctx, g, args[1:])
+	}
 	if len(args) == 0 || args[0] != "list" {
-		return usageErr("quarantine list [--connector NAME] [--tenant T]")
+		return usageErr("quarantine list|retry [--connector NAME] [--tenant T]")
 	}
 	fs := newFlags(g, "quarantine list")
 	name := fs.String("connector", "", "connector name")
@@ -152,4 +155,44 @@ func cmdQuarantine(ctx context.Context, g *globals, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", it.Connector, it.Tenant, it.Key, it.Scope, it.Position, it.Reason)
 	}
 	return tw.Flush()
+}
+
+func quarantineRetry(ctx context.Context, g *globals, args []string) error {
+	fs := newFlags(g, "quarantine retry")
+	name := fs.String("connector", "", "connector name (default: every connector)")
+	tenant := fs.String("tenant", "", "tenant")
+	if _, err := parse(g, fs, args); err != nil {
+		return err
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	list, err := b.ListConnectors(ctx, *tenant)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONNECTOR\tRESOLVED\tSTILL_BAD\tOBJECTS_REQUEUED")
+	found := false
+	for _, c := range list {
+		if *name != "" && c.Name != *name {
+			continue
+		}
+		found = true
+		r, err := b.RetryQuarantine(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", c.Name, r.Resolved, r.StillBad, r.ObjectsQueued)
+	}
+	if !found {
+		return &exitError{code: 1, msg: fmt.Sprintf("no connector named %q", *name)}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(g.stdout, "requeued objects are read again at the next run (trawl collect --once)")
+	return nil
 }

@@ -109,20 +109,23 @@ func setupDemo(ctx context.Context, g *globals, a *app.App) error {
 		fmt.Fprintln(g.stdout, "demo: sample data already in place")
 		return nil
 	}
-	n, err := writeDemoBucket(absSrc, demoBucket, time.Now().UTC())
+	n, err := writeDemoBuckets(absSrc, time.Now().UTC())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stdout, "demo: wrote %d CloudTrail records to %s/%s laid out as CloudTrail writes them to S3\n", n, absSrc, demoBucket)
-	c, err := a.CreateConnector(ctx, sc, demoConnector(absSrc))
-	if err != nil {
-		return err
+	fmt.Fprintf(g.stdout, "demo: wrote %d sample records (CloudTrail, VPC flow, WAF) under %s, laid out as AWS writes them to S3\n", n, absSrc)
+	for _, dc := range demoConnectors(absSrc) {
+		c, err := a.CreateConnector(ctx, sc, dc)
+		if err != nil {
+			return err
+		}
+		res, err := a.RunConnector(ctx, sc, c.ID, collect.Options{})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(g.stdout, "demo: %s collected %d objects, %d records (skipped %d)\n", c.Name, res.Stats.Objects, res.Stats.Records, res.Stats.Skipped)
 	}
-	res, err := a.RunConnector(ctx, sc, c.ID, collect.Options{})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(g.stdout, "demo: collected %d objects, %d records (skipped %d digest files)\n", res.Stats.Objects, res.Stats.Records, res.Stats.Skipped)
-	fmt.Fprintln(g.stdout, `demo: try  trawl search --data-dir `+g.dataDir+` 'event_name:(CreateUser OR AttachUserPolicy OR StopLogging)'`)
+	fmt.Fprintln(g.stdout, `demo: try  ./bin/trawl search --data-dir `+g.dataDir+` 'event_name:(CreateUser OR AttachUserPolicy OR StopLogging)'`)
+	fmt.Fprintln(g.stdout, `           ./bin/trawl search --data-dir `+g.dataDir+` 'msg_class:vpcflow AND action:REJECT AND dstport:22'`)
 	return nil
 }

@@ -230,3 +230,10 @@ func (c *Client) Quarantine(ctx context.Context, tenant, connectorID string, lim
 	_, err := c.do(ctx, "GET", "/api/v1/quarantine?"+v.Encode(), nil, &out)
 	return out.Items, err
 }
+
+// RetryQuarantine reprocesses a connector's quarantine.
+func (c *Client) RetryQuarantine(ctx context.Context, id string) (*app.RetryResult, error) {
+	var out app.RetryResult
+	_, err := c.do(ctx, "POST", "/api/v1/connectors/"+url.PathEscape(id)+"/quarantine/retry", nil, &out)
+	return &out, err
+}

@@ -1,6 +1,8 @@
 package collect
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 
 	"github.com/trawlhq/trawl/internal/connector"
@@ -59,4 +61,27 @@ func FormatFor(st connector.SubType) (Format, bool) {
 		}, true
 	}
 	return Format{}, false
+}
+
+// Renormalize decodes a quarantined record again from its stored bytes (a
+// VPC flow entry carries its header line), for `trawl quarantine retry`.
+func Renormalize(st connector.SubType, raw []byte, prov interflow.Provenance, pos int64) (interflow.Record, error) {
+	f, ok := FormatFor(st)
+	if !ok {
+		return interflow.Record{}, fmt.Errorf("sub type %q has no decoder", st)
+	}
+	dec := f.NewDecoder(bytes.NewReader(raw), source.Object{Key: prov.Key, LastModified: prov.LastModified})
+	if c, ok := dec.(io.Closer); ok {
+		defer c.Close()
+	}
+	rec := interflow.New(f.Schema)
+	rec.Stamp(prov, pos, f.Class, f.Category)
+	one, err := dec.Next()
+	if err != nil {
+		return rec, fmt.Errorf("still not decodable: %w", err)
+	}
+	if err := dec.Normalize(one, rec); err != nil {
+		return rec, err
+	}
+	return rec, nil
 }

@@ -169,3 +169,55 @@ func (l *Lake) Quarantine(ctx context.Context, f QuarantineFilter) ([]Quarantine
 	}
 	return out, rows.Err()
 }
+
+// RequeueObjects marks objects whose rest was quarantined as not done, so the
+// next run reads them again from their committed position (after a fix, or
+// once the object was replaced). Their quarantine entries are marked
+// retried; if the object is still bad, the next run records it again.
+func (l *Lake) RequeueObjects(ctx context.Context, connectorID string) (int64, error) {
+	var n int64
+	now := time.Now().UTC()
+	err := l.withTx(ctx, func(conn *sql.Conn) error {
+		res, err := conn.ExecContext(ctx, `UPDATE objects SET done = false, updated_at = ? WHERE connector_id = ? AND key IN (
+ SELECT key FROM quarantine WHERE connector_id = ? AND scope = 'object' AND retried_at IS NULL)`, now, connectorID, connectorID)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		_, err = conn.ExecContext(ctx, `UPDATE quarantine SET retried_at = ? WHERE connector_id = ? AND scope = 'object' AND retried_at IS NULL`, now, connectorID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("lake: requeue quarantined objects: %w", err)
+	}
+	return n, nil
+}
+
+// ResolveRecord stores a quarantined record that now decodes, and removes
+// it from the quarantine, in one transaction.
+func (l *Lake) ResolveRecord(ctx context.Context, item QuarantineItem, rec interflow.Record) error {
+	err := l.withTx(ctx, func(conn *sql.Conn) error {
+		res, err := conn.ExecContext(ctx, `DELETE FROM quarantine WHERE id = ?`, item.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("quarantine entry %s: %w", item.ID, ErrNotFound) // resolved by someone else
+		}
+		if err := appendRows(conn, rec.Schema, []interflow.Record{rec}); err != nil {
+			return err
+		}
+		_, err = conn.ExecContext(ctx, `UPDATE objects SET records = records + 1, quarantined = quarantined - 1 WHERE connector_id = ? AND key = ?`, item.ConnectorID, item.Key)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("lake: resolve quarantined record %s#%d: %w", item.Key, item.Position, err)
+	}
+	return nil
+}
+
+// MarkRetried records that a retry of a quarantine entry failed again.
+func (l *Lake) MarkRetried(ctx context.Context, id, reason string) error {
+	_, err := l.db.ExecContext(ctx, `UPDATE quarantine SET retried_at = ?, reason = ? WHERE id = ?`, time.Now().UTC(), reason, id)
+	return err
+}

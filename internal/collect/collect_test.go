@@ -1,0 +1,178 @@
+package collect
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/format"
+	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/source"
+	"github.com/trawlhq/trawl/internal/source/local"
+)
+
+func setup(t *testing.T, objs []gen.Object) (*connector.Connector, *local.Bucket, *lake.Lake) {
+	t.Helper()
+	root := t.TempDir()
+	for _, o := range objs {
+		p := filepath.Join(root, "b", filepath.FromSlash(o.Key))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, o.Body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := local.New(root, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lake.Open(context.Background(), filepath.Join(t.TempDir(), "trawl.db"), lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	c := &connector.Connector{ID: "c1", Name: "c", Tenant: "acme", SubType: connector.CloudTrail, Bucket: "b", Prefix: "AWSLogs",
+		Start: time.Now().Add(-time.Hour)}
+	return c, b, l
+}
+
+func trail(objects, records int) []gen.Object {
+	return gen.CloudTrail(gen.CloudTrailSpec{Seed: 1, Accounts: []string{"123456789012"}, Regions: []string{"us-east-1"},
+		Start: time.Now().UTC().Add(-time.Hour), Span: 30 * time.Minute, Objects: objects, RecordsPerObj: records})
+}
+
+func total(t *testing.T, l *lake.Lake) int64 {
+	it, err := l.CheckIntegrity(context.Background(), "aws_events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.Rows != it.DistinctIDs {
+		t.Fatalf("%d rows but %d distinct ids: duplicates", it.Rows, it.DistinctIDs)
+	}
+	return it.Rows
+}
+
+// flaky fails reads of the first objects it opens part-way, like a
+// connection reset that outlived the S3 client's own retries.
+type flaky struct {
+	Bucket
+	failAfter int64
+	failures  int
+}
+
+func (f *flaky) Open(ctx context.Context, o source.Object) (io.ReadCloser, error) {
+	rc, err := f.Bucket.Open(ctx, o)
+	if err != nil || f.failures == 0 {
+		return rc, err
+	}
+	f.failures--
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(io.LimitReader(rc, f.failAfter), errReader{}), rc}, nil
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) {
+	return 0, &source.Error{Status: 503, Op: "get", Explanation: "connection reset", Retryable: true}
+}
+
+func TestReadFailureResumesWithoutDuplicates(t *testing.T) {
+	objs := trail(3, 2000)
+	c, b, l := setup(t, objs)
+	fb := &flaky{Bucket: b, failAfter: int64(len(objs[0].Body) / 2), failures: 3}
+	st, err := Run(context.Background(), c, fb, l, Options{BatchSize: 300, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Errors != 3 || st.Objects != 0 {
+		t.Fatalf("first run: %+v (want 3 failed objects)", st)
+	}
+	partial := total(t, l)
+	if partial == 0 || partial >= 6000 {
+		t.Fatalf("after failures %d records committed; want some but not all", partial)
+	}
+	st, err = Run(context.Background(), c, b, l, Options{BatchSize: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := total(t, l); got != 6000 {
+		t.Fatalf("after resume: %d records, want 6000", got)
+	}
+	if st.Records != 6000-partial {
+		t.Errorf("second run stored %d, want %d", st.Records, 6000-partial)
+	}
+}
+
+func TestDecompressionBombIsQuarantined(t *testing.T) {
+	var bomb bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
+	w.Write([]byte(`{"Records":[{"eventTime":"2024-05-01T10:00:00Z","eventName":"x","pad":"`))
+	w.Write(bytes.Repeat([]byte("A"), 30<<20))
+	w.Write([]byte(`"}]}`))
+	w.Close()
+	objs := append(trail(1, 10), gen.Object{Key: "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/01/bomb.json.gz", Body: bomb.Bytes()})
+	c, b, l := setup(t, objs)
+	st, err := Run(context.Background(), c, b, l, Options{Limits: format.Limits{MaxDecompressed: 1 << 30, MaxRatio: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Quarantined != 1 || st.Records != 10 || st.Objects != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	items, _ := l.Quarantine(context.Background(), lake.QuarantineFilter{})
+	if len(items) != 1 || !strings.Contains(items[0].Reason, "decompression") || !strings.HasSuffix(items[0].Key, "bomb.json.gz") {
+		t.Fatalf("quarantine: %+v", items)
+	}
+	// Not retried by the next run.
+	st, _ = Run(context.Background(), c, b, l, Options{Limits: format.Limits{MaxDecompressed: 1 << 30, MaxRatio: 100}})
+	if st.Quarantined != 0 || st.Objects != 0 {
+		t.Errorf("second run touched the quarantined object: %+v", st)
+	}
+}
+
+func TestStartAndBackfillWindow(t *testing.T) {
+	objs := trail(4, 5)
+	c, b, l := setup(t, objs)
+	c.Start = time.Now().Add(time.Hour) // everything is older than the start
+	st, _ := Run(context.Background(), c, b, l, Options{})
+	if st.Records != 0 {
+		t.Fatalf("objects before the start were collected: %+v", st)
+	}
+	c.Start = time.Now().Add(-time.Hour)
+	st, _ = Run(context.Background(), c, b, l, Options{To: time.Now().Add(-time.Hour)})
+	if st.Records != 0 {
+		t.Fatalf("backfill window excluded everything but got %+v", st)
+	}
+	st, _ = Run(context.Background(), c, b, l, Options{})
+	if st.Records != 20 {
+		t.Fatalf("records %d, want 20", st.Records)
+	}
+}
+
+func TestCommitFailureStopsRun(t *testing.T) {
+	objs := trail(2, 100)
+	c, b, l := setup(t, objs)
+	st, err := Run(context.Background(), c, b, failingStore{l}, Options{})
+	if err == nil || !errors.Is(err, errDisk) {
+		t.Fatalf("want the commit error, got %v (%+v)", err, st)
+	}
+	if total(t, l) != 0 {
+		t.Error("records were stored although every commit failed")
+	}
+}
+
+var errDisk = errors.New("disk full")
+
+type failingStore struct{ *lake.Lake }
+
+func (failingStore) Commit(context.Context, *lake.Batch) error { return errDisk }
