@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,13 +28,17 @@ import (
 type Bucket interface {
 	Name() string
 	List(ctx context.Context, prefix, startAfter string, fn func(source.Object) error) error
+	ListLevel(ctx context.Context, prefix string) ([]string, []source.Object, error)
 	Open(ctx context.Context, obj source.Object) (io.ReadCloser, error)
 }
 
-// Store is where records and checkpoints are committed.
+// Store is where records, checkpoints and listing watermarks are kept.
 type Store interface {
-	ObjectStates(ctx context.Context, connectorID string) (map[string]lake.ObjectState, error)
-	Commit(ctx context.Context, b *lake.Batch) error
+	ObjectStatesSince(ctx context.Context, connectorID string, since time.Time) (map[string]lake.ObjectState, error)
+	ObjectStateOf(ctx context.Context, connectorID, key string) (lake.ObjectState, bool, error)
+	Watermarks(ctx context.Context, connectorID string) (map[string]time.Time, error)
+	SetWatermarks(ctx context.Context, connectorID string, w map[string]time.Time) error
+	CommitMany(ctx context.Context, bs []*lake.Batch) error
 }
 
 // Options tune a run.
@@ -47,9 +52,17 @@ type Options struct {
 	Keep func(interflow.Record) bool
 	// Progress, if set, is called with the running totals after each object.
 	Progress func(Stats)
-	// From and To, when set, restrict the run to objects last modified in
-	// [From, To) (backfills).
+	// From and To, when set, make the run a backfill: every partition is
+	// listed over [From, To) whatever its watermark, and only objects last
+	// modified in that window are collected (those already collected are
+	// skipped, so nothing is stored twice).
 	From, To time.Time
+	// Lookback is how far before a partition's watermark listing starts, so
+	// objects delivered late under an earlier key are still found (default:
+	// the connector's, else 1 hour).
+	Lookback time.Duration
+	// Now is the clock (tests).
+	Now func() time.Time
 }
 
 // Stats count what a run did.
@@ -63,6 +76,8 @@ type Stats struct {
 	Dropped      int64      `json:"dropped"`      // records dropped by log filters
 	Errors       int64      `json:"errors"`       // objects that failed and will be retried
 	Pending      int64      `json:"pending"`      // objects listed to collect
+	Listings     int64      `json:"listings"`     // listing requests made (discovery and partitions)
+	Partitions   int64      `json:"partitions"`   // partitions found
 	Newest       *time.Time `json:"newest_object,omitempty"`
 	// FirstError is the first failure, classified when it came from the store.
 	FirstError error `json:"-"`
@@ -77,6 +92,8 @@ func (s *Stats) add(o Stats) {
 	s.Quarantined += o.Quarantined
 	s.Dropped += o.Dropped
 	s.Errors += o.Errors
+	s.Listings += o.Listings
+	s.Partitions += o.Partitions
 	if o.Newest != nil && (s.Newest == nil || o.Newest.After(*s.Newest)) {
 		t := *o.Newest
 		s.Newest = &t
@@ -113,14 +130,74 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	if err != nil {
 		return Stats{}, fmt.Errorf("connector %s: %w", c.Name, err)
 	}
-	states, err := st.ObjectStates(ctx, c.ID)
+	now := time.Now
+	if opt.Now != nil {
+		now = opt.Now
+	}
+	lookback := opt.Lookback
+	if lookback <= 0 {
+		lookback = c.Lookback.D()
+	}
+	if lookback <= 0 {
+		lookback = connector.DefaultLookback
+	}
+	backfill := !opt.From.IsZero() || !opt.To.IsZero()
+
+	// Plan: discover partitions (accounts, regions: again every run, so new
+	// ones are picked up), then list only the days that can hold objects
+	// newer than each partition's watermark.
+	disc, err := prefix.Discover(ctx, b, tmpl, relevantFor(c.SubType), c.Region)
+	if err != nil {
+		return Stats{}, fmt.Errorf("connector %s: discover partitions: %w", c.Name, err)
+	}
+	marks, err := st.Watermarks(ctx, c.ID)
 	if err != nil {
 		return Stats{}, err
+	}
+	type window struct{ from, to time.Time }
+	windows := make([]window, len(disc.Partitions))
+	since := now()
+	for i, p := range disc.Partitions {
+		w := window{from: c.Start, to: now()}
+		if m, ok := marks[p.Prefix]; ok && m.Add(-lookback).After(w.from) {
+			w.from = m.Add(-lookback)
+		}
+		if backfill {
+			w = window{from: opt.From, to: opt.To}
+			if w.from.IsZero() || w.from.Before(c.Start) {
+				w.from = c.Start
+			}
+			if w.to.IsZero() {
+				w.to = now()
+			}
+		}
+		windows[i] = w
+		if w.from.Before(since) {
+			since = w.from
+		}
+	}
+	// Checkpoints of objects the listed days can hold: AWS writes an
+	// object into the day folder of its delivery, so two days of margin
+	// cover every key a listed folder can contain.
+	states, err := st.ObjectStatesSince(ctx, c.ID, since.Add(-48*time.Hour))
+	if err != nil {
+		return Stats{}, err
+	}
+	stateOf := func(o source.Object) (lake.ObjectState, error) {
+		if s, ok := states[o.Key]; ok || !o.LastModified.Before(since.Add(-48*time.Hour)) {
+			return s, nil
+		}
+		s, _, err := st.ObjectStateOf(ctx, c.ID, o.Key)
+		return s, err
 	}
 
 	var (
 		mu    sync.Mutex
-		total Stats
+		total = Stats{Listings: int64(disc.Requests), Partitions: int64(len(disc.Partitions))}
+		// per partition: newest object done, oldest object failed
+		doneMax = map[int]time.Time{}
+		failMin = map[int]time.Time{}
+		partOf  = map[string]int{}
 	)
 	report := func(s Stats) {
 		mu.Lock()
@@ -131,28 +208,64 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 			opt.Progress(cp)
 		}
 	}
+	markDone := func(key string, lm time.Time, ok bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		p, known := partOf[key]
+		if !known {
+			return
+		}
+		if ok {
+			if lm.After(doneMax[p]) {
+				doneMax[p] = lm
+			}
+		} else if f, seen := failMin[p]; !seen || lm.Before(f) {
+			failMin[p] = lm
+		}
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	// One writer commits what the workers decode, so decoding the next
-	// batch overlaps the commit of the last one. The channel is small:
-	// when the lake is slower than the decoders, they block (never drop).
-	commits := make(chan pending, opt.Workers)
+	// batch overlaps the commit of the last one, and many small objects
+	// share a transaction. The channel is small: when the lake is slower
+	// than the decoders, they block (never drop).
+	commits := make(chan pending, 4*opt.Workers)
 	var fatal error
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		for p := range commits {
+			group := []pending{p}
+			records := len(p.batch.Records)
+		drain:
+			for records < opt.BatchSize && len(group) < 256 {
+				select {
+				case q, ok := <-commits:
+					if !ok {
+						break drain
+					}
+					group = append(group, q)
+					records += len(q.batch.Records)
+				default:
+					break drain
+				}
+			}
 			if fatal != nil {
 				continue // after a failed commit nothing else is committed
 			}
-			if err := st.Commit(ctx, p.batch); err != nil {
+			if err := st.CommitMany(ctx, mergeByObject(group)); err != nil {
 				fatal = err
 				cancel()
 				continue
 			}
-			report(p.stats)
+			for _, q := range group {
+				report(q.stats)
+				if q.batch.Object.Done {
+					markDone(q.batch.Object.Key, q.batch.Object.LastModified, true)
+				}
+			}
 		}
 	}()
 	send := func(p pending) error {
@@ -171,26 +284,47 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 		go func() {
 			defer wg.Done()
 			for obj := range work {
-				err := collectObject(ctx, c, b, f, obj, states[obj.Key], opt, log, send)
+				mu.Lock()
+				prev := states[obj.Key]
+				mu.Unlock()
+				err := collectObject(ctx, c, b, f, obj, prev, opt, log, send)
 				if err != nil && ctx.Err() == nil {
 					log.Warn("object failed; it will be retried at the next run", "key", obj.Key, "err", err)
 					report(Stats{Errors: 1, FirstError: err})
+					markDone(obj.Key, obj.LastModified, false)
 				}
 			}
 		}()
 	}
 
-	listPrefix := tmpl.ListPrefix()
-	listErr := b.List(ctx, listPrefix, "", func(o source.Object) error {
-		if !tmpl.Match(o.Key) || states[o.Key].Done {
+	consider := func(part int, o source.Object) error {
+		if !tmpl.Match(o.Key) {
 			return nil
 		}
+		mu.Lock()
+		if _, dup := partOf[o.Key]; dup {
+			mu.Unlock()
+			return nil // listed twice (overlapping template expansions)
+		}
+		partOf[o.Key] = part
+		mu.Unlock()
 		if !o.LastModified.IsZero() && o.LastModified.Before(c.Start) {
 			return nil
 		}
-		if !opt.From.IsZero() && o.LastModified.Before(opt.From) || !opt.To.IsZero() && !o.LastModified.Before(opt.To) {
+		if backfill && (!opt.From.IsZero() && o.LastModified.Before(opt.From) || !opt.To.IsZero() && !o.LastModified.Before(opt.To)) {
 			return nil
 		}
+		prev, err := stateOf(o)
+		if err != nil {
+			return err
+		}
+		if prev.Done {
+			markDone(o.Key, o.LastModified, true)
+			return nil
+		}
+		mu.Lock()
+		states[o.Key] = prev
+		mu.Unlock()
 		if reason := f.SkipReason(o.Key); reason != "" {
 			// Checkpointed so it is neither read nor reported again.
 			log.Debug("skipping object", "key", o.Key, "reason", reason)
@@ -209,7 +343,34 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	})
+	}
+	var listErr error
+	for i, p := range disc.Partitions {
+		if p.Kind == prefix.Flat {
+			_, objs, err := b.ListLevel(ctx, p.Prefix)
+			report(Stats{Listings: 1})
+			for _, o := range objs {
+				if err == nil {
+					err = consider(i, o)
+				}
+			}
+			if err != nil {
+				listErr = err
+				break
+			}
+			continue
+		}
+		for _, pre := range p.Prefixes(windows[i].from, windows[i].to) {
+			err := listAll(ctx, b, pre, func(o source.Object) error { return consider(i, o) }, report)
+			if err != nil {
+				listErr = err
+				break
+			}
+		}
+		if listErr != nil {
+			break
+		}
+	}
 	close(work)
 	wg.Wait()
 	close(commits)
@@ -223,7 +384,80 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	if err := ctx.Err(); err != nil {
 		return total, err
 	}
+	if !backfill {
+		// A partition's watermark is its newest collected object, held
+		// back to its oldest failed one so that object's day is listed
+		// again. A lower watermark only costs listing; never a record.
+		next := map[string]time.Time{}
+		for i, p := range disc.Partitions {
+			w, ok := doneMax[i]
+			if f, failed := failMin[i]; failed && (!ok || f.Before(w)) {
+				w, ok = f, true
+			}
+			if old, had := marks[p.Prefix]; ok && (!had || !w.Equal(old)) {
+				next[p.Prefix] = w
+			}
+		}
+		if err := st.SetWatermarks(ctx, c.ID, next); err != nil {
+			return total, err
+		}
+	}
 	return total, nil
+}
+
+// listAll lists a prefix recursively, counting its requests.
+func listAll(ctx context.Context, b Bucket, pre string, fn func(source.Object) error, report func(Stats)) error {
+	pages := int64(0)
+	n := 0
+	err := b.List(ctx, pre, "", func(o source.Object) error {
+		n++
+		if n%1000 == 1 {
+			pages++
+		}
+		return fn(o)
+	})
+	if pages == 0 {
+		pages = 1
+	}
+	report(Stats{Listings: pages})
+	return err
+}
+
+// mergeByObject folds batches of the same object into one, so a
+// transaction writes each object's checkpoint once.
+func mergeByObject(group []pending) []*lake.Batch {
+	var out []*lake.Batch
+	idx := map[string]int{}
+	for _, p := range group {
+		b := p.batch
+		if i, ok := idx[b.Object.Key]; ok {
+			m := out[i]
+			merged := &lake.Batch{ConnectorID: m.ConnectorID, Schema: m.Schema, Object: b.Object,
+				Records:    append(append([]interflow.Record(nil), m.Records...), b.Records...),
+				Quarantine: append(append([]lake.QuarantineItem(nil), m.Quarantine...), b.Quarantine...)}
+			out[i] = merged
+			continue
+		}
+		idx[b.Object.Key] = len(out)
+		out = append(out, b)
+	}
+	return out
+}
+
+// relevantFor keeps discovery inside the sub type's service folders.
+func relevantFor(st connector.SubType) prefix.Relevant {
+	return func(dir string) bool {
+		d := strings.TrimSuffix(dir, "/")
+		switch st {
+		case connector.CloudTrail:
+			return strings.HasPrefix(d, "CloudTrail") && d != "CloudTrail-Digest"
+		case connector.VPCFlow:
+			return d == "vpcflowlogs" || d == "aws-service=vpcflowlogs"
+		case connector.WAF:
+			return d == "WAFLogs"
+		}
+		return true
+	}
 }
 
 // pending is a batch on its way to the writer, with the counts it adds

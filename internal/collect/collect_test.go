@@ -120,7 +120,7 @@ func TestDecompressionBombIsQuarantined(t *testing.T) {
 	w.Write(bytes.Repeat([]byte("A"), 30<<20))
 	w.Write([]byte(`"}]}`))
 	w.Close()
-	objs := append(trail(1, 10), gen.Object{Key: "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/01/bomb.json.gz", Body: bomb.Bytes()})
+	objs := append(trail(1, 10), gen.Object{Key: "AWSLogs/123456789012/CloudTrail/us-east-1/" + time.Now().UTC().Format("2006/01/02") + "/bomb.json.gz", Body: bomb.Bytes()})
 	c, b, l := setup(t, objs)
 	st, err := Run(context.Background(), c, b, l, Options{Limits: format.Limits{MaxDecompressed: 1 << 30, MaxRatio: 100}})
 	if err != nil {
@@ -175,4 +175,28 @@ var errDisk = errors.New("disk full")
 
 type failingStore struct{ *lake.Lake }
 
-func (failingStore) Commit(context.Context, *lake.Batch) error { return errDisk }
+func (failingStore) CommitMany(context.Context, []*lake.Batch) error { return errDisk }
+
+// TestDigestSkippedOnce: a digest among log objects (here an export folder
+// with no date structure) is skipped by its key, once.
+func TestDigestSkippedOnce(t *testing.T) {
+	objs := trail(2, 5)
+	for i := range objs {
+		objs[i].Key = "exports/" + filepath.Base(objs[i].Key)
+	}
+	d := gen.Digest("", "", "123456789012", "us-east-1", time.Now())
+	d.Key = "exports/" + filepath.Base(d.Key)
+	c, b, l := setup(t, append(objs, d))
+	c.Prefix = "exports"
+	st, err := Run(context.Background(), c, b, l, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Skipped != 1 || st.Records != 10 || st.Objects != 2 {
+		t.Fatalf("first run %+v", st)
+	}
+	st, _ = Run(context.Background(), c, b, l, Options{})
+	if st.Skipped != 0 || st.Records != 0 {
+		t.Fatalf("second run reported again: %+v", st)
+	}
+}

@@ -33,6 +33,7 @@ const (
 	FunctionCollect  = "Collect"
 	DefaultInterval  = 5 * time.Minute
 	DefaultStartBack = 24 * time.Hour
+	DefaultLookback  = time.Hour
 )
 
 // Masked is what a secret looks like whenever it leaves Trawl. Sending it back
@@ -105,6 +106,9 @@ type Connector struct {
 	Start time.Time `json:"start"`
 	// Interval between scheduled runs.
 	Interval Duration `json:"interval"`
+	// Lookback is how far before the newest collected object each run
+	// lists again, to catch objects AWS delivers late under an earlier key.
+	Lookback Duration `json:"lookback,omitempty"`
 	// Filters are log filter rules in the search language (issue: filters).
 	Filters []Filter `json:"filters,omitempty"`
 
@@ -174,6 +178,9 @@ func (c *Connector) ApplyDefaults(now time.Time, node string) {
 	}
 	if c.Interval == 0 {
 		c.Interval = Duration(DefaultInterval)
+	}
+	if c.Lookback == 0 {
+		c.Lookback = Duration(DefaultLookback)
 	}
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = now

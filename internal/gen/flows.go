@@ -147,7 +147,7 @@ func WAF(spec WAFSpec) []Counted {
 				"nonTerminatingMatchingRules": []any{}, "requestHeadersInserted": nil, "responseCodeSent": nil,
 				"httpRequest": map[string]any{"clientIp": ip, "country": []string{"US", "DE", "CN", "BR"}[r.IntN(4)],
 					"headers": []map[string]string{{"name": "Host", "value": "shop.example.com"}, {"name": "User-Agent", "value": "Mozilla/5.0"}},
-					"uri": uri, "args": fmt.Sprintf("id=%d", r.IntN(1000)), "httpVersion": "HTTP/1.1", "httpMethod": "GET",
+					"uri":     uri, "args": fmt.Sprintf("id=%d", r.IntN(1000)), "httpVersion": "HTTP/1.1", "httpMethod": "GET",
 					"requestId": fmt.Sprintf("%016x", r.Uint64())},
 				"labels": labels,
 			}

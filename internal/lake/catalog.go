@@ -112,7 +112,10 @@ func (l *Lake) DeleteConnector(ctx context.Context, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("connector %s: %w", id, ErrNotFound)
 		}
-		_, err = conn.ExecContext(ctx, `DELETE FROM objects WHERE connector_id = ?`, id)
+		if _, err := conn.ExecContext(ctx, `DELETE FROM objects WHERE connector_id = ?`, id); err != nil {
+			return err
+		}
+		_, err = conn.ExecContext(ctx, `DELETE FROM partitions WHERE connector_id = ?`, id)
 		return err
 	})
 }

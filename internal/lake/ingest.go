@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -28,8 +29,15 @@ type ObjectState struct {
 
 // ObjectStates returns the checkpoints of a connector's objects.
 func (l *Lake) ObjectStates(ctx context.Context, connectorID string) (map[string]ObjectState, error) {
+	return l.ObjectStatesSince(ctx, connectorID, time.Time{})
+}
+
+// ObjectStatesSince returns the checkpoints of objects last modified at or
+// after since, and of every unfinished object: what a run that lists only
+// recent partitions can meet.
+func (l *Lake) ObjectStatesSince(ctx context.Context, connectorID string, since time.Time) (map[string]ObjectState, error) {
 	rows, err := l.db.QueryContext(ctx, `SELECT key, version, position, done, records, quarantined, coalesce(size,0), last_modified
- FROM objects WHERE connector_id = ?`, connectorID)
+ FROM objects WHERE connector_id = ? AND (last_modified IS NULL OR last_modified >= ? OR NOT done)`, connectorID, since.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("lake: checkpoints of %s: %w", connectorID, err)
 	}
@@ -45,6 +53,57 @@ func (l *Lake) ObjectStates(ctx context.Context, connectorID string) (map[string
 		out[s.Key] = s
 	}
 	return out, rows.Err()
+}
+
+// ObjectStateOf returns one object's checkpoint.
+func (l *Lake) ObjectStateOf(ctx context.Context, connectorID, key string) (ObjectState, bool, error) {
+	var s ObjectState
+	var lm sql.NullTime
+	err := l.db.QueryRowContext(ctx, `SELECT key, version, position, done, records, quarantined, coalesce(size,0), last_modified
+ FROM objects WHERE connector_id = ? AND key = ?`, connectorID, key).Scan(&s.Key, &s.Version, &s.Position, &s.Done, &s.Records, &s.Quarantined, &s.Size, &lm)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, false, nil
+	}
+	if err != nil {
+		return s, false, fmt.Errorf("lake: checkpoint of %s: %w", key, err)
+	}
+	s.LastModified = lm.Time
+	return s, true, nil
+}
+
+// Watermarks returns the newest collected object time per partition.
+func (l *Lake) Watermarks(ctx context.Context, connectorID string) (map[string]time.Time, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT prefix, watermark FROM partitions WHERE connector_id = ?`, connectorID)
+	if err != nil {
+		return nil, fmt.Errorf("lake: watermarks: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var p string
+		var w time.Time
+		if err := rows.Scan(&p, &w); err != nil {
+			return nil, err
+		}
+		out[p] = w.UTC()
+	}
+	return out, rows.Err()
+}
+
+// SetWatermarks stores partition watermarks.
+func (l *Lake) SetWatermarks(ctx context.Context, connectorID string, w map[string]time.Time) error {
+	if len(w) == 0 {
+		return nil
+	}
+	return l.withTx(ctx, func(conn *sql.Conn) error {
+		for p, t := range w {
+			if _, err := conn.ExecContext(ctx, `INSERT INTO partitions VALUES (?, ?, ?) ON CONFLICT (connector_id, prefix) DO UPDATE SET watermark = excluded.watermark`,
+				connectorID, p, t.UTC()); err != nil {
+				return fmt.Errorf("lake: watermark %s: %w", p, err)
+			}
+		}
+		return nil
+	})
 }
 
 // QuarantineItem is input that could not be decoded, kept with the reason.
@@ -77,41 +136,65 @@ type Batch struct {
 }
 
 // Commit writes a batch in one transaction.
-func (l *Lake) Commit(ctx context.Context, b *Batch) error {
-	now := time.Now().UTC()
+func (l *Lake) Commit(ctx context.Context, b *Batch) error { return l.CommitMany(ctx, []*Batch{b}) }
+
+// CommitMany writes several batches in one transaction: many small objects
+// (VPC flow and WAF deliver thousands) then cost one commit, not one each.
+func (l *Lake) CommitMany(ctx context.Context, bs []*Batch) error {
 	err := l.withTx(ctx, func(conn *sql.Conn) error {
-		if err := appendRows(conn, b.Schema, b.Records); err != nil {
-			return err
+		// Rows of one schema are appended together.
+		bySchema := map[*interflow.Schema][]interflow.Record{}
+		for _, b := range bs {
+			bySchema[b.Schema] = append(bySchema[b.Schema], b.Records...)
 		}
-		for i := range b.Quarantine {
-			q := &b.Quarantine[i]
-			if q.ID == "" {
-				q.ID = quarantineID(b.ConnectorID, q.Key, q.Version, q.Scope, q.Position)
-			}
-			_, err := conn.ExecContext(ctx, `INSERT INTO quarantine VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,NULL)
- ON CONFLICT (id) DO UPDATE SET reason = excluded.reason, raw = excluded.raw, created_at = excluded.created_at, retried_at = NULL`,
-				q.ID, q.Tenant, b.ConnectorID, q.Connector, q.Bucket, q.Key, q.Version, q.Position, q.Offset, q.Scope, q.Reason, q.Raw, now)
-			if err != nil {
-				return fmt.Errorf("quarantine %s: %w", q.Key, err)
+		for s, recs := range bySchema {
+			if err := appendRows(conn, s, recs); err != nil {
+				return err
 			}
 		}
-		o := &b.Object
-		var lm any
-		if !o.LastModified.IsZero() {
-			lm = o.LastModified.UTC()
-		}
-		_, err := conn.ExecContext(ctx, `INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)
- ON CONFLICT (connector_id, key) DO UPDATE SET version = excluded.version, position = excluded.position, done = excluded.done,
- records = excluded.records, quarantined = excluded.quarantined, size = excluded.size, last_modified = excluded.last_modified,
- updated_at = excluded.updated_at`,
-			b.ConnectorID, o.Key, o.Version, o.Position, o.Done, o.Records, o.Quarantined, o.Size, lm, now)
-		if err != nil {
-			return fmt.Errorf("checkpoint %s: %w", o.Key, err)
+		for _, b := range bs {
+			if err := commitMeta(ctx, conn, b); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("lake: commit %d records of %s: %w", len(b.Records), b.Object.Key, err)
+		n := 0
+		for _, b := range bs {
+			n += len(b.Records)
+		}
+		return fmt.Errorf("lake: commit %d records of %d batches (first object %s): %w", n, len(bs), bs[0].Object.Key, err)
+	}
+	return nil
+}
+
+func commitMeta(ctx context.Context, conn *sql.Conn, b *Batch) error {
+	now := time.Now().UTC()
+	for i := range b.Quarantine {
+		q := &b.Quarantine[i]
+		if q.ID == "" {
+			q.ID = quarantineID(b.ConnectorID, q.Key, q.Version, q.Scope, q.Position)
+		}
+		_, err := conn.ExecContext(ctx, `INSERT INTO quarantine VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,NULL)
+ ON CONFLICT (id) DO UPDATE SET reason = excluded.reason, raw = excluded.raw, created_at = excluded.created_at, retried_at = NULL`,
+			q.ID, q.Tenant, b.ConnectorID, q.Connector, q.Bucket, q.Key, q.Version, q.Position, q.Offset, q.Scope, q.Reason, q.Raw, now)
+		if err != nil {
+			return fmt.Errorf("quarantine %s: %w", q.Key, err)
+		}
+	}
+	o := &b.Object
+	var lm any
+	if !o.LastModified.IsZero() {
+		lm = o.LastModified.UTC()
+	}
+	_, err := conn.ExecContext(ctx, `INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)
+ ON CONFLICT (connector_id, key) DO UPDATE SET version = excluded.version, position = excluded.position, done = excluded.done,
+ records = excluded.records, quarantined = excluded.quarantined, size = excluded.size, last_modified = excluded.last_modified,
+ updated_at = excluded.updated_at`,
+		b.ConnectorID, o.Key, o.Version, o.Position, o.Done, o.Records, o.Quarantined, o.Size, lm, now)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", o.Key, err)
 	}
 	return nil
 }

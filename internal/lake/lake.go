@@ -103,6 +103,9 @@ CREATE TABLE IF NOT EXISTS objects (
   position BIGINT NOT NULL, done BOOLEAN NOT NULL, records BIGINT NOT NULL,
   quarantined BIGINT NOT NULL, size BIGINT, last_modified TIMESTAMP, updated_at TIMESTAMP NOT NULL,
   PRIMARY KEY (connector_id, key));
+CREATE TABLE IF NOT EXISTS partitions (
+  connector_id VARCHAR NOT NULL, prefix VARCHAR NOT NULL, watermark TIMESTAMP NOT NULL,
+  PRIMARY KEY (connector_id, prefix));
 CREATE TABLE IF NOT EXISTS runs (
   id VARCHAR PRIMARY KEY, connector_id VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL,
   ended_at TIMESTAMP, result VARCHAR NOT NULL, status INTEGER, reason VARCHAR, recommendation VARCHAR,

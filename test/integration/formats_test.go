@@ -57,11 +57,13 @@ func TestThreeSubTypes(t *testing.T) {
 		"2 " + acct + " eni-1 10.0.0.1 10.0.0.2 1 22 6 1 40 " + epoch(start) + " " + epoch(start) + " REJECT OK\n" +
 		"2 " + acct + " eni-1 10.0.0.1 10.0.0.2 1 22 6 1 40 " + epoch(start) + " REJECT OK\n" +
 		"2 " + acct + " eni-1 10.0.0.1 10.0.0.2 1 443 6 1 40 " + epoch(start) + " " + epoch(start) + " ACCEPT OK\n"
-	flowObjs = append(flowObjs, gen.Object{Key: "AWSLogs/" + acct + "/vpcflowlogs/eu-west-1/2024/05/01/bad-line.log.gz", Body: gzipped([]byte(badLine))})
+	// Bad objects sit in today's folders, as AWS would deliver them.
+	day := start.Format("2006/01/02/")
+	flowObjs = append(flowObjs, gen.Object{Key: "AWSLogs/" + acct + "/vpcflowlogs/eu-west-1/" + day + "bad-line.log.gz", Body: gzipped([]byte(badLine))})
 	flowRecords += 2
 	rejects++
 	// A corrupt object: not gzip, not a flow log.
-	flowObjs = append(flowObjs, gen.Object{Key: "AWSLogs/" + acct + "/vpcflowlogs/eu-west-1/2024/05/01/corrupt.log.gz", Body: append([]byte{0x1f, 0x8b, 8, 0}, bytes.Repeat([]byte{0xde, 0xad}, 500)...)})
+	flowObjs = append(flowObjs, gen.Object{Key: "AWSLogs/" + acct + "/vpcflowlogs/eu-west-1/" + day + "corrupt.log.gz", Body: append([]byte{0x1f, 0x8b, 8, 0}, bytes.Repeat([]byte{0xde, 0xad}, 500)...)})
 	bucket(t, srv, "flow-bucket", flowObjs)
 
 	wafs := gen.WAF(gen.WAFSpec{Seed: 8, Account: acct, Region: "eu-west-1", WebACL: "shop-acl", Start: start, Span: time.Hour, Objects: 3, RecordsPerObj: 70})
@@ -77,7 +79,7 @@ func TestThreeSubTypes(t *testing.T) {
 	whole := gen.WAF(gen.WAFSpec{Seed: 10, Account: acct, Region: "eu-west-1", WebACL: "shop-acl", Start: start, Span: time.Hour, Objects: 1, RecordsPerObj: 20, Plain: true})[0]
 	lines := bytes.SplitAfter(whole.Body, []byte("\n"))
 	cut := append(bytes.Join(lines[:10], nil), lines[10][:len(lines[10])/2]...)
-	wafObjs = append(wafObjs, gen.Object{Key: "AWSLogs/" + acct + "/WAFLogs/eu-west-1/shop-acl/2024/05/01/10/00/truncated.log.gz", Body: gzipped(cut)})
+	wafObjs = append(wafObjs, gen.Object{Key: "AWSLogs/" + acct + "/WAFLogs/eu-west-1/shop-acl/" + day + "10/00/truncated.log.gz", Body: gzipped(cut)})
 	wafRecords += 10
 	for _, l := range lines[:10] {
 		if bytes.Contains(l, []byte(`"action":"BLOCK"`)) {

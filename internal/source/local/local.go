@@ -6,7 +6,6 @@ package local
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -94,31 +93,37 @@ func (b *Bucket) List(ctx context.Context, prefix, startAfter string, fn func(so
 	return nil
 }
 
-// ListDirs returns the sub-folders one level below prefix, as S3 common
-// prefixes ("a/b/").
-func (b *Bucket) ListDirs(ctx context.Context, prefix string) ([]string, error) {
-	dir := prefix
-	base := ""
-	if i := strings.LastIndexByte(dir, '/'); i >= 0 {
-		base = dir[i+1:]
-		dir = dir[:i+1]
-	} else {
-		base, dir = dir, ""
+// ListLevel returns the sub-folders (as S3 common prefixes, "a/b/") and
+// the files directly below prefix.
+func (b *Bucket) ListLevel(ctx context.Context, prefix string) ([]string, []source.Object, error) {
+	dir, base := "", prefix
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		dir, base = prefix[:i+1], prefix[i+1:]
 	}
 	ents, err := os.ReadDir(filepath.Join(b.root, filepath.FromSlash(dir)))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, &source.Error{Status: 403, Op: "list", Target: b.root + "/" + prefix, Explanation: "the folder could not be listed.", Recommendation: "Check the folder's permissions.", Err: err}
+		return nil, nil, &source.Error{Status: 403, Op: "list", Target: b.root + "/" + prefix, Explanation: "the folder could not be listed.", Recommendation: "Check the folder's permissions.", Err: err}
 	}
-	var out []string
+	var dirs []string
+	var objs []source.Object
 	for _, e := range ents {
-		if e.IsDir() && strings.HasPrefix(e.Name(), base) {
-			out = append(out, dir+e.Name()+"/")
+		if !strings.HasPrefix(e.Name(), base) || strings.HasPrefix(e.Name(), ".") {
+			continue
 		}
+		if e.IsDir() {
+			dirs = append(dirs, dir+e.Name()+"/")
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		objs = append(objs, source.Object{Key: dir + e.Name(), Size: info.Size(), LastModified: info.ModTime().UTC()})
 	}
-	return out, nil
+	return dirs, objs, nil
 }
 
 // Open opens a file for streaming. The version check uses size and
@@ -139,5 +144,3 @@ func (b *Bucket) Open(ctx context.Context, obj source.Object) (io.ReadCloser, er
 	}
 	return f, nil
 }
-
-var _ = fmt.Sprintf

@@ -158,24 +158,6 @@ func (b *Bucket) List(ctx context.Context, prefix, startAfter string, fn func(so
 	return nil
 }
 
-// ListDirs returns the common prefixes one level below prefix ("folders"),
-// used to discover accounts and regions.
-func (b *Bucket) ListDirs(ctx context.Context, prefix string) ([]string, error) {
-	in := &s3sdk.ListObjectsV2Input{Bucket: aws.String(b.cfg.Bucket), Prefix: aws.String(prefix), Delimiter: aws.String("/")}
-	p := s3sdk.NewListObjectsV2Paginator(b.client, in)
-	var out []string
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, Classify(err, "list", b.cfg.Bucket+"/"+prefix)
-		}
-		for _, cp := range page.CommonPrefixes {
-			out = append(out, aws.ToString(cp.Prefix))
-		}
-	}
-	return out, nil
-}
-
 // Open streams an object's body from byte offset, resuming with a Range
 // request when the connection breaks or stalls, and failing rather than
 // returning a short body. A non-empty etag pins the version being read.
@@ -330,4 +312,30 @@ func (b *Bucket) Put(ctx context.Context, key string, body io.Reader, size int64
 		return Classify(err, "put", b.cfg.Bucket+"/"+key)
 	}
 	return nil
+}
+
+// ListLevel returns the folders and objects directly below prefix (one
+// delimiter listing, paginated).
+func (b *Bucket) ListLevel(ctx context.Context, prefix string) ([]string, []source.Object, error) {
+	in := &s3sdk.ListObjectsV2Input{Bucket: aws.String(b.cfg.Bucket), Prefix: aws.String(prefix), Delimiter: aws.String("/")}
+	p := s3sdk.NewListObjectsV2Paginator(b.client, in)
+	var dirs []string
+	var objs []source.Object
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, nil, Classify(err, "list", b.cfg.Bucket+"/"+prefix)
+		}
+		for _, cp := range page.CommonPrefixes {
+			dirs = append(dirs, aws.ToString(cp.Prefix))
+		}
+		for _, o := range page.Contents {
+			obj := source.Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: strings.Trim(aws.ToString(o.ETag), `"`)}
+			if o.LastModified != nil {
+				obj.LastModified = o.LastModified.UTC()
+			}
+			objs = append(objs, obj)
+		}
+	}
+	return dirs, objs, nil
 }

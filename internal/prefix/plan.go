@@ -1,0 +1,292 @@
+package prefix
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/source"
+)
+
+// Lister lists one level of a bucket: the "folders" (common prefixes) and
+// the objects directly below prefix.
+type Lister interface {
+	ListLevel(ctx context.Context, prefix string) (dirs []string, objs []source.Object, err error)
+}
+
+// Partition is a place where one stream of log objects accumulates over
+// time: a folder whose sub-folders are dates (AWS's own layouts), a
+// template with date variables, or a flat folder.
+type Partition struct {
+	// Prefix is the folder ("AWSLogs/1234/CloudTrail/us-east-1/"), or for a
+	// dated template the template with its wildcard filled in.
+	Prefix string `json:"prefix"`
+	Kind   Kind   `json:"kind"`
+	// Account is the account ID the partition belongs to, when known.
+	Account string `json:"account,omitempty"`
+}
+
+// Kind says how a partition's objects are laid out below its prefix.
+type Kind int
+
+// Partition kinds.
+const (
+	// Dated: YYYY/MM/DD/ folders (CloudTrail, VPC flow, WAF).
+	Dated Kind = iota
+	// Hive: year=YYYY/month=MM/day=DD/ folders (VPC flow, Parquet-style).
+	Hive
+	// Templated: the connector's own date variables.
+	Templated
+	// Flat: no date structure; listed whole each run.
+	Flat
+)
+
+func (k Kind) String() string { return [...]string{"dated", "hive", "templated", "flat"}[k] }
+
+// MaxDepth bounds discovery below the connector's prefix.
+const MaxDepth = 8
+
+var (
+	yearDir     = regexp.MustCompile(`^[12][0-9]{3}/$`)
+	hiveYearDir = regexp.MustCompile(`^year=[12][0-9]{3}/$`)
+	accountDir  = regexp.MustCompile(`^(aws-account-id=)?[0-9]{12}/$`)
+)
+
+// Relevant says whether a service folder under an account holds logs of a
+// sub type ("CloudTrail/", "vpcflowlogs/", ...). Discovery does not descend
+// into the others.
+type Relevant func(serviceDir string) bool
+
+// Discovery is the result of walking a template's prefix.
+type Discovery struct {
+	Partitions []Partition
+	// Requests counts the listing requests discovery made.
+	Requests int
+	// Accounts are the account IDs found, for the connector test.
+	Accounts []string
+}
+
+// Discover finds the partitions under a template: it fills a "*" account
+// with every account found (so a new account is picked up at the next run),
+// descends through organization, account, service and region folders, and
+// stops at date folders. region, when set, narrows region folders to it.
+func Discover(ctx context.Context, l Lister, t *Template, relevant Relevant, region string) (*Discovery, error) {
+	d := &Discovery{}
+	accounts := map[string]bool{}
+	roots := []string{t.raw}
+	if t.hasWildcard() {
+		before, after := t.splitWildcard()
+		dirs, _, err := l.ListLevel(ctx, before)
+		d.Requests++
+		if err != nil {
+			return nil, err
+		}
+		roots = roots[:0]
+		for _, dir := range dirs {
+			name := strings.TrimPrefix(dir, before)
+			if !accountDir.MatchString(name) {
+				continue
+			}
+			roots = append(roots, strings.TrimSuffix(dir, "/")+after)
+		}
+	}
+	for _, root := range roots {
+		rt, err := Parse(root, Options{})
+		if err != nil {
+			return nil, fmt.Errorf("expanding %q: %w", t.raw, err)
+		}
+		if a := Account(root + "/"); a != "" {
+			accounts[a] = true
+		}
+		if rt.HasVars() {
+			d.Partitions = append(d.Partitions, Partition{Prefix: root, Kind: Templated, Account: Account(root + "/")})
+			continue
+		}
+		if err := d.walk(ctx, l, rt.ListPrefix(), 0, relevant, region, accounts); err != nil {
+			return nil, err
+		}
+	}
+	for a := range accounts {
+		d.Accounts = append(d.Accounts, a)
+	}
+	sort.Strings(d.Accounts)
+	sort.Slice(d.Partitions, func(i, j int) bool { return d.Partitions[i].Prefix < d.Partitions[j].Prefix })
+	return d, nil
+}
+
+func (d *Discovery) walk(ctx context.Context, l Lister, prefix string, depth int, relevant Relevant, region string, accounts map[string]bool) error {
+	dirs, objs, err := l.ListLevel(ctx, prefix)
+	d.Requests++
+	if err != nil {
+		return err
+	}
+	var years, hive, others []string
+	for _, dir := range dirs {
+		name := dir[len(prefix):]
+		switch {
+		case yearDir.MatchString(name):
+			years = append(years, dir)
+		case hiveYearDir.MatchString(name):
+			hive = append(hive, dir)
+		default:
+			others = append(others, dir)
+		}
+	}
+	acct := Account(prefix)
+	switch {
+	case len(years) > 0:
+		d.Partitions = append(d.Partitions, Partition{Prefix: prefix, Kind: Dated, Account: acct})
+	case len(hive) > 0:
+		d.Partitions = append(d.Partitions, Partition{Prefix: prefix, Kind: Hive, Account: acct})
+	}
+	if len(objs) > 0 && len(years) == 0 && len(hive) == 0 {
+		d.Partitions = append(d.Partitions, Partition{Prefix: prefix, Kind: Flat, Account: acct})
+	}
+	if depth >= MaxDepth {
+		return nil
+	}
+	parentIsAccount := accountDir.MatchString(lastDir(prefix))
+	for _, dir := range others {
+		name := dir[len(prefix):]
+		if a := Account(dir); a != "" {
+			accounts[a] = true
+		}
+		if parentIsAccount && relevant != nil && !relevant(name) {
+			continue
+		}
+		if region != "" && isRegionDir(name) && strings.TrimSuffix(strings.TrimPrefix(name, "aws-region="), "/") != region {
+			continue
+		}
+		if err := d.walk(ctx, l, dir, depth+1, relevant, region, accounts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func lastDir(prefix string) string {
+	p := strings.TrimSuffix(prefix, "/")
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:] + "/"
+	}
+	return p + "/"
+}
+
+var regionRe = regexp.MustCompile(`^(aws-region=)?[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]/$`)
+
+func isRegionDir(name string) bool { return regionRe.MatchString(name) }
+
+func (t *Template) hasWildcard() bool {
+	for _, s := range t.segs {
+		if s.Var == Wildcard {
+			return true
+		}
+	}
+	return false
+}
+
+// splitWildcard returns the text before the "*" and after it.
+func (t *Template) splitWildcard() (string, string) {
+	i := strings.IndexByte(t.raw, '*')
+	return t.raw[:i], t.raw[i+1:]
+}
+
+// Prefixes returns the prefixes to list for a partition so that every
+// object delivered in [from, to] is found: one per day for dated layouts,
+// one per expansion of a template's date variables, the folder itself for a
+// flat partition. Days are UTC, as AWS names them.
+func (p Partition) Prefixes(from, to time.Time) []string {
+	from, to = from.UTC(), to.UTC()
+	switch p.Kind {
+	case Flat:
+		return []string{p.Prefix}
+	case Templated:
+		return expandTemplate(p.Prefix, from, to)
+	}
+	var out []string
+	day := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
+	for ; !day.After(to); day = day.AddDate(0, 0, 1) {
+		if p.Kind == Hive {
+			out = append(out, p.Prefix+day.Format("year=2006/month=01/day=02/"))
+		} else {
+			out = append(out, p.Prefix+day.Format("2006/01/02/"))
+		}
+		if len(out) > 100000 {
+			break
+		}
+	}
+	return out
+}
+
+// expandTemplate lists the template's date-variable expansions covering
+// [from, to], at the granularity of its finest variable, each cut at the
+// first variable it cannot fill (the rest is matched by the template).
+func expandTemplate(tmpl string, from, to time.Time) []string {
+	t, err := Parse(tmpl, Options{})
+	if err != nil {
+		return nil
+	}
+	step := 24 * time.Hour * 366
+	for _, s := range t.segs {
+		switch s.Var {
+		case Month1, Month2:
+			step = min(step, 24*time.Hour*28)
+		case Day1, Day2:
+			step = min(step, 24*time.Hour)
+		case Hour1, Hour2:
+			step = min(step, time.Hour)
+		}
+	}
+	seen := map[string]bool{}
+	var out []string
+	add := func(ts time.Time) {
+		s := t.render(ts)
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	start := from.Truncate(step)
+	if step >= 24*time.Hour {
+		start = time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
+	}
+	for ts := start; !ts.After(to) && len(out) < 100000; ts = ts.Add(step) {
+		add(ts)
+	}
+	add(to)
+	return out
+}
+
+// render fills the date variables with ts; the result ends where the
+// template ends, plus "/".
+func (t *Template) render(ts time.Time) string {
+	var b strings.Builder
+	for _, s := range t.segs {
+		switch s.Var {
+		case "":
+			b.WriteString(s.Lit)
+		case Year:
+			b.WriteString(ts.Format("2006"))
+		case Month1:
+			b.WriteString(ts.Format("1"))
+		case Month2:
+			b.WriteString(ts.Format("01"))
+		case Day1:
+			b.WriteString(ts.Format("2"))
+		case Day2:
+			b.WriteString(ts.Format("02"))
+		case Hour1:
+			fmt.Fprintf(&b, "%d", ts.Hour())
+		case Hour2:
+			b.WriteString(ts.Format("15"))
+		default:
+			// Minutes (and anything unknown) are not expanded: listing
+			// stops at the hour and the template filters the keys.
+			return b.String()
+		}
+	}
+	return b.String() + "/"
+}
