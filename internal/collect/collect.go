@@ -237,8 +237,11 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	go func() {
 		defer close(writerDone)
 		for p := range commits {
+			// Group commit: wait briefly for more small batches, so a
+			// stream of tiny objects shares transactions.
 			group := []pending{p}
 			records := len(p.batch.Records)
+			linger := time.NewTimer(groupLinger)
 		drain:
 			for records < opt.BatchSize && len(group) < 256 {
 				select {
@@ -248,10 +251,11 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 					}
 					group = append(group, q)
 					records += len(q.batch.Records)
-				default:
+				case <-linger.C:
 					break drain
 				}
 			}
+			linger.Stop()
 			if fatal != nil {
 				continue // after a failed commit nothing else is committed
 			}
@@ -459,6 +463,10 @@ func relevantFor(st connector.SubType) prefix.Relevant {
 		return true
 	}
 }
+
+// groupLinger is how long the writer waits to fill a transaction with more
+// small batches.
+const groupLinger = 20 * time.Millisecond
 
 // pending is a batch on its way to the writer, with the counts it adds
 // once committed.

@@ -200,3 +200,68 @@ func TestDigestSkippedOnce(t *testing.T) {
 		t.Fatalf("second run reported again: %+v", st)
 	}
 }
+
+// TestLateObjectsAndSteadyListing: after a first run, a run lists only the
+// newest day per partition; an object delivered late under an earlier key
+// is collected once; an object older than the lookback is never listed.
+func TestLateObjectsAndSteadyListing(t *testing.T) {
+	now := time.Date(2024, 5, 10, 12, 0, 0, 0, time.UTC)
+	mk := func(day time.Time, name string, lm time.Time) (gen.Object, time.Time) {
+		o := gen.CloudTrail(gen.CloudTrailSpec{Seed: uint64(lm.UnixNano()), Accounts: []string{"123456789012"}, Regions: []string{"us-east-1"},
+			Start: day, Span: time.Minute, Objects: 1, RecordsPerObj: 3})[0]
+		o.Key = "AWSLogs/123456789012/CloudTrail/us-east-1/" + day.Format("2006/01/02/") + name
+		return o, lm
+	}
+	var objs []gen.Object
+	var times []time.Time
+	for d := 0; d < 5; d++ {
+		day := now.AddDate(0, 0, -d).Truncate(24 * time.Hour)
+		o, lm := mk(day, "f"+day.Format("0102")+".json.gz", day.Add(time.Hour))
+		objs, times = append(objs, o), append(times, lm)
+	}
+	c, b, l := setup(t, objs)
+	root := filepath.Join(b.Root())
+	for i, o := range objs {
+		os.Chtimes(filepath.Join(root, filepath.FromSlash(o.Key)), times[i], times[i])
+	}
+	c.Start = now.AddDate(0, 0, -30)
+	clock := func() time.Time { return now }
+	st, err := Run(context.Background(), c, b, l, Options{Now: clock})
+	if err != nil || st.Records != 15 {
+		t.Fatalf("first run %+v %v", st, err)
+	}
+	first := st.Listings
+
+	// A late object: today's folder, a key sorting before the others, delivered now.
+	late, _ := mk(now.Truncate(24*time.Hour), "a-late.json.gz", now)
+	// A very late object: three days back, beyond the lookback.
+	old, _ := mk(now.AddDate(0, 0, -3).Truncate(24*time.Hour), "a-old.json.gz", now)
+	for _, o := range []gen.Object{late, old} {
+		p := filepath.Join(root, filepath.FromSlash(o.Key))
+		os.WriteFile(p, o.Body, 0o644)
+		os.Chtimes(p, now, now)
+	}
+	st, err = Run(context.Background(), c, b, l, Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Records != 3 {
+		t.Fatalf("second run stored %d records, want the late object's 3", st.Records)
+	}
+	// Steady state: discovery (4 levels) plus the newest day.
+	if st.Listings > 6 || st.Listings >= first {
+		t.Errorf("steady-state listings %d (first run %d)", st.Listings, first)
+	}
+	// A backfill over the old day finds the very late object, once.
+	st, _ = Run(context.Background(), c, b, l, Options{Now: clock, From: now.AddDate(0, 0, -4), To: now.Add(time.Minute)})
+	if st.Records != 3 {
+		t.Errorf("backfill stored %d, want 3", st.Records)
+	}
+	st, _ = Run(context.Background(), c, b, l, Options{Now: clock, From: now.AddDate(0, 0, -4), To: now.Add(time.Minute)})
+	if st.Records != 0 {
+		t.Errorf("second backfill stored %d, want 0", st.Records)
+	}
+	if got := total(t, l); got != 21 {
+		t.Errorf("lake holds %d, want 21", got)
+	}
+}

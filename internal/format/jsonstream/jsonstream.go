@@ -34,7 +34,7 @@ type Scanner struct {
 
 // New returns a Scanner over r.
 func New(r io.Reader) *Scanner {
-	return &Scanner{r: bufio.NewReaderSize(r, 256<<10), MaxValue: 256 << 20}
+	return &Scanner{r: bufio.NewReaderSize(r, 64<<10), MaxValue: 256 << 20}
 }
 
 // Offset is the number of bytes consumed.

@@ -144,3 +144,6 @@ func (b *Bucket) Open(ctx context.Context, obj source.Object) (io.ReadCloser, er
 	}
 	return f, nil
 }
+
+// Root is the bucket folder.
+func (b *Bucket) Root() string { return b.root }
