@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/api"
@@ -70,7 +71,7 @@ func openBackend(ctx context.Context, g *globals) (backend, error) {
 		}
 		return nil, err
 	}
-	return &localBackend{a: a, sc: app.RootScope("cli")}, nil
+	return &localBackend{a: a, sc: app.RootScope("cli"), progress: terminalProgress(g)}, nil
 }
 
 func remote(g *globals, base string) (backend, error) {
@@ -92,6 +93,8 @@ func (r *remoteBackend) Close() error { return nil }
 type localBackend struct {
 	a  *app.App
 	sc app.Scope
+	// progress prints collection progress on a terminal (nil otherwise).
+	progress func(collect.Stats)
 }
 
 func (l *localBackend) CreateConnector(ctx context.Context, c connector.Connector) (*connector.Connector, error) {
@@ -120,7 +123,7 @@ func (l *localBackend) Status(ctx context.Context, id string) (*app.Status, erro
 }
 
 func (l *localBackend) Collect(ctx context.Context, ids []string, from, to string) ([]*app.RunResult, error) {
-	var opt collect.Options
+	opt := collect.Options{Progress: l.progress}
 	var err error
 	if from != "" {
 		if opt.From, err = lake.ParseTime(from, time.Now()); err != nil {
@@ -187,4 +190,36 @@ func appOptions(g *globals) app.Options {
 		o.Collect.BatchSize = v
 	}
 	return o
+}
+
+// terminalProgress returns a progress printer when stderr is a terminal:
+// objects done of those found so far, bytes, rate and an estimate of the
+// time left, rewritten in place at most twice a second.
+func terminalProgress(g *globals) func(collect.Stats) {
+	f, ok := g.stderr.(*os.File)
+	if !ok {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	start := time.Now()
+	var last time.Time
+	var mu sync.Mutex
+	return func(s collect.Stats) {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(last) < 500*time.Millisecond {
+			return
+		}
+		last = time.Now()
+		done := s.Objects + s.Errors + s.Skipped
+		eta := "?"
+		if done > 0 && s.Pending > done {
+			left := time.Duration(float64(time.Since(start)) / float64(done) * float64(s.Pending-done))
+			eta = left.Round(time.Second).String()
+		}
+		fmt.Fprintf(f, "\r%d/%d objects, %d records, %.1f MB read, %.1f MB/s, ETA %s   ",
+			done, s.Pending, s.Records, float64(s.Bytes)/1e6, float64(s.Decompressed)/1e6/time.Since(start).Seconds(), eta)
+	}
 }

@@ -11,15 +11,22 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	fs := newFlags(g, "collect")
 	once := fs.Bool("once", false, "run one collection pass and exit (required)")
 	tenant := fs.String("tenant", "", "tenant of the named connectors")
-	from := fs.String("from", "", "backfill: only objects last modified at or after this time")
-	to := fs.String("to", "", "backfill: only objects last modified before this time")
+	backfill := fs.Bool("backfill", false, "re-collect a past window (--from, --to) without creating duplicates")
+	from := fs.String("from", "", "backfill window start: RFC3339 or a duration back such as -7d")
+	to := fs.String("to", "", "backfill window end (default now)")
 	asJSON := fs.Bool("json", false, "JSON output")
 	names, err := parse(g, fs, args)
 	if err != nil {
 		return err
 	}
-	if !*once {
-		return usageErr("collect needs --once (continuous collection is `trawl serve`)")
+	if !*once && !*backfill {
+		return usageErr("collect needs --once or --backfill (continuous collection is `trawl serve`)")
+	}
+	if *backfill && *from == "" {
+		return usageErr("--backfill needs --from (and optionally --to)")
+	}
+	if !*backfill && (*from != "" || *to != "") {
+		return usageErr("--from and --to go with --backfill")
 	}
 	b, err := openBackend(ctx, g)
 	if err != nil {

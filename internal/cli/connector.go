@@ -36,9 +36,9 @@ func cmdConnector(ctx context.Context, g *globals, args []string) error {
 }
 
 type connFlags struct {
-	name, tenant, subtype, bucket, prefix, akid, secretFile, fileType, region, endpoint, proxy, start, runOn, interval string
-	secretStdin, pathStyle                                                                                             bool
-	filters                                                                                                            multiFlag
+	name, tenant, subtype, bucket, prefix, akid, secretFile, fileType, region, endpoint, proxy, start, runOn, interval, lookback string
+	secretStdin, pathStyle                                                                                                       bool
+	filters                                                                                                                      multiFlag
 }
 
 type multiFlag []string
@@ -65,6 +65,7 @@ func bindConnFlags(g *globals, name string) (*connFlags, *flagSet) {
 	fs.StringVar(&f.start, "start", "", "collect objects from this time: RFC3339 or a duration back such as -24h (default -24h)")
 	fs.StringVar(&f.runOn, "run-on", "", "node that runs the connector (default this node)")
 	fs.StringVar(&f.interval, "interval", "", "collection interval (default 5m)")
+	fs.StringVar(&f.lookback, "lookback", "", "how far before the newest collected object each run looks for late objects (default 1h)")
 	fs.Var(&f.filters, "filter", "log filter 'drop:QUERY' or 'keep:QUERY' (repeatable)")
 	return f, &flagSet{fs}
 }
@@ -124,6 +125,13 @@ func (f *connFlags) apply(g *globals, c *connector.Connector, set map[string]boo
 			return usageErr("--interval: %v", err)
 		}
 		c.Interval = connector.Duration(d)
+	}
+	if set["lookback"] {
+		d, err := time.ParseDuration(f.lookback)
+		if err != nil {
+			return usageErr("--lookback: %v", err)
+		}
+		c.Lookback = connector.Duration(d)
 	}
 	if set["filter"] {
 		c.Filters = nil

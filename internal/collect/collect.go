@@ -177,14 +177,17 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 		}
 	}
 	// Checkpoints of objects the listed days can hold: AWS writes an
-	// object into the day folder of its delivery, so two days of margin
-	// cover every key a listed folder can contain.
-	states, err := st.ObjectStatesSince(ctx, c.ID, since.Add(-48*time.Hour))
+	// object into the folder of the day it delivers it, so objects in the
+	// listed folders were last modified after the first listed day began
+	// (less a margin for clock skew). Anything older met in a folder is
+	// looked up one by one.
+	since = since.UTC().Truncate(24 * time.Hour).Add(-2 * time.Hour)
+	states, err := st.ObjectStatesSince(ctx, c.ID, since)
 	if err != nil {
 		return Stats{}, err
 	}
 	stateOf := func(o source.Object) (lake.ObjectState, error) {
-		if s, ok := states[o.Key]; ok || !o.LastModified.Before(since.Add(-48*time.Hour)) {
+		if s, ok := states[o.Key]; ok || !o.LastModified.Before(since) {
 			return s, nil
 		}
 		s, _, err := st.ObjectStateOf(ctx, c.ID, o.Key)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/trawlhq/trawl/internal/prefix"
 )
@@ -112,6 +113,9 @@ func (c *Connector) Validate() error {
 	}
 	if c.Interval != 0 && c.Interval.D() < 10e9 {
 		e.add("interval", "at least 10s")
+	}
+	if c.Lookback < 0 || c.Lookback.D() > 7*24*time.Hour {
+		e.add("lookback", "between 0 and 7 days (default 1h)")
 	}
 	for i, f := range c.Filters {
 		if f.Action != "drop" && f.Action != "keep" {

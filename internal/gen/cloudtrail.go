@@ -97,7 +97,7 @@ func CloudTrail(spec CloudTrailSpec) []Object {
 		for _, region := range spec.Regions {
 			for i := 0; i < spec.Objects; i++ {
 				// Objects are spread evenly over the span, 5 minutes apart at least.
-				t0 := spec.Start.Add(time.Duration(int64(spec.Span) * int64(i) / int64(max(spec.Objects, 1))))
+				t0 := spec.Start.Add(time.Duration(float64(spec.Span) * float64(i) / float64(max(spec.Objects, 1))))
 				recs := make([]map[string]any, 0, spec.RecordsPerObj)
 				ids := make([]string, 0, spec.RecordsPerObj)
 				attackAt := -1

@@ -58,7 +58,7 @@ func VPCFlow(spec FlowSpec) []Counted {
 	}
 	var out []Counted
 	for i := 0; i < spec.Objects; i++ {
-		t0 := spec.Start.Add(time.Duration(int64(spec.Span) * int64(i) / int64(max(spec.Objects, 1))))
+		t0 := spec.Start.Add(time.Duration(float64(spec.Span) * float64(i) / float64(max(spec.Objects, 1))))
 		var b strings.Builder
 		b.WriteString(strings.Join(fields, " ") + "\n")
 		rejects := 0
@@ -121,7 +121,7 @@ func WAF(spec WAFSpec) []Counted {
 	r := rand.New(rand.NewPCG(spec.Seed, 0x3af))
 	var out []Counted
 	for i := 0; i < spec.Objects; i++ {
-		t0 := spec.Start.Add(time.Duration(int64(spec.Span) * int64(i) / int64(max(spec.Objects, 1)))).UTC()
+		t0 := spec.Start.Add(time.Duration(float64(spec.Span) * float64(i) / float64(max(spec.Objects, 1)))).UTC()
 		var b bytes.Buffer
 		blocks := 0
 		for j := 0; j < spec.RecordsPerObj; j++ {

@@ -107,10 +107,10 @@ func TestThreeSubTypes(t *testing.T) {
 		"msg_class:cloudtrail":                len(trailIDs),
 		"msg_class:vpcflow AND action:REJECT": rejects,
 		"msg_class:aws_waf AND action:BLOCK":  blocks,
-		"msg_class:aws_waf AND msg_origin.category:waf":                              wafRecords,
+		"msg_class:aws_waf AND msg_origin.category:waf":                               wafRecords,
 		"msg_class:vpcflow AND msg_origin.category:paas AND cloud.account_id:" + acct: flowRecords,
-		"log_status:NODATA AND NOT srcip:*":                                            countNoData(flows, hive),
-		"labels:awswaf\\:managed\\:aws\\:sql-database*":                                blocks,
+		"log_status:NODATA AND NOT srcip:*":                                           countNoData(flows, hive),
+		"labels:awswaf\\:managed\\:aws\\:sql-database*":                               blocks,
 	} {
 		if n := count(t, data, q); n != want {
 			t.Errorf("count(%q) = %d, want %d", q, n, want)
