@@ -100,6 +100,17 @@ func (s *Server) routes() {
 	h("GET /api/v1/top", s.top)
 	h("GET /api/v1/quarantine", s.quarantine)
 	h("POST /api/v1/connectors/{id}/quarantine/retry", s.retryQuarantine)
+	h("POST /api/v1/connectors/{id}/test", s.testConnector)
+	h("GET /api/v1/tokens", s.listTokens)
+	h("POST /api/v1/tokens", s.createToken)
+	h("DELETE /api/v1/tokens/{id}", s.deleteToken)
+	h("POST /api/v1/tenants", s.createTenant)
+	h("GET /api/v1/audit", s.audit)
+	s.mux.Handle("GET /metrics", s.auth(s.metrics))
+	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openAPI)
+	})
 	h("GET /api/v1/tenants", s.tenants)
 	h("GET /api/v1/fields", s.fields)
 	h("GET /api/v1/validate/prefix", s.validatePrefix)
@@ -136,7 +147,7 @@ func (s *Server) scopeFor(ctx context.Context, tok string) (app.Scope, bool) {
 	if subtle.ConstantTimeCompare(h[:], s.rootHash[:]) == 1 {
 		return app.RootScope("root"), true
 	}
-	return app.Scope{}, false
+	return s.app.ScopeForToken(ctx, tok)
 }
 
 // Error is the JSON error body.
@@ -180,6 +191,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, 400, map[string]Error{"error": {Code: "validation", Message: pe.Error(), Field: "prefix", Position: &p}})
 	case errors.As(err, &be):
 		writeErr(w, 400, "bad_request", be.msg, be.field)
+	case errors.Is(err, app.ErrForbidden):
+		writeErr(w, 403, "forbidden", err.Error(), "")
 	case errors.Is(err, app.ErrNotFound):
 		writeErr(w, 404, "not_found", err.Error(), "")
 	case errors.Is(err, app.ErrBusy):
@@ -532,5 +545,78 @@ func (s *Server) retryQuarantine(w http.ResponseWriter, r *http.Request, sc app.
 		return err
 	}
 	writeJSON(w, 200, res)
+	return nil
+}
+
+func (s *Server) testConnector(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	res, err := s.app.TestConnector(r.Context(), sc, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, res)
+	return nil
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	ts, err := s.app.Tokens(r.Context(), sc)
+	if err != nil {
+		return err
+	}
+	if ts == nil {
+		ts = []lake.Token{}
+	}
+	writeJSON(w, 200, map[string]any{"tokens": ts})
+	return nil
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	var in struct {
+		Tenant string `json:"tenant"`
+		Name   string `json:"name"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	secret, t, err := s.app.CreateToken(r.Context(), sc, in.Tenant, in.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 201, map[string]any{"token": secret, "id": t.ID, "tenant": t.Tenant, "name": t.Name,
+		"note": "store this token now: it is not shown again"})
+	return nil
+}
+
+func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	if err := s.app.DeleteToken(r.Context(), sc, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(204)
+	return nil
+}
+
+func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if err := s.app.CreateTenant(r.Context(), sc, in.Name); err != nil {
+		return err
+	}
+	writeJSON(w, 201, map[string]string{"name": in.Name})
+	return nil
+}
+
+func (s *Server) audit(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	n, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	es, err := s.app.Audit(r.Context(), sc, n)
+	if err != nil {
+		return err
+	}
+	if es == nil {
+		es = []lake.AuditEntry{}
+	}
+	writeJSON(w, 200, map[string]any{"entries": es})
 	return nil
 }

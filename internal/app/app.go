@@ -21,6 +21,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/filter"
 	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/netguard"
 	"github.com/trawlhq/trawl/internal/secret"
@@ -84,6 +85,7 @@ type App struct {
 
 	mu      sync.Mutex
 	running map[string]bool // connector IDs being collected
+	testMu  sync.Mutex      // one connection test at a time
 }
 
 // DBFile is the lake file name inside the data directory.
@@ -193,6 +195,9 @@ func (a *App) seal(c *connector.Connector) (string, error) {
 
 func (a *App) checkEndpoints(ctx context.Context, c *connector.Connector) error {
 	var e connector.ValidationError
+	if _, err := filter.Compile(c.Filters); err != nil {
+		e.Problems = append(e.Problems, connector.Problem{Field: "filters", Message: err.Error()})
+	}
 	for _, f := range []struct{ field, raw string }{{"endpoint", c.Endpoint}, {"proxy_uri", c.ProxyURI}} {
 		if f.raw == "" || strings.HasPrefix(f.raw, "file://") {
 			continue

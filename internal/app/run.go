@@ -8,6 +8,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/filter"
 	"github.com/trawlhq/trawl/internal/format"
 	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/source"
@@ -54,7 +55,16 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 		opt.Logger = a.log
 	}
 	opt = a.mergeCollectDefaults(opt)
-	stats, runErr := a.collect(ctx, c, opt)
+	var stats collect.Stats
+	var runErr error
+	if fs, err := filter.Compile(c.Filters); err != nil {
+		runErr = fmt.Errorf("log filter: %w (fix the connector's filters)", err)
+	} else {
+		if !fs.Empty() {
+			opt.Keep = fs.Keep
+		}
+		stats, runErr = a.collect(ctx, c, opt)
+	}
 	res.Stats = stats
 	end := time.Now().UTC()
 	run.EndedAt = &end

@@ -34,6 +34,8 @@ type backend interface {
 	Count(ctx context.Context, p client.SearchParams) (int64, error)
 	Quarantine(ctx context.Context, tenant, connectorID string, limit int) ([]lake.QuarantineItem, error)
 	RetryQuarantine(ctx context.Context, connectorID string) (*app.RetryResult, error)
+	Test(ctx context.Context, id string) (*app.TestResult, error)
+	CreateToken(ctx context.Context, tenant, name string) (string, error)
 	Close() error
 }
 
@@ -177,6 +179,15 @@ func (l *localBackend) Quarantine(ctx context.Context, tenant, connectorID strin
 
 func (l *localBackend) RetryQuarantine(ctx context.Context, id string) (*app.RetryResult, error) {
 	return l.a.RetryQuarantine(ctx, l.sc, id)
+}
+
+func (l *localBackend) Test(ctx context.Context, id string) (*app.TestResult, error) {
+	return l.a.TestConnector(ctx, l.sc, id)
+}
+
+func (l *localBackend) CreateToken(ctx context.Context, tenant, name string) (string, error) {
+	tok, _, err := l.a.CreateToken(ctx, l.sc, tenant, name)
+	return tok, err
 }
 
 func (l *localBackend) Close() error { return l.a.Close() }

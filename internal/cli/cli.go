@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -38,6 +39,8 @@ Usage:
   trawl search     [--index aws_events|traffic] [--tenant T] [--from T] [--to T]
                    [--limit N] [--count] [--format table|json|ndjson] [QUERY]
   trawl quarantine list [--connector NAME]
+  trawl connector  test NAME
+  trawl token      create [--tenant T] [--name N]
   trawl gen        cloudtrail --out DIR [--bucket B] ...
 
 Every command takes --data-dir DIR (env TRAWL_DATA_DIR, default ./trawl-data).
@@ -53,6 +56,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		g.dataDir = "trawl-data"
 	}
 	g.token = os.Getenv("TRAWL_TOKEN")
+	for _, v := range strings.Split(os.Getenv("TRAWL_ALLOW_NET"), ",") {
+		if p, err := netip.ParsePrefix(strings.TrimSpace(v)); err == nil {
+			g.guard.Allow = append(g.guard.Allow, p)
+		}
+	}
+	g.guard.DenyPrivate = os.Getenv("TRAWL_DENY_PRIVATE") == "1"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -74,6 +83,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = cmdQuarantine(ctx, g, rest)
 	case "gen":
 		err = cmdGen(ctx, g, rest)
+	case "token", "tokens":
+		err = cmdToken(ctx, g, rest)
 	case "version":
 		fmt.Fprintln(stdout, "trawl "+Version)
 	default:
@@ -115,6 +126,15 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 	fs.StringVar(&g.server, "server", "", "API base URL of a trawl server (default: the one holding --data-dir, if any)")
 	fs.StringVar(&g.token, "token", g.token, "API token (env TRAWL_TOKEN)")
 	fs.BoolVar(&g.verbose, "v", false, "verbose logging")
+	fs.Func("allow-net", "allow endpoints and proxies in this CIDR even if link-local (repeatable; env TRAWL_ALLOW_NET, comma-separated)", func(v string) error {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return err
+		}
+		g.guard.Allow = append(g.guard.Allow, p)
+		return nil
+	})
+	fs.BoolVar(&g.guard.DenyPrivate, "deny-private", g.guard.DenyPrivate, "refuse loopback and private endpoints too (env TRAWL_DENY_PRIVATE=1)")
 	return fs
 }
 
@@ -150,3 +170,27 @@ func usageErr(format string, a ...any) error {
 }
 
 func joinLines(ss []string) string { return strings.Join(ss, "\n") }
+
+func cmdToken(ctx context.Context, g *globals, args []string) error {
+	if len(args) == 0 || args[0] != "create" {
+		return usageErr("token create [--tenant T] [--name N]")
+	}
+	fs := newFlags(g, "token create")
+	tenant := fs.String("tenant", "", "tenant the token is limited to (empty: root scope)")
+	name := fs.String("name", "", "a name to recognise the token by")
+	if _, err := parse(g, fs, args[1:]); err != nil {
+		return err
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	tok, err := b.CreateToken(ctx, *tenant, *name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(g.stdout, tok)
+	fmt.Fprintln(g.stderr, "store this token now: it is not shown again")
+	return nil
+}

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/lake"
 )
@@ -31,6 +32,8 @@ func cmdConnector(ctx context.Context, g *globals, args []string) error {
 		return connectorEnable(ctx, g, args[1:], args[0] == "enable")
 	case "delete", "rm":
 		return connectorDelete(ctx, g, args[1:])
+	case "test":
+		return connectorTest(ctx, g, args[1:])
 	}
 	return usageErr("connector: unknown subcommand %q", args[0])
 }
@@ -332,4 +335,70 @@ func connectorDelete(ctx context.Context, g *globals, args []string) error {
 	}
 	fmt.Fprintf(g.stdout, "deleted connector %s; its records stay searchable\n", c.Name)
 	return nil
+}
+
+func connectorTest(ctx context.Context, g *globals, args []string) error {
+	fs := newFlags(g, "connector test")
+	tenant := fs.String("tenant", "", "tenant of the connector")
+	asJSON := fs.Bool("json", false, "JSON output")
+	pos, err := parse(g, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("connector test NAME")
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	c, err := findConnector(ctx, b, *tenant, pos[0])
+	if err != nil {
+		return err
+	}
+	res, err := b.Test(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if err := json.NewEncoder(g.stdout).Encode(res); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(g.stdout, res.Summary)
+		printChecks(g, "", res.Checks)
+		for _, a := range res.Accounts {
+			state := "ok"
+			if !a.OK {
+				state = "FAILED"
+			}
+			fmt.Fprintf(g.stdout, "account %s: %s\n", a.Account, state)
+			printChecks(g, "  ", a.Checks)
+		}
+		if res.Object != "" {
+			fmt.Fprintf(g.stdout, "sample object: %s\n", res.Object)
+		}
+	}
+	if !res.OK {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+func printChecks(g *globals, indent string, checks []app.Check) {
+	for _, ch := range checks {
+		switch {
+		case ch.Skipped:
+			fmt.Fprintf(g.stdout, "%s  %-12s skipped  %s\n", indent, ch.Name, ch.Detail)
+		case ch.OK:
+			fmt.Fprintf(g.stdout, "%s  %-12s ok       %s\n", indent, ch.Name, ch.Detail)
+		default:
+			fmt.Fprintf(g.stdout, "%s  %-12s FAILED   %d: %s %s", indent, ch.Name, ch.Status, ch.Explanation, ch.Recommendation)
+			if ch.Detail != "" {
+				fmt.Fprintf(g.stdout, " (%s)", ch.Detail)
+			}
+			fmt.Fprintln(g.stdout)
+		}
+	}
 }

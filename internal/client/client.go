@@ -237,3 +237,19 @@ func (c *Client) RetryQuarantine(ctx context.Context, id string) (*app.RetryResu
 	_, err := c.do(ctx, "POST", "/api/v1/connectors/"+url.PathEscape(id)+"/quarantine/retry", nil, &out)
 	return &out, err
 }
+
+// Test runs a connector's connection test.
+func (c *Client) Test(ctx context.Context, id string) (*app.TestResult, error) {
+	var out app.TestResult
+	_, err := c.do(ctx, "POST", "/api/v1/connectors/"+url.PathEscape(id)+"/test", nil, &out)
+	return &out, err
+}
+
+// CreateToken issues a token.
+func (c *Client) CreateToken(ctx context.Context, tenant, name string) (string, error) {
+	var out struct {
+		Token string `json:"token"`
+	}
+	_, err := c.do(ctx, "POST", "/api/v1/tokens", map[string]string{"tenant": tenant, "name": name}, &out)
+	return out.Token, err
+}

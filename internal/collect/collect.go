@@ -146,7 +146,7 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	// Plan: discover partitions (accounts, regions: again every run, so new
 	// ones are picked up), then list only the days that can hold objects
 	// newer than each partition's watermark.
-	disc, err := prefix.Discover(ctx, b, tmpl, relevantFor(c.SubType), c.Region)
+	disc, err := prefix.Discover(ctx, b, tmpl, RelevantFor(c.SubType), c.Region)
 	if err != nil {
 		return Stats{}, fmt.Errorf("connector %s: discover partitions: %w", c.Name, err)
 	}
@@ -451,8 +451,8 @@ func mergeByObject(group []pending) []*lake.Batch {
 	return out
 }
 
-// relevantFor keeps discovery inside the sub type's service folders.
-func relevantFor(st connector.SubType) prefix.Relevant {
+// RelevantFor keeps discovery inside the sub type's service folders.
+func RelevantFor(st connector.SubType) prefix.Relevant {
 	return func(dir string) bool {
 		d := strings.TrimSuffix(dir, "/")
 		switch st {

@@ -289,3 +289,105 @@ func (l *Lake) SetMeta(ctx context.Context, k, v string) error {
 }
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+// Token is an API token's record; only its hash is stored.
+type Token struct {
+	ID        string    `json:"id"`
+	Tenant    string    `json:"tenant,omitempty"` // empty: root scope
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// InsertToken stores a token hash.
+func (l *Lake) InsertToken(ctx context.Context, t Token, hash string) error {
+	var tenant any
+	if t.Tenant != "" {
+		tenant = t.Tenant
+	}
+	_, err := l.db.ExecContext(ctx, `INSERT INTO tokens VALUES (?, ?, ?, ?, ?)`, t.ID, hash, tenant, t.Name, t.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("lake: token: %w", err)
+	}
+	return nil
+}
+
+// TokenByHash finds a token by the hash of its secret.
+func (l *Lake) TokenByHash(ctx context.Context, hash string) (*Token, error) {
+	var t Token
+	var tenant sql.NullString
+	err := l.db.QueryRowContext(ctx, `SELECT id, tenant, coalesce(name,''), created_at FROM tokens WHERE hash = ?`, hash).Scan(&t.ID, &tenant, &t.Name, &t.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.Tenant = tenant.String
+	return &t, nil
+}
+
+// Tokens lists tokens (never their secrets).
+func (l *Lake) Tokens(ctx context.Context) ([]Token, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT id, coalesce(tenant,''), coalesce(name,''), created_at FROM tokens ORDER BY created_at`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		var t Token
+		if err := rows.Scan(&t.ID, &t.Tenant, &t.Name, &t.CreatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// DeleteToken revokes a token.
+func (l *Lake) DeleteToken(ctx context.Context, id string) error {
+	res, err := l.db.ExecContext(ctx, `DELETE FROM tokens WHERE id = ?`, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("token %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// AuditEntry is one audit log line.
+type AuditEntry struct {
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Tenant string    `json:"tenant"`
+	Action string    `json:"action"`
+	Target string    `json:"target"`
+	Detail string    `json:"detail"`
+}
+
+// AuditLog returns the newest audit entries, of one tenant when given.
+func (l *Lake) AuditLog(ctx context.Context, tenant string, limit int) ([]AuditEntry, error) {
+	q := `SELECT "at", coalesce(actor,''), coalesce(tenant,''), action, coalesce(target,''), coalesce(detail,'') FROM audit`
+	var args []any
+	if tenant != "" {
+		q += ` WHERE tenant = ?`
+		args = append(args, tenant)
+	}
+	q += ` ORDER BY "at" DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := l.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		if err := rows.Scan(&e.At, &e.Actor, &e.Tenant, &e.Action, &e.Target, &e.Detail); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

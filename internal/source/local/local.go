@@ -147,3 +147,12 @@ func (b *Bucket) Open(ctx context.Context, obj source.Object) (io.ReadCloser, er
 
 // Root is the bucket folder.
 func (b *Bucket) Root() string { return b.root }
+
+// Head returns a file's metadata; folders have no server-side encryption.
+func (b *Bucket) Head(ctx context.Context, key string) (source.Object, string, error) {
+	fi, err := os.Stat(filepath.Join(b.root, filepath.FromSlash(key)))
+	if err != nil {
+		return source.Object{}, "", &source.Error{Status: 404, Op: "head", Target: key, Explanation: "the file does not exist.", Err: err}
+	}
+	return source.Object{Key: key, Size: fi.Size(), LastModified: fi.ModTime().UTC()}, "", nil
+}

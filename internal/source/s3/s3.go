@@ -53,6 +53,11 @@ type Config struct {
 type Bucket struct {
 	cfg    Config
 	client *s3sdk.Client
+	rt     http.RoundTripper
+}
+
+func (b *Bucket) httpClient() *http.Client {
+	return &http.Client{Transport: b.rt, Timeout: 30 * time.Second}
 }
 
 // New connects to a bucket. It does not make a request.
@@ -126,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		// Our own client, so the guard, proxy and timeouts apply to S3.
 		o.HTTPClient = &http.Client{Transport: rt}
 	})
-	return &Bucket{cfg: cfg, client: client}, nil
+	return &Bucket{cfg: cfg, client: client, rt: rt}, nil
 }
 
 // Name returns the bucket name.
@@ -338,4 +343,52 @@ func (b *Bucket) ListLevel(ctx context.Context, prefix string) ([]string, []sour
 		}
 	}
 	return dirs, objs, nil
+}
+
+// Probe checks that the endpoint answers over the configured path (DNS,
+// proxy, TCP, TLS) without judging the answer: any HTTP response means it is
+// reachable.
+func (b *Bucket) Probe(ctx context.Context) error {
+	u := b.cfg.Endpoint
+	if u == "" {
+		region := b.cfg.Region
+		if region == "" {
+			region = "us-east-1"
+		}
+		u = "https://s3." + region + ".amazonaws.com"
+		if strings.HasPrefix(region, "cn-") {
+			u += ".cn"
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+	if err != nil {
+		return &source.Error{Status: 400, Op: "connect", Target: u, Explanation: "the endpoint URL is invalid.", Recommendation: "Fix the endpoint URL.", Err: err}
+	}
+	resp, err := b.httpClient().Do(req)
+	if err != nil {
+		return Classify(err, "connect", u)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusProxyAuthRequired || resp.StatusCode == http.StatusBadGateway && b.cfg.ProxyURI != "" {
+		return &source.Error{Status: 502, Op: "connect", Target: u, HTTPStatus: resp.StatusCode, Explanation: "the proxy refused to forward the connection.", Recommendation: "Check the proxy URI and its access rules."}
+	}
+	return nil
+}
+
+// FirstPage lists up to max keys under prefix: one request, used by the
+// connection test to tell bad credentials from missing permissions.
+func (b *Bucket) FirstPage(ctx context.Context, prefix string, max int32) ([]source.Object, error) {
+	out, err := b.client.ListObjectsV2(ctx, &s3sdk.ListObjectsV2Input{Bucket: aws.String(b.cfg.Bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(max)})
+	if err != nil {
+		return nil, Classify(err, "list", b.cfg.Bucket+"/"+prefix)
+	}
+	var objs []source.Object
+	for _, o := range out.Contents {
+		obj := source.Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: strings.Trim(aws.ToString(o.ETag), `"`)}
+		if o.LastModified != nil {
+			obj.LastModified = o.LastModified.UTC()
+		}
+		objs = append(objs, obj)
+	}
+	return objs, nil
 }

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/app"
+)
+
+// metrics serves Prometheus text format: per connector totals, the last
+// run, errors by class and lag. It needs a root token: the labels name
+// tenants and connectors.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	if !sc.Root {
+		return app.ErrForbidden
+	}
+	list, err := s.app.ListConnectors(r.Context(), sc, "")
+	if err != nil {
+		return err
+	}
+	type series struct {
+		name, help, typ string
+		lines           []string
+	}
+	ms := []*series{
+		{name: "trawl_objects_total", help: "Objects collected.", typ: "counter"},
+		{name: "trawl_records_total", help: "Records stored.", typ: "counter"},
+		{name: "trawl_bytes_total", help: "Compressed bytes read from collected objects.", typ: "counter"},
+		{name: "trawl_quarantined_total", help: "Records or object remainders quarantined.", typ: "counter"},
+		{name: "trawl_run_dropped", help: "Records dropped by log filters in the last run.", typ: "gauge"},
+		{name: "trawl_run_errors", help: "Failed objects in the last run, by HTTP status class of the failure.", typ: "gauge"},
+		{name: "trawl_run_duration_seconds", help: "Duration of the last run.", typ: "gauge"},
+		{name: "trawl_run_success", help: "1 if the last run succeeded.", typ: "gauge"},
+		{name: "trawl_lag_seconds", help: "Age of the newest collected object.", typ: "gauge"},
+		{name: "trawl_connector_enabled", help: "1 if the connector is enabled.", typ: "gauge"},
+	}
+	add := func(i int, labels string, v float64) {
+		ms[i].lines = append(ms[i].lines, fmt.Sprintf("%s{%s} %g", ms[i].name, labels, v))
+	}
+	for _, c := range list {
+		st, err := s.app.ConnectorStatus(r.Context(), sc, c.ID)
+		if err != nil {
+			return err
+		}
+		l := fmt.Sprintf(`tenant=%q,connector=%q,sub_type=%q`, c.Tenant, c.Name, c.SubType)
+		add(0, l, float64(st.Totals.Objects))
+		add(1, l, float64(st.Totals.Records))
+		add(2, l, float64(st.Totals.Bytes))
+		add(3, l, float64(st.Totals.Quarantined))
+		enabled := 0.0
+		if c.Enabled {
+			enabled = 1
+		}
+		add(9, l, enabled)
+		if lr := st.LastRun; lr != nil {
+			add(4, l, float64(lr.Dropped))
+			class := "none"
+			if lr.Status != 0 {
+				class = fmt.Sprintf("%dxx", lr.Status/100)
+			}
+			add(5, l+fmt.Sprintf(`,class=%q`, class), float64(lr.Errors))
+			if lr.EndedAt != nil {
+				add(6, l, lr.EndedAt.Sub(lr.StartedAt).Seconds())
+			}
+			ok := 0.0
+			if lr.Result == "ok" {
+				ok = 1
+			}
+			add(7, l, ok)
+		}
+		if st.Totals.Newest != nil {
+			add(8, l, time.Since(*st.Totals.Newest).Seconds())
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	var b strings.Builder
+	for _, m := range ms {
+		sort.Strings(m.lines)
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.typ)
+		for _, l := range m.lines {
+			b.WriteString(l + "\n")
+		}
+	}
+	_, err = w.Write([]byte(b.String()))
+	return err
+}

@@ -1,0 +1,328 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/format"
+	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/prefix"
+	"github.com/trawlhq/trawl/internal/source"
+)
+
+// Check is one step of a connection test.
+type Check struct {
+	Name           string `json:"name"` // endpoint, credentials, list, read, decrypt, decode
+	OK             bool   `json:"ok"`
+	Skipped        bool   `json:"skipped,omitempty"`
+	Status         int    `json:"status,omitempty"` // the HTTP status a failure maps to
+	Explanation    string `json:"explanation,omitempty"`
+	Recommendation string `json:"recommendation,omitempty"`
+	Detail         string `json:"detail,omitempty"`
+}
+
+// AccountResult is the test of one account of a wildcard connector.
+type AccountResult struct {
+	Account string  `json:"account"`
+	OK      bool    `json:"ok"`
+	Checks  []Check `json:"checks"`
+}
+
+// TestResult is the outcome of a connection test.
+type TestResult struct {
+	OK       bool            `json:"ok"`
+	Summary  string          `json:"summary"`
+	Checks   []Check         `json:"checks"`
+	Accounts []AccountResult `json:"accounts,omitempty"`
+	// Preview is the first record of the newest object, normalized.
+	Preview map[string]any `json:"preview,omitempty"`
+	Object  string         `json:"object,omitempty"`
+}
+
+// testBucket is what a connection test needs beyond collection.
+type testBucket interface {
+	collect.Bucket
+	Head(ctx context.Context, key string) (source.Object, string, error)
+}
+
+type prober interface {
+	Probe(ctx context.Context) error
+	FirstPage(ctx context.Context, prefix string, max int32) ([]source.Object, error)
+}
+
+// TestConnector checks, in order, that the endpoint is reachable (DNS,
+// proxy, TLS), the credentials are accepted, the prefix can be listed, the
+// newest object can be read (and decrypted, for SSE-KMS) and its first
+// record decodes. Failures are explained as the HTTP status they map to. A
+// wildcard connector is tested for every account found. One test runs at a
+// time; a second caller gets ErrBusy.
+func (a *App) TestConnector(ctx context.Context, sc Scope, id string) (*TestResult, error) {
+	c, err := a.GetConnector(ctx, sc, id)
+	if err != nil {
+		return nil, err
+	}
+	if !a.testMu.TryLock() {
+		return nil, fmt.Errorf("a connection test is already running; wait for it to finish and try again: %w", ErrBusy)
+	}
+	defer a.testMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	res := a.runTest(ctx, c)
+	_ = a.lake.Audit(ctx, sc.Actor, c.Tenant, "connector.test", c.ID, fmt.Sprintf("%s ok=%v", c.Name, res.OK))
+	if res.OK {
+		// A passing test clears a failed status; the next run sets it
+		// again if the problem persists.
+		now := time.Now().UTC()
+		_ = a.lake.SaveRun(ctx, &lake.Run{ID: newID(), ConnectorID: c.ID, StartedAt: now, EndedAt: &now, Result: "ok", Reason: "connection test passed"})
+	}
+	return res, nil
+}
+
+func failCheck(name string, err error) Check {
+	ch := Check{Name: name, Status: 500, Explanation: err.Error()}
+	var se *source.Error
+	if errors.As(err, &se) {
+		ch.Status, ch.Explanation, ch.Recommendation = se.Status, se.Explanation, se.Recommendation
+		if a := se.Answer(); a != "" {
+			ch.Detail = a
+		}
+	}
+	return ch
+}
+
+func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
+	res := &TestResult{}
+	add := func(ch Check) bool {
+		res.Checks = append(res.Checks, ch)
+		return ch.OK || ch.Skipped
+	}
+	finish := func() *TestResult {
+		res.OK = true
+		for _, ch := range res.Checks {
+			if !ch.OK && !ch.Skipped {
+				res.OK = false
+				res.Summary = fmt.Sprintf("Failure: %s check failed with %d: %s", ch.Name, ch.Status, ch.Explanation)
+				return res
+			}
+		}
+		for _, ac := range res.Accounts {
+			if !ac.OK {
+				res.OK = false
+				res.Summary = "Failure: account " + ac.Account + " failed; see its checks"
+				return res
+			}
+		}
+		res.Summary = "Success: Trawl can list, read and decode this connector's logs"
+		if len(res.Accounts) > 0 {
+			res.Summary += fmt.Sprintf(" in all %d accounts", len(res.Accounts))
+		}
+		return res
+	}
+
+	b, full, err := a.bucketFor(ctx, c.ID)
+	if err != nil {
+		add(failCheck("endpoint", err))
+		return finish()
+	}
+	tb, _ := b.(testBucket)
+	if p, ok := b.(prober); ok {
+		if err := p.Probe(ctx); err != nil {
+			add(failCheck("endpoint", err))
+			return finish()
+		}
+		add(Check{Name: "endpoint", OK: true, Detail: "reachable"})
+		tmpl, _ := prefix.Parse(full.Prefix, prefix.Options{AllowWildcard: true})
+		if _, err := p.FirstPage(ctx, tmpl.ListPrefix(), 1); err != nil {
+			var se *source.Error
+			if errors.As(err, &se) && se.Status == 401 {
+				add(failCheck("credentials", err))
+				return finish()
+			}
+			add(Check{Name: "credentials", OK: true, Detail: "the request signature was accepted"})
+			add(failCheck("list", err))
+			return finish()
+		}
+		add(Check{Name: "credentials", OK: true, Detail: "the request signature was accepted"})
+	} else {
+		add(Check{Name: "endpoint", OK: true, Detail: "local folder"})
+		add(Check{Name: "credentials", Skipped: true, OK: true, Detail: "a local folder needs none"})
+	}
+
+	tmpl, err := prefix.Parse(full.Prefix, prefix.Options{AllowWildcard: full.SubType != connector.WAF})
+	if err != nil {
+		add(Check{Name: "list", Status: 400, Explanation: err.Error(), Recommendation: "Fix the prefix."})
+		return finish()
+	}
+	disc, err := prefix.Discover(ctx, b, tmpl, collect.RelevantFor(full.SubType), full.Region)
+	if err != nil {
+		add(failCheck("list", err))
+		return finish()
+	}
+	if len(disc.Partitions) == 0 {
+		add(Check{Name: "list", Status: 404, Explanation: fmt.Sprintf("no log objects were found under the prefix %q.", full.Prefix),
+			Recommendation: "Check the prefix (AWSLogs/<account>/CloudTrail/<region>, without a trailing '/'), the bucket, and that AWS delivers logs there."})
+		return finish()
+	}
+	wildcard := strings.Contains(full.Prefix, "*")
+	if !wildcard {
+		add(Check{Name: "list", OK: true, Detail: fmt.Sprintf("%d partitions found (%s)", len(disc.Partitions), describe(disc.Partitions))})
+		checks, preview, key := a.readCheck(ctx, tb, full, disc.Partitions)
+		for _, ch := range checks {
+			add(ch)
+		}
+		res.Preview, res.Object = preview, key
+		return finish()
+	}
+	add(Check{Name: "list", OK: true, Detail: fmt.Sprintf("%d accounts found: %s", len(disc.Accounts), strings.Join(disc.Accounts, ", "))})
+	for _, acct := range disc.Accounts {
+		var parts []prefix.Partition
+		for _, p := range disc.Partitions {
+			if p.Account == acct {
+				parts = append(parts, p)
+			}
+		}
+		ar := AccountResult{Account: acct}
+		if len(parts) == 0 {
+			ar.Checks = []Check{{Name: "list", Status: 404, Explanation: "no log folders for this account under the prefix.", Recommendation: "Check that the trail delivers this account's logs here."}}
+		} else {
+			checks, preview, key := a.readCheck(ctx, tb, full, parts)
+			ar.Checks = checks
+			if res.Preview == nil {
+				res.Preview, res.Object = preview, key
+			}
+		}
+		ar.OK = true
+		for _, ch := range ar.Checks {
+			if !ch.OK && !ch.Skipped {
+				ar.OK = false
+			}
+		}
+		res.Accounts = append(res.Accounts, ar)
+	}
+	return finish()
+}
+
+func describe(ps []prefix.Partition) string {
+	var out []string
+	for i, p := range ps {
+		if i == 3 {
+			out = append(out, fmt.Sprintf("and %d more", len(ps)-3))
+			break
+		}
+		out = append(out, p.Prefix)
+	}
+	return strings.Join(out, ", ")
+}
+
+// readCheck finds the newest object of the partitions, reads it (which
+// needs kms:Decrypt when it is SSE-KMS encrypted) and decodes its first
+// record.
+func (a *App) readCheck(ctx context.Context, b testBucket, c *connector.Connector, parts []prefix.Partition) ([]Check, map[string]any, string) {
+	var newest source.Object
+	found := false
+	now := time.Now()
+	for _, p := range parts {
+		for _, back := range []time.Duration{48 * time.Hour, 31 * 24 * time.Hour} {
+			prefixes := p.Prefixes(now.Add(-back), now)
+			if p.Kind == prefix.Flat {
+				_, objs, err := b.ListLevel(ctx, p.Prefix)
+				if err != nil {
+					return []Check{failCheck("read", err)}, nil, ""
+				}
+				for _, o := range objs {
+					if !found || o.LastModified.After(newest.LastModified) {
+						newest, found = o, true
+					}
+				}
+				break
+			}
+			for i := len(prefixes) - 1; i >= 0 && !found; i-- {
+				err := b.List(ctx, prefixes[i], "", func(o source.Object) error {
+					if skip, _ := collect.FormatFor(c.SubType); skip.SkipReason(o.Key) != "" {
+						return nil
+					}
+					if !found || o.LastModified.After(newest.LastModified) {
+						newest, found = o, true
+					}
+					return nil
+				})
+				if err != nil {
+					return []Check{failCheck("read", err)}, nil, ""
+				}
+			}
+			if found {
+				break
+			}
+		}
+	}
+	if !found {
+		return []Check{{Name: "read", Status: 404, Explanation: "the folders exist but hold no log objects from the last 31 days.",
+			Recommendation: "Check that AWS is still delivering logs to this prefix."}}, nil, ""
+	}
+	var checks []Check
+	_, sse, herr := b.Head(ctx, newest.Key)
+	rc, err := b.Open(ctx, newest)
+	if err != nil {
+		var se *source.Error
+		if errors.As(err, &se) && strings.Contains(se.Explanation, "KMS") {
+			checks = append(checks, Check{Name: "read", OK: true, Detail: "the object exists: " + newest.Key}, failCheck("decrypt", err))
+			return checks, nil, newest.Key
+		}
+		return append(checks, failCheck("read", err)), nil, newest.Key
+	}
+	defer rc.Close()
+	checks = append(checks, Check{Name: "read", OK: true, Detail: fmt.Sprintf("%s (%d bytes)", newest.Key, newest.Size)})
+	switch {
+	case herr == nil && strings.Contains(sse, "kms"):
+		checks = append(checks, Check{Name: "decrypt", OK: true, Detail: "SSE-KMS: the object was decrypted (kms:Decrypt is granted)"})
+	case herr == nil && sse != "":
+		checks = append(checks, Check{Name: "decrypt", OK: true, Detail: "server-side encryption " + sse + ": read"})
+	default:
+		checks = append(checks, Check{Name: "decrypt", OK: true, Skipped: true, Detail: "the object is not SSE-KMS encrypted"})
+	}
+	f, _ := collect.FormatFor(c.SubType)
+	dr, _, err := format.Open(io.LimitReader(rc, 16<<20), format.DefaultLimits())
+	if err != nil {
+		return append(checks, Check{Name: "decode", Status: 422, Explanation: err.Error(), Recommendation: "Check the connector's sub type and file type match the objects."}), nil, newest.Key
+	}
+	dec := f.NewDecoder(dr, newest)
+	if cl, ok := dec.(io.Closer); ok {
+		defer cl.Close()
+	}
+	var last error
+	for i := 0; i < 50; i++ {
+		raw, err := dec.Next()
+		if err != nil {
+			last = err
+			break
+		}
+		rec := interflow.New(f.Schema)
+		rec.Stamp(interflow.Provenance{Tenant: c.Tenant, Connector: c.Name, Bucket: c.Bucket, Key: newest.Key, ETag: newest.ETag}, int64(i), f.Class, f.Category)
+		if err := dec.Normalize(raw, rec); err != nil {
+			last = err
+			continue
+		}
+		preview := map[string]any{}
+		for j, fl := range rec.Schema.Fields {
+			if v := rec.Vals[j]; v != nil {
+				if s, ok := v.(string); ok && len(s) > 2000 {
+					v = s[:2000] + "..."
+				}
+				preview[fl.Name] = v
+			}
+		}
+		return append(checks, Check{Name: "decode", OK: true, Detail: fmt.Sprintf("decoded as %s", f.Class)}), preview, newest.Key
+	}
+	msg := "no record could be decoded"
+	if last != nil && !errors.Is(last, io.EOF) {
+		msg += ": " + last.Error()
+	}
+	return append(checks, Check{Name: "decode", Status: 422, Explanation: msg + ".", Recommendation: "Check the connector's sub type (cloudtrail, vpcflow or waf) matches the objects under the prefix."}), nil, newest.Key
+}
