@@ -1,0 +1,219 @@
+package integration
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/testutil/s3server"
+)
+
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if ok() {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", d, what)
+}
+
+func s3Conn(srv *s3server.Server, name, tenant, bucketName, secret string, interval time.Duration) connector.Connector {
+	return connector.Connector{Name: name, Tenant: tenant, SubType: connector.CloudTrail, Bucket: bucketName, Prefix: "AWSLogs/" + acct + "/CloudTrail",
+		AccessKeyID: srv.AccessKey, SecretAccessKey: connector.NewSecret(secret), Endpoint: srv.Endpoint, PathStyle: true,
+		Start: time.Now().Add(-72 * time.Hour), Interval: connector.Duration(interval)}
+}
+
+func countTenant(t *testing.T, a *app.App, tenant string) int64 {
+	n, err := a.Count(context.Background(), app.RootScope("t"), tenant, lake.SearchRequest{From: time.Now().Add(-30 * 24 * time.Hour), To: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestSchedulerRunsConnectors: enabled connectors are collected at once and
+// then every interval; new objects are picked up on their own; a failing
+// connector and a hanging one do not hold back a healthy one.
+func TestSchedulerRunsConnectors(t *testing.T) {
+	srv := s3server.Start(t)
+	first, want1 := trailObjects(51, 2, 10)
+	bucket(t, srv, "good", first)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	ctx := context.Background()
+	a, err := app.Open(ctx, app.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	sc := app.RootScope("test")
+	hang := s3Conn(srv, "hang", "t1", "good", srv.SecretKey, 10*time.Second)
+	hang.Endpoint = "http://" + ln.Addr().String()
+	for _, c := range []connector.Connector{hang, s3Conn(srv, "bad", "t2", "good", "wrong-secret-key-wrong-secret", 10*time.Second), s3Conn(srv, "good", "t3", "good", srv.SecretKey, 10*time.Second)} {
+		if _, err := a.CreateConnector(ctx, sc, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { a.Schedule(sctx, app.SchedulerOptions{Tick: 100 * time.Millisecond, Parallel: 2}); close(done) }()
+	defer func() { stop(); <-done }()
+
+	waitFor(t, 20*time.Second, "the first run of the healthy connector", func() bool { return countTenant(t, a, "t3") == int64(len(want1)) })
+	more, want2 := trailObjects(52, 2, 10)
+	bucket(t, srv, "good", more)
+	waitFor(t, 30*time.Second, "the next interval to collect new objects", func() bool { return countTenant(t, a, "t3") == int64(len(want1)+len(want2)) })
+	list, _ := a.ListConnectors(ctx, sc, "t2")
+	st, _ := a.ConnectorStatus(ctx, sc, list[0].ID)
+	if st.LastRun == nil || st.LastRun.Result != "failed" || st.LastRun.Status != 401 || st.NextRun == nil {
+		t.Errorf("failing connector status: %+v", st.LastRun)
+	}
+}
+
+// TestShutdownMidRun: stopping the scheduler in the middle of a run, then
+// starting again, stores every record exactly once.
+func TestShutdownMidRun(t *testing.T) {
+	srv := s3server.Start(t)
+	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 61, Accounts: []string{acct}, Regions: []string{"us-east-1"},
+		Start: time.Now().UTC().Add(-3 * time.Hour), Span: 2 * time.Hour, Objects: 12, RecordsPerObj: 4000, PadBytes: 400})
+	want := 0
+	for _, o := range objs {
+		want += o.Records
+	}
+	bucket(t, srv, "big", objs)
+	dir := t.TempDir()
+	ctx := context.Background()
+	open := func() *app.App {
+		a, err := app.Open(ctx, app.Options{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a := open()
+	if _, err := a.CreateConnector(ctx, app.RootScope("t"), s3Conn(srv, "big", "t", "big", srv.SecretKey, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { a.Schedule(sctx, app.SchedulerOptions{Tick: 50 * time.Millisecond}); close(done) }()
+	waitFor(t, 30*time.Second, "the run to be part-way", func() bool { n := countTenant(t, a, "t"); return n > 0 })
+	stop()
+	<-done
+	mid := countTenant(t, a, "t")
+	a.Close()
+	if mid >= int64(want) {
+		t.Skipf("the run finished before shutdown (%d records); nothing to check", mid)
+	}
+	a = open()
+	defer a.Close()
+	sctx, stop = context.WithCancel(ctx)
+	done = make(chan struct{})
+	go func() { a.Schedule(sctx, app.SchedulerOptions{Tick: 50 * time.Millisecond}); close(done) }()
+	waitFor(t, 60*time.Second, "the restarted run to finish", func() bool { return countTenant(t, a, "t") >= int64(want) })
+	stop()
+	<-done
+	it, err := a.Lake().CheckIntegrity(ctx, "aws_events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stopped at %d of %d records; after restart %d rows, %d distinct", mid, want, it.Rows, it.DistinctIDs)
+	if it.Rows != int64(want) || it.DistinctIDs != int64(want) {
+		t.Errorf("rows %d distinct %d, want %d", it.Rows, it.DistinctIDs, want)
+	}
+}
+
+// TestServeTwoTenantsSixConnectors: `trawl serve` with two tenants and six
+// connectors (each sub type twice) runs several intervals while objects
+// arrive; the counts in search equal what was uploaded.
+func TestServeTwoTenantsSixConnectors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	srv := s3server.Start(t)
+	data := t.TempDir()
+	sf := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(sf, []byte(srv.SecretKey), 0o600)
+	expected := map[string]int{}
+	upload := func(round int) {
+		start := time.Now().UTC().Add(-time.Hour)
+		for ti, tenant := range []string{"red", "blue"} {
+			seed := uint64(round*10 + ti)
+			ct, ids := trailObjects(seed+100, 1, 7)
+			bucket(t, srv, tenant+"-ct", ct)
+			expected[tenant] += len(ids)
+			var fo, wo []gen.Object
+			for _, f := range gen.VPCFlow(gen.FlowSpec{Seed: seed, Account: acct, Region: "us-east-1", Start: start, Span: time.Minute, Objects: 2, RecordsPerObj: 13}) {
+				fo = append(fo, f.Object)
+				expected[tenant] += f.Records
+			}
+			for _, w := range gen.WAF(gen.WAFSpec{Seed: seed, Account: acct, Region: "us-east-1", WebACL: "acl", Start: start, Span: time.Minute, Objects: 2, RecordsPerObj: 9}) {
+				wo = append(wo, w.Object)
+				expected[tenant] += w.Records
+			}
+			bucket(t, srv, tenant+"-flow", fo)
+			bucket(t, srv, tenant+"-waf", wo)
+		}
+	}
+	upload(1)
+	for _, tenant := range []string{"red", "blue"} {
+		for _, sub := range [][3]string{{"cloudtrail", "-ct", "AWSLogs/" + acct + "/CloudTrail"}, {"vpcflow", "-flow", "AWSLogs"}, {"waf", "-waf", "AWSLogs/" + acct + "/WAFLogs"}} {
+			mustTrawl(t, data, "connector", "add", "--name", tenant+"-"+sub[0], "--tenant", tenant, "--subtype", sub[0], "--bucket", tenant+sub[1],
+				"--prefix", sub[2], "--access-key-id", srv.AccessKey, "--secret-access-key-file", sf, "--endpoint", srv.Endpoint,
+				"--start", "-72h", "--interval", "10s")
+		}
+	}
+	stop := startServe(t, data, "--tick", "200ms", "--parallel", "3")
+	defer stop()
+	countOf := func(tenant string) int {
+		out := mustTrawl(t, data, "search", "--count", "--from", "-30d", "--tenant", tenant)
+		return atoiT(t, out)
+	}
+	time.Sleep(3 * time.Second)
+	upload(2) // arrives between runs
+	time.Sleep(11 * time.Second)
+	upload(3)
+	waitFor(t, 60*time.Second, "all uploaded records", func() bool {
+		return countOf("red") == expected["red"] && countOf("blue") == expected["blue"]
+	})
+	for _, tenant := range []string{"red", "blue"} {
+		if n := countOf(tenant); n != expected[tenant] {
+			t.Errorf("%s: %d records, want %d", tenant, n, expected[tenant])
+		}
+	}
+	out := mustTrawl(t, data, "connector", "list")
+	if strings.Count(out, "true") != 6 {
+		t.Errorf("connectors:\n%s", out)
+	}
+}
+
+func atoiT(t *testing.T, s string) int {
+	var n int
+	for _, c := range strings.TrimSpace(s) {
+		if c < '0' || c > '9' {
+			t.Fatalf("not a number: %q", s)
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
