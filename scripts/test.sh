@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 ./scripts/install-versitygw.sh
+./scripts/install-browser.sh || export TRAWL_UI_UNAVAILABLE=1
 echo "== go vet" >&2
 go vet ./...
 echo "== go test" >&2

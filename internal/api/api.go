@@ -113,6 +113,7 @@ func (s *Server) routes() {
 	})
 	h("GET /api/v1/tenants", s.tenants)
 	h("GET /api/v1/fields", s.fields)
+	h("GET /api/v1/meta", s.meta)
 	h("GET /api/v1/validate/prefix", s.validatePrefix)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 404, "not_found", "no such API endpoint: "+r.Method+" "+r.URL.Path, "")
@@ -618,5 +619,15 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, sc app.Scope) err
 		es = []lake.AuditEntry{}
 	}
 	writeJSON(w, 200, map[string]any{"entries": es})
+	return nil
+}
+
+func (s *Server) meta(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	writeJSON(w, 200, map[string]any{
+		"regions":    connector.Regions(),
+		"sub_types":  []string{"cloudtrail", "vpcflow", "waf"},
+		"file_types": map[string][]string{"cloudtrail": {"gzip"}, "vpcflow": {"gzip"}, "waf": {"gzip", "text"}},
+		"node":       s.app.Node(),
+	})
 	return nil
 }

@@ -36,6 +36,7 @@ func (a *App) Schedule(ctx context.Context, opt SchedulerOptions) {
 	}
 	sem := make(chan struct{}, opt.Parallel)
 	next := map[string]time.Time{}
+	seen := map[string]int64{} // version of each connector when last scheduled
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -52,11 +53,17 @@ func (a *App) Schedule(ctx context.Context, opt SchedulerOptions) {
 			if !c.Enabled || (c.RunOn != "" && c.RunOn != a.opt.Node) {
 				mu.Lock()
 				delete(next, c.ID)
+				delete(seen, c.ID)
 				mu.Unlock()
 				continue
 			}
 			mu.Lock()
 			due, known := next[c.ID]
+			// An edited (or re-enabled) connector runs at once, so a fix
+			// shows without waiting an interval.
+			if v, ok := seen[c.ID]; ok && v != c.Version {
+				known = false
+			}
 			mu.Unlock()
 			if known && now.Before(due) {
 				continue
@@ -75,6 +82,7 @@ func (a *App) Schedule(ctx context.Context, opt SchedulerOptions) {
 			id, interval := c.ID, c.Interval.D()
 			mu.Lock()
 			next[id] = now.Add(interval) // provisional, so it is not started twice
+			seen[id] = c.Version
 			mu.Unlock()
 			wg.Add(1)
 			go func() {

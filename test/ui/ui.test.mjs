@@ -1,0 +1,208 @@
+// Browser tests of the Trawl console, driven by test/ui/ui_test.go, which
+// starts versitygw and `trawl serve` and passes their addresses in the
+// environment.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const env = process.env;
+const shot = (page, name) => page.screenshot({ path: `${env.ARTIFACTS}/${name}.png`, fullPage: true });
+
+async function launch() {
+  return chromium.launch({
+    executablePath: env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+}
+
+async function signIn(page, token) {
+  await page.goto(env.TRAWL_URL + "/");
+  await page.getByLabel("API token", { exact: true }).fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForSelector("#connectors-view:not([hidden])");
+}
+
+test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, async () => {
+  const browser = await launch();
+  try {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await ctx.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("console", (m) => { if (m.type() === "error" && !/Failed to load resource/.test(m.text())) errors.push(m.text()); });
+
+    // Sign-in, then the empty connectors page.
+    await signIn(page, env.TRAWL_TOKEN);
+    await shot(page, "01-connectors-empty");
+
+    // Wizard step 1: General, with the fixed fields shown read-only.
+    await page.getByRole("button", { name: "New connector" }).click();
+    const wiz = page.locator("#wizard");
+    await wiz.waitFor();
+    assert.equal(await wiz.getByLabel("Category", { exact: true }).inputValue(), "PaaS");
+    assert.equal(await wiz.getByLabel("Type", { exact: true }).inputValue(), "AWS CloudTrail");
+    assert.equal(await wiz.getByLabel("Function", { exact: true }).inputValue(), "Collect");
+    await wiz.getByLabel("Name", { exact: true }).fill("console-trail");
+    await wiz.getByLabel("Tenant", { exact: true }).fill("acme");
+    await wiz.getByRole("button", { name: "Next" }).click();
+
+    // Step 2: text file type with cloudtrail, and a trailing "/", are refused.
+    await wiz.getByLabel("Sub type", { exact: true }).selectOption("cloudtrail");
+    await wiz.getByLabel("File type", { exact: true }).selectOption("text");
+    await wiz.getByLabel("Bucket", { exact: true }).fill(env.BUCKET);
+    await wiz.getByLabel("Prefix", { exact: true }).fill(env.PREFIX + "/");
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await page.waitForFunction(() => document.querySelector("#prefix-error").textContent.includes("trailing"));
+    const ftErr = await wiz.locator('[data-error="file_type"]').textContent();
+    assert.match(ftErr, /gzip/);
+    assert.match(await wiz.locator("#prefix-error").textContent(), /trailing '\/'/);
+    await shot(page, "02-wizard-validation");
+    assert.equal(await wiz.locator('fieldset[data-step="2"]').isVisible(), true, "stays on step 2 while invalid");
+
+    await wiz.getByLabel("File type", { exact: true }).selectOption("gzip");
+    await wiz.getByLabel("Prefix", { exact: true }).fill(env.PREFIX);
+    await wiz.getByLabel("Access key ID", { exact: true }).fill(env.S3_KEY);
+    await wiz.getByLabel("Secret access key", { exact: true }).fill("this-is-the-wrong-secret-key-000");
+    await wiz.getByLabel(/S3 endpoint/).fill(env.S3_ENDPOINT);
+    await wiz.getByLabel("Path-style addressing", { exact: true }).check();
+    await page.waitForFunction(() => document.querySelector("#prefix-error").textContent === "");
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await page.waitForSelector('#wizard fieldset[data-step="3"]:not([hidden])', { timeout: 10000 }).catch(async (e) => {
+      await shot(page, "xx-wizard-stuck");
+      throw new Error("wizard did not reach Confirm: " + (await wiz.locator("#wizard-error").textContent()) + " " +
+        (await wiz.locator("[data-error]").allTextContents()).join(" | "));
+    });
+
+    // Step 3: the summary masks the secret.
+    const confirm = await wiz.locator("#confirm").textContent();
+    assert.match(confirm, /\*{8}/);
+    assert.doesNotMatch(confirm, /wrong-secret/);
+    await shot(page, "03-wizard-confirm");
+    await wiz.getByRole("button", { name: "Submit" }).click();
+    await page.waitForSelector('#connectors tr[data-name="console-trail"]');
+
+    // Test with the wrong secret: a failure explained, with what S3 answered (403).
+    const row = page.locator('#connectors tr[data-name="console-trail"]');
+    await row.getByRole("button", { name: "Test console-trail" }).click();
+    const dlg = page.locator("#test-dialog");
+    await page.waitForFunction(() => /Success|Failure/.test(document.querySelector("#test-outcome").textContent));
+    assert.equal(await dlg.locator("#test-outcome").textContent(), "Failure");
+    await dlg.getByRole("button", { name: "Show more" }).click();
+    const detail = await dlg.locator("#test-detail").textContent();
+    assert.match(detail, /403 SignatureDoesNotMatch/);
+    assert.match(detail, /secret access key does not match/);
+    assert.match(detail, /Re-enter the secret access key/);
+    await shot(page, "04-test-failure");
+    await dlg.getByRole("button", { name: "Close" }).click();
+
+    // Fix the secret through Edit: General fields are read-only there.
+    await row.getByRole("button", { name: "Edit console-trail" }).click();
+    assert.equal(await wiz.getByLabel("Name", { exact: true }).getAttribute("readonly"), "");
+    await wiz.getByRole("button", { name: "Next" }).click();
+    assert.equal(await wiz.getByLabel("Secret access key", { exact: true }).getAttribute("placeholder"), "unchanged (stored)");
+    await wiz.getByLabel("Secret access key", { exact: true }).fill(env.S3_SECRET);
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await wiz.getByRole("button", { name: "Submit" }).click();
+    await page.waitForFunction(() => !document.querySelector("#wizard").open);
+    await row.getByRole("button", { name: "Test console-trail" }).click();
+    await page.waitForFunction(() => /Success|Failure/.test(document.querySelector("#test-outcome").textContent));
+    assert.equal(await dlg.locator("#test-outcome").textContent(), "Success");
+    await dlg.getByRole("button", { name: "Show more" }).click();
+    assert.match(await dlg.locator("#test-detail").textContent(), /Sample record/);
+    await shot(page, "05-test-success");
+    await dlg.getByRole("button", { name: "Close" }).click();
+
+    // Wait for collection (an edited connector runs at once), then hunt.
+    for (let i = 0; i < 60; i++) {
+      await page.reload();
+      await page.waitForSelector('#connectors tr[data-name="console-trail"]');
+      const recs = await page.locator('#connectors tr[data-name="console-trail"] td').nth(7).textContent();
+      if (Number(recs) >= 200) break;
+      await page.waitForTimeout(1000);
+    }
+    assert.equal(await page.locator('#connectors tr[data-name="console-trail"] td').nth(7).textContent(), "200");
+    assert.match(await page.locator('#connectors tr[data-name="console-trail"] td').nth(5).textContent(), /ok/);
+    await shot(page, "06-connectors");
+
+    await page.getByRole("link", { name: /Threat Hunting/ }).click();
+    await page.waitForSelector("#hunt-view:not([hidden])");
+    await page.getByLabel("Time range", { exact: true }).selectOption("-7d");
+    await page.getByLabel("Query", { exact: true }).fill(`event_id:${env.EVENT_ID}`);
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("1 "));
+    await page.locator("#results tbody tr").first().click();
+    await page.waitForSelector("#detail:not([hidden])");
+    const raw = await page.locator("#raw").textContent();
+    assert.match(raw, new RegExp(env.EVENT_ID));
+    assert.match(raw, /\n  "/, "raw JSON is pretty-printed");
+    assert.match(await page.locator("#detail-fields").textContent(), /msg_origin\.vendor/);
+    await shot(page, "07-hunt-detail");
+
+    // "Filter out" from the detail adds a NOT term.
+    await page.getByRole("button", { name: /^Filter out event_name/ }).click();
+    await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("0 "));
+    assert.match(await page.getByLabel("Query", { exact: true }).inputValue(), /NOT event_name:/);
+
+    // A malformed query is explained at its position.
+    await page.getByLabel("Query", { exact: true }).fill("event_name:(CreateUser OR");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.waitForFunction(() => document.querySelector("#query-error").textContent.includes("position"));
+    assert.match(await page.locator("#query-error").textContent(), /\^/);
+    await shot(page, "08-query-error");
+
+    // Histogram: zoom into a bar that has records.
+    await page.getByLabel("Query", { exact: true }).fill("");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("200 "));
+    const bar = page.locator("#histogram button").filter({ hasNot: page.locator("x") });
+    const bars = await bar.evaluateAll((els) => els.map((e, i) => [i, e.getAttribute("aria-label")]).filter(([, l]) => !l.startsWith("0 ")));
+    assert.ok(bars.length > 0, "histogram has bars with records");
+    const [idx, label] = bars[0];
+    const want = Number(label.split(" ")[0]);
+    await page.locator("#histogram button").nth(idx).click();
+    await page.waitForFunction((n) => document.querySelector("#result-count").textContent.startsWith(n + " "), want);
+    assert.equal(await page.getByLabel("Time range", { exact: true }).inputValue(), "custom");
+    await shot(page, "09-histogram-zoom");
+
+    // Column picker adds a column.
+    await page.locator("#column-picker summary").click();
+    await page.locator('#column-list input[value="user.arn"]').check();
+    assert.match(await page.locator("#results thead").textContent(), /user\.arn/);
+
+    // Keyboard: a row opens its detail with Enter.
+    await page.locator("#results tbody tr").first().focus();
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#detail:not([hidden])");
+
+    // Narrow window.
+    await page.setViewportSize({ width: 420, height: 800 });
+    await shot(page, "10-hunt-narrow");
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    // Quarantine view.
+    await page.getByRole("link", { name: /Connectors/ }).click();
+    await page.locator('#connectors tr[data-name="console-trail"]').getByRole("button", { name: "Quarantine of console-trail" }).click();
+    await page.waitForSelector("#quarantine-view:not([hidden])");
+    assert.match(await page.locator("#quarantine").textContent(), /Nothing is quarantined/);
+    await shot(page, "11-quarantine");
+
+    // A tenant-scope token sees only its tenant.
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await signIn(page, env.TRAWL_TENANT_TOKEN);
+    assert.equal(await page.locator("#connectors tbody tr").count(), 0);
+    assert.match(await page.locator("#who").textContent(), /tenant other/);
+    await page.getByRole("link", { name: /Threat Hunting/ }).click();
+    await page.waitForSelector("#hunt-view:not([hidden])", { timeout: 10000 }).catch(async () => { await shot(page, "xx-tenant-hunt"); throw new Error("hunt view not shown for the tenant token: " + page.url()); });
+    await shot(page, "12-tenant-hunt");
+    await page.getByLabel("Time range", { exact: true }).selectOption("-30d", { timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("0 "));
+    assert.equal(await page.locator("#tenant-field").isVisible(), false, "no tenant selector for a tenant token");
+    await shot(page, "12-tenant-scope");
+
+    assert.deepEqual(errors, [], "no script errors");
+  } finally {
+    await browser.close();
+  }
+});

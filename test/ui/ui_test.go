@@ -1,0 +1,102 @@
+// Package ui runs the browser tests of the console: Playwright
+// (playwright-core from npm) driving Debian's Chromium against `trawl serve`
+// and versitygw. Screenshots go to test/ui/artifacts (not committed).
+package ui
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/gen"
+	s3src "github.com/trawlhq/trawl/internal/source/s3"
+	"github.com/trawlhq/trawl/internal/testutil/s3server"
+)
+
+const acct = "123456789012"
+
+func TestConsoleInBrowser(t *testing.T) {
+	node, err := exec.LookPath("node")
+	chromium := "/usr/bin/chromium"
+	_, cerr := os.Stat(chromium)
+	_, merr := os.Stat("node_modules/playwright-core")
+	if err != nil || cerr != nil || merr != nil {
+		msg := "SKIP: browser tests need node, /usr/bin/chromium and npm ci in test/ui (scripts/test.sh installs them)"
+		if os.Getenv("CI") != "" && os.Getenv("TRAWL_UI_UNAVAILABLE") == "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	srv := s3server.Start(t)
+	ctx := context.Background()
+	b, err := s3src.New(ctx, s3src.Config{Bucket: "console-trail", Endpoint: srv.Endpoint, PathStyle: true, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 77, Accounts: []string{acct}, Regions: []string{"us-east-1"},
+		Start: time.Now().UTC().Add(-5 * time.Hour), Span: 4 * time.Hour, Objects: 8, RecordsPerObj: 25, Attacks: true})
+	for _, o := range objs {
+		if err := b.Put(ctx, o.Key, bytes.NewReader(o.Body), int64(len(o.Body))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventID := objs[3].EventIDs[7]
+
+	bin := filepath.Join(t.TempDir(), "trawl")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/trawl").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	data := t.TempDir()
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	serve := exec.Command(bin, "serve", "--addr", addr, "--tick", "200ms")
+	serve.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data)
+	out, _ := serve.StdoutPipe()
+	serve.Stderr = os.Stderr
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { serve.Process.Signal(os.Interrupt); serve.Wait() }()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "serving on") {
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	root, _ := os.ReadFile(filepath.Join(data, "root.token"))
+	tok := exec.Command(bin, "token", "create", "--tenant", "other", "--name", "ui-test")
+	tok.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data)
+	tenantTok, err := tok.Output()
+	if err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	artifacts, _ := filepath.Abs("artifacts")
+	os.MkdirAll(artifacts, 0o755)
+	cmd := exec.Command(node, "--test", "ui.test.mjs")
+	cmd.Env = append(os.Environ(),
+		"TRAWL_URL=http://"+addr, "TRAWL_TOKEN="+strings.TrimSpace(string(root)), "TRAWL_TENANT_TOKEN="+strings.TrimSpace(string(tenantTok)),
+		"S3_ENDPOINT="+srv.Endpoint, "S3_KEY="+srv.AccessKey, "S3_SECRET="+srv.SecretKey, "BUCKET=console-trail",
+		"PREFIX=AWSLogs/"+acct+"/CloudTrail", "EVENT_ID="+eventID, "ARTIFACTS="+artifacts, "CHROMIUM="+chromium)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err = cmd.Run()
+	t.Log(buf.String())
+	if err != nil {
+		t.Fatalf("browser tests failed: %v", err)
+	}
+}

@@ -1,0 +1,600 @@
+// Trawl console: plain JavaScript over the /api/v1 API. The token lives in
+// sessionStorage and travels only in the Authorization header, so there is
+// no cookie for a cross-site request to ride on (CSRF-safe by construction).
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+
+const state = {
+  token: sessionStorage.getItem("trawl.token") || "",
+  me: null,
+  meta: null,
+  connectors: [],
+  editing: null, // connector being edited, or null for a new one
+  step: 1,
+  hunt: { rows: [], next: null, columns: null, selected: null },
+};
+
+// ---------- API ----------
+class APIError extends Error {
+  constructor(status, body) {
+    super((body && body.error && body.error.message) || `HTTP ${status}`);
+    this.status = status;
+    this.body = (body && body.error) || {};
+  }
+}
+
+async function api(method, path, body, headers = {}) {
+  const opts = { method, headers: { Authorization: "Bearer " + state.token, ...headers } };
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  const resp = await fetch(path, opts);
+  let data = null;
+  const text = await resp.text();
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = null; }
+  }
+  if (resp.status === 401) {
+    signOut("Your token was not accepted; sign in again.");
+    throw new APIError(401, data);
+  }
+  if (!resp.ok) throw new APIError(resp.status, data);
+  return { data, headers: resp.headers };
+}
+
+// ---------- helpers ----------
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function fmtTime(s) {
+  if (!s) return "—";
+  const d = new Date(s);
+  return isNaN(d) ? String(s) : d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z").replace(/Z$/, " UTC");
+}
+
+function fmtAge(seconds) {
+  if (seconds === undefined || seconds === null) return "—";
+  const s = Math.round(seconds);
+  if (s < 120) return s + " s";
+  if (s < 7200) return Math.round(s / 60) + " min";
+  if (s < 172800) return Math.round(s / 3600) + " h";
+  return Math.round(s / 86400) + " d";
+}
+
+function cellText(v) {
+  if (v === undefined || v === null || v === "") return "—";
+  if (Array.isArray(v)) return v.join(", ");
+  if (typeof v === "string" && /^\d{4}-\d\d-\d\dT/.test(v)) return fmtTime(v);
+  return String(v);
+}
+
+// ---------- routing ----------
+function show(id) {
+  for (const v of ["signin-view", "connectors-view", "hunt-view", "quarantine-view"]) $("#" + v).hidden = v !== id;
+  $("#topbar").hidden = id === "signin-view";
+  for (const [nav, view] of [["#nav-connectors", "connectors-view"], ["#nav-hunt", "hunt-view"]]) {
+    if (id === view) $(nav).setAttribute("aria-current", "page");
+    else $(nav).removeAttribute("aria-current");
+  }
+}
+
+async function route() {
+  if (!state.token) { show("signin-view"); $("#token").focus(); return; }
+  if (!state.me) {
+    try {
+      state.me = (await api("GET", "/api/v1/whoami")).data;
+      state.meta = (await api("GET", "/api/v1/meta")).data;
+    } catch (e) { return; }
+    $("#who").textContent = state.me.root ? "root" : "tenant " + state.me.tenant;
+    fillRegions();
+  }
+  const h = location.hash || "#/connectors";
+  if (h.startsWith("#/hunt")) { show("hunt-view"); initHunt(); }
+  else if (h.startsWith("#/quarantine/")) { show("quarantine-view"); loadQuarantine(decodeURIComponent(h.slice(13))); }
+  else { show("connectors-view"); loadConnectors(); }
+}
+
+function signOut(msg) {
+  state.token = ""; state.me = null;
+  sessionStorage.removeItem("trawl.token");
+  $("#signin-error").textContent = msg || "";
+  show("signin-view");
+}
+
+// ---------- connectors ----------
+async function loadConnectors() {
+  const { data } = await api("GET", "/api/v1/connectors");
+  state.connectors = data.connectors;
+  const tbody = $("#connectors tbody");
+  tbody.replaceChildren();
+  $("#connectors-empty").hidden = data.connectors.length > 0;
+  const statuses = await Promise.all(data.connectors.map((c) => api("GET", `/api/v1/connectors/${c.id}/status`).then((r) => r.data).catch(() => null)));
+  data.connectors.forEach((c, i) => {
+    const st = statuses[i] || {};
+    const run = st.last_run;
+    let status = el("span", { class: "status-none", text: "not run yet" });
+    if (run) {
+      status = run.result === "ok"
+        ? el("span", { class: "status-ok", text: "ok" })
+        : el("span", { class: "status-failed", title: `${run.status || ""} ${run.reason || ""} ${run.recommendation || ""}`.trim(), tabindex: "0",
+          "aria-label": `failed: ${run.status || ""} ${run.reason || ""} ${run.recommendation || ""}`.trim(),
+          text: run.result === "running" ? "running" : `failed (${run.status || "?"})` });
+    }
+    const tr = el("tr", { "data-name": c.name },
+      el("td", {}, c.name),
+      el("td", {}, c.tenant),
+      el("td", {}, c.sub_type),
+      el("td", {}, el("code", {}, `${c.bucket}/${c.prefix}`)),
+      el("td", {}, c.enabled ? "yes" : "no"),
+      el("td", {}, status),
+      el("td", {}, run ? fmtTime(run.started_at) : "—"),
+      el("td", {}, st.totals ? String(st.totals.records) : "0"),
+      el("td", {}, fmtAge(st.lag_seconds)),
+      el("td", { class: "actions-cell" },
+        el("button", { type: "button", onclick: () => runTest(c), "aria-label": `Test ${c.name}` }, "Test"),
+        el("button", { type: "button", onclick: () => openWizard(c), "aria-label": `Edit ${c.name}` }, "Edit"),
+        el("button", { type: "button", onclick: () => toggle(c), "aria-label": `${c.enabled ? "Disable" : "Enable"} ${c.name}` }, c.enabled ? "Disable" : "Enable"),
+        el("button", { type: "button", onclick: () => { location.hash = "#/quarantine/" + encodeURIComponent(c.id); }, "aria-label": `Quarantine of ${c.name}` }, "Quarantine"),
+        el("button", { type: "button", onclick: () => removeConnector(c), "aria-label": `Delete ${c.name}` }, "Delete")));
+    tbody.append(tr);
+  });
+}
+
+async function toggle(c) {
+  await api("POST", `/api/v1/connectors/${c.id}/${c.enabled ? "disable" : "enable"}`);
+  loadConnectors();
+}
+
+function confirmDialog(text) {
+  return new Promise((resolve) => {
+    const d = $("#confirm-dialog");
+    $("#confirm-text").textContent = text;
+    const done = (v) => { d.close(); resolve(v); };
+    $("#confirm-yes").onclick = () => done(true);
+    $("#confirm-no").onclick = () => done(false);
+    d.oncancel = () => resolve(false);
+    d.showModal();
+    $("#confirm-no").focus();
+  });
+}
+
+async function removeConnector(c) {
+  if (!(await confirmDialog(`Delete connector ${c.name}? Its records stay searchable; its checkpoints are removed.`))) return;
+  try { await api("DELETE", `/api/v1/connectors/${c.id}`); } catch (e) { alert(e.message); }
+  loadConnectors();
+}
+
+// ---------- wizard ----------
+function fillRegions() {
+  const sel = $("#f-region");
+  for (const r of (state.meta && state.meta.regions) || []) sel.append(el("option", { value: r }, r));
+}
+
+const F = (name) => $(`#wizard-form [name="${name}"]`);
+
+function openWizard(c) {
+  state.editing = c || null;
+  const form = $("#wizard-form");
+  form.reset();
+  $$(".error", form).forEach((e) => { e.textContent = ""; });
+  $("#wizard-title").textContent = c ? `Edit connector ${c.name}` : "New connector";
+  for (const name of ["name", "tenant", "run_on"]) F(name).readOnly = !!c;
+  if (!c && !state.me.root) F("tenant").value = state.me.tenant;
+  if (c) {
+    for (const k of ["name", "tenant", "run_on", "sub_type", "file_type", "bucket", "prefix", "access_key_id", "endpoint", "proxy_uri", "region"]) {
+      if (F(k)) F(k).value = c[k] || "";
+    }
+    F("path_style").checked = !!c.path_style;
+    F("secret_access_key").value = "";
+    F("secret_access_key").placeholder = c.secret_access_key ? "unchanged (stored)" : "";
+    F("filters").value = (c.filters || []).map((f) => `${f.action}: ${f.query}`).join("\n");
+  } else {
+    F("secret_access_key").placeholder = "";
+  }
+  setStep(1);
+  $("#wizard").showModal();
+  (c ? F("sub_type") : F("name")).focus();
+}
+
+function setStep(n) {
+  state.step = n;
+  $$("#wizard-form fieldset").forEach((f) => { f.hidden = Number(f.dataset.step) !== n; });
+  $$(".steps li").forEach((li) => li.classList.toggle("current", Number(li.dataset.step) === n));
+  $$(".steps li").forEach((li) => li.toggleAttribute("aria-current", Number(li.dataset.step) === n));
+  $("#wizard-back").disabled = n === 1;
+  $("#wizard-next").hidden = n === 3;
+  $("#wizard-submit").hidden = n !== 3;
+  $("#wizard-error").textContent = "";
+  if (n === 3) renderConfirm();
+}
+
+function parseFilters(text) {
+  const out = [];
+  for (const line of text.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    const m = /^(drop|keep)\s*:\s*(.+)$/.exec(line);
+    if (!m) throw new Error(`"${line}": write drop: QUERY or keep: QUERY`);
+    out.push({ action: m[1], query: m[2] });
+  }
+  return out;
+}
+
+function formBody() {
+  const b = {};
+  for (const k of ["name", "tenant", "run_on", "sub_type", "file_type", "bucket", "prefix", "access_key_id", "endpoint", "proxy_uri", "region"]) b[k] = F(k).value.trim();
+  b.path_style = F("path_style").checked;
+  const secret = F("secret_access_key").value;
+  if (secret) b.secret_access_key = secret;
+  else if (state.editing && state.editing.secret_access_key) b.secret_access_key = "********";
+  b.filters = parseFilters(F("filters").value);
+  return b;
+}
+
+function setFieldError(field, msg) {
+  const e = $(`#wizard-form [data-error="${field}"]`);
+  if (e) e.textContent = msg || "";
+  return !!e;
+}
+
+async function validateStep(n) {
+  let ok = true;
+  $$("#wizard-form [data-error]").forEach((e) => { e.textContent = ""; });
+  if (n === 1) {
+    if (!F("name").value.trim()) { $("#wizard-error").textContent = "Name is required."; ok = false; }
+    else if (!/^[\x20-\x7e]+$/.test(F("name").value)) { $("#wizard-error").textContent = "Use printable ASCII characters only in the name."; ok = false; }
+    if (!F("tenant").value.trim()) { $("#wizard-error").textContent = "Tenant is required."; ok = false; }
+    try { parseFilters(F("filters").value); } catch (e) { setFieldError("filters", e.message); ok = false; }
+  }
+  if (n === 2) {
+    ok = checkFileType() && ok;
+    ok = (await checkPrefix()) && ok;
+    if (!F("bucket").value.trim()) { setFieldError("bucket", "Bucket is required."); ok = false; }
+  }
+  return ok;
+}
+
+function checkFileType() {
+  const st = F("sub_type").value, ft = F("file_type").value;
+  if (st !== "waf" && ft !== "gzip") {
+    setFieldError("file_type", `${st} logs are delivered gzip-compressed: use file type gzip (text is for WAF only).`);
+    return false;
+  }
+  setFieldError("file_type", "");
+  return true;
+}
+
+let prefixSeq = 0;
+async function checkPrefix() {
+  const seq = ++prefixSeq;
+  const p = F("prefix").value;
+  try {
+    await api("GET", `/api/v1/validate/prefix?prefix=${encodeURIComponent(p)}&sub_type=${encodeURIComponent(F("sub_type").value)}`);
+    if (seq === prefixSeq) setFieldError("prefix", "");
+    return true;
+  } catch (e) {
+    if (seq === prefixSeq) setFieldError("prefix", e.message);
+    return false;
+  }
+}
+
+function renderConfirm() {
+  const b = formBody();
+  const rows = [["Category", "PaaS"], ["Type", "AWS CloudTrail"], ["Function", "Collect"], ["Name", b.name], ["Tenant", b.tenant],
+    ["Run on", b.run_on || "this node"], ["Sub type", b.sub_type], ["File type", b.file_type], ["Bucket", b.bucket], ["Prefix", b.prefix],
+    ["Region", b.region || "(default)"], ["Access key ID", b.access_key_id || "—"],
+    ["Secret access key", b.secret_access_key ? "********" : "—"], ["S3 endpoint", b.endpoint || "AWS"], ["Proxy", b.proxy_uri || "—"],
+    ["Log filters", b.filters.map((f) => `${f.action}: ${f.query}`).join("; ") || "none"]];
+  $("#confirm tbody").replaceChildren(...rows.map(([k, v]) => el("tr", {}, el("th", { scope: "row" }, k), el("td", {}, v))));
+}
+
+async function submitWizard() {
+  let body;
+  try { body = formBody(); } catch (e) { $("#wizard-error").textContent = e.message; return; }
+  try {
+    if (state.editing) {
+      const cur = await api("GET", `/api/v1/connectors/${state.editing.id}`);
+      await api("PUT", `/api/v1/connectors/${state.editing.id}`, { ...cur.data, ...body }, { "If-Match": cur.headers.get("ETag") });
+    } else {
+      await api("POST", "/api/v1/connectors", body);
+    }
+    $("#wizard").close();
+    loadConnectors();
+  } catch (e) {
+    const probs = e.body.problems || [];
+    let placed = false;
+    for (const p of probs) placed = setFieldError(p.field.replace(/\[.*$/, ""), p.message) || placed;
+    $("#wizard-error").textContent = e.message;
+    const first = probs.find((p) => ["name", "tenant", "run_on", "filters"].includes(p.field.replace(/\[.*$/, "")));
+    if (placed || probs.length) setStep(first ? 1 : 2);
+    $("#wizard-error").textContent = e.message;
+  }
+}
+
+// ---------- test dialog ----------
+async function runTest(c) {
+  const d = $("#test-dialog");
+  $("#test-title").textContent = `Connection test: ${c.name}`;
+  $("#test-outcome").textContent = "Testing…";
+  $("#test-outcome").className = "outcome";
+  $("#test-summary").textContent = "";
+  $("#test-detail").hidden = true;
+  $("#test-detail").replaceChildren();
+  $("#test-more").setAttribute("aria-expanded", "false");
+  $("#test-more").textContent = "Show more";
+  if (!d.open) d.showModal();
+  let res;
+  try {
+    res = (await api("POST", `/api/v1/connectors/${c.id}/test`)).data;
+  } catch (e) {
+    $("#test-outcome").textContent = "Failure";
+    $("#test-outcome").className = "outcome bad";
+    $("#test-summary").textContent = e.status === 409 ? e.message : `${e.status}: ${e.message}`;
+    return;
+  }
+  $("#test-outcome").textContent = res.ok ? "Success" : "Failure";
+  $("#test-outcome").className = "outcome " + (res.ok ? "ok" : "bad");
+  $("#test-summary").textContent = res.summary;
+  const detail = $("#test-detail");
+  detail.append(checksTable(res.checks));
+  for (const a of res.accounts || []) {
+    detail.append(el("h3", {}, `Account ${a.account}: ${a.ok ? "ok" : "failed"}`), checksTable(a.checks));
+  }
+  if (res.preview) {
+    detail.append(el("h3", {}, "Sample record" + (res.object ? ` from ${res.object}` : "")), el("pre", {}, JSON.stringify(res.preview, null, 2)));
+  }
+  loadConnectors();
+}
+
+function checksTable(checks) {
+  return el("table", { class: "checks" },
+    el("thead", {}, el("tr", {}, el("th", {}, "Check"), el("th", {}, "Result"), el("th", {}, "HTTP status"), el("th", {}, "Explanation"), el("th", {}, "Recommendation"))),
+    el("tbody", {}, (checks || []).map((ch) => el("tr", {},
+      el("td", {}, ch.name),
+      el("td", { class: ch.skipped ? "check-skip" : ch.ok ? "check-ok" : "check-bad" }, ch.skipped ? "skipped" : ch.ok ? "passed" : "failed"),
+      el("td", {}, ch.ok ? "—" : String(ch.status)),
+      el("td", {}, ch.ok ? (ch.detail || "") : `${ch.explanation}${ch.detail ? " (" + ch.detail + ")" : ""}`),
+      el("td", {}, ch.recommendation || "")))));
+}
+
+// ---------- quarantine ----------
+async function loadQuarantine(id) {
+  const c = state.connectors.find((x) => x.id === id) || (await api("GET", `/api/v1/connectors/${id}`)).data;
+  $("#quarantine-title").textContent = `Quarantine: ${c.name}`;
+  $("#quarantine-result").textContent = "";
+  $("#quarantine-retry").onclick = async () => {
+    const r = (await api("POST", `/api/v1/connectors/${id}/quarantine/retry`)).data;
+    $("#quarantine-result").textContent = `${r.resolved} records now decode and were stored; ${r.still_bad} still fail; ${r.objects_requeued} objects will be read again at the next run.`;
+    loadQuarantineRows(id);
+  };
+  loadQuarantineRows(id);
+}
+
+async function loadQuarantineRows(id) {
+  const { data } = await api("GET", `/api/v1/quarantine?connector_id=${encodeURIComponent(id)}`);
+  const rows = data.items.map((it) => el("tr", {},
+    el("td", {}, fmtTime(it.created_at)), el("td", {}, el("code", {}, it.key)), el("td", {}, it.scope),
+    el("td", {}, it.scope === "record" ? String(it.position) : `from record ${it.position}`), el("td", {}, it.reason),
+    el("td", {}, el("code", {}, (it.raw || "").slice(0, 160)))));
+  $("#quarantine tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6" }, "Nothing is quarantined."))]));
+}
+
+// ---------- threat hunting ----------
+const defaultColumns = {
+  "": ["timestamp", "index", "msg_class", "tenant", "srcip", "user.name", "event_name", "action", "dstip", "dstport"],
+  aws_events: ["timestamp", "msg_class", "cloud.account_id", "srcip", "user.name", "event_name", "event_source", "error_code", "action", "http.uri"],
+  traffic: ["timestamp", "srcip", "srcport", "dstip", "dstport", "proto_name", "action", "bytes", "packets", "interface_id"],
+};
+
+let huntReady = false;
+async function initHunt() {
+  if (!huntReady) {
+    huntReady = true;
+    if (state.me.root) {
+      $("#tenant-field").hidden = false;
+      const { data } = await api("GET", "/api/v1/tenants");
+      for (const t of data.tenants) $("#tenant").append(el("option", { value: t }, t));
+    }
+    const fields = (await api("GET", "/api/v1/fields")).data;
+    state.fieldNames = [...new Set([...(fields.aws_events || []), ...(fields.traffic || [])].map((f) => f.name))].filter((n) => n !== "raw");
+  }
+  if (!state.hunt.columns) resetColumns();
+  search();
+}
+
+function resetColumns() {
+  state.hunt.columns = [...defaultColumns[$("#index").value]];
+  renderColumnPicker();
+}
+
+function renderColumnPicker() {
+  const list = $("#column-list");
+  list.replaceChildren(...(state.fieldNames || []).map((n) => el("label", {},
+    el("input", { type: "checkbox", value: n, checked: state.hunt.columns.includes(n), onchange: (e) => {
+      if (e.target.checked) state.hunt.columns.push(n);
+      else state.hunt.columns = state.hunt.columns.filter((c) => c !== n);
+      renderRows();
+    } }), n)));
+}
+
+function timeRange() {
+  if ($("#range").value === "custom") {
+    // datetime-local drops ":00" seconds; read the values as UTC.
+    const iso = (v) => (v ? new Date(v + "Z").toISOString() : "");
+    return { from: iso($("#from").value) || "-24h", to: iso($("#to").value) };
+  }
+  return { from: $("#range").value, to: "" };
+}
+
+function params(extra = {}) {
+  const p = new URLSearchParams();
+  if ($("#index").value) p.set("index", $("#index").value);
+  if ($("#tenant").value) p.set("tenant", $("#tenant").value);
+  const r = timeRange();
+  p.set("from", r.from);
+  if (r.to) p.set("to", r.to);
+  p.set("q", $("#query").value);
+  for (const [k, v] of Object.entries(extra)) p.set(k, v);
+  return p;
+}
+
+function showQueryError(e) {
+  const q = $("#query").value;
+  if (e.body && typeof e.body.position === "number") {
+    const pos = e.body.position;
+    $("#query-error").replaceChildren(el("span", {}, e.message), el("br"), el("code", {}, q), el("br"), el("code", {}, " ".repeat(pos) + "^"));
+    $("#query").setAttribute("aria-invalid", "true");
+    $("#query").focus();
+    $("#query").setSelectionRange(pos, Math.min(q.length, pos + 1));
+  } else {
+    $("#query-error").textContent = e.message;
+  }
+}
+
+async function search(append = false) {
+  $("#query-error").textContent = "";
+  $("#query").removeAttribute("aria-invalid");
+  const extra = { limit: "100" };
+  if (append && state.hunt.next) extra.cursor = JSON.stringify(state.hunt.next);
+  let res;
+  try {
+    res = (await api("GET", "/api/v1/search?" + params(extra))).data;
+  } catch (e) {
+    showQueryError(e);
+    return;
+  }
+  state.hunt.rows = append ? state.hunt.rows.concat(res.rows) : res.rows;
+  state.hunt.next = res.next || null;
+  $("#more").hidden = !res.next;
+  renderRows();
+  if (!append) {
+    const [count, hist] = await Promise.all([api("GET", "/api/v1/count?" + params()), api("GET", "/api/v1/histogram?" + params())]);
+    $("#result-count").textContent = `${count.data.count} matching records`;
+    renderHistogram(hist.data);
+  }
+}
+
+function renderHistogram(h) {
+  const box = $("#histogram");
+  const max = Math.max(1, ...h.buckets.map((b) => b.count));
+  box.replaceChildren(...h.buckets.map((b) => {
+    const end = new Date(new Date(b.start).getTime() + h.interval_seconds * 1000);
+    const label = `${b.count} records from ${fmtTime(b.start)} to ${fmtTime(end.toISOString())}`;
+    return el("button", { type: "button", title: label, "aria-label": label, "data-start": b.start, style: null,
+      onclick: () => zoom(b.start, end) });
+  }));
+  // Heights are set through the CSSOM: the CSP forbids inline style attributes.
+  $$("button", box).forEach((btn, i) => { btn.style.height = Math.max(1, Math.round((h.buckets[i].count / max) * 100)) + "%"; });
+}
+
+function toLocalInput(d) {
+  return new Date(d).toISOString().slice(0, 19);
+}
+
+function zoom(start, end) {
+  $("#range").value = "custom";
+  $("#abs-range").hidden = false;
+  $("#from").value = toLocalInput(start);
+  $("#to").value = toLocalInput(end);
+  search();
+}
+
+function renderRows() {
+  const cols = state.hunt.columns;
+  $("#results thead").replaceChildren(el("tr", {}, cols.map((c) => el("th", { scope: "col" }, c))));
+  $("#results tbody").replaceChildren(...state.hunt.rows.map((r, i) => el("tr", {
+    tabindex: "0", "data-id": r.id, "aria-selected": state.hunt.selected === r.id ? "true" : "false",
+    onclick: () => showDetail(i),
+    onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); showDetail(i); } },
+  }, cols.map((c) => el("td", {}, cellText(r[c]))))));
+}
+
+function quoteValue(v) {
+  const s = String(v);
+  return /^[A-Za-z0-9_.:\/-]+$/.test(s) && !s.includes("://") ? s.replace(/:/g, "\\:") : JSON.stringify(s);
+}
+
+function addFilter(field, value, negate) {
+  const term = `${negate ? "NOT " : ""}${field}:${quoteValue(value)}`;
+  const q = $("#query").value.trim();
+  $("#query").value = q ? `${q} AND ${term}` : term;
+  search();
+}
+
+function showDetail(i) {
+  const r = state.hunt.rows[i];
+  state.hunt.selected = r.id;
+  $$("#results tbody tr").forEach((tr) => tr.setAttribute("aria-selected", tr.dataset.id === r.id ? "true" : "false"));
+  const rows = Object.keys(r).filter((k) => k !== "raw").sort().map((k) => el("tr", {},
+    el("td", {}, k),
+    el("td", {}, cellText(r[k]),
+      typeof r[k] === "object" && !Array.isArray(r[k]) ? null : [
+        el("button", { type: "button", title: `Filter for ${k}`, "aria-label": `Filter for ${k} = ${cellText(r[k])}`, onclick: () => addFilter(k, Array.isArray(r[k]) ? r[k][0] : r[k], false) }, "+"),
+        el("button", { type: "button", title: `Filter out ${k}`, "aria-label": `Filter out ${k} = ${cellText(r[k])}`, onclick: () => addFilter(k, Array.isArray(r[k]) ? r[k][0] : r[k], true) }, "−")])));
+  $("#detail-fields tbody").replaceChildren(...rows);
+  let raw = r.raw || "";
+  try { raw = JSON.stringify(JSON.parse(raw), null, 2); } catch { /* a flow log line is not JSON */ }
+  $("#raw").textContent = raw;
+  $("#detail").hidden = false;
+  $("#detail-close").focus();
+}
+
+// ---------- wiring ----------
+function wire() {
+  $("#signin").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    state.token = $("#token").value.trim();
+    state.me = null;
+    try {
+      await api("GET", "/api/v1/whoami");
+      sessionStorage.setItem("trawl.token", state.token);
+      $("#token").value = "";
+      if (!location.hash || location.hash === "#/") location.hash = "#/connectors";
+      route();
+    } catch (err) {
+      if (err.status !== 401) $("#signin-error").textContent = err.message;
+    }
+  });
+  $("#signout").addEventListener("click", () => signOut());
+  $("#new-connector").addEventListener("click", () => openWizard(null));
+  $("#wizard-cancel").addEventListener("click", () => $("#wizard").close());
+  $("#wizard-back").addEventListener("click", () => setStep(Math.max(1, state.step - 1)));
+  $("#wizard-next").addEventListener("click", async () => { if (await validateStep(state.step)) setStep(state.step + 1); });
+  $("#wizard-submit").addEventListener("click", submitWizard);
+  F("prefix").addEventListener("input", () => checkPrefix());
+  F("sub_type").addEventListener("change", () => { checkFileType(); checkPrefix(); });
+  F("file_type").addEventListener("change", checkFileType);
+  $("#test-close").addEventListener("click", () => $("#test-dialog").close());
+  $("#test-more").addEventListener("click", () => {
+    const d = $("#test-detail");
+    d.hidden = !d.hidden;
+    $("#test-more").setAttribute("aria-expanded", String(!d.hidden));
+    $("#test-more").textContent = d.hidden ? "Show more" : "Show less";
+  });
+  $("#hunt-form").addEventListener("submit", (e) => { e.preventDefault(); search(); });
+  $("#range").addEventListener("change", () => {
+    $("#abs-range").hidden = $("#range").value !== "custom";
+    if ($("#range").value !== "custom") search();
+  });
+  $("#index").addEventListener("change", () => { resetColumns(); search(); });
+  $("#tenant").addEventListener("change", () => search());
+  $("#more").addEventListener("click", () => search(true));
+  $("#detail-close").addEventListener("click", () => { $("#detail").hidden = true; state.hunt.selected = null; });
+  window.addEventListener("hashchange", route);
+}
+
+wire();
+route();
