@@ -72,6 +72,9 @@ type Options struct {
 	Logger      *slog.Logger
 	Guard       netguard.Policy
 	Collect     collect.Options
+	// S3ReadStall is how long an object body read may stall before the
+	// connection is abandoned and the read resumed (default 2 minutes).
+	S3ReadStall time.Duration
 	// S3Transport wraps S3 HTTP transports (tests count requests with it).
 	S3Transport func(connectorName string) func(http.RoundTripper) http.RoundTripper
 }
@@ -398,7 +401,7 @@ func (a *App) bucketFor(ctx context.Context, id string) (collect.Bucket, *connec
 		return nil, &c, &source.Error{Status: 500, Op: "connect", Target: c.Bucket, Explanation: "the stored secret access key cannot be decrypted with this master key.", Recommendation: "Restore the data directory's master.key (or TRAWL_MASTER_KEY), or re-enter the secret access key.", Err: err}
 	}
 	cfg := s3src.Config{Bucket: c.Bucket, Region: c.Region, Endpoint: c.Endpoint, PathStyle: c.PathStyle, ProxyURI: c.ProxyURI,
-		AccessKeyID: c.AccessKeyID, SecretAccessKey: sk, Guard: a.opt.Guard}
+		AccessKeyID: c.AccessKeyID, SecretAccessKey: sk, Guard: a.opt.Guard, ReadStall: a.opt.S3ReadStall}
 	if a.opt.S3Transport != nil {
 		cfg.Transport = a.opt.S3Transport(c.Name)
 	}

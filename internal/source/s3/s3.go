@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -109,6 +110,10 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = cfg.MaxAttempts
 				o.MaxBackoff = 20 * time.Second
+				// No client-side retry quota: under sustained throttling
+				// every request keeps backing off instead of failing fast;
+				// the run, not the request, is what gives up.
+				o.RateLimiter = ratelimit.None
 			})
 		}),
 		// S3-compatible stores differ in checksum support; S3 itself does

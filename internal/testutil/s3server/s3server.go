@@ -158,10 +158,26 @@ func (s *Server) CountRequests(subs ...string) int {
 // CreateUser adds a limited user (role "user"): it cannot list buckets it
 // does not own.
 func (s *Server) CreateUser(ctx context.Context, t testing.TB, access, secret string) {
+	s.CreateUserRole(ctx, t, access, secret, "user")
+}
+
+// CreateUserRole adds a user with a role: "user", or "userplus", which may
+// create buckets of its own.
+func (s *Server) CreateUserRole(ctx context.Context, t testing.TB, access, secret, role string) {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, Binary(t), "admin", "--access", s.AccessKey, "--secret", s.SecretKey,
-		"--endpoint-url", s.AdminURL, "create-user", "--access", access, "--secret", secret, "--role", "user")
+		"--endpoint-url", s.AdminURL, "create-user", "--access", access, "--secret", secret, "--role", role)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("create user: %v\n%s", err, out)
+	}
+}
+
+// DeleteUser removes a user (its key stops working at once).
+func (s *Server) DeleteUser(ctx context.Context, t testing.TB, access string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, Binary(t), "admin", "--access", s.AccessKey, "--secret", s.SecretKey,
+		"--endpoint-url", s.AdminURL, "delete-user", "--access", access)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("delete user: %v\n%s", err, out)
 	}
 }
