@@ -19,7 +19,7 @@ test:
 # Crash-consistency tests with many kill rounds.
 test-reliability:
 	./scripts/install-versitygw.sh
-	TRAWL_CRASH_ROUNDS=20 $(GO) test -count=1 -run 'Crash' -v -timeout 30m ./test/integration/
+	TRAWL_CRASH_ROUNDS=20 $(GO) test -count=1 -run 'Crash|Kill9|S3Faults|Revoked' -v -timeout 30m ./test/integration/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok|    )'
 
 bench:
 	./scripts/bench.sh

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/gen"
+	s3src "github.com/trawlhq/trawl/internal/source/s3"
 )
 
 // demoConnectors are the demo's three connectors, one per sub type, each
@@ -78,38 +81,63 @@ func writeObjects(root, bucket string, objs []gen.Object) (int, error) {
 	return n, nil
 }
 
+// cmdGen writes a ground-truth bucket: CloudTrail, VPC flow and WAF
+// objects laid out as AWS writes them (optionally with the bad cases Trawl
+// must quarantine) into a folder or an S3 bucket, and a manifest of exactly
+// what was written. The same seed always writes the same bytes.
 func cmdGen(ctx context.Context, g *globals, args []string) error {
-	if len(args) == 0 || args[0] != "cloudtrail" {
-		return usageErr("gen cloudtrail --out DIR [--bucket B] [--accounts A,B] [--regions R,S] [--objects N] [--records N] [--seed N]")
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		args = args[1:] // "trawl gen cloudtrail ..." from earlier versions
 	}
-	fs := newFlags(g, "gen cloudtrail")
+	fs := newFlags(g, "gen")
 	out := fs.String("out", "", "folder to write <bucket>/<key> into")
-	bucket := fs.String("bucket", "trail-bucket", "bucket folder name")
-	accounts := fs.String("accounts", "111122223333", "comma-separated account IDs")
-	regions := fs.String("regions", "us-east-1", "comma-separated regions")
-	objects := fs.Int("objects", 10, "objects per account and region")
+	endpoint := fs.String("endpoint", "", "S3 endpoint to upload to instead (path-style)")
+	akid := fs.String("access-key-id", "", "access key ID for --endpoint")
+	secretFile := fs.String("secret-access-key-file", "", "file holding the secret access key for --endpoint")
+	bucket := fs.String("bucket", "trawl-gen", "bucket")
+	account := fs.String("account", "111122223333", "account ID")
+	region := fs.String("region", "us-east-1", "region")
+	objects := fs.Int("objects", 10, "objects per sub type")
 	records := fs.Int("records", 100, "records per object")
+	pad := fs.Int("pad", 0, "extra bytes per CloudTrail record")
 	seed := fs.Uint64("seed", 1, "seed")
-	org := fs.String("org", "", "organization ID, e.g. o-abc123defg")
-	if _, err := parse(g, fs, args[1:]); err != nil {
+	bad := fs.Bool("bad", false, "add a corrupt object, a truncated one and a bad line")
+	manifest := fs.String("manifest", "", "write the manifest (JSON) here (default: stdout)")
+	if _, err := parse(g, fs, args); err != nil {
 		return err
 	}
-	if *out == "" {
-		return usageErr("gen: --out is required")
+	if (*out == "") == (*endpoint == "") {
+		return usageErr("gen: give --out DIR or --endpoint URL")
 	}
-	spec := gen.CloudTrailSpec{Seed: *seed, OrgID: *org, Accounts: strings.Split(*accounts, ","), Regions: strings.Split(*regions, ","),
-		Start: time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Hour), Span: 23 * time.Hour, Objects: *objects, RecordsPerObj: *records, Attacks: true}
-	n := 0
-	for _, o := range gen.CloudTrail(spec) {
-		p := filepath.Join(*out, *bucket, filepath.FromSlash(o.Key))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	now := time.Now().UTC()
+	objs, m := gen.Mixed(gen.MixedSpec{Seed: *seed, Account: *account, Region: *region, Start: now.Add(-2 * time.Hour), Span: 90 * time.Minute,
+		Objects: *objects, RecordsPerObj: *records, PadBytes: *pad, Bad: *bad})
+	if *out != "" {
+		if _, err := writeObjects(*out, *bucket, objs); err != nil {
 			return err
 		}
-		if err := os.WriteFile(p, o.Body, 0o644); err != nil {
+	} else {
+		secret, err := os.ReadFile(*secretFile)
+		if err != nil {
+			return fmt.Errorf("gen: read --secret-access-key-file: %w", err)
+		}
+		b, err := s3src.New(ctx, s3src.Config{Bucket: *bucket, Endpoint: *endpoint, PathStyle: true, AccessKeyID: *akid, SecretAccessKey: strings.TrimSpace(string(secret))})
+		if err != nil {
 			return err
 		}
-		n += o.Records
+		if err := b.CreateBucket(ctx); err != nil {
+			return err
+		}
+		for _, o := range objs {
+			if err := b.Put(ctx, o.Key, bytes.NewReader(o.Body), int64(len(o.Body))); err != nil {
+				return err
+			}
+		}
 	}
-	fmt.Fprintf(g.stdout, "wrote %d records\n", n)
-	return nil
+	enc, _ := json.MarshalIndent(m, "", "  ")
+	if *manifest != "" {
+		return os.WriteFile(*manifest, append(enc, '\n'), 0o644)
+	}
+	_, err := fmt.Fprintln(g.stdout, string(enc))
+	return err
 }

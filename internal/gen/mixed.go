@@ -1,0 +1,94 @@
+package gen
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+)
+
+// MixedSpec describes a bucket holding all three sub types, with the bad
+// cases Trawl must quarantine.
+type MixedSpec struct {
+	Seed          uint64
+	Account       string
+	Region        string
+	Start         time.Time
+	Span          time.Duration
+	Objects       int // per sub type
+	RecordsPerObj int
+	PadBytes      int  // CloudTrail record padding
+	Bad           bool // add a corrupt object, a truncated one and a bad line
+}
+
+// Manifest is the ground truth of a generated bucket.
+type Manifest struct {
+	Seed    uint64         `json:"seed"`
+	Records map[string]int `json:"records"` // by sub type
+	Objects map[string]int `json:"objects"` // by sub type
+	// Quarantine is what must end up quarantined: scope and key.
+	Quarantine []QuarantineCase `json:"quarantine"`
+	// Prefixes are the connector prefixes, by sub type.
+	Prefixes map[string]string `json:"prefixes"`
+}
+
+// QuarantineCase is one expected quarantine entry.
+type QuarantineCase struct {
+	SubType string `json:"sub_type"`
+	Key     string `json:"key"`
+	Scope   string `json:"scope"`
+}
+
+// Mixed generates the objects and their manifest, deterministically.
+func Mixed(s MixedSpec) ([]Object, Manifest) {
+	m := Manifest{Seed: s.Seed, Records: map[string]int{}, Objects: map[string]int{}, Prefixes: map[string]string{
+		"cloudtrail": "AWSLogs/" + s.Account + "/CloudTrail",
+		"vpcflow":    "AWSLogs/" + s.Account + "/vpcflowlogs",
+		"waf":        "AWSLogs/" + s.Account + "/WAFLogs",
+	}}
+	var out []Object
+	for _, o := range CloudTrail(CloudTrailSpec{Seed: s.Seed, Accounts: []string{s.Account}, Regions: []string{s.Region}, Start: s.Start, Span: s.Span,
+		Objects: s.Objects, RecordsPerObj: s.RecordsPerObj, Attacks: true, PadBytes: s.PadBytes}) {
+		out = append(out, o)
+		m.Records["cloudtrail"] += o.Records
+		m.Objects["cloudtrail"]++
+	}
+	for _, f := range VPCFlow(FlowSpec{Seed: s.Seed, Account: s.Account, Region: s.Region, Start: s.Start, Span: s.Span, Objects: s.Objects, RecordsPerObj: s.RecordsPerObj}) {
+		out = append(out, f.Object)
+		m.Records["vpcflow"] += f.Records
+		m.Objects["vpcflow"]++
+	}
+	for _, w := range WAF(WAFSpec{Seed: s.Seed, Account: s.Account, Region: s.Region, WebACL: "acl", Start: s.Start, Span: s.Span, Objects: s.Objects, RecordsPerObj: s.RecordsPerObj}) {
+		out = append(out, w.Object)
+		m.Records["waf"] += w.Records
+		m.Objects["waf"]++
+	}
+	if s.Bad {
+		day := s.Start.UTC().Format("2006/01/02/")
+		corrupt := Object{Key: fmt.Sprintf("AWSLogs/%s/CloudTrail/%s/%s%s_CloudTrail_%s_corrupt.json.gz", s.Account, s.Region, day, s.Account, s.Region),
+			Body: append([]byte{0x1f, 0x8b, 8, 0}, bytes.Repeat([]byte{0xba, 0xd0}, 700)...)}
+		out = append(out, corrupt)
+		m.Objects["cloudtrail"]++
+		m.Quarantine = append(m.Quarantine, QuarantineCase{"cloudtrail", corrupt.Key, "object"})
+
+		whole := WAF(WAFSpec{Seed: s.Seed + 1, Account: s.Account, Region: s.Region, WebACL: "acl", Start: s.Start, Span: time.Minute, Objects: 1, RecordsPerObj: 20, Plain: true})[0]
+		lines := bytes.SplitAfter(whole.Body, []byte("\n"))
+		cut := append(bytes.Join(lines[:12], nil), lines[12][:len(lines[12])/2]...)
+		trunc := Object{Key: fmt.Sprintf("AWSLogs/%s/WAFLogs/%s/acl/%struncated.log.gz", s.Account, s.Region, day), Body: gzBytes(cut)}
+		out = append(out, trunc)
+		m.Records["waf"] += 12
+		m.Objects["waf"]++
+		m.Quarantine = append(m.Quarantine, QuarantineCase{"waf", trunc.Key, "object"})
+
+		t0 := s.Start.Unix()
+		text := fmt.Sprintf("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"+
+			"2 %[1]s eni-1 10.0.0.1 10.0.0.2 1 22 6 1 40 %[2]d %[2]d REJECT OK\n"+
+			"2 %[1]s eni-1 10.0.0.1 10.0.0.2 1 22 6 1 40 %[2]d REJECT OK\n"+
+			"2 %[1]s eni-1 10.0.0.1 10.0.0.2 1 443 6 1 40 %[2]d %[2]d ACCEPT OK\n", s.Account, t0)
+		bad := Object{Key: fmt.Sprintf("AWSLogs/%s/vpcflowlogs/%s/%sbad-line.log.gz", s.Account, s.Region, day), Body: gzBytes([]byte(text))}
+		out = append(out, bad)
+		m.Records["vpcflow"] += 2
+		m.Objects["vpcflow"]++
+		m.Quarantine = append(m.Quarantine, QuarantineCase{"vpcflow", bad.Key, "record"})
+	}
+	return out, m
+}
