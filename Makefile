@@ -1,8 +1,10 @@
 # Trawl: collect AWS security logs from S3 and make them searchable.
 GO ?= go
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 BIN := bin/trawl
 
-.PHONY: build demo test test-reliability bench lint fuzz clean
+.PHONY: build demo test test-reliability bench soak lint fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/trawl
@@ -23,6 +25,13 @@ test-reliability:
 
 bench:
 	./scripts/bench.sh
+
+# Minutes of upload at the highest rate the machine sustains while the
+# server collects; reports records/s, peak RSS and lag (not part of CI).
+soak:
+	./scripts/install-versitygw.sh
+	TRAWL_SOAK=1 TRAWL_SOAK_MINUTES=$${TRAWL_SOAK_MINUTES:-3} $(GO) test -count=1 -run TestSoak -v -timeout 60m ./test/integration/ | grep -E '^(--- |    |ok|FAIL)'
+
 
 lint:
 	@test -z "$$(gofmt -l . | grep -v '^.tools/')" || (gofmt -l . ; echo 'run gofmt -w .'; exit 1)

@@ -110,7 +110,10 @@ func cmdGen(ctx context.Context, g *globals, args []string) error {
 		return usageErr("gen: give --out DIR or --endpoint URL")
 	}
 	now := time.Now().UTC()
-	objs, m := gen.Mixed(gen.MixedSpec{Seed: *seed, Account: *account, Region: *region, Start: now.Add(-2 * time.Hour), Span: 90 * time.Minute,
+	// Records follow their object's time one second apart: start early
+	// enough that every record lies in the past.
+	start := now.Add(-2*time.Hour - time.Duration(*records)*time.Second)
+	objs, m := gen.Mixed(gen.MixedSpec{Seed: *seed, Account: *account, Region: *region, Start: start, Span: 90 * time.Minute,
 		Objects: *objects, RecordsPerObj: *records, PadBytes: *pad, Bad: *bad})
 	if *out != "" {
 		if _, err := writeObjects(*out, *bucket, objs); err != nil {

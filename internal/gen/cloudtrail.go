@@ -9,6 +9,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -259,4 +260,48 @@ func Digest(prefix, org, account, region string, t time.Time) Object {
 		"digestEndTime": t.Add(time.Hour).UTC().Format(time.RFC3339), "digestS3Bucket": "trail-bucket",
 		"logFiles": []any{}, "digestPublicKeyFingerprint": "0ab1c2d3", "digestSignatureAlgorithm": "SHA256withRSA"})
 	return Object{Key: b.String(), Body: body}
+}
+
+// StreamCloudTrail writes one CloudTrail object of n records to w (gzip),
+// generating records one at a time so an object of any size needs no
+// memory: for measuring Trawl's memory on huge objects.
+func StreamCloudTrail(w io.Writer, seed uint64, account, region string, start time.Time, n, pad int) (int64, error) {
+	r := rand.New(rand.NewPCG(seed, seed^0x51))
+	zw := gzip.NewWriter(w)
+	cw := &countWriter{w: zw}
+	people := principals(r, account)
+	if _, err := cw.Write([]byte(`{"Records":[`)); err != nil {
+		return 0, err
+	}
+	for i := 0; i < n; i++ {
+		rec := benignRecord(r, account, region, start.Add(time.Duration(i)*time.Millisecond), people[r.IntN(len(people))])
+		if pad > 0 {
+			rec["requestParameters"] = map[string]any{"policyDocument": pad0(r, pad)}
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return 0, err
+		}
+		if i > 0 {
+			cw.Write([]byte(","))
+		}
+		if _, err := cw.Write(b); err != nil {
+			return 0, err
+		}
+	}
+	cw.Write([]byte("]}"))
+	return cw.n, zw.Close()
+}
+
+func pad0(r *rand.Rand, n int) string { return pad(r, n) }
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -1,0 +1,95 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/testutil/s3server"
+)
+
+// TestSoak (make soak; minutes, not part of CI): objects of all three sub
+// types are uploaded as fast as the machine allows while `trawl serve`
+// collects them; it reports records/s, peak RSS and lag, and the lake must
+// again equal what was uploaded.
+func TestSoak(t *testing.T) {
+	if os.Getenv("TRAWL_SOAK") == "" {
+		t.Skip("soak test: run with TRAWL_SOAK=1 (make soak)")
+	}
+	minutes := envInt("TRAWL_SOAK_MINUTES", 3)
+	srv := s3server.Start(t)
+	data := t.TempDir()
+	sf := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(sf, []byte(srv.SecretKey), 0o600)
+	bucket(t, srv, "soak", nil)
+	m0 := gen.Manifest{Prefixes: map[string]string{"cloudtrail": "AWSLogs/" + acct + "/CloudTrail", "vpcflow": "AWSLogs/" + acct + "/vpcflowlogs", "waf": "AWSLogs/" + acct + "/WAFLogs"}}
+	for _, st := range []string{"cloudtrail", "vpcflow", "waf"} {
+		mustTrawl(t, data, "connector", "add", "--name", st, "--tenant", "soak", "--subtype", st, "--bucket", "soak", "--prefix", m0.Prefixes[st],
+			"--access-key-id", srv.AccessKey, "--secret-access-key-file", sf, "--endpoint", srv.Endpoint, "--start", "-72h", "--interval", "10s")
+	}
+	stop := startServe(t, data, "--tick", "200ms", "--parallel", "3")
+	defer stop()
+	pid := serverPID(t, data)
+	want := 0
+	deadline := time.Now().Add(time.Duration(minutes) * time.Minute)
+	var peak int64
+	start := time.Now()
+	for round := 0; time.Now().Before(deadline); round++ {
+		objs, m := gen.Mixed(gen.MixedSpec{Seed: uint64(1000 + round), Account: acct, Region: "us-east-1", Start: time.Now().UTC().Add(-30 * time.Minute),
+			Span: 20 * time.Minute, Objects: 4, RecordsPerObj: 1000, PadBytes: 200})
+		for i := range objs {
+			objs[i].Key = strings.Replace(objs[i].Key, ".json.gz", fmt.Sprintf("_r%d.json.gz", round), 1)
+			objs[i].Key = strings.Replace(objs[i].Key, ".log.gz", fmt.Sprintf("_r%d.log.gz", round), 1)
+		}
+		bucket(t, srv, "soak", objs)
+		for _, n := range m.Records {
+			want += n
+		}
+		if r := rss(pid); r > peak {
+			peak = r
+		}
+	}
+	uploaded := time.Since(start)
+	var lag time.Duration
+	waitFor(t, 10*time.Minute, "the server to catch up", func() bool {
+		if r := rss(pid); r > peak {
+			peak = r
+		}
+		return atoiT(t, mustTrawl(t, data, "search", "--count", "--from", "-3d")) == want
+	})
+	lag = time.Since(start) - uploaded
+	total := time.Since(start)
+	t.Logf("soak: %d records uploaded in %s; all collected %s after the last upload; %.0f records/s overall; peak RSS %d MB",
+		want, uploaded.Round(time.Second), lag.Round(time.Second), float64(want)/total.Seconds(), peak/1024)
+}
+
+func serverPID(t *testing.T, data string) int {
+	b, err := os.ReadFile(filepath.Join(data, "server.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscanf(string(b)[strings.Index(string(b), `"pid":`)+6:], "%d", &pid)
+	return pid
+}
+
+// rss returns a process's resident memory in KB (VmHWM: the peak).
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(l, "VmHWM:"), "kB")), &kb)
+			return kb
+		}
+	}
+	return 0
+}
