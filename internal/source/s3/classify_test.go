@@ -19,7 +19,7 @@ var recorded = map[string]struct {
 	status int
 	body   string
 }{
-	"kms": {403, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/trawl is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:123456789012:key/1234abcd because no identity-based policy allows the kms:Decrypt action</Message><RequestId>R</RequestId></Error>`},
+	"kms":      {403, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/trawl is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:123456789012:key/1234abcd because no identity-based policy allows the kms:Decrypt action</Message><RequestId>R</RequestId></Error>`},
 	"skew":     {403, `<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message></Error>`},
 	"redirect": {301, `<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint.</Message></Error>`},
 	"nobucket": {404, `<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>`},
