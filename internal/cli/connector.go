@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -261,15 +262,20 @@ func connectorList(ctx context.Context, g *globals, args []string) error {
 	return tw.Flush()
 }
 
-func connectorShow(ctx context.Context, g *globals, args []string) error {
-	fs := newFlags(g, "connector show")
+// onConnector parses a command that names one connector (NAME and
+// --tenant), opens the backend and calls fn with it.
+func onConnector(ctx context.Context, g *globals, cmd string, args []string, extra func(*flag.FlagSet), fn func(b backend, c *connector.Connector) error) error {
+	fs := newFlags(g, cmd)
 	tenant := fs.String("tenant", "", "tenant of the connector")
+	if extra != nil {
+		extra(fs)
+	}
 	pos, err := parse(g, fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageErr("connector show NAME")
+		return usageErr("%s NAME", cmd)
 	}
 	b, err := openBackend(ctx, g)
 	if err != nil {
@@ -280,88 +286,51 @@ func connectorShow(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := b.Status(ctx, c.ID)
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(g.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(st)
+	return fn(b, c)
+}
+
+func connectorShow(ctx context.Context, g *globals, args []string) error {
+	return onConnector(ctx, g, "connector show", args, nil, func(b backend, c *connector.Connector) error {
+		st, err := b.Status(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	})
 }
 
 func connectorEnable(ctx context.Context, g *globals, args []string, on bool) error {
-	fs := newFlags(g, "connector enable")
-	tenant := fs.String("tenant", "", "tenant of the connector")
-	pos, err := parse(g, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageErr("connector enable|disable NAME")
-	}
-	b, err := openBackend(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	c, err := findConnector(ctx, b, *tenant, pos[0])
-	if err != nil {
-		return err
-	}
-	return b.SetEnabled(ctx, c.ID, on)
+	return onConnector(ctx, g, "connector enable|disable", args, nil, func(b backend, c *connector.Connector) error {
+		return b.SetEnabled(ctx, c.ID, on)
+	})
 }
 
 func connectorDelete(ctx context.Context, g *globals, args []string) error {
-	fs := newFlags(g, "connector delete")
-	tenant := fs.String("tenant", "", "tenant of the connector")
-	pos, err := parse(g, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageErr("connector delete NAME")
-	}
-	b, err := openBackend(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	c, err := findConnector(ctx, b, *tenant, pos[0])
-	if err != nil {
-		return err
-	}
-	if err := b.DeleteConnector(ctx, c.ID); err != nil {
-		return err
-	}
-	fmt.Fprintf(g.stdout, "deleted connector %s; its records stay searchable\n", c.Name)
-	return nil
+	return onConnector(ctx, g, "connector delete", args, nil, func(b backend, c *connector.Connector) error {
+		if err := b.DeleteConnector(ctx, c.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(g.stdout, "deleted connector %s; its records stay searchable\n", c.Name)
+		return nil
+	})
 }
 
 func connectorTest(ctx context.Context, g *globals, args []string) error {
-	fs := newFlags(g, "connector test")
-	tenant := fs.String("tenant", "", "tenant of the connector")
-	asJSON := fs.Bool("json", false, "JSON output")
-	pos, err := parse(g, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageErr("connector test NAME")
-	}
-	b, err := openBackend(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	c, err := findConnector(ctx, b, *tenant, pos[0])
-	if err != nil {
-		return err
-	}
+	var asJSON *bool
+	jsonFlag := func(fs *flag.FlagSet) { asJSON = fs.Bool("json", false, "JSON output") }
+	return onConnector(ctx, g, "connector test", args, jsonFlag, func(b backend, c *connector.Connector) error {
+		return testOne(ctx, g, b, c, *asJSON)
+	})
+}
+
+func testOne(ctx context.Context, g *globals, b backend, c *connector.Connector, asJSON bool) error {
 	res, err := b.Test(ctx, c.ID)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		if err := json.NewEncoder(g.stdout).Encode(res); err != nil {
 			return err
 		}

@@ -23,19 +23,7 @@ func Normalize(raw []byte, rec interflow.Record) error {
 // text returns a field as text: strings as is, numbers and booleans as
 // written, structures as JSON, because real records mix types in fields
 // documented as strings.
-func text(v *fastjson.Value, keys ...string) string {
-	v = get(v, keys...)
-	if v == nil {
-		return ""
-	}
-	switch v.Type() {
-	case fastjson.TypeString:
-		return string(v.GetStringBytes())
-	case fastjson.TypeNull:
-		return ""
-	}
-	return v.String()
-}
+func text(v *fastjson.Value, keys ...string) string { return format.JSONText(get(v, keys...)) }
 
 // get follows a key path. Keys match exactly first and then regardless of
 // case, because exports (Athena, some SIEMs) lower-case CloudTrail's keys.
@@ -65,16 +53,9 @@ func get(v *fastjson.Value, keys ...string) *fastjson.Value {
 // provenance) from one CloudTrail record. A record that cannot be used is a
 // *format.RecordError; the rest of the object is unaffected.
 func (n *Normalizer) Normalize(raw []byte, rec interflow.Record) error {
-	// Validate first: the parser alone tolerates malformed numbers.
-	if err := fastjson.ValidateBytes(raw); err != nil {
-		return &format.RecordError{Reason: fmt.Sprintf("record is not valid JSON: %v", err), Raw: raw}
-	}
-	v, err := n.p.ParseBytes(raw)
+	v, err := format.ParseObject(&n.p, raw)
 	if err != nil {
-		return &format.RecordError{Reason: fmt.Sprintf("record is not valid JSON: %v", err), Raw: raw}
-	}
-	if v.Type() != fastjson.TypeObject {
-		return &format.RecordError{Reason: "record is not a JSON object: each element of Records must be {...}", Raw: raw}
+		return err
 	}
 	et := text(v, "eventTime")
 	if et == "" {

@@ -68,33 +68,14 @@ func (d *Decoder) Next() ([]byte, error) {
 	return v, nil
 }
 
-func str(v *fastjson.Value, keys ...string) string {
-	v = v.Get(keys...)
-	if v == nil {
-		return ""
-	}
-	switch v.Type() {
-	case fastjson.TypeString:
-		return string(v.GetStringBytes())
-	case fastjson.TypeNull:
-		return ""
-	}
-	return v.String()
-}
+func str(v *fastjson.Value, keys ...string) string { return format.JSONText(v.Get(keys...)) }
 
 // Normalize fills rec (an aws_events record stamped with its provenance)
 // from one WAF log record.
 func (d *Decoder) Normalize(raw []byte, rec interflow.Record) error {
-	// Validate first: the parser alone tolerates malformed numbers.
-	if err := fastjson.ValidateBytes(raw); err != nil {
-		return &format.RecordError{Reason: fmt.Sprintf("record is not valid JSON: %v", err), Raw: raw}
-	}
-	v, err := d.p.ParseBytes(raw)
+	v, err := format.ParseObject(&d.p, raw)
 	if err != nil {
-		return &format.RecordError{Reason: fmt.Sprintf("record is not valid JSON: %v", err), Raw: raw}
-	}
-	if v.Type() != fastjson.TypeObject {
-		return &format.RecordError{Reason: "record is not a JSON object", Raw: raw}
+		return err
 	}
 	tsv := str(v, "timestamp")
 	if tsv == "" {
