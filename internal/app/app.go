@@ -65,13 +65,16 @@ var (
 
 // Options configure an App.
 type Options struct {
-	DataDir     string
-	Node        string
-	MasterKey   string // base64, from TRAWL_MASTER_KEY
-	MemoryLimit string
-	Logger      *slog.Logger
-	Guard       netguard.Policy
-	Collect     collect.Options
+	DataDir   string
+	Node      string
+	MasterKey string // base64, from TRAWL_MASTER_KEY
+	// MasterKeyFile is where the master key is kept (default
+	// <DataDir>/master.key, created with mode 0600 on first start).
+	MasterKeyFile string
+	MemoryLimit   string
+	Logger        *slog.Logger
+	Guard         netguard.Policy
+	Collect       collect.Options
 	// S3ReadStall is how long an object body read may stall before the
 	// connection is abandoned and the read resumed (default 2 minutes).
 	S3ReadStall time.Duration
@@ -109,7 +112,11 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	key, err := secret.LoadOrCreateKey(opt.MasterKey, filepath.Join(opt.DataDir, "master.key"))
+	keyFile := opt.MasterKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(opt.DataDir, "master.key")
+	}
+	key, err := secret.LoadOrCreateKey(opt.MasterKey, keyFile)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/trawlhq/trawl/internal/client"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/format"
 	"github.com/trawlhq/trawl/internal/lake"
 )
 
@@ -196,9 +197,18 @@ func (l *localBackend) Close() error { return l.a.Close() }
 // data directory. TRAWL_BATCH_SIZE (records per commit) exists for the crash
 // tests, which need small commits to land kills mid-object.
 func appOptions(g *globals) app.Options {
-	o := app.Options{DataDir: g.dataDir, MasterKey: os.Getenv("TRAWL_MASTER_KEY"), Logger: g.logger, Guard: g.guard}
+	o := app.Options{DataDir: g.dataDir, MasterKey: os.Getenv("TRAWL_MASTER_KEY"), MasterKeyFile: g.masterKeyFile, Logger: g.logger, Guard: g.guard}
 	if v, err := strconv.Atoi(os.Getenv("TRAWL_BATCH_SIZE")); err == nil && v > 0 {
 		o.Collect.BatchSize = v
+	}
+	if g.maxDecomp > 0 || g.maxRatio > 0 {
+		o.Collect.Limits = format.DefaultLimits()
+		if g.maxDecomp > 0 {
+			o.Collect.Limits.MaxDecompressed = g.maxDecomp
+		}
+		if g.maxRatio > 0 {
+			o.Collect.Limits.MaxRatio = g.maxRatio
+		}
 	}
 	return o
 }

@@ -18,15 +18,18 @@ import (
 )
 
 type globals struct {
-	dataDir string
-	server  string
-	token   string
-	verbose bool
-	stdin   io.Reader
-	stdout  io.Writer
-	stderr  io.Writer
-	logger  *slog.Logger
-	guard   netguard.Policy
+	dataDir       string
+	masterKeyFile string
+	maxDecomp     int64
+	maxRatio      int64
+	server        string
+	token         string
+	verbose       bool
+	stdin         io.Reader
+	stdout        io.Writer
+	stderr        io.Writer
+	logger        *slog.Logger
+	guard         netguard.Policy
 }
 
 const usage = `trawl collects AWS security logs from S3 and makes them searchable.
@@ -126,6 +129,9 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 	fs.StringVar(&g.server, "server", "", "API base URL of a trawl server (default: the one holding --data-dir, if any)")
 	fs.StringVar(&g.token, "token", g.token, "API token (env TRAWL_TOKEN)")
 	fs.BoolVar(&g.verbose, "v", false, "verbose logging")
+	fs.StringVar(&g.masterKeyFile, "master-key-file", g.masterKeyFile, "file holding the master key (default <data-dir>/master.key; env TRAWL_MASTER_KEY holds the key itself)")
+	fs.Int64Var(&g.maxDecomp, "max-decompressed", g.maxDecomp, "quarantine an object that decompresses to more bytes than this (default 16 GiB)")
+	fs.Int64Var(&g.maxRatio, "max-ratio", g.maxRatio, "quarantine an object whose decompressed/compressed ratio exceeds this past 1 MiB (default 200)")
 	fs.Func("allow-net", "allow endpoints and proxies in this CIDR even if link-local (repeatable; env TRAWL_ALLOW_NET, comma-separated)", func(v string) error {
 		p, err := netip.ParsePrefix(v)
 		if err != nil {

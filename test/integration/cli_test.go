@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +60,15 @@ func TestCLIContract(t *testing.T) {
 	mustTrawl(t, data, "connector", "edit", "stdin", "--prefix", "AWSLogs/"+acct)
 	if r := trawl(t, data, nil, "connector", "test", "stdin"); r.code != 0 || !strings.Contains(r.stdout, "Success") {
 		t.Errorf("test after edit (secret kept): exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// A master key kept outside the data directory is created 0600.
+	keyFile := filepath.Join(t.TempDir(), "key")
+	other := t.TempDir()
+	mustTrawl(t, other, "connector", "list", "--master-key-file", keyFile)
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("master key file: %v %v", err, fi)
+	}
+	if _, err := os.Stat(filepath.Join(other, "master.key")); err == nil {
+		t.Error("a master key was created in the data directory although --master-key-file was given")
 	}
 }
