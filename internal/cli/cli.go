@@ -111,8 +111,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return 0
 }
 
-// Version is set at build time.
-var Version = "dev"
+// Version of this build.
+const Version = "0.1.0-dev"
 
 type exitError struct {
 	code int
