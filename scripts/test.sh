@@ -11,5 +11,7 @@ echo "== go vet" >&2
 go vet ./...
 echo "== go test" >&2
 go test -count=1 -timeout 30m ./...
+echo "== race detector (collector, filters, planner, query)" >&2
+go test -race -count=1 ./internal/collect/ ./internal/filter/ ./internal/prefix/ ./internal/query/
 echo "== fuzz (short)" >&2
 FUZZTIME="${FUZZTIME:-5s}" ./scripts/fuzz.sh
