@@ -126,13 +126,14 @@ func TestRevokedCredentials(t *testing.T) {
 	if st.LastRun.Result != "failed" {
 		t.Errorf("status %+v", st.LastRun)
 	}
+	reason := r.Run.Reason
 	srv.CreateUserRole(ctx, t, key, secret, "userplus") // the fix
 	r, err = a.RunConnector(ctx, sc, conn.ID, collect.Options{})
 	if err != nil || r.Failed() {
 		t.Fatalf("run after the fix: %v %+v", err, r.Run)
 	}
 	it, _ := a.Lake().CheckIntegrity(ctx, "aws_events")
-	t.Logf("revoked after %d of %d records (%s); after the fix %d rows, %d distinct", mid, want, r.Run.Reason, it.Rows, it.DistinctIDs)
+	t.Logf("revoked after %d of %d records (%s); after the fix %d rows, %d distinct", mid, want, reason, it.Rows, it.DistinctIDs)
 	if it.Rows != int64(want) || it.DistinctIDs != int64(want) {
 		t.Errorf("rows %d distinct %d, want %d", it.Rows, it.DistinctIDs, want)
 	}

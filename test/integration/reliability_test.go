@@ -33,7 +33,7 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 	os.WriteFile(sf, []byte(srv.SecretKey), 0o600)
 	mf := filepath.Join(t.TempDir(), "manifest.json")
 	mustTrawl(t, data, "gen", "--endpoint", srv.Endpoint, "--access-key-id", srv.AccessKey, "--secret-access-key-file", sf,
-		"--bucket", "truth", "--account", acct, "--objects", itoa(2+kills/2), "--records", "2500", "--pad", "300", "--seed", itoa(int(seed)),
+		"--bucket", "truth", "--account", acct, "--objects", itoa(2+kills), "--records", "2500", "--pad", "300", "--seed", itoa(int(seed)),
 		"--bad", "--manifest", mf)
 	var m gen.Manifest
 	b, _ := os.ReadFile(mf)
@@ -49,7 +49,7 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 
 	r := rand.New(rand.NewPCG(seed, 78))
 	killed, midObject, rounds := 0, 0, 0
-	for ; killed < kills && rounds < kills+10; rounds++ {
+	for ; killed < kills && rounds < 3*kills+5; rounds++ {
 		args := []string{"collect", "--once"}
 		if rounds%2 == 1 {
 			args = []string{"serve", "--addr", freeAddr(t), "--tick", "100ms", "--parallel", "3"}
