@@ -2,8 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -63,5 +61,3 @@ func startServe(t *testing.T, data string, extra ...string) (stop func()) {
 	}
 }
 
-var _ = context.Background
-var _ = fmt.Sprint

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/trawlhq/trawl/internal/format/formattest"
-	"github.com/trawlhq/trawl/internal/interflow"
 )
 
 // TestCorpus decodes every CloudTrail sample in ../shared/corpus, compares
@@ -156,7 +155,6 @@ func checkAgainstSource(t *testing.T, data []byte, res formattest.Result) {
 			}
 		}
 	}
-	_ = interflow.Events
 }
 
 func quarantined(res formattest.Result, pos int64) bool {
