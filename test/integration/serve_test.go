@@ -60,4 +60,3 @@ func startServe(t *testing.T, data string, extra ...string) (stop func()) {
 		}
 	}
 }
-
