@@ -35,6 +35,8 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
 
     // Sign-in, then the empty connectors page.
     await signIn(page, env.TRAWL_TOKEN);
+    await page.waitForTimeout(300);
+    assert.equal(await page.locator("#connectors tbody tr").count(), 0, "no connectors yet");
     await shot(page, "01-connectors-empty");
 
     // Wizard step 1: General, with the fixed fields shown read-only.
@@ -124,6 +126,7 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     }
     assert.equal(await page.locator('#connectors tr[data-name="console-trail"] td').nth(7).textContent(), "200");
     assert.match(await page.locator('#connectors tr[data-name="console-trail"] td').nth(5).textContent(), /ok/);
+    assert.equal(await page.locator("#connectors tbody tr").count(), 1, "each connector is listed once");
     await shot(page, "06-connectors");
 
     await page.getByRole("link", { name: /Threat Hunting/ }).click();

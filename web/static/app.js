@@ -117,13 +117,17 @@ function signOut(msg) {
 }
 
 // ---------- connectors ----------
+let connectorsSeq = 0;
 async function loadConnectors() {
+  // Loads can overlap (a route change while one is in flight): only the
+  // newest one renders.
+  const seq = ++connectorsSeq;
   const { data } = await api("GET", "/api/v1/connectors");
-  state.connectors = data.connectors;
-  const tbody = $("#connectors tbody");
-  tbody.replaceChildren();
-  $("#connectors-empty").hidden = data.connectors.length > 0;
   const statuses = await Promise.all(data.connectors.map((c) => api("GET", `/api/v1/connectors/${c.id}/status`).then((r) => r.data).catch(() => null)));
+  if (seq !== connectorsSeq) return;
+  state.connectors = data.connectors;
+  $("#connectors-empty").hidden = data.connectors.length > 0;
+  const rows = [];
   data.connectors.forEach((c, i) => {
     const st = statuses[i] || {};
     const run = st.last_run;
@@ -151,8 +155,9 @@ async function loadConnectors() {
         el("button", { type: "button", onclick: () => toggle(c), "aria-label": `${c.enabled ? "Disable" : "Enable"} ${c.name}` }, c.enabled ? "Disable" : "Enable"),
         el("button", { type: "button", onclick: () => { location.hash = "#/quarantine/" + encodeURIComponent(c.id); }, "aria-label": `Quarantine of ${c.name}` }, "Quarantine"),
         el("button", { type: "button", onclick: () => removeConnector(c), "aria-label": `Delete ${c.name}` }, "Delete")));
-    tbody.append(tr);
+    rows.push(tr);
   });
+  $("#connectors tbody").replaceChildren(...rows);
 }
 
 async function toggle(c) {
