@@ -469,7 +469,9 @@ function showQueryError(e) {
   }
 }
 
+let searchSeq = 0;
 async function search(append = false) {
+  const seq = ++searchSeq; // a newer search makes this one's results stale
   $("#query-error").textContent = "";
   $("#query").removeAttribute("aria-invalid");
   const extra = { limit: "100" };
@@ -478,15 +480,17 @@ async function search(append = false) {
   try {
     res = (await api("GET", "/api/v1/search?" + params(extra))).data;
   } catch (e) {
-    showQueryError(e);
+    if (seq === searchSeq) showQueryError(e);
     return;
   }
+  if (seq !== searchSeq) return;
   state.hunt.rows = append ? state.hunt.rows.concat(res.rows) : res.rows;
   state.hunt.next = res.next || null;
   $("#more").hidden = !res.next;
   renderRows();
   if (!append) {
     const [count, hist] = await Promise.all([api("GET", "/api/v1/count?" + params()), api("GET", "/api/v1/histogram?" + params())]);
+    if (seq !== searchSeq) return;
     $("#result-count").textContent = `${count.data.count} matching records`;
     renderHistogram(hist.data);
   }
