@@ -5,6 +5,7 @@ package formattest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -197,4 +198,116 @@ func OTelExpected(t testing.TB, path string) (resource map[string]string, record
 		}
 	}
 	return resource, records
+}
+
+// AddSeeds adds every file matching glob to a fuzz target's corpus.
+func AddSeeds(f *testing.F, glob string) {
+	files, _ := filepath.Glob(glob)
+	for _, p := range files {
+		b, _ := os.ReadFile(p)
+		f.Add(b)
+	}
+}
+
+// FuzzCheck is what a decoder may additionally require of each raw record
+// it yields and of each record it accepts.
+type FuzzCheck func(t *testing.T, raw []byte, accepted bool)
+
+// FuzzOnce runs fuzz input through decompression (with small bomb caps),
+// the decoder and its normalizer: nothing may panic or loop, every error is
+// EOF or an object error, and an accepted record always has its time.
+func FuzzOnce(t *testing.T, data []byte, schema *interflow.Schema, newDec func(io.Reader) Decoder, check FuzzCheck) {
+	dr, _, err := format.Open(bytes.NewReader(data), format.Limits{MaxDecompressed: 1 << 20, MaxRatio: 1000})
+	if err != nil {
+		return
+	}
+	dec := newDec(dr)
+	if c, ok := dec.(io.Closer); ok {
+		defer c.Close()
+	}
+	for i := 0; i < 100000; i++ {
+		raw, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			var oe *format.ObjectError
+			if !errors.As(err, &oe) {
+				t.Fatalf("error is neither EOF nor an object error: %v", err)
+			}
+			return
+		}
+		rec := interflow.New(schema)
+		err = dec.Normalize(raw, rec)
+		if err == nil && rec.Vals[interflow.FTimestamp] == nil {
+			t.Fatalf("normalized record without a timestamp: %q", raw)
+		}
+		if err != nil {
+			var re *format.RecordError
+			if !errors.As(err, &re) {
+				t.Fatalf("normalize error is not a record error: %v", err)
+			}
+		}
+		if check != nil {
+			check(t, raw, err == nil)
+		}
+	}
+	t.Fatal("decoder did not terminate")
+}
+
+// BenchDecode measures a decoder and normalizer over one gzip object:
+// MB/s of decompressed input, records/s and allocations.
+func BenchDecode(b *testing.B, body []byte, records int, schema *interflow.Schema, newDec func(io.Reader) Decoder) {
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, _ := io.Copy(io.Discard, zr)
+	b.SetBytes(raw)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dr, _, err := format.Open(bytes.NewReader(body), format.DefaultLimits())
+		if err != nil {
+			b.Fatal(err)
+		}
+		dec := newDec(dr)
+		n := 0
+		for {
+			rawRec, err := dec.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := dec.Normalize(rawRec, interflow.New(schema)); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != records {
+			b.Fatalf("decoded %d of %d records", n, records)
+		}
+	}
+	b.ReportMetric(float64(records*b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// ValidJSON requires an accepted record to be valid JSON. The parsers
+// tolerate raw control characters inside strings (AWS never writes them,
+// and refusing would quarantine a readable record); anything else invalid
+// must be refused.
+func ValidJSON(t *testing.T, raw []byte, accepted bool) {
+	if !accepted {
+		return
+	}
+	clean := bytes.Map(func(r rune) rune {
+		if r < 0x20 {
+			return ' '
+		}
+		return r
+	}, raw)
+	if !json.Valid(clean) {
+		t.Fatalf("invalid JSON accepted as a record: %q", raw)
+	}
 }
