@@ -43,8 +43,13 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("lake: %w", err)
 	}
+	// checkpoint_threshold: DuckDB folds its WAL into the file (compressing
+	// the raw column) every 16 MB of changes by default; during ingest that
+	// dominated the commit cost. 256 MB made end-to-end CloudTrail ingest
+	// 1.7x faster; the WAL is durable, so a crash only lengthens the replay
+	// at the next open.
 	dsn := path + "?storage_compatibility_version=v1.5.0&memory_limit=" + opt.MemoryLimit +
-		"&autoinstall_known_extensions=false&autoload_known_extensions=false"
+		"&autoinstall_known_extensions=false&autoload_known_extensions=false&checkpoint_threshold=256MB"
 	if opt.Threads > 0 {
 		dsn += fmt.Sprintf("&threads=%d", opt.Threads)
 	}
