@@ -36,7 +36,7 @@ func TestCrashKill9(t *testing.T) {
 	seed := uint64(envInt("TRAWL_CRASH_SEED", 1))
 	srv := s3server.Start(t)
 	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: seed, Accounts: []string{acct}, Regions: []string{"us-east-1", "eu-west-1"},
-		Start: time.Now().UTC().Add(-3 * time.Hour), Span: 2 * time.Hour, Objects: 3 + 2*kills, RecordsPerObj: 3000, PadBytes: 500})
+		Start: time.Now().UTC().Add(-3 * time.Hour), Span: 2 * time.Hour, Objects: 3 + 3*kills, RecordsPerObj: 3000, PadBytes: 500})
 	want := 0
 	for _, o := range objs {
 		want += o.Records
