@@ -146,7 +146,7 @@ async function loadConnectors() {
       el("td", {}, el("code", {}, `${c.bucket}/${c.prefix}`)),
       el("td", {}, c.enabled ? "yes" : "no"),
       el("td", {}, status),
-      el("td", {}, run ? fmtTime(run.started_at) : "—"),
+      el("td", { class: "nowrap" }, run ? fmtTime(run.started_at) : "—"),
       el("td", {}, st.totals ? String(st.totals.records) : "0"),
       el("td", {}, fmtAge(st.lag_seconds)),
       el("td", { class: "actions-cell" },
@@ -528,7 +528,7 @@ function renderRows() {
     tabindex: "0", "data-id": r.id, "aria-selected": state.hunt.selected === r.id ? "true" : "false",
     onclick: () => showDetail(i),
     onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); showDetail(i); } },
-  }, cols.map((c) => el("td", {}, cellText(r[c]))))));
+  }, cols.map((c) => el("td", { class: c === "timestamp" ? "nowrap" : null }, cellText(r[c]))))));
 }
 
 function quoteValue(v) {
