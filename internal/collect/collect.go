@@ -503,7 +503,7 @@ func collectObject(ctx context.Context, c *connector.Connector, b Bucket, f Form
 		return fmt.Errorf("open %s: %w", obj.Key, err)
 	}
 	defer rc.Close()
-	counted := &countReader{r: rc}
+	counted := &format.CountingReader{R: rc}
 	batch := &lake.Batch{ConnectorID: c.ID, Schema: f.Schema}
 	var batchBytes int64
 	var st Stats
@@ -592,21 +592,10 @@ func collectObject(ctx context.Context, c *connector.Connector, b Bucket, f Form
 		state.Position = pos
 	}
 	st.Objects = 1
-	st.Bytes = counted.n
+	st.Bytes = counted.N
 	if !obj.LastModified.IsZero() {
 		t := obj.LastModified
 		st.Newest = &t
 	}
 	return flush(true)
-}
-
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -59,7 +59,7 @@ var ErrBomb = errors.New("decompression limit exceeded (possible decompression b
 // the magic bytes rather than trusted from the key or connector, because AWS
 // and exporters both mislabel; concatenated gzip members are read in turn.
 func Open(r io.Reader, lim Limits) (io.Reader, func() int64, error) {
-	cr := &countingReader{r: r}
+	cr := &CountingReader{R: r}
 	br := bufio.NewReaderSize(cr, 64<<10)
 	magic, err := br.Peek(2)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -98,14 +98,15 @@ func (g *gzipErrReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-type countingReader struct {
-	r io.Reader
-	n int64
+// CountingReader counts the bytes read through it.
+type CountingReader struct {
+	R io.Reader
+	N int64
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
+func (c *CountingReader) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	c.N += int64(n)
 	return n, err
 }
 
@@ -113,7 +114,7 @@ type limitReader struct {
 	r          io.Reader
 	n          int64
 	lim        Limits
-	compressed *countingReader
+	compressed *CountingReader
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
@@ -122,7 +123,7 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	if l.lim.MaxDecompressed > 0 && l.n > l.lim.MaxDecompressed {
 		return n, &ObjectError{Offset: l.n, Reason: fmt.Sprintf("object decompresses to more than %d bytes", l.lim.MaxDecompressed), Err: ErrBomb}
 	}
-	if l.lim.MaxRatio > 0 && l.n > 1<<20 && l.compressed.n > 0 && l.n/l.compressed.n > l.lim.MaxRatio {
+	if l.lim.MaxRatio > 0 && l.n > 1<<20 && l.compressed.N > 0 && l.n/l.compressed.N > l.lim.MaxRatio {
 		return n, &ObjectError{Offset: l.n, Reason: fmt.Sprintf("object decompresses more than %dx", l.lim.MaxRatio), Err: ErrBomb}
 	}
 	return n, err

@@ -71,7 +71,7 @@ func TestPerfIngestPerSubType(t *testing.T) {
 		bkt := "perf-" + c.name
 		bucketDir := filepath.Join(srv.Dir, bkt)
 		// Create the bucket through the API, then the files.
-		mkBucket(t, srv, bkt)
+		srv.Fill(t, bkt, nil)
 		var dsize int64
 		recs := 0
 		for _, o := range c.objs {
@@ -109,18 +109,6 @@ func TestPerfIngestPerSubType(t *testing.T) {
 		cores := float64(runtime.NumCPU())
 		fmt.Printf("%-11s %9d %10.1f %12.2f %12.0f %13.1f %11.2f %8.1fx\n", c.name, recs, float64(dsize)/1e6, took.Seconds(),
 			float64(recs)/took.Seconds(), float64(dsize)/1e6/took.Seconds()/cores, gz.Seconds(), took.Seconds()/gz.Seconds())
-	}
-}
-
-func mkBucket(t *testing.T, srv *s3server.Server, name string) {
-	t.Helper()
-	ctx := context.Background()
-	b, err := newS3(ctx, srv, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.CreateBucket(ctx); err != nil {
-		t.Fatal(err)
 	}
 }
 

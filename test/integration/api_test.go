@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -313,22 +312,8 @@ func TestAPITestOutcomes(t *testing.T) {
 func TestAPIOneTestAtATime(t *testing.T) {
 	srv := s3server.Start(t)
 	e := newAPI(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // hold the connection open, never answer
-		}
-	}()
 	slow := connBody(srv, "slow", "acme", "trail", "AWSLogs", srv.SecretKey)
-	slow["endpoint"] = "http://" + ln.Addr().String()
+	slow["endpoint"] = hangingEndpoint(t)
 	_, c1, _ := e.call(e.root, "POST", "/api/v1/connectors", slow)
 	_, c2, _ := e.call(e.root, "POST", "/api/v1/connectors", connBody(srv, "other", "acme", "trail", "AWSLogs", srv.SecretKey))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/gen"
-	s3src "github.com/trawlhq/trawl/internal/source/s3"
 	"github.com/trawlhq/trawl/internal/testutil/faultproxy"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
@@ -83,18 +81,7 @@ func TestRevokedCredentials(t *testing.T) {
 		want += o.Records
 	}
 	// The user owns the bucket, so its key is what reads it.
-	b, err := s3src.New(ctx, s3src.Config{Bucket: "owned", Endpoint: srv.Endpoint, PathStyle: true, AccessKeyID: key, SecretAccessKey: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.CreateBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		if err := b.Put(ctx, o.Key, bytes.NewReader(o.Body), int64(len(o.Body))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	srv.FillAs(t, key, secret, "owned", objs)
 	a, err := app.Open(ctx, app.Options{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/gen"
-	s3src "github.com/trawlhq/trawl/internal/source/s3"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
@@ -75,19 +74,7 @@ func mustTrawl(t *testing.T, dataDir string, args ...string) string {
 // bucket creates a bucket and uploads objects through the AWS SDK.
 func bucket(t *testing.T, srv *s3server.Server, name string, objs []gen.Object) {
 	t.Helper()
-	ctx := context.Background()
-	b, err := s3src.New(ctx, s3src.Config{Bucket: name, Endpoint: srv.Endpoint, PathStyle: true, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.CreateBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		if err := b.Put(ctx, o.Key, bytes.NewReader(o.Body), int64(len(o.Body))); err != nil {
-			t.Fatalf("upload %s: %v", o.Key, err)
-		}
-	}
+	srv.Fill(t, name, objs)
 }
 
 func addConnector(t *testing.T, srv *s3server.Server, dataDir, name, bucketName, prefix, secret string, extra ...string) {

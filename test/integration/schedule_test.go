@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,17 +48,6 @@ func TestSchedulerRunsConnectors(t *testing.T) {
 	srv := s3server.Start(t)
 	first, want1 := trailObjects(51, 2, 10)
 	bucket(t, srv, "good", first)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
 	ctx := context.Background()
 	a, err := app.Open(ctx, app.Options{DataDir: t.TempDir()})
 	if err != nil {
@@ -68,7 +56,7 @@ func TestSchedulerRunsConnectors(t *testing.T) {
 	defer a.Close()
 	sc := app.RootScope("test")
 	hang := s3Conn(srv, "hang", "t1", "good", srv.SecretKey, 10*time.Second)
-	hang.Endpoint = "http://" + ln.Addr().String()
+	hang.Endpoint = hangingEndpoint(t)
 	for _, c := range []connector.Connector{hang, s3Conn(srv, "bad", "t2", "good", "wrong-secret-key-wrong-secret", 10*time.Second), s3Conn(srv, "good", "t3", "good", srv.SecretKey, 10*time.Second)} {
 		if _, err := a.CreateConnector(ctx, sc, c); err != nil {
 			t.Fatal(err)

@@ -6,7 +6,6 @@ package ui
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/gen"
-	s3src "github.com/trawlhq/trawl/internal/source/s3"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
@@ -35,21 +33,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Skip(msg)
 	}
 	srv := s3server.Start(t)
-	ctx := context.Background()
-	b, err := s3src.New(ctx, s3src.Config{Bucket: "console-trail", Endpoint: srv.Endpoint, PathStyle: true, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.CreateBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
 	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 77, Accounts: []string{acct}, Regions: []string{"us-east-1"},
 		Start: time.Now().UTC().Add(-5 * time.Hour), Span: 4 * time.Hour, Objects: 8, RecordsPerObj: 25, Attacks: true})
-	for _, o := range objs {
-		if err := b.Put(ctx, o.Key, bytes.NewReader(o.Body), int64(len(o.Body))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	srv.Fill(t, "console-trail", objs)
 	eventID := objs[3].EventIDs[7]
 
 	bin := filepath.Join(t.TempDir(), "trawl")

@@ -5,6 +5,7 @@ package s3server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +18,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/trawlhq/trawl/internal/gen"
+	s3src "github.com/trawlhq/trawl/internal/source/s3"
 )
 
 // Server is a running versitygw.
@@ -179,5 +183,31 @@ func (s *Server) DeleteUser(ctx context.Context, t testing.TB, access string) {
 		"--endpoint-url", s.AdminURL, "delete-user", "--access", access)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("delete user: %v\n%s", err, out)
+	}
+}
+
+// Fill creates a bucket as the root user and uploads objects to it through
+// the AWS SDK (a real client, as production data would arrive).
+func (s *Server) Fill(t testing.TB, bucket string, objs []gen.Object) {
+	t.Helper()
+	s.FillAs(t, s.AccessKey, s.SecretKey, bucket, objs)
+}
+
+// FillAs creates a bucket owned by the user with these keys and uploads
+// objects to it.
+func (s *Server) FillAs(t testing.TB, access, secret, bucket string, objs []gen.Object) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := s3src.New(ctx, s3src.Config{Bucket: bucket, Endpoint: s.Endpoint, PathStyle: true, AccessKeyID: access, SecretAccessKey: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if err := b.Put(ctx, o.Key, bytes.NewReader(o.Body), int64(len(o.Body))); err != nil {
+			t.Fatalf("upload %s: %v", o.Key, err)
+		}
 	}
 }
