@@ -61,7 +61,7 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 		runErr = fmt.Errorf("log filter: %w (fix the connector's filters)", err)
 	} else {
 		if !fs.Empty() {
-			opt.Keep = fs.Keep
+			opt.Keep = fs.KeepRecord
 		}
 		stats, runErr = a.collect(ctx, c, opt)
 	}

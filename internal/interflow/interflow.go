@@ -404,3 +404,39 @@ func (r Record) Stamp(p Provenance, pos int64, class, category string) {
 	r.Vals[FKey] = p.Key
 	r.Vals[FPosition] = pos
 }
+
+// Values is read access to one record's fields by schema position: what
+// queries are evaluated against in memory (log filters, detections). ok is
+// false when the field is absent or holds another type.
+type Values interface {
+	Str(i int) (string, bool)
+	Int(i int) (int64, bool)
+	Bool(i int) (bool, bool)
+	Time(i int) (time.Time, bool)
+	List(i int) ([]string, bool)
+}
+
+// Str returns a text or IP field.
+func (r Record) Str(i int) (string, bool) { v, ok := r.Vals[i].(string); return v, ok }
+
+// Int returns an integer field.
+func (r Record) Int(i int) (int64, bool) { v, ok := r.Vals[i].(int64); return v, ok }
+
+// Bool returns a boolean field.
+func (r Record) Bool(i int) (bool, bool) { v, ok := r.Vals[i].(bool); return v, ok }
+
+// Time returns a timestamp field.
+func (r Record) Time(i int) (time.Time, bool) { v, ok := r.Vals[i].(time.Time); return v, ok }
+
+// List returns a list field.
+func (r Record) List(i int) ([]string, bool) { v, ok := r.Vals[i].([]string); return v, ok }
+
+// Known reports whether any index has a field of that name.
+func Known(name string) bool {
+	for _, s := range Schemas() {
+		if _, ok := s.Lookup(name); ok {
+			return true
+		}
+	}
+	return false
+}

@@ -3,9 +3,7 @@ package lake
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -47,327 +45,90 @@ type SearchResult struct {
 type compiled struct {
 	where string
 	args  []any
+	none  bool // the query cannot match in this index
 }
 
-// FieldError is a query naming a field no index has.
-type FieldError struct {
-	Pos   int
-	Field string
-}
+// FieldError and ValueError are the query package's positioned errors.
+type (
+	FieldError = query.FieldError
+	ValueError = query.ValueError
+)
 
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("query: at position %d: unknown field %q (see docs/interflow.md for field names)", e.Pos, e.Field)
-}
+// ParseTime reads RFC 3339, a date, "now" or a duration back from now.
+func ParseTime(s string, now time.Time) (time.Time, error) { return query.ParseTime(s, now) }
 
-// ValueError is a value that does not fit its field's type.
-type ValueError struct {
-	Pos int
-	Msg string
-}
-
-func (e *ValueError) Error() string { return fmt.Sprintf("query: at position %d: %s", e.Pos, e.Msg) }
-
-func knownAnywhere(field string) bool {
-	for _, s := range interflow.Schemas() {
-		if _, ok := s.Lookup(field); ok {
-			return true
-		}
-	}
-	return false
-}
-
-// Validate parses a query and checks its field names and values, returning a
-// positioned error for the first problem.
-func Validate(q string) error {
-	n, err := query.Parse(q)
-	if err != nil {
-		return err
-	}
-	for _, s := range interflow.Schemas() {
-		if _, err := compile(n, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func compile(n query.Node, s *interflow.Schema) (compiled, error) {
-	var c compiled
-	var b strings.Builder
-	if err := c.node(&b, n, s); err != nil {
-		return c, err
-	}
-	c.where = b.String()
-	return c, nil
-}
-
-func (c *compiled) node(b *strings.Builder, n query.Node, s *interflow.Schema) error {
-	switch x := n.(type) {
-	case query.MatchAll:
-		b.WriteString("TRUE")
-	case query.And:
-		b.WriteString("(")
-		if err := c.node(b, x.L, s); err != nil {
-			return err
-		}
-		b.WriteString(" AND ")
-		if err := c.node(b, x.R, s); err != nil {
-			return err
-		}
-		b.WriteString(")")
-	case query.Or:
-		b.WriteString("(")
-		if err := c.node(b, x.L, s); err != nil {
-			return err
-		}
-		b.WriteString(" OR ")
-		if err := c.node(b, x.R, s); err != nil {
-			return err
-		}
-		b.WriteString(")")
-	case query.Not:
-		// Absent values do not match a term, so NOT must treat NULL as false.
-		b.WriteString("(NOT coalesce(")
-		if err := c.node(b, x.X, s); err != nil {
-			return err
-		}
-		b.WriteString(", FALSE))")
-	case query.Exists:
-		f, ok, err := field(s, x.Field, x.Pos)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			b.WriteString("FALSE")
-			return nil
-		}
-		if f.Type == interflow.Strings {
-			b.WriteString("len(" + quoteIdent(f.Name) + ") > 0")
-			return nil
-		}
-		b.WriteString(quoteIdent(f.Name) + " IS NOT NULL")
-	case query.Range:
-		return c.rangeExpr(b, x, s)
-	case query.Term:
-		return c.term(b, x, s)
-	default:
-		return fmt.Errorf("query: unsupported node %T", n)
-	}
-	return nil
-}
-
-func field(s *interflow.Schema, name string, pos int) (interflow.Field, bool, error) {
-	if name == "index" || name == "_index" {
-		name = "index"
-	}
-	if i, ok := s.Lookup(name); ok {
-		return s.Fields[i], true, nil
-	}
-	if !knownAnywhere(name) {
-		return interflow.Field{}, false, &FieldError{Pos: pos, Field: name}
-	}
-	return interflow.Field{}, false, nil
-}
+// Validate parses a query and checks its field names and values against
+// every index, returning a positioned error for the first problem.
+func Validate(q string) error { return query.Validate(q) }
 
 func (c *compiled) arg(v any) string {
 	c.args = append(c.args, v)
 	return "?"
 }
 
-func (c *compiled) term(b *strings.Builder, t query.Term, s *interflow.Schema) error {
-	if t.Field == "" {
-		// Free text: case-insensitive substring of the raw record.
-		v := strings.ToLower(query.Literal(t.Value))
-		if t.Wildcard {
-			b.WriteString("lower(raw) LIKE " + c.arg("%"+strings.ToLower(query.Pattern(t.Value))+"%") + ` ESCAPE '\'`)
-			return nil
-		}
-		b.WriteString("contains(lower(raw), " + c.arg(v) + ")")
-		return nil
-	}
-	f, ok, err := field(s, t.Field, t.Pos)
-	if err != nil {
-		return err
-	}
-	col := quoteIdent(f.Name)
-	if !ok {
-		// Validate the value against the index that has the field, so a
-		// type error is reported even when searching one index.
-		b.WriteString("FALSE")
-		return nil
-	}
-	if f.Type == interflow.Strings {
-		if t.Op != "=" {
-			return &ValueError{Pos: t.Pos, Msg: f.Name + " is a list of names: match one with " + f.Name + ":value or " + f.Name + ":prefix*"}
-		}
-		if t.Wildcard {
-			b.WriteString("len(list_filter(" + col + ", x -> x LIKE " + c.arg(query.Pattern(t.Value)) + ` ESCAPE '\')) > 0`)
-			return nil
-		}
-		b.WriteString("list_contains(" + col + ", " + c.arg(t.Value) + ")")
-		return nil
-	}
-	if t.Wildcard {
-		if f.Type != interflow.String && f.Type != interflow.IP {
-			return &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("wildcards work on text fields; %s is %s: use a range such as %s:[1 TO 1024]", f.Name, f.Type, f.Name)}
-		}
-		b.WriteString(col + " LIKE " + c.arg(query.Pattern(t.Value)) + ` ESCAPE '\'`)
-		return nil
-	}
-	op := t.Op
-	switch f.Type {
-	case interflow.IP:
-		if strings.Contains(t.Value, "/") && op == "=" {
-			p, err := netip.ParsePrefix(t.Value)
-			if err != nil {
-				return &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("%q is not a CIDR block such as 10.0.0.0/8", t.Value)}
-			}
-			lo, hi := prefixKeys(p)
-			k := quoteIdent(ipKeyColumn(f.Name))
-			b.WriteString(k + " BETWEEN " + c.arg(lo) + " AND " + c.arg(hi))
-			return nil
-		}
-		if a, err := netip.ParseAddr(t.Value); err == nil && op == "=" {
-			b.WriteString(col + " = " + c.arg(a.Unmap().String()))
-			return nil
-		}
-		if op != "=" {
-			return &ValueError{Pos: t.Pos, Msg: "IP fields take an address or CIDR block, not a comparison"}
-		}
-		b.WriteString(col + " = " + c.arg(t.Value))
-	case interflow.Int:
-		v, err := strconv.ParseInt(t.Value, 10, 64)
-		if err != nil {
-			return &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("%s is a number; %q is not", f.Name, t.Value)}
-		}
-		b.WriteString(col + " " + op + " " + c.arg(v))
-	case interflow.Bool:
-		v, err := strconv.ParseBool(t.Value)
-		if err != nil || op != "=" {
-			return &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("%s is true or false", f.Name)}
-		}
-		b.WriteString(col + " = " + c.arg(v))
-	case interflow.Time:
-		v, err := ParseTime(t.Value, time.Now())
-		if err != nil {
-			return &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("%s: %v", f.Name, err)}
-		}
-		b.WriteString(col + " " + op + " " + c.arg(v))
-	default:
-		b.WriteString(col + " " + op + " " + c.arg(t.Value))
-	}
-	return nil
-}
-
-func (c *compiled) rangeExpr(b *strings.Builder, r query.Range, s *interflow.Schema) error {
-	f, ok, err := field(s, r.Field, r.Pos)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		b.WriteString("FALSE")
-		return nil
-	}
-	col := quoteIdent(f.Name)
-	conv := func(v string) (any, error) {
-		switch f.Type {
-		case interflow.Int:
-			return strconv.ParseInt(v, 10, 64)
-		case interflow.Time:
-			return ParseTime(v, time.Now())
-		case interflow.Bool, interflow.Strings:
-			return nil, fmt.Errorf("ranges do not apply to %s fields", f.Type)
-		case interflow.IP:
-			a, err := netip.ParseAddr(v)
-			if err != nil {
-				return nil, err
-			}
-			col = quoteIdent(ipKeyColumn(f.Name))
-			return interflow.IPKey(a.String()), nil
-		}
-		return v, nil
-	}
-	var parts []string
-	if r.Lo != "*" {
-		v, err := conv(r.Lo)
-		if err != nil {
-			return &ValueError{Pos: r.Pos, Msg: fmt.Sprintf("range start %q does not fit %s (%s): %v", r.Lo, f.Name, f.Type, err)}
-		}
-		op := ">"
-		if r.IncLo {
-			op = ">="
-		}
-		parts = append(parts, col+" "+op+" "+c.arg(v))
-	}
-	if r.Hi != "*" {
-		v, err := conv(r.Hi)
-		if err != nil {
-			return &ValueError{Pos: r.Pos, Msg: fmt.Sprintf("range end %q does not fit %s (%s): %v", r.Hi, f.Name, f.Type, err)}
-		}
-		op := "<"
-		if r.IncHi {
-			op = "<="
-		}
-		parts = append(parts, col+" "+op+" "+c.arg(v))
-	}
-	if len(parts) == 0 {
-		b.WriteString(col + " IS NOT NULL")
-		return nil
-	}
-	b.WriteString("(" + strings.Join(parts, " AND ") + ")")
-	return nil
-}
-
-func prefixKeys(p netip.Prefix) (string, string) {
-	p = p.Masked()
-	a := p.Addr()
-	bits := p.Bits()
-	if a.Is4() {
-		bits += 96
-		a = netip.AddrFrom16(a.As16())
-	}
-	lo := a.As16()
-	hi := lo
-	for i := bits; i < 128; i++ {
-		hi[i/8] |= 1 << (7 - uint(i%8))
-	}
-	return interflow.IPKey(netip.AddrFrom16(lo).String()), interflow.IPKey(netip.AddrFrom16(hi).String())
-}
-
-// ParseTime reads RFC 3339, a date (2006-01-02), "now", or a duration back
-// from now such as -24h or -7d.
-func ParseTime(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "now" {
-		return now.UTC(), nil
-	}
-	if strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
-		body := s[1:]
-		var d time.Duration
-		if strings.HasSuffix(body, "d") {
-			n, err := strconv.Atoi(strings.TrimSuffix(body, "d"))
-			if err != nil {
-				return time.Time{}, fmt.Errorf("%q is not a duration such as -24h or -7d", s)
-			}
-			d = time.Duration(n) * 24 * time.Hour
+// sql writes the SQL of a bound query. It is the only translation of
+// query.Expr to SQL; query.Eval is the in-memory one.
+func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
+	col := func(i int) string { return quoteIdent(s.Fields[i].Name) }
+	switch x := e.(type) {
+	case query.Const:
+		if x {
+			b.WriteString("TRUE")
 		} else {
-			v, err := time.ParseDuration(body)
-			if err != nil {
-				return time.Time{}, fmt.Errorf("%q is not a duration such as -24h or -7d", s)
-			}
-			d = v
+			b.WriteString("FALSE")
 		}
-		if s[0] == '-' {
-			d = -d
+	case query.AllOf:
+		c.list(b, x, " AND ", s)
+	case query.AnyOf:
+		c.list(b, x, " OR ", s)
+	case query.Negate:
+		// Absent values match no term, so NOT must treat NULL as false.
+		b.WriteString("(NOT coalesce(")
+		c.sql(b, x.X, s)
+		b.WriteString(", FALSE))")
+	case query.HasValue:
+		if s.Fields[x.Field].Type == interflow.Strings {
+			b.WriteString("coalesce(len(" + col(x.Field) + ") > 0, FALSE)")
+		} else {
+			b.WriteString(col(x.Field) + " IS NOT NULL")
 		}
-		return now.Add(d).UTC(), nil
+	case query.StrCmp:
+		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(x.V))
+	case query.Like:
+		if s.Fields[x.Field].Type == interflow.Strings {
+			b.WriteString("len(list_filter(" + col(x.Field) + ", x -> x LIKE " + c.arg(x.Pattern.Pattern()) + ` ESCAPE '\')) > 0`)
+		} else {
+			b.WriteString(col(x.Field) + " LIKE " + c.arg(x.Pattern.Pattern()) + ` ESCAPE '\'`)
+		}
+	case query.ListHas:
+		b.WriteString("list_contains(" + col(x.Field) + ", " + c.arg(x.V) + ")")
+	case query.IntCmp:
+		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(x.V))
+	case query.BoolEq:
+		b.WriteString(col(x.Field) + " = " + c.arg(x.V))
+	case query.TimeCmp:
+		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(time.UnixMicro(x.V).UTC()))
+	case query.IPRange:
+		k := quoteIdent(ipKeyColumn(s.Fields[x.Field].Name))
+		b.WriteString(k + " BETWEEN " + c.arg(interflow.IPKey(x.Lo.String())) + " AND " + c.arg(interflow.IPKey(x.Hi.String())))
+	case query.Text:
+		b.WriteString("contains(lower(raw), " + c.arg(x.Needle) + ")")
+	case query.TextLike:
+		b.WriteString("lower(raw) LIKE " + c.arg("%"+x.Pattern.Pattern()+"%") + ` ESCAPE '\'`)
+	default:
+		panic(fmt.Sprintf("lake: query node %T has no SQL", e))
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
+}
+
+func (c *compiled) list(b *strings.Builder, list []query.Expr, sep string, s *interflow.Schema) {
+	b.WriteString("(")
+	for i, op := range list {
+		if i > 0 {
+			b.WriteString(sep)
 		}
+		c.sql(b, op, s)
 	}
-	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2024-05-01T10:00:00Z), a date (2024-05-01) or a duration back from now (-24h)", s)
+	b.WriteString(")")
 }
 
 func indices(req *SearchRequest) ([]*interflow.Schema, error) {
@@ -414,18 +175,28 @@ func (l *Lake) prepare(req *SearchRequest) ([]*interflow.Schema, []compiled, err
 	if err != nil {
 		return nil, nil, err
 	}
+	// Bind against every index first, so a query is rejected the same way
+	// whichever indices are searched.
+	now := time.Now()
+	for _, s := range interflow.Schemas() {
+		if _, err := query.Bind(ast, s, now); err != nil {
+			return nil, nil, err
+		}
+	}
 	var cs []compiled
 	for _, s := range schemas {
-		c, err := compile(ast, s)
+		e, err := query.Bind(ast, s, now)
 		if err != nil {
 			return nil, nil, err
 		}
-		// Bind the scope first so its placeholders come first.
-		sc := compiled{}
-		where := scope(req, &sc) + " AND " + c.where
-		sc.args = append(sc.args, c.args...)
-		sc.where = where
-		cs = append(cs, sc)
+		// The scope first, so its placeholders come first.
+		c := compiled{}
+		var b strings.Builder
+		b.WriteString(scope(req, &c) + " AND ")
+		c.sql(&b, e, s)
+		c.where = b.String()
+		c.none = e == query.Const(false)
+		cs = append(cs, c)
 	}
 	return schemas, cs, nil
 }
@@ -438,6 +209,9 @@ func (l *Lake) Count(ctx context.Context, req SearchRequest) (int64, error) {
 	}
 	var total int64
 	for i, s := range schemas {
+		if cs[i].none {
+			continue
+		}
 		var n int64
 		if err := l.db.QueryRowContext(ctx, "SELECT count(*) FROM "+quoteIdent(s.Index)+" WHERE "+cs[i].where, cs[i].args...).Scan(&n); err != nil {
 			return 0, fmt.Errorf("lake: count %s: %w", s.Index, err)
@@ -461,6 +235,9 @@ func (l *Lake) Search(ctx context.Context, req SearchRequest) (*SearchResult, er
 	}
 	var rows []Row
 	for i, s := range schemas {
+		if cs[i].none {
+			continue
+		}
 		c := cs[i]
 		where := c.where
 		args := append([]any(nil), c.args...)
@@ -554,6 +331,9 @@ func (l *Lake) Histogram(ctx context.Context, req SearchRequest, interval time.D
 	secs := int64(interval / time.Second)
 	counts := map[int64]int64{}
 	for i, s := range schemas {
+		if cs[i].none {
+			continue
+		}
 		q := `SELECT (epoch("timestamp")::BIGINT // ?) * ? AS b, count(*) FROM ` + quoteIdent(s.Index) + " WHERE " + cs[i].where + " GROUP BY b"
 		args := append([]any{secs, secs}, cs[i].args...)
 		rs, err := l.db.QueryContext(ctx, q, args...)
@@ -593,7 +373,7 @@ func (l *Lake) Top(ctx context.Context, req SearchRequest, fieldName string, n i
 	if err != nil {
 		return nil, err
 	}
-	if !knownAnywhere(fieldName) {
+	if !interflow.Known(fieldName) {
 		return nil, &FieldError{Field: fieldName}
 	}
 	if n <= 0 || n > 1000 {
@@ -601,6 +381,9 @@ func (l *Lake) Top(ctx context.Context, req SearchRequest, fieldName string, n i
 	}
 	agg := map[string]*TopValue{}
 	for i, s := range schemas {
+		if cs[i].none {
+			continue
+		}
 		if _, ok := s.Lookup(fieldName); !ok {
 			continue
 		}

@@ -273,9 +273,18 @@ func Parse(s string) (Node, error) {
 }
 
 type parser struct {
-	lx  *lexer
-	tok token
+	lx    *lexer
+	tok   token
+	terms int
+	depth int
 }
+
+// Limits on a query's size: a query beyond them is refused with a 400
+// naming the limit, rather than exhausting the stack or the SQL engine.
+const (
+	MaxTerms = 1024
+	MaxDepth = 64
+)
 
 func (p *parser) advance() error {
 	t, err := p.lx.next()
@@ -329,6 +338,11 @@ func (p *parser) and(field string) (Node, error) {
 }
 
 func (p *parser) unary(field string) (Node, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > MaxDepth {
+		return nil, &Error{Pos: p.tok.pos, Msg: fmt.Sprintf("the query nests parentheses and NOT more than %d deep: simplify it", MaxDepth)}
+	}
 	if p.tok.kind == tNot {
 		if err := p.advance(); err != nil {
 			return nil, err
@@ -344,6 +358,12 @@ func (p *parser) unary(field string) (Node, error) {
 
 func (p *parser) primary(field string) (Node, error) {
 	t := p.tok
+	if t.kind == tWord || t.kind == tPhrase || t.kind == tRange {
+		p.terms++
+		if p.terms > MaxTerms {
+			return nil, &Error{Pos: t.pos, Msg: fmt.Sprintf("the query has more than %d terms: split it into several searches or use a wildcard or range", MaxTerms)}
+		}
+	}
 	switch t.kind {
 	case tLParen:
 		if err := p.advance(); err != nil {

@@ -1,0 +1,255 @@
+package filter_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/filter"
+	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/lake"
+)
+
+var base = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+
+func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
+
+var (
+	ips     = []string{"10.0.0.1", "10.0.0.3", "10.0.0.9", "10.0.0.10", "10.0.0.20", "10.0.0.21", "10.0.1.3", "192.168.1.5", "::ffff:10.0.0.7", "2001:db8::1", "2001:db8::ff", "255.255.255.255", "::"}
+	words   = []string{"alpha", "Beta", "GAMMA", "déjà", "Ünïcode", "x_y", "50%", "a*b", "get", "GetObject", "Describe"}
+	actions = []string{"ACCEPT", "REJECT", "accept", "BLOCK"}
+	names   = []string{"GetObject", "PutObject", "ConsoleLogin", "getobject", "Get", "Délete", "AssumeRole"}
+	labels  = []string{"awswaf:managed:bot", "awswaf:core:sqli", "x"}
+)
+
+// randomRecord fills a record of either index with values from small
+// domains, so random queries hit, miss and meet absent fields.
+func randomRecord(r *rand.Rand, i int) interflow.Record {
+	s := interflow.Traffic()
+	if r.IntN(2) == 0 {
+		s = interflow.Events()
+	}
+	rec := interflow.New(s)
+	rec.Stamp(interflow.Provenance{Tenant: "acme", Connector: "c", Bucket: "b", Key: fmt.Sprintf("k%d", i), ETag: "e"}, int64(i), "x", "paas")
+	// Sub-microsecond parts test that both sides compare at microseconds.
+	rec.Vals[interflow.FTimestamp] = base.Add(time.Duration(r.IntN(3600))*time.Second + time.Duration(r.IntN(3))*time.Microsecond)
+	maybe := func(idx int, v any) {
+		if r.IntN(4) > 0 {
+			rec.Vals[idx] = v
+		}
+	}
+	maybe(interflow.FSrcIP, pick(r, ips))
+	maybe(interflow.FAction, pick(r, actions))
+	var raw []string
+	for range 1 + r.IntN(4) {
+		raw = append(raw, pick(r, words))
+	}
+	rec.Vals[interflow.FRaw] = strings.Join(raw, " ")
+	if s == interflow.Traffic() {
+		maybe(interflow.TDstPort, int64(r.IntN(40)))
+		maybe(interflow.TBytes, int64(r.IntN(3000)))
+		maybe(interflow.TDstIP, pick(r, ips))
+		maybe(interflow.TStart, base.Add(time.Duration(r.IntN(100))*time.Second))
+	} else {
+		maybe(interflow.EEventName, pick(r, names))
+		maybe(interflow.EReadOnly, r.IntN(2) == 0)
+		if r.IntN(3) > 0 {
+			var l []string
+			for range r.IntN(3) {
+				l = append(l, pick(r, labels))
+			}
+			rec.Vals[interflow.ELabels] = l
+		}
+	}
+	return rec
+}
+
+// randomQuery writes a query in the search language over the fields above.
+func randomQuery(r *rand.Rand, depth int) string {
+	if depth > 0 && r.IntN(3) == 0 {
+		l, rr := randomQuery(r, depth-1), randomQuery(r, depth-1)
+		switch r.IntN(4) {
+		case 0:
+			return "(" + l + " OR " + rr + ")"
+		case 1:
+			return "NOT " + l
+		case 2:
+			return l + " " + rr
+		}
+		return "(" + l + " AND " + rr + ")"
+	}
+	ip := func() string { return strings.ReplaceAll(pick(r, ips), ":", `\:`) }
+	bracket := func() (string, string) {
+		lo, hi := "[", "]"
+		if r.IntN(2) == 0 {
+			lo = "{"
+		}
+		if r.IntN(2) == 0 {
+			hi = "}"
+		}
+		return lo, hi
+	}
+	switch r.IntN(16) {
+	case 0:
+		return "srcip:" + ip()
+	case 1:
+		return "srcip:" + pick(r, []string{"10.0.0.0/28", "10.0.0.0/8", "10.0.0.8/29", "2001\\:db8\\:\\:/32", "0.0.0.0/0", "::ffff:10.0.0.0/120"})
+	case 2:
+		lo, hi := bracket()
+		return fmt.Sprintf("srcip:%s%s TO %s%s", lo, pick(r, []string{"10.0.0.3", "10.0.0.9", "*", "::"}), pick(r, []string{"10.0.0.20", "10.0.0.21", "*", "2001:db8::1"}), hi)
+	case 3:
+		return "dstport:" + pick(r, []string{"", ">", ">=", "<", "<="}) + fmt.Sprint(r.IntN(40))
+	case 4:
+		lo, hi := bracket()
+		return fmt.Sprintf("bytes:%s%d TO %s%s", lo, r.IntN(3000), pick(r, []string{"*", "1500", "2999"}), hi)
+	case 5:
+		return "action:" + pick(r, actions)
+	case 6:
+		return "event_name:" + pick(r, []string{"Get*", "*Object", "G?tObject", "D?lete", "*", "getobject", "Get"})
+	case 7:
+		return pick(r, words[:6])
+	case 8:
+		return pick(r, []string{"alp*", "*ta", "d?j?", "ü*", `50\%`, `a\*b`, "x_y"})
+	case 9:
+		return pick(r, []string{"labels:awswaf\\:managed\\:bot", "labels:awswaf*", "labels:*", "labels:x"})
+	case 10:
+		return "read_only:" + pick(r, []string{"true", "false"})
+	case 11:
+		lo, hi := bracket()
+		a := base.Add(time.Duration(r.IntN(3600)) * time.Second).Format(time.RFC3339Nano)
+		b := base.Add(time.Duration(r.IntN(3600)) * time.Second).Format(time.RFC3339Nano)
+		return fmt.Sprintf("timestamp:%s%s TO %s%s", lo, a, b, hi)
+	case 12:
+		return "timestamp:" + pick(r, []string{">", ">=", "<", "<="}) + strings.ReplaceAll(base.Add(time.Duration(r.IntN(3600))*time.Second).Format(time.RFC3339), ":", `\:`)
+	case 13:
+		return pick(r, []string{"dstip:*", "srcip:*", "event_name:*", "start:*", "dstip:10.0.0.0/24"})
+	case 14:
+		lo, hi := bracket()
+		return fmt.Sprintf("action:%s%s TO %s%s", lo, pick(r, []string{"A", "ACCEPT", "*"}), pick(r, []string{"REJECT", "Z", "a"}), hi)
+	}
+	return "srcip:" + pick(r, []string{"10.0.*", "*::*", "10.0.0.?"})
+}
+
+// TestFilterAgreesWithSearch runs random queries over random records as a
+// search in the lake (SQL) and as a log filter (in memory) and requires the
+// same records from both.
+func TestFilterAgreesWithSearch(t *testing.T) {
+	ctx := context.Background()
+	l, err := lake.Open(ctx, filepath.Join(t.TempDir(), "trawl.db"), lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r := rand.New(rand.NewPCG(7, 11))
+	var recs []interflow.Record
+	var batches []*lake.Batch
+	for i := range 600 {
+		rec := randomRecord(r, i)
+		recs = append(recs, rec)
+		batches = append(batches, &lake.Batch{ConnectorID: "c1", Schema: rec.Schema, Records: []interflow.Record{rec},
+			Object: lake.ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: 1, Done: true, Records: 1}})
+	}
+	if err := l.CommitMany(ctx, batches); err != nil {
+		t.Fatal(err)
+	}
+	queries := 400
+	if testing.Short() {
+		queries = 100
+	}
+	matched := 0
+	for range queries {
+		q := randomQuery(r, 3)
+		fs, ferr := filter.Compile([]connector.Filter{{Action: "keep", Query: q}})
+		res, serr := l.Search(ctx, lake.SearchRequest{Query: q, From: base.Add(-time.Hour), To: base.Add(2 * time.Hour), Limit: 10000})
+		if (ferr == nil) != (serr == nil) {
+			t.Fatalf("%q: filter error %v, search error %v", q, ferr, serr)
+		}
+		if ferr != nil {
+			continue
+		}
+		var want, got []string
+		for _, rec := range recs {
+			if fs.KeepRecord(rec) {
+				want = append(want, rec.Vals[interflow.FID].(string))
+			}
+		}
+		for _, row := range res.Rows {
+			got = append(got, row["id"].(string))
+		}
+		sort.Strings(want)
+		sort.Strings(got)
+		if strings.Join(want, ",") != strings.Join(got, ",") {
+			t.Errorf("%q: filter keeps %d records, search finds %d; first difference: %s", q, len(want), len(got), firstDiff(want, got, recs))
+		}
+		if len(got) > 0 && len(got) < len(recs) {
+			matched++
+		}
+	}
+	// The generator must produce selective queries, or the test proves little.
+	if matched < queries/4 {
+		t.Errorf("only %d of %d queries selected some but not all records", matched, queries)
+	}
+}
+
+func firstDiff(want, got []string, recs []interflow.Record) string {
+	in := func(xs []string, s string) bool { i := sort.SearchStrings(xs, s); return i < len(xs) && xs[i] == s }
+	show := func(id string) string {
+		for _, r := range recs {
+			if r.Vals[interflow.FID] == id {
+				var parts []string
+				for i, f := range r.Schema.Fields {
+					if r.Vals[i] != nil && i != interflow.FID && i != interflow.FTenant && f.Name != "connector" && !strings.HasPrefix(f.Name, "msg_origin") && !strings.HasPrefix(f.Name, "origin.") {
+						parts = append(parts, fmt.Sprintf("%s=%v", f.Name, r.Vals[i]))
+					}
+				}
+				return strings.Join(parts, " ")
+			}
+		}
+		return id
+	}
+	for _, w := range want {
+		if !in(got, w) {
+			return "only the filter: " + show(w)
+		}
+	}
+	for _, g := range got {
+		if !in(want, g) {
+			return "only the search: " + show(g)
+		}
+	}
+	return ""
+}
+
+// TestFilterRejectsWhatSearchRejects: a rule is refused at save time for
+// the same reasons a search is.
+func TestFilterRejectsWhatSearchRejects(t *testing.T) {
+	for _, q := range []string{"bytes:abc", "dstport:[1 TO x]", "srcip:10.0.0.0/99", "srcip:>10.0.0.1", "read_only:maybe", "timestamp:>yesterday", "nosuch:1", "labels:>a", "dstport:Get*"} {
+		_, ferr := filter.Compile([]connector.Filter{{Action: "drop", Query: q}})
+		serr := lake.Validate(q)
+		if ferr == nil || serr == nil {
+			t.Errorf("%q: filter error %v, search error %v; both must refuse it", q, ferr, serr)
+		}
+	}
+}
+
+// TestIPRangeFilter is the reported case: an IP range compares addresses,
+// not strings.
+func TestIPRangeFilter(t *testing.T) {
+	fs, err := filter.Compile([]connector.Filter{{Action: "drop", Query: "srcip:[10.0.0.3 TO 10.0.0.20]"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ip, keep := range map[string]bool{"10.0.0.3": false, "10.0.0.9": false, "10.0.0.20": false, "10.0.0.21": true, "10.0.0.100": true, "10.0.0.2": true} {
+		rec := interflow.New(interflow.Traffic())
+		rec.Vals[interflow.FSrcIP] = ip
+		if got := fs.KeepRecord(rec); got != keep {
+			t.Errorf("%s: keep %v, want %v", ip, got, keep)
+		}
+	}
+}
