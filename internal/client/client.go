@@ -51,7 +51,13 @@ func (e *APIError) Error() string {
 func (c *Client) do(ctx context.Context, method, path string, in, out any, hdr ...string) (http.Header, error) {
 	var body io.Reader
 	if in != nil {
-		b, err := json.Marshal(in)
+		var b []byte
+		var err error
+		if c, ok := in.(*connector.Connector); ok {
+			b, err = c.MarshalRequest() // json.Marshal would send the mask
+		} else {
+			b, err = json.Marshal(in)
+		}
 		if err != nil {
 			return nil, err
 		}

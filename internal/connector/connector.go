@@ -195,3 +195,28 @@ func (c *Connector) Index() string {
 	}
 	return "aws_events"
 }
+
+// MarshalRequest encodes a connector for a request to Trawl's API: like
+// json.Marshal, but carrying the plaintext secret when a new one was given
+// (json.Marshal always writes the mask). A masked or absent secret is left
+// out, which the server reads as "keep the stored secret". Only the API
+// client calls it; responses and logs never carry the plaintext.
+func (c *Connector) MarshalRequest() ([]byte, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "secret_access_key")
+	if c.SecretAccessKey.IsSet() && !c.SecretAccessKey.IsMasked() {
+		v, err := json.Marshal(c.SecretAccessKey.Reveal())
+		if err != nil {
+			return nil, err
+		}
+		m["secret_access_key"] = v
+	}
+	return json.Marshal(m)
+}

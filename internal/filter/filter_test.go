@@ -69,4 +69,3 @@ func TestCompileErrors(t *testing.T) {
 		}
 	}
 }
-

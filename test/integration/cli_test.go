@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,54 +15,162 @@ import (
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
-// TestCLIContract: the scripted surface of the CLI: secret from stdin,
-// exit codes, masked secrets, edits that keep General fields.
+// step is one CLI command of the contract and what it must do.
+type step struct {
+	name  string
+	args  []string
+	stdin string
+	code  int
+	// check inspects the output; it returns a complaint or "".
+	check func(out, errOut string) string
+}
+
+func contains(s ...string) func(string, string) string {
+	return func(out, errOut string) string {
+		for _, want := range s {
+			if !strings.Contains(out+errOut, want) {
+				return "output lacks " + strconv.Quote(want)
+			}
+		}
+		return ""
+	}
+}
+
+// TestCLIContract runs one table of commands twice: on a data directory
+// opened directly, and through a running `trawl serve` holding it. Every
+// command must behave the same in both modes, including adding and editing
+// a connector with a secret, then Test and collect (the README's flow).
 func TestCLIContract(t *testing.T) {
 	srv := s3server.Start(t)
 	objs, want := trailObjects(91, 1, 9)
 	bucket(t, srv, "cli", objs)
-	data := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	dir := t.TempDir()
+	wrong := filepath.Join(dir, "wrong")
+	right := filepath.Join(dir, "right")
+	os.WriteFile(wrong, []byte("not-the-secret\n"), 0o600)
+	os.WriteFile(right, []byte(srv.SecretKey+"\n"), 0o600)
+	s3 := []string{"--bucket", "cli", "--access-key-id", srv.AccessKey, "--endpoint", srv.Endpoint, "--path-style", "--start", "-72h"}
+	n := strconv.Itoa(len(want))
+	steps := []step{
+		{name: "add with a wrong secret from a file", args: append([]string{"connector", "add", "--name", "trail", "--tenant", "acme", "--subtype", "cloudtrail",
+			"--prefix", "AWSLogs/" + acct + "/CloudTrail", "--secret-access-key-file", wrong}, s3...), check: contains("created connector trail")},
+		{name: "test reports the wrong secret", args: []string{"connector", "test", "trail"}, code: 1, check: contains("401", "SignatureDoesNotMatch")},
+		{name: "show masks the secret", args: []string{"connector", "show", "trail"}, check: func(out, _ string) string {
+			var st map[string]any
+			if err := json.Unmarshal([]byte(out), &st); err != nil {
+				return "show is not JSON: " + out
+			}
+			if st["connector"].(map[string]any)["secret_access_key"] != "********" {
+				return "secret not masked"
+			}
+			return ""
+		}},
+		{name: "edit with the right secret from a file", args: []string{"connector", "edit", "trail", "--secret-access-key-file", right}, check: contains("updated connector trail")},
+		{name: "test passes with the new secret", args: []string{"connector", "test", "trail"}, check: contains("Success")},
+		{name: "collect stores every record", args: []string{"collect", "--once", "trail"}, check: contains(" " + n + " ")},
+		{name: "count", args: []string{"search", "--count", "--from", "-30d"}, check: func(out, _ string) string {
+			if strings.TrimSpace(out) != n {
+				return "count " + strings.TrimSpace(out) + ", want " + n
+			}
+			return ""
+		}},
+		{name: "a second collect adds nothing", args: []string{"collect", "--once", "trail"}},
+		{name: "count again", args: []string{"search", "--count", "--from", "-30d"}, check: func(out, _ string) string {
+			if strings.TrimSpace(out) != n {
+				return "count " + strings.TrimSpace(out) + ", want " + n
+			}
+			return ""
+		}},
+		{name: "edit keeps the secret when none is given", args: []string{"connector", "edit", "trail", "--prefix", "AWSLogs/" + acct}},
+		{name: "test after an edit without a secret", args: []string{"connector", "test", "trail"}, check: contains("Success")},
+		{name: "add with the secret on stdin", args: append([]string{"connector", "add", "--name", "stdin", "--tenant", "beta", "--subtype", "cloudtrail",
+			"--prefix", "AWSLogs/" + acct + "/CloudTrail", "--secret-access-key-stdin"}, s3...), stdin: srv.SecretKey + "\n"},
+		{name: "test of the stdin connector", args: []string{"connector", "test", "stdin"}, check: contains("Success")},
+		{name: "list", args: []string{"connector", "list"}, check: contains("trail", "stdin", "acme", "beta")},
+		{name: "disable", args: []string{"connector", "disable", "stdin"}},
+		{name: "list shows it disabled", args: []string{"connector", "list", "--json"}, check: func(out, _ string) string {
+			var list []map[string]any
+			if err := json.Unmarshal([]byte(out), &list); err != nil {
+				return "list --json: " + err.Error()
+			}
+			for _, c := range list {
+				if c["name"] == "stdin" && c["enabled"] != false {
+					return "stdin still enabled"
+				}
+			}
+			return ""
+		}},
+		{name: "enable", args: []string{"connector", "enable", "stdin"}},
+		{name: "bad flag value exits 2", args: []string{"search", "--format", "yaml"}, code: 2},
+		{name: "unknown connector", args: []string{"connector", "show", "nope"}, code: 1, check: contains("no connector named")},
+		{name: "bad query names its position", args: []string{"search", "event_name:("}, code: 1, check: contains("position")},
+		{name: "bad value names its position", args: []string{"search", "dstport:abc"}, code: 1, check: contains("position 0", "number")},
+		{name: "renaming is refused", args: []string{"connector", "edit", "trail", "--tenant", "acme", "--name", "renamed"}, code: 1, check: contains("fixed at creation")},
+		{name: "a filter search rejects is refused", args: []string{"connector", "edit", "trail", "--filter", "drop:bytes:abc"}, code: 1, check: contains("bytes is a number")},
+		{name: "quarantine list", args: []string{"quarantine", "list"}},
+		{name: "token create", args: []string{"token", "create", "--tenant", "acme", "--name", "ci"}, check: contains("trawl_")},
+		{name: "delete", args: []string{"connector", "delete", "stdin"}, check: contains("deleted connector stdin")},
+		{name: "records stay after delete", args: []string{"search", "--count", "--from", "-30d"}, check: func(out, _ string) string {
+			if strings.TrimSpace(out) != n {
+				return "count " + strings.TrimSpace(out) + ", want " + n
+			}
+			return ""
+		}},
+	}
+	for _, mode := range []string{"direct", "server"} {
+		t.Run(mode, func(t *testing.T) {
+			data := t.TempDir()
+			if mode == "server" {
+				stop := startServe(t, data, "--no-schedule")
+				defer stop()
+			}
+			for _, s := range steps {
+				r := runStdin(t, data, s.stdin, s.args...)
+				if r.code != s.code {
+					t.Fatalf("%s: `trawl %s` exited %d, want %d\nstdout: %s\nstderr: %s", s.name, strings.Join(s.args, " "), r.code, s.code, r.stdout, r.stderr)
+				}
+				if s.check != nil {
+					if msg := s.check(r.stdout, r.stderr); msg != "" {
+						t.Fatalf("%s: `trawl %s`: %s\nstdout: %s\nstderr: %s", s.name, strings.Join(s.args, " "), msg, r.stdout, r.stderr)
+					}
+				}
+				if strings.Contains(r.stdout+r.stderr, srv.SecretKey) {
+					t.Fatalf("%s: the secret access key was printed", s.name)
+				}
+			}
+			if mode == "server" {
+				// The commands went through the server: it holds the lock.
+				if _, err := os.Stat(filepath.Join(data, "server.json")); err != nil {
+					t.Fatal("no server.json: the server did not hold the directory")
+				}
+			}
+		})
+	}
+}
+
+// runStdin runs the binary with standard input.
+func runStdin(t *testing.T, dataDir, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, trawlBin, "connector", "add", "--name", "stdin", "--tenant", "acme", "--subtype", "cloudtrail",
-		"--bucket", "cli", "--prefix", "AWSLogs/"+acct+"/CloudTrail", "--access-key-id", srv.AccessKey, "--secret-access-key-stdin",
-		"--endpoint", srv.Endpoint, "--path-style", "--start", "-72h")
-	cmd.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data)
-	cmd.Stdin = strings.NewReader(srv.SecretKey + "\n")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("add with --secret-access-key-stdin: %v\n%s", err, out.String())
+	cmd := exec.CommandContext(ctx, trawlBin, args...)
+	cmd.Env = append(os.Environ(), "TRAWL_DATA_DIR="+dataDir)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run trawl %v: %v", args, err)
 	}
-	mustTrawl(t, data, "collect", "--once", "stdin")
-	if n := count(t, data); n != len(want) {
-		t.Errorf("count %d, want %d", n, len(want))
-	}
-	show := mustTrawl(t, data, "connector", "show", "stdin")
-	var st map[string]any
-	if err := json.Unmarshal([]byte(show), &st); err != nil {
-		t.Fatalf("show is not JSON: %s", show)
-	}
-	if st["connector"].(map[string]any)["secret_access_key"] != "********" || strings.Contains(show, srv.SecretKey) {
-		t.Errorf("show: secret not masked")
-	}
-	if r := trawl(t, data, nil, "search", "--format", "yaml"); r.code != 2 {
-		t.Errorf("bad flag value: exit %d, want 2", r.code)
-	}
-	if r := trawl(t, data, nil, "connector", "show", "nope"); r.code != 1 || !strings.Contains(r.stderr, "no connector named") {
-		t.Errorf("unknown connector: exit %d %q", r.code, r.stderr)
-	}
-	if r := trawl(t, data, nil, "search", "event_name:("); r.code != 1 || !strings.Contains(r.stderr, "position") {
-		t.Errorf("bad query: exit %d %q", r.code, r.stderr)
-	}
-	if r := trawl(t, data, nil, "connector", "edit", "stdin", "--tenant", "acme", "--name", "renamed"); r.code != 1 || !strings.Contains(r.stderr, "fixed at creation") {
-		t.Errorf("renaming: exit %d %q", r.code, r.stderr)
-	}
-	mustTrawl(t, data, "connector", "edit", "stdin", "--prefix", "AWSLogs/"+acct)
-	if r := trawl(t, data, nil, "connector", "test", "stdin"); r.code != 0 || !strings.Contains(r.stdout, "Success") {
-		t.Errorf("test after edit (secret kept): exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
-	// A master key kept outside the data directory is created 0600.
+	return r
+}
+
+// TestMasterKeyFile: a master key kept outside the data directory is
+// created 0600 there, and none in the data directory.
+func TestMasterKeyFile(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "key")
 	other := t.TempDir()
 	mustTrawl(t, other, "connector", "list", "--master-key-file", keyFile)
