@@ -163,6 +163,7 @@ type Status struct {
 	LastRun   *lake.Run           `json:"last_run,omitempty"`
 	Totals    lake.Totals         `json:"totals"`
 	LagSecond *float64            `json:"lag_seconds,omitempty"`
+	LastTest  *TestOutcome        `json:"last_test,omitempty"`
 	NextRun   *time.Time          `json:"next_run,omitempty"`
 	Running   bool                `json:"running"`
 }
@@ -195,6 +196,7 @@ func (a *App) ConnectorStatus(ctx context.Context, sc Scope, id string) (*Status
 	a.mu.Lock()
 	st.Running = a.running[id]
 	a.mu.Unlock()
+	st.LastTest = a.lastTest(ctx, id)
 	return st, nil
 }
 

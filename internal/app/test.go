@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -12,7 +14,6 @@ import (
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/prefix"
 	"github.com/trawlhq/trawl/internal/source"
 )
@@ -76,12 +77,9 @@ func (a *App) TestConnector(ctx context.Context, sc Scope, id string) (*TestResu
 	defer cancel()
 	res := a.runTest(ctx, c)
 	_ = a.lake.Audit(ctx, sc.Actor, c.Tenant, "connector.test", c.ID, fmt.Sprintf("%s ok=%v", c.Name, res.OK))
-	if res.OK {
-		// A passing test clears a failed status; the next run sets it
-		// again if the problem persists.
-		now := time.Now().UTC()
-		_ = a.lake.SaveRun(ctx, &lake.Run{ID: newID(), ConnectorID: c.ID, StartedAt: now, EndedAt: &now, Result: "ok", Reason: "connection test passed"})
-	}
+	// The outcome is kept beside the connector's status, not in its run
+	// history: a test collects nothing.
+	a.recordTest(ctx, c.ID, res)
 	return res, nil
 }
 
@@ -221,64 +219,99 @@ func describe(ps []prefix.Partition) string {
 	return strings.Join(out, ", ")
 }
 
-// readCheck finds the newest object of the partitions, reads it (which
-// needs kms:Decrypt when it is SSE-KMS encrypted) and decodes its first
-// record.
+// sampleObjects is how many of the newest objects Test reads, at most,
+// looking for one with records: CloudTrail delivers empty files
+// ({"Records":[]}) when an account is quiet.
+const sampleObjects = 5
+
+// readCheck finds the newest objects of the partitions, reads them (which
+// needs kms:Decrypt when they are SSE-KMS encrypted) and decodes the first
+// record of the newest one that has records.
 func (a *App) readCheck(ctx context.Context, b testBucket, c *connector.Connector, parts []prefix.Partition) ([]Check, map[string]any, string) {
-	var newest source.Object
-	found := false
-	now := time.Now()
-	for _, p := range parts {
-		for _, back := range []time.Duration{48 * time.Hour, 31 * 24 * time.Hour} {
-			prefixes := p.Prefixes(now.Add(-back), now)
-			if p.Kind == prefix.Flat {
-				_, objs, err := b.ListLevel(ctx, p.Prefix)
-				if err != nil {
-					return []Check{failCheck("read", err)}, nil, ""
-				}
-				for _, o := range objs {
-					if !found || o.LastModified.After(newest.LastModified) {
-						newest, found = o, true
-					}
-				}
-				break
-			}
-			for i := len(prefixes) - 1; i >= 0 && !found; i-- {
-				err := b.List(ctx, prefixes[i], "", func(o source.Object) error {
-					if skip, _ := collect.FormatFor(c.SubType); skip.SkipReason(o.Key) != "" {
-						return nil
-					}
-					if !found || o.LastModified.After(newest.LastModified) {
-						newest, found = o, true
-					}
-					return nil
-				})
-				if err != nil {
-					return []Check{failCheck("read", err)}, nil, ""
-				}
-			}
-			if found {
-				break
-			}
-		}
+	newest, err := newestObjects(ctx, b, c, parts, sampleObjects)
+	if err != nil {
+		return []Check{failCheck("read", err)}, nil, ""
 	}
-	if !found {
+	if len(newest) == 0 {
 		return []Check{{Name: "read", Status: 404, Explanation: "the folders exist but hold no log objects from the last 31 days.",
 			Recommendation: "Check that AWS is still delivering logs to this prefix."}}, nil, ""
 	}
+	var empty []string
+	for _, obj := range newest {
+		checks, preview, records := a.readOne(ctx, b, c, obj)
+		if records != 0 || len(checks) == 0 || !checks[len(checks)-1].OK {
+			return checks, preview, obj.Key
+		}
+		// Readable but empty: look at the next newest.
+		empty = append(empty, obj.Key)
+		if len(empty) == len(newest) {
+			checks[len(checks)-1].Detail = fmt.Sprintf("the %d newest objects are readable but hold no records (AWS writes empty files when there is no activity); nothing to decode yet", len(empty))
+			return checks, nil, obj.Key
+		}
+	}
+	return nil, nil, ""
+}
+
+// newestObjects lists the most recent day folders of the partitions (the
+// last 2 days, else the last 31) and returns up to k newest log objects,
+// newest first.
+func newestObjects(ctx context.Context, b testBucket, c *connector.Connector, parts []prefix.Partition, k int) ([]source.Object, error) {
+	f, _ := collect.FormatFor(c.SubType)
+	var top []source.Object
+	keep := func(o source.Object) {
+		if f.SkipReason(o.Key) != "" {
+			return
+		}
+		top = append(top, o)
+		sort.Slice(top, func(i, j int) bool { return top[i].LastModified.After(top[j].LastModified) })
+		if len(top) > k {
+			top = top[:k]
+		}
+	}
+	now := time.Now()
+	for _, p := range parts {
+		if p.Kind == prefix.Flat {
+			_, objs, err := b.ListLevel(ctx, p.Prefix)
+			if err != nil {
+				return nil, err
+			}
+			for _, o := range objs {
+				keep(o)
+			}
+			continue
+		}
+		for _, back := range []time.Duration{48 * time.Hour, 31 * 24 * time.Hour} {
+			before := len(top)
+			prefixes := p.Prefixes(now.Add(-back), now)
+			for i := len(prefixes) - 1; i >= 0 && len(top)-before < k; i-- {
+				if err := b.List(ctx, prefixes[i], "", func(o source.Object) error { keep(o); return nil }); err != nil {
+					return nil, err
+				}
+			}
+			if len(top) > before {
+				break
+			}
+		}
+	}
+	return top, nil
+}
+
+// readOne reads one object and decodes records until one normalizes. It
+// returns the checks, a preview of that record, and how many records it
+// met (0: the object is empty).
+func (a *App) readOne(ctx context.Context, b testBucket, c *connector.Connector, obj source.Object) ([]Check, map[string]any, int) {
 	var checks []Check
-	_, sse, herr := b.Head(ctx, newest.Key)
-	rc, err := b.Open(ctx, newest)
+	_, sse, herr := b.Head(ctx, obj.Key)
+	rc, err := b.Open(ctx, obj)
 	if err != nil {
 		var se *source.Error
 		if errors.As(err, &se) && strings.Contains(se.Explanation, "KMS") {
-			checks = append(checks, Check{Name: "read", OK: true, Detail: "the object exists: " + newest.Key}, failCheck("decrypt", err))
-			return checks, nil, newest.Key
+			return append(checks, Check{Name: "read", OK: true, Detail: "the object exists: " + obj.Key}, failCheck("decrypt", err)), nil, -1
 		}
-		return append(checks, failCheck("read", err)), nil, newest.Key
+		return append(checks, failCheck("read", err)), nil, -1
 	}
 	defer rc.Close()
-	checks = append(checks, Check{Name: "read", OK: true, Detail: fmt.Sprintf("%s (%d bytes)", newest.Key, newest.Size)})
+	checks = append(checks, Check{Name: "read", OK: true, Detail: fmt.Sprintf("%s (%d bytes)", obj.Key, obj.Size)})
 	switch {
 	case herr == nil && strings.Contains(sse, "kms"):
 		checks = append(checks, Check{Name: "decrypt", OK: true, Detail: "SSE-KMS: the object was decrypted (kms:Decrypt is granted)"})
@@ -290,39 +323,79 @@ func (a *App) readCheck(ctx context.Context, b testBucket, c *connector.Connecto
 	f, _ := collect.FormatFor(c.SubType)
 	dr, _, err := format.Open(io.LimitReader(rc, 16<<20), format.DefaultLimits())
 	if err != nil {
-		return append(checks, Check{Name: "decode", Status: 422, Explanation: err.Error(), Recommendation: "Check the connector's sub type and file type match the objects."}), nil, newest.Key
+		return append(checks, Check{Name: "decode", Status: 422, Explanation: err.Error(), Recommendation: "Check the connector's sub type and file type match the objects."}), nil, -1
 	}
-	dec := f.NewDecoder(dr, newest)
+	dec := f.NewDecoder(dr, obj)
 	if cl, ok := dec.(io.Closer); ok {
 		defer cl.Close()
 	}
 	var last error
+	seen := 0
 	for i := 0; i < 50; i++ {
 		raw, err := dec.Next()
 		if err != nil {
-			last = err
+			if !errors.Is(err, io.EOF) {
+				last = err
+			}
 			break
 		}
+		seen++
 		rec := interflow.New(f.Schema)
-		rec.Stamp(interflow.Provenance{Tenant: c.Tenant, Connector: c.Name, Bucket: c.Bucket, Key: newest.Key, ETag: newest.ETag}, int64(i), f.Class, f.Category)
+		rec.Stamp(interflow.Provenance{Tenant: c.Tenant, Connector: c.Name, Bucket: c.Bucket, Key: obj.Key, ETag: obj.ETag}, int64(i), f.Class, f.Category)
 		if err := dec.Normalize(raw, rec); err != nil {
 			last = err
 			continue
 		}
-		preview := map[string]any{}
-		for j, fl := range rec.Schema.Fields {
-			if v := rec.Vals[j]; v != nil {
-				if s, ok := v.(string); ok && len(s) > 2000 {
-					v = s[:2000] + "..."
-				}
-				preview[fl.Name] = v
-			}
-		}
-		return append(checks, Check{Name: "decode", OK: true, Detail: fmt.Sprintf("decoded as %s", f.Class)}), preview, newest.Key
+		return append(checks, Check{Name: "decode", OK: true, Detail: fmt.Sprintf("decoded as %s", f.Class)}), preview(rec), seen
+	}
+	if seen == 0 && last == nil {
+		return append(checks, Check{Name: "decode", OK: true, Detail: "the object holds no records"}), nil, 0
 	}
 	msg := "no record could be decoded"
-	if last != nil && !errors.Is(last, io.EOF) {
+	if last != nil {
 		msg += ": " + last.Error()
 	}
-	return append(checks, Check{Name: "decode", Status: 422, Explanation: msg + ".", Recommendation: "Check the connector's sub type (cloudtrail, vpcflow or waf) matches the objects under the prefix."}), nil, newest.Key
+	return append(checks, Check{Name: "decode", Status: 422, Explanation: msg + ".", Recommendation: "Check the connector's sub type (cloudtrail, vpcflow or waf) matches the objects under the prefix."}), nil, seen
+}
+
+func preview(rec interflow.Record) map[string]any {
+	out := map[string]any{}
+	for j, fl := range rec.Schema.Fields {
+		if v := rec.Vals[j]; v != nil {
+			if s, ok := v.(string); ok && len(s) > 2000 {
+				v = s[:2000] + "..."
+			}
+			out[fl.Name] = v
+		}
+	}
+	return out
+}
+
+// TestOutcome is the last connection test of a connector, shown with its
+// status.
+type TestOutcome struct {
+	At      time.Time `json:"at"`
+	OK      bool      `json:"ok"`
+	Summary string    `json:"summary"`
+}
+
+func testKey(id string) string { return "test:" + id }
+
+func (a *App) recordTest(ctx context.Context, id string, res *TestResult) {
+	b, _ := json.Marshal(TestOutcome{At: time.Now().UTC(), OK: res.OK, Summary: res.Summary})
+	if err := a.lake.SetMeta(context.WithoutCancel(ctx), testKey(id), string(b)); err != nil {
+		a.log.Warn("could not record the test outcome", "connector", id, "err", err)
+	}
+}
+
+func (a *App) lastTest(ctx context.Context, id string) *TestOutcome {
+	v, err := a.lake.Meta(ctx, testKey(id))
+	if err != nil || v == "" {
+		return nil
+	}
+	var t TestOutcome
+	if json.Unmarshal([]byte(v), &t) != nil {
+		return nil
+	}
+	return &t
 }

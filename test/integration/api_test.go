@@ -282,7 +282,7 @@ func TestAPITestOutcomes(t *testing.T) {
 			}
 		})
 	}
-	// A passing test clears a failed status.
+	// A passing test is shown beside the failed status; it writes no run.
 	body := connBody(srv, "flaky", "acme", "trail", "AWSLogs/"+acct+"/CloudTrail", "not-the-secret-key-at-all-0000")
 	_, conn, _ := e.call(e.root, "POST", "/api/v1/connectors", body)
 	id := conn["id"].(string)
@@ -302,8 +302,12 @@ func TestAPITestOutcomes(t *testing.T) {
 		t.Fatalf("test after fix: %v", res)
 	}
 	_, st, _ = e.call(e.root, "GET", "/api/v1/connectors/"+id+"/status", nil)
-	if st["last_run"].(map[string]any)["result"] != "ok" {
-		t.Errorf("a passing test must clear the failed status: %v", st["last_run"])
+	if lt, _ := st["last_test"].(map[string]any); lt == nil || lt["ok"] != true {
+		t.Errorf("status does not show the passing test: %v", st["last_test"])
+	}
+	_, runs, _ := e.call(e.root, "GET", "/api/v1/connectors/"+id+"/runs", nil)
+	if n := len(runs["runs"].([]any)); n != 1 {
+		t.Errorf("the run history has %d runs after one run and two tests, want 1: %v", n, runs)
 	}
 }
 

@@ -132,7 +132,11 @@ async function loadConnectors() {
     const st = statuses[i] || {};
     const run = st.last_run;
     let status = el("span", { class: "status-none", text: "not run yet" });
-    if (run) {
+    const test = st.last_test;
+    if (run && run.result === "failed" && test && test.ok && new Date(test.at) > new Date(run.started_at)) {
+      // Fixed since the failure: the next run confirms it.
+      status = el("span", { class: "status-ok", title: `test passed at ${fmtTime(test.at)}; last run failed: ${run.status || ""} ${run.reason || ""}`.trim(), tabindex: "0", text: "test passed" });
+    } else if (run) {
       status = run.result === "ok"
         ? el("span", { class: "status-ok", text: "ok" })
         : el("span", { class: "status-failed", title: `${run.status || ""} ${run.reason || ""} ${run.recommendation || ""}`.trim(), tabindex: "0",
