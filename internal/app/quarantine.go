@@ -41,7 +41,7 @@ func (a *App) RetryQuarantine(ctx context.Context, sc Scope, connectorID string)
 		}
 		prov := interflow.Provenance{Tenant: c.Tenant, Connector: c.Name, Bucket: it.Bucket, Key: it.Key, ETag: it.Version,
 			LastModified: states[it.Key].LastModified}
-		rec, err := collect.Renormalize(c.SubType, []byte(it.Raw), prov, it.Position)
+		rec, err := collect.Renormalize(c.SubType, it.Raw, prov, it.Position)
 		if err != nil {
 			res.StillBad++
 			reason := err.Error()

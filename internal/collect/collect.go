@@ -7,6 +7,7 @@
 package collect
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format"
@@ -262,7 +264,11 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 			if fatal != nil {
 				continue // after a failed commit nothing else is committed
 			}
-			if err := st.CommitMany(ctx, mergeByObject(group)); err != nil {
+			moved, err := commitSalvaging(ctx, st, mergeByObject(group), log)
+			if moved > 0 {
+				report(Stats{Records: -int64(moved), Quarantined: int64(moved)})
+			}
+			if err != nil {
 				fatal = err
 				cancel()
 				continue
@@ -495,7 +501,7 @@ func collectObject(ctx context.Context, c *connector.Connector, b Bucket, f Form
 	}
 	quarantine := func(scope string, pos, offset int64, reason string, raw []byte) lake.QuarantineItem {
 		return lake.QuarantineItem{Tenant: c.Tenant, Connector: c.Name, Bucket: b.Name(), Key: obj.Key, Version: state.Version,
-			Position: pos, Offset: offset, Scope: scope, Reason: reason, Raw: string(format.Cap(raw, 64<<10))}
+			Position: pos, Offset: offset, Scope: scope, Reason: reason, Raw: bytes.Clone(format.Cap(raw, 64<<10))}
 	}
 
 	rc, err := b.Open(ctx, obj)
@@ -563,7 +569,13 @@ func collectObject(ctx context.Context, c *connector.Connector, b Bucket, f Form
 			}
 			rec := interflow.New(f.Schema)
 			rec.Stamp(prov, pos, f.Class, f.Category)
-			if err := dec.Normalize(raw, rec); err != nil {
+			if bad := invalidUTF8(raw); bad >= 0 {
+				// AWS writes UTF-8; such a record is corrupt. Its bytes
+				// are kept exactly in the quarantine.
+				batch.Quarantine = append(batch.Quarantine, quarantine("record", pos, dec.Offset(),
+					fmt.Sprintf("the record is not valid UTF-8 (byte %d of %d): AWS writes UTF-8, so the object is damaged; its bytes are kept here exactly", bad, len(raw)), raw))
+				state.Quarantined++
+			} else if err := dec.Normalize(raw, rec); err != nil {
 				var re *format.RecordError
 				reason := err.Error()
 				if errors.As(err, &re) {
@@ -598,4 +610,20 @@ func collectObject(ctx context.Context, c *connector.Connector, b Bucket, f Form
 		st.Newest = &t
 	}
 	return flush(true)
+}
+
+// invalidUTF8 returns the offset of the first byte that is not valid UTF-8,
+// or -1.
+func invalidUTF8(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
+	}
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }

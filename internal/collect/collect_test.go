@@ -15,6 +15,7 @@ import (
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format"
 	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/source"
 	"github.com/trawlhq/trawl/internal/source/local"
@@ -264,4 +265,82 @@ func TestLateObjectsAndSteadyListing(t *testing.T) {
 	if got := total(t, l); got != 21 {
 		t.Errorf("lake holds %d, want 21", got)
 	}
+}
+
+// poisonStore refuses, like a store meeting a value it cannot hold, every
+// commit that contains a record whose raw text holds "POISON".
+type poisonStore struct {
+	*lake.Lake
+	refused int
+}
+
+func (p *poisonStore) CommitMany(ctx context.Context, bs []*lake.Batch) error {
+	for _, b := range bs {
+		for _, r := range b.Records {
+			if raw, _ := r.Vals[interflow.FRaw].(string); strings.Contains(raw, "POISON") {
+				p.refused++
+				return errors.New(`Conversion Error: could not bind parameter: "POISON"`)
+			}
+		}
+	}
+	return p.Lake.CommitMany(ctx, bs)
+}
+
+// TestRefusedRecordIsQuarantinedRestCommits: when the lake refuses a group
+// commit because of one record's content, the run retries per object and
+// per record, quarantines that record with the reason, commits the rest,
+// and a second run adds nothing.
+func TestRefusedRecordIsQuarantinedRestCommits(t *testing.T) {
+	objs := trail(6, 200)
+	// Poison record 137 of the third object.
+	body, _ := gunzip(objs[2].Body)
+	at := bytes.Index(body, []byte(`"eventName":`))
+	for i := 0; i < 137; i++ {
+		at += bytes.Index(body[at+1:], []byte(`"eventName":`)) + 1
+	}
+	body = append(body[:at:at], append([]byte(`"poison":"POISON",`), body[at:]...)...)
+	objs[2].Body = gzipBytes(body)
+	c, b, l := setup(t, objs)
+	ps := &poisonStore{Lake: l}
+	st, err := Run(context.Background(), c, b, ps, Options{Workers: 2, BatchSize: 500})
+	if err != nil {
+		t.Fatalf("the run failed: %v", err)
+	}
+	if ps.refused == 0 {
+		t.Fatal("the poisoned record never reached the store")
+	}
+	if st.Records != 1199 || st.Quarantined != 1 || st.Objects != 6 || st.Errors != 0 {
+		t.Fatalf("stats %+v, want 1199 records, 1 quarantined, 6 objects", st)
+	}
+	if got := total(t, l); got != 1199 {
+		t.Fatalf("lake holds %d, want 1199", got)
+	}
+	items, err := l.Quarantine(context.Background(), lake.QuarantineFilter{})
+	if err != nil || len(items) != 1 || items[0].Position != 137 || !strings.Contains(items[0].Reason, "could not store") ||
+		!bytes.Contains(items[0].Raw, []byte("POISON")) || items[0].Key != objs[2].Key {
+		t.Fatalf("quarantine %+v %v", items, err)
+	}
+	st, err = Run(context.Background(), c, b, ps, Options{})
+	if err != nil || st.Records != 0 || st.Quarantined != 0 {
+		t.Fatalf("second run %+v %v", st, err)
+	}
+	if got := total(t, l); got != 1199 {
+		t.Fatalf("after the second run the lake holds %d", got)
+	}
+}
+
+func gunzip(b []byte) ([]byte, error) {
+	r, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
+func gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
 }

@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trawlhq/trawl/internal/interflow"
 )
@@ -109,20 +111,58 @@ func (l *Lake) SetWatermarks(ctx context.Context, connectorID string, w map[stri
 
 // QuarantineItem is input that could not be decoded, kept with the reason.
 type QuarantineItem struct {
-	ID          string     `json:"id"`
-	Tenant      string     `json:"tenant"`
-	ConnectorID string     `json:"connector_id"`
-	Connector   string     `json:"connector"`
-	Bucket      string     `json:"bucket"`
-	Key         string     `json:"key"`
-	Version     string     `json:"version"`
-	Position    int64      `json:"position"` // record number, -1 for the rest of an object
-	Offset      int64      `json:"offset"`   // decompressed byte offset, when known
-	Scope       string     `json:"scope"`    // "record" or "object"
-	Reason      string     `json:"reason"`
-	Raw         string     `json:"raw,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	RetriedAt   *time.Time `json:"retried_at,omitempty"`
+	ID          string `json:"id"`
+	Tenant      string `json:"tenant"`
+	ConnectorID string `json:"connector_id"`
+	Connector   string `json:"connector"`
+	Bucket      string `json:"bucket"`
+	Key         string `json:"key"`
+	Version     string `json:"version"`
+	Position    int64  `json:"position"` // record number, -1 for the rest of an object
+	Offset      int64  `json:"offset"`   // decompressed byte offset, when known
+	Scope       string `json:"scope"`    // "record" or "object"
+	Reason      string `json:"reason"`
+	// Raw holds the input's bytes exactly (at most 64 KB), valid UTF-8 or
+	// not. In JSON it is "raw" when it is valid UTF-8, else "raw_base64".
+	Raw       []byte     `json:"-"`
+	CreatedAt time.Time  `json:"created_at"`
+	RetriedAt *time.Time `json:"retried_at,omitempty"`
+}
+
+type quarantineJSON QuarantineItem
+
+// MarshalJSON writes Raw as text when it is valid UTF-8 and as base64
+// otherwise, so the bytes survive exactly.
+func (q QuarantineItem) MarshalJSON() ([]byte, error) {
+	out := struct {
+		quarantineJSON
+		Raw   string `json:"raw,omitempty"`
+		Raw64 []byte `json:"raw_base64,omitempty"`
+	}{quarantineJSON: quarantineJSON(q)}
+	if utf8.Valid(q.Raw) {
+		out.Raw = string(q.Raw)
+	} else {
+		out.Raw64 = q.Raw
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (q *QuarantineItem) UnmarshalJSON(b []byte) error {
+	var in struct {
+		quarantineJSON
+		Raw   string `json:"raw"`
+		Raw64 []byte `json:"raw_base64"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*q = QuarantineItem(in.quarantineJSON)
+	q.Raw = in.Raw64
+	if in.Raw != "" {
+		q.Raw = []byte(in.Raw)
+	}
+	return nil
 }
 
 // Batch is what commits atomically: the records of one object from the
@@ -235,7 +275,7 @@ type QuarantineFilter struct {
 // Quarantine lists quarantined items, newest first.
 func (l *Lake) Quarantine(ctx context.Context, f QuarantineFilter) ([]QuarantineItem, error) {
 	q := `SELECT id, tenant, connector_id, connector, coalesce(bucket,''), key, coalesce(version,''), coalesce(position,0),
- coalesce(offset_bytes,0), scope, reason, coalesce(raw,''), created_at, retried_at FROM quarantine WHERE 1=1`
+ coalesce(offset_bytes,0), scope, reason, raw, created_at, retried_at FROM quarantine WHERE 1=1`
 	var args []any
 	if len(f.Tenants) > 0 {
 		q += ` AND tenant IN (` + placeholders(len(f.Tenants)) + `)`

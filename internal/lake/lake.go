@@ -119,7 +119,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS quarantine (
   id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, connector_id VARCHAR NOT NULL, connector VARCHAR NOT NULL,
   bucket VARCHAR, key VARCHAR NOT NULL, version VARCHAR, position BIGINT, offset_bytes BIGINT,
-  scope VARCHAR NOT NULL, reason VARCHAR NOT NULL, raw VARCHAR USING COMPRESSION zstd,
+  scope VARCHAR NOT NULL, reason VARCHAR NOT NULL, raw BLOB,
   created_at TIMESTAMP NOT NULL, retried_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS tokens (
   id VARCHAR PRIMARY KEY, hash VARCHAR NOT NULL, tenant VARCHAR, name VARCHAR, created_at TIMESTAMP NOT NULL);
@@ -130,6 +130,15 @@ CREATE TABLE IF NOT EXISTS audit (
 func (l *Lake) migrate(ctx context.Context) error {
 	if _, err := l.db.ExecContext(ctx, catalogDDL); err != nil {
 		return fmt.Errorf("lake: create catalog: %w", err)
+	}
+	// Before 0.2 quarantined bytes were VARCHAR, which refuses input that
+	// is not valid UTF-8: exactly what the quarantine must keep.
+	var typ string
+	err := l.db.QueryRowContext(ctx, `SELECT data_type FROM information_schema.columns WHERE table_name = 'quarantine' AND column_name = 'raw'`).Scan(&typ)
+	if err == nil && typ != "BLOB" {
+		if _, err := l.db.ExecContext(ctx, `ALTER TABLE quarantine ALTER raw SET DATA TYPE BLOB USING encode(raw)`); err != nil {
+			return fmt.Errorf("lake: migrate quarantine bytes to BLOB: %w", err)
+		}
 	}
 	for _, s := range interflow.Schemas() {
 		if err := l.migrateIndex(ctx, s); err != nil {

@@ -1,0 +1,172 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/lake"
+)
+
+// commitSalvaging commits a group of batches in one transaction. When the
+// store refuses the group for a reason tied to its content (a value it
+// cannot hold), it retries at a finer grain, per object and then per
+// record by halves, and quarantines the record it still refuses, with the
+// reason; everything else commits. Each smaller commit still advances the
+// object's checkpoint together with its records, so exactly-once holds.
+// Only a failure of the store itself (disk, lock, cancellation, or a
+// commit that holds no record at all) fails the run. It returns how many
+// records went to the quarantine instead of the lake.
+func commitSalvaging(ctx context.Context, st Store, bs []*lake.Batch, log *slog.Logger) (int, error) {
+	err := st.CommitMany(ctx, bs)
+	if err == nil || storeFailure(ctx, err) {
+		return 0, err
+	}
+	log.Warn("the lake refused a commit; retrying object by object", "objects", len(bs), "err", err)
+	moved := 0
+	for _, b := range bs {
+		if len(bs) > 1 {
+			if err := st.CommitMany(ctx, []*lake.Batch{b}); err == nil {
+				continue
+			} else if storeFailure(ctx, err) {
+				return moved, err
+			}
+		}
+		s := &salvager{st: st, b: b, log: log,
+			records:     b.Object.Records - int64(len(b.Records)),
+			quarantined: b.Object.Quarantined - int64(len(b.Quarantine))}
+		if err := s.commitRecords(ctx, b.Records); err != nil {
+			return moved + s.moved, err
+		}
+		if err := s.finish(ctx); err != nil {
+			return moved + s.moved, err
+		}
+		moved += s.moved
+	}
+	return moved, nil
+}
+
+// storeFailure reports whether an error is the store's own (retrying the
+// same data at a finer grain cannot help) rather than the content's.
+func storeFailure(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"no space left", "disk full", "i/o error", "io error", "could not set lock", "database is locked",
+		"read-only", "out of memory", "database has been invalidated", "connection is closed", "sql: database is closed"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// salvager commits one refused batch in pieces, in position order.
+type salvager struct {
+	st  Store
+	b   *lake.Batch
+	log *slog.Logger
+	// committed so far: the object's counters, and the next quarantine
+	// entry of b not yet committed
+	records, quarantined int64
+	qi                   int
+	moved                int
+}
+
+func position(r interflow.Record) int64 {
+	p, _ := r.Vals[interflow.FPosition].(int64)
+	return p
+}
+
+// commitRecords commits recs (in position order); a part the store
+// refuses is halved until the one refused record is found and quarantined.
+func (s *salvager) commitRecords(ctx context.Context, recs []interflow.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	err := s.piece(ctx, recs, nil)
+	if err == nil || storeFailure(ctx, err) {
+		return err
+	}
+	if len(recs) > 1 {
+		mid := len(recs) / 2
+		if err := s.commitRecords(ctx, recs[:mid]); err != nil {
+			return err
+		}
+		return s.commitRecords(ctx, recs[mid:])
+	}
+	r := recs[0]
+	raw, _ := r.Vals[interflow.FRaw].(string)
+	s.log.Warn("the lake refused a record; quarantining it", "key", s.b.Object.Key, "position", position(r), "err", err)
+	q := lake.QuarantineItem{Tenant: str(r, interflow.FTenant), Connector: str(r, interflow.FConnector), Bucket: str(r, interflow.FBucket),
+		Key: s.b.Object.Key, Version: s.b.Object.Version, Position: position(r), Scope: "record",
+		Reason: fmt.Sprintf("the lake could not store this record: %v", err), Raw: capBytes([]byte(raw), 64<<10)}
+	if err := s.piece(ctx, nil, &q); err != nil {
+		return fmt.Errorf("quarantine the record the lake refused (%s#%d): %w", s.b.Object.Key, position(r), err)
+	}
+	s.moved++
+	return nil
+}
+
+func str(r interflow.Record, i int) string { v, _ := r.Vals[i].(string); return v }
+
+func capBytes(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// piece commits recs, or one extra quarantine entry, with the batch's
+// quarantine entries up to the same position and a checkpoint just past
+// it.
+func (s *salvager) piece(ctx context.Context, recs []interflow.Record, extra *lake.QuarantineItem) error {
+	last := int64(0)
+	if len(recs) > 0 {
+		last = position(recs[len(recs)-1])
+	} else {
+		last = extra.Position
+	}
+	j := s.qi
+	for j < len(s.b.Quarantine) && s.b.Quarantine[j].Position <= last && s.b.Quarantine[j].Scope == "record" {
+		j++
+	}
+	qs := append([]lake.QuarantineItem(nil), s.b.Quarantine[s.qi:j]...)
+	if extra != nil {
+		qs = append(qs, *extra)
+	}
+	obj := s.b.Object
+	obj.Position, obj.Done = last+1, false
+	obj.Records = s.records + int64(len(recs))
+	obj.Quarantined = s.quarantined + int64(len(qs))
+	piece := &lake.Batch{ConnectorID: s.b.ConnectorID, Schema: s.b.Schema, Records: recs, Quarantine: qs, Object: obj}
+	if err := s.st.CommitMany(ctx, []*lake.Batch{piece}); err != nil {
+		return err
+	}
+	s.qi, s.records, s.quarantined = j, obj.Records, obj.Quarantined
+	return nil
+}
+
+// finish commits the batch's remaining quarantine entries and its own
+// checkpoint. If the store refuses the entries' bytes, they are kept
+// without them, the reason saying so.
+func (s *salvager) finish(ctx context.Context) error {
+	rest := append([]lake.QuarantineItem(nil), s.b.Quarantine[s.qi:]...)
+	obj := s.b.Object
+	obj.Records = s.records
+	obj.Quarantined = s.quarantined + int64(len(rest))
+	piece := &lake.Batch{ConnectorID: s.b.ConnectorID, Schema: s.b.Schema, Quarantine: rest, Object: obj}
+	err := s.st.CommitMany(ctx, []*lake.Batch{piece})
+	if err == nil || storeFailure(ctx, err) || len(rest) == 0 {
+		return err
+	}
+	for i := range rest {
+		rest[i].Reason += fmt.Sprintf(" (its bytes could not be stored: %v)", err)
+		rest[i].Raw = nil
+	}
+	return s.st.CommitMany(ctx, []*lake.Batch{piece})
+}
