@@ -78,6 +78,9 @@ type Options struct {
 	// S3ReadStall is how long an object body read may stall before the
 	// connection is abandoned and the read resumed (default 2 minutes).
 	S3ReadStall time.Duration
+	// AllowFolders, when set, confines file:// endpoints (root only) to
+	// these folders.
+	AllowFolders []string
 	// S3Transport wraps S3 HTTP transports (tests count requests with it).
 	S3Transport func(connectorName string) func(http.RoundTripper) http.RoundTripper
 }
@@ -178,6 +181,9 @@ func (a *App) CreateConnector(ctx context.Context, sc Scope, in connector.Connec
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
+	if err := a.checkPrivileges(sc, &in); err != nil {
+		return nil, err
+	}
 	if err := a.checkEndpoints(ctx, &in); err != nil {
 		return nil, err
 	}
@@ -203,6 +209,52 @@ func (a *App) seal(c *connector.Connector) (string, error) {
 	return a.box.Seal(c.Tenant, c.ID, c.SecretAccessKey.Reveal())
 }
 
+// checkPrivileges refuses, for tenant tokens, what reaches beyond the
+// tenant's own AWS access: the server's disk (file:// endpoints) and the
+// server's own AWS identity (ambient credentials). For everyone, file://
+// folders must lie inside the operator's --allow-folder list when it is
+// set.
+func (a *App) checkPrivileges(sc Scope, c *connector.Connector) error {
+	if !sc.Root && c.IsLocal() {
+		return fmt.Errorf("endpoint %s: file:// endpoints read the server's own disk, so only a root token may use them: %w", c.Endpoint, ErrForbidden)
+	}
+	if !sc.Root && c.Credentials == connector.CredAmbient {
+		return fmt.Errorf("credentials ambient sign in with the server's own AWS identity, so only a root token may choose them; use keys: %w", ErrForbidden)
+	}
+	if c.IsLocal() {
+		if err := a.folderAllowed(c.Endpoint); err != nil {
+			return &connector.ValidationError{Problems: []connector.Problem{{Field: "endpoint", Message: err.Error()}}}
+		}
+	}
+	return nil
+}
+
+// folderAllowed checks a file:// endpoint against --allow-folder, after
+// resolving symbolic links, so a link cannot lead outside.
+func (a *App) folderAllowed(endpoint string) error {
+	if len(a.opt.AllowFolders) == 0 {
+		return nil
+	}
+	dir := filepath.Clean(strings.TrimPrefix(endpoint, "file://"))
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	for _, allowed := range a.opt.AllowFolders {
+		root := filepath.Clean(allowed)
+		if real, err := filepath.EvalSymlinks(root); err == nil {
+			root = real
+		}
+		if rel, err := filepath.Rel(root, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return nil
+		}
+	}
+	return fmt.Errorf("the folder %s is outside the folders this server allows (--allow-folder %s)", dir, strings.Join(a.opt.AllowFolders, ", "))
+}
+
+// checkEndpoints compiles the filters and checks every host the connector
+// will dial (endpoint and proxy, both, since a proxy resolves the endpoint
+// for us): a host that resolves to a refused address, or does not resolve
+// at all, is refused.
 func (a *App) checkEndpoints(ctx context.Context, c *connector.Connector) error {
 	var e connector.ValidationError
 	if _, err := filter.Compile(c.Filters); err != nil {
@@ -212,8 +264,7 @@ func (a *App) checkEndpoints(ctx context.Context, c *connector.Connector) error 
 		if f.raw == "" || strings.HasPrefix(f.raw, "file://") {
 			continue
 		}
-		host := hostOf(f.raw)
-		if err := a.opt.Guard.CheckHost(ctx, host); err != nil && !strings.Contains(err.Error(), "resolve") {
+		if err := a.opt.Guard.CheckHost(ctx, hostOf(f.raw)); err != nil {
 			e.Problems = append(e.Problems, connector.Problem{Field: f.field, Message: err.Error()})
 		}
 	}
@@ -270,6 +321,9 @@ func (a *App) UpdateConnector(ctx context.Context, sc Scope, id string, in conne
 		in.SecretAccessKey = connector.NewSecret(connector.Masked)
 	}
 	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	if err := a.checkPrivileges(sc, &in); err != nil {
 		return nil, err
 	}
 	if err := a.checkEndpoints(ctx, &in); err != nil {
@@ -400,8 +454,15 @@ func (a *App) bucketFor(ctx context.Context, id string) (collect.Bucket, *connec
 	}
 	c := s.Connector
 	if c.IsLocal() {
+		if err := a.folderAllowed(c.Endpoint); err != nil {
+			return nil, &c, &source.Error{Status: 403, Op: "connect", Target: c.Endpoint, Explanation: err.Error() + ".", Recommendation: "Move the folder inside an allowed one, or ask the operator to allow it.", Err: err}
+		}
 		b, err := local.New(strings.TrimPrefix(c.Endpoint, "file://"), c.Bucket)
 		return b, &c, err
+	}
+	if c.Credentials != connector.CredAmbient && c.AccessKeyID == "" {
+		return nil, &c, &source.Error{Status: 401, Op: "connect", Target: c.Bucket, Explanation: "the connector has no access key and does not choose ambient credentials.",
+			Recommendation: "Edit the connector to give an access key ID and secret access key (or, as an operator, choose credentials ambient)."}
 	}
 	sk, err := a.box.Open(c.Tenant, c.ID, s.SealedSecret)
 	if err != nil {

@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/trawlhq/trawl/internal/netguard"
 )
@@ -30,6 +33,7 @@ type globals struct {
 	stderr        io.Writer
 	logger        *slog.Logger
 	guard         netguard.Policy
+	allowFolders  []string
 }
 
 const usage = `trawl collects AWS security logs from S3 and makes them searchable.
@@ -141,6 +145,24 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 		return nil
 	})
 	fs.BoolVar(&g.guard.DenyPrivate, "deny-private", g.guard.DenyPrivate, "refuse loopback and private endpoints too (env TRAWL_DENY_PRIVATE=1)")
+	fs.Func("allow-folder", "confine file:// endpoints (root only) to this folder (repeatable)", func(v string) error {
+		abs, err := filepath.Abs(v)
+		if err != nil {
+			return err
+		}
+		g.allowFolders = append(g.allowFolders, abs)
+		return nil
+	})
+	fs.Func("dns-server", "resolve endpoint, proxy and webhook hosts with this DNS server (host:port) instead of the system's", func(v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("--dns-server is host:port, e.g. 10.0.0.2:53: %w", err)
+		}
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		g.guard.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, v)
+		}}
+		return nil
+	})
 	return fs
 }
 

@@ -40,9 +40,9 @@ func cmdConnector(ctx context.Context, g *globals, args []string) error {
 }
 
 type connFlags struct {
-	name, tenant, subtype, bucket, prefix, akid, secretFile, fileType, region, endpoint, proxy, start, runOn, interval, lookback string
-	secretStdin, pathStyle                                                                                                       bool
-	filters                                                                                                                      multiFlag
+	name, tenant, subtype, bucket, prefix, creds, akid, secretFile, fileType, region, endpoint, proxy, start, runOn, interval, lookback string
+	secretStdin, pathStyle                                                                                                              bool
+	filters                                                                                                                             multiFlag
 }
 
 type multiFlag []string
@@ -58,6 +58,7 @@ func bindConnFlags(g *globals, name string) (*connFlags, *flagSet) {
 	fs.StringVar(&f.subtype, "subtype", "", "cloudtrail, vpcflow or waf")
 	fs.StringVar(&f.bucket, "bucket", "", "S3 bucket")
 	fs.StringVar(&f.prefix, "prefix", "", "prefix, e.g. AWSLogs/123456789012/CloudTrail (no trailing /)")
+	fs.StringVar(&f.creds, "credentials", "", "keys (default when an access key is given) or ambient (the server's own AWS identity; root only)")
 	fs.StringVar(&f.akid, "access-key-id", "", "access key ID")
 	fs.StringVar(&f.secretFile, "secret-access-key-file", "", "file holding the secret access key")
 	fs.BoolVar(&f.secretStdin, "secret-access-key-stdin", false, "read the secret access key from standard input")
@@ -107,6 +108,7 @@ func (f *connFlags) apply(g *globals, c *connector.Connector, set map[string]boo
 	}
 	str("bucket", &c.Bucket, f.bucket)
 	str("prefix", &c.Prefix, f.prefix)
+	str("credentials", &c.Credentials, f.creds)
 	str("access-key-id", &c.AccessKeyID, f.akid)
 	str("file-type", &c.FileType, f.fileType)
 	str("region", &c.Region, f.region)

@@ -19,6 +19,12 @@ const (
 	WAF        SubType = "waf"
 )
 
+// Credential kinds.
+const (
+	CredKeys    = "keys"
+	CredAmbient = "ambient"
+)
+
 // File types of the objects in the bucket.
 const (
 	FileGzip = "gzip"
@@ -91,8 +97,13 @@ type Connector struct {
 	Enabled bool    `json:"enabled"`
 	SubType SubType `json:"sub_type"`
 
-	Bucket          string `json:"bucket"`
-	Prefix          string `json:"prefix"`
+	Bucket string `json:"bucket"`
+	Prefix string `json:"prefix"`
+	// Credentials is how Trawl authenticates to AWS, chosen explicitly:
+	// keys (an access key ID and secret), or ambient (the server's own
+	// identity: environment, instance or pod role; root only). Leaving the
+	// keys blank never falls back to the server's identity.
+	Credentials     string `json:"credentials,omitempty"`
 	AccessKeyID     string `json:"access_key_id"`
 	SecretAccessKey Secret `json:"secret_access_key"`
 	FileType        string `json:"file_type"`
@@ -172,6 +183,9 @@ func (c *Connector) ApplyDefaults(now time.Time, node string) {
 	}
 	if c.FileType == "" {
 		c.FileType = FileGzip
+	}
+	if c.Credentials == "" && !c.IsLocal() && (c.AccessKeyID != "" || c.SecretAccessKey.IsSet()) {
+		c.Credentials = CredKeys
 	}
 	if c.Start.IsZero() {
 		c.Start = now.Add(-DefaultStartBack)

@@ -88,15 +88,7 @@ func (c *Connector) Validate() error {
 		}
 	}
 	if !c.IsLocal() {
-		if c.AccessKeyID == "" && c.SecretAccessKey.IsSet() {
-			e.add("access_key_id", "required when a secret access key is given")
-		}
-		if c.AccessKeyID != "" && !c.SecretAccessKey.IsSet() {
-			e.add("secret_access_key", "required when an access key ID is given")
-		}
-		if c.AccessKeyID != "" && !accessKeyID(c.AccessKeyID) {
-			e.add("access_key_id", "an access key ID is 16 to 128 letters and digits, e.g. AKIA...")
-		}
+		c.validateCredentials(&e)
 	}
 	if c.Region != "" && !KnownRegion(c.Region) {
 		e.add("region", "%q is not an AWS region code: use one such as us-east-1", c.Region)
@@ -248,4 +240,26 @@ func urlProblem(raw string, schemes ...string) string {
 		return "the URL has no host, e.g. https://s3.example.com"
 	}
 	return ""
+}
+
+func (c *Connector) validateCredentials(e *ValidationError) {
+	switch c.Credentials {
+	case CredKeys:
+		if c.AccessKeyID == "" {
+			e.add("access_key_id", "required with credentials keys")
+		} else if !accessKeyID(c.AccessKeyID) {
+			e.add("access_key_id", "an access key ID is 16 to 128 letters and digits, e.g. AKIA...")
+		}
+		if !c.SecretAccessKey.IsSet() {
+			e.add("secret_access_key", "required with credentials keys")
+		}
+	case CredAmbient:
+		if c.AccessKeyID != "" || c.SecretAccessKey.IsSet() {
+			e.add("credentials", "ambient uses the server's own identity: leave the access key ID and secret empty, or choose keys")
+		}
+	case "":
+		e.add("credentials", "choose how Trawl signs in to AWS: keys (an access key ID and secret access key) or ambient (the server's own identity, for operators)")
+	default:
+		e.add("credentials", "%q is not a credential kind: use keys or ambient", c.Credentials)
+	}
 }

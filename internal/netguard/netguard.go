@@ -1,14 +1,19 @@
 // Package netguard refuses connections to link-local and cloud metadata
-// addresses, so a connector's endpoint or proxy cannot be pointed at the
-// instance metadata service to steal the host's credentials. The check runs
-// at dial time on the resolved address, because DNS can change after
-// validation.
+// addresses, so a connector's endpoint, proxy or STS endpoint (or a
+// webhook) cannot be pointed at the instance metadata service to steal the
+// host's credentials. Hosts are checked when a connector is saved (a name
+// that does not resolve is refused) and again at dial time on the address
+// actually dialled, because DNS can change after validation. When a proxy
+// is used, the proxy is dialled but the target host is still resolved and
+// checked before each request, and redirects are never followed.
 package netguard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"syscall"
 )
@@ -20,14 +25,29 @@ type Policy struct {
 	// DenyPrivate also refuses loopback and private ranges (for deployments
 	// where tenants create their own connectors).
 	DenyPrivate bool
+	// Resolver resolves host names (nil: the system's). Operators set it
+	// with --dns-server; tests point it at a DNS server they control.
+	Resolver *net.Resolver
 }
 
-var metadata = []netip.Prefix{
+// refused are the ranges never dialled unless allowed: link-local (IPv4
+// and IPv6, where every cloud's metadata service lives), AWS's IPv6
+// metadata range, Alibaba's metadata address, and NAT64, through which an
+// IPv6-only host reaches any IPv4 address, metadata included.
+var refused = []netip.Prefix{
 	netip.MustParsePrefix("169.254.0.0/16"),
 	netip.MustParsePrefix("fe80::/10"),
-	netip.MustParsePrefix("fd00:ec2::254/128"),
-	netip.MustParsePrefix("100.100.100.200/32"), // Alibaba metadata
+	netip.MustParsePrefix("fd00:ec2::/32"),
+	netip.MustParsePrefix("100.100.100.200/32"),
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
 }
+
+// sixToFour embeds an IPv4 address in bits 16-48 (2002:AABB:CCDD::).
+var sixToFour = netip.MustParsePrefix("2002::/16")
+
+// ErrRefused marks a destination the policy refuses.
+var ErrRefused = errors.New("refused by the network guard")
 
 // Check returns an error if addr may not be dialled.
 func (p Policy) Check(addr netip.Addr) error {
@@ -37,25 +57,42 @@ func (p Policy) Check(addr netip.Addr) error {
 			return nil
 		}
 	}
-	for _, m := range metadata {
+	for _, m := range refused {
 		if m.Contains(addr) {
-			return fmt.Errorf("address %s is link-local or a cloud metadata address; Trawl refuses it so a connector cannot read instance credentials (an operator can allow the range with --allow-net %s)", addr, m)
+			return fmt.Errorf("address %s is link-local, NAT64 or a cloud metadata address; Trawl refuses it so a connector cannot read instance credentials (an operator can allow the range with --allow-net %s): %w", addr, m, ErrRefused)
+		}
+	}
+	if sixToFour.Contains(addr) {
+		b := addr.As16()
+		if err := p.Check(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})); err != nil {
+			return fmt.Errorf("6to4 address %s embeds a refused address: %w", addr, err)
 		}
 	}
 	if p.DenyPrivate && (addr.IsLoopback() || addr.IsPrivate() || addr.IsUnspecified()) {
-		return fmt.Errorf("address %s is loopback or private, which this server is configured to refuse", addr)
+		return fmt.Errorf("address %s is loopback or private, which this server is configured to refuse: %w", addr, ErrRefused)
 	}
 	return nil
 }
 
-// CheckHost resolves host and checks every address.
+func (p Policy) resolver() *net.Resolver {
+	if p.Resolver != nil {
+		return p.Resolver
+	}
+	return net.DefaultResolver
+}
+
+// CheckHost resolves host and checks every address. A host that does not
+// resolve is an error too: it cannot be shown to be safe.
 func (p Policy) CheckHost(ctx context.Context, host string) error {
 	if a, err := netip.ParseAddr(host); err == nil {
 		return p.Check(a)
 	}
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	addrs, err := p.resolver().LookupNetIP(ctx, "ip", host)
 	if err != nil {
-		return fmt.Errorf("resolve %s: %w", host, err)
+		return fmt.Errorf("host %s does not resolve (%v): check the name, or the server's DNS", host, err)
+	}
+	if len(addrs) == 0 {
+		return fmt.Errorf("host %s has no address: check the name", host)
 	}
 	for _, a := range addrs {
 		if err := p.Check(a); err != nil {
@@ -65,9 +102,11 @@ func (p Policy) CheckHost(ctx context.Context, host string) error {
 	return nil
 }
 
-// Dialer returns a dialer whose Control hook enforces the policy.
+// Dialer returns a dialer that resolves with the policy's resolver and
+// whose Control hook checks the address actually dialled.
 func (p Policy) Dialer(base *net.Dialer) *net.Dialer {
 	d := *base
+	d.Resolver = p.Resolver
 	d.Control = func(network, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
@@ -77,3 +116,25 @@ func (p Policy) Dialer(base *net.Dialer) *net.Dialer {
 	}
 	return &d
 }
+
+// Transport wraps an HTTP transport that goes through a proxy: the proxy's
+// address is checked by the dialer, but the target host is resolved by the
+// proxy, so it is resolved and checked here before every request.
+func (p Policy) Transport(next http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(r *http.Request) (*http.Response, error) {
+		if err := p.CheckHost(r.Context(), r.URL.Hostname()); err != nil {
+			return nil, fmt.Errorf("netguard: %w", err)
+		}
+		return next.RoundTrip(r)
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// NoRedirects is an http.Client CheckRedirect that never follows a
+// redirect: a redirect could lead to an address the guard would refuse,
+// and AWS APIs do not need them (a wrong region answers 301 with the
+// right one, which the caller reports).
+func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

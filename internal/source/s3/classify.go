@@ -12,6 +12,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 
+	"github.com/trawlhq/trawl/internal/netguard"
 	"github.com/trawlhq/trawl/internal/source"
 )
 
@@ -103,6 +104,8 @@ func classifyStatus(e *source.Error, status int) {
 		classifyAPI(e, status, "")
 	case status == 404:
 		set(e, 404, "the bucket or object was not found.", "Check the bucket name, the prefix and the endpoint.")
+	case status >= 300 && status < 400:
+		set(e, status, "the endpoint answered with a redirect (HTTP "+strconv.Itoa(status)+"), which Trawl never follows (it could lead to an address the network guard refuses).", "Use the endpoint, or the bucket's region, that the redirect points to.")
 	case status == 429 || status == 503:
 		set(e, 429, "S3 is throttling requests.", "Trawl backs off and retries.")
 		e.Retryable = true
@@ -125,6 +128,10 @@ func classifyNet(e *source.Error, err error) {
 	switch {
 	case errors.Is(err, context.Canceled):
 		set(e, 499, "the operation was cancelled.", "")
+	case errors.Is(err, netguard.ErrRefused):
+		set(e, 400, "the endpoint or proxy resolves to a refused address: "+s, "Use the store's real address; an operator can allow a range explicitly with --allow-net.")
+	case strings.Contains(s, "netguard: host"):
+		set(e, 400, "the endpoint host cannot be checked: "+s, "Check the endpoint URL and the server's DNS.")
 	case strings.Contains(s, "proxyconnect") || strings.Contains(s, "Proxy Authentication Required") || (errors.As(err, &urlErr) && strings.Contains(s, "proxy")):
 		set(e, 502, "the proxy refused or could not forward the connection.", "Check the proxy URI, that the proxy is running, and that it allows CONNECT to the S3 endpoint.")
 		e.Retryable = true
@@ -132,8 +139,6 @@ func classifyNet(e *source.Error, err error) {
 		set(e, 400, "the endpoint host name does not resolve ("+dnsErr.Name+").", "Check the endpoint URL and the host's DNS settings.")
 	case errors.As(err, &uaErr) || errors.As(err, &hostErr) || errors.As(err, &certErr) || strings.Contains(s, "x509:") || strings.Contains(s, "tls:"):
 		set(e, 400, "the TLS connection to the endpoint failed (certificate not trusted or wrong host name).", "Check the endpoint URL; for a private CA, add it to the host's trust store.")
-	case strings.Contains(s, "link-local or a cloud metadata address") || strings.Contains(s, "configured to refuse"):
-		set(e, 400, "the endpoint or proxy resolves to a refused address: "+s, "Use the store's real address; an operator can allow a range explicitly.")
 	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(s, "timeout") || strings.Contains(s, "deadline exceeded"):
 		set(e, 504, "the endpoint did not answer in time.", "Check network connectivity, firewalls and the endpoint URL; Trawl retries.")
 		e.Retryable = true

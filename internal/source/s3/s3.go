@@ -58,7 +58,7 @@ type Bucket struct {
 }
 
 func (b *Bucket) httpClient() *http.Client {
-	return &http.Client{Transport: b.rt, Timeout: 30 * time.Second}
+	return &http.Client{Transport: b.rt, Timeout: 30 * time.Second, CheckRedirect: netguard.NoRedirects}
 }
 
 // New connects to a bucket. It does not make a request.
@@ -101,6 +101,10 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		tr.Proxy = http.ProxyURL(pu)
 	}
 	var rt http.RoundTripper = tr
+	if cfg.ProxyURI != "" {
+		// The proxy resolves the endpoint, so it is checked here.
+		rt = cfg.Guard.Transport(rt)
+	}
 	if cfg.Transport != nil {
 		rt = cfg.Transport(rt)
 	}
@@ -134,7 +138,7 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		}
 		o.UsePathStyle = cfg.PathStyle || cfg.Endpoint != ""
 		// Our own client, so the guard, proxy and timeouts apply to S3.
-		o.HTTPClient = &http.Client{Transport: rt}
+		o.HTTPClient = &http.Client{Transport: rt, CheckRedirect: netguard.NoRedirects}
 	})
 	return &Bucket{cfg: cfg, client: client, rt: rt}, nil
 }
