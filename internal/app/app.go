@@ -93,8 +93,16 @@ type App struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	running map[string]bool // connector IDs being collected
+	running map[string]bool // connector IDs being collected (or deleted)
 	testMu  sync.Mutex      // one connection test at a time
+
+	// life ends when the App closes: every run, test and retry started
+	// through it (scheduler, API or CLI) is cancelled and waited for
+	// before the lake is closed under it.
+	life  context.Context
+	stop  context.CancelFunc
+	work  sync.WaitGroup
+	ended bool
 }
 
 // DBFile is the lake file name inside the data directory.
@@ -131,11 +139,53 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{opt: opt, lake: lk, box: box, log: opt.Logger, running: map[string]bool{}}, nil
+	a := &App{opt: opt, lake: lk, box: box, log: opt.Logger, running: map[string]bool{}}
+	a.life, a.stop = context.WithCancel(context.Background())
+	// Runs still marked running were cut short by a crash or kill -9:
+	// nothing holds them now. Their records are safe (checkpointed); the
+	// next run resumes from the checkpoint.
+	if n, err := lk.EndInterruptedRuns(ctx, "interrupted: the process stopped during the run (crash or kill); the next run resumes from its checkpoint"); err != nil {
+		lk.Close()
+		return nil, err
+	} else if n > 0 {
+		opt.Logger.Warn("runs were interrupted by a crash; they resume from their checkpoints", "runs", n)
+	}
+	return a, nil
 }
 
-// Close closes the lake.
-func (a *App) Close() error { return a.lake.Close() }
+// begin registers work that must end before the lake closes, returning a
+// context cancelled when either ctx or the App ends.
+func (a *App) begin(ctx context.Context) (context.Context, func(), error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ended {
+		return nil, nil, fmt.Errorf("trawl is shutting down: %w", ErrBusy)
+	}
+	a.work.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	unhook := context.AfterFunc(a.life, cancel)
+	return ctx, func() {
+		unhook()
+		cancel()
+		a.work.Done()
+	}, nil
+}
+
+// Shutdown cancels every run, test and retry in flight; they stop at a
+// commit boundary. Close waits for them.
+func (a *App) Shutdown() {
+	a.mu.Lock()
+	a.ended = true
+	a.mu.Unlock()
+	a.stop()
+}
+
+// Close cancels and waits for the work in flight, then closes the lake.
+func (a *App) Close() error {
+	a.Shutdown()
+	a.work.Wait()
+	return a.lake.Close()
+}
 
 // Lake exposes the lake to the API server's token store.
 func (a *App) Lake() *lake.Lake { return a.lake }
@@ -433,12 +483,21 @@ func (a *App) DeleteConnector(ctx context.Context, sc Scope, id string) error {
 	if err != nil {
 		return err
 	}
+	// Held as "running" while it is deleted, so no run can start on it.
 	a.mu.Lock()
 	busy := a.running[id]
+	if !busy {
+		a.running[id] = true
+	}
 	a.mu.Unlock()
 	if busy {
 		return fmt.Errorf("connector %s is collecting right now; disable it, wait for the run to end, then delete: %w", c.Name, ErrBusy)
 	}
+	defer func() {
+		a.mu.Lock()
+		delete(a.running, id)
+		a.mu.Unlock()
+	}()
 	if err := a.lake.DeleteConnector(ctx, id); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format"
 	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/lake"
@@ -26,19 +27,47 @@ func (a *App) RetryQuarantine(ctx context.Context, sc Scope, connectorID string)
 	if err != nil {
 		return nil, err
 	}
-	items, err := a.lake.Quarantine(ctx, lake.QuarantineFilter{ConnectorID: connectorID, Limit: 100000})
+	ctx, done, err := a.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	states, err := a.lake.ObjectStates(ctx, connectorID)
-	if err != nil {
-		return nil, err
-	}
+	defer done()
 	res := &RetryResult{}
-	for _, it := range items {
-		if it.Scope != "record" {
-			continue
+	// A page at a time: the quarantine may hold many entries of 64 KB.
+	after := ""
+	for {
+		items, err := a.lake.QuarantinedRecords(ctx, connectorID, after, retryPage)
+		if err != nil {
+			return res, err
 		}
+		if len(items) == 0 {
+			break
+		}
+		after = items[len(items)-1].ID
+		if err := a.retryPage(ctx, c, items, res); err != nil {
+			return res, err
+		}
+	}
+	if res.ObjectsQueued, err = a.lake.RequeueObjects(ctx, connectorID); err != nil {
+		return res, err
+	}
+	_ = a.lake.Audit(ctx, sc.Actor, c.Tenant, "quarantine.retry", c.ID, c.Name)
+	return res, nil
+}
+
+// retryPage is how many quarantined records a retry holds at once.
+const retryPage = 100
+
+func (a *App) retryPage(ctx context.Context, c *connector.Connector, items []lake.QuarantineItem, res *RetryResult) error {
+	keys := make([]string, 0, len(items))
+	for _, it := range items {
+		keys = append(keys, it.Key)
+	}
+	states, err := a.lake.ObjectStatesOf(ctx, c.ID, keys)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
 		prov := interflow.Provenance{Tenant: c.Tenant, Connector: c.Name, Bucket: it.Bucket, Key: it.Key, ETag: it.Version,
 			LastModified: states[it.Key].LastModified}
 		rec, err := collect.Renormalize(c.SubType, it.Raw, prov, it.Position)
@@ -50,7 +79,7 @@ func (a *App) RetryQuarantine(ctx context.Context, sc Scope, connectorID string)
 				reason = re.Reason
 			}
 			if err := a.lake.MarkRetried(ctx, it.ID, reason); err != nil {
-				return res, err
+				return err
 			}
 			continue
 		}
@@ -58,13 +87,9 @@ func (a *App) RetryQuarantine(ctx context.Context, sc Scope, connectorID string)
 			if errors.Is(err, lake.ErrNotFound) {
 				continue
 			}
-			return res, err
+			return err
 		}
 		res.Resolved++
 	}
-	if res.ObjectsQueued, err = a.lake.RequeueObjects(ctx, connectorID); err != nil {
-		return res, err
-	}
-	_ = a.lake.Audit(ctx, sc.Actor, c.Tenant, "quarantine.retry", c.ID, c.Name)
-	return res, nil
+	return nil
 }

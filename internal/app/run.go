@@ -33,6 +33,11 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 	if err != nil {
 		return nil, err
 	}
+	ctx, done, err := a.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	a.mu.Lock()
 	if a.running[id] {
 		a.mu.Unlock()
@@ -78,6 +83,9 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 	}
 	if failure != nil {
 		run.Result = "failed"
+		if errors.Is(failure, context.Canceled) {
+			run.Result = "interrupted" // shutdown: it resumes from its checkpoint
+		}
 		run.Status, run.Reason, run.Recommendation = explain(failure)
 	}
 	// The run's row is written even when ctx is cancelled by shutdown.

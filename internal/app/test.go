@@ -69,6 +69,11 @@ func (a *App) TestConnector(ctx context.Context, sc Scope, id string) (*TestResu
 	if err != nil {
 		return nil, err
 	}
+	ctx, done, err := a.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	if !a.testMu.TryLock() {
 		return nil, fmt.Errorf("a connection test is already running; wait for it to finish and try again: %w", ErrBusy)
 	}

@@ -85,11 +85,16 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 			return err
 		}
 	}
+	// Shutdown order: stop scheduling and cancel every run in flight
+	// (scheduled or started through the API; each stops at a commit
+	// boundary), stop accepting requests and let the answering ones end,
+	// then close the lake once the runs have returned (a.Close waits).
 	fmt.Fprintln(g.stdout, "shutting down: finishing in-flight commits")
+	stopSched()
+	a.Shutdown()
 	shCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shCtx)
-	stopSched()
 	<-schedDone
 	return nil
 }

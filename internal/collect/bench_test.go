@@ -2,6 +2,7 @@ package collect
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -28,4 +29,31 @@ func BenchmarkManySmallObjects(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(2000*b.N)/b.Elapsed().Seconds(), "objects/s")
+}
+
+// BenchmarkFlatSteadyState: a run that finds nothing new in a folder with
+// no date structure (listed whole every run), at 1k, 10k and 100k objects.
+// Listing grows with the folder (S3 has no other way); the catalog cost is
+// one lookup per 1,000 objects.
+func BenchmarkFlatSteadyState(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
+			c, bk, l, _ := flatFolder(b, n)
+			cs := &countingStore{Lake: l}
+			if st, err := Run(context.Background(), c, bk, cs, Options{}); err != nil || st.Objects != int64(n) {
+				b.Fatalf("first run %+v %v", st, err)
+			}
+			cs.one, cs.many = 0, 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				st, err := Run(context.Background(), c, bk, cs, Options{})
+				if err != nil || st.Objects != 0 {
+					b.Fatalf("steady run %+v %v", st, err)
+				}
+			}
+			b.ReportMetric(float64(cs.one+cs.many)/float64(b.N), "catalog-lookups/run")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/object")
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -135,7 +136,7 @@ func TestDecompressionBombIsQuarantined(t *testing.T) {
 		t.Fatalf("quarantine: %+v", items)
 	}
 	// Not retried by the next run.
-	st, _ = Run(context.Background(), c, b, l, Options{Limits: format.Limits{MaxDecompressed: 1 << 30, MaxRatio: 100}})
+	st = mustRun(t, context.Background(), c, b, l, Options{Limits: format.Limits{MaxDecompressed: 1 << 30, MaxRatio: 100}})
 	if st.Quarantined != 0 || st.Objects != 0 {
 		t.Errorf("second run touched the quarantined object: %+v", st)
 	}
@@ -145,16 +146,16 @@ func TestStartAndBackfillWindow(t *testing.T) {
 	objs := trail(4, 5)
 	c, b, l := setup(t, objs)
 	c.Start = time.Now().Add(time.Hour) // everything is older than the start
-	st, _ := Run(context.Background(), c, b, l, Options{})
+	st := mustRun(t, context.Background(), c, b, l, Options{})
 	if st.Records != 0 {
 		t.Fatalf("objects before the start were collected: %+v", st)
 	}
 	c.Start = time.Now().Add(-time.Hour)
-	st, _ = Run(context.Background(), c, b, l, Options{To: time.Now().Add(-time.Hour)})
+	st = mustRun(t, context.Background(), c, b, l, Options{To: time.Now().Add(-time.Hour)})
 	if st.Records != 0 {
 		t.Fatalf("backfill window excluded everything but got %+v", st)
 	}
-	st, _ = Run(context.Background(), c, b, l, Options{})
+	st = mustRun(t, context.Background(), c, b, l, Options{})
 	if st.Records != 20 {
 		t.Fatalf("records %d, want 20", st.Records)
 	}
@@ -196,7 +197,7 @@ func TestDigestSkippedOnce(t *testing.T) {
 	if st.Skipped != 1 || st.Records != 10 || st.Objects != 2 {
 		t.Fatalf("first run %+v", st)
 	}
-	st, _ = Run(context.Background(), c, b, l, Options{})
+	st = mustRun(t, context.Background(), c, b, l, Options{})
 	if st.Skipped != 0 || st.Records != 0 {
 		t.Fatalf("second run reported again: %+v", st)
 	}
@@ -254,11 +255,11 @@ func TestLateObjectsAndSteadyListing(t *testing.T) {
 		t.Errorf("steady-state listings %d (first run %d)", st.Listings, first)
 	}
 	// A backfill over the old day finds the very late object, once.
-	st, _ = Run(context.Background(), c, b, l, Options{Now: clock, From: now.AddDate(0, 0, -4), To: now.Add(time.Minute)})
+	st = mustRun(t, context.Background(), c, b, l, Options{Now: clock, From: now.AddDate(0, 0, -4), To: now.Add(time.Minute)})
 	if st.Records != 3 {
 		t.Errorf("backfill stored %d, want 3", st.Records)
 	}
-	st, _ = Run(context.Background(), c, b, l, Options{Now: clock, From: now.AddDate(0, 0, -4), To: now.Add(time.Minute)})
+	st = mustRun(t, context.Background(), c, b, l, Options{Now: clock, From: now.AddDate(0, 0, -4), To: now.Add(time.Minute)})
 	if st.Records != 0 {
 		t.Errorf("second backfill stored %d, want 0", st.Records)
 	}
@@ -343,4 +344,86 @@ func gzipBytes(b []byte) []byte {
 	w.Write(b)
 	w.Close()
 	return buf.Bytes()
+}
+
+// countingStore counts the catalog lookups of checkpoints.
+type countingStore struct {
+	*lake.Lake
+	one, many int
+}
+
+func (c *countingStore) ObjectStateOf(ctx context.Context, id, key string) (lake.ObjectState, bool, error) {
+	c.one++
+	return c.Lake.ObjectStateOf(ctx, id, key)
+}
+
+func (c *countingStore) ObjectStatesOf(ctx context.Context, id string, keys []string) (map[string]lake.ObjectState, error) {
+	c.many++
+	return c.Lake.ObjectStatesOf(ctx, id, keys)
+}
+
+// flatFolder writes n one-record objects into one folder with no date
+// structure, last modified 11 to 20 days ago (older than what a steady run
+// loads up front), and returns the connector over them.
+func flatFolder(tb testing.TB, n int) (*connector.Connector, *local.Bucket, *lake.Lake, time.Time) {
+	tb.Helper()
+	now := time.Now().UTC()
+	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 2, Accounts: []string{"123456789012"}, Regions: []string{"us-east-1"},
+		Start: now.Add(-20 * 24 * time.Hour), Span: 9 * 24 * time.Hour, Objects: n, RecordsPerObj: 1})
+	root := tb.TempDir()
+	dir := filepath.Join(root, "b", "exports")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	for i, o := range objs {
+		p := filepath.Join(dir, fmt.Sprintf("%06d-%s", i, filepath.Base(o.Key)))
+		if err := os.WriteFile(p, o.Body, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		lm := now.Add(-20*24*time.Hour + time.Duration(i)*9*24*time.Hour/time.Duration(n))
+		os.Chtimes(p, lm, lm)
+	}
+	b, err := local.New(root, "b")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l, err := lake.Open(context.Background(), filepath.Join(tb.TempDir(), "trawl.db"), lake.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close() })
+	c := &connector.Connector{ID: "flat", Name: "flat", Tenant: "acme", SubType: connector.CloudTrail, Bucket: "b", Prefix: "exports",
+		Start: now.Add(-30 * 24 * time.Hour)}
+	return c, b, l, now
+}
+
+// TestFlatFolderLookupsPerPage: a steady-state run over a folder with no
+// date structure looks its checkpoints up a listing page at a time, never
+// one object at a time, so its catalog cost does not grow per object.
+func TestFlatFolderLookupsPerPage(t *testing.T) {
+	c, b, l, _ := flatFolder(t, 2500)
+	cs := &countingStore{Lake: l}
+	st, err := Run(context.Background(), c, b, cs, Options{})
+	if err != nil || st.Objects != 2500 {
+		t.Fatalf("first run %+v %v", st, err)
+	}
+	cs.one, cs.many = 0, 0
+	st, err = Run(context.Background(), c, b, cs, Options{})
+	if err != nil || st.Objects != 0 || st.Records != 0 {
+		t.Fatalf("steady run %+v %v", st, err)
+	}
+	if cs.one != 0 || cs.many > 3 {
+		t.Errorf("steady run made %d single and %d page lookups for 2,500 objects; want 0 and at most 3", cs.one, cs.many)
+	}
+}
+
+// mustRun runs a collection and fails the test on its error, so a test
+// never asserts zero counts of a run that failed.
+func mustRun(t *testing.T, ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Options) Stats {
+	t.Helper()
+	s, err := Run(ctx, c, b, st, opt)
+	if err != nil {
+		t.Fatalf("run: %v (%+v)", err, s)
+	}
+	return s
 }

@@ -65,7 +65,7 @@ func (l *Lake) InsertConnector(ctx context.Context, c *connector.Connector, seal
 	if err != nil {
 		return err
 	}
-	return l.withTx(ctx, func(conn *sql.Conn) error {
+	err = l.withTx(ctx, func(conn *sql.Conn) error {
 		var n int
 		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM connectors WHERE tenant = ? AND name = ?`, c.Tenant, c.Name).Scan(&n); err != nil {
 			return err
@@ -76,6 +76,11 @@ func (l *Lake) InsertConnector(ctx context.Context, c *connector.Connector, seal
 		_, err := conn.ExecContext(ctx, `INSERT INTO connectors VALUES (?, ?, ?, ?, ?, ?)`, c.ID, c.Tenant, c.Name, cfg, sealed, c.Version)
 		return err
 	})
+	if err != nil && !errors.Is(err, ErrConflict) && strings.Contains(err.Error(), "constraint violation") || err != nil && strings.Contains(err.Error(), "Constraint Error") {
+		// Lost a race with a concurrent insert of the same name.
+		return fmt.Errorf("connector %q already exists in tenant %q: %w", c.Name, c.Tenant, ErrConflict)
+	}
+	return err
 }
 
 // UpdateConnector replaces a connector if its stored version is ifVersion.
@@ -205,6 +210,16 @@ ON CONFLICT (id) DO UPDATE SET ended_at = excluded.ended_at, result = excluded.r
 		return fmt.Errorf("lake: save run: %w", err)
 	}
 	return nil
+}
+
+// EndInterruptedRuns marks runs still "running" as interrupted: called at
+// start, when no run of this process can be in flight.
+func (l *Lake) EndInterruptedRuns(ctx context.Context, reason string) (int64, error) {
+	res, err := l.db.ExecContext(ctx, `UPDATE runs SET result = 'interrupted', ended_at = ?, status = 499, reason = ? WHERE result = 'running'`, time.Now().UTC(), reason)
+	if err != nil {
+		return 0, fmt.Errorf("lake: end interrupted runs: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 // Runs returns the newest runs of a connector.

@@ -58,6 +58,37 @@ func (l *Lake) ObjectStatesSince(ctx context.Context, connectorID string, since 
 	return out, rows.Err()
 }
 
+// ObjectStatesOf returns the checkpoints of the given keys (those that
+// have one), in one query: a run over a folder with no date structure
+// looks its objects up a listing page at a time, not one by one.
+func (l *Lake) ObjectStatesOf(ctx context.Context, connectorID string, keys []string) (map[string]ObjectState, error) {
+	out := make(map[string]ObjectState, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	args := make([]any, 0, len(keys)+1)
+	args = append(args, connectorID)
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT key, version, position, done, records, quarantined, coalesce(size,0), last_modified
+ FROM objects WHERE connector_id = ? AND key IN (`+placeholders(len(keys))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("lake: checkpoints of %d objects of %s: %w", len(keys), connectorID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s ObjectState
+		var lm sql.NullTime
+		if err := rows.Scan(&s.Key, &s.Version, &s.Position, &s.Done, &s.Records, &s.Quarantined, &s.Size, &lm); err != nil {
+			return nil, err
+		}
+		s.LastModified = lm.Time
+		out[s.Key] = s
+	}
+	return out, rows.Err()
+}
+
 // ObjectStateOf returns one object's checkpoint.
 func (l *Lake) ObjectStateOf(ctx context.Context, connectorID, key string) (ObjectState, bool, error) {
 	var s ObjectState
@@ -297,6 +328,10 @@ func (l *Lake) Quarantine(ctx context.Context, f QuarantineFilter) ([]Quarantine
 		return nil, fmt.Errorf("lake: quarantine: %w", err)
 	}
 	defer rows.Close()
+	return scanQuarantine(rows)
+}
+
+func scanQuarantine(rows *sql.Rows) ([]QuarantineItem, error) {
 	var out []QuarantineItem
 	for rows.Next() {
 		var it QuarantineItem
@@ -312,6 +347,20 @@ func (l *Lake) Quarantine(ctx context.Context, f QuarantineFilter) ([]Quarantine
 		out = append(out, it)
 	}
 	return out, rows.Err()
+}
+
+// QuarantinedRecords returns up to n record-scope entries of a connector
+// with an id after the given one, in id order: retry walks the quarantine
+// a page at a time, whatever its size.
+func (l *Lake) QuarantinedRecords(ctx context.Context, connectorID, after string, n int) ([]QuarantineItem, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT id, tenant, connector_id, connector, coalesce(bucket,''), key, coalesce(version,''), coalesce(position,0),
+ coalesce(offset_bytes,0), scope, reason, raw, created_at, retried_at FROM quarantine
+ WHERE connector_id = ? AND scope = 'record' AND id > ? ORDER BY id LIMIT ?`, connectorID, after, n)
+	if err != nil {
+		return nil, fmt.Errorf("lake: quarantine of %s: %w", connectorID, err)
+	}
+	defer rows.Close()
+	return scanQuarantine(rows)
 }
 
 // RequeueObjects marks objects whose rest was quarantined as not done, so the

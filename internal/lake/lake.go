@@ -131,6 +131,11 @@ func (l *Lake) migrate(ctx context.Context) error {
 	if _, err := l.db.ExecContext(ctx, catalogDDL); err != nil {
 		return fmt.Errorf("lake: create catalog: %w", err)
 	}
+	// A name is unique within its tenant. (The insert checks too, but only
+	// the constraint holds under concurrent inserts.)
+	if _, err := l.db.ExecContext(ctx, `CREATE UNIQUE INDEX IF NOT EXISTS connectors_tenant_name ON connectors (tenant, name)`); err != nil {
+		return fmt.Errorf("lake: two connectors share a name within a tenant; rename one with an older Trawl, then upgrade: %w", err)
+	}
 	// Before 0.2 quarantined bytes were VARCHAR, which refuses input that
 	// is not valid UTF-8: exactly what the quarantine must keep.
 	var typ string

@@ -82,6 +82,14 @@ func TestRevokedCredentials(t *testing.T) {
 	}
 	// The user owns the bucket, so its key is what reads it.
 	srv.FillAs(t, key, secret, "owned", objs)
+	// The proxy holds the run at its fifth object while the key is revoked.
+	proxy, err := faultproxy.Start(srv.Endpoint, faultproxy.Faults{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	hit, release := proxy.HoldGet(5)
+	defer release()
 	a, err := app.Open(ctx, app.Options{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +97,7 @@ func TestRevokedCredentials(t *testing.T) {
 	defer a.Close()
 	sc := app.RootScope("t")
 	c := connector.Connector{Name: "owned", Tenant: "t", SubType: connector.CloudTrail, Bucket: "owned", Prefix: "AWSLogs/" + acct + "/CloudTrail",
-		AccessKeyID: key, SecretAccessKey: connector.NewSecret(secret), Endpoint: srv.Endpoint, PathStyle: true, Start: time.Now().Add(-72 * time.Hour)}
+		AccessKeyID: key, SecretAccessKey: connector.NewSecret(secret), Endpoint: proxy.URL, PathStyle: true, Start: time.Now().Add(-72 * time.Hour)}
 	conn, err := a.CreateConnector(ctx, sc, c)
 	if err != nil {
 		t.Fatal(err)
@@ -99,12 +107,17 @@ func TestRevokedCredentials(t *testing.T) {
 		r, _ := a.RunConnector(ctx, sc, conn.ID, collect.Options{Workers: 1, BatchSize: 200})
 		done <- r
 	}()
-	waitFor(t, 30*time.Second, "the run to be under way", func() bool { return countTenant(t, a, "t") > 0 })
+	select {
+	case <-hit:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the run never reached its fifth object")
+	}
 	srv.DeleteUser(ctx, t, key)
+	release()
 	r := <-done
 	mid := countTenant(t, a, "t")
 	if mid >= int64(want) {
-		t.Skipf("the run finished before the key was revoked")
+		t.Fatalf("the run stored all %d records although its key was revoked part-way", mid)
 	}
 	if !r.Failed() || r.Run.Status != 401 || r.Run.Reason == "" {
 		t.Fatalf("run after revocation: %+v", r.Run)

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -31,6 +33,41 @@ func serveAPI(t *testing.T, data string, extra ...string) *served {
 	t.Helper()
 	stop := startServe(t, data, extra...)
 	t.Cleanup(stop)
+	return servedAt(t, data)
+}
+
+// startServeCmd starts `trawl serve` and leaves stopping it to the test.
+func startServeCmd(t *testing.T, data string, extra ...string) (*exec.Cmd, *served) {
+	t.Helper()
+	cmd := exec.Command(trawlBin, append([]string{"serve", "--addr", "127.0.0.1:0"}, extra...)...)
+	cmd.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data)
+	cmd.Stderr = os.Stderr
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		once := false
+		for sc.Scan() {
+			if !once && strings.Contains(sc.Text(), "serving on") {
+				once = true
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("trawl serve did not start")
+	}
+	return cmd, servedAt(t, data)
+}
+
+func servedAt(t *testing.T, data string) *served {
+	t.Helper()
 	var si struct{ Addr string }
 	b, err := os.ReadFile(filepath.Join(data, "server.json"))
 	if err != nil || json.Unmarshal(b, &si) != nil {

@@ -2,16 +2,21 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/gen"
 	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/testutil/faultproxy"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
@@ -78,41 +83,59 @@ func TestSchedulerRunsConnectors(t *testing.T) {
 	}
 }
 
-// TestShutdownMidRun: stopping the scheduler in the middle of a run, then
+// TestShutdownMidRun: stopping the scheduler while a run is part-way (held
+// at its fourth object by the proxy, so the moment is certain), then
 // starting again, stores every record exactly once.
 func TestShutdownMidRun(t *testing.T) {
 	srv := s3server.Start(t)
 	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 61, Accounts: []string{acct}, Regions: []string{"us-east-1"},
-		Start: time.Now().UTC().Add(-3 * time.Hour), Span: 2 * time.Hour, Objects: 12, RecordsPerObj: 4000, PadBytes: 400})
+		Start: time.Now().UTC().Add(-3 * time.Hour), Span: 2 * time.Hour, Objects: 12, RecordsPerObj: 500})
 	want := 0
 	for _, o := range objs {
 		want += o.Records
 	}
 	bucket(t, srv, "big", objs)
+	proxy, err := faultproxy.Start(srv.Endpoint, faultproxy.Faults{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	hit, release := proxy.HoldGet(4)
+	defer release()
 	dir := t.TempDir()
 	ctx := context.Background()
 	open := func() *app.App {
-		a, err := app.Open(ctx, app.Options{DataDir: dir})
+		a, err := app.Open(ctx, app.Options{DataDir: dir, Collect: collect.Options{Workers: 1}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return a
 	}
 	a := open()
-	if _, err := a.CreateConnector(ctx, app.RootScope("t"), s3Conn(srv, "big", "t", "big", srv.SecretKey, 10*time.Second)); err != nil {
+	c := s3Conn(srv, "big", "t", "big", srv.SecretKey, 10*time.Second)
+	c.Endpoint = proxy.URL
+	if _, err := a.CreateConnector(ctx, app.RootScope("t"), c); err != nil {
 		t.Fatal(err)
 	}
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { a.Schedule(sctx, app.SchedulerOptions{Tick: 50 * time.Millisecond}); close(done) }()
-	waitFor(t, 30*time.Second, "the run to be part-way", func() bool { n := countTenant(t, a, "t"); return n > 0 })
+	select {
+	case <-hit:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the run never reached its fourth object")
+	}
+	// The three objects before the held one commit (group commit lingers
+	// a moment), then the scheduler stops.
+	waitFor(t, 30*time.Second, "the first objects to commit", func() bool { return countTenant(t, a, "t") > 0 })
 	stop()
 	<-done
 	mid := countTenant(t, a, "t")
 	a.Close()
-	if mid >= int64(want) {
-		t.Skipf("the run finished before shutdown (%d records); nothing to check", mid)
+	if mid == 0 || mid >= int64(want) {
+		t.Fatalf("stopped at %d of %d records: the hold did not stop the run part-way", mid, want)
 	}
+	release()
 	a = open()
 	defer a.Close()
 	sctx, stop = context.WithCancel(ctx)
@@ -128,6 +151,86 @@ func TestShutdownMidRun(t *testing.T) {
 	t.Logf("stopped at %d of %d records; after restart %d rows, %d distinct", mid, want, it.Rows, it.DistinctIDs)
 	if it.Rows != int64(want) || it.DistinctIDs != int64(want) {
 		t.Errorf("rows %d distinct %d, want %d", it.Rows, it.DistinctIDs, want)
+	}
+}
+
+// TestServeStopsRunsStartedThroughTheAPI: `trawl serve` receives SIGTERM
+// while a collection started through the API is held part-way: the
+// server cancels the run, waits for it, exits 0, and the run is recorded
+// as interrupted. After kill -9 in the same position, the next start marks
+// the abandoned run interrupted instead of leaving it "running" forever.
+// Either way a later run stores every record exactly once.
+func TestServeStopsRunsStartedThroughTheAPI(t *testing.T) {
+	srv := s3server.Start(t)
+	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 62, Accounts: []string{acct}, Regions: []string{"us-east-1"},
+		Start: time.Now().UTC().Add(-3 * time.Hour), Span: 2 * time.Hour, Objects: 10, RecordsPerObj: 300})
+	want := 0
+	for _, o := range objs {
+		want += o.Records
+	}
+	bucket(t, srv, "api-run", objs)
+	proxy, err := faultproxy.Start(srv.Endpoint, faultproxy.Faults{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	data := t.TempDir()
+	sf := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(sf, []byte(srv.SecretKey), 0o600)
+	mustTrawl(t, data, "connector", "add", "--name", "api-run", "--tenant", "t", "--subtype", "cloudtrail", "--bucket", "api-run",
+		"--prefix", "AWSLogs/"+acct+"/CloudTrail", "--access-key-id", srv.AccessKey, "--secret-access-key-file", sf,
+		"--endpoint", proxy.URL, "--start", "-72h")
+	lastRun := func() map[string]any {
+		var st map[string]any
+		if err := json.Unmarshal([]byte(mustTrawl(t, data, "connector", "show", "api-run")), &st); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := st["last_run"].(map[string]any)
+		return r
+	}
+	for _, how := range []string{"SIGTERM", "SIGKILL"} {
+		hit, release := proxy.HoldGet(3)
+		cmd, s := startServeCmd(t, data, "--no-schedule")
+		go func() {
+			req, _ := http.NewRequest("POST", s.base+"/api/v1/collect", strings.NewReader("{}"))
+			req.Header.Set("Authorization", "Bearer "+s.root)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		select {
+		case <-hit:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%s: the run never reached its third object", how)
+		}
+		if how == "SIGTERM" {
+			cmd.Process.Signal(syscall.SIGTERM)
+		} else {
+			cmd.Process.Kill()
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case err := <-exited:
+			if how == "SIGTERM" && err != nil {
+				t.Errorf("SIGTERM: trawl serve exited with %v, want 0", err)
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("%s: trawl serve did not exit while a run was held", how)
+		}
+		release()
+		os.Remove(filepath.Join(data, "server.json"))
+		if r := lastRun(); r["result"] != "interrupted" || r["ended_at"] == nil {
+			t.Errorf("%s: the held run is recorded as %v", how, r)
+		}
+	}
+	mustTrawl(t, data, "collect", "--once")
+	if n := count(t, data); n != want {
+		t.Errorf("after the interruptions and a full run: %d records, want %d", n, want)
+	}
+	if dups := mustTrawl(t, data, "search", "--count", "--from", "-30d", "origin.position:0"); atoiT(t, dups) != len(objs) {
+		t.Errorf("first records of objects: %s, want %d", dups, len(objs))
 	}
 }
 

@@ -141,7 +141,7 @@ async function loadConnectors() {
         ? el("span", { class: "status-ok", text: "ok" })
         : el("span", { class: "status-failed", title: `${run.status || ""} ${run.reason || ""} ${run.recommendation || ""}`.trim(), tabindex: "0",
           "aria-label": `failed: ${run.status || ""} ${run.reason || ""} ${run.recommendation || ""}`.trim(),
-          text: run.result === "running" ? "running" : `failed (${run.status || "?"})` });
+          text: run.result === "running" ? "running" : run.result === "interrupted" ? "interrupted" : `failed (${run.status || "?"})` });
     }
     const tr = el("tr", { "data-name": c.name },
       el("td", {}, c.name),

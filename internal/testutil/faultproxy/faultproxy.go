@@ -44,6 +44,25 @@ type Proxy struct {
 	rnd    *rand.Rand
 	faults atomic.Pointer[Faults]
 	counts struct{ req, slow, internal, reset, trunc, stall atomic.Int64 }
+	gets   atomic.Int64
+	gate   atomic.Pointer[gate]
+}
+
+// gate holds one object GET until released, so a test can act at a known
+// point of a run (kill, revoke, shut down) instead of racing it.
+type gate struct {
+	at      int64
+	hit     chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+// HoldGet holds the n-th object GET from now (1-based) until release is
+// called or the client gives up; hit is closed when it arrives.
+func (p *Proxy) HoldGet(n int64) (hit <-chan struct{}, release func()) {
+	g := &gate{at: p.gets.Load() + n, hit: make(chan struct{}), release: make(chan struct{})}
+	p.gate.Store(g)
+	return g.hit, func() { g.once.Do(func() { close(g.release) }) }
 }
 
 // Start proxies to target with faults, seeded for repeatability.
@@ -110,6 +129,15 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.Rever
 	if !isGetObject {
 		rp.ServeHTTP(w, r)
 		return
+	}
+	if n := p.gets.Add(1); p.gate.Load() != nil && n == p.gate.Load().at {
+		g := p.gate.Load()
+		close(g.hit)
+		select {
+		case <-g.release:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	y := p.roll()
 	mode := ""
