@@ -35,6 +35,7 @@ soak:
 
 lint:
 	@test -z "$$(gofmt -l . | grep -v '^.tools/')" || (gofmt -l . ; echo 'run gofmt -w .'; exit 1)
+	@$(GO) mod tidy -diff >/dev/null || ($(GO) mod tidy -diff; echo 'go.mod or go.sum is not tidy: run go mod tidy'; exit 1)
 	$(GO) vet ./...
 
 fuzz:

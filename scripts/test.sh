@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 ./scripts/install-versitygw.sh
 ./scripts/install-browser.sh || export TRAWL_UI_UNAVAILABLE=1
-echo "== go vet" >&2
-go vet ./...
+echo "== lint (gofmt, go mod tidy, go vet)" >&2
+make --no-print-directory lint
 echo "== go test" >&2
 go test -count=1 -timeout 30m ./...
 echo "== race detector (collector, filters, planner, query)" >&2

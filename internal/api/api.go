@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -82,6 +81,14 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ready"}) })
 	h := func(pattern string, fn handler) { s.mux.Handle(pattern, s.auth(fn)) }
+	// long lifts the server's write timeout for handlers that run as long
+	// as their work does (a collection, a test, a retry).
+	long := func(fn handler) handler {
+		return func(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+			return fn(w, r, sc)
+		}
+	}
 	h("GET /api/v1/whoami", s.whoami)
 	h("GET /api/v1/connectors", s.listConnectors)
 	h("POST /api/v1/connectors", s.createConnector)
@@ -90,17 +97,17 @@ func (s *Server) routes() {
 	h("DELETE /api/v1/connectors/{id}", s.deleteConnector)
 	h("POST /api/v1/connectors/{id}/enable", s.enable(true))
 	h("POST /api/v1/connectors/{id}/disable", s.enable(false))
-	h("POST /api/v1/connectors/{id}/collect", s.collectOne)
+	h("POST /api/v1/connectors/{id}/collect", long(s.collectOne))
 	h("GET /api/v1/connectors/{id}/status", s.status)
 	h("GET /api/v1/connectors/{id}/runs", s.runs)
-	h("POST /api/v1/collect", s.collect)
+	h("POST /api/v1/collect", long(s.collect))
 	h("GET /api/v1/search", s.search)
 	h("GET /api/v1/count", s.count)
 	h("GET /api/v1/histogram", s.histogram)
 	h("GET /api/v1/top", s.top)
 	h("GET /api/v1/quarantine", s.quarantine)
-	h("POST /api/v1/connectors/{id}/quarantine/retry", s.retryQuarantine)
-	h("POST /api/v1/connectors/{id}/test", s.testConnector)
+	h("POST /api/v1/connectors/{id}/quarantine/retry", long(s.retryQuarantine))
+	h("POST /api/v1/connectors/{id}/test", long(s.testConnector))
 	h("GET /api/v1/tokens", s.listTokens)
 	h("POST /api/v1/tokens", s.createToken)
 	h("DELETE /api/v1/tokens/{id}", s.deleteToken)
@@ -125,6 +132,7 @@ func (s *Server) routes() {
 
 func (s *Server) auth(fn handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || tok == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="trawl"`)
@@ -171,7 +179,17 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var vle *lake.ValueError
 	var pe *prefix.Error
 	var be *badRequest
+	var qt *app.QueryTimeoutError
+	var tm *app.TooManyError
+	var mb *http.MaxBytesError
 	switch {
+	case errors.As(err, &qt):
+		writeErr(w, 504, "query_timeout", qt.Error(), "q")
+	case errors.As(err, &tm):
+		w.Header().Set("Retry-After", strconv.Itoa(int(tm.RetryAfter.Seconds()+0.5)))
+		writeErr(w, 429, "too_many_queries", tm.Error(), "")
+	case errors.As(err, &mb):
+		writeErr(w, 413, "too_large", fmt.Sprintf("the request body is larger than %d bytes", mb.Limit), "")
 	case errors.As(err, &ve):
 		e := Error{Code: "validation", Message: ve.Error(), Problems: ve.Problems}
 		if len(ve.Problems) > 0 {
@@ -203,8 +221,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled):
 		writeErr(w, 499, "cancelled", "the request was cancelled", "")
 	default:
-		s.log.Error("api error", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeErr(w, 500, "internal", err.Error(), "")
+		// Internal errors can name files, SQL and hosts: they go to the
+		// server's log, and the caller gets a reference to find them.
+		ref := newRef()
+		s.log.Error("api error", "ref", ref, "method", r.Method, "path", r.URL.Path, "err", err)
+		writeErr(w, 500, "internal", "internal error (reference "+ref+"): the server's log has the details", "")
 	}
 }
 
@@ -220,13 +241,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// maxBody bounds request bodies (a connector with its filters is a few KB).
+const maxBody = 1 << 20
+
 func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	if r.ContentLength > maxBody {
+		return &http.MaxBytesError{Limit: maxBody}
+	}
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return mb
+		}
 		return &badRequest{msg: "invalid JSON body: " + err.Error()}
 	}
 	return nil
+}
+
+func newRef() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request, sc app.Scope) error {

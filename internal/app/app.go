@@ -78,6 +78,10 @@ type Options struct {
 	// S3ReadStall is how long an object body read may stall before the
 	// connection is abandoned and the read resumed (default 2 minutes).
 	S3ReadStall time.Duration
+	// QueryTimeout bounds each query (default 30s); TenantQueries bounds
+	// the queries one tenant runs at once (default 4).
+	QueryTimeout  time.Duration
+	TenantQueries int
 	// AllowFolders, when set, confines file:// endpoints (root only) to
 	// these folders.
 	AllowFolders []string
@@ -95,6 +99,7 @@ type App struct {
 	mu      sync.Mutex
 	running map[string]bool // connector IDs being collected (or deleted)
 	testMu  sync.Mutex      // one connection test at a time
+	queries tenantSlots
 
 	// life ends when the App closes: every run, test and retry started
 	// through it (scheduler, API or CLI) is cancelled and waited for
@@ -139,7 +144,7 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{opt: opt, lake: lk, box: box, log: opt.Logger, running: map[string]bool{}}
+	a := &App{opt: opt, lake: lk, box: box, log: opt.Logger, running: map[string]bool{}, queries: tenantSlots{limit: opt.TenantQueries}}
 	a.life, a.stop = context.WithCancel(context.Background())
 	// Runs still marked running were cut short by a crash or kill -9:
 	// nothing holds them now. Their records are safe (checkpointed); the

@@ -218,42 +218,49 @@ func (a *App) Runs(ctx context.Context, sc Scope, id string, limit int) ([]lake.
 
 // Search runs a search within the scope.
 func (a *App) Search(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest) (*lake.SearchResult, error) {
-	ts, err := sc.tenants(tenant)
-	if err != nil {
-		return nil, err
-	}
-	req.Tenants = ts
-	return a.lake.Search(ctx, req)
+	return query1(a, ctx, sc, tenant, req, a.lake.Search)
 }
 
 // Count counts matching records within the scope.
 func (a *App) Count(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest) (int64, error) {
-	ts, err := sc.tenants(tenant)
-	if err != nil {
-		return 0, err
-	}
-	req.Tenants = ts
-	return a.lake.Count(ctx, req)
+	return query1(a, ctx, sc, tenant, req, a.lake.Count)
 }
 
 // Histogram counts matching records per interval within the scope.
 func (a *App) Histogram(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, interval time.Duration) ([]lake.Bucket, error) {
-	ts, err := sc.tenants(tenant)
-	if err != nil {
-		return nil, err
-	}
-	req.Tenants = ts
-	return a.lake.Histogram(ctx, req, interval)
+	return query1(a, ctx, sc, tenant, req, func(ctx context.Context, r lake.SearchRequest) ([]lake.Bucket, error) {
+		return a.lake.Histogram(ctx, r, interval)
+	})
 }
 
 // Top returns the top values of a field within the scope.
 func (a *App) Top(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, field string, n int) ([]lake.TopValue, error) {
+	return query1(a, ctx, sc, tenant, req, func(ctx context.Context, r lake.SearchRequest) ([]lake.TopValue, error) {
+		return a.lake.Top(ctx, r, field, n)
+	})
+}
+
+// query1 runs one lake query in the scope's tenants, within the query
+// deadline and the tenant's share of concurrent queries.
+func query1[T any](a *App, ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, run func(context.Context, lake.SearchRequest) (T, error)) (T, error) {
+	var zero T
 	ts, err := sc.tenants(tenant)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	req.Tenants = ts
-	return a.lake.Top(ctx, req, field, n)
+	release, err := a.queries.acquire(ctx, sc.key())
+	if err != nil {
+		return zero, err
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, a.queryTimeout())
+	defer cancel()
+	out, err := run(ctx, req)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return zero, &QueryTimeoutError{Limit: a.queryTimeout()}
+	}
+	return out, err
 }
 
 // Quarantine lists quarantined input within the scope.

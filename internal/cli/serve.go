@@ -33,10 +33,14 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 	tick := fs.Duration("tick", time.Second, "how often the scheduler looks for due connectors")
 	parallel := fs.Int("parallel", 2, "connectors collected at once")
 	noSchedule := fs.Bool("no-schedule", false, "serve the API without collecting")
+	queryTimeout := fs.Duration("query-timeout", app.DefaultQueryTimeout, "stop a search, count, histogram or top-N after this long")
+	tenantQueries := fs.Int("tenant-queries", app.DefaultTenantQueries, "queries one tenant may run at once")
 	if _, err := parse(g, fs, args); err != nil {
 		return err
 	}
-	a, err := app.Open(ctx, appOptions(g))
+	opts := appOptions(g)
+	opts.QueryTimeout, opts.TenantQueries = *queryTimeout, *tenantQueries
+	a, err := app.Open(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -54,7 +58,10 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (use --addr to pick another)", *addr, err)
 	}
-	srv := &http.Server{Handler: api.New(a, token, web.Handler(), g.logger), ReadHeaderTimeout: 10 * time.Second}
+	// Timeouts bound what a slow or idle client holds; handlers that run
+	// as long as their work (collect, test) lift the write deadline.
+	srv := &http.Server{Handler: api.New(a, token, web.Handler(), g.logger), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	if err := writeServerInfo(g.dataDir, ln.Addr().String()); err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
 var (
 	ips     = []string{"10.0.0.1", "10.0.0.3", "10.0.0.9", "10.0.0.10", "10.0.0.20", "10.0.0.21", "10.0.1.3", "192.168.1.5", "::ffff:10.0.0.7", "2001:db8::1", "2001:db8::ff", "255.255.255.255", "::"}
-	words   = []string{"alpha", "Beta", "GAMMA", "déjà", "Ünïcode", "x_y", "50%", "a*b", "get", "GetObject", "Describe"}
+	words   = []string{"alpha", "Beta", "GAMMA", "déjà", "Ünïcode", "x_y", "50%", "a*b", "get", "GetObject", "Describe", "f(x).y+[z]"}
 	actions = []string{"ACCEPT", "REJECT", "accept", "BLOCK"}
 	names   = []string{"GetObject", "PutObject", "ConsoleLogin", "getobject", "Get", "Délete", "AssumeRole"}
 	labels  = []string{"awswaf:managed:bot", "awswaf:core:sqli", "x"}
@@ -111,11 +111,11 @@ func randomQuery(r *rand.Rand, depth int) string {
 	case 5:
 		return "action:" + pick(r, actions)
 	case 6:
-		return "event_name:" + pick(r, []string{"Get*", "*Object", "G?tObject", "D?lete", "*", "getobject", "Get"})
+		return "event_name:" + pick(r, []string{"Get*", "*Object", "G?tObject", "D?lete", "*", "getobject", "Get", "*e*O*j*", "G*t*b*t", "*é*e*", "?*?*?*?"})
 	case 7:
 		return pick(r, words[:6])
 	case 8:
-		return pick(r, []string{"alp*", "*ta", "d?j?", "ü*", `50\%`, `a\*b`, "x_y"})
+		return pick(r, []string{"alp*", "*ta", "d?j?", "ü*", `50\%`, `a\*b`, "x_y", "*a*p*a*", "a*e*t*a", "*.*(*)*", "?e*a*?"})
 	case 9:
 		return pick(r, []string{"labels:awswaf\\:managed\\:bot", "labels:awswaf*", "labels:*", "labels:x"})
 	case 10:

@@ -96,9 +96,9 @@ func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
 		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(x.V))
 	case query.Like:
 		if s.Fields[x.Field].Type == interflow.Strings {
-			b.WriteString("len(list_filter(" + col(x.Field) + ", x -> x LIKE " + c.arg(x.Pattern.Pattern()) + ` ESCAPE '\')) > 0`)
+			b.WriteString("len(list_filter(" + col(x.Field) + ", x -> " + c.like("x", x.Pattern, false) + ")) > 0")
 		} else {
-			b.WriteString(col(x.Field) + " LIKE " + c.arg(x.Pattern.Pattern()) + ` ESCAPE '\'`)
+			b.WriteString(c.like(col(x.Field), x.Pattern, false))
 		}
 	case query.ListHas:
 		b.WriteString("list_contains(" + col(x.Field) + ", " + c.arg(x.V) + ")")
@@ -114,10 +114,28 @@ func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
 	case query.Text:
 		b.WriteString("contains(lower(raw), " + c.arg(x.Needle) + ")")
 	case query.TextLike:
-		b.WriteString("lower(raw) LIKE " + c.arg("%"+x.Pattern.Pattern()+"%") + ` ESCAPE '\'`)
+		b.WriteString(c.like("lower(raw)", x.Pattern, true))
 	default:
 		panic(fmt.Sprintf("lake: query node %T has no SQL", e))
 	}
+}
+
+// like matches an expression against a wildcard pattern (anywhere in it
+// when partial): LIKE for simple patterns, where DuckDB is fastest, and an
+// RE2 regular expression beyond two wildcards, where LIKE's backtracking
+// grows without bound on long values.
+func (c *compiled) like(expr string, w query.Wildcard, partial bool) string {
+	if w.Stars() <= 2 {
+		p := w.Pattern()
+		if partial {
+			p = "%" + p + "%"
+		}
+		return expr + " LIKE " + c.arg(p) + ` ESCAPE '\'`
+	}
+	if partial {
+		return "regexp_matches(" + expr + ", " + c.arg(w.Regexp()) + ")"
+	}
+	return "regexp_full_match(" + expr + ", " + c.arg(w.Regexp()) + ")"
 }
 
 func (c *compiled) list(b *strings.Builder, list []query.Expr, sep string, s *interflow.Schema) {

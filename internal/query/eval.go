@@ -211,3 +211,44 @@ func (w Wildcard) Pattern() string { return Pattern(string(w)) }
 
 // Literal returns the pattern's characters without wildcard markers.
 func (w Wildcard) Literal() string { return Literal(string(w)) }
+
+// Stars counts the any-run wildcards of a pattern.
+func (w Wildcard) Stars() int { return strings.Count(string(w), "\x00*") }
+
+// Regexp returns an RE2 expression matching exactly what the pattern
+// matches over a whole string: SQL LIKE backtracks, and with many
+// wildcards its cost explodes on long values, where RE2 stays linear.
+func (w Wildcard) Regexp() string {
+	var b strings.Builder
+	b.WriteString("(?s)")
+	lit := func(s string) { b.WriteString(regexpQuote(s)) }
+	s := string(w)
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 && i+1 < len(s) {
+			lit(s[start:i])
+			if s[i+1] == '*' {
+				b.WriteString(".*")
+			} else {
+				b.WriteString(".")
+			}
+			i++
+			start = i + 1
+		}
+	}
+	lit(s[start:])
+	return b.String()
+}
+
+// regexpQuote escapes RE2's special characters (as regexp.QuoteMeta).
+func regexpQuote(s string) string {
+	const special = `\.+*?()|[]{}^$`
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(special, s[i]) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

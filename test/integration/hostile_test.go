@@ -89,7 +89,7 @@ func (s *served) call(tok, method, path string, body any) (int, map[string]any) 
 	}
 	req, _ := http.NewRequest(method, s.base+path, r)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}
