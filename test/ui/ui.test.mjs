@@ -101,6 +101,7 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
 
     // Fix the secret through Edit: General fields are read-only there.
     await row.getByRole("button", { name: "Edit console-trail" }).click();
+    await page.waitForFunction(() => document.querySelector("#wizard").open);
     assert.equal(await wiz.getByLabel("Name", { exact: true }).getAttribute("readonly"), "");
     await wiz.getByRole("button", { name: "Next" }).click();
     assert.equal(await wiz.getByLabel("Secret access key", { exact: true }).getAttribute("placeholder"), "unchanged (stored)");
@@ -115,6 +116,31 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     assert.match(await dlg.locator("#test-detail").textContent(), /Sample record/);
     await shot(page, "05-test-success");
     await dlg.getByRole("button", { name: "Close" }).click();
+
+    // Concurrent edits: the wizard saves against the version it loaded, so
+    // a change made meanwhile by someone else is reported, not overwritten.
+    await row.getByRole("button", { name: "Edit console-trail" }).click();
+    await page.waitForFunction(() => document.querySelector("#wizard").open);
+    const api = async (method, path, body, headers = {}) => {
+      const r = await fetch(env.TRAWL_URL + path, { method, headers: { Authorization: "Bearer " + env.TRAWL_TOKEN, "Content-Type": "application/json", ...headers }, body: body && JSON.stringify(body) });
+      return { status: r.status, etag: r.headers.get("ETag"), data: await r.json().catch(() => null) };
+    };
+    const list = await api("GET", "/api/v1/connectors");
+    const mine = list.data.connectors.find((c) => c.name === "console-trail");
+    const cur = await api("GET", `/api/v1/connectors/${mine.id}`);
+    const other = await api("PUT", `/api/v1/connectors/${mine.id}`, { ...cur.data, lookback: "2h" }, { "If-Match": cur.etag });
+    assert.equal(other.status, 200, "someone else's edit");
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await wiz.getByLabel("Region", { exact: true }).selectOption("us-east-1");
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await wiz.getByRole("button", { name: "Submit" }).click();
+    await page.waitForFunction(() => /changed by someone else/.test(document.querySelector("#wizard-error").textContent));
+    await shot(page, "05b-edit-conflict");
+    assert.equal(await page.evaluate(() => document.querySelector("#wizard").open), true, "the dialog stays open");
+    const after = await api("GET", `/api/v1/connectors/${mine.id}`);
+    assert.equal(after.data.lookback, "2h0m0s", "the other edit was kept");
+    assert.equal(after.data.region || "", "", "the stale edit was not saved");
+    await wiz.getByRole("button", { name: "Cancel" }).click();
 
     // Wait for collection (an edited connector runs at once), then hunt.
     for (let i = 0; i < 60; i++) {

@@ -196,7 +196,21 @@ function fillRegions() {
 
 const F = (name) => $(`#wizard-form [name="${name}"]`);
 
-function openWizard(c) {
+async function openWizard(c) {
+  // An edit starts from the connector as it is now, and saves against the
+  // version it loaded (If-Match), so a concurrent edit is reported, never
+  // overwritten.
+  state.editingETag = null;
+  if (c) {
+    try {
+      const cur = await api("GET", `/api/v1/connectors/${c.id}`);
+      c = cur.data;
+      state.editingETag = cur.headers.get("ETag");
+    } catch (e) {
+      alert(`Cannot edit ${c.name}: ${e.message}`);
+      return;
+    }
+  }
   state.editing = c || null;
   const form = $("#wizard-form");
   form.reset();
@@ -315,15 +329,18 @@ async function submitWizard() {
   try { body = formBody(); } catch (e) { $("#wizard-error").textContent = e.message; return; }
   try {
     if (state.editing) {
-      const cur = await api("GET", `/api/v1/connectors/${state.editing.id}`);
-      await api("PUT", `/api/v1/connectors/${state.editing.id}`, { ...cur.data, ...body }, { "If-Match": cur.headers.get("ETag") });
+      await api("PUT", `/api/v1/connectors/${state.editing.id}`, { ...state.editing, ...body }, { "If-Match": state.editingETag });
     } else {
       await api("POST", "/api/v1/connectors", body);
     }
     $("#wizard").close();
     loadConnectors();
   } catch (e) {
-    const probs = e.body.problems || [];
+    if (e.status === 412 || e.status === 409) {
+      $("#wizard-error").textContent = `Not saved: ${state.editing ? state.editing.name : "the connector"} was changed by someone else after you opened it. Close this dialog and edit again to start from their version. (${e.message})`;
+      return;
+    }
+    const probs = (e.body && e.body.problems) || [];
     let placed = false;
     for (const p of probs) placed = setFieldError(p.field.replace(/\[.*$/, ""), p.message) || placed;
     $("#wizard-error").textContent = e.message;
