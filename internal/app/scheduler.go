@@ -3,15 +3,19 @@ package app
 import (
 	"context"
 	"math/rand/v2"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/internal/connector"
 )
 
 // SchedulerOptions tune the scheduler.
 type SchedulerOptions struct {
-	// Tick is how often due connectors are looked for (default 1s).
+	// Tick is how often the connector list is read again for new, edited,
+	// enabled or disabled connectors (default 1s). Runs do not wait for
+	// it: a freed slot starts the next due run at once.
 	Tick time.Duration
 	// Parallel bounds connectors collected at once, so one huge bucket
 	// cannot starve the others of every worker (default 2).
@@ -19,11 +23,32 @@ type SchedulerOptions struct {
 	// RetryFailed re-runs a connector whose last run failed after this
 	// delay instead of a full interval (default 1 minute).
 	RetryFailed time.Duration
+	// Finished, if set, is called after each run (tests and benchmarks
+	// observe the schedule with it).
+	Finished func(id string, res *RunResult, err error)
+}
+
+// slot is one connector's place in the schedule.
+type slot struct {
+	id       string
+	version  int64
+	interval time.Duration
+	due      time.Time
+	running  bool
+	edited   bool // edited while running: run again at once
+}
+
+// finished is a run's outcome reported to the scheduling loop.
+type finished struct {
+	id     string
+	failed bool
 }
 
 // Schedule runs every enabled connector of this node immediately, then every
-// interval (with up to 10% jitter), until ctx ends. It returns after the
-// runs in flight have stopped at a commit boundary.
+// interval (with up to 10% jitter), until ctx ends. Whenever a slot is
+// free it starts the most overdue connector, so throughput is bounded by
+// collection, not by a clock. It returns after the runs in flight have
+// stopped at a commit boundary.
 func (a *App) Schedule(ctx context.Context, opt SchedulerOptions) {
 	if opt.Tick <= 0 {
 		opt.Tick = time.Second
@@ -34,78 +59,171 @@ func (a *App) Schedule(ctx context.Context, opt SchedulerOptions) {
 	if opt.RetryFailed <= 0 {
 		opt.RetryFailed = time.Minute
 	}
-	sem := make(chan struct{}, opt.Parallel)
-	next := map[string]time.Time{}
-	seen := map[string]int64{} // version of each connector when last scheduled
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	sc := RootScope("scheduler")
-	t := time.NewTicker(opt.Tick)
-	defer t.Stop()
+	s := &scheduler{a: a, opt: opt, slots: map[string]*slot{}, done: make(chan finished, opt.Parallel)}
+	s.loop(ctx)
+}
+
+type scheduler struct {
+	a      *App
+	opt    SchedulerOptions
+	slots  map[string]*slot
+	active int
+	done   chan finished
+	wg     sync.WaitGroup
+	listed time.Time
+}
+
+func (s *scheduler) loop(ctx context.Context) {
+	defer s.wg.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
-		list, err := a.ListConnectors(ctx, sc, "")
-		if err != nil && ctx.Err() == nil {
-			a.log.Error("scheduler: list connectors", "err", err)
-		}
 		now := time.Now()
-		for _, c := range list {
-			if !c.Enabled || (c.RunOn != "" && c.RunOn != a.opt.Node) {
-				mu.Lock()
-				delete(next, c.ID)
-				delete(seen, c.ID)
-				mu.Unlock()
-				continue
-			}
-			mu.Lock()
-			due, known := next[c.ID]
-			// An edited (or re-enabled) connector runs at once, so a fix
-			// shows without waiting an interval.
-			if v, ok := seen[c.ID]; ok && v != c.Version {
-				known = false
-			}
-			mu.Unlock()
-			if known && now.Before(due) {
-				continue
-			}
-			a.mu.Lock()
-			busy := a.running[c.ID]
-			a.mu.Unlock()
-			if busy {
-				continue
-			}
-			select {
-			case sem <- struct{}{}:
-			default:
-				continue // pool full: try at the next tick
-			}
-			id, interval := c.ID, c.Interval.D()
-			mu.Lock()
-			next[id] = now.Add(interval) // provisional, so it is not started twice
-			seen[id] = c.Version
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				res, err := a.RunConnector(ctx, sc, id, collect.Options{})
-				wait := interval + time.Duration(rand.Int64N(int64(interval)/10+1))
-				if err != nil {
-					if ctx.Err() == nil {
-						a.log.Warn("scheduled run did not start", "connector", id, "err", err)
-					}
-				} else if res.Failed() && opt.RetryFailed < wait {
-					wait = opt.RetryFailed
-				}
-				mu.Lock()
-				next[id] = time.Now().Add(wait)
-				mu.Unlock()
-			}()
+		if now.Sub(s.listed) >= s.opt.Tick {
+			s.refresh(ctx, now)
 		}
+		s.startDue(ctx, now)
+		wake := s.listed.Add(s.opt.Tick)
+		if next, ok := s.nextDue(); ok && next.Before(wake) {
+			wake = next
+		}
+		timer.Reset(max(time.Until(wake), time.Millisecond))
 		select {
 		case <-ctx.Done():
+			// Runs in flight see ctx too; drain their reports so they
+			// can return, then wait for them.
+			go func() {
+				for range s.done {
+				}
+			}()
+			s.wg.Wait()
+			close(s.done)
 			return
-		case <-t.C:
+		case f := <-s.done:
+			s.finish(f)
+		case <-timer.C:
 		}
 	}
+}
+
+// refresh reads the connector list: new, re-enabled and edited connectors
+// are due at once (a fix shows without waiting an interval); disabled ones
+// and those of other nodes leave the schedule.
+func (s *scheduler) refresh(ctx context.Context, now time.Time) {
+	s.listed = now
+	list, err := s.a.ListConnectors(ctx, RootScope("scheduler"), "")
+	if err != nil {
+		if ctx.Err() == nil {
+			s.a.log.Error("scheduler: list connectors", "err", err)
+		}
+		return
+	}
+	seen := make(map[string]bool, len(list))
+	for i := range list {
+		c := &list[i]
+		if !s.mine(c) {
+			continue
+		}
+		seen[c.ID] = true
+		sl, ok := s.slots[c.ID]
+		if !ok {
+			s.slots[c.ID] = &slot{id: c.ID, version: c.Version, interval: c.Interval.D(), due: now}
+			continue
+		}
+		if sl.version != c.Version {
+			sl.version, sl.interval = c.Version, c.Interval.D()
+			if sl.running {
+				sl.edited = true
+			} else {
+				sl.due = now
+			}
+		}
+	}
+	for id, sl := range s.slots {
+		if !seen[id] && !sl.running {
+			delete(s.slots, id)
+		}
+	}
+}
+
+func (s *scheduler) mine(c *connector.Connector) bool {
+	return c.Enabled && (c.RunOn == "" || c.RunOn == s.a.opt.Node)
+}
+
+// startDue fills free slots with due connectors, most overdue first.
+func (s *scheduler) startDue(ctx context.Context, now time.Time) {
+	if s.active >= s.opt.Parallel {
+		return
+	}
+	var due []*slot
+	for _, sl := range s.slots {
+		if !sl.running && !sl.due.After(now) {
+			due = append(due, sl)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool {
+		if !due[i].due.Equal(due[j].due) {
+			return due[i].due.Before(due[j].due)
+		}
+		return due[i].id < due[j].id
+	})
+	for _, sl := range due {
+		if s.active >= s.opt.Parallel {
+			return
+		}
+		s.a.mu.Lock()
+		busy := s.a.running[sl.id] // a run started through the API or CLI
+		s.a.mu.Unlock()
+		if busy {
+			continue
+		}
+		sl.running = true
+		s.active++
+		s.wg.Add(1)
+		go s.run(ctx, sl.id)
+	}
+}
+
+func (s *scheduler) run(ctx context.Context, id string) {
+	defer s.wg.Done()
+	res, err := s.a.RunConnector(ctx, RootScope("scheduler"), id, collect.Options{})
+	if err != nil && ctx.Err() == nil {
+		s.a.log.Warn("scheduled run did not start", "connector", id, "err", err)
+	}
+	if s.opt.Finished != nil {
+		s.opt.Finished(id, res, err)
+	}
+	s.done <- finished{id: id, failed: err != nil || res.Failed()}
+}
+
+// finish frees a slot and schedules the connector's next run: an interval
+// later with up to 10% jitter (so connectors created together spread
+// out), or sooner after a failure.
+func (s *scheduler) finish(f finished) {
+	s.active--
+	sl, ok := s.slots[f.id]
+	if !ok {
+		return
+	}
+	sl.running = false
+	wait := sl.interval + time.Duration(rand.Int64N(int64(sl.interval)/10+1))
+	if f.failed && s.opt.RetryFailed < wait {
+		wait = s.opt.RetryFailed
+	}
+	if sl.edited {
+		wait, sl.edited = 0, false
+	}
+	sl.due = time.Now().Add(wait)
+}
+
+// nextDue is the earliest due time of a connector not running.
+func (s *scheduler) nextDue() (time.Time, bool) {
+	var next time.Time
+	found := false
+	for _, sl := range s.slots {
+		if !sl.running && (!found || sl.due.Before(next)) {
+			next, found = sl.due, true
+		}
+	}
+	return next, found
 }

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -307,4 +309,61 @@ func atoiT(t *testing.T, s string) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// TestSchedulerNotBoundByItsClock: with the connector list read once an
+// hour, 30 due connectors and 2 slots, every connector still runs at once,
+// one after another as slots free: the scheduler is bounded by collection,
+// not by a tick (a tick-bound scheduler would start 2 an hour).
+func TestSchedulerNotBoundByItsClock(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	a, err := app.Open(ctx, app.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	const n = 30
+	for i := range n {
+		name := "sched" + strconv.Itoa(i)
+		for _, o := range gen.CloudTrail(gen.CloudTrailSpec{Seed: uint64(i + 1), Accounts: []string{acct}, Regions: []string{"us-east-1"},
+			Start: time.Now().UTC().Add(-50 * time.Minute), Span: 40 * time.Minute, Objects: 1, RecordsPerObj: 5}) {
+			p := filepath.Join(dir, name, filepath.FromSlash(o.Key))
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.WriteFile(p, o.Body, 0o644)
+		}
+		if _, err := a.CreateConnector(ctx, app.RootScope("t"), connector.Connector{Name: name, Tenant: "t", SubType: connector.CloudTrail,
+			Bucket: name, Prefix: "AWSLogs/" + acct + "/CloudTrail", Endpoint: "file://" + dir, Start: time.Now().Add(-2 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	ran := map[string]bool{}
+	all := make(chan struct{})
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		a.Schedule(sctx, app.SchedulerOptions{Tick: time.Hour, Parallel: 2, Finished: func(id string, res *app.RunResult, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil && !res.Failed() && !ran[id] {
+				ran[id] = true
+				if len(ran) == n {
+					close(all)
+				}
+			}
+		}})
+		close(done)
+	}()
+	defer func() { stop(); <-done }()
+	select {
+	case <-all:
+	case <-time.After(2 * time.Minute):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("%d of %d connectors ran in 2 minutes with the list read once an hour", len(ran), n)
+	}
+	if got := countTenant(t, a, "t"); got != n*5 {
+		t.Errorf("%d records, want %d", got, n*5)
+	}
 }
