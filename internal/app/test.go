@@ -363,10 +363,10 @@ func (a *App) readOne(ctx context.Context, b testBucket, c *connector.Connector,
 	return append(checks, Check{Name: "decode", Status: 422, Explanation: msg + ".", Recommendation: "Check the connector's sub type (cloudtrail, vpcflow or waf) matches the objects under the prefix."}), nil, seen
 }
 
-func preview(rec interflow.Record) map[string]any {
+func preview(rec *interflow.Record) map[string]any {
 	out := map[string]any{}
 	for j, fl := range rec.Schema.Fields {
-		if v := rec.Vals[j]; v != nil {
+		if v := rec.Value(j); v != nil {
 			if s, ok := v.(string); ok && len(s) > 2000 {
 				v = s[:2000] + "..."
 			}

@@ -52,7 +52,7 @@ type Options struct {
 	Limits     format.Limits
 	Logger     *slog.Logger
 	// Keep decides whether a record is stored (log filters); nil keeps all.
-	Keep func(interflow.Record) bool
+	Keep func(*interflow.Record) bool
 	// Progress, if set, is called with the running totals after each object.
 	Progress func(Stats)
 	// From and To, when set, make the run a backfill: every partition is
@@ -479,7 +479,7 @@ func mergeByObject(group []pending) []*lake.Batch {
 		if i, ok := idx[b.Object.Key]; ok {
 			m := out[i]
 			merged := &lake.Batch{ConnectorID: m.ConnectorID, Schema: m.Schema, Object: b.Object,
-				Records:    append(append([]interflow.Record(nil), m.Records...), b.Records...),
+				Records:    append(append([]*interflow.Record(nil), m.Records...), b.Records...),
 				Quarantine: append(append([]lake.QuarantineItem(nil), m.Quarantine...), b.Quarantine...)}
 			out[i] = merged
 			continue

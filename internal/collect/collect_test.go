@@ -278,7 +278,7 @@ type poisonStore struct {
 func (p *poisonStore) CommitMany(ctx context.Context, bs []*lake.Batch) error {
 	for _, b := range bs {
 		for _, r := range b.Records {
-			if raw, _ := r.Vals[interflow.FRaw].(string); strings.Contains(raw, "POISON") {
+			if raw, _ := r.Value(interflow.FRaw).(string); strings.Contains(raw, "POISON") {
 				p.refused++
 				return errors.New(`Conversion Error: could not bind parameter: "POISON"`)
 			}

@@ -18,7 +18,7 @@ import (
 type Decoder interface {
 	Next() ([]byte, error)
 	Offset() int64
-	Normalize(raw []byte, rec interflow.Record) error
+	Normalize(raw []byte, rec *interflow.Record) error
 }
 
 // Format binds a sub type to its decoder.
@@ -65,10 +65,10 @@ func FormatFor(st connector.SubType) (Format, bool) {
 
 // Renormalize decodes a quarantined record again from its stored bytes (a
 // VPC flow entry carries its header line), for `trawl quarantine retry`.
-func Renormalize(st connector.SubType, raw []byte, prov interflow.Provenance, pos int64) (interflow.Record, error) {
+func Renormalize(st connector.SubType, raw []byte, prov interflow.Provenance, pos int64) (*interflow.Record, error) {
 	f, ok := FormatFor(st)
 	if !ok {
-		return interflow.Record{}, fmt.Errorf("sub type %q has no decoder", st)
+		return nil, fmt.Errorf("sub type %q has no decoder", st)
 	}
 	dec := f.NewDecoder(bytes.NewReader(raw), source.Object{Key: prov.Key, LastModified: prov.LastModified})
 	if c, ok := dec.(io.Closer); ok {

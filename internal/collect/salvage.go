@@ -77,14 +77,14 @@ type salvager struct {
 	moved                int
 }
 
-func position(r interflow.Record) int64 {
-	p, _ := r.Vals[interflow.FPosition].(int64)
+func position(r *interflow.Record) int64 {
+	p, _ := r.Value(interflow.FPosition).(int64)
 	return p
 }
 
 // commitRecords commits recs (in position order); a part the store
 // refuses is halved until the one refused record is found and quarantined.
-func (s *salvager) commitRecords(ctx context.Context, recs []interflow.Record) error {
+func (s *salvager) commitRecords(ctx context.Context, recs []*interflow.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -100,7 +100,7 @@ func (s *salvager) commitRecords(ctx context.Context, recs []interflow.Record) e
 		return s.commitRecords(ctx, recs[mid:])
 	}
 	r := recs[0]
-	raw, _ := r.Vals[interflow.FRaw].(string)
+	raw, _ := r.Value(interflow.FRaw).(string)
 	s.log.Warn("the lake refused a record; quarantining it", "key", s.b.Object.Key, "position", position(r), "err", err)
 	q := lake.QuarantineItem{Tenant: str(r, interflow.FTenant), Connector: str(r, interflow.FConnector), Bucket: str(r, interflow.FBucket),
 		Key: s.b.Object.Key, Version: s.b.Object.Version, Position: position(r), Scope: "record",
@@ -112,7 +112,7 @@ func (s *salvager) commitRecords(ctx context.Context, recs []interflow.Record) e
 	return nil
 }
 
-func str(r interflow.Record, i int) string { v, _ := r.Vals[i].(string); return v }
+func str(r *interflow.Record, i int) string { v, _ := r.Value(i).(string); return v }
 
 func capBytes(b []byte, n int) []byte {
 	if len(b) > n {
@@ -124,7 +124,7 @@ func capBytes(b []byte, n int) []byte {
 // piece commits recs, or one extra quarantine entry, with the batch's
 // quarantine entries up to the same position and a checkpoint just past
 // it.
-func (s *salvager) piece(ctx context.Context, recs []interflow.Record, extra *lake.QuarantineItem) error {
+func (s *salvager) piece(ctx context.Context, recs []*interflow.Record, extra *lake.QuarantineItem) error {
 	last := int64(0)
 	if len(recs) > 0 {
 		last = position(recs[len(recs)-1])

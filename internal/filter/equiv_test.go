@@ -30,7 +30,7 @@ var (
 
 // randomRecord fills a record of either index with values from small
 // domains, so random queries hit, miss and meet absent fields.
-func randomRecord(r *rand.Rand, i int) interflow.Record {
+func randomRecord(r *rand.Rand, i int) *interflow.Record {
 	s := interflow.Traffic()
 	if r.IntN(2) == 0 {
 		s = interflow.Events()
@@ -38,10 +38,10 @@ func randomRecord(r *rand.Rand, i int) interflow.Record {
 	rec := interflow.New(s)
 	rec.Stamp(interflow.Provenance{Tenant: "acme", Connector: "c", Bucket: "b", Key: fmt.Sprintf("k%d", i), ETag: "e"}, int64(i), "x", "paas")
 	// Sub-microsecond parts test that both sides compare at microseconds.
-	rec.Vals[interflow.FTimestamp] = base.Add(time.Duration(r.IntN(3600))*time.Second + time.Duration(r.IntN(3))*time.Microsecond)
+	rec.Set(interflow.FTimestamp, base.Add(time.Duration(r.IntN(3600))*time.Second + time.Duration(r.IntN(3))*time.Microsecond))
 	maybe := func(idx int, v any) {
 		if r.IntN(4) > 0 {
-			rec.Vals[idx] = v
+			rec.Set(idx, v)
 		}
 	}
 	maybe(interflow.FSrcIP, pick(r, ips))
@@ -50,7 +50,7 @@ func randomRecord(r *rand.Rand, i int) interflow.Record {
 	for range 1 + r.IntN(4) {
 		raw = append(raw, pick(r, words))
 	}
-	rec.Vals[interflow.FRaw] = strings.Join(raw, " ")
+	rec.Set(interflow.FRaw, strings.Join(raw, " "))
 	if s == interflow.Traffic() {
 		maybe(interflow.TDstPort, int64(r.IntN(40)))
 		maybe(interflow.TBytes, int64(r.IntN(3000)))
@@ -64,7 +64,7 @@ func randomRecord(r *rand.Rand, i int) interflow.Record {
 			for range r.IntN(3) {
 				l = append(l, pick(r, labels))
 			}
-			rec.Vals[interflow.ELabels] = l
+			rec.Set(interflow.ELabels, l)
 		}
 	}
 	return rec
@@ -147,12 +147,12 @@ func TestFilterAgreesWithSearch(t *testing.T) {
 	}
 	defer l.Close()
 	r := rand.New(rand.NewPCG(7, 11))
-	var recs []interflow.Record
+	var recs []*interflow.Record
 	var batches []*lake.Batch
 	for i := range 600 {
 		rec := randomRecord(r, i)
 		recs = append(recs, rec)
-		batches = append(batches, &lake.Batch{ConnectorID: "c1", Schema: rec.Schema, Records: []interflow.Record{rec},
+		batches = append(batches, &lake.Batch{ConnectorID: "c1", Schema: rec.Schema, Records: []*interflow.Record{rec},
 			Object: lake.ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: 1, Done: true, Records: 1}})
 	}
 	if err := l.CommitMany(ctx, batches); err != nil {
@@ -176,7 +176,7 @@ func TestFilterAgreesWithSearch(t *testing.T) {
 		var want, got []string
 		for _, rec := range recs {
 			if fs.KeepRecord(rec) {
-				want = append(want, rec.Vals[interflow.FID].(string))
+				want = append(want, rec.Value(interflow.FID).(string))
 			}
 		}
 		for _, row := range res.Rows {
@@ -197,15 +197,15 @@ func TestFilterAgreesWithSearch(t *testing.T) {
 	}
 }
 
-func firstDiff(want, got []string, recs []interflow.Record) string {
+func firstDiff(want, got []string, recs []*interflow.Record) string {
 	in := func(xs []string, s string) bool { i := sort.SearchStrings(xs, s); return i < len(xs) && xs[i] == s }
 	show := func(id string) string {
 		for _, r := range recs {
-			if r.Vals[interflow.FID] == id {
+			if r.Value(interflow.FID) == id {
 				var parts []string
 				for i, f := range r.Schema.Fields {
-					if r.Vals[i] != nil && i != interflow.FID && i != interflow.FTenant && f.Name != "connector" && !strings.HasPrefix(f.Name, "msg_origin") && !strings.HasPrefix(f.Name, "origin.") {
-						parts = append(parts, fmt.Sprintf("%s=%v", f.Name, r.Vals[i]))
+					if r.Value(i) != nil && i != interflow.FID && i != interflow.FTenant && f.Name != "connector" && !strings.HasPrefix(f.Name, "msg_origin") && !strings.HasPrefix(f.Name, "origin.") {
+						parts = append(parts, fmt.Sprintf("%s=%v", f.Name, r.Value(i)))
 					}
 				}
 				return strings.Join(parts, " ")
@@ -247,7 +247,7 @@ func TestIPRangeFilter(t *testing.T) {
 	}
 	for ip, keep := range map[string]bool{"10.0.0.3": false, "10.0.0.9": false, "10.0.0.20": false, "10.0.0.21": true, "10.0.0.100": true, "10.0.0.2": true} {
 		rec := interflow.New(interflow.Traffic())
-		rec.Vals[interflow.FSrcIP] = ip
+		rec.Set(interflow.FSrcIP, ip)
 		if got := fs.KeepRecord(rec); got != keep {
 			t.Errorf("%s: keep %v, want %v", ip, got, keep)
 		}

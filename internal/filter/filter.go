@@ -76,7 +76,7 @@ func (s *Set) Keep(sc *interflow.Schema, v interflow.Values) bool {
 }
 
 // KeepRecord is Keep for a record that carries its schema.
-func (s *Set) KeepRecord(r interflow.Record) bool { return s.Keep(r.Schema, r) }
+func (s *Set) KeepRecord(r *interflow.Record) bool { return s.Keep(r.Schema, r) }
 
 // Empty reports whether there are no rules.
 func (s *Set) Empty() bool { return s == nil || len(s.rules) == 0 }

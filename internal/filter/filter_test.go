@@ -8,31 +8,31 @@ import (
 	"github.com/trawlhq/trawl/internal/interflow"
 )
 
-func flow(dport int64, action, src string) interflow.Record {
+func flow(dport int64, action, src string) *interflow.Record {
 	r := interflow.New(interflow.Traffic())
-	r.Vals[interflow.TDstPort] = dport
-	r.Vals[interflow.FAction] = action
-	r.Vals[interflow.FSrcIP] = src
-	r.Vals[interflow.FTimestamp] = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
-	r.Vals[interflow.FRaw] = "2 123 eni-1 " + src + " 10.0.0.1 ACCEPT OK NODATA"
+	r.Set(interflow.TDstPort, dport)
+	r.Set(interflow.FAction, action)
+	r.Set(interflow.FSrcIP, src)
+	r.Set(interflow.FTimestamp, time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
+	r.Set(interflow.FRaw, "2 123 eni-1 " + src + " 10.0.0.1 ACCEPT OK NODATA")
 	return r
 }
 
-func event(name, agent string, labels []string) interflow.Record {
+func event(name, agent string, labels []string) *interflow.Record {
 	r := interflow.New(interflow.Events())
-	r.Vals[interflow.EEventName] = name
-	r.Vals[interflow.EUserAgent] = agent
+	r.Set(interflow.EEventName, name)
+	r.Set(interflow.EUserAgent, agent)
 	if labels != nil {
-		r.Vals[interflow.ELabels] = labels
+		r.Set(interflow.ELabels, labels)
 	}
-	r.Vals[interflow.FRaw] = `{"eventName":"` + name + `"}`
+	r.Set(interflow.FRaw, `{"eventName":"` + name + `"}`)
 	return r
 }
 
 func TestKeepDrop(t *testing.T) {
 	cases := []struct {
 		filters []connector.Filter
-		rec     interflow.Record
+		rec     *interflow.Record
 		keep    bool
 	}{
 		{nil, flow(22, "ACCEPT", "10.0.0.1"), true},

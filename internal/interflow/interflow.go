@@ -333,31 +333,6 @@ func trafficFields() []Field {
 	return f
 }
 
-// Record is one normalized record: values aligned with its schema's fields.
-// A nil value is absent (NULL). Values are string, int64, bool or time.Time.
-type Record struct {
-	Schema *Schema
-	Vals   []any
-}
-
-// New returns an empty record of a schema.
-func New(s *Schema) Record { return Record{Schema: s, Vals: make([]any, len(s.Fields))} }
-
-// Get returns a value by field name.
-func (r Record) Get(name string) any {
-	if i, ok := r.Schema.Lookup(name); ok {
-		return r.Vals[i]
-	}
-	return nil
-}
-
-// SetString stores s, or NULL when s is empty.
-func (r Record) SetString(i int, s string) {
-	if s != "" {
-		r.Vals[i] = s
-	}
-}
-
 // Provenance identifies where a record came from.
 type Provenance struct {
 	Tenant, Connector, Bucket, Key, ETag string
@@ -389,47 +364,6 @@ func ID(p Provenance, pos int64) string {
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
-
-// Stamp fills the provenance and origin fields common to every record.
-func (r Record) Stamp(p Provenance, pos int64, class, category string) {
-	r.Vals[FID] = ID(p, pos)
-	r.Vals[FTenant] = p.Tenant
-	r.Vals[FConnector] = p.Connector
-	r.Vals[FIndex] = r.Schema.Index
-	r.Vals[FMsgClass] = class
-	r.Vals[FOriginSource] = "cloudtrail"
-	r.Vals[FOriginVendor] = "aws"
-	r.Vals[FOriginCategory] = category
-	r.Vals[FBucket] = p.Bucket
-	r.Vals[FKey] = p.Key
-	r.Vals[FPosition] = pos
-}
-
-// Values is read access to one record's fields by schema position: what
-// queries are evaluated against in memory (log filters, detections). ok is
-// false when the field is absent or holds another type.
-type Values interface {
-	Str(i int) (string, bool)
-	Int(i int) (int64, bool)
-	Bool(i int) (bool, bool)
-	Time(i int) (time.Time, bool)
-	List(i int) ([]string, bool)
-}
-
-// Str returns a text or IP field.
-func (r Record) Str(i int) (string, bool) { v, ok := r.Vals[i].(string); return v, ok }
-
-// Int returns an integer field.
-func (r Record) Int(i int) (int64, bool) { v, ok := r.Vals[i].(int64); return v, ok }
-
-// Bool returns a boolean field.
-func (r Record) Bool(i int) (bool, bool) { v, ok := r.Vals[i].(bool); return v, ok }
-
-// Time returns a timestamp field.
-func (r Record) Time(i int) (time.Time, bool) { v, ok := r.Vals[i].(time.Time); return v, ok }
-
-// List returns a list field.
-func (r Record) List(i int) ([]string, bool) { v, ok := r.Vals[i].([]string); return v, ok }
 
 // Known reports whether any index has a field of that name.
 func Known(name string) bool {

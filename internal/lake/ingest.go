@@ -203,7 +203,7 @@ type Batch struct {
 	ConnectorID string
 	Schema      *interflow.Schema
 	Object      ObjectState
-	Records     []interflow.Record
+	Records     []*interflow.Record
 	Quarantine  []QuarantineItem
 }
 
@@ -215,7 +215,7 @@ func (l *Lake) Commit(ctx context.Context, b *Batch) error { return l.CommitMany
 func (l *Lake) CommitMany(ctx context.Context, bs []*Batch) error {
 	err := l.withTx(ctx, func(conn *sql.Conn) error {
 		// Rows of one schema are appended together.
-		bySchema := map[*interflow.Schema][]interflow.Record{}
+		bySchema := map[*interflow.Schema][]*interflow.Record{}
 		for _, b := range bs {
 			bySchema[b.Schema] = append(bySchema[b.Schema], b.Records...)
 		}
@@ -388,7 +388,7 @@ func (l *Lake) RequeueObjects(ctx context.Context, connectorID string) (int64, e
 
 // ResolveRecord stores a quarantined record that now decodes, and removes
 // it from the quarantine, in one transaction.
-func (l *Lake) ResolveRecord(ctx context.Context, item QuarantineItem, rec interflow.Record) error {
+func (l *Lake) ResolveRecord(ctx context.Context, item QuarantineItem, rec *interflow.Record) error {
 	err := l.withTx(ctx, func(conn *sql.Conn) error {
 		res, err := conn.ExecContext(ctx, `DELETE FROM quarantine WHERE id = ?`, item.ID)
 		if err != nil {
@@ -397,7 +397,7 @@ func (l *Lake) ResolveRecord(ctx context.Context, item QuarantineItem, rec inter
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("quarantine entry %s: %w", item.ID, ErrNotFound) // resolved by someone else
 		}
-		if err := appendRows(conn, rec.Schema, []interflow.Record{rec}); err != nil {
+		if err := appendRows(conn, rec.Schema, []*interflow.Record{rec}); err != nil {
 			return err
 		}
 		_, err = conn.ExecContext(ctx, `UPDATE objects SET records = records + 1, quarantined = quarantined - 1 WHERE connector_id = ? AND key = ?`, item.ConnectorID, item.Key)

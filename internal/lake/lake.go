@@ -244,7 +244,7 @@ func (l *Lake) withTx(ctx context.Context, fn func(conn *sql.Conn) error) (err e
 	return err
 }
 
-func appendRows(conn *sql.Conn, s *interflow.Schema, recs []interflow.Record) error {
+func appendRows(conn *sql.Conn, s *interflow.Schema, recs []*interflow.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -261,18 +261,19 @@ func appendRows(conn *sql.Conn, s *interflow.Schema, recs []interflow.Record) er
 			return fmt.Errorf("appender %s: %w", s.Index, err)
 		}
 		row := make([]driver.Value, len(names))
+		nf := len(s.Fields)
 		for _, r := range recs {
-			for i, v := range r.Vals {
-				row[i] = v
+			for i := 0; i < nf; i++ {
+				row[i] = r.Value(i)
 			}
 			for j, fi := range ipFields {
 				var key driver.Value
-				if ip, ok := r.Vals[fi].(string); ok {
+				if ip, ok := r.Str(fi); ok {
 					if k := interflow.IPKey(ip); k != "" {
 						key = k
 					}
 				}
-				row[len(r.Vals)+j] = key
+				row[nf+j] = key
 			}
 			if err := app.AppendRow(row...); err != nil {
 				app.Close()

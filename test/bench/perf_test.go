@@ -179,19 +179,19 @@ func TestPerfSearchLatency(t *testing.T) {
 	const batch = 50000
 	built := time.Now()
 	for i := 0; i < total; i += batch {
-		recs := make([]interflow.Record, 0, batch)
+		recs := make([]*interflow.Record, 0, batch)
 		for j := i; j < i+batch && j < total; j++ {
 			rec := interflow.New(interflow.Traffic())
 			tenant := "t" + fmt.Sprint(j%4)
 			rec.Stamp(interflow.Provenance{Tenant: tenant, Connector: "flows", Bucket: "b", Key: fmt.Sprintf("k%d", j/10000), ETag: "e"}, int64(j), "vpcflow", "paas")
 			src := fmt.Sprintf("10.%d.%d.%d", r.IntN(4), r.IntN(256), r.IntN(256))
-			rec.Vals[interflow.FTimestamp] = start.Add(time.Duration(j) * step)
-			rec.Vals[interflow.FSrcIP] = src
-			rec.Vals[interflow.TDstIP] = "172.16.0.1"
-			rec.Vals[interflow.TDstPort] = int64([]int{22, 80, 443, 3389}[r.IntN(4)])
-			rec.Vals[interflow.FAction] = actions[r.IntN(4)]
-			rec.Vals[interflow.TBytes] = int64(r.IntN(100000))
-			rec.Vals[interflow.FRaw] = fmt.Sprintf("2 123456789012 eni-%d %s 172.16.0.1 %d 443 6 1 40 0 0 %s OK", j%100, src, r.IntN(60000), rec.Vals[interflow.FAction])
+			rec.Set(interflow.FTimestamp, start.Add(time.Duration(j) * step))
+			rec.Set(interflow.FSrcIP, src)
+			rec.Set(interflow.TDstIP, "172.16.0.1")
+			rec.Set(interflow.TDstPort, int64([]int{22, 80, 443, 3389}[r.IntN(4)]))
+			rec.Set(interflow.FAction, actions[r.IntN(4)])
+			rec.Set(interflow.TBytes, int64(r.IntN(100000)))
+			rec.Set(interflow.FRaw, fmt.Sprintf("2 123456789012 eni-%d %s 172.16.0.1 %d 443 6 1 40 0 0 %s OK", j%100, src, r.IntN(60000), rec.Value(interflow.FAction)))
 			recs = append(recs, rec)
 		}
 		if err := l.CommitMany(ctx, []*lake.Batch{{ConnectorID: "c", Schema: interflow.Traffic(), Records: recs, Object: lake.ObjectState{Key: fmt.Sprintf("b%d", i), Version: "e", Done: true}}}); err != nil {

@@ -15,7 +15,7 @@ import (
 type Normalizer struct{ p fastjson.Parser }
 
 // Normalize is a convenience for one-off use (tests, tools).
-func Normalize(raw []byte, rec interflow.Record) error {
+func Normalize(raw []byte, rec *interflow.Record) error {
 	var n Normalizer
 	return n.Normalize(raw, rec)
 }
@@ -52,7 +52,7 @@ func get(v *fastjson.Value, keys ...string) *fastjson.Value {
 // Normalize fills rec (an aws_events record already stamped with its
 // provenance) from one CloudTrail record. A record that cannot be used is a
 // *format.RecordError; the rest of the object is unaffected.
-func (n *Normalizer) Normalize(raw []byte, rec interflow.Record) error {
+func (n *Normalizer) Normalize(raw []byte, rec *interflow.Record) error {
 	v, err := format.ParseObject(&n.p, raw)
 	if err != nil {
 		return err
@@ -65,9 +65,8 @@ func (n *Normalizer) Normalize(raw []byte, rec interflow.Record) error {
 	if err != nil {
 		return &format.RecordError{Reason: fmt.Sprintf("eventTime %q is not an RFC 3339 time", et), Raw: raw}
 	}
-	vals := rec.Vals
-	vals[interflow.FTimestamp] = ts
-	vals[interflow.FRaw] = string(raw)
+	rec.SetTime(interflow.FTimestamp, ts)
+	rec.SetString(interflow.FRaw, string(raw))
 
 	name, source := text(v, "eventName"), text(v, "eventSource")
 	if name == "" {
@@ -96,7 +95,7 @@ func (n *Normalizer) Normalize(raw []byte, rec interflow.Record) error {
 
 	src := text(v, "sourceIPAddress")
 	if ip, ok := format.NormalizeIP(src); ok {
-		vals[interflow.FSrcIP] = ip
+		rec.SetString(interflow.FSrcIP, ip)
 	} else {
 		rec.SetString(interflow.ESrcHost, src)
 	}
@@ -137,11 +136,11 @@ func userName(ui *fastjson.Value) string {
 	return text(ui, "invokedBy")
 }
 
-func setBool(rec interflow.Record, i int, t string) {
+func setBool(rec *interflow.Record, i int, t string) {
 	switch strings.ToLower(t) {
 	case "true":
-		rec.Vals[i] = true
+		rec.SetBool(i, true)
 	case "false":
-		rec.Vals[i] = false
+		rec.SetBool(i, false)
 	}
 }

@@ -279,7 +279,7 @@ func (d *Decoder) Header() string { return strings.Join(d.header, " ") }
 
 // Normalize fills rec (a traffic record stamped with its provenance) from a
 // line read by this decoder.
-func (d *Decoder) Normalize(line []byte, rec interflow.Record) error {
+func (d *Decoder) Normalize(line []byte, rec *interflow.Record) error {
 	if d.header == nil {
 		return &format.RecordError{Reason: "no header line before the first record: a VPC flow log object starts with the field names (e.g. version account-id interface-id ...)", Raw: line}
 	}
@@ -287,7 +287,6 @@ func (d *Decoder) Normalize(line []byte, rec interflow.Record) error {
 	if len(fields) != len(d.cols) {
 		return &format.RecordError{Reason: fmt.Sprintf("the line has %d fields but the header names %d (%s)", len(fields), len(d.cols), d.Header()), Raw: d.withHeader(line)}
 	}
-	v := rec.Vals
 	for i, f := range fields {
 		c := d.cols[i]
 		if c.field < 0 || len(f) == 1 && f[0] == '-' {
@@ -296,13 +295,13 @@ func (d *Decoder) Normalize(line []byte, rec interflow.Record) error {
 		s := string(f)
 		switch c.kind {
 		case kString:
-			v[c.field] = s
+			rec.SetString(c.field, s)
 		case kInt, kProto, kFlags:
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil {
 				return &format.RecordError{Reason: fmt.Sprintf("field %s: %q is not a number", d.header[i], s), Raw: d.withHeader(line)}
 			}
-			v[c.field] = n
+			rec.SetInt(c.field, n)
 			if c.kind == kProto {
 				rec.SetString(interflow.TProtoName, ProtoName(n))
 			}
@@ -314,34 +313,34 @@ func (d *Decoder) Normalize(line []byte, rec interflow.Record) error {
 			if !ok {
 				return &format.RecordError{Reason: fmt.Sprintf("field %s: %q is not an IP address", d.header[i], s), Raw: d.withHeader(line)}
 			}
-			v[c.field] = ip
+			rec.SetString(c.field, ip)
 		case kTime:
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || n < 0 {
 				return &format.RecordError{Reason: fmt.Sprintf("field %s: %q is not epoch seconds", d.header[i], s), Raw: d.withHeader(line)}
 			}
-			v[c.field] = time.Unix(n, 0).UTC()
+			rec.SetTime(c.field, time.Unix(n, 0).UTC())
 		}
 	}
 	switch {
-	case v[interflow.TStart] != nil:
-		v[interflow.FTimestamp] = v[interflow.TStart]
-	case v[interflow.TEnd] != nil:
-		v[interflow.FTimestamp] = v[interflow.TEnd]
+	case rec.Has(interflow.TStart):
+		rec.Copy(interflow.FTimestamp, interflow.TStart)
+	case rec.Has(interflow.TEnd):
+		rec.Copy(interflow.FTimestamp, interflow.TEnd)
 	case !d.delivery.IsZero():
 		// A custom format without start or end: the delivery time is the
 		// best time there is (flows are delivered within minutes).
-		v[interflow.FTimestamp] = d.delivery
+		rec.SetTime(interflow.FTimestamp, d.delivery)
 	default:
 		return &format.RecordError{Reason: "the record has no start or end time and the object no delivery time: include start in the flow log format", Raw: d.withHeader(line)}
 	}
-	if v[interflow.FAccountID] == nil && d.acct != "" {
-		v[interflow.FAccountID] = d.acct
+	if !rec.Has(interflow.FAccountID) {
+		rec.SetString(interflow.FAccountID, d.acct)
 	}
-	if v[interflow.FRegion] == nil && d.region != "" {
-		v[interflow.FRegion] = d.region
+	if !rec.Has(interflow.FRegion) {
+		rec.SetString(interflow.FRegion, d.region)
 	}
-	v[interflow.FRaw] = string(line)
+	rec.SetString(interflow.FRaw, string(line))
 	return nil
 }
 

@@ -72,7 +72,7 @@ func str(v *fastjson.Value, keys ...string) string { return format.JSONText(v.Ge
 
 // Normalize fills rec (an aws_events record stamped with its provenance)
 // from one WAF log record.
-func (d *Decoder) Normalize(raw []byte, rec interflow.Record) error {
+func (d *Decoder) Normalize(raw []byte, rec *interflow.Record) error {
 	v, err := format.ParseObject(&d.p, raw)
 	if err != nil {
 		return err
@@ -89,9 +89,8 @@ func (d *Decoder) Normalize(raw []byte, rec interflow.Record) error {
 		}
 		ms = t.UnixMilli()
 	}
-	vals := rec.Vals
-	vals[interflow.FTimestamp] = time.UnixMilli(ms).UTC()
-	vals[interflow.FRaw] = string(raw)
+	rec.SetTime(interflow.FTimestamp, time.UnixMilli(ms).UTC())
+	rec.SetString(interflow.FRaw, string(raw))
 	rec.SetString(interflow.FAction, strings.ToUpper(str(v, "action")))
 	acl := str(v, "webaclId")
 	rec.SetString(interflow.EWebACL, acl)
@@ -103,12 +102,12 @@ func (d *Decoder) Normalize(raw []byte, rec interflow.Record) error {
 	rec.SetString(interflow.EJA4, str(v, "ja4Fingerprint"))
 	if rc := str(v, "responseCodeSent"); rc != "" {
 		if n, err := strconv.ParseInt(rc, 10, 64); err == nil {
-			vals[interflow.EResponseCode] = n
+			rec.SetInt(interflow.EResponseCode, n)
 		}
 	}
 	if hr := v.Get("httpRequest"); hr != nil {
 		if ip, ok := format.NormalizeIP(str(hr, "clientIp")); ok {
-			vals[interflow.FSrcIP] = ip
+			rec.SetString(interflow.FSrcIP, ip)
 		}
 		rec.SetString(interflow.EHTTPCountry, str(hr, "country"))
 		rec.SetString(interflow.EHTTPMethod, str(hr, "httpMethod"))
@@ -139,9 +138,7 @@ func (d *Decoder) Normalize(raw []byte, rec interflow.Record) error {
 			labels = append(labels, n)
 		}
 	}
-	if len(labels) > 0 {
-		vals[interflow.ELabels] = labels
-	}
+	rec.SetList(interflow.ELabels, labels)
 
 	acct, region := d.acct, d.region
 	// arn:aws:wafv2:us-east-1:123456789012:regional/webacl/name/id
