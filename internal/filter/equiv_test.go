@@ -38,7 +38,7 @@ func randomRecord(r *rand.Rand, i int) *interflow.Record {
 	rec := interflow.New(s)
 	rec.Stamp(interflow.Provenance{Tenant: "acme", Connector: "c", Bucket: "b", Key: fmt.Sprintf("k%d", i), ETag: "e"}, int64(i), "x", "paas")
 	// Sub-microsecond parts test that both sides compare at microseconds.
-	rec.Set(interflow.FTimestamp, base.Add(time.Duration(r.IntN(3600))*time.Second + time.Duration(r.IntN(3))*time.Microsecond))
+	rec.Set(interflow.FTimestamp, base.Add(time.Duration(r.IntN(3600))*time.Second+time.Duration(r.IntN(3))*time.Microsecond))
 	maybe := func(idx int, v any) {
 		if r.IntN(4) > 0 {
 			rec.Set(idx, v)

@@ -14,7 +14,7 @@ func flow(dport int64, action, src string) *interflow.Record {
 	r.Set(interflow.FAction, action)
 	r.Set(interflow.FSrcIP, src)
 	r.Set(interflow.FTimestamp, time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
-	r.Set(interflow.FRaw, "2 123 eni-1 " + src + " 10.0.0.1 ACCEPT OK NODATA")
+	r.Set(interflow.FRaw, "2 123 eni-1 "+src+" 10.0.0.1 ACCEPT OK NODATA")
 	return r
 }
 
@@ -25,7 +25,7 @@ func event(name, agent string, labels []string) *interflow.Record {
 	if labels != nil {
 		r.Set(interflow.ELabels, labels)
 	}
-	r.Set(interflow.FRaw, `{"eventName":"` + name + `"}`)
+	r.Set(interflow.FRaw, `{"eventName":"`+name+`"}`)
 	return r
 }
 

@@ -27,7 +27,7 @@ var base = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 func event(tenant string, pos int64, name, ip, errCode string) *interflow.Record {
 	r := interflow.New(interflow.Events())
 	r.Stamp(interflow.Provenance{Tenant: tenant, Connector: "c", Bucket: "b", Key: "k-" + tenant, ETag: "e"}, pos, "cloudtrail", "paas")
-	r.Set(interflow.FTimestamp, base.Add(time.Duration(pos) * time.Minute))
+	r.Set(interflow.FTimestamp, base.Add(time.Duration(pos)*time.Minute))
 	r.SetString(interflow.EEventName, name)
 	r.SetString(interflow.FSrcIP, ip)
 	r.SetString(interflow.EErrorCode, errCode)
@@ -38,7 +38,7 @@ func event(tenant string, pos int64, name, ip, errCode string) *interflow.Record
 func flow(tenant string, pos int64, dport int64, action string) *interflow.Record {
 	r := interflow.New(interflow.Traffic())
 	r.Stamp(interflow.Provenance{Tenant: tenant, Connector: "f", Bucket: "b", Key: "flows", ETag: "e"}, pos, "vpcflow", "paas")
-	r.Set(interflow.FTimestamp, base.Add(time.Duration(pos) * time.Minute))
+	r.Set(interflow.FTimestamp, base.Add(time.Duration(pos)*time.Minute))
 	r.Set(interflow.TDstPort, dport)
 	r.SetString(interflow.FAction, action)
 	r.SetString(interflow.FSrcIP, "172.16.0.9")

@@ -185,7 +185,7 @@ func TestPerfSearchLatency(t *testing.T) {
 			tenant := "t" + fmt.Sprint(j%4)
 			rec.Stamp(interflow.Provenance{Tenant: tenant, Connector: "flows", Bucket: "b", Key: fmt.Sprintf("k%d", j/10000), ETag: "e"}, int64(j), "vpcflow", "paas")
 			src := fmt.Sprintf("10.%d.%d.%d", r.IntN(4), r.IntN(256), r.IntN(256))
-			rec.Set(interflow.FTimestamp, start.Add(time.Duration(j) * step))
+			rec.Set(interflow.FTimestamp, start.Add(time.Duration(j)*step))
 			rec.Set(interflow.FSrcIP, src)
 			rec.Set(interflow.TDstIP, "172.16.0.1")
 			rec.Set(interflow.TDstPort, int64([]int{22, 80, 443, 3389}[r.IntN(4)]))
