@@ -22,7 +22,7 @@ func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
 var (
 	ips     = []string{"10.0.0.1", "10.0.0.3", "10.0.0.9", "10.0.0.10", "10.0.0.20", "10.0.0.21", "10.0.1.3", "192.168.1.5", "::ffff:10.0.0.7", "2001:db8::1", "2001:db8::ff", "255.255.255.255", "::"}
-	words   = []string{"alpha", "Beta", "GAMMA", "déjà", "Ünïcode", "x_y", "50%", "a*b", "get", "GetObject", "Describe", "f(x).y+[z]"}
+	words   = []string{"alpha", "Beta", "GAMMA", "déjà", "Ünïcode", "x_y", "50%", "a*b", "get", "GetObject", "Describe", "f(x).y+[z]", "alphax", "alpha-gamma", "xalpha", "getobject."}
 	actions = []string{"ACCEPT", "REJECT", "accept", "BLOCK"}
 	names   = []string{"GetObject", "PutObject", "ConsoleLogin", "getobject", "Get", "Délete", "AssumeRole"}
 	labels  = []string{"awswaf:managed:bot", "awswaf:core:sqli", "x"}
@@ -113,7 +113,7 @@ func randomQuery(r *rand.Rand, depth int) string {
 	case 6:
 		return "event_name:" + pick(r, []string{"Get*", "*Object", "G?tObject", "D?lete", "*", "getobject", "Get", "*e*O*j*", "G*t*b*t", "*é*e*", "?*?*?*?"})
 	case 7:
-		return pick(r, words[:6])
+		return pick(r, append(words[:6:6], "alpha-gamma", `"alpha gamma"`, "a-g", "-gamma", "y+\\[z\\]"))
 	case 8:
 		return pick(r, []string{"alp*", "*ta", "d?j?", "ü*", `50\%`, `a\*b`, "x_y", "*a*p*a*", "a*e*t*a", "*.*(*)*", "?e*a*?"})
 	case 9:

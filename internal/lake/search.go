@@ -112,7 +112,13 @@ func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
 		k := quoteIdent(ipKeyColumn(s.Fields[x.Field].Name))
 		b.WriteString(k + " BETWEEN " + c.arg(interflow.IPKey(x.Lo.String())) + " AND " + c.arg(interflow.IPKey(x.Hi.String())))
 	case query.Text:
-		b.WriteString("contains(lower(raw), " + c.arg(x.Needle) + ")")
+		// The substring test is cheap and selective; the boundary test
+		// (RE2, linear) runs only on what it lets through.
+		b.WriteString("(contains(lower(raw), " + c.arg(x.Needle) + ")")
+		if re := query.WordsRegexp(x.Needle); re != "" {
+			b.WriteString(" AND regexp_matches(lower(raw), " + c.arg(re) + ")")
+		}
+		b.WriteString(")")
 	case query.TextLike:
 		b.WriteString(c.like("lower(raw)", x.Pattern, true))
 	default:

@@ -95,8 +95,12 @@ type IPRange struct {
 	Lo, Hi netip.Addr
 }
 
-// Text matches records whose raw text contains Needle, case-insensitively
-// (Needle is lower-cased).
+// Text matches records whose raw text contains Needle as whole words,
+// case-insensitively (Needle is lower-cased): where the needle begins with
+// a word character, the character before it is not one, and likewise at
+// its end. Words are runs of letters, digits and '_' (see Words), as in
+// Lucene and Kibana: "mimikatz" matches "run mimikatz.exe" but not
+// "mimikatzx"; a wildcard (mimi*) matches within words.
 type Text struct{ Needle string }
 
 // TextLike matches records whose lower-cased raw text matches Pattern

@@ -3,6 +3,7 @@ package query
 import (
 	"net/netip"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/trawlhq/trawl/internal/interflow"
@@ -80,7 +81,7 @@ func Eval(e Expr, v interflow.Values) bool {
 		return !a.Less(x.Lo) && !x.Hi.Less(a)
 	case Text:
 		raw, ok := v.Str(interflow.FRaw)
-		return ok && containsFold(raw, x.Needle)
+		return ok && ContainsWords(raw, x.Needle)
 	case TextLike:
 		raw, ok := v.Str(interflow.FRaw)
 		return ok && MatchWild("\x00*"+x.Pattern+"\x00*", strings.ToLower(raw))
@@ -133,15 +134,112 @@ func cmpInt(a, b int64, op Op) bool {
 	return a == b
 }
 
-// containsFold reports whether the lower-cased s contains the lower-case
-// needle, without lower-casing s when both are ASCII.
-func containsFold(s, needle string) bool {
+// ContainsWords reports whether the lower-cased s contains the lower-case
+// needle with word boundaries where the needle starts or ends with a word
+// character (Text's semantics).
+func ContainsWords(s, needle string) bool {
 	if needle == "" {
 		return true
 	}
-	if !isASCII(needle) || !isASCII(s) {
-		return strings.Contains(strings.ToLower(s), needle)
+	if !isASCII(s) || !isASCII(needle) {
+		return containsWordsAt(strings.ToLower(s), needle, strings.Index)
 	}
+	return containsWordsAt(s, needle, indexFoldASCII)
+}
+
+func containsWordsAt(s, needle string, index func(s, needle string) int) bool {
+	first, _ := utf8.DecodeRuneInString(needle)
+	last, _ := utf8.DecodeLastRuneInString(needle)
+	left, right := IsWordRune(first), IsWordRune(last)
+	for off := 0; off+len(needle) <= len(s); {
+		i := index(s[off:], needle)
+		if i < 0 {
+			return false
+		}
+		at := off + i
+		end := at + len(needle)
+		okLeft := !left || at == 0 || !wordBefore(s, at)
+		okRight := !right || end == len(s) || !wordAt(s, end)
+		if okLeft && okRight {
+			return true
+		}
+		_, n := utf8.DecodeRuneInString(s[at:])
+		off = at + n
+	}
+	return false
+}
+
+func wordBefore(s string, i int) bool {
+	r, _ := utf8.DecodeLastRuneInString(s[:i])
+	return IsWordRune(r)
+}
+
+func wordAt(s string, i int) bool {
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return IsWordRune(r)
+}
+
+// IsWordRune reports whether r is a word character: a letter, a digit or
+// '_'.
+func IsWordRune(r rune) bool {
+	return r == '_' || r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') ||
+		r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r))
+}
+
+// Words calls fn with each word of s, lower-cased: the tokens a segment's
+// token filter holds and a Text needle must contain. A word of a needle
+// always appears whole in a record it matches.
+func Words(s string, fn func(string)) {
+	ascii := isASCII(s)
+	if !ascii {
+		s = strings.ToLower(s)
+	}
+	start := -1
+	var buf []byte
+	for i, r := range s {
+		if IsWordRune(r) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			buf = emit(s[start:i], ascii, buf, fn)
+			start = -1
+		}
+	}
+	if start >= 0 {
+		emit(s[start:], ascii, buf, fn)
+	}
+}
+
+func emit(w string, ascii bool, buf []byte, fn func(string)) []byte {
+	if !ascii {
+		fn(w)
+		return buf
+	}
+	lower := true
+	for i := 0; i < len(w); i++ {
+		if w[i] >= 'A' && w[i] <= 'Z' {
+			lower = false
+			break
+		}
+	}
+	if lower {
+		fn(w)
+		return buf
+	}
+	buf = buf[:0]
+	for i := 0; i < len(w); i++ {
+		buf = append(buf, lowerASCII(w[i]))
+	}
+	fn(string(buf))
+	return buf
+}
+
+// indexFoldASCII is strings.Index over ASCII s with a lower-case needle,
+// ignoring case in s.
+func indexFoldASCII(s, needle string) int {
 	n0 := needle[0]
 	for i := 0; i+len(needle) <= len(s); i++ {
 		if lowerASCII(s[i]) != n0 {
@@ -152,10 +250,31 @@ func containsFold(s, needle string) bool {
 			j++
 		}
 		if j == len(needle) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
+}
+
+// WordsRegexp returns an RE2 expression for Text's boundaries around the
+// (lower-case) needle, or "" when the needle needs none.
+func WordsRegexp(needle string) string {
+	first, _ := utf8.DecodeRuneInString(needle)
+	last, _ := utf8.DecodeLastRuneInString(needle)
+	left, right := IsWordRune(first), IsWordRune(last)
+	if !left && !right {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("(?s)")
+	if left {
+		b.WriteString(`(?:^|[^\pL\pN_])`)
+	}
+	b.WriteString(regexpQuote(needle))
+	if right {
+		b.WriteString(`(?:$|[^\pL\pN_])`)
+	}
+	return b.String()
 }
 
 func lowerASCII(c byte) byte {

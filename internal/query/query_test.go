@@ -121,3 +121,32 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestWordsAndBoundaries(t *testing.T) {
+	var got []string
+	Words(`{"eventName":"GetObject","x":"déjà-VU_2"} 10.1.2.3`, func(w string) { got = append(got, w) })
+	if strings.Join(got, " ") != "eventname getobject x déjà vu_2 10 1 2 3" {
+		t.Errorf("Words = %q", got)
+	}
+	for _, c := range []struct {
+		s, needle string
+		ok        bool
+	}{
+		{"run mimikatz.exe now", "mimikatz", true},
+		{"run mimikatzx", "mimikatz", false},
+		{"xmimikatz", "mimikatz", false},
+		{"MIMIKATZ", "mimikatz", true},
+		{"eni-4242", "eni-42", false},
+		{"eni-42 x", "eni-42", true},
+		{"a/admin", "/admin", true},
+		{"a/administrator", "/admin", false},
+		{"1.10.1.2.3", "10.1.2.3", true},
+		{"110.1.2.3", "10.1.2.3", false},
+		{"abc abcd", "abcd", true},
+		{"Déjà vu", "déjà", true},
+	} {
+		if ContainsWords(c.s, c.needle) != c.ok {
+			t.Errorf("ContainsWords(%q, %q) != %v", c.s, c.needle, c.ok)
+		}
+	}
+}
