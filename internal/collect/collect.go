@@ -7,7 +7,6 @@
 package collect
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,9 +45,9 @@ type Store interface {
 
 // Options tune a run.
 type Options struct {
-	Workers    int   // objects decoded in parallel (default 2)
-	BatchSize  int   // records per commit (default 5000)
-	BatchBytes int64 // raw bytes per commit (default 16 MiB)
+	Workers    int   // objects decoded and committed in parallel (default 2)
+	BatchSize  int   // records per commit and segment (default 65,536)
+	BatchBytes int64 // bytes of records per commit (default 32 MiB)
 	Limits     format.Limits
 	Logger     *slog.Logger
 	// Keep decides whether a record is stored (log filters); nil keeps all.
@@ -112,10 +111,10 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 		opt.Workers = 2
 	}
 	if opt.BatchSize <= 0 {
-		opt.BatchSize = 5000
+		opt.BatchSize = 65536
 	}
 	if opt.BatchBytes <= 0 {
-		opt.BatchBytes = 16 << 20
+		opt.BatchBytes = 32 << 20
 	}
 	if opt.Limits == (format.Limits{}) {
 		opt.Limits = format.DefaultLimits()
@@ -256,82 +255,38 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	// One writer commits what the workers decode, so decoding the next
-	// batch overlaps the commit of the last one, and many small objects
-	// share a transaction. The channel is small: when the lake is slower
-	// than the decoders, they block (never drop).
-	commits := make(chan pending, 4*opt.Workers)
+	// Workers decode and commit in parallel; the listing feeds them
+	// through an unbuffered channel, so it waits for them (backpressure
+	// blocks, never drops).
+	work := make(chan task)
+	var wg sync.WaitGroup
+	var fatalMu sync.Mutex
 	var fatal error
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		for p := range commits {
-			// Group commit: wait briefly for more small batches, so a
-			// stream of tiny objects shares transactions.
-			group := []pending{p}
-			records := len(p.batch.Records)
-			linger := time.NewTimer(groupLinger)
-		drain:
-			for records < opt.BatchSize && len(group) < 256 {
-				select {
-				case q, ok := <-commits:
-					if !ok {
-						break drain
-					}
-					group = append(group, q)
-					records += len(q.batch.Records)
-				case <-linger.C:
-					break drain
+	for i := 0; i < opt.Workers; i++ {
+		w := newWorker(c, b, f, st, opt, log)
+		w.done, w.report = markDone, report
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.run(ctx, work); err != nil && ctx.Err() == nil {
+				fatalMu.Lock()
+				if fatal == nil {
+					fatal = err
 				}
-			}
-			linger.Stop()
-			if fatal != nil {
-				continue // after a failed commit nothing else is committed
-			}
-			moved, err := commitSalvaging(ctx, st, mergeByObject(group), log)
-			if moved > 0 {
-				report(Stats{Records: -int64(moved), Quarantined: int64(moved)})
-			}
-			if err != nil {
-				fatal = err
+				fatalMu.Unlock()
 				cancel()
-				continue
+			} else if err != nil && errors.Is(err, context.Canceled) {
+				return
 			}
-			for _, q := range group {
-				report(q.stats)
-				if q.batch.Object.Done {
-					markDone(q.batch.Object.Key, q.batch.Object.LastModified, true)
-				}
-			}
-		}
-	}()
-	send := func(p pending) error {
+		}()
+	}
+	send := func(t task) error {
 		select {
-		case commits <- p:
+		case work <- t:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	}
-
-	work := make(chan source.Object) // unbuffered: listing waits for workers
-	var wg sync.WaitGroup
-	for i := 0; i < opt.Workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for obj := range work {
-				mu.Lock()
-				prev := states[obj.Key]
-				mu.Unlock()
-				err := collectObject(ctx, c, b, f, obj, prev, opt, log, send)
-				if err != nil && ctx.Err() == nil {
-					log.Warn("object failed; it will be retried at the next run", "key", obj.Key, "err", err)
-					report(Stats{Errors: 1, FirstError: err})
-					markDone(obj.Key, obj.LastModified, false)
-				}
-			}
-		}()
 	}
 
 	consider := func(part int, o source.Object) error {
@@ -359,27 +314,15 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 			markDone(o.Key, o.LastModified, true)
 			return nil
 		}
-		mu.Lock()
-		states[o.Key] = prev
-		mu.Unlock()
 		if reason := f.SkipReason(o.Key); reason != "" {
 			// Checkpointed so it is neither read nor reported again.
 			log.Debug("skipping object", "key", o.Key, "reason", reason)
-			return send(pending{
-				batch: &lake.Batch{ConnectorID: c.ID, Schema: f.Schema, Object: lake.ObjectState{Key: o.Key,
-					Version: versionOf(o), Done: true, Size: o.Size, LastModified: o.LastModified}},
-				stats: Stats{Skipped: 1},
-			})
+			return send(task{obj: o, skip: true})
 		}
 		mu.Lock()
 		total.Pending++
 		mu.Unlock()
-		select {
-		case work <- o:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return send(task{obj: o, prev: prev})
 	}
 	var listErr error
 	for i, p := range disc.Partitions {
@@ -419,8 +362,6 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	}
 	close(work)
 	wg.Wait()
-	close(commits)
-	<-writerDone
 	if fatal != nil {
 		return total, fmt.Errorf("connector %s: %w", c.Name, fatal)
 	}
@@ -469,27 +410,6 @@ func listAll(ctx context.Context, b Bucket, pre string, fn func(source.Object) e
 	return err
 }
 
-// mergeByObject folds batches of the same object into one, so a
-// transaction writes each object's checkpoint once.
-func mergeByObject(group []pending) []*lake.Batch {
-	var out []*lake.Batch
-	idx := map[string]int{}
-	for _, p := range group {
-		b := p.batch
-		if i, ok := idx[b.Object.Key]; ok {
-			m := out[i]
-			merged := &lake.Batch{ConnectorID: m.ConnectorID, Schema: m.Schema, Object: b.Object,
-				Records:    append(append([]*interflow.Record(nil), m.Records...), b.Records...),
-				Quarantine: append(append([]lake.QuarantineItem(nil), m.Quarantine...), b.Quarantine...)}
-			out[i] = merged
-			continue
-		}
-		idx[b.Object.Key] = len(out)
-		out = append(out, b)
-	}
-	return out
-}
-
 // RelevantFor keeps discovery inside the sub type's service folders.
 func RelevantFor(st connector.SubType) prefix.Relevant {
 	return func(dir string) bool {
@@ -509,143 +429,8 @@ func RelevantFor(st connector.SubType) prefix.Relevant {
 // flatPage is how many objects of a flat folder share a catalog lookup.
 const flatPage = 1000
 
-// groupLinger is how long the writer waits to fill a transaction with more
-// small batches.
-const groupLinger = 20 * time.Millisecond
-
-// pending is a batch on its way to the writer, with the counts it adds
-// once committed.
-type pending struct {
-	batch *lake.Batch
-	stats Stats
-}
-
 func versionOf(o source.Object) string {
 	return interflow.Provenance{ETag: o.ETag, Size: o.Size, LastModified: o.LastModified}.ObjectVersion()
-}
-
-// collectObject streams one object from its checkpoint position to the end,
-// handing batches to send. It returns an error when the object must be
-// retried at the next run (a read failure); what was sent stays committed.
-func collectObject(ctx context.Context, c *connector.Connector, b Bucket, f Format, obj source.Object, prev lake.ObjectState,
-	opt Options, log *slog.Logger, send func(pending) error) error {
-	prov := interflow.Provenance{Tenant: c.Tenant, Connector: c.Name, Bucket: b.Name(), Key: obj.Key, ETag: obj.ETag, Size: obj.Size, LastModified: obj.LastModified}
-	state := lake.ObjectState{Key: obj.Key, Version: prov.ObjectVersion(), Position: prev.Position, Records: prev.Records,
-		Quarantined: prev.Quarantined, Size: obj.Size, LastModified: obj.LastModified}
-	if prev.Version != "" && prev.Version != state.Version && prev.Position > 0 {
-		log.Warn("object changed after it was partly collected; continuing from the committed position", "key", obj.Key, "was", prev.Version, "now", state.Version)
-	}
-	quarantine := func(scope string, pos, offset int64, reason string, raw []byte) lake.QuarantineItem {
-		return lake.QuarantineItem{Tenant: c.Tenant, Connector: c.Name, Bucket: b.Name(), Key: obj.Key, Version: state.Version,
-			Position: pos, Offset: offset, Scope: scope, Reason: reason, Raw: bytes.Clone(format.Cap(raw, 64<<10))}
-	}
-
-	rc, err := b.Open(ctx, obj)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", obj.Key, err)
-	}
-	defer rc.Close()
-	counted := &format.CountingReader{R: rc}
-	batch := &lake.Batch{ConnectorID: c.ID, Schema: f.Schema}
-	var batchBytes int64
-	var st Stats
-	flush := func(done bool) error {
-		state.Done = done
-		batch.Object = state
-		st.Records += int64(len(batch.Records))
-		st.Quarantined += int64(len(batch.Quarantine))
-		if err := send(pending{batch: batch, stats: st}); err != nil {
-			return err
-		}
-		batch = &lake.Batch{ConnectorID: c.ID, Schema: f.Schema}
-		batchBytes = 0
-		st = Stats{}
-		return nil
-	}
-
-	var pos int64
-	dr, decompressed, err := format.Open(counted, opt.Limits)
-	if err != nil {
-		var oe *format.ObjectError
-		if !errors.As(err, &oe) {
-			return fmt.Errorf("read %s: %w", obj.Key, err)
-		}
-		batch.Quarantine = append(batch.Quarantine, quarantine("object", 0, 0, oe.Error(), nil))
-		state.Quarantined++
-	} else {
-		dec := f.NewDecoder(dr, obj)
-		if c, ok := dec.(io.Closer); ok {
-			defer c.Close()
-		}
-		for {
-			raw, err := dec.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				var oe *format.ObjectError
-				if errors.As(err, &oe) {
-					log.Warn("quarantining the rest of an object", "key", obj.Key, "record", pos, "reason", oe.Error())
-					if pos >= state.Position {
-						batch.Quarantine = append(batch.Quarantine, quarantine("object", pos, oe.Offset, oe.Error(), nil))
-						state.Quarantined++
-					}
-					break
-				}
-				// A read failure: what is committed stays committed and the
-				// object resumes from its checkpoint at the next run.
-				if ferr := flush(false); ferr != nil {
-					return ferr
-				}
-				return fmt.Errorf("read %s at record %d: %w", obj.Key, pos, err)
-			}
-			if pos < state.Position {
-				pos++ // committed (or quarantined) by an earlier run
-				continue
-			}
-			rec := interflow.New(f.Schema)
-			rec.Stamp(prov, pos, f.Class, f.Category)
-			if bad := invalidUTF8(raw); bad >= 0 {
-				// AWS writes UTF-8; such a record is corrupt. Its bytes
-				// are kept exactly in the quarantine.
-				batch.Quarantine = append(batch.Quarantine, quarantine("record", pos, dec.Offset(),
-					fmt.Sprintf("the record is not valid UTF-8 (byte %d of %d): AWS writes UTF-8, so the object is damaged; its bytes are kept here exactly", bad, len(raw)), raw))
-				state.Quarantined++
-			} else if err := dec.Normalize(raw, rec); err != nil {
-				var re *format.RecordError
-				reason := err.Error()
-				if errors.As(err, &re) {
-					reason = re.Reason
-				}
-				batch.Quarantine = append(batch.Quarantine, quarantine("record", pos, dec.Offset(), reason, raw))
-				state.Quarantined++
-			} else if opt.Keep != nil && !opt.Keep(rec) {
-				st.Dropped++
-			} else {
-				batch.Records = append(batch.Records, rec)
-				state.Records++
-				batchBytes += int64(len(raw))
-			}
-			pos++
-			state.Position = pos
-			if len(batch.Records) >= opt.BatchSize || batchBytes >= opt.BatchBytes {
-				if err := flush(false); err != nil {
-					return err
-				}
-			}
-		}
-		st.Decompressed = decompressed()
-	}
-	if pos > state.Position {
-		state.Position = pos
-	}
-	st.Objects = 1
-	st.Bytes = counted.N
-	if !obj.LastModified.IsZero() {
-		t := obj.LastModified
-		st.Newest = &t
-	}
-	return flush(true)
 }
 
 // invalidUTF8 returns the offset of the first byte that is not valid UTF-8,

@@ -277,8 +277,8 @@ type poisonStore struct {
 
 func (p *poisonStore) CommitMany(ctx context.Context, bs []*lake.Batch) error {
 	for _, b := range bs {
-		for _, r := range b.Records {
-			if raw, _ := r.Value(interflow.FRaw).(string); strings.Contains(raw, "POISON") {
+		for _, i := range b.Sel {
+			if raw := b.Rows.StrBytes(interflow.FRaw, int(i)); bytes.Contains(raw, []byte("POISON")) {
 				p.refused++
 				return errors.New(`Conversion Error: could not bind parameter: "POISON"`)
 			}

@@ -36,9 +36,9 @@ func commitSalvaging(ctx context.Context, st Store, bs []*lake.Batch, log *slog.
 			}
 		}
 		s := &salvager{st: st, b: b, log: log,
-			records:     b.Object.Records - int64(len(b.Records)),
+			records:     b.Object.Records - int64(len(b.Sel)),
 			quarantined: b.Object.Quarantined - int64(len(b.Quarantine))}
-		if err := s.commitRecords(ctx, b.Records); err != nil {
+		if err := s.commitRows(ctx, b.Sel); err != nil {
 			return moved + s.moved, err
 		}
 		if err := s.finish(ctx); err != nil {
@@ -77,42 +77,40 @@ type salvager struct {
 	moved                int
 }
 
-func position(r *interflow.Record) int64 {
-	p, _ := r.Value(interflow.FPosition).(int64)
-	return p
-}
+func (s *salvager) position(row int32) int64 { return s.b.Rows.Num(interflow.FPosition, int(row)) }
 
-// commitRecords commits recs (in position order); a part the store
-// refuses is halved until the one refused record is found and quarantined.
-func (s *salvager) commitRecords(ctx context.Context, recs []*interflow.Record) error {
-	if len(recs) == 0 {
+// commitRows commits rows (in position order); a part the store refuses
+// is halved until the one refused record is found and quarantined.
+func (s *salvager) commitRows(ctx context.Context, rows []int32) error {
+	if len(rows) == 0 {
 		return nil
 	}
-	err := s.piece(ctx, recs, nil)
+	err := s.piece(ctx, rows, nil)
 	if err == nil || storeFailure(ctx, err) {
 		return err
 	}
-	if len(recs) > 1 {
-		mid := len(recs) / 2
-		if err := s.commitRecords(ctx, recs[:mid]); err != nil {
+	if len(rows) > 1 {
+		mid := len(rows) / 2
+		if err := s.commitRows(ctx, rows[:mid]); err != nil {
 			return err
 		}
-		return s.commitRecords(ctx, recs[mid:])
+		return s.commitRows(ctx, rows[mid:])
 	}
-	r := recs[0]
-	raw, _ := r.Value(interflow.FRaw).(string)
-	s.log.Warn("the lake refused a record; quarantining it", "key", s.b.Object.Key, "position", position(r), "err", err)
+	r := s.b.Rows.Row(int(rows[0]))
+	pos := s.position(rows[0])
+	raw, _ := r.Str(interflow.FRaw)
+	s.log.Warn("the lake refused a record; quarantining it", "key", s.b.Object.Key, "position", pos, "err", err)
 	q := lake.QuarantineItem{Tenant: str(r, interflow.FTenant), Connector: str(r, interflow.FConnector), Bucket: str(r, interflow.FBucket),
-		Key: s.b.Object.Key, Version: s.b.Object.Version, Position: position(r), Scope: "record",
+		Key: s.b.Object.Key, Version: s.b.Object.Version, Position: pos, Scope: "record",
 		Reason: fmt.Sprintf("the lake could not store this record: %v", err), Raw: capBytes([]byte(raw), 64<<10)}
 	if err := s.piece(ctx, nil, &q); err != nil {
-		return fmt.Errorf("quarantine the record the lake refused (%s#%d): %w", s.b.Object.Key, position(r), err)
+		return fmt.Errorf("quarantine the record the lake refused (%s#%d): %w", s.b.Object.Key, pos, err)
 	}
 	s.moved++
 	return nil
 }
 
-func str(r *interflow.Record, i int) string { v, _ := r.Value(i).(string); return v }
+func str(r *interflow.Record, i int) string { v, _ := r.Str(i); return v }
 
 func capBytes(b []byte, n int) []byte {
 	if len(b) > n {
@@ -121,13 +119,13 @@ func capBytes(b []byte, n int) []byte {
 	return b
 }
 
-// piece commits recs, or one extra quarantine entry, with the batch's
+// piece commits rows, or one extra quarantine entry, with the batch's
 // quarantine entries up to the same position and a checkpoint just past
 // it.
-func (s *salvager) piece(ctx context.Context, recs []*interflow.Record, extra *lake.QuarantineItem) error {
+func (s *salvager) piece(ctx context.Context, rows []int32, extra *lake.QuarantineItem) error {
 	last := int64(0)
-	if len(recs) > 0 {
-		last = position(recs[len(recs)-1])
+	if len(rows) > 0 {
+		last = s.position(rows[len(rows)-1])
 	} else {
 		last = extra.Position
 	}
@@ -141,9 +139,9 @@ func (s *salvager) piece(ctx context.Context, recs []*interflow.Record, extra *l
 	}
 	obj := s.b.Object
 	obj.Position, obj.Done = last+1, false
-	obj.Records = s.records + int64(len(recs))
+	obj.Records = s.records + int64(len(rows))
 	obj.Quarantined = s.quarantined + int64(len(qs))
-	piece := &lake.Batch{ConnectorID: s.b.ConnectorID, Schema: s.b.Schema, Records: recs, Quarantine: qs, Object: obj}
+	piece := &lake.Batch{ConnectorID: s.b.ConnectorID, Tenant: s.b.Tenant, Schema: s.b.Schema, Rows: s.b.Rows, Sel: rows, Quarantine: qs, Object: obj}
 	if err := s.st.CommitMany(ctx, []*lake.Batch{piece}); err != nil {
 		return err
 	}
@@ -159,7 +157,7 @@ func (s *salvager) finish(ctx context.Context) error {
 	obj := s.b.Object
 	obj.Records = s.records
 	obj.Quarantined = s.quarantined + int64(len(rest))
-	piece := &lake.Batch{ConnectorID: s.b.ConnectorID, Schema: s.b.Schema, Quarantine: rest, Object: obj}
+	piece := &lake.Batch{ConnectorID: s.b.ConnectorID, Tenant: s.b.Tenant, Schema: s.b.Schema, Rows: s.b.Rows, Quarantine: rest, Object: obj}
 	err := s.st.CommitMany(ctx, []*lake.Batch{piece})
 	if err == nil || storeFailure(ctx, err) || len(rest) == 0 {
 		return err

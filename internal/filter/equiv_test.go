@@ -152,8 +152,7 @@ func TestFilterAgreesWithSearch(t *testing.T) {
 	for i := range 600 {
 		rec := randomRecord(r, i)
 		recs = append(recs, rec)
-		batches = append(batches, &lake.Batch{ConnectorID: "c1", Schema: rec.Schema, Records: []*interflow.Record{rec},
-			Object: lake.ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: 1, Done: true, Records: 1}})
+		batches = append(batches, lake.RecordsBatch("c1", lake.ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: 1, Done: true, Records: 1}, rec))
 	}
 	if err := l.CommitMany(ctx, batches); err != nil {
 		t.Fatal(err)

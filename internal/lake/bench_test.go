@@ -34,8 +34,7 @@ func benchCommit(b *testing.B, schema *interflow.Schema, mk func(i int) *interfl
 		for j := range recs {
 			recs[j].Set(interflow.FID, fmt.Sprintf("%d-%d", i, j))
 		}
-		err := l.Commit(context.Background(), &Batch{ConnectorID: "c", Schema: schema, Records: recs,
-			Object: ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: batch, Done: true}})
+		err := l.Commit(context.Background(), RecordsBatch("c", ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: batch, Done: true}, recs...))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,6 +2,8 @@ package lake
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -196,49 +198,157 @@ func (q *QuarantineItem) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Batch is what commits atomically: the records of one object from the
-// previous checkpoint position to Object.Position, the quarantined items met
-// on the way, and the new checkpoint.
+// Batch is what commits atomically for one object: the rows it yielded
+// from the previous checkpoint position to Object.Position (rows Sel of a
+// worker's columnar batch), the input quarantined on the way, and the new
+// checkpoint.
 type Batch struct {
 	ConnectorID string
+	Tenant      string
 	Schema      *interflow.Schema
 	Object      ObjectState
-	Records     []*interflow.Record
+	Rows        *interflow.Batch
+	Sel         []int32
 	Quarantine  []QuarantineItem
+}
+
+// RecordsBatch makes a Batch of records (all of one tenant and schema):
+// for tests and tools.
+func RecordsBatch(connectorID string, obj ObjectState, recs ...*interflow.Record) *Batch {
+	s := interflow.Events()
+	tenant := ""
+	if len(recs) > 0 {
+		s = recs[0].Schema
+		tenant, _ = recs[0].Str(interflow.FTenant)
+	}
+	rows := interflow.NewBatch(s)
+	sel := make([]int32, len(recs))
+	for i, r := range recs {
+		rows.Append(r)
+		sel[i] = int32(i)
+	}
+	return &Batch{ConnectorID: connectorID, Tenant: tenant, Schema: s, Object: obj, Rows: rows, Sel: sel}
 }
 
 // Commit writes a batch in one transaction.
 func (l *Lake) Commit(ctx context.Context, b *Batch) error { return l.CommitMany(ctx, []*Batch{b}) }
 
-// CommitMany writes several batches in one transaction: many small objects
-// (VPC flow and WAF deliver thousands) then cost one commit, not one each.
+// CommitMany writes several batches (of one connector) atomically: their
+// rows become segments, one per index, tenant and day, written and synced
+// first; then one catalog transaction registers the segments, stores the
+// quarantined input and advances every checkpoint. Many small objects
+// thus cost one commit, not one each. Callers may commit concurrently:
+// segments are written in parallel, and only the short catalog
+// transaction is serialised.
 func (l *Lake) CommitMany(ctx context.Context, bs []*Batch) error {
-	err := l.withTx(ctx, func(conn *sql.Conn) error {
-		// Rows of one schema are appended together.
-		bySchema := map[*interflow.Schema][]*interflow.Record{}
+	if len(bs) == 0 {
+		return nil
+	}
+	segs, err := l.writeSegments(bs)
+	if err == nil {
+		err = l.register(ctx, bs, segs)
+	}
+	if err != nil {
+		l.removeFiles(segs)
+		n := 0
 		for _, b := range bs {
-			bySchema[b.Schema] = append(bySchema[b.Schema], b.Records...)
+			n += len(b.Sel)
 		}
-		for s, recs := range bySchema {
-			if err := appendRows(conn, s, recs); err != nil {
-				return err
+		return fmt.Errorf("lake: commit %d records of %d objects (first %s): %w", n, len(bs), bs[0].Object.Key, err)
+	}
+	return nil
+}
+
+// writeSegments writes the batches' rows: per columnar batch and tenant,
+// sorted by time and split by day.
+func (l *Lake) writeSegments(bs []*Batch) ([]Segment, error) {
+	type group struct {
+		rows   *interflow.Batch
+		tenant string
+		sel    []int32
+	}
+	var groups []*group
+	for _, b := range bs {
+		if len(b.Sel) == 0 {
+			continue
+		}
+		var g *group
+		for _, x := range groups {
+			if x.rows == b.Rows && x.tenant == b.Tenant {
+				g = x
 			}
+		}
+		if g == nil {
+			g = &group{rows: b.Rows, tenant: b.Tenant}
+			groups = append(groups, g)
+		}
+		g.sel = append(g.sel, b.Sel...)
+	}
+	var segs []Segment
+	for _, g := range groups {
+		lay := l.layouts[g.rows.Schema]
+		for _, span := range daySpans(g.rows, sortedRows(g.rows, g.sel)) {
+			seg, err := lay.writeSegment(l.root, g.tenant, g.rows, span, 0)
+			if err != nil {
+				return segs, err
+			}
+			segs = append(segs, seg)
+		}
+	}
+	return segs, nil
+}
+
+// register is the catalog transaction of a commit.
+func (l *Lake) register(ctx context.Context, bs []*Batch, segs []Segment) error {
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
+	return l.withTx(ctx, func(conn *sql.Conn) error {
+		if err := insertSegments(ctx, conn, segs); err != nil {
+			return err
 		}
 		for _, b := range bs {
 			if err := commitQuarantine(ctx, conn, b); err != nil {
 				return err
 			}
 		}
-		return upsertObjects(ctx, conn, bs)
+		return upsertObjects(ctx, conn, mergeObjects(bs))
 	})
-	if err != nil {
-		n := 0
-		for _, b := range bs {
-			n += len(b.Records)
+}
+
+// mergeObjects keeps the last checkpoint of each object (a commit may hold
+// several batches of one object).
+func mergeObjects(bs []*Batch) []*Batch {
+	last := map[string]int{}
+	for i, b := range bs {
+		last[b.Object.Key] = i
+	}
+	var out []*Batch
+	for i, b := range bs {
+		if last[b.Object.Key] == i {
+			out = append(out, b)
 		}
-		return fmt.Errorf("lake: commit %d records of %d batches (first object %s): %w", n, len(bs), bs[0].Object.Key, err)
+	}
+	return out
+}
+
+func insertSegments(ctx context.Context, conn *sql.Conn, segs []Segment) error {
+	now := time.Now().UTC()
+	for _, s := range segs {
+		_, err := conn.ExecContext(ctx, `INSERT INTO segments VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+			s.ID, s.Index, s.Tenant, s.Day, s.Path, s.Rows, s.Bytes, s.MinTS, s.MaxTS, s.RowGroups, s.Level, now)
+		if err != nil {
+			return fmt.Errorf("register segment %s: %w", s.Path, err)
+		}
 	}
 	return nil
+}
+
+func (l *Lake) removeFiles(segs []Segment) {
+	for _, s := range segs {
+		full := filepath.Join(l.root, s.Path)
+		os.Remove(full)
+		os.Remove(tokensPath(full))
+	}
 }
 
 func commitQuarantine(ctx context.Context, conn *sql.Conn, b *Batch) error {
@@ -386,24 +496,31 @@ func (l *Lake) RequeueObjects(ctx context.Context, connectorID string) (int64, e
 	return n, nil
 }
 
-// ResolveRecord stores a quarantined record that now decodes, and removes
-// it from the quarantine, in one transaction.
+// ResolveRecord stores a quarantined record that now decodes (as a small
+// segment), and removes it from the quarantine, in one transaction.
 func (l *Lake) ResolveRecord(ctx context.Context, item QuarantineItem, rec *interflow.Record) error {
-	err := l.withTx(ctx, func(conn *sql.Conn) error {
-		res, err := conn.ExecContext(ctx, `DELETE FROM quarantine WHERE id = ?`, item.ID)
-		if err != nil {
+	b := RecordsBatch(item.ConnectorID, ObjectState{}, rec)
+	segs, err := l.writeSegments([]*Batch{b})
+	if err == nil {
+		l.commitMu.Lock()
+		err = l.withTx(ctx, func(conn *sql.Conn) error {
+			res, err := conn.ExecContext(ctx, `DELETE FROM quarantine WHERE id = ?`, item.ID)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return fmt.Errorf("quarantine entry %s: %w", item.ID, ErrNotFound) // resolved by someone else
+			}
+			if err := insertSegments(ctx, conn, segs); err != nil {
+				return err
+			}
+			_, err = conn.ExecContext(ctx, `UPDATE objects SET records = records + 1, quarantined = quarantined - 1 WHERE connector_id = ? AND key = ?`, item.ConnectorID, item.Key)
 			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("quarantine entry %s: %w", item.ID, ErrNotFound) // resolved by someone else
-		}
-		if err := appendRows(conn, rec.Schema, []*interflow.Record{rec}); err != nil {
-			return err
-		}
-		_, err = conn.ExecContext(ctx, `UPDATE objects SET records = records + 1, quarantined = quarantined - 1 WHERE connector_id = ? AND key = ?`, item.ConnectorID, item.Key)
-		return err
-	})
+		})
+		l.commitMu.Unlock()
+	}
 	if err != nil {
+		l.removeFiles(segs)
 		return fmt.Errorf("lake: resolve quarantined record %s#%d: %w", item.Key, item.Position, err)
 	}
 	return nil

@@ -1,18 +1,24 @@
-// Package lake is Trawl's embedded data lake and catalog on DuckDB, and the
-// only package that imports it. Records, the checkpoint of the object they
-// came from and any quarantined input commit in one transaction, so a crash
-// at any point leaves all of a batch or none of it.
+// Package lake is Trawl's data lake and catalog, and the only package that
+// imports DuckDB. Records are immutable Parquet segments (see segment.go)
+// registered in a catalog; the catalog (tenants, connectors with sealed
+// secrets, object checkpoints, runs, quarantine, tokens, audit, and the
+// segment registry) is a DuckDB database. A segment is written and synced
+// first, then registered in the same catalog transaction that advances
+// its objects' checkpoints, so a crash at any point leaves all of a batch
+// or none of it. Searches run DuckDB over the registered segments, pruned
+// by tenant and time before a file is opened, and by token filters for
+// free text.
 package lake
 
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -24,12 +30,22 @@ type Options struct {
 	// MemoryLimit for DuckDB, e.g. "1GB". DuckDB's default is 80% of RAM.
 	MemoryLimit string
 	Threads     int
+	// Root is where segments are kept (default: a folder "lake" beside
+	// the catalog file).
+	Root string
 }
 
-// Lake is an open data directory database.
+// Lake is an open catalog and its segments.
 type Lake struct {
-	db   *sql.DB
-	path string
+	db      *sql.DB
+	path    string
+	root    string
+	layouts map[*interflow.Schema]*layout
+	// commitMu serialises catalog commits: they are short, and DuckDB
+	// aborts one of two concurrent transactions touching the same rows.
+	// Segments are written outside it, by every worker at once.
+	commitMu sync.Mutex
+	filters  *filterCache
 }
 
 // ErrLocked means another process (normally `trawl serve`) holds the file.
@@ -38,16 +54,17 @@ var ErrLocked = errors.New("the data directory is in use by another Trawl proces
 // Open opens or creates the lake at path.
 func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 	if opt.MemoryLimit == "" {
-		opt.MemoryLimit = "1GB"
+		opt.MemoryLimit = "512MB"
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if opt.Root == "" {
+		opt.Root = filepath.Join(filepath.Dir(path), "lake")
+	}
+	if err := os.MkdirAll(opt.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("lake: %w", err)
 	}
-	// checkpoint_threshold: DuckDB folds its WAL into the file (compressing
-	// the raw column) every 16 MB of changes by default; during ingest that
-	// dominated the commit cost. 256 MB made end-to-end CloudTrail ingest
-	// 1.7x faster; the WAL is durable, so a crash only lengthens the replay
-	// at the next open.
+	// checkpoint_threshold: DuckDB folds its WAL into the file every 16 MB
+	// by default; 256 MB keeps catalog commits cheap under ingest (the WAL
+	// is durable, so a crash only lengthens the replay at the next open).
 	dsn := path + "?storage_compatibility_version=v1.5.0&memory_limit=" + opt.MemoryLimit +
 		"&autoinstall_known_extensions=false&autoload_known_extensions=false&checkpoint_threshold=256MB"
 	if opt.Threads > 0 {
@@ -61,8 +78,20 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 		return nil, fmt.Errorf("lake: open %s: %w", path, err)
 	}
 	db := sql.OpenDB(c)
-	l := &Lake{db: db, path: path}
+	l := &Lake{db: db, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(64 << 20)}
+	for _, s := range interflow.Schemas() {
+		l.layouts[s] = newLayout(s)
+	}
+	// Parquet footers of immutable segments are worth caching.
+	if _, err := db.ExecContext(ctx, "SET parquet_metadata_cache = true"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("lake: %w", err)
+	}
 	if err := l.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := l.sweep(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -78,24 +107,12 @@ func (l *Lake) Close() error {
 // Path returns the database file path.
 func (l *Lake) Path() string { return l.path }
 
+// Root returns the folder holding the segments.
+func (l *Lake) Root() string { return l.root }
+
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// ipKeyColumn is the hidden sortable column kept beside each IP field.
-func ipKeyColumn(field string) string { return field + "#key" }
-
-func sqlType(t interflow.Type) string {
-	switch t {
-	case interflow.Int:
-		return "BIGINT"
-	case interflow.Bool:
-		return "BOOLEAN"
-	case interflow.Time:
-		return "TIMESTAMP"
-	case interflow.Strings:
-		return "VARCHAR[]"
-	}
-	return "VARCHAR"
-}
+func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 const catalogDDL = `
 CREATE TABLE IF NOT EXISTS meta (k VARCHAR PRIMARY KEY, v VARCHAR);
@@ -125,6 +142,11 @@ CREATE TABLE IF NOT EXISTS tokens (
   id VARCHAR PRIMARY KEY, hash VARCHAR NOT NULL, tenant VARCHAR, name VARCHAR, created_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
   "at" TIMESTAMP NOT NULL, actor VARCHAR, tenant VARCHAR, action VARCHAR NOT NULL, target VARCHAR, detail VARCHAR);
+CREATE TABLE IF NOT EXISTS segments (
+  id VARCHAR PRIMARY KEY, idx VARCHAR NOT NULL, tenant VARCHAR NOT NULL, day DATE NOT NULL, path VARCHAR NOT NULL,
+  rows BIGINT NOT NULL, bytes BIGINT NOT NULL, min_ts TIMESTAMP NOT NULL, max_ts TIMESTAMP NOT NULL,
+  row_groups INTEGER NOT NULL, level INTEGER NOT NULL, created_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS segment_garbage (path VARCHAR PRIMARY KEY, delete_after TIMESTAMP NOT NULL);
 `
 
 func (l *Lake) migrate(ctx context.Context) error {
@@ -145,80 +167,7 @@ func (l *Lake) migrate(ctx context.Context) error {
 			return fmt.Errorf("lake: migrate quarantine bytes to BLOB: %w", err)
 		}
 	}
-	for _, s := range interflow.Schemas() {
-		if err := l.migrateIndex(ctx, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// migrateIndex creates an index table, or adds the columns a newer schema
-// has, so an upgrade never needs a manual step.
-func (l *Lake) migrateIndex(ctx context.Context, s *interflow.Schema) error {
-	have := map[string]bool{}
-	rows, err := l.db.QueryContext(ctx, `SELECT column_name FROM information_schema.columns WHERE table_name = ?`, s.Index)
-	if err != nil {
-		return fmt.Errorf("lake: inspect %s: %w", s.Index, err)
-	}
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			rows.Close()
-			return fmt.Errorf("lake: inspect %s: %w", s.Index, err)
-		}
-		have[c] = true
-	}
-	rows.Close()
-	cols := columnDefs(s)
-	if len(have) == 0 {
-		ddl := "CREATE TABLE " + quoteIdent(s.Index) + " (" + strings.Join(cols, ", ") + ")"
-		if _, err := l.db.ExecContext(ctx, ddl); err != nil {
-			return fmt.Errorf("lake: create %s: %w", s.Index, err)
-		}
-		return nil
-	}
-	for i, name := range columnNames(s) {
-		if have[name] {
-			continue
-		}
-		if _, err := l.db.ExecContext(ctx, "ALTER TABLE "+quoteIdent(s.Index)+" ADD COLUMN "+cols[i]); err != nil {
-			return fmt.Errorf("lake: add column %s.%s: %w", s.Index, name, err)
-		}
-	}
-	return nil
-}
-
-// columnNames lists a schema's columns in appender order: each field, then
-// the hidden key column of each IP field.
-func columnNames(s *interflow.Schema) []string {
-	var out []string
-	for _, f := range s.Fields {
-		out = append(out, f.Name)
-	}
-	for _, f := range s.Fields {
-		if f.Type == interflow.IP {
-			out = append(out, ipKeyColumn(f.Name))
-		}
-	}
-	return out
-}
-
-func columnDefs(s *interflow.Schema) []string {
-	var out []string
-	for _, f := range s.Fields {
-		def := quoteIdent(f.Name) + " " + sqlType(f.Type)
-		if f.Name == "raw" {
-			def += " USING COMPRESSION zstd"
-		}
-		out = append(out, def)
-	}
-	for _, f := range s.Fields {
-		if f.Type == interflow.IP {
-			out = append(out, quoteIdent(ipKeyColumn(f.Name))+" VARCHAR")
-		}
-	}
-	return out
+	return l.migrateLegacyTables(ctx)
 }
 
 // withTx runs fn inside one transaction on one connection, so an Appender
@@ -244,45 +193,3 @@ func (l *Lake) withTx(ctx context.Context, fn func(conn *sql.Conn) error) (err e
 	return err
 }
 
-func appendRows(conn *sql.Conn, s *interflow.Schema, recs []*interflow.Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	names := columnNames(s)
-	var ipFields []int
-	for i, f := range s.Fields {
-		if f.Type == interflow.IP {
-			ipFields = append(ipFields, i)
-		}
-	}
-	return conn.Raw(func(dc any) error {
-		app, err := duckdb.NewAppenderWithColumns(dc.(driver.Conn), "", "", s.Index, names)
-		if err != nil {
-			return fmt.Errorf("appender %s: %w", s.Index, err)
-		}
-		row := make([]driver.Value, len(names))
-		nf := len(s.Fields)
-		for _, r := range recs {
-			for i := 0; i < nf; i++ {
-				row[i] = r.Value(i)
-			}
-			for j, fi := range ipFields {
-				var key driver.Value
-				if ip, ok := r.Str(fi); ok {
-					if k := interflow.IPKey(ip); k != "" {
-						key = k
-					}
-				}
-				row[nf+j] = key
-			}
-			if err := app.AppendRow(row...); err != nil {
-				app.Close()
-				return fmt.Errorf("append to %s: %w", s.Index, err)
-			}
-		}
-		if err := app.Close(); err != nil {
-			return fmt.Errorf("flush %s: %w", s.Index, err)
-		}
-		return nil
-	})
-}

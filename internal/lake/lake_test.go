@@ -55,14 +55,14 @@ func seed(t *testing.T, l *Lake) {
 		event("acme", 3, "ConsoleLogin", "2001:db8::5", ""),
 		event("globex", 4, "CreateUser", "10.1.2.3", ""),
 	}
-	if err := l.Commit(ctx, &Batch{ConnectorID: "c1", Schema: interflow.Events(), Records: evs[:4], Object: ObjectState{Key: "k-acme", Version: "e", Position: 4, Done: true, Records: 4}}); err != nil {
+	if err := l.Commit(ctx, RecordsBatch("c1", ObjectState{Key: "k-acme", Version: "e", Position: 4, Done: true, Records: 4}, evs[:4]...)); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Commit(ctx, &Batch{ConnectorID: "c2", Schema: interflow.Events(), Records: evs[4:], Object: ObjectState{Key: "k-globex", Version: "e", Position: 1, Done: true, Records: 1}}); err != nil {
+	if err := l.Commit(ctx, RecordsBatch("c2", ObjectState{Key: "k-globex", Version: "e", Position: 1, Done: true, Records: 1}, evs[4:]...)); err != nil {
 		t.Fatal(err)
 	}
 	fl := []*interflow.Record{flow("acme", 0, 22, "REJECT"), flow("acme", 1, 443, "ACCEPT"), flow("acme", 2, 3389, "REJECT")}
-	if err := l.Commit(ctx, &Batch{ConnectorID: "c3", Schema: interflow.Traffic(), Records: fl, Object: ObjectState{Key: "flows", Version: "e", Position: 3, Done: true, Records: 3}}); err != nil {
+	if err := l.Commit(ctx, RecordsBatch("c3", ObjectState{Key: "flows", Version: "e", Position: 3, Done: true, Records: 3}, fl...)); err != nil {
 		t.Fatal(err)
 	}
 }

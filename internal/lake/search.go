@@ -2,7 +2,11 @@ package lake
 
 import (
 	"context"
+	"database/sql"
+	"encoding/binary"
 	"fmt"
+	"net/netip"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -41,13 +45,6 @@ type SearchResult struct {
 	Total *int64  `json:"total,omitempty"`
 }
 
-// compiled is a query compiled for one index.
-type compiled struct {
-	where string
-	args  []any
-	none  bool // the query cannot match in this index
-}
-
 // FieldError and ValueError are the query package's positioned errors.
 type (
 	FieldError = query.FieldError
@@ -61,98 +58,14 @@ func ParseTime(s string, now time.Time) (time.Time, error) { return query.ParseT
 // every index, returning a positioned error for the first problem.
 func Validate(q string) error { return query.Validate(q) }
 
-func (c *compiled) arg(v any) string {
-	c.args = append(c.args, v)
-	return "?"
-}
-
-// sql writes the SQL of a bound query. It is the only translation of
-// query.Expr to SQL; query.Eval is the in-memory one.
-func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
-	col := func(i int) string { return quoteIdent(s.Fields[i].Name) }
-	switch x := e.(type) {
-	case query.Const:
-		if x {
-			b.WriteString("TRUE")
-		} else {
-			b.WriteString("FALSE")
-		}
-	case query.AllOf:
-		c.list(b, x, " AND ", s)
-	case query.AnyOf:
-		c.list(b, x, " OR ", s)
-	case query.Negate:
-		// Absent values match no term, so NOT must treat NULL as false.
-		b.WriteString("(NOT coalesce(")
-		c.sql(b, x.X, s)
-		b.WriteString(", FALSE))")
-	case query.HasValue:
-		if s.Fields[x.Field].Type == interflow.Strings {
-			b.WriteString("coalesce(len(" + col(x.Field) + ") > 0, FALSE)")
-		} else {
-			b.WriteString(col(x.Field) + " IS NOT NULL")
-		}
-	case query.StrCmp:
-		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(x.V))
-	case query.Like:
-		if s.Fields[x.Field].Type == interflow.Strings {
-			b.WriteString("len(list_filter(" + col(x.Field) + ", x -> " + c.like("x", x.Pattern, false) + ")) > 0")
-		} else {
-			b.WriteString(c.like(col(x.Field), x.Pattern, false))
-		}
-	case query.ListHas:
-		b.WriteString("list_contains(" + col(x.Field) + ", " + c.arg(x.V) + ")")
-	case query.IntCmp:
-		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(x.V))
-	case query.BoolEq:
-		b.WriteString(col(x.Field) + " = " + c.arg(x.V))
-	case query.TimeCmp:
-		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(time.UnixMicro(x.V).UTC()))
-	case query.IPRange:
-		k := quoteIdent(ipKeyColumn(s.Fields[x.Field].Name))
-		b.WriteString(k + " BETWEEN " + c.arg(interflow.IPKey(x.Lo.String())) + " AND " + c.arg(interflow.IPKey(x.Hi.String())))
-	case query.Text:
-		// The substring test is cheap and selective; the boundary test
-		// (RE2, linear) runs only on what it lets through.
-		b.WriteString("(contains(lower(raw), " + c.arg(x.Needle) + ")")
-		if re := query.WordsRegexp(x.Needle); re != "" {
-			b.WriteString(" AND regexp_matches(lower(raw), " + c.arg(re) + ")")
-		}
-		b.WriteString(")")
-	case query.TextLike:
-		b.WriteString(c.like("lower(raw)", x.Pattern, true))
-	default:
-		panic(fmt.Sprintf("lake: query node %T has no SQL", e))
-	}
-}
-
-// like matches an expression against a wildcard pattern (anywhere in it
-// when partial): LIKE for simple patterns, where DuckDB is fastest, and an
-// RE2 regular expression beyond two wildcards, where LIKE's backtracking
-// grows without bound on long values.
-func (c *compiled) like(expr string, w query.Wildcard, partial bool) string {
-	if w.Stars() <= 2 {
-		p := w.Pattern()
-		if partial {
-			p = "%" + p + "%"
-		}
-		return expr + " LIKE " + c.arg(p) + ` ESCAPE '\'`
-	}
-	if partial {
-		return "regexp_matches(" + expr + ", " + c.arg(w.Regexp()) + ")"
-	}
-	return "regexp_full_match(" + expr + ", " + c.arg(w.Regexp()) + ")"
-}
-
-func (c *compiled) list(b *strings.Builder, list []query.Expr, sep string, s *interflow.Schema) {
-	b.WriteString("(")
-	for i, op := range list {
-		if i > 0 {
-			b.WriteString(sep)
-		}
-		c.sql(b, op, s)
-	}
-	b.WriteString(")")
+// plan is a query bound to one index, with the segments it must read.
+type plan struct {
+	schema *interflow.Schema
+	expr   query.Expr
+	where  string // tenant, time and the query, as SQL
+	args   []any
+	words  func(tokenFilters, int) bool // may a row group match (free text)?
+	segs   []Segment                    // newest first
 }
 
 func indices(req *SearchRequest) ([]*interflow.Schema, error) {
@@ -170,82 +83,229 @@ func indices(req *SearchRequest) ([]*interflow.Schema, error) {
 	return out, nil
 }
 
-// scope is the tenant and time restriction every query gets.
-func scope(req *SearchRequest, c *compiled) string {
-	var parts []string
-	if len(req.Tenants) > 0 {
-		ph := make([]string, len(req.Tenants))
-		for i, t := range req.Tenants {
-			ph[i] = c.arg(t)
-		}
-		parts = append(parts, "tenant IN ("+strings.Join(ph, ",")+")")
-	}
-	parts = append(parts, `"timestamp" >= `+c.arg(req.From.UTC()), `"timestamp" < `+c.arg(req.To.UTC()))
-	return strings.Join(parts, " AND ")
-}
-
-func (l *Lake) prepare(req *SearchRequest) ([]*interflow.Schema, []compiled, error) {
+// prepare binds the query to each searched index and finds the segments
+// that can hold matches: of the scope's tenants, overlapping the time
+// range, and (for free text) with a row group whose token filter holds
+// the words.
+func (l *Lake) prepare(ctx context.Context, req *SearchRequest) ([]*plan, error) {
 	if req.To.IsZero() {
 		req.To = time.Now().UTC()
 	}
 	if !req.From.Before(req.To) {
-		return nil, nil, fmt.Errorf("the time range is empty: from %s is not before to %s", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339))
+		return nil, fmt.Errorf("the time range is empty: from %s is not before to %s", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339))
 	}
 	ast, err := query.Parse(req.Query)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	schemas, err := indices(req)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// Bind against every index first, so a query is rejected the same way
 	// whichever indices are searched.
 	now := time.Now()
 	for _, s := range interflow.Schemas() {
 		if _, err := query.Bind(ast, s, now); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	var cs []compiled
+	var plans []*plan
 	for _, s := range schemas {
-		e, err := query.Bind(ast, s, now)
-		if err != nil {
-			return nil, nil, err
+		e, _ := query.Bind(ast, s, now)
+		if e == query.Const(false) {
+			continue
 		}
-		// The scope first, so its placeholders come first.
+		p := &plan{schema: s, expr: e, words: mayMatch(e)}
 		c := compiled{}
 		var b strings.Builder
-		b.WriteString(scope(req, &c) + " AND ")
+		b.WriteString(`"timestamp" >= ` + c.arg(req.From.UTC()) + ` AND "timestamp" < ` + c.arg(req.To.UTC()))
+		if len(req.Tenants) > 0 {
+			ph := make([]string, len(req.Tenants))
+			for i, t := range req.Tenants {
+				ph[i] = c.arg(t)
+			}
+			b.WriteString(" AND tenant IN (" + strings.Join(ph, ",") + ")")
+		}
+		b.WriteString(" AND ")
 		c.sql(&b, e, s)
-		c.where = b.String()
-		c.none = e == query.Const(false)
-		cs = append(cs, c)
+		p.where, p.args = b.String(), c.args
+		if p.segs, err = l.segmentsIn(ctx, s.Index, req.Tenants, req.From, req.To); err != nil {
+			return nil, err
+		}
+		if len(p.segs) > 0 {
+			plans = append(plans, p)
+		}
 	}
-	return schemas, cs, nil
+	return plans, nil
+}
+
+// segmentsIn lists the registered segments of an index that may hold
+// records of the tenants (all when none) in [from, to), newest first.
+func (l *Lake) segmentsIn(ctx context.Context, index string, tenants []string, from, to time.Time) ([]Segment, error) {
+	q := `SELECT id, idx, tenant, day, path, rows, bytes, min_ts, max_ts, row_groups, level FROM segments
+ WHERE idx = ? AND max_ts >= ? AND min_ts < ?`
+	args := []any{index, from.UTC(), to.UTC()}
+	if len(tenants) > 0 {
+		q += ` AND tenant IN (` + placeholders(len(tenants)) + `)`
+		for _, t := range tenants {
+			args = append(args, t)
+		}
+	}
+	q += ` ORDER BY max_ts DESC, id DESC`
+	return l.querySegments(ctx, q, args...)
+}
+
+func (l *Lake) querySegments(ctx context.Context, q string, args ...any) ([]Segment, error) {
+	rows, err := l.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("lake: segments: %w", err)
+	}
+	defer rows.Close()
+	var out []Segment
+	for rows.Next() {
+		var s Segment
+		if err := rows.Scan(&s.ID, &s.Index, &s.Tenant, &s.Day, &s.Path, &s.Rows, &s.Bytes, &s.MinTS, &s.MaxTS, &s.RowGroups, &s.Level); err != nil {
+			return nil, err
+		}
+		s.MinTS, s.MaxTS, s.Day = s.MinTS.UTC(), s.MaxTS.UTC(), s.Day.UTC()
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// mayMatch returns, for a bound query, whether a row group with a given
+// token filter can hold a match: every word of a free-text needle under
+// AND must be in the filter. nil means any row group may match.
+func mayMatch(e query.Expr) func(tokenFilters, int) bool {
+	switch x := e.(type) {
+	case query.Text:
+		var hs []uint64
+		query.Words(x.Needle, func(w string) { hs = append(hs, wordHash(w)) })
+		if len(hs) == 0 {
+			return nil
+		}
+		return func(t tokenFilters, rg int) bool { return t.mayHold(rg, hs) }
+	case query.AllOf:
+		var parts []func(tokenFilters, int) bool
+		for _, c := range x {
+			if m := mayMatch(c); m != nil {
+				parts = append(parts, m)
+			}
+		}
+		if len(parts) == 0 {
+			return nil
+		}
+		return func(t tokenFilters, rg int) bool {
+			for _, p := range parts {
+				if !p(t, rg) {
+					return false
+				}
+			}
+			return true
+		}
+	case query.AnyOf:
+		var parts []func(tokenFilters, int) bool
+		for _, c := range x {
+			m := mayMatch(c)
+			if m == nil {
+				return nil // an operand that any row group may match
+			}
+			parts = append(parts, m)
+		}
+		return func(t tokenFilters, rg int) bool {
+			for _, p := range parts {
+				if p(t, rg) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return nil
+}
+
+// source is the FROM clause over some segments: for free text, restricted
+// to the row groups whose token filters allow a match. ok is false when
+// no row group of these segments can match.
+func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
+	files := make([]string, 0, len(segs))
+	if p.words == nil {
+		for _, s := range segs {
+			files = append(files, quoteString(filepath.Join(l.root, s.Path)))
+		}
+		return "read_parquet([" + strings.Join(files, ", ") + "], union_by_name = true)", true, nil
+	}
+	var parts []string
+	for _, s := range segs {
+		full := filepath.Join(l.root, s.Path)
+		t, err := l.filters.get(tokensPath(full))
+		if err != nil {
+			return "", false, fmt.Errorf("lake: token filter of %s: %w", s.Path, err)
+		}
+		var rgs []string
+		for rg := 0; rg < s.RowGroups; rg++ {
+			if p.words(t, rg) {
+				rgs = append(rgs, fmt.Sprint(rg))
+			}
+		}
+		if len(rgs) == 0 {
+			continue
+		}
+		src := "SELECT * FROM read_parquet(" + quoteString(full) + ")"
+		if len(rgs) < s.RowGroups {
+			src += " WHERE rg IN (" + strings.Join(rgs, ",") + ")"
+		}
+		parts = append(parts, src)
+	}
+	if len(parts) == 0 {
+		return "", false, nil
+	}
+	return "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")", true, nil
+}
+
+// chunks splits segments (newest first) into groups queried together:
+// small at first, so a newest-first search over a long range usually ends
+// after the first few, then growing.
+func chunks(segs []Segment) [][]Segment {
+	var out [][]Segment
+	size := 4
+	for len(segs) > 0 {
+		n := min(size, len(segs))
+		out = append(out, segs[:n])
+		segs = segs[n:]
+		size *= 4
+	}
+	return out
 }
 
 // Count returns the number of matching records.
 func (l *Lake) Count(ctx context.Context, req SearchRequest) (int64, error) {
-	schemas, cs, err := l.prepare(&req)
+	plans, err := l.prepare(ctx, &req)
 	if err != nil {
 		return 0, err
 	}
 	var total int64
-	for i, s := range schemas {
-		if cs[i].none {
+	for _, p := range plans {
+		from, ok, err := l.source(p, p.segs)
+		if err != nil || !ok {
+			if err != nil {
+				return 0, err
+			}
 			continue
 		}
 		var n int64
-		if err := l.db.QueryRowContext(ctx, "SELECT count(*) FROM "+quoteIdent(s.Index)+" WHERE "+cs[i].where, cs[i].args...).Scan(&n); err != nil {
-			return 0, fmt.Errorf("lake: count %s: %w", s.Index, err)
+		if err := l.db.QueryRowContext(ctx, "SELECT count(*) FROM "+from+" WHERE "+p.where, p.args...).Scan(&n); err != nil {
+			return 0, fmt.Errorf("lake: count %s: %w", p.schema.Index, err)
 		}
 		total += n
 	}
 	return total, nil
 }
 
-// Search returns the newest matching records.
+// Search returns the newest matching records. Segments are read newest
+// first, a few at a time, and reading stops once the next segment can
+// hold nothing newer than the last record kept.
 func (l *Lake) Search(ctx context.Context, req SearchRequest) (*SearchResult, error) {
 	if req.Limit <= 0 {
 		req.Limit = 100
@@ -253,38 +313,45 @@ func (l *Lake) Search(ctx context.Context, req SearchRequest) (*SearchResult, er
 	if req.Limit > 10000 {
 		req.Limit = 10000
 	}
-	schemas, cs, err := l.prepare(&req)
+	plans, err := l.prepare(ctx, &req)
 	if err != nil {
 		return nil, err
 	}
 	var rows []Row
-	for i, s := range schemas {
-		if cs[i].none {
-			continue
-		}
-		c := cs[i]
-		where := c.where
-		args := append([]any(nil), c.args...)
+	for _, p := range plans {
+		where, args := p.where, append([]any(nil), p.args...)
 		if req.Before != nil {
 			where += ` AND ("timestamp" < ? OR ("timestamp" = ? AND id < ?))`
 			args = append(args, req.Before.Timestamp.UTC(), req.Before.Timestamp.UTC(), req.Before.ID)
 		}
-		q := "SELECT " + selectList(s) + " FROM " + quoteIdent(s.Index) + " WHERE " + where +
-			` ORDER BY "timestamp" DESC, id DESC LIMIT ?`
-		args = append(args, req.Limit+1)
-		got, err := l.scanRows(ctx, s, q, args)
-		if err != nil {
-			return nil, err
+		for _, chunk := range chunks(p.segs) {
+			if len(rows) > req.Limit {
+				sortRows(rows)
+				rows = rows[:req.Limit+1]
+				if chunk[0].MaxTS.Before(rows[req.Limit]["timestamp"].(time.Time)) {
+					break // nothing in these or older segments is newer
+				}
+			}
+			if req.Before != nil && chunk[0].MinTS.After(req.Before.Timestamp) && chunk[len(chunk)-1].MinTS.After(req.Before.Timestamp) {
+				continue
+			}
+			from, ok, err := l.source(p, chunk)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			q := "SELECT " + selectList(p.schema) + " FROM " + from + " WHERE " + where +
+				` ORDER BY "timestamp" DESC, id DESC LIMIT ?`
+			got, err := l.scanRows(ctx, p.schema, q, append(append([]any(nil), args...), req.Limit+1))
+			if err != nil {
+				return nil, err
+			}
+			rows = append(rows, got...)
 		}
-		rows = append(rows, got...)
 	}
-	sort.SliceStable(rows, func(i, j int) bool {
-		ti, tj := rows[i]["timestamp"].(time.Time), rows[j]["timestamp"].(time.Time)
-		if !ti.Equal(tj) {
-			return ti.After(tj)
-		}
-		return rows[i]["id"].(string) > rows[j]["id"].(string)
-	})
+	sortRows(rows)
 	res := &SearchResult{}
 	if len(rows) > req.Limit {
 		rows = rows[:req.Limit]
@@ -298,10 +365,20 @@ func (l *Lake) Search(ctx context.Context, req SearchRequest) (*SearchResult, er
 	return res, nil
 }
 
+func sortRows(rows []Row) {
+	sort.SliceStable(rows, func(i, j int) bool {
+		ti, tj := rows[i]["timestamp"].(time.Time), rows[j]["timestamp"].(time.Time)
+		if !ti.Equal(tj) {
+			return ti.After(tj)
+		}
+		return rows[i]["id"].(string) > rows[j]["id"].(string)
+	})
+}
+
 func selectList(s *interflow.Schema) string {
 	cols := make([]string, len(s.Fields))
 	for i, f := range s.Fields {
-		cols[i] = quoteIdent(f.Name)
+		cols[i] = quoteIdent(ColumnName(f.Name))
 	}
 	return strings.Join(cols, ", ")
 }
@@ -327,8 +404,17 @@ func (l *Lake) scanRows(ctx context.Context, s *interflow.Schema, q string, args
 			if v == nil {
 				continue
 			}
-			if t, ok := v.(time.Time); ok {
-				v = t.UTC()
+			switch x := v.(type) {
+			case time.Time:
+				v = x.UTC()
+			case []any:
+				l := make([]string, 0, len(x))
+				for _, e := range x {
+					if s, ok := e.(string); ok {
+						l = append(l, s)
+					}
+				}
+				v = l
 			}
 			r[s.Fields[i].Name] = v
 		}
@@ -345,7 +431,7 @@ type Bucket struct {
 
 // Histogram counts matching records per interval.
 func (l *Lake) Histogram(ctx context.Context, req SearchRequest, interval time.Duration) ([]Bucket, error) {
-	schemas, cs, err := l.prepare(&req)
+	plans, err := l.prepare(ctx, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -354,15 +440,18 @@ func (l *Lake) Histogram(ctx context.Context, req SearchRequest, interval time.D
 	}
 	secs := int64(interval / time.Second)
 	counts := map[int64]int64{}
-	for i, s := range schemas {
-		if cs[i].none {
+	for _, p := range plans {
+		from, ok, err := l.source(p, p.segs)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			continue
 		}
-		q := `SELECT (epoch("timestamp")::BIGINT // ?) * ? AS b, count(*) FROM ` + quoteIdent(s.Index) + " WHERE " + cs[i].where + " GROUP BY b"
-		args := append([]any{secs, secs}, cs[i].args...)
-		rs, err := l.db.QueryContext(ctx, q, args...)
+		q := `SELECT (epoch("timestamp")::BIGINT // ?) * ? AS b, count(*) FROM ` + from + " WHERE " + p.where + " GROUP BY b"
+		rs, err := l.db.QueryContext(ctx, q, append([]any{secs, secs}, p.args...)...)
 		if err != nil {
-			return nil, fmt.Errorf("lake: histogram %s: %w", s.Index, err)
+			return nil, fmt.Errorf("lake: histogram %s: %w", p.schema.Index, err)
 		}
 		for rs.Next() {
 			var b, n int64
@@ -392,8 +481,10 @@ type TopValue struct {
 }
 
 // Top returns the most frequent values of a field among matching records.
+// IP fields are grouped by their integer keys, about four times faster
+// than by text.
 func (l *Lake) Top(ctx context.Context, req SearchRequest, fieldName string, n int) ([]TopValue, error) {
-	schemas, cs, err := l.prepare(&req)
+	plans, err := l.prepare(ctx, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -404,34 +495,29 @@ func (l *Lake) Top(ctx context.Context, req SearchRequest, fieldName string, n i
 		n = 10
 	}
 	agg := map[string]*TopValue{}
-	for i, s := range schemas {
-		if cs[i].none {
+	for _, p := range plans {
+		fi, ok := p.schema.Lookup(fieldName)
+		if !ok {
 			continue
 		}
-		if _, ok := s.Lookup(fieldName); !ok {
-			continue
-		}
-		col := quoteIdent(fieldName)
-		q := "SELECT " + col + ", count(*) AS n FROM " + quoteIdent(s.Index) + " WHERE " + cs[i].where + " AND " + col +
-			" IS NOT NULL GROUP BY 1 ORDER BY n DESC LIMIT ?"
-		rs, err := l.db.QueryContext(ctx, q, append(cs[i].args, n)...)
+		from, ok, err := l.source(p, p.segs)
 		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		f := p.schema.Fields[fi]
+		col := quoteIdent(ColumnName(f.Name))
+		group := col
+		if f.Type == interflow.IP {
+			group = quoteIdent(v4Column(f.Name)) + ", " + quoteIdent(v6Column(f.Name))
+		}
+		q := "SELECT " + group + ", count(*) AS n FROM " + from + " WHERE " + p.where + " AND " + col +
+			" IS NOT NULL GROUP BY ALL ORDER BY n DESC LIMIT ?"
+		if err := l.topRows(ctx, q, append(append([]any(nil), p.args...), n), f.Type == interflow.IP, agg); err != nil {
 			return nil, fmt.Errorf("lake: top %s: %w", fieldName, err)
 		}
-		for rs.Next() {
-			var v any
-			var c int64
-			if err := rs.Scan(&v, &c); err != nil {
-				rs.Close()
-				return nil, err
-			}
-			k := fmt.Sprint(v)
-			if agg[k] == nil {
-				agg[k] = &TopValue{Value: v}
-			}
-			agg[k].Count += c
-		}
-		rs.Close()
 	}
 	out := make([]TopValue, 0, len(agg))
 	for _, v := range agg {
@@ -449,13 +535,78 @@ func (l *Lake) Top(ctx context.Context, req SearchRequest, fieldName string, n i
 	return out, nil
 }
 
+func (l *Lake) topRows(ctx context.Context, q string, args []any, ip bool, agg map[string]*TopValue) error {
+	rs, err := l.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var v any
+		var c int64
+		if ip {
+			var v4 sql.NullInt64
+			var v6 []byte
+			if err := rs.Scan(&v4, &v6, &c); err != nil {
+				return err
+			}
+			v = ipText(v4, v6)
+		} else if err := rs.Scan(&v, &c); err != nil {
+			return err
+		}
+		if v == nil {
+			continue
+		}
+		k := fmt.Sprint(v)
+		if agg[k] == nil {
+			agg[k] = &TopValue{Value: v}
+		}
+		agg[k].Count += c
+	}
+	return rs.Err()
+}
+
+// ipText turns an IP field's keys back into its text.
+func ipText(v4 sql.NullInt64, v6 []byte) any {
+	if v4.Valid {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(v4.Int64))
+		return netip.AddrFrom4(b).String()
+	}
+	if len(v6) == 16 {
+		return netip.AddrFrom16([16]byte(v6)).String()
+	}
+	return nil
+}
+
 // Duplicates counts record IDs stored more than once, across both indices:
 // the invariant the reliability tests check.
 func (l *Lake) Duplicates(ctx context.Context) (int64, error) {
-	var n int64
-	err := l.db.QueryRowContext(ctx, `SELECT coalesce(sum(c - 1), 0) FROM (
- SELECT id, count(*) c FROM (SELECT id FROM aws_events UNION ALL SELECT id FROM traffic) GROUP BY id HAVING count(*) > 1)`).Scan(&n)
-	return n, err
+	var total int64
+	for _, s := range interflow.Schemas() {
+		from, ok, err := l.allOf(ctx, s.Index)
+		if err != nil || !ok {
+			if err != nil {
+				return 0, err
+			}
+			continue
+		}
+		var n int64
+		if err := l.db.QueryRowContext(ctx, `SELECT coalesce(sum(c - 1), 0) FROM (SELECT id, count(*) c FROM `+from+` GROUP BY id HAVING count(*) > 1)`).Scan(&n); err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// allOf is the FROM clause over every segment of an index.
+func (l *Lake) allOf(ctx context.Context, index string) (string, bool, error) {
+	segs, err := l.querySegments(ctx, `SELECT id, idx, tenant, day, path, rows, bytes, min_ts, max_ts, row_groups, level FROM segments WHERE idx = ?`, index)
+	if err != nil || len(segs) == 0 {
+		return "", false, err
+	}
+	return l.source(&plan{}, segs)
 }
 
 // Integrity summarises an index for consistency checks: rows, distinct
@@ -474,11 +625,15 @@ func (l *Lake) CheckIntegrity(ctx context.Context, index string) (Integrity, err
 	if s == nil {
 		return it, fmt.Errorf("unknown index %q", index)
 	}
+	from, ok, err := l.allOf(ctx, index)
+	if err != nil || !ok {
+		return it, err
+	}
 	ev := "NULL"
 	if _, ok := s.Lookup("event_id"); ok {
 		ev = "event_id"
 	}
-	err := l.db.QueryRowContext(ctx, "SELECT count(*), count(DISTINCT id), count(DISTINCT "+ev+") FROM "+quoteIdent(s.Index)).
+	err = l.db.QueryRowContext(ctx, "SELECT count(*), count(DISTINCT id), count(DISTINCT "+ev+") FROM "+from).
 		Scan(&it.Rows, &it.DistinctIDs, &it.DistinctEventIDs)
 	return it, err
 }

@@ -194,7 +194,7 @@ func TestPerfSearchLatency(t *testing.T) {
 			rec.Set(interflow.FRaw, fmt.Sprintf("2 123456789012 eni-%d %s 172.16.0.1 %d 443 6 1 40 0 0 %s OK", j%100, src, r.IntN(60000), rec.Value(interflow.FAction)))
 			recs = append(recs, rec)
 		}
-		if err := l.CommitMany(ctx, []*lake.Batch{{ConnectorID: "c", Schema: interflow.Traffic(), Records: recs, Object: lake.ObjectState{Key: fmt.Sprintf("b%d", i), Version: "e", Done: true}}}); err != nil {
+		if err := l.Commit(ctx, lake.RecordsBatch("c", lake.ObjectState{Key: fmt.Sprintf("b%d", i), Version: "e", Done: true}, recs...)); err != nil {
 			t.Fatal(err)
 		}
 	}

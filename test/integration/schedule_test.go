@@ -107,7 +107,7 @@ func TestShutdownMidRun(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	open := func() *app.App {
-		a, err := app.Open(ctx, app.Options{DataDir: dir, Collect: collect.Options{Workers: 1}})
+		a, err := app.Open(ctx, app.Options{DataDir: dir, Collect: collect.Options{Workers: 1, BatchSize: 200}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,8 +127,8 @@ func TestShutdownMidRun(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the run never reached its fourth object")
 	}
-	// The three objects before the held one commit (group commit lingers
-	// a moment), then the scheduler stops.
+	// Small commits (200 records) land the three objects before the held
+	// one in the lake; then the scheduler stops.
 	waitFor(t, 30*time.Second, "the first objects to commit", func() bool { return countTenant(t, a, "t") > 0 })
 	stop()
 	<-done

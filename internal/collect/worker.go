@@ -1,0 +1,288 @@
+package collect
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/format"
+	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/source"
+)
+
+// task is one object for a worker: to collect, or to checkpoint as skipped.
+type task struct {
+	obj  source.Object
+	prev lake.ObjectState
+	skip bool
+}
+
+// worker decodes objects and commits its own batches: there is no single
+// writer, so decoding, encoding segments and writing them run on every
+// core. A worker's batch holds the rows of several objects (many small
+// objects share a commit) in columns; it commits when it reaches the
+// batch limits, when it has waited a moment, and at the end.
+type worker struct {
+	c       *connector.Connector
+	bucket  Bucket
+	f       Format
+	st      Store
+	opt     Options
+	log     *slog.Logger
+	rows    *interflow.Batch
+	pending []*lake.Batch
+	stats   Stats // counts of the pending batches, reported once committed
+	opened  time.Time
+	rec     *interflow.Record
+	// done is called with each object committed as finished (ok) or
+	// failed; report with the counts of each commit.
+	done   func(key string, lm time.Time, ok bool)
+	report func(Stats)
+}
+
+func newWorker(c *connector.Connector, b Bucket, f Format, st Store, opt Options, log *slog.Logger) *worker {
+	return &worker{c: c, bucket: b, f: f, st: st, opt: opt, log: log, rows: interflow.NewBatch(f.Schema), rec: interflow.New(f.Schema)}
+}
+
+// run collects tasks until the channel closes or ctx ends, then commits
+// what it holds. It returns the first commit failure (a store failure:
+// the run stops).
+func (w *worker) run(ctx context.Context, tasks <-chan task) error {
+	for t := range tasks {
+		if ctx.Err() != nil {
+			break
+		}
+		if t.skip {
+			w.add(&lake.Batch{ConnectorID: w.c.ID, Tenant: w.c.Tenant, Schema: w.f.Schema, Rows: w.rows,
+				Object: lake.ObjectState{Key: t.obj.Key, Version: versionOf(t.obj), Done: true, Size: t.obj.Size, LastModified: t.obj.LastModified}},
+				Stats{Skipped: 1})
+		} else if err := w.collectObject(ctx, t.obj, t.prev); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			var fe *fatalError
+			if errors.As(err, &fe) {
+				return fe.err
+			}
+			w.log.Warn("object failed; it will be retried at the next run", "key", t.obj.Key, "err", err)
+			w.report(Stats{Errors: 1, FirstError: err})
+			w.done(t.obj.Key, t.obj.LastModified, false)
+		}
+		if w.full() || len(w.pending) > 0 && time.Since(w.opened) > batchLinger {
+			if err := w.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return w.flush(ctx)
+}
+
+// fatalError is a commit failure inside an object: it stops the run.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+
+func (w *worker) full() bool {
+	return w.rows.Len() >= w.opt.BatchSize || w.rows.Bytes() >= w.opt.BatchBytes
+}
+
+// add holds a batch (an object's part) for the next commit.
+func (w *worker) add(b *lake.Batch, s Stats) {
+	if len(w.pending) == 0 {
+		w.opened = time.Now()
+	}
+	w.pending = append(w.pending, b)
+	w.stats.add(s)
+}
+
+// flush commits the pending batches, retrying at a finer grain if the
+// store refuses their content, then reports them.
+func (w *worker) flush(ctx context.Context) error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	moved, err := commitSalvaging(ctx, w.st, w.pending, w.log)
+	if err != nil {
+		return err
+	}
+	s := w.stats
+	s.Records -= int64(moved)
+	s.Quarantined += int64(moved)
+	w.report(s)
+	for _, b := range w.pending {
+		if b.Object.Done {
+			w.done(b.Object.Key, b.Object.LastModified, true)
+		}
+	}
+	w.pending, w.stats = w.pending[:0], Stats{}
+	w.rows.Reset() // committed: its memory serves the next batch
+	return nil
+}
+
+// collectObject streams one object from its checkpoint position to the
+// end into the worker's batch. It returns an error when the object must be
+// retried at the next run (a read failure); what was committed stays.
+func (w *worker) collectObject(ctx context.Context, obj source.Object, prev lake.ObjectState) error {
+	c := w.c
+	prov := interflow.Provenance{Tenant: c.Tenant, Connector: c.Name, Bucket: w.bucket.Name(), Key: obj.Key, ETag: obj.ETag, Size: obj.Size, LastModified: obj.LastModified}
+	o := &objectRun{w: w, obj: obj, prov: prov,
+		state: lake.ObjectState{Key: obj.Key, Version: prov.ObjectVersion(), Position: prev.Position, Records: prev.Records,
+			Quarantined: prev.Quarantined, Size: obj.Size, LastModified: obj.LastModified}}
+	if prev.Version != "" && prev.Version != o.state.Version && prev.Position > 0 {
+		w.log.Warn("object changed after it was partly collected; continuing from the committed position", "key", obj.Key, "was", prev.Version, "now", o.state.Version)
+	}
+	o.begin()
+	rc, err := w.bucket.Open(ctx, obj)
+	if err != nil {
+		o.abandon()
+		return fmt.Errorf("open %s: %w", obj.Key, err)
+	}
+	defer rc.Close()
+	counted := &format.CountingReader{R: rc}
+	dr, decompressed, err := format.Open(counted, w.opt.Limits)
+	if err != nil {
+		var oe *format.ObjectError
+		if !errors.As(err, &oe) {
+			o.abandon()
+			return fmt.Errorf("read %s: %w", obj.Key, err)
+		}
+		o.quarantine("object", 0, 0, oe.Error(), nil)
+	} else if err := o.decode(ctx, dr); err != nil {
+		return err
+	} else {
+		o.stats.Decompressed = decompressed()
+	}
+	o.stats.Objects = 1
+	o.stats.Bytes = counted.N
+	if !obj.LastModified.IsZero() {
+		t := obj.LastModified
+		o.stats.Newest = &t
+	}
+	o.finish(true)
+	return nil
+}
+
+// objectRun is one object being collected into the worker's batch.
+type objectRun struct {
+	w     *worker
+	obj   source.Object
+	prov  interflow.Provenance
+	state lake.ObjectState
+	b     *lake.Batch // this object's part of the current batch
+	stats Stats
+	bytes int64
+}
+
+func (o *objectRun) begin() {
+	o.b = &lake.Batch{ConnectorID: o.w.c.ID, Tenant: o.w.c.Tenant, Schema: o.w.f.Schema, Rows: o.w.rows}
+}
+
+// abandon drops an object that could not be opened: nothing of it is held.
+func (o *objectRun) abandon() {}
+
+func (o *objectRun) quarantine(scope string, pos, offset int64, reason string, raw []byte) {
+	o.b.Quarantine = append(o.b.Quarantine, lake.QuarantineItem{Tenant: o.w.c.Tenant, Connector: o.w.c.Name, Bucket: o.w.bucket.Name(),
+		Key: o.obj.Key, Version: o.state.Version, Position: pos, Offset: offset, Scope: scope, Reason: reason,
+		Raw: bytes.Clone(format.Cap(raw, 64<<10))})
+	o.state.Quarantined++
+	o.stats.Quarantined++
+}
+
+// finish hands the object's part to the worker with its checkpoint.
+func (o *objectRun) finish(done bool) {
+	o.state.Done = done
+	o.b.Object = o.state
+	o.w.add(o.b, o.stats)
+	o.stats = Stats{}
+}
+
+// split commits the batch mid-object (it is full), and continues the
+// object in the next batch.
+func (o *objectRun) split(ctx context.Context) error {
+	o.finish(false)
+	if err := o.w.flush(ctx); err != nil {
+		return &fatalError{err}
+	}
+	o.begin()
+	return nil
+}
+
+func (o *objectRun) decode(ctx context.Context, dr io.Reader) error {
+	w := o.w
+	dec := w.f.NewDecoder(dr, o.obj)
+	if c, ok := dec.(io.Closer); ok {
+		defer c.Close()
+	}
+	var pos int64
+	rec := w.rec
+	for {
+		raw, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var oe *format.ObjectError
+			if errors.As(err, &oe) {
+				w.log.Warn("quarantining the rest of an object", "key", o.obj.Key, "record", pos, "reason", oe.Error())
+				if pos >= o.state.Position {
+					o.quarantine("object", pos, oe.Offset, oe.Error(), nil)
+				}
+				break
+			}
+			// A read failure: what is held commits with the worker's
+			// batch, and the object resumes from there at the next run.
+			o.finish(false)
+			return fmt.Errorf("read %s at record %d: %w", o.obj.Key, pos, err)
+		}
+		if pos < o.state.Position {
+			pos++ // committed (or quarantined) by an earlier run
+			continue
+		}
+		rec.Reset()
+		rec.Stamp(o.prov, pos, w.f.Class, w.f.Category)
+		if bad := invalidUTF8(raw); bad >= 0 {
+			// AWS writes UTF-8; such a record is corrupt. Its bytes are
+			// kept exactly in the quarantine.
+			o.quarantine("record", pos, dec.Offset(),
+				fmt.Sprintf("the record is not valid UTF-8 (byte %d of %d): AWS writes UTF-8, so the object is damaged; its bytes are kept here exactly", bad, len(raw)), raw)
+		} else if err := dec.Normalize(raw, rec); err != nil {
+			var re *format.RecordError
+			reason := err.Error()
+			if errors.As(err, &re) {
+				reason = re.Reason
+			}
+			o.quarantine("record", pos, dec.Offset(), reason, raw)
+		} else if w.opt.Keep != nil && !w.opt.Keep(rec) {
+			o.stats.Dropped++
+		} else {
+			o.b.Sel = append(o.b.Sel, int32(w.rows.Len()))
+			w.rows.Append(rec)
+			o.state.Records++
+			o.stats.Records++
+		}
+		pos++
+		o.state.Position = pos
+		if w.full() {
+			if err := o.split(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if pos > o.state.Position {
+		o.state.Position = pos
+	}
+	return nil
+}
+
+// batchLinger is how long a worker holds small objects for a shared
+// commit before committing what it has.
+const batchLinger = time.Second

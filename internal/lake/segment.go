@@ -1,0 +1,434 @@
+package lake
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/trawlhq/trawl/internal/interflow"
+)
+
+// The lake's records are immutable Parquet segments, one per (index,
+// tenant, day) per commit, sorted by time, in Hive-style folders
+// (index=…/tenant=…/day=…/) that Trino, Athena, Spark and DuckDB read as
+// they are. A segment is written and synced before the catalog registers
+// it, in the same transaction that advances the checkpoints of the objects
+// its records came from; a file the catalog does not register is debris
+// of a crash, deleted at the next start.
+
+// Segment is one registered segment.
+type Segment struct {
+	ID        string
+	Index     string
+	Tenant    string
+	Day       time.Time
+	Path      string // relative to the lake's root
+	Rows      int64
+	Bytes     int64
+	MinTS     time.Time
+	MaxTS     time.Time
+	RowGroups int
+	Level     int // 0 when written by ingest; compaction adds one
+}
+
+// ColumnName is a field's column in Parquet and SQL: dots become
+// underscores, so other engines need no quoting (cloud.account_id is
+// cloud_account_id).
+func ColumnName(field string) string { return strings.ReplaceAll(field, ".", "_") }
+
+// Beside each IP field, two key columns make CIDR blocks and ranges
+// integer comparisons that row-group statistics prune, and make grouping
+// by address fast: an IPv4 address as an unsigned 32-bit integer, an IPv6
+// address as its 16 bytes.
+func v4Column(field string) string { return ColumnName(field) + "_v4" }
+func v6Column(field string) string { return ColumnName(field) + "_v6" }
+
+// rgColumn holds each row's row group number, constant within a row group,
+// so a query can name the row groups its token filters allow and DuckDB
+// skips the others by their statistics.
+const rgColumn = "rg"
+
+// highCardinality fields are written plain; every other text column with
+// a dictionary, which Parquet drops by itself when it grows too large.
+var highCardinality = map[string]bool{"id": true, "raw": true, "event_id": true, "request_id": true, "error_message": true, "http.args": true}
+
+// leafKind says what a Parquet leaf column holds.
+type leafKind uint8
+
+const (
+	leafValue leafKind = iota // the field itself
+	leafV4                    // an IP field's IPv4 key
+	leafV6                    // an IP field's IPv6 key
+	leafRG                    // the row group number
+)
+
+type leaf struct {
+	col   int // position in the Parquet schema's leaves
+	field int // position in the interflow schema
+	kind  leafKind
+	def   int // max definition level
+}
+
+// layout is an index's Parquet schema and how its leaves map to fields.
+type layout struct {
+	index     *interflow.Schema
+	schema    *parquet.Schema
+	leaves    []leaf
+	rowGroup  int // rows per row group
+	tokenBits int // token filter bits per row
+}
+
+func newLayout(s *interflow.Schema) *layout {
+	g := parquet.Group{}
+	for _, f := range s.Fields {
+		name := ColumnName(f.Name)
+		var n parquet.Node
+		switch f.Type {
+		case interflow.Int:
+			n = parquet.Optional(parquet.Int(64))
+		case interflow.Bool:
+			n = parquet.Optional(parquet.Leaf(parquet.BooleanType))
+		case interflow.Time:
+			n = parquet.Optional(parquet.Timestamp(parquet.Microsecond))
+		case interflow.Strings:
+			n = parquet.Optional(parquet.List(parquet.String()))
+		default:
+			n = parquet.String()
+			if !highCardinality[f.Name] {
+				n = parquet.Encoded(n, &parquet.RLEDictionary)
+			}
+			n = parquet.Optional(n)
+		}
+		g[name] = n
+		if f.Type == interflow.IP {
+			g[v4Column(f.Name)] = parquet.Optional(parquet.Uint(32))
+			g[v6Column(f.Name)] = parquet.Optional(parquet.Leaf(parquet.FixedLenByteArrayType(16)))
+		}
+	}
+	g[rgColumn] = parquet.Required(parquet.Int(32))
+	ps := parquet.NewSchema(s.Index, g)
+	lay := &layout{index: s, schema: ps, rowGroup: 16384, tokenBits: 160}
+	if s.Index == interflow.IndexTraffic {
+		lay.rowGroup, lay.tokenBits = 65536, 64
+	}
+	add := func(path string, field int, kind leafKind) {
+		lc, ok := ps.Lookup(strings.Split(path, ".")...)
+		if !ok {
+			panic("lake: no Parquet leaf " + path)
+		}
+		lay.leaves = append(lay.leaves, leaf{col: lc.ColumnIndex, field: field, kind: kind, def: lc.MaxDefinitionLevel})
+	}
+	for i, f := range s.Fields {
+		name := ColumnName(f.Name)
+		if f.Type == interflow.Strings {
+			name += ".list.element"
+		}
+		add(name, i, leafValue)
+		if f.Type == interflow.IP {
+			add(v4Column(f.Name), i, leafV4)
+			add(v6Column(f.Name), i, leafV6)
+		}
+	}
+	add(rgColumn, -1, leafRG)
+	return lay
+}
+
+func newID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// segmentPath is a segment's path under the lake's root.
+func segmentPath(index, tenant string, day time.Time, id string) string {
+	return filepath.Join("index="+index, "tenant="+tenant, "day="+day.Format("2006-01-02"), id+".parquet")
+}
+
+func tokensPath(segmentFile string) string { return strings.TrimSuffix(segmentFile, ".parquet") + ".tokens" }
+
+// daySpans splits rows (sorted by time) into runs of one UTC day each.
+func daySpans(b *interflow.Batch, rows []int32) [][]int32 {
+	var out [][]int32
+	start := 0
+	for i := 1; i <= len(rows); i++ {
+		if i == len(rows) || dayOf(b.Micros(int(rows[i]))) != dayOf(b.Micros(int(rows[start]))) {
+			out = append(out, rows[start:i])
+			start = i
+		}
+	}
+	return out
+}
+
+func dayOf(micros int64) int64 {
+	d := micros / (86400 * 1e6)
+	if micros < 0 && micros%(86400*1e6) != 0 {
+		d--
+	}
+	return d
+}
+
+// sortedRows returns the rows to write (sel, or every row) ordered by time.
+func sortedRows(b *interflow.Batch, sel []int32) []int32 {
+	rows := sel
+	if rows == nil {
+		rows = make([]int32, b.Len())
+		for i := range rows {
+			rows[i] = int32(i)
+		}
+	} else {
+		rows = slices.Clone(sel)
+	}
+	slices.SortStableFunc(rows, func(x, y int32) int {
+		a, c := b.Micros(int(x)), b.Micros(int(y))
+		switch {
+		case a < c:
+			return -1
+		case a > c:
+			return 1
+		}
+		return 0
+	})
+	return rows
+}
+
+// writeSegment writes rows of b (all of one tenant and day, sorted by
+// time) as a segment under root, with its token filters, and syncs both.
+func (lay *layout) writeSegment(root, tenant string, b *interflow.Batch, rows []int32, level int) (Segment, error) {
+	day := time.UnixMicro(dayOf(b.Micros(int(rows[0]))) * 86400 * 1e6).UTC()
+	seg := Segment{ID: newID(), Index: lay.index.Index, Tenant: tenant, Day: day, Rows: int64(len(rows)), Level: level,
+		MinTS: b.Time(int(rows[0])), MaxTS: b.Time(int(rows[len(rows)-1]))}
+	seg.Path = segmentPath(seg.Index, tenant, day, seg.ID)
+	full := filepath.Join(root, seg.Path)
+	if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
+		return seg, fmt.Errorf("segment folder: %w", err)
+	}
+	f, err := os.OpenFile(full, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return seg, fmt.Errorf("create segment: %w", err)
+	}
+	filters, err := lay.encode(f, b, rows)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = writeSynced(tokensPath(full), filters)
+	}
+	if err != nil {
+		os.Remove(full)
+		os.Remove(tokensPath(full))
+		return seg, fmt.Errorf("write segment %s: %w", seg.Path, err)
+	}
+	if fi, err := os.Stat(full); err == nil {
+		seg.Bytes = fi.Size()
+	}
+	seg.RowGroups = len(filters)
+	return seg, nil
+}
+
+func writeSynced(path string, t tokenFilters) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	err = t.writeTo(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// encode writes the Parquet file, a row group at a time, column by
+// column, and returns each row group's token filter.
+func (lay *layout) encode(f *os.File, b *interflow.Batch, rows []int32) (tokenFilters, error) {
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w := parquet.NewWriter(bw, lay.schema, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+		parquet.CreatedBy("trawl", "", ""), parquet.PageBufferSize(1<<20), parquet.DataPageStatistics(true))
+	cols := w.ColumnWriters()
+	var vals []parquet.Value
+	var filters tokenFilters
+	for rg := 0; rg*lay.rowGroup < len(rows); rg++ {
+		chunk := rows[rg*lay.rowGroup : min((rg+1)*lay.rowGroup, len(rows))]
+		for _, lf := range lay.leaves {
+			vals = lay.values(vals[:0], b, chunk, lf, rg)
+			if _, err := cols[lf.col].WriteRowValues(vals); err != nil {
+				return nil, err
+			}
+		}
+		tb := newTokenBuilder(len(chunk), lay.tokenBits)
+		for _, r := range chunk {
+			if b.Has(interflow.FRaw, int(r)) {
+				tb.text(string(b.StrBytes(interflow.FRaw, int(r))))
+			}
+		}
+		filters = append(filters, tb.f)
+		if err := w.Flush(); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return filters, bw.Flush()
+}
+
+// values appends one leaf's values for the rows of a row group.
+func (lay *layout) values(vals []parquet.Value, b *interflow.Batch, rows []int32, lf leaf, rg int) []parquet.Value {
+	if lf.kind == leafRG {
+		for range rows {
+			vals = append(vals, parquet.Int32Value(int32(rg)).Level(0, 0, lf.col))
+		}
+		return vals
+	}
+	typ := lay.index.Fields[lf.field].Type
+	for _, r := range rows {
+		i := int(r)
+		if !b.Has(lf.field, i) {
+			vals = append(vals, parquet.NullValue().Level(0, 0, lf.col))
+			continue
+		}
+		switch {
+		case lf.kind == leafV4 || lf.kind == leafV6:
+			vals = append(vals, ipKey(b.StrBytes(lf.field, i), lf))
+		case typ == interflow.Strings:
+			l := b.ListAt(lf.field, i)
+			if len(l) == 0 {
+				vals = append(vals, parquet.NullValue().Level(0, 1, lf.col))
+			}
+			for j, s := range l {
+				vals = append(vals, parquet.ByteArrayValue([]byte(s)).Level(min(j, 1), lf.def, lf.col))
+			}
+		case typ == interflow.Int || typ == interflow.Time:
+			vals = append(vals, parquet.Int64Value(b.Num(lf.field, i)).Level(0, 1, lf.col))
+		case typ == interflow.Bool:
+			vals = append(vals, parquet.BooleanValue(b.Num(lf.field, i) != 0).Level(0, 1, lf.col))
+		default:
+			vals = append(vals, parquet.ByteArrayValue(b.StrBytes(lf.field, i)).Level(0, 1, lf.col))
+		}
+	}
+	return vals
+}
+
+// ipKey is an IP text's IPv4 or IPv6 key value (null when the address is
+// of the other family or does not parse).
+func ipKey(text []byte, lf leaf) parquet.Value {
+	a, err := netip.ParseAddr(string(text))
+	if err == nil {
+		a = a.Unmap()
+		if lf.kind == leafV4 && a.Is4() {
+			return parquet.Int32Value(int32(binary.BigEndian.Uint32(a.AsSlice()))).Level(0, 1, lf.col)
+		}
+		if lf.kind == leafV6 && a.Is6() {
+			b := a.As16()
+			return parquet.FixedLenByteArrayValue(b[:]).Level(0, 1, lf.col)
+		}
+	}
+	return parquet.NullValue().Level(0, 0, lf.col)
+}
+
+// readSegment reads a segment's rows into b (for compaction and tests).
+func (lay *layout) readSegment(path string, b *interflow.Batch) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	pf, err := parquet.OpenFile(f, fi.Size())
+	if err != nil {
+		return fmt.Errorf("segment %s: %w", path, err)
+	}
+	byCol := make(map[int]leaf, len(lay.leaves))
+	for _, lf := range lay.leaves {
+		byCol[lf.col] = lf
+	}
+	// Columns are matched by path, so segments written by an older
+	// schema (fewer fields) read as well.
+	fileToLeaf := map[int]leaf{}
+	for i, path := range pf.Schema().Columns() {
+		if lc, ok := lay.schema.Lookup(path...); ok {
+			fileToLeaf[i] = byCol[lc.ColumnIndex]
+		}
+	}
+	r := parquet.NewReader(pf)
+	defer r.Close()
+	rec := interflow.New(lay.index)
+	rows := make([]parquet.Row, 256)
+	for {
+		n, err := r.ReadRows(rows)
+		for _, row := range rows[:n] {
+			rec.Reset()
+			lay.fill(rec, row, fileToLeaf)
+			b.Append(rec)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("segment %s: %w", path, err)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}
+
+func (lay *layout) fill(rec *interflow.Record, row parquet.Row, fileToLeaf map[int]leaf) {
+	var list []string
+	listField := -1
+	for _, v := range row {
+		lf, ok := fileToLeaf[v.Column()]
+		if !ok || lf.kind != leafValue {
+			continue
+		}
+		typ := lay.index.Fields[lf.field].Type
+		if typ == interflow.Strings {
+			if v.DefinitionLevel() == lf.def {
+				list = append(list, string(v.ByteArray()))
+				listField = lf.field
+			}
+			continue
+		}
+		if v.IsNull() {
+			continue
+		}
+		switch typ {
+		case interflow.Int:
+			rec.SetInt(lf.field, v.Int64())
+		case interflow.Time:
+			rec.SetTime(lf.field, time.UnixMicro(v.Int64()))
+		case interflow.Bool:
+			rec.SetBool(lf.field, v.Boolean())
+		default:
+			rec.SetString(lf.field, string(v.ByteArray()))
+		}
+	}
+	if listField >= 0 {
+		rec.SetList(listField, list)
+	}
+}
