@@ -2,14 +2,14 @@ package lake
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"

@@ -192,4 +192,3 @@ func (l *Lake) withTx(ctx context.Context, fn func(conn *sql.Conn) error) (err e
 	_, err = conn.ExecContext(ctx, "COMMIT")
 	return err
 }
-

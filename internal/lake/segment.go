@@ -2,12 +2,12 @@ package lake
 
 import (
 	"bufio"
-	"errors"
-	"io"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -157,7 +157,9 @@ func segmentPath(index, tenant string, day time.Time, id string) string {
 	return filepath.Join("index="+index, "tenant="+tenant, "day="+day.Format("2006-01-02"), id+".parquet")
 }
 
-func tokensPath(segmentFile string) string { return strings.TrimSuffix(segmentFile, ".parquet") + ".tokens" }
+func tokensPath(segmentFile string) string {
+	return strings.TrimSuffix(segmentFile, ".parquet") + ".tokens"
+}
 
 // daySpans splits rows (sorted by time) into runs of one UTC day each.
 func daySpans(b *interflow.Batch, rows []int32) [][]int32 {
