@@ -65,6 +65,9 @@ type Options struct {
 	Lookback time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Timings, if set, accumulates time per stage (the benchmark's
+	// breakdown): read (source and gunzip), decode, normalize.
+	Timings *lake.Timings
 }
 
 // Stats count what a run did.

@@ -47,7 +47,7 @@ type worker struct {
 }
 
 func newWorker(c *connector.Connector, b Bucket, f Format, st Store, opt Options, log *slog.Logger) *worker {
-	return &worker{c: c, bucket: b, f: f, st: st, opt: opt, log: log, rows: interflow.NewBatch(f.Schema), rec: interflow.New(f.Schema)}
+	return &worker{c: c, bucket: b, f: f, st: st, opt: opt, log: log, rows: interflow.NewBatchSize(f.Schema, min(opt.BatchSize, 65536)), rec: interflow.New(f.Schema)}
 }
 
 // run collects tasks until the channel closes or ctx ends, then commits
@@ -156,7 +156,7 @@ func (w *worker) collectObject(ctx context.Context, obj source.Object, prev lake
 			return fmt.Errorf("read %s: %w", obj.Key, err)
 		}
 		o.quarantine("object", 0, 0, oe.Error(), nil)
-	} else if err := o.decode(ctx, dr); err != nil {
+	} else if err := o.decode(ctx, o.timed(dr)); err != nil {
 		return err
 	} else {
 		o.stats.Decompressed = decompressed()
@@ -179,7 +179,7 @@ type objectRun struct {
 	state lake.ObjectState
 	b     *lake.Batch // this object's part of the current batch
 	stats Stats
-	bytes int64
+	reads *timedReader // with Timings: time spent reading
 }
 
 func (o *objectRun) begin() {
@@ -216,6 +216,27 @@ func (o *objectRun) split(ctx context.Context) error {
 	return nil
 }
 
+// timedReader measures the time spent reading (source and gunzip).
+type timedReader struct {
+	r  io.Reader
+	ns int64
+}
+
+func (t *timedReader) Read(p []byte) (int, error) {
+	start := time.Now()
+	n, err := t.r.Read(p)
+	t.ns += int64(time.Since(start))
+	return n, err
+}
+
+func (o *objectRun) timed(r io.Reader) io.Reader {
+	if o.w.opt.Timings == nil {
+		return r
+	}
+	o.reads = &timedReader{r: r}
+	return o.reads
+}
+
 func (o *objectRun) decode(ctx context.Context, dr io.Reader) error {
 	w := o.w
 	dec := w.f.NewDecoder(dr, o.obj)
@@ -224,8 +245,21 @@ func (o *objectRun) decode(ctx context.Context, dr io.Reader) error {
 	}
 	var pos int64
 	rec := w.rec
+	tm := w.opt.Timings
+	var t0, t1 time.Time
+	var readBefore int64
+	if tm != nil {
+		defer func() { tm.Add(lake.StageRead, time.Duration(o.reads.ns)) }()
+	}
 	for {
+		if tm != nil {
+			t0, readBefore = time.Now(), o.reads.ns
+		}
 		raw, err := dec.Next()
+		if tm != nil {
+			t1 = time.Now()
+			tm.Add(lake.StageDecode, t1.Sub(t0)-time.Duration(o.reads.ns-readBefore))
+		}
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -268,6 +302,9 @@ func (o *objectRun) decode(ctx context.Context, dr io.Reader) error {
 			w.rows.Append(rec)
 			o.state.Records++
 			o.stats.Records++
+		}
+		if tm != nil {
+			tm.Since(lake.StageNormalize, t1)
 		}
 		pos++
 		o.state.Position = pos

@@ -148,11 +148,15 @@ func TestFilterAgreesWithSearch(t *testing.T) {
 	defer l.Close()
 	r := rand.New(rand.NewPCG(7, 11))
 	var recs []*interflow.Record
-	var batches []*lake.Batch
+	bySchema := map[*interflow.Schema][]*interflow.Record{}
 	for i := range 600 {
 		rec := randomRecord(r, i)
 		recs = append(recs, rec)
-		batches = append(batches, lake.RecordsBatch("c1", lake.ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: 1, Done: true, Records: 1}, rec))
+		bySchema[rec.Schema] = append(bySchema[rec.Schema], rec)
+	}
+	var batches []*lake.Batch
+	for s, recs := range bySchema {
+		batches = append(batches, lake.RecordsBatch("c1", lake.ObjectState{Key: s.Index, Version: "e", Position: int64(len(recs)), Done: true}, recs...))
 	}
 	if err := l.CommitMany(ctx, batches); err != nil {
 		t.Fatal(err)

@@ -6,11 +6,14 @@ package format
 
 import (
 	"bufio"
-	"compress/flate"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
+
+	// klauspost's gzip decompresses about twice as fast as the standard
+	// library's (measured in the benchmark), with the same API and errors.
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
 )
 
 // RecordError is a problem with one record: the record goes to the

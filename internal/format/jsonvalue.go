@@ -38,3 +38,18 @@ func JSONText(v *fastjson.Value) string {
 	}
 	return v.String()
 }
+
+// JSONBytes is JSONText without a copy for strings: the bytes belong to
+// the parser and are valid until it parses again.
+func JSONBytes(v *fastjson.Value) []byte {
+	if v == nil {
+		return nil
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		return v.GetStringBytes()
+	case fastjson.TypeNull:
+		return nil
+	}
+	return v.MarshalTo(nil)
+}

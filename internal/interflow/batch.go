@@ -6,28 +6,45 @@ import (
 
 // Batch is a columnar block of records of one schema: what a decode worker
 // fills record by record (Append copies a Record into its columns) and the
-// lake writes as segments, column by column. Strings live in one byte arena
-// per column, so a batch of 100,000 records is a few dozen allocations.
+// lake writes as segments, column by column.
+//
+// Memory is allocated once and reused (Reset keeps it): text lives in
+// arenas of fixed 1 MiB chunks, so a growing batch never copies what it
+// holds, and a column that no record of the batch sets (most VPC flow
+// fields of the default format) costs nothing.
 type Batch struct {
 	Schema *Schema
 	n      int
+	rows   int // capacity hint for column arrays
 	cols   []column
 	bytes  int64
 }
 
+const (
+	chunkBits = 20
+	chunkSize = 1 << chunkBits
+)
+
 // column holds one field's values for every row of a batch. def is the
 // definition level per row (1 present, 0 absent), as Parquet writes it.
+// An unused column (no row sets it) has no arrays.
 type column struct {
-	def  []byte
-	data []byte  // String, IP: the arena
-	end  []int32 // String, IP: end offset of each row's value in data
-	num  []int64 // Int, Bool, Time
-	list [][]string
+	used   bool
+	def    []byte
+	chunks [][]byte // String, IP: the arena
+	size   int      // String, IP: bytes in the arena
+	end    []int32  // String, IP: end offset of each row's value in the arena
+	num    []int64  // Int, Bool, Time
+	list   [][]string
 }
 
 // NewBatch returns an empty batch of a schema.
-func NewBatch(s *Schema) *Batch {
-	return &Batch{Schema: s, cols: make([]column, len(s.Fields))}
+func NewBatch(s *Schema) *Batch { return NewBatchSize(s, 4096) }
+
+// NewBatchSize returns an empty batch whose columns are sized for rows
+// records at first use.
+func NewBatchSize(s *Schema, rows int) *Batch {
+	return &Batch{Schema: s, rows: max(rows, 16), cols: make([]column, len(s.Fields))}
 }
 
 // Len is the number of rows.
@@ -41,10 +58,41 @@ func (b *Batch) Reset() {
 	b.n, b.bytes = 0, 0
 	for i := range b.cols {
 		c := &b.cols[i]
-		c.def, c.data, c.end, c.num = c.def[:0], c.data[:0], c.end[:0], c.num[:0]
+		c.used = false
+		c.def, c.end, c.num = c.def[:0], c.end[:0], c.num[:0]
+		for j := range c.chunks {
+			c.chunks[j] = c.chunks[j][:0]
+		}
+		c.size = 0
 		clear(c.list)
 		c.list = c.list[:0]
 	}
+}
+
+// use readies column f for its first value at row n: arrays sized for the
+// batch, earlier rows absent.
+func (b *Batch) use(f int, typ Type) *column {
+	c := &b.cols[f]
+	c.used = true
+	if cap(c.def) < b.rows {
+		c.def = make([]byte, 0, b.rows)
+	}
+	c.def = append(c.def[:0], make([]byte, b.n)...)
+	switch typ {
+	case String, IP:
+		if cap(c.end) < b.rows {
+			c.end = make([]int32, 0, b.rows)
+		}
+		c.end = append(c.end[:0], make([]int32, b.n)...)
+	case Strings:
+		c.list = append(c.list[:0], make([][]string, b.n)...)
+	default:
+		if cap(c.num) < b.rows {
+			c.num = make([]int64, 0, b.rows)
+		}
+		c.num = append(c.num[:0], make([]int64, b.n)...)
+	}
+	return c
 }
 
 // Append copies a record into the batch.
@@ -52,18 +100,24 @@ func (b *Batch) Append(r *Record) {
 	for i, f := range b.Schema.Fields {
 		c := &b.cols[i]
 		has := r.Has(i)
-		if has {
-			c.def = append(c.def, 1)
-		} else {
-			c.def = append(c.def, 0)
+		if !c.used {
+			if !has {
+				continue
+			}
+			c = b.use(i, f.Type)
 		}
+		var d byte
+		if has {
+			d = 1
+		}
+		c.def = append(c.def, d)
 		switch f.Type {
 		case String, IP:
 			if has {
-				c.data = append(c.data, r.str[i]...)
+				c.write(r.str[i])
 				b.bytes += int64(len(r.str[i]))
 			}
-			c.end = append(c.end, int32(len(c.data)))
+			c.end = append(c.end, int32(c.size))
 		case Strings:
 			var l []string
 			if has {
@@ -82,28 +136,77 @@ func (b *Batch) Append(r *Record) {
 	b.n++
 }
 
-// Has reports whether field f of row i is present.
-func (b *Batch) Has(f, i int) bool { return b.cols[f].def[i] != 0 }
+// write appends text to the column's arena, filling chunks in turn.
+func (c *column) write(s string) {
+	for len(s) > 0 {
+		ci := c.size >> chunkBits
+		if ci == len(c.chunks) {
+			c.chunks = append(c.chunks, make([]byte, 0, chunkSize))
+		}
+		ch := c.chunks[ci]
+		n := copy(ch[len(ch):cap(ch)], s)
+		c.chunks[ci] = ch[:len(ch)+n]
+		c.size += n
+		s = s[n:]
+	}
+}
 
-// Bytes of a text or IP field of row i (valid until the batch is reset).
+// Has reports whether field f of row i is present.
+func (b *Batch) Has(f, i int) bool { c := &b.cols[f]; return c.used && c.def[i] != 0 }
+
+// Used reports whether any row sets field f.
+func (b *Batch) Used(f int) bool { return b.cols[f].used }
+
+// StrBytes returns a text or IP field of row i: the arena's bytes (valid
+// until the batch is reset), or a copy for the rare value that straddles
+// two chunks.
 func (b *Batch) StrBytes(f, i int) []byte {
 	c := &b.cols[f]
-	start := int32(0)
-	if i > 0 {
-		start = c.end[i-1]
+	if !c.used {
+		return nil
 	}
-	return c.data[start:c.end[i]]
+	start := 0
+	if i > 0 {
+		start = int(c.end[i-1])
+	}
+	stop := int(c.end[i])
+	ci := start >> chunkBits
+	if stop <= (ci+1)<<chunkBits {
+		off := start & (chunkSize - 1)
+		return c.chunks[ci][off : off+stop-start]
+	}
+	out := make([]byte, 0, stop-start)
+	for p := start; p < stop; {
+		ch := c.chunks[p>>chunkBits]
+		off := p & (chunkSize - 1)
+		n := min(len(ch)-off, stop-p)
+		out = append(out, ch[off:off+n]...)
+		p += n
+	}
+	return out
 }
 
 // Num returns an integer, boolean (0/1) or time (Unix microseconds) field
 // of row i.
-func (b *Batch) Num(f, i int) int64 { return b.cols[f].num[i] }
+func (b *Batch) Num(f, i int) int64 {
+	c := &b.cols[f]
+	if !c.used {
+		return 0
+	}
+	return c.num[i]
+}
 
 // ListAt returns a list field of row i.
-func (b *Batch) ListAt(f, i int) []string { return b.cols[f].list[i] }
+func (b *Batch) ListAt(f, i int) []string {
+	c := &b.cols[f]
+	if !c.used {
+		return nil
+	}
+	return c.list[i]
+}
 
 // Micros returns row i's timestamp in Unix microseconds.
-func (b *Batch) Micros(i int) int64 { return b.cols[FTimestamp].num[i] }
+func (b *Batch) Micros(i int) int64 { return b.Num(FTimestamp, i) }
 
 // Row materializes row i as a Record (copies its strings).
 func (b *Batch) Row(i int) *Record {
@@ -119,13 +222,14 @@ func (b *Batch) RowInto(i int, r *Record) {
 		if !b.Has(f, i) {
 			continue
 		}
+		c := &b.cols[f]
 		switch fl.Type {
 		case String, IP:
 			r.str[f] = string(b.StrBytes(f, i))
 		case Strings:
-			r.list[f] = b.cols[f].list[i]
+			r.list[f] = c.list[i]
 		default:
-			r.num[f] = b.cols[f].num[i]
+			r.num[f] = c.num[i]
 		}
 		r.mark(f)
 	}

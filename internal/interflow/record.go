@@ -2,7 +2,10 @@ package interflow
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+	"unsafe"
 )
 
 // Record is one normalized record being built: typed values by schema
@@ -42,6 +45,18 @@ func (r *Record) SetString(i int, s string) {
 		return
 	}
 	r.str[i] = s
+	r.mark(i)
+}
+
+// SetBytes stores b as text without copying it, or leaves the field
+// absent when b is empty. The record then refers to b until it is reset:
+// b must not change before the record is appended to a batch (which
+// copies it) or reset. Decoders use it for values in their read buffers.
+func (r *Record) SetBytes(i int, b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	r.str[i] = unsafe.String(&b[0], len(b))
 	r.mark(i)
 }
 
@@ -114,7 +129,8 @@ func (r *Record) Set(i int, v any) {
 }
 
 // Value returns field i boxed (string, int64, bool, time.Time or []string),
-// or nil when absent: for display, goldens and tests.
+// or nil when absent: for display, goldens and tests. Text is copied, so
+// the value outlives the record (SetBytes values would not).
 func (r *Record) Value(i int) any {
 	if !r.Has(i) {
 		return nil
@@ -127,9 +143,9 @@ func (r *Record) Value(i int) any {
 	case Time:
 		return time.UnixMicro(r.num[i]).UTC()
 	case Strings:
-		return r.list[i]
+		return slices.Clone(r.list[i])
 	}
-	return r.str[i]
+	return strings.Clone(r.str[i])
 }
 
 // Get returns a value by field name (see Value).
@@ -140,7 +156,8 @@ func (r *Record) Get(name string) any {
 	return nil
 }
 
-// Str returns a text or IP field.
+// Str returns a text or IP field. It may refer to a decoder's buffer (see
+// SetBytes): use it while the record is current.
 func (r *Record) Str(i int) (string, bool) {
 	t := r.Schema.Fields[i].Type
 	if !r.Has(i) || t != String && t != IP {

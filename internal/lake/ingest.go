@@ -288,7 +288,7 @@ func (l *Lake) writeSegments(bs []*Batch) ([]Segment, error) {
 	for _, g := range groups {
 		lay := l.layouts[g.rows.Schema]
 		for _, span := range daySpans(g.rows, sortedRows(g.rows, g.sel)) {
-			seg, err := lay.writeSegment(l.root, g.tenant, g.rows, span, 0)
+			seg, err := lay.writeSegment(l.root, g.tenant, g.rows, span, 0, l.timings)
 			if err != nil {
 				return segs, err
 			}
@@ -302,6 +302,7 @@ func (l *Lake) writeSegments(bs []*Batch) ([]Segment, error) {
 func (l *Lake) register(ctx context.Context, bs []*Batch, segs []Segment) error {
 	l.commitMu.Lock()
 	defer l.commitMu.Unlock()
+	defer l.timings.Since(StageCommit, time.Now())
 	return l.withTx(ctx, func(conn *sql.Conn) error {
 		if err := insertSegments(ctx, conn, segs); err != nil {
 			return err

@@ -33,6 +33,8 @@ type Options struct {
 	// Root is where segments are kept (default: a folder "lake" beside
 	// the catalog file).
 	Root string
+	// Timings, if set, accumulates time per ingest stage (benchmarks).
+	Timings *Timings
 }
 
 // Lake is an open catalog and its segments.
@@ -46,6 +48,7 @@ type Lake struct {
 	// Segments are written outside it, by every worker at once.
 	commitMu sync.Mutex
 	filters  *filterCache
+	timings  *Timings
 }
 
 // ErrLocked means another process (normally `trawl serve`) holds the file.
@@ -78,7 +81,7 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 		return nil, fmt.Errorf("lake: open %s: %w", path, err)
 	}
 	db := sql.OpenDB(c)
-	l := &Lake{db: db, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(64 << 20)}
+	l := &Lake{db: db, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(64 << 20), timings: opt.Timings}
 	for _, s := range interflow.Schemas() {
 		l.layouts[s] = newLayout(s)
 	}

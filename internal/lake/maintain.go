@@ -206,7 +206,7 @@ func (l *Lake) segmentsFromTable(ctx context.Context, s *interflow.Schema) ([]Se
 			return nil
 		}
 		for _, span := range daySpans(batch, sortedRows(batch, nil)) {
-			seg, err := lay.writeSegment(l.root, tenant, batch, span, 0)
+			seg, err := lay.writeSegment(l.root, tenant, batch, span, 0, nil)
 			if err != nil {
 				return err
 			}

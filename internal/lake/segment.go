@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -208,7 +209,8 @@ func sortedRows(b *interflow.Batch, sel []int32) []int32 {
 
 // writeSegment writes rows of b (all of one tenant and day, sorted by
 // time) as a segment under root, with its token filters, and syncs both.
-func (lay *layout) writeSegment(root, tenant string, b *interflow.Batch, rows []int32, level int) (Segment, error) {
+// The segment is encoded in memory first (a few MB), then written.
+func (lay *layout) writeSegment(root, tenant string, b *interflow.Batch, rows []int32, level int, tm *Timings) (Segment, error) {
 	day := time.UnixMicro(dayOf(b.Micros(int(rows[0]))) * 86400 * 1e6).UTC()
 	seg := Segment{ID: newID(), Index: lay.index.Index, Tenant: tenant, Day: day, Rows: int64(len(rows)), Level: level,
 		MinTS: b.Time(int(rows[0])), MaxTS: b.Time(int(rows[len(rows)-1]))}
@@ -217,56 +219,73 @@ func (lay *layout) writeSegment(root, tenant string, b *interflow.Batch, rows []
 	if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
 		return seg, fmt.Errorf("segment folder: %w", err)
 	}
-	f, err := os.OpenFile(full, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return seg, fmt.Errorf("create segment: %w", err)
-	}
-	filters, err := lay.encode(f, b, rows)
+	filters, size, err := lay.encodeFile(full, b, rows, tm)
 	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = writeSynced(tokensPath(full), filters)
+		err = writeSynced(tokensPath(full), tm, filters.writeTo)
 	}
 	if err != nil {
 		os.Remove(full)
 		os.Remove(tokensPath(full))
 		return seg, fmt.Errorf("write segment %s: %w", seg.Path, err)
 	}
-	if fi, err := os.Stat(full); err == nil {
-		seg.Bytes = fi.Size()
-	}
-	seg.RowGroups = len(filters)
+	seg.Bytes, seg.RowGroups = size, len(filters)
 	return seg, nil
 }
 
-func writeSynced(path string, t tokenFilters) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+// encodeFile encodes the segment into a new file and syncs it.
+func (lay *layout) encodeFile(path string, b *interflow.Batch, rows []int32, tm *Timings) (tokenFilters, int64, error) {
+	var filters tokenFilters
+	var size int64
+	err := writeSynced(path, tm, func(w io.Writer) error {
+		cw := &countWriter{w: w}
+		var err error
+		filters, err = lay.encode(cw, b, rows)
+		size = cw.n
+		return err
+	})
+	return filters, size, err
+}
+
+// writeSynced creates a file, fills it through a buffer and syncs it. The
+// filling counts as encoding, the sync as writing.
+func writeSynced(path string, tm *Timings, fill func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(f, 64<<10)
-	err = t.writeTo(bw)
+	start := time.Now()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = fill(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
+	tm.Since(StageEncode, start)
+	start = time.Now()
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	tm.Since(StageWrite, start)
 	return err
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // encode writes the Parquet file, a row group at a time, column by
 // column, and returns each row group's token filter.
-func (lay *layout) encode(f *os.File, b *interflow.Batch, rows []int32) (tokenFilters, error) {
-	bw := bufio.NewWriterSize(f, 1<<20)
-	w := parquet.NewWriter(bw, lay.schema, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+func (lay *layout) encode(out io.Writer, b *interflow.Batch, rows []int32) (tokenFilters, error) {
+	w := parquet.NewWriter(out, lay.schema, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.CreatedBy("trawl", "", ""), parquet.PageBufferSize(1<<20), parquet.DataPageStatistics(true))
 	cols := w.ColumnWriters()
 	var vals []parquet.Value
@@ -282,7 +301,7 @@ func (lay *layout) encode(f *os.File, b *interflow.Batch, rows []int32) (tokenFi
 		tb := newTokenBuilder(len(chunk), lay.tokenBits)
 		for _, r := range chunk {
 			if b.Has(interflow.FRaw, int(r)) {
-				tb.text(string(b.StrBytes(interflow.FRaw, int(r))))
+				tb.text(b.StrBytes(interflow.FRaw, int(r)))
 			}
 		}
 		filters = append(filters, tb.f)
@@ -293,7 +312,7 @@ func (lay *layout) encode(f *os.File, b *interflow.Batch, rows []int32) (tokenFi
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
-	return filters, bw.Flush()
+	return filters, nil
 }
 
 // values appends one leaf's values for the rows of a row group.
@@ -434,3 +453,35 @@ func (lay *layout) fill(rec *interflow.Record, row parquet.Row, fileToLeaf map[i
 		rec.SetList(listField, list)
 	}
 }
+
+// Timings accumulate where ingest time goes, per stage, across workers
+// (the benchmark's breakdown); a nil *Timings records nothing.
+type Timings struct{ ns [numStages]atomic.Int64 }
+
+// Ingest stages.
+const (
+	StageRead      = iota // source and gunzip
+	StageDecode           // splitting records
+	StageNormalize        // normalizing and filling columns
+	StageEncode           // Parquet and token filters
+	StageWrite            // writing and syncing files
+	StageCommit           // the catalog transaction
+	numStages
+)
+
+// Add records d in a stage.
+func (t *Timings) Add(stage int, d time.Duration) {
+	if t != nil {
+		t.ns[stage].Add(int64(d))
+	}
+}
+
+// Since records the time since start in a stage.
+func (t *Timings) Since(stage int, start time.Time) {
+	if t != nil {
+		t.ns[stage].Add(int64(time.Since(start)))
+	}
+}
+
+// Of returns a stage's total.
+func (t *Timings) Of(stage int) time.Duration { return time.Duration(t.ns[stage].Load()) }

@@ -1,6 +1,9 @@
 package lake
 
 import (
+	"bytes"
+	"io"
+	"compress/gzip"
 	"context"
 	"database/sql"
 	"fmt"
@@ -11,7 +14,10 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 
+	"github.com/trawlhq/trawl/internal/format/cloudtrail"
+	"github.com/trawlhq/trawl/internal/gen"
 	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/query"
 )
 
 func testRows(n int) *interflow.Batch {
@@ -41,7 +47,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 	lay.rowGroup = 100
 	b := testRows(250)
 	rows := sortedRows(b, nil)
-	seg, err := lay.writeSegment(dir, "acme", b, rows, 0)
+	seg, err := lay.writeSegment(dir, "acme", b, rows, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,4 +119,82 @@ func TestSegmentRoundTrip(t *testing.T) {
 		t.Errorf("token filter for w7: row group %d, %d hits", pos/100, hits)
 	}
 	_ = context.Background()
+}
+
+// TestTokenHashesAgree: the indexing tokenizer (fast ASCII path) and the
+// query's (query.Words) hash the same words.
+func TestTokenHashesAgree(t *testing.T) {
+	for _, s := range []string{`{"eventName":"GetObject","x":"AbC_12-ef"} 10.1.2.3`, "Déjà VU_2 ÜBER", "", "---", "a"} {
+		tb := newTokenBuilder(1, 4096)
+		tb.text([]byte(s))
+		query.Words(s, func(w string) {
+			if !tb.f.has(wordHash(w)) {
+				t.Errorf("%q: word %q not in the filter", s, w)
+			}
+		})
+	}
+}
+
+func BenchmarkEncodeEvents(b *testing.B) {
+	rows := testRows(20000)
+	lay := newLayout(interflow.Events())
+	sorted := sortedRows(rows, nil)
+	var raw int64
+	for i := 0; i < rows.Len(); i++ {
+		raw += int64(len(rows.StrBytes(interflow.FRaw, i)))
+	}
+	b.SetBytes(raw)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		var buf bytes.Buffer
+		if _, err := lay.encode(&buf, rows, sorted); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(20000*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// cloudTrailRows decodes generated CloudTrail objects into a batch.
+func cloudTrailRows(tb testing.TB, n int) *interflow.Batch {
+	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 1, Accounts: []string{"123456789012"}, Regions: []string{"us-east-1"}, Start: base,
+		Span: time.Hour, Objects: max(1, n/4000), RecordsPerObj: min(n, 4000), PadBytes: 500})
+	b := interflow.NewBatchSize(interflow.Events(), n)
+	rec := interflow.New(interflow.Events())
+	var norm cloudtrail.Normalizer
+	for _, o := range objs {
+		zr, _ := gzip.NewReader(bytes.NewReader(o.Body))
+		rd := cloudtrail.NewReader(zr)
+		for pos := int64(0); ; pos++ {
+			raw, err := rd.Next()
+			if err != nil {
+				break
+			}
+			rec.Reset()
+			rec.Stamp(interflow.Provenance{Tenant: "acme", Connector: "c", Bucket: "b", Key: o.Key, ETag: "e"}, pos, "cloudtrail", "paas")
+			if err := norm.Normalize(raw, rec); err != nil {
+				tb.Fatal(err)
+			}
+			b.Append(rec)
+		}
+	}
+	return b
+}
+
+func BenchmarkEncodeCloudTrail(b *testing.B) {
+	rows := cloudTrailRows(b, 20000)
+	lay := newLayout(interflow.Events())
+	sorted := sortedRows(rows, nil)
+	var raw int64
+	for i := 0; i < rows.Len(); i++ {
+		raw += int64(len(rows.StrBytes(interflow.FRaw, i)))
+	}
+	b.SetBytes(raw)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := lay.encode(io.Discard, rows, sorted); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rows.Len()*b.N)/b.Elapsed().Seconds(), "rows/s")
 }

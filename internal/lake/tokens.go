@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/zeebo/xxh3"
-
 	"github.com/trawlhq/trawl/internal/query"
 )
 
@@ -60,7 +58,31 @@ func (f blockFilter) has(h uint64) bool {
 	return true
 }
 
-func wordHash(w string) uint64 { return xxh3.HashString(w) }
+// wordHash hashes a lower-case word: FNV-1a, which the indexer computes
+// in the same pass that finds the word's bytes, then a finalizer that
+// spreads FNV's weak high bits (the filter picks a block with them).
+func wordHash(w string) uint64 {
+	h := uint64(fnvOffset)
+	for i := 0; i < len(w); i++ {
+		h = (h ^ uint64(w[i])) * fnvPrime
+	}
+	return mix(h)
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// mix is MurmurHash3's 64-bit finalizer.
+func mix(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
 
 // tokenFilters are the filters of one segment, one per row group.
 type tokenFilters []blockFilter
@@ -141,16 +163,62 @@ func readTokenFilters(path string) (tokenFilters, error) {
 	return t, nil
 }
 
-// tokenBuilder fills one row group's filter from raw texts.
+// tokenBuilder fills one row group's filter from raw texts. recent
+// remembers the last hash seen in each of 4,096 slots: the words every
+// record repeats (JSON keys, service names) are then added once, not once
+// per record, sparing the filter's memory most writes.
 type tokenBuilder struct {
-	f   blockFilter
-	add func(string)
+	f      blockFilter
+	recent [4096]uint64
+}
+
+func (tb *tokenBuilder) add(h uint64) {
+	slot := &tb.recent[h&4095]
+	if *slot == h {
+		return
+	}
+	*slot = h
+	tb.f.add(h)
 }
 
 func newTokenBuilder(rows, bitsPerRow int) *tokenBuilder {
-	tb := &tokenBuilder{f: newBlockFilter(rows, bitsPerRow)}
-	tb.add = func(w string) { tb.f.add(wordHash(w)) }
-	return tb
+	return &tokenBuilder{f: newBlockFilter(rows, bitsPerRow)}
 }
 
-func (tb *tokenBuilder) text(s string) { query.Words(s, tb.add) }
+// wordByte marks the ASCII bytes that are word characters.
+var wordByte = func() (t [256]bool) {
+	for c := 0; c < 128; c++ {
+		t[c] = query.IsWordRune(rune(c))
+	}
+	return t
+}()
+
+// text adds the words of one record's raw text. ASCII text (nearly all of
+// AWS's) is hashed in one pass, lower-casing as it goes, with no copy;
+// other text goes through query.Words, which defines a word.
+func (tb *tokenBuilder) text(s []byte) {
+	for _, c := range s {
+		if c >= 0x80 {
+			query.Words(string(s), func(w string) { tb.add(wordHash(w)) })
+			return
+		}
+	}
+	h, in := uint64(fnvOffset), false
+	for _, c := range s {
+		if wordByte[c] {
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			h = (h ^ uint64(c)) * fnvPrime
+			in = true
+			continue
+		}
+		if in {
+			tb.add(mix(h))
+			h, in = fnvOffset, false
+		}
+	}
+	if in {
+		tb.add(mix(h))
+	}
+}

@@ -23,11 +23,19 @@ func Normalize(raw []byte, rec *interflow.Record) error {
 // text returns a field as text: strings as is, numbers and booleans as
 // written, structures as JSON, because real records mix types in fields
 // documented as strings.
-func text(v *fastjson.Value, keys ...string) string { return format.JSONText(get(v, keys...)) }
+func (n *Normalizer) text(v *fastjson.Value, keys ...string) string {
+	return format.JSONText(n.get(v, keys...))
+}
+
+// textBytes is text without a copy for strings: the bytes stay valid
+// until the parser parses the next record.
+func (n *Normalizer) textBytes(v *fastjson.Value, keys ...string) []byte {
+	return format.JSONBytes(n.get(v, keys...))
+}
 
 // get follows a key path. Keys match exactly first and then regardless of
 // case, because exports (Athena, some SIEMs) lower-case CloudTrail's keys.
-func get(v *fastjson.Value, keys ...string) *fastjson.Value {
+func (n *Normalizer) get(v *fastjson.Value, keys ...string) *fastjson.Value {
 	for _, k := range keys {
 		o, err := v.Object()
 		if err != nil {
@@ -57,7 +65,7 @@ func (n *Normalizer) Normalize(raw []byte, rec *interflow.Record) error {
 	if err != nil {
 		return err
 	}
-	et := text(v, "eventTime")
+	et := n.text(v, "eventTime")
 	if et == "" {
 		return &format.RecordError{Reason: "eventTime is missing: every CloudTrail record has one", Raw: raw}
 	}
@@ -66,74 +74,74 @@ func (n *Normalizer) Normalize(raw []byte, rec *interflow.Record) error {
 		return &format.RecordError{Reason: fmt.Sprintf("eventTime %q is not an RFC 3339 time", et), Raw: raw}
 	}
 	rec.SetTime(interflow.FTimestamp, ts)
-	rec.SetString(interflow.FRaw, string(raw))
+	rec.SetBytes(interflow.FRaw, raw)
 
-	name, source := text(v, "eventName"), text(v, "eventSource")
+	name, source := n.text(v, "eventName"), n.text(v, "eventSource")
 	if name == "" {
-		name = text(v, "insightDetails", "eventName")
+		name = n.text(v, "insightDetails", "eventName")
 	}
 	if source == "" {
-		source = text(v, "insightDetails", "eventSource")
+		source = n.text(v, "insightDetails", "eventSource")
 	}
 	rec.SetString(interflow.EEventName, name)
 	rec.SetString(interflow.EEventSource, source)
-	rec.SetString(interflow.EEventType, text(v, "eventType"))
-	rec.SetString(interflow.EEventID, text(v, "eventID"))
-	rec.SetString(interflow.EEventCategory, text(v, "eventCategory"))
-	rec.SetString(interflow.EEventVersion, text(v, "eventVersion"))
-	rec.SetString(interflow.FRegion, text(v, "awsRegion"))
+	rec.SetBytes(interflow.EEventType, n.textBytes(v, "eventType"))
+	rec.SetBytes(interflow.EEventID, n.textBytes(v, "eventID"))
+	rec.SetBytes(interflow.EEventCategory, n.textBytes(v, "eventCategory"))
+	rec.SetBytes(interflow.EEventVersion, n.textBytes(v, "eventVersion"))
+	rec.SetBytes(interflow.FRegion, n.textBytes(v, "awsRegion"))
 
-	ui := get(v, "userIdentity")
+	ui := n.get(v, "userIdentity")
 	if ui != nil && ui.Type() != fastjson.TypeObject {
 		ui = nil // a malformed identity: keep the record, without user fields
 	}
-	acct := text(v, "recipientAccountId")
+	acct := n.text(v, "recipientAccountId")
 	if acct == "" && ui != nil {
-		acct = text(ui, "accountId")
+		acct = n.text(ui, "accountId")
 	}
 	rec.SetString(interflow.FAccountID, acct)
 
-	src := text(v, "sourceIPAddress")
+	src := n.text(v, "sourceIPAddress")
 	if ip, ok := format.NormalizeIP(src); ok {
 		rec.SetString(interflow.FSrcIP, ip)
 	} else {
 		rec.SetString(interflow.ESrcHost, src)
 	}
 	if ui != nil {
-		rec.SetString(interflow.EUserType, text(ui, "type"))
-		rec.SetString(interflow.EUserARN, text(ui, "arn"))
-		rec.SetString(interflow.EUserAccountID, text(ui, "accountId"))
-		rec.SetString(interflow.EUserAccessKeyID, text(ui, "accessKeyId"))
-		rec.SetString(interflow.EUserName, userName(ui))
-		setBool(rec, interflow.ESessionMFA, text(ui, "sessionContext", "attributes", "mfaAuthenticated"))
+		rec.SetBytes(interflow.EUserType, n.textBytes(ui, "type"))
+		rec.SetBytes(interflow.EUserARN, n.textBytes(ui, "arn"))
+		rec.SetBytes(interflow.EUserAccountID, n.textBytes(ui, "accountId"))
+		rec.SetBytes(interflow.EUserAccessKeyID, n.textBytes(ui, "accessKeyId"))
+		rec.SetString(interflow.EUserName, n.userName(ui))
+		setBool(rec, interflow.ESessionMFA, n.text(ui, "sessionContext", "attributes", "mfaAuthenticated"))
 	}
-	rec.SetString(interflow.EUserAgent, text(v, "userAgent"))
-	rec.SetString(interflow.EErrorCode, text(v, "errorCode"))
-	rec.SetString(interflow.EErrorMessage, text(v, "errorMessage"))
-	rec.SetString(interflow.ERequestID, text(v, "requestID"))
-	setBool(rec, interflow.EReadOnly, text(v, "readOnly"))
-	setBool(rec, interflow.EMgmtEvent, text(v, "managementEvent"))
+	rec.SetBytes(interflow.EUserAgent, n.textBytes(v, "userAgent"))
+	rec.SetBytes(interflow.EErrorCode, n.textBytes(v, "errorCode"))
+	rec.SetBytes(interflow.EErrorMessage, n.textBytes(v, "errorMessage"))
+	rec.SetBytes(interflow.ERequestID, n.textBytes(v, "requestID"))
+	setBool(rec, interflow.EReadOnly, n.text(v, "readOnly"))
+	setBool(rec, interflow.EMgmtEvent, n.text(v, "managementEvent"))
 	return nil
 }
 
 // userName picks the most useful name for the actor: the IAM user name, the
 // role behind a session, the last part of the ARN, or the invoking service.
-func userName(ui *fastjson.Value) string {
-	if u := text(ui, "userName"); u != "" {
+func (n *Normalizer) userName(ui *fastjson.Value) string {
+	if u := n.text(ui, "userName"); u != "" {
 		return u
 	}
-	if u := text(ui, "sessionContext", "sessionIssuer", "userName"); u != "" {
+	if u := n.text(ui, "sessionContext", "sessionIssuer", "userName"); u != "" {
 		return u
 	}
-	if a := text(ui, "arn"); a != "" {
+	if a := n.text(ui, "arn"); a != "" {
 		if i := strings.LastIndexAny(a, "/:"); i >= 0 && i+1 < len(a) {
 			return a[i+1:]
 		}
 	}
-	if text(ui, "type") == "Root" {
+	if n.text(ui, "type") == "Root" {
 		return "root"
 	}
-	return text(ui, "invokedBy")
+	return n.text(ui, "invokedBy")
 }
 
 func setBool(rec *interflow.Record, i int, t string) {

@@ -12,10 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -139,6 +141,7 @@ func isHeader(fields [][]byte) bool {
 // Decoder reads flow records from one object. Raw records are the log line;
 // records from Parquet are rendered as a line in column order.
 type Decoder struct {
+	fields   [][]byte
 	key      string
 	header   []string
 	cols     []column // per header position; field -1 for unknown names
@@ -283,7 +286,8 @@ func (d *Decoder) Normalize(line []byte, rec *interflow.Record) error {
 	if d.header == nil {
 		return &format.RecordError{Reason: "no header line before the first record: a VPC flow log object starts with the field names (e.g. version account-id interface-id ...)", Raw: line}
 	}
-	fields := bytes.Fields(line)
+	d.fields = splitFields(d.fields[:0], line)
+	fields := d.fields
 	if len(fields) != len(d.cols) {
 		return &format.RecordError{Reason: fmt.Sprintf("the line has %d fields but the header names %d (%s)", len(fields), len(d.cols), d.Header()), Raw: d.withHeader(line)}
 	}
@@ -292,14 +296,13 @@ func (d *Decoder) Normalize(line []byte, rec *interflow.Record) error {
 		if c.field < 0 || len(f) == 1 && f[0] == '-' {
 			continue
 		}
-		s := string(f)
 		switch c.kind {
 		case kString:
-			rec.SetString(c.field, s)
+			rec.SetBytes(c.field, f)
 		case kInt, kProto, kFlags:
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return &format.RecordError{Reason: fmt.Sprintf("field %s: %q is not a number", d.header[i], s), Raw: d.withHeader(line)}
+			n, ok := parseInt(f)
+			if !ok {
+				return &format.RecordError{Reason: fmt.Sprintf("field %s: %q is not a number", d.header[i], f), Raw: d.withHeader(line)}
 			}
 			rec.SetInt(c.field, n)
 			if c.kind == kProto {
@@ -309,15 +312,13 @@ func (d *Decoder) Normalize(line []byte, rec *interflow.Record) error {
 				rec.SetString(interflow.TTCPFlagsName, FlagNames(n))
 			}
 		case kIP:
-			ip, ok := format.NormalizeIP(s)
-			if !ok {
-				return &format.RecordError{Reason: fmt.Sprintf("field %s: %q is not an IP address", d.header[i], s), Raw: d.withHeader(line)}
+			if !setIP(rec, c.field, f) {
+				return &format.RecordError{Reason: fmt.Sprintf("field %s: %q is not an IP address", d.header[i], f), Raw: d.withHeader(line)}
 			}
-			rec.SetString(c.field, ip)
 		case kTime:
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil || n < 0 {
-				return &format.RecordError{Reason: fmt.Sprintf("field %s: %q is not epoch seconds", d.header[i], s), Raw: d.withHeader(line)}
+			n, ok := parseInt(f)
+			if !ok || n < 0 {
+				return &format.RecordError{Reason: fmt.Sprintf("field %s: %q is not epoch seconds", d.header[i], f), Raw: d.withHeader(line)}
 			}
 			rec.SetTime(c.field, time.Unix(n, 0).UTC())
 		}
@@ -340,7 +341,7 @@ func (d *Decoder) Normalize(line []byte, rec *interflow.Record) error {
 	if !rec.Has(interflow.FRegion) {
 		rec.SetString(interflow.FRegion, d.region)
 	}
-	rec.SetString(interflow.FRaw, string(line))
+	rec.SetBytes(interflow.FRaw, line)
 	return nil
 }
 
@@ -493,4 +494,66 @@ func SkipReason(key string) string {
 		return "AWS's bucket write check, no records"
 	}
 	return ""
+}
+
+// splitFields splits a line at runs of spaces and tabs, reusing out.
+func splitFields(out [][]byte, line []byte) [][]byte {
+	start := -1
+	for i, c := range line {
+		if c == ' ' || c == '\t' {
+			if start >= 0 {
+				out = append(out, line[start:i])
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, line[start:])
+	}
+	return out
+}
+
+// parseInt reads a decimal integer (optionally negative) without
+// allocating.
+func parseInt(b []byte) (int64, bool) {
+	if len(b) > 18 {
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		return n, err == nil
+	}
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// setIP stores an address: the line's own bytes when they are already in
+// canonical form (dotted IPv4 as AWS writes it), else the normalized text.
+func setIP(rec *interflow.Record, field int, f []byte) bool {
+	if a, err := netip.ParseAddr(unsafe.String(&f[0], len(f))); err == nil && a.Is4() {
+		rec.SetBytes(field, f) // ParseAddr accepts only canonical IPv4
+		return true
+	}
+	ip, ok := format.NormalizeIP(string(f))
+	if ok {
+		rec.SetString(field, ip)
+	}
+	return ok
 }

@@ -1,0 +1,123 @@
+package bench
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/source/local"
+)
+
+// subTypeCorpus is generated objects of one sub type in a bucket folder.
+type subTypeCorpus struct {
+	name, prefix string
+	sub          connector.SubType
+	files        []string
+	records      int
+	decompressed int64
+}
+
+func writeCorpus(t testing.TB, dir, name, prefix string, sub connector.SubType, objs []gen.Object) subTypeCorpus {
+	c := subTypeCorpus{name: name, prefix: prefix, sub: sub}
+	for _, o := range objs {
+		p := filepath.Join(dir, name, filepath.FromSlash(o.Key))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, o.Body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.files = append(c.files, p)
+		c.records += o.Records
+		zr, _ := gzip.NewReader(bytes.NewReader(o.Body))
+		n, _ := io.Copy(io.Discard, zr)
+		c.decompressed += n
+	}
+	return c
+}
+
+// corpora generates about mb megabytes (decompressed) of each sub type.
+func corpora(t testing.TB, dir string, mb int) []subTypeCorpus {
+	now := time.Now().UTC()
+	ct := gen.CloudTrail(gen.CloudTrailSpec{Seed: 1, Accounts: []string{"123456789012"}, Regions: []string{"us-east-1"}, Start: now.Add(-3 * time.Hour),
+		Span: 2 * time.Hour, Objects: max(1, mb/6), RecordsPerObj: 4000, PadBytes: 500})
+	var fl, wf []gen.Object
+	for _, f := range gen.VPCFlow(gen.FlowSpec{Seed: 1, Account: "123456789012", Region: "us-east-1", Start: now.Add(-3 * time.Hour), Span: 2 * time.Hour, Objects: max(1, mb/4), RecordsPerObj: 30000}) {
+		fl = append(fl, f.Object)
+	}
+	for _, w := range gen.WAF(gen.WAFSpec{Seed: 1, Account: "123456789012", Region: "us-east-1", WebACL: "acl", Start: now.Add(-3 * time.Hour), Span: 2 * time.Hour, Objects: max(1, mb/5), RecordsPerObj: 6000}) {
+		wf = append(wf, w.Object)
+	}
+	return []subTypeCorpus{
+		writeCorpus(t, dir, "perf-cloudtrail", "AWSLogs/123456789012/CloudTrail", connector.CloudTrail, ct),
+		writeCorpus(t, dir, "perf-vpcflow", "AWSLogs/123456789012/vpcflowlogs", connector.VPCFlow, fl),
+		writeCorpus(t, dir, "perf-waf", "AWSLogs/123456789012/WAFLogs", connector.WAF, wf),
+	}
+}
+
+// gzipDC times `gzip -dc` (one process, one core) over the files.
+func gzipDC(t testing.TB, files []string) time.Duration {
+	start := time.Now()
+	cmd := exec.Command("gzip", append([]string{"-dc"}, files...)...)
+	cmd.Stdout = io.Discard
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("gzip -dc: %v", err)
+	}
+	return time.Since(start)
+}
+
+// TestPerfBreakdown: per sub type, from a bucket folder to searchable
+// rows, with the time of each stage (summed over the workers, so they can
+// exceed the wall time on several cores) and the ratio to gzip -dc of the
+// same objects in the same run. It prints; it asserts no timing.
+func TestPerfBreakdown(t *testing.T) {
+	perfOnly(t)
+	mb := 120
+	if v := os.Getenv("TRAWL_PERF_MB"); v != "" {
+		fmt.Sscan(v, &mb)
+	}
+	dir := t.TempDir()
+	fmt.Printf("\ningest from a bucket folder to searchable rows, %d cores (stage times are CPU-side sums over workers)\n", runtime.NumCPU())
+	fmt.Printf("%-11s %8s %7s %8s %10s %8s %8s %7s %7s %7s %7s %7s %7s\n", "sub type", "records", "dMB", "ingest", "records/s", "gzip-dc", "ratio",
+		"read", "decode", "norm", "encode", "write", "commit")
+	for _, c := range corpora(t, dir, mb) {
+		gz := gzipDC(t, c.files)
+		ctx := context.Background()
+		var tm lake.Timings
+		l, err := lake.Open(ctx, filepath.Join(t.TempDir(), "trawl.db"), lake.Options{Timings: &tm})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := local.New(dir, c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn := &connector.Connector{ID: "perf", Name: c.name, Tenant: "perf", SubType: c.sub, Bucket: c.name, Prefix: c.prefix, Start: time.Now().Add(-24 * time.Hour)}
+		start := time.Now()
+		st, err := collect.Run(ctx, conn, b, l, collect.Options{Timings: &tm})
+		took := time.Since(start)
+		if err != nil || st.Records != int64(c.records) {
+			t.Fatalf("%s: %v %+v (want %d records)", c.name, err, st, c.records)
+		}
+		n, err := l.Count(ctx, lake.SearchRequest{From: time.Now().Add(-48 * time.Hour), To: time.Now().Add(time.Hour)})
+		if err != nil || n != int64(c.records) {
+			t.Fatalf("%s: %d searchable, want %d: %v", c.name, n, c.records, err)
+		}
+		l.Close()
+		s := func(stage int) string { return fmt.Sprintf("%.2fs", tm.Of(stage).Seconds()) }
+		fmt.Printf("%-11s %8d %7.0f %7.2fs %10.0f %7.2fs %7.2fx %7s %7s %7s %7s %7s %7s\n", strings.TrimPrefix(c.name, "perf-"), c.records,
+			float64(c.decompressed)/1e6, took.Seconds(), float64(c.records)/took.Seconds(), gz.Seconds(), took.Seconds()/gz.Seconds(),
+			s(lake.StageRead), s(lake.StageDecode), s(lake.StageNormalize), s(lake.StageEncode), s(lake.StageWrite), s(lake.StageCommit))
+	}
+}
