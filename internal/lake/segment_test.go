@@ -2,11 +2,11 @@ package lake
 
 import (
 	"bytes"
-	"io"
 	"compress/gzip"
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"path/filepath"
 	"reflect"
 	"testing"
