@@ -49,6 +49,9 @@ type Lake struct {
 	commitMu sync.Mutex
 	filters  *filterCache
 	timings  *Timings
+	// schemaFiles hold each index's full layout without rows (read beside
+	// the segments of every query).
+	schemaFiles map[string]string
 }
 
 // ErrLocked means another process (normally `trawl serve`) holds the file.
@@ -82,8 +85,15 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 	}
 	db := sql.OpenDB(c)
 	l := &Lake{db: db, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(64 << 20), timings: opt.Timings}
+	l.schemaFiles = map[string]string{}
 	for _, s := range interflow.Schemas() {
 		l.layouts[s] = newLayout(s)
+		p, err := l.layouts[s].schemaFile(opt.Root)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("lake: schema file: %w", err)
+		}
+		l.schemaFiles[s.Index] = p
 	}
 	// Parquet footers of immutable segments are worth caching.
 	if _, err := db.ExecContext(ctx, "SET parquet_metadata_cache = true"); err != nil {

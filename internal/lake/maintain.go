@@ -90,7 +90,7 @@ func (l *Lake) sweep(ctx context.Context) error {
 			return nil
 		}
 		rel, rerr := filepath.Rel(l.root, path)
-		if rerr != nil {
+		if rerr != nil || strings.HasPrefix(rel, "_schema"+string(filepath.Separator)) {
 			return nil
 		}
 		seg := rel

@@ -229,14 +229,16 @@ func mayMatch(e query.Expr) func(tokenFilters, int) bool {
 // to the row groups whose token filters allow a match. ok is false when
 // no row group of these segments can match.
 func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
-	files := make([]string, 0, len(segs))
+	schemaFile := quoteString(l.schemaFiles[segs[0].Index])
+	files := make([]string, 0, len(segs)+1)
 	if p.words == nil {
+		files = append(files, schemaFile)
 		for _, s := range segs {
 			files = append(files, quoteString(filepath.Join(l.root, s.Path)))
 		}
 		return "read_parquet([" + strings.Join(files, ", ") + "], union_by_name = true)", true, nil
 	}
-	var parts []string
+	parts := []string{"SELECT * FROM read_parquet(" + schemaFile + ")"}
 	for _, s := range segs {
 		full := filepath.Join(l.root, s.Path)
 		t, err := l.filters.get(tokensPath(full))
@@ -258,7 +260,7 @@ func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
 		}
 		parts = append(parts, src)
 	}
-	if len(parts) == 0 {
+	if len(parts) == 1 {
 		return "", false, nil
 	}
 	return "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")", true, nil

@@ -2,6 +2,7 @@ package lake
 
 import (
 	"bufio"
+	"sync"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -84,36 +86,29 @@ type leaf struct {
 }
 
 // layout is an index's Parquet schema and how its leaves map to fields.
+// A segment stores only the fields its records use (the full layout is
+// the schema file every query reads beside the segments, so a column that
+// no segment has still resolves, as NULL): a default-format VPC flow
+// segment skips two thirds of the traffic columns.
 type layout struct {
 	index     *interflow.Schema
 	schema    *parquet.Schema
 	leaves    []leaf
 	rowGroup  int // rows per row group
 	tokenBits int // token filter bits per row
+	subsets   sync.Map // used-field mask ([2]uint64) -> *layout
 }
 
-func newLayout(s *interflow.Schema) *layout {
+func newLayout(s *interflow.Schema) *layout { return buildLayout(s, nil) }
+
+// buildLayout makes the layout of the fields marked in used (all when nil).
+func buildLayout(s *interflow.Schema, used []bool) *layout {
 	g := parquet.Group{}
-	for _, f := range s.Fields {
-		name := ColumnName(f.Name)
-		var n parquet.Node
-		switch f.Type {
-		case interflow.Int:
-			n = parquet.Optional(parquet.Int(64))
-		case interflow.Bool:
-			n = parquet.Optional(parquet.Leaf(parquet.BooleanType))
-		case interflow.Time:
-			n = parquet.Optional(parquet.Timestamp(parquet.Microsecond))
-		case interflow.Strings:
-			n = parquet.Optional(parquet.List(parquet.String()))
-		default:
-			n = parquet.String()
-			if !highCardinality[f.Name] {
-				n = parquet.Encoded(n, &parquet.RLEDictionary)
-			}
-			n = parquet.Optional(n)
+	for i, f := range s.Fields {
+		if used != nil && !used[i] {
+			continue
 		}
-		g[name] = n
+		g[ColumnName(f.Name)] = fieldNode(f)
 		if f.Type == interflow.IP {
 			g[v4Column(f.Name)] = parquet.Optional(parquet.Uint(32))
 			g[v6Column(f.Name)] = parquet.Optional(parquet.Leaf(parquet.FixedLenByteArrayType(16)))
@@ -133,6 +128,9 @@ func newLayout(s *interflow.Schema) *layout {
 		lay.leaves = append(lay.leaves, leaf{col: lc.ColumnIndex, field: field, kind: kind, def: lc.MaxDefinitionLevel})
 	}
 	for i, f := range s.Fields {
+		if used != nil && !used[i] {
+			continue
+		}
 		name := ColumnName(f.Name)
 		if f.Type == interflow.Strings {
 			name += ".list.element"
@@ -145,6 +143,68 @@ func newLayout(s *interflow.Schema) *layout {
 	}
 	add(rgColumn, -1, leafRG)
 	return lay
+}
+
+func fieldNode(f interflow.Field) parquet.Node {
+	switch f.Type {
+	case interflow.Int:
+		return parquet.Optional(parquet.Int(64))
+	case interflow.Bool:
+		return parquet.Optional(parquet.Leaf(parquet.BooleanType))
+	case interflow.Time:
+		return parquet.Optional(parquet.Timestamp(parquet.Microsecond))
+	case interflow.Strings:
+		return parquet.Optional(parquet.List(parquet.String()))
+	}
+	n := parquet.String()
+	if !highCardinality[f.Name] {
+		n = parquet.Encoded(n, &parquet.RLEDictionary)
+	}
+	return parquet.Optional(n)
+}
+
+// forBatch returns the layout of the fields a batch uses (the timestamp
+// always), built once per combination.
+func (lay *layout) forBatch(b *interflow.Batch) *layout {
+	var mask [2]uint64
+	used := make([]bool, len(lay.index.Fields))
+	for i := range used {
+		if b.Used(i) || i == interflow.FTimestamp || i == interflow.FID {
+			used[i] = true
+			mask[i>>6] |= 1 << (i & 63)
+		}
+	}
+	if l, ok := lay.subsets.Load(mask); ok {
+		return l.(*layout)
+	}
+	sub := buildLayout(lay.index, used)
+	sub.rowGroup, sub.tokenBits = lay.rowGroup, lay.tokenBits
+	l, _ := lay.subsets.LoadOrStore(mask, sub)
+	return l.(*layout)
+}
+
+// schemaFile writes the full layout as a Parquet file without rows: every
+// query reads it beside the segments (union_by_name), so every column
+// resolves whatever the segments hold.
+func (lay *layout) schemaFile(root string) (string, error) {
+	path := filepath.Join(root, "_schema", lay.index.Index+".parquet")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return "", err
+	}
+	w := parquet.NewWriter(f, lay.schema)
+	err = w.Close()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	return path, err
 }
 
 func newID() string {
@@ -219,7 +279,7 @@ func (lay *layout) writeSegment(root, tenant string, b *interflow.Batch, rows []
 	if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
 		return seg, fmt.Errorf("segment folder: %w", err)
 	}
-	filters, size, err := lay.encodeFile(full, b, rows, tm)
+	filters, size, err := lay.forBatch(b).encodeFile(full, b, rows, tm)
 	if err == nil {
 		err = writeSynced(tokensPath(full), tm, filters.writeTo)
 	}
@@ -315,38 +375,72 @@ func (lay *layout) encode(out io.Writer, b *interflow.Batch, rows []int32) (toke
 	return filters, nil
 }
 
-// values appends one leaf's values for the rows of a row group.
+// values appends one leaf's values for the rows of a row group, with one
+// loop per kind of leaf (the per-value work is the encoder's hot path).
 func (lay *layout) values(vals []parquet.Value, b *interflow.Batch, rows []int32, lf leaf, rg int) []parquet.Value {
+	if cap(vals) < len(rows) {
+		vals = make([]parquet.Value, 0, len(rows))
+	}
+	null := parquet.NullValue().Level(0, 0, lf.col)
 	if lf.kind == leafRG {
+		v := parquet.Int32Value(int32(rg)).Level(0, 0, lf.col)
 		for range rows {
-			vals = append(vals, parquet.Int32Value(int32(rg)).Level(0, 0, lf.col))
+			vals = append(vals, v)
 		}
 		return vals
 	}
-	typ := lay.index.Fields[lf.field].Type
-	for _, r := range rows {
-		i := int(r)
-		if !b.Has(lf.field, i) {
-			vals = append(vals, parquet.NullValue().Level(0, 0, lf.col))
-			continue
+	f := lf.field
+	if !b.Used(f) {
+		for range rows {
+			vals = append(vals, null)
 		}
-		switch {
-		case lf.kind == leafV4 || lf.kind == leafV6:
-			vals = append(vals, ipKey(b.StrBytes(lf.field, i), lf))
-		case typ == interflow.Strings:
-			l := b.ListAt(lf.field, i)
-			if len(l) == 0 {
+		return vals
+	}
+	switch typ := lay.index.Fields[f].Type; {
+	case lf.kind == leafV4 || lf.kind == leafV6:
+		for _, r := range rows {
+			if b.Has(f, int(r)) {
+				vals = append(vals, ipKey(b.StrBytes(f, int(r)), lf))
+			} else {
+				vals = append(vals, null)
+			}
+		}
+	case typ == interflow.Strings:
+		for _, r := range rows {
+			l := b.ListAt(f, int(r))
+			switch {
+			case !b.Has(f, int(r)):
+				vals = append(vals, null)
+			case len(l) == 0:
 				vals = append(vals, parquet.NullValue().Level(0, 1, lf.col))
 			}
 			for j, s := range l {
 				vals = append(vals, parquet.ByteArrayValue([]byte(s)).Level(min(j, 1), lf.def, lf.col))
 			}
-		case typ == interflow.Int || typ == interflow.Time:
-			vals = append(vals, parquet.Int64Value(b.Num(lf.field, i)).Level(0, 1, lf.col))
-		case typ == interflow.Bool:
-			vals = append(vals, parquet.BooleanValue(b.Num(lf.field, i) != 0).Level(0, 1, lf.col))
-		default:
-			vals = append(vals, parquet.ByteArrayValue(b.StrBytes(lf.field, i)).Level(0, 1, lf.col))
+		}
+	case typ == interflow.Int || typ == interflow.Time:
+		for _, r := range rows {
+			if b.Has(f, int(r)) {
+				vals = append(vals, parquet.Int64Value(b.Num(f, int(r))).Level(0, 1, lf.col))
+			} else {
+				vals = append(vals, null)
+			}
+		}
+	case typ == interflow.Bool:
+		for _, r := range rows {
+			if b.Has(f, int(r)) {
+				vals = append(vals, parquet.BooleanValue(b.Num(f, int(r)) != 0).Level(0, 1, lf.col))
+			} else {
+				vals = append(vals, null)
+			}
+		}
+	default:
+		for _, r := range rows {
+			if b.Has(f, int(r)) {
+				vals = append(vals, parquet.ByteArrayValue(b.StrBytes(f, int(r))).Level(0, 1, lf.col))
+			} else {
+				vals = append(vals, null)
+			}
 		}
 	}
 	return vals
@@ -355,7 +449,7 @@ func (lay *layout) values(vals []parquet.Value, b *interflow.Batch, rows []int32
 // ipKey is an IP text's IPv4 or IPv6 key value (null when the address is
 // of the other family or does not parse).
 func ipKey(text []byte, lf leaf) parquet.Value {
-	a, err := netip.ParseAddr(string(text))
+	a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(text), len(text)))
 	if err == nil {
 		a = a.Unmap()
 		if lf.kind == leafV4 && a.Is4() {

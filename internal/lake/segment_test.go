@@ -192,7 +192,44 @@ func BenchmarkEncodeCloudTrail(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := lay.encode(io.Discard, rows, sorted); err != nil {
+		if _, err := lay.forBatch(rows).encode(io.Discard, rows, sorted); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rows.Len()*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+func BenchmarkEncodeTraffic(b *testing.B) {
+	rows := interflow.NewBatchSize(interflow.Traffic(), 65536)
+	r := interflow.New(interflow.Traffic())
+	for i := 0; i < 65536; i++ {
+		r.Reset()
+		r.Stamp(interflow.Provenance{Tenant: "acme", Connector: "c", Bucket: "b", Key: "AWSLogs/1/vpcflowlogs/us-east-1/2024/05/01/x.log.gz", ETag: "e"}, int64(i), "vpcflow", "paas")
+		r.SetTime(interflow.FTimestamp, base.Add(time.Duration(i)*time.Millisecond))
+		r.SetString(interflow.FSrcIP, fmt.Sprintf("10.0.%d.%d", i/256%256, i%256))
+		r.SetString(interflow.TDstIP, "172.16.0.1")
+		r.SetInt(interflow.TSrcPort, int64(i%60000))
+		r.SetInt(interflow.TDstPort, 443)
+		r.SetInt(interflow.TProtocol, 6)
+		r.SetString(interflow.TProtoName, "tcp")
+		r.SetInt(interflow.TBytes, int64(i*7%100000))
+		r.SetInt(interflow.TPackets, int64(i%100))
+		r.SetString(interflow.FAction, "ACCEPT")
+		r.SetString(interflow.TLogStatus, "OK")
+		r.SetString(interflow.TInterfaceID, "eni-0123456789abcdef0")
+		r.SetString(interflow.FAccountID, "123456789012")
+		r.SetInt(interflow.TVersion, 2)
+		r.SetTime(interflow.TStart, base)
+		r.SetTime(interflow.TEnd, base)
+		r.SetString(interflow.FRaw, fmt.Sprintf("2 123456789012 eni-0123456789abcdef0 10.0.%d.%d 172.16.0.1 %d 443 6 %d %d 1700000000 1700000060 ACCEPT OK", i/256%256, i%256, i%60000, i%100, i*7%100000))
+		rows.Append(r)
+	}
+	lay := newLayout(interflow.Traffic())
+	sorted := sortedRows(rows, nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := lay.forBatch(rows).encode(io.Discard, rows, sorted); err != nil {
 			b.Fatal(err)
 		}
 	}
