@@ -565,3 +565,33 @@ func hostOf(raw string) string {
 	}
 	return s
 }
+
+// Compact merges small segments once (bounded by budget when non-zero).
+func (a *App) Compact(ctx context.Context, budget time.Duration) (lake.CompactStats, error) {
+	ctx, done, err := a.begin(ctx)
+	if err != nil {
+		return lake.CompactStats{}, err
+	}
+	defer done()
+	return a.lake.Compact(ctx, lake.CompactOptions{Budget: budget})
+}
+
+// Maintain compacts the lake every interval until ctx ends, so the
+// segments of a day stay few however small the commits that wrote them.
+func (a *App) Maintain(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := a.Compact(ctx, every)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("compaction failed; it is retried later", "err", err)
+		} else if st.Merges > 0 {
+			a.log.Info("compacted segments", "merges", st.Merges, "inputs", st.Inputs, "rows", st.Rows, "segments", st.Segments)
+		}
+	}
+}

@@ -138,7 +138,15 @@ func (l *localBackend) Collect(ctx context.Context, ids []string, from, to strin
 			return nil, err
 		}
 	}
-	return l.a.CollectOnce(ctx, l.sc, ids, opt)
+	res, err := l.a.CollectOnce(ctx, l.sc, ids, opt)
+	if err == nil {
+		// Without a server nothing compacts in the background: a pass
+		// here keeps the day's segments few.
+		if _, cerr := l.a.Compact(ctx, 30*time.Second); cerr != nil {
+			fmt.Fprintln(os.Stderr, "trawl: compaction:", cerr)
+		}
+	}
+	return res, err
 }
 
 func (l *localBackend) request(p client.SearchParams) (lake.SearchRequest, error) {

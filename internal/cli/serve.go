@@ -79,6 +79,7 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 	schedDone := make(chan struct{})
 	go func() {
 		defer close(schedDone)
+		go a.Maintain(schedCtx, 30*time.Second)
 		if !*noSchedule {
 			a.Schedule(schedCtx, app.SchedulerOptions{Tick: *tick, Parallel: *parallel})
 		}

@@ -2,7 +2,6 @@ package lake
 
 import (
 	"bufio"
-	"sync"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -14,9 +13,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
-	"unsafe"
 	"time"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -94,8 +94,8 @@ type layout struct {
 	index     *interflow.Schema
 	schema    *parquet.Schema
 	leaves    []leaf
-	rowGroup  int // rows per row group
-	tokenBits int // token filter bits per row
+	rowGroup  int      // rows per row group
+	tokenBits int      // token filter bits per row
 	subsets   sync.Map // used-field mask ([2]uint64) -> *layout
 }
 
@@ -345,34 +345,56 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // encode writes the Parquet file, a row group at a time, column by
 // column, and returns each row group's token filter.
 func (lay *layout) encode(out io.Writer, b *interflow.Batch, rows []int32) (tokenFilters, error) {
-	w := parquet.NewWriter(out, lay.schema, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
-		parquet.CreatedBy("trawl", "", ""), parquet.PageBufferSize(1<<20), parquet.DataPageStatistics(true))
-	cols := w.ColumnWriters()
-	var vals []parquet.Value
-	var filters tokenFilters
-	for rg := 0; rg*lay.rowGroup < len(rows); rg++ {
-		chunk := rows[rg*lay.rowGroup : min((rg+1)*lay.rowGroup, len(rows))]
-		for _, lf := range lay.leaves {
-			vals = lay.values(vals[:0], b, chunk, lf, rg)
-			if _, err := cols[lf.col].WriteRowValues(vals); err != nil {
-				return nil, err
-			}
-		}
-		tb := newTokenBuilder(len(chunk), lay.tokenBits)
-		for _, r := range chunk {
-			if b.Has(interflow.FRaw, int(r)) {
-				tb.text(b.StrBytes(interflow.FRaw, int(r)))
-			}
-		}
-		filters = append(filters, tb.f)
-		if err := w.Flush(); err != nil {
+	sw := lay.newWriter(out)
+	for start := 0; start < len(rows); start += lay.rowGroup {
+		if err := sw.rowGroup(b, rows[start:min(start+lay.rowGroup, len(rows))]); err != nil {
 			return nil, err
 		}
 	}
-	if err := w.Close(); err != nil {
+	return sw.close()
+}
+
+// rowGroupWriter writes a segment one row group at a time (ingest writes
+// a batch's row groups in a row; compaction streams merged ones).
+type rowGroupWriter struct {
+	lay     *layout
+	w       *parquet.Writer
+	cols    []*parquet.ColumnWriter
+	vals    []parquet.Value
+	filters tokenFilters
+}
+
+func (lay *layout) newWriter(out io.Writer) *rowGroupWriter {
+	w := parquet.NewWriter(out, lay.schema, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+		parquet.CreatedBy("trawl", "", ""), parquet.PageBufferSize(1<<20), parquet.DataPageStatistics(true))
+	return &rowGroupWriter{lay: lay, w: w, cols: w.ColumnWriters()}
+}
+
+// rowGroup writes rows of b (at most the layout's row group size) as the
+// next row group, and builds its token filter.
+func (sw *rowGroupWriter) rowGroup(b *interflow.Batch, rows []int32) error {
+	rg := len(sw.filters)
+	for _, lf := range sw.lay.leaves {
+		sw.vals = sw.lay.values(sw.vals[:0], b, rows, lf, rg)
+		if _, err := sw.cols[lf.col].WriteRowValues(sw.vals); err != nil {
+			return err
+		}
+	}
+	tb := newTokenBuilder(len(rows), sw.lay.tokenBits)
+	for _, r := range rows {
+		if b.Has(interflow.FRaw, int(r)) {
+			tb.text(b.StrBytes(interflow.FRaw, int(r)))
+		}
+	}
+	sw.filters = append(sw.filters, tb.f)
+	return sw.w.Flush()
+}
+
+func (sw *rowGroupWriter) close() (tokenFilters, error) {
+	if err := sw.w.Close(); err != nil {
 		return nil, err
 	}
-	return filters, nil
+	return sw.filters, nil
 }
 
 // values appends one leaf's values for the rows of a row group, with one

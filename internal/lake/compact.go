@@ -1,0 +1,383 @@
+package lake
+
+import (
+	"container/heap"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/trawlhq/trawl/internal/interflow"
+)
+
+// Compaction merges the small segments of a day (an index and tenant)
+// into larger ones in the background, as ClickHouse merges parts: the
+// inputs are read in time order and merged (each is sorted), the output is
+// written and synced, and one catalog transaction registers it and retires
+// the inputs. Retired files are deleted after a grace period, so a query
+// that listed them before the swap can still read them.
+
+// CompactOptions tune compaction.
+type CompactOptions struct {
+	// MinSegments a day must have below the target size before it is
+	// compacted (default 4).
+	MinSegments int
+	// MaxInputs bounds the segments merged at once, and so the memory a
+	// merge holds (default 16).
+	MaxInputs int
+	// Grace is how long retired segments stay on disk (default 1 minute).
+	Grace time.Duration
+	// Budget bounds one call's work in time (default: none).
+	Budget time.Duration
+}
+
+// CompactStats count what a compaction did.
+type CompactStats struct {
+	Merges   int
+	Inputs   int
+	Rows     int64
+	Segments int // registered segments after it
+}
+
+// targetRows is the size a compacted segment aims for: 64 row groups.
+func (lay *layout) targetRows() int64 { return int64(lay.rowGroup) * 64 }
+
+type dayKey struct {
+	index, tenant string
+	day           time.Time
+}
+
+// Compact merges small segments until no day has MinSegments of them, or
+// the budget is spent.
+func (l *Lake) Compact(ctx context.Context, opt CompactOptions) (CompactStats, error) {
+	if opt.MinSegments <= 0 {
+		opt.MinSegments = 4
+	}
+	if opt.MaxInputs <= 1 {
+		opt.MaxInputs = 16
+	}
+	if opt.Grace <= 0 {
+		opt.Grace = time.Minute
+	}
+	var st CompactStats
+	start := time.Now()
+	for _, s := range interflow.Schemas() {
+		lay := l.layouts[s]
+		days, err := l.smallDays(ctx, s.Index, lay.targetRows()/2, opt.MinSegments)
+		if err != nil {
+			return st, err
+		}
+		for _, d := range days {
+			for ctx.Err() == nil && (opt.Budget == 0 || time.Since(start) < opt.Budget) {
+				n, rows, err := l.compactDay(ctx, lay, d, opt)
+				if err != nil {
+					return st, err
+				}
+				if n == 0 {
+					break
+				}
+				st.Merges++
+				st.Inputs += n
+				st.Rows += rows
+			}
+		}
+	}
+	if err := l.collectGarbage(ctx, time.Now()); err != nil {
+		return st, err
+	}
+	err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM segments`).Scan(&st.Segments)
+	return st, err
+}
+
+// smallDays lists the days with at least min segments below small rows.
+func (l *Lake) smallDays(ctx context.Context, index string, small int64, min int) ([]dayKey, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT tenant, day FROM segments WHERE idx = ? AND rows < ?
+ GROUP BY tenant, day HAVING count(*) >= ? ORDER BY day, tenant`, index, small, min)
+	if err != nil {
+		return nil, fmt.Errorf("lake: compaction candidates: %w", err)
+	}
+	defer rows.Close()
+	var out []dayKey
+	for rows.Next() {
+		d := dayKey{index: index}
+		if err := rows.Scan(&d.tenant, &d.day); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// compactDay merges up to MaxInputs of a day's small segments, oldest
+// first, into one. It returns how many it merged (0: nothing left to do).
+func (l *Lake) compactDay(ctx context.Context, lay *layout, d dayKey, opt CompactOptions) (int, int64, error) {
+	segs, err := l.querySegments(ctx, `SELECT id, idx, tenant, day, path, rows, bytes, min_ts, max_ts, row_groups, level FROM segments
+ WHERE idx = ? AND tenant = ? AND day = ? AND rows < ? ORDER BY min_ts, id`, d.index, d.tenant, d.day, lay.targetRows()/2)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(segs) < opt.MinSegments {
+		return 0, 0, nil
+	}
+	var inputs []Segment
+	var rows int64
+	for _, s := range segs {
+		if len(inputs) == opt.MaxInputs || rows+s.Rows > lay.targetRows() && len(inputs) >= 2 {
+			break
+		}
+		inputs = append(inputs, s)
+		rows += s.Rows
+	}
+	if len(inputs) < 2 {
+		return 0, 0, nil
+	}
+	out, err := l.merge(ctx, lay, d, inputs)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := l.swap(ctx, out, inputs, opt.Grace); err != nil {
+		l.removeFiles([]Segment{out})
+		return 0, 0, err
+	}
+	return len(inputs), rows, nil
+}
+
+// swap registers a merged segment and retires its inputs in one
+// transaction.
+func (l *Lake) swap(ctx context.Context, out Segment, inputs []Segment, grace time.Duration) error {
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
+	return l.withTx(ctx, func(conn *sql.Conn) error {
+		for _, s := range inputs {
+			res, err := conn.ExecContext(ctx, `DELETE FROM segments WHERE id = ?`, s.ID)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return fmt.Errorf("segment %s was retired by another compaction: %w", s.ID, ErrConflict)
+			}
+			if _, err := conn.ExecContext(ctx, `INSERT INTO segment_garbage VALUES (?, ?) ON CONFLICT DO NOTHING`,
+				filepath.ToSlash(s.Path), time.Now().Add(grace).UTC()); err != nil {
+				return err
+			}
+		}
+		return insertSegments(ctx, conn, []Segment{out})
+	})
+}
+
+// merge writes the rows of the inputs, in time order, as one segment.
+func (l *Lake) merge(ctx context.Context, lay *layout, d dayKey, inputs []Segment) (Segment, error) {
+	var cursors []*cursor
+	defer func() {
+		for _, c := range cursors {
+			c.close()
+		}
+	}()
+	used := make([]bool, len(lay.index.Fields))
+	level := 0
+	for _, s := range inputs {
+		c, err := openCursor(filepath.Join(l.root, s.Path), lay, used)
+		if err != nil {
+			return Segment{}, err
+		}
+		cursors = append(cursors, c)
+		level = max(level, s.Level)
+	}
+	used[interflow.FTimestamp], used[interflow.FID] = true, true
+	outLay := buildLayout(lay.index, used)
+	outLay.rowGroup, outLay.tokenBits = lay.rowGroup, lay.tokenBits
+	seg := Segment{ID: newID(), Index: d.index, Tenant: d.tenant, Day: d.day, Level: level + 1}
+	seg.Path = segmentPath(seg.Index, seg.Tenant, seg.Day, seg.ID)
+	full := filepath.Join(l.root, seg.Path)
+	if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
+		return seg, err
+	}
+	var filters tokenFilters
+	err := writeSynced(full, nil, func(w io.Writer) error {
+		cw := &countWriter{w: w}
+		var err error
+		filters, err = mergeInto(ctx, cw, outLay, cursors, &seg)
+		seg.Bytes = cw.n
+		return err
+	})
+	if err == nil {
+		err = writeSynced(tokensPath(full), nil, filters.writeTo)
+	}
+	if err != nil {
+		os.Remove(full)
+		os.Remove(tokensPath(full))
+		return seg, fmt.Errorf("lake: merge into %s: %w", seg.Path, err)
+	}
+	seg.RowGroups = len(filters)
+	return seg, nil
+}
+
+// mergeInto streams the cursors' rows, smallest timestamp first, into
+// row groups of the output layout.
+func mergeInto(ctx context.Context, out io.Writer, lay *layout, cursors []*cursor, seg *Segment) (tokenFilters, error) {
+	h := &cursorHeap{}
+	for _, c := range cursors {
+		ok, err := c.next()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			heap.Push(h, c)
+		}
+	}
+	sw := lay.newWriter(out)
+	batch := interflow.NewBatchSize(lay.index, lay.rowGroup)
+	rows := make([]int32, 0, lay.rowGroup)
+	flush := func() error {
+		if batch.Len() == 0 {
+			return nil
+		}
+		rows = rows[:0]
+		for i := 0; i < batch.Len(); i++ {
+			rows = append(rows, int32(i))
+		}
+		err := sw.rowGroup(batch, rows)
+		batch.Reset()
+		return err
+	}
+	for h.Len() > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		c := (*h)[0]
+		ts, _ := c.rec.Micros(interflow.FTimestamp)
+		t := time.UnixMicro(ts).UTC()
+		if seg.Rows == 0 || t.Before(seg.MinTS) {
+			seg.MinTS = t
+		}
+		if t.After(seg.MaxTS) {
+			seg.MaxTS = t
+		}
+		seg.Rows++
+		batch.Append(c.rec)
+		if batch.Len() == lay.rowGroup {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+		ok, err := c.next()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			heap.Fix(h, 0)
+		} else {
+			heap.Pop(h)
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return sw.close()
+}
+
+// cursor reads one segment's rows in order, a few hundred at a time.
+type cursor struct {
+	f     *os.File
+	r     *parquet.Reader
+	lay   *layout
+	cols  map[int]leaf
+	buf   []parquet.Row
+	n, i  int
+	done  bool
+	rec   *interflow.Record
+	micro int64
+}
+
+func openCursor(path string, lay *layout, used []bool) (*cursor, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	pf, err := parquet.OpenFile(f, fi.Size())
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("segment %s: %w", path, err)
+	}
+	byCol := make(map[int]leaf, len(lay.leaves))
+	for _, lf := range lay.leaves {
+		byCol[lf.col] = lf
+	}
+	cols := map[int]leaf{}
+	for i, p := range pf.Schema().Columns() {
+		if lc, ok := lay.schema.Lookup(p...); ok {
+			lf := byCol[lc.ColumnIndex]
+			cols[i] = lf
+			if lf.kind == leafValue {
+				used[lf.field] = true
+			}
+		}
+	}
+	return &cursor{f: f, r: parquet.NewReader(pf), lay: lay, cols: cols, buf: make([]parquet.Row, 128), rec: interflow.New(lay.index)}, nil
+}
+
+// next loads the next row into rec.
+func (c *cursor) next() (bool, error) {
+	if c.i == c.n {
+		if c.done {
+			return false, nil
+		}
+		n, err := c.r.ReadRows(c.buf)
+		c.n, c.i = n, 0
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return false, err
+			}
+			c.done = true
+		}
+		if n == 0 {
+			return false, nil
+		}
+	}
+	c.rec.Reset()
+	c.lay.fill(c.rec, c.buf[c.i], c.cols)
+	c.i++
+	c.micro, _ = c.rec.Micros(interflow.FTimestamp)
+	return true, nil
+}
+
+func (c *cursor) close() {
+	c.r.Close()
+	c.f.Close()
+}
+
+// cursorHeap orders cursors by their current row's time.
+type cursorHeap []*cursor
+
+func (h cursorHeap) Len() int           { return len(h) }
+func (h cursorHeap) Less(i, j int) bool { return h[i].micro < h[j].micro }
+func (h cursorHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *cursorHeap) Push(x any)        { *h = append(*h, x.(*cursor)) }
+func (h *cursorHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
+}
+
+// SegmentCount returns the number of registered segments (tests, status).
+func (l *Lake) SegmentCount(ctx context.Context, index string) (int, error) {
+	q, args := `SELECT count(*) FROM segments`, []any{}
+	if index != "" {
+		q, args = q+` WHERE idx = ?`, append(args, index)
+	}
+	var n int
+	err := l.db.QueryRowContext(ctx, q, args...).Scan(&n)
+	return n, err
+}

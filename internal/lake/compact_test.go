@@ -1,0 +1,143 @@
+package lake
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/interflow"
+)
+
+// TestCompactionKeepsEveryRecord: ten small commits of one day become one
+// segment; counts, newest-first results and free text are unchanged; the
+// retired files go after the grace period; rerunning does nothing.
+func TestCompactionKeepsEveryRecord(t *testing.T) {
+	l := openTest(t)
+	ctx := context.Background()
+	for c := 0; c < 10; c++ {
+		var recs []*interflow.Record
+		for i := 0; i < 100; i++ {
+			n := c*100 + i
+			r := event("acme", int64(n), fmt.Sprintf("E%d", n%7), fmt.Sprintf("10.0.%d.%d", n/256, n%256), "")
+			r.SetTime(interflow.FTimestamp, base.Add(time.Duration((n*7919)%3600)*time.Second))
+			r.SetString(interflow.FRaw, fmt.Sprintf(`{"eventName":"E%d","marker":"m%d"}`, n%7, n))
+			recs = append(recs, r)
+		}
+		if err := l.Commit(ctx, RecordsBatch("c", ObjectState{Key: fmt.Sprint(c), Version: "e", Position: 100, Done: true}, recs...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := SearchRequest{From: base.Add(-time.Hour), To: base.Add(2 * time.Hour), Limit: 1000}
+	before, err := l.Search(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := l.SegmentCount(ctx, ""); n != 10 {
+		t.Fatalf("%d segments before compaction", n)
+	}
+	st, err := l.Compact(ctx, CompactOptions{Grace: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Merges != 1 || st.Inputs != 10 || st.Rows != 1000 || st.Segments != 1 {
+		t.Fatalf("compaction %+v", st)
+	}
+	after, err := l.Search(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.Rows) != len(before.Rows) {
+		t.Fatalf("%d rows after, %d before", len(after.Rows), len(before.Rows))
+	}
+	for i := range before.Rows {
+		if before.Rows[i]["id"] != after.Rows[i]["id"] || before.Rows[i]["srcip"] != after.Rows[i]["srcip"] {
+			t.Fatalf("row %d differs: %v / %v", i, before.Rows[i], after.Rows[i])
+		}
+	}
+	for _, q := range []string{"m777", "E3", "srcip:10.0.3.0/24"} {
+		n, err := l.Count(ctx, SearchRequest{From: req.From, To: req.To, Query: q})
+		if err != nil || n == 0 {
+			t.Errorf("%q after compaction: %d %v", q, n, err)
+		}
+	}
+	// The merged segment is sorted by time.
+	segs, _ := l.segmentsIn(ctx, "aws_events", nil, req.From, req.To)
+	b := interflow.NewBatch(interflow.Events())
+	if err := l.layouts[interflow.Events()].readSegment(filepath.Join(l.root, segs[0].Path), b); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < b.Len(); i++ {
+		if b.Micros(i) < b.Micros(i-1) {
+			t.Fatalf("merged rows out of time order at %d", i)
+		}
+	}
+	time.Sleep(10 * time.Millisecond)
+	st, err = l.Compact(ctx, CompactOptions{})
+	if err != nil || st.Merges != 0 {
+		t.Fatalf("second compaction %+v %v", st, err)
+	}
+	files := 0
+	filepath.Walk(l.root, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && filepath.Ext(p) == ".parquet" && filepath.Base(filepath.Dir(p)) != "_schema" {
+			files++
+		}
+		return nil
+	})
+	if files != 1 {
+		t.Errorf("%d segment files on disk after the grace period, want 1", files)
+	}
+}
+
+// TestLegacyTablesMigrate: a data directory from before segments (records
+// in DuckDB tables) opens with every record searchable, once, and the
+// tables gone; a second open changes nothing.
+func TestLegacyTablesMigrate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "trawl.db")
+	l, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The old layout: one table per index, columns named as the fields.
+	ctx := context.Background()
+	for _, stmt := range []string{
+		`CREATE TABLE aws_events ("id" VARCHAR, "timestamp" TIMESTAMP, "tenant" VARCHAR, "index" VARCHAR, "event_name" VARCHAR, "srcip" VARCHAR, "srcip#key" VARCHAR, "labels" VARCHAR[], "read_only" BOOLEAN, "raw" VARCHAR)`,
+		`INSERT INTO aws_events SELECT 'id' || i, TIMESTAMP '2024-05-01 10:00:00' + INTERVAL (i) MINUTE, CASE WHEN i % 2 = 0 THEN 'acme' ELSE 'globex' END,
+		 'aws_events', 'Legacy' || (i % 3), '10.0.0.' || i, NULL, ['a', 'b'], i % 2 = 0, '{"legacy":' || i || '}' FROM range(50) t(i)`,
+		`CREATE TABLE traffic ("id" VARCHAR, "timestamp" TIMESTAMP, "tenant" VARCHAR, "dstport" BIGINT, "raw" VARCHAR)`,
+		`INSERT INTO traffic SELECT 'f' || i, TIMESTAMP '2024-05-02 10:00:00' + INTERVAL (i) SECOND, 'acme', i, 'line ' || i FROM range(30) t(i)`,
+	} {
+		if _, err := l.db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	for round := 0; round < 2; round++ {
+		l, err = Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := SearchRequest{From: base.Add(-48 * time.Hour), To: base.Add(72 * time.Hour)}
+		n, err := l.Count(ctx, all)
+		if err != nil || n != 80 {
+			t.Fatalf("round %d: %d records after migration, want 80: %v", round, n, err)
+		}
+		q := all
+		q.Query, q.Tenants = "event_name:Legacy1 AND srcip:10.0.0.0/24 AND labels:b", []string{"acme"}
+		if n, err := l.Count(ctx, q); err != nil || n != 8 {
+			t.Errorf("round %d: migrated fields: %d %v", round, n, err)
+		}
+		var tables int
+		l.db.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_name IN ('aws_events', 'traffic')`).Scan(&tables)
+		if tables != 0 {
+			t.Errorf("round %d: %d legacy tables remain", round, tables)
+		}
+		if d, _ := l.Duplicates(ctx); d != 0 {
+			t.Errorf("round %d: %d duplicates", round, d)
+		}
+		l.Close()
+	}
+}
