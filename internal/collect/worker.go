@@ -40,6 +40,11 @@ type worker struct {
 	stats   Stats // counts of the pending batches, reported once committed
 	opened  time.Time
 	rec     *interflow.Record
+	// A worker decodes into one batch while the previous one is encoded
+	// and committed (inflight): decoding and encoding overlap, also within
+	// one large object. spare is the batch the commit hands back.
+	spare    *interflow.Batch
+	inflight chan error
 	// done is called with each object committed as finished (ok) or
 	// failed; report with the counts of each commit.
 	done   func(key string, lm time.Time, ok bool)
@@ -76,14 +81,20 @@ func (w *worker) run(ctx context.Context, tasks <-chan task) error {
 		}
 		if w.full() || len(w.pending) > 0 && time.Since(w.opened) > batchLinger {
 			if err := w.flush(ctx); err != nil {
+				w.wait()
 				return err
 			}
 		}
 	}
 	if ctx.Err() != nil {
+		w.wait()
 		return ctx.Err()
 	}
-	return w.flush(ctx)
+	if err := w.flush(ctx); err != nil {
+		w.wait()
+		return err
+	}
+	return w.wait()
 }
 
 // fatalError is a commit failure inside an object: it stops the run.
@@ -104,27 +115,54 @@ func (w *worker) add(b *lake.Batch, s Stats) {
 	w.stats.add(s)
 }
 
-// flush commits the pending batches, retrying at a finer grain if the
-// store refuses their content, then reports them.
+// flush hands the pending batches to a commit that runs while the worker
+// decodes on into its other batch. It first waits for the previous commit
+// (so at most two batches per worker are held: backpressure, not drops)
+// and returns its error.
 func (w *worker) flush(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	moved, err := commitSalvaging(ctx, w.st, w.pending, w.log)
+	if err := w.wait(); err != nil {
+		return err
+	}
+	pending, stats, rows := w.pending, w.stats, w.rows
+	w.inflight = make(chan error, 1)
+	go func(done chan<- error) { done <- w.commit(ctx, pending, stats) }(w.inflight)
+	if w.spare == nil {
+		w.spare = interflow.NewBatchSize(w.f.Schema, min(w.opt.BatchSize, 65536))
+	}
+	w.rows, w.spare = w.spare, rows
+	w.rows.Reset()
+	w.pending, w.stats = nil, Stats{}
+	return nil
+}
+
+// wait waits for the commit in flight, if any.
+func (w *worker) wait() error {
+	if w.inflight == nil {
+		return nil
+	}
+	err := <-w.inflight
+	w.inflight = nil
+	return err
+}
+
+// commit commits batches, retrying at a finer grain if the store refuses
+// their content, then reports them.
+func (w *worker) commit(ctx context.Context, pending []*lake.Batch, s Stats) error {
+	moved, err := commitSalvaging(ctx, w.st, pending, w.log)
 	if err != nil {
 		return err
 	}
-	s := w.stats
 	s.Records -= int64(moved)
 	s.Quarantined += int64(moved)
 	w.report(s)
-	for _, b := range w.pending {
+	for _, b := range pending {
 		if b.Object.Done {
 			w.done(b.Object.Key, b.Object.LastModified, true)
 		}
 	}
-	w.pending, w.stats = w.pending[:0], Stats{}
-	w.rows.Reset() // committed: its memory serves the next batch
 	return nil
 }
 

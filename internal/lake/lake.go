@@ -84,7 +84,7 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 		return nil, fmt.Errorf("lake: open %s: %w", path, err)
 	}
 	db := sql.OpenDB(c)
-	l := &Lake{db: db, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(64 << 20), timings: opt.Timings}
+	l := &Lake{db: db, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(256 << 20), timings: opt.Timings}
 	l.schemaFiles = map[string]string{}
 	for _, s := range interflow.Schemas() {
 		l.layouts[s] = newLayout(s)

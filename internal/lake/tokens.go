@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"unsafe"
 
 	"github.com/trawlhq/trawl/internal/query"
 )
@@ -147,17 +148,24 @@ func readTokenFilters(path string) (tokenFilters, error) {
 	if n < 0 || off > len(b) {
 		return nil, fmt.Errorf("token filter %s: truncated header", path)
 	}
+	// The words are read in place (no copy) where the machine is
+	// little-endian and the buffer aligned, as on every supported one.
+	inPlace := nativeLittleEndian() && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%4 == 0 && off%4 == 0
 	t := make(tokenFilters, n)
 	for i := range t {
 		words := int(binary.LittleEndian.Uint32(b[12+4*i:]))
 		if off+4*words > len(b) || words%8 != 0 || words == 0 {
 			return nil, errors.New("token filter " + path + ": truncated")
 		}
-		f := make(blockFilter, words)
-		for j := range f {
-			f[j] = binary.LittleEndian.Uint32(b[off+4*j:])
+		if inPlace {
+			t[i] = unsafe.Slice((*uint32)(unsafe.Pointer(&b[off])), words)
+		} else {
+			f := make(blockFilter, words)
+			for j := range f {
+				f[j] = binary.LittleEndian.Uint32(b[off+4*j:])
+			}
+			t[i] = f
 		}
-		t[i] = f
 		off += 4 * words
 	}
 	return t, nil
@@ -221,4 +229,9 @@ func (tb *tokenBuilder) text(s []byte) {
 	if in {
 		tb.add(mix(h))
 	}
+}
+
+func nativeLittleEndian() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
 }
