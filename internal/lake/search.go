@@ -60,12 +60,13 @@ func Validate(q string) error { return query.Validate(q) }
 
 // plan is a query bound to one index, with the segments it must read.
 type plan struct {
-	schema *interflow.Schema
-	expr   query.Expr
-	where  string // tenant, time and the query, as SQL
-	args   []any
-	words  func(tokenFilters, int) bool // may a row group match (free text)?
-	segs   []Segment                    // newest first
+	schema   *interflow.Schema
+	expr     query.Expr
+	where    string // tenant and the query, as SQL (time is in the source)
+	args     []any
+	from, to time.Time
+	words    func(tokenFilters, int) bool // may a row group match (free text)?
+	segs     []Segment                    // newest first
 }
 
 func indices(req *SearchRequest) ([]*interflow.Schema, error) {
@@ -116,18 +117,18 @@ func (l *Lake) prepare(ctx context.Context, req *SearchRequest) ([]*plan, error)
 		if e == query.Const(false) {
 			continue
 		}
-		p := &plan{schema: s, expr: e, words: mayMatch(e)}
+		p := &plan{schema: s, expr: e, words: mayMatch(e), from: req.From.UTC(), to: req.To.UTC()}
 		c := compiled{}
 		var b strings.Builder
-		b.WriteString(`"timestamp" >= ` + c.arg(req.From.UTC()) + ` AND "timestamp" < ` + c.arg(req.To.UTC()))
+		// Segments hold one tenant each and are chosen by tenant; the
+		// condition stays as a second line of defence.
 		if len(req.Tenants) > 0 {
 			ph := make([]string, len(req.Tenants))
 			for i, t := range req.Tenants {
 				ph[i] = c.arg(t)
 			}
-			b.WriteString(" AND tenant IN (" + strings.Join(ph, ",") + ")")
+			b.WriteString("tenant IN (" + strings.Join(ph, ",") + ") AND ")
 		}
-		b.WriteString(" AND ")
 		c.sql(&b, e, s)
 		p.where, p.args = b.String(), c.args
 		if p.segs, err = l.segmentsIn(ctx, s.Index, req.Tenants, req.From, req.To); err != nil {
@@ -225,20 +226,34 @@ func mayMatch(e query.Expr) func(tokenFilters, int) bool {
 	return nil
 }
 
-// source is the FROM clause over some segments: for free text, restricted
-// to the row groups whose token filters allow a match. ok is false when
-// no row group of these segments can match.
+// source is the FROM clause over some segments. A segment entirely
+// inside the time range is read without a time condition (so its
+// timestamps need not be decoded); the others with one. For free text,
+// segments are restricted to the row groups whose token filters allow a
+// match. ok is false when no row group of these segments can match.
 func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
-	schemaFile := quoteString(l.schemaFiles[segs[0].Index])
-	files := make([]string, 0, len(segs)+1)
+	schemaFile := "SELECT * FROM read_parquet(" + quoteString(l.schemaFiles[segs[0].Index]) + ")"
+	timeCond := `"timestamp" >= ` + timeLiteral(p.from) + ` AND "timestamp" < ` + timeLiteral(p.to)
+	inside := func(s Segment) bool { return !s.MinTS.Before(p.from) && s.MaxTS.Before(p.to) }
+	parts := []string{schemaFile}
 	if p.words == nil {
-		files = append(files, schemaFile)
+		var in, edge []string
 		for _, s := range segs {
-			files = append(files, quoteString(filepath.Join(l.root, s.Path)))
+			f := quoteString(filepath.Join(l.root, s.Path))
+			if inside(s) {
+				in = append(in, f)
+			} else {
+				edge = append(edge, f)
+			}
 		}
-		return "read_parquet([" + strings.Join(files, ", ") + "], union_by_name = true)", true, nil
+		if len(in) > 0 {
+			parts = append(parts, "SELECT * FROM read_parquet(["+strings.Join(in, ", ")+"], union_by_name = true, filename = true, file_row_number = true)")
+		}
+		if len(edge) > 0 {
+			parts = append(parts, "SELECT * FROM read_parquet(["+strings.Join(edge, ", ")+"], union_by_name = true, filename = true, file_row_number = true) WHERE "+timeCond)
+		}
+		return "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")", true, nil
 	}
-	parts := []string{"SELECT * FROM read_parquet(" + schemaFile + ")"}
 	for _, s := range segs {
 		full := filepath.Join(l.root, s.Path)
 		t, err := l.filters.get(tokensPath(full))
@@ -254,9 +269,16 @@ func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
 		if len(rgs) == 0 {
 			continue
 		}
-		src := "SELECT * FROM read_parquet(" + quoteString(full) + ")"
+		var conds []string
 		if len(rgs) < s.RowGroups {
-			src += " WHERE rg IN (" + strings.Join(rgs, ",") + ")"
+			conds = append(conds, "rg IN ("+strings.Join(rgs, ",")+")")
+		}
+		if !inside(s) {
+			conds = append(conds, timeCond)
+		}
+		src := "SELECT * FROM read_parquet(" + quoteString(full) + ", filename = true, file_row_number = true)"
+		if len(conds) > 0 {
+			src += " WHERE " + strings.Join(conds, " AND ")
 		}
 		parts = append(parts, src)
 	}
@@ -266,12 +288,25 @@ func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
 	return "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")", true, nil
 }
 
+func timeLiteral(t time.Time) string {
+	return "TIMESTAMP '" + t.UTC().Format("2006-01-02 15:04:05.999999") + "'"
+}
+
 // chunks splits segments (newest first) into groups queried together:
-// small at first, so a newest-first search over a long range usually ends
-// after the first few, then growing.
+// first the newest segment and every one that overlaps it in time (the
+// same hours of other tenants or commits), so a newest-first search over a
+// long range usually ends there; then groups growing fourfold.
 func chunks(segs []Segment) [][]Segment {
-	var out [][]Segment
-	size := 1
+	if len(segs) == 0 {
+		return nil
+	}
+	n := 1
+	for n < len(segs) && segs[n].MaxTS.After(segs[0].MinTS) {
+		n++
+	}
+	out := [][]Segment{segs[:n]}
+	segs = segs[n:]
+	size := 4
 	for len(segs) > 0 {
 		n := min(size, len(segs))
 		out = append(out, segs[:n])
@@ -319,52 +354,142 @@ func (l *Lake) Search(ctx context.Context, req SearchRequest) (*SearchResult, er
 	if err != nil {
 		return nil, err
 	}
-	var rows []Row
+	// First the keys of the newest matches (time, id, file and row: few
+	// columns to decode), then the whole records of just those rows.
+	var keys []hit
 	for _, p := range plans {
-		where, args := p.where, append([]any(nil), p.args...)
-		if req.Before != nil {
-			where += ` AND ("timestamp" < ? OR ("timestamp" = ? AND id < ?))`
-			args = append(args, req.Before.Timestamp.UTC(), req.Before.Timestamp.UTC(), req.Before.ID)
+		got, err := l.newestKeys(ctx, p, req)
+		if err != nil {
+			return nil, err
 		}
-		for _, chunk := range chunks(p.segs) {
-			if len(rows) > req.Limit {
-				sortRows(rows)
-				rows = rows[:req.Limit+1]
-				if chunk[0].MaxTS.Before(rows[req.Limit]["timestamp"].(time.Time)) {
-					break // nothing in these or older segments is newer
-				}
-			}
-			if req.Before != nil && chunk[0].MinTS.After(req.Before.Timestamp) && chunk[len(chunk)-1].MinTS.After(req.Before.Timestamp) {
-				continue
-			}
-			from, ok, err := l.source(p, chunk)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				continue
-			}
-			q := "SELECT " + selectList(p.schema) + " FROM " + from + " WHERE " + where +
-				` ORDER BY "timestamp" DESC, id DESC LIMIT ?`
-			got, err := l.scanRows(ctx, p.schema, q, append(append([]any(nil), args...), req.Limit+1))
-			if err != nil {
-				return nil, err
-			}
-			rows = append(rows, got...)
-		}
+		keys = append(keys, got...)
 	}
-	sortRows(rows)
+	sortHits(keys)
 	res := &SearchResult{}
-	if len(rows) > req.Limit {
-		rows = rows[:req.Limit]
-		last := rows[len(rows)-1]
-		res.Next = &Cursor{Timestamp: last["timestamp"].(time.Time), ID: last["id"].(string)}
+	if len(keys) > req.Limit {
+		keys = keys[:req.Limit]
+		last := keys[len(keys)-1]
+		res.Next = &Cursor{Timestamp: last.ts, ID: last.id}
+	}
+	rows, err := l.fetch(ctx, keys)
+	if err != nil {
+		return nil, err
 	}
 	res.Rows = rows
 	if res.Rows == nil {
 		res.Rows = []Row{}
 	}
 	return res, nil
+}
+
+// hit is the key of one matching record.
+type hit struct {
+	plan *plan
+	file string
+	row  int64
+	ts   time.Time
+	id   string
+}
+
+func sortHits(h []hit) {
+	sort.Slice(h, func(i, j int) bool {
+		if !h[i].ts.Equal(h[j].ts) {
+			return h[i].ts.After(h[j].ts)
+		}
+		return h[i].id > h[j].id
+	})
+}
+
+// newestKeys finds the keys of the limit+1 newest matches of one index,
+// reading segments newest first and stopping once the next ones can hold
+// nothing newer than the last key kept.
+func (l *Lake) newestKeys(ctx context.Context, p *plan, req SearchRequest) ([]hit, error) {
+	where, args := p.where, append([]any(nil), p.args...)
+	if req.Before != nil {
+		where += ` AND ("timestamp" < ? OR ("timestamp" = ? AND id < ?))`
+		args = append(args, req.Before.Timestamp.UTC(), req.Before.Timestamp.UTC(), req.Before.ID)
+	}
+	var keys []hit
+	for _, chunk := range chunks(p.segs) {
+		if len(keys) > req.Limit {
+			sortHits(keys)
+			keys = keys[:req.Limit+1]
+			if chunk[0].MaxTS.Before(keys[req.Limit].ts) {
+				break // nothing in these or older segments is newer
+			}
+		}
+		if req.Before != nil && chunk[len(chunk)-1].MinTS.After(req.Before.Timestamp) {
+			continue // all newer than the page
+		}
+		from, ok, err := l.source(p, chunk)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		q := `SELECT filename, file_row_number, "timestamp", id FROM ` + from + " WHERE " + where +
+			` ORDER BY "timestamp" DESC, id DESC LIMIT ?`
+		rs, err := l.db.QueryContext(ctx, q, append(append([]any(nil), args...), req.Limit+1)...)
+		if err != nil {
+			return nil, fmt.Errorf("lake: search %s: %w", p.schema.Index, err)
+		}
+		for rs.Next() {
+			h := hit{plan: p}
+			if err := rs.Scan(&h.file, &h.row, &h.ts, &h.id); err != nil {
+				rs.Close()
+				return nil, err
+			}
+			h.ts = h.ts.UTC()
+			keys = append(keys, h)
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// fetch reads the whole records of the keys (newest first), a query per
+// segment file, which reads only the row groups holding the rows.
+func (l *Lake) fetch(ctx context.Context, keys []hit) ([]Row, error) {
+	type fileRows struct {
+		p    *plan
+		rows []string
+	}
+	byFile := map[string]*fileRows{}
+	var order []string
+	for _, k := range keys {
+		f := byFile[k.file]
+		if f == nil {
+			f = &fileRows{p: k.plan}
+			byFile[k.file] = f
+			order = append(order, k.file)
+		}
+		f.rows = append(f.rows, fmt.Sprint(k.row))
+	}
+	found := map[string]Row{}
+	for _, file := range order {
+		f := byFile[file]
+		q := "SELECT " + selectList(f.p.schema) + " FROM (SELECT * FROM read_parquet(" + quoteString(l.schemaFiles[f.p.schema.Index]) +
+			") UNION ALL BY NAME SELECT * FROM read_parquet(" + quoteString(file) + ", file_row_number = true) WHERE file_row_number IN (" +
+			strings.Join(f.rows, ",") + "))"
+		rows, err := l.scanRows(ctx, f.p.schema, q, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			found[r["id"].(string)] = r
+		}
+	}
+	out := make([]Row, 0, len(keys))
+	for _, k := range keys {
+		if r, ok := found[k.id]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 func sortRows(rows []Row) {
