@@ -182,7 +182,7 @@ func (l *Lake) merge(ctx context.Context, lay *layout, d dayKey, inputs []Segmen
 	used := make([]bool, len(lay.index.Fields))
 	level := 0
 	for _, s := range inputs {
-		c, err := openCursor(filepath.Join(l.root, s.Path), lay, used)
+		c, err := openCursor(filepath.Join(l.root, s.Path), lay, used, s.Tenant)
 		if err != nil {
 			return Segment{}, err
 		}
@@ -291,11 +291,12 @@ type cursor struct {
 	buf   []parquet.Row
 	n, i  int
 	done  bool
-	rec   *interflow.Record
-	micro int64
+	rec    *interflow.Record
+	micro  int64
+	tenant string // stored in the folder name, not the file
 }
 
-func openCursor(path string, lay *layout, used []bool) (*cursor, error) {
+func openCursor(path string, lay *layout, used []bool, tenant string) (*cursor, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -324,7 +325,7 @@ func openCursor(path string, lay *layout, used []bool) (*cursor, error) {
 			}
 		}
 	}
-	return &cursor{f: f, r: parquet.NewReader(pf), lay: lay, cols: cols, buf: make([]parquet.Row, 128), rec: interflow.New(lay.index)}, nil
+	return &cursor{f: f, r: parquet.NewReader(pf), lay: lay, cols: cols, buf: make([]parquet.Row, 128), rec: interflow.New(lay.index), tenant: tenant}, nil
 }
 
 // next loads the next row into rec.
@@ -347,6 +348,8 @@ func (c *cursor) next() (bool, error) {
 	}
 	c.rec.Reset()
 	c.lay.fill(c.rec, c.buf[c.i], c.cols)
+	c.rec.SetString(interflow.FTenant, c.tenant)
+	c.rec.SetString(interflow.FIndex, c.lay.index.Index)
 	c.i++
 	c.micro, _ = c.rec.Micros(interflow.FTimestamp)
 	return true, nil

@@ -66,7 +66,7 @@ func TestCompactionKeepsEveryRecord(t *testing.T) {
 	// The merged segment is sorted by time.
 	segs, _ := l.segmentsIn(ctx, "aws_events", nil, req.From, req.To)
 	b := interflow.NewBatch(interflow.Events())
-	if err := l.layouts[interflow.Events()].readSegment(filepath.Join(l.root, segs[0].Path), b); err != nil {
+	if err := l.layouts[interflow.Events()].readSegment(filepath.Join(l.root, segs[0].Path), "acme", b); err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i < b.Len(); i++ {

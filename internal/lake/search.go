@@ -232,7 +232,7 @@ func mayMatch(e query.Expr) func(tokenFilters, int) bool {
 // segments are restricted to the row groups whose token filters allow a
 // match. ok is false when no row group of these segments can match.
 func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
-	schemaFile := "SELECT * FROM read_parquet(" + quoteString(l.schemaFiles[segs[0].Index]) + ")"
+	schemaFile := "SELECT * FROM read_parquet(" + quoteString(l.schemaFiles[segs[0].Index]) + ", hive_partitioning = false)"
 	timeCond := `"timestamp" >= ` + timeLiteral(p.from) + ` AND "timestamp" < ` + timeLiteral(p.to)
 	inside := func(s Segment) bool { return !s.MinTS.Before(p.from) && s.MaxTS.Before(p.to) }
 	parts := []string{schemaFile}
@@ -247,10 +247,10 @@ func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
 			}
 		}
 		if len(in) > 0 {
-			parts = append(parts, "SELECT * FROM read_parquet(["+strings.Join(in, ", ")+"], union_by_name = true, filename = true, file_row_number = true)")
+			parts = append(parts, "SELECT * FROM read_parquet(["+strings.Join(in, ", ")+"], union_by_name = true, filename = true, file_row_number = true, "+hiveOptions+")")
 		}
 		if len(edge) > 0 {
-			parts = append(parts, "SELECT * FROM read_parquet(["+strings.Join(edge, ", ")+"], union_by_name = true, filename = true, file_row_number = true) WHERE "+timeCond)
+			parts = append(parts, "SELECT * FROM read_parquet(["+strings.Join(edge, ", ")+"], union_by_name = true, filename = true, file_row_number = true, "+hiveOptions+") WHERE "+timeCond)
 		}
 		return "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")", true, nil
 	}
@@ -276,7 +276,7 @@ func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
 		if !inside(s) {
 			conds = append(conds, timeCond)
 		}
-		src := "SELECT * FROM read_parquet(" + quoteString(full) + ", filename = true, file_row_number = true)"
+		src := "SELECT * FROM read_parquet(" + quoteString(full) + ", filename = true, file_row_number = true, " + hiveOptions + ")"
 		if len(conds) > 0 {
 			src += " WHERE " + strings.Join(conds, " AND ")
 		}
@@ -287,6 +287,12 @@ func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
 	}
 	return "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")", true, nil
 }
+
+// hiveOptions read a segment's index, tenant and day from its folders
+// (index=…/tenant=…/day=…), which is where they are stored: the files do
+// not repeat them, so Trino, Athena and Spark see them as partition keys.
+// Their types are fixed, so a tenant named 2024 stays text.
+const hiveOptions = `hive_partitioning = true, hive_types = {'index': VARCHAR, 'tenant': VARCHAR, 'day': DATE}`
 
 func timeLiteral(t time.Time) string {
 	return "TIMESTAMP '" + t.UTC().Format("2006-01-02 15:04:05.999999") + "'"
@@ -387,6 +393,7 @@ type hit struct {
 	plan *plan
 	file string
 	row  int64
+	rg   int32
 	ts   time.Time
 	id   string
 }
@@ -410,7 +417,14 @@ func (l *Lake) newestKeys(ctx context.Context, p *plan, req SearchRequest) ([]hi
 		args = append(args, req.Before.Timestamp.UTC(), req.Before.Timestamp.UTC(), req.Before.ID)
 	}
 	var keys []hit
-	for _, chunk := range chunks(p.segs) {
+	groups := chunks(p.segs)
+	if p.words != nil {
+		// Free text: the token filters have already narrowed the reading
+		// to a few row groups; one query over all of them beats several
+		// newest-first rounds.
+		groups = [][]Segment{p.segs}
+	}
+	for _, chunk := range groups {
 		if len(keys) > req.Limit {
 			sortHits(keys)
 			keys = keys[:req.Limit+1]
@@ -428,15 +442,16 @@ func (l *Lake) newestKeys(ctx context.Context, p *plan, req SearchRequest) ([]hi
 		if !ok {
 			continue
 		}
-		q := `SELECT filename, file_row_number, "timestamp", id FROM ` + from + " WHERE " + where +
+		q := `SELECT filename, file_row_number, rg, "timestamp", id FROM ` + from + " WHERE " + where +
 			` ORDER BY "timestamp" DESC, id DESC LIMIT ?`
+
 		rs, err := l.db.QueryContext(ctx, q, append(append([]any(nil), args...), req.Limit+1)...)
 		if err != nil {
 			return nil, fmt.Errorf("lake: search %s: %w", p.schema.Index, err)
 		}
 		for rs.Next() {
 			h := hit{plan: p}
-			if err := rs.Scan(&h.file, &h.row, &h.ts, &h.id); err != nil {
+			if err := rs.Scan(&h.file, &h.row, &h.rg, &h.ts, &h.id); err != nil {
 				rs.Close()
 				return nil, err
 			}
@@ -457,25 +472,43 @@ func (l *Lake) fetch(ctx context.Context, keys []hit) ([]Row, error) {
 	type fileRows struct {
 		p    *plan
 		rows []string
+		rgs  map[int32]bool
 	}
 	byFile := map[string]*fileRows{}
 	var order []string
 	for _, k := range keys {
 		f := byFile[k.file]
 		if f == nil {
-			f = &fileRows{p: k.plan}
+			f = &fileRows{p: k.plan, rgs: map[int32]bool{}}
 			byFile[k.file] = f
 			order = append(order, k.file)
 		}
 		f.rows = append(f.rows, fmt.Sprint(k.row))
+		f.rgs[k.rg] = true
 	}
+	// One query per index, a branch per file: each branch reads only the
+	// row groups that hold its rows.
 	found := map[string]Row{}
+	byPlan := map[*plan][]string{}
+	var plans []*plan
 	for _, file := range order {
 		f := byFile[file]
-		q := "SELECT " + selectList(f.p.schema) + " FROM (SELECT * FROM read_parquet(" + quoteString(l.schemaFiles[f.p.schema.Index]) +
-			") UNION ALL BY NAME SELECT * FROM read_parquet(" + quoteString(file) + ", file_row_number = true) WHERE file_row_number IN (" +
-			strings.Join(f.rows, ",") + "))"
-		rows, err := l.scanRows(ctx, f.p.schema, q, nil)
+		if byPlan[f.p] == nil {
+			plans = append(plans, f.p)
+			byPlan[f.p] = []string{"SELECT * FROM read_parquet(" + quoteString(l.schemaFiles[f.p.schema.Index]) + ", hive_partitioning = false)"}
+		}
+		var rgs []string
+		for rg := range f.rgs {
+			rgs = append(rgs, fmt.Sprint(rg))
+		}
+		// The row group numbers let DuckDB skip the other row groups by
+		// their statistics; the row numbers pick the rows.
+		byPlan[f.p] = append(byPlan[f.p], "SELECT * FROM read_parquet("+quoteString(file)+", file_row_number = true, "+hiveOptions+
+			") WHERE rg IN ("+strings.Join(rgs, ",")+") AND file_row_number IN ("+strings.Join(f.rows, ",")+")")
+	}
+	for _, p := range plans {
+		q := "SELECT " + selectList(p.schema) + " FROM (" + strings.Join(byPlan[p], " UNION ALL BY NAME ") + ")"
+		rows, err := l.scanRows(ctx, p.schema, q, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -744,7 +777,7 @@ func (l *Lake) allOf(ctx context.Context, index string) (string, bool, error) {
 	if err != nil || len(segs) == 0 {
 		return "", false, err
 	}
-	return l.source(&plan{}, segs)
+	return l.source(&plan{to: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}, segs)
 }
 
 // Integrity summarises an index for consistency checks: rows, distinct

@@ -101,11 +101,15 @@ type layout struct {
 
 func newLayout(s *interflow.Schema) *layout { return buildLayout(s, nil) }
 
+// partitionField reports whether a field is stored in the segment's
+// folder names (index=…/tenant=…/) rather than in the file.
+func partitionField(i int) bool { return i == interflow.FTenant || i == interflow.FIndex }
+
 // buildLayout makes the layout of the fields marked in used (all when nil).
 func buildLayout(s *interflow.Schema, used []bool) *layout {
 	g := parquet.Group{}
 	for i, f := range s.Fields {
-		if used != nil && !used[i] {
+		if used != nil && !used[i] || partitionField(i) {
 			continue
 		}
 		g[ColumnName(f.Name)] = fieldNode(f)
@@ -128,7 +132,7 @@ func buildLayout(s *interflow.Schema, used []bool) *layout {
 		lay.leaves = append(lay.leaves, leaf{col: lc.ColumnIndex, field: field, kind: kind, def: lc.MaxDefinitionLevel})
 	}
 	for i, f := range s.Fields {
-		if used != nil && !used[i] {
+		if used != nil && !used[i] || partitionField(i) {
 			continue
 		}
 		name := ColumnName(f.Name)
@@ -486,7 +490,7 @@ func ipKey(text []byte, lf leaf) parquet.Value {
 }
 
 // readSegment reads a segment's rows into b (for compaction and tests).
-func (lay *layout) readSegment(path string, b *interflow.Batch) error {
+func (lay *layout) readSegment(path, tenant string, b *interflow.Batch) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -521,6 +525,8 @@ func (lay *layout) readSegment(path string, b *interflow.Batch) error {
 		for _, row := range rows[:n] {
 			rec.Reset()
 			lay.fill(rec, row, fileToLeaf)
+			rec.SetString(interflow.FTenant, tenant)
+			rec.SetString(interflow.FIndex, lay.index.Index)
 			b.Append(rec)
 		}
 		if err != nil {

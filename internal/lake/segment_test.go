@@ -2,6 +2,8 @@ package lake
 
 import (
 	"bytes"
+	"flag"
+	"os"
 	"compress/gzip"
 	"context"
 	"database/sql"
@@ -81,7 +83,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 		t.Errorf("rows in row group 1: %d %v", inRG, err)
 	}
 	back := interflow.NewBatch(interflow.Events())
-	if err := lay.readSegment(file, back); err != nil {
+	if err := lay.readSegment(file, "acme", back); err != nil {
 		t.Fatal(err)
 	}
 	if back.Len() != 250 {
@@ -234,4 +236,19 @@ func BenchmarkEncodeTraffic(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows.Len()*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+var update = flag.Bool("update", false, "rewrite docs/lake.md")
+
+func TestLakeDocInStep(t *testing.T) {
+	const path = "../../docs/lake.md"
+	if *update {
+		if err := os.WriteFile(path, []byte(Markdown()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || string(b) != Markdown() {
+		t.Error("docs/lake.md is out of date: run go test ./internal/lake -update")
+	}
 }
