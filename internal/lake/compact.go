@@ -284,13 +284,13 @@ func mergeInto(ctx context.Context, out io.Writer, lay *layout, cursors []*curso
 
 // cursor reads one segment's rows in order, a few hundred at a time.
 type cursor struct {
-	f     *os.File
-	r     *parquet.Reader
-	lay   *layout
-	cols  map[int]leaf
-	buf   []parquet.Row
-	n, i  int
-	done  bool
+	f      *os.File
+	r      *parquet.Reader
+	lay    *layout
+	cols   map[int]leaf
+	buf    []parquet.Row
+	n, i   int
+	done   bool
 	rec    *interflow.Record
 	micro  int64
 	tenant string // stored in the folder name, not the file

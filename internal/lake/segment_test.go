@@ -2,13 +2,13 @@ package lake
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"compress/gzip"
 	"context"
 	"database/sql"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
