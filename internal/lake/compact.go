@@ -191,7 +191,7 @@ func (l *Lake) merge(ctx context.Context, lay *layout, d dayKey, inputs []Segmen
 	}
 	used[interflow.FTimestamp], used[interflow.FID] = true, true
 	outLay := buildLayout(lay.index, used)
-	outLay.rowGroup, outLay.tokenBits = lay.rowGroup, lay.tokenBits
+	outLay.rowGroup, outLay.tokenBits, outLay.codec = lay.rowGroup, lay.tokenBits, lay.codec
 	seg := Segment{ID: newID(), Index: d.index, Tenant: d.tenant, Day: d.day, Level: level + 1}
 	seg.Path = segmentPath(seg.Index, seg.Tenant, seg.Day, seg.ID)
 	full := filepath.Join(l.root, seg.Path)

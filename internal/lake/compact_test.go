@@ -141,3 +141,21 @@ func TestLegacyTablesMigrate(t *testing.T) {
 		l.Close()
 	}
 }
+
+func BenchmarkCatalogCommit(b *testing.B) {
+	l, err := Open(context.Background(), filepath.Join(b.TempDir(), "trawl.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		var bs []*Batch
+		for j := 0; j < 30; j++ {
+			bs = append(bs, &Batch{ConnectorID: "c", Tenant: "t", Schema: interflow.Traffic(), Object: ObjectState{Key: fmt.Sprintf("k%d-%d", i, j), Version: "e", Done: true}})
+		}
+		if err := l.CommitMany(ctx, bs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

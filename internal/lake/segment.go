@@ -97,6 +97,9 @@ type layout struct {
 	rowGroup  int      // rows per row group
 	tokenBits int      // token filter bits per row
 	subsets   sync.Map // used-field mask ([2]uint64) -> *layout
+	// codec is shared by every writer of the layout, so its pool of
+	// encoders (with their history buffers) is reused across segments.
+	codec *zstd.Codec
 }
 
 func newLayout(s *interflow.Schema) *layout { return buildLayout(s, nil) }
@@ -120,7 +123,7 @@ func buildLayout(s *interflow.Schema, used []bool) *layout {
 	}
 	g[rgColumn] = parquet.Required(parquet.Int(32))
 	ps := parquet.NewSchema(s.Index, g)
-	lay := &layout{index: s, schema: ps, rowGroup: 16384, tokenBits: 160}
+	lay := &layout{index: s, schema: ps, rowGroup: 16384, tokenBits: 160, codec: &zstd.Codec{Level: zstd.SpeedFastest}}
 	if s.Index == interflow.IndexTraffic {
 		lay.rowGroup, lay.tokenBits = 65536, 64
 	}
@@ -182,7 +185,7 @@ func (lay *layout) forBatch(b *interflow.Batch) *layout {
 		return l.(*layout)
 	}
 	sub := buildLayout(lay.index, used)
-	sub.rowGroup, sub.tokenBits = lay.rowGroup, lay.tokenBits
+	sub.rowGroup, sub.tokenBits, sub.codec = lay.rowGroup, lay.tokenBits, lay.codec
 	l, _ := lay.subsets.LoadOrStore(mask, sub)
 	return l.(*layout)
 }
@@ -369,7 +372,7 @@ type rowGroupWriter struct {
 }
 
 func (lay *layout) newWriter(out io.Writer) *rowGroupWriter {
-	w := parquet.NewWriter(out, lay.schema, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+	w := parquet.NewWriter(out, lay.schema, parquet.Compression(lay.codec),
 		parquet.CreatedBy("trawl", "", ""), parquet.PageBufferSize(1<<20), parquet.DataPageStatistics(true))
 	return &rowGroupWriter{lay: lay, w: w, cols: w.ColumnWriters()}
 }

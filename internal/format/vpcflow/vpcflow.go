@@ -225,7 +225,8 @@ func (d *Decoder) Next() ([]byte, error) {
 			d.err = err
 			return nil, err
 		}
-		fields := bytes.Fields(line)
+		d.fields = splitFields(d.fields[:0], line)
+		fields := d.fields
 		if len(fields) == 0 {
 			continue
 		}
