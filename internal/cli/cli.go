@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -55,8 +56,17 @@ When a server holds the data directory, commands use its API (token from
 --token, TRAWL_TOKEN, or the directory's root.token).
 `
 
+// DefaultGoMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT is
+// set: ingest holds two column batches per worker and reuses them, and the
+// collector makes the garbage collector keep the heap near its live size
+// instead of letting it double.
+const DefaultGoMemoryLimit = 200 << 20
+
 // Main runs the CLI and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(DefaultGoMemoryLimit)
+	}
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
 	g.dataDir = os.Getenv("TRAWL_DATA_DIR")
 	if g.dataDir == "" {

@@ -47,7 +47,7 @@ type Store interface {
 type Options struct {
 	Workers    int   // objects decoded and committed in parallel (default 2)
 	BatchSize  int   // records per commit and segment (default 65,536)
-	BatchBytes int64 // bytes of records per commit (default 32 MiB)
+	BatchBytes int64 // bytes of records per commit (default 16 MiB; a worker holds two batches)
 	Limits     format.Limits
 	Logger     *slog.Logger
 	// Keep decides whether a record is stored (log filters); nil keeps all.
@@ -117,7 +117,7 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 		opt.BatchSize = 65536
 	}
 	if opt.BatchBytes <= 0 {
-		opt.BatchBytes = 32 << 20
+		opt.BatchBytes = 16 << 20
 	}
 	if opt.Limits == (format.Limits{}) {
 		opt.Limits = format.DefaultLimits()

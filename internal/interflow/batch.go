@@ -42,9 +42,10 @@ type column struct {
 func NewBatch(s *Schema) *Batch { return NewBatchSize(s, 4096) }
 
 // NewBatchSize returns an empty batch whose columns are sized for rows
-// records at first use.
+// records at first use (at most 8,192: beyond, they grow as needed, so a
+// batch that a byte limit ends early holds no idle arrays).
 func NewBatchSize(s *Schema, rows int) *Batch {
-	return &Batch{Schema: s, rows: max(rows, 16), cols: make([]column, len(s.Fields))}
+	return &Batch{Schema: s, rows: min(max(rows, 16), 8192), cols: make([]column, len(s.Fields))}
 }
 
 // Len is the number of rows.

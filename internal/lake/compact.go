@@ -2,6 +2,7 @@ package lake
 
 import (
 	"container/heap"
+	"slices"
 	"context"
 	"database/sql"
 	"errors"
@@ -172,21 +173,16 @@ func (l *Lake) swap(ctx context.Context, out Segment, inputs []Segment, grace ti
 }
 
 // merge writes the rows of the inputs, in time order, as one segment.
+// Inputs are opened only when the merge reaches their first time and
+// closed when read, so segments that follow one another in time (the
+// usual case) are read one or two at a time, whatever their number.
 func (l *Lake) merge(ctx context.Context, lay *layout, d dayKey, inputs []Segment) (Segment, error) {
-	var cursors []*cursor
-	defer func() {
-		for _, c := range cursors {
-			c.close()
-		}
-	}()
 	used := make([]bool, len(lay.index.Fields))
 	level := 0
 	for _, s := range inputs {
-		c, err := openCursor(filepath.Join(l.root, s.Path), lay, used, s.Tenant)
-		if err != nil {
+		if err := markUsed(filepath.Join(l.root, s.Path), lay, used); err != nil {
 			return Segment{}, err
 		}
-		cursors = append(cursors, c)
 		level = max(level, s.Level)
 	}
 	used[interflow.FTimestamp], used[interflow.FID] = true, true
@@ -198,11 +194,15 @@ func (l *Lake) merge(ctx context.Context, lay *layout, d dayKey, inputs []Segmen
 	if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
 		return seg, err
 	}
+	sorted := slices.Clone(inputs)
+	slices.SortFunc(sorted, func(a, b Segment) int { return a.MinTS.Compare(b.MinTS) })
+	m := &merger{root: l.root, lay: lay, pending: sorted}
+	defer m.close()
 	var filters tokenFilters
 	err := writeSynced(full, nil, func(w io.Writer) error {
 		cw := &countWriter{w: w}
 		var err error
-		filters, err = mergeInto(ctx, cw, outLay, cursors, &seg)
+		filters, err = m.into(ctx, cw, outLay, &seg)
 		seg.Bytes = cw.n
 		return err
 	})
@@ -218,19 +218,75 @@ func (l *Lake) merge(ctx context.Context, lay *layout, d dayKey, inputs []Segmen
 	return seg, nil
 }
 
-// mergeInto streams the cursors' rows, smallest timestamp first, into
-// row groups of the output layout.
-func mergeInto(ctx context.Context, out io.Writer, lay *layout, cursors []*cursor, seg *Segment) (tokenFilters, error) {
-	h := &cursorHeap{}
-	for _, c := range cursors {
-		ok, err := c.next()
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			heap.Push(h, c)
+// markUsed marks the fields a segment file has columns for.
+func markUsed(path string, lay *layout, used []bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	pf, err := parquet.OpenFile(f, fi.Size())
+	if err != nil {
+		return fmt.Errorf("segment %s: %w", path, err)
+	}
+	for _, p := range pf.Schema().Columns() {
+		name := p[0]
+		for i, fl := range lay.index.Fields {
+			if ColumnName(fl.Name) == name {
+				used[i] = true
+			}
 		}
 	}
+	return nil
+}
+
+// merger is a k-way merge over segments opened as the merge reaches them.
+type merger struct {
+	root    string
+	lay     *layout
+	pending []Segment // not yet opened, by first time
+	h       cursorHeap
+}
+
+func (m *merger) close() {
+	for _, c := range m.h {
+		c.close()
+	}
+}
+
+// admit opens the pending inputs that start at or before the merge's
+// current time (all of the next ones when nothing is open).
+func (m *merger) admit() error {
+	for len(m.pending) > 0 {
+		s := m.pending[0]
+		if m.h.Len() > 0 && s.MinTS.UnixMicro() > m.h[0].micro {
+			return nil
+		}
+		m.pending = m.pending[1:]
+		c, err := openCursor(filepath.Join(m.root, s.Path), m.lay, make([]bool, len(m.lay.index.Fields)), s.Tenant)
+		if err != nil {
+			return err
+		}
+		ok, err := c.next()
+		if err != nil {
+			c.close()
+			return err
+		}
+		if ok {
+			heap.Push(&m.h, c)
+		} else {
+			c.close()
+		}
+	}
+	return nil
+}
+
+// into streams the merged rows into row groups of the output layout.
+func (m *merger) into(ctx context.Context, out io.Writer, lay *layout, seg *Segment) (tokenFilters, error) {
 	sw := lay.newWriter(out)
 	batch := interflow.NewBatchSize(lay.index, lay.rowGroup)
 	rows := make([]int32, 0, lay.rowGroup)
@@ -246,13 +302,18 @@ func mergeInto(ctx context.Context, out io.Writer, lay *layout, cursors []*curso
 		batch.Reset()
 		return err
 	}
-	for h.Len() > 0 {
+	for {
+		if err := m.admit(); err != nil {
+			return nil, err
+		}
+		if m.h.Len() == 0 {
+			break
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		c := (*h)[0]
-		ts, _ := c.rec.Micros(interflow.FTimestamp)
-		t := time.UnixMicro(ts).UTC()
+		c := m.h[0]
+		t := time.UnixMicro(c.micro).UTC()
 		if seg.Rows == 0 || t.Before(seg.MinTS) {
 			seg.MinTS = t
 		}
@@ -271,9 +332,10 @@ func mergeInto(ctx context.Context, out io.Writer, lay *layout, cursors []*curso
 			return nil, err
 		}
 		if ok {
-			heap.Fix(h, 0)
+			heap.Fix(&m.h, 0)
 		} else {
-			heap.Pop(h)
+			heap.Pop(&m.h)
+			c.close()
 		}
 	}
 	if err := flush(); err != nil {

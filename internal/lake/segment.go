@@ -19,7 +19,6 @@ import (
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/trawlhq/trawl/internal/interflow"
 )
@@ -99,7 +98,7 @@ type layout struct {
 	subsets   sync.Map // used-field mask ([2]uint64) -> *layout
 	// codec is shared by every writer of the layout, so its pool of
 	// encoders (with their history buffers) is reused across segments.
-	codec *zstd.Codec
+	codec *pageCodec
 }
 
 func newLayout(s *interflow.Schema) *layout { return buildLayout(s, nil) }
@@ -123,7 +122,7 @@ func buildLayout(s *interflow.Schema, used []bool) *layout {
 	}
 	g[rgColumn] = parquet.Required(parquet.Int(32))
 	ps := parquet.NewSchema(s.Index, g)
-	lay := &layout{index: s, schema: ps, rowGroup: 16384, tokenBits: 160, codec: &zstd.Codec{Level: zstd.SpeedFastest}}
+	lay := &layout{index: s, schema: ps, rowGroup: 16384, tokenBits: 160, codec: newPageCodec()}
 	if s.Index == interflow.IndexTraffic {
 		lay.rowGroup, lay.tokenBits = 65536, 64
 	}
@@ -381,10 +380,16 @@ func (lay *layout) newWriter(out io.Writer) *rowGroupWriter {
 // next row group, and builds its token filter.
 func (sw *rowGroupWriter) rowGroup(b *interflow.Batch, rows []int32) error {
 	rg := len(sw.filters)
+	// A few thousand rows per call: the column writer flushes a page when
+	// its buffer passes the page size, which it checks after each call,
+	// so the memory a column holds stays near one page.
+	const piece = 2048
 	for _, lf := range sw.lay.leaves {
-		sw.vals = sw.lay.values(sw.vals[:0], b, rows, lf, rg)
-		if _, err := sw.cols[lf.col].WriteRowValues(sw.vals); err != nil {
-			return err
+		for start := 0; start < len(rows); start += piece {
+			sw.vals = sw.lay.values(sw.vals[:0], b, rows[start:min(start+piece, len(rows))], lf, rg)
+			if _, err := sw.cols[lf.col].WriteRowValues(sw.vals); err != nil {
+				return err
+			}
 		}
 	}
 	tb := newTokenBuilder(len(rows), sw.lay.tokenBits)
