@@ -142,7 +142,7 @@ func (l *localBackend) Collect(ctx context.Context, ids []string, from, to strin
 	if err == nil {
 		// Without a server nothing compacts in the background: a pass
 		// here keeps the day's segments few.
-		if _, cerr := l.a.Compact(ctx, 30*time.Second); cerr != nil {
+		if _, cerr := l.a.Compact(ctx, 5*time.Second); cerr != nil {
 			fmt.Fprintln(os.Stderr, "trawl: compaction:", cerr)
 		}
 	}
