@@ -26,8 +26,8 @@ import (
 
 // CompactOptions tune compaction.
 type CompactOptions struct {
-	// MinSegments a day must have below the target size before it is
-	// compacted (default 4).
+	// MinSegments a day must have below the small size (a sixteenth of a
+	// compacted segment) before it is compacted (default 8).
 	MinSegments int
 	// MaxInputs bounds the segments merged at once, and so the memory a
 	// merge holds (default 16).
@@ -49,6 +49,11 @@ type CompactStats struct {
 // targetRows is the size a compacted segment aims for: 64 row groups.
 func (lay *layout) targetRows() int64 { return int64(lay.rowGroup) * 64 }
 
+// smallRows is the size below which a segment is merged: a sixteenth of
+// the target, so a merge of MinSegments small ones is no longer small and
+// a record is rewritten about once, not at every level.
+func (lay *layout) smallRows() int64 { return lay.targetRows() / 16 }
+
 type dayKey struct {
 	index, tenant string
 	day           time.Time
@@ -58,7 +63,7 @@ type dayKey struct {
 // the budget is spent.
 func (l *Lake) Compact(ctx context.Context, opt CompactOptions) (CompactStats, error) {
 	if opt.MinSegments <= 0 {
-		opt.MinSegments = 4
+		opt.MinSegments = 8
 	}
 	if opt.MaxInputs <= 1 {
 		opt.MaxInputs = 16
@@ -70,7 +75,7 @@ func (l *Lake) Compact(ctx context.Context, opt CompactOptions) (CompactStats, e
 	start := time.Now()
 	for _, s := range interflow.Schemas() {
 		lay := l.layouts[s]
-		days, err := l.smallDays(ctx, s.Index, lay.targetRows()/2, opt.MinSegments)
+		days, err := l.smallDays(ctx, s.Index, lay.smallRows(), opt.MinSegments)
 		if err != nil {
 			return st, err
 		}
@@ -119,7 +124,7 @@ func (l *Lake) smallDays(ctx context.Context, index string, small int64, min int
 // first, into one. It returns how many it merged (0: nothing left to do).
 func (l *Lake) compactDay(ctx context.Context, lay *layout, d dayKey, opt CompactOptions) (int, int64, error) {
 	segs, err := l.querySegments(ctx, `SELECT id, idx, tenant, day, path, rows, bytes, min_ts, max_ts, row_groups, level FROM segments
- WHERE idx = ? AND tenant = ? AND day = ? AND rows < ? ORDER BY min_ts, id`, d.index, d.tenant, d.day, lay.targetRows()/2)
+ WHERE idx = ? AND tenant = ? AND day = ? AND rows < ? ORDER BY min_ts, id`, d.index, d.tenant, d.day, lay.smallRows())
 	if err != nil {
 		return 0, 0, err
 	}
@@ -392,8 +397,10 @@ func openCursor(path string, lay *layout, used []bool, tenant string) (*cursor, 
 
 // next loads the next row into rec.
 func (c *cursor) next() (bool, error) {
-	if c.i == c.n {
-		if c.done {
+	// A read may return no rows without an error (at a row group's
+	// end): only io.EOF ends the segment.
+	for tries := 0; c.i == c.n; tries++ {
+		if c.done || tries == 1<<20 {
 			return false, nil
 		}
 		n, err := c.r.ReadRows(c.buf)
@@ -403,9 +410,6 @@ func (c *cursor) next() (bool, error) {
 				return false, err
 			}
 			c.done = true
-		}
-		if n == 0 {
-			return false, nil
 		}
 	}
 	c.rec.Reset()

@@ -543,9 +543,6 @@ func (lay *layout) readSegment(path, tenant string, b *interflow.Batch) error {
 			}
 			return fmt.Errorf("segment %s: %w", path, err)
 		}
-		if n == 0 {
-			return nil
-		}
 	}
 }
 
