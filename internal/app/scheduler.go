@@ -40,8 +40,10 @@ type slot struct {
 
 // finished is a run's outcome reported to the scheduling loop.
 type finished struct {
-	id     string
-	failed bool
+	id      string
+	failed  bool
+	started time.Time
+	objects int64 // objects the run collected
 }
 
 // Schedule runs every enabled connector of this node immediately, then every
@@ -186,6 +188,7 @@ func (s *scheduler) startDue(ctx context.Context, now time.Time) {
 
 func (s *scheduler) run(ctx context.Context, id string) {
 	defer s.wg.Done()
+	started := time.Now()
 	res, err := s.a.RunConnector(ctx, RootScope("scheduler"), id, collect.Options{})
 	if err != nil && ctx.Err() == nil {
 		s.a.log.Warn("scheduled run did not start", "connector", id, "err", err)
@@ -193,12 +196,19 @@ func (s *scheduler) run(ctx context.Context, id string) {
 	if s.opt.Finished != nil {
 		s.opt.Finished(id, res, err)
 	}
-	s.done <- finished{id: id, failed: err != nil || res.Failed()}
+	f := finished{id: id, failed: err != nil || res.Failed(), started: started}
+	if err == nil {
+		f.objects = res.Stats.Objects
+	}
+	s.done <- f
 }
 
 // finish frees a slot and schedules the connector's next run: an interval
-// later with up to 10% jitter (so connectors created together spread
-// out), or sooner after a failure.
+// after this one started, with up to 10% jitter (so connectors created
+// together spread out); sooner after a failure; and at once when this run
+// collected objects and took more than half the interval, because objects
+// arrive faster than one run an interval takes in, and waiting would only
+// grow the lag.
 func (s *scheduler) finish(f finished) {
 	s.active--
 	sl, ok := s.slots[f.id]
@@ -206,14 +216,17 @@ func (s *scheduler) finish(f finished) {
 		return
 	}
 	sl.running = false
-	wait := sl.interval + time.Duration(rand.Int64N(int64(sl.interval)/10+1))
-	if f.failed && s.opt.RetryFailed < wait {
-		wait = s.opt.RetryFailed
+	took := time.Since(f.started)
+	next := f.started.Add(sl.interval + time.Duration(rand.Int64N(int64(sl.interval)/10+1)))
+	if f.failed {
+		next = time.Now().Add(min(s.opt.RetryFailed, sl.interval))
+	} else if f.objects > 0 && took > sl.interval/2 {
+		next = time.Now()
 	}
 	if sl.edited {
-		wait, sl.edited = 0, false
+		next, sl.edited = time.Now(), false
 	}
-	sl.due = time.Now().Add(wait)
+	sl.due = next
 }
 
 // nextDue is the earliest due time of a connector not running.

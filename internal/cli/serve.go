@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/api"
@@ -40,6 +41,13 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 	}
 	opts := appOptions(g)
 	opts.QueryTimeout, opts.TenantQueries = *queryTimeout, *tenantQueries
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Each connector collected at once holds up to four column
+		// batches (two workers, each decoding one while committing
+		// another): the limit leaves them room, so the collector never
+		// spins against it.
+		debug.SetMemoryLimit(DefaultGoMemoryLimit + int64(*parallel)*128<<20)
+	}
 	a, err := app.Open(ctx, opts)
 	if err != nil {
 		return err

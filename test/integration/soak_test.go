@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,6 +32,29 @@ func TestSoak(t *testing.T) {
 		mustTrawl(t, data, "connector", "add", "--name", st, "--tenant", "soak", "--subtype", st, "--bucket", "soak", "--prefix", m0.Prefixes[st],
 			"--access-key-id", srv.AccessKey, "--secret-access-key-file", sf, "--endpoint", srv.Endpoint, "--start", "-72h", "--interval", "10s")
 	}
+	// The objects are generated before the clock starts (AWS, not this
+	// machine, writes them in production), then uploaded through the S3
+	// API as fast as it takes them while the server collects.
+	rate := envInt("TRAWL_SOAK_RATE", 50000) // records per second uploaded
+	type round struct {
+		objs    []gen.Object
+		records int
+	}
+	var rounds []round
+	for r, prepared := 0, 0; prepared < rate*60*minutes; r++ {
+		objs, m := gen.Mixed(gen.MixedSpec{Seed: uint64(1000 + r), Account: acct, Region: "us-east-1", Start: time.Now().UTC().Add(-30 * time.Minute),
+			Span: 20 * time.Minute, Objects: 4, RecordsPerObj: 2500, PadBytes: 200})
+		n := 0
+		for i := range objs {
+			objs[i].Key = strings.Replace(objs[i].Key, ".json.gz", fmt.Sprintf("_r%d.json.gz", r), 1)
+			objs[i].Key = strings.Replace(objs[i].Key, ".log.gz", fmt.Sprintf("_r%d.log.gz", r), 1)
+		}
+		for _, c := range m.Records {
+			n += c
+		}
+		rounds = append(rounds, round{objs, n})
+		prepared += n
+	}
 	stop := startServe(t, data, "--tick", "200ms", "--parallel", "3")
 	defer stop()
 	pid := serverPID(t, data)
@@ -40,37 +62,43 @@ func TestSoak(t *testing.T) {
 	deadline := time.Now().Add(time.Duration(minutes) * time.Minute)
 	var peak int64
 	start := time.Now()
-	for round := 0; time.Now().Before(deadline); round++ {
-		objs, m := gen.Mixed(gen.MixedSpec{Seed: uint64(1000 + round), Account: acct, Region: "us-east-1", Start: time.Now().UTC().Add(-30 * time.Minute),
-			Span: 20 * time.Minute, Objects: 4, RecordsPerObj: 1000, PadBytes: 200})
-		for i := range objs {
-			objs[i].Key = strings.Replace(objs[i].Key, ".json.gz", fmt.Sprintf("_r%d.json.gz", round), 1)
-			objs[i].Key = strings.Replace(objs[i].Key, ".log.gz", fmt.Sprintf("_r%d.log.gz", round), 1)
+	for _, r := range rounds {
+		if !time.Now().Before(deadline) {
+			break
 		}
-		bucket(t, srv, "soak", objs)
-		for _, n := range m.Records {
-			want += n
-		}
+		bucket(t, srv, "soak", r.objs)
+		want += r.records
 		if r := rss(pid); r > peak {
 			peak = r
+		}
+		// Paced: the uploads arrive at the rate, as AWS delivers.
+		if ahead := time.Duration(float64(want)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
+			time.Sleep(ahead)
 		}
 	}
 	uploaded := time.Since(start)
 	var lag time.Duration
-	// Committed records are read from the connectors' status (their
-	// checkpoints), a catalog query that does not load the server the way
-	// a count over every segment every 200 ms would.
+	// Committed records are read from the connectors' status over the
+	// API (their checkpoints): a catalog query, not a count over every
+	// segment, and no CLI process started per poll, so measuring does not
+	// take the cores it measures.
+	api := servedAt(t, data)
+	_, list := api.call(api.root, "GET", "/api/v1/connectors", nil)
+	var ids []string
+	for _, c := range list["connectors"].([]any) {
+		ids = append(ids, c.(map[string]any)["id"].(string))
+	}
 	committed := func() int {
 		n := 0
-		for _, st := range []string{"cloudtrail", "vpcflow", "waf"} {
-			var s struct {
-				Totals struct{ Records int } `json:"totals"`
+		for _, id := range ids {
+			_, st := api.call(api.root, "GET", "/api/v1/connectors/"+id+"/status", nil)
+			if tot, ok := st["totals"].(map[string]any); ok {
+				n += int(tot["records"].(float64))
 			}
-			json.Unmarshal([]byte(mustTrawl(t, data, "connector", "show", st)), &s)
-			n += s.Totals.Records
 		}
 		return n
 	}
+	atEnd := committed()
 	waitFor(t, 10*time.Minute, "the server to catch up", func() bool {
 		if r := rss(pid); r > peak {
 			peak = r
@@ -86,8 +114,9 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	total := time.Since(start)
-	t.Logf("soak: %d records uploaded in %s; all collected %s after the last upload; %.0f records/s overall; peak RSS %d MB",
-		want, uploaded.Round(time.Second), lag.Round(time.Second), float64(want)/total.Seconds(), peak/1024)
+	t.Logf("soak: %d records uploaded in %s (%.0f records/s), %d collected meanwhile; the rest (%d) collected %s after the last upload (%.0f records/s); %.0f records/s overall; peak RSS %d MB",
+		want, uploaded.Round(time.Second), float64(want)/uploaded.Seconds(), atEnd, want-atEnd, lag.Round(time.Second), float64(want-atEnd)/lag.Seconds(),
+		float64(want)/total.Seconds(), peak/1024)
 }
 
 func serverPID(t *testing.T, data string) int {
