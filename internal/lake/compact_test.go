@@ -2,11 +2,11 @@ package lake
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
