@@ -16,6 +16,7 @@ import (
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/gen"
 	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/testutil/faultproxy"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
@@ -40,9 +41,16 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
+	// Bodies arrive at a paced rate, so a run lasts seconds on any machine
+	// and the seeded kills land inside objects, not after the run.
+	proxy, err := faultproxy.Start(srv.Endpoint, faultproxy.Faults{Rate: 256 << 10}, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
 	for _, st := range []string{"cloudtrail", "vpcflow", "waf"} {
 		mustTrawl(t, data, "connector", "add", "--name", st, "--tenant", "acme", "--subtype", st, "--bucket", "truth", "--prefix", m.Prefixes[st],
-			"--access-key-id", srv.AccessKey, "--secret-access-key-file", sf, "--endpoint", srv.Endpoint, "--start", "-72h", "--interval", "10s")
+			"--access-key-id", srv.AccessKey, "--secret-access-key-file", sf, "--endpoint", proxy.URL, "--start", "-72h", "--interval", "10s")
 	}
 	var list []connector.Connector
 	json.Unmarshal([]byte(mustTrawl(t, data, "connector", "list", "--json")), &list)

@@ -6,6 +6,7 @@
 package faultproxy
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -28,6 +29,10 @@ type Faults struct {
 	Stall     float64       // GET object: stop sending part-way for StallFor
 	StallFor  time.Duration // how long a stall lasts
 	OnlyPaths string        // if set, faults apply only to paths containing it
+	// Rate, when set, delivers every GET object body at about this many
+	// bytes a second, so a test that kills a process mid-object does not
+	// depend on how fast the machine decodes.
+	Rate int64
 }
 
 // Counts reports injected faults.
@@ -149,12 +154,58 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.Rever
 	case y < f.Reset+f.Truncate+f.Stall:
 		mode = "stall"
 	}
+	if f.Rate > 0 {
+		w = &rateWriter{ResponseWriter: w, rate: f.Rate, ctx: r.Context()}
+	}
 	if mode == "" {
 		rp.ServeHTTP(w, r)
 		return
 	}
 	rec := &faultWriter{ResponseWriter: w, mode: mode, stallFor: f.StallFor, p: p}
 	rp.ServeHTTP(rec, r)
+}
+
+// rateWriter paces a body: it writes in slices of at most rate/20 bytes and
+// sleeps after each so the body arrives at about rate bytes a second.
+type rateWriter struct {
+	http.ResponseWriter
+	rate int64
+	ctx  interface{ Done() <-chan struct{} }
+}
+
+func (rw *rateWriter) Write(b []byte) (int, error) {
+	step := max(int(rw.rate/20), 512)
+	n := 0
+	for n < len(b) {
+		end := min(n+step, len(b))
+		m, err := rw.ResponseWriter.Write(b[n:end])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if fl, ok := rw.ResponseWriter.(http.Flusher); ok {
+			fl.Flush()
+		}
+		select {
+		case <-time.After(time.Duration(int64(m) * int64(time.Second) / rw.rate)):
+		case <-rw.ctx.Done():
+			return n, io.ErrClosedPipe
+		}
+	}
+	return n, nil
+}
+
+func (rw *rateWriter) Flush() {
+	if fl, ok := rw.ResponseWriter.(http.Flusher); ok {
+		fl.Flush()
+	}
+}
+
+func (rw *rateWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if hj, ok := rw.ResponseWriter.(http.Hijacker); ok {
+		return hj.Hijack()
+	}
+	return nil, nil, fmt.Errorf("faultproxy: response cannot be hijacked")
 }
 
 // faultWriter passes headers through (so Content-Length announces the full
