@@ -59,8 +59,9 @@ When a server holds the data directory, commands use its API (token from
 // DefaultGoMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT is
 // set: ingest holds two column batches per worker and reuses them, and the
 // collector makes the garbage collector keep the heap near its live size
-// instead of letting it double.
-const DefaultGoMemoryLimit = 200 << 20
+// instead of letting it double. 150 MiB measured no slower than 200 MiB on
+// a 756 MB CloudTrail object and keeps the process under 256 MB resident.
+const DefaultGoMemoryLimit = 150 << 20
 
 // Main runs the CLI and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
