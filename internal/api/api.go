@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/trawlhq/trawl/internal/awspolicy"
 	"log/slog"
 	"net/http"
 	"os"
@@ -108,6 +109,8 @@ func (s *Server) routes() {
 	h("GET /api/v1/quarantine", s.quarantine)
 	h("POST /api/v1/connectors/{id}/quarantine/retry", long(s.retryQuarantine))
 	h("POST /api/v1/connectors/{id}/test", long(s.testConnector))
+	h("GET /api/v1/connectors/{id}/policy", s.policy)
+	h("GET /api/v1/external-id", s.externalID)
 	h("GET /api/v1/tokens", s.listTokens)
 	h("POST /api/v1/tokens", s.createToken)
 	h("DELETE /api/v1/tokens/{id}", s.deleteToken)
@@ -592,6 +595,29 @@ func (s *Server) testConnector(w http.ResponseWriter, r *http.Request, sc app.Sc
 		return err
 	}
 	writeJSON(w, 200, res)
+	return nil
+}
+
+func (s *Server) policy(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	q := r.URL.Query()
+	p, err := s.app.Policy(r.Context(), sc, r.PathValue("id"), awspolicy.Options{KMSKeyARN: q.Get("kms_key_arn"), Principal: q.Get("principal")})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, p)
+	return nil
+}
+
+func (s *Server) externalID(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	t := r.URL.Query().Get("tenant")
+	id, err := s.app.ExternalID(r.Context(), sc, t)
+	if err != nil {
+		return err
+	}
+	if t == "" {
+		t = sc.Tenant
+	}
+	writeJSON(w, 200, map[string]string{"tenant": t, "external_id": id})
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/trawlhq/trawl/internal/awspolicy"
 	"log/slog"
 	"net/http"
 	"os"
@@ -74,7 +75,10 @@ type Options struct {
 	MemoryLimit   string
 	Logger        *slog.Logger
 	Guard         netguard.Policy
-	Collect       collect.Options
+	// AWSPrincipal is the ARN of the identity this server assumes roles
+	// from (its ambient identity), shown in generated trust policies.
+	AWSPrincipal string
+	Collect      collect.Options
 	// S3ReadStall is how long an object body read may stall before the
 	// connection is abandoned and the read resumed (default 2 minutes).
 	S3ReadStall time.Duration
@@ -242,6 +246,9 @@ func (a *App) CreateConnector(ctx context.Context, sc Scope, in connector.Connec
 	if err := a.checkEndpoints(ctx, &in); err != nil {
 		return nil, err
 	}
+	if err := a.bindExternalID(ctx, &in); err != nil {
+		return nil, err
+	}
 	sealed, err := a.seal(&in)
 	if err != nil {
 		return nil, err
@@ -275,6 +282,12 @@ func (a *App) checkPrivileges(sc Scope, c *connector.Connector) error {
 	}
 	if !sc.Root && c.Credentials == connector.CredAmbient {
 		return fmt.Errorf("credentials ambient sign in with the server's own AWS identity, so only a root token may choose them; use keys: %w", ErrForbidden)
+	}
+	if !sc.Root && c.Credentials == connector.CredRole && c.AccessKeyID == "" && c.STSEndpoint != "" {
+		// Without keys the role is assumed with the server's own identity;
+		// its signed requests go only to AWS's STS, never to an endpoint a
+		// tenant chose.
+		return fmt.Errorf("sts_endpoint %s: a role assumed with the server's own identity uses AWS's STS; give keys to assume it from, or ask an operator: %w", c.STSEndpoint, ErrForbidden)
 	}
 	if c.IsLocal() {
 		if err := a.folderAllowed(c.Endpoint); err != nil {
@@ -315,7 +328,7 @@ func (a *App) checkEndpoints(ctx context.Context, c *connector.Connector) error 
 	if _, err := filter.Compile(c.Filters); err != nil {
 		e.Problems = append(e.Problems, connector.Problem{Field: "filters", Message: err.Error()})
 	}
-	for _, f := range []struct{ field, raw string }{{"endpoint", c.Endpoint}, {"proxy_uri", c.ProxyURI}} {
+	for _, f := range []struct{ field, raw string }{{"endpoint", c.Endpoint}, {"proxy_uri", c.ProxyURI}, {"sts_endpoint", c.STSEndpoint}} {
 		if f.raw == "" || strings.HasPrefix(f.raw, "file://") {
 			continue
 		}
@@ -367,6 +380,11 @@ func (a *App) UpdateConnector(ctx context.Context, sc Scope, id string, in conne
 	}
 	in.ApplyDefaults(time.Now().UTC(), a.opt.Node)
 	sealed := old.SealedSecret
+	if in.AccessKeyID == "" && in.Credentials != connector.CredKeys && !in.SecretAccessKey.IsSet() {
+		// Keys left out of a role or ambient connector: the stored secret
+		// goes with them.
+		sealed = ""
+	}
 	if in.SecretAccessKey.IsSet() && !in.SecretAccessKey.IsMasked() {
 		if sealed, err = a.seal(&in); err != nil {
 			return nil, err
@@ -382,6 +400,9 @@ func (a *App) UpdateConnector(ctx context.Context, sc Scope, id string, in conne
 		return nil, err
 	}
 	if err := a.checkEndpoints(ctx, &in); err != nil {
+		return nil, err
+	}
+	if err := a.bindExternalID(ctx, &in); err != nil {
 		return nil, err
 	}
 	in.SecretAccessKey = connector.Secret{}
@@ -524,7 +545,7 @@ func (a *App) bucketFor(ctx context.Context, id string) (collect.Bucket, *connec
 		b, err := local.New(strings.TrimPrefix(c.Endpoint, "file://"), c.Bucket)
 		return b, &c, err
 	}
-	if c.Credentials != connector.CredAmbient && c.AccessKeyID == "" {
+	if c.Credentials == connector.CredKeys && c.AccessKeyID == "" {
 		return nil, &c, &source.Error{Status: 401, Op: "connect", Target: c.Bucket, Explanation: "the connector has no access key and does not choose ambient credentials.",
 			Recommendation: "Edit the connector to give an access key ID and secret access key (or, as an operator, choose credentials ambient)."}
 	}
@@ -534,6 +555,10 @@ func (a *App) bucketFor(ctx context.Context, id string) (collect.Bucket, *connec
 	}
 	cfg := s3src.Config{Bucket: c.Bucket, Region: c.Region, Endpoint: c.Endpoint, PathStyle: c.PathStyle, ProxyURI: c.ProxyURI,
 		AccessKeyID: c.AccessKeyID, SecretAccessKey: sk, Guard: a.opt.Guard, ReadStall: a.opt.S3ReadStall}
+	if c.Credentials == connector.CredRole {
+		cfg.RoleARN, cfg.ExternalID, cfg.STSEndpoint = c.RoleARN, c.ExternalID, c.STSEndpoint
+		cfg.SessionName = s3src.SessionName(c.Name)
+	}
 	if a.opt.S3Transport != nil {
 		cfg.Transport = a.opt.S3Transport(c.Name)
 	}
@@ -542,6 +567,59 @@ func (a *App) bucketFor(ctx context.Context, id string) (collect.Bucket, *connec
 		return nil, &c, err
 	}
 	return b, &c, nil
+}
+
+// bindExternalID gives a role connector the tenant's own external ID when
+// it names none, and refuses one another tenant holds.
+func (a *App) bindExternalID(ctx context.Context, c *connector.Connector) error {
+	if c.Credentials != connector.CredRole {
+		return nil
+	}
+	if c.ExternalID == "" {
+		id, err := a.lake.TenantExternalID(ctx, c.Tenant, "trawl-"+newID()+newID())
+		if err != nil {
+			return err
+		}
+		c.ExternalID = id
+		return nil
+	}
+	if err := a.lake.ClaimExternalID(ctx, c.ExternalID, c.Tenant); err != nil {
+		if errors.Is(err, lake.ErrConflict) {
+			return &connector.ValidationError{Problems: []connector.Problem{{Field: "external_id",
+				Message: "this external ID is taken: each tenant's external IDs are its own. Leave it empty to use the tenant's generated one"}}}
+		}
+		return err
+	}
+	return nil
+}
+
+// ExternalID returns a tenant's generated sts:ExternalId, creating it.
+func (a *App) ExternalID(ctx context.Context, sc Scope, tenant string) (string, error) {
+	if tenant == "" {
+		tenant = sc.Tenant
+	}
+	if tenant == "" {
+		return "", &connector.ValidationError{Problems: []connector.Problem{{Field: "tenant", Message: "required: whose external ID"}}}
+	}
+	if !sc.sees(tenant) {
+		return "", fmt.Errorf("tenant %q: %w", tenant, ErrNotFound)
+	}
+	if err := a.lake.EnsureTenant(ctx, tenant); err != nil {
+		return "", err
+	}
+	return a.lake.TenantExternalID(ctx, tenant, "trawl-"+newID()+newID())
+}
+
+// Policy writes the IAM policies a connector needs.
+func (a *App) Policy(ctx context.Context, sc Scope, id string, opt awspolicy.Options) (*awspolicy.Policies, error) {
+	c, err := a.GetConnector(ctx, sc, id)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Principal == "" {
+		opt.Principal = a.opt.AWSPrincipal
+	}
+	return awspolicy.For(c, opt)
 }
 
 func hostOf(raw string) string {

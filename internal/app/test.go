@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/trawlhq/trawl/internal/awspolicy"
 	"io"
 	"sort"
 	"strings"
@@ -88,6 +89,38 @@ func (a *App) TestConnector(ctx context.Context, sc Scope, id string) (*TestResu
 	return res, nil
 }
 
+// recommendPermissions replaces the generic advice of a 403 on list, read
+// or decrypt with the exact statement to add, from the policy generator.
+func recommendPermissions(res *TestResult, c *connector.Connector) {
+	if c.IsLocal() {
+		return
+	}
+	p, err := awspolicy.For(c, awspolicy.Options{})
+	if err != nil {
+		return
+	}
+	fix := func(checks []Check) {
+		for i := range checks {
+			ch := &checks[i]
+			if ch.OK || ch.Status != 403 {
+				continue
+			}
+			switch ch.Name {
+			case "list":
+				ch.Recommendation = p.Recommendation("list")
+			case "read":
+				ch.Recommendation = p.Recommendation("get")
+			case "decrypt":
+				ch.Recommendation = p.Recommendation("kms")
+			}
+		}
+	}
+	fix(res.Checks)
+	for i := range res.Accounts {
+		fix(res.Accounts[i].Checks)
+	}
+}
+
 func failCheck(name string, err error) Check {
 	ch := Check{Name: name, Status: 500, Explanation: err.Error()}
 	var se *source.Error
@@ -107,6 +140,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
 		return ch.OK || ch.Skipped
 	}
 	finish := func() *TestResult {
+		recommendPermissions(res, c)
 		res.OK = true
 		for _, ch := range res.Checks {
 			if !ch.OK && !ch.Skipped {
@@ -144,7 +178,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
 		tmpl, _ := prefix.Parse(full.Prefix, prefix.Options{AllowWildcard: true})
 		if _, err := p.FirstPage(ctx, tmpl.ListPrefix(), 1); err != nil {
 			var se *source.Error
-			if errors.As(err, &se) && se.Status == 401 {
+			if errors.As(err, &se) && (se.Status == 401 || se.Op == "assume-role") {
 				add(failCheck("credentials", err))
 				return finish()
 			}

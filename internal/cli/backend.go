@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/trawlhq/trawl/internal/awspolicy"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,6 +37,8 @@ type backend interface {
 	Quarantine(ctx context.Context, tenant, connectorID string, limit int) ([]lake.QuarantineItem, error)
 	RetryQuarantine(ctx context.Context, connectorID string) (*app.RetryResult, error)
 	Test(ctx context.Context, id string) (*app.TestResult, error)
+	Policy(ctx context.Context, id string, opt awspolicy.Options) (*awspolicy.Policies, error)
+	ExternalID(ctx context.Context, tenant string) (string, error)
 	CreateToken(ctx context.Context, tenant, name string) (string, error)
 	Close() error
 }
@@ -194,6 +197,14 @@ func (l *localBackend) Test(ctx context.Context, id string) (*app.TestResult, er
 	return l.a.TestConnector(ctx, l.sc, id)
 }
 
+func (l *localBackend) Policy(ctx context.Context, id string, opt awspolicy.Options) (*awspolicy.Policies, error) {
+	return l.a.Policy(ctx, l.sc, id, opt)
+}
+
+func (l *localBackend) ExternalID(ctx context.Context, tenant string) (string, error) {
+	return l.a.ExternalID(ctx, l.sc, tenant)
+}
+
 func (l *localBackend) CreateToken(ctx context.Context, tenant, name string) (string, error) {
 	tok, _, err := l.a.CreateToken(ctx, l.sc, tenant, name)
 	return tok, err
@@ -206,7 +217,7 @@ func (l *localBackend) Close() error { return l.a.Close() }
 // tests, which need small commits to land kills mid-object.
 func appOptions(g *globals) app.Options {
 	o := app.Options{DataDir: g.dataDir, MasterKey: os.Getenv("TRAWL_MASTER_KEY"), MasterKeyFile: g.masterKeyFile, Logger: g.logger, Guard: g.guard,
-		AllowFolders: g.allowFolders}
+		AllowFolders: g.allowFolders, AWSPrincipal: g.awsPrincipal}
 	if v, err := strconv.Atoi(os.Getenv("TRAWL_BATCH_SIZE")); err == nil && v > 0 {
 		o.Collect.BatchSize = v
 	}

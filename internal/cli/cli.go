@@ -35,6 +35,7 @@ type globals struct {
 	logger        *slog.Logger
 	guard         netguard.Policy
 	allowFolders  []string
+	awsPrincipal  string
 }
 
 const usage = `trawl collects AWS security logs from S3 and makes them searchable.
@@ -164,6 +165,7 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 		g.allowFolders = append(g.allowFolders, abs)
 		return nil
 	})
+	fs.StringVar(&g.awsPrincipal, "aws-principal", os.Getenv("TRAWL_AWS_PRINCIPAL"), "ARN of the identity this server assumes roles from, shown in generated trust policies (env TRAWL_AWS_PRINCIPAL)")
 	fs.Func("dns-server", "resolve endpoint, proxy and webhook hosts with this DNS server (host:port) instead of the system's", func(v string) error {
 		if _, _, err := net.SplitHostPort(v); err != nil {
 			return fmt.Errorf("--dns-server is host:port, e.g. 10.0.0.2:53: %w", err)

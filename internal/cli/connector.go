@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/trawlhq/trawl/internal/awspolicy"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -18,7 +19,7 @@ import (
 
 func cmdConnector(ctx context.Context, g *globals, args []string) error {
 	if len(args) == 0 {
-		return usageErr("connector: want add, list, show, edit, enable, disable or delete")
+		return usageErr("connector: want add, list, show, edit, enable, disable, delete, test, policy or external-id")
 	}
 	switch args[0] {
 	case "add":
@@ -35,12 +36,17 @@ func cmdConnector(ctx context.Context, g *globals, args []string) error {
 		return connectorDelete(ctx, g, args[1:])
 	case "test":
 		return connectorTest(ctx, g, args[1:])
+	case "policy":
+		return connectorPolicy(ctx, g, args[1:])
+	case "external-id":
+		return connectorExternalID(ctx, g, args[1:])
 	}
 	return usageErr("connector: unknown subcommand %q", args[0])
 }
 
 type connFlags struct {
 	name, tenant, subtype, bucket, prefix, creds, akid, secretFile, fileType, region, endpoint, proxy, start, runOn, interval, lookback string
+	roleARN, externalID, stsEndpoint                                                                                                    string
 	secretStdin, pathStyle                                                                                                              bool
 	filters                                                                                                                             multiFlag
 }
@@ -58,7 +64,10 @@ func bindConnFlags(g *globals, name string) (*connFlags, *flagSet) {
 	fs.StringVar(&f.subtype, "subtype", "", "cloudtrail, vpcflow or waf")
 	fs.StringVar(&f.bucket, "bucket", "", "S3 bucket")
 	fs.StringVar(&f.prefix, "prefix", "", "prefix, e.g. AWSLogs/123456789012/CloudTrail (no trailing /)")
-	fs.StringVar(&f.creds, "credentials", "", "keys (default when an access key is given) or ambient (the server's own AWS identity; root only)")
+	fs.StringVar(&f.creds, "credentials", "", "keys (default when an access key is given), role (default when --role-arn is given) or ambient (the server's own AWS identity; root only)")
+	fs.StringVar(&f.roleARN, "role-arn", "", "role to assume (credentials role), e.g. arn:aws:iam::123456789012:role/TrawlLogReader")
+	fs.StringVar(&f.externalID, "external-id", "", "sts:ExternalId the role requires (default: the tenant's own, see `trawl connector external-id`)")
+	fs.StringVar(&f.stsEndpoint, "sts-endpoint", "", "STS endpoint URL (a private endpoint; default AWS's regional one)")
 	fs.StringVar(&f.akid, "access-key-id", "", "access key ID")
 	fs.StringVar(&f.secretFile, "secret-access-key-file", "", "file holding the secret access key")
 	fs.BoolVar(&f.secretStdin, "secret-access-key-stdin", false, "read the secret access key from standard input")
@@ -110,6 +119,9 @@ func (f *connFlags) apply(g *globals, c *connector.Connector, set map[string]boo
 	str("prefix", &c.Prefix, f.prefix)
 	str("credentials", &c.Credentials, f.creds)
 	str("access-key-id", &c.AccessKeyID, f.akid)
+	str("role-arn", &c.RoleARN, f.roleARN)
+	str("external-id", &c.ExternalID, f.externalID)
+	str("sts-endpoint", &c.STSEndpoint, f.stsEndpoint)
 	str("file-type", &c.FileType, f.fileType)
 	str("region", &c.Region, f.region)
 	str("endpoint", &c.Endpoint, f.endpoint)
@@ -178,6 +190,9 @@ func connectorAdd(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	fmt.Fprintf(g.stdout, "created connector %s (id %s) in tenant %s; it is enabled and collects at the next run\n", out.Name, out.ID, out.Tenant)
+	if out.Credentials == connector.CredRole {
+		fmt.Fprintf(g.stdout, "it assumes %s with external ID %s; `trawl connector policy %s` prints the role's trust and permissions policies\n", out.RoleARN, out.ExternalID, out.Name)
+	}
 	return nil
 }
 
@@ -325,6 +340,60 @@ func connectorTest(ctx context.Context, g *globals, args []string) error {
 	return onConnector(ctx, g, "connector test", args, jsonFlag, func(b backend, c *connector.Connector) error {
 		return testOne(ctx, g, b, c, *asJSON)
 	})
+}
+
+// connectorPolicy prints the IAM policies the connector needs as JSON.
+func connectorPolicy(ctx context.Context, g *globals, args []string) error {
+	var kms, principal, part *string
+	extra := func(fs *flag.FlagSet) {
+		kms = fs.String("kms-key-arn", "", "ARN of the KMS key that encrypts the logs (SSE-KMS); without it a placeholder says to replace it")
+		principal = fs.String("principal", "", "ARN of the identity Trawl assumes the role from (trust policy; default the server's --aws-principal)")
+		part = fs.String("part", "", "print only one document: permissions or trust (for aws iam put-role-policy / create-role)")
+	}
+	return onConnector(ctx, g, "connector policy", args, extra, func(b backend, c *connector.Connector) error {
+		p, err := b.Policy(ctx, c.ID, awspolicy.Options{KMSKeyARN: *kms, Principal: *principal})
+		if err != nil {
+			return err
+		}
+		var doc any = p
+		switch *part {
+		case "":
+		case "permissions":
+			doc = p.Permissions
+		case "trust":
+			if p.Trust == nil {
+				return usageErr("connector %s uses credentials %s: only a role has a trust policy", c.Name, c.Credentials)
+			}
+			doc = p.Trust
+		default:
+			return usageErr("--part is permissions or trust")
+		}
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(doc)
+	})
+}
+
+// connectorExternalID prints the tenant's generated external ID, to put in
+// a role's trust policy before the connector exists.
+func connectorExternalID(ctx context.Context, g *globals, args []string) error {
+	fs := newFlags(g, "connector external-id")
+	tenant := fs.String("tenant", "", "tenant (a tenant token: its own)")
+	if _, err := parse(g, fs, args); err != nil {
+		return err
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	id, err := b.ExternalID(ctx, *tenant)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(g.stdout, id)
+	return nil
 }
 
 func testOne(ctx context.Context, g *globals, b backend, c *connector.Connector, asJSON bool) error {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/trawlhq/trawl/internal/awspolicy"
 	"io"
 	"net/http"
 	"net/url"
@@ -249,6 +250,29 @@ func (c *Client) Test(ctx context.Context, id string) (*app.TestResult, error) {
 	var out app.TestResult
 	_, err := c.do(ctx, "POST", "/api/v1/connectors/"+url.PathEscape(id)+"/test", nil, &out)
 	return &out, err
+}
+
+// Policy fetches the IAM policies a connector needs.
+func (c *Client) Policy(ctx context.Context, id string, opt awspolicy.Options) (*awspolicy.Policies, error) {
+	q := url.Values{}
+	if opt.KMSKeyARN != "" {
+		q.Set("kms_key_arn", opt.KMSKeyARN)
+	}
+	if opt.Principal != "" {
+		q.Set("principal", opt.Principal)
+	}
+	var out awspolicy.Policies
+	_, err := c.do(ctx, "GET", "/api/v1/connectors/"+url.PathEscape(id)+"/policy?"+q.Encode(), nil, &out)
+	return &out, err
+}
+
+// ExternalID fetches a tenant's generated sts:ExternalId.
+func (c *Client) ExternalID(ctx context.Context, tenant string) (string, error) {
+	var out struct {
+		ExternalID string `json:"external_id"`
+	}
+	_, err := c.do(ctx, "GET", "/api/v1/external-id?tenant="+url.QueryEscape(tenant), nil, &out)
+	return out.ExternalID, err
 }
 
 // CreateToken issues a token.

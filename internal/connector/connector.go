@@ -22,6 +22,7 @@ const (
 // Credential kinds.
 const (
 	CredKeys    = "keys"
+	CredRole    = "role"
 	CredAmbient = "ambient"
 )
 
@@ -100,17 +101,27 @@ type Connector struct {
 	Bucket string `json:"bucket"`
 	Prefix string `json:"prefix"`
 	// Credentials is how Trawl authenticates to AWS, chosen explicitly:
-	// keys (an access key ID and secret), or ambient (the server's own
-	// identity: environment, instance or pod role; root only). Leaving the
-	// keys blank never falls back to the server's identity.
+	// keys (an access key ID and secret), role (STS AssumeRole of RoleARN
+	// with ExternalID, from the keys when given, else from the server's
+	// identity), or ambient (the server's own identity: environment,
+	// instance or pod role; root only). Leaving the keys blank never falls
+	// back to the server's identity for keys.
 	Credentials     string `json:"credentials,omitempty"`
 	AccessKeyID     string `json:"access_key_id"`
 	SecretAccessKey Secret `json:"secret_access_key"`
-	FileType        string `json:"file_type"`
-	Region          string `json:"region,omitempty"`
-	ProxyURI        string `json:"proxy_uri,omitempty"`
-	Endpoint        string `json:"endpoint,omitempty"`
-	PathStyle       bool   `json:"path_style,omitempty"`
+	// RoleARN is the role to assume (credentials role).
+	RoleARN string `json:"role_arn,omitempty"`
+	// ExternalID is the sts:ExternalId the role's trust policy requires.
+	// Left empty, Trawl fills in the tenant's own generated one; no two
+	// tenants ever share one.
+	ExternalID string `json:"external_id,omitempty"`
+	// STSEndpoint overrides the STS endpoint (a private endpoint, tests).
+	STSEndpoint string `json:"sts_endpoint,omitempty"`
+	FileType    string `json:"file_type"`
+	Region      string `json:"region,omitempty"`
+	ProxyURI    string `json:"proxy_uri,omitempty"`
+	Endpoint    string `json:"endpoint,omitempty"`
+	PathStyle   bool   `json:"path_style,omitempty"`
 
 	// Start is how far back the first run reaches: objects last modified
 	// before it are not collected.
@@ -184,7 +195,11 @@ func (c *Connector) ApplyDefaults(now time.Time, node string) {
 	if c.FileType == "" {
 		c.FileType = FileGzip
 	}
-	if c.Credentials == "" && !c.IsLocal() && (c.AccessKeyID != "" || c.SecretAccessKey.IsSet()) {
+	switch {
+	case c.Credentials != "" || c.IsLocal():
+	case c.RoleARN != "":
+		c.Credentials = CredRole
+	case c.AccessKeyID != "" || c.SecretAccessKey.IsSet():
 		c.Credentials = CredKeys
 	}
 	if c.Start.IsZero() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -243,23 +244,63 @@ func urlProblem(raw string, schemes ...string) string {
 }
 
 func (c *Connector) validateCredentials(e *ValidationError) {
+	if c.Credentials != CredRole {
+		if c.RoleARN != "" {
+			e.add("role_arn", "only with credentials role")
+		}
+		if c.ExternalID != "" {
+			e.add("external_id", "only with credentials role")
+		}
+		if c.STSEndpoint != "" {
+			e.add("sts_endpoint", "only with credentials role")
+		}
+	}
 	switch c.Credentials {
 	case CredKeys:
-		if c.AccessKeyID == "" {
-			e.add("access_key_id", "required with credentials keys")
-		} else if !accessKeyID(c.AccessKeyID) {
-			e.add("access_key_id", "an access key ID is 16 to 128 letters and digits, e.g. AKIA...")
+		c.validateKeys(e, true)
+	case CredRole:
+		if c.RoleARN == "" {
+			e.add("role_arn", "required with credentials role, e.g. arn:aws:iam::123456789012:role/TrawlLogReader")
+		} else if !roleARN.MatchString(c.RoleARN) {
+			e.add("role_arn", "%q is not a role ARN: write it as arn:aws:iam::123456789012:role/NAME", c.RoleARN)
 		}
-		if !c.SecretAccessKey.IsSet() {
-			e.add("secret_access_key", "required with credentials keys")
+		if c.ExternalID != "" && (!externalID.MatchString(c.ExternalID) || len(c.ExternalID) > 1224) {
+			e.add("external_id", "2 to 1224 characters of letters, digits and +=,.@:/-; or leave it empty and Trawl uses the tenant's own")
 		}
+		if c.STSEndpoint != "" {
+			if msg := urlProblem(c.STSEndpoint, "http", "https"); msg != "" {
+				e.add("sts_endpoint", "%s", msg)
+			}
+		}
+		c.validateKeys(e, false)
 	case CredAmbient:
 		if c.AccessKeyID != "" || c.SecretAccessKey.IsSet() {
 			e.add("credentials", "ambient uses the server's own identity: leave the access key ID and secret empty, or choose keys")
 		}
 	case "":
-		e.add("credentials", "choose how Trawl signs in to AWS: keys (an access key ID and secret access key) or ambient (the server's own identity, for operators)")
+		e.add("credentials", "choose how Trawl signs in to AWS: keys (an access key ID and secret access key), role (a role ARN to assume with an external ID) or ambient (the server's own identity, for operators)")
 	default:
-		e.add("credentials", "%q is not a credential kind: use keys or ambient", c.Credentials)
+		e.add("credentials", "%q is not a credential kind: use keys, role or ambient", c.Credentials)
 	}
 }
+
+// validateKeys checks the access key pair; for a role it is optional (the
+// keys Trawl assumes the role from), but both halves or neither.
+func (c *Connector) validateKeys(e *ValidationError, required bool) {
+	if !required && c.AccessKeyID == "" && !c.SecretAccessKey.IsSet() {
+		return
+	}
+	if c.AccessKeyID == "" {
+		e.add("access_key_id", "required with credentials %s when a secret access key is given", c.Credentials)
+	} else if !accessKeyID(c.AccessKeyID) {
+		e.add("access_key_id", "an access key ID is 16 to 128 letters and digits, e.g. AKIA...")
+	}
+	if !c.SecretAccessKey.IsSet() {
+		e.add("secret_access_key", "required with credentials %s when an access key ID is given", c.Credentials)
+	}
+}
+
+var (
+	roleARN    = regexp.MustCompile(`^arn:aws(-cn|-us-gov|-iso[a-z]?)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
+	externalID = regexp.MustCompile(`^[A-Za-z0-9+=,.@:/_-]{2,}$`)
+)

@@ -52,6 +52,40 @@ func (l *Lake) Tenants(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
+// TenantExternalID returns the tenant's own generated sts:ExternalId,
+// creating it (from fresh, which must be random) the first time. It is
+// claimed for the tenant like any external ID, so no other tenant can use it.
+func (l *Lake) TenantExternalID(ctx context.Context, tenant, fresh string) (string, error) {
+	if _, err := l.db.ExecContext(ctx, `INSERT INTO tenant_external_ids VALUES (?, ?) ON CONFLICT DO NOTHING`, tenant, fresh); err != nil {
+		return "", fmt.Errorf("lake: external ID of tenant %s: %w", tenant, err)
+	}
+	var id string
+	if err := l.db.QueryRowContext(ctx, `SELECT external_id FROM tenant_external_ids WHERE tenant = ?`, tenant).Scan(&id); err != nil {
+		return "", fmt.Errorf("lake: external ID of tenant %s: %w", tenant, err)
+	}
+	if err := l.ClaimExternalID(ctx, id, tenant); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// ClaimExternalID binds an external ID to a tenant for good (a deleted
+// connector does not free it). It returns ErrConflict when another tenant
+// holds it.
+func (l *Lake) ClaimExternalID(ctx context.Context, id, tenant string) error {
+	if _, err := l.db.ExecContext(ctx, `INSERT INTO external_ids VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, id, tenant, time.Now().UTC()); err != nil {
+		return fmt.Errorf("lake: claim external ID: %w", err)
+	}
+	var owner string
+	if err := l.db.QueryRowContext(ctx, `SELECT tenant FROM external_ids WHERE external_id = ?`, id).Scan(&owner); err != nil {
+		return fmt.Errorf("lake: claim external ID: %w", err)
+	}
+	if owner != tenant {
+		return fmt.Errorf("external ID in use by another tenant: %w", ErrConflict)
+	}
+	return nil
+}
+
 func encodeConnector(c *connector.Connector) (string, error) {
 	cp := *c
 	cp.SecretAccessKey = connector.Secret{}

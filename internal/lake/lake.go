@@ -130,6 +130,8 @@ func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''"
 const catalogDDL = `
 CREATE TABLE IF NOT EXISTS meta (k VARCHAR PRIMARY KEY, v VARCHAR);
 CREATE TABLE IF NOT EXISTS tenants (name VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS tenant_external_ids (tenant VARCHAR PRIMARY KEY, external_id VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS external_ids (external_id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS connectors (
   id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, name VARCHAR NOT NULL,
   config VARCHAR NOT NULL, secret VARCHAR, version BIGINT NOT NULL);

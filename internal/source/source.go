@@ -45,13 +45,17 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Answer describes what the store answered, e.g. "S3 answered 403 SignatureDoesNotMatch".
 func (e *Error) Answer() string {
+	svc := "S3"
+	if e.Op == "assume-role" {
+		svc = "STS"
+	}
 	switch {
 	case e.HTTPStatus != 0 && e.Code != "":
-		return fmt.Sprintf("S3 answered %d %s", e.HTTPStatus, e.Code)
+		return fmt.Sprintf("%s answered %d %s", svc, e.HTTPStatus, e.Code)
 	case e.HTTPStatus != 0:
-		return fmt.Sprintf("S3 answered %d", e.HTTPStatus)
+		return fmt.Sprintf("%s answered %d", svc, e.HTTPStatus)
 	case e.Code != "":
-		return "S3 answered " + e.Code
+		return svc + " answered " + e.Code
 	}
 	return ""
 }

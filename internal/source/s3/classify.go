@@ -27,6 +27,9 @@ func Classify(err error, op, target string) error {
 	if errors.As(err, &se) {
 		return err
 	}
+	if sts := stsFailure(err); sts != nil {
+		return classifySTS(err, sts, target)
+	}
 	e := &source.Error{Op: op, Target: target, Err: err}
 	var api smithy.APIError
 	status := 0
@@ -96,6 +99,61 @@ func classifyAPI(e *source.Error, status int, msg string) {
 	default:
 		set(e, orDefault(status, 400), "S3 returned "+e.Code+": "+msg, "Check the connector configuration.")
 	}
+}
+
+// stsFailure finds an STS operation error inside err: the SDK wraps a
+// failed AssumeRole in the S3 call that needed the credentials.
+func stsFailure(err error) *smithy.OperationError {
+	for e := err; e != nil; {
+		if oe, ok := e.(*smithy.OperationError); ok && oe.Service() == "STS" {
+			return oe
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			e = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			errs := u.Unwrap()
+			if len(errs) == 0 {
+				return nil
+			}
+			e = errs[0]
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// classifySTS explains a failed AssumeRole: Op is "assume-role", so the
+// connection test reports it as the credentials check.
+func classifySTS(err error, oe *smithy.OperationError, target string) error {
+	e := &source.Error{Op: "assume-role", Target: target, Err: err}
+	var re *awshttp.ResponseError
+	if errors.As(oe, &re) {
+		e.HTTPStatus = re.HTTPStatusCode()
+	}
+	var api smithy.APIError
+	if !errors.As(oe, &api) {
+		classifyNet(e, oe.Err)
+		e.Explanation = "STS could not be reached to assume the role: " + e.Explanation
+		return e
+	}
+	e.Code = api.ErrorCode()
+	switch e.Code {
+	case "AccessDenied":
+		set(e, 403, "STS refused to let Trawl assume the role: "+api.ErrorMessage(),
+			"Give the role the trust policy from `trawl connector policy` (sts:AssumeRole for the identity Trawl signs in as, with the condition sts:ExternalId equal to the connector's external ID), and check the role ARN.")
+	case "InvalidClientTokenId", "SignatureDoesNotMatch", "IncompleteSignature", "ExpiredToken":
+		set(e, 401, "STS rejected the keys Trawl assumes the role from ("+e.Code+").", "Check the access key ID and secret access key given to assume the role, or rotate them.")
+	case "RegionDisabledException":
+		set(e, 403, "STS is not activated in this region for the role's account.", "Activate the region's STS endpoint in IAM account settings, or use another region.")
+	case "MalformedPolicyDocument", "PackedPolicyTooLarge", "ValidationError":
+		set(e, 400, "STS rejected the AssumeRole request: "+api.ErrorMessage(), "Check the role ARN and the external ID.")
+	default:
+		set(e, orDefault(e.HTTPStatus, 400), "STS answered "+e.Code+": "+api.ErrorMessage(), "Check the role ARN, its trust policy and the external ID.")
+		e.Retryable = e.HTTPStatus >= 500 || e.HTTPStatus == 429
+	}
+	return e
 }
 
 func classifyStatus(e *source.Error, status int) {

@@ -24,8 +24,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	s3sdk "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/trawlhq/trawl/internal/netguard"
 	"github.com/trawlhq/trawl/internal/source"
@@ -40,7 +42,14 @@ type Config struct {
 	ProxyURI        string
 	AccessKeyID     string
 	SecretAccessKey string // empty with AccessKeyID empty: default credential chain
-	Guard           netguard.Policy
+	// RoleARN, when set, is assumed through STS AssumeRole with ExternalID,
+	// from the keys above (or the default chain without them); the session
+	// credentials are cached and refreshed five minutes before they expire.
+	RoleARN     string
+	ExternalID  string
+	SessionName string
+	STSEndpoint string // empty: the regional STS endpoint
+	Guard       netguard.Policy
 	// Transport wraps the HTTP transport, e.g. to count requests in tests.
 	Transport func(http.RoundTripper) http.RoundTripper
 	// MaxAttempts per request, including the first (default 6).
@@ -132,6 +141,9 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	if err != nil {
 		return nil, &source.Error{Status: 400, Op: "connect", Target: cfg.Bucket, Explanation: "the AWS configuration could not be loaded: " + err.Error() + ".", Recommendation: "Give an access key ID and secret, or configure the default credential chain.", Err: err}
 	}
+	if cfg.RoleARN != "" {
+		awsCfg.Credentials = assumeRole(awsCfg, cfg, rt)
+	}
 	client := s3sdk.NewFromConfig(awsCfg, func(o *s3sdk.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
@@ -141,6 +153,49 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		o.HTTPClient = &http.Client{Transport: rt, CheckRedirect: netguard.NoRedirects}
 	})
 	return &Bucket{cfg: cfg, client: client, rt: rt}, nil
+}
+
+// assumeRole returns cached credentials of the role, assumed with the
+// configured credentials over the same guarded transport as S3.
+func assumeRole(base aws.Config, cfg Config, rt http.RoundTripper) aws.CredentialsProvider {
+	client := sts.NewFromConfig(base, func(o *sts.Options) {
+		if cfg.STSEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.STSEndpoint)
+		}
+		o.HTTPClient = &http.Client{Transport: rt, CheckRedirect: netguard.NoRedirects}
+	})
+	name := cfg.SessionName
+	if name == "" {
+		name = "trawl"
+	}
+	prov := stscreds.NewAssumeRoleProvider(client, cfg.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = name
+		o.Duration = time.Hour
+		if cfg.ExternalID != "" {
+			o.ExternalID = aws.String(cfg.ExternalID)
+		}
+	})
+	return aws.NewCredentialsCache(prov, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = 5 * time.Minute })
+}
+
+// SessionName is the STS role session name for a connector: "trawl-" and
+// its name, reduced to the characters STS accepts, at most 64, so
+// CloudTrail in the user's account shows which connector read the logs.
+func SessionName(connectorName string) string {
+	var b strings.Builder
+	b.WriteString("trawl-")
+	for _, r := range connectorName {
+		if b.Len() >= 64 {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("+=,.@_-", r):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
 }
 
 // Name returns the bucket name.

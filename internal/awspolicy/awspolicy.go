@@ -1,0 +1,130 @@
+// Package awspolicy writes the IAM policies a connector needs, valid and
+// minimal: s3:ListBucket limited by an s3:prefix condition to the prefixes
+// Trawl lists, s3:GetObject on the keys it reads, kms:Decrypt on the key
+// that encrypts them, and for a role the trust policy with its external
+// ID. The connection test takes its recommendations from the same
+// statements, so what it tells a user to add is exactly what is generated.
+package awspolicy
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/prefix"
+)
+
+// Statement IDs, one per permission, so a user can find each in IAM.
+const (
+	SidList    = "TrawlListLogPrefix"
+	SidRead    = "TrawlReadLogObjects"
+	SidDecrypt = "TrawlDecryptLogObjects"
+	SidTrust   = "TrawlAssumeRoleWithExternalID"
+)
+
+// KMSPlaceholder stands for the key ARN when none was given.
+const KMSPlaceholder = "arn:aws:kms:REGION:ACCOUNT-ID:key/KEY-ID (replace with the key that encrypts the logs, or remove this statement if the bucket does not use SSE-KMS)"
+
+// PrincipalPlaceholder stands for the identity Trawl assumes the role from
+// when neither the connector nor the operator names it.
+const PrincipalPlaceholder = "arn:aws:iam::TRAWL-ACCOUNT-ID:root (replace with the ARN of the user or role Trawl signs in as)"
+
+// Statement is one IAM policy statement.
+type Statement struct {
+	Sid       string                         `json:"Sid"`
+	Effect    string                         `json:"Effect"`
+	Principal map[string]string              `json:"Principal,omitempty"`
+	Action    string                         `json:"Action"`
+	Resource  any                            `json:"Resource,omitempty"`
+	Condition map[string]map[string][]string `json:"Condition,omitempty"`
+}
+
+// Document is an IAM policy document.
+type Document struct {
+	Version   string      `json:"Version"`
+	Statement []Statement `json:"Statement"`
+}
+
+// Policies are what one connector needs: the permissions (for the IAM user
+// of keys, or attached to the role) and, for a role, its trust policy.
+type Policies struct {
+	Permissions Document  `json:"permissions_policy"`
+	Trust       *Document `json:"trust_policy,omitempty"`
+}
+
+// Options add what the connector does not know.
+type Options struct {
+	// KMSKeyARN is the key that encrypts the logs (SSE-KMS), if any.
+	KMSKeyARN string
+	// Principal is the ARN Trawl assumes the role from (role only).
+	Principal string
+}
+
+// For writes the policies for a connector.
+func For(c *connector.Connector, opt Options) (*Policies, error) {
+	t, err := prefix.Parse(c.Prefix, prefix.Options{AllowWildcard: c.SubType != connector.WAF})
+	if err != nil {
+		return nil, fmt.Errorf("prefix %q: %w", c.Prefix, err)
+	}
+	list, objects := t.PolicyPatterns()
+	p := &Policies{Permissions: Document{Version: "2012-10-17"}}
+	ls := Statement{Sid: SidList, Effect: "Allow", Action: "s3:ListBucket", Resource: "arn:aws:s3:::" + c.Bucket}
+	if len(list) > 0 {
+		ls.Condition = map[string]map[string][]string{"StringLike": {"s3:prefix": list}}
+	}
+	var res []string
+	for _, o := range objects {
+		res = append(res, "arn:aws:s3:::"+c.Bucket+"/"+o)
+	}
+	key := opt.KMSKeyARN
+	if key == "" {
+		key = KMSPlaceholder
+	}
+	p.Permissions.Statement = []Statement{ls,
+		{Sid: SidRead, Effect: "Allow", Action: "s3:GetObject", Resource: oneOrMany(res)},
+		{Sid: SidDecrypt, Effect: "Allow", Action: "kms:Decrypt", Resource: key},
+	}
+	if c.Credentials == connector.CredRole {
+		principal := opt.Principal
+		if principal == "" {
+			principal = PrincipalPlaceholder
+		}
+		p.Trust = &Document{Version: "2012-10-17", Statement: []Statement{{
+			Sid: SidTrust, Effect: "Allow", Principal: map[string]string{"AWS": principal}, Action: "sts:AssumeRole",
+			Condition: map[string]map[string][]string{"StringEquals": {"sts:ExternalId": {c.ExternalID}}},
+		}}}
+	}
+	return p, nil
+}
+
+func oneOrMany(s []string) any {
+	if len(s) == 1 {
+		return s[0]
+	}
+	return s
+}
+
+// Statement returns the permission statement with sid.
+func (p *Policies) Statement(sid string) (Statement, bool) {
+	for _, s := range p.Permissions.Statement {
+		if s.Sid == sid {
+			return s, true
+		}
+	}
+	return Statement{}, false
+}
+
+// Recommendation tells a user who met 403 on op (list, get, kms) exactly
+// which statement to add, as JSON they can paste.
+func (p *Policies) Recommendation(op string) string {
+	sid, what := SidList, "Add s3:ListBucket"
+	switch op {
+	case "get", "head", "read":
+		sid, what = SidRead, "Add s3:GetObject"
+	case "kms", "decrypt":
+		sid, what = SidDecrypt, "Add kms:Decrypt (in the key policy too)"
+	}
+	s, _ := p.Statement(sid)
+	b, _ := json.Marshal(s)
+	return fmt.Sprintf("%s to the policy of the identity Trawl signs in as (trawl connector policy prints it whole): %s", what, b)
+}
