@@ -372,6 +372,21 @@ func (b *Bucket) CreateBucket(ctx context.Context) error {
 	return nil
 }
 
+// PutBucketPolicy installs a bucket policy (tests of generated policies
+// against a real evaluator); an empty policy deletes it.
+func (b *Bucket) PutBucketPolicy(ctx context.Context, policy string) error {
+	var err error
+	if policy == "" {
+		_, err = b.client.DeleteBucketPolicy(ctx, &s3sdk.DeleteBucketPolicyInput{Bucket: aws.String(b.cfg.Bucket)})
+	} else {
+		_, err = b.client.PutBucketPolicy(ctx, &s3sdk.PutBucketPolicyInput{Bucket: aws.String(b.cfg.Bucket), Policy: aws.String(policy)})
+	}
+	if err != nil {
+		return fmt.Errorf("bucket policy of %s: %w", b.cfg.Bucket, err)
+	}
+	return nil
+}
+
 // Put uploads an object of known size (tests and `trawl gen`).
 func (b *Bucket) Put(ctx context.Context, key string, body io.Reader, size int64) error {
 	_, err := b.client.PutObject(ctx, &s3sdk.PutObjectInput{

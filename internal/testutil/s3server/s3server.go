@@ -186,6 +186,19 @@ func (s *Server) DeleteUser(ctx context.Context, t testing.TB, access string) {
 	}
 }
 
+// SetBucketPolicy installs a bucket policy as the root user ("" deletes it).
+func (s *Server) SetBucketPolicy(t testing.TB, bucket, policy string) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := s3src.New(ctx, s3src.Config{Bucket: bucket, Endpoint: s.Endpoint, PathStyle: true, AccessKeyID: s.AccessKey, SecretAccessKey: s.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PutBucketPolicy(ctx, policy); err != nil {
+		t.Fatalf("%v\n%s", err, policy)
+	}
+}
+
 // Fill creates a bucket as the root user and uploads objects to it through
 // the AWS SDK (a real client, as production data would arrive).
 func (s *Server) Fill(t testing.TB, bucket string, objs []gen.Object) {
