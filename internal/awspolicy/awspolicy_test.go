@@ -1,0 +1,82 @@
+package awspolicy
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trawlhq/trawl/internal/connector"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// TestGoldens: the policies for every prefix form AWS uses are valid JSON
+// and exactly the reviewed files in testdata/.
+func TestGoldens(t *testing.T) {
+	cases := []struct {
+		name string
+		c    connector.Connector
+		opt  Options
+	}{
+		{"cloudtrail-account", connector.Connector{SubType: connector.CloudTrail, Bucket: "trail", Prefix: "AWSLogs/123456789012/CloudTrail/us-east-1", Credentials: connector.CredKeys}, Options{}},
+		{"cloudtrail-org", connector.Connector{SubType: connector.CloudTrail, Bucket: "org-trail", Prefix: "AWSLogs/o-abc123defg/123456789012/CloudTrail", Credentials: connector.CredKeys}, Options{KMSKeyARN: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}},
+		{"cloudtrail-control-tower", connector.Connector{SubType: connector.CloudTrail, Bucket: "aws-controltower-logs", Prefix: "o-abc123defg/AWSLogs/o-abc123defg/*/CloudTrail", Credentials: connector.CredKeys}, Options{}},
+		{"vpcflow-wildcard", connector.Connector{SubType: connector.VPCFlow, Bucket: "flows", Prefix: "AWSLogs/*/vpcflowlogs", Credentials: connector.CredKeys}, Options{}},
+		{"waf-date-variables", connector.Connector{SubType: connector.WAF, Bucket: "waf", Prefix: "waf-logs///YYYY/////mm/////dd/////HH/////MM//", Credentials: connector.CredKeys}, Options{}},
+		{"custom-one-digit-vars", connector.Connector{SubType: connector.CloudTrail, Bucket: "logs", Prefix: "logs/year=//YYYY///month=//m///day=//d//", Credentials: connector.CredKeys}, Options{}},
+		{"whole-bucket", connector.Connector{SubType: connector.CloudTrail, Bucket: "everything", Prefix: "", Credentials: connector.CredKeys}, Options{}},
+		{"role", connector.Connector{SubType: connector.CloudTrail, Bucket: "trail", Prefix: "AWSLogs/123456789012/CloudTrail", Credentials: connector.CredRole,
+			RoleARN: "arn:aws:iam::123456789012:role/TrawlLogReader", ExternalID: "trawl-0123456789abcdef0123456789abcdef"}, Options{Principal: "arn:aws:iam::111122223333:role/trawl"}},
+		{"role-no-principal", connector.Connector{SubType: connector.CloudTrail, Bucket: "trail", Prefix: "AWSLogs/123456789012/CloudTrail", Credentials: connector.CredRole,
+			RoleARN: "arn:aws:iam::123456789012:role/TrawlLogReader", ExternalID: "customer-chosen-id"}, Options{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := For(&c.c, c.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := json.MarshalIndent(p, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back map[string]any
+			if err := json.Unmarshal(got, &back); err != nil {
+				t.Fatalf("not valid JSON: %v", err)
+			}
+			path := filepath.Join("testdata", c.name+".json")
+			if *update {
+				os.WriteFile(path, append(got, '\n'), 0o644)
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if strings.TrimSpace(string(want)) != string(got) {
+				t.Errorf("policy differs from %s:\n%s", path, got)
+			}
+		})
+	}
+}
+
+// TestRecommendationNamesStatement: the advice for each denied operation
+// carries that statement, as the generator writes it.
+func TestRecommendationNamesStatement(t *testing.T) {
+	c := connector.Connector{SubType: connector.CloudTrail, Bucket: "b", Prefix: "AWSLogs/123456789012/CloudTrail", Credentials: connector.CredKeys}
+	p, err := For(&c, Options{KMSKeyARN: "arn:aws:kms:us-east-1:123456789012:key/k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for op, want := range map[string]string{"list": `"s3:ListBucket"`, "get": `"s3:GetObject"`, "kms": `"kms:Decrypt"`} {
+		r := p.Recommendation(op)
+		if !strings.Contains(r, want) || !strings.Contains(r, `"Sid":"Trawl`) {
+			t.Errorf("%s: %s", op, r)
+		}
+	}
+	if !strings.Contains(p.Recommendation("kms"), "arn:aws:kms:us-east-1:123456789012:key/k") {
+		t.Error("kms advice does not name the key")
+	}
+}
