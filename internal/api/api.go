@@ -111,6 +111,7 @@ func (s *Server) routes() {
 	h("POST /api/v1/connectors/{id}/test", long(s.testConnector))
 	h("GET /api/v1/connectors/{id}/policy", s.policy)
 	h("GET /api/v1/external-id", s.externalID)
+	h("POST /api/v1/policy", s.draftPolicy)
 	h("GET /api/v1/tokens", s.listTokens)
 	h("POST /api/v1/tokens", s.createToken)
 	h("DELETE /api/v1/tokens/{id}", s.deleteToken)
@@ -601,6 +602,23 @@ func (s *Server) testConnector(w http.ResponseWriter, r *http.Request, sc app.Sc
 func (s *Server) policy(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
 	q := r.URL.Query()
 	p, err := s.app.Policy(r.Context(), sc, r.PathValue("id"), awspolicy.Options{KMSKeyARN: q.Get("kms_key_arn"), Principal: q.Get("principal")})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, p)
+	return nil
+}
+
+func (s *Server) draftPolicy(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	var in struct {
+		connector.Connector
+		KMSKeyARN string `json:"kms_key_arn"`
+		Principal string `json:"principal"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	p, err := s.app.DraftPolicy(r.Context(), sc, in.Connector, awspolicy.Options{KMSKeyARN: in.KMSKeyARN, Principal: in.Principal})
 	if err != nil {
 		return err
 	}

@@ -622,6 +622,31 @@ func (a *App) Policy(ctx context.Context, sc Scope, id string, opt awspolicy.Opt
 	return awspolicy.For(c, opt)
 }
 
+// DraftPolicy writes the policies for a connector being configured (the
+// wizard's IAM policy step), before it is saved. A role without an external
+// ID gets the tenant's generated one, as saving would give it.
+func (a *App) DraftPolicy(ctx context.Context, sc Scope, c connector.Connector, opt awspolicy.Options) (*awspolicy.Policies, error) {
+	if !sc.Root || c.Tenant == "" {
+		c.Tenant = sc.Tenant
+	}
+	c.ApplyDefaults(time.Now().UTC(), a.opt.Node)
+	if c.Credentials == connector.CredRole && c.ExternalID == "" && c.Tenant != "" {
+		id, err := a.ExternalID(ctx, sc, c.Tenant)
+		if err != nil {
+			return nil, err
+		}
+		c.ExternalID = id
+	}
+	if opt.Principal == "" {
+		opt.Principal = a.opt.AWSPrincipal
+	}
+	p, err := awspolicy.For(&c, opt)
+	if err != nil {
+		return nil, &connector.ValidationError{Problems: []connector.Problem{{Field: "prefix", Message: err.Error()}}}
+	}
+	return p, nil
+}
+
 func hostOf(raw string) string {
 	s := raw
 	if i := strings.Index(s, "://"); i >= 0 {

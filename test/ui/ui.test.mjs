@@ -65,6 +65,12 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
 
     await wiz.getByLabel("File type", { exact: true }).selectOption("gzip");
     await wiz.getByLabel("Prefix", { exact: true }).fill(env.PREFIX);
+    // A new connector starts on the role flow, with the tenant's own
+    // external ID offered; this one uses access keys.
+    assert.equal(await wiz.getByLabel("Credentials", { exact: true }).inputValue(), "role");
+    await page.waitForFunction(() => /^trawl-/.test(document.querySelector("#f-extid").placeholder));
+    await wiz.getByLabel("Credentials", { exact: true }).selectOption("keys");
+    assert.equal(await wiz.getByLabel("Role ARN", { exact: true }).isVisible(), false, "role fields hidden for keys");
     await wiz.getByLabel("Access key ID", { exact: true }).fill(env.S3_KEY);
     await wiz.getByLabel("Secret access key", { exact: true }).fill("this-is-the-wrong-secret-key-000");
     await wiz.getByLabel(/S3 endpoint/).fill(env.S3_ENDPOINT);
@@ -73,9 +79,21 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     await wiz.getByRole("button", { name: "Next" }).click();
     await page.waitForSelector('#wizard fieldset[data-step="3"]:not([hidden])', { timeout: 10000 }).catch(async (e) => {
       await shot(page, "xx-wizard-stuck");
-      throw new Error("wizard did not reach Confirm: " + (await wiz.locator("#wizard-error").textContent()) + " " +
+      throw new Error("wizard did not reach the IAM policy: " + (await wiz.locator("#wizard-error").textContent()) + " " +
         (await wiz.locator("[data-error]").allTextContents()).join(" | "));
     });
+
+    // Step 3: the IAM policy this connector needs, as valid JSON.
+    await page.waitForFunction(() => document.querySelector("#policy-json").textContent.startsWith("{"));
+    const policy = JSON.parse(await wiz.locator("#policy-json").textContent());
+    const stmts = policy.permissions_policy.Statement;
+    assert.deepEqual(stmts.map((s) => s.Action), ["s3:ListBucket", "s3:GetObject", "kms:Decrypt"]);
+    assert.equal(stmts[0].Resource, "arn:aws:s3:::" + env.BUCKET);
+    assert.ok(stmts[0].Condition.StringLike["s3:prefix"].some((p) => p.startsWith(env.PREFIX)), "list limited to the prefix");
+    assert.equal(policy.trust_policy, undefined, "no trust policy for keys");
+    await shot(page, "03a-wizard-policy");
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await page.waitForSelector('#wizard fieldset[data-step="4"]:not([hidden])', { timeout: 10000 });
 
     // Step 3: the summary masks the secret.
     const confirm = await wiz.locator("#confirm").textContent();
@@ -107,6 +125,7 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     assert.equal(await wiz.getByLabel("Secret access key", { exact: true }).getAttribute("placeholder"), "unchanged (stored)");
     await wiz.getByLabel("Secret access key", { exact: true }).fill(env.S3_SECRET);
     await wiz.getByRole("button", { name: "Next" }).click();
+    await wiz.getByRole("button", { name: "Next" }).click();
     await wiz.getByRole("button", { name: "Submit" }).click();
     await page.waitForFunction(() => !document.querySelector("#wizard").open);
     await row.getByRole("button", { name: "Test console-trail" }).click();
@@ -132,6 +151,7 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     assert.equal(other.status, 200, "someone else's edit");
     await wiz.getByRole("button", { name: "Next" }).click();
     await wiz.getByLabel("Region", { exact: true }).selectOption("us-east-1");
+    await wiz.getByRole("button", { name: "Next" }).click();
     await wiz.getByRole("button", { name: "Next" }).click();
     await wiz.getByRole("button", { name: "Submit" }).click();
     await page.waitForFunction(() => /changed by someone else/.test(document.querySelector("#wizard-error").textContent));

@@ -219,9 +219,10 @@ async function openWizard(c) {
   for (const name of ["name", "tenant", "run_on"]) F(name).readOnly = !!c;
   if (!c && !state.me.root) F("tenant").value = state.me.tenant;
   if (c) {
-    for (const k of ["name", "tenant", "run_on", "sub_type", "file_type", "bucket", "prefix", "access_key_id", "endpoint", "proxy_uri", "region"]) {
+    for (const k of ["name", "tenant", "run_on", "sub_type", "file_type", "bucket", "prefix", "credentials", "access_key_id", "role_arn", "external_id", "sts_endpoint", "endpoint", "proxy_uri", "region"]) {
       if (F(k)) F(k).value = c[k] || "";
     }
+    if (!c.credentials) F("credentials").value = c.access_key_id ? "keys" : "ambient";
     F("path_style").checked = !!c.path_style;
     F("secret_access_key").value = "";
     F("secret_access_key").placeholder = c.secret_access_key ? "unchanged (stored)" : "";
@@ -229,6 +230,8 @@ async function openWizard(c) {
   } else {
     F("secret_access_key").placeholder = "";
   }
+  if (!c) F("credentials").value = "role";
+  credentialsChanged();
   setStep(1);
   $("#wizard").showModal();
   (c ? F("sub_type") : F("name")).focus();
@@ -240,10 +243,40 @@ function setStep(n) {
   $$(".steps li").forEach((li) => li.classList.toggle("current", Number(li.dataset.step) === n));
   $$(".steps li").forEach((li) => li.toggleAttribute("aria-current", Number(li.dataset.step) === n));
   $("#wizard-back").disabled = n === 1;
-  $("#wizard-next").hidden = n === 3;
-  $("#wizard-submit").hidden = n !== 3;
+  $("#wizard-next").hidden = n === 4;
+  $("#wizard-submit").hidden = n !== 4;
   $("#wizard-error").textContent = "";
-  if (n === 3) renderConfirm();
+  if (n === 2) credentialsChanged();
+  if (n === 3) renderPolicy();
+  if (n === 4) renderConfirm();
+}
+
+// credentialsChanged shows the role's fields for a role only, and the
+// tenant's generated external ID as the placeholder.
+async function credentialsChanged() {
+  const kind = F("credentials").value;
+  $("#role-fields").hidden = kind !== "role";
+  $('label[for="f-akid"]').textContent = kind === "role" ? "Access key ID (optional: keys to assume the role from)" : "Access key ID";
+  if (kind !== "role") return;
+  const tenant = F("tenant").value.trim() || (state.me && state.me.tenant) || "";
+  if (!tenant) return;
+  try {
+    const r = await api("GET", `/api/v1/external-id?tenant=${encodeURIComponent(tenant)}`);
+    F("external_id").placeholder = r.data.external_id;
+  } catch (e) { /* shown again on save */ }
+}
+
+async function renderPolicy() {
+  const out = $("#policy-json");
+  out.textContent = "…";
+  setFieldError("policy", "");
+  try {
+    const r = await api("POST", "/api/v1/policy", { ...formBody(), kms_key_arn: F("kms_key_arn").value.trim() });
+    out.textContent = JSON.stringify(r.data, null, 2);
+  } catch (e) {
+    out.textContent = "";
+    setFieldError("policy", e.message);
+  }
 }
 
 function parseFilters(text) {
@@ -258,7 +291,9 @@ function parseFilters(text) {
 
 function formBody() {
   const b = {};
-  for (const k of ["name", "tenant", "run_on", "sub_type", "file_type", "bucket", "prefix", "access_key_id", "endpoint", "proxy_uri", "region"]) b[k] = F(k).value.trim();
+  for (const k of ["name", "tenant", "run_on", "sub_type", "file_type", "bucket", "prefix", "credentials", "access_key_id", "role_arn", "external_id", "sts_endpoint", "endpoint", "proxy_uri", "region"]) b[k] = F(k).value.trim();
+  if (b.credentials !== "role") { b.role_arn = ""; b.external_id = ""; b.sts_endpoint = ""; }
+  if (b.credentials === "ambient") b.access_key_id = "";
   b.path_style = F("path_style").checked;
   const secret = F("secret_access_key").value;
   if (secret) b.secret_access_key = secret;
@@ -286,6 +321,7 @@ async function validateStep(n) {
     ok = checkFileType() && ok;
     ok = (await checkPrefix()) && ok;
     if (!F("bucket").value.trim()) { setFieldError("bucket", "Bucket is required."); ok = false; }
+    if (F("credentials").value === "role" && !F("role_arn").value.trim()) { setFieldError("role_arn", "The role to assume is required, e.g. arn:aws:iam::123456789012:role/TrawlLogReader."); ok = false; }
   }
   return ok;
 }
@@ -318,7 +354,8 @@ function renderConfirm() {
   const b = formBody();
   const rows = [["Category", "PaaS"], ["Type", "AWS CloudTrail"], ["Function", "Collect"], ["Name", b.name], ["Tenant", b.tenant],
     ["Run on", b.run_on || "this node"], ["Sub type", b.sub_type], ["File type", b.file_type], ["Bucket", b.bucket], ["Prefix", b.prefix],
-    ["Region", b.region || "(default)"], ["Access key ID", b.access_key_id || "—"],
+    ["Region", b.region || "(default)"], ["Credentials", b.credentials], ...(b.credentials === "role" ? [["Role ARN", b.role_arn], ["External ID", b.external_id || F("external_id").placeholder || "(tenant's own)"]] : []),
+    ["Access key ID", b.access_key_id || "—"],
     ["Secret access key", b.secret_access_key ? "********" : "—"], ["S3 endpoint", b.endpoint || "AWS"], ["Proxy", b.proxy_uri || "—"],
     ["Log filters", b.filters.map((f) => `${f.action}: ${f.query}`).join("; ") || "none"]];
   $("#confirm tbody").replaceChildren(...rows.map(([k, v]) => el("tr", {}, el("th", { scope: "row" }, k), el("td", {}, v))));
@@ -607,6 +644,8 @@ function wire() {
   F("prefix").addEventListener("input", () => checkPrefix());
   F("sub_type").addEventListener("change", () => { checkFileType(); checkPrefix(); });
   F("file_type").addEventListener("change", checkFileType);
+  F("credentials").addEventListener("change", credentialsChanged);
+  $("#policy-refresh").addEventListener("click", renderPolicy);
   $("#test-close").addEventListener("click", () => $("#test-dialog").close());
   $("#test-more").addEventListener("click", () => {
     const d = $("#test-detail");
