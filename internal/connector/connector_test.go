@@ -154,3 +154,44 @@ func TestAccessKeyPair(t *testing.T) {
 		t.Errorf("local folder connector needs no keys: %v", p)
 	}
 }
+
+// TestRoleCredentials: a role needs a role ARN; keys are optional but
+// whole; role fields are refused with other kinds; all problems at once.
+func TestRoleCredentials(t *testing.T) {
+	base := func() Connector {
+		c := Connector{Name: "r", Tenant: "acme", SubType: CloudTrail, Bucket: "logs", Prefix: "AWSLogs/123456789012/CloudTrail",
+			RoleARN: "arn:aws:iam::123456789012:role/TrawlLogReader"}
+		c.ApplyDefaults(time.Now(), "n1")
+		return c
+	}
+	c := base()
+	if c.Credentials != CredRole {
+		t.Fatalf("a role ARN defaults the kind to role, got %q", c.Credentials)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("role without keys: %v", err)
+	}
+	cases := []struct {
+		edit  func(*Connector)
+		field string
+	}{
+		{func(c *Connector) { c.RoleARN = "" }, "role_arn"},
+		{func(c *Connector) { c.RoleARN = "arn:aws:iam::12345:role/x" }, "role_arn"},
+		{func(c *Connector) { c.RoleARN = "arn:aws:s3:::bucket" }, "role_arn"},
+		{func(c *Connector) { c.ExternalID = "a b" }, "external_id"},
+		{func(c *Connector) { c.ExternalID = strings.Repeat("x", 1225) }, "external_id"},
+		{func(c *Connector) { c.AccessKeyID = "AKIAIOSFODNN7EXAMPLE" }, "secret_access_key"},
+		{func(c *Connector) { c.SecretAccessKey = NewSecret("s") }, "access_key_id"},
+		{func(c *Connector) { c.STSEndpoint = "ftp://sts" }, "sts_endpoint"},
+		{func(c *Connector) { c.Credentials = CredAmbient }, "role_arn"},
+	}
+	for _, tc := range cases {
+		c := base()
+		tc.edit(&c)
+		err := c.Validate()
+		var ve *ValidationError
+		if !errors.As(err, &ve) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("want a problem with %s, got %v", tc.field, err)
+		}
+	}
+}
