@@ -15,6 +15,7 @@ import (
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/gen"
 	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/testutil/faultproxy"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
@@ -43,7 +44,14 @@ func TestCrashKill9(t *testing.T) {
 	}
 	bucket(t, srv, "crash-logs", objs)
 	data := t.TempDir()
-	addConnector(t, srv, data, "crashy", "crash-logs", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
+	// Bodies arrive at a paced rate so a run lasts seconds on any machine
+	// and the seeded kills land inside objects.
+	proxy, err := faultproxy.Start(srv.Endpoint, faultproxy.Faults{Rate: 512 << 10}, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	addConnector(t, srv, data, "crashy", "crash-logs", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey, "--endpoint", proxy.URL)
 	var list []connector.Connector
 	if err := json.Unmarshal([]byte(mustTrawl(t, data, "connector", "list", "--json")), &list); err != nil || len(list) != 1 {
 		t.Fatalf("connector list: %v", err)
