@@ -225,19 +225,11 @@ func (l *Lake) merge(ctx context.Context, lay *layout, d dayKey, inputs []Segmen
 
 // markUsed marks the fields a segment file has columns for.
 func markUsed(path string, lay *layout, used []bool) error {
-	f, err := os.Open(path)
+	f, pf, err := openSegmentFile(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	pf, err := parquet.OpenFile(f, fi.Size())
-	if err != nil {
-		return fmt.Errorf("segment %s: %w", path, err)
-	}
 	for _, p := range pf.Schema().Columns() {
 		name := p[0]
 		for i, fl := range lay.index.Fields {
@@ -364,32 +356,14 @@ type cursor struct {
 }
 
 func openCursor(path string, lay *layout, used []bool, tenant string) (*cursor, error) {
-	f, err := os.Open(path)
+	f, pf, err := openSegmentFile(path)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	pf, err := parquet.OpenFile(f, fi.Size())
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("segment %s: %w", path, err)
-	}
-	byCol := make(map[int]leaf, len(lay.leaves))
-	for _, lf := range lay.leaves {
-		byCol[lf.col] = lf
-	}
-	cols := map[int]leaf{}
-	for i, p := range pf.Schema().Columns() {
-		if lc, ok := lay.schema.Lookup(p...); ok {
-			lf := byCol[lc.ColumnIndex]
-			cols[i] = lf
-			if lf.kind == leafValue {
-				used[lf.field] = true
-			}
+	cols := lay.fileLeaves(pf)
+	for _, lf := range cols {
+		if lf.kind == leafValue {
+			used[lf.field] = true
 		}
 	}
 	return &cursor{f: f, r: parquet.NewReader(pf), lay: lay, cols: cols, buf: make([]parquet.Row, 128), rec: interflow.New(lay.index), tenant: tenant}, nil

@@ -41,23 +41,40 @@ func (l *Lake) ObjectStates(ctx context.Context, connectorID string) (map[string
 // after since, and of every unfinished object: what a run that lists only
 // recent partitions can meet.
 func (l *Lake) ObjectStatesSince(ctx context.Context, connectorID string, since time.Time) (map[string]ObjectState, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT key, version, position, done, records, quarantined, coalesce(size,0), last_modified
+	rows, err := l.db.QueryContext(ctx, objectStateColumns+`
  FROM objects WHERE connector_id = ? AND (last_modified IS NULL OR last_modified >= ? OR NOT done)`, connectorID, since.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("lake: checkpoints of %s: %w", connectorID, err)
 	}
-	defer rows.Close()
 	out := map[string]ObjectState{}
+	return out, scanObjectStates(rows, out)
+}
+
+// objectStateColumns selects what scanObjectState reads.
+const objectStateColumns = `SELECT key, version, position, done, records, quarantined, coalesce(size,0), last_modified`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanObjectState(r scanner) (ObjectState, error) {
+	var s ObjectState
+	var lm sql.NullTime
+	err := r.Scan(&s.Key, &s.Version, &s.Position, &s.Done, &s.Records, &s.Quarantined, &s.Size, &lm)
+	s.LastModified = lm.Time
+	return s, err
+}
+
+// scanObjectStates reads rows of objectStateColumns into out by key and
+// closes rows.
+func scanObjectStates(rows *sql.Rows, out map[string]ObjectState) error {
+	defer rows.Close()
 	for rows.Next() {
-		var s ObjectState
-		var lm sql.NullTime
-		if err := rows.Scan(&s.Key, &s.Version, &s.Position, &s.Done, &s.Records, &s.Quarantined, &s.Size, &lm); err != nil {
-			return nil, err
+		s, err := scanObjectState(rows)
+		if err != nil {
+			return err
 		}
-		s.LastModified = lm.Time
 		out[s.Key] = s
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // ObjectStatesOf returns the checkpoints of the given keys (those that
@@ -73,37 +90,24 @@ func (l *Lake) ObjectStatesOf(ctx context.Context, connectorID string, keys []st
 	for _, k := range keys {
 		args = append(args, k)
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT key, version, position, done, records, quarantined, coalesce(size,0), last_modified
+	rows, err := l.db.QueryContext(ctx, objectStateColumns+`
  FROM objects WHERE connector_id = ? AND key IN (`+placeholders(len(keys))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("lake: checkpoints of %d objects of %s: %w", len(keys), connectorID, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var s ObjectState
-		var lm sql.NullTime
-		if err := rows.Scan(&s.Key, &s.Version, &s.Position, &s.Done, &s.Records, &s.Quarantined, &s.Size, &lm); err != nil {
-			return nil, err
-		}
-		s.LastModified = lm.Time
-		out[s.Key] = s
-	}
-	return out, rows.Err()
+	return out, scanObjectStates(rows, out)
 }
 
 // ObjectStateOf returns one object's checkpoint.
 func (l *Lake) ObjectStateOf(ctx context.Context, connectorID, key string) (ObjectState, bool, error) {
-	var s ObjectState
-	var lm sql.NullTime
-	err := l.db.QueryRowContext(ctx, `SELECT key, version, position, done, records, quarantined, coalesce(size,0), last_modified
- FROM objects WHERE connector_id = ? AND key = ?`, connectorID, key).Scan(&s.Key, &s.Version, &s.Position, &s.Done, &s.Records, &s.Quarantined, &s.Size, &lm)
+	s, err := scanObjectState(l.db.QueryRowContext(ctx, objectStateColumns+`
+ FROM objects WHERE connector_id = ? AND key = ?`, connectorID, key))
 	if errors.Is(err, sql.ErrNoRows) {
-		return s, false, nil
+		return ObjectState{}, false, nil
 	}
 	if err != nil {
-		return s, false, fmt.Errorf("lake: checkpoint of %s: %w", key, err)
+		return ObjectState{}, false, fmt.Errorf("lake: checkpoint of %s: %w", key, err)
 	}
-	s.LastModified = lm.Time
 	return s, true, nil
 }
 
@@ -396,12 +400,7 @@ func upsertObjects(ctx context.Context, conn *sql.Conn, bs []*Batch) error {
 				q.WriteByte(',')
 			}
 			q.WriteString("(?,?,?,?,?,?,?,?,?,?)")
-			o := &b.Object
-			var lm any
-			if !o.LastModified.IsZero() {
-				lm = o.LastModified.UTC()
-			}
-			args = append(args, b.ConnectorID, o.Key, o.Version, o.Position, o.Done, o.Records, o.Quarantined, o.Size, lm, now)
+			args = append(args, objectRow(b, now)...)
 		}
 		q.WriteString(` ON CONFLICT (connector_id, key) DO UPDATE SET version = excluded.version, position = excluded.position,
  done = excluded.done, records = excluded.records, quarantined = excluded.quarantined, size = excluded.size,
@@ -413,24 +412,30 @@ func upsertObjects(ctx context.Context, conn *sql.Conn, bs []*Batch) error {
 	return nil
 }
 
-func upsertObject(ctx context.Context, conn *sql.Conn, b *Batch, now time.Time) error {
+// objectRow is a batch's checkpoint as a row of the objects table, in
+// column order.
+func objectRow(b *Batch, now time.Time) []any {
 	o := &b.Object
 	var lm any
 	if !o.LastModified.IsZero() {
 		lm = o.LastModified.UTC()
 	}
+	return []any{b.ConnectorID, o.Key, o.Version, o.Position, o.Done, o.Records, o.Quarantined, o.Size, lm, now}
+}
+
+func upsertObject(ctx context.Context, conn *sql.Conn, b *Batch, now time.Time) error {
+	row := objectRow(b, now)
+	// The SET columns in table order, then the key (connector_id, key).
 	res, err := conn.ExecContext(ctx, `UPDATE objects SET version = ?, position = ?, done = ?, records = ?, quarantined = ?, size = ?,
- last_modified = ?, updated_at = ? WHERE connector_id = ? AND key = ?`,
-		o.Version, o.Position, o.Done, o.Records, o.Quarantined, o.Size, lm, now, b.ConnectorID, o.Key)
+ last_modified = ?, updated_at = ? WHERE connector_id = ? AND key = ?`, append(row[2:len(row):len(row)], row[0], row[1])...)
 	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", o.Key, err)
+		return fmt.Errorf("checkpoint %s: %w", b.Object.Key, err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n > 0 {
 		return nil
 	}
-	if _, err := conn.ExecContext(ctx, `INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)`,
-		b.ConnectorID, o.Key, o.Version, o.Position, o.Done, o.Records, o.Quarantined, o.Size, lm, now); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", o.Key, err)
+	if _, err := conn.ExecContext(ctx, `INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)`, row...); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", b.Object.Key, err)
 	}
 	return nil
 }

@@ -497,33 +497,51 @@ func ipKey(text []byte, lf leaf) parquet.Value {
 	return parquet.NullValue().Level(0, 0, lf.col)
 }
 
-// readSegment reads a segment's rows into b (for compaction and tests).
-func (lay *layout) readSegment(path, tenant string, b *interflow.Batch) error {
+// openSegmentFile opens a segment's Parquet file. The caller closes f; on
+// error nothing is left open.
+func openSegmentFile(path string) (*os.File, *parquet.File, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		f.Close()
+		return nil, nil, err
 	}
 	pf, err := parquet.OpenFile(f, fi.Size())
 	if err != nil {
-		return fmt.Errorf("segment %s: %w", path, err)
+		f.Close()
+		return nil, nil, fmt.Errorf("segment %s: %w", path, err)
 	}
+	return f, pf, nil
+}
+
+// fileLeaves maps a file's column indexes to the layout's leaves. Columns
+// are matched by path, so segments written by an older schema (fewer
+// fields) or with a subset of the columns read as well.
+func (lay *layout) fileLeaves(pf *parquet.File) map[int]leaf {
 	byCol := make(map[int]leaf, len(lay.leaves))
 	for _, lf := range lay.leaves {
 		byCol[lf.col] = lf
 	}
-	// Columns are matched by path, so segments written by an older
-	// schema (fewer fields) read as well.
-	fileToLeaf := map[int]leaf{}
+	out := map[int]leaf{}
 	for i, path := range pf.Schema().Columns() {
 		if lc, ok := lay.schema.Lookup(path...); ok {
-			fileToLeaf[i] = byCol[lc.ColumnIndex]
+			out[i] = byCol[lc.ColumnIndex]
 		}
 	}
+	return out
+}
+
+// readSegment reads a segment's rows into b (for compaction and tests).
+func (lay *layout) readSegment(path, tenant string, b *interflow.Batch) error {
+	f, pf, err := openSegmentFile(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fileToLeaf := lay.fileLeaves(pf)
 	r := parquet.NewReader(pf)
 	defer r.Close()
 	rec := interflow.New(lay.index)
