@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/trawlhq/trawl/internal/awspolicy"
 	"log/slog"
 	"net/http"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/awspolicy"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/filter"
@@ -576,7 +576,7 @@ func (a *App) bindExternalID(ctx context.Context, c *connector.Connector) error 
 		return nil
 	}
 	if c.ExternalID == "" {
-		id, err := a.lake.TenantExternalID(ctx, c.Tenant, "trawl-"+newID()+newID())
+		id, err := a.lake.TenantExternalID(ctx, c.Tenant, newExternalID())
 		if err != nil {
 			return err
 		}
@@ -593,6 +593,10 @@ func (a *App) bindExternalID(ctx context.Context, c *connector.Connector) error 
 	return nil
 }
 
+// newExternalID is a fresh random external ID, offered when a tenant has
+// none yet: 128 bits, so it cannot be guessed.
+func newExternalID() string { return "trawl-" + newID() + newID() }
+
 // ExternalID returns a tenant's generated sts:ExternalId, creating it.
 func (a *App) ExternalID(ctx context.Context, sc Scope, tenant string) (string, error) {
 	if tenant == "" {
@@ -607,7 +611,7 @@ func (a *App) ExternalID(ctx context.Context, sc Scope, tenant string) (string, 
 	if err := a.lake.EnsureTenant(ctx, tenant); err != nil {
 		return "", err
 	}
-	return a.lake.TenantExternalID(ctx, tenant, "trawl-"+newID()+newID())
+	return a.lake.TenantExternalID(ctx, tenant, newExternalID())
 }
 
 // Policy writes the IAM policies a connector needs.
@@ -616,10 +620,7 @@ func (a *App) Policy(ctx context.Context, sc Scope, id string, opt awspolicy.Opt
 	if err != nil {
 		return nil, err
 	}
-	if opt.Principal == "" {
-		opt.Principal = a.opt.AWSPrincipal
-	}
-	return awspolicy.For(c, opt)
+	return a.DraftPolicy(ctx, sc, *c, opt)
 }
 
 // DraftPolicy writes the policies for a connector being configured (the

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/trawlhq/trawl/internal/awspolicy"
 	"io"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/awspolicy"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format"
@@ -102,16 +102,8 @@ func recommendPermissions(res *TestResult, c *connector.Connector) {
 	fix := func(checks []Check) {
 		for i := range checks {
 			ch := &checks[i]
-			if ch.OK || ch.Status != 403 {
-				continue
-			}
-			switch ch.Name {
-			case "list":
-				ch.Recommendation = p.Recommendation("list")
-			case "read":
-				ch.Recommendation = p.Recommendation("get")
-			case "decrypt":
-				ch.Recommendation = p.Recommendation("kms")
+			if !ch.OK && ch.Status == 403 && (ch.Name == "list" || ch.Name == "read" || ch.Name == "decrypt") {
+				ch.Recommendation = p.Recommendation(ch.Name)
 			}
 		}
 	}
@@ -178,7 +170,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
 		tmpl, _ := prefix.Parse(full.Prefix, prefix.Options{AllowWildcard: true})
 		if _, err := p.FirstPage(ctx, tmpl.ListPrefix(), 1); err != nil {
 			var se *source.Error
-			if errors.As(err, &se) && (se.Status == 401 || se.Op == "assume-role") {
+			if errors.As(err, &se) && (se.Status == 401 || se.Op == source.OpAssumeRole) {
 				add(failCheck("credentials", err))
 				return finish()
 			}

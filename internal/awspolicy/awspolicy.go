@@ -114,14 +114,15 @@ func (p *Policies) Statement(sid string) (Statement, bool) {
 	return Statement{}, false
 }
 
-// Recommendation tells a user who met 403 on op (list, get, kms) exactly
-// which statement to add, as JSON they can paste.
-func (p *Policies) Recommendation(op string) string {
+// Recommendation tells a user whose connection test met 403 at a check
+// (list, read or decrypt) exactly which statement to add, as JSON they can
+// paste.
+func (p *Policies) Recommendation(check string) string {
 	sid, what := SidList, "Add s3:ListBucket"
-	switch op {
-	case "get", "head", "read":
+	switch check {
+	case "read":
 		sid, what = SidRead, "Add s3:GetObject"
-	case "kms", "decrypt":
+	case "decrypt":
 		sid, what = SidDecrypt, "Add kms:Decrypt (in the key policy too)"
 	}
 	s, _ := p.Statement(sid)

@@ -70,13 +70,13 @@ func TestRecommendationNamesStatement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for op, want := range map[string]string{"list": `"s3:ListBucket"`, "get": `"s3:GetObject"`, "kms": `"kms:Decrypt"`} {
+	for op, want := range map[string]string{"list": `"s3:ListBucket"`, "read": `"s3:GetObject"`, "decrypt": `"kms:Decrypt"`} {
 		r := p.Recommendation(op)
 		if !strings.Contains(r, want) || !strings.Contains(r, `"Sid":"Trawl`) {
 			t.Errorf("%s: %s", op, r)
 		}
 	}
-	if !strings.Contains(p.Recommendation("kms"), "arn:aws:kms:us-east-1:123456789012:key/k") {
+	if !strings.Contains(p.Recommendation("decrypt"), "arn:aws:kms:us-east-1:123456789012:key/k") {
 		t.Error("kms advice does not name the key")
 	}
 }

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/trawlhq/trawl/internal/awspolicy"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/awspolicy"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/lake"
 )

@@ -28,7 +28,8 @@ func (t *Template) PolicyPatterns() (list, objects []string) {
 	list = []string{policyLiteral(t.ListPrefix())}
 	// Below the literal prefix Trawl lists either walked folders (no date
 	// variables: everything under the expanded template) or rendered date
-	// folders, cut where render stops (at a minute variable).
+	// folders, cut where render stops (at a minute variable, the only
+	// place a rendering ends without "/").
 	cut, complete := t.segs, true
 	for i, s := range t.segs {
 		if s.Var == Minute1 || s.Var == Minute2 {
@@ -40,20 +41,8 @@ func (t *Template) PolicyPatterns() (list, objects []string) {
 	if !complete {
 		tail = "*"
 	}
-	if !t.hasDateVars() {
-		tail = "/*"
-	}
 	list = append(list, appendSuffix(t.expand(cut), tail)...)
 	return list, objects
-}
-
-func (t *Template) hasDateVars() bool {
-	for _, s := range t.segs {
-		if s.Var != noVarName && s.Var != Wildcard {
-			return true
-		}
-	}
-	return false
 }
 
 // expand writes segs as patterns: one per combination of the widths a

@@ -16,6 +16,10 @@ type Object struct {
 	LastModified time.Time
 }
 
+// OpAssumeRole is the Op of a failure to assume a connector's role through
+// STS: the credentials failed, not the bucket.
+const OpAssumeRole = "assume-role"
+
 // Error is a classified access failure.
 type Error struct {
 	Status         int    // the HTTP status the failure maps to
@@ -46,7 +50,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // Answer describes what the store answered, e.g. "S3 answered 403 SignatureDoesNotMatch".
 func (e *Error) Answer() string {
 	svc := "S3"
-	if e.Op == "assume-role" {
+	if e.Op == OpAssumeRole {
 		svc = "STS"
 	}
 	switch {

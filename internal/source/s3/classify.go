@@ -124,10 +124,10 @@ func stsFailure(err error) *smithy.OperationError {
 	return nil
 }
 
-// classifySTS explains a failed AssumeRole: Op is "assume-role", so the
+// classifySTS explains a failed AssumeRole: Op is OpAssumeRole, so the
 // connection test reports it as the credentials check.
 func classifySTS(err error, oe *smithy.OperationError, target string) error {
-	e := &source.Error{Op: "assume-role", Target: target, Err: err}
+	e := &source.Error{Op: source.OpAssumeRole, Target: target, Err: err}
 	var re *awshttp.ResponseError
 	if errors.As(oe, &re) {
 		e.HTTPStatus = re.HTTPStatusCode()

@@ -7,6 +7,7 @@ package faultproxy
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -170,7 +171,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.Rever
 type rateWriter struct {
 	http.ResponseWriter
 	rate int64
-	ctx  interface{ Done() <-chan struct{} }
+	ctx  context.Context
 }
 
 func (rw *rateWriter) Write(b []byte) (int, error) {
