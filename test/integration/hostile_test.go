@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -39,30 +38,8 @@ func serveAPI(t *testing.T, data string, extra ...string) *served {
 // startServeCmd starts `trawl serve` and leaves stopping it to the test.
 func startServeCmd(t *testing.T, data string, extra ...string) (*exec.Cmd, *served) {
 	t.Helper()
-	cmd := exec.Command(trawlBin, append([]string{"serve", "--addr", "127.0.0.1:0"}, extra...)...)
-	cmd.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data)
-	cmd.Stderr = os.Stderr
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := launchServe(t, "127.0.0.1:0", data, extra...)
 	t.Cleanup(func() { cmd.Process.Kill() })
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		once := false
-		for sc.Scan() {
-			if !once && strings.Contains(sc.Text(), "serving on") {
-				once = true
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		t.Fatal("trawl serve did not start")
-	}
 	return cmd, servedAt(t, data)
 }
 

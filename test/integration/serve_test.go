@@ -20,10 +20,10 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// startServe runs `trawl serve` until stop is called (SIGTERM, then wait).
-func startServe(t *testing.T, data string, extra ...string) (stop func()) {
+// launchServe starts `trawl serve` on addr and returns once it says it
+// is serving (it is killed if it does not within 30 s).
+func launchServe(t *testing.T, addr, data string, extra ...string) *exec.Cmd {
 	t.Helper()
-	addr := freeAddr(t)
 	cmd := exec.Command(trawlBin, append([]string{"serve", "--addr", addr}, extra...)...)
 	cmd.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data)
 	out, _ := cmd.StdoutPipe()
@@ -48,6 +48,13 @@ func startServe(t *testing.T, data string, extra ...string) (stop func()) {
 		cmd.Process.Kill()
 		t.Fatal("trawl serve did not start")
 	}
+	return cmd
+}
+
+// startServe runs `trawl serve` until stop is called (SIGTERM, then wait).
+func startServe(t *testing.T, data string, extra ...string) (stop func()) {
+	t.Helper()
+	cmd := launchServe(t, freeAddr(t), data, extra...)
 	return func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
