@@ -107,6 +107,27 @@ func TestCLIContract(t *testing.T) {
 		{name: "bad value names its position", args: []string{"search", "dstport:abc"}, code: 1, check: contains("position 0", "number")},
 		{name: "renaming is refused", args: []string{"connector", "edit", "trail", "--tenant", "acme", "--name", "renamed"}, code: 1, check: contains("fixed at creation")},
 		{name: "a filter search rejects is refused", args: []string{"connector", "edit", "trail", "--filter", "drop:bytes:abc"}, code: 1, check: contains("bytes is a number")},
+		{name: "policy of a keys connector: permissions only", args: []string{"connector", "policy", "trail"}, check: func(out, _ string) string {
+			var p struct {
+				Permissions struct{ Statement []struct{ Action, Sid string } } `json:"permissions_policy"`
+				Trust       *json.RawMessage                                   `json:"trust_policy"`
+			}
+			if err := json.Unmarshal([]byte(out), &p); err != nil {
+				return "policy is not JSON: " + err.Error()
+			}
+			if len(p.Permissions.Statement) != 3 || p.Permissions.Statement[0].Action != "s3:ListBucket" || p.Trust != nil {
+				return "unexpected policy"
+			}
+			return ""
+		}},
+		{name: "trust part of a keys connector is refused", args: []string{"connector", "policy", "trail", "--part", "trust"}, code: 2, check: contains("only a role")},
+		{name: "external ID of a tenant", args: []string{"connector", "external-id", "--tenant", "acme"}, check: contains("trawl-")},
+		{name: "external ID needs a tenant", args: []string{"connector", "external-id"}, code: 1, check: contains("tenant")},
+		{name: "add a role connector", args: []string{"connector", "add", "--name", "viarole", "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "cli",
+			"--prefix", "AWSLogs/" + acct + "/CloudTrail", "--role-arn", "arn:aws:iam::123456789012:role/TrawlLogReader"}, check: contains("external ID trawl-")},
+		{name: "its trust policy carries the external ID", args: []string{"connector", "policy", "viarole", "--part", "trust", "--principal", "arn:aws:iam::111122223333:role/trawl"},
+			check: contains("sts:ExternalId", "trawl-", "arn:aws:iam::111122223333:role/trawl")},
+		{name: "delete the role connector", args: []string{"connector", "delete", "viarole"}},
 		{name: "quarantine list", args: []string{"quarantine", "list"}},
 		{name: "token create", args: []string{"token", "create", "--tenant", "acme", "--name", "ci"}, check: contains("trawl_")},
 		{name: "delete", args: []string{"connector", "delete", "stdin"}, check: contains("deleted connector stdin")},
