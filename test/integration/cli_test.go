@@ -109,8 +109,10 @@ func TestCLIContract(t *testing.T) {
 		{name: "a filter search rejects is refused", args: []string{"connector", "edit", "trail", "--filter", "drop:bytes:abc"}, code: 1, check: contains("bytes is a number")},
 		{name: "policy of a keys connector: permissions only", args: []string{"connector", "policy", "trail"}, check: func(out, _ string) string {
 			var p struct {
-				Permissions struct{ Statement []struct{ Action, Sid string } } `json:"permissions_policy"`
-				Trust       *json.RawMessage                                   `json:"trust_policy"`
+				Permissions struct {
+					Statement []struct{ Action, Sid string }
+				} `json:"permissions_policy"`
+				Trust *json.RawMessage `json:"trust_policy"`
 			}
 			if err := json.Unmarshal([]byte(out), &p); err != nil {
 				return "policy is not JSON: " + err.Error()
