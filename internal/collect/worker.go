@@ -172,7 +172,7 @@ func (w *worker) commit(ctx context.Context, pending []*lake.Batch, s Stats) err
 func (w *worker) collectObject(ctx context.Context, obj source.Object, prev lake.ObjectState) error {
 	c := w.c
 	prov := interflow.Provenance{Tenant: c.Tenant, Connector: c.Name, Bucket: w.bucket.Name(), Key: obj.Key, ETag: obj.ETag, Size: obj.Size, LastModified: obj.LastModified}
-	o := &objectRun{w: w, obj: obj, prov: prov,
+	o := &objectRun{w: w, obj: obj, prov: prov, ids: interflow.NewIDs(prov),
 		state: lake.ObjectState{Key: obj.Key, Version: prov.ObjectVersion(), Position: prev.Position, Records: prev.Records,
 			Quarantined: prev.Quarantined, Size: obj.Size, LastModified: obj.LastModified}}
 	if prev.Version != "" && prev.Version != o.state.Version && prev.Position > 0 {
@@ -214,6 +214,7 @@ type objectRun struct {
 	w     *worker
 	obj   source.Object
 	prov  interflow.Provenance
+	ids   interflow.IDs
 	state lake.ObjectState
 	b     *lake.Batch // this object's part of the current batch
 	stats Stats
@@ -320,7 +321,7 @@ func (o *objectRun) decode(ctx context.Context, dr io.Reader) error {
 			continue
 		}
 		rec.Reset()
-		rec.Stamp(o.prov, pos, w.f.Class, w.f.Category)
+		rec.StampID(o.ids.ID(pos), o.prov, pos, w.f.Class, w.f.Category)
 		if bad := invalidUTF8(raw); bad >= 0 {
 			// AWS writes UTF-8; such a record is corrupt. Its bytes are
 			// kept exactly in the quarantine.

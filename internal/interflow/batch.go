@@ -1,6 +1,7 @@
 package interflow
 
 import (
+	"math/bits"
 	"time"
 )
 
@@ -17,6 +18,7 @@ type Batch struct {
 	n      int
 	rows   int // capacity hint for column arrays
 	cols   []column
+	used   [2]uint64 // which columns some row sets
 	bytes  int64
 }
 
@@ -56,7 +58,7 @@ func (b *Batch) Bytes() int64 { return b.bytes }
 
 // Reset empties the batch, keeping its memory for the next one.
 func (b *Batch) Reset() {
-	b.n, b.bytes = 0, 0
+	b.n, b.bytes, b.used = 0, 0, [2]uint64{}
 	for i := range b.cols {
 		c := &b.cols[i]
 		c.used = false
@@ -75,6 +77,7 @@ func (b *Batch) Reset() {
 func (b *Batch) use(f int, typ Type) *column {
 	c := &b.cols[f]
 	c.used = true
+	b.used[f>>6] |= 1 << (f & 63)
 	if cap(c.def) < b.rows {
 		c.def = make([]byte, 0, b.rows)
 	}
@@ -96,45 +99,54 @@ func (b *Batch) use(f int, typ Type) *column {
 	return c
 }
 
-// Append copies a record into the batch.
+// Append copies a record into the batch. Only the columns that the record
+// or an earlier row sets are visited: a VPC flow record sets a third of
+// its schema's fields.
 func (b *Batch) Append(r *Record) {
-	for i, f := range b.Schema.Fields {
-		c := &b.cols[i]
-		has := r.Has(i)
-		if !c.used {
-			if !has {
-				continue
-			}
-			c = b.use(i, f.Type)
-		}
-		var d byte
-		if has {
-			d = 1
-		}
-		c.def = append(c.def, d)
-		switch f.Type {
-		case String, IP:
-			if has {
-				c.write(r.str[i])
-				b.bytes += int64(len(r.str[i]))
-			}
-			c.end = append(c.end, int32(c.size))
-		case Strings:
-			var l []string
-			if has {
-				l = append([]string(nil), r.list[i]...)
-			}
-			c.list = append(c.list, l)
-		default:
-			var v int64
-			if has {
-				v = r.num[i]
-			}
-			c.num = append(c.num, v)
+	for w := range b.used {
+		for m := b.used[w] | r.set[w]; m != 0; m &= m - 1 {
+			b.appendField(r, w<<6|bits.TrailingZeros64(m))
 		}
 	}
-	b.bytes += int64(len(b.cols)) * 9
+	// A used column holds up to 9 bytes a row beside its text (a
+	// definition level and a number or an offset).
+	b.bytes += int64(bits.OnesCount64(b.used[0])+bits.OnesCount64(b.used[1])) * 9
 	b.n++
+}
+
+// appendField appends field i of r (or its absence) to its column.
+func (b *Batch) appendField(r *Record, i int) {
+	typ := b.Schema.Fields[i].Type
+	c := &b.cols[i]
+	has := r.Has(i)
+	if !c.used {
+		c = b.use(i, typ)
+	}
+	var d byte
+	if has {
+		d = 1
+	}
+	c.def = append(c.def, d)
+	switch typ {
+	case String, IP:
+		if has {
+			c.write(r.str[i])
+			b.bytes += int64(len(r.str[i]))
+		}
+		c.end = append(c.end, int32(c.size))
+	case Strings:
+		var l []string
+		if has {
+			l = append([]string(nil), r.list[i]...)
+		}
+		c.list = append(c.list, l)
+	default:
+		var v int64
+		if has {
+			v = r.num[i]
+		}
+		c.num = append(c.num, v)
+	}
 }
 
 // write appends text to the column's arena, filling chunks in turn.

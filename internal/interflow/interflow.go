@@ -353,16 +353,38 @@ func (p Provenance) ObjectVersion() string {
 // re-reading the same object yields the same IDs (never from eventID alone:
 // eventIDs are missing in old records and are not unique across accounts).
 func ID(p Provenance, pos int64) string {
-	h := sha256.New()
-	h.Write([]byte(p.Bucket))
-	h.Write([]byte{0})
-	h.Write([]byte(p.Key))
-	h.Write([]byte{0})
-	h.Write([]byte(p.ObjectVersion()))
-	h.Write([]byte{0})
-	h.Write(strconv.AppendInt(nil, pos, 10))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	ids := NewIDs(p)
+	return ids.ID(pos)
+}
+
+// IDs derives the IDs of one object's records (ID's values), building the
+// hashed prefix (bucket, key, version) once per object rather than once
+// per record: for a 100-byte VPC flow line the per-record hashing and its
+// allocations were a fifth of normalizing.
+type IDs struct{ buf []byte }
+
+// NewIDs returns the ID maker of an object.
+func NewIDs(p Provenance) IDs {
+	v := p.ObjectVersion()
+	buf := make([]byte, 0, len(p.Bucket)+len(p.Key)+len(v)+3+20)
+	buf = append(buf, p.Bucket...)
+	buf = append(buf, 0)
+	buf = append(buf, p.Key...)
+	buf = append(buf, 0)
+	buf = append(buf, v...)
+	buf = append(buf, 0)
+	return IDs{buf: buf}
+}
+
+// ID is the ID of the record at pos. The maker is not safe for concurrent
+// use (one object is decoded by one worker).
+func (x *IDs) ID(pos int64) string {
+	in := strconv.AppendInt(x.buf, pos, 10)
+	x.buf = in[:len(x.buf)] // keep a grown buffer, without the position
+	sum := sha256.Sum256(in)
+	var out [32]byte
+	hex.Encode(out[:], sum[:16])
+	return string(out[:])
 }
 
 // Known reports whether any index has a field of that name.

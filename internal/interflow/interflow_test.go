@@ -76,3 +76,22 @@ func TestIPKeyOrder(t *testing.T) {
 		t.Error("invalid address must give no key")
 	}
 }
+
+// An object's IDs maker gives ID's values at every position, whatever the
+// length of the position's digits, and reusing it does not leak one
+// position into the next.
+func TestIDsMatchID(t *testing.T) {
+	p := Provenance{Bucket: "b", Key: "AWSLogs/1/CloudTrail/us-east-1/2024/05/01/x.json.gz", ETag: "\"abc\""}
+	ids := NewIDs(p)
+	for _, pos := range []int64{0, 7, 123456789012, 3, 10, 99} {
+		if got, want := ids.ID(pos), ID(p, pos); got != want {
+			t.Fatalf("position %d: %s, want %s", pos, got, want)
+		}
+	}
+	if ids.ID(1) == ids.ID(2) {
+		t.Fatal("two positions share an ID")
+	}
+	if got := ID(Provenance{Bucket: "b", Key: "k", ETag: "e"}, 5); got != "aaa21a82cab40537a444733d8e465c3d" {
+		t.Fatalf("ID changed: %s (existing records' IDs would no longer match re-collected ones)", got)
+	}
+}

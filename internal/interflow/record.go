@@ -208,7 +208,13 @@ func (r *Record) List(i int) ([]string, bool) {
 
 // Stamp fills the provenance and origin fields common to every record.
 func (r *Record) Stamp(p Provenance, pos int64, class, category string) {
-	r.SetString(FID, ID(p, pos))
+	r.StampID(ID(p, pos), p, pos, class, category)
+}
+
+// StampID is Stamp with the record's ID already derived (by the object's
+// IDs, which hash its prefix once).
+func (r *Record) StampID(id string, p Provenance, pos int64, class, category string) {
+	r.SetString(FID, id)
 	r.SetString(FTenant, p.Tenant)
 	r.SetString(FConnector, p.Connector)
 	r.SetString(FIndex, r.Schema.Index)

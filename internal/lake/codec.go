@@ -14,6 +14,10 @@ import (
 type pageCodec struct {
 	enc sync.Pool
 	dec sync.Pool
+	// chunks pools the column chunk encoders (their page buffers) of the
+	// layouts that share this codec: a segment is a few row groups, so
+	// buffers grown for one are reused by the next.
+	chunks sync.Pool
 }
 
 func newPageCodec() *pageCodec {

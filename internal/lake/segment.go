@@ -3,12 +3,10 @@ package lake
 import (
 	"bufio"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -99,6 +96,7 @@ type layout struct {
 	// codec is shared by every writer of the layout, so its pool of
 	// encoders (with their history buffers) is reused across segments.
 	codec *pageCodec
+	foot  footerOnce // the footer's schema part, built at first use
 }
 
 func newLayout(s *interflow.Schema) *layout { return buildLayout(s, nil) }
@@ -358,143 +356,6 @@ func (lay *layout) encode(out io.Writer, b *interflow.Batch, rows []int32) (toke
 		}
 	}
 	return sw.close()
-}
-
-// rowGroupWriter writes a segment one row group at a time (ingest writes
-// a batch's row groups in a row; compaction streams merged ones).
-type rowGroupWriter struct {
-	lay     *layout
-	w       *parquet.Writer
-	cols    []*parquet.ColumnWriter
-	vals    []parquet.Value
-	filters tokenFilters
-}
-
-func (lay *layout) newWriter(out io.Writer) *rowGroupWriter {
-	w := parquet.NewWriter(out, lay.schema, parquet.Compression(lay.codec),
-		parquet.CreatedBy("trawl", "", ""), parquet.PageBufferSize(1<<20), parquet.DataPageStatistics(true))
-	return &rowGroupWriter{lay: lay, w: w, cols: w.ColumnWriters()}
-}
-
-// rowGroup writes rows of b (at most the layout's row group size) as the
-// next row group, and builds its token filter.
-func (sw *rowGroupWriter) rowGroup(b *interflow.Batch, rows []int32) error {
-	rg := len(sw.filters)
-	// A few thousand rows per call: the column writer flushes a page when
-	// its buffer passes the page size, which it checks after each call,
-	// so the memory a column holds stays near one page.
-	const piece = 2048
-	for _, lf := range sw.lay.leaves {
-		for start := 0; start < len(rows); start += piece {
-			sw.vals = sw.lay.values(sw.vals[:0], b, rows[start:min(start+piece, len(rows))], lf, rg)
-			if _, err := sw.cols[lf.col].WriteRowValues(sw.vals); err != nil {
-				return err
-			}
-		}
-	}
-	tb := newTokenBuilder(len(rows), sw.lay.tokenBits)
-	for _, r := range rows {
-		if b.Has(interflow.FRaw, int(r)) {
-			tb.text(b.StrBytes(interflow.FRaw, int(r)))
-		}
-	}
-	sw.filters = append(sw.filters, tb.f)
-	return sw.w.Flush()
-}
-
-func (sw *rowGroupWriter) close() (tokenFilters, error) {
-	if err := sw.w.Close(); err != nil {
-		return nil, err
-	}
-	return sw.filters, nil
-}
-
-// values appends one leaf's values for the rows of a row group, with one
-// loop per kind of leaf (the per-value work is the encoder's hot path).
-func (lay *layout) values(vals []parquet.Value, b *interflow.Batch, rows []int32, lf leaf, rg int) []parquet.Value {
-	if cap(vals) < len(rows) {
-		vals = make([]parquet.Value, 0, len(rows))
-	}
-	null := parquet.NullValue().Level(0, 0, lf.col)
-	if lf.kind == leafRG {
-		v := parquet.Int32Value(int32(rg)).Level(0, 0, lf.col)
-		for range rows {
-			vals = append(vals, v)
-		}
-		return vals
-	}
-	f := lf.field
-	if !b.Used(f) {
-		for range rows {
-			vals = append(vals, null)
-		}
-		return vals
-	}
-	switch typ := lay.index.Fields[f].Type; {
-	case lf.kind == leafV4 || lf.kind == leafV6:
-		for _, r := range rows {
-			if b.Has(f, int(r)) {
-				vals = append(vals, ipKey(b.StrBytes(f, int(r)), lf))
-			} else {
-				vals = append(vals, null)
-			}
-		}
-	case typ == interflow.Strings:
-		for _, r := range rows {
-			l := b.ListAt(f, int(r))
-			switch {
-			case !b.Has(f, int(r)):
-				vals = append(vals, null)
-			case len(l) == 0:
-				vals = append(vals, parquet.NullValue().Level(0, 1, lf.col))
-			}
-			for j, s := range l {
-				vals = append(vals, parquet.ByteArrayValue([]byte(s)).Level(min(j, 1), lf.def, lf.col))
-			}
-		}
-	case typ == interflow.Int || typ == interflow.Time:
-		for _, r := range rows {
-			if b.Has(f, int(r)) {
-				vals = append(vals, parquet.Int64Value(b.Num(f, int(r))).Level(0, 1, lf.col))
-			} else {
-				vals = append(vals, null)
-			}
-		}
-	case typ == interflow.Bool:
-		for _, r := range rows {
-			if b.Has(f, int(r)) {
-				vals = append(vals, parquet.BooleanValue(b.Num(f, int(r)) != 0).Level(0, 1, lf.col))
-			} else {
-				vals = append(vals, null)
-			}
-		}
-	default:
-		for _, r := range rows {
-			if b.Has(f, int(r)) {
-				vals = append(vals, parquet.ByteArrayValue(b.StrBytes(f, int(r))).Level(0, 1, lf.col))
-			} else {
-				vals = append(vals, null)
-			}
-		}
-	}
-	return vals
-}
-
-// ipKey is an IP text's IPv4 or IPv6 key value (null when the address is
-// of the other family or does not parse).
-func ipKey(text []byte, lf leaf) parquet.Value {
-	a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(text), len(text)))
-	if err == nil {
-		a = a.Unmap()
-		if lf.kind == leafV4 && a.Is4() {
-			return parquet.Int32Value(int32(binary.BigEndian.Uint32(a.AsSlice()))).Level(0, 1, lf.col)
-		}
-		if lf.kind == leafV6 && a.Is6() {
-			b := a.As16()
-			return parquet.FixedLenByteArrayValue(b[:]).Level(0, 1, lf.col)
-		}
-	}
-	return parquet.NullValue().Level(0, 0, lf.col)
 }
 
 // openSegmentFile opens a segment's Parquet file. The caller closes f; on
