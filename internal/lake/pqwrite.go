@@ -375,6 +375,10 @@ func (e *chunkEncoder) null() {
 // ipKey appends an IP text's IPv4 or IPv6 key, null when the address is of
 // the other family or does not parse.
 func (e *chunkEncoder) ipKey(li leafInfo, text []byte) {
+	if li.leaf.kind == leafV6 && bytes.IndexByte(text, ':') < 0 {
+		e.null() // dotted IPv4 text: no IPv6 key, no need to parse
+		return
+	}
 	a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(text), len(text)))
 	if err == nil {
 		a = a.Unmap()

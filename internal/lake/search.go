@@ -232,6 +232,17 @@ func mayMatch(e query.Expr) func(tokenFilters, int) bool {
 // segments are restricted to the row groups whose token filters allow a
 // match. ok is false when no row group of these segments can match.
 func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
+	return l.sourceOf(p, segs, "")
+}
+
+// keyedSource is source with each row's file and row number (filename,
+// file_row_number), which the newest-first search fetches rows by. Other
+// queries go without: DuckDB fills them per row even when unused.
+func (l *Lake) keyedSource(p *plan, segs []Segment) (string, bool, error) {
+	return l.sourceOf(p, segs, "filename = true, file_row_number = true, ")
+}
+
+func (l *Lake) sourceOf(p *plan, segs []Segment, keys string) (string, bool, error) {
 	schemaFile := "SELECT * FROM read_parquet(" + quoteString(l.schemaFiles[segs[0].Index]) + ", hive_partitioning = false)"
 	timeCond := `"timestamp" >= ` + timeLiteral(p.from) + ` AND "timestamp" < ` + timeLiteral(p.to)
 	inside := func(s Segment) bool { return !s.MinTS.Before(p.from) && s.MaxTS.Before(p.to) }
@@ -247,10 +258,10 @@ func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
 			}
 		}
 		if len(in) > 0 {
-			parts = append(parts, "SELECT * FROM read_parquet(["+strings.Join(in, ", ")+"], union_by_name = true, filename = true, file_row_number = true, "+hiveOptions+")")
+			parts = append(parts, "SELECT * FROM read_parquet(["+strings.Join(in, ", ")+"], union_by_name = true, "+keys+hiveOptions+")")
 		}
 		if len(edge) > 0 {
-			parts = append(parts, "SELECT * FROM read_parquet(["+strings.Join(edge, ", ")+"], union_by_name = true, filename = true, file_row_number = true, "+hiveOptions+") WHERE "+timeCond)
+			parts = append(parts, "SELECT * FROM read_parquet(["+strings.Join(edge, ", ")+"], union_by_name = true, "+keys+hiveOptions+") WHERE "+timeCond)
 		}
 		return "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")", true, nil
 	}
@@ -276,7 +287,7 @@ func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
 		if !inside(s) {
 			conds = append(conds, timeCond)
 		}
-		src := "SELECT * FROM read_parquet(" + quoteString(full) + ", filename = true, file_row_number = true, " + hiveOptions + ")"
+		src := "SELECT * FROM read_parquet(" + quoteString(full) + ", " + keys + hiveOptions + ")"
 		if len(conds) > 0 {
 			src += " WHERE " + strings.Join(conds, " AND ")
 		}
@@ -435,7 +446,7 @@ func (l *Lake) newestKeys(ctx context.Context, p *plan, req SearchRequest) ([]hi
 		if req.Before != nil && chunk[len(chunk)-1].MinTS.After(req.Before.Timestamp) {
 			continue // all newer than the page
 		}
-		from, ok, err := l.source(p, chunk)
+		from, ok, err := l.keyedSource(p, chunk)
 		if err != nil {
 			return nil, err
 		}
