@@ -290,6 +290,12 @@ func (e *chunkEncoder) buildDict(b *interflow.Batch, f int, rows []int32) bool {
 			if len(e.dvals) == maxDictValues || e.dsize+len(v) > maxDictBytes {
 				return false
 			}
+			// Mostly distinct values (addresses of a scan, request IDs)
+			// would pass the limit anyway: give up early, before
+			// thousands of inserts are wasted.
+			if len(e.dvals) >= 2048 && len(e.dvals)*2 > len(e.idx) {
+				return false
+			}
 			i = int32(len(e.dvals))
 			e.dict[string(v)] = i
 			e.dvals = append(e.dvals, v)
