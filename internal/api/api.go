@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -110,6 +111,9 @@ func (s *Server) routes() {
 	h("POST /api/v1/connectors/{id}/quarantine/retry", long(s.retryQuarantine))
 	h("POST /api/v1/connectors/{id}/test", long(s.testConnector))
 	h("GET /api/v1/connectors/{id}/policy", s.policy)
+	h("GET /api/v1/connectors/{id}/audit", s.digestAudit(false))
+	h("POST /api/v1/connectors/{id}/audit", long(s.digestAudit(true)))
+	h("POST /api/v1/public-keys", s.importPublicKeys)
 	h("GET /api/v1/external-id", s.externalID)
 	h("POST /api/v1/policy", s.draftPolicy)
 	h("GET /api/v1/tokens", s.listTokens)
@@ -597,6 +601,54 @@ func (s *Server) testConnector(w http.ResponseWriter, r *http.Request, sc app.Sc
 	}
 	writeJSON(w, 200, res)
 	return nil
+}
+
+// importPublicKeys caches CloudTrail public keys given as aws cloudtrail
+// list-public-keys prints them (root only).
+func (s *Server) importPublicKeys(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	n, err := s.app.ImportPublicKeys(r.Context(), sc, data, "api "+sc.Actor)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, map[string]int{"imported": n})
+	return nil
+}
+
+// digestAudit answers a CloudTrail connector's digest audit for
+// ?from=&to= (default the last 24 hours): the stored results (GET), or
+// the audit run now (POST).
+func (s *Server) digestAudit(run bool) handler {
+	return func(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+		q := r.URL.Query()
+		now := time.Now()
+		from, to := q.Get("from"), q.Get("to")
+		if from == "" {
+			from = "-24h"
+		}
+		f, err := lake.ParseTime(from, now)
+		if err != nil {
+			return &badRequest{msg: err.Error(), field: "from"}
+		}
+		t, err := lake.ParseTime(to, now)
+		if err != nil {
+			return &badRequest{msg: err.Error(), field: "to"}
+		}
+		var rs []app.AuditResult
+		if run {
+			rs, err = s.app.AuditDigests(r.Context(), sc, r.PathValue("id"), f, t)
+		} else {
+			rs, err = s.app.DigestAuditResults(r.Context(), sc, r.PathValue("id"), f, t)
+		}
+		if err != nil {
+			return err
+		}
+		writeJSON(w, 200, map[string]any{"results": rs})
+		return nil
+	}
 }
 
 func (s *Server) policy(w http.ResponseWriter, r *http.Request, sc app.Scope) error {

@@ -36,6 +36,9 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 		{name: "trawl_run_success", help: "1 if the last run succeeded.", typ: "gauge"},
 		{name: "trawl_lag_seconds", help: "Age of the newest collected object.", typ: "gauge"},
 		{name: "trawl_connector_enabled", help: "1 if the connector is enabled.", typ: "gauge"},
+		{name: "trawl_audit_missing_files", help: "Log files CloudTrail's digests list that were not collected (audited hours of the last week).", typ: "gauge"},
+		{name: "trawl_audit_altered_files", help: "Collected log files whose content differs from the hash in CloudTrail's digest (last week).", typ: "gauge"},
+		{name: "trawl_audit_hours", help: "Audited hours of the last week by status (verified, missing, altered, unlisted, unverifiable).", typ: "gauge"},
 	}
 	add := func(i int, labels string, v float64) {
 		ms[i].lines = append(ms[i].lines, fmt.Sprintf("%s{%s} %g", ms[i].name, labels, v))
@@ -73,6 +76,13 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 		}
 		if st.Totals.Newest != nil {
 			add(8, l, time.Since(*st.Totals.Newest).Seconds())
+		}
+		if in := st.Integrity; in != nil {
+			add(10, l, float64(in.MissingFiles))
+			add(11, l, float64(in.AlteredFiles))
+			for status, n := range in.Hours {
+				add(12, l+fmt.Sprintf(`,status=%q`, status), float64(n))
+			}
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")

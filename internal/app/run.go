@@ -92,6 +92,9 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 	if err := a.lake.SaveRun(context.WithoutCancel(ctx), &run); err != nil {
 		return nil, err
 	}
+	if runErr == nil && ctx.Err() == nil {
+		a.refreshAudit(ctx, c)
+	}
 	res.Run = run
 	return res, nil
 }
@@ -174,6 +177,8 @@ type Status struct {
 	LastTest  *TestOutcome        `json:"last_test,omitempty"`
 	NextRun   *time.Time          `json:"next_run,omitempty"`
 	Running   bool                `json:"running"`
+	// Integrity sums the digest audit of the last week (CloudTrail).
+	Integrity *AuditSummary `json:"integrity,omitempty"`
 }
 
 // ConnectorStatus returns the status of one connector.
@@ -183,6 +188,9 @@ func (a *App) ConnectorStatus(ctx context.Context, sc Scope, id string) (*Status
 		return nil, err
 	}
 	st := &Status{Connector: *c}
+	if st.Integrity, err = a.auditSummary(ctx, c); err != nil {
+		return nil, err
+	}
 	runs, err := a.lake.Runs(ctx, id, 1)
 	if err != nil {
 		return nil, err

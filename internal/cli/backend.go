@@ -40,6 +40,8 @@ type backend interface {
 	Policy(ctx context.Context, id string, opt awspolicy.Options) (*awspolicy.Policies, error)
 	ExternalID(ctx context.Context, tenant string) (string, error)
 	CreateToken(ctx context.Context, tenant, name string) (string, error)
+	AuditDigests(ctx context.Context, id, from, to string) ([]app.AuditResult, error)
+	ImportPublicKeys(ctx context.Context, data []byte) (int, error)
 	Close() error
 }
 
@@ -56,8 +58,33 @@ func writeServerInfo(dir, addr string) error {
 	return os.WriteFile(filepath.Join(dir, serverFile), b, 0o600)
 }
 
-// openBackend returns the API of a server holding dir, or dir itself.
+// openBackend returns the API of a server holding dir, or dir itself, with
+// the --public-keys file's keys imported.
 func openBackend(ctx context.Context, g *globals) (backend, error) {
+	b, err := openBackend1(ctx, g)
+	if err != nil || g.publicKeys == "" {
+		return b, err
+	}
+	if err := importKeys(ctx, g, b.ImportPublicKeys); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// importKeys imports the --public-keys file.
+func importKeys(ctx context.Context, g *globals, imp func(context.Context, []byte) (int, error)) error {
+	data, err := os.ReadFile(g.publicKeys)
+	if err != nil {
+		return fmt.Errorf("--public-keys: %w", err)
+	}
+	if _, err := imp(ctx, data); err != nil {
+		return fmt.Errorf("--public-keys %s: %w", g.publicKeys, err)
+	}
+	return nil
+}
+
+func openBackend1(ctx context.Context, g *globals) (backend, error) {
 	if g.server != "" {
 		return remote(g, g.server)
 	}
@@ -208,6 +235,23 @@ func (l *localBackend) ExternalID(ctx context.Context, tenant string) (string, e
 func (l *localBackend) CreateToken(ctx context.Context, tenant, name string) (string, error) {
 	tok, _, err := l.a.CreateToken(ctx, l.sc, tenant, name)
 	return tok, err
+}
+
+func (l *localBackend) AuditDigests(ctx context.Context, id, from, to string) ([]app.AuditResult, error) {
+	now := time.Now()
+	f, err := lake.ParseTime(from, now)
+	if err != nil {
+		return nil, usageErr("--from: %v", err)
+	}
+	t, err := lake.ParseTime(to, now)
+	if err != nil {
+		return nil, usageErr("--to: %v", err)
+	}
+	return l.a.AuditDigests(ctx, l.sc, id, f, t)
+}
+
+func (l *localBackend) ImportPublicKeys(ctx context.Context, data []byte) (int, error) {
+	return l.a.ImportPublicKeys(ctx, l.sc, data, "cli --public-keys")
 }
 
 func (l *localBackend) Close() error { return l.a.Close() }

@@ -36,6 +36,7 @@ type globals struct {
 	guard         netguard.Policy
 	allowFolders  []string
 	awsPrincipal  string
+	publicKeys    string
 }
 
 const usage = `trawl collects AWS security logs from S3 and makes them searchable.
@@ -50,7 +51,9 @@ Usage:
   trawl quarantine list [--connector NAME]
   trawl connector  test NAME
   trawl token      create [--tenant T] [--name N]
-  trawl gen        cloudtrail --out DIR [--bucket B] ...
+  trawl audit      [--from -24h] [--to now] [--format table|json] [NAME]
+                   (CloudTrail digests: exit 1 when a file is missing or altered)
+  trawl gen        --out DIR [--bucket B] [--digests --public-keys-out F] ...
 
 Every command takes --data-dir DIR (env TRAWL_DATA_DIR, default ./trawl-data).
 When a server holds the data directory, commands use its API (token from
@@ -104,6 +107,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = cmdGen(ctx, g, rest)
 	case "token", "tokens":
 		err = cmdToken(ctx, g, rest)
+	case "audit":
+		err = cmdAudit(ctx, g, rest)
 	case "version":
 		fmt.Fprintln(stdout, "trawl "+Version)
 	default:
@@ -165,6 +170,7 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 		g.allowFolders = append(g.allowFolders, abs)
 		return nil
 	})
+	fs.StringVar(&g.publicKeys, "public-keys", os.Getenv("TRAWL_PUBLIC_KEYS"), "CloudTrail public keys for the digest audit, as aws cloudtrail list-public-keys prints them (air-gapped sites; env TRAWL_PUBLIC_KEYS)")
 	fs.StringVar(&g.awsPrincipal, "aws-principal", os.Getenv("TRAWL_AWS_PRINCIPAL"), "ARN of the identity this server assumes roles from, shown in generated trust policies (env TRAWL_AWS_PRINCIPAL)")
 	fs.Func("dns-server", "resolve endpoint, proxy and webhook hosts with this DNS server (host:port) instead of the system's", func(v string) error {
 		if _, _, err := net.SplitHostPort(v); err != nil {

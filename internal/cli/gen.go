@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/audit"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/source/local"
 	s3src "github.com/trawlhq/trawl/internal/source/s3"
 )
 
@@ -29,24 +33,36 @@ func demoConnectors(src string) []connector.Connector {
 	}
 }
 
+// demoKeysFile holds the public key of the demo's signed digests, in the
+// shape aws cloudtrail list-public-keys prints.
+const demoKeysFile = "cloudtrail-public-keys.json"
+
 // writeDemoBuckets writes, over the last day: two accounts of an
-// organization trail with attack-looking sequences and digest files, VPC
-// flow logs with rejected scans, and WAF logs with blocked injections.
+// organization trail with attack-looking sequences and signed digest
+// files (the key in demoKeysFile), VPC flow logs with rejected scans, and
+// WAF logs with blocked injections.
 func writeDemoBuckets(root string, now time.Time) (int, error) {
 	spec := gen.CloudTrailSpec{Seed: 42, OrgID: "o-demo123456", Accounts: []string{"111122223333", "444455556666"},
 		Regions: []string{"us-east-1", "eu-west-1"}, Start: now.Add(-23 * time.Hour), Span: 22 * time.Hour,
 		Objects: 48, RecordsPerObj: 60, Attacks: true}
-	n, err := writeObjects(root, "demo-cloudtrail-logs", gen.CloudTrail(spec))
+	logs := gen.CloudTrail(spec)
+	n, err := writeObjects(root, "demo-cloudtrail-logs", logs)
 	if err != nil {
 		return 0, err
 	}
-	var digests []gen.Object
-	for _, a := range spec.Accounts {
-		for _, r := range spec.Regions {
-			digests = append(digests, gen.Digest("", spec.OrgID, a, r, spec.Start))
-		}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return 0, err
+	}
+	digests, err := gen.SignedDigests("demo-cloudtrail-logs", logs, key)
+	if err != nil {
+		return 0, err
 	}
 	if _, err := writeObjects(root, "demo-cloudtrail-logs", digests); err != nil {
+		return 0, err
+	}
+	keys := map[string]*rsa.PublicKey{gen.Fingerprint(&key.PublicKey): &key.PublicKey}
+	if err := os.WriteFile(filepath.Join(root, demoKeysFile), audit.KeysJSON(keys, now.Add(-48*time.Hour), now.Add(365*24*time.Hour)), 0o644); err != nil {
 		return 0, err
 	}
 	var flows, wafs []gen.Object
@@ -66,6 +82,28 @@ func writeDemoBuckets(root string, now time.Time) (int, error) {
 	return n, nil
 }
 
+// signedDigests signs digests of objs with a new key, and writes its
+// public key to keysOut.
+func signedDigests(bucket string, objs []gen.Object, keysOut string, now time.Time) ([]gen.Object, string, error) {
+	if keysOut == "" {
+		return nil, "", usageErr("gen: --digests needs --public-keys-out FILE (the audit verifies with that key)")
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, "", err
+	}
+	ds, err := gen.SignedDigests(bucket, objs, key)
+	if err != nil {
+		return nil, "", err
+	}
+	fp := gen.Fingerprint(&key.PublicKey)
+	keys := map[string]*rsa.PublicKey{fp: &key.PublicKey}
+	if err := os.WriteFile(keysOut, audit.KeysJSON(keys, now.Add(-48*time.Hour), now.Add(365*24*time.Hour)), 0o644); err != nil {
+		return nil, "", fmt.Errorf("gen: --public-keys-out: %w", err)
+	}
+	return ds, fp, nil
+}
+
 func writeObjects(root, bucket string, objs []gen.Object) (int, error) {
 	n := 0
 	for _, o := range objs {
@@ -75,6 +113,13 @@ func writeObjects(root, bucket string, objs []gen.Object) (int, error) {
 		}
 		if err := os.WriteFile(p, o.Body, 0o644); err != nil {
 			return 0, err
+		}
+		if o.Meta != nil {
+			// A folder keeps S3 user metadata beside the object.
+			meta, _ := json.Marshal(o.Meta)
+			if err := os.WriteFile(p+local.MetadataSuffix, meta, 0o644); err != nil {
+				return 0, err
+			}
 		}
 		n += o.Records
 	}
@@ -103,6 +148,8 @@ func cmdGen(ctx context.Context, g *globals, args []string) error {
 	seed := fs.Uint64("seed", 1, "seed")
 	bad := fs.Bool("bad", false, "add a corrupt object, a truncated one and a bad line")
 	manifest := fs.String("manifest", "", "write the manifest (JSON) here (default: stdout)")
+	digests := fs.Bool("digests", false, "also write signed CloudTrail digests (CloudTrail-Digest/), chained hour to hour")
+	keysOut := fs.String("public-keys-out", "", "with --digests: write the signing key's public key here, as aws cloudtrail list-public-keys prints it")
 	if _, err := parse(g, fs, args); err != nil {
 		return err
 	}
@@ -115,6 +162,14 @@ func cmdGen(ctx context.Context, g *globals, args []string) error {
 	start := now.Add(-2*time.Hour - time.Duration(*records)*time.Second)
 	objs, m := gen.Mixed(gen.MixedSpec{Seed: *seed, Account: *account, Region: *region, Start: start, Span: 90 * time.Minute,
 		Objects: *objects, RecordsPerObj: *records, PadBytes: *pad, Bad: *bad})
+	if *digests {
+		ds, fp, err := signedDigests(*bucket, objs, *keysOut, now)
+		if err != nil {
+			return err
+		}
+		objs = append(objs, ds...)
+		m.PublicKeyFingerprint = fp
+	}
 	if *out != "" {
 		if _, err := writeObjects(*out, *bucket, objs); err != nil {
 			return err
@@ -132,7 +187,7 @@ func cmdGen(ctx context.Context, g *globals, args []string) error {
 			return err
 		}
 		for _, o := range objs {
-			if err := b.Put(ctx, o.Key, bytes.NewReader(o.Body), int64(len(o.Body))); err != nil {
+			if err := b.PutWithMetadata(ctx, o.Key, bytes.NewReader(o.Body), int64(len(o.Body)), o.Meta); err != nil {
 				return err
 			}
 		}

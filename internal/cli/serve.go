@@ -53,6 +53,14 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 		return err
 	}
 	defer a.Close()
+	if g.publicKeys != "" {
+		sc := app.RootScope("serve")
+		if err := importKeys(ctx, g, func(ctx context.Context, data []byte) (int, error) {
+			return a.ImportPublicKeys(ctx, sc, data, "serve --public-keys")
+		}); err != nil {
+			return err
+		}
+	}
 	token, created, err := api.LoadOrCreateRootToken(g.dataDir)
 	if err != nil {
 		return err
@@ -135,6 +143,13 @@ func setupDemo(ctx context.Context, g *globals, a *app.App) error {
 		return err
 	}
 	fmt.Fprintf(g.stdout, "demo: wrote %d sample records (CloudTrail, VPC flow, WAF) under %s, laid out as AWS writes them to S3\n", n, absSrc)
+	keys, err := os.ReadFile(filepath.Join(absSrc, demoKeysFile))
+	if err != nil {
+		return err
+	}
+	if _, err := a.ImportPublicKeys(ctx, sc, keys, "demo"); err != nil {
+		return err
+	}
 	for _, dc := range demoConnectors(absSrc) {
 		c, err := a.CreateConnector(ctx, sc, dc)
 		if err != nil {
@@ -148,5 +163,6 @@ func setupDemo(ctx context.Context, g *globals, a *app.App) error {
 	}
 	fmt.Fprintln(g.stdout, `demo: try  ./bin/trawl search --data-dir `+g.dataDir+` 'event_name:(CreateUser OR AttachUserPolicy OR StopLogging)'`)
 	fmt.Fprintln(g.stdout, `           ./bin/trawl search --data-dir `+g.dataDir+` 'msg_class:vpcflow AND action:REJECT AND dstport:22'`)
+	fmt.Fprintln(g.stdout, `           ./bin/trawl audit --data-dir `+g.dataDir+`   (every hour checked against CloudTrail's signed digests)`)
 	return nil
 }

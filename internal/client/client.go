@@ -266,6 +266,28 @@ func (c *Client) Policy(ctx context.Context, id string, opt awspolicy.Options) (
 	return &out, err
 }
 
+// AuditDigests runs a CloudTrail connector's digest audit over [from, to).
+func (c *Client) AuditDigests(ctx context.Context, id, from, to string) ([]app.AuditResult, error) {
+	q := url.Values{}
+	q.Set("from", from)
+	q.Set("to", to)
+	var out struct {
+		Results []app.AuditResult `json:"results"`
+	}
+	_, err := c.do(ctx, "POST", "/api/v1/connectors/"+url.PathEscape(id)+"/audit?"+q.Encode(), nil, &out)
+	return out.Results, err
+}
+
+// ImportPublicKeys gives the server CloudTrail public keys (the JSON of aws
+// cloudtrail list-public-keys).
+func (c *Client) ImportPublicKeys(ctx context.Context, data []byte) (int, error) {
+	var out struct {
+		Imported int `json:"imported"`
+	}
+	_, err := c.do(ctx, "POST", "/api/v1/public-keys", json.RawMessage(data), &out)
+	return out.Imported, err
+}
+
 // ExternalID fetches a tenant's generated sts:ExternalId.
 func (c *Client) ExternalID(ctx context.Context, tenant string) (string, error) {
 	var out struct {

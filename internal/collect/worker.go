@@ -3,6 +3,8 @@ package collect
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -194,9 +196,12 @@ func (w *worker) collectObject(ctx context.Context, obj source.Object, prev lake
 			return fmt.Errorf("read %s: %w", obj.Key, err)
 		}
 		o.quarantine("object", 0, 0, oe.Error(), nil)
-	} else if err := o.decode(ctx, o.timed(dr)); err != nil {
-		return err
 	} else {
+		in, sum := o.hashing(dr)
+		if err := o.decode(ctx, o.timed(in)); err != nil {
+			return err
+		}
+		o.state.SHA256 = sum()
 		o.stats.Decompressed = decompressed()
 	}
 	o.stats.Objects = 1
@@ -207,6 +212,24 @@ func (w *worker) collectObject(ctx context.Context, obj source.Object, prev lake
 	}
 	o.finish(true)
 	return nil
+}
+
+// hashing hashes a CloudTrail object's uncompressed bytes as they are
+// decoded (no second read), for the digest audit: sum returns the hex
+// SHA-256 once the object has been read to its end (the rest is drained,
+// within the decompression limits), or "" when it could not be.
+func (o *objectRun) hashing(dr io.Reader) (io.Reader, func() string) {
+	if o.w.c.SubType != connector.CloudTrail {
+		return dr, func() string { return "" }
+	}
+	h := sha256.New()
+	in := io.TeeReader(dr, h)
+	return in, func() string {
+		if _, err := io.Copy(io.Discard, in); err != nil {
+			return ""
+		}
+		return hex.EncodeToString(h.Sum(nil))
+	}
 }
 
 // objectRun is one object being collected into the worker's batch.

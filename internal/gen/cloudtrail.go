@@ -22,6 +22,8 @@ type Object struct {
 	Records int
 	// EventIDs lists the eventID of each record in order.
 	EventIDs []string
+	// Meta is the object's S3 user metadata (a digest's signature).
+	Meta map[string]string
 }
 
 // CloudTrailSpec describes what to generate.

@@ -29,6 +29,9 @@ type Manifest struct {
 	Quarantine []QuarantineCase `json:"quarantine"`
 	// Prefixes are the connector prefixes, by sub type.
 	Prefixes map[string]string `json:"prefixes"`
+	// PublicKeyFingerprint names the key that signed the digests, if any
+	// (its public key is in the --public-keys-out file).
+	PublicKeyFingerprint string `json:"public_key_fingerprint,omitempty"`
 }
 
 // QuarantineCase is one expected quarantine entry.

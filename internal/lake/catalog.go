@@ -154,6 +154,9 @@ func (l *Lake) DeleteConnector(ctx context.Context, id string) error {
 		if _, err := conn.ExecContext(ctx, `DELETE FROM objects WHERE connector_id = ?`, id); err != nil {
 			return err
 		}
+		if _, err := conn.ExecContext(ctx, `DELETE FROM audit_results WHERE connector_id = ?`, id); err != nil {
+			return err
+		}
 		_, err = conn.ExecContext(ctx, `DELETE FROM partitions WHERE connector_id = ?`, id)
 		return err
 	})

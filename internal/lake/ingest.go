@@ -30,6 +30,10 @@ type ObjectState struct {
 	Quarantined  int64
 	Size         int64
 	LastModified time.Time
+	// SHA256 is the hex SHA-256 of the object's uncompressed content,
+	// hashed while it was decompressed (CloudTrail objects, for the
+	// digest audit); empty until the object is read to its end.
+	SHA256 string
 }
 
 // ObjectStates returns the checkpoints of a connector's objects.
@@ -51,14 +55,14 @@ func (l *Lake) ObjectStatesSince(ctx context.Context, connectorID string, since 
 }
 
 // objectStateColumns selects what scanObjectState reads.
-const objectStateColumns = `SELECT key, version, position, done, records, quarantined, coalesce(size,0), last_modified`
+const objectStateColumns = `SELECT key, version, position, done, records, quarantined, coalesce(size,0), last_modified, coalesce(sha256,'')`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanObjectState(r scanner) (ObjectState, error) {
 	var s ObjectState
 	var lm sql.NullTime
-	err := r.Scan(&s.Key, &s.Version, &s.Position, &s.Done, &s.Records, &s.Quarantined, &s.Size, &lm)
+	err := r.Scan(&s.Key, &s.Version, &s.Position, &s.Done, &s.Records, &s.Quarantined, &s.Size, &lm, &s.SHA256)
 	s.LastModified = lm.Time
 	return s, err
 }
@@ -394,17 +398,17 @@ func upsertObjects(ctx context.Context, conn *sql.Conn, bs []*Batch) error {
 		part := bs[start:min(start+chunk, len(bs))]
 		var q strings.Builder
 		q.WriteString("INSERT INTO objects VALUES ")
-		args := make([]any, 0, len(part)*10)
+		args := make([]any, 0, len(part)*11)
 		for i, b := range part {
 			if i > 0 {
 				q.WriteByte(',')
 			}
-			q.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+			q.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
 			args = append(args, objectRow(b, now)...)
 		}
 		q.WriteString(` ON CONFLICT (connector_id, key) DO UPDATE SET version = excluded.version, position = excluded.position,
  done = excluded.done, records = excluded.records, quarantined = excluded.quarantined, size = excluded.size,
- last_modified = excluded.last_modified, updated_at = excluded.updated_at`)
+ last_modified = excluded.last_modified, updated_at = excluded.updated_at, sha256 = excluded.sha256`)
 		if _, err := conn.ExecContext(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("checkpoint %s (+%d): %w", part[0].Object.Key, len(part)-1, err)
 		}
@@ -420,21 +424,25 @@ func objectRow(b *Batch, now time.Time) []any {
 	if !o.LastModified.IsZero() {
 		lm = o.LastModified.UTC()
 	}
-	return []any{b.ConnectorID, o.Key, o.Version, o.Position, o.Done, o.Records, o.Quarantined, o.Size, lm, now}
+	var sum any
+	if o.SHA256 != "" {
+		sum = o.SHA256
+	}
+	return []any{b.ConnectorID, o.Key, o.Version, o.Position, o.Done, o.Records, o.Quarantined, o.Size, lm, now, sum}
 }
 
 func upsertObject(ctx context.Context, conn *sql.Conn, b *Batch, now time.Time) error {
 	row := objectRow(b, now)
 	// The SET columns in table order, then the key (connector_id, key).
 	res, err := conn.ExecContext(ctx, `UPDATE objects SET version = ?, position = ?, done = ?, records = ?, quarantined = ?, size = ?,
- last_modified = ?, updated_at = ? WHERE connector_id = ? AND key = ?`, append(row[2:len(row):len(row)], row[0], row[1])...)
+ last_modified = ?, updated_at = ?, sha256 = ? WHERE connector_id = ? AND key = ?`, append(row[2:len(row):len(row)], row[0], row[1])...)
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", b.Object.Key, err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n > 0 {
 		return nil
 	}
-	if _, err := conn.ExecContext(ctx, `INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?)`, row...); err != nil {
+	if _, err := conn.ExecContext(ctx, `INSERT INTO objects VALUES (?,?,?,?,?,?,?,?,?,?,?)`, row...); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", b.Object.Key, err)
 	}
 	return nil

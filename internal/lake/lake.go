@@ -139,6 +139,7 @@ CREATE TABLE IF NOT EXISTS objects (
   connector_id VARCHAR NOT NULL, key VARCHAR NOT NULL, version VARCHAR NOT NULL,
   position BIGINT NOT NULL, done BOOLEAN NOT NULL, records BIGINT NOT NULL,
   quarantined BIGINT NOT NULL, size BIGINT, last_modified TIMESTAMP, updated_at TIMESTAMP NOT NULL,
+  sha256 VARCHAR,
   PRIMARY KEY (connector_id, key));
 CREATE TABLE IF NOT EXISTS partitions (
   connector_id VARCHAR NOT NULL, prefix VARCHAR NOT NULL, watermark TIMESTAMP NOT NULL,
@@ -161,6 +162,13 @@ CREATE TABLE IF NOT EXISTS segments (
   id VARCHAR PRIMARY KEY, idx VARCHAR NOT NULL, tenant VARCHAR NOT NULL, day DATE NOT NULL, path VARCHAR NOT NULL,
   rows BIGINT NOT NULL, bytes BIGINT NOT NULL, min_ts TIMESTAMP NOT NULL, max_ts TIMESTAMP NOT NULL,
   row_groups INTEGER NOT NULL, level INTEGER NOT NULL, created_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_results (
+  connector_id VARCHAR NOT NULL, account VARCHAR NOT NULL, region VARCHAR NOT NULL, hour TIMESTAMP NOT NULL,
+  status VARCHAR NOT NULL, files INTEGER NOT NULL, missing VARCHAR, altered VARCHAR, unlisted VARCHAR, reason VARCHAR,
+  digest VARCHAR, updated_at TIMESTAMP NOT NULL,
+  PRIMARY KEY (connector_id, account, region, hour));
+CREATE TABLE IF NOT EXISTS public_keys (
+  fingerprint VARCHAR PRIMARY KEY, der BLOB NOT NULL, source VARCHAR NOT NULL, added_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS segment_garbage (path VARCHAR PRIMARY KEY, delete_after TIMESTAMP NOT NULL);
 `
 
@@ -181,6 +189,10 @@ func (l *Lake) migrate(ctx context.Context) error {
 		if _, err := l.db.ExecContext(ctx, `ALTER TABLE quarantine ALTER raw SET DATA TYPE BLOB USING encode(raw)`); err != nil {
 			return fmt.Errorf("lake: migrate quarantine bytes to BLOB: %w", err)
 		}
+	}
+	// Before 0.3 checkpoints had no content hash (the digest audit's).
+	if _, err := l.db.ExecContext(ctx, `ALTER TABLE objects ADD COLUMN IF NOT EXISTS sha256 VARCHAR`); err != nil {
+		return fmt.Errorf("lake: add the checkpoints' content hash: %w", err)
 	}
 	return l.migrateLegacyTables(ctx)
 }

@@ -5,7 +5,9 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -143,6 +145,29 @@ func (b *Bucket) Open(ctx context.Context, obj source.Object) (io.ReadCloser, er
 		return nil, &source.Error{Status: 412, Op: "get", Target: path, Explanation: "the file changed size since it was listed (" + strconv.FormatInt(obj.Size, 10) + " -> " + strconv.FormatInt(fi.Size(), 10) + ").", Recommendation: "It is read again at the next run.", Retryable: true}
 	}
 	return f, nil
+}
+
+// MetadataSuffix names the file beside an object that holds its S3 user
+// metadata in a bucket folder (a JSON object of names without the
+// x-amz-meta- prefix), since a file system has none: `trawl gen` writes
+// one for each signed digest.
+const MetadataSuffix = ".s3meta.json"
+
+// Metadata returns an object's user metadata from its side file; none when
+// there is no side file.
+func (b *Bucket) Metadata(ctx context.Context, key string) (map[string]string, error) {
+	m := map[string]string{}
+	data, err := os.ReadFile(filepath.Join(b.root, filepath.FromSlash(key)) + MetadataSuffix)
+	if errors.Is(err, os.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("metadata of %s: %w", key, err)
+	}
+	return m, nil
 }
 
 // Root is the bucket folder.

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	s3sdk "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -49,7 +50,10 @@ type Config struct {
 	ExternalID  string
 	SessionName string
 	STSEndpoint string // empty: the regional STS endpoint
-	Guard       netguard.Policy
+	// CloudTrailEndpoint is where ListPublicKeys goes (empty: AWS's
+	// regional endpoint; tests point it at a recorded response).
+	CloudTrailEndpoint string
+	Guard              netguard.Policy
 	// Transport wraps the HTTP transport, e.g. to count requests in tests.
 	Transport func(http.RoundTripper) http.RoundTripper
 	// MaxAttempts per request, including the first (default 6).
@@ -64,6 +68,7 @@ type Bucket struct {
 	cfg    Config
 	client *s3sdk.Client
 	rt     http.RoundTripper
+	aws    aws.Config // for the CloudTrail client beside S3
 }
 
 func (b *Bucket) httpClient() *http.Client {
@@ -152,7 +157,7 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		// Our own client, so the guard, proxy and timeouts apply to S3.
 		o.HTTPClient = &http.Client{Transport: rt, CheckRedirect: netguard.NoRedirects}
 	})
-	return &Bucket{cfg: cfg, client: client, rt: rt}, nil
+	return &Bucket{cfg: cfg, client: client, rt: rt, aws: awsCfg}, nil
 }
 
 // assumeRole returns cached credentials of the role, assumed with the
@@ -357,6 +362,64 @@ func (b *Bucket) Head(ctx context.Context, key string) (source.Object, string, e
 		o.LastModified = out.LastModified.UTC()
 	}
 	return o, string(out.ServerSideEncryption), nil
+}
+
+// Metadata returns an object's user metadata (x-amz-meta-*), with names
+// lowercased and without the prefix: a CloudTrail digest's signature is
+// "signature".
+func (b *Bucket) Metadata(ctx context.Context, key string) (map[string]string, error) {
+	out, err := b.client.HeadObject(ctx, &s3sdk.HeadObjectInput{Bucket: aws.String(b.cfg.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, Classify(err, "head", b.cfg.Bucket+"/"+key)
+	}
+	m := make(map[string]string, len(out.Metadata))
+	for k, v := range out.Metadata {
+		m[strings.ToLower(k)] = v
+	}
+	return m, nil
+}
+
+// PutWithMetadata uploads an object with user metadata (tests and `trawl
+// gen`: signed digests).
+func (b *Bucket) PutWithMetadata(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) error {
+	_, err := b.client.PutObject(ctx, &s3sdk.PutObjectInput{
+		Bucket: aws.String(b.cfg.Bucket), Key: aws.String(key), Body: body, ContentLength: aws.Int64(size), Metadata: meta,
+	})
+	if err != nil {
+		return Classify(err, "put", b.cfg.Bucket+"/"+key)
+	}
+	return nil
+}
+
+// PublicKeys lists CloudTrail's public keys of a region for digests in
+// [from, to] (cloudtrail:ListPublicKeys, with the connector's
+// credentials), as DER by fingerprint.
+func (b *Bucket) PublicKeys(ctx context.Context, region string, from, to time.Time) (map[string][]byte, error) {
+	client := cloudtrail.NewFromConfig(b.aws, func(o *cloudtrail.Options) {
+		o.Region = region
+		if b.cfg.CloudTrailEndpoint != "" {
+			o.BaseEndpoint = aws.String(b.cfg.CloudTrailEndpoint)
+		}
+		o.HTTPClient = &http.Client{Transport: b.rt, CheckRedirect: netguard.NoRedirects}
+	})
+	out := map[string][]byte{}
+	in := &cloudtrail.ListPublicKeysInput{StartTime: aws.Time(from.UTC()), EndTime: aws.Time(to.UTC())}
+	for page := 0; page < 100; page++ {
+		res, err := client.ListPublicKeys(ctx, in)
+		if err != nil {
+			return nil, Classify(err, "list-public-keys", "cloudtrail "+region)
+		}
+		for _, k := range res.PublicKeyList {
+			if k.Fingerprint != nil {
+				out[strings.ToLower(*k.Fingerprint)] = k.Value
+			}
+		}
+		if res.NextToken == nil || *res.NextToken == "" {
+			break
+		}
+		in.NextToken = res.NextToken
+	}
+	return out, nil
 }
 
 // CreateBucket creates the bucket (tests and `trawl gen`).

@@ -1,0 +1,231 @@
+package app
+
+import (
+	"context"
+	"crypto/rsa"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/audit"
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/lake"
+)
+
+// AuditResult is one hour's verdict of the digest audit.
+type AuditResult struct {
+	Connector string    `json:"connector"`
+	Account   string    `json:"account"`
+	Region    string    `json:"region"`
+	Hour      time.Time `json:"hour"`
+	Status    string    `json:"status"`
+	Files     int       `json:"files"`
+	Missing   []string  `json:"missing"`
+	Altered   []string  `json:"altered"`
+	Unlisted  []string  `json:"unlisted,omitempty"`
+	Reason    string    `json:"reason"`
+	Digest    string    `json:"digest,omitempty"`
+}
+
+// AuditSummary counts a connector's audited hours by status, and the
+// files missing or altered in them.
+type AuditSummary struct {
+	Hours        map[string]int `json:"hours"`
+	MissingFiles int            `json:"missing_files"`
+	AlteredFiles int            `json:"altered_files"`
+	Since        time.Time      `json:"since"`
+}
+
+// auditWindow is how far back each run's audit refresh looks for hours
+// not yet verified (a missing file that arrives later turns verified).
+const auditWindow = 7 * 24 * time.Hour
+
+func publicResults(c *connector.Connector, rs []lake.AuditResult) []AuditResult {
+	out := make([]AuditResult, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, AuditResult{Connector: c.Name, Account: r.Account, Region: r.Region, Hour: r.Hour, Status: r.Status, Files: r.Files,
+			Missing: nonNil(r.Missing), Altered: nonNil(r.Altered), Unlisted: r.Unlisted, Reason: r.Reason, Digest: r.Digest})
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// AuditDigests runs the digest audit of a CloudTrail connector over [from, to)
+// now, stores the results and returns them.
+func (a *App) AuditDigests(ctx context.Context, sc Scope, id string, from, to time.Time) ([]AuditResult, error) {
+	c, err := a.GetConnector(ctx, sc, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.SubType != connector.CloudTrail {
+		return nil, &connector.ValidationError{Problems: []connector.Problem{{Field: "sub_type", Message: "only CloudTrail connectors have digests to audit"}}}
+	}
+	ctx, done, err := a.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	rs, err := a.runAudit(ctx, c.ID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return publicResults(c, rs), nil
+}
+
+func (a *App) runAudit(ctx context.Context, id string, from, to time.Time) ([]lake.AuditResult, error) {
+	b, full, err := a.bucketFor(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ab, ok := b.(audit.Bucket)
+	if !ok {
+		return nil, fmt.Errorf("connector %s: its source cannot read object metadata", full.Name)
+	}
+	rs, err := audit.Run(ctx, full, ab, a.lake, a.keysFor(full, b), from, to)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.lake.SaveAudit(ctx, rs); err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// DigestAuditResults returns a connector's stored audit results for [from, to).
+func (a *App) DigestAuditResults(ctx context.Context, sc Scope, id string, from, to time.Time) ([]AuditResult, error) {
+	c, err := a.GetConnector(ctx, sc, id)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := a.lake.AuditResults(ctx, c.ID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return publicResults(c, rs), nil
+}
+
+// refreshAudit re-audits, after a run of a CloudTrail connector, the last
+// day and every stored hour of the last week that is not verified yet.
+// A failure is logged, never the run's.
+func (a *App) refreshAudit(ctx context.Context, c *connector.Connector) {
+	if c.SubType != connector.CloudTrail {
+		return
+	}
+	now := time.Now().UTC()
+	from := now.Add(-24 * time.Hour)
+	stored, err := a.lake.AuditResults(ctx, c.ID, now.Add(-auditWindow), now)
+	if err == nil {
+		for _, r := range stored {
+			if r.Status != audit.Verified && r.Hour.Before(from) {
+				from = r.Hour
+				break // oldest first
+			}
+		}
+	}
+	if _, err := a.runAudit(ctx, c.ID, from, now.Add(time.Hour)); err != nil {
+		a.log.Warn("digest audit failed", "connector", c.Name, "err", err)
+	}
+}
+
+// auditSummary counts the stored results of the last week.
+func (a *App) auditSummary(ctx context.Context, c *connector.Connector) (*AuditSummary, error) {
+	if c.SubType != connector.CloudTrail {
+		return nil, nil
+	}
+	since := time.Now().UTC().Add(-auditWindow).Truncate(time.Hour)
+	rs, err := a.lake.AuditResults(ctx, c.ID, since, time.Time{})
+	if err != nil || len(rs) == 0 {
+		return nil, err
+	}
+	s := &AuditSummary{Hours: map[string]int{}, Since: since}
+	for _, r := range rs {
+		s.Hours[r.Status]++
+		s.MissingFiles += len(r.Missing)
+		s.AlteredFiles += len(r.Altered)
+	}
+	return s, nil
+}
+
+// ImportPublicKeys caches the keys of a file in the shape of aws
+// cloudtrail list-public-keys (operators: --public-keys, for sites that
+// cannot call ListPublicKeys). Keys decide what the audit trusts, so only
+// an operator (root) gives them.
+func (a *App) ImportPublicKeys(ctx context.Context, sc Scope, data []byte, source string) (int, error) {
+	if !sc.Root {
+		return 0, ErrForbidden
+	}
+	keys, err := audit.ParseKeysDER(data)
+	if err != nil {
+		return 0, &connector.ValidationError{Problems: []connector.Problem{{Field: "public_keys", Message: err.Error()}}}
+	}
+	return len(keys), a.lake.SavePublicKeys(ctx, keys, source)
+}
+
+// keyFetcher is a source that can ask CloudTrail for its public keys.
+type keyFetcher interface {
+	PublicKeys(ctx context.Context, region string, from, to time.Time) (map[string][]byte, error)
+}
+
+// keysFor finds public keys in the catalog, then (for a connector reading
+// AWS itself) through cloudtrail:ListPublicKeys with its credentials,
+// caching what it finds by fingerprint.
+func (a *App) keysFor(c *connector.Connector, b any) audit.Keys {
+	k := &catalogKeys{a: a}
+	if f, ok := b.(keyFetcher); ok && c.Endpoint == "" {
+		k.fetch = f
+	}
+	return k
+}
+
+type catalogKeys struct {
+	a     *App
+	fetch keyFetcher
+	mu    sync.Mutex
+	set   audit.KeySet
+	asked map[string]bool // region/hour already asked
+}
+
+func (k *catalogKeys) PublicKey(ctx context.Context, region, fingerprint string, at time.Time) (*rsa.PublicKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	fp := strings.ToLower(fingerprint)
+	if k.set == nil {
+		ders, err := k.a.lake.PublicKeys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if k.set, err = audit.KeySetOf(ders); err != nil {
+			return nil, err
+		}
+		k.asked = map[string]bool{}
+	}
+	if key, ok := k.set[fp]; ok {
+		return key, nil
+	}
+	ask := region + at.UTC().Truncate(24*time.Hour).String()
+	if k.fetch != nil && !k.asked[ask] {
+		k.asked[ask] = true
+		ders, err := k.fetch.PublicKeys(ctx, region, at.Add(-24*time.Hour), at.Add(time.Hour))
+		if err != nil {
+			return nil, fmt.Errorf("no cached public key with fingerprint %s, and cloudtrail:ListPublicKeys failed: %w", fingerprint, err)
+		}
+		if err := k.a.lake.SavePublicKeys(ctx, ders, "ListPublicKeys "+region); err != nil {
+			return nil, err
+		}
+		more, err := audit.KeySetOf(ders)
+		if err != nil {
+			return nil, err
+		}
+		for f, key := range more {
+			k.set[f] = key
+		}
+	}
+	return k.set.PublicKey(ctx, region, fingerprint, at)
+}

@@ -1,0 +1,242 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/source"
+)
+
+// hourCheck is the audit of one digest, built up check by check.
+type hourCheck struct {
+	res    lake.AuditResult
+	broken []string // why the hour is unverifiable
+	notes  []string // chain events worth saying on a verified hour
+	noHash int
+}
+
+func (h *hourCheck) result() lake.AuditResult {
+	r := h.res
+	switch {
+	case len(h.broken) > 0:
+		r.Status = Unverifiable
+	case len(r.Altered) > 0:
+		r.Status = Altered
+	case len(r.Missing) > 0:
+		r.Status = Missing
+	case h.noHash > 0:
+		r.Status = Unverifiable
+		h.broken = append(h.broken, fmt.Sprintf("%d listed files were collected before Trawl kept their hashes: their content cannot be compared", h.noHash))
+	default:
+		r.Status = Verified
+	}
+	r.Reason = strings.Join(append(h.broken, h.notes...), "; ")
+	return r
+}
+
+// auditPartition checks each digest of one account and region whose hour
+// lies in [from, to), and reports the hours of digests the chain names but
+// the bucket no longer holds.
+func auditPartition(ctx context.Context, c *connector.Connector, b Bucket, st Store, keys Keys, p digestPartition,
+	digests []digestObject, from, to time.Time, listed map[string]bool) ([]lake.AuditResult, error) {
+	byKey := map[string]*digestObject{}
+	successor := map[string]*digestObject{} // digest key -> the digest naming it as previous
+	for i := range digests {
+		do := &digests[i]
+		byKey[do.key] = do
+		if do.d != nil && do.d.PrevObject != nil {
+			successor[*do.d.PrevObject] = do
+		}
+	}
+	var out []lake.AuditResult
+	seen := map[time.Time]bool{}
+	for i := range digests {
+		do := &digests[i]
+		if do.d != nil {
+			for _, lf := range do.d.LogFiles {
+				listed[lf.Key] = true
+			}
+		}
+		hour := hourOf(*do)
+		if hour.Before(from) || !hour.Before(to) {
+			continue
+		}
+		h := &hourCheck{res: lake.AuditResult{ConnectorID: c.ID, Account: do.account, Region: p.region, Hour: hour, Digest: do.key}}
+		if do.err != nil {
+			h.broken = append(h.broken, fmt.Sprintf("digest %s cannot be read: %v", do.key, do.err))
+		} else {
+			checkSignature(ctx, b, keys, p.region, do, successor[do.key], h)
+			if gap := checkChain(ctx, b, do, byKey, h); gap != "" {
+				gh := keyTime(gap).Add(-time.Hour).Truncate(time.Hour)
+				if !gh.Before(from) && gh.Before(to) && !seen[gh] {
+					seen[gh] = true
+					out = append(out, lake.AuditResult{ConnectorID: c.ID, Account: do.account, Region: p.region, Hour: gh, Status: Unverifiable,
+						Digest: gap, Reason: fmt.Sprintf("digest %s is missing: the chain has a gap here (the next digest names it; deleted, or never delivered)", gap)})
+				}
+			}
+			if err := checkFiles(ctx, c, st, do.d, h); err != nil {
+				return nil, err
+			}
+			if i == len(digests)-1 && do.d.end.Add(2*time.Hour).Before(time.Now()) && to.After(do.d.end.Add(2*time.Hour)) {
+				h.notes = append(h.notes, "no later digest: the chain stops here (logging or log file validation stopped?)")
+			}
+		}
+		seen[hour] = true
+		out = append(out, h.result())
+	}
+	return out, nil
+}
+
+// checkSignature verifies a digest's location and signature. The
+// signature is the object's x-amz-meta-signature or, where a copy lost its
+// metadata, the one the next digest records for it.
+func checkSignature(ctx context.Context, b Bucket, keys Keys, region string, do *digestObject, next *digestObject, h *hourCheck) {
+	d := do.d
+	if d.Object != do.key {
+		h.broken = append(h.broken, fmt.Sprintf("the digest names itself %s but lies at %s: moved or copied", d.Object, do.key))
+		return
+	}
+	meta, err := b.Metadata(ctx, do.key)
+	if err != nil {
+		h.broken = append(h.broken, fmt.Sprintf("digest %s: reading its signature: %v", do.key, err))
+		return
+	}
+	sig := meta["signature"]
+	if sig == "" && next != nil && next.d != nil && next.d.PrevSignature != nil {
+		sig = *next.d.PrevSignature
+	}
+	if sig == "" {
+		h.broken = append(h.broken, fmt.Sprintf("digest %s: %v", do.key, errNoSignature))
+		return
+	}
+	key, err := keys.PublicKey(ctx, region, d.Fingerprint, d.end)
+	if err != nil {
+		h.broken = append(h.broken, fmt.Sprintf("digest %s: %v", do.key, err))
+		return
+	}
+	if err := d.Verify(sig, key); err != nil {
+		h.broken = append(h.broken, fmt.Sprintf("digest %s: %v", do.key, err))
+	}
+}
+
+// checkChain checks the link to the previous digest: that it exists, that
+// its content hashes to previousDigestHashValue and that its signature is
+// previousDigestSignature. It returns the previous digest's key when the
+// bucket does not hold it (a gap).
+func checkChain(ctx context.Context, b Bucket, do *digestObject, byKey map[string]*digestObject, h *hourCheck) string {
+	d := do.d
+	if d.Starting() {
+		h.notes = append(h.notes, "the chain starts here (log file validation was started or restarted)")
+		return ""
+	}
+	if d.PrevObject == nil || d.PrevHash == nil {
+		h.broken = append(h.broken, "previousDigestS3Object or previousDigestHashValue is missing")
+		return ""
+	}
+	prevKey := *d.PrevObject
+	prev, ok := byKey[prevKey]
+	if !ok {
+		// Before the listed period: read it where the chain says it is.
+		obj := source.Object{Key: prevKey}
+		content, err := readGzip(ctx, b, obj)
+		if err != nil {
+			h.broken = append(h.broken, fmt.Sprintf("the previous digest %s cannot be read: %v", prevKey, err))
+			return prevKey
+		}
+		pd, err := ParseDigest(content)
+		prev = &digestObject{key: prevKey, d: pd, err: err}
+	}
+	if prev.err != nil {
+		h.broken = append(h.broken, fmt.Sprintf("the previous digest %s cannot be read: %v", prevKey, prev.err))
+		return ""
+	}
+	if !strings.EqualFold(prev.d.SHA256(), *d.PrevHash) {
+		h.broken = append(h.broken, fmt.Sprintf("chain broken: the previous digest %s does not hash to previousDigestHashValue (it was altered)", prevKey))
+		return ""
+	}
+	if meta, err := b.Metadata(ctx, prevKey); err == nil && meta["signature"] != "" && d.PrevSignature != nil &&
+		!strings.EqualFold(meta["signature"], *d.PrevSignature) {
+		h.broken = append(h.broken, fmt.Sprintf("chain broken: the previous digest %s carries another signature than previousDigestSignature", prevKey))
+	}
+	return ""
+}
+
+// checkFiles compares the listed log files with the checkpoints.
+func checkFiles(ctx context.Context, c *connector.Connector, st Store, d *Digest, h *hourCheck) error {
+	h.res.Files = len(d.LogFiles)
+	const page = 1000
+	for start := 0; start < len(d.LogFiles); start += page {
+		part := d.LogFiles[start:min(start+page, len(d.LogFiles))]
+		keys := make([]string, len(part))
+		for i, lf := range part {
+			keys[i] = lf.Key
+		}
+		states, err := st.ObjectStatesOf(ctx, c.ID, keys)
+		if err != nil {
+			return err
+		}
+		for _, lf := range part {
+			s, ok := states[lf.Key]
+			switch {
+			case !ok || !s.Done:
+				h.res.Missing = append(h.res.Missing, lf.Key)
+			case s.SHA256 == "":
+				h.noHash++
+			case !strings.EqualFold(s.SHA256, lf.HashValue):
+				h.res.Altered = append(h.res.Altered, lf.Key)
+			}
+		}
+	}
+	return nil
+}
+
+var logKeyRe = regexp.MustCompile(`(?:^|/)(\d{12})/CloudTrail/([a-z0-9-]+)/`)
+
+// unlisted reports collected log files that no digest lists: on the hour
+// of a digest's result they are added to it; an hour without a digest is
+// unlisted while its digest may still come, unverifiable after.
+func unlisted(ctx context.Context, c *connector.Connector, st Store, listed map[string]bool, from, to time.Time, results []lake.AuditResult) ([]lake.AuditResult, error) {
+	objs, err := st.ObjectsModified(ctx, c.ID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	type slot struct {
+		account, region string
+		hour            time.Time
+	}
+	groups := map[slot][]string{}
+	for key, s := range objs {
+		m := logKeyRe.FindStringSubmatch(key)
+		if m == nil || !s.Done || listed[key] {
+			continue
+		}
+		sl := slot{m[1], m[2], s.LastModified.UTC().Truncate(time.Hour)}
+		groups[sl] = append(groups[sl], key)
+	}
+	index := map[slot]int{}
+	for i, r := range results {
+		index[slot{r.Account, r.Region, r.Hour}] = i
+	}
+	var out []lake.AuditResult
+	for sl, keys := range groups {
+		sort.Strings(keys)
+		if i, ok := index[sl]; ok {
+			results[i].Unlisted = keys
+			continue
+		}
+		r := lake.AuditResult{ConnectorID: c.ID, Account: sl.account, Region: sl.region, Hour: sl.hour, Unlisted: keys, Status: Unlisted,
+			Reason: "no digest lists these files yet (CloudTrail delivers an hour's digest within the next hour)"}
+		if sl.hour.Add(3 * time.Hour).Before(time.Now()) {
+			r.Status = Unverifiable
+			r.Reason = "no digest lists these files: is log file validation on for this trail, and are its digests under " + DigestPrefix(c.Prefix) + "?"
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

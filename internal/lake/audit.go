@@ -1,0 +1,139 @@
+package lake
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// AuditResult is the digest audit's verdict on one hour of one account and
+// region of a connector (see internal/audit).
+type AuditResult struct {
+	ConnectorID string
+	Account     string
+	Region      string
+	Hour        time.Time
+	Status      string
+	Files       int // log files the digest lists
+	Missing     []string
+	Altered     []string
+	Unlisted    []string
+	Reason      string
+	Digest      string // the digest object's key
+	UpdatedAt   time.Time
+}
+
+// SaveAudit stores audit results, replacing earlier ones of the same
+// hours, in one transaction.
+func (l *Lake) SaveAudit(ctx context.Context, rs []AuditResult) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	now := time.Now().UTC()
+	return l.withTx(ctx, func(conn *sql.Conn) error {
+		for _, r := range rs {
+			_, err := conn.ExecContext(ctx, `DELETE FROM audit_results WHERE connector_id = ? AND account = ? AND region = ? AND hour = ?`,
+				r.ConnectorID, r.Account, r.Region, r.Hour.UTC())
+			if err != nil {
+				return fmt.Errorf("lake: audit of %s %s %s: %w", r.Account, r.Region, r.Hour, err)
+			}
+			_, err = conn.ExecContext(ctx, `INSERT INTO audit_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+				r.ConnectorID, r.Account, r.Region, r.Hour.UTC(), r.Status, r.Files, keysJSON(r.Missing), keysJSON(r.Altered),
+				keysJSON(r.Unlisted), r.Reason, r.Digest, now)
+			if err != nil {
+				return fmt.Errorf("lake: audit of %s %s %s: %w", r.Account, r.Region, r.Hour, err)
+			}
+		}
+		return nil
+	})
+}
+
+func keysJSON(keys []string) any {
+	if len(keys) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(keys)
+	return string(b)
+}
+
+// AuditResults returns a connector's stored audit results for hours in
+// [from, to), oldest first (every hour when both are zero).
+func (l *Lake) AuditResults(ctx context.Context, connectorID string, from, to time.Time) ([]AuditResult, error) {
+	if to.IsZero() {
+		to = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT account, region, hour, status, files, coalesce(missing,''), coalesce(altered,''),
+ coalesce(unlisted,''), coalesce(reason,''), coalesce(digest,''), updated_at FROM audit_results
+ WHERE connector_id = ? AND hour >= ? AND hour < ? ORDER BY hour, account, region`, connectorID, from.UTC(), to.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("lake: audit results of %s: %w", connectorID, err)
+	}
+	defer rows.Close()
+	var out []AuditResult
+	for rows.Next() {
+		r := AuditResult{ConnectorID: connectorID}
+		var missing, altered, unlisted string
+		if err := rows.Scan(&r.Account, &r.Region, &r.Hour, &r.Status, &r.Files, &missing, &altered, &unlisted, &r.Reason, &r.Digest, &r.UpdatedAt); err != nil {
+			return nil, err
+		}
+		r.Hour, r.UpdatedAt = r.Hour.UTC(), r.UpdatedAt.UTC()
+		for _, p := range []struct {
+			s   string
+			dst *[]string
+		}{{missing, &r.Missing}, {altered, &r.Altered}, {unlisted, &r.Unlisted}} {
+			if p.s != "" {
+				if err := json.Unmarshal([]byte(p.s), p.dst); err != nil {
+					return nil, fmt.Errorf("lake: audit result of %s: %w", r.Hour, err)
+				}
+			}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ObjectsModified returns the checkpoints of a connector's objects last
+// modified in [from, to): what the audit compares digests with.
+func (l *Lake) ObjectsModified(ctx context.Context, connectorID string, from, to time.Time) (map[string]ObjectState, error) {
+	rows, err := l.db.QueryContext(ctx, objectStateColumns+`
+ FROM objects WHERE connector_id = ? AND last_modified >= ? AND last_modified < ?`, connectorID, from.UTC(), to.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("lake: checkpoints of %s: %w", connectorID, err)
+	}
+	out := map[string]ObjectState{}
+	return out, scanObjectStates(rows, out)
+}
+
+// SavePublicKeys caches CloudTrail public keys (DER) by fingerprint; a
+// fingerprint already known keeps its key.
+func (l *Lake) SavePublicKeys(ctx context.Context, keys map[string][]byte, source string) error {
+	now := time.Now().UTC()
+	for fp, der := range keys {
+		_, err := l.db.ExecContext(ctx, `INSERT INTO public_keys VALUES (?,?,?,?) ON CONFLICT (fingerprint) DO NOTHING`, fp, der, source, now)
+		if err != nil {
+			return fmt.Errorf("lake: public key %s: %w", fp, err)
+		}
+	}
+	return nil
+}
+
+// PublicKeys returns the cached public keys (DER) by fingerprint.
+func (l *Lake) PublicKeys(ctx context.Context) (map[string][]byte, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT fingerprint, der FROM public_keys`)
+	if err != nil {
+		return nil, fmt.Errorf("lake: public keys: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var fp string
+		var der []byte
+		if err := rows.Scan(&fp, &der); err != nil {
+			return nil, err
+		}
+		out[fp] = der
+	}
+	return out, rows.Err()
+}
