@@ -219,7 +219,7 @@ func (s *Server) FillAs(t testing.TB, access, secret, bucket string, objs []gen.
 		t.Fatal(err)
 	}
 	for _, o := range objs {
-		if err := b.Put(ctx, o.Key, bytes.NewReader(o.Body), int64(len(o.Body))); err != nil {
+		if err := b.PutWithMetadata(ctx, o.Key, bytes.NewReader(o.Body), int64(len(o.Body)), o.Meta); err != nil {
 			t.Fatalf("upload %s: %v", o.Key, err)
 		}
 	}
