@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/trawlhq/trawl/internal/audit"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/prefix"
 )
@@ -19,6 +20,7 @@ const (
 	SidList    = "TrawlListLogPrefix"
 	SidRead    = "TrawlReadLogObjects"
 	SidDecrypt = "TrawlDecryptLogObjects"
+	SidKeys    = "TrawlReadCloudTrailPublicKeys"
 	SidTrust   = "TrawlAssumeRoleWithExternalID"
 )
 
@@ -67,6 +69,15 @@ func For(c *connector.Connector, opt Options) (*Policies, error) {
 		return nil, fmt.Errorf("prefix %q: %w", c.Prefix, err)
 	}
 	list, objects := t.PolicyPatterns()
+	if d := audit.DigestPrefix(c.Prefix); c.SubType == connector.CloudTrail && d != c.Prefix {
+		// The digest audit reads CloudTrail-Digest/ beside CloudTrail/.
+		dt, err := prefix.Parse(d, prefix.Options{AllowWildcard: true})
+		if err != nil {
+			return nil, fmt.Errorf("digest prefix %q: %w", d, err)
+		}
+		dl, do := dt.PolicyPatterns()
+		list, objects = append(list, dl...), append(objects, do...)
+	}
 	p := &Policies{Permissions: Document{Version: "2012-10-17"}}
 	ls := Statement{Sid: SidList, Effect: "Allow", Action: "s3:ListBucket", Resource: "arn:aws:s3:::" + c.Bucket}
 	if len(list) > 0 {
@@ -83,6 +94,11 @@ func For(c *connector.Connector, opt Options) (*Policies, error) {
 	p.Permissions.Statement = []Statement{ls,
 		{Sid: SidRead, Effect: "Allow", Action: "s3:GetObject", Resource: oneOrMany(res)},
 		{Sid: SidDecrypt, Effect: "Allow", Action: "kms:Decrypt", Resource: key},
+	}
+	if c.SubType == connector.CloudTrail {
+		// The audit verifies digests with CloudTrail's public keys; the
+		// action has no resource-level permissions.
+		p.Permissions.Statement = append(p.Permissions.Statement, Statement{Sid: SidKeys, Effect: "Allow", Action: "cloudtrail:ListPublicKeys", Resource: "*"})
 	}
 	if c.Credentials == connector.CredRole {
 		principal := opt.Principal

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,6 +124,29 @@ func TestDigestAudit(t *testing.T) {
 			t.Errorf("after the late file: hour 1 is %s (%v %q)", r.Status, r.Missing, r.Reason)
 		}
 	}
+	// Through a server: the stored results over the API, and the gauges.
+	api := serveAPI(t, data, "--no-schedule")
+	_, list := api.call(api.root, "GET", "/api/v1/connectors", nil)
+	id := list["connectors"].([]any)[0].(map[string]any)["id"].(string)
+	code, stored := api.call(api.root, "GET", "/api/v1/connectors/"+id+"/audit?from=-24h", nil)
+	if res, _ := stored["results"].([]any); code != 200 || len(res) < 6 {
+		t.Errorf("GET audit: %d %v", code, stored)
+	}
+	req, _ := http.NewRequest("GET", api.base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+api.root)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`trawl_audit_missing_files{tenant="acme",connector="trail",sub_type="cloudtrail"} 0`,
+		`trawl_audit_altered_files{tenant="acme",connector="trail",sub_type="cloudtrail"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
 	// Without the keys, signatures cannot be checked: said, not hidden.
 	other := t.TempDir()
 	addConnector(t, srv, other, "trail", "audit", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)

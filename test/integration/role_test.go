@@ -51,7 +51,8 @@ func bucketPolicy(t *testing.T, perms awspolicy.Document, user, drop string) str
 	var out awspolicy.Document
 	out.Version = perms.Version
 	for _, s := range perms.Statement {
-		if s.Sid == awspolicy.SidDecrypt || s.Sid == drop {
+		if s.Sid == awspolicy.SidDecrypt || s.Sid == awspolicy.SidKeys || s.Sid == drop {
+			// Not S3 actions: a bucket policy cannot hold them.
 			continue
 		}
 		s.Principal = map[string]string{"AWS": user}

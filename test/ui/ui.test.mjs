@@ -87,7 +87,7 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     await page.waitForFunction(() => document.querySelector("#policy-json").textContent.startsWith("{"));
     const policy = JSON.parse(await wiz.locator("#policy-json").textContent());
     const stmts = policy.permissions_policy.Statement;
-    assert.deepEqual(stmts.map((s) => s.Action), ["s3:ListBucket", "s3:GetObject", "kms:Decrypt"]);
+    assert.deepEqual(stmts.map((s) => s.Action), ["s3:ListBucket", "s3:GetObject", "kms:Decrypt", "cloudtrail:ListPublicKeys"]);
     assert.equal(stmts[0].Resource, "arn:aws:s3:::" + env.BUCKET);
     assert.ok(stmts[0].Condition.StringLike["s3:prefix"].some((p) => p.startsWith(env.PREFIX)), "list limited to the prefix");
     assert.equal(policy.trust_policy, undefined, "no trust policy for keys");
@@ -174,6 +174,25 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     assert.match(await page.locator('#connectors tr[data-name="console-trail"] td').nth(5).textContent(), /ok/);
     assert.equal(await page.locator("#connectors tbody tr").count(), 1, "each connector is listed once");
     await shot(page, "06-connectors");
+
+    // Integrity: the trail's hours checked against its signed digests (the
+    // audit runs after each collection).
+    const integrity = () => page.locator('#connectors tr[data-name="console-trail"] td').nth(9);
+    for (let i = 0; i < 30 && !/h verified$/.test(await integrity().textContent()); i++) {
+      await page.waitForTimeout(500);
+      await page.reload();
+      await page.waitForSelector('#connectors tr[data-name="console-trail"]');
+    }
+    assert.match(await integrity().textContent(), /^\d+ h verified$/);
+    await integrity().getByRole("link").click();
+    await page.waitForSelector("#audit-view:not([hidden])");
+    await page.waitForFunction(() => document.querySelectorAll("#audit tbody tr[data-status]").length > 0);
+    const statuses = await page.locator("#audit tbody tr").evaluateAll((rs) => rs.map((r) => r.dataset.status));
+    assert.ok(statuses.length >= 4 && statuses.every((s) => s === "verified"), `audit statuses: ${statuses}`);
+    assert.match(await page.locator("#audit-summary").textContent(), new RegExp(`^${statuses.length} hours: ${statuses.length} verified`));
+    await shot(page, "06b-integrity");
+    await page.getByRole("link", { name: "Back to connectors" }).click();
+    await page.waitForSelector("#connectors-view:not([hidden])");
 
     await page.getByRole("link", { name: /Threat Hunting/ }).click();
     await page.waitForSelector("#hunt-view:not([hidden])");

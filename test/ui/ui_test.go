@@ -6,6 +6,8 @@ package ui
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/audit"
 	"github.com/trawlhq/trawl/internal/gen"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
@@ -35,7 +38,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	srv := s3server.Start(t)
 	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 77, Accounts: []string{acct}, Regions: []string{"us-east-1"},
 		Start: time.Now().UTC().Add(-5 * time.Hour), Span: 4 * time.Hour, Objects: 8, RecordsPerObj: 25, Attacks: true})
-	srv.Fill(t, "console-trail", objs)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digests, err := gen.SignedDigests("console-trail", objs, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Fill(t, "console-trail", append(append([]gen.Object{}, objs...), digests...))
+	keysFile := filepath.Join(t.TempDir(), "keys.json")
+	os.WriteFile(keysFile, audit.KeysJSON(map[string]*rsa.PublicKey{gen.Fingerprint(&key.PublicKey): &key.PublicKey},
+		time.Now().Add(-24*time.Hour), time.Now().Add(24*time.Hour)), 0o600)
 	eventID := objs[3].EventIDs[7]
 
 	bin := filepath.Join(t.TempDir(), "trawl")
@@ -46,7 +60,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
-	serve := exec.Command(bin, "serve", "--addr", addr, "--tick", "200ms")
+	serve := exec.Command(bin, "serve", "--addr", addr, "--tick", "200ms", "--public-keys", keysFile)
 	serve.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data)
 	out, _ := serve.StdoutPipe()
 	serve.Stderr = os.Stderr

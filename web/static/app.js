@@ -85,7 +85,7 @@ function cellText(v) {
 
 // ---------- routing ----------
 function show(id) {
-  for (const v of ["signin-view", "connectors-view", "hunt-view", "quarantine-view"]) $("#" + v).hidden = v !== id;
+  for (const v of ["signin-view", "connectors-view", "hunt-view", "quarantine-view", "audit-view"]) $("#" + v).hidden = v !== id;
   $("#topbar").hidden = id === "signin-view";
   for (const [nav, view] of [["#nav-connectors", "connectors-view"], ["#nav-hunt", "hunt-view"]]) {
     if (id === view) $(nav).setAttribute("aria-current", "page");
@@ -106,6 +106,7 @@ async function route() {
   const h = location.hash || "#/connectors";
   if (h.startsWith("#/hunt")) { show("hunt-view"); initHunt(); }
   else if (h.startsWith("#/quarantine/")) { show("quarantine-view"); loadQuarantine(decodeURIComponent(h.slice(13))); }
+  else if (h.startsWith("#/audit/")) { show("audit-view"); loadAudit(decodeURIComponent(h.slice(8))); }
   else { show("connectors-view"); loadConnectors(); }
 }
 
@@ -153,6 +154,7 @@ async function loadConnectors() {
       el("td", { class: "nowrap" }, run ? fmtTime(run.started_at) : "—"),
       el("td", {}, st.totals ? String(st.totals.records) : "0"),
       el("td", {}, fmtAge(st.lag_seconds)),
+      el("td", {}, integrityCell(c, st.integrity)),
       el("td", { class: "actions-cell" },
         el("button", { type: "button", onclick: () => runTest(c), "aria-label": `Test ${c.name}` }, "Test"),
         el("button", { type: "button", onclick: () => openWizard(c), "aria-label": `Edit ${c.name}` }, "Edit"),
@@ -162,6 +164,45 @@ async function loadConnectors() {
     rows.push(tr);
   });
   $("#connectors tbody").replaceChildren(...rows);
+}
+
+// integrityCell sums a CloudTrail connector's digest audit of the last
+// week and opens its per-hour view.
+function integrityCell(c, in_) {
+  if (c.sub_type !== "cloudtrail") return "—";
+  if (!in_) return el("a", { href: "#/audit/" + encodeURIComponent(c.id) }, "not audited");
+  const h = in_.hours || {};
+  const bad = in_.missing_files + in_.altered_files;
+  const text = bad > 0 ? `${in_.missing_files} missing · ${in_.altered_files} altered`
+    : (h.unverifiable ? `${h.verified || 0} h verified · ${h.unverifiable} unverifiable` : `${h.verified || 0} h verified`);
+  return el("a", { href: "#/audit/" + encodeURIComponent(c.id), class: bad > 0 ? "status-failed" : (h.unverifiable ? "status-none" : "status-ok"),
+    "aria-label": `Integrity of ${c.name}: ${text}` }, text);
+}
+
+async function loadAudit(id) {
+  const c = (state.connectors || []).find((x) => x.id === id) || (await api("GET", `/api/v1/connectors/${id}`)).data;
+  $("#audit-title").textContent = `Integrity: ${c.name}`;
+  $("#audit-run").onclick = async () => {
+    $("#audit-summary").textContent = "Auditing…";
+    renderAudit((await api("POST", `/api/v1/connectors/${id}/audit?from=-7d`)).data.results);
+  };
+  renderAudit((await api("GET", `/api/v1/connectors/${id}/audit?from=-7d`)).data.results);
+}
+
+function renderAudit(results) {
+  const counts = {};
+  const rows = results.slice().reverse().map((r) => {
+    counts[r.status] = (counts[r.status] || 0) + 1;
+    const detail = [...r.missing.map((k) => "missing " + k), ...r.altered.map((k) => "altered " + k)];
+    if (r.unlisted && r.unlisted.length) detail.push(`${r.unlisted.length} collected files in no digest`);
+    if (r.reason) detail.push(r.reason);
+    return el("tr", { "data-status": r.status },
+      el("td", { class: "nowrap" }, r.hour.replace("T", " ").slice(0, 16)), el("td", {}, r.account), el("td", {}, r.region),
+      el("td", {}, el("span", { class: r.status === "verified" ? "status-ok" : (r.status === "missing" || r.status === "altered") ? "status-failed" : "status-none" }, r.status)),
+      el("td", {}, String(r.files)), el("td", {}, detail.join("; ")));
+  });
+  $("#audit-summary").textContent = `${results.length} hours: ` + ["verified", "missing", "altered", "unlisted", "unverifiable"].map((s) => `${counts[s] || 0} ${s}`).join(", ");
+  $("#audit tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6" }, "No digest audited yet in the last week."))]));
 }
 
 async function toggle(c) {
