@@ -139,7 +139,7 @@ func DigestPrefix(p string) string {
 }
 
 func digestPartitions(ctx context.Context, c *connector.Connector, b Bucket) ([]digestPartition, error) {
-	t, err := prefix.Parse(DigestPrefix(c.Prefix), prefix.Options{})
+	t, err := prefix.Parse(DigestPrefix(c.Prefix), prefix.Options{AllowWildcard: true})
 	if err != nil {
 		return nil, fmt.Errorf("connector %s: digest prefix: %w", c.Name, err)
 	}

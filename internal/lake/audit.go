@@ -32,6 +32,10 @@ func (l *Lake) SaveAudit(ctx context.Context, rs []AuditResult) error {
 		return nil
 	}
 	now := time.Now().UTC()
+	// Two audits of one connector (a run's refresh, an operator's) replace
+	// the same rows: DuckDB would abort one of them on the conflict.
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
 	return l.withTx(ctx, func(conn *sql.Conn) error {
 		for _, r := range rs {
 			_, err := conn.ExecContext(ctx, `DELETE FROM audit_results WHERE connector_id = ? AND account = ? AND region = ? AND hour = ?`,

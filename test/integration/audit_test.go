@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -202,6 +204,60 @@ func TestGenDigestsAuditVerified(t *testing.T) {
 	for _, r := range rows {
 		if r.Status != "verified" {
 			t.Errorf("hour %s: %s %q", r.Hour, r.Status, r.Reason)
+		}
+	}
+	// The same trail through a "*" account prefix (Control Tower's form):
+	// the digest folders of every account are found.
+	mustTrawl(t, data, "connector", "add", "--name", "any", "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "gen-trail",
+		"--prefix", "AWSLogs/*/CloudTrail", "--endpoint", "file://"+src, "--start", "-72h")
+	mustTrawl(t, data, "collect", "--once", "any")
+	wild, code := auditJSON(t, data, nil, "--from", "-24h", "any")
+	if code != 0 || len(wild) != len(rows) {
+		t.Fatalf("* prefix: exit %d, %d hours, want %d", code, len(wild), len(rows))
+	}
+	for _, r := range wild {
+		if r.Status != "verified" {
+			t.Errorf("* prefix, hour %s: %s %q", r.Hour, r.Status, r.Reason)
+		}
+	}
+}
+
+// TestDemoAuditsEveryHourVerified: the demo's organization trail (signed
+// digests, its key imported by the demo) audits verified, hour by hour,
+// through the running server.
+func TestDemoAuditsEveryHourVerified(t *testing.T) {
+	data := t.TempDir()
+	cmd := exec.Command(trawlBin, "demo", "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		once := false
+		for sc.Scan() {
+			if !once && strings.Contains(sc.Text(), "serving on") {
+				once = true
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("trawl demo did not start serving")
+	}
+	rows, code := auditJSON(t, data, nil)
+	if code != 0 || len(rows) < 80 {
+		t.Fatalf("demo audit: exit %d, %d hours (2 accounts x 2 regions x about 22 hours expected)", code, len(rows))
+	}
+	for _, r := range rows {
+		if r.Status != "verified" {
+			t.Errorf("%s %s %s: %s %q", r.Account, r.Region, r.Hour, r.Status, r.Reason)
 		}
 	}
 }
