@@ -111,8 +111,12 @@ func (a *App) DigestAuditResults(ctx context.Context, sc Scope, id string, from,
 	return publicResults(c, rs), nil
 }
 
-// refreshAudit re-audits, after a run of a CloudTrail connector, the last
-// day and every stored hour of the last week that is not verified yet.
+// refreshAudit audits, after a run of a CloudTrail connector, the hours
+// that can have changed: from the newest hour already stored of each
+// account and region (the first time, the last day) to now, and every
+// stored hour of the last week not verified yet (a missing file that
+// arrives later turns verified). Hours verified before stay as they are,
+// so a run reads a few digests per account and region, not a day of them.
 // A failure is logged, never the run's.
 func (a *App) refreshAudit(ctx context.Context, c *connector.Connector) {
 	if c.SubType != connector.CloudTrail {
@@ -120,18 +124,32 @@ func (a *App) refreshAudit(ctx context.Context, c *connector.Connector) {
 	}
 	now := time.Now().UTC()
 	from := now.Add(-24 * time.Hour)
-	stored, err := a.lake.AuditResults(ctx, c.ID, now.Add(-auditWindow), now)
-	if err == nil {
+	if stored, err := a.lake.AuditResults(ctx, c.ID, now.Add(-auditWindow), now.Add(time.Hour)); err == nil && len(stored) > 0 {
+		newest := map[string]time.Time{}
 		for _, r := range stored {
-			if r.Status != audit.Verified && r.Hour.Before(from) {
-				from = r.Hour
-				break // oldest first
+			newest[r.Account+"/"+r.Region] = r.Hour // oldest first
+		}
+		from = now
+		for _, h := range newest {
+			from = minTime(from, h)
+		}
+		for _, r := range stored {
+			if r.Status != audit.Verified {
+				from = minTime(from, r.Hour)
+				break
 			}
 		}
 	}
 	if _, err := a.runAudit(ctx, c.ID, from, now.Add(time.Hour)); err != nil {
 		a.log.Warn("digest audit failed", "connector", c.Name, "err", err)
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // auditSummary counts the stored results of the last week.

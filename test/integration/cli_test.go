@@ -117,7 +117,7 @@ func TestCLIContract(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &p); err != nil {
 				return "policy is not JSON: " + err.Error()
 			}
-			if len(p.Permissions.Statement) != 3 || p.Permissions.Statement[0].Action != "s3:ListBucket" || p.Trust != nil {
+			if len(p.Permissions.Statement) != 4 || p.Permissions.Statement[0].Action != "s3:ListBucket" || p.Permissions.Statement[3].Action != "cloudtrail:ListPublicKeys" || p.Trust != nil {
 				return "unexpected policy"
 			}
 			return ""

@@ -251,7 +251,12 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
 
     // Quarantine view.
     await page.getByRole("link", { name: /Connectors/ }).click();
+    await page.waitForSelector("#connectors-view:not([hidden])");
     await page.locator('#connectors tr[data-name="console-trail"]').getByRole("button", { name: "Quarantine of console-trail" }).click();
+    await page.waitForFunction(() => location.hash.startsWith("#/quarantine/"), null, { timeout: 10000 }).catch(async () => {
+      await shot(page, "xx-quarantine-click");
+      throw new Error("the Quarantine button did not open the quarantine (hash " + (await page.evaluate(() => location.hash)) + ")");
+    });
     await page.waitForSelector("#quarantine-view:not([hidden])");
     assert.match(await page.locator("#quarantine").textContent(), /Nothing is quarantined/);
     await shot(page, "11-quarantine");
