@@ -107,6 +107,7 @@ func (s *Server) routes() {
 	h("GET /api/v1/count", s.count)
 	h("GET /api/v1/histogram", s.histogram)
 	h("GET /api/v1/top", s.top)
+	h("GET /api/v1/export", long(s.export))
 	h("GET /api/v1/quarantine", s.quarantine)
 	h("POST /api/v1/connectors/{id}/quarantine/retry", long(s.retryQuarantine))
 	h("POST /api/v1/connectors/{id}/test", long(s.testConnector))
@@ -481,6 +482,65 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, sc app.Scope) er
 	}
 	writeJSON(w, 200, res)
 	return nil
+}
+
+// export streams a whole result as CSV or NDJSON (?format=, default csv;
+// ?columns=a,b for CSV), tenant-scoped like search. Errors before the
+// first page (a bad query, a tenant out of scope) are answered as usual;
+// the body starts only with the first page.
+func (s *Server) export(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	req, tenant, err := searchRequest(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	format := q.Get("format")
+	if format == "" {
+		format = app.ExportCSV
+	}
+	if format != app.ExportCSV && format != app.ExportNDJSON {
+		return &badRequest{msg: "format is csv or ndjson", field: "format"}
+	}
+	var cols []string
+	if c := q.Get("columns"); c != "" {
+		cols = strings.Split(c, ",")
+	}
+	lw := &lazyWriter{w: w, start: func() {
+		ct, ext := "text/csv; charset=utf-8; header=present", "csv"
+		if format == app.ExportNDJSON {
+			ct, ext = "application/x-ndjson", "ndjson"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set("Content-Disposition", `attachment; filename="trawl-export.`+ext+`"`)
+		w.WriteHeader(200)
+	}}
+	flush := func() {
+		if f, ok := w.(http.Flusher); ok && lw.started {
+			f.Flush()
+		}
+	}
+	_, err = s.app.Export(r.Context(), sc, tenant, req, format, cols, lw, flush)
+	if err != nil && lw.started {
+		// The status is sent: the body ends short, which a client sees as
+		// a broken transfer, never as a complete export.
+		panic(http.ErrAbortHandler)
+	}
+	return err
+}
+
+// lazyWriter sends the response's head at the first byte of the body.
+type lazyWriter struct {
+	w       http.ResponseWriter
+	start   func()
+	started bool
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.start()
+	}
+	return l.w.Write(p)
 }
 
 func (s *Server) count(w http.ResponseWriter, r *http.Request, sc app.Scope) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,6 +42,7 @@ type backend interface {
 	ExternalID(ctx context.Context, tenant string) (string, error)
 	CreateToken(ctx context.Context, tenant, name string) (string, error)
 	AuditDigests(ctx context.Context, id, from, to string) ([]app.AuditResult, error)
+	Export(ctx context.Context, p client.SearchParams, format string, columns []string, w io.Writer) error
 	ImportPublicKeys(ctx context.Context, data []byte) (int, error)
 	Close() error
 }
@@ -248,6 +250,15 @@ func (l *localBackend) AuditDigests(ctx context.Context, id, from, to string) ([
 		return nil, usageErr("--to: %v", err)
 	}
 	return l.a.AuditDigests(ctx, l.sc, id, f, t)
+}
+
+func (l *localBackend) Export(ctx context.Context, p client.SearchParams, format string, columns []string, w io.Writer) error {
+	req, err := l.request(p)
+	if err != nil {
+		return err
+	}
+	_, err = l.a.Export(ctx, l.sc, p.Tenant, req, format, columns, w, nil)
+	return err
 }
 
 func (l *localBackend) ImportPublicKeys(ctx context.Context, data []byte) (int, error) {

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/client"
 	"github.com/trawlhq/trawl/internal/lake"
 )
@@ -22,7 +23,8 @@ func cmdSearch(ctx context.Context, g *globals, args []string) error {
 	fs.StringVar(&p.To, "to", "", "end (default now)")
 	fs.IntVar(&p.Limit, "limit", 100, "maximum records")
 	count := fs.Bool("count", false, "print only the number of matching records")
-	format := fs.String("format", "table", "table, json or ndjson")
+	format := fs.String("format", "table", "table, json, ndjson or csv (csv: every matching record, streamed, unless --limit is given)")
+	columns := fs.String("columns", "", "csv: the columns, comma-separated (default every field of the indices)")
 	pos, err := parse(g, fs, args)
 	if err != nil {
 		return err
@@ -32,9 +34,9 @@ func cmdSearch(ctx context.Context, g *globals, args []string) error {
 	}
 	p.Query = strings.Join(pos, " ")
 	switch *format {
-	case "table", "json", "ndjson":
+	case "table", "json", "ndjson", "csv":
 	default:
-		return usageErr("--format is table, json or ndjson")
+		return usageErr("--format is table, json, ndjson or csv")
 	}
 	b, err := openBackend(ctx, g)
 	if err != nil {
@@ -49,11 +51,24 @@ func cmdSearch(ctx context.Context, g *globals, args []string) error {
 		fmt.Fprintln(g.stdout, n)
 		return nil
 	}
+	if *format == "csv" && !(&flagSet{fs}).set()["limit"] {
+		var cols []string
+		if *columns != "" {
+			cols = strings.Split(*columns, ",")
+		}
+		return b.Export(ctx, p, "csv", cols, g.stdout)
+	}
 	res, err := b.Search(ctx, p)
 	if err != nil {
 		return err
 	}
 	switch *format {
+	case "csv":
+		cols := app.ExportColumns(p.Indices)
+		if *columns != "" {
+			cols = strings.Split(*columns, ",")
+		}
+		return app.WriteRows(g.stdout, "csv", cols, res.Rows)
 	case "json":
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
@@ -196,3 +211,4 @@ func quarantineRetry(ctx context.Context, g *globals, args []string) error {
 	fmt.Fprintln(g.stdout, "requeued objects are read again at the next run (trawl collect --once)")
 	return nil
 }
+

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/app"
@@ -90,6 +91,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, hdr .
 			e.Error.Message = resp.Status
 		}
 		return resp.Header, &e.Error
+	}
+	if w, ok := out.(io.Writer); ok {
+		// A streamed body (an export) is copied as it arrives.
+		if _, err := io.Copy(w, resp.Body); err != nil {
+			return resp.Header, fmt.Errorf("%s %s: the transfer broke: %w", method, path, err)
+		}
+		return resp.Header, nil
 	}
 	if out != nil && resp.StatusCode != 204 {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
@@ -217,6 +225,18 @@ func (c *Client) Search(ctx context.Context, p SearchParams) (*lake.SearchResult
 	var out lake.SearchResult
 	_, err := c.do(ctx, "GET", "/api/v1/search?"+p.values().Encode(), nil, &out)
 	return &out, err
+}
+
+// Export streams every matching record to w as CSV or NDJSON.
+func (c *Client) Export(ctx context.Context, p SearchParams, format string, columns []string, w io.Writer) error {
+	v := p.values()
+	v.Del("limit")
+	v.Set("format", format)
+	if len(columns) > 0 {
+		v.Set("columns", strings.Join(columns, ","))
+	}
+	_, err := c.do(ctx, "GET", "/api/v1/export?"+v.Encode(), nil, w)
+	return err
 }
 
 // Count counts.

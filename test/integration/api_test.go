@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -378,7 +379,8 @@ func TestAPITenantIsolation(t *testing.T) {
 		{"POST", "/api/v1/connectors/" + idA + "/quarantine/retry"}, {"GET", "/api/v1/quarantine?connector_id=" + idA},
 		{"GET", "/api/v1/search?tenant=alpha&from=-30d"}, {"GET", "/api/v1/count?tenant=alpha&from=-30d"},
 		{"GET", "/api/v1/histogram?tenant=alpha&from=-30d"}, {"GET", "/api/v1/top?tenant=alpha&field=srcip&from=-30d"},
-		{"GET", "/api/v1/connectors?tenant=alpha"},
+		{"GET", "/api/v1/connectors?tenant=alpha"}, {"GET", "/api/v1/export?tenant=alpha&from=-30d"},
+		{"GET", "/api/v1/connectors/" + idA + "/audit"}, {"POST", "/api/v1/connectors/" + idA + "/audit"},
 	}
 	for _, p := range probes {
 		var body any
@@ -393,6 +395,46 @@ func TestAPITenantIsolation(t *testing.T) {
 		if code, _, _ := e.call(tokB, "GET", p, nil); code != 403 {
 			t.Errorf("beta GET %s: %d, want 403", p, code)
 		}
+	}
+	if code, _, _ := e.call(tokB, "POST", "/api/v1/public-keys", map[string]any{"PublicKeyList": []any{}}); code != 403 {
+		t.Errorf("beta imports public keys: %d, want 403", code)
+	}
+	// Export: alpha's whole result, streamed, in both formats; beta's
+	// export of everything holds only the header.
+	csvOf := func(tok, query string) (int, [][]string, string) {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/export?"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+		if err != nil && resp.StatusCode == 200 && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+			t.Fatalf("export is not CSV: %v", err)
+		}
+		return resp.StatusCode, recs, string(body)
+	}
+	code, recs, body := csvOf(tokA, "from=-30d&format=csv")
+	if code != 200 || len(recs) != len(want)+1 || strings.Count(body, "\r\n") != len(want)+1 || recs[0][0] != "id" {
+		t.Errorf("alpha's CSV export: %d, %d records for %d, %d CRLF lines", code, len(recs)-1, len(want), strings.Count(body, "\r\n"))
+	}
+	ids := map[string]bool{}
+	for _, r := range recs[1:] {
+		ids[r[0]] = true
+	}
+	if len(ids) != len(want) {
+		t.Errorf("export holds %d distinct ids for %d records", len(ids), len(want))
+	}
+	if code, _, body := csvOf(tokA, "from=-30d&format=ndjson"); code != 200 || strings.Count(body, "\n") != len(want) {
+		t.Errorf("alpha's NDJSON export: %d, %d lines for %d", code, strings.Count(body, "\n"), len(want))
+	}
+	if code, recs, _ := csvOf(tokB, "from=-30d"); code != 200 || len(recs) != 1 {
+		t.Errorf("beta's export: %d, %d rows (alpha's records leaked?)", code, len(recs))
+	}
+	if code, _, body := csvOf(tokA, "from=-30d&q=event_name:("); code != 400 || !strings.Contains(body, "position") {
+		t.Errorf("export of a bad query: %d %s", code, body)
 	}
 	if _, r, _ := e.call(tokB, "GET", "/api/v1/count?from=-30d", nil); r["count"].(float64) != 0 {
 		t.Errorf("beta counts %v records of alpha", r["count"])

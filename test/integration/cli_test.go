@@ -3,7 +3,9 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +73,16 @@ func TestCLIContract(t *testing.T) {
 		{name: "count", args: []string{"search", "--count", "--from", "-30d"}, check: func(out, _ string) string {
 			if strings.TrimSpace(out) != n {
 				return "count " + strings.TrimSpace(out) + ", want " + n
+			}
+			return ""
+		}},
+		{name: "csv export of every record", args: []string{"search", "--format", "csv", "--from", "-30d"}, check: func(out, _ string) string {
+			recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+			if err != nil {
+				return "not CSV: " + err.Error()
+			}
+			if fmt.Sprint(len(recs)-1) != n || recs[0][0] != "id" || strings.Count(out, "\r\n") != len(recs) {
+				return fmt.Sprintf("%d records (want %s), header %v", len(recs)-1, n, recs[0][:3])
 			}
 			return ""
 		}},

@@ -1,0 +1,182 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/lake"
+)
+
+// Export formats.
+const (
+	ExportCSV    = "csv"
+	ExportNDJSON = "ndjson"
+)
+
+// exportPage is how many records each query of an export reads: memory
+// stays bounded by a page whatever the result's size.
+const exportPage = 2000
+
+// ExportColumns are the columns of a CSV export of some indices (all when
+// none): every field of their schemas, those the indices share first.
+func ExportColumns(indices []string) []string {
+	want := map[string]bool{}
+	for _, ix := range indices {
+		want[ix] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range interflow.Schemas() {
+		if len(want) > 0 && !want[s.Index] {
+			continue
+		}
+		for _, f := range s.Fields {
+			if !seen[f.Name] {
+				seen[f.Name] = true
+				out = append(out, f.Name)
+			}
+		}
+	}
+	return out
+}
+
+// Export streams every record matching req, newest first, to w as CSV
+// (RFC 4180, a header row, nested values as JSON; columns default to
+// ExportColumns) or NDJSON, a page of records at a time, in the caller's
+// tenant scope. flush, if set, is called after each page. It returns the
+// number of records written.
+func (a *App) Export(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, format string, columns []string, w io.Writer, flush func()) (int64, error) {
+	if format != ExportCSV && format != ExportNDJSON {
+		return 0, &connector.ValidationError{Problems: []connector.Problem{{Field: "format", Message: fmt.Sprintf("%q: give csv or ndjson", format)}}}
+	}
+	if len(columns) == 0 {
+		columns = ExportColumns(req.Indices)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	out := newRowWriter(bw, format, columns)
+	if err := out.header(); err != nil {
+		return 0, err
+	}
+	var n int64
+	req.Limit = exportPage
+	for {
+		res, err := a.Search(ctx, sc, tenant, req)
+		if err != nil {
+			return n, err
+		}
+		for _, r := range res.Rows {
+			if err := out.row(r); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if err := out.flush(); err != nil {
+			return n, err
+		}
+		if err := bw.Flush(); err != nil {
+			return n, err
+		}
+		if flush != nil {
+			flush()
+		}
+		if res.Next == nil || len(res.Rows) == 0 {
+			return n, nil
+		}
+		req.Before = res.Next
+	}
+}
+
+// WriteRows writes rows in an export format (a page the caller holds).
+func WriteRows(w io.Writer, format string, columns []string, rows []lake.Row) error {
+	rw := newRowWriter(w, format, columns)
+	if err := rw.header(); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := rw.row(r); err != nil {
+			return err
+		}
+	}
+	return rw.flush()
+}
+
+// rowWriter writes records in an export format.
+type rowWriter struct {
+	format  string
+	columns []string
+	csv     *csv.Writer
+	json    *json.Encoder
+	cells   []string
+}
+
+func newRowWriter(w io.Writer, format string, columns []string) *rowWriter {
+	rw := &rowWriter{format: format, columns: columns}
+	if format == ExportCSV {
+		rw.csv = csv.NewWriter(w)
+		rw.csv.UseCRLF = true // RFC 4180
+	} else {
+		rw.json = json.NewEncoder(w)
+		rw.json.SetEscapeHTML(false)
+	}
+	return rw
+}
+
+func (rw *rowWriter) header() error {
+	if rw.csv == nil {
+		return nil
+	}
+	return rw.csv.Write(rw.columns)
+}
+
+func (rw *rowWriter) row(r lake.Row) error {
+	if rw.csv == nil {
+		return rw.json.Encode(r)
+	}
+	rw.cells = rw.cells[:0]
+	for _, c := range rw.columns {
+		rw.cells = append(rw.cells, cell(r[c]))
+	}
+	return rw.csv.Write(rw.cells)
+}
+
+func (rw *rowWriter) flush() error {
+	if rw.csv == nil {
+		return nil
+	}
+	rw.csv.Flush()
+	return rw.csv.Error()
+}
+
+// cell is a value as CSV text: text as it is, numbers and booleans in
+// Go's notation, times in RFC 3339 (UTC), anything nested as JSON.
+func cell(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case int:
+		return strconv.Itoa(x)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
