@@ -211,4 +211,3 @@ func quarantineRetry(ctx context.Context, g *globals, args []string) error {
 	fmt.Fprintln(g.stdout, "requeued objects are read again at the next run (trawl collect --once)")
 	return nil
 }
-
