@@ -17,6 +17,22 @@ async function launch() {
   });
 }
 
+// parseCSV reads RFC 4180 (quoted fields may hold commas, quotes and
+// line breaks).
+function parseCSV(text) {
+  const rows = [];
+  let row = [], field = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") { row.push(field); field = ""; } else if (c === "\r" && text[i + 1] === "\n") { row.push(field); rows.push(row); row = []; field = ""; i++; } else field += c;
+  }
+  if (field !== "" || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
 async function signIn(page, token) {
   await page.goto(env.TRAWL_URL + "/");
   await page.getByLabel("API token", { exact: true }).fill(token);
@@ -207,6 +223,34 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     assert.match(raw, /\n  "/, "raw JSON is pretty-printed");
     assert.match(await page.locator("#detail-fields").textContent(), /msg_origin\.vendor/);
     await shot(page, "07-hunt-detail");
+
+    // The hunt is in the URL: a reload reproduces it.
+    assert.match(decodeURIComponent(page.url()), new RegExp(`#/hunt\\?.*q=event_id:${env.EVENT_ID}`));
+    await page.reload();
+    await page.waitForSelector("#hunt-view:not([hidden])");
+    await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("1 "));
+    assert.equal(await page.getByLabel("Query", { exact: true }).inputValue(), `event_id:${env.EVENT_ID}`);
+    assert.equal(await page.getByLabel("Time range", { exact: true }).inputValue(), "-7d");
+
+    // Export: the whole result as CSV, one line per record and a header
+    // of the visible columns, and it parses.
+    await page.getByLabel("Query", { exact: true }).fill("");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.waitForFunction(() => /^\d+ matching/.test(document.querySelector("#result-count").textContent) && !document.querySelector("#result-count").textContent.startsWith("1 "));
+    const total = Number((await page.locator("#result-count").textContent()).split(" ")[0]);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Export CSV" }).click()]);
+    const csvText = await (await import("node:fs/promises")).readFile(await download.path(), "utf8");
+    const parsed = parseCSV(csvText);
+    assert.equal(parsed.length, total + 1, `CSV rows for ${total} records`);
+    assert.equal(csvText.split("\r\n").length - 1, parsed.length, "every record ends with CRLF");
+    assert.deepEqual(parsed[0], await page.locator("#results thead th").allTextContents(), "the header is the visible columns");
+    assert.ok(parsed.slice(1).every((r) => r.length === parsed[0].length), "every row has the header's columns");
+    // Back returns to the previous hunt.
+    await page.goBack();
+    await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("1 "));
+    assert.equal(await page.getByLabel("Query", { exact: true }).inputValue(), `event_id:${env.EVENT_ID}`);
+    await page.locator("#results tbody tr").first().click();
+    await page.waitForSelector("#detail:not([hidden])");
 
     // "Filter out" from the detail adds a NOT term.
     await page.getByRole("button", { name: /^Filter out event_name/ }).click();

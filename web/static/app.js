@@ -515,13 +515,95 @@ async function initHunt() {
     const fields = (await api("GET", "/api/v1/fields")).data;
     state.fieldNames = [...new Set([...(fields.aws_events || []), ...(fields.traffic || [])].map((f) => f.name))].filter((n) => n !== "raw");
   }
-  if (!state.hunt.columns) resetColumns();
+  applyHuntURL();
   search();
 }
 
+// A hunt lives in the URL (#/hunt?q=&index=&tenant=&range= or from=&to=,
+// &cols=), so a link reproduces it and back, forward and reload work.
+function huntHash() {
+  const p = new URLSearchParams();
+  if ($("#query").value) p.set("q", $("#query").value);
+  if ($("#index").value) p.set("index", $("#index").value);
+  if ($("#tenant").value) p.set("tenant", $("#tenant").value);
+  const r = timeRange();
+  if ($("#range").value === "custom") { p.set("from", r.from); if (r.to) p.set("to", r.to); } else p.set("range", $("#range").value);
+  p.set("cols", state.hunt.columns.join(","));
+  return "#/hunt?" + p.toString();
+}
+
+function applyHuntURL() {
+  const h = location.hash;
+  if (!h.includes("?")) {
+    // The menu's link: the hunt on screen stays as it is.
+    if (!state.hunt.columns) resetColumns();
+    return;
+  }
+  const p = new URLSearchParams(h.includes("?") ? h.slice(h.indexOf("?") + 1) : "");
+  $("#query").value = p.get("q") || "";
+  $("#index").value = p.get("index") || "";
+  if (p.get("tenant") && ![...$("#tenant").options].some((o) => o.value === p.get("tenant"))) $("#tenant").append(el("option", { value: p.get("tenant") }, p.get("tenant")));
+  $("#tenant").value = p.get("tenant") || "";
+  if (p.get("from")) {
+    $("#range").value = "custom";
+    $("#from").value = p.get("from").slice(0, 19);
+    $("#to").value = (p.get("to") || "").slice(0, 19);
+  } else {
+    $("#range").value = p.get("range") || "-24h";
+  }
+  $("#abs-range").hidden = $("#range").value !== "custom";
+  if (p.get("cols")) {
+    state.hunt.columns = p.get("cols").split(",").filter(Boolean);
+    renderColumnPicker();
+  } else {
+    resetColumns();
+  }
+}
+
+// The hunt's URL follows each new search (a history entry, so back returns
+// to the previous hunt); column changes replace the current entry.
+function recordHunt(replace) {
+  const h = huntHash();
+  if (h === location.hash) return;
+  if (replace) history.replaceState(null, "", h);
+  else history.pushState(null, "", h);
+}
+
+function columnsKey() { return "trawl.columns." + ($("#index").value || "all"); }
+
 function resetColumns() {
-  state.hunt.columns = [...defaultColumns[$("#index").value]];
+  // The user's choice is remembered per index.
+  let saved = null;
+  try { saved = JSON.parse(localStorage.getItem(columnsKey()) || "null"); } catch (e) { saved = null; }
+  state.hunt.columns = Array.isArray(saved) && saved.length ? saved : [...defaultColumns[$("#index").value]];
   renderColumnPicker();
+}
+
+function columnsChanged() {
+  try { localStorage.setItem(columnsKey(), JSON.stringify(state.hunt.columns)); } catch (e) { /* private mode */ }
+  recordHunt(true);
+  renderRows();
+}
+
+// exportResult downloads the whole result (the API streams it; the
+// token is a header, so the file is fetched, then saved).
+async function exportResult(format) {
+  const p = params({ format });
+  if (format === "csv") p.set("columns", state.hunt.columns.join(","));
+  p.delete("limit");
+  $("#export-status").textContent = "Exporting…";
+  const resp = await fetch("/api/v1/export?" + p.toString(), { headers: { Authorization: "Bearer " + state.token } });
+  if (!resp.ok) {
+    $("#export-status").textContent = `Export failed: ${resp.status}`;
+    return;
+  }
+  const blob = await resp.blob();
+  const a = el("a", { href: URL.createObjectURL(blob), download: `trawl-export.${format}` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  $("#export-status").textContent = "";
 }
 
 function renderColumnPicker() {
@@ -530,7 +612,7 @@ function renderColumnPicker() {
     el("input", { type: "checkbox", value: n, checked: state.hunt.columns.includes(n), onchange: (e) => {
       if (e.target.checked) state.hunt.columns.push(n);
       else state.hunt.columns = state.hunt.columns.filter((c) => c !== n);
-      renderRows();
+      columnsChanged();
     } }), n)));
 }
 
@@ -583,6 +665,7 @@ async function search(append = false) {
     return;
   }
   if (seq !== searchSeq) return;
+  if (!append) recordHunt(false);
   state.hunt.rows = append ? state.hunt.rows.concat(res.rows) : res.rows;
   state.hunt.next = res.next || null;
   $("#more").hidden = !res.next;
@@ -702,6 +785,8 @@ function wire() {
   $("#index").addEventListener("change", () => { resetColumns(); search(); });
   $("#tenant").addEventListener("change", () => search());
   $("#more").addEventListener("click", () => search(true));
+  $("#export-csv").addEventListener("click", () => exportResult("csv"));
+  $("#export-ndjson").addEventListener("click", () => exportResult("ndjson"));
   $("#detail-close").addEventListener("click", () => { $("#detail").hidden = true; state.hunt.selected = null; });
   window.addEventListener("hashchange", route);
 }
