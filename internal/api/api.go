@@ -108,6 +108,9 @@ func (s *Server) routes() {
 	h("GET /api/v1/histogram", s.histogram)
 	h("GET /api/v1/top", s.top)
 	h("GET /api/v1/export", long(s.export))
+	h("GET /api/v1/searches", s.listSearches)
+	h("POST /api/v1/searches", s.saveSearch)
+	h("DELETE /api/v1/searches/{id}", s.deleteSearch)
 	h("GET /api/v1/quarantine", s.quarantine)
 	h("POST /api/v1/connectors/{id}/quarantine/retry", long(s.retryQuarantine))
 	h("POST /api/v1/connectors/{id}/test", long(s.testConnector))
@@ -526,6 +529,36 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, sc app.Scope) er
 		panic(http.ErrAbortHandler)
 	}
 	return err
+}
+
+func (s *Server) listSearches(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	list, err := s.app.SavedSearches(r.Context(), sc)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, map[string]any{"searches": list})
+	return nil
+}
+
+func (s *Server) saveSearch(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	var in app.SavedSearch
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in); err != nil {
+		return &badRequest{msg: "the body is not a saved search: " + err.Error()}
+	}
+	out, err := s.app.SaveSearch(r.Context(), sc, in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 201, out)
+	return nil
+}
+
+func (s *Server) deleteSearch(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	if err := s.app.DeleteSavedSearch(r.Context(), sc, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(204)
+	return nil
 }
 
 // lazyWriter sends the response's head at the first byte of the body.

@@ -169,6 +169,8 @@ CREATE TABLE IF NOT EXISTS audit_results (
   PRIMARY KEY (connector_id, account, region, hour));
 CREATE TABLE IF NOT EXISTS public_keys (
   fingerprint VARCHAR PRIMARY KEY, der BLOB NOT NULL, source VARCHAR NOT NULL, added_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS saved_searches (
+  id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, name VARCHAR NOT NULL, spec VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS segment_garbage (path VARCHAR PRIMARY KEY, delete_after TIMESTAMP NOT NULL);
 `
 

@@ -436,6 +436,26 @@ func TestAPITenantIsolation(t *testing.T) {
 	if code, _, body := csvOf(tokA, "from=-30d&q=event_name:("); code != 400 || !strings.Contains(body, "position") {
 		t.Errorf("export of a bad query: %d %s", code, body)
 	}
+	// Saved searches belong to their tenant.
+	code, saved, _ := e.call(tokA, "POST", "/api/v1/searches", map[string]any{"name": "logins", "query": "event_name:ConsoleLogin", "range": "-7d", "tenant": "beta"})
+	if code != 201 || saved["tenant"] != "alpha" {
+		t.Fatalf("alpha saves a search (naming beta): %d %v", code, saved)
+	}
+	if code, r, _ := e.call(tokA, "POST", "/api/v1/searches", map[string]any{"name": " ", "query": "event_name:(", "index": "x", "range": "yesterday"}); code != 400 || fmt.Sprint(r["error"].(map[string]any)["problems"]) == "" || len(r["error"].(map[string]any)["problems"].([]any)) != 4 {
+		t.Errorf("a bad saved search: %d %v (want every problem at once)", code, r)
+	}
+	if _, r, _ := e.call(tokB, "GET", "/api/v1/searches", nil); len(r["searches"].([]any)) != 0 {
+		t.Errorf("beta lists alpha's saved searches: %v", r)
+	}
+	if code, _, _ := e.call(tokB, "DELETE", "/api/v1/searches/"+saved["id"].(string), nil); code != 404 {
+		t.Errorf("beta deletes alpha's saved search: %d", code)
+	}
+	if _, r, _ := e.call(tokA, "GET", "/api/v1/searches", nil); len(r["searches"].([]any)) != 1 {
+		t.Errorf("alpha's saved searches: %v", r)
+	}
+	if code, _, _ := e.call(tokA, "DELETE", "/api/v1/searches/"+saved["id"].(string), nil); code != 204 {
+		t.Errorf("alpha deletes its saved search: %d", code)
+	}
 	if _, r, _ := e.call(tokB, "GET", "/api/v1/count?from=-30d", nil); r["count"].(float64) != 0 {
 		t.Errorf("beta counts %v records of alpha", r["count"])
 	}

@@ -249,6 +249,24 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     await page.goBack();
     await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("1 "));
     assert.equal(await page.getByLabel("Query", { exact: true }).inputValue(), `event_id:${env.EVENT_ID}`);
+
+    // A saved search reopens with the same results; it can be deleted.
+    await page.getByLabel("Save this hunt as", { exact: true }).fill("one event");
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.waitForFunction(() => document.querySelector("#save-status").textContent.includes("Saved"));
+    await page.getByLabel("Query", { exact: true }).fill("");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.waitForFunction(() => /^\d+ matching/.test(document.querySelector("#result-count").textContent) && !document.querySelector("#result-count").textContent.startsWith("1 "));
+    const savedID = await page.locator("#saved option", { hasText: "one event" }).getAttribute("value");
+    await page.locator("#saved").selectOption(savedID);
+    await page.getByRole("button", { name: "Open", exact: true }).click();
+    await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("1 "));
+    assert.equal(await page.getByLabel("Query", { exact: true }).inputValue(), `event_id:${env.EVENT_ID}`);
+    await page.locator("#saved").selectOption(savedID);
+    await page.locator("#saved-delete").click();
+    await page.locator("#confirm-dialog").getByRole("button", { name: "Delete" }).click();
+    await page.waitForFunction(() => document.querySelector("#save-status").textContent.includes("Deleted"));
+    assert.equal(await page.locator("#saved option", { hasText: "one event" }).count(), 0);
     await page.locator("#results tbody tr").first().click();
     await page.waitForSelector("#detail:not([hidden])");
 

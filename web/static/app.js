@@ -512,6 +512,7 @@ async function initHunt() {
       const { data } = await api("GET", "/api/v1/tenants");
       for (const t of data.tenants) $("#tenant").append(el("option", { value: t }, t));
     }
+    loadSaved();
     const fields = (await api("GET", "/api/v1/fields")).data;
     state.fieldNames = [...new Set([...(fields.aws_events || []), ...(fields.traffic || [])].map((f) => f.name))].filter((n) => n !== "raw");
   }
@@ -584,6 +585,42 @@ function columnsChanged() {
   recordHunt(true);
   renderRows();
 }
+
+// ---------- saved searches ----------
+async function loadSaved() {
+  const { data } = await api("GET", "/api/v1/searches");
+  state.saved = data.searches;
+  $("#saved").replaceChildren(el("option", { value: "" }, data.searches.length ? "Choose…" : "none yet"),
+    ...data.searches.map((s) => el("option", { value: s.id }, state.me.root && s.tenant ? `${s.name} (${s.tenant})` : s.name)));
+}
+
+// savedHash is a saved search as a hunt URL: opening it is following it.
+function savedHash(s) {
+  const p = new URLSearchParams();
+  if (s.query) p.set("q", s.query);
+  if (s.index) p.set("index", s.index);
+  if (s.tenant && state.me.root) p.set("tenant", s.tenant);
+  if (s.from) { p.set("from", s.from); if (s.to) p.set("to", s.to); } else p.set("range", s.range || "-24h");
+  if (s.columns && s.columns.length) p.set("cols", s.columns.join(","));
+  return "#/hunt?" + p.toString();
+}
+
+async function saveSearch() {
+  const name = $("#save-name").value.trim();
+  const body = { name, query: $("#query").value, index: $("#index").value, tenant: $("#tenant").value, columns: state.hunt.columns };
+  const r = timeRange();
+  if ($("#range").value === "custom") { body.from = r.from; body.to = r.to; } else body.range = $("#range").value;
+  try {
+    await api("POST", "/api/v1/searches", body);
+    $("#save-status").textContent = `Saved “${name}”.`;
+    $("#save-name").value = "";
+    await loadSaved();
+  } catch (e) {
+    $("#save-status").textContent = e.message;
+  }
+}
+
+function chosenSaved() { return (state.saved || []).find((s) => s.id === $("#saved").value); }
 
 // exportResult downloads the whole result (the API streams it; the
 // token is a header, so the file is fetched, then saved).
@@ -786,6 +823,15 @@ function wire() {
   $("#tenant").addEventListener("change", () => search());
   $("#more").addEventListener("click", () => search(true));
   $("#export-csv").addEventListener("click", () => exportResult("csv"));
+  $("#save-search").addEventListener("click", saveSearch);
+  $("#saved-open").addEventListener("click", () => { const s = chosenSaved(); if (s) location.hash = savedHash(s); });
+  $("#saved-delete").addEventListener("click", async () => {
+    const s = chosenSaved();
+    if (!s || !(await confirmDialog(`Delete the saved search ${s.name}?`))) return;
+    await api("DELETE", `/api/v1/searches/${s.id}`);
+    await loadSaved();
+    $("#save-status").textContent = `Deleted “${s.name}”.`;
+  });
   $("#export-ndjson").addEventListener("click", () => exportResult("ndjson"));
   $("#detail-close").addEventListener("click", () => { $("#detail").hidden = true; state.hunt.selected = null; });
   window.addEventListener("hashchange", route);
