@@ -270,6 +270,24 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     await page.locator("#results tbody tr").first().click();
     await page.waitForSelector("#detail:not([hidden])");
 
+    // Pivot: the records with this one's source IP within an hour, only those.
+    const ip = await page.locator("#detail-fields tr", { has: page.locator("td", { hasText: /^srcip$/ }) }).locator("td").nth(1).evaluate((td) => td.firstChild.textContent);
+    await page.getByRole("button", { name: /^Same source IP/ }).click();
+    await page.waitForFunction((ip) => location.hash.includes("q=srcip") && /^\d+ matching/.test(document.querySelector("#result-count").textContent) &&
+      document.querySelector("#query").value.includes(ip), ip);
+    await page.waitForFunction(() => document.querySelectorAll("#results tbody tr").length > 0);
+    const heads = await page.locator("#results thead th").allTextContents();
+    const col = heads.indexOf("srcip");
+    assert.ok(col >= 0, "srcip is a column");
+    const ips = await page.locator("#results tbody tr").evaluateAll((rs, c) => rs.map((r) => r.children[c].textContent), col);
+    assert.ok(ips.length >= 1 && ips.every((v) => v === ip), `pivot on ${ip} found ${ips}`);
+    assert.equal(await page.getByLabel("Time range", { exact: true }).inputValue(), "custom");
+    await shot(page, "07b-pivot");
+    await page.goBack();
+    await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("1 "));
+    await page.locator("#results tbody tr").first().click();
+    await page.waitForSelector("#detail:not([hidden])");
+
     // "Filter out" from the detail adds a NOT term.
     await page.getByRole("button", { name: /^Filter out event_name/ }).click();
     await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("0 "));

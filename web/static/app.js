@@ -762,6 +762,31 @@ function addFilter(field, value, negate) {
   search();
 }
 
+// pivots are one-click hunts for the records that share this one's user,
+// source IP or access key within an hour either side of it.
+function pivots(r) {
+  const out = [];
+  for (const [label, fields] of [["Same user", ["user.arn", "user.name"]], ["Same source IP", ["srcip"]], ["Same access key", ["user.access_key_id"]]]) {
+    const f = fields.find((x) => r[x] !== undefined && r[x] !== "");
+    if (!f) continue;
+    out.push(el("button", { type: "button", "aria-label": `${label}: ${f} = ${r[f]}, one hour either side`, onclick: () => pivot(r, f) }, label));
+  }
+  return out.length ? [el("span", {}, "Pivot ±1 h: "), ...out] : [];
+}
+
+function pivot(r, field) {
+  const t = new Date(r.timestamp).getTime();
+  const p = new URLSearchParams();
+  p.set("q", `${field}:${quoteValue(r[field])}`);
+  if (r.index) p.set("index", r.index);
+  if ($("#tenant").value) p.set("tenant", $("#tenant").value);
+  p.set("from", new Date(t - 3600e3).toISOString());
+  p.set("to", new Date(t + 3600e3).toISOString());
+  p.set("cols", state.hunt.columns.join(","));
+  $("#detail").hidden = true;
+  location.hash = "#/hunt?" + p.toString();
+}
+
 function showDetail(i) {
   const r = state.hunt.rows[i];
   state.hunt.selected = r.id;
@@ -773,6 +798,7 @@ function showDetail(i) {
         el("button", { type: "button", title: `Filter for ${k}`, "aria-label": `Filter for ${k} = ${cellText(r[k])}`, onclick: () => addFilter(k, Array.isArray(r[k]) ? r[k][0] : r[k], false) }, "+"),
         el("button", { type: "button", title: `Filter out ${k}`, "aria-label": `Filter out ${k} = ${cellText(r[k])}`, onclick: () => addFilter(k, Array.isArray(r[k]) ? r[k][0] : r[k], true) }, "−")])));
   $("#detail-fields tbody").replaceChildren(...rows);
+  $("#pivots").replaceChildren(...pivots(r));
   let raw = r.raw || "";
   try { raw = JSON.stringify(JSON.parse(raw), null, 2); } catch { /* a flow log line is not JSON */ }
   $("#raw").textContent = raw;
