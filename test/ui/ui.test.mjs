@@ -245,6 +245,16 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     assert.equal(csvText.split("\r\n").length - 1, parsed.length, "every record ends with CRLF");
     assert.deepEqual(parsed[0], await page.locator("#results thead th").allTextContents(), "the header is the visible columns");
     assert.ok(parsed.slice(1).every((r) => r.length === parsed[0].length), "every row has the header's columns");
+    // The field sidebar's counts are the whole result's: equal to a count
+    // of the same filter.
+    const evField = page.locator('#field-list details[data-field="event_name"]');
+    await evField.locator("summary").click();
+    await evField.locator(".top-value").first().waitFor();
+    const topName = await evField.locator(".top-name").first().textContent();
+    const topCount = Number(await evField.locator(".top-count").first().textContent());
+    const counted = await api("GET", `/api/v1/count?from=-7d&q=${encodeURIComponent(`event_name:${topName}`)}`);
+    assert.equal(topCount, counted.data.count, `sidebar count of ${topName}`);
+    assert.ok(topCount > 1 && topCount < total, `a top value's count (${topCount}) is over the whole result, not the page`);
     // Back returns to the previous hunt.
     await page.goBack();
     await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("1 "));

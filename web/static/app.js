@@ -704,6 +704,7 @@ async function search(append = false) {
   if (seq !== searchSeq) return;
   if (!append) recordHunt(false);
   state.hunt.rows = append ? state.hunt.rows.concat(res.rows) : res.rows;
+  if (!append) renderFields();
   state.hunt.next = res.next || null;
   $("#more").hidden = !res.next;
   renderRows();
@@ -738,6 +739,38 @@ function zoom(start, end) {
   $("#from").value = toLocalInput(start);
   $("#to").value = toLocalInput(end);
   search();
+}
+
+// The field sidebar: the fields present in the results, each opening to
+// its top five values and counts over the whole result (the API's top-N,
+// not the page), with a click to filter for or against a value.
+function renderFields() {
+  const present = new Set();
+  for (const r of state.hunt.rows) for (const k of Object.keys(r)) if (k !== "raw" && k !== "id") present.add(k);
+  const names = [...present].sort();
+  $("#field-list").replaceChildren(...names.map((f) => {
+    const d = el("details", { class: "field-top", "data-field": f }, el("summary", {}, f), el("div", { class: "top-values" }));
+    d.addEventListener("toggle", () => { if (d.open) loadTop(d, f); });
+    return d;
+  }));
+}
+
+async function loadTop(d, field) {
+  const box = d.querySelector(".top-values");
+  box.textContent = "…";
+  let res;
+  try {
+    res = (await api("GET", "/api/v1/top?" + params({ field, n: "5" }))).data;
+  } catch (e) {
+    box.textContent = e.message;
+    return;
+  }
+  const values = res.values || [];
+  box.replaceChildren(...(values.length ? values.map((v) => el("div", { class: "top-value" },
+    el("span", { class: "top-name" }, cellText(v.value)), el("span", { class: "top-count" }, String(v.count)),
+    el("button", { type: "button", "aria-label": `Filter for ${field} = ${cellText(v.value)}`, onclick: () => addFilter(field, v.value, false) }, "+"),
+    el("button", { type: "button", "aria-label": `Filter out ${field} = ${cellText(v.value)}`, onclick: () => addFilter(field, v.value, true) }, "−")))
+    : [el("span", {}, "no values")]));
 }
 
 function renderRows() {
