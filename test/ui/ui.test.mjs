@@ -255,6 +255,26 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     const counted = await api("GET", `/api/v1/count?from=-7d&q=${encodeURIComponent(`event_name:${topName}`)}`);
     assert.equal(topCount, counted.data.count, `sidebar count of ${topName}`);
     assert.ok(topCount > 1 && topCount < total, `a top value's count (${topCount}) is over the whole result, not the page`);
+    // Histogram: a time axis (UTC), the count on hover, a drag selects a
+    // range whose count is the dragged bars' sum.
+    const ticks = await page.locator("#histogram-axis .tick").allTextContents();
+    assert.ok(ticks.length >= 2 && ticks.every((t) => /\d\d:\d\d$/.test(t)), `ticks: ${ticks}`);
+    const histBars = page.locator("#histogram button");
+    const counts = await histBars.evaluateAll((bs) => bs.map((b) => Number(b.dataset.count)));
+    const nonzero = counts.map((c, i) => [c, i]).filter(([c]) => c > 0).map(([, i]) => i);
+    const [ba, bb] = [nonzero[0], nonzero[Math.min(nonzero.length - 1, 2)]];
+    const dragged = counts.slice(ba, bb + 1).reduce((x, y) => x + y, 0);
+    assert.match(await histBars.nth(ba).getAttribute("title"), new RegExp(`^${counts[ba]} records from .* \\(UTC\\)$`));
+    const boxA = await histBars.nth(ba).boundingBox(), boxB = await histBars.nth(bb).boundingBox();
+    await page.mouse.move(boxA.x + boxA.width / 2, boxA.y + boxA.height - 1);
+    await page.mouse.down();
+    await page.mouse.move(boxB.x + boxB.width / 2, boxB.y + boxB.height - 1, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction((n) => document.querySelector("#result-count").textContent.startsWith(`${n} matching`), dragged);
+    assert.equal(await page.getByLabel("Time range", { exact: true }).inputValue(), "custom");
+    await shot(page, "07c-histogram-drag");
+    await page.goBack();
+    await page.waitForFunction((n) => document.querySelector("#result-count").textContent.startsWith(`${n} matching`), total);
     // Back returns to the previous hunt.
     await page.goBack();
     await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("1 "));

@@ -716,17 +716,55 @@ async function search(append = false) {
   }
 }
 
+// fmtTick is a histogram label in the chosen time zone: the time of day,
+// with the date when the range spans days.
+function fmtTick(d, withDate) {
+  const local = $("#tz").value === "local";
+  const pad = (n) => String(n).padStart(2, "0");
+  const [Y, M, D, h, m] = local ? [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes()]
+    : [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes()];
+  return (withDate ? `${Y}-${pad(M)}-${pad(D)} ` : "") + `${pad(h)}:${pad(m)}`;
+}
+
 function renderHistogram(h) {
+  state.hunt.hist = h;
   const box = $("#histogram");
   const max = Math.max(1, ...h.buckets.map((b) => b.count));
-  box.replaceChildren(...h.buckets.map((b) => {
-    const end = new Date(new Date(b.start).getTime() + h.interval_seconds * 1000);
-    const label = `${b.count} records from ${fmtTime(b.start)} to ${fmtTime(end.toISOString())}`;
-    return el("button", { type: "button", title: label, "aria-label": label, "data-start": b.start, style: null,
-      onclick: () => zoom(b.start, end) });
+  const tz = $("#tz").value === "local" ? "local time" : "UTC";
+  const span = h.buckets.length ? new Date(h.buckets[h.buckets.length - 1].start) - new Date(h.buckets[0].start) : 0;
+  const withDate = span >= 24 * 3600e3;
+  box.replaceChildren(...h.buckets.map((b, i) => {
+    const start = new Date(b.start);
+    const end = new Date(start.getTime() + h.interval_seconds * 1000);
+    const label = `${b.count} records from ${fmtTick(start, true)} to ${fmtTick(end, true)} (${tz})`;
+    const btn = el("button", { type: "button", title: label, "aria-label": label, "data-start": b.start, "data-i": String(i), "data-count": String(b.count) });
+    // Click zooms into one bar; a drag across bars selects their range.
+    btn.addEventListener("mousedown", (e) => { e.preventDefault(); state.hunt.drag = i; markDrag(i, i); });
+    btn.addEventListener("mouseenter", () => { if (state.hunt.drag != null) markDrag(state.hunt.drag, i); });
+    btn.addEventListener("mouseup", () => {
+      const a = state.hunt.drag ?? i;
+      state.hunt.drag = null;
+      const lo = Math.min(a, i), hi = Math.max(a, i);
+      zoom(h.buckets[lo].start, new Date(new Date(h.buckets[hi].start).getTime() + h.interval_seconds * 1000));
+    });
+    btn.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); zoom(b.start, end); } });
+    return btn;
   }));
   // Heights are set through the CSSOM: the CSP forbids inline style attributes.
   $$("button", box).forEach((btn, i) => { btn.style.height = Math.max(1, Math.round((h.buckets[i].count / max) * 100)) + "%"; });
+  // Five ticks along the axis, at the starts of evenly spaced bars.
+  const n = h.buckets.length;
+  const ticks = n ? [...new Set([0, Math.floor(n / 4), Math.floor(n / 2), Math.floor(3 * n / 4), n - 1])] : [];
+  $("#histogram-axis").replaceChildren(...ticks.map((i) => {
+    const t = el("span", { class: "tick", "data-i": String(i) }, fmtTick(new Date(h.buckets[i].start), withDate));
+    return t;
+  }));
+  $$("#histogram-axis .tick").forEach((t) => { t.style.left = ((Number(t.dataset.i) + 0.5) / n * 100) + "%"; });
+}
+
+function markDrag(a, b) {
+  const lo = Math.min(a, b), hi = Math.max(a, b);
+  $$("#histogram button").forEach((btn, i) => btn.classList.toggle("selected", i >= lo && i <= hi));
 }
 
 function toLocalInput(d) {
@@ -881,6 +919,8 @@ function wire() {
   $("#index").addEventListener("change", () => { resetColumns(); search(); });
   $("#tenant").addEventListener("change", () => search());
   $("#more").addEventListener("click", () => search(true));
+  $("#tz").addEventListener("change", () => { if (state.hunt.hist) renderHistogram(state.hunt.hist); });
+  document.addEventListener("mouseup", () => { state.hunt.drag = null; });
   $("#export-csv").addEventListener("click", () => exportResult("csv"));
   $("#save-search").addEventListener("click", saveSearch);
   $("#saved-open").addEventListener("click", () => { const s = chosenSaved(); if (s) location.hash = savedHash(s); });
