@@ -108,6 +108,7 @@ func (s *Server) routes() {
 	h("GET /api/v1/histogram", s.histogram)
 	h("GET /api/v1/top", s.top)
 	h("GET /api/v1/export", long(s.export))
+	h("GET /api/v1/overview", s.overview)
 	h("GET /api/v1/searches", s.listSearches)
 	h("POST /api/v1/searches", s.saveSearch)
 	h("DELETE /api/v1/searches/{id}", s.deleteSearch)
@@ -529,6 +530,15 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, sc app.Scope) er
 		panic(http.ErrAbortHandler)
 	}
 	return err
+}
+
+func (s *Server) overview(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	o, err := s.app.Overview(r.Context(), sc, r.URL.Query().Get("tenant"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, o)
+	return nil
 }
 
 func (s *Server) listSearches(w http.ResponseWriter, r *http.Request, sc app.Scope) error {

@@ -210,6 +210,22 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     await page.getByRole("link", { name: "Back to connectors" }).click();
     await page.waitForSelector("#connectors-view:not([hidden])");
 
+    // Overview: per-connector hours and top values, each equal to the
+    // search behind it, and a value opens that hunt.
+    await page.getByRole("link", { name: "Overview", exact: true }).click();
+    await page.waitForSelector("#overview-view:not([hidden])");
+    await page.waitForSelector('#ov-connectors figure[data-connector="console-trail"]');
+    const ovTotal = Number(await page.locator('#ov-connectors figure[data-connector="console-trail"] .ov-total').getAttribute("data-total"));
+    assert.equal(ovTotal, (await api("GET", "/api/v1/count?from=-24h&q=connector:console-trail")).data.count, "records of the connector in 24 h");
+    const topLink = page.locator('#ov-tops figure[data-chart="event_name"] a[data-value]').first();
+    const topValue = await topLink.getAttribute("data-value");
+    const topN = Number(await topLink.getAttribute("data-count"));
+    assert.equal(topN, (await api("GET", `/api/v1/count?from=-24h&index=aws_events&q=${encodeURIComponent(`msg_class:cloudtrail AND event_name:${topValue}`)}`)).data.count);
+    await shot(page, "06c-overview");
+    await topLink.click();
+    await page.waitForSelector("#hunt-view:not([hidden])");
+    await page.waitForFunction((n) => document.querySelector("#result-count").textContent.startsWith(`${n} matching`), topN);
+
     await page.getByRole("link", { name: /Threat Hunting/ }).click();
     await page.waitForSelector("#hunt-view:not([hidden])");
     await page.getByLabel("Time range", { exact: true }).selectOption("-7d");

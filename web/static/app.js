@@ -85,9 +85,9 @@ function cellText(v) {
 
 // ---------- routing ----------
 function show(id) {
-  for (const v of ["signin-view", "connectors-view", "hunt-view", "quarantine-view", "audit-view"]) $("#" + v).hidden = v !== id;
+  for (const v of ["signin-view", "connectors-view", "hunt-view", "quarantine-view", "audit-view", "overview-view"]) $("#" + v).hidden = v !== id;
   $("#topbar").hidden = id === "signin-view";
-  for (const [nav, view] of [["#nav-connectors", "connectors-view"], ["#nav-hunt", "hunt-view"]]) {
+  for (const [nav, view] of [["#nav-connectors", "connectors-view"], ["#nav-hunt", "hunt-view"], ["#nav-overview", "overview-view"]]) {
     if (id === view) $(nav).setAttribute("aria-current", "page");
     else $(nav).removeAttribute("aria-current");
   }
@@ -107,6 +107,7 @@ async function route() {
   if (h.startsWith("#/hunt")) { show("hunt-view"); initHunt(); }
   else if (h.startsWith("#/quarantine/")) { show("quarantine-view"); loadQuarantine(decodeURIComponent(h.slice(13))); }
   else if (h.startsWith("#/audit/")) { show("audit-view"); loadAudit(decodeURIComponent(h.slice(8))); }
+  else if (h.startsWith("#/overview")) { show("overview-view"); loadOverview(); }
   else { show("connectors-view"); loadConnectors(); }
 }
 
@@ -584,6 +585,79 @@ function columnsChanged() {
   try { localStorage.setItem(columnsKey(), JSON.stringify(state.hunt.columns)); } catch (e) { /* private mode */ }
   recordHunt(true);
   renderRows();
+}
+
+// ---------- overview ----------
+const SVG = "http://www.w3.org/2000/svg";
+function svgEl(tag, attrs, ...kids) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  for (const k of kids) e.append(k);
+  return e;
+}
+
+function huntLink(query, index, range) {
+  const p = new URLSearchParams();
+  p.set("q", query);
+  if (index) p.set("index", index);
+  const t = $("#ov-tenant").value;
+  if (t) p.set("tenant", t);
+  p.set("range", range || "-24h");
+  return "#/hunt?" + p.toString();
+}
+
+let ovReady = false;
+async function loadOverview() {
+  if (!ovReady) {
+    ovReady = true;
+    if (state.me.root) {
+      $("#ov-tenant-field").hidden = false;
+      const { data } = await api("GET", "/api/v1/tenants");
+      for (const t of data.tenants) $("#ov-tenant").append(el("option", { value: t }, t));
+      $("#ov-tenant").addEventListener("change", loadOverview);
+    }
+  }
+  const q = $("#ov-tenant").value ? "?tenant=" + encodeURIComponent($("#ov-tenant").value) : "";
+  const o = (await api("GET", "/api/v1/overview" + q)).data;
+  $("#ov-connectors").replaceChildren(...(o.connectors || []).map((c) => hourChart(c, o)));
+  $("#ov-tops").replaceChildren(...o.tops.map(topChart));
+}
+
+// hourChart is a connector's 24 hourly bars, each bar's count on hover.
+function hourChart(c, o) {
+  const w = 24 * 12, hgt = 60;
+  const max = Math.max(1, ...c.buckets.map((b) => b.count));
+  const total = c.buckets.reduce((n, b) => n + b.count, 0);
+  const svg = svgEl("svg", { viewBox: `0 0 ${w} ${hgt + 14}`, role: "img", "aria-label": `${c.connector}: ${total} records in 24 hours` });
+  const start = new Date(o.from).getTime();
+  for (const b of c.buckets) {
+    const i = Math.floor((new Date(b.start).getTime() - start) / 3600e3);
+    if (i < 0 || i >= 24) continue;
+    const bh = Math.max(1, Math.round(b.count / max * hgt));
+    svg.append(svgEl("rect", { x: i * 12 + 1, y: hgt - bh, width: 10, height: bh, class: "ov-bar" }, svgEl("title", {}, `${b.count} records, ${fmtTime(b.start)}`)));
+  }
+  svg.append(svgEl("text", { x: 0, y: hgt + 12, class: "ov-tick" }, fmtTick(new Date(start), false)), svgEl("text", { x: w - 30, y: hgt + 12, class: "ov-tick" }, fmtTick(new Date(start + 23 * 3600e3), false)));
+  return el("figure", { class: "ov-chart", "data-connector": c.connector },
+    el("figcaption", {}, el("a", { href: huntLink(c.query, "", "-24h") }, c.connector), " ", el("span", { class: "ov-total", "data-total": String(total) }, `${total} records`)), svg);
+}
+
+// topChart is horizontal bars of a field's top values, each a link to its hunt.
+function topChart(t) {
+  const max = Math.max(1, ...t.values.map((v) => v.count));
+  const rowH = 18, w = 300;
+  const svg = svgEl("svg", { viewBox: `0 0 ${w} ${Math.max(1, t.values.length) * rowH}`, role: "img", "aria-label": t.title });
+  t.values.forEach((v, i) => {
+    const bw = Math.max(1, Math.round(v.count / max * (w - 185))); // room for the count
+    const link = svgEl("a", { href: huntLink(`${t.query} AND ${t.field}:${quoteValue(v.value)}`, t.index) },
+      svgEl("text", { x: 0, y: i * rowH + 13, class: "ov-label" }, String(v.value).slice(0, 22)),
+      svgEl("rect", { x: 150, y: i * rowH + 3, width: bw, height: rowH - 6, class: "ov-bar" }),
+      svgEl("text", { x: 152 + bw, y: i * rowH + 13, class: "ov-count" }, String(v.count)));
+    link.setAttribute("data-value", String(v.value));
+    link.setAttribute("data-count", String(v.count));
+    svg.append(link);
+  });
+  return el("figure", { class: "ov-chart", "data-chart": t.field },
+    el("figcaption", {}, el("a", { href: huntLink(t.query, t.index) }, t.title)), t.values.length ? svg : el("p", { class: "hint" }, "nothing in the last 24 hours"));
 }
 
 // ---------- saved searches ----------
