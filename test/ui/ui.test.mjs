@@ -4,6 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
+import { execFileSync } from "node:child_process";
 
 const env = process.env;
 const shot = (page, name) => page.screenshot({ path: `${env.ARTIFACTS}/${name}.png`, fullPage: true });
@@ -16,6 +17,9 @@ async function launch() {
       "--disable-component-update", "--disable-sync"],
   });
 }
+
+// settled waits for the hunt's search (rows, count and histogram) to end.
+const settled = (page) => page.waitForSelector('#hunt-view .results[aria-busy="false"]');
 
 // parseCSV reads RFC 4180 (quoted fields may hold commas, quotes and
 // line breaks).
@@ -270,9 +274,13 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     const topCount = Number(await evField.locator(".top-count").first().textContent());
     const counted = await api("GET", `/api/v1/count?from=-7d&q=${encodeURIComponent(`event_name:${topName}`)}`);
     assert.equal(topCount, counted.data.count, `sidebar count of ${topName}`);
+    const cliCount = execFileSync(env.TRAWL_BIN, ["search", "--count", "--from", "-7d", `event_name:${topName}`],
+      { env: { ...process.env, TRAWL_DATA_DIR: env.TRAWL_DATA } }).toString().trim();
+    assert.equal(String(topCount), cliCount, "sidebar count equals trawl search --count");
     assert.ok(topCount > 1 && topCount < total, `a top value's count (${topCount}) is over the whole result, not the page`);
     // Histogram: a time axis (UTC), the count on hover, a drag selects a
     // range whose count is the dragged bars' sum.
+    await settled(page);
     const ticks = await page.locator("#histogram-axis .tick").allTextContents();
     assert.ok(ticks.length >= 2 && ticks.every((t) => /\d\d:\d\d$/.test(t)), `ticks: ${ticks}`);
     const histBars = page.locator("#histogram button");
@@ -281,15 +289,39 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     const [ba, bb] = [nonzero[0], nonzero[Math.min(nonzero.length - 1, 2)]];
     const dragged = counts.slice(ba, bb + 1).reduce((x, y) => x + y, 0);
     assert.match(await histBars.nth(ba).getAttribute("title"), new RegExp(`^${counts[ba]} records from .* \\(UTC\\)$`));
-    const boxA = await histBars.nth(ba).boundingBox(), boxB = await histBars.nth(bb).boundingBox();
-    await page.mouse.move(boxA.x + boxA.width / 2, boxA.y + boxA.height - 1);
+    // hover() scrolls the bar into view and waits for it to be stable, so
+    // the drag lands on the bars even when the layout moved.
+    await histBars.nth(ba).hover({ position: { x: 1, y: 1 } });
     await page.mouse.down();
-    await page.mouse.move(boxB.x + boxB.width / 2, boxB.y + boxB.height - 1, { steps: 5 });
+    await histBars.nth(bb).hover({ position: { x: 1, y: 1 } });
     await page.mouse.up();
+    // The drag made a new hunt (the range turned absolute) with the dragged
+    // bars' count.
+    await page.waitForFunction(() => document.querySelector("#range").value === "custom" && location.hash.includes("from="), null, { timeout: 10000 });
+    await settled(page);
     await page.waitForFunction((n) => document.querySelector("#result-count").textContent.startsWith(`${n} matching`), dragged);
-    assert.equal(await page.getByLabel("Time range", { exact: true }).inputValue(), "custom");
     await shot(page, "07c-histogram-drag");
     await page.goBack();
+    await page.waitForFunction(() => document.querySelector("#range").value === "-7d");
+    await settled(page);
+    await page.waitForFunction((n) => document.querySelector("#result-count").textContent.startsWith(`${n} matching`), total);
+    // The same with the keyboard: Shift+arrows extend a range, Enter zooms.
+    const kbBars = await histBars.evaluateAll((bs) => bs.map((b) => Number(b.dataset.count)));
+    const k0 = kbBars.findIndex((c) => c > 0);
+    const k1 = Math.min(kbBars.length - 1, k0 + 2);
+    await histBars.nth(k0).focus();
+    await page.keyboard.press("Shift+ArrowRight");
+    await page.keyboard.press("Shift+ArrowRight");
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.querySelector("#range").value === "custom" && location.hash.includes("from="), null, { timeout: 10000 });
+    await settled(page);
+    const kbWant = kbBars.slice(k0, k1 + 1).reduce((x, y) => x + y, 0);
+    await page.waitForFunction((n) => document.querySelector("#result-count").textContent.startsWith(`${n} matching`), kbWant, { timeout: 10000 }).catch(async () => {
+      throw new Error(`keyboard range over bars ${k0}..${k1} of ${JSON.stringify(kbBars)}: want ${kbWant}, got "${await page.locator("#result-count").textContent()}" at ${decodeURIComponent(page.url())}`);
+    });
+    await page.goBack();
+    await page.waitForFunction(() => document.querySelector("#range").value === "-7d");
+    await settled(page);
     await page.waitForFunction((n) => document.querySelector("#result-count").textContent.startsWith(`${n} matching`), total);
     // Back returns to the previous hunt.
     await page.goBack();

@@ -91,7 +91,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"TRAWL_URL=http://"+addr, "TRAWL_TOKEN="+strings.TrimSpace(string(root)), "TRAWL_TENANT_TOKEN="+strings.TrimSpace(string(tenantTok)),
 		"S3_ENDPOINT="+srv.Endpoint, "S3_KEY="+srv.AccessKey, "S3_SECRET="+srv.SecretKey, "BUCKET=console-trail",
-		"PREFIX=AWSLogs/"+acct+"/CloudTrail", "EVENT_ID="+eventID, "ARTIFACTS="+artifacts, "CHROMIUM="+chromium)
+		"PREFIX=AWSLogs/"+acct+"/CloudTrail", "EVENT_ID="+eventID, "ARTIFACTS="+artifacts, "CHROMIUM="+chromium,
+		"TRAWL_BIN="+bin, "TRAWL_DATA="+data)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err = cmd.Run()

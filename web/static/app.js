@@ -649,6 +649,7 @@ function topChart(t) {
   t.values.forEach((v, i) => {
     const bw = Math.max(1, Math.round(v.count / max * (w - 185))); // room for the count
     const link = svgEl("a", { href: huntLink(`${t.query} AND ${t.field}:${quoteValue(v.value)}`, t.index) },
+      svgEl("rect", { x: 0, y: i * rowH, width: w, height: rowH, class: "ov-hit" }), // the whole row is the link
       svgEl("text", { x: 0, y: i * rowH + 13, class: "ov-label" }, String(v.value).slice(0, 22)),
       svgEl("rect", { x: 150, y: i * rowH + 3, width: bw, height: rowH - 6, class: "ov-bar" }),
       svgEl("text", { x: 152 + bw, y: i * rowH + 13, class: "ov-count" }, String(v.count)));
@@ -768,11 +769,15 @@ async function search(append = false) {
   $("#query").removeAttribute("aria-invalid");
   const extra = { limit: "100" };
   if (append && state.hunt.next) extra.cursor = JSON.stringify(state.hunt.next);
+  // aria-busy says a search is in flight (assistive technology waits for
+  // it, and so do the browser tests).
+  const results = $("#hunt-view .results");
+  results.setAttribute("aria-busy", "true");
   let res;
   try {
     res = (await api("GET", "/api/v1/search?" + params(extra))).data;
   } catch (e) {
-    if (seq === searchSeq) showQueryError(e);
+    if (seq === searchSeq) { showQueryError(e); results.setAttribute("aria-busy", "false"); }
     return;
   }
   if (seq !== searchSeq) return;
@@ -788,6 +793,7 @@ async function search(append = false) {
     $("#result-count").textContent = `${count.data.count} matching records`;
     renderHistogram(hist.data);
   }
+  if (seq === searchSeq) results.setAttribute("aria-busy", "false");
 }
 
 // fmtTick is a histogram label in the chosen time zone: the time of day,
@@ -821,7 +827,22 @@ function renderHistogram(h) {
       const lo = Math.min(a, i), hi = Math.max(a, i);
       zoom(h.buckets[lo].start, new Date(new Date(h.buckets[hi].start).getTime() + h.interval_seconds * 1000));
     });
-    btn.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); zoom(b.start, end); } });
+    // Keyboard: arrows move between bars, Shift+arrows extend a range from
+    // where it started, Enter or Space zooms to the range (or the bar).
+    btn.addEventListener("keydown", (e) => {
+      if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+        e.preventDefault();
+        const j = Math.max(0, Math.min(h.buckets.length - 1, i + (e.key === "ArrowRight" ? 1 : -1)));
+        if (e.shiftKey) { state.hunt.anchor = state.hunt.anchor ?? i; markDrag(state.hunt.anchor, j); } else { state.hunt.anchor = null; markDrag(j, j); }
+        $$("#histogram button")[j].focus();
+      } else if (e.key === "Enter" || e.key === " ") {
+        e.preventDefault();
+        const a = state.hunt.anchor ?? i;
+        state.hunt.anchor = null;
+        const lo = Math.min(a, i), hi = Math.max(a, i);
+        zoom(h.buckets[lo].start, new Date(new Date(h.buckets[hi].start).getTime() + h.interval_seconds * 1000));
+      }
+    });
     return btn;
   }));
   // Heights are set through the CSSOM: the CSP forbids inline style attributes.
