@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/rand"
@@ -10,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -227,30 +225,8 @@ func TestGenDigestsAuditVerified(t *testing.T) {
 // through the running server.
 func TestDemoAuditsEveryHourVerified(t *testing.T) {
 	data := t.TempDir()
-	cmd := exec.Command(trawlBin, "demo", "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data)
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := launchUntilServing(t, data, 2*time.Minute, "demo", "--addr", "127.0.0.1:0")
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		once := false
-		for sc.Scan() {
-			if !once && strings.Contains(sc.Text(), "serving on") {
-				once = true
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("trawl demo did not start serving")
-	}
 	rows, code := auditJSON(t, data, nil)
 	if code != 0 || len(rows) < 80 {
 		t.Fatalf("demo audit: exit %d, %d hours (2 accounts x 2 regions x about 22 hours expected)", code, len(rows))

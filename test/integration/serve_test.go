@@ -24,7 +24,14 @@ func freeAddr(t *testing.T) string {
 // is serving (it is killed if it does not within 30 s).
 func launchServe(t *testing.T, addr, data string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(trawlBin, append([]string{"serve", "--addr", addr}, extra...)...)
+	return launchUntilServing(t, data, 30*time.Second, append([]string{"serve", "--addr", addr}, extra...)...)
+}
+
+// launchUntilServing starts trawl with args (serve or demo) and returns once
+// it says it is serving; it is killed if it does not within wait.
+func launchUntilServing(t *testing.T, data string, wait time.Duration, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(trawlBin, args...)
 	cmd.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -44,9 +51,9 @@ func launchServe(t *testing.T, addr, data string, extra ...string) *exec.Cmd {
 	}()
 	select {
 	case <-ready:
-	case <-time.After(30 * time.Second):
+	case <-time.After(wait):
 		cmd.Process.Kill()
-		t.Fatal("trawl serve did not start")
+		t.Fatalf("trawl %s did not start serving", args[0])
 	}
 	return cmd
 }
