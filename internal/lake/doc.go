@@ -71,6 +71,12 @@ share.
   stores only the columns its records use (a default-format VPC flow log
   fills about a third of the traffic columns); the schema file lists all,
   so a query over segments that lack a column still resolves it, as NULL.
+- **Encoding:** data pages v2 of about 1 MiB, definition (and, for lists,
+  repetition) levels RLE; text columns dictionary-encoded unless their
+  values are mostly distinct (ids, raw records, request IDs), then plain;
+  min and max statistics per row group for every column but those plain
+  text ones. Trawl writes the pages itself, straight from its column
+  batches; DuckDB (an independent reader) reads every segment in the tests.
 - **Partition keys** (index, tenant, day) are folder names, not columns, so
   Hive-style engines (Trino, Athena, Spark, DuckDB) read them as partition
   keys.
