@@ -20,6 +20,21 @@ type Object struct {
 // STS: the credentials failed, not the bucket.
 const OpAssumeRole = "assume-role"
 
+// OpListPublicKeys is the Op of a failure to list CloudTrail's public keys
+// (the digest audit): CloudTrail answered, not S3.
+const OpListPublicKeys = "list-public-keys"
+
+// Service names who answered a failed operation.
+func (e *Error) Service() string {
+	switch e.Op {
+	case OpAssumeRole:
+		return "STS"
+	case OpListPublicKeys:
+		return "CloudTrail"
+	}
+	return "S3"
+}
+
 // Error is a classified access failure.
 type Error struct {
 	Status         int    // the HTTP status the failure maps to
@@ -49,10 +64,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Answer describes what the store answered, e.g. "S3 answered 403 SignatureDoesNotMatch".
 func (e *Error) Answer() string {
-	svc := "S3"
-	if e.Op == OpAssumeRole {
-		svc = "STS"
-	}
+	svc := e.Service()
 	switch {
 	case e.HTTPStatus != 0 && e.Code != "":
 		return fmt.Sprintf("%s answered %d %s", svc, e.HTTPStatus, e.Code)

@@ -68,8 +68,11 @@ func classifyAPI(e *source.Error, status int, msg string) {
 		if status != 0 && status != 403 {
 			e.Status = status
 		}
-	case e.Code == "AccessDenied" || e.Code == "AllAccessDisabled" || e.Code == "AccountProblem" || status == 403:
+	case e.Code == "AccessDenied" || e.Code == "AccessDeniedException" || e.Code == "AllAccessDisabled" || e.Code == "AccountProblem" || status == 403:
 		switch e.Op {
+		case source.OpListPublicKeys:
+			set(e, 403, "the credentials are valid but are not allowed to read CloudTrail's public keys (cloudtrail:ListPublicKeys), so digests cannot be verified.",
+				"Grant cloudtrail:ListPublicKeys (the connector's generated policy includes it), or give the keys with --public-keys.")
 		case "list":
 			set(e, 403, "the credentials are valid but are not allowed to list this bucket and prefix (s3:ListBucket).", "Grant s3:ListBucket on arn:aws:s3:::BUCKET (with a prefix condition covering the connector's prefix), and check the bucket policy and any SCP.")
 		case "get", "head":
@@ -97,7 +100,7 @@ func classifyAPI(e *source.Error, status int, msg string) {
 		set(e, orDefault(status, 503), "the S3 service had an internal error.", "Trawl retries; check the AWS Health Dashboard if it persists.")
 		e.Retryable = true
 	default:
-		set(e, orDefault(status, 400), "S3 returned "+e.Code+": "+msg, "Check the connector configuration.")
+		set(e, orDefault(status, 400), e.Service()+" returned "+e.Code+": "+msg, "Check the connector configuration.")
 	}
 }
 
@@ -171,7 +174,7 @@ func classifyStatus(e *source.Error, status int) {
 		set(e, status, "the S3 service had an internal error.", "Trawl retries.")
 		e.Retryable = true
 	default:
-		set(e, status, "S3 returned HTTP status "+strconv.Itoa(status)+".", "Check the connector configuration.")
+		set(e, status, e.Service()+" returned HTTP status "+strconv.Itoa(status)+".", "Check the connector configuration.")
 	}
 }
 

@@ -73,4 +73,17 @@ func TestPublicKeysListPublicKeys(t *testing.T) {
 	if len(reqs) != 2 || reqs[0]["StartTime"] != float64(from.Unix()) || reqs[0]["EndTime"] != float64(from.Add(2*time.Hour).Unix()) {
 		t.Errorf("requests %v", reqs)
 	}
+	// A refusal says CloudTrail answered, with its code, and what to grant.
+	denied := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.WriteHeader(400)
+		fmt.Fprint(w, `{"__type":"AccessDeniedException","message":"User is not authorized to perform: cloudtrail:ListPublicKeys"}`)
+	}))
+	defer denied.Close()
+	b2, _ := s3src.New(context.Background(), s3src.Config{Bucket: "trail", AccessKeyID: "AKIAKEYS00000000001", SecretAccessKey: "secret",
+		CloudTrailEndpoint: denied.URL, MaxAttempts: 1})
+	_, err = b2.PublicKeys(context.Background(), "eu-west-1", from, from.Add(time.Hour))
+	if err == nil || !strings.Contains(err.Error(), "CloudTrail answered 400 AccessDeniedException") || !strings.Contains(err.Error(), "cloudtrail:ListPublicKeys") || strings.Contains(err.Error(), "S3") {
+		t.Errorf("a refused ListPublicKeys: %v", err)
+	}
 }

@@ -407,7 +407,7 @@ func (b *Bucket) PublicKeys(ctx context.Context, region string, from, to time.Ti
 	for page := 0; page < 100; page++ {
 		res, err := client.ListPublicKeys(ctx, in)
 		if err != nil {
-			return nil, Classify(err, "list-public-keys", "cloudtrail "+region)
+			return nil, Classify(err, source.OpListPublicKeys, "cloudtrail "+region)
 		}
 		for _, k := range res.PublicKeyList {
 			if k.Fingerprint != nil {
