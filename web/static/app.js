@@ -523,16 +523,27 @@ async function initHunt() {
 
 // A hunt lives in the URL (#/hunt?q=&index=&tenant=&range= or from=&to=,
 // &cols=), so a link reproduces it and back, forward and reload work.
-function huntHash() {
-  const p = new URLSearchParams();
-  if ($("#query").value) p.set("q", $("#query").value);
-  if ($("#index").value) p.set("index", $("#index").value);
-  if ($("#tenant").value) p.set("tenant", $("#tenant").value);
+// currentHunt is the hunt on screen: what a URL and a saved search hold.
+function currentHunt() {
+  const h = { query: $("#query").value, index: $("#index").value, tenant: $("#tenant").value, columns: state.hunt.columns };
   const r = timeRange();
-  if ($("#range").value === "custom") { p.set("from", r.from); if (r.to) p.set("to", r.to); } else p.set("range", $("#range").value);
-  p.set("cols", state.hunt.columns.join(","));
+  if ($("#range").value === "custom") { h.from = r.from; h.to = r.to; } else h.range = $("#range").value;
+  return h;
+}
+
+// huntURL is a hunt as its URL, the one form every link to a hunt takes
+// (the hunt on screen, a saved search, a pivot, an overview chart).
+function huntURL(h) {
+  const p = new URLSearchParams();
+  if (h.query) p.set("q", h.query);
+  if (h.index) p.set("index", h.index);
+  if (h.tenant) p.set("tenant", h.tenant);
+  if (h.from) { p.set("from", h.from); if (h.to) p.set("to", h.to); } else p.set("range", h.range || "-24h");
+  if (h.columns && h.columns.length) p.set("cols", h.columns.join(","));
   return "#/hunt?" + p.toString();
 }
+
+function huntHash() { return huntURL(currentHunt()); }
 
 function applyHuntURL() {
   const h = location.hash;
@@ -596,14 +607,8 @@ function svgEl(tag, attrs, ...kids) {
   return e;
 }
 
-function huntLink(query, index, range) {
-  const p = new URLSearchParams();
-  p.set("q", query);
-  if (index) p.set("index", index);
-  const t = $("#ov-tenant").value;
-  if (t) p.set("tenant", t);
-  p.set("range", range || "-24h");
-  return "#/hunt?" + p.toString();
+function huntLink(query, index) {
+  return huntURL({ query, index, tenant: $("#ov-tenant").value, range: "-24h" });
 }
 
 let ovReady = false;
@@ -638,7 +643,7 @@ function hourChart(c, o) {
   }
   svg.append(svgEl("text", { x: 0, y: hgt + 12, class: "ov-tick" }, fmtTick(new Date(start), false)), svgEl("text", { x: w - 30, y: hgt + 12, class: "ov-tick" }, fmtTick(new Date(start + 23 * 3600e3), false)));
   return el("figure", { class: "ov-chart", "data-connector": c.connector },
-    el("figcaption", {}, el("a", { href: huntLink(c.query, "", "-24h") }, c.connector), " ", el("span", { class: "ov-total", "data-total": String(total) }, `${total} records`)), svg);
+    el("figcaption", {}, el("a", { href: huntLink(c.query, "") }, c.connector), " ", el("span", { class: "ov-total", "data-total": String(total) }, `${total} records`)), svg);
 }
 
 // topChart is horizontal bars of a field's top values, each a link to its hunt.
@@ -671,20 +676,12 @@ async function loadSaved() {
 
 // savedHash is a saved search as a hunt URL: opening it is following it.
 function savedHash(s) {
-  const p = new URLSearchParams();
-  if (s.query) p.set("q", s.query);
-  if (s.index) p.set("index", s.index);
-  if (s.tenant && state.me.root) p.set("tenant", s.tenant);
-  if (s.from) { p.set("from", s.from); if (s.to) p.set("to", s.to); } else p.set("range", s.range || "-24h");
-  if (s.columns && s.columns.length) p.set("cols", s.columns.join(","));
-  return "#/hunt?" + p.toString();
+  return huntURL({ ...s, tenant: state.me.root ? s.tenant : "" });
 }
 
 async function saveSearch() {
   const name = $("#save-name").value.trim();
-  const body = { name, query: $("#query").value, index: $("#index").value, tenant: $("#tenant").value, columns: state.hunt.columns };
-  const r = timeRange();
-  if ($("#range").value === "custom") { body.from = r.from; body.to = r.to; } else body.range = $("#range").value;
+  const body = { name, ...currentHunt() };
   try {
     await api("POST", "/api/v1/searches", body);
     $("#save-status").textContent = `Saved “${name}”.`;
@@ -824,8 +821,7 @@ function renderHistogram(h) {
     btn.addEventListener("mouseup", () => {
       const a = state.hunt.drag ?? i;
       state.hunt.drag = null;
-      const lo = Math.min(a, i), hi = Math.max(a, i);
-      zoom(h.buckets[lo].start, new Date(new Date(h.buckets[hi].start).getTime() + h.interval_seconds * 1000));
+      zoomBars(h, a, i);
     });
     // Keyboard: arrows move between bars, Shift+arrows extend a range from
     // where it started, Enter or Space zooms to the range (or the bar).
@@ -839,8 +835,7 @@ function renderHistogram(h) {
         e.preventDefault();
         const a = state.hunt.anchor ?? i;
         state.hunt.anchor = null;
-        const lo = Math.min(a, i), hi = Math.max(a, i);
-        zoom(h.buckets[lo].start, new Date(new Date(h.buckets[hi].start).getTime() + h.interval_seconds * 1000));
+        zoomBars(h, a, i);
       }
     });
     return btn;
@@ -855,6 +850,12 @@ function renderHistogram(h) {
     return t;
   }));
   $$("#histogram-axis .tick").forEach((t) => { t.style.left = ((Number(t.dataset.i) + 0.5) / n * 100) + "%"; });
+}
+
+// zoomBars zooms to the time the bars from a to b (either order) cover.
+function zoomBars(h, a, b) {
+  const lo = Math.min(a, b), hi = Math.max(a, b);
+  zoom(h.buckets[lo].start, new Date(new Date(h.buckets[hi].start).getTime() + h.interval_seconds * 1000));
 }
 
 function markDrag(a, b) {
@@ -942,15 +943,9 @@ function pivots(r) {
 
 function pivot(r, field) {
   const t = new Date(r.timestamp).getTime();
-  const p = new URLSearchParams();
-  p.set("q", `${field}:${quoteValue(r[field])}`);
-  if (r.index) p.set("index", r.index);
-  if ($("#tenant").value) p.set("tenant", $("#tenant").value);
-  p.set("from", new Date(t - 3600e3).toISOString());
-  p.set("to", new Date(t + 3600e3).toISOString());
-  p.set("cols", state.hunt.columns.join(","));
   $("#detail").hidden = true;
-  location.hash = "#/hunt?" + p.toString();
+  location.hash = huntURL({ query: `${field}:${quoteValue(r[field])}`, index: r.index, tenant: $("#tenant").value,
+    from: new Date(t - 3600e3).toISOString(), to: new Date(t + 3600e3).toISOString(), columns: state.hunt.columns });
 }
 
 function showDetail(i) {
