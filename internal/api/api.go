@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -437,20 +438,28 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request, sc app.Scope) erro
 
 // SearchParams are the query parameters shared by search, count, histogram
 // and top, the same as the CLI's flags.
+// period reads ?from= (default the last 24 hours) and ?to= (default now).
+func period(q url.Values) (from, to time.Time, err error) {
+	now := time.Now()
+	f := q.Get("from")
+	if f == "" {
+		f = "-24h"
+	}
+	if from, err = lake.ParseTime(f, now); err != nil {
+		return from, to, &badRequest{msg: err.Error(), field: "from"}
+	}
+	if to, err = lake.ParseTime(q.Get("to"), now); err != nil {
+		return from, to, &badRequest{msg: err.Error(), field: "to"}
+	}
+	return from, to, nil
+}
+
 func searchRequest(r *http.Request) (lake.SearchRequest, string, error) {
 	q := r.URL.Query()
-	now := time.Now()
 	var req lake.SearchRequest
-	from, to := q.Get("from"), q.Get("to")
-	if from == "" {
-		from = "-24h"
-	}
 	var err error
-	if req.From, err = lake.ParseTime(from, now); err != nil {
-		return req, "", &badRequest{msg: err.Error(), field: "from"}
-	}
-	if req.To, err = lake.ParseTime(to, now); err != nil {
-		return req, "", &badRequest{msg: err.Error(), field: "to"}
+	if req.From, req.To, err = period(q); err != nil {
+		return req, "", err
 	}
 	for _, ix := range q["index"] {
 		for _, p := range strings.Split(ix, ",") {
@@ -726,19 +735,9 @@ func (s *Server) importPublicKeys(w http.ResponseWriter, r *http.Request, sc app
 // the audit run now (POST).
 func (s *Server) digestAudit(run bool) handler {
 	return func(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
-		q := r.URL.Query()
-		now := time.Now()
-		from, to := q.Get("from"), q.Get("to")
-		if from == "" {
-			from = "-24h"
-		}
-		f, err := lake.ParseTime(from, now)
+		f, t, err := period(r.URL.Query())
 		if err != nil {
-			return &badRequest{msg: err.Error(), field: "from"}
-		}
-		t, err := lake.ParseTime(to, now)
-		if err != nil {
-			return &badRequest{msg: err.Error(), field: "to"}
+			return err
 		}
 		var rs []app.AuditResult
 		if run {
