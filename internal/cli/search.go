@@ -51,11 +51,11 @@ func cmdSearch(ctx context.Context, g *globals, args []string) error {
 		fmt.Fprintln(g.stdout, n)
 		return nil
 	}
+	cols := app.ExportColumns(p.Indices)
+	if *columns != "" {
+		cols = strings.Split(*columns, ",")
+	}
 	if *format == "csv" && !(&flagSet{fs}).set()["limit"] {
-		var cols []string
-		if *columns != "" {
-			cols = strings.Split(*columns, ",")
-		}
 		return b.Export(ctx, p, "csv", cols, g.stdout)
 	}
 	res, err := b.Search(ctx, p)
@@ -64,10 +64,6 @@ func cmdSearch(ctx context.Context, g *globals, args []string) error {
 	}
 	switch *format {
 	case "csv":
-		cols := app.ExportColumns(p.Indices)
-		if *columns != "" {
-			cols = strings.Split(*columns, ",")
-		}
 		return app.WriteRows(g.stdout, "csv", cols, res.Rows)
 	case "json":
 		enc := json.NewEncoder(g.stdout)
