@@ -202,36 +202,58 @@ func keyTime(key string) time.Time {
 
 func readDigest(ctx context.Context, b Bucket, o source.Object, p digestPartition) digestObject {
 	do := digestObject{key: o.Key, account: p.Account, region: p.region}
-	content, err := readGzip(ctx, b, o)
-	if err != nil {
-		do.err = err
-		return do
-	}
-	do.d, do.err = ParseDigest(content)
+	do.d, do.err = fetchDigest(ctx, b, o)
 	if do.d != nil && do.account == "" {
 		do.account = do.d.AccountID
 	}
 	return do
 }
 
-func readGzip(ctx context.Context, b Bucket, o source.Object) ([]byte, error) {
+// readError is a failure to read a digest object (missing, not gzip,
+// broken, too large), as against one to decode what was read.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// fetchDigest streams a digest object: gunzipped, bounded, hashed and
+// decoded as it arrives.
+func fetchDigest(ctx context.Context, b Bucket, o source.Object) (*Digest, error) {
 	rc, err := b.Open(ctx, o)
 	if err != nil {
-		return nil, err
+		return nil, &readError{err}
 	}
 	defer rc.Close()
 	zr, err := gzip.NewReader(rc)
 	if err != nil {
-		return nil, fmt.Errorf("not gzip: %w", err)
+		return nil, &readError{fmt.Errorf("not gzip: %w", err)}
 	}
-	content, err := io.ReadAll(io.LimitReader(zr, maxDigestBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("gunzip: %w", err)
+	in := &watchedReader{r: io.LimitReader(zr, maxDigestBytes+1)}
+	d, err := DecodeDigest(in)
+	switch {
+	case in.err != nil:
+		return nil, &readError{fmt.Errorf("gunzip: %w", in.err)}
+	case in.n > maxDigestBytes:
+		return nil, &readError{fmt.Errorf("larger than %d MB uncompressed: not a digest", maxDigestBytes>>20)}
 	}
-	if len(content) > maxDigestBytes {
-		return nil, fmt.Errorf("larger than %d MB uncompressed: not a digest", maxDigestBytes>>20)
+	return d, err
+}
+
+// watchedReader counts what it reads and keeps its read error, which a
+// decoder would report as its own.
+type watchedReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (w *watchedReader) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	w.n += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) {
+		w.err = err
 	}
-	return content, nil
+	return n, err
 }
 
 // hourOf is the hour a digest reports on: the hour its period starts in.

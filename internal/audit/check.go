@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -143,15 +144,14 @@ func checkChain(ctx context.Context, b Bucket, do *digestObject, byKey map[strin
 	prev, ok := byKey[prevKey]
 	if !ok {
 		// Before the listed period: read it where the chain says it is.
-		obj := source.Object{Key: prevKey}
-		content, err := readGzip(ctx, b, obj)
-		if err != nil {
+		pd, err := fetchDigest(ctx, b, source.Object{Key: prevKey})
+		var re *readError
+		if errors.As(err, &re) {
 			// Reported on the missing digest's own hour; this digest's
 			// signature and files stand on their own.
 			h.notes = append(h.notes, fmt.Sprintf("the previous digest %s is missing: the chain has a gap before this hour", prevKey))
 			return prevKey
 		}
-		pd, err := ParseDigest(content)
 		prev = &digestObject{key: prevKey, d: pd, err: err}
 	}
 	if prev.err != nil {

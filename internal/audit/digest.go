@@ -13,6 +13,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -22,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -58,10 +60,25 @@ type LogFile struct {
 
 // ParseDigest reads a digest's uncompressed content. It fails, naming the
 // field, when the content is not a digest.
-func ParseDigest(content []byte) (*Digest, error) {
+func ParseDigest(content []byte) (*Digest, error) { return DecodeDigest(bytes.NewReader(content)) }
+
+// DecodeDigest reads a digest from its uncompressed stream, hashing the
+// content as it is decoded, so no copy of it is kept.
+func DecodeDigest(r io.Reader) (*Digest, error) {
+	h := sha256.New()
+	tee := io.TeeReader(r, h)
+	dec := json.NewDecoder(tee)
 	var d Digest
-	if err := json.Unmarshal(content, &d); err != nil {
+	if err := dec.Decode(&d); err != nil {
 		return nil, fmt.Errorf("not a CloudTrail digest: %w", err)
+	}
+	// As for json.Unmarshal, only white space may follow the object; it
+	// belongs to the content the next digest's hash covers.
+	if err := onlySpace(dec.Buffered()); err != nil {
+		return nil, err
+	}
+	if err := onlySpace(tee); err != nil {
+		return nil, err
 	}
 	var err error
 	if d.start, err = time.Parse(time.RFC3339, d.StartTime); err != nil {
@@ -73,9 +90,27 @@ func ParseDigest(content []byte) (*Digest, error) {
 	if d.Object == "" || d.Fingerprint == "" {
 		return nil, errors.New("not a CloudTrail digest: digestS3Object or digestPublicKeyFingerprint is missing")
 	}
-	sum := sha256.Sum256(content)
-	d.contentSHA256 = hex.EncodeToString(sum[:])
+	d.contentSHA256 = hex.EncodeToString(h.Sum(nil))
 	return &d, nil
+}
+
+// onlySpace reads r to its end and fails on anything but JSON white space.
+func onlySpace(r io.Reader) error {
+	var buf [4096]byte
+	for {
+		n, err := r.Read(buf[:])
+		for _, c := range buf[:n] {
+			if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+				return errors.New("not a CloudTrail digest: content after the JSON object")
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // Start and End are the digest's period.
