@@ -3,6 +3,7 @@ package interflow
 import (
 	"math/bits"
 	"time"
+	"unsafe"
 )
 
 // Batch is a columnar block of records of one schema: what a decode worker
@@ -30,13 +31,22 @@ const (
 // column holds one field's values for every row of a batch. def is the
 // definition level per row (1 present, 0 absent), as Parquet writes it.
 // An unused column (no row sets it) has no arrays.
+//
+// A text value is the span [start, end) of the arena. Rows that repeat
+// the column's last stable value (one Go string: an object's key, bucket,
+// tenant, a decoder's interned constants) share its span instead of
+// copying it, so such a column costs no copy when appended, and the
+// encoder recognizes a repeat by its span without comparing bytes.
 type column struct {
 	used   bool
 	def    []byte
 	chunks [][]byte // String, IP: the arena
 	size   int      // String, IP: bytes in the arena
-	end    []int32  // String, IP: end offset of each row's value in the arena
-	num    []int64  // Int, Bool, Time
+	start  []int32  // String, IP: each row's value in the arena
+	end    []int32
+	last   string // String, IP: the last stable value copied (kept alive: its address identifies it)
+	lastAt [2]int32
+	num    []int64 // Int, Bool, Time
 	list   [][]string
 }
 
@@ -62,7 +72,8 @@ func (b *Batch) Reset() {
 	for i := range b.cols {
 		c := &b.cols[i]
 		c.used = false
-		c.def, c.end, c.num = c.def[:0], c.end[:0], c.num[:0]
+		c.def, c.start, c.end, c.num = c.def[:0], c.start[:0], c.end[:0], c.num[:0]
+		c.last = ""
 		for j := range c.chunks {
 			c.chunks[j] = c.chunks[j][:0]
 		}
@@ -85,8 +96,9 @@ func (b *Batch) use(f int, typ Type) *column {
 	switch typ {
 	case String, IP:
 		if cap(c.end) < b.rows {
-			c.end = make([]int32, 0, b.rows)
+			c.start, c.end = make([]int32, 0, b.rows), make([]int32, 0, b.rows)
 		}
+		c.start = append(c.start[:0], make([]int32, b.n)...)
 		c.end = append(c.end[:0], make([]int32, b.n)...)
 	case Strings:
 		c.list = append(c.list[:0], make([][]string, b.n)...)
@@ -109,7 +121,7 @@ func (b *Batch) Append(r *Record) {
 		}
 	}
 	// A used column holds up to 9 bytes a row beside its text (a
-	// definition level and a number or an offset).
+	// definition level and a number or a span).
 	b.bytes += int64(bits.OnesCount64(b.used[0])+bits.OnesCount64(b.used[1])) * 9
 	b.n++
 }
@@ -129,11 +141,11 @@ func (b *Batch) appendField(r *Record, i int) {
 	c.def = append(c.def, d)
 	switch typ {
 	case String, IP:
+		at := [2]int32{int32(c.size), int32(c.size)}
 		if has {
-			c.write(r.str[i])
-			b.bytes += int64(len(r.str[i]))
+			at = b.text(c, r, i)
 		}
-		c.end = append(c.end, int32(c.size))
+		c.start, c.end = append(c.start, at[0]), append(c.end, at[1])
 	case Strings:
 		var l []string
 		if has {
@@ -147,6 +159,23 @@ func (b *Batch) appendField(r *Record, i int) {
 		}
 		c.num = append(c.num, v)
 	}
+}
+
+// text stores field i of r in column c and returns its span: the last
+// stable value's when r repeats it (the same string), else a new copy.
+func (b *Batch) text(c *column, r *Record, i int) [2]int32 {
+	s := r.str[i]
+	stable := r.stable(i)
+	if stable && len(s) == len(c.last) && unsafe.StringData(s) == unsafe.StringData(c.last) {
+		return c.lastAt
+	}
+	at := [2]int32{int32(c.size), int32(c.size + len(s))}
+	c.write(s)
+	b.bytes += int64(len(s))
+	if stable {
+		c.last, c.lastAt = s, at
+	}
+	return at
 }
 
 // write appends text to the column's arena, filling chunks in turn.
@@ -167,6 +196,11 @@ func (c *column) write(s string) {
 // Has reports whether field f of row i is present.
 func (b *Batch) Has(f, i int) bool { c := &b.cols[f]; return c.used && c.def[i] != 0 }
 
+// TextStart returns where row i's text of field f starts in the column's
+// arena: rows with equal starts hold the same value (a repeated stable
+// value shares its span), which the encoder uses before comparing bytes.
+func (b *Batch) TextStart(f, i int) int32 { return b.cols[f].start[i] }
+
 // Used reports whether any row sets field f.
 func (b *Batch) Used(f int) bool { return b.cols[f].used }
 
@@ -178,11 +212,7 @@ func (b *Batch) StrBytes(f, i int) []byte {
 	if !c.used {
 		return nil
 	}
-	start := 0
-	if i > 0 {
-		start = int(c.end[i-1])
-	}
-	stop := int(c.end[i])
+	start, stop := int(c.start[i]), int(c.end[i])
 	ci := start >> chunkBits
 	if stop <= (ci+1)<<chunkBits {
 		off := start & (chunkSize - 1)

@@ -68,3 +68,51 @@ func TestBatchArenaChunks(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchSharesStableSpans: a stable value (a Go string) repeated by the
+// next row shares its span; a value that points into a reused buffer
+// (SetBytes) is copied every time, even at the same address, as is one
+// copied from such a field; Reset forgets the shared span.
+func TestBatchSharesStableSpans(t *testing.T) {
+	b := NewBatchSize(Events(), 8)
+	r := New(Events())
+	key := strings.Repeat("k", 40)
+	buf := []byte("ACCEPT")
+	for i := range 4 {
+		r.Reset()
+		r.SetString(FRaw, key)
+		copy(buf, []string{"ACCEPT", "REJECT"}[i%2])
+		r.SetBytes(FAction, buf)
+		r.Copy(EEventName, FAction)
+		b.Append(r)
+	}
+	for i := range 4 {
+		want := []string{"ACCEPT", "REJECT"}[i%2]
+		if got := string(b.StrBytes(FAction, i)); got != want {
+			t.Fatalf("row %d: action %q, want %q (a buffer's value was shared)", i, got, want)
+		}
+		if got := string(b.StrBytes(EEventName, i)); got != want {
+			t.Fatalf("row %d: copied field %q, want %q", i, got, want)
+		}
+		if string(b.StrBytes(FRaw, i)) != key || b.TextStart(FRaw, i) != b.TextStart(FRaw, 0) {
+			t.Fatalf("row %d: the repeated key is not shared (start %d)", i, b.TextStart(FRaw, i))
+		}
+	}
+	if b.TextStart(FAction, 1) == b.TextStart(FAction, 3) {
+		t.Fatal("two SetBytes values share a span")
+	}
+	// The key once, eight action texts (four rows, two fields), and 9
+	// bytes a row for each of the three columns.
+	if want := int64(len(key) + 8*6 + 4*3*9); b.Bytes() != want {
+		t.Fatalf("the batch counts %d bytes, want %d (the key copied per row?)", b.Bytes(), want)
+	}
+	b.Reset()
+	r.Reset()
+	r.SetString(FAction, "DENY")
+	b.Append(r)
+	r.SetString(FRaw, key)
+	b.Append(r)
+	if string(b.StrBytes(FRaw, 1)) != key || string(b.StrBytes(FAction, 0)) != "DENY" {
+		t.Fatalf("after Reset: %q %q", b.StrBytes(FRaw, 1), b.StrBytes(FAction, 0))
+	}
+}

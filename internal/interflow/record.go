@@ -16,6 +16,7 @@ import (
 type Record struct {
 	Schema *Schema
 	set    [2]uint64 // which fields are present (schemas have < 128)
+	vol    [2]uint64 // which text fields point into a buffer (SetBytes)
 	str    []string  // String and IP fields
 	num    []int64   // Int; Bool as 0/1; Time as Unix microseconds
 	list   [][]string
@@ -29,15 +30,20 @@ func New(s *Schema) *Record {
 
 // Reset empties the record for the next one.
 func (r *Record) Reset() {
-	r.set = [2]uint64{}
+	r.set, r.vol = [2]uint64{}, [2]uint64{}
 	clear(r.list)
 }
 
 // Has reports whether field i is present.
 func (r *Record) Has(i int) bool { return r.set[i>>6]&(1<<(i&63)) != 0 }
 
-func (r *Record) mark(i int)  { r.set[i>>6] |= 1 << (i & 63) }
-func (r *Record) unset(i int) { r.set[i>>6] &^= 1 << (i & 63) }
+func (r *Record) mark(i int) { r.set[i>>6] |= 1 << (i & 63) }
+
+// stable reports whether text field i is a Go string of its own (set by
+// SetString), not a view of a decoder's buffer: its bytes cannot change,
+// so a batch may recognize it again by its address.
+func (r *Record) stable(i int) bool { return r.vol[i>>6]&(1<<(i&63)) == 0 }
+func (r *Record) unset(i int)       { r.set[i>>6] &^= 1 << (i & 63) }
 
 // SetString stores s, or leaves the field absent when s is empty.
 func (r *Record) SetString(i int, s string) {
@@ -45,6 +51,7 @@ func (r *Record) SetString(i int, s string) {
 		return
 	}
 	r.str[i] = s
+	r.vol[i>>6] &^= 1 << (i & 63)
 	r.mark(i)
 }
 
@@ -57,6 +64,7 @@ func (r *Record) SetBytes(i int, b []byte) {
 		return
 	}
 	r.str[i] = unsafe.String(&b[0], len(b))
+	r.vol[i>>6] |= 1 << (i & 63)
 	r.mark(i)
 }
 
@@ -100,6 +108,7 @@ func (r *Record) Copy(dst, src int) {
 		return
 	}
 	r.str[dst], r.num[dst], r.list[dst] = r.str[src], r.num[src], r.list[src]
+	r.vol[dst>>6] = r.vol[dst>>6]&^(1<<(dst&63)) | (r.vol[src>>6]>>(src&63)&1)<<(dst&63)
 	r.mark(dst)
 }
 

@@ -36,6 +36,7 @@ const (
 	pageBytes     = 1 << 20 // a data page's values before compression
 	maxDictValues = 1 << 15
 	maxDictBytes  = 1 << 20
+	spanBits      = 8 // buildDict's cache of values known by their span
 )
 
 // leafInfo is what encoding needs to know about one leaf.
@@ -212,7 +213,10 @@ type chunkEncoder struct {
 	levels []byte
 	comp   []byte
 	idx    []int32 // the chunk's dictionary indexes
-	ipos   [2]int  // the current page's range of idx
+	cdefs  []byte  // the dictionary chunk's definition levels, a row each
+	cnulls int
+	spans  [1 << spanBits]struct{ at, idx int32 } // arena start → index
+	ipos   [2]int                                 // the current page's range of idx
 	dict   map[string]int32
 	dvals  [][]byte // dictionary entries, in index order
 	dsize  int
@@ -238,9 +242,13 @@ func (e *chunkEncoder) chunk(li leafInfo, b *interflow.Batch, rows []int32, rg i
 		if err := e.dictPage(); err != nil {
 			return cc, nil, err
 		}
-	} else {
-		li.dict = false
+		md.DataPageOffset = int64(len(e.out))
+		if err := e.dictPages(li); err != nil {
+			return cc, nil, err
+		}
+		return e.finish(li, cc), e.out, nil
 	}
+	li.dict = false
 	md.DataPageOffset = int64(len(e.out))
 	e.ipos = [2]int{}
 	e.resetPage()
@@ -257,54 +265,103 @@ func (e *chunkEncoder) chunk(li leafInfo, b *interflow.Batch, rows []int32, rg i
 			return cc, nil, err
 		}
 	}
+	return e.finish(li, cc), e.out, nil
+}
+
+// finish fills a chunk's totals and statistics.
+func (e *chunkEncoder) finish(li leafInfo, cc format.ColumnChunk) format.ColumnChunk {
+	md := &cc.MetaData
 	md.NumValues = e.stats.values
 	md.TotalCompressedSize = int64(len(e.out))
 	md.TotalUncompressedSize = e.uncompressed
 	md.Statistics = e.stats.format(li)
-	return cc, e.out, nil
+	return cc
 }
 
-// buildDict maps a text column's values to dictionary indexes, or reports
-// false when the dictionary would pass its limits (the chunk is then
-// written plain). Runs of one value (an object's key, an account) cost a
-// comparison each.
+// buildDict maps a text column's values to dictionary indexes, and notes
+// each row's definition level, or reports false when the dictionary would
+// pass its limits (the chunk is then written plain). A value is known
+// again by where the batch stores it before its bytes are compared: the
+// rows that repeat a stable value (an object's key, the tenant) share one
+// span, so columns that hold one value per object cost no hashing.
 func (e *chunkEncoder) buildDict(b *interflow.Batch, f int, rows []int32) bool {
 	if e.dict == nil {
 		e.dict = map[string]int32{}
 	}
 	clear(e.dict)
 	e.dvals, e.dsize, e.idx = e.dvals[:0], 0, e.idx[:0]
+	e.cdefs, e.cnulls = e.cdefs[:0], 0
+	for i := range e.spans {
+		e.spans[i].at = -1
+	}
 	var last []byte
 	lastIdx := int32(-1)
 	for _, r := range rows {
 		if !b.Has(f, int(r)) {
+			e.cdefs = append(e.cdefs, 0)
+			e.cnulls++
+			continue
+		}
+		e.cdefs = append(e.cdefs, 1)
+		at := b.TextStart(f, int(r))
+		span := &e.spans[uint32(at)*2654435761>>(32-spanBits)]
+		if span.at == at {
+			e.idx = append(e.idx, span.idx)
 			continue
 		}
 		v := b.StrBytes(f, int(r))
-		if lastIdx >= 0 && bytes.Equal(v, last) {
-			e.idx = append(e.idx, lastIdx)
-			continue
-		}
-		i, ok := e.dict[unsafe.String(unsafe.SliceData(v), len(v))]
-		if !ok {
-			if len(e.dvals) == maxDictValues || e.dsize+len(v) > maxDictBytes {
-				return false
+		i := lastIdx
+		if lastIdx < 0 || !bytes.Equal(v, last) {
+			var ok bool
+			if i, ok = e.dict[unsafe.String(unsafe.SliceData(v), len(v))]; !ok {
+				if len(e.dvals) == maxDictValues || e.dsize+len(v) > maxDictBytes {
+					return false
+				}
+				// Mostly distinct values (addresses of a scan, request
+				// IDs) would pass the limit anyway: give up early, before
+				// thousands of inserts are wasted.
+				if len(e.dvals) >= 2048 && len(e.dvals)*2 > len(e.idx) {
+					return false
+				}
+				i = int32(len(e.dvals))
+				e.dict[string(v)] = i
+				e.dvals = append(e.dvals, v)
+				e.dsize += len(v)
 			}
-			// Mostly distinct values (addresses of a scan, request IDs)
-			// would pass the limit anyway: give up early, before
-			// thousands of inserts are wasted.
-			if len(e.dvals) >= 2048 && len(e.dvals)*2 > len(e.idx) {
-				return false
-			}
-			i = int32(len(e.dvals))
-			e.dict[string(v)] = i
-			e.dvals = append(e.dvals, v)
-			e.dsize += len(v)
 		}
+		span.at, span.idx = at, i
 		last, lastIdx = v, i
 		e.idx = append(e.idx, i)
 	}
 	return len(e.dvals) > 0 // a chunk of nulls needs no dictionary
+}
+
+// dictPages writes a dictionary-encoded chunk's data pages from what
+// buildDict noted: no second visit of the rows.
+func (e *chunkEncoder) dictPages(li leafInfo) error {
+	const per = pageBytes / 4
+	n := len(e.cdefs)
+	e.ipos = [2]int{}
+	for lo := 0; lo < n; lo += per {
+		hi := min(lo+per, n)
+		e.resetPage()
+		e.defs = append(e.defs, e.cdefs[lo:hi]...)
+		present := hi - lo
+		if e.cnulls > 0 {
+			present = 0
+			for _, d := range e.defs {
+				present += int(d)
+			}
+		}
+		e.ipos[1] = e.ipos[0] + present
+		e.pageRows, e.pageVals, e.pageNulls = hi-lo, hi-lo, hi-lo-present
+		e.stats.values += int64(hi - lo)
+		e.stats.nulls += int64(hi - lo - present)
+		if err := e.dataPage(li); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (e *chunkEncoder) dictPage() error {

@@ -41,6 +41,40 @@ func testRows(n int) *interflow.Batch {
 	return b
 }
 
+// TestEncodeSharedSpans: dictionary columns whose values the batch shares
+// (stable strings repeated in runs, more of them than buildDict's span
+// cache holds, interleaved by the time sort) or copies (a reused buffer)
+// read back exactly, nulls included.
+func TestEncodeSharedSpans(t *testing.T) {
+	b := interflow.NewBatch(interflow.Events())
+	keys := make([]string, 600)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("AWSLogs/1/CloudTrail/us-east-1/2024/05/01/object-%04d.json.gz", i)
+	}
+	r := interflow.New(interflow.Events())
+	buf := []byte("Get0")
+	for i := range 3000 {
+		r.Reset()
+		r.Stamp(interflow.Provenance{Tenant: "acme", Connector: "c", Bucket: "b", Key: keys[i/5%len(keys)], ETag: "e"}, int64(i), "cloudtrail", "paas")
+		r.SetTime(interflow.FTimestamp, base.Add(time.Duration(i*7919%3000)*time.Second))
+		buf[3] = byte('0' + i%3)
+		r.SetBytes(interflow.EEventName, buf)
+		if i%7 != 0 {
+			r.SetString(interflow.EEventSource, keys[i%11])
+		}
+		b.Append(r)
+	}
+	dir := t.TempDir()
+	lay := newLayout(interflow.Events())
+	lay.rowGroup = 1000
+	rows := sortedRows(b, nil)
+	seg, err := lay.writeSegment(dir, "acme", b, rows, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readsBackEqual(t, lay, filepath.Join(dir, seg.Path), b, rows)
+}
+
 // TestSegmentRoundTrip: a segment is sorted by time, readable by DuckDB
 // (types, IP keys, lists, row group numbers) and by the segment reader.
 func TestSegmentRoundTrip(t *testing.T) {
