@@ -39,6 +39,7 @@ const (
 // encoder recognizes a repeat by its span without comparing bytes.
 type column struct {
 	used   bool
+	typ    Type
 	def    []byte
 	chunks [][]byte // String, IP: the arena
 	size   int      // String, IP: bytes in the arena
@@ -87,7 +88,7 @@ func (b *Batch) Reset() {
 // batch, earlier rows absent.
 func (b *Batch) use(f int, typ Type) *column {
 	c := &b.cols[f]
-	c.used = true
+	c.used, c.typ = true, typ
 	b.used[f>>6] |= 1 << (f & 63)
 	if cap(c.def) < b.rows {
 		c.def = make([]byte, 0, b.rows)
@@ -128,36 +129,27 @@ func (b *Batch) Append(r *Record) {
 
 // appendField appends field i of r (or its absence) to its column.
 func (b *Batch) appendField(r *Record, i int) {
-	typ := b.Schema.Fields[i].Type
 	c := &b.cols[i]
-	has := r.Has(i)
 	if !c.used {
-		c = b.use(i, typ)
+		c = b.use(i, b.Schema.Fields[i].Type)
 	}
-	var d byte
-	if has {
-		d = 1
-	}
-	c.def = append(c.def, d)
-	switch typ {
+	has := r.set[i>>6] >> (i & 63) & 1
+	c.def = append(c.def, byte(has))
+	switch c.typ {
 	case String, IP:
 		at := [2]int32{int32(c.size), int32(c.size)}
-		if has {
+		if has != 0 {
 			at = b.text(c, r, i)
 		}
 		c.start, c.end = append(c.start, at[0]), append(c.end, at[1])
 	case Strings:
 		var l []string
-		if has {
+		if has != 0 {
 			l = append([]string(nil), r.list[i]...)
 		}
 		c.list = append(c.list, l)
 	default:
-		var v int64
-		if has {
-			v = r.num[i]
-		}
-		c.num = append(c.num, v)
+		c.num = append(c.num, r.num[i]&-int64(has))
 	}
 }
 
@@ -227,6 +219,17 @@ func (b *Batch) StrBytes(f, i int) []byte {
 		p += n
 	}
 	return out
+}
+
+// Ints returns an integer, boolean or time column: each row's definition
+// level (0 absent) and value, for a caller that walks many rows (the
+// encoder). Both are nil when no row sets the field.
+func (b *Batch) Ints(f int) (def []byte, num []int64) {
+	c := &b.cols[f]
+	if !c.used {
+		return nil, nil
+	}
+	return c.def[:b.n], c.num[:b.n]
 }
 
 // Num returns an integer, boolean (0/1) or time (Unix microseconds) field

@@ -15,6 +15,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,9 @@ import (
 type Options struct {
 	// MemoryLimit for DuckDB, e.g. "1GB". DuckDB's default is 80% of RAM.
 	MemoryLimit string
-	Threads     int
+	// Threads that run a query over the segments (default: one a core).
+	// The catalog runs on one: see Lake.
+	Threads int
 	// Root is where segments are kept (default: a folder "lake" beside
 	// the catalog file).
 	Root string
@@ -38,8 +41,16 @@ type Options struct {
 }
 
 // Lake is an open catalog and its segments.
+//
+// Two DuckDB databases do the work: the catalog (db, the file) on one
+// thread, and an in-memory engine (q) that reads the segments on every
+// core. DuckDB's worker threads spin for a while after each statement in
+// wait of the next task; with the catalog's many small commits during
+// ingest, they took 6% of two cores from the decoders. The catalog's
+// statements gain nothing from more threads; searches keep them all.
 type Lake struct {
 	db      *sql.DB
+	q       *sql.DB
 	path    string
 	root    string
 	layouts map[*interflow.Schema]*layout
@@ -71,50 +82,68 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 	// checkpoint_threshold: DuckDB folds its WAL into the file every 16 MB
 	// by default; 256 MB keeps catalog commits cheap under ingest (the WAL
 	// is durable, so a crash only lengthens the replay at the next open).
-	dsn := path + "?storage_compatibility_version=v1.5.0&memory_limit=" + opt.MemoryLimit +
-		"&autoinstall_known_extensions=false&autoload_known_extensions=false&checkpoint_threshold=256MB"
-	if opt.Threads > 0 {
-		dsn += fmt.Sprintf("&threads=%d", opt.Threads)
-	}
-	c, err := duckdb.NewConnector(dsn, nil)
+	common := "memory_limit=" + opt.MemoryLimit + "&autoinstall_known_extensions=false&autoload_known_extensions=false"
+	db, err := openDuckDB(path + "?storage_compatibility_version=v1.5.0&checkpoint_threshold=256MB&threads=1&" + common)
 	if err != nil {
 		if strings.Contains(err.Error(), "lock") {
 			return nil, fmt.Errorf("lake: open %s: %w (%v)", path, ErrLocked, err)
 		}
 		return nil, fmt.Errorf("lake: open %s: %w", path, err)
 	}
-	db := sql.OpenDB(c)
-	l := &Lake{db: db, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(256 << 20), timings: opt.Timings}
+	engine := "?temp_directory=" + url.QueryEscape(path+".query.tmp") + "&" + common
+	if opt.Threads > 0 {
+		engine += fmt.Sprintf("&threads=%d", opt.Threads)
+	}
+	q, err := openDuckDB(engine)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("lake: query engine: %w", err)
+	}
+	l := &Lake{db: db, q: q, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(256 << 20), timings: opt.Timings}
 	l.schemaFiles = map[string]string{}
 	for _, s := range interflow.Schemas() {
 		l.layouts[s] = newLayout(s)
 		p, err := l.layouts[s].schemaFile(opt.Root)
 		if err != nil {
-			db.Close()
+			l.closeDBs()
 			return nil, fmt.Errorf("lake: schema file: %w", err)
 		}
 		l.schemaFiles[s.Index] = p
 	}
 	// Parquet footers of immutable segments are worth caching.
-	if _, err := db.ExecContext(ctx, "SET parquet_metadata_cache = true"); err != nil {
-		db.Close()
+	if _, err := q.ExecContext(ctx, "SET parquet_metadata_cache = true"); err != nil {
+		l.closeDBs()
 		return nil, fmt.Errorf("lake: %w", err)
 	}
 	if err := l.migrate(ctx); err != nil {
-		db.Close()
+		l.closeDBs()
 		return nil, err
 	}
 	if err := l.sweep(ctx); err != nil {
-		db.Close()
+		l.closeDBs()
 		return nil, err
 	}
 	return l, nil
 }
 
-// Close closes the database, checkpointing its WAL.
+// openDuckDB opens a DuckDB database from a DSN (a path, or none for
+// memory, then its settings).
+func openDuckDB(dsn string) (*sql.DB, error) {
+	c, err := duckdb.NewConnector(dsn, nil)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
+}
+
+func (l *Lake) closeDBs() error {
+	return errors.Join(l.q.Close(), l.db.Close())
+}
+
+// Close closes the databases, checkpointing the catalog's WAL.
 func (l *Lake) Close() error {
 	_, _ = l.db.Exec("CHECKPOINT")
-	return l.db.Close()
+	return l.closeDBs()
 }
 
 // Path returns the database file path.

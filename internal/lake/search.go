@@ -349,7 +349,7 @@ func (l *Lake) Count(ctx context.Context, req SearchRequest) (int64, error) {
 			continue
 		}
 		var n int64
-		if err := l.db.QueryRowContext(ctx, "SELECT count(*) FROM "+from+" WHERE "+p.where, p.args...).Scan(&n); err != nil {
+		if err := l.q.QueryRowContext(ctx, "SELECT count(*) FROM "+from+" WHERE "+p.where, p.args...).Scan(&n); err != nil {
 			return 0, fmt.Errorf("lake: count %s: %w", p.schema.Index, err)
 		}
 		total += n
@@ -456,7 +456,7 @@ func (l *Lake) newestKeys(ctx context.Context, p *plan, req SearchRequest) ([]hi
 		q := `SELECT filename, file_row_number, rg, "timestamp", id FROM ` + from + " WHERE " + where +
 			` ORDER BY "timestamp" DESC, id DESC LIMIT ?`
 
-		rs, err := l.db.QueryContext(ctx, q, append(append([]any(nil), args...), req.Limit+1)...)
+		rs, err := l.q.QueryContext(ctx, q, append(append([]any(nil), args...), req.Limit+1)...)
 		if err != nil {
 			return nil, fmt.Errorf("lake: search %s: %w", p.schema.Index, err)
 		}
@@ -555,7 +555,7 @@ func selectList(s *interflow.Schema) string {
 }
 
 func (l *Lake) scanRows(ctx context.Context, s *interflow.Schema, q string, args []any) ([]Row, error) {
-	rs, err := l.db.QueryContext(ctx, q, args...)
+	rs, err := l.q.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("lake: search %s: %w", s.Index, err)
 	}
@@ -620,7 +620,7 @@ func (l *Lake) Histogram(ctx context.Context, req SearchRequest, interval time.D
 			continue
 		}
 		q := `SELECT (epoch("timestamp")::BIGINT // ?) * ? AS b, count(*) FROM ` + from + " WHERE " + p.where + " GROUP BY b"
-		rs, err := l.db.QueryContext(ctx, q, append([]any{secs, secs}, p.args...)...)
+		rs, err := l.q.QueryContext(ctx, q, append([]any{secs, secs}, p.args...)...)
 		if err != nil {
 			return nil, fmt.Errorf("lake: histogram %s: %w", p.schema.Index, err)
 		}
@@ -710,7 +710,7 @@ func (l *Lake) Top(ctx context.Context, req SearchRequest, fieldName string, n i
 }
 
 func (l *Lake) topRows(ctx context.Context, q string, args []any, group string, agg map[string]*TopValue) error {
-	rs, err := l.db.QueryContext(ctx, q, args...)
+	rs, err := l.q.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -774,7 +774,7 @@ func (l *Lake) Duplicates(ctx context.Context) (int64, error) {
 			continue
 		}
 		var n int64
-		if err := l.db.QueryRowContext(ctx, `SELECT coalesce(sum(c - 1), 0) FROM (SELECT id, count(*) c FROM `+from+` GROUP BY id HAVING count(*) > 1)`).Scan(&n); err != nil {
+		if err := l.q.QueryRowContext(ctx, `SELECT coalesce(sum(c - 1), 0) FROM (SELECT id, count(*) c FROM `+from+` GROUP BY id HAVING count(*) > 1)`).Scan(&n); err != nil {
 			return 0, err
 		}
 		total += n
@@ -815,7 +815,7 @@ func (l *Lake) CheckIntegrity(ctx context.Context, index string) (Integrity, err
 	if _, ok := s.Lookup("event_id"); ok {
 		ev = "event_id"
 	}
-	err = l.db.QueryRowContext(ctx, "SELECT count(*), count(DISTINCT id), count(DISTINCT "+ev+") FROM "+from).
+	err = l.q.QueryRowContext(ctx, "SELECT count(*), count(DISTINCT id), count(DISTINCT "+ev+") FROM "+from).
 		Scan(&it.Rows, &it.DistinctIDs, &it.DistinctEventIDs)
 	return it, err
 }

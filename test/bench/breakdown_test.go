@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,44 +81,70 @@ func gzipDC(t testing.TB, files []string) time.Duration {
 // TestPerfBreakdown: per sub type, from a bucket folder to searchable
 // rows, with the time of each stage (summed over the workers, so they can
 // exceed the wall time on several cores) and the ratio to gzip -dc of the
-// same objects in the same run. It prints; it asserts no timing.
+// same objects in the same run. Ingest and gzip -dc alternate for a few
+// rounds (TRAWL_PERF_ROUNDS, default 3) and the medians are compared: one
+// run of either varies by a fifth on a shared machine. Stage times are
+// the median round's. It prints; it asserts no timing.
 func TestPerfBreakdown(t *testing.T) {
 	perfOnly(t)
-	mb := 120
+	mb, rounds := 120, 3
 	if v := os.Getenv("TRAWL_PERF_MB"); v != "" {
 		fmt.Sscan(v, &mb)
 	}
+	if v := os.Getenv("TRAWL_PERF_ROUNDS"); v != "" {
+		fmt.Sscan(v, &rounds)
+	}
 	dir := t.TempDir()
-	fmt.Printf("\ningest from a bucket folder to searchable rows, %d cores (stage times are CPU-side sums over workers)\n", runtime.NumCPU())
+	fmt.Printf("\ningest from a bucket folder to searchable rows, %d cores, median of %d rounds (stage times are CPU-side sums over workers)\n", runtime.NumCPU(), rounds)
 	fmt.Printf("%-11s %8s %7s %8s %10s %8s %8s %7s %7s %7s %7s %7s %7s\n", "sub type", "records", "dMB", "ingest", "records/s", "gzip-dc", "ratio",
 		"read", "decode", "norm", "encode", "write", "commit")
 	for _, c := range corpora(t, dir, mb) {
-		gz := gzipDC(t, c.files)
-		ctx := context.Background()
-		var tm lake.Timings
-		l, err := lake.Open(ctx, filepath.Join(t.TempDir(), "trawl.db"), lake.Options{Timings: &tm})
-		if err != nil {
-			t.Fatal(err)
+		var gzs []time.Duration
+		var runs []ingestRun
+		for range max(rounds, 1) {
+			gzs = append(gzs, gzipDC(t, c.files))
+			runs = append(runs, ingestOnce(t, dir, c))
 		}
-		b, err := local.New(dir, c.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn := &connector.Connector{ID: "perf", Name: c.name, Tenant: "perf", SubType: c.sub, Bucket: c.name, Prefix: c.prefix, Start: time.Now().Add(-24 * time.Hour)}
-		start := time.Now()
-		st, err := collect.Run(ctx, conn, b, l, collect.Options{Timings: &tm})
-		took := time.Since(start)
-		if err != nil || st.Records != int64(c.records) {
-			t.Fatalf("%s: %v %+v (want %d records)", c.name, err, st, c.records)
-		}
-		n, err := l.Count(ctx, lake.SearchRequest{From: time.Now().Add(-48 * time.Hour), To: time.Now().Add(time.Hour)})
-		if err != nil || n != int64(c.records) {
-			t.Fatalf("%s: %d searchable, want %d: %v", c.name, n, c.records, err)
-		}
-		l.Close()
-		s := func(stage int) string { return fmt.Sprintf("%.2fs", tm.Of(stage).Seconds()) }
+		slices.Sort(gzs)
+		slices.SortFunc(runs, func(a, b ingestRun) int { return int(a.took - b.took) })
+		gz, run := gzs[len(gzs)/2], runs[len(runs)/2]
+		s := func(stage int) string { return fmt.Sprintf("%.2fs", run.tm.Of(stage).Seconds()) }
 		fmt.Printf("%-11s %8d %7.0f %7.2fs %10.0f %7.2fs %7.2fx %7s %7s %7s %7s %7s %7s\n", strings.TrimPrefix(c.name, "perf-"), c.records,
-			float64(c.decompressed)/1e6, took.Seconds(), float64(c.records)/took.Seconds(), gz.Seconds(), took.Seconds()/gz.Seconds(),
+			float64(c.decompressed)/1e6, run.took.Seconds(), float64(c.records)/run.took.Seconds(), gz.Seconds(), run.took.Seconds()/gz.Seconds(),
 			s(lake.StageRead), s(lake.StageDecode), s(lake.StageNormalize), s(lake.StageEncode), s(lake.StageWrite), s(lake.StageCommit))
 	}
+}
+
+// ingestRun is one collection of a corpus into a new lake.
+type ingestRun struct {
+	took time.Duration
+	tm   *lake.Timings
+}
+
+// ingestOnce collects a corpus into a new lake and checks every record is
+// searchable.
+func ingestOnce(t *testing.T, dir string, c subTypeCorpus) ingestRun {
+	ctx := context.Background()
+	tm := &lake.Timings{}
+	l, err := lake.Open(ctx, filepath.Join(t.TempDir(), "trawl.db"), lake.Options{Timings: tm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	b, err := local.New(dir, c.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := &connector.Connector{ID: "perf", Name: c.name, Tenant: "perf", SubType: c.sub, Bucket: c.name, Prefix: c.prefix, Start: time.Now().Add(-24 * time.Hour)}
+	start := time.Now()
+	st, err := collect.Run(ctx, conn, b, l, collect.Options{Timings: tm})
+	took := time.Since(start)
+	if err != nil || st.Records != int64(c.records) {
+		t.Fatalf("%s: %v %+v (want %d records)", c.name, err, st, c.records)
+	}
+	n, err := l.Count(ctx, lake.SearchRequest{From: time.Now().Add(-48 * time.Hour), To: time.Now().Add(time.Hour)})
+	if err != nil || n != int64(c.records) {
+		t.Fatalf("%s: %d searchable, want %d: %v", c.name, n, c.records, err)
+	}
+	return ingestRun{took: took, tm: tm}
 }
