@@ -2,6 +2,7 @@ package lake
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -249,26 +250,39 @@ func dayOf(micros int64) int64 {
 
 // sortedRows returns the rows to write (sel, or every row) ordered by time.
 func sortedRows(b *interflow.Batch, sel []int32) []int32 {
-	rows := sel
-	if rows == nil {
-		rows = make([]int32, b.Len())
-		for i := range rows {
-			rows[i] = int32(i)
-		}
-	} else {
-		rows = slices.Clone(sel)
+	n := len(sel)
+	if sel == nil {
+		n = b.Len()
 	}
-	slices.SortStableFunc(rows, func(x, y int32) int {
-		a, c := b.Micros(int(x)), b.Micros(int(y))
-		switch {
-		case a < c:
-			return -1
-		case a > c:
-			return 1
+	// Sorting (time, row) pairs, the row breaking ties, keeps the batch's
+	// order among equal times as a stable sort would, at the cost of an
+	// unstable one over keys read once (SortStableFunc's merges were 2% of
+	// ingest).
+	keys := make([]timeRow, n)
+	for i := range keys {
+		r := int32(i)
+		if sel != nil {
+			r = sel[i]
 		}
-		return 0
+		keys[i] = timeRow{b.Micros(int(r)), r}
+	}
+	slices.SortFunc(keys, func(x, y timeRow) int {
+		if x.t != y.t {
+			return cmp.Compare(x.t, y.t)
+		}
+		return cmp.Compare(x.row, y.row)
 	})
+	rows := make([]int32, n)
+	for i, k := range keys {
+		rows[i] = k.row
+	}
 	return rows
+}
+
+// timeRow is a row and its time, what sortedRows sorts.
+type timeRow struct {
+	t   int64
+	row int32
 }
 
 // writeSegment writes rows of b (all of one tenant and day, sorted by

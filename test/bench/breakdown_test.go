@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,8 +97,8 @@ func TestPerfBreakdown(t *testing.T) {
 	}
 	dir := t.TempDir()
 	fmt.Printf("\ningest from a bucket folder to searchable rows, %d cores, median of %d rounds (stage times are CPU-side sums over workers)\n", runtime.NumCPU(), rounds)
-	fmt.Printf("%-11s %8s %7s %8s %10s %8s %8s %7s %7s %7s %7s %7s %7s\n", "sub type", "records", "dMB", "ingest", "records/s", "gzip-dc", "ratio",
-		"read", "decode", "norm", "encode", "write", "commit")
+	fmt.Printf("%-11s %8s %7s %8s %10s %8s %8s %6s %7s %7s %7s %7s %7s %7s\n", "sub type", "records", "dMB", "ingest", "records/s", "gzip-dc", "ratio",
+		"cores", "read", "decode", "norm", "encode", "write", "commit")
 	for _, c := range corpora(t, dir, mb) {
 		var gzs []time.Duration
 		var runs []ingestRun
@@ -109,8 +110,9 @@ func TestPerfBreakdown(t *testing.T) {
 		slices.SortFunc(runs, func(a, b ingestRun) int { return int(a.took - b.took) })
 		gz, run := gzs[len(gzs)/2], runs[len(runs)/2]
 		s := func(stage int) string { return fmt.Sprintf("%.2fs", run.tm.Of(stage).Seconds()) }
-		fmt.Printf("%-11s %8d %7.0f %7.2fs %10.0f %7.2fs %7.2fx %7s %7s %7s %7s %7s %7s\n", strings.TrimPrefix(c.name, "perf-"), c.records,
+		fmt.Printf("%-11s %8d %7.0f %7.2fs %10.0f %7.2fs %7.2fx %6.2f %7s %7s %7s %7s %7s %7s\n", strings.TrimPrefix(c.name, "perf-"), c.records,
 			float64(c.decompressed)/1e6, run.took.Seconds(), float64(c.records)/run.took.Seconds(), gz.Seconds(), run.took.Seconds()/gz.Seconds(),
+			run.cpu.Seconds()/run.took.Seconds(),
 			s(lake.StageRead), s(lake.StageDecode), s(lake.StageNormalize), s(lake.StageEncode), s(lake.StageWrite), s(lake.StageCommit))
 	}
 }
@@ -118,6 +120,7 @@ func TestPerfBreakdown(t *testing.T) {
 // ingestRun is one collection of a corpus into a new lake.
 type ingestRun struct {
 	took time.Duration
+	cpu  time.Duration // CPU time of the whole process meanwhile
 	tm   *lake.Timings
 }
 
@@ -136,9 +139,9 @@ func ingestOnce(t *testing.T, dir string, c subTypeCorpus) ingestRun {
 		t.Fatal(err)
 	}
 	conn := &connector.Connector{ID: "perf", Name: c.name, Tenant: "perf", SubType: c.sub, Bucket: c.name, Prefix: c.prefix, Start: time.Now().Add(-24 * time.Hour)}
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	st, err := collect.Run(ctx, conn, b, l, collect.Options{Timings: tm})
-	took := time.Since(start)
+	took, cpu := time.Since(start), processCPU()-cpu0
 	if err != nil || st.Records != int64(c.records) {
 		t.Fatalf("%s: %v %+v (want %d records)", c.name, err, st, c.records)
 	}
@@ -146,5 +149,14 @@ func ingestOnce(t *testing.T, dir string, c subTypeCorpus) ingestRun {
 	if err != nil || n != int64(c.records) {
 		t.Fatalf("%s: %d searchable, want %d: %v", c.name, n, c.records, err)
 	}
-	return ingestRun{took: took, tm: tm}
+	return ingestRun{took: took, cpu: cpu, tm: tm}
+}
+
+// processCPU is the CPU time this process has used (user and system).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -535,6 +535,22 @@ func SkipReason(key string) string {
 
 // splitFields splits a line at runs of spaces and tabs, reusing out.
 func splitFields(out [][]byte, line []byte) [][]byte {
+	if bytes.IndexByte(line, '\t') < 0 {
+		// Fields apart by spaces (AWS's own): IndexByte finds each in
+		// a few instructions where a byte loop mispredicted a branch at
+		// every field's end.
+		for len(line) > 0 {
+			i := bytes.IndexByte(line, ' ')
+			if i < 0 {
+				return append(out, line)
+			}
+			if i > 0 {
+				out = append(out, line[:i])
+			}
+			line = line[i+1:]
+		}
+		return out
+	}
 	start := -1
 	for i, c := range line {
 		if c == ' ' || c == '\t' {

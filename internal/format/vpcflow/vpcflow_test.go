@@ -174,3 +174,19 @@ func TestKeyLayouts(t *testing.T) {
 func unix(n int64) string { return time.Unix(n, 0).UTC().Format(time.RFC3339Nano) }
 
 func fieldName(i int) string { return interflow.Traffic().Fields[i].Name }
+
+// TestSplitFields: the space-only fast path and the loop for lines with
+// tabs split as strings.FieldsFunc does on spaces and tabs.
+func TestSplitFields(t *testing.T) {
+	sep := func(r rune) bool { return r == ' ' || r == '\t' }
+	for _, line := range []string{"", " ", "a", "a b", "  a  b  ", "2 123 eni-1 - ACCEPT OK", "a\tb c", "\t\ta\t \tb\t", "a b\t"} {
+		var got []string
+		for _, f := range splitFields(nil, []byte(line)) {
+			got = append(got, string(f))
+		}
+		want := strings.FieldsFunc(line, sep)
+		if strings.Join(got, "|") != strings.Join(want, "|") || len(got) != len(want) {
+			t.Errorf("%q: %q, want %q", line, got, want)
+		}
+	}
+}
