@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/delta"
 	"github.com/parquet-go/parquet-go/encoding/rle"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
@@ -156,7 +157,6 @@ func (sw *rowGroupWriter) rowGroup(b *interflow.Batch, rows []int32) error {
 		}
 		cc.MetaData.PathInSchema = li.path
 		cc.MetaData.Type = li.kind
-		cc.MetaData.Codec = format.Zstd
 		cc.FileOffset = start
 		cc.MetaData.DataPageOffset += start
 		if cc.MetaData.DictionaryPageOffset >= 0 {
@@ -213,6 +213,7 @@ type chunkEncoder struct {
 	levels []byte
 	comp   []byte
 	idx    []int32 // the chunk's dictionary indexes
+	ints   []int64 // the page's integers (delta-encoded at its end)
 	cdefs  []byte  // the dictionary chunk's definition levels, a row each
 	cnulls int
 	spans  [1 << spanBits]struct{ at, idx int32 } // arena start → index
@@ -236,6 +237,7 @@ func (e *chunkEncoder) chunk(li leafInfo, b *interflow.Batch, rows []int32, rg i
 	md := &cc.MetaData
 	md.DictionaryPageOffset = -1
 	md.Encoding = []format.Encoding{format.Plain, format.RLE}
+	md.Codec = format.Zstd
 	if li.dict && e.buildDict(b, li.field, rows) {
 		md.Encoding = append(md.Encoding, format.RLEDictionary)
 		md.DictionaryPageOffset = 0
@@ -253,6 +255,7 @@ func (e *chunkEncoder) chunk(li leafInfo, b *interflow.Batch, rows []int32, rg i
 	e.ipos = [2]int{}
 	e.resetPage()
 	if li.kind == format.Int64 && li.leaf.kind == leafValue && !li.list {
+		md.Encoding, md.Codec = []format.Encoding{format.DeltaBinaryPacked, format.RLE}, format.Uncompressed
 		if err := e.int64Pages(li, b, rows); err != nil {
 			return cc, nil, err
 		}
@@ -275,7 +278,11 @@ func (e *chunkEncoder) chunk(li leafInfo, b *interflow.Batch, rows []int32, rg i
 }
 
 // int64Pages writes an integer column's pages in one typed loop over the
-// batch's values (the most common plain column: times, ports, counts).
+// batch's values (the most common plain column: times, ports, counts),
+// delta-encoded (DELTA_BINARY_PACKED) and not compressed: times and
+// positions shrink to a few bits a value and counters to their spread,
+// about what zstd made of them, where zstd was a third of the writer's
+// time for VPC flow's ten integer columns.
 func (e *chunkEncoder) int64Pages(li leafInfo, b *interflow.Batch, rows []int32) error {
 	const per = pageBytes / 8
 	defs, nums := b.Ints(li.field)
@@ -283,7 +290,7 @@ func (e *chunkEncoder) int64Pages(li leafInfo, b *interflow.Batch, rows []int32)
 		defs = make([]byte, b.Len()) // no row sets it: all absent
 	}
 	if len(rows) == 0 {
-		return e.dataPage(li)
+		return e.deltaPage(li)
 	}
 	for lo := 0; lo < len(rows); lo += per {
 		page := rows[lo:min(lo+per, len(rows))]
@@ -295,17 +302,44 @@ func (e *chunkEncoder) int64Pages(li leafInfo, b *interflow.Batch, rows []int32)
 			}
 			v := nums[r]
 			e.defs = append(e.defs, 1)
-			e.vals = binary.LittleEndian.AppendUint64(e.vals, uint64(v))
+			e.ints = append(e.ints, v)
 			e.stats.int(v)
 		}
 		e.pageRows, e.pageVals = len(page), len(page)
 		e.stats.values += int64(len(page))
 		e.stats.nulls += int64(e.pageNulls)
-		if err := e.dataPage(li); err != nil {
+		if err := e.deltaPage(li); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// deltaPage writes the current page's integers delta-encoded, with no
+// compression.
+func (e *chunkEncoder) deltaPage(li leafInfo) error {
+	var err error
+	e.levels = e.levels[:0]
+	defLen := 0
+	if li.def > 0 {
+		if e.levels, err = appendLevels(e.levels, e.defs, li.def); err != nil {
+			return err
+		}
+		defLen = len(e.levels)
+	}
+	var enc delta.BinaryPackedEncoding
+	if e.vals, err = enc.EncodeInt64(e.vals[:0], e.ints); err != nil {
+		return err
+	}
+	size := int32(len(e.levels) + len(e.vals))
+	h := format.PageHeader{Type: format.DataPageV2, UncompressedPageSize: size, CompressedPageSize: size,
+		DataPageHeaderV2: thrift.New(format.DataPageHeaderV2{NumValues: int32(e.pageVals), NumNulls: int32(e.pageNulls),
+			NumRows: int32(e.pageRows), Encoding: format.DeltaBinaryPacked, DefinitionLevelsByteLength: int32(defLen),
+			IsCompressed: thrift.New(false)})}
+	err = e.page(&h, e.levels, e.vals, len(e.levels)+len(e.vals))
+	e.resetPage()
+	e.ints = e.ints[:0]
+	return err
 }
 
 // finish fills a chunk's totals and statistics.
