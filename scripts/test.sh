@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 ./scripts/install-versitygw.sh
 ./scripts/install-browser.sh || export TRAWL_UI_UNAVAILABLE=1
+./scripts/install-postgres.sh
 # openssl signs the digests of the audit's independent signature check.
 if ! command -v openssl >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl) >/dev/null 2>&1 || true
@@ -15,6 +16,8 @@ echo "== lint (gofmt, go mod tidy, go vet)" >&2
 make --no-print-directory lint
 echo "== go test" >&2
 go test -count=1 -timeout 30m ./...
+echo "== the lake's tests again, with the catalog in PostgreSQL" >&2
+TRAWL_TEST_CATALOG=postgres go test -count=1 ./internal/lake/
 echo "== race detector (collector, filters, planner, query)" >&2
 go test -race -count=1 ./internal/collect/ ./internal/filter/ ./internal/prefix/ ./internal/query/
 echo "== fuzz (short)" >&2

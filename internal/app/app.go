@@ -72,9 +72,12 @@ type Options struct {
 	// MasterKeyFile is where the master key is kept (default
 	// <DataDir>/master.key, created with mode 0600 on first start).
 	MasterKeyFile string
-	MemoryLimit   string
-	Logger        *slog.Logger
-	Guard         netguard.Policy
+	// Catalog is a postgres:// URL for a catalog in PostgreSQL; empty
+	// keeps it in the data directory (DuckDB).
+	Catalog     string
+	MemoryLimit string
+	Logger      *slog.Logger
+	Guard       netguard.Policy
 	// AWSPrincipal is the ARN of the identity this server assumes roles
 	// from (its ambient identity), shown in generated trust policies.
 	AWSPrincipal string
@@ -144,7 +147,7 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	lk, err := lake.Open(ctx, filepath.Join(opt.DataDir, DBFile), lake.Options{MemoryLimit: opt.MemoryLimit})
+	lk, err := lake.Open(ctx, filepath.Join(opt.DataDir, DBFile), lake.Options{MemoryLimit: opt.MemoryLimit, Catalog: opt.Catalog})
 	if err != nil {
 		return nil, err
 	}
@@ -160,6 +163,23 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 		opt.Logger.Warn("runs were interrupted by a crash; they resume from their checkpoints", "runs", n)
 	}
 	return a, nil
+}
+
+// MigrateReport says what a catalog migration copied: rows per table, and
+// the file the embedded catalog was renamed to.
+type MigrateReport struct {
+	Tables map[string]int64 `json:"tables"`
+	Backup string           `json:"backup"`
+}
+
+// MigrateCatalog moves the embedded catalog of opt's data directory into
+// the empty PostgreSQL database at to. No process may hold the directory.
+func MigrateCatalog(ctx context.Context, opt Options, to string) (*MigrateReport, error) {
+	rep, err := lake.MigrateCatalog(ctx, filepath.Join(opt.DataDir, DBFile), to, lake.Options{MemoryLimit: opt.MemoryLimit})
+	if err != nil {
+		return nil, err
+	}
+	return &MigrateReport{Tables: rep.Tables, Backup: rep.Backup}, nil
 }
 
 // begin registers work that must end before the lake closes, returning a

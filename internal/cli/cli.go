@@ -37,6 +37,7 @@ type globals struct {
 	allowFolders  []string
 	awsPrincipal  string
 	publicKeys    string
+	catalog       string
 }
 
 const usage = `trawl collects AWS security logs from S3 and makes them searchable.
@@ -54,8 +55,11 @@ Usage:
   trawl audit      [--from -24h] [--to now] [--format table|json] [NAME]
                    (CloudTrail digests: exit 1 when a file is missing or altered)
   trawl gen        --out DIR [--bucket B] [--digests --public-keys-out F] ...
+  trawl catalog    migrate --to postgres://USER@HOST:PORT/DB
+                   (move the catalog into PostgreSQL; then pass --catalog URL)
 
-Every command takes --data-dir DIR (env TRAWL_DATA_DIR, default ./trawl-data).
+Every command takes --data-dir DIR (env TRAWL_DATA_DIR, default ./trawl-data)
+and --catalog URL (env TRAWL_CATALOG) when the catalog is in PostgreSQL.
 When a server holds the data directory, commands use its API (token from
 --token, TRAWL_TOKEN, or the directory's root.token).
 `
@@ -109,6 +113,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = cmdToken(ctx, g, rest)
 	case "audit":
 		err = cmdAudit(ctx, g, rest)
+	case "catalog":
+		err = cmdCatalog(ctx, g, rest)
 	case "version":
 		fmt.Fprintln(stdout, "trawl "+Version)
 	default:
@@ -170,6 +176,7 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 		g.allowFolders = append(g.allowFolders, abs)
 		return nil
 	})
+	fs.StringVar(&g.catalog, "catalog", os.Getenv("TRAWL_CATALOG"), "keep the catalog in PostgreSQL: postgres://USER@HOST:PORT/DB (default: in the data directory; env TRAWL_CATALOG)")
 	fs.StringVar(&g.publicKeys, "public-keys", os.Getenv("TRAWL_PUBLIC_KEYS"), "CloudTrail public keys for the digest audit, as aws cloudtrail list-public-keys prints them (air-gapped sites; env TRAWL_PUBLIC_KEYS)")
 	fs.StringVar(&g.awsPrincipal, "aws-principal", os.Getenv("TRAWL_AWS_PRINCIPAL"), "ARN of the identity this server assumes roles from, shown in generated trust policies (env TRAWL_AWS_PRINCIPAL)")
 	fs.Func("dns-server", "resolve endpoint, proxy and webhook hosts with this DNS server (host:port) instead of the system's", func(v string) error {

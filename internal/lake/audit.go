@@ -2,7 +2,6 @@ package lake
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -36,7 +35,7 @@ func (l *Lake) SaveAudit(ctx context.Context, rs []AuditResult) error {
 	// the same rows: DuckDB would abort one of them on the conflict.
 	l.commitMu.Lock()
 	defer l.commitMu.Unlock()
-	return l.withTx(ctx, func(conn *sql.Conn) error {
+	return l.withTx(ctx, func(conn *catConn) error {
 		for _, r := range rs {
 			_, err := conn.ExecContext(ctx, `DELETE FROM audit_results WHERE connector_id = ? AND account = ? AND region = ? AND hour = ?`,
 				r.ConnectorID, r.Account, r.Region, r.Hour.UTC())

@@ -99,7 +99,7 @@ func (l *Lake) InsertConnector(ctx context.Context, c *connector.Connector, seal
 	if err != nil {
 		return err
 	}
-	err = l.withTx(ctx, func(conn *sql.Conn) error {
+	err = l.withTx(ctx, func(conn *catConn) error {
 		var n int
 		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM connectors WHERE tenant = ? AND name = ?`, c.Tenant, c.Name).Scan(&n); err != nil {
 			return err
@@ -123,7 +123,7 @@ func (l *Lake) UpdateConnector(ctx context.Context, c *connector.Connector, seal
 	if err != nil {
 		return err
 	}
-	return l.withTx(ctx, func(conn *sql.Conn) error {
+	return l.withTx(ctx, func(conn *catConn) error {
 		var v int64
 		err := conn.QueryRowContext(ctx, `SELECT version FROM connectors WHERE id = ?`, c.ID).Scan(&v)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -143,7 +143,7 @@ func (l *Lake) UpdateConnector(ctx context.Context, c *connector.Connector, seal
 // DeleteConnector removes a connector and its checkpoints. Its records stay
 // in the lake: they are evidence, and retention is a separate decision.
 func (l *Lake) DeleteConnector(ctx context.Context, id string) error {
-	return l.withTx(ctx, func(conn *sql.Conn) error {
+	return l.withTx(ctx, func(conn *catConn) error {
 		res, err := conn.ExecContext(ctx, `DELETE FROM connectors WHERE id = ?`, id)
 		if err != nil {
 			return err

@@ -3,7 +3,6 @@ package lake
 import (
 	"container/heap"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -159,7 +158,7 @@ func (l *Lake) compactDay(ctx context.Context, lay *layout, d dayKey, opt Compac
 func (l *Lake) swap(ctx context.Context, out Segment, inputs []Segment, grace time.Duration) error {
 	l.commitMu.Lock()
 	defer l.commitMu.Unlock()
-	return l.withTx(ctx, func(conn *sql.Conn) error {
+	return l.withTx(ctx, func(conn *catConn) error {
 		for _, s := range inputs {
 			res, err := conn.ExecContext(ctx, `DELETE FROM segments WHERE id = ?`, s.ID)
 			if err != nil {

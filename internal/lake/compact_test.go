@@ -133,7 +133,7 @@ func TestLegacyTablesMigrate(t *testing.T) {
 			t.Errorf("round %d: migrated fields: %d %v", round, n, err)
 		}
 		var tables int
-		l.db.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_name IN ('aws_events', 'traffic')`).Scan(&tables)
+		l.db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_name IN ('aws_events', 'traffic')`).Scan(&tables)
 		if tables != 0 {
 			t.Errorf("round %d: %d legacy tables remain", round, tables)
 		}

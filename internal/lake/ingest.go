@@ -139,7 +139,7 @@ func (l *Lake) SetWatermarks(ctx context.Context, connectorID string, w map[stri
 	if len(w) == 0 {
 		return nil
 	}
-	return l.withTx(ctx, func(conn *sql.Conn) error {
+	return l.withTx(ctx, func(conn *catConn) error {
 		for p, t := range w {
 			if _, err := conn.ExecContext(ctx, `INSERT INTO partitions VALUES (?, ?, ?) ON CONFLICT (connector_id, prefix) DO UPDATE SET watermark = excluded.watermark`,
 				connectorID, p, t.UTC()); err != nil {
@@ -311,7 +311,7 @@ func (l *Lake) register(ctx context.Context, bs []*Batch, segs []Segment) error 
 	l.commitMu.Lock()
 	defer l.commitMu.Unlock()
 	defer l.timings.Since(StageCommit, time.Now())
-	return l.withTx(ctx, func(conn *sql.Conn) error {
+	return l.withTx(ctx, func(conn *catConn) error {
 		if err := insertSegments(ctx, conn, segs); err != nil {
 			return err
 		}
@@ -340,7 +340,7 @@ func mergeObjects(bs []*Batch) []*Batch {
 	return out
 }
 
-func insertSegments(ctx context.Context, conn *sql.Conn, segs []Segment) error {
+func insertSegments(ctx context.Context, conn *catConn, segs []Segment) error {
 	now := time.Now().UTC()
 	for _, s := range segs {
 		_, err := conn.ExecContext(ctx, `INSERT INTO segments VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
@@ -360,7 +360,7 @@ func (l *Lake) removeFiles(segs []Segment) {
 	}
 }
 
-func commitQuarantine(ctx context.Context, conn *sql.Conn, b *Batch) error {
+func commitQuarantine(ctx context.Context, conn *catConn, b *Batch) error {
 	now := time.Now().UTC()
 	for i := range b.Quarantine {
 		q := &b.Quarantine[i]
@@ -380,7 +380,7 @@ func commitQuarantine(ctx context.Context, conn *sql.Conn, b *Batch) error {
 // upsertObjects writes the batches' checkpoints with one statement per 200
 // objects: single-row upserts cost milliseconds each in DuckDB, which
 // dominated runs over many small objects. Keys must be distinct.
-func upsertObjects(ctx context.Context, conn *sql.Conn, bs []*Batch) error {
+func upsertObjects(ctx context.Context, conn *catConn, bs []*Batch) error {
 	now := time.Now().UTC()
 	if len(bs) <= 4 {
 		// A few objects (the usual large-object batch): an UPDATE, and an
@@ -431,7 +431,7 @@ func objectRow(b *Batch, now time.Time) []any {
 	return []any{b.ConnectorID, o.Key, o.Version, o.Position, o.Done, o.Records, o.Quarantined, o.Size, lm, now, sum}
 }
 
-func upsertObject(ctx context.Context, conn *sql.Conn, b *Batch, now time.Time) error {
+func upsertObject(ctx context.Context, conn *catConn, b *Batch, now time.Time) error {
 	row := objectRow(b, now)
 	// The SET columns in table order, then the key (connector_id, key).
 	res, err := conn.ExecContext(ctx, `UPDATE objects SET version = ?, position = ?, done = ?, records = ?, quarantined = ?, size = ?,
@@ -527,7 +527,7 @@ func (l *Lake) QuarantinedRecords(ctx context.Context, connectorID, after string
 func (l *Lake) RequeueObjects(ctx context.Context, connectorID string) (int64, error) {
 	var n int64
 	now := time.Now().UTC()
-	err := l.withTx(ctx, func(conn *sql.Conn) error {
+	err := l.withTx(ctx, func(conn *catConn) error {
 		res, err := conn.ExecContext(ctx, `UPDATE objects SET done = false, updated_at = ? WHERE connector_id = ? AND key IN (
  SELECT key FROM quarantine WHERE connector_id = ? AND scope = 'object' AND retried_at IS NULL)`, now, connectorID, connectorID)
 		if err != nil {
@@ -550,7 +550,7 @@ func (l *Lake) ResolveRecord(ctx context.Context, item QuarantineItem, rec *inte
 	segs, err := l.writeSegments([]*Batch{b})
 	if err == nil {
 		l.commitMu.Lock()
-		err = l.withTx(ctx, func(conn *sql.Conn) error {
+		err = l.withTx(ctx, func(conn *catConn) error {
 			res, err := conn.ExecContext(ctx, `DELETE FROM quarantine WHERE id = ?`, item.ID)
 			if err != nil {
 				return err

@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -30,6 +32,9 @@ import (
 type Options struct {
 	// MemoryLimit for DuckDB, e.g. "1GB". DuckDB's default is 80% of RAM.
 	MemoryLimit string
+	// Catalog is where the catalog lives: empty for the embedded DuckDB
+	// file at the path Open is given, or a postgres:// URL.
+	Catalog string
 	// Threads that run a query over the segments (default: one a core).
 	// The catalog runs on one: see Lake.
 	Threads int
@@ -49,8 +54,9 @@ type Options struct {
 // ingest, they took 6% of two cores from the decoders. The catalog's
 // statements gain nothing from more threads; searches keep them all.
 type Lake struct {
-	db      *sql.DB
+	db      *catDB
 	q       *sql.DB
+	lock    *os.File // the data directory's
 	path    string
 	root    string
 	layouts map[*interflow.Schema]*layout
@@ -79,16 +85,15 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 	if err := os.MkdirAll(opt.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("lake: %w", err)
 	}
-	// checkpoint_threshold: DuckDB folds its WAL into the file every 16 MB
-	// by default; 256 MB keeps catalog commits cheap under ingest (the WAL
-	// is durable, so a crash only lengthens the replay at the next open).
-	common := "memory_limit=" + opt.MemoryLimit + "&autoinstall_known_extensions=false&autoload_known_extensions=false"
-	db, err := openDuckDB(path + "?storage_compatibility_version=v1.5.0&checkpoint_threshold=256MB&threads=1&" + common)
+	lock, err := lockDir(filepath.Dir(path))
 	if err != nil {
-		if strings.Contains(err.Error(), "lock") {
-			return nil, fmt.Errorf("lake: open %s: %w (%v)", path, ErrLocked, err)
-		}
-		return nil, fmt.Errorf("lake: open %s: %w", path, err)
+		return nil, err
+	}
+	common := "memory_limit=" + opt.MemoryLimit + "&autoinstall_known_extensions=false&autoload_known_extensions=false"
+	db, err := openCatalog(path, opt.Catalog, common)
+	if err != nil {
+		lock.Close()
+		return nil, err
 	}
 	engine := "?temp_directory=" + url.QueryEscape(path+".query.tmp") + "&" + common
 	if opt.Threads > 0 {
@@ -97,9 +102,10 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 	q, err := openDuckDB(engine)
 	if err != nil {
 		db.Close()
+		lock.Close()
 		return nil, fmt.Errorf("lake: query engine: %w", err)
 	}
-	l := &Lake{db: db, q: q, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(256 << 20), timings: opt.Timings}
+	l := &Lake{db: db, q: q, lock: lock, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(256 << 20), timings: opt.Timings}
 	l.schemaFiles = map[string]string{}
 	for _, s := range interflow.Schemas() {
 		l.layouts[s] = newLayout(s)
@@ -119,11 +125,73 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 		l.closeDBs()
 		return nil, err
 	}
+	if err := l.bindDataDir(ctx); err != nil {
+		l.closeDBs()
+		return nil, err
+	}
 	if err := l.sweep(ctx); err != nil {
 		l.closeDBs()
 		return nil, err
 	}
 	return l, nil
+}
+
+// openCatalog opens the catalog: DuckDB's file at path, or the PostgreSQL
+// database that catalog names.
+func openCatalog(path, catalog, common string) (*catDB, error) {
+	if isPostgres(catalog) {
+		db, err := sql.Open("pgx", catalog)
+		if err != nil {
+			return nil, fmt.Errorf("lake: catalog %s: %w", redactURL(catalog), err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("lake: catalog %s: %w (check that PostgreSQL runs there and the user may connect)", redactURL(catalog), err)
+		}
+		return &catDB{db: db, pg: true}, nil
+	}
+	if catalog != "" {
+		return nil, fmt.Errorf("lake: catalog %q: give a postgres://USER@HOST:PORT/DB URL, or none for the embedded catalog", catalog)
+	}
+	// checkpoint_threshold: DuckDB folds its WAL into the file every 16 MB
+	// by default; 256 MB keeps catalog commits cheap under ingest (the WAL
+	// is durable, so a crash only lengthens the replay at the next open).
+	db, err := openDuckDB(path + "?storage_compatibility_version=v1.5.0&checkpoint_threshold=256MB&threads=1&" + common)
+	if err != nil {
+		if strings.Contains(err.Error(), "lock") {
+			return nil, fmt.Errorf("lake: open %s: %w (%v)", path, ErrLocked, err)
+		}
+		return nil, fmt.Errorf("lake: open %s: %w", path, err)
+	}
+	return &catDB{db: db}, nil
+}
+
+// redactURL drops a URL's password, for messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(a catalog URL that does not parse)"
+	}
+	return u.Redacted()
+}
+
+// lockDir takes the data directory's lock file: one process holds a data
+// directory (its segments, its root token), whichever catalog it uses.
+func lockDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("lake: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "trawl.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lake: lock %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lake: open %s: %w (%v)", dir, ErrLocked, err)
+	}
+	return f, nil
 }
 
 // openDuckDB opens a DuckDB database from a DSN (a path, or none for
@@ -137,12 +205,14 @@ func openDuckDB(dsn string) (*sql.DB, error) {
 }
 
 func (l *Lake) closeDBs() error {
-	return errors.Join(l.q.Close(), l.db.Close())
+	return errors.Join(l.q.Close(), l.db.Close(), l.lock.Close())
 }
 
 // Close closes the databases, checkpointing the catalog's WAL.
 func (l *Lake) Close() error {
-	_, _ = l.db.Exec("CHECKPOINT")
+	if !l.db.pg {
+		_, _ = l.db.ExecContext(context.Background(), "CHECKPOINT")
+	}
 	return l.closeDBs()
 }
 
@@ -204,19 +274,14 @@ CREATE TABLE IF NOT EXISTS segment_garbage (path VARCHAR PRIMARY KEY, delete_aft
 `
 
 func (l *Lake) migrate(ctx context.Context) error {
-	if _, err := l.db.ExecContext(ctx, catalogDDL); err != nil {
-		return fmt.Errorf("lake: create catalog: %w", err)
-	}
-	// A name is unique within its tenant. (The insert checks too, but only
-	// the constraint holds under concurrent inserts.)
-	if _, err := l.db.ExecContext(ctx, `CREATE UNIQUE INDEX IF NOT EXISTS connectors_tenant_name ON connectors (tenant, name)`); err != nil {
-		return fmt.Errorf("lake: two connectors share a name within a tenant; rename one with an older Trawl, then upgrade: %w", err)
+	if err := l.createTables(ctx); err != nil {
+		return err
 	}
 	// Before 0.2 quarantined bytes were VARCHAR, which refuses input that
 	// is not valid UTF-8: exactly what the quarantine must keep.
 	var typ string
 	err := l.db.QueryRowContext(ctx, `SELECT data_type FROM information_schema.columns WHERE table_name = 'quarantine' AND column_name = 'raw'`).Scan(&typ)
-	if err == nil && typ != "BLOB" {
+	if err == nil && !l.db.pg && typ != "BLOB" {
 		if _, err := l.db.ExecContext(ctx, `ALTER TABLE quarantine ALTER raw SET DATA TYPE BLOB USING encode(raw)`); err != nil {
 			return fmt.Errorf("lake: migrate quarantine bytes to BLOB: %w", err)
 		}
@@ -225,12 +290,36 @@ func (l *Lake) migrate(ctx context.Context) error {
 	if _, err := l.db.ExecContext(ctx, `ALTER TABLE objects ADD COLUMN IF NOT EXISTS sha256 VARCHAR`); err != nil {
 		return fmt.Errorf("lake: add the checkpoints' content hash: %w", err)
 	}
+	if l.db.pg {
+		return nil // a PostgreSQL catalog never held rows
+	}
 	return l.migrateLegacyTables(ctx)
+}
+
+// createTables creates the catalog's tables and indexes where missing.
+func (l *Lake) createTables(ctx context.Context) error {
+	for _, stmt := range strings.Split(catalogDDL, ";\n") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if l.db.pg {
+			stmt = strings.ReplaceAll(stmt, " BLOB", " BYTEA")
+		}
+		if _, err := l.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("lake: create catalog: %w", err)
+		}
+	}
+	// A name is unique within its tenant. (The insert checks too, but only
+	// the constraint holds under concurrent inserts.)
+	if _, err := l.db.ExecContext(ctx, `CREATE UNIQUE INDEX IF NOT EXISTS connectors_tenant_name ON connectors (tenant, name)`); err != nil {
+		return fmt.Errorf("lake: two connectors share a name within a tenant; rename one with an older Trawl, then upgrade: %w", err)
+	}
+	return nil
 }
 
 // withTx runs fn inside one transaction on one connection, so an Appender
 // created by fn commits or rolls back with everything else fn did.
-func (l *Lake) withTx(ctx context.Context, fn func(conn *sql.Conn) error) (err error) {
+func (l *Lake) withTx(ctx context.Context, fn func(conn *catConn) error) (err error) {
 	conn, err := l.db.Conn(ctx)
 	if err != nil {
 		return err

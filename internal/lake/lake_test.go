@@ -14,7 +14,7 @@ import (
 
 func openTest(t *testing.T) *Lake {
 	t.Helper()
-	l, err := Open(context.Background(), filepath.Join(t.TempDir(), "trawl.db"), Options{MemoryLimit: "256MB"})
+	l, err := Open(context.Background(), filepath.Join(t.TempDir(), "trawl.db"), testOptions(t, Options{MemoryLimit: "256MB"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,13 +209,14 @@ func TestHistogramAndTop(t *testing.T) {
 func TestReopenKeepsData(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	l, err := Open(ctx, filepath.Join(dir, "trawl.db"), Options{})
+	opt := testOptions(t, Options{})
+	l, err := Open(ctx, filepath.Join(dir, "trawl.db"), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	seed(t, l)
 	l.Close()
-	l, err = Open(ctx, filepath.Join(dir, "trawl.db"), Options{})
+	l, err = Open(ctx, filepath.Join(dir, "trawl.db"), opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package lake
 import (
 	"container/list"
 	"context"
-	"database/sql"
 	"fmt"
 	"io/fs"
 	"os"
@@ -152,7 +151,7 @@ func (l *Lake) migrateLegacyTables(ctx context.Context) error {
 			l.removeFiles(segs)
 			return fmt.Errorf("lake: migrate %s to segments: %w", s.Index, err)
 		}
-		err = l.withTx(ctx, func(conn *sql.Conn) error {
+		err = l.withTx(ctx, func(conn *catConn) error {
 			if err := insertSegments(ctx, conn, segs); err != nil {
 				return err
 			}

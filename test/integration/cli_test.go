@@ -189,7 +189,7 @@ func runStdin(t *testing.T, dataDir, stdin string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, trawlBin, args...)
-	cmd.Env = append(os.Environ(), "TRAWL_DATA_DIR="+dataDir)
+	cmd.Env = append(os.Environ(), dataEnv(t, dataDir)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

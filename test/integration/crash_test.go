@@ -65,7 +65,7 @@ func TestCrashKill9(t *testing.T) {
 			t.Fatalf("collection did not finish after %d rounds", rounds)
 		}
 		cmd := exec.Command(trawlBin, "collect", "--once")
-		cmd.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data, "TRAWL_BATCH_SIZE=700")
+		cmd.Env = append(os.Environ(), append(dataEnv(t, data), "TRAWL_BATCH_SIZE=700")...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

@@ -12,14 +12,50 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/testutil/pgserver"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
 var trawlBin string
+
+// With TRAWL_TEST_CATALOG=postgres every data directory a test uses keeps
+// its catalog in a database of its own on a throw-away PostgreSQL cluster:
+// the suite then checks the PostgreSQL catalog end to end.
+var pgCatalogs struct {
+	sync.Mutex
+	srv   *pgserver.Server
+	byDir map[string]string
+}
+
+// dataEnv is the environment that points trawl at a data directory (and,
+// under TRAWL_TEST_CATALOG=postgres, at its catalog database).
+func dataEnv(t testing.TB, data string) []string {
+	t.Helper()
+	env := []string{"TRAWL_DATA_DIR=" + data}
+	if os.Getenv("TRAWL_TEST_CATALOG") != "postgres" {
+		return env
+	}
+	pgCatalogs.Lock()
+	defer pgCatalogs.Unlock()
+	if pgCatalogs.srv == nil {
+		srv, err := pgserver.New()
+		if err != nil {
+			t.Fatalf("TRAWL_TEST_CATALOG=postgres: %v", err)
+		}
+		pgCatalogs.srv, pgCatalogs.byDir = srv, map[string]string{}
+	}
+	dsn := pgCatalogs.byDir[data]
+	if dsn == "" {
+		dsn = pgCatalogs.srv.Database(t)
+		pgCatalogs.byDir[data] = dsn
+	}
+	return append(env, "TRAWL_CATALOG="+dsn)
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "trawl-itest")
@@ -34,6 +70,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if pgCatalogs.srv != nil {
+		pgCatalogs.srv.Stop()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -49,7 +88,7 @@ func trawl(t *testing.T, dataDir string, env []string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, trawlBin, args...)
-	cmd.Env = append(append(os.Environ(), "TRAWL_DATA_DIR="+dataDir), env...)
+	cmd.Env = append(append(os.Environ(), dataEnv(t, dataDir)...), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

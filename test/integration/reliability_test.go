@@ -63,7 +63,7 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 			args = []string{"serve", "--addr", freeAddr(t), "--tick", "100ms", "--parallel", "3"}
 		}
 		cmd := exec.Command(trawlBin, args...)
-		cmd.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data, "TRAWL_BATCH_SIZE=500")
+		cmd.Env = append(os.Environ(), append(dataEnv(t, data), "TRAWL_BATCH_SIZE=500")...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

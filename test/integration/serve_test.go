@@ -32,7 +32,7 @@ func launchServe(t *testing.T, addr, data string, extra ...string) *exec.Cmd {
 func launchUntilServing(t *testing.T, data string, wait time.Duration, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(trawlBin, args...)
-	cmd.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data)
+	cmd.Env = append(os.Environ(), dataEnv(t, data)...)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

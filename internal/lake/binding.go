@@ -1,0 +1,218 @@
+package lake
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// catalogIDFile, in the data directory, names the catalog its segments are
+// registered in. Opening the directory with another catalog would make the
+// sweep delete every segment that catalog does not know, so it is refused.
+const catalogIDFile = "catalog.id"
+
+// bindDataDir ties the data directory to the catalog: the catalog's id is
+// created once, and the directory must name it (or, when it names none
+// yet, must not hold segments another catalog registered).
+func (l *Lake) bindDataDir(ctx context.Context) error {
+	dir := filepath.Dir(l.path)
+	file := filepath.Join(dir, catalogIDFile)
+	b, err := os.ReadFile(file)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("lake: %w", err)
+	}
+	id, err2 := l.Meta(ctx, "catalog_id")
+	if err2 != nil {
+		return fmt.Errorf("lake: catalog id: %w", err2)
+	}
+	if err == nil {
+		// Nothing is written before the check: a refused catalog stays
+		// as it was (empty, if it was new).
+		if have := strings.TrimSpace(string(b)); have != id {
+			this := id
+			if this == "" {
+				this = "a new, empty one"
+			}
+			return fmt.Errorf("lake: the data directory %s belongs to catalog %s, but this catalog is %s: "+
+				"open it with the catalog it was used with (--catalog, or none for the embedded one); "+
+				"a catalog moves with `trawl catalog migrate --to URL`", dir, have, this)
+		}
+		return nil
+	}
+	if l.db.pg {
+		if _, err := os.Stat(l.path); err == nil {
+			return fmt.Errorf("lake: the data directory %s has an embedded catalog (%s): move it to PostgreSQL with `trawl catalog migrate --to URL` first, or use an empty data directory",
+				dir, filepath.Base(l.path))
+		}
+	}
+	if id == "" {
+		if id, err = l.newCatalogID(ctx); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(file, []byte(id+"\n"), 0o600)
+}
+
+// newCatalogID gives the catalog its id (one insert wins when several
+// nodes open a new catalog at once).
+func (l *Lake) newCatalogID(ctx context.Context) (string, error) {
+	raw := make([]byte, 8)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	if _, err := l.db.ExecContext(ctx, `INSERT INTO meta VALUES ('catalog_id', ?) ON CONFLICT (k) DO NOTHING`, hex.EncodeToString(raw)); err != nil {
+		return "", fmt.Errorf("lake: catalog id: %w", err)
+	}
+	id, err := l.Meta(ctx, "catalog_id")
+	if err != nil || id == "" {
+		return "", fmt.Errorf("lake: catalog id: %v", err)
+	}
+	return id, nil
+}
+
+// catalogTables are the catalog's tables, in the order of catalogDDL.
+func catalogTables() []string {
+	var out []string
+	for _, m := range regexp.MustCompile(`CREATE TABLE IF NOT EXISTS (\w+)`).FindAllStringSubmatch(catalogDDL, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// MigrateReport says what a catalog migration copied.
+type MigrateReport struct {
+	Tables map[string]int64 `json:"tables"` // rows per table
+	Backup string           `json:"backup"` // the embedded catalog's file, renamed
+}
+
+// MigrateCatalog copies the embedded catalog of the data directory whose
+// catalog file is path into the PostgreSQL database at to (which must be
+// empty), checks every table's count, and renames the embedded file aside
+// so the directory then opens only with the new catalog. The copy is one
+// PostgreSQL transaction: it lands whole or not at all.
+func MigrateCatalog(ctx context.Context, path, to string, opt Options) (*MigrateReport, error) {
+	if !isPostgres(to) {
+		return nil, fmt.Errorf("lake: migrate to %q: give a postgres://USER@HOST:PORT/DB URL", to)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("lake: no embedded catalog to migrate at %s: %w", path, err)
+	}
+	opt.Catalog = ""
+	src, err := Open(ctx, path, opt)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := openCatalog("", to, "")
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	defer dst.Close()
+	rep, err := copyCatalog(ctx, src, dst)
+	if cerr := src.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.Backup = path + ".migrated-" + time.Now().UTC().Format("20060102T150405Z")
+	if err := os.Rename(path, rep.Backup); err != nil {
+		return nil, fmt.Errorf("lake: the catalog was copied, but %s could not be renamed aside (do it by hand before opening the directory with --catalog): %w", path, err)
+	}
+	_ = os.Rename(path+".wal", rep.Backup+".wal") // none after a clean close
+	return rep, nil
+}
+
+// copyCatalog creates the tables in dst, refuses a database that already
+// holds a catalog, and copies every table in one transaction.
+func copyCatalog(ctx context.Context, src *Lake, dst *catDB) (*MigrateReport, error) {
+	tmp := &Lake{db: dst}
+	if err := tmp.createTables(ctx); err != nil {
+		return nil, err
+	}
+	for _, t := range catalogTables() {
+		var n int64
+		if err := dst.QueryRowContext(ctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
+			return nil, fmt.Errorf("lake: migrate: %w", err)
+		}
+		if n > 0 {
+			return nil, fmt.Errorf("lake: migrate: the target database already holds a catalog (%d rows in %s): give an empty database", n, t)
+		}
+	}
+	rep := &MigrateReport{Tables: map[string]int64{}}
+	err := tmp.withTx(ctx, func(conn *catConn) error {
+		for _, t := range catalogTables() {
+			n, err := copyTable(ctx, src, conn, t)
+			if err != nil {
+				return fmt.Errorf("lake: migrate %s: %w", t, err)
+			}
+			var got int64
+			if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+t).Scan(&got); err != nil || got != n {
+				return fmt.Errorf("lake: migrate %s: %d rows copied, %d read back (%v)", t, n, got, err)
+			}
+			rep.Tables[t] = n
+		}
+		return nil
+	})
+	return rep, err
+}
+
+// copyTable copies one table's rows, a few hundred per statement.
+func copyTable(ctx context.Context, src *Lake, conn *catConn, table string) (int64, error) {
+	rows, err := src.db.QueryContext(ctx, "SELECT * FROM "+table)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, err
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = quoteIdent(c)
+	}
+	const per = 200
+	var n int64
+	var args []any
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
+		}
+		rowsIn := len(args) / len(cols)
+		tuple := "(" + placeholders(len(cols)) + ")"
+		q := "INSERT INTO " + table + " (" + strings.Join(names, ", ") + ") VALUES " + strings.TrimSuffix(strings.Repeat(tuple+",", rowsIn), ",")
+		_, err := conn.ExecContext(ctx, q, args...)
+		args = args[:0]
+		return err
+	}
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return n, err
+		}
+		args = append(args, vals...)
+		n++
+		if n%per == 0 {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return n, err
+	}
+	return n, flush()
+}

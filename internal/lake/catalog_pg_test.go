@@ -1,0 +1,180 @@
+package lake
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/testutil/pgserver"
+)
+
+// With TRAWL_TEST_CATALOG=postgres, every test of this package that opens
+// a lake through testOptions keeps its catalog in a fresh database of a
+// throw-away PostgreSQL cluster (make test runs the package once so).
+var pgTest struct {
+	srv *pgserver.Server
+	err error
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("TRAWL_TEST_CATALOG") == "postgres" {
+		pgTest.srv, pgTest.err = pgserver.New()
+	}
+	code := m.Run()
+	if pgTest.srv != nil {
+		pgTest.srv.Stop()
+	}
+	os.Exit(code)
+}
+
+// testOptions are a test lake's options: the embedded catalog, or a new
+// PostgreSQL database under TRAWL_TEST_CATALOG=postgres.
+func testOptions(t testing.TB, opt Options) Options {
+	t.Helper()
+	if os.Getenv("TRAWL_TEST_CATALOG") != "postgres" {
+		return opt
+	}
+	if pgTest.err != nil {
+		t.Fatalf("TRAWL_TEST_CATALOG=postgres: %v", pgTest.err)
+	}
+	opt.Catalog = pgTest.srv.Database(t)
+	return opt
+}
+
+func TestDollarParams(t *testing.T) {
+	for in, want := range map[string]string{
+		"SELECT 1":                                 "SELECT 1",
+		"a = ? AND b IN (?,?)":                     "a = $1 AND b IN ($2,$3)",
+		"x = '?' AND y = ? AND \"c?\" = ?":         "x = '?' AND y = $1 AND \"c?\" = $2",
+		"s = 'it''s ?' AND t = ?":                  "s = 'it''s ?' AND t = $1",
+		"INSERT INTO t VALUES (?,?),(?,?) LIMIT ?": "INSERT INTO t VALUES ($1,$2),($3,$4) LIMIT $5",
+	} {
+		if got := dollarParams(in); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestCatalogOnPostgres: a lake whose catalog is PostgreSQL commits,
+// checkpoints, searches, quarantines, compacts and reopens like the
+// embedded one; a wrong URL or an unreachable server is a clear error.
+func TestCatalogOnPostgres(t *testing.T) {
+	srv := pgserver.Start(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	opt := Options{Catalog: srv.Database(t), MemoryLimit: "256MB"}
+	l, err := Open(ctx, filepath.Join(dir, "trawl.db"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "trawl.db")); err == nil {
+		t.Error("a DuckDB catalog file was created beside a PostgreSQL catalog")
+	}
+	if _, err := Open(ctx, filepath.Join(dir, "trawl.db"), opt); err == nil || !strings.Contains(err.Error(), ErrLocked.Error()) {
+		t.Errorf("a second process on the same data directory: %v", err)
+	}
+	var recs []*interflow.Record
+	for i := range 50 {
+		recs = append(recs, event("acme", int64(i), fmt.Sprintf("Event%d", i%5), "10.0.0.1", ""))
+	}
+	b := RecordsBatch("c1", ObjectState{Key: "k-acme", Version: "e", Position: 50, Done: true, Records: 50, LastModified: base}, recs...)
+	b.Quarantine = []QuarantineItem{{Tenant: "acme", ConnectorID: "c1", Connector: "one", Key: "k-acme", Scope: "record", Position: 3, Reason: "bad", Raw: []byte{0xff, 0, 'x'}}}
+	if err := l.Commit(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	states, err := l.ObjectStates(ctx, "c1")
+	if err != nil || states["k-acme"].Position != 50 || !states["k-acme"].Done {
+		t.Fatalf("checkpoints %+v %v", states, err)
+	}
+	n, err := l.Count(ctx, SearchRequest{Indices: []string{"aws_events"}, Tenants: []string{"acme"}, From: base.Add(-time.Hour), To: base.Add(48 * time.Hour)})
+	if err != nil || n != 50 {
+		t.Fatalf("count %d %v", n, err)
+	}
+	q, err := l.Quarantine(ctx, QuarantineFilter{Tenants: []string{"acme"}})
+	if err != nil || len(q) != 1 || string(q[0].Raw) != "\xff\x00x" {
+		t.Fatalf("quarantine %+v %v", q, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(ctx, filepath.Join(dir, "trawl.db"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if n, err := l.Count(ctx, SearchRequest{Indices: []string{"aws_events"}, From: base.Add(-time.Hour), To: base.Add(48 * time.Hour)}); err != nil || n != 50 {
+		t.Fatalf("after reopening: count %d %v", n, err)
+	}
+	for _, bad := range []string{"mysql://x", "postgres://trawl@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"} {
+		if _, err := Open(ctx, filepath.Join(t.TempDir(), "trawl.db"), Options{Catalog: bad}); err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("catalog %s: %v", bad, err)
+		}
+	}
+}
+
+// TestCatalogMigrate: `catalog migrate` copies every table of an embedded
+// catalog into an empty PostgreSQL database, sets the embedded file aside,
+// and the data directory then opens with the new catalog only; a database
+// that already holds a catalog is refused, and so is a PostgreSQL catalog
+// that would adopt a data directory with an embedded one (its sweep would
+// delete the segments it does not know).
+func TestCatalogMigrate(t *testing.T) {
+	srv := pgserver.Start(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "trawl.db")
+	l, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, l)
+	if err := l.SetMeta(ctx, "probe", "kept"); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := l.SegmentCount(ctx, "")
+	l.Close()
+	all := SearchRequest{From: base.Add(-time.Hour), To: base.Add(time.Hour)}
+
+	fresh := srv.Database(t)
+	if _, err := Open(ctx, path, Options{Catalog: fresh}); err == nil || !strings.Contains(err.Error(), "catalog migrate") {
+		t.Fatalf("a PostgreSQL catalog adopted a data directory with an embedded one: %v", err)
+	}
+	rep, err := MigrateCatalog(ctx, path, fresh, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Tables["segments"] != int64(segs) || rep.Tables["objects"] != 3 || rep.Tables["meta"] < 2 {
+		t.Errorf("copied %v (segments %d)", rep.Tables, segs)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("the embedded catalog was left in place")
+	}
+	if _, err := os.Stat(rep.Backup); err != nil {
+		t.Errorf("backup %s: %v", rep.Backup, err)
+	}
+	l, err = Open(ctx, path, Options{Catalog: fresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := l.Count(ctx, all); err != nil || n != 8 {
+		t.Errorf("after migration: %d records, %v", n, err)
+	}
+	if v, _ := l.Meta(ctx, "probe"); v != "kept" {
+		t.Errorf("meta after migration: %q", v)
+	}
+	if st, err := l.ObjectStates(ctx, "c1"); err != nil || st["k-acme"].Position != 4 {
+		t.Errorf("checkpoints after migration: %+v %v", st, err)
+	}
+	l.Close()
+	if _, err := Open(ctx, path, Options{}); err == nil || !strings.Contains(err.Error(), "belongs to catalog") {
+		t.Errorf("the data directory opened without its catalog: %v", err)
+	}
+	if _, err := MigrateCatalog(ctx, rep.Backup, fresh, Options{}); err == nil || !strings.Contains(err.Error(), "already holds a catalog") {
+		t.Errorf("migrating into a used database: %v", err)
+	}
+}
