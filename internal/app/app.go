@@ -74,10 +74,17 @@ type Options struct {
 	MasterKeyFile string
 	// Catalog is a postgres:// URL for a catalog in PostgreSQL; empty
 	// keeps it in the data directory (DuckDB).
-	Catalog     string
-	MemoryLimit string
-	Logger      *slog.Logger
-	Guard       netguard.Policy
+	Catalog string
+	// Lake is an s3://BUCKET/PREFIX location for the segments (several
+	// nodes share it); empty keeps them in the data directory. LakeEndpoint
+	// (S3-compatible stores), LakePathStyle and LakeRegion go with it.
+	Lake          string
+	LakeEndpoint  string
+	LakePathStyle bool
+	LakeRegion    string
+	MemoryLimit   string
+	Logger        *slog.Logger
+	Guard         netguard.Policy
 	// AWSPrincipal is the ARN of the identity this server assumes roles
 	// from (its ambient identity), shown in generated trust policies.
 	AWSPrincipal string
@@ -147,7 +154,15 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	lk, err := lake.Open(ctx, filepath.Join(opt.DataDir, DBFile), lake.Options{MemoryLimit: opt.MemoryLimit, Catalog: opt.Catalog})
+	lopt := lake.Options{MemoryLimit: opt.MemoryLimit, Catalog: opt.Catalog}
+	if opt.Lake != "" {
+		st, err := s3src.NewLakeStore(ctx, s3src.LakeConfig{Location: opt.Lake, Endpoint: opt.LakeEndpoint, PathStyle: opt.LakePathStyle, Region: opt.LakeRegion, Guard: opt.Guard})
+		if err != nil {
+			return nil, fmt.Errorf("--lake: %w", err)
+		}
+		lopt.Store = st
+	}
+	lk, err := lake.Open(ctx, filepath.Join(opt.DataDir, DBFile), lopt)
 	if err != nil {
 		return nil, err
 	}

@@ -271,7 +271,8 @@ func (l *localBackend) Close() error { return l.a.Close() }
 // data directory. TRAWL_BATCH_SIZE (records per commit) exists for the crash
 // tests, which need small commits to land kills mid-object.
 func appOptions(g *globals) app.Options {
-	o := app.Options{DataDir: g.dataDir, MasterKey: os.Getenv("TRAWL_MASTER_KEY"), MasterKeyFile: g.masterKeyFile, Catalog: g.catalog, Logger: g.logger, Guard: g.guard,
+	o := app.Options{DataDir: g.dataDir, MasterKey: os.Getenv("TRAWL_MASTER_KEY"), MasterKeyFile: g.masterKeyFile, Catalog: g.catalog,
+		Lake: g.lake.location, LakeEndpoint: g.lake.endpoint, LakePathStyle: g.lake.pathStyle, LakeRegion: g.lake.region, Logger: g.logger, Guard: g.guard,
 		AllowFolders: g.allowFolders, AWSPrincipal: g.awsPrincipal}
 	if v, err := strconv.Atoi(os.Getenv("TRAWL_BATCH_SIZE")); err == nil && v > 0 {
 		o.Collect.BatchSize = v

@@ -38,6 +38,13 @@ type globals struct {
 	awsPrincipal  string
 	publicKeys    string
 	catalog       string
+	lake          lakeFlags
+}
+
+// lakeFlags say where the segments are kept when not in the data directory.
+type lakeFlags struct {
+	location, endpoint, region string
+	pathStyle                  bool
 }
 
 const usage = `trawl collects AWS security logs from S3 and makes them searchable.
@@ -176,6 +183,10 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 		g.allowFolders = append(g.allowFolders, abs)
 		return nil
 	})
+	fs.StringVar(&g.lake.location, "lake", os.Getenv("TRAWL_LAKE"), "keep the segments in S3: s3://BUCKET/PREFIX, with the operator's AWS credentials (default: in the data directory; env TRAWL_LAKE)")
+	fs.StringVar(&g.lake.endpoint, "lake-endpoint", os.Getenv("TRAWL_LAKE_ENDPOINT"), "S3-compatible endpoint of --lake (env TRAWL_LAKE_ENDPOINT)")
+	fs.StringVar(&g.lake.region, "lake-region", os.Getenv("TRAWL_LAKE_REGION"), "region of --lake's bucket (env TRAWL_LAKE_REGION)")
+	fs.BoolVar(&g.lake.pathStyle, "lake-path-style", os.Getenv("TRAWL_LAKE_PATH_STYLE") == "1", "path-style requests to --lake (env TRAWL_LAKE_PATH_STYLE=1)")
 	fs.StringVar(&g.catalog, "catalog", os.Getenv("TRAWL_CATALOG"), "keep the catalog in PostgreSQL: postgres://USER@HOST:PORT/DB (default: in the data directory; env TRAWL_CATALOG)")
 	fs.StringVar(&g.publicKeys, "public-keys", os.Getenv("TRAWL_PUBLIC_KEYS"), "CloudTrail public keys for the digest audit, as aws cloudtrail list-public-keys prints them (air-gapped sites; env TRAWL_PUBLIC_KEYS)")
 	fs.StringVar(&g.awsPrincipal, "aws-principal", os.Getenv("TRAWL_AWS_PRINCIPAL"), "ARN of the identity this server assumes roles from, shown in generated trust policies (env TRAWL_AWS_PRINCIPAL)")

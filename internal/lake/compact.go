@@ -219,6 +219,11 @@ func (l *Lake) merge(ctx context.Context, lay *layout, d dayKey, inputs []Segmen
 		return seg, fmt.Errorf("lake: merge into %s: %w", seg.Path, err)
 	}
 	seg.RowGroups = len(filters)
+	if err := l.upload(ctx, seg); err != nil {
+		os.Remove(full)
+		os.Remove(tokensPath(full))
+		return seg, err
+	}
 	return seg, nil
 }
 

@@ -252,7 +252,7 @@ func (l *Lake) CommitMany(ctx context.Context, bs []*Batch) error {
 	if len(bs) == 0 {
 		return nil
 	}
-	segs, err := l.writeSegments(bs)
+	segs, err := l.writeSegments(ctx, bs)
 	if err == nil {
 		err = l.register(ctx, bs, segs)
 	}
@@ -269,7 +269,7 @@ func (l *Lake) CommitMany(ctx context.Context, bs []*Batch) error {
 
 // writeSegments writes the batches' rows: per columnar batch and tenant,
 // sorted by time and split by day.
-func (l *Lake) writeSegments(bs []*Batch) ([]Segment, error) {
+func (l *Lake) writeSegments(ctx context.Context, bs []*Batch) ([]Segment, error) {
 	type group struct {
 		rows   *interflow.Batch
 		tenant string
@@ -301,6 +301,9 @@ func (l *Lake) writeSegments(bs []*Batch) ([]Segment, error) {
 				return segs, err
 			}
 			segs = append(segs, seg)
+			if err := l.upload(ctx, seg); err != nil {
+				return segs, err
+			}
 		}
 	}
 	return segs, nil
@@ -547,7 +550,7 @@ func (l *Lake) RequeueObjects(ctx context.Context, connectorID string) (int64, e
 // segment), and removes it from the quarantine, in one transaction.
 func (l *Lake) ResolveRecord(ctx context.Context, item QuarantineItem, rec *interflow.Record) error {
 	b := RecordsBatch(item.ConnectorID, ObjectState{}, rec)
-	segs, err := l.writeSegments([]*Batch{b})
+	segs, err := l.writeSegments(ctx, []*Batch{b})
 	if err == nil {
 		l.commitMu.Lock()
 		err = l.withTx(ctx, func(conn *catConn) error {

@@ -35,6 +35,10 @@ type Options struct {
 	// Catalog is where the catalog lives: empty for the embedded DuckDB
 	// file at the path Open is given, or a postgres:// URL.
 	Catalog string
+	// Store, when set, keeps the segments (S3); the lake folder is then a
+	// cache of at most CacheBytes (default 8 GiB).
+	Store      Store
+	CacheBytes int64
 	// Threads that run a query over the segments (default: one a core).
 	// The catalog runs on one: see Lake.
 	Threads int
@@ -57,6 +61,8 @@ type Lake struct {
 	db      *catDB
 	q       *sql.DB
 	lock    *os.File // the data directory's
+	store   Store    // where segments are kept when not only here (nil: here)
+	cache   *segmentCache
 	path    string
 	root    string
 	layouts map[*interflow.Schema]*layout
@@ -105,7 +111,10 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 		lock.Close()
 		return nil, fmt.Errorf("lake: query engine: %w", err)
 	}
-	l := &Lake{db: db, q: q, lock: lock, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(256 << 20), timings: opt.Timings}
+	if opt.CacheBytes <= 0 {
+		opt.CacheBytes = 8 << 30
+	}
+	l := &Lake{db: db, q: q, lock: lock, store: opt.Store, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(256 << 20), timings: opt.Timings}
 	l.schemaFiles = map[string]string{}
 	for _, s := range interflow.Schemas() {
 		l.layouts[s] = newLayout(s)
@@ -128,6 +137,13 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 	if err := l.bindDataDir(ctx); err != nil {
 		l.closeDBs()
 		return nil, err
+	}
+	if err := l.checkLocation(ctx); err != nil {
+		l.closeDBs()
+		return nil, err
+	}
+	if l.store != nil {
+		l.cache = newSegmentCache(l.root, opt.CacheBytes)
 	}
 	if err := l.sweep(ctx); err != nil {
 		l.closeDBs()

@@ -84,6 +84,9 @@ func (l *Lake) sweep(ctx context.Context) error {
 		registered[filepath.FromSlash(p)] = true
 	}
 	rows.Close()
+	if err := l.sweepStore(ctx, registered, time.Now()); err != nil {
+		return err
+	}
 	return filepath.WalkDir(l.root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
@@ -119,6 +122,15 @@ func (l *Lake) collectGarbage(ctx context.Context, now time.Time) error {
 		paths = append(paths, p)
 	}
 	rows.Close()
+	if l.store != nil && len(paths) > 0 {
+		var keys []string
+		for _, p := range paths {
+			keys = append(keys, p, tokensPath(p))
+		}
+		if err := l.store.Delete(ctx, keys); err != nil {
+			return fmt.Errorf("lake: delete replaced segments from %s: %w", l.store.Location(), err)
+		}
+	}
 	for _, p := range paths {
 		full := filepath.Join(l.root, filepath.FromSlash(p))
 		if err := os.Remove(full); err != nil && !os.IsNotExist(err) {

@@ -172,7 +172,11 @@ func (l *Lake) querySegments(ctx context.Context, q string, args ...any) ([]Segm
 		s.MinTS, s.MaxTS, s.Day = s.MinTS.UTC(), s.MaxTS.UTC(), s.Day.UTC()
 		out = append(out, s)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return out, l.cacheSegments(ctx, out)
 }
 
 // mayMatch returns, for a bound query, whether a row group with a given

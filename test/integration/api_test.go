@@ -56,7 +56,7 @@ func newAPI(t *testing.T) *apiEnv {
 	t.Helper()
 	e := &apiEnv{t: t, dataDir: t.TempDir(), logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.Open(context.Background(), app.Options{DataDir: e.dataDir, Logger: log})
+	a, err := app.Open(context.Background(), app.Options{DataDir: e.dataDir, Catalog: catalogOf(t, e.dataDir), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -72,13 +74,21 @@ func TestPostgresCatalog(t *testing.T) {
 
 	t.Run("migrate", func(t *testing.T) {
 		data := t.TempDir()
-		mustTrawl(t, data, add...)
-		mustTrawl(t, data, "collect", "--once", "trail")
-		if got := count(data); got != n {
-			t.Fatalf("embedded: count %s, want %s", got, n)
+		embedded := []string{"TRAWL_CATALOG="} // even under TRAWL_TEST_CATALOG=postgres
+		for _, args := range [][]string{add, {"collect", "--once", "trail"}} {
+			if r := trawl(t, data, embedded, args...); r.code != 0 {
+				t.Fatalf("trawl %v: %s", args, r.stderr)
+			}
+		}
+		if r := trawl(t, data, embedded, "search", "--count", "--from", "-30d"); strings.TrimSpace(r.stdout) != n {
+			t.Fatalf("embedded: count %s, want %s (%s)", r.stdout, n, r.stderr)
 		}
 		url := pg.Database(t)
-		out := mustTrawl(t, data, "catalog", "migrate", "--to", url, "--format", "json")
+		r := trawl(t, data, embedded, "catalog", "migrate", "--to", url, "--format", "json")
+		out := r.stdout
+		if r.code != 0 {
+			t.Fatalf("migrate: %s", r.stderr)
+		}
 		var rep struct {
 			Tables map[string]int64 `json:"tables"`
 		}
@@ -94,9 +104,73 @@ func TestPostgresCatalog(t *testing.T) {
 		if got := count(data, "--catalog", url); got != n {
 			t.Fatalf("after migrating and collecting: count %s, want %s", got, n)
 		}
-		r := trawl(t, data, nil, "catalog", "migrate", "--to", pg.Database(t))
+		r = trawl(t, data, embedded, "catalog", "migrate", "--to", pg.Database(t))
 		if r.code == 0 || !strings.Contains(r.stderr, "no embedded catalog") {
 			t.Errorf("a second migrate: %d %s", r.code, r.stderr)
 		}
 	})
+}
+
+// TestS3Lake: with --lake s3://BUCKET/PREFIX (versitygw here, the
+// operator's credentials from the environment) segments are put in the
+// bucket before they are registered; a second data directory on the same
+// PostgreSQL catalog and lake finds every record (fetching the segments
+// it lacks), as does the first after its cache is deleted; a directory
+// opened without the lake its catalog names is refused.
+func TestS3Lake(t *testing.T) {
+	pg := pgserver.Start(t)
+	srv := s3server.Start(t)
+	objs, want := trailObjects(73, 1, 6)
+	bucket(t, srv, "logs", objs)
+	bucket(t, srv, "lakebucket", nil)
+	n := strconv.Itoa(len(want))
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte(srv.SecretKey+"\n"), 0o600)
+	url := pg.Database(t)
+	// The nodes share the master key (it seals the connectors' secrets).
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	env := []string{"TRAWL_MASTER_KEY=" + key, "AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey,
+		"TRAWL_CATALOG=" + url, "TRAWL_LAKE=s3://lakebucket/segments", "TRAWL_LAKE_ENDPOINT=" + srv.Endpoint, "TRAWL_LAKE_PATH_STYLE=1"}
+	run := func(data string, args ...string) string {
+		t.Helper()
+		r := trawl(t, data, env, args...)
+		if r.code != 0 {
+			t.Fatalf("trawl %v exited %d\n%s\n%s", args, r.code, r.stdout, r.stderr)
+		}
+		return strings.TrimSpace(r.stdout)
+	}
+	a, b := t.TempDir(), t.TempDir()
+	run(a, "connector", "add", "--name", "trail", "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "logs",
+		"--prefix", "AWSLogs/"+acct+"/CloudTrail", "--access-key-id", srv.AccessKey, "--secret-access-key-file", secret,
+		"--endpoint", srv.Endpoint, "--path-style", "--start", "-72h")
+	run(a, "collect", "--once", "trail")
+	if got := run(a, "search", "--count", "--from", "-30d"); got != n {
+		t.Fatalf("node a: count %s, want %s", got, n)
+	}
+	var inBucket []string
+	filepath.WalkDir(filepath.Join(srv.Dir, "lakebucket", "segments"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".parquet") || strings.HasSuffix(p, ".tokens")) {
+			inBucket = append(inBucket, p)
+		}
+		return nil
+	})
+	if len(inBucket) < 2 {
+		t.Fatalf("the lake bucket holds %v", inBucket)
+	}
+	if got := run(b, "search", "--count", "--from", "-30d"); got != n {
+		t.Fatalf("node b, same catalog and lake: count %s, want %s", got, n)
+	}
+	if err := os.RemoveAll(filepath.Join(a, "lake")); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(a, "search", "--count", "--from", "-30d"); got != n {
+		t.Fatalf("node a without its cache: count %s, want %s", got, n)
+	}
+	if out := run(b, "collect", "--once", "trail"); !strings.Contains(out, " 0 ") {
+		t.Errorf("node b collected again what node a committed: %s", out)
+	}
+	r := trawl(t, b, []string{"TRAWL_MASTER_KEY=" + key, "TRAWL_CATALOG=" + url}, "search", "--count", "--from", "-30d")
+	if r.code == 0 || !strings.Contains(r.stderr, "s3://lakebucket/segments") {
+		t.Errorf("a directory opened without the catalog's lake: %d %s %s", r.code, r.stdout, r.stderr)
+	}
 }

@@ -57,6 +57,18 @@ func dataEnv(t testing.TB, data string) []string {
 	return append(env, "TRAWL_CATALOG="+dsn)
 }
 
+// catalogOf is the catalog URL of a data directory under
+// TRAWL_TEST_CATALOG=postgres (its own database), else "" (embedded).
+func catalogOf(t testing.TB, data string) string {
+	t.Helper()
+	for _, kv := range dataEnv(t, data) {
+		if v, ok := strings.CutPrefix(kv, "TRAWL_CATALOG="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "trawl-itest")
 	if err != nil {

@@ -106,7 +106,7 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 	if n := count(t, data, "msg_class:aws_waf"); n != m.Records["waf"] {
 		t.Errorf("waf: %d, want %d", n, m.Records["waf"])
 	}
-	l, err := lake.Open(context.Background(), filepath.Join(data, "trawl.db"), lake.Options{})
+	l, err := lake.Open(context.Background(), filepath.Join(data, "trawl.db"), lake.Options{Catalog: catalogOf(t, data)})
 	if err != nil {
 		t.Fatal(err)
 	}
