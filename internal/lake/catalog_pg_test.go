@@ -178,3 +178,37 @@ func TestCatalogMigrate(t *testing.T) {
 		t.Errorf("migrating into a used database: %v", err)
 	}
 }
+
+// BenchmarkCatalogCommit: small commits (a 10-record segment, its object's
+// checkpoint, one transaction) against each catalog, to show the commits
+// a second a catalog sustains; PostgreSQL's with the durability of the
+// throw-away test cluster (fsync off), so it bounds the catalog's work,
+// not a disk's.
+func BenchmarkCatalogCommit(b *testing.B) {
+	for _, name := range []string{"embedded", "postgres"} {
+		b.Run(name, func(b *testing.B) {
+			opt := Options{}
+			if name == "postgres" {
+				opt.Catalog = pgserver.Start(b).Database(b)
+			}
+			l, err := Open(context.Background(), filepath.Join(b.TempDir(), "trawl.db"), opt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			recs := make([]*interflow.Record, 10)
+			for i := range recs {
+				recs[i] = event("acme", int64(i), "GetObject", "10.0.0.1", "")
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				err := l.Commit(context.Background(), RecordsBatch("c", ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: 10, Done: true}, recs...))
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+		})
+	}
+}

@@ -144,7 +144,7 @@ func TestLegacyTablesMigrate(t *testing.T) {
 	}
 }
 
-func BenchmarkCatalogCommit(b *testing.B) {
+func BenchmarkCheckpointOnlyCommit(b *testing.B) {
 	l, err := Open(context.Background(), filepath.Join(b.TempDir(), "trawl.db"), Options{})
 	if err != nil {
 		b.Fatal(err)

@@ -64,16 +64,21 @@ share.
     <root>/index=.../<id>.tokens          token filters of the segment (Trawl's own)
     <root>/_schema/<index>.parquet        every column of the index, no rows
 
-` + "`<root>`" + ` is ` + "`<data-dir>/lake`" + ` by default.
+` + "`<root>`" + ` is ` + "`<data-dir>/lake`" + ` by default. With ` + "`--lake s3://BUCKET/PREFIX`" + ` the
+same keys live under PREFIX in the bucket (each segment is put there before
+its commit), and ` + "`<data-dir>/lake`" + ` is a bounded cache of them. The catalog
+is DuckDB's ` + "`trawl.db`" + ` in the data directory, or PostgreSQL (` + "`--catalog`" + `).
 
-- **Segments** are Parquet with zstd compression, rows sorted by time, in
+- **Segments** are Parquet (zstd for text), rows sorted by time, in
   row groups of 16,384 rows (aws_events) or 65,536 (traffic). A segment
   stores only the columns its records use (a default-format VPC flow log
   fills about a third of the traffic columns); the schema file lists all,
   so a query over segments that lack a column still resolves it, as NULL.
 - **Encoding:** data pages v2 of about 1 MiB, definition (and, for lists,
   repetition) levels RLE; text columns dictionary-encoded unless their
-  values are mostly distinct (ids, raw records, request IDs), then plain;
+  values are mostly distinct (ids, raw records, request IDs), then plain,
+  and zstd-compressed; integer and time columns DELTA_BINARY_PACKED and
+  not compressed (a few bits a value for times, the spread for counters);
   min and max statistics per row group for every column but those plain
   text ones. Trawl writes the pages itself, straight from its column
   batches; DuckDB (an independent reader) reads every segment in the tests.
