@@ -82,9 +82,12 @@ type Options struct {
 	LakeEndpoint  string
 	LakePathStyle bool
 	LakeRegion    string
-	MemoryLimit   string
-	Logger        *slog.Logger
-	Guard         netguard.Policy
+	// LeaseTTL is how long a node's lease on a partition lasts unless
+	// renewed, with a shared catalog (default one minute).
+	LeaseTTL    time.Duration
+	MemoryLimit string
+	Logger      *slog.Logger
+	Guard       netguard.Policy
 	// AWSPrincipal is the ARN of the identity this server assumes roles
 	// from (its ambient identity), shown in generated trust policies.
 	AWSPrincipal string
@@ -109,6 +112,9 @@ type App struct {
 	lake *lake.Lake
 	box  *secret.Box
 	log  *slog.Logger
+	// leases share connectors' partitions with the other nodes of a
+	// shared (PostgreSQL) catalog; nil with the embedded one.
+	leases *lake.Leases
 
 	mu      sync.Mutex
 	running map[string]bool // connector IDs being collected (or deleted)
@@ -166,7 +172,13 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opt.LeaseTTL <= 0 {
+		opt.LeaseTTL = time.Minute
+	}
 	a := &App{opt: opt, lake: lk, box: box, log: opt.Logger, running: map[string]bool{}, queries: tenantSlots{limit: opt.TenantQueries}}
+	if lk.Shared() {
+		a.leases = lk.Leases(opt.Node, opt.LeaseTTL)
+	}
 	a.life, a.stop = context.WithCancel(context.Background())
 	// Runs still marked running were cut short by a crash or kill -9:
 	// nothing holds them now. Their records are safe (checkpointed); the

@@ -113,6 +113,9 @@ func (a *App) mergeCollectDefaults(opt collect.Options) collect.Options {
 	if opt.Limits == (format.Limits{}) {
 		opt.Limits = d.Limits
 	}
+	if opt.Leases == nil && a.leases != nil {
+		opt.Leases = a.leases
+	}
 	return opt
 }
 
@@ -133,6 +136,9 @@ func explain(err error) (int, string, string) {
 			reason += " (" + a + ")"
 		}
 		return se.Status, reason, se.Recommendation
+	}
+	if errors.Is(err, lake.ErrFenced) {
+		return 409, err.Error(), "Another node holds this partition now and resumes it from the last checkpoint; nothing this run held uncommitted was stored."
 	}
 	if errors.Is(err, context.Canceled) {
 		return 499, "the run was interrupted (shutdown); it resumes from its checkpoint", ""

@@ -271,11 +271,15 @@ func (l *localBackend) Close() error { return l.a.Close() }
 // data directory. TRAWL_BATCH_SIZE (records per commit) exists for the crash
 // tests, which need small commits to land kills mid-object.
 func appOptions(g *globals) app.Options {
-	o := app.Options{DataDir: g.dataDir, MasterKey: os.Getenv("TRAWL_MASTER_KEY"), MasterKeyFile: g.masterKeyFile, Catalog: g.catalog,
+	o := app.Options{DataDir: g.dataDir, MasterKey: os.Getenv("TRAWL_MASTER_KEY"), MasterKeyFile: g.masterKeyFile, Catalog: g.catalog, Node: g.node,
 		Lake: g.lake.location, LakeEndpoint: g.lake.endpoint, LakePathStyle: g.lake.pathStyle, LakeRegion: g.lake.region, Logger: g.logger, Guard: g.guard,
 		AllowFolders: g.allowFolders, AWSPrincipal: g.awsPrincipal}
 	if v, err := strconv.Atoi(os.Getenv("TRAWL_BATCH_SIZE")); err == nil && v > 0 {
 		o.Collect.BatchSize = v
+	}
+	// TRAWL_LEASE_TTL (a duration) shortens partition leases in tests.
+	if d, err := time.ParseDuration(os.Getenv("TRAWL_LEASE_TTL")); err == nil && d > 0 {
+		o.LeaseTTL = d
 	}
 	if g.maxDecomp > 0 || g.maxRatio > 0 {
 		o.Collect.Limits = format.DefaultLimits()

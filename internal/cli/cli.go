@@ -38,6 +38,7 @@ type globals struct {
 	awsPrincipal  string
 	publicKeys    string
 	catalog       string
+	node          string
 	lake          lakeFlags
 }
 
@@ -187,6 +188,7 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 	fs.StringVar(&g.lake.endpoint, "lake-endpoint", os.Getenv("TRAWL_LAKE_ENDPOINT"), "S3-compatible endpoint of --lake (env TRAWL_LAKE_ENDPOINT)")
 	fs.StringVar(&g.lake.region, "lake-region", os.Getenv("TRAWL_LAKE_REGION"), "region of --lake's bucket (env TRAWL_LAKE_REGION)")
 	fs.BoolVar(&g.lake.pathStyle, "lake-path-style", os.Getenv("TRAWL_LAKE_PATH_STYLE") == "1", "path-style requests to --lake (env TRAWL_LAKE_PATH_STYLE=1)")
+	fs.StringVar(&g.node, "node", os.Getenv("TRAWL_NODE"), "this node's name (default: the host name; env TRAWL_NODE)")
 	fs.StringVar(&g.catalog, "catalog", os.Getenv("TRAWL_CATALOG"), "keep the catalog in PostgreSQL: postgres://USER@HOST:PORT/DB (default: in the data directory; env TRAWL_CATALOG)")
 	fs.StringVar(&g.publicKeys, "public-keys", os.Getenv("TRAWL_PUBLIC_KEYS"), "CloudTrail public keys for the digest audit, as aws cloudtrail list-public-keys prints them (air-gapped sites; env TRAWL_PUBLIC_KEYS)")
 	fs.StringVar(&g.awsPrincipal, "aws-principal", os.Getenv("TRAWL_AWS_PRINCIPAL"), "ARN of the identity this server assumes roles from, shown in generated trust policies (env TRAWL_AWS_PRINCIPAL)")

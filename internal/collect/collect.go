@@ -43,8 +43,22 @@ type Store interface {
 	CommitMany(ctx context.Context, bs []*lake.Batch) error
 }
 
+// Leaser shares a connector's partitions between the nodes of one catalog:
+// a run collects only the partitions it holds a lease on, renews them
+// while it runs, and commits under them (the store refuses a commit whose
+// lease was taken over).
+type Leaser interface {
+	TTL() time.Duration
+	Claim(ctx context.Context, connectorID string, partitions []string) (map[string]lake.Lease, error)
+	Renew(ctx context.Context, connectorID string, held map[string]lake.Lease) error
+	Release(ctx context.Context, connectorID string, held map[string]lake.Lease)
+}
+
 // Options tune a run.
 type Options struct {
+	// Leases, when set, share the connector's partitions with other
+	// nodes; nil collects them all.
+	Leases     Leaser
 	Workers    int   // objects decoded and committed in parallel (default 2)
 	BatchSize  int   // records per commit and segment (default 65,536)
 	BatchBytes int64 // bytes of records per commit (default 16 MiB; a worker holds two batches)
@@ -155,6 +169,13 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	if err != nil {
 		return Stats{}, fmt.Errorf("connector %s: discover partitions: %w", c.Name, err)
 	}
+	var held map[string]lake.Lease
+	if opt.Leases != nil {
+		if held, err = claim(ctx, opt.Leases, c.ID, disc); err != nil {
+			return Stats{}, fmt.Errorf("connector %s: %w", c.Name, err)
+		}
+		defer opt.Leases.Release(context.WithoutCancel(ctx), c.ID, held)
+	}
 	marks, err := st.Watermarks(ctx, c.ID)
 	if err != nil {
 		return Stats{}, err
@@ -255,8 +276,24 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 		}
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if opt.Leases != nil {
+		go renew(ctx, opt.Leases, c.ID, held, cancel)
+	}
+	leaseOf := func(key string) *lake.Lease {
+		if held == nil {
+			return nil
+		}
+		mu.Lock()
+		p, ok := partOf[key]
+		mu.Unlock()
+		if !ok {
+			return nil
+		}
+		ls := held[disc.Partitions[p].Prefix]
+		return &ls
+	}
 
 	// Workers decode and commit in parallel; the listing feeds them
 	// through an unbuffered channel, so it waits for them (backpressure
@@ -267,7 +304,7 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	var fatal error
 	for i := 0; i < opt.Workers; i++ {
 		w := newWorker(c, b, f, st, opt, log)
-		w.done, w.report = markDone, report
+		w.done, w.report, w.leaseOf = markDone, report, leaseOf
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -277,7 +314,7 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 					fatal = err
 				}
 				fatalMu.Unlock()
-				cancel()
+				cancel(err)
 			} else if err != nil && errors.Is(err, context.Canceled) {
 				return
 			}
@@ -368,6 +405,10 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	if fatal != nil {
 		return total, fmt.Errorf("connector %s: %w", c.Name, fatal)
 	}
+	// A lost lease ends the run with its own reason, not as a shutdown.
+	if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return total, fmt.Errorf("connector %s: %w", c.Name, cause)
+	}
 	if listErr != nil {
 		return total, fmt.Errorf("connector %s: %w", c.Name, listErr)
 	}
@@ -393,6 +434,45 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 		}
 	}
 	return total, nil
+}
+
+// claim takes the leases of the discovered partitions it can and keeps
+// only those partitions: the others are another node's this run.
+func claim(ctx context.Context, x Leaser, connectorID string, disc *prefix.Discovery) (map[string]lake.Lease, error) {
+	names := make([]string, len(disc.Partitions))
+	for i, p := range disc.Partitions {
+		names[i] = p.Prefix
+	}
+	held, err := x.Claim(ctx, connectorID, names)
+	if err != nil {
+		return nil, err
+	}
+	kept := disc.Partitions[:0:0]
+	for _, p := range disc.Partitions {
+		if _, ok := held[p.Prefix]; ok {
+			kept = append(kept, p)
+		}
+	}
+	disc.Partitions = kept
+	return held, nil
+}
+
+// renew renews the run's leases at a third of their life; a lease lost
+// (paused past its expiry, cut off from the catalog) ends the run.
+func renew(ctx context.Context, x Leaser, connectorID string, held map[string]lake.Lease, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(max(x.TTL()/3, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := x.Renew(ctx, connectorID, held); err != nil && ctx.Err() == nil {
+				cancel(fmt.Errorf("partition leases: %w", err))
+				return
+			}
+		}
+	}
 }
 
 // listAll lists a prefix recursively, counting its requests.

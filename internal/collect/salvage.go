@@ -52,12 +52,16 @@ func commitSalvaging(ctx context.Context, st Store, bs []*lake.Batch, log *slog.
 // storeFailure reports whether an error is the store's own (retrying the
 // same data at a finer grain cannot help) rather than the content's.
 func storeFailure(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return true
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, lake.ErrFenced) || errors.Is(err, lake.ErrStoreUnavailable) {
+		return true // fenced: another node holds the partition now; nothing of this may commit
 	}
 	msg := strings.ToLower(err.Error())
 	for _, s := range []string{"no space left", "disk full", "i/o error", "io error", "could not set lock", "database is locked",
-		"read-only", "out of memory", "database has been invalidated", "connection is closed", "sql: database is closed"} {
+		"read-only", "out of memory", "database has been invalidated", "connection is closed", "sql: database is closed",
+		// PostgreSQL (a shared catalog) out of reach or going away
+		"connection refused", "connection reset", "broken pipe", "conn closed", "failed to connect", "i/o timeout",
+		"unexpected eof", "sqlstate 57p", "sqlstate 08", "sqlstate 53", "bad connection"} {
 		if strings.Contains(msg, s) {
 			return true
 		}
@@ -141,7 +145,7 @@ func (s *salvager) piece(ctx context.Context, rows []int32, extra *lake.Quaranti
 	obj.Position, obj.Done = last+1, false
 	obj.Records = s.records + int64(len(rows))
 	obj.Quarantined = s.quarantined + int64(len(qs))
-	piece := &lake.Batch{ConnectorID: s.b.ConnectorID, Tenant: s.b.Tenant, Schema: s.b.Schema, Rows: s.b.Rows, Sel: rows, Quarantine: qs, Object: obj}
+	piece := &lake.Batch{ConnectorID: s.b.ConnectorID, Tenant: s.b.Tenant, Schema: s.b.Schema, Rows: s.b.Rows, Sel: rows, Quarantine: qs, Object: obj, Lease: s.b.Lease}
 	if err := s.st.CommitMany(ctx, []*lake.Batch{piece}); err != nil {
 		return err
 	}
@@ -157,7 +161,7 @@ func (s *salvager) finish(ctx context.Context) error {
 	obj := s.b.Object
 	obj.Records = s.records
 	obj.Quarantined = s.quarantined + int64(len(rest))
-	piece := &lake.Batch{ConnectorID: s.b.ConnectorID, Tenant: s.b.Tenant, Schema: s.b.Schema, Rows: s.b.Rows, Quarantine: rest, Object: obj}
+	piece := &lake.Batch{ConnectorID: s.b.ConnectorID, Tenant: s.b.Tenant, Schema: s.b.Schema, Rows: s.b.Rows, Quarantine: rest, Object: obj, Lease: s.b.Lease}
 	err := s.st.CommitMany(ctx, []*lake.Batch{piece})
 	if err == nil || storeFailure(ctx, err) || len(rest) == 0 {
 		return err

@@ -51,6 +51,16 @@ type worker struct {
 	// failed; report with the counts of each commit.
 	done   func(key string, lm time.Time, ok bool)
 	report func(Stats)
+	// leaseOf is the partition lease an object is collected under (nil
+	// without leases).
+	leaseOf func(key string) *lake.Lease
+}
+
+func (w *worker) lease(key string) *lake.Lease {
+	if w.leaseOf == nil {
+		return nil
+	}
+	return w.leaseOf(key)
 }
 
 func newWorker(c *connector.Connector, b Bucket, f Format, st Store, opt Options, log *slog.Logger) *worker {
@@ -66,7 +76,7 @@ func (w *worker) run(ctx context.Context, tasks <-chan task) error {
 			break
 		}
 		if t.skip {
-			w.add(&lake.Batch{ConnectorID: w.c.ID, Tenant: w.c.Tenant, Schema: w.f.Schema, Rows: w.rows,
+			w.add(&lake.Batch{ConnectorID: w.c.ID, Tenant: w.c.Tenant, Schema: w.f.Schema, Rows: w.rows, Lease: w.lease(t.obj.Key),
 				Object: lake.ObjectState{Key: t.obj.Key, Version: versionOf(t.obj), Done: true, Size: t.obj.Size, LastModified: t.obj.LastModified}},
 				Stats{Skipped: 1})
 		} else if err := w.collectObject(ctx, t.obj, t.prev); err != nil {
@@ -245,7 +255,7 @@ type objectRun struct {
 }
 
 func (o *objectRun) begin() {
-	o.b = &lake.Batch{ConnectorID: o.w.c.ID, Tenant: o.w.c.Tenant, Schema: o.w.f.Schema, Rows: o.w.rows}
+	o.b = &lake.Batch{ConnectorID: o.w.c.ID, Tenant: o.w.c.Tenant, Schema: o.w.f.Schema, Rows: o.w.rows, Lease: o.w.lease(o.obj.Key)}
 }
 
 // abandon drops an object that could not be opened: nothing of it is held.

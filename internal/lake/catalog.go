@@ -110,7 +110,7 @@ func (l *Lake) InsertConnector(ctx context.Context, c *connector.Connector, seal
 		_, err := conn.ExecContext(ctx, `INSERT INTO connectors VALUES (?, ?, ?, ?, ?, ?)`, c.ID, c.Tenant, c.Name, cfg, sealed, c.Version)
 		return err
 	})
-	if err != nil && !errors.Is(err, ErrConflict) && strings.Contains(err.Error(), "constraint violation") || err != nil && strings.Contains(err.Error(), "Constraint Error") {
+	if err != nil && !errors.Is(err, ErrConflict) && uniqueViolation(err) {
 		// Lost a race with a concurrent insert of the same name.
 		return fmt.Errorf("connector %q already exists in tenant %q: %w", c.Name, c.Tenant, ErrConflict)
 	}
@@ -338,6 +338,14 @@ func (l *Lake) Meta(ctx context.Context, k string) (string, error) {
 func (l *Lake) SetMeta(ctx context.Context, k, v string) error {
 	_, err := l.db.ExecContext(ctx, `INSERT INTO meta VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, k, v)
 	return err
+}
+
+// uniqueViolation reports whether err is a unique constraint's refusal,
+// in DuckDB's words or PostgreSQL's (SQLSTATE 23505).
+func uniqueViolation(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "constraint violation") || strings.Contains(msg, "Constraint Error") ||
+		strings.Contains(msg, "duplicate key value") || strings.Contains(msg, "SQLSTATE 23505")
 }
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }

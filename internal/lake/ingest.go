@@ -218,6 +218,9 @@ type Batch struct {
 	Rows        *interflow.Batch
 	Sel         []int32
 	Quarantine  []QuarantineItem
+	// Lease, when set, is the partition lease the batch was collected
+	// under: the commit checks it is still held (fencing).
+	Lease *Lease
 }
 
 // RecordsBatch makes a Batch of records (all of one tenant and schema):
@@ -315,6 +318,9 @@ func (l *Lake) register(ctx context.Context, bs []*Batch, segs []Segment) error 
 	defer l.commitMu.Unlock()
 	defer l.timings.Since(StageCommit, time.Now())
 	return l.withTx(ctx, func(conn *catConn) error {
+		if err := checkLeases(ctx, conn, bs); err != nil {
+			return err
+		}
 		if err := insertSegments(ctx, conn, segs); err != nil {
 			return err
 		}

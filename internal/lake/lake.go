@@ -156,7 +156,7 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 // database that catalog names.
 func openCatalog(path, catalog, common string) (*catDB, error) {
 	if isPostgres(catalog) {
-		db, err := sql.Open("pgx", catalog)
+		db, err := sql.Open("pgx", withSessionTimeouts(catalog))
 		if err != nil {
 			return nil, fmt.Errorf("lake: catalog %s: %w", redactURL(catalog), err)
 		}
@@ -182,6 +182,21 @@ func openCatalog(path, catalog, common string) (*catDB, error) {
 		return nil, fmt.Errorf("lake: open %s: %w", path, err)
 	}
 	return &catDB{db: db}, nil
+}
+
+// withSessionTimeouts has PostgreSQL end a catalog session left idle in a
+// transaction (a node paused or cut off mid-commit) after 15 s, so its row
+// locks do not hold the other nodes' commits for longer; its lease is lost
+// by then anyway, and its commit rolls back.
+func withSessionTimeouts(dsn string) string {
+	if strings.Contains(dsn, "idle_in_transaction_session_timeout") {
+		return dsn
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "idle_in_transaction_session_timeout=15000"
 }
 
 // redactURL drops a URL's password, for messages.
@@ -287,9 +302,22 @@ CREATE TABLE IF NOT EXISTS public_keys (
 CREATE TABLE IF NOT EXISTS saved_searches (
   id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, name VARCHAR NOT NULL, spec VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS segment_garbage (path VARCHAR PRIMARY KEY, delete_after TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (
+  connector_id VARCHAR NOT NULL, part VARCHAR NOT NULL, holder VARCHAR NOT NULL, epoch BIGINT NOT NULL,
+  expires_at TIMESTAMP NOT NULL, PRIMARY KEY (connector_id, part));
 `
 
+// catalogSchema is the version of the catalog's tables. A PostgreSQL
+// catalog that has it skips its DDL: there, ALTER TABLE waits for every
+// open transaction on the table, and a paused node may hold one.
+const catalogSchema = "5"
+
 func (l *Lake) migrate(ctx context.Context) error {
+	if l.db.pg {
+		if v, err := l.Meta(ctx, "schema"); err == nil && v == catalogSchema {
+			return nil
+		}
+	}
 	if err := l.createTables(ctx); err != nil {
 		return err
 	}
@@ -307,7 +335,7 @@ func (l *Lake) migrate(ctx context.Context) error {
 		return fmt.Errorf("lake: add the checkpoints' content hash: %w", err)
 	}
 	if l.db.pg {
-		return nil // a PostgreSQL catalog never held rows
+		return l.SetMeta(ctx, "schema", catalogSchema) // a PostgreSQL catalog never held rows
 	}
 	return l.migrateLegacyTables(ctx)
 }

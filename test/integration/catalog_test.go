@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/trawlhq/trawl/internal/testutil/pgserver"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
@@ -172,5 +175,85 @@ func TestS3Lake(t *testing.T) {
 	r := trawl(t, b, []string{"TRAWL_MASTER_KEY=" + key, "TRAWL_CATALOG=" + url}, "search", "--count", "--from", "-30d")
 	if r.code == 0 || !strings.Contains(r.stderr, "s3://lakebucket/segments") {
 		t.Errorf("a directory opened without the catalog's lake: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestLeaseFencing: two nodes (data directories) share a PostgreSQL
+// catalog and an S3 lake. Node A collects a connector; paused (SIGSTOP)
+// mid-run past its partition leases, it loses them to node B, which
+// collects the rest; resumed, A commits nothing more and says why. Every
+// record is stored exactly once.
+func TestLeaseFencing(t *testing.T) {
+	pg := pgserver.Start(t)
+	srv := s3server.Start(t)
+	objs, want := trailObjects(77, 30, 200)
+	bucket(t, srv, "logs", objs)
+	bucket(t, srv, "lakebucket", nil)
+	n := len(want)
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte(srv.SecretKey+"\n"), 0o600)
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+	env := []string{"TRAWL_MASTER_KEY=" + key, "AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey,
+		"TRAWL_CATALOG=" + pg.Database(t), "TRAWL_LAKE=s3://lakebucket/segments", "TRAWL_LAKE_ENDPOINT=" + srv.Endpoint, "TRAWL_LAKE_PATH_STYLE=1",
+		"TRAWL_LEASE_TTL=1s", "TRAWL_BATCH_SIZE=50"}
+	a, b := t.TempDir(), t.TempDir()
+	count := func(data string) int {
+		t.Helper()
+		r := trawl(t, data, env, "search", "--count", "--from", "-30d")
+		if r.code != 0 {
+			t.Fatalf("count: %s", r.stderr)
+		}
+		v, _ := strconv.Atoi(strings.TrimSpace(r.stdout))
+		return v
+	}
+	if r := trawl(t, a, env, "connector", "add", "--name", "trail", "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "logs",
+		"--prefix", "AWSLogs/"+acct+"/CloudTrail", "--access-key-id", srv.AccessKey, "--secret-access-key-file", secret,
+		"--endpoint", srv.Endpoint, "--path-style", "--start", "-72h"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	cmd := exec.Command(trawlBin, "collect", "--once", "--node", "node-a", "trail")
+	cmd.Env = append(append(os.Environ(), dataEnv(t, a)...), env...)
+	var aErr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &aErr, &aErr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	deadline := time.Now().Add(60 * time.Second)
+	for count(b) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("node a committed nothing within a minute")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	mid := count(b)
+	if mid >= n {
+		t.Fatalf("node a finished (%d of %d records) before it was paused: the test needs a longer run", mid, n)
+	}
+	time.Sleep(2500 * time.Millisecond) // past a's leases (1 s)
+	if r := trawl(t, b, env, "collect", "--once", "--node", "node-b", "trail"); r.code != 0 {
+		t.Fatalf("node b: %d %s", r.code, r.stderr)
+	}
+	if got := count(b); got != n {
+		t.Fatalf("after node b took over: %d records, want %d", got, n)
+	}
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err == nil || !strings.Contains(aErr.String(), "lease") {
+			t.Errorf("node a resumed after losing its leases: exit %v, %s", err, aErr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("node a did not stop after losing its leases")
+	}
+	if got := count(b); got != n {
+		t.Fatalf("after node a resumed: %d records, want %d (paused %d)", got, n, mid)
 	}
 }
