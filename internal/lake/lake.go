@@ -303,14 +303,14 @@ CREATE TABLE IF NOT EXISTS saved_searches (
   id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, name VARCHAR NOT NULL, spec VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS segment_garbage (path VARCHAR PRIMARY KEY, delete_after TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
-  connector_id VARCHAR NOT NULL, part VARCHAR NOT NULL, holder VARCHAR NOT NULL, epoch BIGINT NOT NULL,
+  connector_id VARCHAR NOT NULL, part VARCHAR NOT NULL, node VARCHAR NOT NULL, holder VARCHAR NOT NULL, epoch BIGINT NOT NULL,
   expires_at TIMESTAMP NOT NULL, PRIMARY KEY (connector_id, part));
 `
 
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "5"
+const catalogSchema = "6"
 
 func (l *Lake) migrate(ctx context.Context) error {
 	if l.db.pg {

@@ -27,10 +27,13 @@ type Lease struct {
 var ErrFenced = errors.New("the partition's lease was taken over by another node")
 
 // Leases claims, renews and releases leases for one process. Its holder
-// name is the node's plus a random instance, so a restarted node is a new
-// holder and waits for its old leases to expire like any other node.
+// name is the node's plus a random instance. A node restarted (after a
+// crash or kill -9) takes its own node's leases back at once, with a new
+// epoch, so an old instance of it that is only paused is fenced too; other
+// nodes wait for a lease to expire. Node names must be unique.
 type Leases struct {
 	l      *Lake
+	node   string
 	holder string
 	ttl    time.Duration
 }
@@ -40,7 +43,7 @@ type Leases struct {
 func (l *Lake) Leases(node string, ttl time.Duration) *Leases {
 	raw := make([]byte, 4)
 	_, _ = rand.Read(raw)
-	return &Leases{l: l, holder: node + "/" + hex.EncodeToString(raw), ttl: ttl}
+	return &Leases{l: l, node: node, holder: node + "/" + hex.EncodeToString(raw), ttl: ttl}
 }
 
 // Shared reports whether other processes may share the catalog (it is in
@@ -59,11 +62,11 @@ func (x *Leases) Claim(ctx context.Context, connectorID string, partitions []str
 	out := map[string]Lease{}
 	for _, p := range partitions {
 		now := time.Now().UTC()
-		_, err := x.l.db.ExecContext(ctx, `INSERT INTO leases VALUES (?, ?, ?, 1, ?)
+		_, err := x.l.db.ExecContext(ctx, `INSERT INTO leases VALUES (?, ?, ?, ?, 1, ?)
  ON CONFLICT (connector_id, part) DO UPDATE SET
    epoch = CASE WHEN leases.holder = excluded.holder THEN leases.epoch ELSE leases.epoch + 1 END,
-   holder = excluded.holder, expires_at = excluded.expires_at
- WHERE leases.holder = excluded.holder OR leases.expires_at <= ?`, connectorID, p, x.holder, now.Add(x.ttl), now)
+   node = excluded.node, holder = excluded.holder, expires_at = excluded.expires_at
+ WHERE leases.holder = excluded.holder OR leases.node = excluded.node OR leases.expires_at <= ?`, connectorID, p, x.node, x.holder, now.Add(x.ttl), now)
 		if err != nil {
 			return nil, fmt.Errorf("lake: lease %s of %s: %w", p, connectorID, err)
 		}

@@ -54,8 +54,18 @@ func TestLeasesFence(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Errorf("records after a fenced and a good commit: %d %v", n, err)
 	}
-	b.Release(ctx, "c1", taken)
-	if back, err := a.Claim(ctx, "c1", []string{"p1"}); err != nil || back["p1"].Epoch != 3 {
+	// Node b restarted (a new instance, b's leases still live) takes
+	// them back at once with a new epoch; the old instance is fenced.
+	b2 := l.Leases("node-b", time.Minute)
+	back2, err := b2.Claim(ctx, "c1", []string{"p1"})
+	if err != nil || back2["p1"].Epoch != 3 || back2["p1"].Holder != b2.Holder() {
+		t.Fatalf("a restarted node re-claims its leases: %+v %v", back2, err)
+	}
+	if err := b.Renew(ctx, "c1", taken); !errors.Is(err, ErrFenced) {
+		t.Errorf("the old instance of a restarted node kept its lease: %v", err)
+	}
+	b2.Release(ctx, "c1", back2)
+	if back, err := a.Claim(ctx, "c1", []string{"p1"}); err != nil || back["p1"].Epoch != 4 {
 		t.Errorf("a released lease is free at once: %+v %v", back, err)
 	}
 }
