@@ -155,7 +155,7 @@ func (a *App) CollectOnce(ctx context.Context, sc Scope, ids []string, opt colle
 			return nil, err
 		}
 		for _, c := range list {
-			if c.Enabled && (c.RunOn == "" || c.RunOn == a.opt.Node) {
+			if c.Enabled && (c.RunOn == "" || c.RunOn == connector.AnyNode || c.RunOn == a.opt.Node) {
 				ids = append(ids, c.ID)
 			}
 		}

@@ -44,6 +44,8 @@ type finished struct {
 	failed  bool
 	started time.Time
 	objects int64 // objects the run collected
+	// leasedElsewhere counts partitions another node held
+	leasedElsewhere int64
 }
 
 // Schedule runs every enabled connector of this node immediately, then every
@@ -149,7 +151,7 @@ func (s *scheduler) refresh(ctx context.Context, now time.Time) {
 }
 
 func (s *scheduler) mine(c *connector.Connector) bool {
-	return c.Enabled && (c.RunOn == "" || c.RunOn == s.a.opt.Node)
+	return c.Enabled && (c.RunOn == "" || c.RunOn == connector.AnyNode || c.RunOn == s.a.opt.Node)
 }
 
 // startDue fills free slots with due connectors, most overdue first.
@@ -198,7 +200,7 @@ func (s *scheduler) run(ctx context.Context, id string) {
 	}
 	f := finished{id: id, failed: err != nil || res.Failed(), started: started}
 	if err == nil {
-		f.objects = res.Stats.Objects
+		f.objects, f.leasedElsewhere = res.Stats.Objects, res.Stats.LeasedElsewhere
 	}
 	s.done <- f
 }
@@ -225,6 +227,11 @@ func (s *scheduler) finish(f finished) {
 	}
 	if sl.edited {
 		next, sl.edited = time.Now(), false
+	}
+	// Partitions another node holds are tried again within a lease period:
+	// if that node died, its leases expire and this one takes them over.
+	if ttl := s.a.opt.LeaseTTL; f.leasedElsewhere > 0 && next.After(time.Now().Add(ttl)) {
+		next = time.Now().Add(ttl)
 	}
 	sl.due = next
 }

@@ -77,7 +77,7 @@ func bindConnFlags(g *globals, name string) (*connFlags, *flagSet) {
 	fs.BoolVar(&f.pathStyle, "path-style", false, "path-style addressing")
 	fs.StringVar(&f.proxy, "proxy", "", "proxy URI")
 	fs.StringVar(&f.start, "start", "", "collect objects from this time: RFC3339 or a duration back such as -24h (default -24h)")
-	fs.StringVar(&f.runOn, "run-on", "", "node that runs the connector (default this node)")
+	fs.StringVar(&f.runOn, "run-on", "", "node that runs the connector (default this node; * for any node of a shared catalog)")
 	fs.StringVar(&f.interval, "interval", "", "collection interval (default 5m)")
 	fs.StringVar(&f.lookback, "lookback", "", "how far before the newest collected object each run looks for late objects (default 1h)")
 	fs.Var(&f.filters, "filter", "log filter 'drop:QUERY' or 'keep:QUERY' (repeatable)")

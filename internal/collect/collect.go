@@ -86,18 +86,20 @@ type Options struct {
 
 // Stats count what a run did.
 type Stats struct {
-	Objects      int64      `json:"objects"`      // objects finished
-	Records      int64      `json:"records"`      // records stored
-	Bytes        int64      `json:"bytes"`        // compressed bytes read
-	Decompressed int64      `json:"decompressed"` // decompressed bytes read
-	Skipped      int64      `json:"skipped"`      // objects skipped by design (digests)
-	Quarantined  int64      `json:"quarantined"`  // records or object remainders quarantined
-	Dropped      int64      `json:"dropped"`      // records dropped by log filters
-	Errors       int64      `json:"errors"`       // objects that failed and will be retried
-	Pending      int64      `json:"pending"`      // objects listed to collect
-	Listings     int64      `json:"listings"`     // listing requests made (discovery and partitions)
-	Partitions   int64      `json:"partitions"`   // partitions found
-	Newest       *time.Time `json:"newest_object,omitempty"`
+	Objects      int64 `json:"objects"`      // objects finished
+	Records      int64 `json:"records"`      // records stored
+	Bytes        int64 `json:"bytes"`        // compressed bytes read
+	Decompressed int64 `json:"decompressed"` // decompressed bytes read
+	Skipped      int64 `json:"skipped"`      // objects skipped by design (digests)
+	Quarantined  int64 `json:"quarantined"`  // records or object remainders quarantined
+	Dropped      int64 `json:"dropped"`      // records dropped by log filters
+	Errors       int64 `json:"errors"`       // objects that failed and will be retried
+	Pending      int64 `json:"pending"`      // objects listed to collect
+	Listings     int64 `json:"listings"`     // listing requests made (discovery and partitions)
+	Partitions   int64 `json:"partitions"`   // partitions found
+	// LeasedElsewhere counts partitions another node held this run.
+	LeasedElsewhere int64      `json:"leased_elsewhere,omitempty"`
+	Newest          *time.Time `json:"newest_object,omitempty"`
 	// FirstError is the first failure, classified when it came from the store.
 	FirstError error `json:"-"`
 }
@@ -113,6 +115,7 @@ func (s *Stats) add(o Stats) {
 	s.Errors += o.Errors
 	s.Listings += o.Listings
 	s.Partitions += o.Partitions
+	s.LeasedElsewhere += o.LeasedElsewhere
 	if o.Newest != nil && (s.Newest == nil || o.Newest.After(*s.Newest)) {
 		t := *o.Newest
 		s.Newest = &t
@@ -170,10 +173,13 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 		return Stats{}, fmt.Errorf("connector %s: discover partitions: %w", c.Name, err)
 	}
 	var held map[string]lake.Lease
+	var elsewhere int64
 	if opt.Leases != nil {
+		found := len(disc.Partitions)
 		if held, err = claim(ctx, opt.Leases, c.ID, disc); err != nil {
 			return Stats{}, fmt.Errorf("connector %s: %w", c.Name, err)
 		}
+		elsewhere = int64(found - len(disc.Partitions))
 		defer opt.Leases.Release(context.WithoutCancel(ctx), c.ID, held)
 	}
 	marks, err := st.Watermarks(ctx, c.ID)
@@ -245,7 +251,7 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	}
 
 	var (
-		total = Stats{Listings: int64(disc.Requests), Partitions: int64(len(disc.Partitions))}
+		total = Stats{Listings: int64(disc.Requests), Partitions: int64(len(disc.Partitions)) + elsewhere, LeasedElsewhere: elsewhere}
 		// per partition: newest object done, oldest object failed
 		doneMax = map[int]time.Time{}
 		failMin = map[int]time.Time{}

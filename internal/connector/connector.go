@@ -83,6 +83,10 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) 
 // UnmarshalJSON accepts the plaintext from a client.
 func (s *Secret) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &s.v) }
 
+// AnyNode as a connector's run-on node lets every node of a shared catalog
+// run it; they share its partitions through leases.
+const AnyNode = "*"
+
 // Connector is one configured collection from one S3 location.
 type Connector struct {
 	ID string `json:"id"`
@@ -93,7 +97,7 @@ type Connector struct {
 	Category string `json:"category"`
 	Type     string `json:"type"`
 	Function string `json:"function"`
-	RunOn    string `json:"run_on"`
+	RunOn    string `json:"run_on"` // a node, or AnyNode
 
 	Enabled bool    `json:"enabled"`
 	SubType SubType `json:"sub_type"`

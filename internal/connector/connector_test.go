@@ -195,3 +195,18 @@ func TestRoleCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestRunOnAnyNode: "*" (any node of a shared catalog) is a valid run-on
+// node; other punctuation is not.
+func TestRunOnAnyNode(t *testing.T) {
+	c := valid()
+	c.RunOn = AnyNode
+	if p := problems(t, c); p != nil {
+		t.Fatalf("run_on * rejected: %v", p)
+	}
+	c = valid()
+	c.RunOn = "node a"
+	if p := problems(t, c); p["run_on"] == "" {
+		t.Fatalf("run_on %q accepted", c.RunOn)
+	}
+}

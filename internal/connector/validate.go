@@ -60,8 +60,8 @@ func (c *Connector) Validate() error {
 	if c.Function != FunctionCollect {
 		e.add("function", "must be %q", FunctionCollect)
 	}
-	if c.RunOn != "" && !identifier(c.RunOn) {
-		e.add("run_on", "a node name of letters, digits, '-' and '_'")
+	if c.RunOn != "" && c.RunOn != AnyNode && !identifier(c.RunOn) {
+		e.add("run_on", "a node name of letters, digits, '-' and '_', or * for any node of a shared catalog")
 	}
 	switch c.SubType {
 	case CloudTrail, VPCFlow:
