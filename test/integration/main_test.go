@@ -37,8 +37,8 @@ var pgCatalogs struct {
 func dataEnv(t testing.TB, data string) []string {
 	t.Helper()
 	env := []string{"TRAWL_DATA_DIR=" + data}
-	if os.Getenv("TRAWL_TEST_CATALOG") != "postgres" {
-		return env
+	if os.Getenv("TRAWL_TEST_CATALOG") != "postgres" || os.Getenv("TRAWL_CATALOG") != "" {
+		return env // (a test that sets its own catalog keeps it)
 	}
 	pgCatalogs.Lock()
 	defer pgCatalogs.Unlock()
