@@ -92,7 +92,7 @@ func (l *Lake) sweep(ctx context.Context) error {
 			return nil
 		}
 		rel, rerr := filepath.Rel(l.root, path)
-		if rerr != nil || strings.HasPrefix(rel, "_schema"+string(filepath.Separator)) {
+		if rerr != nil || isSchemaPath(rel) {
 			return nil
 		}
 		seg := rel

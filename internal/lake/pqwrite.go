@@ -263,7 +263,7 @@ func (e *chunkEncoder) chunk(li leafInfo, b *interflow.Batch, rows []int32, rg i
 	}
 	for i, r := range rows {
 		e.row(li, b, int(r), i, rg)
-		if len(e.vals) >= pageBytes || e.ipos[1]-e.ipos[0] >= pageBytes/4 {
+		if len(e.vals) >= pageBytes {
 			if err := e.dataPage(li); err != nil {
 				return cc, nil, err
 			}
@@ -483,22 +483,15 @@ func (e *chunkEncoder) row(li leafInfo, b *interflow.Batch, r, i, rg int) {
 		e.ipKey(li, b.StrBytes(f, r))
 		return
 	}
-	switch li.kind {
-	case format.Int64:
-		v := b.Num(f, r)
-		e.vals = binary.LittleEndian.AppendUint64(e.vals, uint64(v))
-		e.stats.int(v)
-	case format.Boolean:
+	// Integer and dictionary chunks have their own page writers
+	// (int64Pages, dictPages): what reaches here is boolean or plain text.
+	if li.kind == format.Boolean {
 		e.vals = append(e.vals, byte(b.Num(f, r)&1)) // packed at the page's end
 		e.stats.int(b.Num(f, r) & 1)
-	default:
-		if li.dict {
-			e.ipos[1]++
-		} else {
-			v := b.StrBytes(f, r)
-			e.vals = binary.LittleEndian.AppendUint32(e.vals, uint32(len(v)))
-			e.vals = append(e.vals, v...)
-		}
+	} else {
+		v := b.StrBytes(f, r)
+		e.vals = binary.LittleEndian.AppendUint32(e.vals, uint32(len(v)))
+		e.vals = append(e.vals, v...)
 	}
 	e.defs = append(e.defs, 1)
 }

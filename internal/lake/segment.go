@@ -192,7 +192,7 @@ func (lay *layout) forBatch(b *interflow.Batch) *layout {
 // query reads it beside the segments (union_by_name), so every column
 // resolves whatever the segments hold.
 func (lay *layout) schemaFile(root string) (string, error) {
-	path := filepath.Join(root, "_schema", lay.index.Index+".parquet")
+	path := filepath.Join(root, schemaDir, lay.index.Index+".parquet")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", err
 	}
@@ -246,6 +246,15 @@ func dayOf(micros int64) int64 {
 		d--
 	}
 	return d
+}
+
+// schemaDir, under the lake root, holds each index's schema file: not a
+// segment (the sweep and the cache leave it alone).
+const schemaDir = "_schema"
+
+// isSchemaPath reports whether a path relative to the root is a schema file.
+func isSchemaPath(rel string) bool {
+	return strings.HasPrefix(rel, schemaDir+string(filepath.Separator))
 }
 
 // sortedRows returns the rows to write (sel, or every row) ordered by time.

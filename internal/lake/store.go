@@ -248,7 +248,3 @@ func (l *Lake) checkLocation(ctx context.Context) error {
 	}
 	return nil
 }
-
-func isSchemaPath(rel string) bool {
-	return rel == "_schema" || len(rel) > len("_schema/") && rel[:len("_schema/")] == "_schema"+string(filepath.Separator)
-}
