@@ -114,6 +114,39 @@ func TestPostgresCatalog(t *testing.T) {
 	})
 }
 
+// sharedLake is what the nodes of a test cluster share: a PostgreSQL
+// catalog, an S3 lake (on the versitygw that also holds the logs) and the
+// master key (it seals the connectors' secrets). env points trawl at them;
+// add is the `connector add` of a CloudTrail connector over the logs.
+type sharedLake struct {
+	srv     *s3server.Server
+	url     string
+	key     string
+	records int
+	env     []string
+	add     []string
+}
+
+func newSharedLake(t *testing.T, seed uint64, objects, records int, extraEnv ...string) *sharedLake {
+	t.Helper()
+	pg := pgserver.Start(t)
+	srv := s3server.Start(t)
+	objs, want := trailObjects(seed, objects, records)
+	bucket(t, srv, "logs", objs)
+	bucket(t, srv, "lakebucket", nil)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte(srv.SecretKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &sharedLake{srv: srv, url: pg.Database(t), key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)), records: len(want)}
+	c.env = append([]string{"TRAWL_MASTER_KEY=" + c.key, "AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey,
+		"TRAWL_CATALOG=" + c.url, "TRAWL_LAKE=s3://lakebucket/segments", "TRAWL_LAKE_ENDPOINT=" + srv.Endpoint, "TRAWL_LAKE_PATH_STYLE=1"}, extraEnv...)
+	c.add = []string{"connector", "add", "--name", "trail", "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "logs",
+		"--prefix", "AWSLogs/" + acct + "/CloudTrail", "--access-key-id", srv.AccessKey, "--secret-access-key-file", secret,
+		"--endpoint", srv.Endpoint, "--path-style", "--start", "-72h"}
+	return c
+}
+
 // TestS3Lake: with --lake s3://BUCKET/PREFIX (versitygw here, the
 // operator's credentials from the environment) segments are put in the
 // bucket before they are registered; a second data directory on the same
@@ -121,31 +154,18 @@ func TestPostgresCatalog(t *testing.T) {
 // it lacks), as does the first after its cache is deleted; a directory
 // opened without the lake its catalog names is refused.
 func TestS3Lake(t *testing.T) {
-	pg := pgserver.Start(t)
-	srv := s3server.Start(t)
-	objs, want := trailObjects(73, 1, 6)
-	bucket(t, srv, "logs", objs)
-	bucket(t, srv, "lakebucket", nil)
-	n := strconv.Itoa(len(want))
-	secret := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secret, []byte(srv.SecretKey+"\n"), 0o600)
-	url := pg.Database(t)
-	// The nodes share the master key (it seals the connectors' secrets).
-	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
-	env := []string{"TRAWL_MASTER_KEY=" + key, "AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey,
-		"TRAWL_CATALOG=" + url, "TRAWL_LAKE=s3://lakebucket/segments", "TRAWL_LAKE_ENDPOINT=" + srv.Endpoint, "TRAWL_LAKE_PATH_STYLE=1"}
+	c := newSharedLake(t, 73, 1, 6)
+	srv, n := c.srv, strconv.Itoa(c.records)
 	run := func(data string, args ...string) string {
 		t.Helper()
-		r := trawl(t, data, env, args...)
+		r := trawl(t, data, c.env, args...)
 		if r.code != 0 {
 			t.Fatalf("trawl %v exited %d\n%s\n%s", args, r.code, r.stdout, r.stderr)
 		}
 		return strings.TrimSpace(r.stdout)
 	}
 	a, b := t.TempDir(), t.TempDir()
-	run(a, "connector", "add", "--name", "trail", "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "logs",
-		"--prefix", "AWSLogs/"+acct+"/CloudTrail", "--access-key-id", srv.AccessKey, "--secret-access-key-file", secret,
-		"--endpoint", srv.Endpoint, "--path-style", "--start", "-72h")
+	run(a, c.add...)
 	run(a, "collect", "--once", "trail")
 	if got := run(a, "search", "--count", "--from", "-30d"); got != n {
 		t.Fatalf("node a: count %s, want %s", got, n)
@@ -172,7 +192,7 @@ func TestS3Lake(t *testing.T) {
 	if out := run(b, "collect", "--once", "trail"); !strings.Contains(out, " 0 ") {
 		t.Errorf("node b collected again what node a committed: %s", out)
 	}
-	r := trawl(t, b, []string{"TRAWL_MASTER_KEY=" + key, "TRAWL_CATALOG=" + url}, "search", "--count", "--from", "-30d")
+	r := trawl(t, b, []string{"TRAWL_MASTER_KEY=" + c.key, "TRAWL_CATALOG=" + c.url}, "search", "--count", "--from", "-30d")
 	if r.code == 0 || !strings.Contains(r.stderr, "s3://lakebucket/segments") {
 		t.Errorf("a directory opened without the catalog's lake: %d %s %s", r.code, r.stdout, r.stderr)
 	}
@@ -184,18 +204,8 @@ func TestS3Lake(t *testing.T) {
 // collects the rest; resumed, A commits nothing more and says why. Every
 // record is stored exactly once.
 func TestLeaseFencing(t *testing.T) {
-	pg := pgserver.Start(t)
-	srv := s3server.Start(t)
-	objs, want := trailObjects(77, 30, 200)
-	bucket(t, srv, "logs", objs)
-	bucket(t, srv, "lakebucket", nil)
-	n := len(want)
-	secret := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secret, []byte(srv.SecretKey+"\n"), 0o600)
-	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
-	env := []string{"TRAWL_MASTER_KEY=" + key, "AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey,
-		"TRAWL_CATALOG=" + pg.Database(t), "TRAWL_LAKE=s3://lakebucket/segments", "TRAWL_LAKE_ENDPOINT=" + srv.Endpoint, "TRAWL_LAKE_PATH_STYLE=1",
-		"TRAWL_LEASE_TTL=1s", "TRAWL_BATCH_SIZE=50"}
+	c := newSharedLake(t, 77, 30, 200, "TRAWL_LEASE_TTL=1s", "TRAWL_BATCH_SIZE=50")
+	env, n := c.env, c.records
 	a, b := t.TempDir(), t.TempDir()
 	count := func(data string) int {
 		t.Helper()
@@ -206,9 +216,7 @@ func TestLeaseFencing(t *testing.T) {
 		v, _ := strconv.Atoi(strings.TrimSpace(r.stdout))
 		return v
 	}
-	if r := trawl(t, a, env, "connector", "add", "--name", "trail", "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "logs",
-		"--prefix", "AWSLogs/"+acct+"/CloudTrail", "--access-key-id", srv.AccessKey, "--secret-access-key-file", secret,
-		"--endpoint", srv.Endpoint, "--path-style", "--start", "-72h"); r.code != 0 {
+	if r := trawl(t, a, env, c.add...); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
 	cmd := exec.Command(trawlBin, "collect", "--once", "--node", "node-a", "trail")
@@ -263,24 +271,15 @@ func TestLeaseFencing(t *testing.T) {
 // (kill -9) mid-collection; the other takes its expired partition leases
 // over within a few lease periods and finishes: every record exactly once.
 func TestNodesShareAConnector(t *testing.T) {
-	pg := pgserver.Start(t)
-	srv := s3server.Start(t)
-	objs, want := trailObjects(79, 30, 200)
-	bucket(t, srv, "logs", objs)
-	bucket(t, srv, "lakebucket", nil)
-	n := len(want)
-	secret := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secret, []byte(srv.SecretKey+"\n"), 0o600)
-	for k, v := range map[string]string{"TRAWL_MASTER_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32)),
-		"AWS_ACCESS_KEY_ID": srv.AccessKey, "AWS_SECRET_ACCESS_KEY": srv.SecretKey, "TRAWL_CATALOG": pg.Database(t),
-		"TRAWL_LAKE": "s3://lakebucket/segments", "TRAWL_LAKE_ENDPOINT": srv.Endpoint, "TRAWL_LAKE_PATH_STYLE": "1",
-		"TRAWL_LEASE_TTL": "2s", "TRAWL_BATCH_SIZE": "50"} {
+	c := newSharedLake(t, 79, 30, 200, "TRAWL_LEASE_TTL=2s", "TRAWL_BATCH_SIZE=50")
+	n := c.records
+	// trawl serve and the CLI take them from this process's environment.
+	for _, kv := range c.env {
+		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
 	a, b := t.TempDir(), t.TempDir()
-	mustTrawl(t, a, "connector", "add", "--name", "trail", "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "logs",
-		"--prefix", "AWSLogs/"+acct+"/CloudTrail", "--access-key-id", srv.AccessKey, "--secret-access-key-file", secret,
-		"--endpoint", srv.Endpoint, "--path-style", "--start", "-72h", "--run-on", "*")
+	mustTrawl(t, a, append(c.add, "--run-on", "*")...)
 	nodeA, _ := startServeCmd(t, a, "--node", "node-a", "--tick", "100ms")
 	stopB := startServe(t, b, "--node", "node-b", "--tick", "100ms")
 	defer stopB()
