@@ -53,7 +53,7 @@ func commitSalvaging(ctx context.Context, st Store, bs []*lake.Batch, log *slog.
 // same data at a finer grain cannot help) rather than the content's.
 func storeFailure(ctx context.Context, err error) bool {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, lake.ErrFenced) || errors.Is(err, lake.ErrStoreUnavailable) {
+		errors.Is(err, lake.ErrFenced) || errors.Is(err, lake.ErrStoreUnavailable) || errors.Is(err, lake.ErrCommitUnknown) {
 		return true // fenced: another node holds the partition now; nothing of this may commit
 	}
 	msg := strings.ToLower(err.Error())

@@ -3,6 +3,7 @@ package lake
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"strconv"
 	"strings"
 
@@ -72,6 +73,12 @@ func (c *catConn) QueryRowContext(ctx context.Context, q string, args ...any) *s
 }
 
 func (c *catConn) Close() error { return c.c.Close() }
+
+// discard closes the underlying connection instead of returning it to the
+// pool: its transaction state is unknown.
+func (c *catConn) discard() {
+	_ = c.c.Raw(func(any) error { return driver.ErrBadConn })
+}
 
 // dollarParams numbers the ? placeholders of q as PostgreSQL's $n, leaving
 // those inside quoted strings and identifiers alone.

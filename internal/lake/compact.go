@@ -146,8 +146,7 @@ func (l *Lake) compactDay(ctx context.Context, lay *layout, d dayKey, opt Compac
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := l.swap(ctx, out, inputs, opt.Grace); err != nil {
-		l.removeFiles([]Segment{out})
+	if err := l.settle(ctx, l.swap(ctx, out, inputs, opt.Grace), []Segment{out}); err != nil {
 		return 0, 0, err
 	}
 	return len(inputs), rows, nil

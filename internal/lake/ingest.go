@@ -257,10 +257,11 @@ func (l *Lake) CommitMany(ctx context.Context, bs []*Batch) error {
 	}
 	segs, err := l.writeSegments(ctx, bs)
 	if err == nil {
-		err = l.register(ctx, bs, segs)
+		err = l.settle(ctx, l.register(ctx, bs, segs), segs)
+	} else {
+		l.removeFiles(segs)
 	}
 	if err != nil {
-		l.removeFiles(segs)
 		n := 0
 		for _, b := range bs {
 			n += len(b.Sel)
@@ -359,6 +360,34 @@ func insertSegments(ctx context.Context, conn *catConn, segs []Segment) error {
 		}
 	}
 	return nil
+}
+
+// settle ends a registration of segs that failed with err: their files
+// are deleted when the transaction surely did not take effect. A COMMIT
+// whose outcome withTx could not confirm is resolved by asking whether
+// the first segment is registered (they all are, or none): if it is, the
+// commit succeeded after all; if the catalog cannot say, the files stay
+// (the sweep at the next open removes them if unregistered).
+func (l *Lake) settle(ctx context.Context, err error, segs []Segment) error {
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ErrCommitUnknown) {
+		l.removeFiles(segs)
+		return err
+	}
+	if len(segs) == 0 {
+		return err
+	}
+	var n int
+	if qerr := l.db.QueryRowContext(context.WithoutCancel(ctx), `SELECT count(*) FROM segments WHERE id = ?`, segs[0].ID).Scan(&n); qerr != nil {
+		return err
+	}
+	if n == 1 {
+		return nil
+	}
+	l.removeFiles(segs)
+	return fmt.Errorf("the commit did not take effect: %w", errors.Unwrap(err))
 }
 
 func (l *Lake) removeFiles(segs []Segment) {
@@ -574,9 +603,11 @@ func (l *Lake) ResolveRecord(ctx context.Context, item QuarantineItem, rec *inte
 			return err
 		})
 		l.commitMu.Unlock()
+		err = l.settle(ctx, err, segs)
+	} else {
+		l.removeFiles(segs)
 	}
 	if err != nil {
-		l.removeFiles(segs)
 		return fmt.Errorf("lake: resolve quarantined record %s#%d: %w", item.Key, item.Position, err)
 	}
 	return nil

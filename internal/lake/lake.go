@@ -361,25 +361,47 @@ func (l *Lake) createTables(ctx context.Context) error {
 	return nil
 }
 
+// ErrCommitUnknown marks a COMMIT that failed without saying whether it
+// took effect (a connection lost mid-commit): its files are kept (the
+// sweep at the next open removes them if they were not registered) and
+// its records are not retried piecemeal; the next run's checkpoints tell.
+var ErrCommitUnknown = errors.New("the catalog did not confirm the commit")
+
 // withTx runs fn inside one transaction on one connection, so an Appender
 // created by fn commits or rolls back with everything else fn did.
+//
+// Cancelling ctx stops fn's statements, never the transaction's edges: a
+// BEGIN or COMMIT interrupted part-way can take effect and still report
+// the cancellation, leaving a pooled connection inside a transaction or a
+// commit whose files the caller then deletes. So ctx is checked before
+// BEGIN, and BEGIN, COMMIT and ROLLBACK run to their end; a connection
+// whose ROLLBACK fails is discarded, not returned to the pool.
 func (l *Lake) withTx(ctx context.Context, fn func(conn *catConn) error) (err error) {
-	conn, err := l.db.Conn(ctx)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	edge := context.WithoutCancel(ctx)
+	conn, err := l.db.Conn(edge)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+	if _, err := conn.ExecContext(edge, "BEGIN TRANSACTION"); err != nil {
 		return err
 	}
 	defer func() {
-		if err != nil {
-			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		if err != nil && !errors.Is(err, ErrCommitUnknown) {
+			if _, rerr := conn.ExecContext(edge, "ROLLBACK"); rerr != nil {
+				conn.discard()
+			}
 		}
 	}()
 	if err := fn(conn); err != nil {
 		return err
 	}
-	_, err = conn.ExecContext(ctx, "COMMIT")
-	return err
+	if _, err := conn.ExecContext(edge, "COMMIT"); err != nil {
+		conn.discard()
+		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
+	}
+	return nil
 }

@@ -170,8 +170,7 @@ func (l *Lake) migrateLegacyTables(ctx context.Context) error {
 			_, err := conn.ExecContext(ctx, "DROP TABLE "+quoteIdent(s.Index))
 			return err
 		})
-		if err != nil {
-			l.removeFiles(segs)
+		if err = l.settle(ctx, err, segs); err != nil {
 			return fmt.Errorf("lake: migrate %s to segments: %w", s.Index, err)
 		}
 	}

@@ -33,6 +33,7 @@ type Server struct {
 	cmd       *exec.Cmd
 	mu        sync.Mutex
 	log       []string
+	sentinels int
 }
 
 // Binary finds versitygw: $TRAWL_VERSITYGW, .tools/bin under the module
@@ -141,8 +142,39 @@ func (s *Server) Log() []string {
 	return append([]string(nil), s.log...)
 }
 
-// CountRequests counts log lines containing every given substring.
+// settle waits until every request answered so far is in the log: the
+// server writes its log line after the response, so a count taken the
+// moment a client returns can miss its last requests. A request with a
+// unique query marks the point; its line follows all earlier ones.
+func (s *Server) settle() {
+	s.mu.Lock()
+	s.sentinels++
+	mark := fmt.Sprintf("trawl-log-sentinel=%d", s.sentinels)
+	s.mu.Unlock()
+	if resp, err := http.Get(s.Endpoint + "/?" + mark); err == nil {
+		resp.Body.Close()
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		s.mu.Lock()
+		n := len(s.log)
+		found := false
+		for i := n - 1; i >= 0 && i >= n-1000; i-- {
+			if strings.Contains(s.log[i], mark) {
+				found = true
+				break
+			}
+		}
+		s.mu.Unlock()
+		if found {
+			return
+		}
+	}
+}
+
+// CountRequests counts log lines containing every given substring, once
+// every request answered before the call is in the log.
 func (s *Server) CountRequests(subs ...string) int {
+	s.settle()
 	n := 0
 	for _, l := range s.Log() {
 		ok := true
