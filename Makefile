@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 BIN := bin/trawl
 
-.PHONY: build demo test test-reliability bench soak lint fuzz clean
+.PHONY: build demo test test-cluster test-reliability bench soak lint fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/trawl
@@ -17,6 +17,16 @@ demo: build
 # The full test suite, installing what it needs (versitygw).
 test:
 	./scripts/test.sh
+
+# Several nodes on one PostgreSQL catalog and one S3 lake (versitygw): 3
+# `trawl serve` nodes, 6 connectors over 3 tenants, objects arriving,
+# kill -9 twice, a node paused past its leases; exact counts through every
+# node, no duplicate, every node did work, takeover within 2 lease periods.
+# A shorter TestCluster runs in `make test`.
+test-cluster:
+	./scripts/install-versitygw.sh
+	./scripts/install-postgres.sh
+	TRAWL_CLUSTER=full $(GO) test -count=1 -run 'TestCluster|TestNodesShareAConnector|TestLeaseFencing' -v -timeout 20m ./test/integration/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok|    )'
 
 # Crash-consistency tests with many kill rounds.
 test-reliability:

@@ -60,10 +60,19 @@ func LoadOrCreateRootToken(dataDir string) (token string, created bool, err erro
 		return "", false, err
 	}
 	token = "trawl_root_" + hex.EncodeToString(raw[:])
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		return "", false, fmt.Errorf("write root token %s: %w", path, err)
+	if err := WriteRootToken(dataDir, token); err != nil {
+		return "", false, err
 	}
 	return token, true, nil
+}
+
+// WriteRootToken writes the root token into the data directory (mode 0600).
+func WriteRootToken(dataDir, token string) error {
+	path := filepath.Join(dataDir, RootTokenFile)
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write root token %s: %w", path, err)
+	}
+	return nil
 }
 
 // New returns the API server. static serves the web console (may be nil).
@@ -127,6 +136,7 @@ func (s *Server) routes() {
 	h("DELETE /api/v1/tokens/{id}", s.deleteToken)
 	h("POST /api/v1/tenants", s.createTenant)
 	h("GET /api/v1/audit", s.audit)
+	h("GET /api/v1/nodes", s.nodes)
 	s.mux.Handle("GET /metrics", s.auth(s.metrics))
 	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -679,6 +689,15 @@ func (s *Server) tenants(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 		ts = []string{}
 	}
 	writeJSON(w, 200, map[string]any{"tenants": ts})
+	return nil
+}
+
+func (s *Server) nodes(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	ns, err := s.app.Nodes(r.Context(), sc)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, map[string]any{"nodes": ns})
 	return nil
 }
 

@@ -85,6 +85,25 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 			}
 		}
 	}
+	// This node's own work: each node of a shared catalog serves its own
+	// /metrics, so rates per node are these counters' rates.
+	node, runs, objects, records := s.app.NodeTotals()
+	nl := fmt.Sprintf(`node=%q`, node)
+	ms = append(ms,
+		&series{name: "trawl_node_runs_total", help: "Runs this node made since it started.", typ: "counter", lines: []string{fmt.Sprintf("trawl_node_runs_total{%s} %d", nl, runs)}},
+		&series{name: "trawl_node_objects_total", help: "Objects this node collected since it started.", typ: "counter", lines: []string{fmt.Sprintf("trawl_node_objects_total{%s} %d", nl, objects)}},
+		&series{name: "trawl_node_records_total", help: "Records this node stored since it started.", typ: "counter", lines: []string{fmt.Sprintf("trawl_node_records_total{%s} %d", nl, records)}})
+	if nodes, err := s.app.Nodes(r.Context(), sc); err == nil {
+		live := &series{name: "trawl_node_live", help: "1 if the node's heartbeat in the shared catalog is recent.", typ: "gauge"}
+		for _, n := range nodes {
+			v := 0
+			if n.Live {
+				v = 1
+			}
+			live.lines = append(live.lines, fmt.Sprintf("trawl_node_live{node=%q} %d", n.Name, v))
+		}
+		ms = append(ms, live)
+	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	var b strings.Builder
 	for _, m := range ms {

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/awspolicy"
@@ -120,6 +121,9 @@ type App struct {
 	running map[string]bool // connector IDs being collected (or deleted)
 	testMu  sync.Mutex      // one connection test at a time
 	queries tenantSlots
+	// stored counts what this node's runs stored since it started (the
+	// catalog's totals are the cluster's).
+	stored struct{ objects, records, runs atomic.Int64 }
 
 	// life ends when the App closes: every run, test and retry started
 	// through it (scheduler, API or CLI) is cancelled and waited for
@@ -183,7 +187,11 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	// Runs still marked running were cut short by a crash or kill -9:
 	// nothing holds them now. Their records are safe (checkpointed); the
 	// next run resumes from the checkpoint.
-	if n, err := lk.EndInterruptedRuns(ctx, "interrupted: the process stopped during the run (crash or kill); the next run resumes from its checkpoint"); err != nil {
+	mine := ""
+	if lk.Shared() {
+		mine = opt.Node
+	}
+	if n, err := lk.EndInterruptedRuns(ctx, mine, "interrupted: the process stopped during the run (crash or kill); the next run resumes from its checkpoint"); err != nil {
 		lk.Close()
 		return nil, err
 	} else if n > 0 {
@@ -245,6 +253,34 @@ func (a *App) Close() error {
 
 // Lake exposes the lake to the API server's token store.
 func (a *App) Lake() *lake.Lake { return a.lake }
+
+// ClusterRootToken returns the root token every node of a shared catalog
+// accepts (sealed in the catalog with the master key the nodes share; the
+// first node to start makes it), given this node's own; with the embedded
+// catalog it returns own.
+func (a *App) ClusterRootToken(ctx context.Context, own string) (string, error) {
+	if !a.lake.Shared() {
+		return own, nil
+	}
+	sealed, err := a.box.Seal("", "root-token", own)
+	if err != nil {
+		return "", err
+	}
+	won, err := a.lake.MetaOnce(ctx, "root_token", sealed)
+	if err != nil {
+		return "", err
+	}
+	token, err := a.box.Open("", "root-token", won)
+	if err != nil {
+		return "", fmt.Errorf("the catalog's root token cannot be opened with this master key: every node must use the same --master-key-file: %w", err)
+	}
+	return token, nil
+}
+
+// NodeTotals says what this node's runs stored since it started.
+func (a *App) NodeTotals() (node string, runs, objects, records int64) {
+	return a.opt.Node, a.stored.runs.Load(), a.stored.objects.Load(), a.stored.records.Load()
+}
 
 // Node is this node's name.
 func (a *App) Node() string { return a.opt.Node }

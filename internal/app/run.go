@@ -51,7 +51,7 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 		a.mu.Unlock()
 	}()
 
-	run := lake.Run{ID: newID(), ConnectorID: id, StartedAt: time.Now().UTC(), Result: "running"}
+	run := lake.Run{ID: newID(), ConnectorID: id, StartedAt: time.Now().UTC(), Result: "running", Node: a.opt.Node}
 	if err := a.lake.SaveRun(ctx, &run); err != nil {
 		return nil, err
 	}
@@ -71,6 +71,9 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 		stats, runErr = a.collect(ctx, c, opt)
 	}
 	res.Stats = stats
+	a.stored.runs.Add(1)
+	a.stored.objects.Add(stats.Objects)
+	a.stored.records.Add(stats.Records)
 	end := time.Now().UTC()
 	run.EndedAt = &end
 	run.Objects, run.Records, run.Bytes = stats.Objects, stats.Records, stats.Bytes
@@ -123,6 +126,11 @@ func (a *App) collect(ctx context.Context, c *connector.Connector, opt collect.O
 	b, full, err := a.bucketFor(ctx, c.ID)
 	if err != nil {
 		return collect.Stats{}, err
+	}
+	if a.leases != nil && full.RunOn == connector.AnyNode && opt.Share == 0 {
+		// Every live node runs it: each run takes its share, so a busy
+		// connector spreads across the nodes; a node alone takes all.
+		opt.Share, _ = a.leases.LiveNodes(ctx, 3*a.leases.TTL())
 	}
 	return collect.Run(ctx, full, b, a.lake, opt)
 }
@@ -297,4 +305,36 @@ func (a *App) Tenants(ctx context.Context, sc Scope) ([]string, error) {
 		return []string{sc.Tenant}, nil
 	}
 	return a.lake.Tenants(ctx)
+}
+
+// NodeInfo is a node of a shared catalog as the others see it.
+type NodeInfo struct {
+	Name      string    `json:"name"`
+	Addr      string    `json:"addr"`
+	StartedAt time.Time `json:"started_at"`
+	SeenAt    time.Time `json:"seen_at"`
+	Live      bool      `json:"live"` // its heartbeat is younger than three lease periods
+	This      bool      `json:"this"` // the node answering
+}
+
+// Nodes lists the nodes sharing the catalog (root only): with the embedded
+// catalog, just this one.
+func (a *App) Nodes(ctx context.Context, sc Scope) ([]NodeInfo, error) {
+	if !sc.Root {
+		return nil, fmt.Errorf("the nodes of the cluster are an operator's view: %w", ErrForbidden)
+	}
+	if a.leases == nil {
+		return []NodeInfo{{Name: a.opt.Node, Live: true, This: true}}, nil
+	}
+	ns, err := a.lake.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cutoff := time.Now().Add(-3 * a.leases.TTL())
+	out := make([]NodeInfo, 0, len(ns))
+	for _, n := range ns {
+		out = append(out, NodeInfo{Name: n.Name, Addr: n.Addr, StartedAt: n.StartedAt, SeenAt: n.SeenAt,
+			Live: n.SeenAt.After(cutoff), This: n.Name == a.opt.Node})
+	}
+	return out, nil
 }

@@ -26,6 +26,9 @@ type SchedulerOptions struct {
 	// Finished, if set, is called after each run (tests and benchmarks
 	// observe the schedule with it).
 	Finished func(id string, res *RunResult, err error)
+	// Addr is where this node serves, shown to the other nodes of a
+	// shared catalog beside its heartbeat.
+	Addr string
 }
 
 // slot is one connector's place in the schedule.
@@ -64,7 +67,31 @@ func (a *App) Schedule(ctx context.Context, opt SchedulerOptions) {
 		opt.RetryFailed = time.Minute
 	}
 	s := &scheduler{a: a, opt: opt, slots: map[string]*slot{}, done: make(chan finished, opt.Parallel)}
+	if a.leases != nil {
+		beats := make(chan struct{})
+		go func() { a.heartbeat(ctx, opt.Addr); close(beats) }()
+		defer func() { <-beats }()
+	}
 	s.loop(ctx)
+}
+
+// heartbeat tells the other nodes of a shared catalog that this one is
+// alive, at a third of a lease's life, until ctx ends: connectors that run
+// on every node are shared among the live ones.
+func (a *App) heartbeat(ctx context.Context, addr string) {
+	started := time.Now()
+	t := time.NewTicker(max(a.leases.TTL()/3, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		if err := a.leases.Heartbeat(ctx, addr, started); err != nil && ctx.Err() == nil {
+			a.log.Warn("heartbeat to the shared catalog failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 type scheduler struct {
@@ -75,6 +102,8 @@ type scheduler struct {
 	done   chan finished
 	wg     sync.WaitGroup
 	listed time.Time
+	// watched is when orphaned leases were last looked for.
+	watched time.Time
 }
 
 func (s *scheduler) loop(ctx context.Context) {
@@ -146,6 +175,31 @@ func (s *scheduler) refresh(ctx context.Context, now time.Time) {
 	for id, sl := range s.slots {
 		if !seen[id] && !sl.running {
 			delete(s.slots, id)
+		}
+	}
+	s.adoptOrphans(ctx, now)
+}
+
+// adoptOrphans makes due at once the connectors with a partition whose
+// node died or stalled (its lease expired unreleased), so the partition is
+// taken over within about a lease period, not at the next interval. It
+// asks the catalog at most every quarter lease.
+func (s *scheduler) adoptOrphans(ctx context.Context, now time.Time) {
+	x := s.a.leases
+	if x == nil || now.Sub(s.watched) < x.TTL()/4 {
+		return
+	}
+	s.watched = now
+	ids, err := x.Orphaned(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.a.log.Warn("scheduler: orphaned leases", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		if sl, ok := s.slots[id]; ok && !sl.running && sl.due.After(now) {
+			sl.due = now
 		}
 	}
 }

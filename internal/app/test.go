@@ -59,6 +59,10 @@ type prober interface {
 	FirstPage(ctx context.Context, prefix string, max int32) ([]source.Object, error)
 }
 
+// testLease is the lease a connector's test holds in a shared catalog; no
+// partition is named so (partitions are S3 prefixes).
+const testLease = "#test"
+
 // TestConnector checks, in order, that the endpoint is reachable (DNS,
 // proxy, TLS), the credentials are accepted, the prefix can be listed, the
 // newest object can be read (and decrypted, for SSE-KMS) and its first
@@ -79,6 +83,31 @@ func (a *App) TestConnector(ctx context.Context, sc Scope, id string) (*TestResu
 		return nil, fmt.Errorf("a connection test is already running; wait for it to finish and try again: %w", ErrBusy)
 	}
 	defer a.testMu.Unlock()
+	if a.leases != nil {
+		// Cluster-wide: one test of a connector at a time, on any node.
+		held, err := a.leases.Claim(ctx, c.ID, []string{testLease}, 0)
+		if err != nil {
+			return nil, err
+		}
+		if len(held) == 0 {
+			return nil, fmt.Errorf("connector %s is being tested on another node; wait for it to finish and try again: %w", c.Name, ErrBusy)
+		}
+		defer a.leases.Release(context.WithoutCancel(ctx), c.ID, held)
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() { // a test may outlast a lease
+			t := time.NewTicker(max(a.leases.TTL()/3, 10*time.Millisecond))
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					_ = a.leases.Renew(ctx, c.ID, held)
+				}
+			}
+		}()
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	res := a.runTest(ctx, c)

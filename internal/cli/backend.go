@@ -44,6 +44,7 @@ type backend interface {
 	AuditDigests(ctx context.Context, id, from, to string) ([]app.AuditResult, error)
 	Export(ctx context.Context, p client.SearchParams, format string, columns []string, w io.Writer) error
 	ImportPublicKeys(ctx context.Context, data []byte) (int, error)
+	Nodes(ctx context.Context) ([]app.NodeInfo, error)
 	Close() error
 }
 
@@ -259,6 +260,10 @@ func (l *localBackend) Export(ctx context.Context, p client.SearchParams, format
 	}
 	_, err = l.a.Export(ctx, l.sc, p.Tenant, req, format, columns, w, nil)
 	return err
+}
+
+func (l *localBackend) Nodes(ctx context.Context) ([]app.NodeInfo, error) {
+	return l.a.Nodes(ctx, l.sc)
 }
 
 func (l *localBackend) ImportPublicKeys(ctx context.Context, data []byte) (int, error) {

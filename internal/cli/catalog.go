@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"text/tabwriter"
+	"time"
 
 	"github.com/trawlhq/trawl/internal/app"
 )
@@ -46,4 +48,39 @@ func cmdCatalog(ctx context.Context, g *globals, args []string) error {
 		"run every command on this directory with --catalog (or TRAWL_CATALOG) set to the new URL\n",
 		g.dataDir, filepath.Base(rep.Backup))
 	return nil
+}
+
+// cmdNodes lists the nodes sharing the catalog, with their heartbeats.
+func cmdNodes(ctx context.Context, g *globals, args []string) error {
+	fs := newFlags(g, "nodes")
+	format := fs.String("format", "table", "table or json")
+	if _, err := parse(g, fs, args); err != nil {
+		return err
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	ns, err := b.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	if *format == "json" {
+		return json.NewEncoder(g.stdout).Encode(ns)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tADDR\tLIVE\tSTARTED\tLAST SEEN")
+	for _, n := range ns {
+		name := n.Name
+		if n.This {
+			name += " (this)"
+		}
+		seen, started := "-", "-"
+		if !n.SeenAt.IsZero() {
+			seen, started = n.SeenAt.UTC().Format(time.RFC3339), n.StartedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", name, n.Addr, n.Live, started, seen)
+	}
+	return tw.Flush()
 }

@@ -65,6 +65,7 @@ Usage:
   trawl gen        --out DIR [--bucket B] [--digests --public-keys-out F] ...
   trawl catalog    migrate --to postgres://USER@HOST:PORT/DB
                    (move the catalog into PostgreSQL; then pass --catalog URL)
+  trawl nodes      [--format table|json]  (the nodes sharing the catalog)
 
 Every command takes --data-dir DIR (env TRAWL_DATA_DIR, default ./trawl-data)
 and --catalog URL (env TRAWL_CATALOG) when the catalog is in PostgreSQL.
@@ -123,6 +124,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = cmdAudit(ctx, g, rest)
 	case "catalog":
 		err = cmdCatalog(ctx, g, rest)
+	case "nodes", "node":
+		err = cmdNodes(ctx, g, rest)
 	case "version":
 		fmt.Fprintln(stdout, "trawl "+Version)
 	default:

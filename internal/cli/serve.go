@@ -65,6 +65,15 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 	if err != nil {
 		return err
 	}
+	// Nodes of a shared catalog accept one root token: the first node's.
+	if cluster, err := a.ClusterRootToken(ctx, token); err != nil {
+		return err
+	} else if cluster != token {
+		if err := api.WriteRootToken(g.dataDir, cluster); err != nil {
+			return err
+		}
+		token = cluster
+	}
 	if demo {
 		if err := setupDemo(ctx, g, a); err != nil {
 			return err
@@ -97,7 +106,7 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 		defer close(schedDone)
 		go a.Maintain(schedCtx, 30*time.Second)
 		if !*noSchedule {
-			a.Schedule(schedCtx, app.SchedulerOptions{Tick: *tick, Parallel: *parallel})
+			a.Schedule(schedCtx, app.SchedulerOptions{Tick: *tick, Parallel: *parallel, Addr: ln.Addr().String()})
 		}
 	}()
 	select {

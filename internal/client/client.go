@@ -308,6 +308,15 @@ func (c *Client) ImportPublicKeys(ctx context.Context, data []byte) (int, error)
 	return out.Imported, err
 }
 
+// Nodes lists the nodes sharing the server's catalog (root).
+func (c *Client) Nodes(ctx context.Context) ([]app.NodeInfo, error) {
+	var out struct {
+		Nodes []app.NodeInfo `json:"nodes"`
+	}
+	_, err := c.do(ctx, "GET", "/api/v1/nodes", nil, &out)
+	return out.Nodes, err
+}
+
 // ExternalID fetches a tenant's generated sts:ExternalId.
 func (c *Client) ExternalID(ctx context.Context, tenant string) (string, error) {
 	var out struct {

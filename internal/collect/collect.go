@@ -49,7 +49,7 @@ type Store interface {
 // lease was taken over).
 type Leaser interface {
 	TTL() time.Duration
-	Claim(ctx context.Context, connectorID string, partitions []string) (map[string]lake.Lease, error)
+	Claim(ctx context.Context, connectorID string, partitions []string, limit int) (map[string]lake.Lease, error)
 	Renew(ctx context.Context, connectorID string, held map[string]lake.Lease) error
 	Release(ctx context.Context, connectorID string, held map[string]lake.Lease)
 }
@@ -58,7 +58,11 @@ type Leaser interface {
 type Options struct {
 	// Leases, when set, share the connector's partitions with other
 	// nodes; nil collects them all.
-	Leases     Leaser
+	Leases Leaser
+	// Share is how many nodes share the connector: a run claims at most
+	// that share of its partitions (rounded up), leaving the rest to the
+	// others. 0 or 1 claims every partition it can.
+	Share      int
 	Workers    int   // objects decoded and committed in parallel (default 2)
 	BatchSize  int   // records per commit and segment (default 65,536)
 	BatchBytes int64 // bytes of records per commit (default 16 MiB; a worker holds two batches)
@@ -97,7 +101,8 @@ type Stats struct {
 	Pending      int64 `json:"pending"`      // objects listed to collect
 	Listings     int64 `json:"listings"`     // listing requests made (discovery and partitions)
 	Partitions   int64 `json:"partitions"`   // partitions found
-	// LeasedElsewhere counts partitions another node held this run.
+	// LeasedElsewhere counts partitions this run did not collect because
+	// another node held them or they were left to other nodes' shares.
 	LeasedElsewhere int64      `json:"leased_elsewhere,omitempty"`
 	Newest          *time.Time `json:"newest_object,omitempty"`
 	// FirstError is the first failure, classified when it came from the store.
@@ -176,7 +181,7 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	var elsewhere int64
 	if opt.Leases != nil {
 		found := len(disc.Partitions)
-		if held, err = claim(ctx, opt.Leases, c.ID, disc); err != nil {
+		if held, err = claim(ctx, opt.Leases, c.ID, disc, opt.Share); err != nil {
 			return Stats{}, fmt.Errorf("connector %s: %w", c.Name, err)
 		}
 		elsewhere = int64(found - len(disc.Partitions))
@@ -442,14 +447,19 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	return total, nil
 }
 
-// claim takes the leases of the discovered partitions it can and keeps
-// only those partitions: the others are another node's this run.
-func claim(ctx context.Context, x Leaser, connectorID string, disc *prefix.Discovery) (map[string]lake.Lease, error) {
+// claim takes the leases of the discovered partitions it can, up to its
+// share, and keeps only those partitions: the others are other nodes'
+// this run.
+func claim(ctx context.Context, x Leaser, connectorID string, disc *prefix.Discovery, share int) (map[string]lake.Lease, error) {
 	names := make([]string, len(disc.Partitions))
 	for i, p := range disc.Partitions {
 		names[i] = p.Prefix
 	}
-	held, err := x.Claim(ctx, connectorID, names)
+	limit := 0
+	if share > 1 {
+		limit = (len(names) + share - 1) / share
+	}
+	held, err := x.Claim(ctx, connectorID, names, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -37,12 +37,12 @@ func (l *Lake) SaveAudit(ctx context.Context, rs []AuditResult) error {
 	defer l.commitMu.Unlock()
 	return l.withTx(ctx, func(conn *catConn) error {
 		for _, r := range rs {
-			_, err := conn.ExecContext(ctx, `DELETE FROM audit_results WHERE connector_id = ? AND account = ? AND region = ? AND hour = ?`,
-				r.ConnectorID, r.Account, r.Region, r.Hour.UTC())
-			if err != nil {
-				return fmt.Errorf("lake: audit of %s %s %s: %w", r.Account, r.Region, r.Hour, err)
-			}
-			_, err = conn.ExecContext(ctx, `INSERT INTO audit_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+			// An upsert, not delete-then-insert: nodes of a shared
+			// catalog audit the same hours at the same moment.
+			_, err := conn.ExecContext(ctx, `INSERT INTO audit_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+ ON CONFLICT (connector_id, account, region, hour) DO UPDATE SET status = excluded.status, files = excluded.files,
+   missing = excluded.missing, altered = excluded.altered, unlisted = excluded.unlisted, reason = excluded.reason,
+   digest = excluded.digest, updated_at = excluded.updated_at`,
 				r.ConnectorID, r.Account, r.Region, r.Hour.UTC(), r.Status, r.Files, keysJSON(r.Missing), keysJSON(r.Altered),
 				keysJSON(r.Unlisted), r.Reason, r.Digest, now)
 			if err != nil {

@@ -78,10 +78,13 @@ func (l *Lake) newCatalogID(ctx context.Context) (string, error) {
 	return id, nil
 }
 
+// tableRe finds the table names in catalogDDL.
+var tableRe = regexp.MustCompile(`CREATE TABLE IF NOT EXISTS (\w+)`)
+
 // catalogTables are the catalog's tables, in the order of catalogDDL.
 func catalogTables() []string {
 	var out []string
-	for _, m := range regexp.MustCompile(`CREATE TABLE IF NOT EXISTS (\w+)`).FindAllStringSubmatch(catalogDDL, -1) {
+	for _, m := range tableRe.FindAllStringSubmatch(catalogDDL, -1) {
 		out = append(out, m[1])
 	}
 	return out

@@ -232,27 +232,32 @@ type Run struct {
 	Dropped        int64      `json:"dropped"`
 	Errors         int64      `json:"errors"`
 	NewestObject   *time.Time `json:"newest_object,omitempty"`
+	Node           string     `json:"node,omitempty"` // the node that made the run
 }
 
 // SaveRun inserts or updates a run.
 func (l *Lake) SaveRun(ctx context.Context, r *Run) error {
-	_, err := l.db.ExecContext(ctx, `INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	_, err := l.db.ExecContext(ctx, `INSERT INTO runs (id, connector_id, started_at, ended_at, result, status, reason, recommendation,
+ objects, records, bytes, skipped, quarantined, dropped, errors, newest_object, node) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT (id) DO UPDATE SET ended_at = excluded.ended_at, result = excluded.result, status = excluded.status,
  reason = excluded.reason, recommendation = excluded.recommendation, objects = excluded.objects, records = excluded.records,
  bytes = excluded.bytes, skipped = excluded.skipped, quarantined = excluded.quarantined, dropped = excluded.dropped,
  errors = excluded.errors, newest_object = excluded.newest_object`,
 		r.ID, r.ConnectorID, r.StartedAt, r.EndedAt, r.Result, r.Status, r.Reason, r.Recommendation,
-		r.Objects, r.Records, r.Bytes, r.Skipped, r.Quarantined, r.Dropped, r.Errors, r.NewestObject)
+		r.Objects, r.Records, r.Bytes, r.Skipped, r.Quarantined, r.Dropped, r.Errors, r.NewestObject, r.Node)
 	if err != nil {
 		return fmt.Errorf("lake: save run: %w", err)
 	}
 	return nil
 }
 
-// EndInterruptedRuns marks runs still "running" as interrupted: called at
-// start, when no run of this process can be in flight.
-func (l *Lake) EndInterruptedRuns(ctx context.Context, reason string) (int64, error) {
-	res, err := l.db.ExecContext(ctx, `UPDATE runs SET result = 'interrupted', ended_at = ?, status = 499, reason = ? WHERE result = 'running'`, time.Now().UTC(), reason)
+// EndInterruptedRuns marks node's runs still "running" as interrupted:
+// called at start, when no run of this node can be in flight. Other nodes'
+// runs (a shared catalog) are theirs to end; node "" ends every run (the
+// embedded catalog, which one process holds).
+func (l *Lake) EndInterruptedRuns(ctx context.Context, node, reason string) (int64, error) {
+	res, err := l.db.ExecContext(ctx, `UPDATE runs SET result = 'interrupted', ended_at = ?, status = 499, reason = ?
+ WHERE result = 'running' AND (? = '' OR node = ? OR node IS NULL)`, time.Now().UTC(), reason, node, node)
 	if err != nil {
 		return 0, fmt.Errorf("lake: end interrupted runs: %w", err)
 	}
@@ -262,7 +267,7 @@ func (l *Lake) EndInterruptedRuns(ctx context.Context, reason string) (int64, er
 // Runs returns the newest runs of a connector.
 func (l *Lake) Runs(ctx context.Context, connectorID string, limit int) ([]Run, error) {
 	rows, err := l.db.QueryContext(ctx, `SELECT id, connector_id, started_at, ended_at, result, coalesce(status,0), coalesce(reason,''),
- coalesce(recommendation,''), objects, records, bytes, skipped, quarantined, dropped, errors, newest_object
+ coalesce(recommendation,''), objects, records, bytes, skipped, quarantined, dropped, errors, newest_object, coalesce(node,'')
  FROM runs WHERE connector_id = ? ORDER BY started_at DESC LIMIT ?`, connectorID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("lake: runs: %w", err)
@@ -273,7 +278,7 @@ func (l *Lake) Runs(ctx context.Context, connectorID string, limit int) ([]Run, 
 		var r Run
 		var ended, newest sql.NullTime
 		if err := rows.Scan(&r.ID, &r.ConnectorID, &r.StartedAt, &ended, &r.Result, &r.Status, &r.Reason, &r.Recommendation,
-			&r.Objects, &r.Records, &r.Bytes, &r.Skipped, &r.Quarantined, &r.Dropped, &r.Errors, &newest); err != nil {
+			&r.Objects, &r.Records, &r.Bytes, &r.Skipped, &r.Quarantined, &r.Dropped, &r.Errors, &newest, &r.Node); err != nil {
 			return nil, err
 		}
 		if ended.Valid {
@@ -338,6 +343,15 @@ func (l *Lake) Meta(ctx context.Context, k string) (string, error) {
 func (l *Lake) SetMeta(ctx context.Context, k, v string) error {
 	_, err := l.db.ExecContext(ctx, `INSERT INTO meta VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, k, v)
 	return err
+}
+
+// MetaOnce writes a metadata value unless one is there, and returns the
+// value that is: of several processes writing at once, one value wins.
+func (l *Lake) MetaOnce(ctx context.Context, k, v string) (string, error) {
+	if _, err := l.db.ExecContext(ctx, `INSERT INTO meta VALUES (?, ?) ON CONFLICT (k) DO NOTHING`, k, v); err != nil {
+		return "", fmt.Errorf("lake: meta %s: %w", k, err)
+	}
+	return l.Meta(ctx, k)
 }
 
 // uniqueViolation reports whether err is a unique constraint's refusal,

@@ -278,7 +278,7 @@ CREATE TABLE IF NOT EXISTS runs (
   id VARCHAR PRIMARY KEY, connector_id VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL,
   ended_at TIMESTAMP, result VARCHAR NOT NULL, status INTEGER, reason VARCHAR, recommendation VARCHAR,
   objects BIGINT, records BIGINT, bytes BIGINT, skipped BIGINT, quarantined BIGINT, dropped BIGINT, errors BIGINT,
-  newest_object TIMESTAMP);
+  newest_object TIMESTAMP, node VARCHAR);
 CREATE TABLE IF NOT EXISTS quarantine (
   id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, connector_id VARCHAR NOT NULL, connector VARCHAR NOT NULL,
   bucket VARCHAR, key VARCHAR NOT NULL, version VARCHAR, position BIGINT, offset_bytes BIGINT,
@@ -302,6 +302,8 @@ CREATE TABLE IF NOT EXISTS public_keys (
 CREATE TABLE IF NOT EXISTS saved_searches (
   id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, name VARCHAR NOT NULL, spec VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS segment_garbage (path VARCHAR PRIMARY KEY, delete_after TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (
+  node VARCHAR PRIMARY KEY, addr VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL, seen_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
   connector_id VARCHAR NOT NULL, part VARCHAR NOT NULL, node VARCHAR NOT NULL, holder VARCHAR NOT NULL, epoch BIGINT NOT NULL,
   expires_at TIMESTAMP NOT NULL, PRIMARY KEY (connector_id, part));
@@ -310,7 +312,7 @@ CREATE TABLE IF NOT EXISTS leases (
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "6"
+const catalogSchema = "7"
 
 func (l *Lake) migrate(ctx context.Context) error {
 	if l.db.pg {
@@ -333,6 +335,10 @@ func (l *Lake) migrate(ctx context.Context) error {
 	// Before 0.3 checkpoints had no content hash (the digest audit's).
 	if _, err := l.db.ExecContext(ctx, `ALTER TABLE objects ADD COLUMN IF NOT EXISTS sha256 VARCHAR`); err != nil {
 		return fmt.Errorf("lake: add the checkpoints' content hash: %w", err)
+	}
+	// Before 0.4 runs did not say which node made them.
+	if _, err := l.db.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN IF NOT EXISTS node VARCHAR`); err != nil {
+		return fmt.Errorf("lake: add the runs' node: %w", err)
 	}
 	if l.db.pg {
 		return l.SetMeta(ctx, "schema", catalogSchema) // a PostgreSQL catalog never held rows

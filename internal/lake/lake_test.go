@@ -226,3 +226,58 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Errorf("after reopen: %d records, want 8", n)
 	}
 }
+
+// TestPagingOverOverlappingSegments: segments whose times overlap (several
+// nodes or workers committing the same hours, a long segment beside short
+// ones) are paged through whole: every record once. The first chunk of
+// segments ends with one whose rows are all newer than a page's cursor
+// while another segment of it still holds older rows.
+func TestPagingOverOverlappingSegments(t *testing.T) {
+	l := openTest(t)
+	ctx := context.Background()
+	commit := func(key string, positions ...int64) {
+		var recs []*interflow.Record
+		for _, p := range positions {
+			r := event("acme", p, "GetObject", "10.0.0.1", "")
+			r.Stamp(interflow.Provenance{Tenant: "acme", Connector: "c", Bucket: "b", Key: key, ETag: "e"}, p, "cloudtrail", "paas")
+			recs = append(recs, r)
+		}
+		if err := l.Commit(ctx, RecordsBatch("c1", ObjectState{Key: key, Version: "e", Position: int64(len(positions)), Done: true}, recs...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A long segment spanning minutes 0..60, and short ones inside it.
+	long := make([]int64, 0, 61)
+	for p := int64(0); p <= 60; p += 2 {
+		long = append(long, p)
+	}
+	commit("long", long...)
+	for i := int64(0); i < 6; i++ {
+		commit(fmt.Sprintf("short-%d", i), 50+i*2+1, 51+i*2+1)
+	}
+	want := len(long) + 12
+	for _, limit := range []int{1, 2, 3, 5, 7} {
+		req := SearchRequest{Tenants: []string{"acme"}, From: base.Add(-time.Hour), To: base.Add(2 * time.Hour), Limit: limit}
+		seen := map[string]bool{}
+		for page := 0; page < 200; page++ {
+			res, err := l.Search(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res.Rows {
+				id := r["id"].(string)
+				if seen[id] {
+					t.Fatalf("limit %d: record %s on two pages", limit, id)
+				}
+				seen[id] = true
+			}
+			if res.Next == nil {
+				break
+			}
+			req.Before = res.Next
+		}
+		if len(seen) != want {
+			t.Errorf("limit %d: paged through %d records, want %d", limit, len(seen), want)
+		}
+	}
+}

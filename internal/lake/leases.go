@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -56,30 +58,140 @@ func (x *Leases) Holder() string { return x.holder }
 // TTL is how long a lease lasts unless renewed.
 func (x *Leases) TTL() time.Duration { return x.ttl }
 
-// Claim takes the partitions that are free, expired or already this
-// holder's, and returns them with their epochs.
-func (x *Leases) Claim(ctx context.Context, connectorID string, partitions []string) (map[string]Lease, error) {
-	out := map[string]Lease{}
+// Claim takes up to limit of the partitions that are free, expired or
+// already this node's (limit <= 0: all it can), and returns them with
+// their epochs. The longest-expired go first, so a dead node's partitions
+// are taken before those another node released a moment ago; the claim
+// itself is one statement whose guard re-checks each lease, so two nodes
+// claiming at once never both win one.
+func (x *Leases) Claim(ctx context.Context, connectorID string, partitions []string, limit int) (map[string]Lease, error) {
+	now := time.Now().UTC()
+	type cur struct {
+		node, holder string
+		expires      time.Time
+	}
+	have := map[string]cur{}
+	rows, err := x.l.db.QueryContext(ctx, `SELECT part, node, holder, expires_at FROM leases WHERE connector_id = ?`, connectorID)
+	if err != nil {
+		return nil, fmt.Errorf("lake: leases of %s: %w", connectorID, err)
+	}
+	for rows.Next() {
+		var p string
+		var c cur
+		if err := rows.Scan(&p, &c.node, &c.holder, &c.expires); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("lake: leases of %s: %w", connectorID, err)
+		}
+		have[p] = c
+	}
+	rows.Close()
+	type cand struct {
+		part    string
+		expires time.Time
+	}
+	var cands []cand
 	for _, p := range partitions {
-		now := time.Now().UTC()
-		_, err := x.l.db.ExecContext(ctx, `INSERT INTO leases VALUES (?, ?, ?, ?, 1, ?)
- ON CONFLICT (connector_id, part) DO UPDATE SET
-   epoch = CASE WHEN leases.holder = excluded.holder THEN leases.epoch ELSE leases.epoch + 1 END,
-   node = excluded.node, holder = excluded.holder, expires_at = excluded.expires_at
- WHERE leases.holder = excluded.holder OR leases.node = excluded.node OR leases.expires_at <= ?`, connectorID, p, x.node, x.holder, now.Add(x.ttl), now)
-		if err != nil {
-			return nil, fmt.Errorf("lake: lease %s of %s: %w", p, connectorID, err)
-		}
-		var holder string
-		var epoch int64
-		if err := x.l.db.QueryRowContext(ctx, `SELECT holder, epoch FROM leases WHERE connector_id = ? AND part = ?`, connectorID, p).Scan(&holder, &epoch); err != nil {
-			return nil, fmt.Errorf("lake: lease %s of %s: %w", p, connectorID, err)
-		}
-		if holder == x.holder {
-			out[p] = Lease{Partition: p, Holder: holder, Epoch: epoch}
+		c, ok := have[p]
+		switch {
+		case !ok:
+			cands = append(cands, cand{part: p})
+		case c.holder == x.holder || c.node == x.node || !c.expires.After(now):
+			cands = append(cands, cand{part: p, expires: c.expires})
 		}
 	}
-	return out, nil
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].expires.Before(cands[j].expires) })
+	if limit > 0 && len(cands) > limit {
+		cands = cands[:limit]
+	}
+	out := map[string]Lease{}
+	if len(cands) == 0 {
+		return out, nil
+	}
+	var q strings.Builder
+	args := make([]any, 0, 5*len(cands)+1)
+	q.WriteString(`INSERT INTO leases VALUES `)
+	for i, c := range cands {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, 1, ?)")
+		args = append(args, connectorID, c.part, x.node, x.holder, now.Add(x.ttl))
+	}
+	q.WriteString(` ON CONFLICT (connector_id, part) DO UPDATE SET
+   epoch = CASE WHEN leases.holder = excluded.holder THEN leases.epoch ELSE leases.epoch + 1 END,
+   node = excluded.node, holder = excluded.holder, expires_at = excluded.expires_at
+ WHERE leases.holder = excluded.holder OR leases.node = excluded.node OR leases.expires_at <= ?
+ RETURNING part, holder, epoch`)
+	args = append(args, now)
+	rows, err = x.l.db.QueryContext(ctx, q.String(), args...)
+	if err != nil && !x.l.db.pg && strings.Contains(err.Error(), "Conflict") {
+		// DuckDB's optimistic concurrency: a claim at the same moment
+		// touched these rows first and won them.
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lake: lease partitions of %s: %w", connectorID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ls Lease
+		if err := rows.Scan(&ls.Partition, &ls.Holder, &ls.Epoch); err != nil {
+			return nil, fmt.Errorf("lake: lease partitions of %s: %w", connectorID, err)
+		}
+		if ls.Holder == x.holder {
+			out[ls.Partition] = ls
+		}
+	}
+	return out, rows.Err()
+}
+
+// Node is a Trawl process sharing the catalog, as its heartbeat shows it.
+type Node struct {
+	Name      string    `json:"name"`
+	Addr      string    `json:"addr"`
+	StartedAt time.Time `json:"started_at"`
+	SeenAt    time.Time `json:"seen_at"`
+}
+
+// Heartbeat records that this node is alive (serving at addr, since
+// started).
+func (x *Leases) Heartbeat(ctx context.Context, addr string, started time.Time) error {
+	_, err := x.l.db.ExecContext(ctx, `INSERT INTO nodes VALUES (?, ?, ?, ?)
+ ON CONFLICT (node) DO UPDATE SET addr = excluded.addr, started_at = excluded.started_at, seen_at = excluded.seen_at`,
+		x.node, addr, started.UTC(), time.Now().UTC())
+	if err != nil {
+		return fmt.Errorf("lake: heartbeat of node %s: %w", x.node, err)
+	}
+	return nil
+}
+
+// Nodes lists the nodes that ever beat, newest heartbeat first.
+func (l *Lake) Nodes(ctx context.Context) ([]Node, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT node, addr, started_at, seen_at FROM nodes ORDER BY seen_at DESC, node`)
+	if err != nil {
+		return nil, fmt.Errorf("lake: nodes: %w", err)
+	}
+	defer rows.Close()
+	var out []Node
+	for rows.Next() {
+		var n Node
+		if err := rows.Scan(&n.Name, &n.Addr, &n.StartedAt, &n.SeenAt); err != nil {
+			return nil, fmt.Errorf("lake: nodes: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// LiveNodes counts the nodes whose heartbeat is younger than within (at
+// least 1: this one).
+func (x *Leases) LiveNodes(ctx context.Context, within time.Duration) (int, error) {
+	var n int
+	err := x.l.db.QueryRowContext(ctx, `SELECT count(*) FROM nodes WHERE seen_at > ? AND node <> ?`, time.Now().UTC().Add(-within), x.node).Scan(&n)
+	if err != nil {
+		return 1, fmt.Errorf("lake: live nodes: %w", err)
+	}
+	return n + 1, nil
 }
 
 // Renew extends the leases; it reports ErrFenced when one was lost.
@@ -99,13 +211,35 @@ func (x *Leases) Renew(ctx context.Context, connectorID string, held map[string]
 }
 
 // Release lets the leases go at once (the next run, on any node, may take
-// them without waiting for them to expire).
+// them without waiting for them to expire). A released lease has no
+// holder: an expired lease that still names one belongs to a node that
+// died or stalled (Orphaned).
 func (x *Leases) Release(ctx context.Context, connectorID string, held map[string]Lease) {
 	now := time.Now().UTC()
 	for p, ls := range held {
-		_, _ = x.l.db.ExecContext(ctx, `UPDATE leases SET expires_at = ? WHERE connector_id = ? AND part = ? AND holder = ? AND epoch = ?`,
+		_, _ = x.l.db.ExecContext(ctx, `UPDATE leases SET expires_at = ?, holder = '', node = '' WHERE connector_id = ? AND part = ? AND holder = ? AND epoch = ?`,
 			now, connectorID, p, ls.Holder, ls.Epoch)
 	}
+}
+
+// Orphaned lists the connectors with a partition whose lease expired
+// without being released: its node died or stalled, and the partition
+// waits for another node to take it over.
+func (x *Leases) Orphaned(ctx context.Context) ([]string, error) {
+	rows, err := x.l.db.QueryContext(ctx, `SELECT DISTINCT connector_id FROM leases WHERE holder <> '' AND expires_at <= ? AND part NOT LIKE '#%'`, time.Now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("lake: orphaned leases: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("lake: orphaned leases: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 // checkLeases is the fencing of a commit: inside its transaction, every

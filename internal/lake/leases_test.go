@@ -18,18 +18,18 @@ func TestLeasesFence(t *testing.T) {
 	l := openTest(t)
 	ctx := context.Background()
 	a, b := l.Leases("node-a", 200*time.Millisecond), l.Leases("node-b", time.Minute)
-	got, err := a.Claim(ctx, "c1", []string{"p1", "p2"})
+	got, err := a.Claim(ctx, "c1", []string{"p1", "p2"}, 0)
 	if err != nil || len(got) != 2 || got["p1"].Epoch != 1 {
 		t.Fatalf("a claims %+v %v", got, err)
 	}
-	if other, err := b.Claim(ctx, "c1", []string{"p1"}); err != nil || len(other) != 0 {
+	if other, err := b.Claim(ctx, "c1", []string{"p1"}, 0); err != nil || len(other) != 0 {
 		t.Fatalf("b took a live lease: %+v %v", other, err)
 	}
-	if again, err := a.Claim(ctx, "c1", []string{"p1"}); err != nil || again["p1"].Epoch != 1 {
+	if again, err := a.Claim(ctx, "c1", []string{"p1"}, 0); err != nil || again["p1"].Epoch != 1 {
 		t.Fatalf("a re-claims its own lease: %+v %v", again, err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	taken, err := b.Claim(ctx, "c1", []string{"p1"})
+	taken, err := b.Claim(ctx, "c1", []string{"p1"}, 0)
 	if err != nil || taken["p1"].Epoch != 2 || taken["p1"].Holder != b.Holder() {
 		t.Fatalf("b takes the expired lease: %+v %v", taken, err)
 	}
@@ -57,7 +57,7 @@ func TestLeasesFence(t *testing.T) {
 	// Node b restarted (a new instance, b's leases still live) takes
 	// them back at once with a new epoch; the old instance is fenced.
 	b2 := l.Leases("node-b", time.Minute)
-	back2, err := b2.Claim(ctx, "c1", []string{"p1"})
+	back2, err := b2.Claim(ctx, "c1", []string{"p1"}, 0)
 	if err != nil || back2["p1"].Epoch != 3 || back2["p1"].Holder != b2.Holder() {
 		t.Fatalf("a restarted node re-claims its leases: %+v %v", back2, err)
 	}
@@ -65,7 +65,78 @@ func TestLeasesFence(t *testing.T) {
 		t.Errorf("the old instance of a restarted node kept its lease: %v", err)
 	}
 	b2.Release(ctx, "c1", back2)
-	if back, err := a.Claim(ctx, "c1", []string{"p1"}); err != nil || back["p1"].Epoch != 4 {
+	if back, err := a.Claim(ctx, "c1", []string{"p1"}, 0); err != nil || back["p1"].Epoch != 4 {
 		t.Errorf("a released lease is free at once: %+v %v", back, err)
+	}
+}
+
+// TestLeaseShares: a claim with a limit takes at most that many partitions,
+// the longest-expired first (a dead node's before ones released a moment
+// ago); two nodes claiming shares at once split the partitions without
+// overlap; nodes that beat are counted live, and stop counting when they
+// stop beating.
+func TestLeaseShares(t *testing.T) {
+	l := openTest(t)
+	ctx := context.Background()
+	parts := []string{"p1", "p2", "p3", "p4", "p5", "p6"}
+	dead := l.Leases("node-dead", 100*time.Millisecond)
+	if got, err := dead.Claim(ctx, "c1", []string{"p5", "p6"}, 0); err != nil || len(got) != 2 {
+		t.Fatalf("dead node claims %v %v", got, err)
+	}
+	time.Sleep(150 * time.Millisecond) // its leases expire
+	a, b := l.Leases("node-a", time.Minute), l.Leases("node-b", time.Minute)
+	first, err := a.Claim(ctx, "c1", parts, 3)
+	if err != nil || len(first) != 3 {
+		t.Fatalf("a claims 3 of 6: %v %v", first, err)
+	}
+	a.Release(ctx, "c1", first)
+	// Never-leased partitions and the dead node's expired ones come before
+	// those a released just now.
+	again, err := a.Claim(ctx, "c1", parts, 3)
+	if err != nil || len(again) != 3 {
+		t.Fatalf("a claims 3 again: %v %v", again, err)
+	}
+	for p := range again {
+		if _, was := first[p]; was {
+			t.Errorf("a re-took %s, released a moment ago, before partitions free for longer (%v then %v)", p, first, again)
+		}
+	}
+	a.Release(ctx, "c1", again)
+
+	// Two nodes claim their shares at the same moment.
+	var ga, gb map[string]Lease
+	var ea, eb error
+	done := make(chan struct{})
+	go func() { ga, ea = a.Claim(ctx, "c1", parts, 3); close(done) }()
+	gb, eb = b.Claim(ctx, "c1", parts, 3)
+	<-done
+	if ea != nil || eb != nil {
+		t.Fatal(ea, eb)
+	}
+	for p := range ga {
+		if _, both := gb[p]; both {
+			t.Errorf("both nodes hold %s", p)
+		}
+	}
+	if len(ga)+len(gb) < 3 || len(ga) > 3 || len(gb) > 3 {
+		t.Errorf("shares %v and %v", ga, gb)
+	}
+
+	if err := a.Heartbeat(ctx, "127.0.0.1:1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Heartbeat(ctx, "127.0.0.1:2", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.LiveNodes(ctx, time.Minute); err != nil || n != 2 {
+		t.Errorf("live nodes %d %v, want 2", n, err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if n, err := a.LiveNodes(ctx, 50*time.Millisecond); err != nil || n != 1 {
+		t.Errorf("live nodes after the others stopped beating: %d %v, want 1 (this one)", n, err)
+	}
+	nodes, err := l.Nodes(ctx)
+	if err != nil || len(nodes) != 2 || nodes[0].Addr == "" {
+		t.Errorf("nodes %+v %v", nodes, err)
 	}
 }

@@ -317,6 +317,19 @@ func timeLiteral(t time.Time) string {
 // first the newest segment and every one that overlaps it in time (the
 // same hours of other tenants or commits), so a newest-first search over a
 // long range usually ends there; then groups growing fourfold.
+// oldest is the earliest record time of segments. Segments are ordered
+// by their newest record, so the last one need not hold the oldest: a
+// long segment can sit beside short ones inside its span.
+func oldest(segs []Segment) time.Time {
+	t := segs[0].MinTS
+	for _, s := range segs[1:] {
+		if s.MinTS.Before(t) {
+			t = s.MinTS
+		}
+	}
+	return t
+}
+
 func chunks(segs []Segment) [][]Segment {
 	if len(segs) == 0 {
 		return nil
@@ -447,7 +460,7 @@ func (l *Lake) newestKeys(ctx context.Context, p *plan, req SearchRequest) ([]hi
 				break // nothing in these or older segments is newer
 			}
 		}
-		if req.Before != nil && chunk[len(chunk)-1].MinTS.After(req.Before.Timestamp) {
+		if req.Before != nil && oldest(chunk).After(req.Before.Timestamp) {
 			continue // all newer than the page
 		}
 		from, ok, err := l.keyedSource(p, chunk)

@@ -129,6 +129,9 @@ async function loadConnectors() {
   if (seq !== connectorsSeq) return;
   state.connectors = data.connectors;
   $("#connectors-empty").hidden = data.connectors.length > 0;
+  // Which node ran what is shown once more than one node appears (a
+  // shared catalog); on one node it would only repeat the host name.
+  const nodes = new Set(statuses.map((st) => st && st.last_run && st.last_run.node).filter(Boolean));
   const rows = [];
   data.connectors.forEach((c, i) => {
     const st = statuses[i] || {};
@@ -152,7 +155,8 @@ async function loadConnectors() {
       el("td", {}, el("code", {}, `${c.bucket}/${c.prefix}`)),
       el("td", {}, c.enabled ? "yes" : "no"),
       el("td", {}, status),
-      el("td", { class: "nowrap" }, run ? fmtTime(run.started_at) : "—"),
+      el("td", { class: "nowrap", title: run && run.node ? `run by node ${run.node}` : "" },
+        run ? fmtTime(run.started_at) + (run.node && (nodes.size > 1 || c.run_on === "*") ? ` on ${run.node}` : "") : "—"),
       el("td", {}, st.totals ? String(st.totals.records) : "0"),
       el("td", {}, fmtAge(st.lag_seconds)),
       el("td", {}, integrityCell(c, st.integrity)),
