@@ -118,7 +118,7 @@ type App struct {
 	leases *lake.Leases
 
 	mu      sync.Mutex
-	running map[string]bool // connector IDs being collected (or deleted)
+	running map[string]chan struct{} // connectors being collected (or deleted); closed when done
 	testMu  sync.Mutex      // one connection test at a time
 	queries tenantSlots
 	// stored counts what this node's runs stored since it started (the
@@ -179,7 +179,7 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if opt.LeaseTTL <= 0 {
 		opt.LeaseTTL = time.Minute
 	}
-	a := &App{opt: opt, lake: lk, box: box, log: opt.Logger, running: map[string]bool{}, queries: tenantSlots{limit: opt.TenantQueries}}
+	a := &App{opt: opt, lake: lk, box: box, log: opt.Logger, running: map[string]chan struct{}{}, queries: tenantSlots{limit: opt.TenantQueries}}
 	if lk.Shared() {
 		a.leases = lk.Leases(opt.Node, opt.LeaseTTL)
 	}
@@ -594,9 +594,10 @@ func (a *App) DeleteConnector(ctx context.Context, sc Scope, id string) error {
 	}
 	// Held as "running" while it is deleted, so no run can start on it.
 	a.mu.Lock()
-	busy := a.running[id]
+	busy := a.running[id] != nil
+	end := make(chan struct{})
 	if !busy {
-		a.running[id] = true
+		a.running[id] = end
 	}
 	a.mu.Unlock()
 	if busy {
@@ -605,6 +606,7 @@ func (a *App) DeleteConnector(ctx context.Context, sc Scope, id string) error {
 	defer func() {
 		a.mu.Lock()
 		delete(a.running, id)
+		close(end)
 		a.mu.Unlock()
 	}()
 	if err := a.lake.DeleteConnector(ctx, id); err != nil {

@@ -26,8 +26,8 @@ type RunResult struct {
 // Failed reports whether the run failed.
 func (r *RunResult) Failed() bool { return r.Run.Result != "ok" }
 
-// RunConnector collects one connector once. Only one run per connector is
-// allowed at a time; a second caller gets ErrBusy.
+// RunConnector collects one connector once. One run per connector runs at
+// a time in this process; a second caller waits for the first to end.
 func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect.Options) (*RunResult, error) {
 	c, err := a.GetConnector(ctx, sc, id)
 	if err != nil {
@@ -38,16 +38,32 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 		return nil, err
 	}
 	defer done()
-	a.mu.Lock()
-	if a.running[id] {
+	// A run already in flight (the scheduler's, another caller's) is
+	// waited for, then this one runs: `collect --once` right after adding
+	// a connector that the scheduler started at once still collects.
+	for {
+		a.mu.Lock()
+		busy := a.running[id]
+		if busy == nil {
+			break // a.mu held
+		}
 		a.mu.Unlock()
-		return nil, fmt.Errorf("connector %s is already collecting: %w", c.Name, ErrBusy)
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connector %s: waiting for its run in flight: %w", c.Name, ctx.Err())
+		}
+		if c, err = a.GetConnector(ctx, sc, id); err != nil {
+			return nil, err // deleted meanwhile
+		}
 	}
-	a.running[id] = true
+	finished := make(chan struct{})
+	a.running[id] = finished
 	a.mu.Unlock()
 	defer func() {
 		a.mu.Lock()
 		delete(a.running, id)
+		close(finished)
 		a.mu.Unlock()
 	}()
 
@@ -224,7 +240,7 @@ func (a *App) ConnectorStatus(ctx context.Context, sc Scope, id string) (*Status
 		st.LagSecond = &lag
 	}
 	a.mu.Lock()
-	st.Running = a.running[id]
+	st.Running = a.running[id] != nil
 	a.mu.Unlock()
 	st.LastTest = a.lastTest(ctx, id)
 	return st, nil

@@ -230,7 +230,7 @@ func (s *scheduler) startDue(ctx context.Context, now time.Time) {
 			return
 		}
 		s.a.mu.Lock()
-		busy := s.a.running[sl.id] // a run started through the API or CLI
+		busy := s.a.running[sl.id] != nil // a run started through the API or CLI
 		s.a.mu.Unlock()
 		if busy {
 			continue

@@ -343,7 +343,8 @@ func (c *cluster) check() {
 	if total != want {
 		c.t.Errorf("%d records exported, want %d", total, want)
 	}
-	rows, err := c.db.QueryContext(context.Background(), `SELECT node, count(*), sum(records) FROM runs GROUP BY node ORDER BY node`)
+	rows, err := c.db.QueryContext(context.Background(), `SELECT node, count(*), sum(records),
+ coalesce(sum(extract(epoch FROM ended_at - started_at)), 0) FROM runs GROUP BY node ORDER BY node`)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -352,10 +353,11 @@ func (c *cluster) check() {
 	for rows.Next() {
 		var node string
 		var runs, records int64
-		if err := rows.Scan(&node, &runs, &records); err != nil {
+		var busy float64
+		if err := rows.Scan(&node, &runs, &records, &busy); err != nil {
 			c.t.Fatal(err)
 		}
-		c.t.Logf("%s: %d runs, %d records", node, runs, records)
+		c.t.Logf("%s: %d runs, %d records, %.0f records/s while running", node, runs, records, float64(records)/max(busy, 0.001))
 		stored[node] = records
 	}
 	for i := range c.dirs {

@@ -367,3 +367,74 @@ func TestSchedulerNotBoundByItsClock(t *testing.T) {
 		t.Errorf("%d records, want %d", got, n*5)
 	}
 }
+
+// TestSecondCollectWaitsForTheRunInFlight: a collection asked for while the
+// same connector's run is in flight (the scheduler started it the moment
+// the connector was added) waits for that run and then runs, instead of
+// failing busy; together they store every record once.
+func TestSecondCollectWaitsForTheRunInFlight(t *testing.T) {
+	srv := s3server.Start(t)
+	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 63, Accounts: []string{acct}, Regions: []string{"us-east-1"},
+		Start: time.Now().UTC().Add(-3 * time.Hour), Span: 2 * time.Hour, Objects: 4, RecordsPerObj: 50})
+	want := 0
+	for _, o := range objs {
+		want += o.Records
+	}
+	bucket(t, srv, "inflight", objs)
+	proxy, err := faultproxy.Start(srv.Endpoint, faultproxy.Faults{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	hit, release := proxy.HoldGet(1)
+	defer release()
+	ctx := context.Background()
+	a, err := app.Open(ctx, app.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	c := s3Conn(srv, "inflight", "t", "inflight", srv.SecretKey, 10*time.Second)
+	c.Endpoint = proxy.URL
+	created, err := a.CreateConnector(ctx, app.RootScope("t"), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		res *app.RunResult
+		err error
+	}
+	first, second := make(chan result, 1), make(chan result, 1)
+	go func() {
+		r, err := a.RunConnector(ctx, app.RootScope("t"), created.ID, collect.Options{})
+		first <- result{r, err}
+	}()
+	select {
+	case <-hit:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first run never read an object")
+	}
+	go func() {
+		r, err := a.RunConnector(ctx, app.RootScope("t"), created.ID, collect.Options{})
+		second <- result{r, err}
+	}()
+	select {
+	case r := <-second:
+		t.Fatalf("the second collection returned while the first was in flight: %+v %v", r.res, r.err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	release()
+	for i, ch := range []chan result{first, second} {
+		select {
+		case r := <-ch:
+			if r.err != nil || r.res.Failed() {
+				t.Fatalf("run %d: %v %+v", i+1, r.err, r.res)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("run %d did not end", i+1)
+		}
+	}
+	if n := countTenant(t, a, "t"); n != int64(want) {
+		t.Errorf("%d records, want %d", n, want)
+	}
+}
