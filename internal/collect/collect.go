@@ -194,10 +194,21 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	type window struct{ from, to time.Time }
 	windows := make([]window, len(disc.Partitions))
 	since := now()
+	// The previous UTC day is always listed again: AWS names a folder by
+	// the day it delivers into, and an object delivered late (or just
+	// after midnight for the day before) lands in a folder the watermark
+	// has passed. One more listing per partition is what it costs.
+	yesterday := now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
 	for i, p := range disc.Partitions {
 		w := window{from: c.Start, to: now()}
 		if m, ok := marks[p.Prefix]; ok && m.Add(-lookback).After(w.from) {
 			w.from = m.Add(-lookback)
+			if yesterday.Before(w.from) {
+				w.from = yesterday
+				if w.from.Before(c.Start) {
+					w.from = c.Start
+				}
+			}
 		}
 		if backfill {
 			w = window{from: opt.From, to: opt.To}

@@ -427,3 +427,38 @@ func mustRun(t *testing.T, ctx context.Context, c *connector.Connector, b Bucket
 	}
 	return s
 }
+
+// TestLateObjectInYesterdaysFolder: after midnight, an object delivered
+// into the previous day's folder (hours behind the watermark, beyond the
+// lookback) is still collected: the previous UTC day is always listed.
+func TestLateObjectInYesterdaysFolder(t *testing.T) {
+	now := time.Date(2024, 5, 10, 1, 30, 0, 0, time.UTC)
+	mk := func(day time.Time, name string) gen.Object {
+		o := gen.CloudTrail(gen.CloudTrailSpec{Seed: uint64(len(name)), Accounts: []string{"123456789012"}, Regions: []string{"us-east-1"},
+			Start: day, Span: time.Minute, Objects: 1, RecordsPerObj: 3})[0]
+		o.Key = "AWSLogs/123456789012/CloudTrail/us-east-1/" + day.Format("2006/01/02/") + name
+		return o
+	}
+	today := mk(time.Date(2024, 5, 10, 0, 0, 0, 0, time.UTC), "b-today.json.gz")
+	c, b, l := setup(t, []gen.Object{today})
+	root := b.Root()
+	delivered := time.Date(2024, 5, 10, 1, 0, 0, 0, time.UTC)
+	os.Chtimes(filepath.Join(root, filepath.FromSlash(today.Key)), delivered, delivered)
+	c.Start = now.AddDate(0, 0, -30)
+	clock := func() time.Time { return now }
+	if st := mustRun(t, context.Background(), c, b, l, Options{Now: clock}); st.Records != 3 {
+		t.Fatalf("first run stored %d", st.Records)
+	}
+	// Delivered now into yesterday's folder: the watermark (01:00) less
+	// the lookback (1 h) does not reach back to it.
+	late := mk(time.Date(2024, 5, 9, 0, 0, 0, 0, time.UTC), "a-late.json.gz")
+	p := filepath.Join(root, filepath.FromSlash(late.Key))
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, late.Body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(p, now, now)
+	if st := mustRun(t, context.Background(), c, b, l, Options{Now: clock}); st.Records != 3 {
+		t.Errorf("the late object in yesterday's folder: %d records stored, want 3", st.Records)
+	}
+}

@@ -44,6 +44,7 @@ type cluster struct {
 	db      *sql.DB
 	dirs    []string
 	cmds    []*exec.Cmd
+	flags   []string       // the cluster's: catalog, lake, master key
 	want    map[string]int // records per connector
 	waved   int            // waves uploaded after the nodes started
 	uploads int
@@ -116,14 +117,20 @@ func startCluster(t *testing.T, plan clusterPlan) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	for _, kv := range []string{"TRAWL_MASTER_KEY=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)),
-		"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey, "TRAWL_CATALOG=" + url,
-		"TRAWL_LAKE=s3://lakebucket/segments", "TRAWL_LAKE_ENDPOINT=" + srv.Endpoint, "TRAWL_LAKE_PATH_STYLE=1",
-		"TRAWL_LEASE_TTL=" + plan.ttl.String(), "TRAWL_BATCH_SIZE=50"} {
+	// The contract's flags on every command; only the lake's credentials
+	// (and test timings) come from the environment.
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey,
+		"TRAWL_LEASE_TTL=" + plan.ttl.String(), "TRAWL_BATCH_SIZE=50", "TRAWL_CATALOG=", "TRAWL_LAKE="} {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	c := &cluster{t: t, plan: plan, srv: srv, db: db, want: map[string]int{}}
+	flags := []string{"--catalog", url, "--lake", "s3://lakebucket/segments", "--lake-endpoint", srv.Endpoint, "--lake-path-style",
+		"--master-key-file", keyFile}
+	c := &cluster{t: t, plan: plan, srv: srv, db: db, want: map[string]int{}, flags: flags}
 	c.upload()
 	c.waved = 0 // the first upload is the history, not a wave of arrivals
 	secret := filepath.Join(t.TempDir(), "secret")
@@ -134,9 +141,9 @@ func startCluster(t *testing.T, plan clusterPlan) *cluster {
 		c.dirs = append(c.dirs, t.TempDir())
 	}
 	for i := 0; i < plan.connectors; i++ {
-		mustTrawl(t, c.dirs[0], "connector", "add", "--name", connName(i), "--tenant", fmt.Sprintf("tenant%d", i%3), "--subtype", "cloudtrail",
-			"--bucket", "logs", "--prefix", connName(i)+"/AWSLogs", "--access-key-id", srv.AccessKey, "--secret-access-key-file", secret,
-			"--endpoint", srv.Endpoint, "--path-style", "--start", "-72h", "--run-on", "*", "--interval", "10s")
+		mustTrawl(t, c.dirs[0], append([]string{"connector", "add", "--name", connName(i), "--tenant", fmt.Sprintf("tenant%d", i%3), "--subtype", "cloudtrail",
+			"--bucket", "logs", "--prefix", connName(i) + "/AWSLogs", "--access-key-id", srv.AccessKey, "--secret-access-key-file", secret,
+			"--endpoint", srv.Endpoint, "--path-style", "--start", "-72h", "--run-on", "*", "--interval", "10s"}, flags...)...)
 	}
 	c.cmds = make([]*exec.Cmd, plan.nodes)
 	for i := range c.cmds {
@@ -168,7 +175,7 @@ func (c *cluster) upload() {
 
 func (c *cluster) restart(i int) {
 	c.t.Helper()
-	cmd, _ := startServeCmd(c.t, c.dirs[i], "--node", fmt.Sprintf("node-%d", i), "--tick", "100ms")
+	cmd, _ := startServeCmd(c.t, c.dirs[i], append([]string{"--node", fmt.Sprintf("node-%d", i), "--tick", "100ms"}, c.flags...)...)
 	c.cmds[i] = cmd
 }
 
