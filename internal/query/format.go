@@ -1,0 +1,121 @@
+package query
+
+import "strings"
+
+// Format prints a query AST back in the search language, so that Parse of
+// the result gives the same tree (positions aside). Detections use it to
+// give every alert the hunting query that finds its records: the rule and
+// the search are one expression.
+func Format(n Node) string {
+	var b strings.Builder
+	format(&b, n, 0)
+	return b.String()
+}
+
+// Precedence levels: an operand is parenthesised when it binds looser
+// than the operator around it.
+const (
+	precOr = iota + 1
+	precAnd
+	precUnary
+)
+
+func format(b *strings.Builder, n Node, outer int) {
+	switch x := n.(type) {
+	case Or:
+		group(b, outer > precOr, func() {
+			format(b, x.L, precOr)
+			b.WriteString(" OR ")
+			format(b, x.R, precOr+1) // Or is left-associative
+		})
+	case And:
+		group(b, outer > precAnd, func() {
+			format(b, x.L, precAnd)
+			b.WriteString(" AND ")
+			format(b, x.R, precAnd+1)
+		})
+	case Not:
+		b.WriteString("NOT ")
+		format(b, x.X, precUnary)
+	case Exists:
+		b.WriteString(x.Field + ":*")
+	case Range:
+		b.WriteString(x.Field + ":")
+		b.WriteByte("{["[btoi(x.IncLo)])
+		b.WriteString(rangeBound(x.Lo) + " TO " + rangeBound(x.Hi))
+		b.WriteByte("}]"[btoi(x.IncHi)])
+	case Term:
+		if x.Field != "" {
+			b.WriteString(x.Field + ":")
+		}
+		switch {
+		case x.Wildcard:
+			writeWord(b, x.Value)
+		case x.Op != "=" && x.Op != "":
+			b.WriteString(x.Op)
+			writeWord(b, x.Value)
+		default:
+			writePhrase(b, x.Value)
+		}
+	case MatchAll:
+		b.WriteString("*")
+	}
+}
+
+func group(b *strings.Builder, paren bool, fn func()) {
+	if paren {
+		b.WriteByte('(')
+	}
+	fn()
+	if paren {
+		b.WriteByte(')')
+	}
+}
+
+func btoi(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+func rangeBound(s string) string {
+	if s == "" || s == "*" || strings.ContainsAny(s, " \t]}") {
+		if s == "" {
+			return "*"
+		}
+		return `"` + s + `"`
+	}
+	return s
+}
+
+// writeWord writes an unquoted value: wildcard markers (a NUL before * or
+// ?) as the bare character, every other character the lexer would read
+// specially escaped with a backslash.
+func writeWord(b *strings.Builder, v string) {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == 0 && i+1 < len(v) && (v[i+1] == '*' || v[i+1] == '?') {
+			b.WriteByte(v[i+1])
+			i++
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r', '(', ')', '\\', '"', '*', '?', '[', '{', '!', '-', '&', '|', '>', '<', '=':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(c)
+	}
+}
+
+// writePhrase writes a literal value as a quoted phrase.
+func writePhrase(b *strings.Builder, v string) {
+	b.WriteByte('"')
+	for i := 0; i < len(v); i++ {
+		if v[i] == '"' || v[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(v[i])
+	}
+	b.WriteByte('"')
+}
