@@ -33,6 +33,7 @@ type clusterPlan struct {
 	kills             int // kill -9 of a node mid-run, each followed by a restart
 	pause             bool
 	ttl               time.Duration
+	batch             string // records per commit; small, so kills land mid-run
 }
 
 // cluster is a running test cluster: nodes on one PostgreSQL catalog and
@@ -48,6 +49,7 @@ type cluster struct {
 	want    map[string]int // records per connector
 	waved   int            // waves uploaded after the nodes started
 	uploads int
+	started time.Time // when the first node was started
 }
 
 // TestCluster: several `trawl serve` nodes share a PostgreSQL catalog, an
@@ -61,9 +63,9 @@ type cluster struct {
 //     periods of the kill;
 //   - the paused node's run was fenced: it ended failed with 409.
 func TestCluster(t *testing.T) {
-	plan := clusterPlan{nodes: 3, connectors: 3, objects: 3, records: 100, waves: 1, kills: 1, ttl: 2 * time.Second}
+	plan := clusterPlan{nodes: 3, connectors: 3, objects: 3, records: 100, waves: 1, kills: 1, ttl: 2 * time.Second, batch: "50"}
 	if os.Getenv("TRAWL_CLUSTER") == "full" {
-		plan = clusterPlan{nodes: 3, connectors: 6, objects: 6, records: 100, waves: 3, kills: 2, pause: true, ttl: 2 * time.Second}
+		plan = clusterPlan{nodes: 3, connectors: 6, objects: 6, records: 100, waves: 3, kills: 2, pause: true, ttl: 2 * time.Second, batch: "50"}
 	}
 	c := startCluster(t, plan)
 
@@ -124,7 +126,7 @@ func startCluster(t *testing.T, plan clusterPlan) *cluster {
 		t.Fatal(err)
 	}
 	for _, kv := range []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey,
-		"TRAWL_LEASE_TTL=" + plan.ttl.String(), "TRAWL_BATCH_SIZE=50", "TRAWL_CATALOG=", "TRAWL_LAKE="} {
+		"TRAWL_LEASE_TTL=" + plan.ttl.String(), "TRAWL_BATCH_SIZE=" + plan.batch, "TRAWL_CATALOG=", "TRAWL_LAKE="} {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
@@ -146,6 +148,7 @@ func startCluster(t *testing.T, plan clusterPlan) *cluster {
 			"--endpoint", srv.Endpoint, "--path-style", "--start", "-72h", "--run-on", "*", "--interval", "10s"}, flags...)...)
 	}
 	c.cmds = make([]*exec.Cmd, plan.nodes)
+	c.started = time.Now()
 	for i := range c.cmds {
 		c.restart(i)
 	}
@@ -388,4 +391,33 @@ func (c *cluster) check() {
 	if live != len(c.dirs) {
 		c.t.Errorf("trawl nodes shows %d live nodes, want %d: %+v", live, len(c.dirs), nodes)
 	}
+}
+
+// TestPerfCluster (TRAWL_PERF=1): records per second per node, and for the
+// cluster, with default commit sizes: 3 nodes share 6 connectors of 3
+// tenants (4 partitions each) holding 480,000 CloudTrail records, no
+// faults. Every node, the S3 server and PostgreSQL share this machine's
+// cores, so the figures say how the work spreads, not what separate
+// machines would reach.
+func TestPerfCluster(t *testing.T) {
+	if os.Getenv("TRAWL_PERF") == "" {
+		t.Skip("a measurement: TRAWL_PERF=1")
+	}
+	plan := clusterPlan{nodes: 3, connectors: 6, objects: 20, records: 1000, ttl: 10 * time.Second, batch: "0"}
+	c := startCluster(t, plan)
+	c.waitFor(10*time.Minute, "every connector's records", func() bool {
+		for name, n := range c.want {
+			if c.count(0, name) != n {
+				return false
+			}
+		}
+		return true
+	})
+	total := 0
+	for _, n := range c.want {
+		total += n
+	}
+	took := time.Since(c.started)
+	t.Logf("%d records in %.1f s from the first node's start: %.0f records/s for the cluster", total, took.Seconds(), float64(total)/took.Seconds())
+	c.check()
 }
