@@ -2,6 +2,7 @@ package detect
 
 import (
 	"net/netip"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -35,7 +36,7 @@ var sigmaFields = map[string]string{
 	"webaclId": "web_acl",
 }
 
-const fieldHint = "use a CloudTrail, VPC flow or WAF field Trawl stores (eventName, userIdentity.arn, sourceIPAddress, errorCode, srcaddr, dstport, httpRequest.clientIp, ...) or an Interflow field name (docs/interflow.md); fields inside requestParameters are not supported yet"
+const fieldHint = "use a CloudTrail, VPC flow or WAF field (eventName, requestParameters.bucketName, srcaddr, dstport, httpRequest.clientIp, ...) or an Interflow field name (docs/interflow.md)"
 
 // fieldFor maps a Sigma field name onto an Interflow field. value decides
 // sourceIPAddress: an address or a CIDR block is srcip, a name src_host.
@@ -58,11 +59,18 @@ func fieldFor(name, value string) (string, bool) {
 			return name, true
 		}
 	}
+	// Any other path of a JSON record (CloudTrail, WAF) is read from raw:
+	// requestParameters.bucketName is raw.requestParameters.bucketName.
+	if jsonKey.MatchString(name) {
+		return query.RawPrefix + name, true
+	}
 	return "", false
 }
 
+var jsonKey = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
 // fieldMatch compiles "field|modifier...: value or list".
-func fieldMatch(k, v *yaml.Node) (query.Node, error) {
+func fieldMatch(k, v *yaml.Node, jsonRaw bool) (query.Node, error) {
 	parts := strings.Split(k.Value, "|")
 	name, mods := parts[0], parts[1:]
 	var all, cidr bool
@@ -107,6 +115,9 @@ func fieldMatch(k, v *yaml.Node) (query.Node, error) {
 		field, ok := fieldFor(name, val.Value)
 		if !ok {
 			return nil, errAt(k, "field %q has no Trawl field; %s", name, fieldHint)
+		}
+		if !jsonRaw && strings.HasPrefix(field, query.RawPrefix) {
+			return nil, errAt(k, "field %q: VPC flow logs have no such field (%s)", name, "srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, action, log-status, interface-id, account-id")
 		}
 		var n query.Node
 		switch {

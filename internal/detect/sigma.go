@@ -5,6 +5,10 @@
 // and a search of its condition agree by construction, and every rule has
 // a hunting query (query.Format of its tree) that finds what it matched.
 //
+// Field names are the logs' own (CloudTrail's eventName, VPC flow's
+// srcaddr, WAF's httpRequest.clientIp) or Interflow's; any other path of a
+// JSON record is read from the raw record (raw.requestParameters.x).
+//
 // Supported: title, id, level, logsource, detection with named selections
 // (maps AND their fields, lists OR their items, a list of strings is free
 // text), the field modifiers contains, startswith, endswith, cidr and all,
@@ -177,7 +181,7 @@ func (r *Rule) compile(det *yaml.Node) error {
 			}
 			r.Timeframe = d
 		default:
-			n, err := search(v)
+			n, err := search(v, r.Logsource.Service != "vpcflow")
 			if err != nil {
 				return err
 			}
@@ -217,7 +221,7 @@ func (r *Rule) compile(det *yaml.Node) error {
 				continue
 			}
 			m, ok := fieldFor(f, "0.0.0.0") // a count groups sourceIPAddress by address
-			if !ok {
+			if !ok || strings.HasPrefix(m, query.RawPrefix) {
 				return errAt(cond, "count field %q has no Trawl field; %s", f, fieldHint)
 			}
 			if f == count.Field {
@@ -250,12 +254,12 @@ func sigmaDuration(s string) (time.Duration, error) {
 
 // search compiles one named selection: a mapping ANDs its fields, a list
 // ORs its items (mappings, or strings matched as free text).
-func search(v *yaml.Node) (query.Node, error) {
+func search(v *yaml.Node, jsonRaw bool) (query.Node, error) {
 	switch v.Kind {
 	case yaml.MappingNode:
 		var out query.Node
 		for i := 0; i+1 < len(v.Content); i += 2 {
-			n, err := fieldMatch(v.Content[i], v.Content[i+1])
+			n, err := fieldMatch(v.Content[i], v.Content[i+1], jsonRaw)
 			if err != nil {
 				return nil, err
 			}
@@ -273,7 +277,7 @@ func search(v *yaml.Node) (query.Node, error) {
 			if item.Kind == yaml.ScalarNode {
 				n, err = keyword(item)
 			} else {
-				n, err = search(item)
+				n, err = search(item, jsonRaw)
 			}
 			if err != nil {
 				return nil, err

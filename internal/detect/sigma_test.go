@@ -86,6 +86,10 @@ func TestRuleAndSearchAgree(t *testing.T) {
 		record(map[int]string{interflow.EEventName: "DeleteDetector", interflow.EUserARN: "arn:aws:sts::1:assumed-role/OrgAdmin"}),
 		record(map[int]string{interflow.EEventName: "StopConfigurationRecorder", interflow.EUserARN: "arn:aws:iam::1:user/eve",
 			interflow.FRaw: `{"note":"Invoke-Mimikatz"}`}),
+		record(map[int]string{interflow.EEventName: "PutBucketAcl",
+			interflow.FRaw: `{"eventName":"PutBucketAcl","requestParameters":{"x-amz-acl":"public-read"},"additionalEventData":{"MFAUsed":"No"}}`}),
+		record(map[int]string{interflow.EEventName: "PutBucketAcl",
+			interflow.FRaw: `{"eventName":"PutBucketAcl","requestParameters":{"x-amz-acl":"private"},"additionalEventData":{"MFAUsed":"No"}}`}),
 	}
 	recs[5].Set(interflow.EReadOnly, false)
 	recs[6].Set(interflow.EReadOnly, false)

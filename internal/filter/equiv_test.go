@@ -51,6 +51,10 @@ func randomRecord(r *rand.Rand, i int) *interflow.Record {
 		raw = append(raw, pick(r, words))
 	}
 	rec.Set(interflow.FRaw, strings.Join(raw, " "))
+	if s == interflow.Events() && r.IntN(3) > 0 {
+		// A JSON record, as CloudTrail and WAF write, for raw.<path>.
+		rec.Set(interflow.FRaw, pick(r, jsonRaws))
+	}
 	if s == interflow.Traffic() {
 		maybe(interflow.TDstPort, int64(r.IntN(40)))
 		maybe(interflow.TBytes, int64(r.IntN(3000)))
@@ -68,6 +72,16 @@ func randomRecord(r *rand.Rand, i int) *interflow.Record {
 		}
 	}
 	return rec
+}
+
+// jsonRaws are raw records for raw.<path> queries: strings, booleans,
+// integers, a float and objects (never equal to text), nulls, absent keys.
+var jsonRaws = []string{
+	`{"requestParameters":{"bucketName":"secret-bucket","acl":"public-read"},"additionalEventData":{"MFAUsed":"No"}}`,
+	`{"requestParameters":{"bucketName":"logs","acl":null},"additionalEventData":{"MFAUsed":"Yes"},"readOnly":true}`,
+	`{"requestParameters":{"bucketName":"Secret-Bucket","n":42},"readOnly":false,"x":{"y":1.5}}`,
+	`{"requestParameters":{"n":-7,"bucketName":{"nested":"secret-bucket"}},"additionalEventData":{}}`,
+	`{"responseElements":null,"requestParameters":{"bucketName":"a\u00e9b\/c"}}`,
 }
 
 // randomQuery writes a query in the search language over the fields above.
@@ -129,6 +143,13 @@ func randomQuery(r *rand.Rand, depth int) string {
 		return "timestamp:" + pick(r, []string{">", ">=", "<", "<="}) + strings.ReplaceAll(base.Add(time.Duration(r.IntN(3600))*time.Second).Format(time.RFC3339), ":", `\:`)
 	case 13:
 		return pick(r, []string{"dstip:*", "srcip:*", "event_name:*", "start:*", "dstip:10.0.0.0/24"})
+	case 15:
+		if r.IntN(2) == 0 {
+			return pick(r, []string{"raw.requestParameters.bucketName:secret-bucket", "raw.requestParameters.bucketName:*ecret*",
+				"raw.additionalEventData.MFAUsed:No", "raw.readOnly:true", "raw.readOnly:false", "raw.requestParameters.n:42",
+				`raw.requestParameters.n:\-7`, "raw.x.y:1.5", "raw.requestParameters.acl:*", "raw.responseElements:*",
+				"raw.requestParameters.bucketName:*", `raw.requestParameters.bucketName:"aéb/c"`, "raw.requestParameters.bucketName:Secret?Bucket"})
+		}
 	case 14:
 		lo, hi := bracket()
 		return fmt.Sprintf("action:%s%s TO %s%s", lo, pick(r, []string{"A", "ACCEPT", "*"}), pick(r, []string{"REJECT", "Z", "a"}), hi)

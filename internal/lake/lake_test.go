@@ -281,3 +281,45 @@ func TestPagingOverOverlappingSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchRawPaths: raw.<path> reaches values inside the original JSON
+// record that Interflow does not normalise; a VPC flow line (not JSON) and
+// a record without the key have none.
+func TestSearchRawPaths(t *testing.T) {
+	l := openTest(t)
+	ctx := context.Background()
+	raws := []string{
+		`{"eventName":"PutBucketAcl","requestParameters":{"bucketName":"secret-bucket","x-amz-acl":"public-read"},"additionalEventData":{"MFAUsed":"No"}}`,
+		`{"eventName":"PutBucketAcl","requestParameters":{"bucketName":"logs"},"additionalEventData":{"MFAUsed":"Yes"}}`,
+		`{"eventName":"GetObject","requestParameters":{"bucketName":"secret-bucket-2","n":7}}`,
+	}
+	var recs []*interflow.Record
+	for i, raw := range raws {
+		r := event("acme", int64(i), "PutBucketAcl", "10.0.0.1", "")
+		r.Set(interflow.FRaw, raw)
+		recs = append(recs, r)
+	}
+	if err := l.Commit(ctx, RecordsBatch("c1", ObjectState{Key: "k-acme", Version: "e", Position: 3, Done: true}, recs...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit(ctx, RecordsBatch("c3", ObjectState{Key: "flows", Version: "e", Position: 1, Done: true}, flow("acme", 0, 22, "REJECT"))); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]int64{
+		"raw.requestParameters.bucketName:secret-bucket":                 1,
+		"raw.requestParameters.bucketName:secret-bucket*":                2,
+		`raw.requestParameters.x-amz-acl:public-read`:                    1,
+		"raw.additionalEventData.MFAUsed:No AND event_name:PutBucketAcl": 1,
+		"raw.requestParameters.n:7":                                      1,
+		"raw.additionalEventData:*":                                      2,
+		"NOT raw.additionalEventData.MFAUsed:Yes":                        3, // two events and the flow
+	} {
+		n, err := l.Count(ctx, SearchRequest{Query: q, From: base.Add(-time.Hour), To: base.Add(time.Hour)})
+		if err != nil || n != want {
+			t.Errorf("%s: %d records (%v), want %d", q, n, err, want)
+		}
+	}
+	if _, err := l.Count(ctx, SearchRequest{Query: "raw.requestParameters.n:>5", From: base.Add(-time.Hour), To: base.Add(time.Hour)}); err == nil {
+		t.Error("a comparison on a raw value was accepted")
+	}
+}

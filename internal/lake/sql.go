@@ -74,11 +74,30 @@ func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
 			b.WriteString(" AND regexp_matches(lower(raw), " + c.arg(re) + ")")
 		}
 		b.WriteString(")")
+	case query.RawPath:
+		c.rawPath(b, x)
 	case query.TextLike:
 		b.WriteString(c.like("lower(raw)", x.Pattern, true))
 	default:
 		panic(fmt.Sprintf("lake: query node %T has no SQL", e))
 	}
+}
+
+// rawPath matches a value inside the raw JSON. The JSON functions run only
+// on raw text that is JSON (they fail on anything else), and compare only
+// the scalar types query.Eval compares (strings, booleans, integers).
+func (c *compiled) rawPath(b *strings.Builder, x query.RawPath) {
+	p := x.JSONPath()
+	if x.Has {
+		b.WriteString("coalesce(CASE WHEN json_valid(raw) THEN json_type(raw, " + c.arg(p) + ") <> 'NULL' END, FALSE)")
+		return
+	}
+	val := "(CASE WHEN json_valid(raw) THEN (CASE WHEN json_type(raw, " + c.arg(p) + ") IN ('VARCHAR', 'BOOLEAN', 'BIGINT', 'UBIGINT') THEN json_extract_string(raw, " + c.arg(p) + ") END) END)"
+	if x.Like {
+		b.WriteString(c.like(val, x.Pattern, false))
+		return
+	}
+	b.WriteString(val + " = " + c.arg(x.V))
 }
 
 var (

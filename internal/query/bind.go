@@ -192,6 +192,12 @@ func (b binder) bind(n Node) (Expr, error) {
 			return nil, err
 		}
 		return Negate{e}, nil
+	case Term, Exists, Range:
+		if e, ok, err := b.rawNode(n); ok {
+			return e, err
+		}
+	}
+	switch x := n.(type) {
 	case Exists:
 		f, ok, err := b.field(x.Field, x.Pos)
 		if err != nil || !ok {

@@ -85,6 +85,8 @@ func Eval(e Expr, v interflow.Values) bool {
 	case TextLike:
 		raw, ok := v.Str(interflow.FRaw)
 		return ok && MatchWild("\x00*"+x.Pattern+"\x00*", strings.ToLower(raw))
+	case RawPath:
+		return evalRaw(x, v)
 	}
 	return false
 }
