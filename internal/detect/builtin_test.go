@@ -1,0 +1,191 @@
+package detect
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/source"
+)
+
+// decode reads log text with the sub type's real decoder, as collection
+// does, into records with their raw text.
+func decode(t *testing.T, st connector.SubType, key, text string) []interflow.Values {
+	t.Helper()
+	f, _ := collect.FormatFor(st)
+	d := f.NewDecoder(strings.NewReader(text), source.Object{Key: key, LastModified: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)})
+	var out []interflow.Values
+	for {
+		raw, err := d.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+		rec := interflow.New(f.Schema)
+		if err := d.Normalize(raw, rec); err != nil {
+			t.Fatalf("%s: normalize %s: %v", st, raw, err)
+		}
+		// The decoder's values may point into its buffer, which the next
+		// record reuses: keep copies (as collection's batch does).
+		kept := interflow.New(f.Schema)
+		for i := range f.Schema.Fields {
+			if v := rec.Value(i); v != nil {
+				kept.Set(i, v)
+			}
+		}
+		kept.Set(interflow.FRaw, string(raw))
+		out = append(out, kept)
+	}
+}
+
+// ct wraps CloudTrail events as a log file.
+func ct(events ...string) string { return `{"Records":[` + strings.Join(events, ",") + `]}` }
+
+// ev is a CloudTrail event with the given fields (JSON members) added.
+func ev(members string) string {
+	// The event's own members come first: of repeated keys the first is read.
+	return `{` + members + `,"eventVersion":"1.09","eventTime":"2024-05-01T10:00:00Z","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7",` +
+		`"userAgent":"aws-cli/2.15.0","recipientAccountId":"123456789012","eventType":"AwsApiCall"}`
+}
+
+const user = `"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::123456789012:user/alice","accountId":"123456789012","userName":"alice"}`
+const root = `"userIdentity":{"type":"Root","arn":"arn:aws:iam::123456789012:root","accountId":"123456789012"}`
+
+func repeat(n int, f func(i int) string) []string {
+	var out []string
+	for i := range n {
+		out = append(out, f(i))
+	}
+	return out
+}
+
+func flows(lines ...string) string {
+	return "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n" + strings.Join(lines, "\n") + "\n"
+}
+
+func wafLog(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
+
+func wafRec(ip, action, rule string, i int) string {
+	return fmt.Sprintf(`{"timestamp":%d,"formatVersion":1,"webaclId":"arn:aws:wafv2:us-east-1:123456789012:regional/webacl/w/1","terminatingRuleId":%q,"terminatingRuleType":"MANAGED_RULE_GROUP","action":%q,"httpSourceName":"ALB","httpSourceId":"alb","httpRequest":{"clientIp":%q,"country":"US","headers":[],"uri":"/q","args":"id=1","httpVersion":"HTTP/1.1","httpMethod":"GET","requestId":"r%d"}}`,
+		1714557600000+int64(i)*1000, rule, action, ip, i)
+}
+
+// fixture is one built-in rule's positive and negative logs: the positive
+// raises (a count rule: a group passes the threshold), the negative not.
+type fixture struct {
+	st       connector.SubType
+	key      string
+	pos, neg string
+}
+
+var ctKey = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/01/f.json.gz"
+
+func ctFix(pos, neg string) fixture { return fixture{connector.CloudTrail, ctKey, ct(pos), ct(neg)} }
+
+var fixtures = map[string]fixture{
+	"trawl-ct-001": ctFix(ev(root+`,"eventName":"ListBuckets","eventSource":"s3.amazonaws.com"`),
+		ev(`"userIdentity":{"type":"Root","accountId":"123456789012"},"eventType":"AwsServiceEvent","eventName":"Heartbeat","eventSource":"x.amazonaws.com"`)),
+	"trawl-ct-002": ctFix(ev(user+`,"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","eventType":"AwsConsoleSignIn","responseElements":{"ConsoleLogin":"Success"},"additionalEventData":{"MFAUsed":"No"}`),
+		ev(user+`,"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","eventType":"AwsConsoleSignIn","responseElements":{"ConsoleLogin":"Success"},"additionalEventData":{"MFAUsed":"Yes"}`)),
+	"trawl-ct-003": ctFix(ev(user+`,"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com"`), ev(user+`,"eventName":"StartLogging","eventSource":"cloudtrail.amazonaws.com"`)),
+	"trawl-ct-004": ctFix(ev(user+`,"eventName":"DeleteTrail","eventSource":"cloudtrail.amazonaws.com"`), ev(user+`,"eventName":"DescribeTrails","eventSource":"cloudtrail.amazonaws.com"`)),
+	"trawl-ct-005": ctFix(ev(user+`,"eventName":"PutEventSelectors","eventSource":"cloudtrail.amazonaws.com"`), ev(user+`,"eventName":"GetEventSelectors","eventSource":"cloudtrail.amazonaws.com"`)),
+	"trawl-ct-006": ctFix(ev(user+`,"eventName":"DeleteDetector","eventSource":"guardduty.amazonaws.com"`), ev(user+`,"eventName":"ListDetectors","eventSource":"guardduty.amazonaws.com"`)),
+	"trawl-ct-007": ctFix(ev(user+`,"eventName":"UpdateDetector","eventSource":"guardduty.amazonaws.com","requestParameters":{"detectorId":"d","enable":false}`),
+		ev(user+`,"eventName":"UpdateDetector","eventSource":"guardduty.amazonaws.com","requestParameters":{"detectorId":"d","enable":true}`)),
+	"trawl-ct-008": ctFix(ev(user+`,"eventName":"StopConfigurationRecorder","eventSource":"config.amazonaws.com"`), ev(user+`,"eventName":"StartConfigurationRecorder","eventSource":"config.amazonaws.com"`)),
+	"trawl-ct-009": ctFix(ev(user+`,"eventName":"CreateAccessKey","eventSource":"iam.amazonaws.com","requestParameters":{"userName":"bob"}`),
+		ev(user+`,"eventName":"CreateAccessKey","eventSource":"iam.amazonaws.com","requestParameters":{}`)),
+	"trawl-ct-010": ctFix(ev(root+`,"eventName":"CreateAccessKey","eventSource":"iam.amazonaws.com"`), ev(user+`,"eventName":"CreateAccessKey","eventSource":"iam.amazonaws.com"`)),
+	"trawl-ct-011": ctFix(ev(user+`,"eventName":"PutBucketAcl","eventSource":"s3.amazonaws.com","requestParameters":{"bucketName":"b","x-amz-acl":"public-read"}`),
+		ev(user+`,"eventName":"PutBucketAcl","eventSource":"s3.amazonaws.com","requestParameters":{"bucketName":"b","x-amz-acl":"private"}`)),
+	"trawl-ct-012": ctFix(ev(user+`,"eventName":"DeleteBucketPublicAccessBlock","eventSource":"s3.amazonaws.com"`), ev(user+`,"eventName":"PutBucketPublicAccessBlock","eventSource":"s3.amazonaws.com"`)),
+	"trawl-ct-013": ctFix(ev(user+`,"eventName":"ScheduleKeyDeletion","eventSource":"kms.amazonaws.com"`), ev(user+`,"eventName":"CancelKeyDeletion","eventSource":"kms.amazonaws.com"`)),
+	"trawl-ct-014": ctFix(ev(user+`,"eventName":"DisableKey","eventSource":"kms.amazonaws.com"`), ev(user+`,"eventName":"EnableKey","eventSource":"kms.amazonaws.com"`)),
+	"trawl-ct-015": {connector.CloudTrail, ctKey,
+		ct(repeat(6, func(int) string {
+			return ev(`"userIdentity":{"type":"IAMUser","accountId":"123456789012","userName":"HIDDEN_DUE_TO_SECURITY_REASONS"},"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","errorMessage":"Failed authentication","responseElements":{"ConsoleLogin":"Failure"}`)
+		})...),
+		ct(repeat(5, func(int) string {
+			return ev(`"userIdentity":{"type":"IAMUser","accountId":"123456789012"},"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","errorMessage":"Failed authentication"`)
+		})...)},
+	"trawl-ct-016": ctFix(ev(user+`,"eventName":"AttachRolePolicy","eventSource":"iam.amazonaws.com","requestParameters":{"roleName":"r","policyArn":"arn:aws:iam::aws:policy/AdministratorAccess"}`),
+		ev(user+`,"eventName":"AttachRolePolicy","eventSource":"iam.amazonaws.com","requestParameters":{"roleName":"r","policyArn":"arn:aws:iam::aws:policy/ReadOnlyAccess"}`)),
+	"trawl-ct-017": ctFix(ev(user+`,"eventName":"DeleteFlowLogs","eventSource":"ec2.amazonaws.com"`), ev(user+`,"eventName":"CreateFlowLogs","eventSource":"ec2.amazonaws.com"`)),
+	"trawl-ct-018": ctFix(ev(user+`,"eventName":"DeleteAccountPasswordPolicy","eventSource":"iam.amazonaws.com"`), ev(user+`,"eventName":"UpdateAccountPasswordPolicy","eventSource":"iam.amazonaws.com"`)),
+	"trawl-ct-019": {connector.CloudTrail, ctKey,
+		ct(repeat(21, func(i int) string {
+			return ev(user + fmt.Sprintf(`,"eventName":"List%d","eventSource":"iam.amazonaws.com","errorCode":"AccessDenied"`, i))
+		})...),
+		ct(repeat(20, func(i int) string {
+			return ev(user + fmt.Sprintf(`,"eventName":"List%d","eventSource":"iam.amazonaws.com","errorCode":"AccessDenied"`, i))
+		})...)},
+	"trawl-vpc-001": {connector.VPCFlow, "AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/05/01/f.log.gz",
+		flows(repeat(20, func(i int) string {
+			return fmt.Sprintf("2 123456789012 eni-1 203.0.113.9 10.0.0.5 40000 %d 6 1 40 1714557600 1714557660 REJECT OK", 1000+i)
+		})...),
+		flows(repeat(20, func(i int) string {
+			return fmt.Sprintf("2 123456789012 eni-1 203.0.113.9 10.0.0.5 40000 %d 6 1 40 1714557600 1714557660 REJECT OK", 1000+i%19)
+		})...)},
+	"trawl-waf-001": {connector.WAF, "AWSLogs/123456789012/WAFLogs/us-east-1/w/2024/05/01/12/00/f.log.gz",
+		wafLog(repeat(11, func(i int) string { return wafRec("203.0.113.50", "BLOCK", "AWS-AWSManagedRulesSQLiRuleSet", i) })...),
+		wafLog(repeat(11, func(i int) string { return wafRec("203.0.113.50", "BLOCK", "AWS-AWSManagedRulesCommonRuleSet", i) })...)},
+}
+
+// TestBuiltinRules: every built-in rule compiles, and raises on its
+// positive fixture and not on its negative one, decoded by the real
+// decoders; there are about twenty, over all three sub types.
+func TestBuiltinRules(t *testing.T) {
+	rules, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rules) < 20 {
+		t.Fatalf("%d built-in rules, want about 20", len(rules))
+	}
+	services := map[string]bool{}
+	for _, r := range rules {
+		services[r.Logsource.Service] = true
+		fx, ok := fixtures[r.ID]
+		if !ok {
+			t.Errorf("%s (%s) has no fixture", r.ID, r.Title)
+			continue
+		}
+		f, _ := collect.FormatFor(fx.st)
+		b, err := r.Bind(f.Schema, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		raises := func(text string) bool {
+			recs := decode(t, fx.st, fx.key, text)
+			if r.Count != nil {
+				return len(b.Groups(recs)) > 0
+			}
+			for _, v := range recs {
+				if b.Match(v) {
+					return true
+				}
+			}
+			return false
+		}
+		if !raises(fx.pos) {
+			t.Errorf("%s (%s) does not raise on its positive fixture; hunt: %s", r.ID, r.Title, r.Hunt())
+		}
+		if raises(fx.neg) {
+			t.Errorf("%s (%s) raises on its negative fixture; hunt: %s", r.ID, r.Title, r.Hunt())
+		}
+	}
+	for _, s := range []string{"cloudtrail", "vpcflow", "waf"} {
+		if !services[s] {
+			t.Errorf("no built-in rule for %s", s)
+		}
+	}
+}
