@@ -137,6 +137,8 @@ func (s *Server) routes() {
 	h("POST /api/v1/tenants", s.createTenant)
 	h("GET /api/v1/audit", s.audit)
 	h("GET /api/v1/nodes", s.nodes)
+	h("GET /api/v1/alerts", s.alerts)
+	h("POST /api/v1/alerts/evaluate", long(s.evaluateRules))
 	s.mux.Handle("GET /metrics", s.auth(s.metrics))
 	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -689,6 +691,38 @@ func (s *Server) tenants(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 		ts = []string{}
 	}
 	writeJSON(w, 200, map[string]any{"tenants": ts})
+	return nil
+}
+
+func (s *Server) alerts(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	q := r.URL.Query()
+	f := app.AlertFilter{Tenant: q.Get("tenant"), Level: q.Get("level"), RuleID: q.Get("rule_id")}
+	since := q.Get("since")
+	if since == "" {
+		since = "-24h"
+	}
+	t, err := query.ParseTime(since, time.Now())
+	if err != nil {
+		return &connector.ValidationError{Problems: []connector.Problem{{Field: "since", Message: err.Error()}}}
+	}
+	f.Since = t
+	if n, err := strconv.Atoi(q.Get("limit")); err == nil {
+		f.Limit = n
+	}
+	as, err := s.app.Alerts(r.Context(), sc, f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, map[string]any{"alerts": as})
+	return nil
+}
+
+func (s *Server) evaluateRules(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	rep, err := s.app.EvaluateRules(r.Context(), sc)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, rep)
 	return nil
 }
 

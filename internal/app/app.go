@@ -770,11 +770,21 @@ func (a *App) Compact(ctx context.Context, budget time.Duration) (lake.CompactSt
 func (a *App) Maintain(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var evaluated time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		// Detection rules: the windows that closed since the last time.
+		if time.Since(evaluated) >= time.Minute {
+			evaluated = time.Now()
+			if rep, err := a.EvaluateRules(ctx, RootScope("detections")); err != nil && ctx.Err() == nil {
+				a.log.Warn("evaluating detection rules failed; it is retried later", "err", err)
+			} else if err == nil && rep.Alerts > 0 {
+				a.log.Info("detection rules raised alerts", "alerts", rep.Alerts, "windows", rep.Windows)
+			}
 		}
 		// A third of the interval at most: compaction yields the cores
 		// to collection, which is what keeps lag low.

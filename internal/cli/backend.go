@@ -21,6 +21,7 @@ import (
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format"
 	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/query"
 )
 
 // backend is what commands need; it is either the data directory opened
@@ -45,6 +46,8 @@ type backend interface {
 	Export(ctx context.Context, p client.SearchParams, format string, columns []string, w io.Writer) error
 	ImportPublicKeys(ctx context.Context, data []byte) (int, error)
 	Nodes(ctx context.Context) ([]app.NodeInfo, error)
+	Alerts(ctx context.Context, f app.AlertFilter, since string) ([]app.Alert, error)
+	EvaluateRules(ctx context.Context) (*app.EvaluationReport, error)
 	Close() error
 }
 
@@ -260,6 +263,19 @@ func (l *localBackend) Export(ctx context.Context, p client.SearchParams, format
 	}
 	_, err = l.a.Export(ctx, l.sc, p.Tenant, req, format, columns, w, nil)
 	return err
+}
+
+func (l *localBackend) Alerts(ctx context.Context, f app.AlertFilter, since string) ([]app.Alert, error) {
+	t, err := query.ParseTime(since, time.Now())
+	if err != nil {
+		return nil, usageErr("--since %q: %v", since, err)
+	}
+	f.Since = t
+	return l.a.Alerts(ctx, l.sc, f)
+}
+
+func (l *localBackend) EvaluateRules(ctx context.Context) (*app.EvaluationReport, error) {
+	return l.a.EvaluateRules(ctx, l.sc)
 }
 
 func (l *localBackend) Nodes(ctx context.Context) ([]app.NodeInfo, error) {

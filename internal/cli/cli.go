@@ -66,6 +66,8 @@ Usage:
   trawl catalog    migrate --to postgres://USER@HOST:PORT/DB
                    (move the catalog into PostgreSQL; then pass --catalog URL)
   trawl nodes      [--format table|json]  (the nodes sharing the catalog)
+  trawl alerts     [--since -24h] [--level L] [--rule ID] [--format table|json|ndjson]
+                   [--evaluate]  (alerts of the built-in detection rules)
 
 Every command takes --data-dir DIR (env TRAWL_DATA_DIR, default ./trawl-data)
 and --catalog URL (env TRAWL_CATALOG) when the catalog is in PostgreSQL.
@@ -126,6 +128,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = cmdCatalog(ctx, g, rest)
 	case "nodes", "node":
 		err = cmdNodes(ctx, g, rest)
+	case "alerts", "alert":
+		err = cmdAlerts(ctx, g, rest)
 	case "version":
 		fmt.Fprintln(stdout, "trawl "+Version)
 	default:

@@ -308,6 +308,28 @@ func (c *Client) ImportPublicKeys(ctx context.Context, data []byte) (int, error)
 	return out.Imported, err
 }
 
+// Alerts lists the alerts raised by the detection rules.
+func (c *Client) Alerts(ctx context.Context, f app.AlertFilter, since string) ([]app.Alert, error) {
+	v := url.Values{}
+	for k, x := range map[string]string{"since": since, "level": f.Level, "tenant": f.Tenant, "rule_id": f.RuleID} {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	var out struct {
+		Alerts []app.Alert `json:"alerts"`
+	}
+	_, err := c.do(ctx, "GET", "/api/v1/alerts?"+v.Encode(), nil, &out)
+	return out.Alerts, err
+}
+
+// EvaluateRules has the server evaluate the detection rules now (root).
+func (c *Client) EvaluateRules(ctx context.Context) (*app.EvaluationReport, error) {
+	var out app.EvaluationReport
+	_, err := c.do(ctx, "POST", "/api/v1/alerts/evaluate", nil, &out)
+	return &out, err
+}
+
 // Nodes lists the nodes sharing the server's catalog (root).
 func (c *Client) Nodes(ctx context.Context) ([]app.NodeInfo, error) {
 	var out struct {

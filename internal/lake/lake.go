@@ -302,6 +302,13 @@ CREATE TABLE IF NOT EXISTS public_keys (
 CREATE TABLE IF NOT EXISTS saved_searches (
   id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, name VARCHAR NOT NULL, spec VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS segment_garbage (path VARCHAR PRIMARY KEY, delete_after TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS alerts (
+  id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, rule VARCHAR NOT NULL, level VARCHAR NOT NULL,
+  window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL, group_key VARCHAR NOT NULL, count BIGINT NOT NULL,
+  records VARCHAR NOT NULL, query VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+  UNIQUE (tenant, rule_id, window_start, group_key));
+CREATE TABLE IF NOT EXISTS rule_marks (
+  tenant VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, done_to TIMESTAMP NOT NULL, PRIMARY KEY (tenant, rule_id));
 CREATE TABLE IF NOT EXISTS nodes (
   node VARCHAR PRIMARY KEY, addr VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL, seen_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
@@ -312,7 +319,7 @@ CREATE TABLE IF NOT EXISTS leases (
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "7"
+const catalogSchema = "8"
 
 func (l *Lake) migrate(ctx context.Context) error {
 	if l.db.pg {

@@ -1,0 +1,238 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/detect"
+	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/lake"
+)
+
+// Alert is a detection rule's finding, as users see it.
+type Alert struct {
+	ID          string    `json:"id"`
+	Rule        string    `json:"rule"`    // the rule's title
+	RuleID      string    `json:"rule_id"` // the rule's id
+	Level       string    `json:"level"`
+	Tenant      string    `json:"tenant"`
+	Time        time.Time `json:"time"` // when it was raised
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+	Group       string    `json:"group,omitempty"` // the group-by value of a count rule
+	Count       int64     `json:"count"`
+	Records     []string  `json:"records"` // ids of the matching records (the first 100)
+	Query       string    `json:"query"`   // the hunting query that finds them in the window
+}
+
+// AlertFilter selects alerts.
+type AlertFilter struct {
+	Tenant string
+	Since  time.Time
+	Level  string
+	RuleID string
+	Limit  int
+}
+
+// Detection evaluation: rules run on schedule over the lake, window by
+// window, each window once (a mark per tenant and rule in the catalog);
+// a window is evaluated once it ended lateness ago, so records CloudTrail
+// delivers within that time are in it.
+const (
+	ruleLateness   = 15 * time.Minute
+	ruleFirstLook  = 24 * time.Hour // a rule's first evaluation looks this far back
+	ruleMaxWindows = 48             // per rule and tenant per evaluation
+	alertRecords   = 100            // record ids kept per alert
+	windowRecords  = 10000          // records a window's evaluation reads
+)
+
+// EvaluationReport says what one evaluation of the rules did.
+type EvaluationReport struct {
+	Rules   int `json:"rules"`
+	Windows int `json:"windows"`
+	Alerts  int `json:"alerts"` // new ones
+}
+
+// EvaluateRules evaluates the built-in detection rules for every tenant
+// over the windows that closed since their marks (root only; the server
+// does it every minute).
+func (a *App) EvaluateRules(ctx context.Context, sc Scope) (*EvaluationReport, error) {
+	if !sc.Root {
+		return nil, fmt.Errorf("evaluating the rules is the server's: %w", ErrForbidden)
+	}
+	rules, err := detect.Builtin()
+	if err != nil {
+		return nil, err
+	}
+	tenants, err := a.lake.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep := &EvaluationReport{Rules: len(rules)}
+	now := time.Now().UTC()
+	for _, tenant := range tenants {
+		for _, r := range rules {
+			if err := a.evaluateRule(ctx, tenant, r, now, rep); err != nil {
+				return rep, err
+			}
+		}
+	}
+	return rep, nil
+}
+
+func ruleIndex(r *detect.Rule) *interflow.Schema {
+	if r.Logsource.Service == "vpcflow" {
+		return interflow.Traffic()
+	}
+	return interflow.Events()
+}
+
+func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, now time.Time, rep *EvaluationReport) error {
+	step := time.Hour
+	if r.Count != nil {
+		step = r.Timeframe
+	}
+	s := ruleIndex(r)
+	b, err := r.Bind(s, now)
+	if err != nil {
+		return err
+	}
+	from, ok, err := a.lake.RuleMark(ctx, tenant, r.ID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		from = now.Add(-ruleFirstLook).Truncate(step)
+	}
+	end := now.Add(-ruleLateness).Truncate(step)
+	for n := 0; n < ruleMaxWindows && !from.Add(step).After(end); n++ {
+		to := from.Add(step)
+		alerts, err := a.evaluateWindow(ctx, tenant, r, b, s, from, to)
+		if err != nil {
+			return err
+		}
+		added, err := a.lake.SaveAlerts(ctx, tenant, r.ID, alerts, to)
+		if err != nil {
+			return err
+		}
+		rep.Windows++
+		rep.Alerts += added
+		from = to
+	}
+	return nil
+}
+
+// evaluateWindow runs the rule's hunting query over one window: the search
+// the alert links to is the evaluation itself.
+func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule, b *detect.Bound, s *interflow.Schema, from, to time.Time) ([]lake.Alert, error) {
+	res, err := a.lake.Search(ctx, lake.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: to,
+		Query: r.Hunt(), Limit: windowRecords})
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: %w", r.ID, err)
+	}
+	if len(res.Rows) == 0 {
+		return nil, nil
+	}
+	alert := func(group string, count int64, rows []lake.Row) lake.Alert {
+		al := lake.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: to,
+			Group: group, Count: count, Query: r.Hunt()}
+		for _, row := range rows {
+			if len(al.Records) == alertRecords {
+				break
+			}
+			if id, ok := row["id"].(string); ok {
+				al.Records = append(al.Records, id)
+			}
+		}
+		return al
+	}
+	if r.Count == nil {
+		return []lake.Alert{alert("", int64(len(res.Rows)), res.Rows)}, nil
+	}
+	vals := make([]interflow.Values, len(res.Rows))
+	for i, row := range res.Rows {
+		vals[i] = rowValues{s: s, row: row}
+	}
+	var out []lake.Alert
+	for _, g := range b.Groups(vals) {
+		rows := make([]lake.Row, len(g.Records))
+		for i, k := range g.Records {
+			rows[i] = res.Rows[k]
+		}
+		al := alert(g.Key, g.Count, rows)
+		if g.Key != "" && r.Count.GroupBy != "" {
+			al.Query = "(" + r.Hunt() + ") AND " + r.Count.GroupBy + ":" + quoteValue(g.Key)
+		}
+		out = append(out, al)
+	}
+	return out, nil
+}
+
+func quoteValue(v string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+}
+
+// rowValues lets a search row be evaluated like a record.
+type rowValues struct {
+	s   *interflow.Schema
+	row lake.Row
+}
+
+func (v rowValues) get(i int) any { return v.row[v.s.Fields[i].Name] }
+
+func (v rowValues) Str(i int) (string, bool) { s, ok := v.get(i).(string); return s, ok }
+func (v rowValues) Int(i int) (int64, bool) {
+	switch n := v.get(i).(type) {
+	case int64:
+		return n, true
+	case int32:
+		return int64(n), true
+	case int:
+		return int64(n), true
+	}
+	return 0, false
+}
+func (v rowValues) Bool(i int) (bool, bool)      { b, ok := v.get(i).(bool); return b, ok }
+func (v rowValues) Time(i int) (time.Time, bool) { t, ok := v.get(i).(time.Time); return t, ok }
+func (v rowValues) List(i int) ([]string, bool) {
+	switch l := v.get(i).(type) {
+	case []string:
+		return l, true
+	case []any:
+		out := make([]string, 0, len(l))
+		for _, x := range l {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// Alerts returns the stored alerts within the scope, newest window first.
+func (a *App) Alerts(ctx context.Context, sc Scope, f AlertFilter) ([]Alert, error) {
+	q := lake.AlertQuery{Since: f.Since, Level: f.Level, RuleID: f.RuleID, Limit: f.Limit}
+	switch {
+	case !sc.Root:
+		q.Tenants = []string{sc.Tenant}
+	case f.Tenant != "":
+		q.Tenants = []string{f.Tenant}
+	}
+	as, err := a.lake.Alerts(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Alert, 0, len(as))
+	for _, x := range as {
+		recs := x.Records
+		if recs == nil {
+			recs = []string{}
+		}
+		out = append(out, Alert{ID: x.ID, Rule: x.Rule, RuleID: x.RuleID, Level: x.Level, Tenant: x.Tenant, Time: x.Time,
+			WindowStart: x.WindowStart, WindowEnd: x.WindowEnd, Group: x.Group, Count: x.Count, Records: recs, Query: x.Query})
+	}
+	return out, nil
+}

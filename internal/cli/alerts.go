@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/app"
+)
+
+// cmdAlerts lists the alerts the detection rules raised; --evaluate first
+// evaluates the rules over the windows that closed (the server does it
+// every minute).
+func cmdAlerts(ctx context.Context, g *globals, args []string) error {
+	fs := newFlags(g, "alerts")
+	since := fs.String("since", "-24h", "windows from this time (RFC 3339, a date, or -24h, -7d)")
+	level := fs.String("level", "", "only this level: informational, low, medium, high or critical")
+	tenant := fs.String("tenant", "", "only this tenant (root)")
+	rule := fs.String("rule", "", "only this rule id")
+	format := fs.String("format", "table", "table, json or ndjson")
+	evaluate := fs.Bool("evaluate", false, "evaluate the rules now before listing (root)")
+	if _, err := parse(g, fs, args); err != nil {
+		return err
+	}
+	switch *format {
+	case "table", "json", "ndjson":
+	default:
+		return usageErr("--format is table, json or ndjson")
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if *evaluate {
+		if _, err := b.EvaluateRules(ctx); err != nil {
+			return err
+		}
+	}
+	as, err := b.Alerts(ctx, app.AlertFilter{Tenant: *tenant, Level: *level, RuleID: *rule}, *since)
+	if err != nil {
+		return err
+	}
+	switch *format {
+	case "json":
+		if as == nil {
+			as = []app.Alert{}
+		}
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(as)
+	case "ndjson":
+		enc := json.NewEncoder(g.stdout)
+		for _, a := range as {
+			if err := enc.Encode(a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WINDOW\tLEVEL\tTENANT\tRULE\tGROUP\tCOUNT\tQUERY")
+	for _, a := range as {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", a.WindowStart.UTC().Format(time.RFC3339), strings.ToUpper(a.Level), a.Tenant, a.Rule, a.Group, a.Count, a.Query)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,133 @@
+package lake
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Alert is a detection rule's finding: the rule, the window and group it
+// concerns, and the records that raised it.
+type Alert struct {
+	ID          string    `json:"id"`
+	Tenant      string    `json:"tenant"`
+	RuleID      string    `json:"rule_id"`
+	Rule        string    `json:"rule"`
+	Level       string    `json:"level"`
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+	Group       string    `json:"group,omitempty"`
+	Count       int64     `json:"count"`
+	Records     []string  `json:"records"`
+	Query       string    `json:"query"`
+	Time        time.Time `json:"time"`
+}
+
+// alertID is deterministic: the same rule, window and group is one alert
+// whichever node or run finds it.
+func alertID(a *Alert) string {
+	h := sha256.Sum256([]byte(a.Tenant + "\x00" + a.RuleID + "\x00" + a.WindowStart.UTC().Format(time.RFC3339Nano) + "\x00" + a.Group))
+	return hex.EncodeToString(h[:16])
+}
+
+// SaveAlerts stores alerts and moves the rule's mark to doneTo in one
+// transaction; an alert already stored (same tenant, rule, window and
+// group) is kept as it was. It returns how many were new.
+func (l *Lake) SaveAlerts(ctx context.Context, tenant, ruleID string, alerts []Alert, doneTo time.Time) (int, error) {
+	n := 0
+	err := l.withTx(ctx, func(conn *catConn) error {
+		n = 0
+		now := time.Now().UTC()
+		for i := range alerts {
+			a := &alerts[i]
+			a.ID, a.Time = alertID(a), now
+			recs, _ := json.Marshal(a.Records)
+			res, err := conn.ExecContext(ctx, `INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+				a.ID, a.Tenant, a.RuleID, a.Rule, a.Level, a.WindowStart.UTC(), a.WindowEnd.UTC(), a.Group, a.Count, string(recs), a.Query, now)
+			if err != nil {
+				return fmt.Errorf("alert of %s: %w", a.RuleID, err)
+			}
+			if k, _ := res.RowsAffected(); k > 0 {
+				n++
+			}
+		}
+		_, err := conn.ExecContext(ctx, `INSERT INTO rule_marks VALUES (?, ?, ?) ON CONFLICT (tenant, rule_id) DO UPDATE SET done_to = greatest(rule_marks.done_to, excluded.done_to)`,
+			tenant, ruleID, doneTo.UTC())
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("lake: save alerts: %w", err)
+	}
+	return n, nil
+}
+
+// RuleMark is how far a tenant's rule has been evaluated (ok false: never).
+func (l *Lake) RuleMark(ctx context.Context, tenant, ruleID string) (time.Time, bool, error) {
+	var t time.Time
+	err := l.db.QueryRowContext(ctx, `SELECT done_to FROM rule_marks WHERE tenant = ? AND rule_id = ?`, tenant, ruleID).Scan(&t)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("lake: rule mark: %w", err)
+	}
+	return t.UTC(), true, nil
+}
+
+// AlertQuery selects stored alerts.
+type AlertQuery struct {
+	Tenants []string // nil: every tenant (root)
+	Since   time.Time
+	Level   string
+	RuleID  string
+	Limit   int
+}
+
+// Alerts returns stored alerts, newest window first.
+func (l *Lake) Alerts(ctx context.Context, q AlertQuery) ([]Alert, error) {
+	where, args := "window_start >= ?", []any{q.Since.UTC()}
+	if q.Tenants != nil {
+		if len(q.Tenants) == 0 {
+			return nil, nil
+		}
+		where += " AND tenant IN (" + placeholders(len(q.Tenants)) + ")"
+		for _, t := range q.Tenants {
+			args = append(args, t)
+		}
+	}
+	if q.Level != "" {
+		where += " AND level = ?"
+		args = append(args, q.Level)
+	}
+	if q.RuleID != "" {
+		where += " AND rule_id = ?"
+		args = append(args, q.RuleID)
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > 10000 {
+		limit = 1000
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT id, tenant, rule_id, rule, level, window_start, window_end, group_key, count, records, query, created_at
+ FROM alerts WHERE `+where+` ORDER BY window_start DESC, rule_id, group_key LIMIT `+fmt.Sprint(limit), args...)
+	if err != nil {
+		return nil, fmt.Errorf("lake: alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []Alert
+	for rows.Next() {
+		var a Alert
+		var recs string
+		if err := rows.Scan(&a.ID, &a.Tenant, &a.RuleID, &a.Rule, &a.Level, &a.WindowStart, &a.WindowEnd, &a.Group, &a.Count, &recs, &a.Query, &a.Time); err != nil {
+			return nil, fmt.Errorf("lake: alerts: %w", err)
+		}
+		_ = json.Unmarshal([]byte(recs), &a.Records)
+		a.WindowStart, a.WindowEnd, a.Time = a.WindowStart.UTC(), a.WindowEnd.UTC(), a.Time.UTC()
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
