@@ -230,6 +230,26 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     await page.waitForSelector("#hunt-view:not([hidden])");
     await page.waitForFunction((n) => document.querySelector("#result-count").textContent.startsWith(`${n} matching`), topN);
 
+    // Alerts: the planted attacks stop CloudTrail logging; its alert opens
+    // the hunt that finds the alert's records.
+    assert.equal((await api("POST", "/api/v1/alerts/evaluate")).status, 200, "evaluate the rules");
+    const stopAlerts = (await api("GET", "/api/v1/alerts?since=-7d&rule_id=trawl-ct-003")).data.alerts;
+    assert.ok(stopAlerts.length > 0, "the planted StopLogging raised alerts");
+    await page.getByRole("link", { name: "Alerts", exact: true }).click();
+    await page.waitForSelector("#alerts-view:not([hidden])");
+    await page.waitForSelector('#alerts tbody tr[data-rule="trawl-ct-003"]');
+    await page.locator("#al-level").selectOption("critical");
+    await page.waitForFunction(() => [...document.querySelectorAll("#alerts tbody tr")].length > 0 &&
+      [...document.querySelectorAll("#alerts tbody tr")].every((r) => r.querySelector(".level-critical")));
+    await shot(page, "06d-alerts");
+    const first = stopAlerts[0];
+    await page.locator('#alerts tbody tr[data-rule="trawl-ct-003"]').first().getByRole("link", { name: /Open the hunt/ }).click();
+    await page.waitForSelector("#hunt-view:not([hidden])");
+    await page.waitForFunction((ids) => {
+      const shown = new Set([...document.querySelectorAll("#results tbody tr")].map((r) => r.dataset.id));
+      return ids.every((id) => shown.has(id));
+    }, first.records, { timeout: 20000 });
+
     await page.getByRole("link", { name: /Threat Hunting/ }).click();
     await page.waitForSelector("#hunt-view:not([hidden])");
     await page.getByLabel("Time range", { exact: true }).selectOption("-7d");

@@ -85,9 +85,9 @@ function cellText(v) {
 
 // ---------- routing ----------
 function show(id) {
-  for (const v of ["signin-view", "connectors-view", "hunt-view", "quarantine-view", "audit-view", "overview-view"]) $("#" + v).hidden = v !== id;
+  for (const v of ["signin-view", "connectors-view", "hunt-view", "quarantine-view", "audit-view", "overview-view", "alerts-view"]) $("#" + v).hidden = v !== id;
   $("#topbar").hidden = id === "signin-view";
-  for (const [nav, view] of [["#nav-connectors", "connectors-view"], ["#nav-hunt", "hunt-view"], ["#nav-overview", "overview-view"]]) {
+  for (const [nav, view] of [["#nav-connectors", "connectors-view"], ["#nav-hunt", "hunt-view"], ["#nav-overview", "overview-view"], ["#nav-alerts", "alerts-view"]]) {
     if (id === view) $(nav).setAttribute("aria-current", "page");
     else $(nav).removeAttribute("aria-current");
   }
@@ -108,6 +108,7 @@ async function route() {
   else if (h.startsWith("#/quarantine/")) { show("quarantine-view"); loadQuarantine(decodeURIComponent(h.slice(13))); }
   else if (h.startsWith("#/audit/")) { show("audit-view"); loadAudit(decodeURIComponent(h.slice(8))); }
   else if (h.startsWith("#/overview")) { show("overview-view"); loadOverview(); }
+  else if (h.startsWith("#/alerts")) { show("alerts-view"); loadAlerts(); }
   else { show("connectors-view"); loadConnectors(); }
 }
 
@@ -616,6 +617,46 @@ function huntLink(query, index) {
 }
 
 let ovReady = false;
+// ---------- alerts ----------
+let alertsReady = false;
+let alertsSeq = 0;
+async function loadAlerts() {
+  if (!alertsReady) {
+    alertsReady = true;
+    if (state.me.root) {
+      $("#al-tenant-field").hidden = false;
+      const { data } = await api("GET", "/api/v1/tenants");
+      for (const t of data.tenants) $("#al-tenant").append(el("option", { value: t }, t));
+    }
+    for (const id of ["#al-level", "#al-rule", "#al-tenant", "#al-since"]) $(id).addEventListener("change", loadAlerts);
+  }
+  const seq = ++alertsSeq;
+  const p = new URLSearchParams({ since: $("#al-since").value });
+  for (const [k, id] of [["level", "#al-level"], ["rule_id", "#al-rule"], ["tenant", "#al-tenant"]]) if ($(id).value) p.set(k, $(id).value);
+  const { data } = await api("GET", "/api/v1/alerts?" + p.toString());
+  if (seq !== alertsSeq) return;
+  const alerts = data.alerts || [];
+  // The rule filter offers the rules seen, keeping the one chosen.
+  const chosen = $("#al-rule").value;
+  const rules = new Map([...$("#al-rule").options].filter((o) => o.value).map((o) => [o.value, o.textContent]));
+  for (const a of alerts) rules.set(a.rule_id, a.rule);
+  $("#al-rule").replaceChildren(el("option", { value: "" }, "All rules"),
+    ...[...rules].sort((x, y) => x[1].localeCompare(y[1])).map(([id, title]) => el("option", { value: id }, title)));
+  $("#al-rule").value = chosen;
+  $("#alerts-empty").hidden = alerts.length > 0;
+  $("#alerts tbody").replaceChildren(...alerts.map((a) => {
+    const hunt = huntURL({ query: a.query, index: "", tenant: a.tenant, from: a.window_start, to: a.window_end });
+    return el("tr", { "data-rule": a.rule_id },
+      el("td", { class: "nowrap" }, fmtTime(a.window_start)),
+      el("td", {}, el("span", { class: "level-" + a.level }, a.level)),
+      el("td", {}, a.rule),
+      el("td", {}, a.tenant),
+      el("td", {}, a.group || "—"),
+      el("td", {}, String(a.count)),
+      el("td", {}, el("a", { href: hunt, "aria-label": `Open the hunt of ${a.rule} at ${fmtTime(a.window_start)}` }, "Open hunt")));
+  }));
+}
+
 async function loadOverview() {
   if (!ovReady) {
     ovReady = true;
