@@ -85,6 +85,13 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 			}
 		}
 	}
+	if counts, err := s.app.AlertCounts(r.Context(), sc); err == nil {
+		al := &series{name: "trawl_alerts_total", help: "Alerts raised by the detection rules, by tenant, rule and level.", typ: "counter"}
+		for _, c := range counts {
+			al.lines = append(al.lines, fmt.Sprintf("trawl_alerts_total{tenant=%q,rule_id=%q,level=%q} %d", c.Tenant, c.RuleID, c.Level, c.Count))
+		}
+		ms = append(ms, al)
+	}
 	// This node's own work: each node of a shared catalog serves its own
 	// /metrics, so rates per node are these counters' rates.
 	node, runs, objects, records := s.app.NodeTotals()

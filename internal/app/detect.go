@@ -236,3 +236,27 @@ func (a *App) Alerts(ctx context.Context, sc Scope, f AlertFilter) ([]Alert, err
 	}
 	return out, nil
 }
+
+// AlertCount is how many alerts a rule raised for a tenant, by level.
+type AlertCount struct {
+	Tenant string `json:"tenant"`
+	RuleID string `json:"rule_id"`
+	Level  string `json:"level"`
+	Count  int64  `json:"count"`
+}
+
+// AlertCounts counts the stored alerts per tenant, rule and level (root:
+// every tenant; a tenant: its own).
+func (a *App) AlertCounts(ctx context.Context, sc Scope) ([]AlertCount, error) {
+	cs, err := a.lake.AlertCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []AlertCount
+	for _, c := range cs {
+		if sc.Root || c.Tenant == sc.Tenant {
+			out = append(out, AlertCount{Tenant: c.Tenant, RuleID: c.RuleID, Level: c.Level, Count: c.N})
+		}
+	}
+	return out, nil
+}

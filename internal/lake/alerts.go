@@ -131,3 +131,27 @@ func (l *Lake) Alerts(ctx context.Context, q AlertQuery) ([]Alert, error) {
 	}
 	return out, rows.Err()
 }
+
+// AlertCount is the number of stored alerts of one tenant, rule and level.
+type AlertCount struct {
+	Tenant, RuleID, Level string
+	N                     int64
+}
+
+// AlertCounts counts the stored alerts by tenant, rule and level.
+func (l *Lake) AlertCounts(ctx context.Context) ([]AlertCount, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT tenant, rule_id, level, count(*) FROM alerts GROUP BY tenant, rule_id, level ORDER BY 1, 2, 3`)
+	if err != nil {
+		return nil, fmt.Errorf("lake: alert counts: %w", err)
+	}
+	defer rows.Close()
+	var out []AlertCount
+	for rows.Next() {
+		var c AlertCount
+		if err := rows.Scan(&c.Tenant, &c.RuleID, &c.Level, &c.N); err != nil {
+			return nil, fmt.Errorf("lake: alert counts: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -134,6 +136,23 @@ func TestDetectionAlerts(t *testing.T) {
 			}
 		}
 		break
+	}
+	// /metrics counts them per tenant, rule and level.
+	sv := servedAt(t, data)
+	code, _ := sv.call(sv.root, "GET", "/api/v1/whoami", nil)
+	if code != 200 {
+		t.Fatalf("whoami %d", code)
+	}
+	req, _ := http.NewRequest("GET", sv.base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+sv.root)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if line := fmt.Sprintf(`trawl_alerts_total{tenant="acme",rule_id="trawl-ct-003",level="critical"} %d`, len(hours)); !strings.Contains(string(metrics), line) {
+		t.Errorf("metrics lack %s", line)
 	}
 	// Another tenant's token sees none of acme's alerts.
 	tok := strings.TrimSpace(mustTrawl(t, data, "token", "create", "--tenant", "globex", "--name", "g"))
