@@ -138,6 +138,11 @@ func (s *Server) routes() {
 	h("GET /api/v1/audit", s.audit)
 	h("GET /api/v1/nodes", s.nodes)
 	h("GET /api/v1/alerts", s.alerts)
+	h("GET /api/v1/rules", s.rules)
+	h("POST /api/v1/rules", s.addRule)
+	h("POST /api/v1/rules/{id}/enable", s.enableRule(true))
+	h("POST /api/v1/rules/{id}/disable", s.enableRule(false))
+	h("DELETE /api/v1/rules/{id}", s.deleteRule)
 	h("POST /api/v1/alerts/evaluate", long(s.evaluateRules))
 	s.mux.Handle("GET /metrics", s.auth(s.metrics))
 	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
@@ -714,6 +719,50 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, sc app.Scope) er
 		return err
 	}
 	writeJSON(w, 200, map[string]any{"alerts": as})
+	return nil
+}
+
+func (s *Server) rules(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	rs, err := s.app.Rules(r.Context(), sc, r.URL.Query().Get("tenant"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, map[string]any{"rules": rs})
+	return nil
+}
+
+// addRule takes {"tenant": T, "yaml": "..."}.
+func (s *Server) addRule(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	var in struct {
+		Tenant string `json:"tenant"`
+		YAML   string `json:"yaml"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 128<<10)).Decode(&in); err != nil {
+		return &connector.ValidationError{Problems: []connector.Problem{{Field: "body", Message: "send {\"tenant\": ..., \"yaml\": \"the Sigma rule\"}: " + err.Error()}}}
+	}
+	info, err := s.app.AddRule(r.Context(), sc, in.Tenant, []byte(in.YAML))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 201, info)
+	return nil
+}
+
+func (s *Server) enableRule(on bool) handler {
+	return func(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+		if err := s.app.SetRuleEnabled(r.Context(), sc, r.URL.Query().Get("tenant"), r.PathValue("id"), on); err != nil {
+			return err
+		}
+		writeJSON(w, 200, map[string]any{"id": r.PathValue("id"), "enabled": on})
+		return nil
+	}
+}
+
+func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	if err := s.app.DeleteRule(r.Context(), sc, r.URL.Query().Get("tenant"), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(204)
 	return nil
 }
 

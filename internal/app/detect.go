@@ -62,18 +62,22 @@ func (a *App) EvaluateRules(ctx context.Context, sc Scope) (*EvaluationReport, e
 	if !sc.Root {
 		return nil, fmt.Errorf("evaluating the rules is the server's: %w", ErrForbidden)
 	}
-	rules, err := detect.Builtin()
-	if err != nil {
-		return nil, err
-	}
 	tenants, err := a.lake.Tenants(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rep := &EvaluationReport{Rules: len(rules)}
+	rep := &EvaluationReport{}
 	now := time.Now().UTC()
 	for _, tenant := range tenants {
+		rules, enabled, _, err := a.tenantRules(ctx, tenant)
+		if err != nil {
+			return rep, err
+		}
 		for _, r := range rules {
+			if !enabled[r.ID] {
+				continue
+			}
+			rep.Rules++
 			if err := a.evaluateRule(ctx, tenant, r, now, rep); err != nil {
 				return rep, err
 			}

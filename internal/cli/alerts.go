@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -67,4 +68,64 @@ func cmdAlerts(ctx context.Context, g *globals, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", a.WindowStart.UTC().Format(time.RFC3339), strings.ToUpper(a.Level), a.Tenant, a.Rule, a.Group, a.Count, a.Query)
 	}
 	return tw.Flush()
+}
+
+// cmdRules manages a tenant's detection rules: list, add FILE.yml,
+// enable|disable|delete ID.
+func cmdRules(ctx context.Context, g *globals, args []string) error {
+	if len(args) == 0 {
+		return usageErr("rules list|add FILE.yml|enable ID|disable ID|delete ID [--tenant T]")
+	}
+	verb := args[0]
+	fs := newFlags(g, "rules "+verb)
+	tenant := fs.String("tenant", "", "the tenant (a tenant token's own by default; root names one)")
+	format := fs.String("format", "table", "list: table or json")
+	pos, err := parse(g, fs, args[1:])
+	if err != nil {
+		return err
+	}
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	switch verb {
+	case "list":
+		rs, err := b.Rules(ctx, *tenant)
+		if err != nil {
+			return err
+		}
+		if *format == "json" {
+			return json.NewEncoder(g.stdout).Encode(rs)
+		}
+		tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tENABLED\tBUILT-IN\tTITLE")
+		for _, r := range rs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\n", r.ID, r.Level, r.Service, r.Enabled, r.Builtin, r.Title)
+		}
+		return tw.Flush()
+	case "add":
+		if len(pos) != 1 {
+			return usageErr("rules add FILE.yml [--tenant T]")
+		}
+		src, err := os.ReadFile(pos[0])
+		if err != nil {
+			return err
+		}
+		r, err := b.AddRule(ctx, *tenant, src)
+		if err != nil {
+			return fmt.Errorf("%s: %w", pos[0], err)
+		}
+		fmt.Fprintf(g.stdout, "added rule %s (%s, %s) for tenant %s; its hunt: %s\n", r.ID, r.Title, r.Level, r.Tenant, r.Hunt)
+		return nil
+	case "enable", "disable", "delete":
+		if len(pos) != 1 {
+			return usageErr("rules %s ID [--tenant T]", verb)
+		}
+		if verb == "delete" {
+			return b.DeleteRule(ctx, *tenant, pos[0])
+		}
+		return b.SetRuleEnabled(ctx, *tenant, pos[0], verb == "enable")
+	}
+	return usageErr("rules list|add FILE.yml|enable ID|disable ID|delete ID [--tenant T]")
 }

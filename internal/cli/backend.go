@@ -48,6 +48,10 @@ type backend interface {
 	Nodes(ctx context.Context) ([]app.NodeInfo, error)
 	Alerts(ctx context.Context, f app.AlertFilter, since string) ([]app.Alert, error)
 	EvaluateRules(ctx context.Context) (*app.EvaluationReport, error)
+	Rules(ctx context.Context, tenant string) ([]app.RuleInfo, error)
+	AddRule(ctx context.Context, tenant string, yaml []byte) (*app.RuleInfo, error)
+	SetRuleEnabled(ctx context.Context, tenant, id string, on bool) error
+	DeleteRule(ctx context.Context, tenant, id string) error
 	Close() error
 }
 
@@ -272,6 +276,22 @@ func (l *localBackend) Alerts(ctx context.Context, f app.AlertFilter, since stri
 	}
 	f.Since = t
 	return l.a.Alerts(ctx, l.sc, f)
+}
+
+func (l *localBackend) Rules(ctx context.Context, tenant string) ([]app.RuleInfo, error) {
+	return l.a.Rules(ctx, l.sc, tenant)
+}
+
+func (l *localBackend) AddRule(ctx context.Context, tenant string, yaml []byte) (*app.RuleInfo, error) {
+	return l.a.AddRule(ctx, l.sc, tenant, yaml)
+}
+
+func (l *localBackend) SetRuleEnabled(ctx context.Context, tenant, id string, on bool) error {
+	return l.a.SetRuleEnabled(ctx, l.sc, tenant, id, on)
+}
+
+func (l *localBackend) DeleteRule(ctx context.Context, tenant, id string) error {
+	return l.a.DeleteRule(ctx, l.sc, tenant, id)
 }
 
 func (l *localBackend) EvaluateRules(ctx context.Context) (*app.EvaluationReport, error) {

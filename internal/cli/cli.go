@@ -67,7 +67,9 @@ Usage:
                    (move the catalog into PostgreSQL; then pass --catalog URL)
   trawl nodes      [--format table|json]  (the nodes sharing the catalog)
   trawl alerts     [--since -24h] [--level L] [--rule ID] [--format table|json|ndjson]
-                   [--evaluate]  (alerts of the built-in detection rules)
+                   [--evaluate]  (alerts of the detection rules)
+  trawl rules      list|add FILE.yml|enable ID|disable ID|delete ID [--tenant T]
+                   (Sigma rules: the built-in set, switchable per tenant, and a tenant's own)
 
 Every command takes --data-dir DIR (env TRAWL_DATA_DIR, default ./trawl-data)
 and --catalog URL (env TRAWL_CATALOG) when the catalog is in PostgreSQL.
@@ -130,6 +132,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = cmdNodes(ctx, g, rest)
 	case "alerts", "alert":
 		err = cmdAlerts(ctx, g, rest)
+	case "rules", "rule":
+		err = cmdRules(ctx, g, rest)
 	case "version":
 		fmt.Fprintln(stdout, "trawl "+Version)
 	default:

@@ -323,6 +323,38 @@ func (c *Client) Alerts(ctx context.Context, f app.AlertFilter, since string) ([
 	return out.Alerts, err
 }
 
+// Rules lists a tenant's detection rules.
+func (c *Client) Rules(ctx context.Context, tenant string) ([]app.RuleInfo, error) {
+	var out struct {
+		Rules []app.RuleInfo `json:"rules"`
+	}
+	_, err := c.do(ctx, "GET", "/api/v1/rules?tenant="+url.QueryEscape(tenant), nil, &out)
+	return out.Rules, err
+}
+
+// AddRule adds a Sigma rule to a tenant.
+func (c *Client) AddRule(ctx context.Context, tenant string, yaml []byte) (*app.RuleInfo, error) {
+	var out app.RuleInfo
+	_, err := c.do(ctx, "POST", "/api/v1/rules", map[string]string{"tenant": tenant, "yaml": string(yaml)}, &out)
+	return &out, err
+}
+
+// SetRuleEnabled switches a tenant's rule on or off.
+func (c *Client) SetRuleEnabled(ctx context.Context, tenant, id string, on bool) error {
+	verb := "disable"
+	if on {
+		verb = "enable"
+	}
+	_, err := c.do(ctx, "POST", "/api/v1/rules/"+url.PathEscape(id)+"/"+verb+"?tenant="+url.QueryEscape(tenant), nil, nil)
+	return err
+}
+
+// DeleteRule deletes a tenant's own rule.
+func (c *Client) DeleteRule(ctx context.Context, tenant, id string) error {
+	_, err := c.do(ctx, "DELETE", "/api/v1/rules/"+url.PathEscape(id)+"?tenant="+url.QueryEscape(tenant), nil, nil)
+	return err
+}
+
 // EvaluateRules has the server evaluate the detection rules now (root).
 func (c *Client) EvaluateRules(ctx context.Context) (*app.EvaluationReport, error) {
 	var out app.EvaluationReport

@@ -155,3 +155,50 @@ func (l *Lake) AlertCounts(ctx context.Context) ([]AlertCount, error) {
 	}
 	return out, rows.Err()
 }
+
+// StoredRule is a tenant's rule (YAML), or a tenant's switch of a built-in
+// rule (Builtin, YAML empty).
+type StoredRule struct {
+	Tenant, ID, YAML string
+	Enabled, Builtin bool
+}
+
+// Rules returns a tenant's rules and built-in switches.
+func (l *Lake) Rules(ctx context.Context, tenant string) ([]StoredRule, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT tenant, id, yaml, enabled, builtin FROM rules WHERE tenant = ? ORDER BY id`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("lake: rules: %w", err)
+	}
+	defer rows.Close()
+	var out []StoredRule
+	for rows.Next() {
+		var r StoredRule
+		if err := rows.Scan(&r.Tenant, &r.ID, &r.YAML, &r.Enabled, &r.Builtin); err != nil {
+			return nil, fmt.Errorf("lake: rules: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// PutRule stores a tenant's rule or built-in switch, replacing one with
+// the same id.
+func (l *Lake) PutRule(ctx context.Context, r StoredRule) error {
+	_, err := l.db.ExecContext(ctx, `INSERT INTO rules VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET
+ yaml = excluded.yaml, enabled = excluded.enabled, builtin = excluded.builtin, updated_at = excluded.updated_at`,
+		r.Tenant, r.ID, r.YAML, r.Enabled, r.Builtin, time.Now().UTC())
+	if err != nil {
+		return fmt.Errorf("lake: save rule %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// DeleteRule deletes a tenant's rule; it reports whether there was one.
+func (l *Lake) DeleteRule(ctx context.Context, tenant, id string) (bool, error) {
+	res, err := l.db.ExecContext(ctx, `DELETE FROM rules WHERE tenant = ? AND id = ? AND NOT builtin`, tenant, id)
+	if err != nil {
+		return false, fmt.Errorf("lake: delete rule %s: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}

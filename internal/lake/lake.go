@@ -307,6 +307,9 @@ CREATE TABLE IF NOT EXISTS alerts (
   window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL, group_key VARCHAR NOT NULL, count BIGINT NOT NULL,
   records VARCHAR NOT NULL, query VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
   UNIQUE (tenant, rule_id, window_start, group_key));
+CREATE TABLE IF NOT EXISTS rules (
+  tenant VARCHAR NOT NULL, id VARCHAR NOT NULL, yaml VARCHAR NOT NULL, enabled BOOLEAN NOT NULL, builtin BOOLEAN NOT NULL,
+  updated_at TIMESTAMP NOT NULL, PRIMARY KEY (tenant, id));
 CREATE TABLE IF NOT EXISTS rule_marks (
   tenant VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, done_to TIMESTAMP NOT NULL, PRIMARY KEY (tenant, rule_id));
 CREATE TABLE IF NOT EXISTS nodes (
@@ -319,7 +322,7 @@ CREATE TABLE IF NOT EXISTS leases (
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "8"
+const catalogSchema = "9"
 
 func (l *Lake) migrate(ctx context.Context) error {
 	if l.db.pg {

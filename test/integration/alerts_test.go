@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -162,5 +164,81 @@ func TestDetectionAlerts(t *testing.T) {
 	}
 	if r := trawl(t, data, []string{"TRAWL_TOKEN=" + tok}, "alerts", "--evaluate"); r.code == 0 {
 		t.Error("a tenant's token evaluated the rules")
+	}
+}
+
+// TestTenantRules: a tenant adds its own Sigma rule and switches a
+// built-in one off, through the server; the next evaluation raises the
+// tenant's rule and not the switched-off one; a rule that does not compile
+// is refused naming its line; a tenant's token manages only its tenant's
+// rules, and built-in rules cannot be deleted.
+func TestTenantRules(t *testing.T) {
+	srv := s3server.Start(t)
+	objs, _ := trailObjects(93, 14, 40)
+	bucket(t, srv, "rules", objs)
+	data := t.TempDir()
+	stop := startServe(t, data)
+	defer stop()
+	addConnector(t, srv, data, "trail", "rules", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
+	mustTrawl(t, data, "collect", "--once", "trail")
+
+	dir := t.TempDir()
+	own := filepath.Join(dir, "own.yml")
+	os.WriteFile(own, []byte(`title: Users listed
+id: acme-list-users
+level: low
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventSource: iam.amazonaws.com
+    eventName: ListUsers
+  condition: selection
+`), 0o644)
+	if out := mustTrawl(t, data, "rules", "add", own, "--tenant", "acme"); !strings.Contains(out, "acme-list-users") {
+		t.Fatalf("add: %s", out)
+	}
+	mustTrawl(t, data, "rules", "disable", "trawl-ct-003", "--tenant", "acme")
+	var rules []struct {
+		ID      string `json:"id"`
+		Enabled bool   `json:"enabled"`
+		Builtin bool   `json:"builtin"`
+	}
+	if err := json.Unmarshal([]byte(mustTrawl(t, data, "rules", "list", "--tenant", "acme", "--format", "json")), &rules); err != nil {
+		t.Fatal(err)
+	}
+	state := map[string]bool{}
+	for _, r := range rules {
+		state[r.ID] = r.Enabled
+	}
+	if len(rules) < 22 || !state["acme-list-users"] || state["trawl-ct-003"] || !state["trawl-ct-004"] {
+		t.Errorf("rules after add and disable: %+v", rules)
+	}
+	out := mustTrawl(t, data, "alerts", "--evaluate", "--format", "json", "--since", "-48h")
+	if !strings.Contains(out, `"rule_id": "acme-list-users"`) {
+		t.Errorf("the tenant's rule raised nothing:\n%s", out)
+	}
+	if strings.Contains(out, `"rule_id": "trawl-ct-003"`) {
+		t.Errorf("a switched-off built-in rule raised alerts")
+	}
+
+	bad := filepath.Join(dir, "bad.yml")
+	os.WriteFile(bad, []byte("title: Bad\nlevel: low\ndetection:\n  selection:\n    eventName|re: '^Get'\n  condition: selection\n"), 0o644)
+	if r := trawl(t, data, nil, "rules", "add", bad, "--tenant", "acme"); r.code == 0 || !strings.Contains(r.stderr, "line 5") {
+		t.Errorf("a rule that does not compile: %d %s", r.code, r.stderr)
+	}
+	if r := trawl(t, data, nil, "rules", "delete", "trawl-ct-004", "--tenant", "acme"); r.code == 0 {
+		t.Error("a built-in rule was deleted")
+	}
+	tok := strings.TrimSpace(mustTrawl(t, data, "token", "create", "--tenant", "globex", "--name", "g"))
+	env := []string{"TRAWL_TOKEN=" + tok}
+	if r := trawl(t, data, env, "rules", "disable", "acme-list-users", "--tenant", "acme"); r.code == 0 {
+		t.Error("globex's token switched acme's rule")
+	}
+	if r := trawl(t, data, env, "rules", "add", own); r.code != 0 {
+		t.Errorf("globex adds its own rule: %s", r.stderr)
+	}
+	mustTrawl(t, data, "rules", "delete", "acme-list-users", "--tenant", "acme")
+	if out := mustTrawl(t, data, "rules", "list", "--tenant", "acme"); strings.Contains(out, "acme-list-users") {
+		t.Errorf("a deleted rule is still listed:\n%s", out)
 	}
 }
