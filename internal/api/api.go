@@ -139,6 +139,8 @@ func (s *Server) routes() {
 	h("GET /api/v1/nodes", s.nodes)
 	h("GET /api/v1/alerts", s.alerts)
 	h("GET /api/v1/rules", s.rules)
+	h("GET /api/v1/webhook", s.getWebhook)
+	h("PUT /api/v1/webhook", s.setWebhook)
 	h("POST /api/v1/rules", s.addRule)
 	h("POST /api/v1/rules/{id}/enable", s.enableRule(true))
 	h("POST /api/v1/rules/{id}/disable", s.enableRule(false))
@@ -763,6 +765,31 @@ func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request, sc app.Scope
 		return err
 	}
 	w.WriteHeader(204)
+	return nil
+}
+
+func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	u, err := s.app.GetWebhook(r.Context(), sc, r.URL.Query().Get("tenant"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, map[string]string{"url": u})
+	return nil
+}
+
+// setWebhook takes {"tenant": T, "url": U}; an empty url clears it.
+func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
+	var in struct {
+		Tenant string `json:"tenant"`
+		URL    string `json:"url"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&in); err != nil {
+		return &connector.ValidationError{Problems: []connector.Problem{{Field: "body", Message: "send {\"tenant\": ..., \"url\": ...}: " + err.Error()}}}
+	}
+	if err := s.app.SetWebhook(r.Context(), sc, in.Tenant, in.URL); err != nil {
+		return err
+	}
+	writeJSON(w, 200, map[string]string{"url": in.URL})
 	return nil
 }
 

@@ -68,6 +68,13 @@ func (a *App) EvaluateRules(ctx context.Context, sc Scope) (*EvaluationReport, e
 	}
 	rep := &EvaluationReport{}
 	now := time.Now().UTC()
+	// New alerts go to the tenants' webhooks after the evaluation; a
+	// delivery that fails is tried again next time.
+	defer func() {
+		if err := a.deliverAlerts(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("delivering alerts to webhooks failed; they are tried again at the next evaluation", "err", err)
+		}
+	}()
 	for _, tenant := range tenants {
 		rules, enabled, _, err := a.tenantRules(ctx, tenant)
 		if err != nil {

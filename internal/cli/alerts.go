@@ -71,15 +71,16 @@ func cmdAlerts(ctx context.Context, g *globals, args []string) error {
 }
 
 // cmdRules manages a tenant's detection rules: list, add FILE.yml,
-// enable|disable|delete ID.
+// enable|disable|delete ID, and the alert webhook.
 func cmdRules(ctx context.Context, g *globals, args []string) error {
 	if len(args) == 0 {
-		return usageErr("rules list|add FILE.yml|enable ID|disable ID|delete ID [--tenant T]")
+		return usageErr("rules list|add FILE.yml|enable ID|disable ID|delete ID|webhook [URL|--clear] [--tenant T]")
 	}
 	verb := args[0]
 	fs := newFlags(g, "rules "+verb)
 	tenant := fs.String("tenant", "", "the tenant (a tenant token's own by default; root names one)")
 	format := fs.String("format", "table", "list: table or json")
+	clear := fs.Bool("clear", false, "webhook: remove the tenant's webhook")
 	pos, err := parse(g, fs, args[1:])
 	if err != nil {
 		return err
@@ -117,6 +118,26 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 			return fmt.Errorf("%s: %w", pos[0], err)
 		}
 		fmt.Fprintf(g.stdout, "added rule %s (%s, %s) for tenant %s; its hunt: %s\n", r.ID, r.Title, r.Level, r.Tenant, r.Hunt)
+		return nil
+	case "webhook":
+		switch {
+		case *clear:
+			return b.SetWebhook(ctx, *tenant, "")
+		case len(pos) == 1:
+			if err := b.SetWebhook(ctx, *tenant, pos[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "new alerts will be posted to %s\n", pos[0])
+			return nil
+		}
+		u, err := b.GetWebhook(ctx, *tenant)
+		if err != nil {
+			return err
+		}
+		if u == "" {
+			u = "(none)"
+		}
+		fmt.Fprintln(g.stdout, u)
 		return nil
 	case "enable", "disable", "delete":
 		if len(pos) != 1 {

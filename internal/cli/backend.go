@@ -52,6 +52,8 @@ type backend interface {
 	AddRule(ctx context.Context, tenant string, yaml []byte) (*app.RuleInfo, error)
 	SetRuleEnabled(ctx context.Context, tenant, id string, on bool) error
 	DeleteRule(ctx context.Context, tenant, id string) error
+	SetWebhook(ctx context.Context, tenant, url string) error
+	GetWebhook(ctx context.Context, tenant string) (string, error)
 	Close() error
 }
 
@@ -292,6 +294,14 @@ func (l *localBackend) SetRuleEnabled(ctx context.Context, tenant, id string, on
 
 func (l *localBackend) DeleteRule(ctx context.Context, tenant, id string) error {
 	return l.a.DeleteRule(ctx, l.sc, tenant, id)
+}
+
+func (l *localBackend) SetWebhook(ctx context.Context, tenant, url string) error {
+	return l.a.SetWebhook(ctx, l.sc, tenant, url)
+}
+
+func (l *localBackend) GetWebhook(ctx context.Context, tenant string) (string, error) {
+	return l.a.GetWebhook(ctx, l.sc, tenant)
 }
 
 func (l *localBackend) EvaluateRules(ctx context.Context) (*app.EvaluationReport, error) {

@@ -68,7 +68,7 @@ Usage:
   trawl nodes      [--format table|json]  (the nodes sharing the catalog)
   trawl alerts     [--since -24h] [--level L] [--rule ID] [--format table|json|ndjson]
                    [--evaluate]  (alerts of the detection rules)
-  trawl rules      list|add FILE.yml|enable ID|disable ID|delete ID [--tenant T]
+  trawl rules      list|add FILE.yml|enable ID|disable ID|delete ID|webhook [URL|--clear] [--tenant T]
                    (Sigma rules: the built-in set, switchable per tenant, and a tenant's own)
 
 Every command takes --data-dir DIR (env TRAWL_DATA_DIR, default ./trawl-data)

@@ -355,6 +355,21 @@ func (c *Client) DeleteRule(ctx context.Context, tenant, id string) error {
 	return err
 }
 
+// SetWebhook sets (url "" clears) a tenant's alert webhook.
+func (c *Client) SetWebhook(ctx context.Context, tenant, u string) error {
+	_, err := c.do(ctx, "PUT", "/api/v1/webhook", map[string]string{"tenant": tenant, "url": u}, nil)
+	return err
+}
+
+// GetWebhook returns a tenant's alert webhook.
+func (c *Client) GetWebhook(ctx context.Context, tenant string) (string, error) {
+	var out struct {
+		URL string `json:"url"`
+	}
+	_, err := c.do(ctx, "GET", "/api/v1/webhook?tenant="+url.QueryEscape(tenant), nil, &out)
+	return out.URL, err
+}
+
 // EvaluateRules has the server evaluate the detection rules now (root).
 func (c *Client) EvaluateRules(ctx context.Context) (*app.EvaluationReport, error) {
 	var out app.EvaluationReport

@@ -47,7 +47,8 @@ func (l *Lake) SaveAlerts(ctx context.Context, tenant, ruleID string, alerts []A
 			a := &alerts[i]
 			a.ID, a.Time = alertID(a), now
 			recs, _ := json.Marshal(a.Records)
-			res, err := conn.ExecContext(ctx, `INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+			res, err := conn.ExecContext(ctx, `INSERT INTO alerts (id, tenant, rule_id, rule, level, window_start, window_end, group_key, count,
+ records, query, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
 				a.ID, a.Tenant, a.RuleID, a.Rule, a.Level, a.WindowStart.UTC(), a.WindowEnd.UTC(), a.Group, a.Count, string(recs), a.Query, now)
 			if err != nil {
 				return fmt.Errorf("alert of %s: %w", a.RuleID, err)
@@ -201,4 +202,82 @@ func (l *Lake) DeleteRule(ctx context.Context, tenant, id string) (bool, error) 
 	}
 	n, _ := res.RowsAffected()
 	return n > 0, nil
+}
+
+// Webhook is where a tenant's new alerts are posted.
+type Webhook struct{ Tenant, URL string }
+
+// SetWebhook sets (url "" clears) a tenant's webhook. Alerts raised before
+// are marked notified: a new webhook receives what is raised from now on.
+func (l *Lake) SetWebhook(ctx context.Context, tenant, url string) error {
+	return l.withTx(ctx, func(conn *catConn) error {
+		now := time.Now().UTC()
+		if url == "" {
+			_, err := conn.ExecContext(ctx, `DELETE FROM webhooks WHERE tenant = ?`, tenant)
+			return err
+		}
+		if _, err := conn.ExecContext(ctx, `INSERT INTO webhooks VALUES (?, ?, ?) ON CONFLICT (tenant) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at`,
+			tenant, url, now); err != nil {
+			return err
+		}
+		_, err := conn.ExecContext(ctx, `UPDATE alerts SET notified_at = ? WHERE tenant = ? AND notified_at IS NULL`, now, tenant)
+		return err
+	})
+}
+
+// Webhooks lists the tenants' webhooks (tenant "" : all).
+func (l *Lake) Webhooks(ctx context.Context, tenant string) ([]Webhook, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT tenant, url FROM webhooks WHERE ? = '' OR tenant = ? ORDER BY tenant`, tenant, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("lake: webhooks: %w", err)
+	}
+	defer rows.Close()
+	var out []Webhook
+	for rows.Next() {
+		var w Webhook
+		if err := rows.Scan(&w.Tenant, &w.URL); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// Unnotified returns up to limit of a tenant's alerts its webhook has not
+// taken yet, oldest first.
+func (l *Lake) Unnotified(ctx context.Context, tenant string, limit int) ([]Alert, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT id, tenant, rule_id, rule, level, window_start, window_end, group_key, count, records, query, created_at
+ FROM alerts WHERE tenant = ? AND notified_at IS NULL ORDER BY created_at, id LIMIT `+fmt.Sprint(limit), tenant)
+	if err != nil {
+		return nil, fmt.Errorf("lake: alerts to notify: %w", err)
+	}
+	defer rows.Close()
+	var out []Alert
+	for rows.Next() {
+		var a Alert
+		var recs string
+		if err := rows.Scan(&a.ID, &a.Tenant, &a.RuleID, &a.Rule, &a.Level, &a.WindowStart, &a.WindowEnd, &a.Group, &a.Count, &recs, &a.Query, &a.Time); err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal([]byte(recs), &a.Records)
+		a.WindowStart, a.WindowEnd, a.Time = a.WindowStart.UTC(), a.WindowEnd.UTC(), a.Time.UTC()
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// MarkNotified records that the webhook took these alerts.
+func (l *Lake) MarkNotified(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{time.Now().UTC()}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	_, err := l.db.ExecContext(ctx, `UPDATE alerts SET notified_at = ? WHERE id IN (`+placeholders(len(ids))+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("lake: mark alerts notified: %w", err)
+	}
+	return nil
 }

@@ -305,8 +305,9 @@ CREATE TABLE IF NOT EXISTS segment_garbage (path VARCHAR PRIMARY KEY, delete_aft
 CREATE TABLE IF NOT EXISTS alerts (
   id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, rule VARCHAR NOT NULL, level VARCHAR NOT NULL,
   window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL, group_key VARCHAR NOT NULL, count BIGINT NOT NULL,
-  records VARCHAR NOT NULL, query VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+  records VARCHAR NOT NULL, query VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, notified_at TIMESTAMP,
   UNIQUE (tenant, rule_id, window_start, group_key));
+CREATE TABLE IF NOT EXISTS webhooks (tenant VARCHAR PRIMARY KEY, url VARCHAR NOT NULL, updated_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS rules (
   tenant VARCHAR NOT NULL, id VARCHAR NOT NULL, yaml VARCHAR NOT NULL, enabled BOOLEAN NOT NULL, builtin BOOLEAN NOT NULL,
   updated_at TIMESTAMP NOT NULL, PRIMARY KEY (tenant, id));
@@ -322,7 +323,7 @@ CREATE TABLE IF NOT EXISTS leases (
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "9"
+const catalogSchema = "10"
 
 func (l *Lake) migrate(ctx context.Context) error {
 	if l.db.pg {
@@ -345,6 +346,10 @@ func (l *Lake) migrate(ctx context.Context) error {
 	// Before 0.3 checkpoints had no content hash (the digest audit's).
 	if _, err := l.db.ExecContext(ctx, `ALTER TABLE objects ADD COLUMN IF NOT EXISTS sha256 VARCHAR`); err != nil {
 		return fmt.Errorf("lake: add the checkpoints' content hash: %w", err)
+	}
+	// Alerts are marked when their tenant's webhook took them.
+	if _, err := l.db.ExecContext(ctx, `ALTER TABLE alerts ADD COLUMN IF NOT EXISTS notified_at TIMESTAMP`); err != nil {
+		return fmt.Errorf("lake: add the alerts' notification time: %w", err)
 	}
 	// Before 0.4 runs did not say which node made them.
 	if _, err := l.db.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN IF NOT EXISTS node VARCHAR`); err != nil {

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -240,5 +242,74 @@ detection:
 	mustTrawl(t, data, "rules", "delete", "acme-list-users", "--tenant", "acme")
 	if out := mustTrawl(t, data, "rules", "list", "--tenant", "acme"); strings.Contains(out, "acme-list-users") {
 		t.Errorf("a deleted rule is still listed:\n%s", out)
+	}
+}
+
+// TestAlertWebhook: a tenant's webhook receives each new alert once (a
+// failed POST is retried; the alert is marked only after a 2xx), nothing
+// more on re-evaluation; a webhook on the metadata address is refused.
+func TestAlertWebhook(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]int{}
+	posts := 0
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		posts++
+		if posts == 1 {
+			w.WriteHeader(500) // the first delivery fails; it is retried
+			return
+		}
+		var body struct {
+			Alerts []struct {
+				ID     string `json:"id"`
+				RuleID string `json:"rule_id"`
+				Tenant string `json:"tenant"`
+			} `json:"alerts"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || r.Header.Get("Content-Type") != "application/json" {
+			w.WriteHeader(400)
+			return
+		}
+		for _, a := range body.Alerts {
+			got[a.ID]++
+		}
+		w.WriteHeader(204)
+	}))
+	defer recv.Close()
+	srv := s3server.Start(t)
+	objs, _ := trailObjects(95, 14, 40)
+	bucket(t, srv, "hook", objs)
+	data := t.TempDir()
+	stop := startServe(t, data)
+	defer stop()
+	addConnector(t, srv, data, "trail", "hook", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
+	mustTrawl(t, data, "collect", "--once", "trail")
+	if r := trawl(t, data, nil, "rules", "webhook", "http://169.254.169.254/latest", "--tenant", "acme"); r.code == 0 {
+		t.Error("a webhook on the metadata address was accepted")
+	}
+	mustTrawl(t, data, "rules", "webhook", recv.URL+"/alerts", "--tenant", "acme")
+	if u := strings.TrimSpace(mustTrawl(t, data, "rules", "webhook", "--tenant", "acme")); u != recv.URL+"/alerts" {
+		t.Errorf("webhook shown as %q", u)
+	}
+	var listed []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(mustTrawl(t, data, "alerts", "--evaluate", "--format", "json", "--since", "-48h")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	mustTrawl(t, data, "alerts", "--evaluate", "--since", "-48h")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(listed) == 0 {
+		t.Fatal("no alerts to deliver: the test proves nothing")
+	}
+	for _, a := range listed {
+		if got[a.ID] != 1 {
+			t.Errorf("alert %s delivered %d times, want once", a.ID, got[a.ID])
+		}
+	}
+	if len(got) != len(listed) || posts < 2 {
+		t.Errorf("%d alerts delivered in %d posts, %d listed", len(got), posts, len(listed))
 	}
 }
