@@ -24,6 +24,14 @@ type Object struct {
 	EventIDs []string
 	// Meta is the object's S3 user metadata (a digest's signature).
 	Meta map[string]string
+	// Planted are the attack steps among its records, with their times.
+	Planted []Planted
+}
+
+// Planted is one attack step written among benign records.
+type Planted struct {
+	EventName string
+	Time      time.Time
 }
 
 // CloudTrailSpec describes what to generate.
@@ -107,11 +115,13 @@ func CloudTrail(spec CloudTrailSpec) []Object {
 				if spec.Attacks && i%7 == 3 {
 					attackAt = r.IntN(max(spec.RecordsPerObj, 1))
 				}
+				var planted []Planted
 				for j := 0; j < spec.RecordsPerObj; j++ {
 					t := t0.Add(time.Duration(j) * time.Second)
 					var rec map[string]any
 					if j >= attackAt && attackAt >= 0 && j-attackAt < len(attackSteps) {
 						rec = attackRecord(r, acct, region, t, attackSteps[j-attackAt])
+						planted = append(planted, Planted{EventName: attackSteps[j-attackAt].name, Time: t.UTC().Truncate(time.Second)})
 					} else {
 						rec = benignRecord(r, acct, region, t, people[r.IntN(len(people))])
 					}
@@ -128,7 +138,7 @@ func CloudTrail(spec CloudTrailSpec) []Object {
 				}
 				body := gz(map[string]any{"Records": recs})
 				rnd := fmt.Sprintf("%016x", r.Uint64())[:16]
-				out = append(out, Object{Key: Key(spec.Prefix, spec.OrgID, acct, region, t0, rnd), Body: body, Records: len(recs), EventIDs: ids})
+				out = append(out, Object{Key: Key(spec.Prefix, spec.OrgID, acct, region, t0, rnd), Body: body, Records: len(recs), EventIDs: ids, Planted: planted})
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package gen
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -32,6 +33,46 @@ type Manifest struct {
 	// PublicKeyFingerprint names the key that signed the digests, if any
 	// (its public key is in the --public-keys-out file).
 	PublicKeyFingerprint string `json:"public_key_fingerprint,omitempty"`
+	// Alerts are what the built-in detection rules must raise over the
+	// planted attacks, and nothing else: a rule id and an hour window.
+	Alerts []ExpectedAlert `json:"alerts"`
+}
+
+// ExpectedAlert is one alert the planted attacks must raise.
+type ExpectedAlert struct {
+	RuleID string    `json:"rule_id"`
+	Window time.Time `json:"window_start"`
+}
+
+// plantedRules says which built-in rule each planted step is written to
+// trip (the step's fields are chosen for it in attackRecord): a console
+// sign-in without MFA, AdministratorAccess attached, logging stopped.
+var plantedRules = map[string]string{"ConsoleLogin": "trawl-ct-002", "AttachUserPolicy": "trawl-ct-016", "StopLogging": "trawl-ct-003"}
+
+// expectedAlerts lists one alert per rule and hour holding a planted step.
+func expectedAlerts(objs []Object) []ExpectedAlert {
+	seen := map[ExpectedAlert]bool{}
+	var out []ExpectedAlert
+	for _, o := range objs {
+		for _, p := range o.Planted {
+			rule, ok := plantedRules[p.EventName]
+			if !ok {
+				continue
+			}
+			a := ExpectedAlert{RuleID: rule, Window: p.Time.UTC().Truncate(time.Hour)}
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Window.Equal(out[j].Window) {
+			return out[i].Window.Before(out[j].Window)
+		}
+		return out[i].RuleID < out[j].RuleID
+	})
+	return out
 }
 
 // QuarantineCase is one expected quarantine entry.
@@ -55,6 +96,7 @@ func Mixed(s MixedSpec) ([]Object, Manifest) {
 		m.Records["cloudtrail"] += o.Records
 		m.Objects["cloudtrail"]++
 	}
+	m.Alerts = expectedAlerts(out)
 	for _, f := range VPCFlow(FlowSpec{Seed: s.Seed, Account: s.Account, Region: s.Region, Start: s.Start, Span: s.Span, Objects: s.Objects, RecordsPerObj: s.RecordsPerObj}) {
 		out = append(out, f.Object)
 		m.Records["vpcflow"] += f.Records
