@@ -170,6 +170,13 @@ func setupDemo(ctx context.Context, g *globals, a *app.App) error {
 		}
 		fmt.Fprintf(g.stdout, "demo: %s collected %d objects, %d records (skipped %d)\n", c.Name, res.Stats.Objects, res.Stats.Records, res.Stats.Skipped)
 	}
+	// The sample data holds planted attacks: raise their alerts now, not
+	// at the first minute's evaluation.
+	if rep, err := a.EvaluateRules(ctx, sc); err != nil {
+		return err
+	} else {
+		fmt.Fprintf(g.stdout, "demo: the detection rules raised %d alerts on the sample data (the console's Alerts page, or ./bin/trawl alerts --data-dir %s)\n", rep.Alerts, g.dataDir)
+	}
 	fmt.Fprintln(g.stdout, `demo: try  ./bin/trawl search --data-dir `+g.dataDir+` 'event_name:(CreateUser OR AttachUserPolicy OR StopLogging)'`)
 	fmt.Fprintln(g.stdout, `           ./bin/trawl search --data-dir `+g.dataDir+` 'msg_class:vpcflow AND action:REJECT AND dstport:22'`)
 	fmt.Fprintln(g.stdout, `           ./bin/trawl audit --data-dir `+g.dataDir+`   (every hour checked against CloudTrail's signed digests)`)

@@ -236,4 +236,18 @@ func TestDemoAuditsEveryHourVerified(t *testing.T) {
 			t.Errorf("%s %s %s: %s %q", r.Account, r.Region, r.Hour, r.Status, r.Reason)
 		}
 	}
+	// The demo's planted attacks have raised their alerts already.
+	var alerts []struct {
+		RuleID string `json:"rule_id"`
+	}
+	if err := json.Unmarshal([]byte(mustTrawl(t, data, "alerts", "--format", "json", "--since", "-48h")), &alerts); err != nil {
+		t.Fatal(err)
+	}
+	rules := map[string]int{}
+	for _, a := range alerts {
+		rules[a.RuleID]++
+	}
+	if rules["trawl-ct-003"] == 0 || rules["trawl-ct-016"] == 0 {
+		t.Errorf("the demo shows %d alerts by rule %v; want its planted StopLogging and AdministratorAccess among them", len(alerts), rules)
+	}
 }
