@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -36,14 +37,18 @@ type AlertFilter struct {
 	Limit  int
 }
 
-// Detection evaluation: rules run on schedule over the lake, window by
-// window, each window once (a mark per tenant and rule in the catalog);
-// a window is evaluated once it ended lateness ago, so records CloudTrail
-// delivers within that time are in it.
+// Detection evaluation runs on schedule over the lake, window by window
+// of event time (five minutes for a single-event rule, the timeframe for a
+// count rule), each window once it ended ruleLateness ago (CloudTrail
+// delivers within that) and once only: a mark per tenant and rule in the
+// catalog moves, compare-and-set, in the transaction that stores the
+// window's alerts. A record delivered later than ruleLateness after its
+// event is not evaluated (the search still finds it).
 const (
+	eventStep      = 5 * time.Minute
 	ruleLateness   = 15 * time.Minute
 	ruleFirstLook  = 24 * time.Hour // a rule's first evaluation looks this far back
-	ruleMaxWindows = 48             // per rule and tenant per evaluation
+	ruleMaxWindows = 300            // per rule and tenant per evaluation (a day of five-minute windows)
 	alertRecords   = 100            // record ids kept per alert
 	windowRecords  = 10000          // records a window's evaluation reads
 )
@@ -101,7 +106,7 @@ func ruleIndex(r *detect.Rule) *interflow.Schema {
 }
 
 func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, now time.Time, rep *EvaluationReport) error {
-	step := time.Hour
+	step := eventStep
 	if r.Count != nil {
 		step = r.Timeframe
 	}
@@ -110,12 +115,14 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 	if err != nil {
 		return err
 	}
-	from, ok, err := a.lake.RuleMark(ctx, tenant, r.ID)
+	mark, ok, err := a.lake.RuleMark(ctx, tenant, r.ID)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		from = now.Add(-ruleFirstLook).Truncate(step)
+	var prev time.Time // the mark as stored: the compare-and-set's old value
+	from := now.Add(-ruleFirstLook).Truncate(step)
+	if ok {
+		prev, from = mark, mark
 	}
 	end := now.Add(-ruleLateness).Truncate(step)
 	for n := 0; n < ruleMaxWindows && !from.Add(step).After(end); n++ {
@@ -124,13 +131,16 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 		if err != nil {
 			return err
 		}
-		added, err := a.lake.SaveAlerts(ctx, tenant, r.ID, alerts, to)
+		added, err := a.lake.SaveAlerts(ctx, tenant, r.ID, alerts, prev, to)
+		if errors.Is(err, lake.ErrConflict) {
+			return nil // another node evaluated this rule meanwhile
+		}
 		if err != nil {
 			return err
 		}
 		rep.Windows++
 		rep.Alerts += added
-		from = to
+		from, prev = to, to
 	}
 	return nil
 }

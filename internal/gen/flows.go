@@ -124,6 +124,7 @@ func WAF(spec WAFSpec) []Counted {
 		t0 := spec.Start.Add(time.Duration(float64(spec.Span) * float64(i) / float64(max(spec.Objects, 1)))).UTC()
 		var b bytes.Buffer
 		blocks := 0
+		var planted []Planted
 		for j := 0; j < spec.RecordsPerObj; j++ {
 			action, rule, rtype := "ALLOW", "Default_Action", "REGULAR"
 			uri := []string{"/", "/products", "/cart", "/api/items"}[r.IntN(4)]
@@ -136,6 +137,7 @@ func WAF(spec WAFSpec) []Counted {
 				ip = "185.220.101.47"
 				labels = append(labels, map[string]string{"name": "awswaf:managed:aws:sql-database:SQLi_QueryArguments"})
 				blocks++
+				planted = append(planted, Planted{EventName: "SQLiBlocked", Time: t0.Add(time.Duration(j) * time.Second)})
 			case j%11 == 0:
 				action, rule = "COUNT", "rate-limit"
 			}
@@ -164,7 +166,7 @@ func WAF(spec WAFSpec) []Counted {
 			body = gzBytes(body)
 		}
 		key := fmt.Sprintf("AWSLogs/%s/WAFLogs/%s/%s/%s/%s", spec.Account, spec.Region, spec.WebACL, t0.Format("2006/01/02/15/04"), name)
-		out = append(out, Counted{Object: Object{Key: key, Body: body, Records: spec.RecordsPerObj}, Matches: blocks})
+		out = append(out, Counted{Object: Object{Key: key, Body: body, Records: spec.RecordsPerObj, Planted: planted}, Matches: blocks})
 	}
 	return out
 }

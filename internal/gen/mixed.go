@@ -34,7 +34,8 @@ type Manifest struct {
 	// (its public key is in the --public-keys-out file).
 	PublicKeyFingerprint string `json:"public_key_fingerprint,omitempty"`
 	// Alerts are what the built-in detection rules must raise over the
-	// planted attacks, and nothing else: a rule id and an hour window.
+	// planted attacks, and nothing else: a rule id and its five-minute
+	// window (a single-event rule's).
 	Alerts []ExpectedAlert `json:"alerts"`
 }
 
@@ -49,7 +50,28 @@ type ExpectedAlert struct {
 // sign-in without MFA, AdministratorAccess attached, logging stopped.
 var plantedRules = map[string]string{"ConsoleLogin": "trawl-ct-002", "AttachUserPolicy": "trawl-ct-016", "StopLogging": "trawl-ct-003"}
 
-// expectedAlerts lists one alert per rule and hour holding a planted step.
+// expectedBursts lists the WAF SQL injection bursts the planted blocks
+// make: more than 10 from the attacker's address in a five-minute window
+// (the built-in rule trawl-waf-001).
+func expectedBursts(objs []Object) []ExpectedAlert {
+	n := map[time.Time]int{}
+	for _, o := range objs {
+		for _, p := range o.Planted {
+			n[p.Time.UTC().Truncate(5*time.Minute)]++
+		}
+	}
+	var out []ExpectedAlert
+	for w, c := range n {
+		if c > 10 {
+			out = append(out, ExpectedAlert{RuleID: "trawl-waf-001", Window: w})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Window.Before(out[j].Window) })
+	return out
+}
+
+// expectedAlerts lists one alert per rule and five-minute window holding a
+// planted step.
 func expectedAlerts(objs []Object) []ExpectedAlert {
 	seen := map[ExpectedAlert]bool{}
 	var out []ExpectedAlert
@@ -59,7 +81,7 @@ func expectedAlerts(objs []Object) []ExpectedAlert {
 			if !ok {
 				continue
 			}
-			a := ExpectedAlert{RuleID: rule, Window: p.Time.UTC().Truncate(time.Hour)}
+			a := ExpectedAlert{RuleID: rule, Window: p.Time.UTC().Truncate(5 * time.Minute)}
 			if !seen[a] {
 				seen[a] = true
 				out = append(out, a)
@@ -102,11 +124,14 @@ func Mixed(s MixedSpec) ([]Object, Manifest) {
 		m.Records["vpcflow"] += f.Records
 		m.Objects["vpcflow"]++
 	}
+	var wafs []Object
 	for _, w := range WAF(WAFSpec{Seed: s.Seed, Account: s.Account, Region: s.Region, WebACL: "acl", Start: s.Start, Span: s.Span, Objects: s.Objects, RecordsPerObj: s.RecordsPerObj}) {
+		wafs = append(wafs, w.Object)
 		out = append(out, w.Object)
 		m.Records["waf"] += w.Records
 		m.Objects["waf"]++
 	}
+	m.Alerts = append(m.Alerts, expectedBursts(wafs)...)
 	if s.Bad {
 		day := s.Start.UTC().Format("2006/01/02/")
 		corrupt := Object{Key: fmt.Sprintf("AWSLogs/%s/CloudTrail/%s/%s%s_CloudTrail_%s_corrupt.json.gz", s.Account, s.Region, day, s.Account, s.Region),

@@ -35,13 +35,35 @@ func alertID(a *Alert) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// SaveAlerts stores alerts and moves the rule's mark to doneTo in one
-// transaction; an alert already stored (same tenant, rule, window and
-// group) is kept as it was. It returns how many were new.
-func (l *Lake) SaveAlerts(ctx context.Context, tenant, ruleID string, alerts []Alert, doneTo time.Time) (int, error) {
+// SaveAlerts stores alerts and moves the rule's mark from "from" (the
+// zero time: no mark yet) to doneTo, in one transaction. The move is a
+// compare-and-set: when another process moved the mark meanwhile (two
+// nodes evaluating at once), nothing is stored and ErrConflict is
+// returned, so a window is never evaluated twice nor half. An alert
+// already stored (same tenant, rule, window and group) is kept as it was.
+// It returns how many alerts were new.
+func (l *Lake) SaveAlerts(ctx context.Context, tenant, ruleID string, alerts []Alert, from, doneTo time.Time) (int, error) {
 	n := 0
 	err := l.withTx(ctx, func(conn *catConn) error {
 		n = 0
+		var moved int64
+		if from.IsZero() {
+			res, err := conn.ExecContext(ctx, `INSERT INTO rule_marks VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, tenant, ruleID, doneTo.UTC())
+			if err != nil {
+				return err
+			}
+			moved, _ = res.RowsAffected()
+		} else {
+			res, err := conn.ExecContext(ctx, `UPDATE rule_marks SET done_to = ? WHERE tenant = ? AND rule_id = ? AND done_to = ?`,
+				doneTo.UTC(), tenant, ruleID, from.UTC())
+			if err != nil {
+				return err
+			}
+			moved, _ = res.RowsAffected()
+		}
+		if moved != 1 {
+			return fmt.Errorf("rule %s of tenant %s was evaluated by another process meanwhile: %w", ruleID, tenant, ErrConflict)
+		}
 		now := time.Now().UTC()
 		for i := range alerts {
 			a := &alerts[i]
@@ -57,9 +79,7 @@ func (l *Lake) SaveAlerts(ctx context.Context, tenant, ruleID string, alerts []A
 				n++
 			}
 		}
-		_, err := conn.ExecContext(ctx, `INSERT INTO rule_marks VALUES (?, ?, ?) ON CONFLICT (tenant, rule_id) DO UPDATE SET done_to = greatest(rule_marks.done_to, excluded.done_to)`,
-			tenant, ruleID, doneTo.UTC())
-		return err
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("lake: save alerts: %w", err)

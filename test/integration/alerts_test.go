@@ -20,9 +20,9 @@ import (
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
-// stopLoggingHours are the hour windows holding a StopLogging event among
-// the objects, up to end.
-func stopLoggingHours(t *testing.T, objs []gen.Object, end time.Time) []string {
+// stopLoggingWindows are the five-minute windows (a single-event rule's)
+// holding a StopLogging event among the objects, up to end.
+func stopLoggingWindows(t *testing.T, objs []gen.Object, end time.Time) []string {
 	t.Helper()
 	set := map[string]bool{}
 	for _, o := range objs {
@@ -41,7 +41,7 @@ func stopLoggingHours(t *testing.T, objs []gen.Object, end time.Time) []string {
 			continue
 		}
 		for _, r := range f.Records {
-			if h := r.EventTime.UTC().Truncate(time.Hour); r.EventName == "StopLogging" && !h.Add(time.Hour).After(end) {
+			if h := r.EventTime.UTC().Truncate(5 * time.Minute); r.EventName == "StopLogging" && !h.Add(5*time.Minute).After(end) {
 				set[h.Format(time.RFC3339)] = true
 			}
 		}
@@ -56,7 +56,7 @@ func stopLoggingHours(t *testing.T, objs []gen.Object, end time.Time) []string {
 
 // TestDetectionAlerts: collected CloudTrail with planted attack sequences
 // raises, through the server, exactly one "CloudTrail logging stopped"
-// alert per hour that holds a StopLogging event; evaluating again adds
+// alert per five-minute window that holds a StopLogging event; evaluating again adds
 // nothing; an alert's hunting query, searched over its window, finds its
 // records; a tenant's token sees only its tenant's alerts.
 func TestDetectionAlerts(t *testing.T) {
@@ -98,12 +98,12 @@ func TestDetectionAlerts(t *testing.T) {
 	}
 	var got []alert
 	var want []string
-	for try := 0; try < 3; try++ { // the windows' end is fixed per hour: recompute if one passed
-		before := time.Now().UTC().Add(-15 * time.Minute).Truncate(time.Hour)
+	for try := 0; try < 3; try++ { // the windows' end moves every five minutes: recompute if it moved
+		before := time.Now().UTC().Add(-15 * time.Minute).Truncate(5 * time.Minute)
 		got = list("--evaluate")
-		after := time.Now().UTC().Add(-15 * time.Minute).Truncate(time.Hour)
+		after := time.Now().UTC().Add(-15 * time.Minute).Truncate(5 * time.Minute)
 		if before.Equal(after) {
-			want = stopLoggingHours(t, objs, before)
+			want = stopLoggingWindows(t, objs, before)
 			break
 		}
 	}
@@ -343,17 +343,17 @@ func TestGeneratedAttacksRaiseExactlyTheirAlerts(t *testing.T) {
 	}
 	var end time.Time
 	for try := 0; try < 3; try++ {
-		before := time.Now().UTC().Add(-15 * time.Minute).Truncate(time.Hour)
+		before := time.Now().UTC().Add(-15 * time.Minute).Truncate(5 * time.Minute)
 		if err := json.Unmarshal([]byte(mustTrawl(t, data, "alerts", "--evaluate", "--format", "json", "--since", "-48h")), &got); err != nil {
 			t.Fatal(err)
 		}
-		if end = time.Now().UTC().Add(-15 * time.Minute).Truncate(time.Hour); end.Equal(before) {
+		if end = time.Now().UTC().Add(-15 * time.Minute).Truncate(5 * time.Minute); end.Equal(before) {
 			break
 		}
 	}
 	var want, have []string
 	for _, a := range m.Alerts {
-		if !a.Window.Add(time.Hour).After(end) {
+		if !a.Window.Add(5 * time.Minute).After(end) {
 			want = append(want, a.RuleID+"@"+a.Window.UTC().Format(time.RFC3339))
 		}
 	}
