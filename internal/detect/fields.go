@@ -87,9 +87,12 @@ func fieldMatch(k, v *yaml.Node, jsonRaw bool) (query.Node, error) {
 		case "cidr":
 			cidr = true
 		case "re":
-			return nil, errAt(k, "%s: the re modifier is not supported yet; write the value with * and ? wildcards", k.Value)
+			if shape != "" {
+				return nil, errAt(k, "%s: re does not combine with contains, startswith or endswith", k.Value)
+			}
+			shape = m
 		default:
-			return nil, errAt(k, "%s: unknown modifier %q; Trawl supports contains, startswith, endswith, cidr and all", k.Value, m)
+			return nil, errAt(k, "%s: unknown modifier %q; Trawl supports contains, startswith, endswith, re, cidr and all", k.Value, m)
 		}
 	}
 	var values []*yaml.Node
@@ -135,6 +138,14 @@ func fieldMatch(k, v *yaml.Node, jsonRaw bool) (query.Node, error) {
 				field = "srcip"
 			}
 			n = query.Term{Field: field, Op: "=", Value: p.String()}
+		case shape == "re":
+			if strings.HasPrefix(field, query.RawPrefix) {
+				return nil, errAt(k, "%s: re works on the fields Trawl stores, not on paths of the raw record", k.Value)
+			}
+			if _, err := regexp.Compile(val.Value); err != nil {
+				return nil, errAt(val, "%s: %q is not a regular expression (RE2 syntax): %v", k.Value, val.Value, err)
+			}
+			n = query.Term{Field: field, Op: "=", Value: val.Value, Regex: true}
 		default:
 			w, wild := sigmaValue(val.Value)
 			switch shape {

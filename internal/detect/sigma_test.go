@@ -90,6 +90,8 @@ func TestRuleAndSearchAgree(t *testing.T) {
 			interflow.FRaw: `{"eventName":"PutBucketAcl","requestParameters":{"x-amz-acl":"public-read"},"additionalEventData":{"MFAUsed":"No"}}`}),
 		record(map[int]string{interflow.EEventName: "PutBucketAcl",
 			interflow.FRaw: `{"eventName":"PutBucketAcl","requestParameters":{"x-amz-acl":"private"},"additionalEventData":{"MFAUsed":"No"}}`}),
+		record(map[int]string{interflow.EEventName: "GetSecretValue", interflow.EUserAgent: "Python-requests/2.31"}),
+		record(map[int]string{interflow.EEventName: "GetSecretValue", interflow.EUserAgent: "aws-cli/2"}),
 	}
 	recs[5].Set(interflow.EReadOnly, false)
 	recs[6].Set(interflow.EReadOnly, false)

@@ -144,6 +144,10 @@ func randomQuery(r *rand.Rand, depth int) string {
 	case 13:
 		return pick(r, []string{"dstip:*", "srcip:*", "event_name:*", "start:*", "dstip:10.0.0.0/24"})
 	case 15:
+		if r.IntN(3) == 0 {
+			return pick(r, []string{"event_name:/^Get/", "event_name:/Obj.ct$/", "action:/^(ACCEPT|REJECT)$/", "action:/(?i)accept/",
+				`event_name:/D\x{e9}lete|AssumeRole/`, "labels:/sqli$/", "srcip:/^10\\.0\\.0\\.[0-9]$/", "event_name:/é/"})
+		}
 		if r.IntN(2) == 0 {
 			return pick(r, []string{"raw.requestParameters.bucketName:secret-bucket", "raw.requestParameters.bucketName:*ecret*",
 				"raw.additionalEventData.MFAUsed:No", "raw.readOnly:true", "raw.readOnly:false", "raw.requestParameters.n:42",

@@ -76,6 +76,12 @@ func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
 		b.WriteString(")")
 	case query.RawPath:
 		c.rawPath(b, x)
+	case query.Regex:
+		if s.Fields[x.Field].Type == interflow.Strings {
+			b.WriteString("len(list_filter(" + col(x.Field) + ", x -> regexp_matches(x, " + c.arg(x.RE.String()) + "))) > 0")
+		} else {
+			b.WriteString("regexp_matches(" + col(x.Field) + ", " + c.arg(x.RE.String()) + ")")
+		}
 	case query.TextLike:
 		b.WriteString(c.like("lower(raw)", x.Pattern, true))
 	default:

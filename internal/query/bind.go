@@ -3,6 +3,7 @@ package query
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +121,18 @@ func (BoolEq) isExpr()   {}
 func (TimeCmp) isExpr()  {}
 func (IPRange) isExpr()  {}
 func (Text) isExpr()     {}
+func (Regex) isExpr()    {}
+
+// Regex matches a text field (any element of a list) against a regular
+// expression (RE2, which Go and DuckDB share), anywhere in the value.
+type Regex struct {
+	Field int
+	RE    *regexp.Regexp
+}
+
+// MaxRegex bounds a regular expression's length.
+const MaxRegex = 1000
+
 func (TextLike) isExpr() {}
 
 // Wildcard is a pattern value as the parser marks it: "\x00*" is any run
@@ -315,6 +328,21 @@ func (b binder) term(t Term) (Expr, error) {
 	}
 	f := b.s.Fields[fi]
 	op := parseOp(t.Op)
+	if t.Regex {
+		switch f.Type {
+		case interflow.String, interflow.IP, interflow.Strings:
+		default:
+			return nil, &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("regular expressions work on text fields; %s is %s", f.Name, f.Type)}
+		}
+		if len(t.Value) > MaxRegex {
+			return nil, &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("the regular expression is %d bytes; at most %d", len(t.Value), MaxRegex)}
+		}
+		re, err := regexp.Compile(t.Value)
+		if err != nil {
+			return nil, &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("%s: not a regular expression (RE2 syntax): %v", f.Name, err)}
+		}
+		return Regex{Field: fi, RE: re}, nil
+	}
 	if t.Wildcard {
 		switch f.Type {
 		case interflow.String, interflow.IP, interflow.Strings:

@@ -87,6 +87,17 @@ func Eval(e Expr, v interflow.Values) bool {
 		return ok && MatchWild("\x00*"+x.Pattern+"\x00*", strings.ToLower(raw))
 	case RawPath:
 		return evalRaw(x, v)
+	case Regex:
+		if l, ok := v.List(x.Field); ok {
+			for _, s := range l {
+				if x.RE.MatchString(s) {
+					return true
+				}
+			}
+			return false
+		}
+		s, ok := v.Str(x.Field)
+		return ok && x.RE.MatchString(s)
 	}
 	return false
 }

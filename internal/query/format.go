@@ -49,6 +49,10 @@ func format(b *strings.Builder, n Node, outer int) {
 			b.WriteString(x.Field + ":")
 		}
 		switch {
+		case x.Regex:
+			b.WriteByte('/')
+			b.WriteString(strings.ReplaceAll(x.Value, "/", `\/`))
+			b.WriteByte('/')
 		case x.Wildcard:
 			writeWord(b, x.Value)
 		case x.Op != "=" && x.Op != "":

@@ -30,6 +30,7 @@ type Term struct {
 	Value    string
 	Quoted   bool
 	Wildcard bool // unquoted value holding * or ?
+	Regex    bool // field:/regular expression/ (RE2), matched anywhere in the value
 	Pos      int
 }
 
@@ -78,6 +79,7 @@ const (
 	tWord   // unquoted text, possibly "field:" prefixed
 	tPhrase // "quoted"
 	tRange  // [a TO b] or {a TO b}
+	tRegex  // /regular expression/ after field:
 )
 
 type token struct {
@@ -149,6 +151,10 @@ func (l *lexer) next() (token, error) {
 			switch l.s[l.pos] {
 			case '"', '[', '{', '(':
 				return tok, nil // the value is the next token
+			case '/':
+				re, err := l.regex()
+				tok.kind, tok.text = tRegex, re
+				return tok, err
 			}
 		}
 		text, wild := l.word()
@@ -225,6 +231,31 @@ func (l *lexer) phrase() (string, error) {
 		l.pos++
 	}
 	return "", &Error{Pos: start, Msg: "unterminated quoted phrase: add the closing \""}
+}
+
+// regex reads /.../: \/ is a slash, every other escape is kept for RE2.
+func (l *lexer) regex() (string, error) {
+	start := l.pos
+	l.pos++ // opening slash
+	var b strings.Builder
+	for l.pos < len(l.s) {
+		c := l.s[l.pos]
+		if c == '\\' && l.pos+1 < len(l.s) {
+			if l.s[l.pos+1] != '/' {
+				b.WriteByte(c)
+			}
+			b.WriteByte(l.s[l.pos+1])
+			l.pos += 2
+			continue
+		}
+		if c == '/' {
+			l.pos++
+			return b.String(), nil
+		}
+		b.WriteByte(c)
+		l.pos++
+	}
+	return "", &Error{Pos: start, Msg: "unterminated regular expression: add the closing /"}
 }
 
 func (l *lexer) rangeTok(start int) (token, error) {
@@ -324,7 +355,7 @@ func (p *parser) and(field string) (Node, error) {
 			if err := p.advance(); err != nil {
 				return nil, err
 			}
-		case tWord, tPhrase, tNot, tLParen, tRange:
+		case tWord, tPhrase, tNot, tLParen, tRange, tRegex:
 			// implicit AND
 		default:
 			return l, nil
@@ -358,7 +389,7 @@ func (p *parser) unary(field string) (Node, error) {
 
 func (p *parser) primary(field string) (Node, error) {
 	t := p.tok
-	if t.kind == tWord || t.kind == tPhrase || t.kind == tRange {
+	if t.kind == tWord || t.kind == tPhrase || t.kind == tRange || t.kind == tRegex {
 		p.terms++
 		if p.terms > MaxTerms {
 			return nil, &Error{Pos: t.pos, Msg: fmt.Sprintf("the query has more than %d terms: split it into several searches or use a wildcard or range", MaxTerms)}
@@ -382,6 +413,14 @@ func (p *parser) primary(field string) (Node, error) {
 			return nil, err
 		}
 		return Term{Field: field, Op: "=", Value: t.text, Quoted: true, Pos: t.pos}, nil
+	case tRegex:
+		if field != "" {
+			return nil, &Error{Pos: t.pos, Msg: "a field inside field:(...) is not allowed"}
+		}
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+		return Term{Field: t.field, Op: "=", Value: t.text, Regex: true, Pos: t.pos}, nil
 	case tRange:
 		if field == "" {
 			return nil, &Error{Pos: t.pos, Msg: "a range needs a field: write field:[low TO high]"}
