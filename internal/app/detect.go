@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -125,6 +126,26 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 		prev, from = mark, mark
 	}
 	end := now.Add(-ruleLateness).Truncate(step)
+	if !from.Add(step).After(end) {
+		// All the windows that closed, with one search when they fit.
+		last := from.Add(end.Sub(from) / step * step)
+		alerts, ok, err := a.evaluateSpan(ctx, tenant, r, b, s, from, last, step)
+		if err != nil {
+			return err
+		}
+		if ok {
+			added, err := a.lake.SaveAlerts(ctx, tenant, r.ID, alerts, prev, last)
+			if errors.Is(err, lake.ErrConflict) {
+				return nil // another node evaluated this rule meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			rep.Windows += int(last.Sub(from) / step)
+			rep.Alerts += added
+			return nil
+		}
+	}
 	for n := 0; n < ruleMaxWindows && !from.Add(step).After(end); n++ {
 		to := from.Add(step)
 		alerts, err := a.evaluateWindow(ctx, tenant, r, b, s, from, to)
@@ -153,8 +174,13 @@ func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule,
 	if err != nil {
 		return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 	}
-	if len(res.Rows) == 0 {
-		return nil, nil
+	return windowAlerts(tenant, r, b, s, from, to, res.Rows), nil
+}
+
+// windowAlerts turns one window's matching rows into its alerts.
+func windowAlerts(tenant string, r *detect.Rule, b *detect.Bound, s *interflow.Schema, from, to time.Time, rows []lake.Row) []lake.Alert {
+	if len(rows) == 0 {
+		return nil
 	}
 	alert := func(group string, count int64, rows []lake.Row) lake.Alert {
 		al := lake.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: to,
@@ -170,25 +196,66 @@ func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule,
 		return al
 	}
 	if r.Count == nil {
-		return []lake.Alert{alert("", int64(len(res.Rows)), res.Rows)}, nil
+		return []lake.Alert{alert("", int64(len(rows)), rows)}
 	}
-	vals := make([]interflow.Values, len(res.Rows))
-	for i, row := range res.Rows {
+	vals := make([]interflow.Values, len(rows))
+	for i, row := range rows {
 		vals[i] = rowValues{s: s, row: row}
 	}
 	var out []lake.Alert
 	for _, g := range b.Groups(vals) {
-		rows := make([]lake.Row, len(g.Records))
+		grp := make([]lake.Row, len(g.Records))
 		for i, k := range g.Records {
-			rows[i] = res.Rows[k]
+			grp[i] = rows[k]
 		}
-		al := alert(g.Key, g.Count, rows)
+		al := alert(g.Key, g.Count, grp)
 		if g.Key != "" && r.Count.GroupBy != "" {
 			al.Query = "(" + r.Hunt() + ") AND " + r.Count.GroupBy + ":" + quoteValue(g.Key)
 		}
 		out = append(out, al)
 	}
-	return out, nil
+	return out
+}
+
+// evaluateSpan evaluates every window of [from, end) with one search when
+// their matches fit in windowRecords (the usual case: most windows match
+// nothing), grouping the rows by window. ok is false when they do not
+// fit: the caller then searches window by window.
+func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b *detect.Bound, s *interflow.Schema, from, end time.Time, step time.Duration) ([]lake.Alert, bool, error) {
+	res, err := a.lake.Search(ctx, lake.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: end,
+		Query: r.Hunt(), Limit: windowRecords})
+	if err != nil {
+		return nil, false, fmt.Errorf("rule %s: %w", r.ID, err)
+	}
+	if len(res.Rows) >= windowRecords {
+		return nil, false, nil
+	}
+	byWindow := map[time.Time][]lake.Row{}
+	for _, row := range res.Rows {
+		ts, ok := row["timestamp"].(time.Time)
+		if !ok {
+			continue
+		}
+		w := from.Add(ts.Sub(from) / step * step) // windows are aligned on from
+		byWindow[w] = append(byWindow[w], row)
+	}
+	starts := make([]time.Time, 0, len(byWindow))
+	for w := range byWindow {
+		starts = append(starts, w)
+	}
+	sort.Slice(starts, func(i, j int) bool { return starts[i].Before(starts[j]) })
+	var out []lake.Alert
+	for _, w := range starts {
+		rows := byWindow[w]
+		// Newest first, as a window's own search returns them.
+		sort.SliceStable(rows, func(i, j int) bool {
+			ti, _ := rows[i]["timestamp"].(time.Time)
+			tj, _ := rows[j]["timestamp"].(time.Time)
+			return ti.After(tj)
+		})
+		out = append(out, windowAlerts(tenant, r, b, s, w, w.Add(step), rows)...)
+	}
+	return out, true, nil
 }
 
 func quoteValue(v string) string {

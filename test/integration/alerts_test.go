@@ -224,7 +224,7 @@ detection:
 	}
 
 	bad := filepath.Join(dir, "bad.yml")
-	os.WriteFile(bad, []byte("title: Bad\nlevel: low\ndetection:\n  selection:\n    eventName|re: '^Get'\n  condition: selection\n"), 0o644)
+	os.WriteFile(bad, []byte("title: Bad\nlevel: low\ndetection:\n  selection:\n    eventName|re: '^(Get'\n  condition: selection\n"), 0o644)
 	if r := trawl(t, data, nil, "rules", "add", bad, "--tenant", "acme"); r.code == 0 || !strings.Contains(r.stderr, "line 5") {
 		t.Errorf("a rule that does not compile: %d %s", r.code, r.stderr)
 	}
