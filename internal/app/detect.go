@@ -68,6 +68,10 @@ func (a *App) EvaluateRules(ctx context.Context, sc Scope) (*EvaluationReport, e
 	if !sc.Root {
 		return nil, fmt.Errorf("evaluating the rules is the server's: %w", ErrForbidden)
 	}
+	// One evaluation at a time in this process (the minute's and an
+	// operator's): a second waits and then finds the windows done.
+	a.evalMu.Lock()
+	defer a.evalMu.Unlock()
 	tenants, err := a.lake.Tenants(ctx)
 	if err != nil {
 		return nil, err

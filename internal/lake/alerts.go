@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -81,6 +82,11 @@ func (l *Lake) SaveAlerts(ctx context.Context, tenant, ruleID string, alerts []A
 		}
 		return nil
 	})
+	if err != nil && !errors.Is(err, ErrConflict) && strings.Contains(err.Error(), "Conflict") {
+		// DuckDB's optimistic concurrency: another transaction moved the
+		// mark first.
+		err = fmt.Errorf("rule %s of tenant %s: %w: %w", ruleID, tenant, ErrConflict, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("lake: save alerts: %w", err)
 	}

@@ -127,6 +127,24 @@ func TestDetectionAlerts(t *testing.T) {
 	if again := list("--evaluate"); len(again) != len(got) {
 		t.Errorf("evaluating again: %d alerts, then %d", len(got), len(again))
 	}
+	// Evaluations at once (operators, the server's minute) neither fail
+	// nor raise twice.
+	var wg sync.WaitGroup
+	codes := make([]int, 3)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = trawl(t, data, nil, "alerts", "--evaluate", "--format", "json").code
+		}()
+	}
+	wg.Wait()
+	if codes[0] != 0 || codes[1] != 0 || codes[2] != 0 {
+		t.Errorf("concurrent evaluations exited %v", codes)
+	}
+	if again := list(); len(again) != len(got) {
+		t.Errorf("after concurrent evaluations: %d alerts, want %d", len(again), len(got))
+	}
 	// The alert's hunting query over its window finds its records.
 	for _, a := range got {
 		if a.RuleID != "trawl-ct-003" {
