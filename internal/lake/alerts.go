@@ -139,10 +139,19 @@ func (l *Lake) Alerts(ctx context.Context, q AlertQuery) ([]Alert, error) {
 	if limit <= 0 || limit > 10000 {
 		limit = 1000
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT id, tenant, rule_id, rule, level, window_start, window_end, group_key, count, records, query, created_at
- FROM alerts WHERE `+where+` ORDER BY window_start DESC, rule_id, group_key LIMIT `+fmt.Sprint(limit), args...)
+	out, err := l.queryAlerts(ctx, `WHERE `+where+` ORDER BY window_start DESC, rule_id, group_key LIMIT `+fmt.Sprint(limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("lake: alerts: %w", err)
+	}
+	return out, nil
+}
+
+// queryAlerts reads the alerts a WHERE ... clause selects.
+func (l *Lake) queryAlerts(ctx context.Context, clause string, args ...any) ([]Alert, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT id, tenant, rule_id, rule, level, window_start, window_end, group_key, count, records, query, created_at
+ FROM alerts `+clause, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []Alert
@@ -150,7 +159,7 @@ func (l *Lake) Alerts(ctx context.Context, q AlertQuery) ([]Alert, error) {
 		var a Alert
 		var recs string
 		if err := rows.Scan(&a.ID, &a.Tenant, &a.RuleID, &a.Rule, &a.Level, &a.WindowStart, &a.WindowEnd, &a.Group, &a.Count, &recs, &a.Query, &a.Time); err != nil {
-			return nil, fmt.Errorf("lake: alerts: %w", err)
+			return nil, err
 		}
 		_ = json.Unmarshal([]byte(recs), &a.Records)
 		a.WindowStart, a.WindowEnd, a.Time = a.WindowStart.UTC(), a.WindowEnd.UTC(), a.Time.UTC()
@@ -272,24 +281,11 @@ func (l *Lake) Webhooks(ctx context.Context, tenant string) ([]Webhook, error) {
 // Unnotified returns up to limit of a tenant's alerts its webhook has not
 // taken yet, oldest first.
 func (l *Lake) Unnotified(ctx context.Context, tenant string, limit int) ([]Alert, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT id, tenant, rule_id, rule, level, window_start, window_end, group_key, count, records, query, created_at
- FROM alerts WHERE tenant = ? AND notified_at IS NULL ORDER BY created_at, id LIMIT `+fmt.Sprint(limit), tenant)
+	out, err := l.queryAlerts(ctx, `WHERE tenant = ? AND notified_at IS NULL ORDER BY created_at, id LIMIT `+fmt.Sprint(limit), tenant)
 	if err != nil {
 		return nil, fmt.Errorf("lake: alerts to notify: %w", err)
 	}
-	defer rows.Close()
-	var out []Alert
-	for rows.Next() {
-		var a Alert
-		var recs string
-		if err := rows.Scan(&a.ID, &a.Tenant, &a.RuleID, &a.Rule, &a.Level, &a.WindowStart, &a.WindowEnd, &a.Group, &a.Count, &recs, &a.Query, &a.Time); err != nil {
-			return nil, err
-		}
-		_ = json.Unmarshal([]byte(recs), &a.Records)
-		a.WindowStart, a.WindowEnd, a.Time = a.WindowStart.UTC(), a.WindowEnd.UTC(), a.Time.UTC()
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // MarkNotified records that the webhook took these alerts.

@@ -20,6 +20,21 @@ import (
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
+// collectedTrail serves a data directory whose connector "trail" has
+// collected generated CloudTrail (with planted attacks) from a bucket of
+// its own; it returns the objects and the directory.
+func collectedTrail(t *testing.T, seed uint64, bucketName string) ([]gen.Object, string) {
+	t.Helper()
+	srv := s3server.Start(t)
+	objs, _ := trailObjects(seed, 14, 40)
+	bucket(t, srv, bucketName, objs)
+	data := t.TempDir()
+	t.Cleanup(startServe(t, data))
+	addConnector(t, srv, data, "trail", bucketName, "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
+	mustTrawl(t, data, "collect", "--once", "trail")
+	return objs, data
+}
+
 // stopLoggingWindows are the five-minute windows (a single-event rule's)
 // holding a StopLogging event among the objects, up to end.
 func stopLoggingWindows(t *testing.T, objs []gen.Object, end time.Time) []string {
@@ -60,14 +75,7 @@ func stopLoggingWindows(t *testing.T, objs []gen.Object, end time.Time) []string
 // nothing; an alert's hunting query, searched over its window, finds its
 // records; a tenant's token sees only its tenant's alerts.
 func TestDetectionAlerts(t *testing.T) {
-	srv := s3server.Start(t)
-	objs, _ := trailObjects(91, 14, 40)
-	bucket(t, srv, "detect", objs)
-	data := t.TempDir()
-	stop := startServe(t, data)
-	defer stop()
-	addConnector(t, srv, data, "trail", "detect", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
-	mustTrawl(t, data, "collect", "--once", "trail")
+	objs, data := collectedTrail(t, 91, "detect")
 
 	type alert struct {
 		Rule, RuleID, Level, Tenant, Query string
@@ -193,14 +201,7 @@ func TestDetectionAlerts(t *testing.T) {
 // is refused naming its line; a tenant's token manages only its tenant's
 // rules, and built-in rules cannot be deleted.
 func TestTenantRules(t *testing.T) {
-	srv := s3server.Start(t)
-	objs, _ := trailObjects(93, 14, 40)
-	bucket(t, srv, "rules", objs)
-	data := t.TempDir()
-	stop := startServe(t, data)
-	defer stop()
-	addConnector(t, srv, data, "trail", "rules", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
-	mustTrawl(t, data, "collect", "--once", "trail")
+	_, data := collectedTrail(t, 93, "rules")
 
 	dir := t.TempDir()
 	own := filepath.Join(dir, "own.yml")
@@ -295,14 +296,7 @@ func TestAlertWebhook(t *testing.T) {
 		w.WriteHeader(204)
 	}))
 	defer recv.Close()
-	srv := s3server.Start(t)
-	objs, _ := trailObjects(95, 14, 40)
-	bucket(t, srv, "hook", objs)
-	data := t.TempDir()
-	stop := startServe(t, data)
-	defer stop()
-	addConnector(t, srv, data, "trail", "hook", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
-	mustTrawl(t, data, "collect", "--once", "trail")
+	_, data := collectedTrail(t, 95, "hook")
 	if r := trawl(t, data, nil, "rules", "webhook", "http://169.254.169.254/latest", "--tenant", "acme"); r.code == 0 {
 		t.Error("a webhook on the metadata address was accepted")
 	}
