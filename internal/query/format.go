@@ -105,7 +105,9 @@ func writeWord(b *strings.Builder, v string) {
 			continue
 		}
 		switch c {
-		case ' ', '\t', '\n', '\r', '(', ')', '\\', '"', '*', '?', '[', '{', '!', '-', '&', '|', '>', '<', '=':
+		case ' ', '\t', '\n', '\r', '(', ')', '\\', '"', '*', '?', '[', '{', '!', '-', '&', '|', '>', '<', '=', ':', '/':
+			// (':' would make a free-text word a field; '/' after field:
+			// would start a regular expression.)
 			b.WriteByte('\\')
 		}
 		b.WriteByte(c)
