@@ -198,6 +198,18 @@ func checkFiles(ctx context.Context, c *connector.Connector, st Store, d *Digest
 
 var logKeyRe = regexp.MustCompile(`(?:^|/)(\d{12})/CloudTrail/([a-z0-9-]+)/`)
 
+// logTimeRe finds the time in a log file's name (_20240501T1005Z_).
+var logTimeRe = regexp.MustCompile(`_(\d{8}T\d{4}Z)_`)
+
+func logTime(key string) (time.Time, bool) {
+	m := logTimeRe.FindStringSubmatch(key)
+	if m == nil {
+		return time.Time{}, false
+	}
+	t, err := time.Parse("20060102T1504Z", m[1])
+	return t, err == nil
+}
+
 // unlisted reports collected log files that no digest lists: on the hour
 // of a digest's result they are added to it; an hour without a digest is
 // unlisted while its digest may still come, unverifiable after.
@@ -214,6 +226,12 @@ func unlisted(ctx context.Context, c *connector.Connector, st Store, listed map[
 	for key, s := range objs {
 		m := logKeyRe.FindStringSubmatch(key)
 		if m == nil || !s.Done || listed[key] {
+			continue
+		}
+		// A file AWS wrote before the audited period (its name's time) is
+		// not this period's to list: it was delivered late, and the digest
+		// that lists it is one the audit reads only for the chain.
+		if kt, ok := logTime(key); ok && kt.Before(from) {
 			continue
 		}
 		sl := slot{m[1], m[2], s.LastModified.UTC().Truncate(time.Hour)}
