@@ -21,6 +21,14 @@ async function launch() {
 // settled waits for the hunt's search (rows, count and histogram) to end.
 const settled = (page) => page.waitForSelector('#hunt-view .results[aria-busy="false"]');
 
+// huntShows waits for the hunt of query q to have ended with n matching
+// records. The count alone is not enough: the hunt before may have had n
+// too, and its rows would still be on the page.
+const huntShows = (page, q, n) => page.waitForFunction(([q, n]) =>
+  document.querySelector("#query").value === q &&
+  document.querySelector('#hunt-view .results').getAttribute("aria-busy") === "false" &&
+  document.querySelector("#result-count").textContent.startsWith(`${n} matching`), [q, n]);
+
 // parseCSV reads RFC 4180 (quoted fields may hold commas, quotes and
 // line breaks).
 function parseCSV(text) {
@@ -255,7 +263,7 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     await page.getByLabel("Time range", { exact: true }).selectOption("-7d");
     await page.getByLabel("Query", { exact: true }).fill(`event_id:${env.EVENT_ID}`);
     await page.getByRole("button", { name: "Search" }).click();
-    await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("1 "));
+    await huntShows(page, `event_id:${env.EVENT_ID}`, 1);
     await page.locator("#results tbody tr").first().click();
     await page.waitForSelector("#detail:not([hidden])");
     const raw = await page.locator("#raw").textContent();
@@ -345,7 +353,7 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     await page.waitForFunction((n) => document.querySelector("#result-count").textContent.startsWith(`${n} matching`), total);
     // Back returns to the previous hunt.
     await page.goBack();
-    await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("1 "));
+    await huntShows(page, `event_id:${env.EVENT_ID}`, 1);
     assert.equal(await page.getByLabel("Query", { exact: true }).inputValue(), `event_id:${env.EVENT_ID}`);
 
     // A saved search reopens with the same results; it can be deleted.
@@ -382,7 +390,7 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     assert.equal(await page.getByLabel("Time range", { exact: true }).inputValue(), "custom");
     await shot(page, "07b-pivot");
     await page.goBack();
-    await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("1 "));
+    await huntShows(page, `event_id:${env.EVENT_ID}`, 1);
     await page.locator("#results tbody tr").first().click();
     await page.waitForSelector("#detail:not([hidden])");
 
