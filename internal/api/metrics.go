@@ -92,6 +92,14 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 		}
 		ms = append(ms, al)
 	}
+	if sc.Root {
+		// Segments committed but not yet read by the detector: it should
+		// stay near zero; growth means detection at ingest fell behind.
+		if n, err := s.app.DetectionBacklog(r.Context(), sc); err == nil {
+			ms = append(ms, &series{name: "trawl_detect_backlog_segments", help: "Committed segments the detection rules have not yet evaluated.", typ: "gauge",
+				lines: []string{fmt.Sprintf("trawl_detect_backlog_segments %d", n)}})
+		}
+	}
 	// This node's own work: each node of a shared catalog serves its own
 	// /metrics, so rates per node are these counters' rates.
 	node, runs, objects, records := s.app.NodeTotals()

@@ -51,7 +51,7 @@ const (
 	ruleFirstLook  = 24 * time.Hour // a rule's first evaluation looks this far back
 	ruleMaxWindows = 300            // per rule and tenant per evaluation (a day of five-minute windows)
 	alertRecords   = 100            // record ids kept per alert
-	windowRecords  = 10000          // records a window's evaluation reads
+	windowRecords  = 10000          // matches one search of many windows reads (more: window by window, counted in the lake)
 )
 
 // EvaluationReport says what one evaluation of the rules did.
@@ -77,6 +77,13 @@ func (a *App) EvaluateRules(ctx context.Context, sc Scope) (*EvaluationReport, e
 		return nil, err
 	}
 	rep := &EvaluationReport{}
+	// What commits queued first: the detector's alerts come before the
+	// schedule's windows, which then find them raised.
+	det, err := a.detectQueued(ctx)
+	rep.Alerts += det.Alerts
+	if err != nil {
+		return rep, err
+	}
 	now := time.Now().UTC()
 	// New alerts go to the tenants' webhooks after the evaluation; a
 	// delivery that fails is tried again next time.
@@ -152,7 +159,7 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 	}
 	for n := 0; n < ruleMaxWindows && !from.Add(step).After(end); n++ {
 		to := from.Add(step)
-		alerts, err := a.evaluateWindow(ctx, tenant, r, b, s, from, to)
+		alerts, err := a.evaluateWindow(ctx, tenant, r, s, from, to)
 		if err != nil {
 			return err
 		}
@@ -170,15 +177,50 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 	return nil
 }
 
-// evaluateWindow runs the rule's hunting query over one window: the search
-// the alert links to is the evaluation itself.
-func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule, b *detect.Bound, s *interflow.Schema, from, to time.Time) ([]lake.Alert, error) {
-	res, err := a.lake.Search(ctx, lake.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: to,
-		Query: r.Hunt(), Limit: windowRecords})
+// evaluateWindow evaluates the rule over one window in the lake: the
+// search the alert links to, counted whole (a count rule's groups by an
+// aggregation, however many records match).
+func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule, s *interflow.Schema, from, to time.Time) ([]lake.Alert, error) {
+	req := lake.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: to, Query: r.Hunt()}
+	base := lake.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: to, Query: r.Hunt()}
+	if c := r.Count; c != nil {
+		groups, err := a.lake.CountGroups(ctx, req, lake.CountRule{GroupBy: c.GroupBy, Field: c.Field, Op: c.Op, Threshold: c.Threshold}, alertRecords)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
+		}
+		out := make([]lake.Alert, 0, len(groups))
+		for _, g := range groups {
+			al := base
+			al.Group, al.Count, al.Records = g.Key, g.Count, g.Records
+			if g.Key != "" && c.GroupBy != "" {
+				al.Query = groupQuery(r, g.Key)
+			}
+			out = append(out, al)
+		}
+		return out, nil
+	}
+	n, err := a.lake.Count(ctx, req)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	req.Limit = alertRecords
+	res, err := a.lake.Search(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 	}
-	return windowAlerts(tenant, r, b, s, from, to, res.Rows), nil
+	al := base
+	al.Count = n
+	for _, row := range res.Rows {
+		if id, ok := row["id"].(string); ok {
+			al.Records = append(al.Records, id)
+		}
+	}
+	return []lake.Alert{al}, nil
+}
+
+// groupQuery is a count rule's hunting query narrowed to one group.
+func groupQuery(r *detect.Rule, key string) string {
+	return "(" + r.Hunt() + ") AND " + r.Count.GroupBy + ":" + quoteValue(key)
 }
 
 // windowAlerts turns one window's matching rows into its alerts.
@@ -214,7 +256,7 @@ func windowAlerts(tenant string, r *detect.Rule, b *detect.Bound, s *interflow.S
 		}
 		al := alert(g.Key, g.Count, grp)
 		if g.Key != "" && r.Count.GroupBy != "" {
-			al.Query = "(" + r.Hunt() + ") AND " + r.Count.GroupBy + ":" + quoteValue(g.Key)
+			al.Query = groupQuery(r, g.Key)
 		}
 		out = append(out, al)
 	}
@@ -351,4 +393,158 @@ func (a *App) AlertCounts(ctx context.Context, sc Scope) ([]AlertCount, error) {
 		}
 	}
 	return out, nil
+}
+
+// Detection at ingest: every commit queues its segments, and the detector
+// evaluates the single-event rules over them within seconds, in the
+// background (a commit never waits for it). It reaches records whatever
+// their event time, so a record delivered hours late still raises its
+// alert; the schedule above re-evaluates each closed window too, which
+// changes nothing for what the detector already raised (alerts merge by
+// record id) and is the safety net for rules added or enabled later.
+const (
+	detectSegments = 256              // queued segments per pass of the detector
+	detectPause    = time.Second      // between passes: commits arriving meanwhile make one pass
+	detectPoll     = 15 * time.Second // other nodes' commits signal nothing here
+)
+
+// DetectReport says what a pass of the detector did.
+type DetectReport struct {
+	Segments int
+	Alerts   int // new ones
+}
+
+// RunDetector evaluates queued segments as commits signal them (and every
+// detectPoll for the other nodes' commits) until ctx ends.
+func (a *App) RunDetector(ctx context.Context) {
+	t := time.NewTicker(detectPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.lake.Committed():
+		case <-t.C:
+		}
+		rep, err := a.Detect(ctx)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("evaluating detection rules at ingest failed; the segments stay queued and are tried again", "err", err)
+		} else if rep.Alerts > 0 {
+			a.log.Info("detection rules raised alerts at ingest", "alerts", rep.Alerts, "segments", rep.Segments)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(detectPause):
+		}
+	}
+}
+
+// Detect evaluates the single-event rules over every segment queued by a
+// commit, then delivers new alerts to the webhooks.
+func (a *App) Detect(ctx context.Context) (DetectReport, error) {
+	ctx, done, err := a.begin(ctx)
+	if err != nil {
+		return DetectReport{}, err
+	}
+	defer done()
+	a.evalMu.Lock()
+	defer a.evalMu.Unlock()
+	rep, err := a.detectQueued(ctx)
+	if rep.Alerts > 0 {
+		if derr := a.deliverAlerts(ctx); derr != nil && ctx.Err() == nil {
+			a.log.Warn("delivering alerts to webhooks failed; they are tried again at the next evaluation", "err", derr)
+		}
+	}
+	return rep, err
+}
+
+// detectQueued runs passes until the queue is empty (or a bounded number
+// of passes: commits may keep coming). The caller holds evalMu.
+func (a *App) detectQueued(ctx context.Context) (DetectReport, error) {
+	var rep DetectReport
+	rules := map[string][]*detect.Rule{} // per tenant, for the whole call
+	for pass := 0; pass < 64; pass++ {
+		pending, err := a.lake.PendingDetection(ctx, detectSegments)
+		if err != nil || len(pending) == 0 {
+			return rep, err
+		}
+		for _, p := range pending {
+			rs, ok := rules[p.Tenant]
+			if !ok {
+				if rs, err = a.singleEventRules(ctx, p.Tenant); err != nil {
+					return rep, err
+				}
+				rules[p.Tenant] = rs
+			}
+			n, err := a.detectGroup(ctx, p, rs)
+			if err != nil {
+				return rep, err
+			}
+			rep.Segments += len(p.Segments)
+			rep.Alerts += n
+		}
+	}
+	return rep, nil
+}
+
+// DetectionBacklog is how many committed segments the detector has not
+// read yet (root only).
+func (a *App) DetectionBacklog(ctx context.Context, sc Scope) (int64, error) {
+	if !sc.Root {
+		return 0, fmt.Errorf("the detection backlog is the server's: %w", ErrForbidden)
+	}
+	return a.lake.DetectionBacklog(ctx)
+}
+
+// singleEventRules are a tenant's enabled rules without a count.
+func (a *App) singleEventRules(ctx context.Context, tenant string) ([]*detect.Rule, error) {
+	all, enabled, _, err := a.tenantRules(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var out []*detect.Rule
+	for _, r := range all {
+		if enabled[r.ID] && r.Count == nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// detectGroup evaluates the rules of one index over a group of queued
+// segments of one tenant, stores the alerts and dequeues the segments.
+func (a *App) detectGroup(ctx context.Context, p lake.Pending, rules []*detect.Rule) (int, error) {
+	s := interflow.SchemaFor(p.Index)
+	var rs []*detect.Rule
+	var queries []string
+	for _, r := range rules {
+		if ruleIndex(r) != s {
+			continue
+		}
+		if _, err := r.Bind(s, time.Now()); err != nil {
+			continue // the schedule reports it
+		}
+		rs, queries = append(rs, r), append(queries, r.Hunt())
+	}
+	hits, err := a.lake.MatchSegments(ctx, p, queries, eventStep, alertRecords)
+	if err != nil {
+		return 0, err
+	}
+	alerts := make([]lake.Alert, 0, len(hits))
+	for _, h := range hits {
+		r := rs[h.Rule]
+		al := lake.Alert{Tenant: p.Tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: h.WindowStart,
+			WindowEnd: h.WindowStart.Add(eventStep), Count: h.Count, Records: h.Records, Query: r.Hunt()}
+		// The window's count in the lake: other segments may hold more of
+		// its records than these (ids are kept up to alertRecords only).
+		n, err := a.lake.Count(ctx, lake.SearchRequest{Indices: []string{s.Index}, Tenants: []string{p.Tenant},
+			From: al.WindowStart, To: al.WindowEnd, Query: al.Query})
+		if err != nil {
+			return 0, fmt.Errorf("rule %s: %w", r.ID, err)
+		}
+		al.Count = max(al.Count, n)
+		alerts = append(alerts, al)
+	}
+	return a.lake.DoneDetection(ctx, p.Segments, alerts)
 }

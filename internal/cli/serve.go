@@ -105,6 +105,7 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 	go func() {
 		defer close(schedDone)
 		go a.Maintain(schedCtx, 30*time.Second)
+		go a.RunDetector(schedCtx)
 		if !*noSchedule {
 			a.Schedule(schedCtx, app.SchedulerOptions{Tick: *tick, Parallel: *parallel, Addr: ln.Addr().String()})
 		}

@@ -41,7 +41,8 @@ func alertID(a *Alert) string {
 // compare-and-set: when another process moved the mark meanwhile (two
 // nodes evaluating at once), nothing is stored and ErrConflict is
 // returned, so a window is never evaluated twice nor half. An alert
-// already stored (same tenant, rule, window and group) is kept as it was.
+// already stored (same tenant, rule, window and group, raised by the
+// detector at ingest) takes in the new records (mergeAlerts).
 // It returns how many alerts were new.
 func (l *Lake) SaveAlerts(ctx context.Context, tenant, ruleID string, alerts []Alert, from, doneTo time.Time) (int, error) {
 	n := 0
@@ -65,22 +66,9 @@ func (l *Lake) SaveAlerts(ctx context.Context, tenant, ruleID string, alerts []A
 		if moved != 1 {
 			return fmt.Errorf("rule %s of tenant %s was evaluated by another process meanwhile: %w", ruleID, tenant, ErrConflict)
 		}
-		now := time.Now().UTC()
-		for i := range alerts {
-			a := &alerts[i]
-			a.ID, a.Time = alertID(a), now
-			recs, _ := json.Marshal(a.Records)
-			res, err := conn.ExecContext(ctx, `INSERT INTO alerts (id, tenant, rule_id, rule, level, window_start, window_end, group_key, count,
- records, query, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
-				a.ID, a.Tenant, a.RuleID, a.Rule, a.Level, a.WindowStart.UTC(), a.WindowEnd.UTC(), a.Group, a.Count, string(recs), a.Query, now)
-			if err != nil {
-				return fmt.Errorf("alert of %s: %w", a.RuleID, err)
-			}
-			if k, _ := res.RowsAffected(); k > 0 {
-				n++
-			}
-		}
-		return nil
+		var err error
+		n, err = mergeAlerts(ctx, conn, alerts, l.db.pg)
+		return err
 	})
 	if err != nil && !errors.Is(err, ErrConflict) && strings.Contains(err.Error(), "Conflict") {
 		// DuckDB's optimistic concurrency: another transaction moved the

@@ -171,7 +171,10 @@ func (l *Lake) swap(ctx context.Context, out Segment, inputs []Segment, grace ti
 				return err
 			}
 		}
-		return insertSegments(ctx, conn, []Segment{out})
+		if err := insertSegments(ctx, conn, []Segment{out}); err != nil {
+			return err
+		}
+		return requeueMerged(ctx, conn, out, inputs)
 	})
 }
 

@@ -268,6 +268,9 @@ func (l *Lake) CommitMany(ctx context.Context, bs []*Batch) error {
 		}
 		return fmt.Errorf("lake: commit %d records of %d objects (first %s): %w", n, len(bs), bs[0].Object.Key, err)
 	}
+	if len(segs) > 0 {
+		l.wakeDetector()
+	}
 	return nil
 }
 
@@ -323,6 +326,9 @@ func (l *Lake) register(ctx context.Context, bs []*Batch, segs []Segment) error 
 			return err
 		}
 		if err := insertSegments(ctx, conn, segs); err != nil {
+			return err
+		}
+		if err := queueDetection(ctx, conn, segs); err != nil {
 			return err
 		}
 		for _, b := range bs {
@@ -597,6 +603,9 @@ func (l *Lake) ResolveRecord(ctx context.Context, item QuarantineItem, rec *inte
 				return fmt.Errorf("quarantine entry %s: %w", item.ID, ErrNotFound) // resolved by someone else
 			}
 			if err := insertSegments(ctx, conn, segs); err != nil {
+				return err
+			}
+			if err := queueDetection(ctx, conn, segs); err != nil {
 				return err
 			}
 			_, err = conn.ExecContext(ctx, `UPDATE objects SET records = records + 1, quarantined = quarantined - 1 WHERE connector_id = ? AND key = ?`, item.ConnectorID, item.Key)

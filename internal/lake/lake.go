@@ -75,6 +75,9 @@ type Lake struct {
 	// schemaFiles hold each index's full layout without rows (read beside
 	// the segments of every query).
 	schemaFiles map[string]string
+	// committed is signalled (never waited on) after a commit queued
+	// segments for detection.
+	committed chan struct{}
 }
 
 // ErrLocked means another process (normally `trawl serve`) holds the file.
@@ -114,7 +117,8 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 	if opt.CacheBytes <= 0 {
 		opt.CacheBytes = 8 << 30
 	}
-	l := &Lake{db: db, q: q, lock: lock, store: opt.Store, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(256 << 20), timings: opt.Timings}
+	l := &Lake{db: db, q: q, lock: lock, store: opt.Store, path: path, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(256 << 20), timings: opt.Timings,
+		committed: make(chan struct{}, 1)}
 	l.schemaFiles = map[string]string{}
 	for _, s := range interflow.Schemas() {
 		l.layouts[s] = newLayout(s)
@@ -302,6 +306,7 @@ CREATE TABLE IF NOT EXISTS public_keys (
 CREATE TABLE IF NOT EXISTS saved_searches (
   id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, name VARCHAR NOT NULL, spec VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS segment_garbage (path VARCHAR PRIMARY KEY, delete_after TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS detect_queue (segment_id VARCHAR PRIMARY KEY, queued_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (
   id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, rule VARCHAR NOT NULL, level VARCHAR NOT NULL,
   window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL, group_key VARCHAR NOT NULL, count BIGINT NOT NULL,
@@ -323,7 +328,7 @@ CREATE TABLE IF NOT EXISTS leases (
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "10"
+const catalogSchema = "11"
 
 func (l *Lake) migrate(ctx context.Context) error {
 	if l.db.pg {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,13 +18,14 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/gen"
+	s3src "github.com/trawlhq/trawl/internal/source/s3"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
 // collectedTrail serves a data directory whose connector "trail" has
 // collected generated CloudTrail (with planted attacks) from a bucket of
 // its own; it returns the objects and the directory.
-func collectedTrail(t *testing.T, seed uint64, bucketName string) ([]gen.Object, string) {
+func collectedTrail(t *testing.T, seed uint64, bucketName string) (*s3server.Server, []gen.Object, string) {
 	t.Helper()
 	srv := s3server.Start(t)
 	objs, _ := trailObjects(seed, 14, 40)
@@ -32,7 +34,64 @@ func collectedTrail(t *testing.T, seed uint64, bucketName string) ([]gen.Object,
 	t.Cleanup(startServe(t, data))
 	addConnector(t, srv, data, "trail", bucketName, "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
 	mustTrawl(t, data, "collect", "--once", "trail")
-	return objs, data
+	return srv, objs, data
+}
+
+// ctEvent is a CloudTrail record of one event, with an eventID of its own.
+func ctEvent(source, name string, at time.Time) map[string]any {
+	return map[string]any{"eventVersion": "1.09", "eventTime": at.UTC().Format(time.RFC3339), "eventSource": source,
+		"eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7", "eventID": fmt.Sprintf("%x", time.Now().UnixNano()) + "-" + name,
+		"eventType": "AwsApiCall", "recipientAccountId": acct, "readOnly": false, "managementEvent": true,
+		"userIdentity":      map[string]any{"type": "IAMUser", "userName": "actor", "accountId": acct},
+		"requestParameters": map[string]any{"name": "org-trail"}}
+}
+
+// putEvents uploads one CloudTrail object holding recs into today's
+// folder of the connector's prefix, named for the current minute.
+func putEvents(t *testing.T, srv *s3server.Server, bucketName string, recs ...map[string]any) {
+	t.Helper()
+	raw, _ := json.Marshal(map[string]any{"Records": recs})
+	now := time.Now().UTC()
+	key := fmt.Sprintf("AWSLogs/%s/CloudTrail/us-east-1/%s/%s_CloudTrail_us-east-1_%s_%x.json.gz", acct, now.Format("2006/01/02"), acct, now.Format("20060102T1504Z"), now.UnixNano())
+	b, err := s3src.New(t.Context(), s3src.Config{Bucket: bucketName, Endpoint: srv.Endpoint, PathStyle: true, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := gzipped(raw)
+	if err := b.PutWithMetadata(t.Context(), key, bytes.NewReader(body), int64(len(body)), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recordID is the Trawl id of the record with a CloudTrail eventID.
+func recordID(t *testing.T, data, eventID string) string {
+	t.Helper()
+	var hit []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(mustTrawl(t, data, "search", "--format", "json", "--from", "-7d", "event_id:"+eventID)), &hit); err != nil || len(hit) != 1 {
+		t.Fatalf("event %s is not searchable once (%v): %v", eventID, err, hit)
+	}
+	return hit[0].ID
+}
+
+// alertsHolding counts the alerts of a rule holding a record.
+func alertsHolding(t *testing.T, data, ruleID, id string, args ...string) int {
+	t.Helper()
+	var as []struct {
+		Records []string `json:"records"`
+	}
+	out := mustTrawl(t, data, append([]string{"alerts", "--format", "json", "--since", "-7d", "--rule", ruleID}, args...)...)
+	if err := json.Unmarshal([]byte(out), &as); err != nil {
+		t.Fatalf("alerts json: %v\n%s", err, out)
+	}
+	n := 0
+	for _, a := range as {
+		if slices.Contains(a.Records, id) {
+			n++
+		}
+	}
+	return n
 }
 
 // stopLoggingWindows are the five-minute windows (a single-event rule's)
@@ -75,7 +134,7 @@ func stopLoggingWindows(t *testing.T, objs []gen.Object, end time.Time) []string
 // nothing; an alert's hunting query, searched over its window, finds its
 // records; a tenant's token sees only its tenant's alerts.
 func TestDetectionAlerts(t *testing.T) {
-	objs, data := collectedTrail(t, 91, "detect")
+	_, objs, data := collectedTrail(t, 91, "detect")
 
 	type alert struct {
 		Rule, RuleID, Level, Tenant, Query string
@@ -104,32 +163,44 @@ func TestDetectionAlerts(t *testing.T) {
 		}
 		return res
 	}
+	// The server's detector evaluates what a commit stored within
+	// seconds, whatever the window: no evaluation is asked for here.
+	want := stopLoggingWindows(t, objs, time.Now().Add(24*time.Hour))
+	if len(want) == 0 {
+		t.Fatal("the generated data holds no StopLogging event: the test proves nothing")
+	}
+	stopWindows := func(as []alert) []string {
+		var hours []string
+		for _, a := range as {
+			if a.RuleID == "trawl-ct-003" {
+				hours = append(hours, a.WindowStart.UTC().Format(time.RFC3339))
+				if a.Level != "critical" || a.Tenant != "acme" || len(a.Records) == 0 {
+					t.Errorf("alert %+v", a)
+				}
+			}
+		}
+		sort.Strings(hours)
+		return hours
+	}
 	var got []alert
-	var want []string
-	for try := 0; try < 3; try++ { // the windows' end moves every five minutes: recompute if it moved
-		before := time.Now().UTC().Add(-15 * time.Minute).Truncate(5 * time.Minute)
-		got = list("--evaluate")
-		after := time.Now().UTC().Add(-15 * time.Minute).Truncate(5 * time.Minute)
-		if before.Equal(after) {
-			want = stopLoggingWindows(t, objs, before)
+	var hours []string
+	// Within 15 s: the server's maintenance (which evaluates too) first
+	// runs 30 s after its start.
+	start := time.Now()
+	for deadline := start.Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		got = list()
+		if hours = stopWindows(got); strings.Join(hours, ",") == strings.Join(want, ",") || time.Now().After(deadline) {
 			break
 		}
 	}
-	var hours []string
-	for _, a := range got {
-		if a.RuleID == "trawl-ct-003" {
-			hours = append(hours, a.WindowStart.UTC().Format(time.RFC3339))
-			if a.Level != "critical" || a.Tenant != "acme" || len(a.Records) == 0 {
-				t.Errorf("alert %+v", a)
-			}
-		}
-	}
-	sort.Strings(hours)
-	if len(want) == 0 {
-		t.Fatal("the generated data holds no StopLogging event before the evaluated windows' end: the test proves nothing")
-	}
 	if strings.Join(hours, ",") != strings.Join(want, ",") {
-		t.Errorf("StopLogging alerts for hours %v, want %v", hours, want)
+		t.Errorf("StopLogging alerts raised at ingest for windows %v, want %v", hours, want)
+	}
+	t.Logf("raised at ingest within %s of the collection", time.Since(start).Round(100*time.Millisecond))
+	// The schedule's evaluation of the closed windows finds them raised.
+	got = list("--evaluate")
+	if again := stopWindows(got); strings.Join(again, ",") != strings.Join(want, ",") {
+		t.Errorf("after an evaluation: StopLogging alerts for windows %v, want %v", again, want)
 	}
 	t.Logf("%d alerts; StopLogging hours %v (want %v)", len(got), hours, want)
 	if again := list("--evaluate"); len(again) != len(got) {
@@ -201,7 +272,7 @@ func TestDetectionAlerts(t *testing.T) {
 // is refused naming its line; a tenant's token manages only its tenant's
 // rules, and built-in rules cannot be deleted.
 func TestTenantRules(t *testing.T) {
-	_, data := collectedTrail(t, 93, "rules")
+	srv, _, data := collectedTrail(t, 93, "rules")
 
 	dir := t.TempDir()
 	own := filepath.Join(dir, "own.yml")
@@ -238,8 +309,17 @@ detection:
 	if !strings.Contains(out, `"rule_id": "acme-list-users"`) {
 		t.Errorf("the tenant's rule raised nothing:\n%s", out)
 	}
-	if strings.Contains(out, `"rule_id": "trawl-ct-003"`) {
-		t.Errorf("a switched-off built-in rule raised alerts")
+	// New records: a StopLogging (its rule is off) and a DeleteTrail
+	// (its rule is on) raise only the DeleteTrail alert.
+	stop, del := ctEvent("cloudtrail.amazonaws.com", "StopLogging", time.Now()), ctEvent("cloudtrail.amazonaws.com", "DeleteTrail", time.Now())
+	putEvents(t, srv, "rules", stop, del)
+	mustTrawl(t, data, "collect", "--once", "trail")
+	stopID, delID := recordID(t, data, stop["eventID"].(string)), recordID(t, data, del["eventID"].(string))
+	if n := alertsHolding(t, data, "trawl-ct-004", delID, "--evaluate"); n != 1 {
+		t.Errorf("DeleteTrail: %d alerts hold it, want 1", n)
+	}
+	if n := alertsHolding(t, data, "trawl-ct-003", stopID); n != 0 {
+		t.Errorf("the switched-off StopLogging rule raised %d alerts on a new record", n)
 	}
 
 	bad := filepath.Join(dir, "bad.yml")
@@ -264,9 +344,10 @@ detection:
 	}
 }
 
-// TestAlertWebhook: a tenant's webhook receives each new alert once (a
-// failed POST is retried; the alert is marked only after a 2xx), nothing
-// more on re-evaluation; a webhook on the metadata address is refused.
+// TestAlertWebhook: a tenant's webhook receives each alert raised after
+// it was set once (at ingest or on schedule; a failed POST is retried; the
+// alert is marked only after a 2xx), nothing more on re-evaluation, and
+// none raised before; a webhook on the metadata address is refused.
 func TestAlertWebhook(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string]int{}
@@ -296,7 +377,23 @@ func TestAlertWebhook(t *testing.T) {
 		w.WriteHeader(204)
 	}))
 	defer recv.Close()
-	_, data := collectedTrail(t, 95, "hook")
+	srv, _, data := collectedTrail(t, 95, "hook")
+	type listedAlert struct {
+		ID string `json:"id"`
+	}
+	list := func(args ...string) []listedAlert {
+		t.Helper()
+		var as []listedAlert
+		if err := json.Unmarshal([]byte(mustTrawl(t, data, append([]string{"alerts", "--format", "json", "--since", "-48h"}, args...)...)), &as); err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	// Alerts raised before the webhook was set are not sent.
+	before := map[string]bool{}
+	for _, a := range list() {
+		before[a.ID] = true
+	}
 	if r := trawl(t, data, nil, "rules", "webhook", "http://169.254.169.254/latest", "--tenant", "acme"); r.code == 0 {
 		t.Error("a webhook on the metadata address was accepted")
 	}
@@ -304,25 +401,29 @@ func TestAlertWebhook(t *testing.T) {
 	if u := strings.TrimSpace(mustTrawl(t, data, "rules", "webhook", "--tenant", "acme")); u != recv.URL+"/alerts" {
 		t.Errorf("webhook shown as %q", u)
 	}
-	var listed []struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal([]byte(mustTrawl(t, data, "alerts", "--evaluate", "--format", "json", "--since", "-48h")), &listed); err != nil {
-		t.Fatal(err)
-	}
+	putEvents(t, srv, "hook", ctEvent("cloudtrail.amazonaws.com", "StopLogging", time.Now()), ctEvent("cloudtrail.amazonaws.com", "DeleteTrail", time.Now()))
+	mustTrawl(t, data, "collect", "--once", "trail")
+	listed := list("--evaluate")
 	mustTrawl(t, data, "alerts", "--evaluate", "--since", "-48h")
 	mu.Lock()
 	defer mu.Unlock()
-	if len(listed) == 0 {
-		t.Fatal("no alerts to deliver: the test proves nothing")
-	}
+	fresh := 0
 	for _, a := range listed {
-		if got[a.ID] != 1 {
-			t.Errorf("alert %s delivered %d times, want once", a.ID, got[a.ID])
+		want := 1
+		if before[a.ID] {
+			want = 0
+		} else {
+			fresh++
+		}
+		if got[a.ID] != want {
+			t.Errorf("alert %s delivered %d times, want %d", a.ID, got[a.ID], want)
 		}
 	}
-	if len(got) != len(listed) || posts < 2 {
-		t.Errorf("%d alerts delivered in %d posts, %d listed", len(got), posts, len(listed))
+	if fresh < 2 {
+		t.Fatalf("%d alerts raised after the webhook was set: the test proves nothing", fresh)
+	}
+	if len(got) != fresh || posts < 2 {
+		t.Errorf("%d alerts delivered in %d posts, %d raised after the webhook was set", len(got), posts, fresh)
 	}
 }
 
@@ -365,7 +466,9 @@ func TestGeneratedAttacksRaiseExactlyTheirAlerts(t *testing.T) {
 	}
 	var want, have []string
 	for _, a := range m.Alerts {
-		if !a.Window.Add(5 * time.Minute).After(end) {
+		// Single-event rules are evaluated at ingest, whatever the window;
+		// a count rule's window once it closed.
+		if !a.Windowed || !a.Window.Add(5*time.Minute).After(end) {
 			want = append(want, a.RuleID+"@"+a.Window.UTC().Format(time.RFC3339))
 		}
 	}
@@ -380,5 +483,87 @@ func TestGeneratedAttacksRaiseExactlyTheirAlerts(t *testing.T) {
 	}
 	if strings.Join(want, ",") != strings.Join(have, ",") {
 		t.Errorf("raised %v\nwant   %v", have, want)
+	}
+}
+
+// TestLateRecordRaisesItsAlertAtIngest: a StopLogging event delivered
+// three hours after it happened, once the schedule's evaluation has passed
+// its window, still raises its alert: the server's detector evaluates each
+// commit's records whatever their time. An evaluation afterwards adds no
+// second alert.
+func TestLateRecordRaisesItsAlertAtIngest(t *testing.T) {
+	srv := s3server.Start(t)
+	objs, _ := trailObjects(97, 4, 20)
+	bucket(t, srv, "late", objs)
+	data := t.TempDir()
+	t.Cleanup(startServe(t, data))
+	addConnector(t, srv, data, "trail", "late", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
+	mustTrawl(t, data, "collect", "--once", "trail")
+	mustTrawl(t, data, "alerts", "--evaluate") // the schedule's marks pass every closed window
+
+	event := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Second)
+	rec := ctEvent("cloudtrail.amazonaws.com", "StopLogging", event)
+	putEvents(t, srv, "late", rec)
+	mustTrawl(t, data, "collect", "--once", "trail")
+	id := recordID(t, data, rec["eventID"].(string))
+	n := 0
+	for deadline := time.Now().Add(15 * time.Second); n == 0 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		n = alertsHolding(t, data, "trawl-ct-003", id)
+	}
+	if n != 1 {
+		t.Fatalf("the late StopLogging of %s raised %d alerts holding it, want 1", event.Format(time.RFC3339), n)
+	}
+	if n := alertsHolding(t, data, "trawl-ct-003", id, "--evaluate"); n != 1 {
+		t.Errorf("after an evaluation: %d alerts hold the late record, want 1", n)
+	}
+}
+
+// TestPortScanUnderNoiseIsCounted: a port scan (25 distinct ports from
+// one source) at the start of a five-minute window, followed in the same
+// window by 12,000 rejected flows of noise (no source on more than three
+// ports), raises exactly one port-scan alert for the scanner, counting
+// its 25 ports: a count rule's window is counted whole in the lake, not
+// over its newest few thousand records.
+func TestPortScanUnderNoiseIsCounted(t *testing.T) {
+	srv := s3server.Start(t)
+	w := time.Now().UTC().Add(-time.Hour).Truncate(5 * time.Minute)
+	var lines strings.Builder
+	lines.WriteString("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n")
+	flow := func(src string, port int, at time.Time) {
+		fmt.Fprintf(&lines, "2 %s eni-0a1b2c3d %s 10.0.0.5 44321 %d 6 1 40 %d %d REJECT OK\n", acct, src, port, at.Unix(), at.Unix()+1)
+	}
+	for p := 0; p < 25; p++ {
+		flow("203.0.113.66", 1000+p, w.Add(time.Duration(10+2*p)*time.Second))
+	}
+	for i := 0; i < 12000; i++ {
+		flow(fmt.Sprintf("10.9.%d.%d", i/4/250, i/4%250), 20+i%3, w.Add(2*time.Minute+time.Duration(i%170)*time.Second))
+	}
+	key := fmt.Sprintf("AWSLogs/%s/vpcflowlogs/us-east-1/%s/%s_vpcflowlogs_us-east-1_fl-0123456789abcdef0_%s_noise.log.gz",
+		acct, w.Format("2006/01/02"), acct, w.Add(5*time.Minute).Format("20060102T1504Z"))
+	bucket(t, srv, "scan", []gen.Object{{Key: key, Body: gzipped([]byte(lines.String()))}})
+	data := t.TempDir()
+	addTyped(t, srv, data, "flows", "vpcflow", "scan", "AWSLogs/"+acct+"/vpcflowlogs", "gzip")
+	mustTrawl(t, data, "collect", "--once")
+	var as []struct {
+		WindowStart time.Time `json:"window_start"`
+		Group       string    `json:"group"`
+		Count       int64     `json:"count"`
+		Records     []string  `json:"records"`
+		Query       string    `json:"query"`
+	}
+	out := mustTrawl(t, data, "alerts", "--evaluate", "--format", "json", "--since", "-4h", "--rule", "trawl-vpc-001")
+	if err := json.Unmarshal([]byte(out), &as); err != nil {
+		t.Fatalf("alerts json: %v\n%s", err, out)
+	}
+	if len(as) != 1 || as[0].Group != "203.0.113.66" || as[0].Count != 25 || !as[0].WindowStart.Equal(w) || len(as[0].Records) != 25 {
+		t.Fatalf("port-scan alerts %+v, want one for 203.0.113.66 with 25 ports in %s", as, w.Format(time.RFC3339))
+	}
+	// Its hunting query finds its records.
+	found := mustTrawl(t, data, "search", "--format", "ndjson", "--limit", "100", "--from", w.Format(time.RFC3339),
+		"--to", w.Add(5*time.Minute).Format(time.RFC3339), as[0].Query)
+	for _, id := range as[0].Records {
+		if !strings.Contains(found, id) {
+			t.Fatalf("the alert's query %q does not find record %s", as[0].Query, id)
+		}
 	}
 }

@@ -1,0 +1,407 @@
+package lake
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/query"
+)
+
+// Detection at ingest: every commit queues its segments (detect_queue, in
+// the commit's own transaction: one row per segment, so queuing never
+// slows a commit measurably and never loses one), and a detector reads the
+// queued segments in the background, evaluates the single-event rules over
+// them, and stores the alerts and dequeues the segments in one
+// transaction. A compaction that merges a queued segment queues the merged
+// one, so a record is evaluated at least once whatever compaction does,
+// and merging alerts by record id (MergeAlerts) makes evaluating it twice
+// harmless.
+
+// Committed is signalled after a commit queued segments for the detector
+// (one signal may stand for many commits).
+func (l *Lake) Committed() <-chan struct{} { return l.committed }
+
+// wakeDetector signals Committed without waiting: a commit never waits
+// for the detector.
+func (l *Lake) wakeDetector() {
+	select {
+	case l.committed <- struct{}{}:
+	default:
+	}
+}
+
+// queueDetection queues newly committed segments for the detector.
+func queueDetection(ctx context.Context, conn *catConn, segs []Segment) error {
+	now := time.Now().UTC()
+	for _, s := range segs {
+		if _, err := conn.ExecContext(ctx, `INSERT INTO detect_queue VALUES (?, ?) ON CONFLICT DO NOTHING`, s.ID, now); err != nil {
+			return fmt.Errorf("queue segment %s for detection: %w", s.Path, err)
+		}
+	}
+	return nil
+}
+
+// requeueMerged moves the queue entries of a compaction's inputs to its
+// output: records the detector has not read yet are read in the output.
+func requeueMerged(ctx context.Context, conn *catConn, out Segment, inputs []Segment) error {
+	queued := int64(0)
+	for _, s := range inputs {
+		res, err := conn.ExecContext(ctx, `DELETE FROM detect_queue WHERE segment_id = ?`, s.ID)
+		if err != nil {
+			return fmt.Errorf("dequeue segment %s: %w", s.Path, err)
+		}
+		n, _ := res.RowsAffected()
+		queued += n
+	}
+	if queued == 0 {
+		return nil
+	}
+	return queueDetection(ctx, conn, []Segment{out})
+}
+
+// Pending is a group of queued segments of one index and tenant.
+type Pending struct {
+	Index, Tenant string
+	Segments      []Segment
+}
+
+// PendingDetection returns up to limit queued segments, oldest queued
+// first, grouped by index and tenant.
+func (l *Lake) PendingDetection(ctx context.Context, limit int) ([]Pending, error) {
+	segs, err := l.querySegments(ctx, `SELECT s.id, s.idx, s.tenant, s.day, s.path, s.rows, s.bytes, s.min_ts, s.max_ts, s.row_groups, s.level
+ FROM detect_queue q JOIN segments s ON s.id = q.segment_id ORDER BY q.queued_at, s.id LIMIT `+fmt.Sprint(limit))
+	if err != nil {
+		return nil, fmt.Errorf("lake: segments queued for detection: %w", err)
+	}
+	var out []Pending
+	at := map[[2]string]int{}
+	for _, s := range segs {
+		k := [2]string{s.Index, s.Tenant}
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, Pending{Index: s.Index, Tenant: s.Tenant})
+		}
+		out[i].Segments = append(out[i].Segments, s)
+	}
+	return out, nil
+}
+
+// DetectionBacklog is how many segments wait for the detector.
+func (l *Lake) DetectionBacklog(ctx context.Context) (int64, error) {
+	var n int64
+	if err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM detect_queue q JOIN segments s ON s.id = q.segment_id`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("lake: detection backlog: %w", err)
+	}
+	return n, nil
+}
+
+// RuleHits is what one rule matched in one window of some segments.
+type RuleHits struct {
+	Rule        int // index into the queries MatchSegments was given
+	WindowStart time.Time
+	Count       int64    // matching records in these segments
+	Records     []string // their ids, newest first, at most maxIDs
+}
+
+// MatchSegments evaluates queries (each in the search language, bound to
+// the pending group's index) over the group's segments in one scan, and
+// returns, per query and window of the given width (aligned on the Unix
+// epoch), how many records matched and the ids of the newest maxIDs. A
+// query that does not bind to the index (a field it lacks) is an error
+// naming it.
+func (l *Lake) MatchSegments(ctx context.Context, p Pending, queries []string, window time.Duration, maxIDs int) ([]RuleHits, error) {
+	s := interflow.SchemaFor(p.Index)
+	if s == nil || len(p.Segments) == 0 || len(queries) == 0 {
+		return nil, nil
+	}
+	// The whole span of the segments, so none is read with a time condition.
+	pl := &plan{schema: s, from: oldest(p.Segments), to: newest(p.Segments).Add(time.Microsecond)}
+	src, ok, err := l.source(pl, p.Segments)
+	if err != nil || !ok {
+		return nil, err
+	}
+	// One filtered scan per query, not one scan computing every query per
+	// row: as a filter, a query's cheap typed terms spare its JSON terms
+	// (raw.<path>) the rows they reject, and DuckDB ran out of memory
+	// computing a dozen JSON conditions for every row.
+	c := compiled{}
+	var parts []string
+	now := time.Now()
+	for i, q := range queries {
+		ast, err := query.Parse(q)
+		if err != nil {
+			return nil, fmt.Errorf("lake: rule query %q: %w", q, err)
+		}
+		e, err := query.Bind(ast, s, now)
+		if err != nil {
+			return nil, fmt.Errorf("lake: rule query %q on %s: %w", q, p.Index, err)
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, `SELECT %d AS k, id, "timestamp" AS ts FROM %s WHERE tenant = %s AND (`, i, src, c.arg(p.Tenant))
+		c.sql(&b, query.Simplify(e), s)
+		b.WriteString(")")
+		parts = append(parts, b.String())
+	}
+	width := window.Microseconds()
+	// Ids by a window function, not an ordered list aggregate: DuckDB
+	// keeps a sort per group for the latter.
+	q := `SELECT k, w, n, id FROM (
+ SELECT k, w, id, row_number() OVER (PARTITION BY k, w ORDER BY ts DESC, id DESC) AS rn, count(*) OVER (PARTITION BY k, w) AS n FROM (
+  SELECT k, id, ts, epoch_us(ts) // ` + fmt.Sprint(width) + ` AS w FROM (` + strings.Join(parts, "\n UNION ALL ") + `)
+ )
+) WHERE rn <= ` + fmt.Sprint(maxIDs) + ` ORDER BY k, w, rn`
+	rows, err := l.q.QueryContext(ctx, q, c.args...)
+	if err != nil {
+		return nil, fmt.Errorf("lake: evaluate rules over %d segments of %s/%s: %w", len(p.Segments), p.Index, p.Tenant, err)
+	}
+	defer rows.Close()
+	var out []RuleHits
+	for rows.Next() {
+		var k int
+		var w, n int64
+		var id string
+		if err := rows.Scan(&k, &w, &n, &id); err != nil {
+			return nil, fmt.Errorf("lake: evaluate rules: %w", err)
+		}
+		start := time.UnixMicro(w * width).UTC()
+		if len(out) == 0 || out[len(out)-1].Rule != k || !out[len(out)-1].WindowStart.Equal(start) {
+			out = append(out, RuleHits{Rule: k, WindowStart: start, Count: n})
+		}
+		h := &out[len(out)-1]
+		h.Records = append(h.Records, id)
+	}
+	return out, rows.Err()
+}
+
+func newest(segs []Segment) time.Time {
+	t := segs[0].MaxTS
+	for _, s := range segs[1:] {
+		if s.MaxTS.After(t) {
+			t = s.MaxTS
+		}
+	}
+	return t
+}
+
+// DoneDetection stores the alerts the detector raised over some queued
+// segments (merged into the stored ones: MergeAlerts) and takes the
+// segments off the queue, in one transaction. It returns the alerts that
+// were new.
+func (l *Lake) DoneDetection(ctx context.Context, segs []Segment, alerts []Alert) (int, error) {
+	var n int
+	var err error
+	// A compaction retiring one of these segments at the same moment makes
+	// DuckDB abort one of the two transactions; the detector's is tried
+	// again (the queue then names the merged segment, which is fine too).
+	for try := 0; try < 3; try++ {
+		if n, err = l.doneDetection(ctx, segs, alerts); err == nil || !strings.Contains(err.Error(), "onflict") {
+			break
+		}
+	}
+	return n, err
+}
+
+func (l *Lake) doneDetection(ctx context.Context, segs []Segment, alerts []Alert) (int, error) {
+	n := 0
+	err := l.withTx(ctx, func(conn *catConn) error {
+		n = 0
+		for _, s := range segs {
+			if _, err := conn.ExecContext(ctx, `DELETE FROM detect_queue WHERE segment_id = ?`, s.ID); err != nil {
+				return err
+			}
+		}
+		var err error
+		n, err = mergeAlerts(ctx, conn, alerts, l.db.pg)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("lake: store the detector's alerts: %w", err)
+	}
+	return n, nil
+}
+
+// mergeAlerts stores alerts: a new (tenant, rule, window, group) is
+// inserted; one already stored keeps its id, time and notification, takes
+// the union of both record lists (the stored ids first, at most
+// alertRecordIDs), and the larger count. Evaluating the same records again
+// (the schedule after the detector, a merged segment, another node)
+// changes nothing. It returns how many alerts were new.
+func mergeAlerts(ctx context.Context, conn *catConn, alerts []Alert, pg bool) (int, error) {
+	n := 0
+	now := time.Now().UTC()
+	for i := range alerts {
+		a := &alerts[i]
+		a.ID, a.Time = alertID(a), now
+		recs, _ := json.Marshal(capIDs(a.Records))
+		res, err := conn.ExecContext(ctx, `INSERT INTO alerts (id, tenant, rule_id, rule, level, window_start, window_end, group_key, count,
+ records, query, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+			a.ID, a.Tenant, a.RuleID, a.Rule, a.Level, a.WindowStart.UTC(), a.WindowEnd.UTC(), a.Group, a.Count, string(recs), a.Query, now)
+		if err != nil {
+			return n, fmt.Errorf("alert of %s: %w", a.RuleID, err)
+		}
+		if k, _ := res.RowsAffected(); k > 0 {
+			n++
+			continue
+		}
+		if err := mergeInto(ctx, conn, a, pg); err != nil {
+			return n, fmt.Errorf("alert of %s: %w", a.RuleID, err)
+		}
+	}
+	return n, nil
+}
+
+// alertRecordIDs is how many record ids an alert keeps.
+const alertRecordIDs = 100
+
+func capIDs(ids []string) []string {
+	if ids == nil {
+		return []string{}
+	}
+	return ids[:min(len(ids), alertRecordIDs)]
+}
+
+// mergeInto merges a into the stored alert with its id. On PostgreSQL the
+// row is locked first, so two nodes merging into one alert both count.
+func mergeInto(ctx context.Context, conn *catConn, a *Alert, pg bool) error {
+	lock := ""
+	if pg {
+		lock = " FOR UPDATE"
+	}
+	var count int64
+	var stored string
+	if err := conn.QueryRowContext(ctx, `SELECT count, records FROM alerts WHERE id = ?`+lock, a.ID).Scan(&count, &stored); err != nil {
+		return err
+	}
+	var old []string
+	if err := json.Unmarshal([]byte(stored), &old); err != nil {
+		return fmt.Errorf("stored records of alert %s: %w", a.ID, err)
+	}
+	ids, grew := unionIDs(old, a.Records)
+	if !grew && a.Count <= count {
+		return nil
+	}
+	recs, _ := json.Marshal(ids)
+	_, err := conn.ExecContext(ctx, `UPDATE alerts SET count = ?, records = ? WHERE id = ?`, max(count, a.Count, int64(len(ids))), string(recs), a.ID)
+	return err
+}
+
+// unionIDs is old followed by the ids of more it lacks, at most
+// alertRecordIDs; grew says whether any was added.
+func unionIDs(old, more []string) ([]string, bool) {
+	seen := make(map[string]bool, len(old))
+	out := append([]string{}, old...)
+	for _, id := range old {
+		seen[id] = true
+	}
+	grew := false
+	for _, id := range more {
+		if len(out) >= alertRecordIDs {
+			break
+		}
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+			grew = true
+		}
+	}
+	return out, grew
+}
+
+// GroupCount is one group of a count aggregation that passed its
+// threshold.
+type GroupCount struct {
+	Key     string   // the group-by value ("" without one)
+	Count   int64    // matching records, or distinct values of the counted field
+	Records []string // ids of the group's records, newest first, at most maxIDs
+}
+
+// CountRule is a count aggregation: count(Field) by GroupBy Op Threshold.
+// Field "" counts records; a field counts its distinct values. Only text,
+// integer and IP fields group or count; a record whose group-by value is
+// absent belongs to no group.
+type CountRule struct {
+	GroupBy, Field string
+	Op             string // >, >=, <, <=, ==
+	Threshold      int64
+}
+
+// CountGroups evaluates a count aggregation over the records of one index
+// that req selects, in the lake: however many records match, every one is
+// counted (not the newest few thousand), and the groups that pass the
+// threshold come back sorted by key.
+func (l *Lake) CountGroups(ctx context.Context, req SearchRequest, cr CountRule, maxIDs int) ([]GroupCount, error) {
+	if len(req.Indices) != 1 {
+		return nil, fmt.Errorf("lake: count groups over %d indices: name one", len(req.Indices))
+	}
+	plans, err := l.prepare(ctx, &req)
+	if err != nil || len(plans) == 0 {
+		return nil, err
+	}
+	p := plans[0]
+	text := func(name string) (string, error) {
+		i, ok := p.schema.Lookup(name)
+		if !ok {
+			return "", &FieldError{Field: name}
+		}
+		switch p.schema.Fields[i].Type {
+		case interflow.String, interflow.Int, interflow.IP:
+			return "CAST(" + quoteIdent(ColumnName(name)) + " AS VARCHAR)", nil
+		}
+		return "", fmt.Errorf("lake: %s is not a text, integer or IP field: it cannot group or be counted", name)
+	}
+	key, n := "''", "count(*)"
+	if cr.GroupBy != "" {
+		if key, err = text(cr.GroupBy); err != nil {
+			return nil, err
+		}
+	}
+	if cr.Field != "" {
+		f, err := text(cr.Field)
+		if err != nil {
+			return nil, err
+		}
+		n = "count(DISTINCT " + f + ")"
+	}
+	op := map[string]string{">": ">", ">=": ">=", "<": "<", "<=": "<=", "==": "="}[cr.Op]
+	if op == "" {
+		return nil, fmt.Errorf("lake: count comparison %q: use >, >=, <, <= or ==", cr.Op)
+	}
+	src, ok, err := l.source(p, p.segs)
+	if err != nil || !ok {
+		return nil, err
+	}
+	// The groups that pass, then the newest ids of each by a window
+	// function (see MatchSegments).
+	q := `SELECT t.k, g.n, t.id FROM (
+ SELECT k, id, row_number() OVER (PARTITION BY k ORDER BY ts DESC, id DESC) AS rn FROM (
+  SELECT ` + key + ` AS k, id, "timestamp" AS ts FROM ` + src + ` WHERE ` + p.where + `) WHERE k IS NOT NULL
+) t JOIN (
+ SELECT k, n FROM (SELECT ` + key + ` AS k, ` + n + ` AS n FROM ` + src + ` WHERE ` + p.where + ` GROUP BY 1) WHERE k IS NOT NULL AND n ` + op + ` ?
+) g ON t.k = g.k WHERE t.rn <= ` + fmt.Sprint(maxIDs) + ` ORDER BY t.k, t.rn`
+	args := append(append(append([]any(nil), p.args...), p.args...), cr.Threshold)
+	rows, err := l.q.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("lake: count groups of %s: %w", p.schema.Index, err)
+	}
+	defer rows.Close()
+	var out []GroupCount
+	for rows.Next() {
+		var k, id string
+		var n int64
+		if err := rows.Scan(&k, &n, &id); err != nil {
+			return nil, fmt.Errorf("lake: count groups: %w", err)
+		}
+		if len(out) == 0 || out[len(out)-1].Key != k {
+			out = append(out, GroupCount{Key: k, Count: n})
+		}
+		g := &out[len(out)-1]
+		g.Records = append(g.Records, id)
+	}
+	return out, rows.Err()
+}
