@@ -292,13 +292,7 @@ func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b
 	sort.Slice(starts, func(i, j int) bool { return starts[i].Before(starts[j]) })
 	var out []lake.Alert
 	for _, w := range starts {
-		rows := byWindow[w]
-		// Newest first, as a window's own search returns them.
-		sort.SliceStable(rows, func(i, j int) bool {
-			ti, _ := rows[i]["timestamp"].(time.Time)
-			tj, _ := rows[j]["timestamp"].(time.Time)
-			return ti.After(tj)
-		})
+		rows := byWindow[w] // newest first, as the search returned them
 		out = append(out, windowAlerts(tenant, r, b, s, w, w.Add(step), rows)...)
 	}
 	return out, true, nil
@@ -361,14 +355,19 @@ func (a *App) Alerts(ctx context.Context, sc Scope, f AlertFilter) ([]Alert, err
 	}
 	out := make([]Alert, 0, len(as))
 	for _, x := range as {
-		recs := x.Records
-		if recs == nil {
-			recs = []string{}
-		}
-		out = append(out, Alert{ID: x.ID, Rule: x.Rule, RuleID: x.RuleID, Level: x.Level, Tenant: x.Tenant, Time: x.Time,
-			WindowStart: x.WindowStart, WindowEnd: x.WindowEnd, Group: x.Group, Count: x.Count, Records: recs, Query: x.Query})
+		out = append(out, publicAlert(x))
 	}
 	return out, nil
+}
+
+// publicAlert is a stored alert as users see it (records never null).
+func publicAlert(x lake.Alert) Alert {
+	recs := x.Records
+	if recs == nil {
+		recs = []string{}
+	}
+	return Alert{ID: x.ID, Rule: x.Rule, RuleID: x.RuleID, Level: x.Level, Tenant: x.Tenant, Time: x.Time,
+		WindowStart: x.WindowStart, WindowEnd: x.WindowEnd, Group: x.Group, Count: x.Count, Records: recs, Query: x.Query}
 }
 
 // AlertCount is how many alerts a rule raised for a tenant, by level.

@@ -139,19 +139,14 @@ func (a *App) SetRuleEnabled(ctx context.Context, sc Scope, tenant, id string, o
 		if r.ID != id {
 			continue
 		}
-		s := lake.StoredRule{Tenant: t, ID: id, Enabled: on, Builtin: builtin[id]}
-		if !s.Builtin {
-			stored, err := a.lake.Rules(ctx, t)
-			if err != nil {
-				return err
-			}
-			for _, x := range stored {
-				if x.ID == id {
-					s.YAML = x.YAML
-				}
-			}
+		// A built-in rule is stored only as a tenant's switch; a tenant's
+		// own rule keeps its YAML.
+		if builtin[id] {
+			err = a.lake.PutRule(ctx, lake.StoredRule{Tenant: t, ID: id, Enabled: on, Builtin: true})
+		} else {
+			err = a.lake.EnableRule(ctx, t, id, on)
 		}
-		if err := a.lake.PutRule(ctx, s); err != nil {
+		if err != nil {
 			return err
 		}
 		_ = a.lake.Audit(ctx, sc.Actor, t, map[bool]string{true: "rule.enable", false: "rule.disable"}[on], id, r.Title)

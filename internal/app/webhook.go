@@ -92,8 +92,7 @@ func (a *App) deliverAlerts(ctx context.Context) error {
 			out := make([]Alert, len(as))
 			ids := make([]string, len(as))
 			for i, x := range as {
-				out[i] = Alert{ID: x.ID, Rule: x.Rule, RuleID: x.RuleID, Level: x.Level, Tenant: x.Tenant, Time: x.Time,
-					WindowStart: x.WindowStart, WindowEnd: x.WindowEnd, Group: x.Group, Count: x.Count, Records: x.Records, Query: x.Query}
+				out[i] = publicAlert(x)
 				ids[i] = x.ID
 			}
 			if err := a.post(ctx, client, h.URL, out); err != nil {

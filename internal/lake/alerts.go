@@ -217,6 +217,18 @@ func (l *Lake) PutRule(ctx context.Context, r StoredRule) error {
 	return nil
 }
 
+// EnableRule switches a tenant's stored rule on or off.
+func (l *Lake) EnableRule(ctx context.Context, tenant, id string, on bool) error {
+	res, err := l.db.ExecContext(ctx, `UPDATE rules SET enabled = ?, updated_at = ? WHERE tenant = ? AND id = ?`, on, time.Now().UTC(), tenant, id)
+	if err != nil {
+		return fmt.Errorf("lake: switch rule %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("rule %s of tenant %s: %w", id, tenant, ErrNotFound)
+	}
+	return nil
+}
+
 // DeleteRule deletes a tenant's rule; it reports whether there was one.
 func (l *Lake) DeleteRule(ctx context.Context, tenant, id string) (bool, error) {
 	res, err := l.db.ExecContext(ctx, `DELETE FROM rules WHERE tenant = ? AND id = ? AND NOT builtin`, tenant, id)

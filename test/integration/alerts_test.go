@@ -255,6 +255,10 @@ func TestDetectionAlerts(t *testing.T) {
 	if line := fmt.Sprintf(`trawl_alerts_total{tenant="acme",rule_id="trawl-ct-003",level="critical"} %d`, len(hours)); !strings.Contains(string(metrics), line) {
 		t.Errorf("metrics lack %s", line)
 	}
+	// Every committed segment has been read by the detector.
+	if line := "\ntrawl_detect_backlog_segments 0\n"; !strings.Contains(string(metrics), line) {
+		t.Errorf("metrics lack %q", line)
+	}
 	// Another tenant's token sees none of acme's alerts.
 	tok := strings.TrimSpace(mustTrawl(t, data, "token", "create", "--tenant", "globex", "--name", "g"))
 	r := trawl(t, data, []string{"TRAWL_TOKEN=" + tok}, "alerts", "--format", "json", "--since", "-48h")
@@ -389,9 +393,10 @@ func TestAlertWebhook(t *testing.T) {
 		}
 		return as
 	}
-	// Alerts raised before the webhook was set are not sent.
+	// Alerts raised before the webhook was set are not sent. (An
+	// evaluation first: it ends once the detector has read every commit.)
 	before := map[string]bool{}
-	for _, a := range list() {
+	for _, a := range list("--evaluate") {
 		before[a.ID] = true
 	}
 	if r := trawl(t, data, nil, "rules", "webhook", "http://169.254.169.254/latest", "--tenant", "acme"); r.code == 0 {
