@@ -77,7 +77,7 @@ func (a *App) EvaluateRules(ctx context.Context, sc Scope) (*EvaluationReport, e
 		return nil, err
 	}
 	rep := &EvaluationReport{}
-	// What commits queued first: the detector's alerts come before the
+	// What commits left unread first: the detector's alerts come before the
 	// schedule's windows, which then find them raised.
 	det, err := a.detectQueued(ctx)
 	rep.Alerts += det.Alerts
@@ -394,7 +394,7 @@ func (a *App) AlertCounts(ctx context.Context, sc Scope) ([]AlertCount, error) {
 	return out, nil
 }
 
-// Detection at ingest: every commit queues its segments, and the detector
+// Detection at ingest: every commit registers its segments unread, and the detector
 // evaluates the single-event rules over them within seconds, in the
 // background (a commit never waits for it). It reaches records whatever
 // their event time, so a record delivered hours late still raises its
@@ -402,7 +402,7 @@ func (a *App) AlertCounts(ctx context.Context, sc Scope) ([]AlertCount, error) {
 // changes nothing for what the detector already raised (alerts merge by
 // record id) and is the safety net for rules added or enabled later.
 const (
-	detectSegments = 256              // queued segments per pass of the detector
+	detectSegments = 256              // unread segments per pass of the detector
 	detectPause    = time.Second      // between passes: commits arriving meanwhile make one pass
 	detectPoll     = 15 * time.Second // other nodes' commits signal nothing here
 )
@@ -413,7 +413,7 @@ type DetectReport struct {
 	Alerts   int // new ones
 }
 
-// RunDetector evaluates queued segments as commits signal them (and every
+// RunDetector evaluates unread segments as commits signal them (and every
 // detectPoll for the other nodes' commits) until ctx ends.
 func (a *App) RunDetector(ctx context.Context) {
 	t := time.NewTicker(detectPoll)
@@ -427,7 +427,7 @@ func (a *App) RunDetector(ctx context.Context) {
 		}
 		rep, err := a.Detect(ctx)
 		if err != nil && ctx.Err() == nil {
-			a.log.Warn("evaluating detection rules at ingest failed; the segments stay queued and are tried again", "err", err)
+			a.log.Warn("evaluating detection rules at ingest failed; the segments stay unread and are tried again", "err", err)
 		} else if rep.Alerts > 0 {
 			a.log.Info("detection rules raised alerts at ingest", "alerts", rep.Alerts, "segments", rep.Segments)
 		}
@@ -439,7 +439,7 @@ func (a *App) RunDetector(ctx context.Context) {
 	}
 }
 
-// Detect evaluates the single-event rules over every segment queued by a
+// Detect evaluates the single-event rules over every segment left unread by a
 // commit, then delivers new alerts to the webhooks.
 func (a *App) Detect(ctx context.Context) (DetectReport, error) {
 	ctx, done, err := a.begin(ctx)
@@ -458,7 +458,7 @@ func (a *App) Detect(ctx context.Context) (DetectReport, error) {
 	return rep, err
 }
 
-// detectQueued runs passes until the queue is empty (or a bounded number
+// detectQueued runs passes until no segment is unread (or a bounded number
 // of passes: commits may keep coming). The caller holds evalMu.
 func (a *App) detectQueued(ctx context.Context) (DetectReport, error) {
 	var rep DetectReport
@@ -511,8 +511,8 @@ func (a *App) singleEventRules(ctx context.Context, tenant string) ([]*detect.Ru
 	return out, nil
 }
 
-// detectGroup evaluates the rules of one index over a group of queued
-// segments of one tenant, stores the alerts and dequeues the segments.
+// detectGroup evaluates the rules of one index over a group of unread
+// segments of one tenant, stores the alerts and marks the segments read.
 func (a *App) detectGroup(ctx context.Context, p lake.Pending, rules []*detect.Rule) (int, error) {
 	s := interflow.SchemaFor(p.Index)
 	var rs []*detect.Rule

@@ -20,7 +20,10 @@ type Batch struct {
 	rows   int // capacity hint for column arrays
 	cols   []column
 	used   [2]uint64 // which columns some row sets
-	bytes  int64
+	// The used columns by kind, so Append runs one loop per kind with no
+	// switch per field.
+	texts, nums, lists [2]uint64
+	bytes              int64
 }
 
 const (
@@ -70,6 +73,7 @@ func (b *Batch) Bytes() int64 { return b.bytes }
 // Reset empties the batch, keeping its memory for the next one.
 func (b *Batch) Reset() {
 	b.n, b.bytes, b.used = 0, 0, [2]uint64{}
+	b.texts, b.nums, b.lists = [2]uint64{}, [2]uint64{}, [2]uint64{}
 	for i := range b.cols {
 		c := &b.cols[i]
 		c.used = false
@@ -89,7 +93,16 @@ func (b *Batch) Reset() {
 func (b *Batch) use(f int, typ Type) *column {
 	c := &b.cols[f]
 	c.used, c.typ = true, typ
-	b.used[f>>6] |= 1 << (f & 63)
+	bit := uint64(1) << (f & 63)
+	b.used[f>>6] |= bit
+	switch typ {
+	case String, IP:
+		b.texts[f>>6] |= bit
+	case Strings:
+		b.lists[f>>6] |= bit
+	default:
+		b.nums[f>>6] |= bit
+	}
 	if cap(c.def) < b.rows {
 		c.def = make([]byte, 0, b.rows)
 	}
@@ -117,40 +130,45 @@ func (b *Batch) use(f int, typ Type) *column {
 // its schema's fields.
 func (b *Batch) Append(r *Record) {
 	for w := range b.used {
-		for m := b.used[w] | r.set[w]; m != 0; m &= m - 1 {
-			b.appendField(r, w<<6|bits.TrailingZeros64(m))
+		for m := r.set[w] &^ b.used[w]; m != 0; m &= m - 1 {
+			f := w<<6 | bits.TrailingZeros64(m)
+			b.use(f, b.Schema.Fields[f].Type)
+		}
+		set := r.set[w]
+		for m := b.texts[w]; m != 0; m &= m - 1 {
+			k := bits.TrailingZeros64(m)
+			c := &b.cols[w<<6|k]
+			at := [2]int32{int32(c.size), int32(c.size)}
+			has := byte(set >> k & 1)
+			if has != 0 {
+				at = b.text(c, r, w<<6|k)
+			}
+			c.def = append(c.def, has)
+			c.start, c.end = append(c.start, at[0]), append(c.end, at[1])
+		}
+		for m := b.nums[w]; m != 0; m &= m - 1 {
+			k := bits.TrailingZeros64(m)
+			c := &b.cols[w<<6|k]
+			has := set >> k & 1
+			c.def = append(c.def, byte(has))
+			c.num = append(c.num, r.num[w<<6|k]&-int64(has))
+		}
+		for m := b.lists[w]; m != 0; m &= m - 1 {
+			k := bits.TrailingZeros64(m)
+			c := &b.cols[w<<6|k]
+			var l []string
+			has := byte(set >> k & 1)
+			if has != 0 {
+				l = append([]string(nil), r.list[w<<6|k]...)
+			}
+			c.def = append(c.def, has)
+			c.list = append(c.list, l)
 		}
 	}
 	// A used column holds up to 9 bytes a row beside its text (a
 	// definition level and a number or a span).
 	b.bytes += int64(bits.OnesCount64(b.used[0])+bits.OnesCount64(b.used[1])) * 9
 	b.n++
-}
-
-// appendField appends field i of r (or its absence) to its column.
-func (b *Batch) appendField(r *Record, i int) {
-	c := &b.cols[i]
-	if !c.used {
-		c = b.use(i, b.Schema.Fields[i].Type)
-	}
-	has := r.set[i>>6] >> (i & 63) & 1
-	c.def = append(c.def, byte(has))
-	switch c.typ {
-	case String, IP:
-		at := [2]int32{int32(c.size), int32(c.size)}
-		if has != 0 {
-			at = b.text(c, r, i)
-		}
-		c.start, c.end = append(c.start, at[0]), append(c.end, at[1])
-	case Strings:
-		var l []string
-		if has != 0 {
-			l = append([]string(nil), r.list[i]...)
-		}
-		c.list = append(c.list, l)
-	default:
-		c.num = append(c.num, r.num[i]&-int64(has))
-	}
 }
 
 // text stores field i of r in column c and returns its span: the last

@@ -116,3 +116,35 @@ func TestBatchSharesStableSpans(t *testing.T) {
 		t.Fatalf("after Reset: %q %q", b.StrBytes(FRaw, 1), b.StrBytes(FAction, 0))
 	}
 }
+
+// BenchmarkBatchAppendFlows: VPC flow-like records, whose texts (addresses,
+// the line) change every row and are set as bytes.
+func BenchmarkBatchAppendFlows(b *testing.B) {
+	recs := make([]*Record, 64)
+	for i := range recs {
+		r := New(Traffic())
+		r.Stamp(Provenance{Tenant: "t", Connector: "c", Bucket: "b", Key: "AWSLogs/123/vpcflowlogs/us-east-1/2024/05/01/x.log.gz", ETag: "e"}, int64(i), "vpcflow", "paas")
+		r.SetTime(FTimestamp, time.Unix(1700000000+int64(i), 0))
+		line := []byte("2 123456789012 eni-0a1b2c3d 10.0.0." + strings.Repeat("1", 1+i%3) + " 172.16.4.9 44321 443 6 10 840 1700000000 1700000060 ACCEPT OK")
+		r.SetBytes(FRaw, line)
+		r.SetBytes(FSrcIP, line[27:35])
+		r.SetBytes(TDstIP, []byte("172.16.4.9"))
+		r.SetBytes(TInterfaceID, line[15:26])
+		r.SetString(FAccountID, "123456789012")
+		r.SetString(FAction, "ACCEPT")
+		r.SetString(TLogStatus, "OK")
+		r.SetString(TProtoName, "tcp")
+		for _, f := range []int{TSrcPort, TDstPort, TProtocol, TPackets, TBytes, TVersion} {
+			r.SetInt(f, int64(i*7+f))
+		}
+		recs[i] = r
+	}
+	batch := NewBatch(Traffic())
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if batch.Len() == 20000 {
+			batch.Reset()
+		}
+		batch.Append(recs[i&63])
+	}
+}

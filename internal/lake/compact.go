@@ -3,6 +3,7 @@ package lake
 import (
 	"container/heap"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -158,6 +159,18 @@ func (l *Lake) swap(ctx context.Context, out Segment, inputs []Segment, grace ti
 	l.commitMu.Lock()
 	defer l.commitMu.Unlock()
 	return l.withTx(ctx, func(conn *catConn) error {
+		// The merged segment waits for the detector if an input did: its
+		// records are read there.
+		detected := true
+		for _, s := range inputs {
+			var d sql.NullBool
+			if err := conn.QueryRowContext(ctx, `SELECT detected FROM segments WHERE id = ?`, s.ID).Scan(&d); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if d.Valid && !d.Bool {
+				detected = false
+			}
+		}
 		for _, s := range inputs {
 			res, err := conn.ExecContext(ctx, `DELETE FROM segments WHERE id = ?`, s.ID)
 			if err != nil {
@@ -171,10 +184,7 @@ func (l *Lake) swap(ctx context.Context, out Segment, inputs []Segment, grace ti
 				return err
 			}
 		}
-		if err := insertSegments(ctx, conn, []Segment{out}); err != nil {
-			return err
-		}
-		return requeueMerged(ctx, conn, out, inputs)
+		return insertSegments(ctx, conn, []Segment{out}, detected)
 	})
 }
 

@@ -9,9 +9,9 @@ import (
 	"github.com/trawlhq/trawl/internal/interflow"
 )
 
-// TestDetectionQueue: every commit queues its segments; a compaction of
-// segments the detector has not read queues the merged one (so no record
-// escapes the detector); MatchSegments counts per rule and window what a
+// TestDetectionQueue: every commit leaves its segments unread by the
+// detector; a compaction of unread segments registers the merged one
+// unread (so no record escapes the detector); MatchSegments counts per rule and window what a
 // search of the same query counts; storing the same alert twice changes
 // nothing, and a second batch of records adds its ids and count.
 func TestDetectionQueue(t *testing.T) {
@@ -59,7 +59,7 @@ func TestDetectionQueue(t *testing.T) {
 		t.Fatalf("pending after compaction: %+v", p)
 	}
 	if n, _ := l.SegmentCount(ctx, "aws_events"); n != len(p[0].Segments) {
-		t.Fatalf("%d segments, %d queued after compaction: the merged segment must be queued", n, len(p[0].Segments))
+		t.Fatalf("%d segments, %d unread after compaction: the merged segment must be unread", n, len(p[0].Segments))
 	}
 	queries := []string{"event_name:StopLogging", "event_name:GetObject AND srcip:10.0.0.1", "event_name:Nothing"}
 	hits, err := l.MatchSegments(ctx, p[0], queries, 5*time.Minute, 3)
@@ -101,7 +101,7 @@ func TestDetectionQueue(t *testing.T) {
 		t.Fatalf("first store: %d new, %v", n, err)
 	}
 	if p := pending(); len(p) != 0 {
-		t.Fatalf("still queued after DoneDetection: %+v", p)
+		t.Fatalf("still unread after DoneDetection: %+v", p)
 	}
 	if n, err := l.DoneDetection(ctx, nil, alerts); err != nil || n != 0 {
 		t.Fatalf("second store: %d new, %v", n, err)

@@ -325,10 +325,7 @@ func (l *Lake) register(ctx context.Context, bs []*Batch, segs []Segment) error 
 		if err := checkLeases(ctx, conn, bs); err != nil {
 			return err
 		}
-		if err := insertSegments(ctx, conn, segs); err != nil {
-			return err
-		}
-		if err := queueDetection(ctx, conn, segs); err != nil {
+		if err := insertSegments(ctx, conn, segs, false); err != nil {
 			return err
 		}
 		for _, b := range bs {
@@ -356,11 +353,13 @@ func mergeObjects(bs []*Batch) []*Batch {
 	return out
 }
 
-func insertSegments(ctx context.Context, conn *catConn, segs []Segment) error {
+// insertSegments registers segments; detected says whether the detector
+// has read their records (false for a commit's: they wait for it).
+func insertSegments(ctx context.Context, conn *catConn, segs []Segment, detected bool) error {
 	now := time.Now().UTC()
 	for _, s := range segs {
-		_, err := conn.ExecContext(ctx, `INSERT INTO segments VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
-			s.ID, s.Index, s.Tenant, s.Day, s.Path, s.Rows, s.Bytes, s.MinTS, s.MaxTS, s.RowGroups, s.Level, now)
+		_, err := conn.ExecContext(ctx, `INSERT INTO segments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			s.ID, s.Index, s.Tenant, s.Day, s.Path, s.Rows, s.Bytes, s.MinTS, s.MaxTS, s.RowGroups, s.Level, now, detected)
 		if err != nil {
 			return fmt.Errorf("register segment %s: %w", s.Path, err)
 		}
@@ -602,10 +601,7 @@ func (l *Lake) ResolveRecord(ctx context.Context, item QuarantineItem, rec *inte
 			if n, _ := res.RowsAffected(); n == 0 {
 				return fmt.Errorf("quarantine entry %s: %w", item.ID, ErrNotFound) // resolved by someone else
 			}
-			if err := insertSegments(ctx, conn, segs); err != nil {
-				return err
-			}
-			if err := queueDetection(ctx, conn, segs); err != nil {
+			if err := insertSegments(ctx, conn, segs, false); err != nil {
 				return err
 			}
 			_, err = conn.ExecContext(ctx, `UPDATE objects SET records = records + 1, quarantined = quarantined - 1 WHERE connector_id = ? AND key = ?`, item.ConnectorID, item.Key)

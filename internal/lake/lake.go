@@ -295,7 +295,7 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS segments (
   id VARCHAR PRIMARY KEY, idx VARCHAR NOT NULL, tenant VARCHAR NOT NULL, day DATE NOT NULL, path VARCHAR NOT NULL,
   rows BIGINT NOT NULL, bytes BIGINT NOT NULL, min_ts TIMESTAMP NOT NULL, max_ts TIMESTAMP NOT NULL,
-  row_groups INTEGER NOT NULL, level INTEGER NOT NULL, created_at TIMESTAMP NOT NULL);
+  row_groups INTEGER NOT NULL, level INTEGER NOT NULL, created_at TIMESTAMP NOT NULL, detected BOOLEAN DEFAULT TRUE);
 CREATE TABLE IF NOT EXISTS audit_results (
   connector_id VARCHAR NOT NULL, account VARCHAR NOT NULL, region VARCHAR NOT NULL, hour TIMESTAMP NOT NULL,
   status VARCHAR NOT NULL, files INTEGER NOT NULL, missing VARCHAR, altered VARCHAR, unlisted VARCHAR, reason VARCHAR,
@@ -306,7 +306,6 @@ CREATE TABLE IF NOT EXISTS public_keys (
 CREATE TABLE IF NOT EXISTS saved_searches (
   id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, name VARCHAR NOT NULL, spec VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS segment_garbage (path VARCHAR PRIMARY KEY, delete_after TIMESTAMP NOT NULL);
-CREATE TABLE IF NOT EXISTS detect_queue (segment_id VARCHAR PRIMARY KEY, queued_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (
   id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, rule VARCHAR NOT NULL, level VARCHAR NOT NULL,
   window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL, group_key VARCHAR NOT NULL, count BIGINT NOT NULL,
@@ -355,6 +354,16 @@ func (l *Lake) migrate(ctx context.Context) error {
 	// Alerts are marked when their tenant's webhook took them.
 	if _, err := l.db.ExecContext(ctx, `ALTER TABLE alerts ADD COLUMN IF NOT EXISTS notified_at TIMESTAMP`); err != nil {
 		return fmt.Errorf("lake: add the alerts' notification time: %w", err)
+	}
+	// Before 0.5 no detector read the segments: those are taken as read.
+	if _, err := l.db.ExecContext(ctx, `ALTER TABLE segments ADD COLUMN IF NOT EXISTS detected BOOLEAN DEFAULT TRUE`); err != nil {
+		return fmt.Errorf("lake: add the segments' detection flag: %w", err)
+	}
+	if l.db.pg {
+		// The detector looks for the few unread segments among many.
+		if _, err := l.db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS segments_undetected ON segments (created_at) WHERE detected = false`); err != nil {
+			return fmt.Errorf("lake: index the segments the detector has not read: %w", err)
+		}
 	}
 	// Before 0.4 runs did not say which node made them.
 	if _, err := l.db.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN IF NOT EXISTS node VARCHAR`); err != nil {

@@ -164,7 +164,7 @@ func (l *Lake) migrateLegacyTables(ctx context.Context) error {
 			return fmt.Errorf("lake: migrate %s to segments: %w", s.Index, err)
 		}
 		err = l.withTx(ctx, func(conn *catConn) error {
-			if err := insertSegments(ctx, conn, segs); err != nil {
+			if err := insertSegments(ctx, conn, segs, true); err != nil { // legacy rows: read before detection existed
 				return err
 			}
 			_, err := conn.ExecContext(ctx, "DROP TABLE "+quoteIdent(s.Index))
