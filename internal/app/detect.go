@@ -50,7 +50,6 @@ const (
 	ruleLateness   = 15 * time.Minute
 	ruleFirstLook  = 24 * time.Hour // a rule's first evaluation looks this far back
 	ruleMaxWindows = 300            // per rule and tenant per evaluation (a day of five-minute windows)
-	alertRecords   = 100            // record ids kept per alert
 	windowRecords  = 10000          // matches one search of many windows reads (more: window by window, counted in the lake)
 )
 
@@ -184,7 +183,7 @@ func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule,
 	req := lake.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: to, Query: r.Hunt()}
 	base := lake.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: to, Query: r.Hunt()}
 	if c := r.Count; c != nil {
-		groups, err := a.lake.CountGroups(ctx, req, lake.CountRule{GroupBy: c.GroupBy, Field: c.Field, Op: c.Op, Threshold: c.Threshold}, alertRecords)
+		groups, err := a.lake.CountGroups(ctx, req, lake.CountRule{GroupBy: c.GroupBy, Field: c.Field, Op: c.Op, Threshold: c.Threshold}, lake.AlertRecordIDs)
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
@@ -203,7 +202,7 @@ func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule,
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	req.Limit = alertRecords
+	req.Limit = lake.AlertRecordIDs
 	res, err := a.lake.Search(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("rule %s: %w", r.ID, err)
@@ -232,7 +231,7 @@ func windowAlerts(tenant string, r *detect.Rule, b *detect.Bound, s *interflow.S
 		al := lake.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: to,
 			Group: group, Count: count, Query: r.Hunt()}
 		for _, row := range rows {
-			if len(al.Records) == alertRecords {
+			if len(al.Records) == lake.AlertRecordIDs {
 				break
 			}
 			if id, ok := row["id"].(string); ok {
@@ -526,7 +525,7 @@ func (a *App) detectGroup(ctx context.Context, p lake.Pending, rules []*detect.R
 		}
 		rs, queries = append(rs, r), append(queries, r.Hunt())
 	}
-	hits, err := a.lake.MatchSegments(ctx, p, queries, eventStep, alertRecords)
+	hits, err := a.lake.MatchSegments(ctx, p, queries, eventStep, lake.AlertRecordIDs)
 	if err != nil {
 		return 0, err
 	}
@@ -534,9 +533,9 @@ func (a *App) detectGroup(ctx context.Context, p lake.Pending, rules []*detect.R
 	for _, h := range hits {
 		r := rs[h.Rule]
 		al := lake.Alert{Tenant: p.Tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: h.WindowStart,
-			WindowEnd: h.WindowStart.Add(eventStep), Count: h.Count, Records: h.Records, Query: r.Hunt()}
+			WindowEnd: h.WindowStart.Add(eventStep), Count: h.Count, Records: h.Records, Query: queries[h.Rule]}
 		// The window's count in the lake: other segments may hold more of
-		// its records than these (ids are kept up to alertRecords only).
+		// its records than these (ids are kept up to lake.AlertRecordIDs only).
 		n, err := a.lake.Count(ctx, lake.SearchRequest{Indices: []string{s.Index}, Tenants: []string{p.Tenant},
 			From: al.WindowStart, To: al.WindowEnd, Query: al.Query})
 		if err != nil {

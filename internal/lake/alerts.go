@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -70,7 +69,7 @@ func (l *Lake) SaveAlerts(ctx context.Context, tenant, ruleID string, alerts []A
 		n, err = mergeAlerts(ctx, conn, alerts, l.db.pg)
 		return err
 	})
-	if err != nil && !errors.Is(err, ErrConflict) && strings.Contains(err.Error(), "Conflict") {
+	if !errors.Is(err, ErrConflict) && isConflict(err) {
 		// DuckDB's optimistic concurrency: another transaction moved the
 		// mark first.
 		err = fmt.Errorf("rule %s of tenant %s: %w: %w", ruleID, tenant, ErrConflict, err)

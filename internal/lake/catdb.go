@@ -109,3 +109,9 @@ func dollarParams(q string) string {
 	}
 	return b.String()
 }
+
+// isConflict reports whether err is DuckDB's optimistic concurrency
+// refusing a transaction that touched rows another one changed first
+// ("Conflict on tuple deletion", "write-write conflict"): the caller's
+// work was not applied and may be tried again, or was done by the other.
+func isConflict(err error) bool { return err != nil && strings.Contains(err.Error(), "onflict") }

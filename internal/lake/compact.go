@@ -3,7 +3,6 @@ package lake
 import (
 	"container/heap"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -161,15 +160,10 @@ func (l *Lake) swap(ctx context.Context, out Segment, inputs []Segment, grace ti
 	return l.withTx(ctx, func(conn *catConn) error {
 		// The merged segment waits for the detector if an input did: its
 		// records are read there.
-		detected := true
-		for _, s := range inputs {
-			var d sql.NullBool
-			if err := conn.QueryRowContext(ctx, `SELECT detected FROM segments WHERE id = ?`, s.ID).Scan(&d); err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			if d.Valid && !d.Bool {
-				detected = false
-			}
+		var unread int64
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM segments WHERE detected = false AND id IN (`+placeholders(len(inputs))+`)`,
+			segmentIDs(inputs)...).Scan(&unread); err != nil {
+			return err
 		}
 		for _, s := range inputs {
 			res, err := conn.ExecContext(ctx, `DELETE FROM segments WHERE id = ?`, s.ID)
@@ -184,7 +178,7 @@ func (l *Lake) swap(ctx context.Context, out Segment, inputs []Segment, grace ti
 				return err
 			}
 		}
-		return insertSegments(ctx, conn, []Segment{out}, detected)
+		return insertSegments(ctx, conn, []Segment{out}, unread == 0)
 	})
 }
 

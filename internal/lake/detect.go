@@ -94,7 +94,8 @@ func (l *Lake) MatchSegments(ctx context.Context, p Pending, queries []string, w
 		return nil, nil
 	}
 	// The whole span of the segments, so none is read with a time condition.
-	pl := &plan{schema: s, from: oldest(p.Segments), to: newest(p.Segments).Add(time.Microsecond)}
+	from, to := span(p.Segments)
+	pl := &plan{schema: s, from: from, to: to.Add(time.Microsecond)}
 	src, ok, err := l.source(pl, p.Segments)
 	if err != nil || !ok {
 		return nil, err
@@ -152,16 +153,6 @@ func (l *Lake) MatchSegments(ctx context.Context, p Pending, queries []string, w
 	return out, rows.Err()
 }
 
-func newest(segs []Segment) time.Time {
-	t := segs[0].MaxTS
-	for _, s := range segs[1:] {
-		if s.MaxTS.After(t) {
-			t = s.MaxTS
-		}
-	}
-	return t
-}
-
 // DoneDetection stores the alerts the detector raised over some segments
 // (merged into the stored ones: mergeAlerts) and marks the segments read,
 // in one transaction. It returns the alerts that
@@ -173,7 +164,7 @@ func (l *Lake) DoneDetection(ctx context.Context, segs []Segment, alerts []Alert
 	// DuckDB abort one of the two transactions; the detector's is tried
 	// again (the merged segment is then the one unread, which is fine too).
 	for try := 0; try < 3; try++ {
-		if n, err = l.doneDetection(ctx, segs, alerts); err == nil || !strings.Contains(err.Error(), "onflict") {
+		if n, err = l.doneDetection(ctx, segs, alerts); !isConflict(err) {
 			break
 		}
 	}
@@ -184,8 +175,8 @@ func (l *Lake) doneDetection(ctx context.Context, segs []Segment, alerts []Alert
 	n := 0
 	err := l.withTx(ctx, func(conn *catConn) error {
 		n = 0
-		for _, s := range segs {
-			if _, err := conn.ExecContext(ctx, `UPDATE segments SET detected = true WHERE id = ?`, s.ID); err != nil {
+		if len(segs) > 0 {
+			if _, err := conn.ExecContext(ctx, `UPDATE segments SET detected = true WHERE id IN (`+placeholders(len(segs))+`)`, segmentIDs(segs)...); err != nil {
 				return err
 			}
 		}
@@ -202,7 +193,7 @@ func (l *Lake) doneDetection(ctx context.Context, segs []Segment, alerts []Alert
 // mergeAlerts stores alerts: a new (tenant, rule, window, group) is
 // inserted; one already stored keeps its id, time and notification, takes
 // the union of both record lists (the stored ids first, at most
-// alertRecordIDs), and the larger count. Evaluating the same records again
+// AlertRecordIDs), and the larger count. Evaluating the same records again
 // (the schedule after the detector, a merged segment, another node)
 // changes nothing. It returns how many alerts were new.
 func mergeAlerts(ctx context.Context, conn *catConn, alerts []Alert, pg bool) (int, error) {
@@ -229,14 +220,23 @@ func mergeAlerts(ctx context.Context, conn *catConn, alerts []Alert, pg bool) (i
 	return n, nil
 }
 
-// alertRecordIDs is how many record ids an alert keeps.
-const alertRecordIDs = 100
+// AlertRecordIDs is how many record ids an alert keeps.
+const AlertRecordIDs = 100
+
+// segmentIDs are the segments' ids, as query arguments.
+func segmentIDs(segs []Segment) []any {
+	ids := make([]any, len(segs))
+	for i, s := range segs {
+		ids[i] = s.ID
+	}
+	return ids
+}
 
 func capIDs(ids []string) []string {
 	if ids == nil {
 		return []string{}
 	}
-	return ids[:min(len(ids), alertRecordIDs)]
+	return ids[:min(len(ids), AlertRecordIDs)]
 }
 
 // mergeInto merges a into the stored alert with its id. On PostgreSQL the
@@ -265,7 +265,7 @@ func mergeInto(ctx context.Context, conn *catConn, a *Alert, pg bool) error {
 }
 
 // unionIDs is old followed by the ids of more it lacks, at most
-// alertRecordIDs; grew says whether any was added.
+// AlertRecordIDs; grew says whether any was added.
 func unionIDs(old, more []string) ([]string, bool) {
 	seen := make(map[string]bool, len(old))
 	out := append([]string{}, old...)
@@ -274,7 +274,7 @@ func unionIDs(old, more []string) ([]string, bool) {
 	}
 	grew := false
 	for _, id := range more {
-		if len(out) >= alertRecordIDs {
+		if len(out) >= AlertRecordIDs {
 			break
 		}
 		if !seen[id] {

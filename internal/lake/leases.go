@@ -124,7 +124,7 @@ func (x *Leases) Claim(ctx context.Context, connectorID string, partitions []str
  RETURNING part, holder, epoch`)
 	args = append(args, now)
 	rows, err = x.l.db.QueryContext(ctx, q.String(), args...)
-	if err != nil && !x.l.db.pg && strings.Contains(err.Error(), "Conflict") {
+	if !x.l.db.pg && isConflict(err) {
 		// DuckDB's optimistic concurrency: a claim at the same moment
 		// touched these rows first and won them.
 		return out, nil

@@ -317,17 +317,20 @@ func timeLiteral(t time.Time) string {
 // first the newest segment and every one that overlaps it in time (the
 // same hours of other tenants or commits), so a newest-first search over a
 // long range usually ends there; then groups growing fourfold.
-// oldest is the earliest record time of segments. Segments are ordered
-// by their newest record, so the last one need not hold the oldest: a
-// long segment can sit beside short ones inside its span.
-func oldest(segs []Segment) time.Time {
-	t := segs[0].MinTS
+// span is the earliest and the latest record time of segments. Segments
+// are ordered by their newest record, so the last one need not hold the
+// oldest: a long segment can sit beside short ones inside its span.
+func span(segs []Segment) (oldest, newest time.Time) {
+	oldest, newest = segs[0].MinTS, segs[0].MaxTS
 	for _, s := range segs[1:] {
-		if s.MinTS.Before(t) {
-			t = s.MinTS
+		if s.MinTS.Before(oldest) {
+			oldest = s.MinTS
+		}
+		if s.MaxTS.After(newest) {
+			newest = s.MaxTS
 		}
 	}
-	return t
+	return oldest, newest
 }
 
 func chunks(segs []Segment) [][]Segment {
@@ -460,7 +463,7 @@ func (l *Lake) newestKeys(ctx context.Context, p *plan, req SearchRequest) ([]hi
 				break // nothing in these or older segments is newer
 			}
 		}
-		if req.Before != nil && oldest(chunk).After(req.Before.Timestamp) {
+		if from, _ := span(chunk); req.Before != nil && from.After(req.Before.Timestamp) {
 			continue // all newer than the page
 		}
 		from, ok, err := l.keyedSource(p, chunk)
