@@ -296,20 +296,42 @@ func (a *App) readCheck(ctx context.Context, b testBucket, c *connector.Connecto
 		return []Check{{Name: "read", Status: 404, Explanation: "the folders exist but hold no log objects from the last 31 days.",
 			Recommendation: "Check that AWS is still delivering logs to this prefix."}}, nil, ""
 	}
-	var empty []string
+	var empty, bad []string
+	var firstBad, lastEmpty []Check
 	for _, obj := range newest {
 		checks, preview, records := a.readOne(ctx, b, c, obj)
-		if records != 0 || len(checks) == 0 || !checks[len(checks)-1].OK {
+		last := Check{}
+		if len(checks) > 0 {
+			last = checks[len(checks)-1]
+		}
+		switch {
+		case !last.OK && last.Name == "decode":
+			// One object that does not decode is damage the collector
+			// quarantines; it says nothing of the connector until every
+			// sampled object fails the same way.
+			bad = append(bad, obj.Key)
+			if firstBad == nil {
+				firstBad = checks
+			}
+			continue
+		case records != 0 || !last.OK:
+			if len(bad) > 0 && last.OK {
+				checks[len(checks)-1].Detail += fmt.Sprintf("; %d newer object(s) could not be decoded and will be quarantined with the reason (trawl quarantine list): %s",
+					len(bad), strings.Join(bad, ", "))
+			}
 			return checks, preview, obj.Key
 		}
 		// Readable but empty: look at the next newest.
 		empty = append(empty, obj.Key)
-		if len(empty) == len(newest) {
-			checks[len(checks)-1].Detail = fmt.Sprintf("the %d newest objects are readable but hold no records (AWS writes empty files when there is no activity); nothing to decode yet", len(empty))
-			return checks, nil, obj.Key
-		}
+		lastEmpty = checks
 	}
-	return nil, nil, ""
+	if firstBad != nil {
+		d := &firstBad[len(firstBad)-1]
+		d.Explanation = fmt.Sprintf("none of the %d newest objects that hold data could be decoded (%s): %s", len(bad), strings.Join(bad, ", "), d.Explanation)
+		return firstBad, nil, bad[0]
+	}
+	lastEmpty[len(lastEmpty)-1].Detail = fmt.Sprintf("the %d newest objects are readable but hold no records (AWS writes empty files when there is no activity); nothing to decode yet", len(empty))
+	return lastEmpty, nil, empty[len(empty)-1]
 }
 
 // newestObjects lists the most recent day folders of the partitions (the

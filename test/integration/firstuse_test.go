@@ -45,6 +45,24 @@ func TestConnectorTestSamplesPastEmptyFiles(t *testing.T) {
 		t.Fatalf("test with empty newest objects: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
+	// A newest object of garbage is damage, not a wrong sub type: Test
+	// passes on the older objects and names the one that will be
+	// quarantined.
+	time.Sleep(1100 * time.Millisecond)
+	garbage := gen.Object{Key: "AWSLogs/" + acct + "/CloudTrail/us-east-1/" + day + "/" + acct + "_CloudTrail_us-east-1_zz-garbage.json.gz", Body: []byte("\x00\xffnot a log at all")}
+	srv.Fill(t, "quiet", []gen.Object{garbage})
+	r = trawl(t, data, nil, "connector", "test", "quiet")
+	if r.code != 0 || !strings.Contains(r.stdout, "decoded as cloudtrail") || !strings.Contains(r.stdout, "zz-garbage.json.gz") || !strings.Contains(r.stdout, "quarantined") {
+		t.Fatalf("test with a garbage newest object: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// The same objects read as VPC flow logs: every sample fails, and Test
+	// fails with the sub type advice.
+	addConnector(t, srv, data, "wrongtype", "quiet", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey, "--subtype", "vpcflow")
+	r = trawl(t, data, nil, "connector", "test", "wrongtype")
+	if r.code == 0 || !strings.Contains(r.stdout, "none of the") || !strings.Contains(r.stdout, "sub type") {
+		t.Fatalf("test of CloudTrail objects as vpcflow: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	// Only empty objects: readable, nothing to decode yet, and it says so.
 	srv.Fill(t, "allquiet", []gen.Object{empty("a"), empty("b")})
 	addConnector(t, srv, data, "allquiet", "allquiet", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
