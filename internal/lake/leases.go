@@ -65,6 +65,9 @@ func (x *Leases) TTL() time.Duration { return x.ttl }
 // itself is one statement whose guard re-checks each lease, so two nodes
 // claiming at once never both win one.
 func (x *Leases) Claim(ctx context.Context, connectorID string, partitions []string, limit int) (map[string]Lease, error) {
+	if x.l.db.pg {
+		return x.claimSkipLocked(ctx, connectorID, partitions, limit)
+	}
 	now := time.Now().UTC()
 	type cur struct {
 		node, holder string
@@ -143,6 +146,91 @@ func (x *Leases) Claim(ctx context.Context, connectorID string, partitions []str
 		}
 	}
 	return out, rows.Err()
+}
+
+// claimSkipLocked is Claim on a shared PostgreSQL catalog, in one
+// transaction: partitions never leased get a free row, then the free,
+// expired or own rows are locked with FOR UPDATE SKIP LOCKED, longest
+// expired first, and taken. A row another node is claiming or committing
+// under at this moment is skipped rather than waited for, so nodes
+// claiming at once split the partitions and none blocks behind another's
+// commit; the commit's own FOR UPDATE on its lease orders it against a
+// takeover.
+func (x *Leases) claimSkipLocked(ctx context.Context, connectorID string, partitions []string, limit int) (map[string]Lease, error) {
+	out := map[string]Lease{}
+	if len(partitions) == 0 {
+		return out, nil
+	}
+	// One order for every node's inserts, so two claims of new
+	// partitions cannot wait on each other's rows in a cycle.
+	partitions = append([]string(nil), partitions...)
+	sort.Strings(partitions)
+	in := strings.TrimSuffix(strings.Repeat("?, ", len(partitions)), ", ")
+	parts := make([]any, len(partitions))
+	for i, p := range partitions {
+		parts[i] = p
+	}
+	err := x.l.withTx(ctx, func(conn *catConn) error {
+		clear(out)
+		var q strings.Builder
+		args := make([]any, 0, 2*len(partitions))
+		q.WriteString(`INSERT INTO leases VALUES `)
+		for i, p := range partitions {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			// A free row: no holder, expired at the epoch's start, epoch 0
+			// (the first claim makes it 1).
+			q.WriteString(`(?, ?, '', '', 0, TIMESTAMP '1970-01-01 00:00:00')`)
+			args = append(args, connectorID, p)
+		}
+		q.WriteString(` ON CONFLICT (connector_id, part) DO NOTHING`)
+		if _, err := conn.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		sel := `SELECT part, holder, epoch FROM leases WHERE connector_id = ? AND part IN (` + in + `)
+ AND (holder = ? OR node = ? OR expires_at <= ?) ORDER BY expires_at, part`
+		args = append(append([]any{connectorID}, parts...), x.holder, x.node, now)
+		if limit > 0 {
+			sel += ` LIMIT ?`
+			args = append(args, limit)
+		}
+		rows, err := conn.QueryContext(ctx, sel+` FOR UPDATE SKIP LOCKED`, args...)
+		if err != nil {
+			return err
+		}
+		var got []Lease
+		for rows.Next() {
+			var ls Lease
+			if err := rows.Scan(&ls.Partition, &ls.Holder, &ls.Epoch); err != nil {
+				rows.Close()
+				return err
+			}
+			got = append(got, ls)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, ls := range got {
+			epoch := ls.Epoch
+			if ls.Holder != x.holder {
+				epoch++ // a takeover (or a first claim) fences the previous holder
+			}
+			_, err := conn.ExecContext(ctx, `UPDATE leases SET node = ?, holder = ?, epoch = ?, expires_at = ? WHERE connector_id = ? AND part = ?`,
+				x.node, x.holder, epoch, now.Add(x.ttl), connectorID, ls.Partition)
+			if err != nil {
+				return err
+			}
+			out[ls.Partition] = Lease{Partition: ls.Partition, Holder: x.holder, Epoch: epoch}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lake: lease partitions of %s: %w", connectorID, err)
+	}
+	return out, nil
 }
 
 // Node is a Trawl process sharing the catalog, as its heartbeat shows it.

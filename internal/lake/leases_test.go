@@ -3,10 +3,12 @@ package lake
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/testutil/pgserver"
 )
 
 // TestLeasesFence: a partition has one holder at a time; an expired lease
@@ -138,5 +140,53 @@ func TestLeaseShares(t *testing.T) {
 	nodes, err := l.Nodes(ctx)
 	if err != nil || len(nodes) != 2 || nodes[0].Addr == "" {
 		t.Errorf("nodes %+v %v", nodes, err)
+	}
+}
+
+// TestClaimSkipsLockedLeases: on PostgreSQL, a lease row another
+// transaction holds (a node committing under it, or claiming it this
+// moment) is skipped, not waited for: the claim returns the other free
+// partitions at once, and takes the skipped one once it is let go.
+func TestClaimSkipsLockedLeases(t *testing.T) {
+	l, err := Open(context.Background(), filepath.Join(t.TempDir(), "trawl.db"), Options{Catalog: pgserver.Start(t).Database(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	parts := []string{"p1", "p2", "p3"}
+	first := l.Leases("node-a", 50*time.Millisecond)
+	if got, err := first.Claim(ctx, "c1", parts, 0); err != nil || len(got) != 3 {
+		t.Fatalf("first claim %v %v", got, err)
+	}
+	time.Sleep(80 * time.Millisecond) // every lease expires
+	conn, err := l.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	var holder string
+	if err := conn.QueryRowContext(ctx, `SELECT holder FROM leases WHERE connector_id = ? AND part = ? FOR UPDATE`, "c1", "p2").Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	b := l.Leases("node-b", time.Minute)
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	got, err := b.Claim(cctx, "c1", parts, 0)
+	if err != nil || len(got) != 2 || got["p1"].Epoch != 2 || got["p3"].Epoch != 2 {
+		t.Fatalf("claim beside a locked lease: %v %v (want p1 and p3 at epoch 2, p2 skipped)", got, err)
+	}
+	if _, ok := got["p2"]; ok {
+		t.Fatal("the claim took a lease another transaction holds")
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	got, err = b.Claim(ctx, "c1", parts, 0)
+	if err != nil || len(got) != 3 || got["p2"].Epoch != 2 || got["p1"].Epoch != 2 {
+		t.Fatalf("claim after the lock was let go: %v %v", got, err)
 	}
 }
