@@ -207,20 +207,42 @@ func TestPerfSearchLatency(t *testing.T) {
 		fmt.Sscan(v, &total)
 	}
 	ctx := context.Background()
-	l, err := lake.Open(ctx, filepath.Join(t.TempDir(), "trawl.db"), lake.Options{MemoryLimit: "2GB"})
+	// TRAWL_PERF_SEARCH_DIR keeps the corpus (and its week) for the next
+	// run, to compare query plans on the same data.
+	dir := os.Getenv("TRAWL_PERF_SEARCH_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	mark, err := os.ReadFile(filepath.Join(dir, "week-end"))
+	kept := err == nil
+	l, err := lake.Open(ctx, filepath.Join(dir, "trawl.db"), lake.Options{MemoryLimit: "2GB"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	end := time.Now().UTC().Truncate(time.Hour)
+	if kept {
+		var unix int64
+		fmt.Sscan(string(mark), &total, &unix)
+		end = time.Unix(unix, 0).UTC()
+	}
 	start := end.Add(-7 * 24 * time.Hour)
 	built := time.Now()
 	rareEvery := total / 10 // the rare word lands in exactly 10 records
-	writeSearchCorpus(t, l, start, end, total, rareEvery)
+	st := lake.CompactStats{}
+	if !kept {
+		writeSearchCorpus(t, l, start, end, total, rareEvery)
+	}
 	wrote := time.Since(built)
-	st, err := l.Compact(ctx, lake.CompactOptions{})
-	if err != nil {
-		t.Fatal(err)
+	if !kept {
+		if st, err = l.Compact(ctx, lake.CompactOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if os.Getenv("TRAWL_PERF_SEARCH_DIR") != "" {
+			if err := os.WriteFile(filepath.Join(dir, "week-end"), fmt.Appendf(nil, "%d %d", total, end.Unix()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	fmt.Printf("\nsearch latency over %d CloudTrail-sized records, 7 days, 4 tenants (written in %.0f s, compacted in %.0f s into %d segments)\n%-44s %10s %10s %8s\n",
 		total, wrote.Seconds(), time.Since(built).Seconds()-wrote.Seconds(), st.Segments, "query", "p50 ms", "p95 ms", "hits")
