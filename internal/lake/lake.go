@@ -129,10 +129,15 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 		}
 		l.schemaFiles[s.Index] = p
 	}
-	// Parquet footers of immutable segments are worth caching.
-	if _, err := q.ExecContext(ctx, "SET parquet_metadata_cache = true"); err != nil {
-		l.closeDBs()
-		return nil, fmt.Errorf("lake: %w", err)
+	// Parquet footers of immutable segments are worth caching. Grouping
+	// keys whose known range spans at most 2^denseKeyBits values are
+	// counted in an array (DuckDB's perfect hash aggregate) instead of a
+	// hash table: Top gives IP keys that range.
+	for _, set := range []string{"SET parquet_metadata_cache = true", fmt.Sprintf("SET perfect_ht_threshold = %d", denseKeyBits)} {
+		if _, err := q.ExecContext(ctx, set); err != nil {
+			l.closeDBs()
+			return nil, fmt.Errorf("lake: %s: %w", set, err)
+		}
 	}
 	if err := l.migrate(ctx); err != nil {
 		l.closeDBs()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
@@ -322,4 +323,87 @@ func TestSearchRawPaths(t *testing.T) {
 	if _, err := l.Count(ctx, SearchRequest{Query: "raw.requestParameters.n:>5", From: base.Add(-time.Hour), To: base.Add(time.Hour)}); err == nil {
 		t.Error("a comparison on a raw value was accepted")
 	}
+}
+
+// TestTopIPAgreesWithReference: Top over an IP field gives the counts a
+// plain tally of the same records gives, whichever way it groups: IPv4
+// keys in a narrow range (counted in an array), spread over the address
+// space (hashed), IPv6 beside IPv4, a time range that cuts segments, a
+// query and a tenant.
+func TestTopIPAgreesWithReference(t *testing.T) {
+	l := openTest(t)
+	ctx := context.Background()
+	type rec struct {
+		tenant, name, ip string
+		pos              int64
+	}
+	var all []rec
+	add := func(tenant, name, ip string, times int) {
+		for range times {
+			all = append(all, rec{tenant, name, ip, int64(len(all))})
+		}
+	}
+	for i := 1; i <= 30; i++ {
+		add("acme", "GetObject", fmt.Sprintf("10.0.%d.%d", i%3, i), 31-i+i%2*40) // distinct counts
+	}
+	add("acme", "ConsoleLogin", "10.0.1.7", 25)
+	add("other", "GetObject", "10.0.0.2", 200) // another tenant's
+	add("acme", "AssumeRole", "AWS Internal", 90)
+	// Commit in segments of at most 100 records of one tenant.
+	commit := func(rs []rec) {
+		byTenant := map[string][]*interflow.Record{}
+		for _, r := range rs {
+			byTenant[r.tenant] = append(byTenant[r.tenant], event(r.tenant, r.pos, r.name, r.ip, ""))
+		}
+		for tenant, recs := range byTenant {
+			for start := 0; start < len(recs); start += 100 {
+				key := fmt.Sprintf("%s-%d-%d", tenant, rs[0].pos, start)
+				if err := l.Commit(ctx, RecordsBatch("c", ObjectState{Key: key, Version: "e", Position: 1, Done: true}, recs[start:min(start+100, len(recs))]...)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	commit(all)
+	check := func(label string, req SearchRequest) {
+		t.Helper()
+		want := map[string]int64{}
+		for _, r := range all {
+			ts := base.Add(time.Duration(r.pos) * time.Minute)
+			if ts.Before(req.From) || !ts.Before(req.To) || (len(req.Tenants) > 0 && r.tenant != req.Tenants[0]) ||
+				(req.Query == "event_name:GetObject" && r.name != "GetObject") || r.ip == "AWS Internal" {
+				continue
+			}
+			want[netip.MustParseAddr(r.ip).Unmap().String()]++ // ::ffff:10.0.0.3 is 10.0.0.3
+		}
+		top, err := l.Top(ctx, req, "srcip", 1000)
+		if err != nil {
+			t.Fatalf("%s: %v", label, err)
+		}
+		got := map[string]int64{}
+		for _, v := range top {
+			got[fmt.Sprint(v.Value)] = v.Count
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: top srcip\n got %v\nwant %v", label, got, want)
+		}
+		top5, err := l.Top(ctx, req, "srcip", 5)
+		if err != nil || len(top5) != min(5, len(want)) || (len(top5) > 0 && top5[0].Count != top[0].Count) {
+			t.Errorf("%s: top 5 %v %v", label, top5, err)
+		}
+	}
+	whole := SearchRequest{From: base, To: base.Add(time.Duration(len(all)+1) * time.Minute)}
+	check("narrow IPv4 range", whole)
+	cut := SearchRequest{From: base.Add(150 * time.Minute), To: base.Add(420 * time.Minute)}
+	check("a time range that cuts segments", cut)
+	check("a query and a tenant", SearchRequest{From: whole.From, To: whole.To, Query: "event_name:GetObject", Tenants: []string{"acme"}})
+
+	// Addresses across the IPv4 space and IPv6 ones beside them.
+	add("acme", "GetObject", "1.2.3.4", 7)
+	add("acme", "GetObject", "223.255.255.1", 300)
+	add("acme", "GetObject", "2001:db8::1", 120)
+	add("acme", "GetObject", "::ffff:10.0.0.3", 4)
+	commit(all[len(all)-431:])
+	whole.To = base.Add(time.Duration(len(all)+1) * time.Minute)
+	check("IPv4 spread over the space, and IPv6", whole)
 }

@@ -699,15 +699,21 @@ func (l *Lake) Top(ctx context.Context, req SearchRequest, fieldName string, n i
 			continue
 		}
 		f := p.schema.Fields[fi]
-		groups := []string{quoteIdent(ColumnName(f.Name))}
+		where := p.where
+		groups := map[string]string{quoteIdent(ColumnName(f.Name)): " IS NOT NULL"}
 		if f.Type == interflow.IP {
-			// Grouping one integer column is about four times faster than
-			// text; IPv6 addresses, rare, are grouped by their own key.
-			groups = []string{quoteIdent(v4Column(f.Name)), quoteIdent(v6Column(f.Name))}
+			groups = map[string]string{quoteIdent(v4Column(f.Name)): " IS NOT NULL", quoteIdent(v6Column(f.Name)): " IS NOT NULL"}
+			if plain, cond, ok := l.plainSource(p); ok {
+				// An error here is a column none of these segments has
+				// (written before it existed): the general source binds it.
+				if g, err := l.ipGroups(ctx, plain, p.where+cond, p.args, f.Name); err == nil {
+					from, where, groups = plain, p.where+cond, g
+				}
+			}
 		}
-		for _, g := range groups {
-			q := "SELECT " + g + ", count(*) AS n FROM " + from + " WHERE " + p.where + " AND " + g +
-				" IS NOT NULL GROUP BY 1 ORDER BY n DESC LIMIT ?"
+		for g, cond := range groups {
+			q := "SELECT " + g + ", count(*) AS n FROM " + from + " WHERE " + where + " AND " + g + cond +
+				" GROUP BY 1 ORDER BY n DESC LIMIT ?"
 			if err := l.topRows(ctx, q, append(append([]any(nil), p.args...), n), g, agg); err != nil {
 				return nil, fmt.Errorf("lake: top %s: %w", fieldName, err)
 			}
@@ -727,6 +733,61 @@ func (l *Lake) Top(ctx context.Context, req SearchRequest, fieldName string, n i
 		out = out[:n]
 	}
 	return out, nil
+}
+
+// denseKeyBits bounds the range of keys DuckDB counts in an array (its
+// perfect hash aggregate): 2^20 counters, a few MB per thread.
+const denseKeyBits = 20
+
+// ipGroups gives the key columns an IP field's top values are grouped by,
+// each with its condition. Grouping one integer column is about four times
+// faster than text, and an array of counters another three to four times
+// faster than a hash table; DuckDB uses the array when it knows the keys'
+// range, which statistics of many files do not tell it. So one scan finds
+// the range of the IPv4 keys the query selects and whether it selects any
+// IPv6 address; a BETWEEN then gives DuckDB the range (the addresses of a
+// VPC or a few /16s: 10M keys of a /14 grouped in 80 ms instead of 280),
+// and the IPv6 grouping runs only when there is an IPv6 address.
+func (l *Lake) ipGroups(ctx context.Context, from, where string, args []any, field string) (map[string]string, error) {
+	v4, v6 := quoteIdent(v4Column(field)), quoteIdent(v6Column(field))
+	var lo, hi sql.NullInt64
+	var n6 int64
+	q := "SELECT min(" + v4 + "), max(" + v4 + "), count(" + v6 + ") FROM " + from + " WHERE " + where
+	if err := l.q.QueryRowContext(ctx, q, args...).Scan(&lo, &hi, &n6); err != nil {
+		return nil, err
+	}
+	groups := map[string]string{}
+	switch {
+	case !lo.Valid:
+	case hi.Int64-lo.Int64 < 1<<denseKeyBits:
+		groups[v4] = fmt.Sprintf(" BETWEEN %d AND %d", lo.Int64, hi.Int64)
+	default:
+		groups[v4] = " IS NOT NULL"
+	}
+	if n6 > 0 {
+		groups[v6] = " IS NOT NULL"
+	}
+	return groups, nil
+}
+
+// plainSource is the segments of a plan as one read_parquet, without
+// source's schema file (whose UNION hides the keys' range from DuckDB),
+// and the time condition its rows need when a segment reaches past the
+// plan's range. Not for free text, whose row groups are chosen per
+// segment.
+func (l *Lake) plainSource(p *plan) (string, string, bool) {
+	if p.words != nil || len(p.segs) == 0 {
+		return "", "", false
+	}
+	files := make([]string, len(p.segs))
+	cond := ""
+	for i, s := range p.segs {
+		files[i] = quoteString(filepath.Join(l.root, s.Path))
+		if s.MinTS.Before(p.from) || !s.MaxTS.Before(p.to) {
+			cond = ` AND "timestamp" >= ` + timeLiteral(p.from) + ` AND "timestamp" < ` + timeLiteral(p.to)
+		}
+	}
+	return "read_parquet([" + strings.Join(files, ", ") + "], union_by_name = true, " + hiveOptions + ")", cond, true
 }
 
 func (l *Lake) topRows(ctx context.Context, q string, args []any, group string, agg map[string]*TopValue) error {
