@@ -2,15 +2,12 @@ package bench
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,13 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawlhq/trawl/internal/app"
-	"github.com/trawlhq/trawl/internal/collect"
-	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/gen"
 	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/lake"
-	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
 // The performance harness prints tables; it asserts no timings. It runs
@@ -32,85 +25,6 @@ import (
 func perfOnly(t *testing.T) {
 	if os.Getenv("TRAWL_PERF") == "" {
 		t.Skip("performance harness: run with TRAWL_PERF=1 (make bench)")
-	}
-}
-
-// TestPerfIngestPerSubType: end-to-end throughput per sub type from
-// versitygw to committed lake rows, next to a plain gzip decompression of
-// the same objects in the same run.
-func TestPerfIngestPerSubType(t *testing.T) {
-	perfOnly(t)
-	srv := s3server.Start(t)
-	mb := 60
-	if v := os.Getenv("TRAWL_PERF_MB"); v != "" {
-		fmt.Sscan(v, &mb)
-	}
-	now := time.Now().UTC()
-	type corpus struct {
-		name    string
-		objs    []gen.Object
-		prefix  string
-		records int
-	}
-	var cs []corpus
-	// Sized so each sub type decompresses to roughly mb megabytes.
-	ct := gen.CloudTrail(gen.CloudTrailSpec{Seed: 1, Accounts: []string{"123456789012"}, Regions: []string{"us-east-1"}, Start: now.Add(-3 * time.Hour),
-		Span: 2 * time.Hour, Objects: mb / 5, RecordsPerObj: 4000, PadBytes: 500})
-	cs = append(cs, corpus{"cloudtrail", ct, "AWSLogs/123456789012/CloudTrail", 0})
-	var fl, wf []gen.Object
-	for _, f := range gen.VPCFlow(gen.FlowSpec{Seed: 1, Account: "123456789012", Region: "us-east-1", Start: now.Add(-3 * time.Hour), Span: 2 * time.Hour, Objects: mb / 3, RecordsPerObj: 30000}) {
-		fl = append(fl, f.Object)
-	}
-	cs = append(cs, corpus{"vpcflow", fl, "AWSLogs/123456789012/vpcflowlogs", 0})
-	for _, w := range gen.WAF(gen.WAFSpec{Seed: 1, Account: "123456789012", Region: "us-east-1", WebACL: "acl", Start: now.Add(-3 * time.Hour), Span: 2 * time.Hour, Objects: mb / 4, RecordsPerObj: 6000}) {
-		wf = append(wf, w.Object)
-	}
-	cs = append(cs, corpus{"waf", wf, "AWSLogs/123456789012/WAFLogs", 0})
-
-	fmt.Printf("\n%-11s %9s %10s %12s %12s %13s %11s %9s\n", "sub type", "records", "dMB", "ingest s", "records/s", "dMB/s/core", "gunzip s", "ratio")
-	for _, c := range cs {
-		// Written straight into the server's folder (served as objects).
-		bkt := "perf-" + c.name
-		bucketDir := filepath.Join(srv.Dir, bkt)
-		// Create the bucket through the API, then the files.
-		srv.Fill(t, bkt, nil)
-		var dsize int64
-		recs := 0
-		for _, o := range c.objs {
-			p := filepath.Join(bucketDir, filepath.FromSlash(o.Key))
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			os.WriteFile(p, o.Body, 0o644)
-			recs += o.Records
-		}
-		start := time.Now()
-		for _, o := range c.objs {
-			zr, _ := gzip.NewReader(bytes.NewReader(o.Body))
-			n, _ := io.Copy(io.Discard, zr)
-			dsize += n
-		}
-		gz := time.Since(start)
-		ctx := context.Background()
-		a, err := app.Open(ctx, app.Options{DataDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := app.RootScope("perf")
-		conn, err := a.CreateConnector(ctx, sc, connector.Connector{Name: c.name, Tenant: "perf", SubType: connector.SubType(c.name), Bucket: bkt,
-			Prefix: c.prefix, AccessKeyID: srv.AccessKey, SecretAccessKey: connector.NewSecret(srv.SecretKey), Endpoint: srv.Endpoint, PathStyle: true,
-			Start: now.Add(-24 * time.Hour)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		start = time.Now()
-		res, err := a.RunConnector(ctx, sc, conn.ID, collect.Options{})
-		took := time.Since(start)
-		a.Close()
-		if err != nil || res.Failed() || res.Stats.Records != int64(recs) {
-			t.Fatalf("%s: %v %+v", c.name, err, res)
-		}
-		cores := float64(runtime.NumCPU())
-		fmt.Printf("%-11s %9d %10.1f %12.2f %12.0f %13.1f %11.2f %8.1fx\n", c.name, recs, float64(dsize)/1e6, took.Seconds(),
-			float64(recs)/took.Seconds(), float64(dsize)/1e6/took.Seconds()/cores, gz.Seconds(), took.Seconds()/gz.Seconds())
 	}
 }
 
