@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/app"
@@ -62,7 +61,7 @@ func cmdAlerts(ctx context.Context, g *globals, args []string) error {
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
+	tw := g.table()
 	fmt.Fprintln(tw, "WINDOW\tLEVEL\tTENANT\tRULE\tGROUP\tCOUNT\tQUERY")
 	for _, a := range as {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", a.WindowStart.UTC().Format(time.RFC3339), strings.ToUpper(a.Level), a.Tenant, a.Rule, a.Group, a.Count, a.Query)
@@ -99,7 +98,7 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 		if *format == "json" {
 			return json.NewEncoder(g.stdout).Encode(rs)
 		}
-		tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
+		tw := g.table()
 		fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tENABLED\tBUILT-IN\tTITLE")
 		for _, r := range rs {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\n", r.ID, r.Level, r.Service, r.Enabled, r.Builtin, r.Title)

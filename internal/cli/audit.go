@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/connector"
@@ -82,7 +81,7 @@ func cmdAudit(ctx context.Context, g *globals, args []string) error {
 }
 
 func printAudit(g *globals, rs []app.AuditResult) {
-	tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
+	tw := g.table()
 	fmt.Fprintln(tw, "CONNECTOR\tACCOUNT\tREGION\tHOUR (UTC)\tSTATUS\tFILES\tDETAIL")
 	counts := map[string]int{}
 	for _, r := range rs {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
-	"text/tabwriter"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/app"
@@ -69,7 +68,7 @@ func cmdNodes(ctx context.Context, g *globals, args []string) error {
 	if *format == "json" {
 		return json.NewEncoder(g.stdout).Encode(ns)
 	}
-	tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
+	tw := g.table()
 	fmt.Fprintln(tw, "NODE\tADDR\tLIVE\tSTARTED\tLAST SEEN")
 	for _, n := range ns {
 		name := n.Name

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/netguard"
@@ -271,4 +272,10 @@ func cmdToken(ctx context.Context, g *globals, args []string) error {
 	fmt.Fprintln(g.stdout, tok)
 	fmt.Fprintln(g.stderr, "store this token now: it is not shown again")
 	return nil
+}
+
+// table is the writer every command prints its table through: columns two
+// spaces apart.
+func (g *globals) table() *tabwriter.Writer {
+	return tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 }

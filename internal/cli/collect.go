@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 )
 
 func cmdCollect(ctx context.Context, g *globals, args []string) error {
@@ -50,7 +49,7 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 			return err
 		}
 	} else {
-		tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+		tw := g.table()
 		fmt.Fprintln(tw, "CONNECTOR\tTENANT\tRESULT\tOBJECTS\tRECORDS\tBYTES\tSKIPPED\tQUARANTINED\tDROPPED\tERRORS\tREASON")
 		for _, r := range results {
 			reason := r.Run.Reason

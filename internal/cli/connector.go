@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/app"
@@ -271,7 +270,7 @@ func connectorList(ctx context.Context, g *globals, args []string) error {
 	if *asJSON {
 		return json.NewEncoder(g.stdout).Encode(list)
 	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	tw := g.table()
 	fmt.Fprintln(tw, "NAME\tTENANT\tSUBTYPE\tBUCKET\tPREFIX\tENABLED\tID")
 	for _, c := range list {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", c.Name, c.Tenant, c.SubType, c.Bucket, c.Prefix, c.Enabled, c.ID)

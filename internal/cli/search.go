@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/app"
@@ -97,7 +96,7 @@ func printTable(g *globals, rows []lake.Row) error {
 		fmt.Fprintln(g.stdout, "no records")
 		return nil
 	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	tw := g.table()
 	fmt.Fprintln(tw, strings.ToUpper(strings.Join(show, "\t")))
 	for _, r := range rows {
 		vals := make([]string, len(show))
@@ -160,7 +159,7 @@ func cmdQuarantine(ctx context.Context, g *globals, args []string) error {
 		return json.NewEncoder(g.stdout).Encode(items)
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].Key < items[j].Key })
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	tw := g.table()
 	fmt.Fprintln(tw, "CONNECTOR\tTENANT\tKEY\tSCOPE\tPOSITION\tREASON")
 	for _, it := range items {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", it.Connector, it.Tenant, it.Key, it.Scope, it.Position, it.Reason)
@@ -184,7 +183,7 @@ func quarantineRetry(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	tw := g.table()
 	fmt.Fprintln(tw, "CONNECTOR\tRESOLVED\tSTILL_BAD\tOBJECTS_REQUEUED")
 	found := false
 	for _, c := range list {
