@@ -440,16 +440,7 @@ func TestAlertWebhook(t *testing.T) {
 func TestGeneratedAttacksRaiseExactlyTheirAlerts(t *testing.T) {
 	srv := s3server.Start(t)
 	data := t.TempDir()
-	sf := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(sf, []byte(srv.SecretKey), 0o600)
-	mf := filepath.Join(t.TempDir(), "manifest.json")
-	mustTrawl(t, data, "gen", "--endpoint", srv.Endpoint, "--access-key-id", srv.AccessKey, "--secret-access-key-file", sf,
-		"--bucket", "planted", "--account", acct, "--objects", "30", "--records", "60", "--seed", "17", "--manifest", mf)
-	var m gen.Manifest
-	b, _ := os.ReadFile(mf)
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	m, sf := genBucket(t, srv, data, "planted", "--objects", "30", "--records", "60", "--seed", "17")
 	for _, st := range []string{"cloudtrail", "vpcflow", "waf"} {
 		mustTrawl(t, data, "connector", "add", "--name", st, "--tenant", "acme", "--subtype", st, "--bucket", "planted", "--prefix", m.Prefixes[st],
 			"--access-key-id", srv.AccessKey, "--secret-access-key-file", sf, "--endpoint", srv.Endpoint, "--path-style", "--start", "-72h")

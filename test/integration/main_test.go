@@ -189,3 +189,26 @@ func searchAll(t *testing.T, dataDir string, query string) []map[string]any {
 	}
 	return rows
 }
+
+// genBucket fills bucket on srv with `trawl gen` (all three sub types, for
+// the test's account) and returns its manifest and a file holding the
+// server's secret key, for the connectors that read it.
+func genBucket(t *testing.T, srv *s3server.Server, dataDir, bucket string, args ...string) (gen.Manifest, string) {
+	t.Helper()
+	sf := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(sf, []byte(srv.SecretKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mf := filepath.Join(t.TempDir(), "manifest.json")
+	mustTrawl(t, dataDir, append([]string{"gen", "--endpoint", srv.Endpoint, "--access-key-id", srv.AccessKey, "--secret-access-key-file", sf,
+		"--bucket", bucket, "--account", acct, "--manifest", mf}, args...)...)
+	var m gen.Manifest
+	b, err := os.ReadFile(mf)
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if err != nil {
+		t.Fatalf("manifest of trawl gen: %v", err)
+	}
+	return m, sf
+}

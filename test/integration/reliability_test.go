@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/connector"
-	"github.com/trawlhq/trawl/internal/gen"
 	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/testutil/faultproxy"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
@@ -30,17 +29,7 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 	seed := uint64(envInt("TRAWL_CRASH_SEED", 3))
 	srv := s3server.Start(t)
 	data := t.TempDir()
-	sf := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(sf, []byte(srv.SecretKey), 0o600)
-	mf := filepath.Join(t.TempDir(), "manifest.json")
-	mustTrawl(t, data, "gen", "--endpoint", srv.Endpoint, "--access-key-id", srv.AccessKey, "--secret-access-key-file", sf,
-		"--bucket", "truth", "--account", acct, "--objects", itoa(2+kills), "--records", "2500", "--pad", "300", "--seed", itoa(int(seed)),
-		"--bad", "--manifest", mf)
-	var m gen.Manifest
-	b, _ := os.ReadFile(mf)
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	m, sf := genBucket(t, srv, data, "truth", "--objects", itoa(2+kills), "--records", "2500", "--pad", "300", "--seed", itoa(int(seed)), "--bad")
 	// Bodies arrive at a paced rate, so a run lasts seconds on any machine
 	// and the seeded kills land inside objects, not after the run.
 	proxy, err := faultproxy.Start(srv.Endpoint, faultproxy.Faults{Rate: 256 << 10}, seed)
