@@ -246,10 +246,18 @@ func (l *Lake) keyedSource(p *plan, segs []Segment) (string, bool, error) {
 	return l.sourceOf(p, segs, "filename = true, file_row_number = true, ")
 }
 
+// covers reports whether every record of a segment lies in the plan's
+// time range, so its rows need no time condition.
+func (p *plan) covers(s Segment) bool { return !s.MinTS.Before(p.from) && s.MaxTS.Before(p.to) }
+
+// timeCond is the plan's time range as a condition on rows.
+func (p *plan) timeCond() string {
+	return `"timestamp" >= ` + timeLiteral(p.from) + ` AND "timestamp" < ` + timeLiteral(p.to)
+}
+
 func (l *Lake) sourceOf(p *plan, segs []Segment, keys string) (string, bool, error) {
 	schemaFile := "SELECT * FROM read_parquet(" + quoteString(l.schemaFiles[segs[0].Index]) + ", hive_partitioning = false)"
-	timeCond := `"timestamp" >= ` + timeLiteral(p.from) + ` AND "timestamp" < ` + timeLiteral(p.to)
-	inside := func(s Segment) bool { return !s.MinTS.Before(p.from) && s.MaxTS.Before(p.to) }
+	timeCond, inside := p.timeCond(), p.covers
 	parts := []string{schemaFile}
 	if p.words == nil {
 		var in, edge []string
@@ -783,8 +791,8 @@ func (l *Lake) plainSource(p *plan) (string, string, bool) {
 	cond := ""
 	for i, s := range p.segs {
 		files[i] = quoteString(filepath.Join(l.root, s.Path))
-		if s.MinTS.Before(p.from) || !s.MaxTS.Before(p.to) {
-			cond = ` AND "timestamp" >= ` + timeLiteral(p.from) + ` AND "timestamp" < ` + timeLiteral(p.to)
+		if !p.covers(s) {
+			cond = " AND " + p.timeCond()
 		}
 	}
 	return "read_parquet([" + strings.Join(files, ", ") + "], union_by_name = true, " + hiveOptions + ")", cond, true
