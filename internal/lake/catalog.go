@@ -36,20 +36,11 @@ func (l *Lake) EnsureTenant(ctx context.Context, name string) error {
 
 // Tenants lists tenant names.
 func (l *Lake) Tenants(ctx context.Context) ([]string, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT name FROM tenants ORDER BY name`)
+	out, err := queryStrings(ctx, l.db, `SELECT name FROM tenants ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("lake: tenants: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // TenantExternalID returns the tenant's own generated sts:ExternalId,

@@ -115,3 +115,26 @@ func dollarParams(q string) string {
 // ("Conflict on tuple deletion", "write-write conflict"): the caller's
 // work was not applied and may be tried again, or was done by the other.
 func isConflict(err error) bool { return err != nil && strings.Contains(err.Error(), "onflict") }
+
+// querier is the catalog's database or one reserved connection of it.
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+// queryStrings runs a query of one text column and returns its values.
+func queryStrings(ctx context.Context, db querier, q string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

@@ -150,12 +150,9 @@ func (x *Leases) Claim(ctx context.Context, connectorID string, partitions []str
 
 // claimSkipLocked is Claim on a shared PostgreSQL catalog, in one
 // transaction: partitions never leased get a free row, then the free,
-// expired or own rows are locked with FOR UPDATE SKIP LOCKED, longest
-// expired first, and taken. A row another node is claiming or committing
-// under at this moment is skipped rather than waited for, so nodes
-// claiming at once split the partitions and none blocks behind another's
-// commit; the commit's own FOR UPDATE on its lease orders it against a
-// takeover.
+// expired or own rows are locked (a share with FOR UPDATE SKIP LOCKED,
+// longest expired first) and taken. The commit's own FOR UPDATE on its
+// lease orders it against a takeover.
 func (x *Leases) claimSkipLocked(ctx context.Context, connectorID string, partitions []string, limit int) (map[string]Lease, error) {
 	out := map[string]Lease{}
 	if len(partitions) == 0 {
@@ -165,7 +162,6 @@ func (x *Leases) claimSkipLocked(ctx context.Context, connectorID string, partit
 	// partitions cannot wait on each other's rows in a cycle.
 	partitions = append([]string(nil), partitions...)
 	sort.Strings(partitions)
-	in := strings.TrimSuffix(strings.Repeat("?, ", len(partitions)), ", ")
 	parts := make([]any, len(partitions))
 	for i, p := range partitions {
 		parts[i] = p
@@ -188,44 +184,47 @@ func (x *Leases) claimSkipLocked(ctx context.Context, connectorID string, partit
 		if _, err := conn.ExecContext(ctx, q.String(), args...); err != nil {
 			return err
 		}
+		// A share (limit > 0) skips the rows another node is claiming at
+		// this moment and takes the next free ones, so nodes claiming at
+		// once split the partitions without queueing. A claim of all waits
+		// for each row in one order (deadlock-free): a node stalled inside
+		// a commit holds its lease row until PostgreSQL ends its session,
+		// and the partition is then taken over in this run, not skipped.
 		now := time.Now().UTC()
-		sel := `SELECT part, holder, epoch FROM leases WHERE connector_id = ? AND part IN (` + in + `)
- AND (holder = ? OR node = ? OR expires_at <= ?) ORDER BY expires_at, part`
+		sel := `SELECT part FROM leases WHERE connector_id = ? AND part IN (` + placeholders(len(partitions)) + `)
+ AND (holder = ? OR node = ? OR expires_at <= ?)`
 		args = append(append([]any{connectorID}, parts...), x.holder, x.node, now)
 		if limit > 0 {
-			sel += ` LIMIT ?`
+			sel += ` ORDER BY expires_at, part LIMIT ? FOR UPDATE SKIP LOCKED`
 			args = append(args, limit)
+		} else {
+			sel += ` ORDER BY part FOR UPDATE`
 		}
-		rows, err := conn.QueryContext(ctx, sel+` FOR UPDATE SKIP LOCKED`, args...)
+		picked, err := queryStrings(ctx, conn, sel, args...)
+		if err != nil || len(picked) == 0 {
+			return err
+		}
+		// The picked rows are locked by this transaction: one statement
+		// takes them all, raising the epoch where the holder changes (a
+		// takeover, or a first claim) so the previous holder is fenced.
+		args = []any{x.holder, x.node, x.holder, now.Add(x.ttl), connectorID}
+		for _, p := range picked {
+			args = append(args, p)
+		}
+		rows, err := conn.QueryContext(ctx, `UPDATE leases SET epoch = CASE WHEN holder = ? THEN epoch ELSE epoch + 1 END,
+ node = ?, holder = ?, expires_at = ? WHERE connector_id = ? AND part IN (`+placeholders(len(picked))+`) RETURNING part, epoch`, args...)
 		if err != nil {
 			return err
 		}
-		var got []Lease
+		defer rows.Close()
 		for rows.Next() {
-			var ls Lease
-			if err := rows.Scan(&ls.Partition, &ls.Holder, &ls.Epoch); err != nil {
-				rows.Close()
+			ls := Lease{Holder: x.holder}
+			if err := rows.Scan(&ls.Partition, &ls.Epoch); err != nil {
 				return err
 			}
-			got = append(got, ls)
+			out[ls.Partition] = ls
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, ls := range got {
-			epoch := ls.Epoch
-			if ls.Holder != x.holder {
-				epoch++ // a takeover (or a first claim) fences the previous holder
-			}
-			_, err := conn.ExecContext(ctx, `UPDATE leases SET node = ?, holder = ?, epoch = ?, expires_at = ? WHERE connector_id = ? AND part = ?`,
-				x.node, x.holder, epoch, now.Add(x.ttl), connectorID, ls.Partition)
-			if err != nil {
-				return err
-			}
-			out[ls.Partition] = Lease{Partition: ls.Partition, Holder: x.holder, Epoch: epoch}
-		}
-		return nil
+		return rows.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lake: lease partitions of %s: %w", connectorID, err)
@@ -314,20 +313,11 @@ func (x *Leases) Release(ctx context.Context, connectorID string, held map[strin
 // without being released: its node died or stalled, and the partition
 // waits for another node to take it over.
 func (x *Leases) Orphaned(ctx context.Context) ([]string, error) {
-	rows, err := x.l.db.QueryContext(ctx, `SELECT DISTINCT connector_id FROM leases WHERE holder <> '' AND expires_at <= ? AND part NOT LIKE '#%'`, time.Now().UTC())
+	out, err := queryStrings(ctx, x.l.db, `SELECT DISTINCT connector_id FROM leases WHERE holder <> '' AND expires_at <= ? AND part NOT LIKE '#%'`, time.Now().UTC())
 	if err != nil {
 		return nil, fmt.Errorf("lake: orphaned leases: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("lake: orphaned leases: %w", err)
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // checkLeases is the fencing of a commit: inside its transaction, every

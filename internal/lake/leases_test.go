@@ -143,10 +143,11 @@ func TestLeaseShares(t *testing.T) {
 	}
 }
 
-// TestClaimSkipsLockedLeases: on PostgreSQL, a lease row another
-// transaction holds (a node committing under it, or claiming it this
-// moment) is skipped, not waited for: the claim returns the other free
-// partitions at once, and takes the skipped one once it is let go.
+// TestClaimSkipsLockedLeases: on PostgreSQL, a claim of a share skips a
+// lease row another transaction holds (a node claiming it this moment)
+// and takes the next free ones at once; a claim of every partition waits
+// for that row instead (a node stalled inside a commit holds it until
+// PostgreSQL ends its session) and takes it once it is let go.
 func TestClaimSkipsLockedLeases(t *testing.T) {
 	l, err := Open(context.Background(), filepath.Join(t.TempDir(), "trawl.db"), Options{Catalog: pgserver.Start(t).Database(t)})
 	if err != nil {
@@ -154,9 +155,9 @@ func TestClaimSkipsLockedLeases(t *testing.T) {
 	}
 	defer l.Close()
 	ctx := context.Background()
-	parts := []string{"p1", "p2", "p3"}
+	parts := []string{"p1", "p2", "p3", "p4"}
 	first := l.Leases("node-a", 50*time.Millisecond)
-	if got, err := first.Claim(ctx, "c1", parts, 0); err != nil || len(got) != 3 {
+	if got, err := first.Claim(ctx, "c1", parts, 0); err != nil || len(got) != 4 {
 		t.Fatalf("first claim %v %v", got, err)
 	}
 	time.Sleep(80 * time.Millisecond) // every lease expires
@@ -175,18 +176,22 @@ func TestClaimSkipsLockedLeases(t *testing.T) {
 	b := l.Leases("node-b", time.Minute)
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	got, err := b.Claim(cctx, "c1", parts, 0)
+	got, err := b.Claim(cctx, "c1", parts, 2)
 	if err != nil || len(got) != 2 || got["p1"].Epoch != 2 || got["p3"].Epoch != 2 {
-		t.Fatalf("claim beside a locked lease: %v %v (want p1 and p3 at epoch 2, p2 skipped)", got, err)
+		t.Fatalf("share beside a locked lease: %v %v (want p1 and p3 at epoch 2, p2 skipped)", got, err)
 	}
 	if _, ok := got["p2"]; ok {
 		t.Fatal("the claim took a lease another transaction holds")
 	}
-	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
+	// A claim of all waits for p2 and takes it (and p4) once let go.
+	let := time.AfterFunc(300*time.Millisecond, func() { conn.ExecContext(ctx, "ROLLBACK") })
+	defer let.Stop()
+	start := time.Now()
+	all, err := l.Leases("node-c", time.Minute).Claim(ctx, "c1", parts, 0)
+	if err != nil || len(all) != 2 || all["p2"].Epoch != 2 || all["p4"].Epoch != 2 {
+		t.Fatalf("claim of all beside a locked lease: %v %v (want p2 and p4 at epoch 2)", all, err)
 	}
-	got, err = b.Claim(ctx, "c1", parts, 0)
-	if err != nil || len(got) != 3 || got["p2"].Epoch != 2 || got["p1"].Epoch != 2 {
-		t.Fatalf("claim after the lock was let go: %v %v", got, err)
+	if waited := time.Since(start); waited < 250*time.Millisecond {
+		t.Errorf("the claim of all took p2 after %s, before its lock was let go", waited)
 	}
 }
