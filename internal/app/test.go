@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -46,6 +47,85 @@ type TestResult struct {
 	// Preview is the first record of the newest object, normalized.
 	Preview map[string]any `json:"preview,omitempty"`
 	Object  string         `json:"object,omitempty"`
+	// Found is what discovery found under the prefix and what the
+	// connector will not collect, so a region or account left out is
+	// never silent.
+	Found *Found `json:"found,omitempty"`
+}
+
+// Found is what a connection test's discovery saw: the accounts, the log
+// regions and the folders the connector collects, and the folders it
+// leaves out with the reason.
+type Found struct {
+	Accounts []string `json:"accounts"`
+	Regions  []string `json:"regions"`
+	// Folders are the partitions collected (the first maxFoundFolders of
+	// them; FolderCount is how many there are).
+	Folders     []string       `json:"folders"`
+	FolderCount int            `json:"folder_count"`
+	Excluded    []ExcludedPart `json:"excluded,omitempty"`
+	// MissingRegions are regions the connector lists that no folder has.
+	MissingRegions []string `json:"missing_regions,omitempty"`
+}
+
+// ExcludedPart is a folder the connector does not collect, and why.
+type ExcludedPart struct {
+	Prefix string `json:"prefix"`
+	Reason string `json:"reason"`
+}
+
+// maxFoundFolders bounds the folders a test lists: an organization trail
+// has one per account and region.
+const maxFoundFolders = 100
+
+func found(c *connector.Connector, d *prefix.Discovery) *Found {
+	f := &Found{Accounts: d.Accounts, Regions: d.Regions, FolderCount: len(d.Partitions), Folders: []string{}}
+	for i, p := range d.Partitions {
+		if i == maxFoundFolders {
+			break
+		}
+		f.Folders = append(f.Folders, p.Prefix)
+	}
+	for _, e := range d.Excluded {
+		f.Excluded = append(f.Excluded, ExcludedPart(e))
+	}
+	for _, r := range c.Regions {
+		if !slices.Contains(d.Regions, r) {
+			f.MissingRegions = append(f.MissingRegions, r)
+		}
+	}
+	return f
+}
+
+// String says in one line what the connector collects and leaves out.
+func (f *Found) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s, %s", plural(len(f.Accounts), "account"), plural(len(f.Regions), "region"))
+	if len(f.Regions) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(f.Regions, ", "))
+	}
+	fmt.Fprintf(&b, ", %s collected (%s)", plural(f.FolderCount, "folder"), describeOf(f.Folders, f.FolderCount))
+	if len(f.Excluded) > 0 {
+		var left []string
+		for _, e := range f.Excluded {
+			left = append(left, e.Prefix)
+		}
+		fmt.Fprintf(&b, "; NOT collected: %s (%s)", describeKeys(left), f.Excluded[0].Reason)
+		if len(f.Excluded) > 1 {
+			b.WriteString(", and likewise the others")
+		}
+	}
+	if len(f.MissingRegions) > 0 {
+		fmt.Fprintf(&b, "; no folder for the listed regions %s", strings.Join(f.MissingRegions, ", "))
+	}
+	return b.String()
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // testBucket is what a connection test needs beyond collection.
@@ -179,7 +259,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
 		}
 		res.Summary = "Success: Trawl can list, read and decode this connector's logs"
 		if len(res.Accounts) > 0 {
-			res.Summary += fmt.Sprintf(" in all %d accounts", len(res.Accounts))
+			res.Summary += " in " + plural(len(res.Accounts), "account")
 		}
 		return res
 	}
@@ -218,9 +298,16 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
 		add(Check{Name: "list", Status: 400, Explanation: err.Error(), Recommendation: "Fix the prefix."})
 		return finish()
 	}
-	disc, err := prefix.Discover(ctx, b, tmpl, collect.RelevantFor(full.SubType), full.Region)
+	disc, err := prefix.Discover(ctx, b, tmpl, collect.RelevantFor(full.SubType), full.Regions)
 	if err != nil {
 		add(failCheck("list", err))
+		return finish()
+	}
+	res.Found = found(full, disc)
+	if len(disc.Partitions) == 0 && len(disc.Excluded) > 0 {
+		add(Check{Name: "list", Status: 404, Explanation: fmt.Sprintf("no log folders under the prefix %q are in the connector's regions (%s); the bucket holds %s.",
+			full.Prefix, strings.Join(full.Regions, ", "), strings.Join(disc.Regions, ", ")),
+			Recommendation: "Edit the connector's regions (--regions), or clear them to collect every region."})
 		return finish()
 	}
 	if len(disc.Partitions) == 0 {
@@ -230,7 +317,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
 	}
 	wildcard := strings.Contains(full.Prefix, "*")
 	if !wildcard {
-		add(Check{Name: "list", OK: true, Detail: fmt.Sprintf("%d partitions found (%s)", len(disc.Partitions), describe(disc.Partitions))})
+		add(Check{Name: "list", OK: true, Detail: res.Found.String()})
 		checks, preview, key := a.readCheck(ctx, tb, full, disc.Partitions)
 		for _, ch := range checks {
 			add(ch)
@@ -238,7 +325,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
 		res.Preview, res.Object = preview, key
 		return finish()
 	}
-	add(Check{Name: "list", OK: true, Detail: fmt.Sprintf("%d accounts found: %s", len(disc.Accounts), strings.Join(disc.Accounts, ", "))})
+	add(Check{Name: "list", OK: true, Detail: res.Found.String() + "; accounts: " + strings.Join(disc.Accounts, ", ")})
 	for _, acct := range disc.Accounts {
 		var parts []prefix.Partition
 		for _, p := range disc.Partitions {
@@ -267,16 +354,15 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
 	return finish()
 }
 
-func describe(ps []prefix.Partition) string {
-	var out []string
-	for i, p := range ps {
-		if i == 3 {
-			out = append(out, fmt.Sprintf("and %d more", len(ps)-3))
-			break
-		}
-		out = append(out, p.Prefix)
+// describeKeys names the first three of keys and counts the rest.
+func describeKeys(keys []string) string { return describeOf(keys, len(keys)) }
+
+// describeOf names the first three of keys, the start of a list of total.
+func describeOf(keys []string, total int) string {
+	if total > 3 && len(keys) >= 3 {
+		return strings.Join(keys[:3], ", ") + fmt.Sprintf(" and %d more", total-3)
 	}
-	return strings.Join(out, ", ")
+	return strings.Join(keys, ", ")
 }
 
 // sampleObjects is how many of the newest objects Test reads, at most,

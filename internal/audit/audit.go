@@ -143,7 +143,7 @@ func digestPartitions(ctx context.Context, c *connector.Connector, b Bucket) ([]
 	if err != nil {
 		return nil, fmt.Errorf("connector %s: digest prefix: %w", c.Name, err)
 	}
-	disc, err := prefix.Discover(ctx, b, t, func(dir string) bool { return strings.TrimSuffix(dir, "/") == "CloudTrail-Digest" }, c.Region)
+	disc, err := prefix.Discover(ctx, b, t, func(dir string) bool { return strings.TrimSuffix(dir, "/") == "CloudTrail-Digest" }, c.Regions)
 	if err != nil {
 		return nil, fmt.Errorf("connector %s: finding digest folders: %w", c.Name, err)
 	}

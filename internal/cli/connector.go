@@ -44,10 +44,10 @@ func cmdConnector(ctx context.Context, g *globals, args []string) error {
 }
 
 type connFlags struct {
-	name, tenant, subtype, bucket, prefix, creds, akid, secretFile, fileType, region, endpoint, proxy, start, runOn, interval, lookback string
-	roleARN, externalID, stsEndpoint                                                                                                    string
-	secretStdin, pathStyle                                                                                                              bool
-	filters                                                                                                                             multiFlag
+	name, tenant, subtype, bucket, prefix, creds, akid, secretFile, fileType, region, regions, endpoint, proxy, start, runOn, interval, lookback string
+	roleARN, externalID, stsEndpoint                                                                                                             string
+	secretStdin, pathStyle                                                                                                                       bool
+	filters                                                                                                                                      multiFlag
 }
 
 type multiFlag []string
@@ -71,7 +71,8 @@ func bindConnFlags(g *globals, name string) (*connFlags, *flagSet) {
 	fs.StringVar(&f.secretFile, "secret-access-key-file", "", "file holding the secret access key")
 	fs.BoolVar(&f.secretStdin, "secret-access-key-stdin", false, "read the secret access key from standard input")
 	fs.StringVar(&f.fileType, "file-type", "", "gzip (default) or text (waf only)")
-	fs.StringVar(&f.region, "region", "", "AWS region of the bucket")
+	fs.StringVar(&f.region, "region", "", "AWS region of the bucket (signs requests and picks the S3 endpoint; collects every log region whatever it is)")
+	fs.StringVar(&f.regions, "regions", "", "log regions to collect, comma-separated, e.g. us-east-1,eu-west-1 (default: every region; '' clears on edit)")
 	fs.StringVar(&f.endpoint, "endpoint", "", "S3 endpoint URL for S3-compatible stores, or file:///folder for local import")
 	fs.BoolVar(&f.pathStyle, "path-style", false, "path-style addressing")
 	fs.StringVar(&f.proxy, "proxy", "", "proxy URI")
@@ -123,6 +124,14 @@ func (f *connFlags) apply(g *globals, c *connector.Connector, set map[string]boo
 	str("sts-endpoint", &c.STSEndpoint, f.stsEndpoint)
 	str("file-type", &c.FileType, f.fileType)
 	str("region", &c.Region, f.region)
+	if set["regions"] {
+		c.Regions = nil
+		for _, r := range strings.Split(f.regions, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				c.Regions = append(c.Regions, r)
+			}
+		}
+	}
 	str("endpoint", &c.Endpoint, f.endpoint)
 	str("proxy", &c.ProxyURI, f.proxy)
 	str("run-on", &c.RunOn, f.runOn)

@@ -173,7 +173,7 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	// Plan: discover partitions (accounts, regions: again every run, so new
 	// ones are picked up), then list only the days that can hold objects
 	// newer than each partition's watermark.
-	disc, err := prefix.Discover(ctx, b, tmpl, RelevantFor(c.SubType), c.Region)
+	disc, err := prefix.Discover(ctx, b, tmpl, RelevantFor(c.SubType), c.Regions)
 	if err != nil {
 		return Stats{}, fmt.Errorf("connector %s: discover partitions: %w", c.Name, err)
 	}

@@ -122,10 +122,17 @@ type Connector struct {
 	// STSEndpoint overrides the STS endpoint (a private endpoint, tests).
 	STSEndpoint string `json:"sts_endpoint,omitempty"`
 	FileType    string `json:"file_type"`
-	Region      string `json:"region,omitempty"`
-	ProxyURI    string `json:"proxy_uri,omitempty"`
-	Endpoint    string `json:"endpoint,omitempty"`
-	PathStyle   bool   `json:"path_style,omitempty"`
+	// Region is the bucket's region: it signs requests and picks the S3
+	// endpoint. It never narrows what is collected (Regions does).
+	Region string `json:"region,omitempty"`
+	// Regions, when not empty, is the only log regions collected: the
+	// region folders (CloudTrail, VPC flow, WAF) of other regions are
+	// skipped, and Test names them. Empty collects every region, which is
+	// what an organization or multi-region trail needs.
+	Regions   []string `json:"regions,omitempty"`
+	ProxyURI  string   `json:"proxy_uri,omitempty"`
+	Endpoint  string   `json:"endpoint,omitempty"`
+	PathStyle bool     `json:"path_style,omitempty"`
 
 	// Start is how far back the first run reaches: objects last modified
 	// before it are not collected.

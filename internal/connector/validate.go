@@ -94,6 +94,16 @@ func (c *Connector) Validate() error {
 	if c.Region != "" && !KnownRegion(c.Region) {
 		e.add("region", "%q is not an AWS region code: use one such as us-east-1", c.Region)
 	}
+	seen := map[string]bool{}
+	for i, r := range c.Regions {
+		switch {
+		case !KnownRegion(r):
+			e.add(fmt.Sprintf("regions[%d]", i), "%q is not an AWS region code: list log regions such as us-east-1,eu-west-1, or none to collect every region", r)
+		case seen[r]:
+			e.add(fmt.Sprintf("regions[%d]", i), "%q is listed twice", r)
+		}
+		seen[r] = true
+	}
 	if c.Endpoint != "" {
 		if msg := urlProblem(c.Endpoint, "http", "https", "file"); msg != "" {
 			e.add("endpoint", "%s", msg)

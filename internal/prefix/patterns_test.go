@@ -83,7 +83,7 @@ func TestPolicyPatternsCoverWhatIsListedAndRead(t *testing.T) {
 			}
 			list, objects := tp.PolicyPatterns()
 			l := &recLister{memLister: memLister{keys: append(append([]string(nil), c.inside...), c.beside...)}}
-			d, err := Discover(context.Background(), l, tp, nil, "")
+			d, err := Discover(context.Background(), l, tp, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

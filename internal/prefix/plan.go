@@ -67,15 +67,42 @@ type Discovery struct {
 	Requests int
 	// Accounts are the account IDs found, for the connector test.
 	Accounts []string
+	// Regions are the region folders found (collected or not), sorted.
+	Regions []string
+	// Excluded are the folders discovery did not descend into, each with
+	// the reason, so Test can say what the connector will not collect.
+	Excluded []Excluded
+}
+
+// Excluded is a folder discovery left out, and why.
+type Excluded struct {
+	Prefix string `json:"prefix"`
+	Reason string `json:"reason"`
+}
+
+// discoverWalk is one discovery's state while it walks the folders.
+type discoverWalk struct {
+	*Discovery
+	relevant Relevant
+	regions  map[string]bool // nil: every region
+	accounts map[string]bool
+	found    map[string]bool // region folders met
 }
 
 // Discover finds the partitions under a template: it fills a "*" account
 // with every account found (so a new account is picked up at the next run),
 // descends through organization, account, service and region folders, and
-// stops at date folders. region, when set, narrows region folders to it.
-func Discover(ctx context.Context, l Lister, t *Template, relevant Relevant, region string) (*Discovery, error) {
-	d := &Discovery{}
-	accounts := map[string]bool{}
+// stops at date folders. regions, when not empty, are the only region
+// folders descended into; the others are listed in Excluded.
+func Discover(ctx context.Context, l Lister, t *Template, relevant Relevant, regions []string) (*Discovery, error) {
+	d := &discoverWalk{Discovery: &Discovery{}, relevant: relevant, accounts: map[string]bool{}, found: map[string]bool{}}
+	if len(regions) > 0 {
+		d.regions = map[string]bool{}
+		for _, r := range regions {
+			d.regions[r] = true
+		}
+	}
+	accounts := d.accounts
 	roots := []string{t.raw}
 	if t.hasWildcard() {
 		before, after := t.splitWildcard()
@@ -105,19 +132,24 @@ func Discover(ctx context.Context, l Lister, t *Template, relevant Relevant, reg
 			d.Partitions = append(d.Partitions, Partition{Prefix: root, Kind: Templated, Account: Account(root + "/")})
 			continue
 		}
-		if err := d.walk(ctx, l, rt.ListPrefix(), 0, relevant, region, accounts); err != nil {
+		if err := d.walk(ctx, l, rt.ListPrefix(), 0); err != nil {
 			return nil, err
 		}
 	}
 	for a := range accounts {
 		d.Accounts = append(d.Accounts, a)
 	}
+	for r := range d.found {
+		d.Regions = append(d.Regions, r)
+	}
 	sort.Strings(d.Accounts)
+	sort.Strings(d.Regions)
 	sort.Slice(d.Partitions, func(i, j int) bool { return d.Partitions[i].Prefix < d.Partitions[j].Prefix })
-	return d, nil
+	sort.Slice(d.Excluded, func(i, j int) bool { return d.Excluded[i].Prefix < d.Excluded[j].Prefix })
+	return d.Discovery, nil
 }
 
-func (d *Discovery) walk(ctx context.Context, l Lister, prefix string, depth int, relevant Relevant, region string, accounts map[string]bool) error {
+func (d *discoverWalk) walk(ctx context.Context, l Lister, prefix string, depth int) error {
 	dirs, objs, err := l.ListLevel(ctx, prefix)
 	d.Requests++
 	if err != nil {
@@ -152,15 +184,22 @@ func (d *Discovery) walk(ctx context.Context, l Lister, prefix string, depth int
 	for _, dir := range others {
 		name := dir[len(prefix):]
 		if a := Account(dir); a != "" {
-			accounts[a] = true
+			d.accounts[a] = true
 		}
-		if parentIsAccount && relevant != nil && !relevant(name) {
+		if parentIsAccount && d.relevant != nil && !d.relevant(name) {
+			// Other services' folders (Config, CloudTrail-Digest, ...):
+			// not logs of this sub type, and not worth a line in Test.
 			continue
 		}
-		if region != "" && isRegionDir(name) && strings.TrimSuffix(strings.TrimPrefix(name, "aws-region="), "/") != region {
-			continue
+		if isRegionDir(name) {
+			r := strings.TrimSuffix(strings.TrimPrefix(name, "aws-region="), "/")
+			d.found[r] = true
+			if d.regions != nil && !d.regions[r] {
+				d.Excluded = append(d.Excluded, Excluded{Prefix: dir, Reason: fmt.Sprintf("region %s is not in the connector's regions", r)})
+				continue
+			}
 		}
-		if err := d.walk(ctx, l, dir, depth+1, relevant, region, accounts); err != nil {
+		if err := d.walk(ctx, l, dir, depth+1); err != nil {
 			return err
 		}
 	}

@@ -55,7 +55,7 @@ func TestDiscoverWildcardAccountsAndRegions(t *testing.T) {
 		"AWSLogs/o-abc123defg/not-an-account/CloudTrail/us-east-1/2024/05/02/x.json.gz",
 	}}
 	tp, _ := Parse("AWSLogs/o-abc123defg/*/CloudTrail", Options{AllowWildcard: true})
-	d, err := Discover(context.Background(), m, tp, ctRelevant, "")
+	d, err := Discover(context.Background(), m, tp, ctRelevant, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestDiscoverWildcardAccountsAndRegions(t *testing.T) {
 	}
 	// The prefix stopping at the organization: services filtered, Insight kept.
 	tp, _ = Parse("AWSLogs/o-abc123defg", Options{})
-	d, _ = Discover(context.Background(), m, tp, ctRelevant, "us-east-1")
+	d, _ = Discover(context.Background(), m, tp, ctRelevant, []string{"us-east-1"})
 	got = got[:0]
 	for _, p := range d.Partitions {
 		got = append(got, p.Prefix)
@@ -91,6 +91,15 @@ func TestDiscoverWildcardAccountsAndRegions(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("with region narrowing:\n%s", strings.Join(got, "\n"))
 	}
+	// Every region found is named, and what the filter left out is listed
+	// with its reason (Test shows it).
+	if strings.Join(d.Regions, ",") != "eu-west-1,us-east-1" {
+		t.Errorf("regions found %v, want eu-west-1 and us-east-1", d.Regions)
+	}
+	if len(d.Excluded) != 1 || d.Excluded[0].Prefix != "AWSLogs/o-abc123defg/111111111111/CloudTrail/eu-west-1/" ||
+		!strings.Contains(d.Excluded[0].Reason, "eu-west-1 is not in the connector's regions") {
+		t.Errorf("excluded %+v", d.Excluded)
+	}
 }
 
 func TestDiscoverHiveAndFlat(t *testing.T) {
@@ -100,12 +109,12 @@ func TestDiscoverHiveAndFlat(t *testing.T) {
 		"exports/b.json.gz",
 	}}
 	tp, _ := Parse("AWSLogs", Options{})
-	d, _ := Discover(context.Background(), m, tp, func(s string) bool { return s == "aws-service=vpcflowlogs/" }, "")
+	d, _ := Discover(context.Background(), m, tp, func(s string) bool { return s == "aws-service=vpcflowlogs/" }, nil)
 	if len(d.Partitions) != 1 || d.Partitions[0].Kind != Hive || d.Partitions[0].Account != "123456789012" {
 		t.Errorf("hive: %+v", d.Partitions)
 	}
 	tp, _ = Parse("exports", Options{})
-	d, _ = Discover(context.Background(), m, tp, nil, "")
+	d, _ = Discover(context.Background(), m, tp, nil, nil)
 	if len(d.Partitions) != 1 || d.Partitions[0].Kind != Flat {
 		t.Errorf("flat: %+v", d.Partitions)
 	}

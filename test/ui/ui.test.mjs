@@ -161,6 +161,8 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     assert.equal(await dlg.locator("#test-outcome").textContent(), "Success");
     await dlg.getByRole("button", { name: "Show more" }).click();
     assert.match(await dlg.locator("#test-detail").textContent(), /Sample record/);
+    // What discovery found is shown, so a region left out is never silent.
+    assert.match(await dlg.locator("#test-detail .found").textContent(), /What the connector collects.*Regions/s);
     await shot(page, "05-test-success");
     await dlg.getByRole("button", { name: "Close" }).click();
 
@@ -178,7 +180,7 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     const other = await api("PUT", `/api/v1/connectors/${mine.id}`, { ...cur.data, lookback: "2h" }, { "If-Match": cur.etag });
     assert.equal(other.status, 200, "someone else's edit");
     await wiz.getByRole("button", { name: "Next" }).click();
-    await wiz.getByLabel("Region", { exact: true }).selectOption("us-east-1");
+    await wiz.getByLabel("Bucket region", { exact: true }).selectOption("us-east-1");
     await wiz.getByRole("button", { name: "Next" }).click();
     await wiz.getByRole("button", { name: "Next" }).click();
     await wiz.getByRole("button", { name: "Submit" }).click();

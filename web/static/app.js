@@ -274,6 +274,7 @@ async function openWizard(c) {
     F("secret_access_key").value = "";
     F("secret_access_key").placeholder = c.secret_access_key ? "unchanged (stored)" : "";
     F("filters").value = (c.filters || []).map((f) => `${f.action}: ${f.query}`).join("\n");
+    F("regions").value = (c.regions || []).join(", ");
   } else {
     F("secret_access_key").placeholder = "";
   }
@@ -346,6 +347,7 @@ function formBody() {
   if (secret) b.secret_access_key = secret;
   else if (state.editing && state.editing.secret_access_key) b.secret_access_key = "********";
   b.filters = parseFilters(F("filters").value);
+  b.regions = F("regions").value.split(/[\s,]+/).filter(Boolean);
   return b;
 }
 
@@ -401,7 +403,7 @@ function renderConfirm() {
   const b = formBody();
   const rows = [["Category", "PaaS"], ["Type", "AWS CloudTrail"], ["Function", "Collect"], ["Name", b.name], ["Tenant", b.tenant],
     ["Run on", b.run_on || "this node"], ["Sub type", b.sub_type], ["File type", b.file_type], ["Bucket", b.bucket], ["Prefix", b.prefix],
-    ["Region", b.region || "(default)"], ["Credentials", b.credentials], ...(b.credentials === "role" ? [["Role ARN", b.role_arn], ["External ID", b.external_id || F("external_id").placeholder || "(tenant's own)"]] : []),
+    ["Bucket region", b.region || "(default)"], ["Log regions collected", b.regions.join(", ") || "every region"], ["Credentials", b.credentials], ...(b.credentials === "role" ? [["Role ARN", b.role_arn], ["External ID", b.external_id || F("external_id").placeholder || "(tenant's own)"]] : []),
     ["Access key ID", b.access_key_id || "—"],
     ["Secret access key", b.secret_access_key ? "********" : "—"], ["S3 endpoint", b.endpoint || "AWS"], ["Proxy", b.proxy_uri || "—"],
     ["Log filters", b.filters.map((f) => `${f.action}: ${f.query}`).join("; ") || "none"]];
@@ -463,10 +465,22 @@ async function runTest(c) {
   for (const a of res.accounts || []) {
     detail.append(el("h3", {}, `Account ${a.account}: ${a.ok ? "ok" : "failed"}`), checksTable(a.checks));
   }
+  if (res.found) detail.append(foundTable(res.found));
   if (res.preview) {
     detail.append(el("h3", {}, "Sample record" + (res.object ? ` from ${res.object}` : "")), el("pre", {}, JSON.stringify(res.preview, null, 2)));
   }
   loadConnectors();
+}
+
+// foundTable shows what discovery found and what the connector leaves
+// out, so a region or account that is not collected is never silent.
+function foundTable(f) {
+  const rows = [["Accounts", (f.accounts || []).join(", ") || "—"], ["Regions", (f.regions || []).join(", ") || "—"],
+    ["Folders collected", `${f.folder_count}: ${(f.folders || []).slice(0, 10).join(", ")}${f.folder_count > 10 ? " …" : ""}`]];
+  for (const e of f.excluded || []) rows.push(["Not collected", `${e.prefix}: ${e.reason}`]);
+  if ((f.missing_regions || []).length) rows.push(["Listed regions with no folder", f.missing_regions.join(", ")]);
+  return el("div", { class: "found" }, el("h3", {}, "What the connector collects"),
+    el("table", { class: "checks" }, el("tbody", {}, rows.map(([k, v]) => el("tr", { class: k === "Not collected" ? "check-bad" : "" }, el("th", { scope: "row" }, k), el("td", {}, v))))));
 }
 
 function checksTable(checks) {
