@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -100,26 +99,25 @@ func openBackend1(ctx context.Context, g *globals) (backend, error) {
 	if g.server != "" {
 		return remote(g, g.server)
 	}
-	if b, err := os.ReadFile(filepath.Join(g.dataDir, serverFile)); err == nil {
-		var si serverInfo
-		if json.Unmarshal(b, &si) == nil && si.Addr != "" {
-			base := "http://" + si.Addr
-			if client.Healthy(ctx, base) {
-				return remote(g, base)
+	if !g.dataDirGiven {
+		l, err := readLogin()
+		if err != nil {
+			return nil, err
+		}
+		if l != nil {
+			if g.token == "" {
+				g.token = l.Token
 			}
+			return remote(g, l.Server)
 		}
 	}
-	a, err := app.Open(ctx, appOptions(g))
-	if err != nil {
-		if errors.Is(err, lake.ErrLocked) {
-			return nil, fmt.Errorf("%w: a `trawl serve` holds %s but does not answer; wait for it, or stop it", err, g.dataDir)
-		}
-		return nil, err
-	}
-	return &localBackend{a: a, sc: app.RootScope("cli"), progress: terminalProgress(g)}, nil
+	return openDir(ctx, g)
 }
 
 func remote(g *globals, base string) (backend, error) {
+	if err := g.refuseServerFlags(base); err != nil {
+		return nil, err
+	}
 	tok := g.token
 	if tok == "" {
 		b, err := os.ReadFile(filepath.Join(g.dataDir, api.RootTokenFile))

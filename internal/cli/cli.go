@@ -29,18 +29,26 @@ type globals struct {
 	maxRatio      int64
 	server        string
 	token         string
-	verbose       bool
-	stdin         io.Reader
-	stdout        io.Writer
-	stderr        io.Writer
-	logger        *slog.Logger
-	guard         netguard.Policy
-	allowFolders  []string
-	awsPrincipal  string
-	publicKeys    string
-	catalog       string
-	node          string
-	lake          lakeFlags
+	// dataDirGiven: --data-dir or TRAWL_DATA_DIR named the directory.
+	dataDirGiven bool
+	// mayCreate: the command sets a data directory up when there is none
+	// (collect, connector add); the others refuse one never set up.
+	mayCreate bool
+	// serverFlags are the server-only flags given, refused when the
+	// command runs through a server.
+	serverFlags  []string
+	verbose      bool
+	stdin        io.Reader
+	stdout       io.Writer
+	stderr       io.Writer
+	logger       *slog.Logger
+	guard        netguard.Policy
+	allowFolders []string
+	awsPrincipal string
+	publicKeys   string
+	catalog      string
+	node         string
+	lake         lakeFlags
 }
 
 // lakeFlags say where the segments are kept when not in the data directory.
@@ -92,10 +100,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
 	g.dataDir = os.Getenv("TRAWL_DATA_DIR")
+	g.dataDirGiven = g.dataDir != ""
 	if g.dataDir == "" {
 		g.dataDir = "trawl-data"
 	}
 	g.token = os.Getenv("TRAWL_TOKEN")
+	g.server = os.Getenv("TRAWL_SERVER")
 	for _, v := range strings.Split(os.Getenv("TRAWL_ALLOW_NET"), ",") {
 		if p, err := netip.ParsePrefix(strings.TrimSpace(v)); err == nil {
 			g.guard.Allow = append(g.guard.Allow, p)
@@ -107,6 +117,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return 0
 	}
 	cmd, rest := args[0], args[1:]
+	g.mayCreate = cmd == "collect" || ((cmd == "connector" || cmd == "connectors") && len(rest) > 0 && rest[0] == "add")
 	var err error
 	switch cmd {
 	case "serve":
@@ -135,6 +146,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = cmdAlerts(ctx, g, rest)
 	case "rules", "rule":
 		err = cmdRules(ctx, g, rest)
+	case "login", "logout":
+		err = cmdLogin(ctx, g, rest, cmd == "logout")
 	case "version":
 		fmt.Fprintln(stdout, "trawl "+Version)
 	default:
@@ -173,7 +186,7 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(g.stderr)
 	fs.StringVar(&g.dataDir, "data-dir", g.dataDir, "data directory (env TRAWL_DATA_DIR)")
-	fs.StringVar(&g.server, "server", "", "API base URL of a trawl server (default: the one holding --data-dir, if any)")
+	fs.StringVar(&g.server, "server", g.server, "API base URL of a trawl server (env TRAWL_SERVER; default: the one holding --data-dir, else the one saved by trawl login)")
 	fs.StringVar(&g.token, "token", g.token, "API token (env TRAWL_TOKEN)")
 	fs.BoolVar(&g.verbose, "v", false, "verbose logging")
 	fs.StringVar(&g.masterKeyFile, "master-key-file", g.masterKeyFile, "file holding the master key (default <data-dir>/master.key; env TRAWL_MASTER_KEY holds the key itself)")
@@ -225,6 +238,7 @@ func parse(g *globals, fs *flag.FlagSet, args []string) ([]string, error) {
 		if err := fs.Parse(args); err != nil {
 			return nil, &exitError{code: 2}
 		}
+		g.noteFlags(fs)
 		args = fs.Args()
 		if len(args) == 0 {
 			break

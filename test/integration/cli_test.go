@@ -204,11 +204,12 @@ func runStdin(t *testing.T, dataDir, stdin string, args ...string) result {
 }
 
 // TestMasterKeyFile: a master key kept outside the data directory is
-// created 0600 there, and none in the data directory.
+// created 0600 there, and none in the data directory. (collect sets a
+// directory up; connector list, which used to here, no longer creates one.)
 func TestMasterKeyFile(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "key")
 	other := t.TempDir()
-	mustTrawl(t, other, "connector", "list", "--master-key-file", keyFile)
+	mustTrawl(t, other, "collect", "--once", "--master-key-file", keyFile)
 	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("master key file: %v %v", err, fi)
 	}
