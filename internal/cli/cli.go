@@ -69,6 +69,8 @@ Usage:
   trawl quarantine list [--connector NAME]
   trawl connector  test NAME
   trawl token      create [--tenant T] [--name N]
+  trawl login      --server URL --token-file F   (later commands go there)
+  trawl logout
   trawl audit      [--from -24h] [--to now] [--format table|json] [NAME]
                    (CloudTrail digests: exit 1 when a file is missing or altered)
   trawl gen        --out DIR [--bucket B] [--digests --public-keys-out F] ...
@@ -83,7 +85,9 @@ Usage:
 Every command takes --data-dir DIR (env TRAWL_DATA_DIR, default ./trawl-data)
 and --catalog URL (env TRAWL_CATALOG) when the catalog is in PostgreSQL.
 When a server holds the data directory, commands use its API (token from
---token, TRAWL_TOKEN, or the directory's root.token).
+--token, TRAWL_TOKEN, or the directory's root.token); --server URL (env
+TRAWL_SERVER) or trawl login names a server elsewhere. Only serve, demo,
+collect and connector add set a new data directory up.
 `
 
 // DefaultGoMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT is
