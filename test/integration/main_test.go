@@ -70,6 +70,13 @@ func catalogOf(t testing.TB, data string) string {
 }
 
 func TestMain(m *testing.M) {
+	// The README test puts this binary on PATH as stand-ins (readme_test.go).
+	switch os.Getenv("TRAWL_TEST_STANDIN") {
+	case "aws":
+		os.Exit(awsStandIn(os.Args[1:]))
+	case "wait":
+		os.Exit(waitDetector())
+	}
 	dir, err := os.MkdirTemp("", "trawl-itest")
 	if err != nil {
 		panic(err)

@@ -70,6 +70,15 @@ func Start(t testing.TB, role Role) *Server {
 	return s
 }
 
+// SetExternalID changes the external ID the role's trust policy requires,
+// as creating the role with a trust policy does (the README test learns
+// it from the policy the walkthrough generates).
+func (s *Server) SetExternalID(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.role.ExternalID = id
+}
+
 // Requests returns the AssumeRole calls seen so far.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -87,10 +96,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		req.Denied = "SignatureDoesNotMatch"
 	case req.Action != "AssumeRole":
 		req.Denied = "InvalidAction"
-	case req.RoleARN != s.role.ARN || req.ExternalID != s.role.ExternalID:
-		req.Denied = "AccessDenied"
 	}
 	s.mu.Lock()
+	if req.Denied == "" && (req.RoleARN != s.role.ARN || req.ExternalID != s.role.ExternalID) {
+		req.Denied = "AccessDenied"
+	}
 	s.reqs = append(s.reqs, req)
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "text/xml")
