@@ -130,8 +130,55 @@ func (s *Stats) add(o Stats) {
 	}
 }
 
-// Run collects one connector once.
+// Run collects one connector once, in stages: plan (discover and claim
+// partitions, decide each one's listing window, load checkpoints), list
+// (walk the windows, skip what is checkpointed, hand the rest to the
+// workers, which decode and commit), finish (the outcome, and each
+// partition's new watermark).
 func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Options) (Stats, error) {
+	r, err := newRun(c, b, st, opt)
+	if err != nil {
+		return Stats{}, err
+	}
+	if err := r.plan(ctx); err != nil {
+		return Stats{}, err
+	}
+	if r.held != nil {
+		defer r.opt.Leases.Release(context.WithoutCancel(ctx), c.ID, r.held)
+	}
+	return r.collect(ctx)
+}
+
+// window is the span of delivery days a partition is listed over.
+type window struct{ from, to time.Time }
+
+// run is one collection pass of a connector.
+type run struct {
+	c        *connector.Connector
+	b        Bucket
+	st       Store
+	opt      Options
+	log      *slog.Logger
+	f        Format
+	tmpl     *prefix.Template
+	now      func() time.Time
+	lookback time.Duration
+	backfill bool
+
+	// The plan.
+	disc      *prefix.Discovery
+	held      map[string]lake.Lease
+	elsewhere int64
+	marks     map[string]time.Time
+	windows   []window
+	ck        *checkpoints
+
+	parts partitionMarks
+	mu    sync.Mutex // guards total
+	total Stats
+}
+
+func newRun(c *connector.Connector, b Bucket, st Store, opt Options) (*run, error) {
 	if opt.Workers <= 0 {
 		opt.Workers = 2
 	}
@@ -148,61 +195,91 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("connector", c.Name, "tenant", c.Tenant)
-	f, ok := FormatFor(c.SubType)
-	if !ok {
-		return Stats{}, fmt.Errorf("connector %s: sub type %q cannot be decoded by this version of Trawl", c.Name, c.SubType)
+	r := &run{c: c, b: b, st: st, opt: opt, log: log.With("connector", c.Name, "tenant", c.Tenant), now: time.Now,
+		backfill: !opt.From.IsZero() || !opt.To.IsZero(), parts: partitionMarks{partOf: map[string]int{}, doneMax: map[int]time.Time{}, failMin: map[int]time.Time{}}}
+	var ok bool
+	if r.f, ok = FormatFor(c.SubType); !ok {
+		return nil, fmt.Errorf("connector %s: sub type %q cannot be decoded by this version of Trawl", c.Name, c.SubType)
 	}
-	tmpl, err := prefix.Parse(c.Prefix, prefix.Options{AllowWildcard: c.SubType != connector.WAF})
-	if err != nil {
-		return Stats{}, fmt.Errorf("connector %s: %w", c.Name, err)
+	var err error
+	if r.tmpl, err = prefix.Parse(c.Prefix, prefix.Options{AllowWildcard: c.SubType != connector.WAF}); err != nil {
+		return nil, fmt.Errorf("connector %s: %w", c.Name, err)
 	}
-	now := time.Now
 	if opt.Now != nil {
-		now = opt.Now
+		r.now = opt.Now
 	}
-	lookback := opt.Lookback
-	if lookback <= 0 {
-		lookback = c.Lookback.D()
+	r.lookback = opt.Lookback
+	if r.lookback <= 0 {
+		r.lookback = c.Lookback.D()
 	}
-	if lookback <= 0 {
-		lookback = connector.DefaultLookback
+	if r.lookback <= 0 {
+		r.lookback = connector.DefaultLookback
 	}
-	backfill := !opt.From.IsZero() || !opt.To.IsZero()
+	return r, nil
+}
 
-	// Plan: discover partitions (accounts, regions: again every run, so new
-	// ones are picked up), then list only the days that can hold objects
-	// newer than each partition's watermark.
-	disc, err := prefix.Discover(ctx, b, tmpl, RelevantFor(c.SubType), c.Regions)
+// plan discovers the partitions (accounts, regions: again every run, so
+// new ones are picked up), claims their leases, and decides the days each
+// is listed over: only those that can hold objects newer than its
+// watermark.
+func (r *run) plan(ctx context.Context) error {
+	c := r.c
+	disc, err := prefix.Discover(ctx, r.b, r.tmpl, RelevantFor(c.SubType), c.Regions)
 	if err != nil {
-		return Stats{}, fmt.Errorf("connector %s: discover partitions: %w", c.Name, err)
+		return fmt.Errorf("connector %s: discover partitions: %w", c.Name, err)
 	}
-	var held map[string]lake.Lease
-	var elsewhere int64
-	if opt.Leases != nil {
+	r.disc = disc
+	if r.opt.Leases != nil {
 		found := len(disc.Partitions)
-		if held, err = claim(ctx, opt.Leases, c.ID, disc, opt.Share); err != nil {
-			return Stats{}, fmt.Errorf("connector %s: %w", c.Name, err)
+		if r.held, err = claim(ctx, r.opt.Leases, c.ID, disc, r.opt.Share); err != nil {
+			return fmt.Errorf("connector %s: %w", c.Name, err)
 		}
-		elsewhere = int64(found - len(disc.Partitions))
-		defer opt.Leases.Release(context.WithoutCancel(ctx), c.ID, held)
+		r.elsewhere = int64(found - len(disc.Partitions))
 	}
-	marks, err := st.Watermarks(ctx, c.ID)
+	if r.marks, err = r.st.Watermarks(ctx, c.ID); err != nil {
+		r.release(ctx)
+		return err
+	}
+	since := r.planWindows()
+	// Checkpoints of objects the listed days can hold: AWS writes an
+	// object into the folder of the day it delivers it, so objects in the
+	// listed folders were last modified after the first listed day began
+	// (less a margin for clock skew). Anything older met in a folder is
+	// looked up one by one.
+	since = since.UTC().Truncate(24 * time.Hour).Add(-2 * time.Hour)
+	states, err := r.st.ObjectStatesSince(ctx, c.ID, since)
 	if err != nil {
-		return Stats{}, err
+		r.release(ctx)
+		return err
 	}
-	type window struct{ from, to time.Time }
-	windows := make([]window, len(disc.Partitions))
-	since := now()
+	r.ck = &checkpoints{st: r.st, connectorID: c.ID, since: since, states: states}
+	r.total = Stats{Listings: int64(disc.Requests), Partitions: int64(len(disc.Partitions)) + r.elsewhere, LeasedElsewhere: r.elsewhere}
+	return nil
+}
+
+// release lets go of the leases of a run that ends before collecting.
+func (r *run) release(ctx context.Context) {
+	if r.held != nil {
+		r.opt.Leases.Release(context.WithoutCancel(ctx), r.c.ID, r.held)
+		r.held = nil
+	}
+}
+
+// planWindows sets each partition's listing window and returns the
+// earliest start.
+func (r *run) planWindows() time.Time {
+	c, now := r.c, r.now()
+	r.windows = make([]window, len(r.disc.Partitions))
+	since := now
 	// The previous UTC day is always listed again: AWS names a folder by
 	// the day it delivers into, and an object delivered late (or just
 	// after midnight for the day before) lands in a folder the watermark
 	// has passed. One more listing per partition is what it costs.
-	yesterday := now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
-	for i, p := range disc.Partitions {
-		w := window{from: c.Start, to: now()}
-		if m, ok := marks[p.Prefix]; ok && m.Add(-lookback).After(w.from) {
-			w.from = m.Add(-lookback)
+	yesterday := now.UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
+	for i, p := range r.disc.Partitions {
+		w := window{from: c.Start, to: now}
+		if m, ok := r.marks[p.Prefix]; ok && m.Add(-r.lookback).After(w.from) {
+			w.from = m.Add(-r.lookback)
 			if yesterday.Before(w.from) {
 				w.from = yesterday
 				if w.from.Before(c.Start) {
@@ -210,126 +287,53 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 				}
 			}
 		}
-		if backfill {
-			w = window{from: opt.From, to: opt.To}
+		if r.backfill {
+			w = window{from: r.opt.From, to: r.opt.To}
 			if w.from.IsZero() || w.from.Before(c.Start) {
 				w.from = c.Start
 			}
 			if w.to.IsZero() {
-				w.to = now()
+				w.to = now
 			}
 		}
-		windows[i] = w
+		r.windows[i] = w
 		if w.from.Before(since) {
 			since = w.from
 		}
 	}
-	// Checkpoints of objects the listed days can hold: AWS writes an
-	// object into the folder of the day it delivers it, so objects in the
-	// listed folders were last modified after the first listed day began
-	// (less a margin for clock skew). Anything older met in a folder is
-	// looked up one by one.
-	since = since.UTC().Truncate(24 * time.Hour).Add(-2 * time.Hour)
-	states, err := st.ObjectStatesSince(ctx, c.ID, since)
-	if err != nil {
-		return Stats{}, err
-	}
-	var mu sync.Mutex // guards states and the maps below
-	// prefetch loads the checkpoints of a page of objects older than
-	// since (which the states above do not hold) in one query.
-	prefetch := func(objs []source.Object) error {
-		var keys []string
-		for _, o := range objs {
-			if _, ok := states[o.Key]; !ok && o.LastModified.Before(since) {
-				keys = append(keys, o.Key)
-			}
-		}
-		got, err := st.ObjectStatesOf(ctx, c.ID, keys)
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		for _, k := range keys {
-			states[k] = got[k] // a zero state: looked up, never seen
-		}
-		mu.Unlock()
-		return nil
-	}
-	stateOf := func(o source.Object) (lake.ObjectState, error) {
-		mu.Lock()
-		s, ok := states[o.Key]
-		mu.Unlock()
-		if ok || !o.LastModified.Before(since) {
-			return s, nil
-		}
-		s, _, err := st.ObjectStateOf(ctx, c.ID, o.Key)
-		return s, err
-	}
+	return since
+}
 
-	var (
-		total = Stats{Listings: int64(disc.Requests), Partitions: int64(len(disc.Partitions)) + elsewhere, LeasedElsewhere: elsewhere}
-		// per partition: newest object done, oldest object failed
-		doneMax = map[int]time.Time{}
-		failMin = map[int]time.Time{}
-		partOf  = map[string]int{}
-	)
-	report := func(s Stats) {
-		mu.Lock()
-		total.add(s)
-		cp := total
-		mu.Unlock()
-		if opt.Progress != nil {
-			opt.Progress(cp)
-		}
-	}
-	markDone := func(key string, lm time.Time, ok bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		p, known := partOf[key]
-		if !known {
-			return
-		}
-		if ok {
-			if lm.After(doneMax[p]) {
-				doneMax[p] = lm
-			}
-		} else if f, seen := failMin[p]; !seen || lm.Before(f) {
-			failMin[p] = lm
-		}
-	}
-
+// collect lists the planned windows and feeds the workers, then finishes.
+func (r *run) collect(ctx context.Context) (Stats, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if opt.Leases != nil {
-		go renew(ctx, opt.Leases, c.ID, held, cancel)
+	var renewing sync.WaitGroup
+	if r.opt.Leases != nil {
+		// Joined before the deferred Release, so no renewal races it.
+		renewing.Go(func() { renew(ctx, r.opt.Leases, r.c.ID, r.held, cancel) })
+		defer renewing.Wait()
+		defer cancel(nil)
 	}
-	leaseOf := func(key string) *lake.Lease {
-		if held == nil {
-			return nil
-		}
-		mu.Lock()
-		p, ok := partOf[key]
-		mu.Unlock()
-		if !ok {
-			return nil
-		}
-		ls := held[disc.Partitions[p].Prefix]
-		return &ls
-	}
-
-	// Workers decode and commit in parallel; the listing feeds them
-	// through an unbuffered channel, so it waits for them (backpressure
-	// blocks, never drops).
 	work := make(chan task)
+	fatal := r.startWorkers(ctx, cancel, work)
+	listErr := r.list(ctx, work)
+	close(work)
+	return r.finish(ctx, fatal(), listErr)
+}
+
+// startWorkers starts the workers that decode and commit in parallel; the
+// listing feeds them through an unbuffered channel, so it waits for them
+// (backpressure blocks, never drops). The function returned waits for them
+// and gives the first fatal error.
+func (r *run) startWorkers(ctx context.Context, cancel context.CancelCauseFunc, work <-chan task) func() error {
 	var wg sync.WaitGroup
 	var fatalMu sync.Mutex
 	var fatal error
-	for i := 0; i < opt.Workers; i++ {
-		w := newWorker(c, b, f, st, opt, log)
-		w.done, w.report, w.leaseOf = markDone, report, leaseOf
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for i := 0; i < r.opt.Workers; i++ {
+		w := newWorker(r.c, r.b, r.f, r.st, r.opt, r.log)
+		w.done, w.report, w.leaseOf = r.parts.done, r.report, r.leaseOf
+		wg.Go(func() {
 			if err := w.run(ctx, work); err != nil && ctx.Err() == nil {
 				fatalMu.Lock()
 				if fatal == nil {
@@ -337,125 +341,251 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 				}
 				fatalMu.Unlock()
 				cancel(err)
-			} else if err != nil && errors.Is(err, context.Canceled) {
-				return
 			}
-		}()
+		})
 	}
-	send := func(t task) error {
-		select {
-		case work <- t:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	return func() error {
+		wg.Wait()
+		return fatal
 	}
+}
 
-	consider := func(part int, o source.Object) error {
-		if !tmpl.Match(o.Key) {
-			return nil
-		}
-		mu.Lock()
-		if _, dup := partOf[o.Key]; dup {
-			mu.Unlock()
-			return nil // listed twice (overlapping template expansions)
-		}
-		partOf[o.Key] = part
-		mu.Unlock()
-		if !o.LastModified.IsZero() && o.LastModified.Before(c.Start) {
-			return nil
-		}
-		if backfill && (!opt.From.IsZero() && o.LastModified.Before(opt.From) || !opt.To.IsZero() && !o.LastModified.Before(opt.To)) {
-			return nil
-		}
-		prev, err := stateOf(o)
-		if err != nil {
-			return err
-		}
-		if prev.Done {
-			markDone(o.Key, o.LastModified, true)
-			return nil
-		}
-		if reason := f.SkipReason(o.Key); reason != "" {
-			// Checkpointed so it is neither read nor reported again.
-			log.Debug("skipping object", "key", o.Key, "reason", reason)
-			return send(task{obj: o, skip: true})
-		}
-		mu.Lock()
-		total.Pending++
-		mu.Unlock()
-		return send(task{obj: o, prev: prev})
+// report adds a worker's or the listing's counts to the run's totals.
+func (r *run) report(s Stats) {
+	r.mu.Lock()
+	r.total.add(s)
+	cp := r.total
+	r.mu.Unlock()
+	if r.opt.Progress != nil {
+		r.opt.Progress(cp)
 	}
-	var listErr error
-	for i, p := range disc.Partitions {
+}
+
+// leaseOf is the lease an object's commit runs under (nil without leases).
+func (r *run) leaseOf(key string) *lake.Lease {
+	if r.held == nil {
+		return nil
+	}
+	p, ok := r.parts.of(key)
+	if !ok {
+		return nil
+	}
+	ls := r.held[r.disc.Partitions[p].Prefix]
+	return &ls
+}
+
+// list walks every partition's window and sends what is to collect.
+func (r *run) list(ctx context.Context, work chan<- task) error {
+	for i, p := range r.disc.Partitions {
 		if p.Kind == prefix.Flat {
-			_, objs, err := b.ListLevel(ctx, p.Prefix)
-			report(Stats{Listings: int64(len(objs)/1000 + 1)})
-			// A flat folder is listed whole every run: its objects'
-			// checkpoints are fetched a page at a time, so a steady-state
-			// run costs one catalog query per 1,000 objects, not one each.
-			for start := 0; err == nil && start < len(objs); start += flatPage {
-				page := objs[start:min(start+flatPage, len(objs))]
-				if err = prefetch(page); err != nil {
-					break
-				}
-				for _, o := range page {
-					if err = consider(i, o); err != nil {
-						break
-					}
-				}
-			}
-			if err != nil {
-				listErr = err
-				break
+			if err := r.listFlat(ctx, i, p, work); err != nil {
+				return err
 			}
 			continue
 		}
-		for _, pre := range p.Prefixes(windows[i].from, windows[i].to) {
-			err := listAll(ctx, b, pre, func(o source.Object) error { return consider(i, o) }, report)
+		for _, pre := range p.Prefixes(r.windows[i].from, r.windows[i].to) {
+			err := listAll(ctx, r.b, pre, func(o source.Object) error { return r.consider(ctx, i, o, work) }, r.report)
 			if err != nil {
-				listErr = err
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// listFlat lists a flat folder whole (it has no dates to narrow it by);
+// its objects' checkpoints are fetched a page at a time, so a steady-state
+// run costs one catalog query per 1,000 objects, not one each.
+func (r *run) listFlat(ctx context.Context, i int, p prefix.Partition, work chan<- task) error {
+	_, objs, err := r.b.ListLevel(ctx, p.Prefix)
+	r.report(Stats{Listings: int64(len(objs)/1000 + 1)})
+	for start := 0; err == nil && start < len(objs); start += flatPage {
+		page := objs[start:min(start+flatPage, len(objs))]
+		if err = r.ck.prefetch(ctx, page); err != nil {
+			break
+		}
+		for _, o := range page {
+			if err = r.consider(ctx, i, o, work); err != nil {
 				break
 			}
 		}
-		if listErr != nil {
-			break
-		}
 	}
-	close(work)
-	wg.Wait()
+	return err
+}
+
+// consider decides what becomes of one listed object: outside the
+// template or the window, already collected, skipped by design (and
+// checkpointed), or sent to a worker.
+func (r *run) consider(ctx context.Context, part int, o source.Object, work chan<- task) error {
+	if !r.tmpl.Match(o.Key) || !r.parts.claim(o.Key, part) {
+		return nil // not the connector's, or listed twice (overlapping template expansions)
+	}
+	if !o.LastModified.IsZero() && o.LastModified.Before(r.c.Start) {
+		return nil
+	}
+	from, to := r.opt.From, r.opt.To
+	if r.backfill && (!from.IsZero() && o.LastModified.Before(from) || !to.IsZero() && !o.LastModified.Before(to)) {
+		return nil
+	}
+	prev, err := r.ck.of(ctx, o)
+	if err != nil {
+		return err
+	}
+	if prev.Done {
+		r.parts.done(o.Key, o.LastModified, true)
+		return nil
+	}
+	t := task{obj: o, prev: prev}
+	if reason := r.f.SkipReason(o.Key); reason != "" {
+		// Checkpointed so it is neither read nor reported again.
+		r.log.Debug("skipping object", "key", o.Key, "reason", reason)
+		t = task{obj: o, skip: true}
+	} else {
+		r.mu.Lock()
+		r.total.Pending++
+		r.mu.Unlock()
+	}
+	select {
+	case work <- t:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// finish gives the run's outcome and, unless it was a backfill, moves each
+// partition's watermark to its newest collected object, held back to its
+// oldest failed one so that object's day is listed again. A lower
+// watermark only costs listing; never a record.
+func (r *run) finish(ctx context.Context, fatal, listErr error) (Stats, error) {
+	c := r.c
 	if fatal != nil {
-		return total, fmt.Errorf("connector %s: %w", c.Name, fatal)
+		return r.total, fmt.Errorf("connector %s: %w", c.Name, fatal)
 	}
 	// A lost lease ends the run with its own reason, not as a shutdown.
 	if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil && !errors.Is(cause, context.Canceled) {
-		return total, fmt.Errorf("connector %s: %w", c.Name, cause)
+		return r.total, fmt.Errorf("connector %s: %w", c.Name, cause)
 	}
 	if listErr != nil {
-		return total, fmt.Errorf("connector %s: %w", c.Name, listErr)
+		return r.total, fmt.Errorf("connector %s: %w", c.Name, listErr)
 	}
 	if err := ctx.Err(); err != nil {
-		return total, err
+		return r.total, err
 	}
-	if !backfill {
-		// A partition's watermark is its newest collected object, held
-		// back to its oldest failed one so that object's day is listed
-		// again. A lower watermark only costs listing; never a record.
-		next := map[string]time.Time{}
-		for i, p := range disc.Partitions {
-			w, ok := doneMax[i]
-			if f, failed := failMin[i]; failed && (!ok || f.Before(w)) {
-				w, ok = f, true
-			}
-			if old, had := marks[p.Prefix]; ok && (!had || !w.Equal(old)) {
-				next[p.Prefix] = w
-			}
-		}
-		if err := st.SetWatermarks(ctx, c.ID, next); err != nil {
-			return total, err
+	if r.backfill {
+		return r.total, nil
+	}
+	next := r.parts.watermarks(r.disc.Partitions, r.marks)
+	if err := r.st.SetWatermarks(ctx, c.ID, next); err != nil {
+		return r.total, err
+	}
+	return r.total, nil
+}
+
+// checkpoints are the states of the objects a run may meet: those the
+// listed days can hold, loaded at once, and older ones looked up as met.
+type checkpoints struct {
+	st          Store
+	connectorID string
+	since       time.Time
+	mu          sync.Mutex
+	states      map[string]lake.ObjectState
+}
+
+// prefetch loads the checkpoints of a page of objects older than since
+// (which the states loaded at plan time do not hold) in one query.
+func (k *checkpoints) prefetch(ctx context.Context, objs []source.Object) error {
+	var keys []string
+	k.mu.Lock()
+	for _, o := range objs {
+		if _, ok := k.states[o.Key]; !ok && o.LastModified.Before(k.since) {
+			keys = append(keys, o.Key)
 		}
 	}
-	return total, nil
+	k.mu.Unlock()
+	got, err := k.st.ObjectStatesOf(ctx, k.connectorID, keys)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	for _, key := range keys {
+		k.states[key] = got[key] // a zero state: looked up, never seen
+	}
+	k.mu.Unlock()
+	return nil
+}
+
+// of is an object's checkpoint.
+func (k *checkpoints) of(ctx context.Context, o source.Object) (lake.ObjectState, error) {
+	k.mu.Lock()
+	s, ok := k.states[o.Key]
+	k.mu.Unlock()
+	if ok || !o.LastModified.Before(k.since) {
+		return s, nil
+	}
+	s, _, err := k.st.ObjectStateOf(ctx, k.connectorID, o.Key)
+	return s, err
+}
+
+// partitionMarks keeps, per partition, which objects it listed, its newest
+// object done and its oldest object failed: what its next watermark is.
+type partitionMarks struct {
+	mu      sync.Mutex
+	partOf  map[string]int
+	doneMax map[int]time.Time
+	failMin map[int]time.Time
+}
+
+// claim records that part listed key; false if another listing did first.
+func (m *partitionMarks) claim(key string, part int) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.partOf[key]; dup {
+		return false
+	}
+	m.partOf[key] = part
+	return true
+}
+
+func (m *partitionMarks) of(key string) (int, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.partOf[key]
+	return p, ok
+}
+
+// done records an object finished (ok) or failed, by its delivery time.
+func (m *partitionMarks) done(key string, lm time.Time, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, known := m.partOf[key]
+	if !known {
+		return
+	}
+	if ok {
+		if lm.After(m.doneMax[p]) {
+			m.doneMax[p] = lm
+		}
+	} else if f, seen := m.failMin[p]; !seen || lm.Before(f) {
+		m.failMin[p] = lm
+	}
+}
+
+// watermarks returns the partitions' watermarks that changed.
+func (m *partitionMarks) watermarks(parts []prefix.Partition, marks map[string]time.Time) map[string]time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := map[string]time.Time{}
+	for i, p := range parts {
+		w, ok := m.doneMax[i]
+		if f, failed := m.failMin[i]; failed && (!ok || f.Before(w)) {
+			w, ok = f, true
+		}
+		if old, had := marks[p.Prefix]; ok && (!had || !w.Equal(old)) {
+			next[p.Prefix] = w
+		}
+	}
+	return next
 }
 
 // claim takes the leases of the discovered partitions it can, up to its
