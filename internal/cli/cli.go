@@ -68,6 +68,8 @@ Usage:
   trawl catalog    migrate --to postgres://USER@HOST:PORT/DB
                    (move the catalog into PostgreSQL; then pass --catalog URL)
   trawl nodes      [--format table|json]  (the nodes sharing the catalog)
+  trawl key        generate [--out FILE]
+                   (a new master key, base64, for --master-key-file or TRAWL_MASTER_KEY)
   trawl alerts     [--since -24h] [--level L] [--rule ID] [--format table|json|ndjson]
                    [--evaluate]  (alerts of the detection rules)
   trawl rules      list|add FILE.yml|enable ID|disable ID|delete ID|webhook [URL|--clear] [--tenant T]
@@ -136,6 +138,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = cmdAlerts(ctx, g, rest)
 	case "rules", "rule":
 		err = cmdRules(ctx, g, rest)
+	case "key", "keys":
+		err = cmdKey(ctx, g, rest)
 	case "version":
 		fmt.Fprintln(stdout, "trawl "+Version)
 	default:
