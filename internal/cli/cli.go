@@ -79,6 +79,9 @@ Every command takes --data-dir DIR (env TRAWL_DATA_DIR, default ./trawl-data)
 and --catalog URL (env TRAWL_CATALOG) when the catalog is in PostgreSQL.
 When a server holds the data directory, commands use its API (token from
 --token, TRAWL_TOKEN, or the directory's root.token).
+
+A command's own flags: trawl COMMAND --help. The flags every command
+takes (data directory, catalog, lake, network guard, ...): trawl help flags.
 `
 
 // DefaultGoMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT is
@@ -105,6 +108,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		}
 	}
 	g.guard.DenyPrivate = os.Getenv("TRAWL_DENY_PRIVATE") == "1"
+	if len(args) == 2 && args[0] == "help" && args[1] == "flags" {
+		helpFlags(g)
+		return 0
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -221,7 +228,50 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 		}}
 		return nil
 	})
+	// A command's help shows its own flags; the global ones above, the
+	// same for every command, would bury them, so `trawl help flags`
+	// lists those once.
+	global := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { global[f.Name] = true })
+	fs.Usage = func() { commandUsage(fs, name, global) }
 	return fs
+}
+
+// globalFlagsHint is the line every command's help ends with.
+const globalFlagsHint = "Flags every command takes (--data-dir, --token, --catalog, --master-key-file, --allow-net, ...): trawl help flags"
+
+// commandUsage prints a command's own flags, then where the global ones
+// are listed.
+func commandUsage(fs *flag.FlagSet, name string, global map[string]bool) {
+	w := fs.Output()
+	own := flag.NewFlagSet(name, flag.ContinueOnError)
+	own.SetOutput(w)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !global[f.Name] {
+			own.Var(f.Value, f.Name, f.Usage)
+			own.Lookup(f.Name).DefValue = f.DefValue // not what was parsed before --help
+		}
+	})
+	fmt.Fprintf(w, "Usage of trawl %s:\n", name)
+	if !hasFlags(own) {
+		fmt.Fprintln(w, "  (no flags of its own)")
+	}
+	own.PrintDefaults()
+	fmt.Fprintf(w, "\n%s\n", globalFlagsHint)
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// helpFlags prints the flags every command takes (`trawl help flags`).
+func helpFlags(g *globals) {
+	fs := newFlags(g, "")
+	fs.SetOutput(g.stdout)
+	fmt.Fprintln(g.stdout, "Flags every command takes (before or after its own):")
+	fs.PrintDefaults()
 }
 
 // parse parses flags anywhere among the arguments and returns the
@@ -230,6 +280,9 @@ func parse(g *globals, fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, flag.ErrHelp // asked for: Main exits 0
+			}
 			return nil, &exitError{code: 2}
 		}
 		args = fs.Args()

@@ -159,9 +159,9 @@ func TestCatalogPasswordNeverShown(t *testing.T) {
 			}
 		}
 		// The help shows TRAWL_CATALOG as --catalog's default, masked.
-		r := trawl(t, data, []string{"TRAWL_CATALOG=" + cat}, "serve", "--help")
+		r := trawl(t, data, []string{"TRAWL_CATALOG=" + cat}, "help", "flags")
 		if strings.Contains(r.stdout+r.stderr, pw) || !strings.Contains(r.stdout+r.stderr, "xxxxx") {
-			t.Errorf("trawl serve --help with TRAWL_CATALOG=%q:\n%s%s", cat, r.stdout, r.stderr)
+			t.Errorf("trawl help flags with TRAWL_CATALOG=%q:\n%s%s", cat, r.stdout, r.stderr)
 		}
 	}
 }
