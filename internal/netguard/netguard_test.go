@@ -46,7 +46,8 @@ func TestDialerRefusesAtConnectTime(t *testing.T) {
 }
 
 // forms returns textual forms of addr that Go's parser accepts for the
-// same address: canonical, expanded, upper case, with a dotted IPv4 tail,
+// same address: canonical, expanded, uncompressed without leading zeros,
+// upper case, with a dotted IPv4 tail,
 // and for an IPv4 address its mapped, compatible, translated, 6to4 and
 // NAT64 spellings.
 func forms(addr netip.Addr) []string {
@@ -61,7 +62,13 @@ func forms(addr netip.Addr) []string {
 	}
 	b := addr.As16()
 	exp := addr.StringExpanded()
-	out = append(out, exp, exp[:30]+fmt.Sprintf("%d.%d.%d.%d", b[12], b[13], b[14], b[15]))
+	groups := strings.Split(exp, ":")
+	for i, g := range groups {
+		if groups[i] = strings.TrimLeft(g, "0"); groups[i] == "" {
+			groups[i] = "0"
+		}
+	}
+	out = append(out, exp, strings.Join(groups, ":"), exp[:30]+fmt.Sprintf("%d.%d.%d.%d", b[12], b[13], b[14], b[15]))
 	return out
 }
 
@@ -74,6 +81,12 @@ var zones = []string{"", "%lo", "%eth0", "%1", "%25lo", "%zz%"}
 func refusedEverywhere(t *testing.T, p Policy, addr netip.Addr) {
 	t.Helper()
 	ctl := p.Dialer(&net.Dialer{}).Control
+	parsed := 0
+	defer func() {
+		if parsed < len(zones) {
+			t.Errorf("only %d spellings of %s parse: the property is barely tried", parsed, addr)
+		}
+	}()
 	for _, f := range forms(addr) {
 		for _, z := range zones {
 			s := f + z
@@ -81,6 +94,7 @@ func refusedEverywhere(t *testing.T, p Policy, addr netip.Addr) {
 			if err != nil {
 				continue // not an address Go accepts: nothing dials it
 			}
+			parsed++
 			if a.Is4() && z != "" {
 				t.Fatalf("%q parsed as IPv4 with a zone", s)
 			}
