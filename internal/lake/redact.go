@@ -46,11 +46,13 @@ func catalogSecrets(s string) []string {
 // RedactCatalog returns the catalog location s with its passwords masked,
 // for messages and logs.
 func RedactCatalog(s string) string {
+	secrets := catalogSecrets(s)
 	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
 		s = u.Redacted()
 	}
 	s = kvPassword.ReplaceAllString(s, "${1}"+masked)
-	return maskAll(s, catalogSecrets(s))
+	// Whatever the forms above missed (a password repeated elsewhere).
+	return maskAll(s, secrets)
 }
 
 // maskAll replaces every secret in s, longest first (one may hold another).
