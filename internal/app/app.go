@@ -143,6 +143,9 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if opt.DataDir == "" {
 		return nil, errors.New("app: no data directory: pass --data-dir or set TRAWL_DATA_DIR")
 	}
+	if err := awspolicy.CheckPrincipal(opt.AWSPrincipal); err != nil {
+		return nil, fmt.Errorf("--aws-principal: %w", err)
+	}
 	if err := os.MkdirAll(opt.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("app: create data directory %s: %w", opt.DataDir, err)
 	}
@@ -153,6 +156,7 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
+	warnOpenDir(opt.Logger, opt.DataDir)
 	keyFile := opt.MasterKeyFile
 	if keyFile == "" {
 		keyFile = filepath.Join(opt.DataDir, "master.key")
@@ -199,6 +203,19 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 		opt.Logger.Warn("runs were interrupted by a crash; they resume from their checkpoints", "runs", n)
 	}
 	return a, nil
+}
+
+// warnOpenDir warns when other users may enter or list the data
+// directory: Trawl creates its files 0600, but a directory made by the
+// operator (0755 by the usual umask) lets others see what is there, and
+// files from older versions or other tools may be readable.
+func warnOpenDir(log *slog.Logger, dir string) {
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	abs, _ := filepath.Abs(dir)
+	log.Warn(fmt.Sprintf("the data directory %s (mode %04o) can be entered by other users; it holds tenants' webhooks, external IDs and sealed secrets: run chmod 700 %s", abs, fi.Mode().Perm(), abs))
 }
 
 // MigrateReport says what a catalog migration copied: rows per table, and
@@ -726,6 +743,9 @@ func (a *App) DraftPolicy(ctx context.Context, sc Scope, c connector.Connector, 
 	}
 	if opt.Principal == "" {
 		opt.Principal = a.opt.AWSPrincipal
+	}
+	if err := awspolicy.CheckPrincipal(opt.Principal); err != nil {
+		return nil, &connector.ValidationError{Problems: []connector.Problem{{Field: "principal", Message: err.Error()}}}
 	}
 	p, err := awspolicy.For(&c, opt)
 	if err != nil {

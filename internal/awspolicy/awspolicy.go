@@ -9,6 +9,8 @@ package awspolicy
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/trawlhq/trawl/internal/audit"
 	"github.com/trawlhq/trawl/internal/connector"
@@ -30,6 +32,27 @@ const KMSPlaceholder = "arn:aws:kms:REGION:ACCOUNT-ID:key/KEY-ID (replace with t
 // PrincipalPlaceholder stands for the identity Trawl assumes the role from
 // when neither the connector nor the operator names it.
 const PrincipalPlaceholder = "arn:aws:iam::TRAWL-ACCOUNT-ID:root (replace with the ARN of the user or role Trawl signs in as)"
+
+// principalForm is what a trust policy's AWS principal may be: an account
+// ID, or the ARN of an account's root, a user, a role or a session.
+var principalForm = regexp.MustCompile(`^([0-9]{12}|arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[^\s]+)$`)
+
+// CheckPrincipal refuses a principal a trust policy must not name: a
+// wildcard ("*", or * or ? in an ARN) lets every AWS account, not just
+// Trawl's, assume the role (the external ID is then all that guards it).
+// Empty is allowed: the policy then shows PrincipalPlaceholder.
+func CheckPrincipal(p string) error {
+	if p == "" {
+		return nil
+	}
+	if strings.ContainsAny(p, "*?") {
+		return fmt.Errorf("%q is a wildcard: a trust policy for it lets any AWS account assume the role; give the ARN of the user or role Trawl signs in as, e.g. arn:aws:iam::111122223333:role/trawl", p)
+	}
+	if !principalForm.MatchString(p) {
+		return fmt.Errorf("%q is not an AWS principal: give the ARN of the user or role Trawl signs in as, e.g. arn:aws:iam::111122223333:role/trawl, or a 12-digit account ID", p)
+	}
+	return nil
+}
 
 // Statement is one IAM policy statement.
 type Statement struct {

@@ -80,3 +80,18 @@ func TestRecommendationNamesStatement(t *testing.T) {
 		t.Error("kms advice does not name the key")
 	}
 }
+
+// TestCheckPrincipal: a wildcard principal would let any AWS account
+// assume the role, so it is refused; ARNs and account IDs pass.
+func TestCheckPrincipal(t *testing.T) {
+	for _, p := range []string{"*", " * ", "arn:aws:iam::*:root", "arn:aws:iam::111122223333:role/*", "arn:aws:iam::11112222333?:root", "anyone", "arn:aws:s3:::bucket"} {
+		if err := CheckPrincipal(p); err == nil {
+			t.Errorf("principal %q accepted", p)
+		}
+	}
+	for _, p := range []string{"", "111122223333", "arn:aws:iam::111122223333:root", "arn:aws:iam::111122223333:role/trawl", "arn:aws-us-gov:iam::111122223333:user/path/trawl", "arn:aws:sts::111122223333:assumed-role/r/s"} {
+		if err := CheckPrincipal(p); err != nil {
+			t.Errorf("principal %q refused: %v", p, err)
+		}
+	}
+}

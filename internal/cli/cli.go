@@ -19,6 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/netguard"
 )
 
@@ -77,6 +78,8 @@ Usage:
   trawl catalog    migrate --to postgres://USER@HOST:PORT/DB
                    (move the catalog into PostgreSQL; then pass --catalog URL)
   trawl nodes      [--format table|json]  (the nodes sharing the catalog)
+  trawl key        generate [--out FILE]
+                   (a new master key, base64, for --master-key-file or TRAWL_MASTER_KEY)
   trawl alerts     [--since -24h] [--level L] [--rule ID] [--format table|json|ndjson]
                    [--evaluate]  (alerts of the detection rules)
   trawl rules      list|add FILE.yml|enable ID|disable ID|delete ID|webhook [URL|--clear] [--tenant T]
@@ -88,6 +91,9 @@ When a server holds the data directory, commands use its API (token from
 --token, TRAWL_TOKEN, or the directory's root.token); --server URL (env
 TRAWL_SERVER) or trawl login names a server elsewhere. Only serve, demo,
 collect and connector add set a new data directory up.
+
+A command's own flags: trawl COMMAND --help. The flags every command
+takes (data directory, catalog, lake, network guard, ...): trawl help flags.
 `
 
 // DefaultGoMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT is
@@ -116,6 +122,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		}
 	}
 	g.guard.DenyPrivate = os.Getenv("TRAWL_DENY_PRIVATE") == "1"
+	if len(args) == 2 && args[0] == "help" && args[1] == "flags" {
+		helpFlags(g)
+		return 0
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -152,6 +162,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = cmdRules(ctx, g, rest)
 	case "login", "logout":
 		err = cmdLogin(ctx, g, rest, cmd == "logout")
+	case "key", "keys":
+		err = cmdKey(ctx, g, rest)
 	case "version":
 		fmt.Fprintln(stdout, "trawl "+Version)
 	default:
@@ -219,6 +231,8 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 	fs.BoolVar(&g.lake.pathStyle, "lake-path-style", os.Getenv("TRAWL_LAKE_PATH_STYLE") == "1", "path-style requests to --lake (env TRAWL_LAKE_PATH_STYLE=1)")
 	fs.StringVar(&g.node, "node", os.Getenv("TRAWL_NODE"), "this node's name (default: the host name; env TRAWL_NODE)")
 	fs.StringVar(&g.catalog, "catalog", os.Getenv("TRAWL_CATALOG"), "keep the catalog in PostgreSQL: postgres://USER@HOST:PORT/DB (default: in the data directory; env TRAWL_CATALOG)")
+	// The help shows TRAWL_CATALOG as the default: never its password.
+	fs.Lookup("catalog").DefValue = lake.RedactCatalog(fs.Lookup("catalog").DefValue)
 	fs.StringVar(&g.publicKeys, "public-keys", os.Getenv("TRAWL_PUBLIC_KEYS"), "CloudTrail public keys for the digest audit, as aws cloudtrail list-public-keys prints them (air-gapped sites; env TRAWL_PUBLIC_KEYS)")
 	fs.StringVar(&g.awsPrincipal, "aws-principal", os.Getenv("TRAWL_AWS_PRINCIPAL"), "ARN of the identity this server assumes roles from, shown in generated trust policies (env TRAWL_AWS_PRINCIPAL)")
 	fs.Func("dns-server", "resolve endpoint, proxy and webhook hosts with this DNS server (host:port) instead of the system's", func(v string) error {
@@ -231,7 +245,50 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 		}}
 		return nil
 	})
+	// A command's help shows its own flags; the global ones above, the
+	// same for every command, would bury them, so `trawl help flags`
+	// lists those once.
+	global := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { global[f.Name] = true })
+	fs.Usage = func() { commandUsage(fs, name, global) }
 	return fs
+}
+
+// globalFlagsHint is the line every command's help ends with.
+const globalFlagsHint = "Flags every command takes (--data-dir, --token, --catalog, --master-key-file, --allow-net, ...): trawl help flags"
+
+// commandUsage prints a command's own flags, then where the global ones
+// are listed.
+func commandUsage(fs *flag.FlagSet, name string, global map[string]bool) {
+	w := fs.Output()
+	own := flag.NewFlagSet(name, flag.ContinueOnError)
+	own.SetOutput(w)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !global[f.Name] {
+			own.Var(f.Value, f.Name, f.Usage)
+			own.Lookup(f.Name).DefValue = f.DefValue // not what was parsed before --help
+		}
+	})
+	fmt.Fprintf(w, "Usage of trawl %s:\n", name)
+	if !hasFlags(own) {
+		fmt.Fprintln(w, "  (no flags of its own)")
+	}
+	own.PrintDefaults()
+	fmt.Fprintf(w, "\n%s\n", globalFlagsHint)
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// helpFlags prints the flags every command takes (`trawl help flags`).
+func helpFlags(g *globals) {
+	fs := newFlags(g, "")
+	fs.SetOutput(g.stdout)
+	fmt.Fprintln(g.stdout, "Flags every command takes (before or after its own):")
+	fs.PrintDefaults()
 }
 
 // parse parses flags anywhere among the arguments and returns the
@@ -240,6 +297,9 @@ func parse(g *globals, fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, flag.ErrHelp // asked for: Main exits 0
+			}
 			return nil, &exitError{code: 2}
 		}
 		g.noteFlags(fs)

@@ -103,7 +103,7 @@ type MigrateReport struct {
 // PostgreSQL transaction: it lands whole or not at all.
 func MigrateCatalog(ctx context.Context, path, to string, opt Options) (*MigrateReport, error) {
 	if !isPostgres(to) {
-		return nil, fmt.Errorf("lake: migrate to %q: give a postgres://USER@HOST:PORT/DB URL", to)
+		return nil, fmt.Errorf("lake: migrate to %q: give a postgres://USER@HOST:PORT/DB URL", RedactCatalog(to))
 	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("lake: no embedded catalog to migrate at %s: %w", path, err)

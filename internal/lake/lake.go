@@ -167,18 +167,18 @@ func openCatalog(path, catalog, common string) (*catDB, error) {
 	if isPostgres(catalog) {
 		db, err := sql.Open("pgx", withSessionTimeouts(catalog))
 		if err != nil {
-			return nil, fmt.Errorf("lake: catalog %s: %w", redactURL(catalog), err)
+			return nil, fmt.Errorf("lake: catalog %s: %w", RedactCatalog(catalog), redactErr(err, catalog))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := db.PingContext(ctx); err != nil {
 			db.Close()
-			return nil, fmt.Errorf("lake: catalog %s: %w (check that PostgreSQL runs there and the user may connect)", redactURL(catalog), err)
+			return nil, fmt.Errorf("lake: catalog %s: %w (check that PostgreSQL runs there and the user may connect)", RedactCatalog(catalog), redactErr(err, catalog))
 		}
 		return &catDB{db: db, pg: true}, nil
 	}
 	if catalog != "" {
-		return nil, fmt.Errorf("lake: catalog %q: give a postgres://USER@HOST:PORT/DB URL, or none for the embedded catalog", catalog)
+		return nil, fmt.Errorf("lake: catalog %q: give a postgres://USER@HOST:PORT/DB URL, or none for the embedded catalog", RedactCatalog(catalog))
 	}
 	// checkpoint_threshold: DuckDB folds its WAL into the file every 16 MB
 	// by default; 256 MB keeps catalog commits cheap under ingest (the WAL
@@ -206,15 +206,6 @@ func withSessionTimeouts(dsn string) string {
 		sep = "&"
 	}
 	return dsn + sep + "idle_in_transaction_session_timeout=15000"
-}
-
-// redactURL drops a URL's password, for messages.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(a catalog URL that does not parse)"
-	}
-	return u.Redacted()
 }
 
 // lockDir takes the data directory's lock file: one process holds a data

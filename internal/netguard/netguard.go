@@ -46,12 +46,41 @@ var refused = []netip.Prefix{
 // sixToFour embeds an IPv4 address in bits 16-48 (2002:AABB:CCDD::).
 var sixToFour = netip.MustParsePrefix("2002::/16")
 
+// lowV4 are the IPv6 forms that carry an IPv4 address in their last 32
+// bits besides the mapped one (::ffff:a.b.c.d, which Unmap handles): the
+// deprecated IPv4-compatible ::a.b.c.d, which a host with a sit tunnel
+// still routes, and SIIT's IPv4-translated ::ffff:0:a.b.c.d.
+var lowV4 = []netip.Prefix{
+	netip.MustParsePrefix("::/96"),
+	netip.MustParsePrefix("::ffff:0:0:0/96"),
+}
+
+// embeddedV4 returns the IPv4 address an IPv6 address carries, if any.
+func embeddedV4(addr netip.Addr) (netip.Addr, bool) {
+	if !addr.Is6() {
+		return netip.Addr{}, false
+	}
+	b := addr.As16()
+	if sixToFour.Contains(addr) {
+		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), true
+	}
+	for _, p := range lowV4 {
+		if p.Contains(addr) {
+			return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
 // ErrRefused marks a destination the policy refuses.
 var ErrRefused = errors.New("refused by the network guard")
 
-// Check returns an error if addr may not be dialled.
+// Check returns an error if addr may not be dialled. A zone
+// (fd00:ec2::254%lo) is dropped first: prefixes never contain a zoned
+// address, and the kernel ignores the zone of an address that is not
+// link-local, so the zone must not change the answer.
 func (p Policy) Check(addr netip.Addr) error {
-	addr = addr.Unmap()
+	addr = addr.WithZone("").Unmap()
 	for _, a := range p.Allow {
 		if a.Contains(addr) {
 			return nil
@@ -62,10 +91,9 @@ func (p Policy) Check(addr netip.Addr) error {
 			return fmt.Errorf("address %s is link-local, NAT64 or a cloud metadata address; Trawl refuses it so a connector cannot read instance credentials (an operator can allow the range with --allow-net %s): %w", addr, m, ErrRefused)
 		}
 	}
-	if sixToFour.Contains(addr) {
-		b := addr.As16()
-		if err := p.Check(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})); err != nil {
-			return fmt.Errorf("6to4 address %s embeds a refused address: %w", addr, err)
+	if v4, ok := embeddedV4(addr); ok {
+		if err := p.Check(v4); err != nil {
+			return fmt.Errorf("address %s (6to4 or IPv4-compatible) embeds a refused address: %w", addr, err)
 		}
 	}
 	if p.DenyPrivate && (addr.IsLoopback() || addr.IsPrivate() || addr.IsUnspecified()) {
@@ -89,7 +117,7 @@ func (p Policy) CheckHost(ctx context.Context, host string) error {
 	}
 	addrs, err := p.resolver().LookupNetIP(ctx, "ip", host)
 	if err != nil {
-		return fmt.Errorf("host %s does not resolve (%v): check the name, or the server's DNS", host, err)
+		return unresolved(host, err)
 	}
 	if len(addrs) == 0 {
 		return fmt.Errorf("host %s has no address: check the name", host)
@@ -100,6 +128,17 @@ func (p Policy) CheckHost(ctx context.Context, host string) error {
 		}
 	}
 	return nil
+}
+
+// unresolved says why host did not resolve without the resolver's error
+// text: a *net.DNSError names the server's own DNS server
+// ("lookup x on 127.0.0.53:53"), which a tenant has no business seeing.
+func unresolved(host string, err error) error {
+	var de *net.DNSError
+	if errors.As(err, &de) && (de.IsTimeout || de.IsTemporary) && !de.IsNotFound {
+		return fmt.Errorf("host %s could not be resolved now (the DNS lookup failed or timed out): try again later, or check the name", host)
+	}
+	return fmt.Errorf("host %s does not resolve: check the name", host)
 }
 
 // Dialer returns a dialer that resolves with the policy's resolver and

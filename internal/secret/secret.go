@@ -84,7 +84,7 @@ func LoadOrCreateKey(envValue, path string) ([]byte, error) {
 	if envValue != "" {
 		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(envValue))
 		if err != nil || len(k) != KeySize {
-			return nil, fmt.Errorf("secret: TRAWL_MASTER_KEY must be %d bytes in base64 (e.g. from `openssl rand -base64 32`)", KeySize)
+			return nil, fmt.Errorf("secret: TRAWL_MASTER_KEY must be %d bytes in base64: make one with `trawl key generate` (or `openssl rand -base64 32`)", KeySize)
 		}
 		return k, nil
 	}
@@ -92,7 +92,9 @@ func LoadOrCreateKey(envValue, path string) ([]byte, error) {
 	if err == nil {
 		k, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
 		if derr != nil || len(k) != KeySize {
-			return nil, fmt.Errorf("secret: master key file %s is not %d bytes of base64: restore it from backup; without it stored secrets cannot be read", path, KeySize)
+			return nil, fmt.Errorf("secret: master key file %s is not %d bytes of base64 (raw bytes, as from head -c 32 /dev/urandom, are not): "+
+				"if it held this deployment's key, restore it from backup, since without it stored secrets cannot be read; "+
+				"for a new deployment, remove it and run `trawl key generate --out %s` (or `openssl rand -base64 32 > %s && chmod 600 %s`)", path, KeySize, path, path, path)
 		}
 		if fi, serr := os.Stat(path); serr == nil && fi.Mode().Perm()&0o077 != 0 {
 			return nil, fmt.Errorf("secret: master key file %s is readable by others (mode %v): run chmod 600 %s", path, fi.Mode().Perm(), path)
@@ -102,23 +104,49 @@ func LoadOrCreateKey(envValue, path string) ([]byte, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("secret: read master key %s: %w", path, err)
 	}
-	k := make([]byte, KeySize)
-	if _, err := rand.Read(k); err != nil {
-		return nil, fmt.Errorf("secret: generate master key: %w", err)
-	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("secret: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	enc, err := WriteNewKey(path)
 	if err != nil {
-		return nil, fmt.Errorf("secret: create master key %s: %w", path, err)
+		return nil, err
 	}
-	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n"); err != nil {
+	return base64.StdEncoding.DecodeString(enc)
+}
+
+// NewKey returns a new random master key in base64, as key files and
+// TRAWL_MASTER_KEY hold it.
+func NewKey() (string, error) {
+	k := make([]byte, KeySize)
+	if _, err := rand.Read(k); err != nil {
+		return "", fmt.Errorf("secret: generate master key: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(k), nil
+}
+
+// WriteNewKey writes a new master key to path, mode 0600, and returns it
+// in base64. It never replaces a file: a key that is overwritten takes
+// every secret sealed with it along.
+func WriteNewKey(path string) (string, error) {
+	enc, err := NewKey()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("secret: %s already exists and a key file is never overwritten (the secrets sealed with it would be lost): choose another path, or remove it if no deployment uses it", path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("secret: create master key %s: %w", path, err)
+	}
+	if _, err := f.WriteString(enc + "\n"); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("secret: write master key %s: %w", path, err)
+		os.Remove(path)
+		return "", fmt.Errorf("secret: write master key %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("secret: write master key %s: %w", path, err)
+		os.Remove(path)
+		return "", fmt.Errorf("secret: write master key %s: %w", path, err)
 	}
-	return k, nil
+	return enc, nil
 }
