@@ -43,9 +43,9 @@ func TestKeyGenerate(t *testing.T) {
 	}
 	// Two data directories open with the shared key file; the env form too.
 	for _, d := range []string{"a", "b"} {
-		mustTrawl(t, filepath.Join(dir, d), "connector", "list", "--master-key-file", keyFile)
+		mustTrawl(t, filepath.Join(dir, d), "collect", "--once", "--master-key-file", keyFile)
 	}
-	if r := trawl(t, filepath.Join(dir, "c"), []string{"TRAWL_MASTER_KEY=" + strings.TrimSpace(r.stdout)}, "connector", "list"); r.code != 0 {
+	if r := trawl(t, filepath.Join(dir, "c"), []string{"TRAWL_MASTER_KEY=" + strings.TrimSpace(r.stdout)}, "collect", "--once"); r.code != 0 {
 		t.Errorf("TRAWL_MASTER_KEY from key generate refused: %s", r.stderr)
 	}
 	// head -c 32 /dev/urandom > master.key: refused, with the way out.
@@ -55,7 +55,7 @@ func TestKeyGenerate(t *testing.T) {
 	if err := os.WriteFile(raw, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = trawl(t, filepath.Join(dir, "d"), nil, "connector", "list", "--master-key-file", raw)
+	r = trawl(t, filepath.Join(dir, "d"), nil, "collect", "--once", "--master-key-file", raw)
 	if r.code == 0 || !strings.Contains(r.stderr, "trawl key generate --out "+raw) || !strings.Contains(r.stderr, "openssl rand -base64 32") {
 		t.Errorf("a raw key file: exit %d, stderr %q", r.code, r.stderr)
 	}

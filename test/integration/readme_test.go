@@ -60,7 +60,7 @@ var readmeCoveredElsewhere = map[string]string{
 	"source (s3 | local)":               "a diagram, not commands",
 	"trawl serve --catalog postgres://": "TestPostgresCatalog runs serve and catalog migrate on PostgreSQL",
 	"AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… \\":   "TestS3Lake runs serve with --lake on versitygw",
-	"# on every node: the lake's credentials":          "TestCluster runs several nodes on one catalog and lake",
+	"# once: the master key every node shares":         "TestCluster runs several nodes on one catalog and lake; TestKeyGenerate the key",
 	"export TRAWL_DATA_DIR=/var/lib/trawl":             "",
 	"trawl alerts --since -24h --level high":           "",
 	"make demo":                                        "",
