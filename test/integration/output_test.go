@@ -1,16 +1,22 @@
 package integration
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/audit"
+	"github.com/trawlhq/trawl/internal/gen"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
@@ -90,6 +96,98 @@ func TestCSVExportNeutralisesFormulas(t *testing.T) {
 	for _, ua := range hostile {
 		if !slices.Contains(exact, ua) {
 			t.Errorf("NDJSON export changed %q: %q", ua, exact)
+		}
+	}
+}
+
+// TestAuditFailsOnTamperedDigest: `trawl audit` exits 1 when a digest's
+// signature does not verify or the digest chain has a gap, though every
+// log file is collected and unaltered, and /metrics counts those hours in
+// trawl_audit_tampered_digests; a trail without digests (log file
+// validation off) and one audited without its public keys stay exit 0:
+// they are gaps in what could be checked, not tampering.
+func TestAuditFailsOnTamperedDigest(t *testing.T) {
+	srv := s3server.Start(t)
+	data := t.TempDir()
+	hour0 := time.Now().UTC().Add(-7 * time.Hour).Truncate(time.Hour)
+	logs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 11, Accounts: []string{acct}, Regions: []string{"us-east-1"}, Start: hour0,
+		Span: 4 * time.Hour, Objects: 8, RecordsPerObj: 3})
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keysFile := filepath.Join(t.TempDir(), "keys.json")
+	if err := os.WriteFile(keysFile, audit.KeysJSON(map[string]*rsa.PublicKey{gen.Fingerprint(&key.PublicKey): &key.PublicKey}, hour0, hour0.Add(48*time.Hour)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signed := func(bucketName string) []gen.Object {
+		ds, err := gen.SignedDigests(bucketName, logs, key)
+		if err != nil || len(ds) != 4 {
+			t.Fatalf("%d digests (%v), want 4", len(ds), err)
+		}
+		return ds
+	}
+	// "sig": hour 1's digest carries another signature; "gap": hour 2's
+	// digest is deleted; "off": no digests at all (its files, uploaded
+	// now, are unlisted: their digest may still come).
+	sig := signed("sig")
+	s := []byte(sig[1].Meta["signature"])
+	s[10] = "0123456789abcdef"[(strings.IndexByte("0123456789abcdef", s[10])+1)%16]
+	sig[1].Meta = map[string]string{"signature": string(s)}
+	gap := signed("gap")
+	gap = append(gap[:2:2], gap[3:]...)
+	for name, digests := range map[string][]gen.Object{"sig": sig, "gap": gap, "off": nil} {
+		bucket(t, srv, name, append(append([]gen.Object{}, logs...), digests...))
+		addConnector(t, srv, data, name, name, "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
+	}
+	mustTrawl(t, data, "collect", "--once")
+	env := []string{"TRAWL_PUBLIC_KEYS=" + keysFile}
+	for _, c := range []struct {
+		name, env, kind string
+		code            int
+	}{{"sig", env[0], "bad_signature", 1}, {"gap", env[0], "broken_chain", 1}, {"off", env[0], "", 0}, {"sig", "", "no_key", 0}} {
+		dir := data
+		if c.env == "" {
+			// Without the keys: a data directory that never had them.
+			dir = t.TempDir()
+			addConnector(t, srv, dir, c.name, c.name, "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
+			mustTrawl(t, dir, "collect", "--once")
+		}
+		r := trawl(t, dir, []string{c.env}, "audit", "--format", "json", "--from", "-24h", c.name)
+		var rows []struct {
+			Status, Kind     string
+			Missing, Altered []string
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+			t.Fatalf("audit %s: %v\n%s\n%s", c.name, err, r.stdout, r.stderr)
+		}
+		kinds := map[string]int{}
+		for _, row := range rows {
+			if len(row.Missing)+len(row.Altered) > 0 {
+				t.Errorf("audit %s: files missing or altered: %+v", c.name, row)
+			}
+			kinds[row.Kind]++
+		}
+		if r.code != c.code || kinds[c.kind] == 0 {
+			t.Errorf("audit %s (keys %v): exit %d, kinds %v; want exit %d with a %s hour\nstderr: %s", c.name, c.env != "", r.code, kinds, c.code, c.kind, r.stderr)
+		}
+		if c.code == 1 && !strings.Contains(r.stderr, "tampered") {
+			t.Errorf("audit %s: stderr does not say why it failed: %s", c.name, r.stderr)
+		}
+	}
+	api := serveAPI(t, data, "--no-schedule")
+	req, _ := http.NewRequest("GET", api.base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+api.root)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for name, n := range map[string]int{"sig": 1, "gap": 1, "off": 0} {
+		want := fmt.Sprintf(`trawl_audit_tampered_digests{tenant="acme",connector=%q,sub_type="cloudtrail"} %d`, name, n)
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
 		}
 	}
 }
