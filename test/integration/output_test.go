@@ -248,3 +248,45 @@ func TestRawFieldRegex(t *testing.T) {
 		t.Errorf("a filter with an invalid raw regex: %d %v, want 400 naming filters", code, r)
 	}
 }
+
+// TestOverviewHuntCountsItsConnector: the overview's hunt of a connector
+// whose name holds quotes or a backslash counts exactly that connector's
+// records through the API (the hunt strings come from query.Quote).
+func TestOverviewHuntCountsItsConnector(t *testing.T) {
+	srv := s3server.Start(t)
+	e := newAPI(t)
+	want := map[string]int{`prod "x" trail`: 5, "prod": 3, `c:\trail "q"`: 2, "x": 4}
+	i := 0
+	for name, n := range want {
+		i++
+		bucketName := fmt.Sprintf("ov-%d", i)
+		srv.Fill(t, bucketName, nil)
+		var recs []map[string]any
+		for j := range n {
+			ev := ctEvent("s3.amazonaws.com", "GetObject", time.Now().Add(-time.Minute))
+			ev["eventID"] = fmt.Sprintf("%s-%d", bucketName, j)
+			recs = append(recs, ev)
+		}
+		putEvents(t, srv, bucketName, recs...)
+		code, c, _ := e.call(e.root, "POST", "/api/v1/connectors", connBody(srv, name, "acme", bucketName, "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey))
+		if code != 201 {
+			t.Fatalf("create %q: %d %v", name, code, c)
+		}
+		if _, run, _ := e.call(e.root, "POST", "/api/v1/connectors/"+c["id"].(string)+"/collect", nil); run["stats"].(map[string]any)["records"] != float64(n) {
+			t.Fatalf("collect %q: %v", name, run)
+		}
+	}
+	_, o, _ := e.call(e.root, "GET", "/api/v1/overview?tenant=acme", nil)
+	conns, _ := o["connectors"].([]any)
+	if len(conns) != len(want) {
+		t.Fatalf("overview of %d connectors: %v", len(want), o)
+	}
+	for _, c := range conns {
+		c := c.(map[string]any)
+		name, q := c["connector"].(string), c["query"].(string)
+		code, r, _ := e.call(e.root, "GET", "/api/v1/count?tenant=acme&from=-7d&q="+url.QueryEscape(q), nil)
+		if code != 200 || r["count"] != float64(want[name]) {
+			t.Errorf("overview hunt of %q is %s: %d %v, want %d records", name, q, code, r, want[name])
+		}
+	}
+}

@@ -962,9 +962,13 @@ function renderRows() {
   }, cols.map((c) => el("td", { class: c === "timestamp" ? "nowrap" : null }, cellText(r[c]))))));
 }
 
+// quoteValue writes a value for field:value exactly as query.Quote does
+// (internal/query/format.go): a plain word as it is, anything else as a
+// quoted phrase with \ and " escaped (JSON.stringify would also escape
+// control characters, which the query language reads literally).
 function quoteValue(v) {
   const s = String(v);
-  return /^[A-Za-z0-9_.:\/-]+$/.test(s) && !s.includes("://") ? s.replace(/:/g, "\\:") : JSON.stringify(s);
+  return /^[A-Za-z0-9_.-]+$/.test(s) ? s : '"' + s.replace(/[\\"]/g, (c) => "\\" + c) + '"';
 }
 
 function addFilter(field, value, negate) {
