@@ -78,7 +78,11 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 	opt = a.mergeCollectDefaults(opt)
 	var stats collect.Stats
 	var runErr error
-	if fs, err := filter.Compile(c.Filters); err != nil {
+	if err := a.lake.Ready(ctx); err != nil {
+		// A run that cannot store what it reads fails, rather than
+		// reporting ok over a lake that is gone.
+		runErr = fmt.Errorf("not ready to store records: %w", err)
+	} else if fs, err := filter.Compile(c.Filters); err != nil {
 		runErr = fmt.Errorf("log filter: %w (fix the connector's filters)", err)
 	} else {
 		if !fs.Empty() {
@@ -166,6 +170,10 @@ func explain(err error) (int, string, string) {
 	}
 	if errors.Is(err, context.Canceled) {
 		return 499, "the run was interrupted (shutdown); it resumes from its checkpoint", ""
+	}
+	var nr *lake.NotReadyError
+	if errors.As(err, &nr) {
+		return 503, err.Error(), "Restore the data directory (or its access rights, or the catalog), then restart Trawl; the connector resumes from its last checkpoint."
 	}
 	return 500, err.Error(), "See the Trawl log for details."
 }

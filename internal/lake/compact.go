@@ -201,7 +201,7 @@ func (l *Lake) merge(ctx context.Context, lay *layout, d dayKey, inputs []Segmen
 	seg := Segment{ID: newID(), Index: d.index, Tenant: d.tenant, Day: d.day, Level: level + 1}
 	seg.Path = segmentPath(seg.Index, seg.Tenant, seg.Day, seg.ID)
 	full := filepath.Join(l.root, seg.Path)
-	if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
+	if err := segmentDir(l.root, full); err != nil {
 		return seg, err
 	}
 	sorted := slices.Clone(inputs)

@@ -290,3 +290,44 @@ func TestOverviewHuntCountsItsConnector(t *testing.T) {
 		}
 	}
 }
+
+// TestDataDirDeletedUnderServer: with its data directory deleted under a
+// running server, /readyz answers 503 naming the data directory, and a
+// run — with nothing new or with a new object — fails saying why instead
+// of reporting ok.
+func TestDataDirDeletedUnderServer(t *testing.T) {
+	srv := s3server.Start(t)
+	srv.Fill(t, "gone", nil)
+	putEvents(t, srv, "gone", ctEvent("iam.amazonaws.com", "GetUser", time.Now().Add(-time.Minute)))
+	data := t.TempDir()
+	s := serveAPI(t, data, "--no-schedule")
+	addConnector(t, srv, data, "gone", "gone", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
+	if row := collectRow(t, mustTrawl(t, data, "collect", "--once", "gone"), "gone"); row["RECORDS"] != "1" {
+		t.Fatalf("first run: %v", row)
+	}
+	if code, r := s.call("", "GET", "/readyz", nil); code != 200 || r["status"] != "ready" {
+		t.Fatalf("readyz of a healthy server: %d %v", code, r)
+	}
+	_, list := s.call(s.root, "GET", "/api/v1/connectors", nil)
+	id := list["connectors"].([]any)[0].(map[string]any)["id"].(string)
+	if err := os.RemoveAll(data); err != nil {
+		t.Fatal(err)
+	}
+	code, r := s.call("", "GET", "/readyz", nil)
+	if reason, _ := r["reason"].(string); code != 503 || r["status"] != "not ready" || !strings.Contains(reason, "data directory") || !strings.Contains(reason, "missing") {
+		t.Errorf("readyz with the data directory deleted: %d %v, want 503 naming it", code, r)
+	}
+	if reason, _ := r["reason"].(string); strings.Contains(reason, data) {
+		t.Errorf("readyz tells anyone the server's paths: %q", reason)
+	}
+	for _, upload := range []bool{false, true} {
+		if upload {
+			putEvents(t, srv, "gone", ctEvent("iam.amazonaws.com", "GetRole", time.Now().Add(-time.Minute)))
+		}
+		code, res := s.call(s.root, "POST", "/api/v1/connectors/"+id+"/collect", nil)
+		run, _ := res["run"].(map[string]any)
+		if reason, _ := run["reason"].(string); code != 200 || run["result"] != "failed" || !strings.Contains(reason, "data directory") {
+			t.Errorf("a run (new object: %v) with the data directory deleted: %d %v, want failed naming the data directory", upload, code, res)
+		}
+	}
+}
