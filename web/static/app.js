@@ -550,6 +550,20 @@ function huntURL(h) {
 
 function huntHash() { return huntURL(currentHunt()); }
 
+// setRange shows a hunt's relative range in the select: 7d is the preset
+// -7d (a duration back from now, as the API reads -7d), another duration
+// gets an option of its own, and anything else falls back to the last 24
+// hours rather than leave the select empty (which searched nothing).
+function setRange(v) {
+  let r = String(v || "-24h").trim();
+  if (/^\d/.test(r)) r = "-" + r;
+  const known = () => [...$("#range").options].some((o) => o.value === r);
+  if (!known() && /^-(\d+d|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/.test(r)) {
+    $("#range").insertBefore(el("option", { value: r }, `Last ${r.slice(1)}`), $("#range option[value=custom]"));
+  }
+  $("#range").value = known() ? r : "-24h";
+}
+
 function applyHuntURL() {
   const h = location.hash;
   if (!h.includes("?")) {
@@ -567,7 +581,7 @@ function applyHuntURL() {
     $("#from").value = p.get("from").slice(0, 19);
     $("#to").value = (p.get("to") || "").slice(0, 19);
   } else {
-    $("#range").value = p.get("range") || "-24h";
+    setRange(p.get("range"));
   }
   $("#abs-range").hidden = $("#range").value !== "custom";
   if (p.get("cols")) {
