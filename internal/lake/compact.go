@@ -23,6 +23,12 @@ import (
 // the inputs. Retired files are deleted after a grace period, so a query
 // that listed them before the swap can still read them.
 
+// Compaction's defaults (docs/lake.md is generated from them).
+const (
+	defaultMinSegments = 8
+	defaultMaxInputs   = 16
+)
+
 // CompactOptions tune compaction.
 type CompactOptions struct {
 	// MinSegments a day must have below the small size (a sixteenth of a
@@ -62,10 +68,10 @@ type dayKey struct {
 // the budget is spent.
 func (l *Lake) Compact(ctx context.Context, opt CompactOptions) (CompactStats, error) {
 	if opt.MinSegments <= 0 {
-		opt.MinSegments = 8
+		opt.MinSegments = defaultMinSegments
 	}
 	if opt.MaxInputs <= 1 {
-		opt.MaxInputs = 16
+		opt.MaxInputs = defaultMaxInputs
 	}
 	if opt.Grace <= 0 {
 		opt.Grace = time.Minute
