@@ -76,20 +76,7 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 		opt.Logger = a.log
 	}
 	opt = a.mergeCollectDefaults(opt)
-	var stats collect.Stats
-	var runErr error
-	if err := a.lake.Ready(ctx); err != nil {
-		// A run that cannot store what it reads fails, rather than
-		// reporting ok over a lake that is gone.
-		runErr = fmt.Errorf("not ready to store records: %w", err)
-	} else if fs, err := filter.Compile(c.Filters); err != nil {
-		runErr = fmt.Errorf("log filter: %w (fix the connector's filters)", err)
-	} else {
-		if !fs.Empty() {
-			opt.Keep = fs.KeepRecord
-		}
-		stats, runErr = a.collect(ctx, c, opt)
-	}
+	stats, runErr := a.checkedCollect(ctx, c, opt)
 	res.Stats = stats
 	a.stored.runs.Add(1)
 	a.stored.objects.Add(stats.Objects)
@@ -120,6 +107,24 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 	}
 	res.Run = run
 	return res, nil
+}
+
+// checkedCollect collects a connector once the lake is ready to store
+// what it reads and its log filters compile.
+func (a *App) checkedCollect(ctx context.Context, c *connector.Connector, opt collect.Options) (collect.Stats, error) {
+	if err := a.lake.Ready(ctx); err != nil {
+		// A run that cannot store what it reads fails, rather than
+		// reporting ok over a lake that is gone.
+		return collect.Stats{}, fmt.Errorf("not ready to store records: %w", err)
+	}
+	fs, err := filter.Compile(c.Filters)
+	if err != nil {
+		return collect.Stats{}, fmt.Errorf("log filter: %w (fix the connector's filters)", err)
+	}
+	if !fs.Empty() {
+		opt.Keep = fs.KeepRecord
+	}
+	return a.collect(ctx, c, opt)
 }
 
 func (a *App) mergeCollectDefaults(opt collect.Options) collect.Options {
