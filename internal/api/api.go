@@ -89,9 +89,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 
 type handler func(w http.ResponseWriter, r *http.Request, sc app.Scope) error
 
+// readyz answers whether this server can serve searches and runs (503
+// when not). It needs no token, so the reason names what is wrong but not
+// the server's paths; the log has them.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	err := s.app.Ready(r.Context())
+	if err == nil {
+		writeJSON(w, 200, map[string]string{"status": "ready"})
+		return
+	}
+	s.log.Error("not ready", "err", err)
+	reason := "not ready: see the server's log"
+	var nr *lake.NotReadyError
+	if errors.As(err, &nr) {
+		reason = nr.What + " " + nr.Problem
+	}
+	writeJSON(w, 503, map[string]string{"status": "not ready", "reason": reason})
+}
+
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
-	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ready"}) })
+	s.mux.HandleFunc("GET /readyz", s.readyz)
 	h := func(pattern string, fn handler) { s.mux.Handle(pattern, s.auth(fn)) }
 	// long lifts the server's write timeout for handlers that run as long
 	// as their work does (a collection, a test, a retry).

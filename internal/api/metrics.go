@@ -39,6 +39,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 		{name: "trawl_audit_missing_files", help: "Log files CloudTrail's digests list that were not collected (audited hours of the last week).", typ: "gauge"},
 		{name: "trawl_audit_altered_files", help: "Collected log files whose content differs from the hash in CloudTrail's digest (last week).", typ: "gauge"},
 		{name: "trawl_audit_hours", help: "Audited hours of the last week by status (verified, missing, altered, unlisted, unverifiable).", typ: "gauge"},
+		{name: "trawl_audit_tampered_digests", help: "Audited hours of the last week whose CloudTrail digest's signature does not verify or whose digest chain is broken.", typ: "gauge"},
 	}
 	add := func(i int, labels string, v float64) {
 		ms[i].lines = append(ms[i].lines, fmt.Sprintf("%s{%s} %g", ms[i].name, labels, v))
@@ -83,6 +84,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 			for status, n := range in.Hours {
 				add(12, l+fmt.Sprintf(`,status=%q`, status), float64(n))
 			}
+			add(13, l, float64(in.TamperedDigests))
 		}
 	}
 	if counts, err := s.app.AlertCounts(r.Context(), sc); err == nil {

@@ -272,6 +272,10 @@ func (a *App) Close() error {
 // Lake exposes the lake to the API server's token store.
 func (a *App) Lake() *lake.Lake { return a.lake }
 
+// Ready reports whether this process can serve: its data directory and
+// lake folder present and writable, its catalog answering.
+func (a *App) Ready(ctx context.Context) error { return a.lake.Ready(ctx) }
+
 // ClusterRootToken returns the root token every node of a shared catalog
 // accepts (sealed in the catalog with the master key the nodes share; the
 // first node to start makes it), given this node's own; with the embedded

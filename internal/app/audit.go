@@ -25,7 +25,10 @@ type AuditResult struct {
 	Altered   []string  `json:"altered"`
 	Unlisted  []string  `json:"unlisted,omitempty"`
 	Reason    string    `json:"reason"`
-	Digest    string    `json:"digest,omitempty"`
+	// Kind says, for programs, why an hour is unverifiable (audit's
+	// reason kinds: bad_signature and broken_chain mean tampering).
+	Kind   string `json:"kind,omitempty"`
+	Digest string `json:"digest,omitempty"`
 }
 
 // AuditSummary counts a connector's audited hours by status, and the
@@ -34,7 +37,10 @@ type AuditSummary struct {
 	Hours        map[string]int `json:"hours"`
 	MissingFiles int            `json:"missing_files"`
 	AlteredFiles int            `json:"altered_files"`
-	Since        time.Time      `json:"since"`
+	// TamperedDigests counts hours whose digest's signature does not
+	// verify or whose chain is broken.
+	TamperedDigests int       `json:"tampered_digests"`
+	Since           time.Time `json:"since"`
 }
 
 // auditWindow is how far back each run's audit refresh looks for hours
@@ -45,7 +51,7 @@ func publicResults(c *connector.Connector, rs []lake.AuditResult) []AuditResult 
 	out := make([]AuditResult, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, AuditResult{Connector: c.Name, Account: r.Account, Region: r.Region, Hour: r.Hour, Status: r.Status, Files: r.Files,
-			Missing: nonNil(r.Missing), Altered: nonNil(r.Altered), Unlisted: r.Unlisted, Reason: r.Reason, Digest: r.Digest})
+			Missing: nonNil(r.Missing), Altered: nonNil(r.Altered), Unlisted: r.Unlisted, Reason: r.Reason, Kind: r.Kind, Digest: r.Digest})
 	}
 	return out
 }
@@ -167,6 +173,9 @@ func (a *App) auditSummary(ctx context.Context, c *connector.Connector) (*AuditS
 		s.Hours[r.Status]++
 		s.MissingFiles += len(r.Missing)
 		s.AlteredFiles += len(r.Altered)
+		if audit.Tampered(r.Kind) {
+			s.TamperedDigests++
+		}
 	}
 	return s, nil
 }

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/detect"
 	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/query"
 )
 
 // Alert is a detection rule's finding, as users see it.
@@ -219,7 +219,7 @@ func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule,
 
 // groupQuery is a count rule's hunting query narrowed to one group.
 func groupQuery(r *detect.Rule, key string) string {
-	return "(" + r.Hunt() + ") AND " + r.Count.GroupBy + ":" + quoteValue(key)
+	return "(" + r.Hunt() + ") AND " + r.Count.GroupBy + ":" + query.Quote(key)
 }
 
 // windowAlerts turns one window's matching rows into its alerts.
@@ -295,10 +295,6 @@ func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b
 		out = append(out, windowAlerts(tenant, r, b, s, w, w.Add(step), rows)...)
 	}
 	return out, true, nil
-}
-
-func quoteValue(v string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
 }
 
 // rowValues lets a search row be evaluated like a record.

@@ -3,11 +3,11 @@ package app
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/connector"
@@ -49,8 +49,9 @@ func ExportColumns(indices []string) []string {
 }
 
 // Export streams every record matching req, newest first, to w as CSV
-// (RFC 4180, a header row, nested values as JSON; columns default to
-// ExportColumns) or NDJSON, a page of records at a time, in the caller's
+// (RFC 4180, a header row, nested values as JSON, every cell quoted and
+// neutralised by CSVField; columns default to ExportColumns) or NDJSON
+// (exact), a page of records at a time, in the caller's
 // tenant scope. flush, if set, is called after each page. It returns the
 // number of records written.
 func (a *App) Export(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, format string, columns []string, w io.Writer, flush func()) (int64, error) {
@@ -112,16 +113,15 @@ func WriteRows(w io.Writer, format string, columns []string, rows []lake.Row) er
 type rowWriter struct {
 	format  string
 	columns []string
-	csv     *csv.Writer
+	csv     io.Writer
 	json    *json.Encoder
-	cells   []string
+	line    []byte // the CSV row being built, reused
 }
 
 func newRowWriter(w io.Writer, format string, columns []string) *rowWriter {
 	rw := &rowWriter{format: format, columns: columns}
 	if format == ExportCSV {
-		rw.csv = csv.NewWriter(w)
-		rw.csv.UseCRLF = true // RFC 4180
+		rw.csv = w
 	} else {
 		rw.json = json.NewEncoder(w)
 		rw.json.SetEscapeHTML(false)
@@ -133,26 +133,54 @@ func (rw *rowWriter) header() error {
 	if rw.csv == nil {
 		return nil
 	}
-	return rw.csv.Write(rw.columns)
+	rw.line = rw.line[:0]
+	for i, c := range rw.columns {
+		rw.line = appendCSVField(rw.line, i, c)
+	}
+	return rw.writeLine()
 }
 
 func (rw *rowWriter) row(r lake.Row) error {
 	if rw.csv == nil {
 		return rw.json.Encode(r)
 	}
-	rw.cells = rw.cells[:0]
-	for _, c := range rw.columns {
-		rw.cells = append(rw.cells, cell(r[c]))
+	rw.line = rw.line[:0]
+	for i, c := range rw.columns {
+		rw.line = appendCSVField(rw.line, i, cell(r[c]))
 	}
-	return rw.csv.Write(rw.cells)
+	return rw.writeLine()
 }
 
-func (rw *rowWriter) flush() error {
-	if rw.csv == nil {
-		return nil
+func (rw *rowWriter) writeLine() error {
+	rw.line = append(rw.line, '\r', '\n') // RFC 4180
+	if _, err := rw.csv.Write(rw.line); err != nil {
+		return fmt.Errorf("write CSV row: %w", err)
 	}
-	rw.csv.Flush()
-	return rw.csv.Error()
+	return nil
+}
+
+func (rw *rowWriter) flush() error { return nil }
+
+// appendCSVField appends the i-th field of a CSV row.
+func appendCSVField(line []byte, i int, text string) []byte {
+	if i > 0 {
+		line = append(line, ',')
+	}
+	return append(line, CSVField(text)...)
+}
+
+// CSVField is text as one CSV cell, the one encoding every CSV export
+// uses: always quoted (RFC 4180, a quote doubled), and, when it starts
+// with =, +, -, @, a tab or a carriage return, prefixed with a single
+// quote, which is how OWASP advises neutralising CSV injection: a
+// spreadsheet would otherwise run a logged value such as a userAgent of
+// =HYPERLINK(...) as a formula when the file is opened. The cell then
+// reads with the quote in front; NDJSON exports stay exact.
+func CSVField(text string) string {
+	if text != "" && strings.ContainsRune("=+-@\t\r", rune(text[0])) {
+		text = "'" + text
+	}
+	return `"` + strings.ReplaceAll(text, `"`, `""`) + `"`
 }
 
 // cell is a value as CSV text: text as it is, numbers and booleans in

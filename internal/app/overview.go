@@ -7,6 +7,7 @@ import (
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/query"
 )
 
 // Overview is a tenant's last day at a glance: records per connector per
@@ -54,7 +55,7 @@ func (a *App) Overview(ctx context.Context, sc Scope, tenant string) (*Overview,
 		return nil, err
 	}
 	for _, c := range conns {
-		q := "connector:" + quoteTerm(c.Name)
+		q := "connector:" + query.Quote(c.Name)
 		req := lake.SearchRequest{From: o.From, To: o.To, Query: q, Indices: indexOf(c.SubType)}
 		b, err := a.Histogram(ctx, sc, tenant, req, time.Hour)
 		if err != nil {
@@ -80,14 +81,4 @@ func indexOf(st connector.SubType) []string {
 		return []string{interflow.IndexTraffic}
 	}
 	return []string{interflow.IndexEvents}
-}
-
-// quoteTerm quotes a value for the query language when it is not a bare word.
-func quoteTerm(s string) string {
-	for _, r := range s {
-		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return `"` + s + `"`
-		}
-	}
-	return s
 }

@@ -76,16 +76,7 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 		opt.Logger = a.log
 	}
 	opt = a.mergeCollectDefaults(opt)
-	var stats collect.Stats
-	var runErr error
-	if fs, err := filter.Compile(c.Filters); err != nil {
-		runErr = fmt.Errorf("log filter: %w (fix the connector's filters)", err)
-	} else {
-		if !fs.Empty() {
-			opt.Keep = fs.KeepRecord
-		}
-		stats, runErr = a.collect(ctx, c, opt)
-	}
+	stats, runErr := a.checkedCollect(ctx, c, opt)
 	res.Stats = stats
 	a.stored.runs.Add(1)
 	a.stored.objects.Add(stats.Objects)
@@ -116,6 +107,24 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 	}
 	res.Run = run
 	return res, nil
+}
+
+// checkedCollect collects a connector once the lake is ready to store
+// what it reads and its log filters compile.
+func (a *App) checkedCollect(ctx context.Context, c *connector.Connector, opt collect.Options) (collect.Stats, error) {
+	if err := a.lake.Ready(ctx); err != nil {
+		// A run that cannot store what it reads fails, rather than
+		// reporting ok over a lake that is gone.
+		return collect.Stats{}, fmt.Errorf("not ready to store records: %w", err)
+	}
+	fs, err := filter.Compile(c.Filters)
+	if err != nil {
+		return collect.Stats{}, fmt.Errorf("log filter: %w (fix the connector's filters)", err)
+	}
+	if !fs.Empty() {
+		opt.Keep = fs.KeepRecord
+	}
+	return a.collect(ctx, c, opt)
 }
 
 func (a *App) mergeCollectDefaults(opt collect.Options) collect.Options {
@@ -166,6 +175,10 @@ func explain(err error) (int, string, string) {
 	}
 	if errors.Is(err, context.Canceled) {
 		return 499, "the run was interrupted (shutdown); it resumes from its checkpoint", ""
+	}
+	var nr *lake.NotReadyError
+	if errors.As(err, &nr) {
+		return 503, err.Error(), "Restore the data directory (or its access rights, or the catalog), then restart Trawl; the connector resumes from its last checkpoint."
 	}
 	return 500, err.Error(), "See the Trawl log for details."
 }

@@ -27,6 +27,24 @@ const (
 	Unverifiable = "unverifiable" // no digest, or its signature or chain is broken
 )
 
+// Kinds of reason an hour is unverifiable, for programs (the reason's
+// text is for people): BadSignature and BrokenChain are evidence of
+// tampering, the others of a gap in what the audit could check.
+const (
+	BadSignature = "bad_signature" // the signature does not verify, or the digest was moved
+	BrokenChain  = "broken_chain"  // a digest the chain names is missing or altered
+	NoDigest     = "no_digest"     // no digest lists the files (log file validation off?)
+	NoSignature  = "no_signature"  // the digest carries no signature to check
+	NoKey        = "no_key"        // the public key of the signature is not known
+	Unreadable   = "unreadable"    // a digest could not be read or parsed
+	NoHash       = "no_hash"       // files collected before Trawl kept their hashes
+)
+
+// Tampered reports whether a reason kind is evidence that a digest was
+// tampered with (a bad signature or a broken chain), as opposed to one the
+// audit could not check.
+func Tampered(kind string) bool { return kind == BadSignature || kind == BrokenChain }
+
 // Bucket is what the audit reads digests from.
 type Bucket interface {
 	prefix.Lister

@@ -18,8 +18,18 @@ import (
 type hourCheck struct {
 	res    lake.AuditResult
 	broken []string // why the hour is unverifiable
+	kind   string   // the reason kind of broken: a tampering one wins
 	notes  []string // chain events worth saying on a verified hour
 	noHash int
+}
+
+// breaks records why the hour cannot be verified, and of which kind; the
+// hour's kind is the first tampering one, else the first one.
+func (h *hourCheck) breaks(kind, reason string) {
+	h.broken = append(h.broken, reason)
+	if h.kind == "" || (Tampered(kind) && !Tampered(h.kind)) {
+		h.kind = kind
+	}
 }
 
 func (h *hourCheck) result() lake.AuditResult {
@@ -33,10 +43,11 @@ func (h *hourCheck) result() lake.AuditResult {
 		r.Status = Missing
 	case h.noHash > 0:
 		r.Status = Unverifiable
-		h.broken = append(h.broken, fmt.Sprintf("%d listed files were collected before Trawl kept their hashes: their content cannot be compared", h.noHash))
+		h.breaks(NoHash, fmt.Sprintf("%d listed files were collected before Trawl kept their hashes: their content cannot be compared", h.noHash))
 	default:
 		r.Status = Verified
 	}
+	r.Kind = h.kind
 	r.Reason = strings.Join(append(h.broken, h.notes...), "; ")
 	return r
 }
@@ -70,7 +81,7 @@ func auditPartition(ctx context.Context, c *connector.Connector, b Bucket, st St
 		}
 		h := &hourCheck{res: lake.AuditResult{ConnectorID: c.ID, Account: do.account, Region: p.region, Hour: hour, Digest: do.key}}
 		if do.err != nil {
-			h.broken = append(h.broken, fmt.Sprintf("digest %s cannot be read: %v", do.key, do.err))
+			h.breaks(Unreadable, fmt.Sprintf("digest %s cannot be read: %v", do.key, do.err))
 		} else {
 			checkSignature(ctx, b, keys, p.region, do, successor[do.key], h)
 			if gap := checkChain(ctx, b, do, byKey, h); gap != "" {
@@ -78,7 +89,7 @@ func auditPartition(ctx context.Context, c *connector.Connector, b Bucket, st St
 				if !gh.Before(from) && gh.Before(to) && !seen[gh] {
 					seen[gh] = true
 					out = append(out, lake.AuditResult{ConnectorID: c.ID, Account: do.account, Region: p.region, Hour: gh, Status: Unverifiable,
-						Digest: gap, Reason: fmt.Sprintf("digest %s is missing: the chain has a gap here (the next digest names it; deleted, or never delivered)", gap)})
+						Kind: BrokenChain, Digest: gap, Reason: fmt.Sprintf("digest %s is missing: the chain has a gap here (the next digest names it; deleted, or never delivered)", gap)})
 				}
 			}
 			if err := checkFiles(ctx, c, st, do.d, h); err != nil {
@@ -100,12 +111,12 @@ func auditPartition(ctx context.Context, c *connector.Connector, b Bucket, st St
 func checkSignature(ctx context.Context, b Bucket, keys Keys, region string, do *digestObject, next *digestObject, h *hourCheck) {
 	d := do.d
 	if d.Object != do.key {
-		h.broken = append(h.broken, fmt.Sprintf("the digest names itself %s but lies at %s: moved or copied", d.Object, do.key))
+		h.breaks(BadSignature, fmt.Sprintf("the digest names itself %s but lies at %s: moved or copied", d.Object, do.key))
 		return
 	}
 	meta, err := b.Metadata(ctx, do.key)
 	if err != nil {
-		h.broken = append(h.broken, fmt.Sprintf("digest %s: reading its signature: %v", do.key, err))
+		h.breaks(Unreadable, fmt.Sprintf("digest %s: reading its signature: %v", do.key, err))
 		return
 	}
 	sig := meta["signature"]
@@ -113,16 +124,16 @@ func checkSignature(ctx context.Context, b Bucket, keys Keys, region string, do 
 		sig = *next.d.PrevSignature
 	}
 	if sig == "" {
-		h.broken = append(h.broken, fmt.Sprintf("digest %s: %v", do.key, errNoSignature))
+		h.breaks(NoSignature, fmt.Sprintf("digest %s: %v", do.key, errNoSignature))
 		return
 	}
 	key, err := keys.PublicKey(ctx, region, d.Fingerprint, d.end)
 	if err != nil {
-		h.broken = append(h.broken, fmt.Sprintf("digest %s: %v", do.key, err))
+		h.breaks(NoKey, fmt.Sprintf("digest %s: %v", do.key, err))
 		return
 	}
 	if err := d.Verify(sig, key); err != nil {
-		h.broken = append(h.broken, fmt.Sprintf("digest %s: %v", do.key, err))
+		h.breaks(BadSignature, fmt.Sprintf("digest %s: %v", do.key, err))
 	}
 }
 
@@ -137,7 +148,7 @@ func checkChain(ctx context.Context, b Bucket, do *digestObject, byKey map[strin
 		return ""
 	}
 	if d.PrevObject == nil || d.PrevHash == nil {
-		h.broken = append(h.broken, "previousDigestS3Object or previousDigestHashValue is missing")
+		h.breaks(BrokenChain, "previousDigestS3Object or previousDigestHashValue is missing")
 		return ""
 	}
 	prevKey := *d.PrevObject
@@ -155,11 +166,11 @@ func checkChain(ctx context.Context, b Bucket, do *digestObject, byKey map[strin
 		prev = &digestObject{key: prevKey, d: pd, err: err}
 	}
 	if prev.err != nil {
-		h.broken = append(h.broken, fmt.Sprintf("the previous digest %s cannot be read: %v", prevKey, prev.err))
+		h.breaks(Unreadable, fmt.Sprintf("the previous digest %s cannot be read: %v", prevKey, prev.err))
 		return ""
 	}
 	if !strings.EqualFold(prev.d.SHA256(), *d.PrevHash) {
-		h.broken = append(h.broken, fmt.Sprintf("chain broken: the previous digest %s does not hash to previousDigestHashValue (it was altered)", prevKey))
+		h.breaks(BrokenChain, fmt.Sprintf("chain broken: the previous digest %s does not hash to previousDigestHashValue (it was altered)", prevKey))
 	}
 	// The previous digest's signature is checked on its own hour (an RSA
 	// PKCS #1 v1.5 signature is unique, so a valid one equals
@@ -251,7 +262,7 @@ func unlisted(ctx context.Context, c *connector.Connector, st Store, listed map[
 		r := lake.AuditResult{ConnectorID: c.ID, Account: sl.account, Region: sl.region, Hour: sl.hour, Unlisted: keys, Status: Unlisted,
 			Reason: "no digest lists these files yet (CloudTrail delivers an hour's digest within the next hour)"}
 		if sl.hour.Add(3 * time.Hour).Before(time.Now()) {
-			r.Status = Unverifiable
+			r.Status, r.Kind = Unverifiable, NoDigest
 			r.Reason = "no digest lists these files: is log file validation on for this trail, and are its digests under " + DigestPrefix(c.Prefix) + "?"
 		}
 		out = append(out, r)

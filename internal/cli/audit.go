@@ -7,12 +7,15 @@ import (
 	"strings"
 
 	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/audit"
 	"github.com/trawlhq/trawl/internal/connector"
 )
 
 // cmdAudit runs the digest audit of CloudTrail connectors (one by name, or
 // all) and prints each hour's verdict. The exit code is 1 when any file is
-// missing or altered, so a cron job or CI step can alert on it.
+// missing or altered, or a digest's signature does not verify or its chain
+// is broken (the strongest sign of tampering), so a cron job or CI step can
+// alert on it; an hour without a digest yet is no failure.
 func cmdAudit(ctx context.Context, g *globals, args []string) error {
 	fs := newFlags(g, "audit")
 	tenant := fs.String("tenant", "", "tenant of the connectors")
@@ -70,12 +73,15 @@ func cmdAudit(ctx context.Context, g *globals, args []string) error {
 	} else {
 		printAudit(g, all)
 	}
-	bad := 0
+	bad, tampered := 0, 0
 	for _, r := range all {
 		bad += len(r.Missing) + len(r.Altered)
+		if audit.Tampered(r.Kind) {
+			tampered++
+		}
 	}
-	if bad > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("audit: %d log files missing or altered", bad)}
+	if bad > 0 || tampered > 0 {
+		return &exitError{code: 1, msg: fmt.Sprintf("audit: %d log files missing or altered, %d digests tampered with (a signature that does not verify or a broken chain)", bad, tampered)}
 	}
 	return nil
 }

@@ -152,7 +152,10 @@ func randomQuery(r *rand.Rand, depth int) string {
 			return pick(r, []string{"raw.requestParameters.bucketName:secret-bucket", "raw.requestParameters.bucketName:*ecret*",
 				"raw.additionalEventData.MFAUsed:No", "raw.readOnly:true", "raw.readOnly:false", "raw.requestParameters.n:42",
 				`raw.requestParameters.n:\-7`, "raw.x.y:1.5", "raw.requestParameters.acl:*", "raw.responseElements:*",
-				"raw.requestParameters.bucketName:*", `raw.requestParameters.bucketName:"aéb/c"`, "raw.requestParameters.bucketName:Secret?Bucket"})
+				"raw.requestParameters.bucketName:*", `raw.requestParameters.bucketName:"aéb/c"`, "raw.requestParameters.bucketName:Secret?Bucket",
+				"raw.additionalEventData.MFAUsed:/No/", "raw.additionalEventData.MFAUsed:/^No$/", "raw.additionalEventData.MFAUsed:/N./",
+				"raw.additionalEventData.MFAUsed:/(?i)^(no|yes)$/", "raw.requestParameters.bucketName:/ecret-b/", "raw.requestParameters.n:/^-?[0-9]+$/",
+				"raw.readOnly:/^t/", "raw.x.y:/1/", `raw.requestParameters.bucketName:/^a\x{e9}b\/c$/`})
 		}
 	case 14:
 		lo, hi := bracket()
@@ -257,7 +260,7 @@ func firstDiff(want, got []string, recs []*interflow.Record) string {
 // TestFilterRejectsWhatSearchRejects: a rule is refused at save time for
 // the same reasons a search is.
 func TestFilterRejectsWhatSearchRejects(t *testing.T) {
-	for _, q := range []string{"bytes:abc", "dstport:[1 TO x]", "srcip:10.0.0.0/99", "srcip:>10.0.0.1", "read_only:maybe", "timestamp:>yesterday", "nosuch:1", "labels:>a", "dstport:Get*"} {
+	for _, q := range []string{"bytes:abc", "dstport:[1 TO x]", "srcip:10.0.0.0/99", "srcip:>10.0.0.1", "read_only:maybe", "timestamp:>yesterday", "nosuch:1", "labels:>a", "dstport:Get*", "raw.additionalEventData.MFAUsed:/(/"} {
 		_, ferr := filter.Compile([]connector.Filter{{Action: "drop", Query: q}})
 		serr := lake.Validate(q)
 		if ferr == nil || serr == nil {

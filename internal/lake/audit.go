@@ -20,6 +20,7 @@ type AuditResult struct {
 	Altered     []string
 	Unlisted    []string
 	Reason      string
+	Kind        string // the reason's kind (audit.BadSignature, ...), for programs
 	Digest      string // the digest object's key
 	UpdatedAt   time.Time
 }
@@ -39,12 +40,13 @@ func (l *Lake) SaveAudit(ctx context.Context, rs []AuditResult) error {
 		for _, r := range rs {
 			// An upsert, not delete-then-insert: nodes of a shared
 			// catalog audit the same hours at the same moment.
-			_, err := conn.ExecContext(ctx, `INSERT INTO audit_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+			_, err := conn.ExecContext(ctx, `INSERT INTO audit_results (connector_id, account, region, hour, status, files,
+   missing, altered, unlisted, reason, digest, updated_at, kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
  ON CONFLICT (connector_id, account, region, hour) DO UPDATE SET status = excluded.status, files = excluded.files,
    missing = excluded.missing, altered = excluded.altered, unlisted = excluded.unlisted, reason = excluded.reason,
-   digest = excluded.digest, updated_at = excluded.updated_at`,
+   digest = excluded.digest, updated_at = excluded.updated_at, kind = excluded.kind`,
 				r.ConnectorID, r.Account, r.Region, r.Hour.UTC(), r.Status, r.Files, keysJSON(r.Missing), keysJSON(r.Altered),
-				keysJSON(r.Unlisted), r.Reason, r.Digest, now)
+				keysJSON(r.Unlisted), r.Reason, r.Digest, now, r.Kind)
 			if err != nil {
 				return fmt.Errorf("lake: audit of %s %s %s: %w", r.Account, r.Region, r.Hour, err)
 			}
@@ -68,7 +70,7 @@ func (l *Lake) AuditResults(ctx context.Context, connectorID string, from, to ti
 		to = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
 	rows, err := l.db.QueryContext(ctx, `SELECT account, region, hour, status, files, coalesce(missing,''), coalesce(altered,''),
- coalesce(unlisted,''), coalesce(reason,''), coalesce(digest,''), updated_at FROM audit_results
+ coalesce(unlisted,''), coalesce(reason,''), coalesce(digest,''), updated_at, coalesce(kind,'') FROM audit_results
  WHERE connector_id = ? AND hour >= ? AND hour < ? ORDER BY hour, account, region`, connectorID, from.UTC(), to.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("lake: audit results of %s: %w", connectorID, err)
@@ -78,7 +80,7 @@ func (l *Lake) AuditResults(ctx context.Context, connectorID string, from, to ti
 	for rows.Next() {
 		r := AuditResult{ConnectorID: connectorID}
 		var missing, altered, unlisted string
-		if err := rows.Scan(&r.Account, &r.Region, &r.Hour, &r.Status, &r.Files, &missing, &altered, &unlisted, &r.Reason, &r.Digest, &r.UpdatedAt); err != nil {
+		if err := rows.Scan(&r.Account, &r.Region, &r.Hour, &r.Status, &r.Files, &missing, &altered, &unlisted, &r.Reason, &r.Digest, &r.UpdatedAt, &r.Kind); err != nil {
 			return nil, err
 		}
 		r.Hour, r.UpdatedAt = r.Hour.UTC(), r.UpdatedAt.UTC()

@@ -23,6 +23,12 @@ import (
 // the inputs. Retired files are deleted after a grace period, so a query
 // that listed them before the swap can still read them.
 
+// Compaction's defaults (docs/lake.md is generated from them).
+const (
+	defaultMinSegments = 8
+	defaultMaxInputs   = 16
+)
+
 // CompactOptions tune compaction.
 type CompactOptions struct {
 	// MinSegments a day must have below the small size (a sixteenth of a
@@ -62,10 +68,10 @@ type dayKey struct {
 // the budget is spent.
 func (l *Lake) Compact(ctx context.Context, opt CompactOptions) (CompactStats, error) {
 	if opt.MinSegments <= 0 {
-		opt.MinSegments = 8
+		opt.MinSegments = defaultMinSegments
 	}
 	if opt.MaxInputs <= 1 {
-		opt.MaxInputs = 16
+		opt.MaxInputs = defaultMaxInputs
 	}
 	if opt.Grace <= 0 {
 		opt.Grace = time.Minute
@@ -201,7 +207,7 @@ func (l *Lake) merge(ctx context.Context, lay *layout, d dayKey, inputs []Segmen
 	seg := Segment{ID: newID(), Index: d.index, Tenant: d.tenant, Day: d.day, Level: level + 1}
 	seg.Path = segmentPath(seg.Index, seg.Tenant, seg.Day, seg.ID)
 	full := filepath.Join(l.root, seg.Path)
-	if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
+	if err := segmentDir(l.root, full); err != nil {
 		return seg, err
 	}
 	sorted := slices.Clone(inputs)

@@ -12,7 +12,8 @@ import (
 // the writer uses (a test keeps the file in step).
 func Markdown() string {
 	var b strings.Builder
-	b.WriteString(lakeIntro)
+	// The compaction thresholds are the code's defaults, not copies.
+	b.WriteString(strings.NewReplacer("{minSegments}", fmt.Sprint(defaultMinSegments), "{maxInputs}", fmt.Sprint(defaultMaxInputs)).Replace(lakeIntro))
 	for _, s := range interflow.Schemas() {
 		fmt.Fprintf(&b, "\n### `%s`\n\n```sql\n%s\n```\n", s.Index, createTable(s))
 	}
@@ -109,7 +110,8 @@ in parallel; only the short catalog transaction is serialised.
 ## Compaction
 
 In the background (every 30 s in ` + "`trawl serve`" + `, after ` + "`trawl collect --once`" + `),
-a day with four or more small segments is merged: up to 16 inputs are read
+a day with {minSegments} or more small segments (each under a sixteenth of a
+compacted segment's size) is merged: up to {maxInputs} inputs are read
 in time order (a k-way merge: each is sorted), written as one segment, and
 one transaction registers it and retires the inputs. Retired files are kept
 for a grace period (a minute) for queries that listed them, then deleted.

@@ -295,7 +295,7 @@ CREATE TABLE IF NOT EXISTS segments (
 CREATE TABLE IF NOT EXISTS audit_results (
   connector_id VARCHAR NOT NULL, account VARCHAR NOT NULL, region VARCHAR NOT NULL, hour TIMESTAMP NOT NULL,
   status VARCHAR NOT NULL, files INTEGER NOT NULL, missing VARCHAR, altered VARCHAR, unlisted VARCHAR, reason VARCHAR,
-  digest VARCHAR, updated_at TIMESTAMP NOT NULL,
+  digest VARCHAR, updated_at TIMESTAMP NOT NULL, kind VARCHAR,
   PRIMARY KEY (connector_id, account, region, hour));
 CREATE TABLE IF NOT EXISTS public_keys (
   fingerprint VARCHAR PRIMARY KEY, der BLOB NOT NULL, source VARCHAR NOT NULL, added_at TIMESTAMP NOT NULL);
@@ -323,7 +323,7 @@ CREATE TABLE IF NOT EXISTS leases (
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "11"
+const catalogSchema = "12"
 
 func (l *Lake) migrate(ctx context.Context) error {
 	if l.db.pg {
@@ -360,6 +360,12 @@ func (l *Lake) migrate(ctx context.Context) error {
 		if _, err := l.db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS segments_undetected ON segments (created_at) WHERE detected = false`); err != nil {
 			return fmt.Errorf("lake: index the segments the detector has not read: %w", err)
 		}
+	}
+	// Audit results did not say of which kind their reason is (a bad
+	// signature, a broken chain, ...); older rows read as no kind until
+	// the next audit of their hour.
+	if _, err := l.db.ExecContext(ctx, `ALTER TABLE audit_results ADD COLUMN IF NOT EXISTS kind VARCHAR`); err != nil {
+		return fmt.Errorf("lake: add the audit results' reason kind: %w", err)
 	}
 	// Before 0.4 runs did not say which node made them.
 	if _, err := l.db.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN IF NOT EXISTS node VARCHAR`); err != nil {

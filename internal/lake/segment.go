@@ -303,8 +303,8 @@ func (lay *layout) writeSegment(root, tenant string, b *interflow.Batch, rows []
 		MinTS: b.Time(int(rows[0])), MaxTS: b.Time(int(rows[len(rows)-1]))}
 	seg.Path = segmentPath(seg.Index, tenant, day, seg.ID)
 	full := filepath.Join(root, seg.Path)
-	if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
-		return seg, fmt.Errorf("segment folder: %w", err)
+	if err := segmentDir(root, full); err != nil {
+		return seg, err
 	}
 	filters, size, err := lay.forBatch(b).encodeFile(full, b, rows, tm)
 	if err == nil {

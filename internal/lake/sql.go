@@ -99,11 +99,14 @@ func (c *compiled) rawPath(b *strings.Builder, x query.RawPath) {
 		return
 	}
 	val := "(CASE WHEN json_valid(raw) THEN (CASE WHEN json_type(raw, " + c.arg(p) + ") IN ('VARCHAR', 'BOOLEAN', 'BIGINT', 'UBIGINT') THEN json_extract_string(raw, " + c.arg(p) + ") END) END)"
-	if x.Like {
+	switch {
+	case x.RE != nil:
+		b.WriteString("regexp_matches(" + val + ", " + c.arg(x.RE.String()) + ")")
+	case x.Like:
 		b.WriteString(c.like(val, x.Pattern, false))
-		return
+	default:
+		b.WriteString(val + " = " + c.arg(x.V))
 	}
-	b.WriteString(val + " = " + c.arg(x.V))
 }
 
 var (

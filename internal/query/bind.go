@@ -133,6 +133,20 @@ type Regex struct {
 // MaxRegex bounds a regular expression's length.
 const MaxRegex = 1000
 
+// compileRegex compiles the regular expression of a term on field (RE2,
+// matched anywhere in the value), the one check both normal and raw
+// fields make.
+func compileRegex(field string, t Term) (*regexp.Regexp, error) {
+	if len(t.Value) > MaxRegex {
+		return nil, &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("%s: the regular expression is %d bytes; at most %d", field, len(t.Value), MaxRegex)}
+	}
+	re, err := regexp.Compile(t.Value)
+	if err != nil {
+		return nil, &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("%s: not a regular expression (RE2 syntax): %v", field, err)}
+	}
+	return re, nil
+}
+
 func (TextLike) isExpr() {}
 
 // Wildcard is a pattern value as the parser marks it: "\x00*" is any run
@@ -334,12 +348,9 @@ func (b binder) term(t Term) (Expr, error) {
 		default:
 			return nil, &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("regular expressions work on text fields; %s is %s", f.Name, f.Type)}
 		}
-		if len(t.Value) > MaxRegex {
-			return nil, &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("the regular expression is %d bytes; at most %d", len(t.Value), MaxRegex)}
-		}
-		re, err := regexp.Compile(t.Value)
+		re, err := compileRegex(f.Name, t)
 		if err != nil {
-			return nil, &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("%s: not a regular expression (RE2 syntax): %v", f.Name, err)}
+			return nil, err
 		}
 		return Regex{Field: fi, RE: re}, nil
 	}

@@ -114,6 +114,34 @@ func writeWord(b *strings.Builder, v string) {
 	}
 }
 
+// Quote writes a value for field:value so that the term matches exactly
+// that value: as it is when it is a plain word (letters, digits, _ . -),
+// else as a quoted phrase with \ and " escaped. It is the one quoting of
+// values every hunt Trawl writes uses (alerts, the overview), and the
+// console's quoteValue (web/static/app.js) follows the same rules.
+func Quote(v string) string {
+	if plainWord(v) {
+		return v
+	}
+	var b strings.Builder
+	writePhrase(&b, v)
+	return b.String()
+}
+
+// plainWord reports whether a value reads as itself after field: unquoted.
+func plainWord(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // writePhrase writes a literal value as a quoted phrase.
 func writePhrase(b *strings.Builder, v string) {
 	b.WriteByte('"')

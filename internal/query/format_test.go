@@ -1,6 +1,9 @@
 package query
 
-import "testing"
+import (
+	"math/rand/v2"
+	"testing"
+)
 
 // TestFormatGoldens: each query prints back in a canonical form that parses
 // to the same tree.
@@ -60,4 +63,53 @@ func FuzzFormat(f *testing.F) {
 			t.Fatalf("%q printed as %q, then as %q", s, out, again)
 		}
 	})
+}
+
+// quoteRoundTrips checks that field:Quote(v) parses to one exact term
+// holding v: no wildcard, no regular expression, no other term.
+func quoteRoundTrips(t *testing.T, v string) {
+	t.Helper()
+	q := "connector:" + Quote(v)
+	n, err := Parse(q)
+	if err != nil {
+		t.Fatalf("Quote(%q) = %q does not parse: %v", v, q, err)
+	}
+	term, ok := n.(Term)
+	if !ok || term.Field != "connector" || term.Value != v || term.Wildcard || term.Regex || (term.Op != "=" && term.Op != "") {
+		t.Fatalf("Quote(%q) = %q parses to %#v, want the exact term", v, q, n)
+	}
+}
+
+// TestQuoteRoundTrips: any value, quoted, parses back to itself (a
+// property test over random strings of the characters the lexer reads
+// specially, and arbitrary bytes).
+func TestQuoteRoundTrips(t *testing.T) {
+	for _, v := range []string{"", "prod", `prod "x" trail`, `a\`, `\"`, `"`, "a b", "Get*", "a?", "/x/", "-x", "AND", "NOT", "OR", "x:y",
+		"(a)", "[1 TO 2]", "{a}", ">5", "<=1", "!x", "a&&b", "a||b", "é", "\x00*", "\xff", "tab\there", "line\nbreak", "'=1"} {
+		quoteRoundTrips(t, v)
+	}
+	special := []byte(" \t\r\n\\\"*?/:()[]{}<>=!&|-'\x00\xffaZ09_.")
+	r := rand.New(rand.NewPCG(22, 6))
+	for range 5000 {
+		b := make([]byte, r.IntN(12))
+		for i := range b {
+			if r.IntN(4) == 0 {
+				b[i] = byte(r.IntN(256))
+			} else {
+				b[i] = special[r.IntN(len(special))]
+			}
+		}
+		quoteRoundTrips(t, string(b))
+	}
+	if Quote("prod-trail_1.x") != "prod-trail_1.x" || Quote("a b") != `"a b"` || Quote(`x"\`) != `"x\"\\"` {
+		t.Errorf("Quote's forms changed: %s %s %s (the console's quoteValue must follow)", Quote("prod-trail_1.x"), Quote("a b"), Quote(`x"\`))
+	}
+}
+
+// FuzzQuote: any value, quoted, parses back to itself.
+func FuzzQuote(f *testing.F) {
+	for _, s := range []string{"", `prod "x" trail`, `a\`, "Get*"} {
+		f.Add(s)
+	}
+	f.Fuzz(quoteRoundTrips)
 }

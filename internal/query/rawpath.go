@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -19,15 +20,17 @@ const RawPrefix = "raw."
 
 // RawPath matches a value inside the record's raw JSON. Has: the path
 // holds a non-null value. Otherwise the value must be a string, a boolean
-// or an integer (compared as its text: "true", "42"), equal to V, or
-// matching Pattern when Like. Records whose raw text is not JSON (VPC flow
-// lines) have no such values.
+// or an integer (compared as its text: "true", "42"), equal to V, matching
+// Pattern when Like, or matching RE anywhere when RE is set (as a regular
+// expression on a normal field). Records whose raw text is not JSON (VPC
+// flow lines) have no such values.
 type RawPath struct {
 	Path    []string
 	Has     bool
 	Like    bool
 	V       string
 	Pattern Wildcard
+	RE      *regexp.Regexp
 }
 
 func (RawPath) isExpr() {}
@@ -88,6 +91,13 @@ func (b binder) rawNode(n Node) (Expr, bool, error) {
 		if x.Op != "=" && x.Op != "" {
 			return nil, true, &ValueError{Pos: pos, Msg: fmt.Sprintf("%s: raw values are compared as text: use = or a wildcard, not %s", field, x.Op)}
 		}
+		if x.Regex {
+			re, err := compileRegex(field, x)
+			if err != nil {
+				return nil, true, err
+			}
+			return RawPath{Path: keys, RE: re}, true, nil
+		}
 		if x.Wildcard {
 			return RawPath{Path: keys, Like: true, Pattern: Wildcard(x.Value)}, true, nil
 		}
@@ -118,7 +128,10 @@ func evalRaw(x RawPath, v interflow.Values) bool {
 	if !ok {
 		return false
 	}
-	if x.Like {
+	switch {
+	case x.RE != nil:
+		return x.RE.MatchString(s)
+	case x.Like:
 		return MatchWild(x.Pattern, s)
 	}
 	return s == x.V

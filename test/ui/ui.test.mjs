@@ -205,6 +205,20 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     assert.equal(await page.locator("#connectors tbody tr").count(), 1, "each connector is listed once");
     await shot(page, "06-connectors");
 
+    // At 1440 px wide the whole connectors table fits: every action of a
+    // row is on screen, the table does not scroll sideways.
+    await page.setViewportSize({ width: 1440, height: 900 });
+    const wrapBox = await page.locator("#connectors-view .table-wrap").boundingBox();
+    for (const action of ["Test", "Edit", "Disable", "Quarantine of", "Delete"]) {
+      const box = await page.getByRole("button", { name: `${action} console-trail`, exact: true }).boundingBox();
+      assert.ok(box && box.x >= wrapBox.x && box.x + box.width <= wrapBox.x + wrapBox.width && box.x + box.width <= 1440,
+        `at 1440 px the ${action} button (${JSON.stringify(box)}) lies outside the table's box (${JSON.stringify(wrapBox)})`);
+    }
+    const [scrollW, clientW] = await page.locator("#connectors-view .table-wrap").evaluate((w) => [w.scrollWidth, w.clientWidth]);
+    assert.ok(scrollW <= clientW, `at 1440 px the connectors table scrolls sideways (${scrollW} > ${clientW} px)`);
+    await shot(page, "06-connectors-1440");
+    await page.setViewportSize({ width: 1280, height: 800 });
+
     // Integrity: the trail's hours checked against its signed digests (the
     // audit runs after each collection).
     const integrity = () => page.locator('#connectors tr[data-name="console-trail"] td').nth(9);
@@ -281,6 +295,20 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     await page.waitForFunction(() => document.querySelector("#result-count").textContent.startsWith("1 "));
     assert.equal(await page.getByLabel("Query", { exact: true }).inputValue(), `event_id:${env.EVENT_ID}`);
     assert.equal(await page.getByLabel("Time range", { exact: true }).inputValue(), "-7d");
+
+    // A hunt URL written by hand: range=7d is the preset Last 7 days, and
+    // searches it; another duration back from now gets an option of its own.
+    const handQ = `event_id:${env.EVENT_ID} AND NOT event_id:none`;
+    await page.evaluate((q) => { location.hash = "#/hunt?q=" + encodeURIComponent(q) + "&range=7d"; }, handQ);
+    await huntShows(page, handQ, 1);
+    assert.equal(await page.getByLabel("Time range", { exact: true }).inputValue(), "-7d", "range=7d selects Last 7 days");
+    assert.equal(await page.locator("#range option:checked").textContent(), "Last 7 days");
+    await page.evaluate((q) => { location.hash = "#/hunt?q=" + encodeURIComponent(q) + "&range=-90d"; }, `event_id:${env.EVENT_ID}`);
+    await huntShows(page, `event_id:${env.EVENT_ID}`, 1);
+    assert.equal(await page.getByLabel("Time range", { exact: true }).inputValue(), "-90d", "range=-90d has an option of its own");
+    assert.match(await page.locator("#range option:checked").textContent(), /90d/);
+    await page.getByLabel("Time range", { exact: true }).selectOption("-7d");
+    await settled(page);
 
     // Export: the whole result as CSV, one line per record and a header
     // of the visible columns, and it parses.
@@ -466,4 +494,17 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
   } finally {
     await browser.close();
   }
+});
+
+// quoteValue, the console's quoting of values for field:value, follows
+// query.Quote's rules exactly: ui_test.go passes Go's output for values
+// the query language reads specially (QUOTES, JSON [value, quoted] pairs).
+test("quoteValue quotes as query.Quote", async () => {
+  const src = (await import("node:fs/promises")).readFile(new URL("../../web/static/app.js", import.meta.url), "utf8");
+  const m = (await src).match(/\nfunction quoteValue\(v\) \{\n[\s\S]*?\n\}\n/);
+  assert.ok(m, "app.js has function quoteValue(v)");
+  const quoteValue = new Function(m[0] + "; return quoteValue;")();
+  const pairs = JSON.parse(env.QUOTES);
+  assert.ok(pairs.length > 10);
+  for (const [v, want] of pairs) assert.equal(quoteValue(v), want, `quoteValue(${JSON.stringify(v)})`);
 });

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/audit"
 	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/query"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
@@ -92,7 +94,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"TRAWL_URL=http://"+addr, "TRAWL_TOKEN="+strings.TrimSpace(string(root)), "TRAWL_TENANT_TOKEN="+strings.TrimSpace(string(tenantTok)),
 		"S3_ENDPOINT="+srv.Endpoint, "S3_KEY="+srv.AccessKey, "S3_SECRET="+srv.SecretKey, "BUCKET=console-trail",
 		"PREFIX=AWSLogs/"+acct+"/CloudTrail", "EVENT_ID="+eventID, "ARTIFACTS="+artifacts, "CHROMIUM="+chromium,
-		"TRAWL_BIN="+bin, "TRAWL_DATA="+data)
+		"TRAWL_BIN="+bin, "TRAWL_DATA="+data, "QUOTES="+quotePairs(t))
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err = cmd.Run()
@@ -100,4 +102,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browser tests failed: %v", err)
 	}
+}
+
+// quotePairs is query.Quote's output for values the query language reads
+// specially, as JSON [value, quoted] pairs for the console's quoteValue.
+func quotePairs(t *testing.T) string {
+	var pairs [][2]string
+	for _, v := range []string{"", "prod", "prod-trail_1.x", "10.0.0.1", `prod "x" trail`, `c:\trail`, "a b", "Get*", "a?", "/x/",
+		"x:y", "::1", "(a)", "[1 TO 2]", "line\nbreak", "tab\there", "\x01", "é", "日本", "'=1", `\"`, "AND", "-x", "http://a/b"} {
+		pairs = append(pairs, [2]string{v, query.Quote(v)})
+	}
+	b, err := json.Marshal(pairs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

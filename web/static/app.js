@@ -564,6 +564,20 @@ function huntURL(h) {
 
 function huntHash() { return huntURL(currentHunt()); }
 
+// setRange shows a hunt's relative range in the select: 7d is the preset
+// -7d (a duration back from now, as the API reads -7d), another duration
+// gets an option of its own, and anything else falls back to the last 24
+// hours rather than leave the select empty (which searched nothing).
+function setRange(v) {
+  let r = String(v || "-24h").trim();
+  if (/^\d/.test(r)) r = "-" + r;
+  const known = () => [...$("#range").options].some((o) => o.value === r);
+  if (!known() && /^-(\d+d|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/.test(r)) {
+    $("#range").insertBefore(el("option", { value: r }, `Last ${r.slice(1)}`), $("#range option[value=custom]"));
+  }
+  $("#range").value = known() ? r : "-24h";
+}
+
 function applyHuntURL() {
   const h = location.hash;
   if (!h.includes("?")) {
@@ -581,7 +595,7 @@ function applyHuntURL() {
     $("#from").value = p.get("from").slice(0, 19);
     $("#to").value = (p.get("to") || "").slice(0, 19);
   } else {
-    $("#range").value = p.get("range") || "-24h";
+    setRange(p.get("range"));
   }
   $("#abs-range").hidden = $("#range").value !== "custom";
   if (p.get("cols")) {
@@ -976,9 +990,13 @@ function renderRows() {
   }, cols.map((c) => el("td", { class: c === "timestamp" ? "nowrap" : null }, cellText(r[c]))))));
 }
 
+// quoteValue writes a value for field:value exactly as query.Quote does
+// (internal/query/format.go): a plain word as it is, anything else as a
+// quoted phrase with \ and " escaped (JSON.stringify would also escape
+// control characters, which the query language reads literally).
 function quoteValue(v) {
   const s = String(v);
-  return /^[A-Za-z0-9_.:\/-]+$/.test(s) && !s.includes("://") ? s.replace(/:/g, "\\:") : JSON.stringify(s);
+  return /^[A-Za-z0-9_.-]+$/.test(s) ? s : '"' + s.replace(/[\\"]/g, (c) => "\\" + c) + '"';
 }
 
 function addFilter(field, value, negate) {
