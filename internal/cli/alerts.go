@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/detect"
 )
 
 // cmdAlerts lists the alerts the detection rules raised; --evaluate first
@@ -99,11 +100,23 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 			return json.NewEncoder(g.stdout).Encode(rs)
 		}
 		tw := g.table()
-		fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tENABLED\tBUILT-IN\tTITLE")
+		fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tENABLED\tBUILT-IN\tSTATUS\tTITLE")
+		var failed []app.RuleInfo
 		for _, r := range rs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\n", r.ID, r.Level, r.Service, r.Enabled, r.Builtin, r.Title)
+			status := "ok"
+			if r.Failed != "" {
+				status, failed = "FAILED", append(failed, r)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\t%s\n", r.ID, r.Level, r.Service, r.Enabled, r.Builtin, status, r.Title)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		// Why each failed rule is skipped, under the table.
+		for _, r := range failed {
+			fmt.Fprintf(g.stdout, "rule %s failed (since %s): %s\n", r.ID, r.FailedAt.UTC().Format(time.RFC3339), r.Failed)
+		}
+		return nil
 	case "add":
 		if len(pos) != 1 {
 			return usageErr("rules add FILE.yml [--tenant T]")
@@ -141,6 +154,11 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 	case "enable", "disable", "delete":
 		if len(pos) != 1 {
 			return usageErr("rules %s ID [--tenant T]", verb)
+		}
+		// A bad id is refused here, before it reaches a URL (".." would
+		// name another endpoint).
+		if err := detect.CheckID(pos[0]); err != nil {
+			return usageErr("invalid rule: id: %v (docs/detections.md)", err)
 		}
 		if verb == "delete" {
 			return b.DeleteRule(ctx, *tenant, pos[0])

@@ -378,3 +378,49 @@ func (l *Lake) CountGroups(ctx context.Context, req SearchRequest, cr CountRule,
 	}
 	return out, rows.Err()
 }
+
+// CheckRuleQuery compiles a rule's query as its evaluation does (a search
+// of the index: parsed, bound to every index, turned into SQL; a count's
+// fields looked up and typed) without reading anything, so a rule that
+// would fail when evaluated is refused when it is saved.
+func CheckRuleQuery(q, index string, cr *CountRule) error {
+	s := interflow.SchemaFor(index)
+	if s == nil {
+		return fmt.Errorf("unknown index %q: use aws_events or traffic", index)
+	}
+	ast, err := query.Parse(q)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, x := range interflow.Schemas() {
+		if _, err := query.Bind(ast, x, now); err != nil {
+			return err
+		}
+	}
+	e, err := query.Bind(ast, s, now)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	c := compiled{}
+	c.sql(&b, query.Simplify(e), s)
+	if cr == nil {
+		return nil
+	}
+	for _, name := range []string{cr.GroupBy, cr.Field} {
+		if name == "" {
+			continue
+		}
+		i, ok := s.Lookup(name)
+		if !ok {
+			return &FieldError{Field: name}
+		}
+		switch s.Fields[i].Type {
+		case interflow.String, interflow.Int, interflow.IP:
+		default:
+			return fmt.Errorf("%s is not a text, integer or IP field: it cannot group or be counted", name)
+		}
+	}
+	return nil
+}
