@@ -14,6 +14,7 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	from := fs.String("from", "", "backfill window start: RFC3339 or a duration back such as -7d")
 	to := fs.String("to", "", "backfill window end (default now)")
 	asJSON := fs.Bool("json", false, "JSON output")
+	evaluate := fs.Bool("evaluate", true, "without a server: evaluate the detection rules over what was collected (--evaluate=false skips it)")
 	names, err := parse(g, fs, args)
 	if err != nil {
 		return err
@@ -44,8 +45,10 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := evaluateCollected(ctx, g, b); err != nil {
-		return err
+	if *evaluate {
+		if err := evaluateCollected(ctx, g, b); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		if err := json.NewEncoder(g.stdout).Encode(results); err != nil {
