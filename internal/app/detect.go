@@ -169,9 +169,9 @@ func (a *App) ruleFailed(ctx context.Context, tenant string, r *detect.Rule, err
 func failureReason(r *detect.Rule, err error) string {
 	var qe *query.Error
 	var ve *query.ValueError
-	var fe *lake.FieldError
-	var le *lake.ValueError
-	if errors.As(err, &qe) || errors.As(err, &ve) || errors.As(err, &fe) || errors.As(err, &le) {
+	var fe *query.FieldError
+	var ee *lake.EngineError
+	if errors.As(err, &qe) || errors.As(err, &ve) || errors.As(err, &fe) || errors.As(err, &ee) {
 		return fmt.Sprintf("its query fails: %v; fix the rule and add it again", err)
 	}
 	return fmt.Sprintf("its evaluation failed (the server's log has the error, rule %s); fix or disable the rule", r.ID)
@@ -190,7 +190,7 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 		step = r.Timeframe
 	}
 	s := ruleIndex(r)
-	if err := checkEvaluable(r, now); err != nil {
+	if err := a.checkRule(ctx, r, now); err != nil {
 		return err
 	}
 	b, err := r.Bind(s, now)
@@ -622,7 +622,7 @@ func (a *App) detectGroup(ctx context.Context, p lake.Pending, td *tenantDetecti
 		rs, queries = append(rs, r), append(queries, r.Hunt())
 	}
 	hits, err := a.lake.MatchSegments(ctx, p, queries, eventStep, lake.AlertRecordIDs)
-	if err != nil && ctx.Err() == nil && len(queries) > 1 {
+	if err != nil && ctx.Err() == nil {
 		hits, err = a.matchEach(ctx, p, rs, queries, td)
 	}
 	if err != nil {
@@ -648,8 +648,11 @@ func (a *App) detectGroup(ctx context.Context, p lake.Pending, td *tenantDetecti
 
 // matchEach evaluates the rules one scan each, after their scan together
 // failed: the rules that fail alone are marked failed and the others'
-// hits kept. When every one fails the failure is not a rule's, and its
-// error is returned (the segments stay unread).
+// hits kept. When every one fails, a query that cannot fail (id:*) over
+// the same segments tells whose fault it is: the lake's when it fails too
+// (its error is returned, the segments stay unread and are tried again),
+// else the rules', which are marked failed, so a rule never holds the
+// segments back.
 func (a *App) matchEach(ctx context.Context, p lake.Pending, rs []*detect.Rule, queries []string, td *tenantDetection) ([]lake.RuleHits, error) {
 	var hits []lake.RuleHits
 	errs := map[int]error{}
@@ -668,7 +671,9 @@ func (a *App) matchEach(ctx context.Context, p lake.Pending, rs []*detect.Rule, 
 		}
 	}
 	if len(errs) == len(queries) {
-		return nil, errors.Join(errs[0], errs[len(queries)-1])
+		if _, err := a.lake.MatchSegments(ctx, p, []string{"id:*"}, eventStep, 1); err != nil {
+			return nil, errors.Join(err, errs[0])
+		}
 	}
 	for i, err := range errs {
 		a.ruleFailed(ctx, p.Tenant, rs[i], err, td.failed)

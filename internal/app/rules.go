@@ -143,8 +143,8 @@ func (a *App) AddRule(ctx context.Context, sc Scope, tenant string, yaml []byte)
 	if err := r.CheckLogsource(); err != nil {
 		return nil, ruleProblem("logsource", err.Error())
 	}
-	if err := checkEvaluable(r, time.Now()); err != nil {
-		return nil, ruleProblem("detection", fmt.Sprintf("Trawl evaluates the rule as the search %.200q, which fails: %v; split the rule into smaller ones", r.Hunt(), err))
+	if err := a.checkRule(ctx, r, time.Now()); err != nil {
+		return nil, ruleProblem("detection", fmt.Sprintf("Trawl evaluates the rule as the search %.200q, which fails: %v; change the rule so that it compiles (fewer values or selections per rule, shorter expressions)", r.Hunt(), err))
 	}
 	if err := a.lake.PutRule(ctx, lake.StoredRule{Tenant: t, ID: r.ID, YAML: string(yaml), Enabled: true}); err != nil {
 		return nil, err
@@ -155,6 +155,15 @@ func (a *App) AddRule(ctx context.Context, sc Scope, tenant string, yaml []byte)
 	}
 	_ = a.lake.Audit(ctx, sc.Actor, t, "rule.add", r.ID, r.Title)
 	return &RuleInfo{ID: r.ID, Title: r.Title, Level: r.Level, Service: r.Logsource.Service, Tenant: t, Enabled: true, Hunt: r.Hunt()}, nil
+}
+
+// checkRule is checkEvaluable, then the rule's query run by the search
+// engine over no records: what evaluation would refuse is refused here.
+func (a *App) checkRule(ctx context.Context, r *detect.Rule, now time.Time) error {
+	if err := checkEvaluable(r, now); err != nil {
+		return err
+	}
+	return a.lake.RunRuleQuery(ctx, r.Hunt(), ruleIndex(r).Index)
 }
 
 // checkEvaluable compiles the rule's query exactly as its evaluation does

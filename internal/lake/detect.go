@@ -424,3 +424,40 @@ func CheckRuleQuery(q, index string, cr *CountRule) error {
 	}
 	return nil
 }
+
+// EngineError is a query Trawl's own checks pass but the search engine
+// refuses (DuckDB's RE2 does not read every syntax Go's does: (?<name>…)).
+type EngineError struct{ Err error }
+
+func (e *EngineError) Error() string { return "the search engine refuses the query: " + e.Err.Error() }
+func (e *EngineError) Unwrap() error { return e.Err }
+
+// RunRuleQuery runs a rule query's SQL, as a search of the index builds
+// it, over the index's layout without rows: what the engine refuses
+// (an expression it cannot compile) is found without reading a record.
+func (l *Lake) RunRuleQuery(ctx context.Context, q, index string) error {
+	s := interflow.SchemaFor(index)
+	if s == nil {
+		return fmt.Errorf("unknown index %q: use aws_events or traffic", index)
+	}
+	ast, err := query.Parse(q)
+	if err != nil {
+		return err
+	}
+	e, err := query.Bind(ast, s, time.Now())
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	c := compiled{}
+	b.WriteString("SELECT count(*) FROM read_parquet(" + quoteString(l.schemaFiles[index]) + ", hive_partitioning = false) WHERE ")
+	c.sql(&b, query.Simplify(e), s)
+	var n int64
+	if err := l.q.QueryRowContext(ctx, b.String(), c.args...).Scan(&n); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &EngineError{Err: err}
+	}
+	return nil
+}

@@ -42,6 +42,12 @@ func manyTermsRule(id string) string {
 	return b.String()
 }
 
+// engineRule has a regular expression Go's regexp reads but DuckDB's RE2
+// refuses ((?<name>…)): Trawl's own checks pass it, the engine does not.
+func engineRule(id string) string {
+	return "title: Engine\nid: " + id + "\nlevel: low\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  selection:\n    eventName|re: '(?<x>Stop)Logging'\n  condition: selection\n"
+}
+
 // metricsOf reads a server's /metrics with the root token.
 func metricsOf(t *testing.T, sv *served) string {
 	t.Helper()
@@ -80,6 +86,7 @@ func TestRuleThatCannotEvaluateIsRefused(t *testing.T) {
 	}{
 		{"regex of 1,001 bytes", longRegexRule("acme-long-re"), "detection", "regular expression"},
 		{"1,200 terms", manyTermsRule("acme-many"), "detection", "1024 terms"},
+		{"a regex Go reads and DuckDB does not", engineRule("acme-engine"), "detection", "search engine refuses"},
 		{"id ..", rule(`".."`, "{product: aws, service: cloudtrail}"), "id", "must not start with '.'"},
 		{"id a/b", rule("a/b", "{product: aws, service: cloudtrail}"), "id", "letters, digits"},
 		{"id with NUL", rule(`"a\0b"`, "{product: aws, service: cloudtrail}"), "id", "letters, digits"},
@@ -163,7 +170,8 @@ func TestFailingRuleStopsNoOtherTenant(t *testing.T) {
 	prefix := "AWSLogs/" + acct + "/CloudTrail"
 	addConnector(t, srv, data, "a-trail", "iso", prefix, srv.SecretKey, "--tenant", "aaa")
 	addConnector(t, srv, data, "z-trail", "iso", prefix, srv.SecretKey, "--tenant", "zeta")
-	plantRules(t, data, "aaa", map[string]string{"aaa-long-re": longRegexRule("aaa-long-re"), "aaa-many": manyTermsRule("aaa-many")})
+	plantRules(t, data, "aaa", map[string]string{"aaa-long-re": longRegexRule("aaa-long-re"), "aaa-many": manyTermsRule("aaa-many"),
+		"aaa-engine": engineRule("aaa-engine")})
 	dir := t.TempDir()
 	count := filepath.Join(dir, "count.yml")
 	os.WriteFile(count, []byte(`title: Trail stopped, counted
@@ -177,28 +185,39 @@ detection:
   condition: selection | count() by eventSource > 0
 `), 0o644)
 	mustTrawl(t, data, "rules", "add", count, "--tenant", "zeta")
-	stop := ctEvent("cloudtrail.amazonaws.com", "StopLogging", time.Now().Add(-time.Hour))
-	putEvents(t, srv, "iso", stop)
+	// An old StopLogging (its window closed: the schedule's and the count
+	// rule's) and a new one (its window open: only the detector at ingest
+	// raises it).
+	now := time.Now().UTC()
+	putEvents(t, srv, "iso", ctEvent("cloudtrail.amazonaws.com", "StopLogging", now.Add(-time.Hour)), ctEvent("cloudtrail.amazonaws.com", "StopLogging", now))
 	// Without a server the CLI evaluates after the collection, as the
 	// server does; an evaluation after that must succeed too.
 	mustTrawl(t, data, "collect", "--once")
-	r := trawl(t, data, nil, "alerts", "--evaluate", "--format", "json", "--since", "-48h", "--tenant", "zeta")
+	r := trawl(t, data, nil, "alerts", "--evaluate", "--format", "json", "--since", "-48h")
 	if r.code != 0 {
 		t.Fatalf("an evaluation with aaa's failing rules: exit %d\n%s", r.code, r.stderr)
 	}
 	var as []struct {
-		RuleID string `json:"rule_id"`
-		Tenant string `json:"tenant"`
+		RuleID      string    `json:"rule_id"`
+		Tenant      string    `json:"tenant"`
+		WindowStart time.Time `json:"window_start"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &as); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]bool{}
 	for _, a := range as {
-		got[a.RuleID] = true
+		got[a.Tenant+"/"+a.RuleID] = true
+		if a.RuleID == "trawl-ct-003" && a.WindowStart.Equal(now.Truncate(5*time.Minute)) {
+			got[a.Tenant+"/at-ingest"] = true
+		}
 	}
-	if !got["trawl-ct-003"] || !got["zeta-stop-count"] {
-		t.Errorf("zeta's alerts %v: want the built-in StopLogging rule's (at ingest) and zeta's count rule's", got)
+	// aaa's own built-in rules go on too: its failing rules are skipped,
+	// even the one that fails only in the engine, beside them in one scan.
+	for _, want := range []string{"zeta/trawl-ct-003", "zeta/zeta-stop-count", "zeta/at-ingest", "aaa/at-ingest"} {
+		if !got[want] {
+			t.Errorf("no alert %s among %v", want, got)
+		}
 	}
 	// aaa's rules are marked failed, with why.
 	var rules []struct {
@@ -214,7 +233,8 @@ detection:
 			failed[r.ID] = r.Failed
 		}
 	}
-	if !strings.Contains(failed["aaa-long-re"], "regular expression") || !strings.Contains(failed["aaa-many"], "1024 terms") || len(failed) != 2 {
+	if !strings.Contains(failed["aaa-long-re"], "regular expression") || !strings.Contains(failed["aaa-many"], "1024 terms") ||
+		!strings.Contains(failed["aaa-engine"], "search engine refuses") || len(failed) != 3 {
 		t.Errorf("aaa's failed rules: %v", failed)
 	}
 	if out := mustTrawl(t, data, "rules", "list", "--tenant", "aaa"); !strings.Contains(out, "FAILED") || !strings.Contains(out, "rule aaa-many failed") {
