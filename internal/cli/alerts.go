@@ -96,27 +96,7 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *format == "json" {
-			return json.NewEncoder(g.stdout).Encode(rs)
-		}
-		tw := g.table()
-		fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tENABLED\tBUILT-IN\tSTATUS\tTITLE")
-		var failed []app.RuleInfo
-		for _, r := range rs {
-			status := "ok"
-			if r.Failed != "" {
-				status, failed = "FAILED", append(failed, r)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\t%s\n", r.ID, r.Level, r.Service, r.Enabled, r.Builtin, status, r.Title)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		// Why each failed rule is skipped, under the table.
-		for _, r := range failed {
-			fmt.Fprintf(g.stdout, "rule %s failed (since %s): %s\n", r.ID, r.FailedAt.UTC().Format(time.RFC3339), r.Failed)
-		}
-		return nil
+		return printRules(g, rs, *format)
 	case "add":
 		if len(pos) != 1 {
 			return usageErr("rules add FILE.yml [--tenant T]")
@@ -166,4 +146,29 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 		return b.SetRuleEnabled(ctx, *tenant, pos[0], verb == "enable")
 	}
 	return usageErr("rules list|add FILE.yml|enable ID|disable ID|delete ID [--tenant T]")
+}
+
+// printRules prints a tenant's rules as JSON or a table, with why each
+// failed rule is skipped under the table.
+func printRules(g *globals, rs []app.RuleInfo, format string) error {
+	if format == "json" {
+		return json.NewEncoder(g.stdout).Encode(rs)
+	}
+	tw := g.table()
+	fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tENABLED\tBUILT-IN\tSTATUS\tTITLE")
+	var failed []app.RuleInfo
+	for _, r := range rs {
+		status := "ok"
+		if r.Failed != "" {
+			status, failed = "FAILED", append(failed, r)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\t%s\n", r.ID, r.Level, r.Service, r.Enabled, r.Builtin, status, r.Title)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range failed {
+		fmt.Fprintf(g.stdout, "rule %s failed (since %s): %s\n", r.ID, r.FailedAt.UTC().Format(time.RFC3339), r.Failed)
+	}
+	return nil
 }
