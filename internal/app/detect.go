@@ -86,18 +86,21 @@ func (a *App) EvaluateRules(ctx context.Context, sc Scope) (*EvaluationReport, e
 	rep := &EvaluationReport{}
 	// What commits left unread first: the detector's alerts come before the
 	// schedule's windows, which then find them raised.
+	// A failure of either (the lake's: a rule's is marked and skipped)
+	// stops nothing else; it is reported at the end.
 	det, err := a.detectQueued(ctx)
 	rep.Alerts += det.Alerts
-	if err != nil {
-		return rep, err
-	}
+	errs := []error{err}
 	now := time.Now().UTC()
 	for _, tenant := range tenants {
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
 		if err := a.evaluateTenant(ctx, tenant, now, rep); err != nil {
-			return rep, err
+			errs = append(errs, fmt.Errorf("tenant %s: %w", tenant, err))
 		}
 	}
-	return rep, nil
+	return rep, errors.Join(errs...)
 }
 
 // evaluateTenant evaluates a tenant's enabled rules one by one: a rule
