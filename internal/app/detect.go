@@ -154,10 +154,10 @@ func (a *App) failedRules(ctx context.Context, tenant string) (map[string]string
 // ruleFailed marks a tenant's rule failed with the reason (stored once per
 // reason: known holds the marks already stored, and is updated).
 func (a *App) ruleFailed(ctx context.Context, tenant string, r *detect.Rule, err error, known map[string]string) {
-	reason := failureReason(r, err)
+	reason, specific := failureReason(r, err)
 	a.log.Warn("a detection rule failed to evaluate; it is skipped until fixed, the other rules go on", "tenant", tenant, "rule", r.ID, "err", err)
-	if known[r.ID] == reason {
-		return
+	if known[r.ID] == reason || (known[r.ID] != "" && !specific) {
+		return // (a reason that says what to change is not replaced by one that does not)
 	}
 	if err := a.lake.SetRuleFailure(ctx, lake.RuleFailure{Tenant: tenant, RuleID: r.ID, Reason: reason, At: time.Now()}); err != nil {
 		a.log.Warn("recording a rule's failure failed", "tenant", tenant, "rule", r.ID, "err", err)
@@ -167,17 +167,17 @@ func (a *App) ruleFailed(ctx context.Context, tenant string, r *detect.Rule, err
 }
 
 // failureReason is what the rule's tenant is shown: a query's error says
-// what to change; anything else (the lake's, which may name files) is in
-// the server's log.
-func failureReason(r *detect.Rule, err error) string {
+// what to change (specific); anything else (the lake's, which may name
+// files) is in the server's log.
+func failureReason(r *detect.Rule, err error) (reason string, specific bool) {
 	var qe *query.Error
 	var ve *query.ValueError
 	var fe *query.FieldError
 	var ee *lake.EngineError
 	if errors.As(err, &qe) || errors.As(err, &ve) || errors.As(err, &fe) || errors.As(err, &ee) {
-		return fmt.Sprintf("its query fails: %v; fix the rule and add it again", err)
+		return fmt.Sprintf("its query fails: %v; fix the rule and add it again", err), true
 	}
-	return fmt.Sprintf("its evaluation failed (the server's log has the error, rule %s); fix or disable the rule", r.ID)
+	return fmt.Sprintf("its evaluation failed (the server's log has the error, rule %s); fix or disable the rule", r.ID), false
 }
 
 func ruleIndex(r *detect.Rule) *interflow.Schema {
@@ -608,14 +608,17 @@ func (a *App) tenantDetection(ctx context.Context, tenant string) (*tenantDetect
 // detectGroup evaluates the rules of one index over a group of unread
 // segments of one tenant, stores the alerts and marks the segments read.
 // A rule whose query does not compile as evaluation compiles it, or that
-// alone fails where others evaluate, is marked failed and skipped.
+// alone fails where others evaluate, is marked failed and skipped; one
+// already marked is skipped.
 func (a *App) detectGroup(ctx context.Context, p lake.Pending, td *tenantDetection) (int, error) {
 	s := interflow.SchemaFor(p.Index)
 	now := time.Now()
 	var rs []*detect.Rule
 	var queries []string
 	for _, r := range td.rules {
-		if ruleIndex(r) != s {
+		// A rule marked failed is left to the schedule, which evaluates it
+		// every minute (its windows too) and lifts the mark once it works.
+		if ruleIndex(r) != s || td.failed[r.ID] != "" {
 			continue
 		}
 		if err := checkEvaluable(r, now); err != nil {
