@@ -225,6 +225,7 @@ func writeErr(w http.ResponseWriter, status int, code, msg, field string) {
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ve *connector.ValidationError
+	var ie app.InvalidInput
 	var qe *query.Error
 	var fe *lake.FieldError
 	var vle *lake.ValueError
@@ -245,6 +246,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		e := Error{Code: "validation", Message: ve.Error(), Problems: ve.Problems}
 		if len(ve.Problems) > 0 {
 			e.Field = ve.Problems[0].Field
+		}
+		writeJSON(w, 400, map[string]Error{"error": e})
+	case errors.As(err, &ie):
+		e := Error{Code: "validation", Message: ie.Error(), Problems: ie.Invalid()}
+		if ps := ie.Invalid(); len(ps) > 0 {
+			e.Field = ps[0].Field
 		}
 		writeJSON(w, 400, map[string]Error{"error": e})
 	case errors.As(err, &qe):
@@ -758,7 +765,7 @@ func (s *Server) addRule(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 		YAML   string `json:"yaml"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 128<<10)).Decode(&in); err != nil {
-		return &connector.ValidationError{Problems: []connector.Problem{{Field: "body", Message: "send {\"tenant\": ..., \"yaml\": \"the Sigma rule\"}: " + err.Error()}}}
+		return &app.RuleError{Problems: []connector.Problem{{Field: "body", Message: "send {\"tenant\": ..., \"yaml\": \"the Sigma rule\"}: " + err.Error()}}}
 	}
 	info, err := s.app.AddRule(r.Context(), sc, in.Tenant, []byte(in.YAML))
 	if err != nil {
@@ -802,7 +809,7 @@ func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, sc app.Scope
 		URL    string `json:"url"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&in); err != nil {
-		return &connector.ValidationError{Problems: []connector.Problem{{Field: "body", Message: "send {\"tenant\": ..., \"url\": ...}: " + err.Error()}}}
+		return &app.WebhookError{Problems: []connector.Problem{{Field: "body", Message: "send {\"tenant\": ..., \"url\": ...}: " + err.Error()}}}
 	}
 	if err := s.app.SetWebhook(r.Context(), sc, in.Tenant, in.URL); err != nil {
 		return err

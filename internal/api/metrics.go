@@ -94,6 +94,15 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 		}
 		ms = append(ms, al)
 	}
+	if fails, err := s.app.FailedRules(r.Context(), sc); err == nil {
+		// One line per failed rule: its evaluation is skipped until fixed
+		// (trawl rules list says why).
+		fl := &series{name: "trawl_rule_failed", help: "1 for each detection rule whose evaluation failed; it is skipped until fixed (trawl rules list shows why).", typ: "gauge"}
+		for _, f := range fails {
+			fl.lines = append(fl.lines, fmt.Sprintf("trawl_rule_failed{tenant=%q,rule=%q} 1", f.Tenant, f.RuleID))
+		}
+		ms = append(ms, fl)
+	}
 	if sc.Root {
 		// Segments committed but not yet read by the detector: it should
 		// stay near zero; growth means detection at ingest fell behind.

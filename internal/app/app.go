@@ -121,6 +121,7 @@ type App struct {
 	running map[string]chan struct{} // connectors being collected (or deleted); closed when done
 	testMu  sync.Mutex               // one connection test at a time
 	evalMu  sync.Mutex               // one evaluation of the detection rules at a time
+	hooks   deliveries               // webhook deliveries in flight, per tenant
 	queries tenantSlots
 	// stored counts what this node's runs stored since it started (the
 	// catalog's totals are the cluster's).

@@ -190,7 +190,7 @@ func (a *App) ImportPublicKeys(ctx context.Context, sc Scope, data []byte, sourc
 	}
 	keys, err := audit.ParseKeysDER(data)
 	if err != nil {
-		return 0, &connector.ValidationError{Problems: []connector.Problem{{Field: "public_keys", Message: err.Error()}}}
+		return 0, &PublicKeysError{Problems: []connector.Problem{{Field: "public_keys", Message: err.Error()}}}
 	}
 	return len(keys), a.lake.SavePublicKeys(ctx, keys, source)
 }

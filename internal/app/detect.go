@@ -58,15 +58,22 @@ type EvaluationReport struct {
 	Rules   int `json:"rules"`
 	Windows int `json:"windows"`
 	Alerts  int `json:"alerts"` // new ones
+	Failed  int `json:"failed"` // rules that failed (marked, skipped; the others went on)
 }
 
 // EvaluateRules evaluates the built-in detection rules for every tenant
 // over the windows that closed since their marks (root only; the server
-// does it every minute).
+// does it every minute). A rule that fails is marked failed with its
+// reason and the evaluation goes on with the others: one tenant's rule
+// never stops another's.
 func (a *App) EvaluateRules(ctx context.Context, sc Scope) (*EvaluationReport, error) {
 	if !sc.Root {
 		return nil, fmt.Errorf("evaluating the rules is the server's: %w", ErrForbidden)
 	}
+	// New alerts go to the tenants' webhooks after the evaluation, in the
+	// background, outside evalMu (deferred first, so it runs after the
+	// unlock); a delivery that fails is tried again next time.
+	defer a.deliverAlerts(ctx)
 	// One evaluation at a time in this process (the minute's and an
 	// operator's): a second waits and then finds the windows done.
 	a.evalMu.Lock()
@@ -78,35 +85,98 @@ func (a *App) EvaluateRules(ctx context.Context, sc Scope) (*EvaluationReport, e
 	rep := &EvaluationReport{}
 	// What commits left unread first: the detector's alerts come before the
 	// schedule's windows, which then find them raised.
+	// A failure of either (the lake's: a rule's is marked and skipped)
+	// stops nothing else; it is reported at the end.
 	det, err := a.detectQueued(ctx)
 	rep.Alerts += det.Alerts
-	if err != nil {
-		return rep, err
-	}
+	errs := []error{err}
 	now := time.Now().UTC()
-	// New alerts go to the tenants' webhooks after the evaluation; a
-	// delivery that fails is tried again next time.
-	defer func() {
-		if err := a.deliverAlerts(ctx); err != nil && ctx.Err() == nil {
-			a.log.Warn("delivering alerts to webhooks failed; they are tried again at the next evaluation", "err", err)
-		}
-	}()
 	for _, tenant := range tenants {
-		rules, enabled, _, err := a.tenantRules(ctx, tenant)
-		if err != nil {
-			return rep, err
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
 		}
-		for _, r := range rules {
-			if !enabled[r.ID] {
-				continue
-			}
-			rep.Rules++
-			if err := a.evaluateRule(ctx, tenant, r, now, rep); err != nil {
-				return rep, err
-			}
+		if err := a.evaluateTenant(ctx, tenant, now, rep); err != nil {
+			errs = append(errs, fmt.Errorf("tenant %s: %w", tenant, err))
 		}
 	}
-	return rep, nil
+	return rep, errors.Join(errs...)
+}
+
+// evaluateTenant evaluates a tenant's enabled rules one by one: a rule
+// that fails is marked failed, one that evaluates again loses its mark.
+// Only the end of ctx stops it.
+func (a *App) evaluateTenant(ctx context.Context, tenant string, now time.Time, rep *EvaluationReport) error {
+	rules, enabled, _, err := a.tenantRules(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	failed, err := a.failedRules(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	for _, r := range rules {
+		if !enabled[r.ID] {
+			continue
+		}
+		rep.Rules++
+		err := a.evaluateRule(ctx, tenant, r, now, rep)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		switch {
+		case err != nil:
+			rep.Failed++
+			a.ruleFailed(ctx, tenant, r, err, failed)
+		case failed[r.ID] != "":
+			if err := a.lake.ClearRuleFailure(ctx, tenant, r.ID); err != nil {
+				return err
+			}
+			a.log.Info("a detection rule that had failed evaluates again", "tenant", tenant, "rule", r.ID)
+		}
+	}
+	return nil
+}
+
+// failedRules are a tenant's rules marked failed, with their reasons.
+func (a *App) failedRules(ctx context.Context, tenant string) (map[string]string, error) {
+	fs, err := a.lake.RuleFailures(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(fs))
+	for _, f := range fs {
+		out[f.RuleID] = f.Reason
+	}
+	return out, nil
+}
+
+// ruleFailed marks a tenant's rule failed with the reason (stored once per
+// reason: known holds the marks already stored, and is updated).
+func (a *App) ruleFailed(ctx context.Context, tenant string, r *detect.Rule, err error, known map[string]string) {
+	reason, specific := failureReason(r, err)
+	a.log.Warn("a detection rule failed to evaluate; it is skipped until fixed, the other rules go on", "tenant", tenant, "rule", r.ID, "err", err)
+	if known[r.ID] == reason || (known[r.ID] != "" && !specific) {
+		return // (a reason that says what to change is not replaced by one that does not)
+	}
+	if err := a.lake.SetRuleFailure(ctx, lake.RuleFailure{Tenant: tenant, RuleID: r.ID, Reason: reason, At: time.Now()}); err != nil {
+		a.log.Warn("recording a rule's failure failed", "tenant", tenant, "rule", r.ID, "err", err)
+		return
+	}
+	known[r.ID] = reason
+}
+
+// failureReason is what the rule's tenant is shown: a query's error says
+// what to change (specific); anything else (the lake's, which may name
+// files) is in the server's log.
+func failureReason(r *detect.Rule, err error) (reason string, specific bool) {
+	var qe *query.Error
+	var ve *query.ValueError
+	var fe *query.FieldError
+	var ee *lake.EngineError
+	if errors.As(err, &qe) || errors.As(err, &ve) || errors.As(err, &fe) || errors.As(err, &ee) {
+		return fmt.Sprintf("its query fails: %v; fix the rule and add it again", err), true
+	}
+	return fmt.Sprintf("its evaluation failed (the server's log has the error, rule %s); fix or disable the rule", r.ID), false
 }
 
 func ruleIndex(r *detect.Rule) *interflow.Schema {
@@ -122,6 +192,9 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 		step = r.Timeframe
 	}
 	s := ruleIndex(r)
+	if err := a.checkRule(ctx, r, now); err != nil {
+		return err
+	}
 	b, err := r.Bind(s, now)
 	if err != nil {
 		return err
@@ -435,7 +508,7 @@ func (a *App) RunDetector(ctx context.Context) {
 }
 
 // Detect evaluates the single-event rules over every segment left unread by a
-// commit, then delivers new alerts to the webhooks.
+// commit, then delivers new alerts to the webhooks (in the background).
 func (a *App) Detect(ctx context.Context) (DetectReport, error) {
 	ctx, done, err := a.begin(ctx)
 	if err != nil {
@@ -443,40 +516,58 @@ func (a *App) Detect(ctx context.Context) (DetectReport, error) {
 	}
 	defer done()
 	a.evalMu.Lock()
-	defer a.evalMu.Unlock()
 	rep, err := a.detectQueued(ctx)
+	a.evalMu.Unlock()
 	if rep.Alerts > 0 {
-		if derr := a.deliverAlerts(ctx); derr != nil && ctx.Err() == nil {
-			a.log.Warn("delivering alerts to webhooks failed; they are tried again at the next evaluation", "err", derr)
-		}
+		a.deliverAlerts(ctx)
 	}
 	return rep, err
 }
 
+// tenantDetection is what the detector knows of a tenant for one call: its
+// enabled single-event rules and its rules marked failed.
+type tenantDetection struct {
+	rules  []*detect.Rule
+	failed map[string]string
+}
+
 // detectQueued runs passes until no segment is unread (or a bounded number
-// of passes: commits may keep coming). The caller holds evalMu.
+// of passes: commits may keep coming). A group whose evaluation fails
+// (the lake's error, not a rule's: those are marked and skipped) stays
+// unread and is tried again; the other groups go on. The caller holds
+// evalMu.
 func (a *App) detectQueued(ctx context.Context) (DetectReport, error) {
 	var rep DetectReport
-	rules := map[string][]*detect.Rule{} // per tenant, for the whole call
+	tenants := map[string]*tenantDetection{} // for the whole call
 	for pass := 0; pass < 64; pass++ {
 		pending, err := a.lake.PendingDetection(ctx, detectSegments)
 		if err != nil || len(pending) == 0 {
 			return rep, err
 		}
+		var errs []error
 		for _, p := range pending {
-			rs, ok := rules[p.Tenant]
+			td, ok := tenants[p.Tenant]
 			if !ok {
-				if rs, err = a.singleEventRules(ctx, p.Tenant); err != nil {
+				if td, err = a.tenantDetection(ctx, p.Tenant); err != nil {
 					return rep, err
 				}
-				rules[p.Tenant] = rs
+				tenants[p.Tenant] = td
 			}
-			n, err := a.detectGroup(ctx, p, rs)
+			n, err := a.detectGroup(ctx, p, td)
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
 			if err != nil {
-				return rep, err
+				errs = append(errs, fmt.Errorf("segments of tenant %s in %s: %w", p.Tenant, p.Index, err))
+				continue
 			}
 			rep.Segments += len(p.Segments)
 			rep.Alerts += n
+		}
+		if len(errs) > 0 {
+			// The failed groups are still the oldest unread: another pass
+			// now would only meet them again.
+			return rep, errors.Join(errs...)
 		}
 	}
 	return rep, nil
@@ -491,37 +582,50 @@ func (a *App) DetectionBacklog(ctx context.Context, sc Scope) (int64, error) {
 	return a.lake.DetectionBacklog(ctx)
 }
 
-// singleEventRules are a tenant's enabled rules without a count.
-func (a *App) singleEventRules(ctx context.Context, tenant string) ([]*detect.Rule, error) {
+// tenantDetection reads a tenant's enabled single-event rules and failures.
+func (a *App) tenantDetection(ctx context.Context, tenant string) (*tenantDetection, error) {
 	all, enabled, _, err := a.tenantRules(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
-	var out []*detect.Rule
+	td := &tenantDetection{}
 	for _, r := range all {
 		if enabled[r.ID] && r.Count == nil {
-			out = append(out, r)
+			td.rules = append(td.rules, r)
 		}
 	}
-	return out, nil
+	if td.failed, err = a.failedRules(ctx, tenant); err != nil {
+		return nil, err
+	}
+	return td, nil
 }
 
 // detectGroup evaluates the rules of one index over a group of unread
 // segments of one tenant, stores the alerts and marks the segments read.
-func (a *App) detectGroup(ctx context.Context, p lake.Pending, rules []*detect.Rule) (int, error) {
+// A rule whose query does not compile as evaluation compiles it, or that
+// alone fails where others evaluate, is marked failed and skipped; one
+// already marked is skipped.
+func (a *App) detectGroup(ctx context.Context, p lake.Pending, td *tenantDetection) (int, error) {
 	s := interflow.SchemaFor(p.Index)
+	now := time.Now()
 	var rs []*detect.Rule
 	var queries []string
-	for _, r := range rules {
-		if ruleIndex(r) != s {
+	for _, r := range td.rules {
+		// A rule marked failed is left to the schedule, which evaluates it
+		// every minute (its windows too) and lifts the mark once it works.
+		if ruleIndex(r) != s || td.failed[r.ID] != "" {
 			continue
 		}
-		if _, err := r.Bind(s, time.Now()); err != nil {
-			continue // the schedule reports it
+		if err := checkEvaluable(r, now); err != nil {
+			a.ruleFailed(ctx, p.Tenant, r, err, td.failed)
+			continue
 		}
 		rs, queries = append(rs, r), append(queries, r.Hunt())
 	}
 	hits, err := a.lake.MatchSegments(ctx, p, queries, eventStep, lake.AlertRecordIDs)
+	if err != nil && ctx.Err() == nil {
+		hits, err = a.matchEach(ctx, p, rs, queries, td)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -541,4 +645,39 @@ func (a *App) detectGroup(ctx context.Context, p lake.Pending, rules []*detect.R
 		alerts = append(alerts, al)
 	}
 	return a.lake.DoneDetection(ctx, p.Segments, alerts)
+}
+
+// matchEach evaluates the rules one scan each, after their scan together
+// failed: the rules that fail alone are marked failed and the others'
+// hits kept. When every one fails, a query that cannot fail (id:*) over
+// the same segments tells whose fault it is: the lake's when it fails too
+// (its error is returned, the segments stay unread and are tried again),
+// else the rules', which are marked failed, so a rule never holds the
+// segments back.
+func (a *App) matchEach(ctx context.Context, p lake.Pending, rs []*detect.Rule, queries []string, td *tenantDetection) ([]lake.RuleHits, error) {
+	var hits []lake.RuleHits
+	errs := map[int]error{}
+	for i, q := range queries {
+		hs, err := a.lake.MatchSegments(ctx, p, []string{q}, eventStep, lake.AlertRecordIDs)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil {
+			errs[i] = fmt.Errorf("rule %s: %w", rs[i].ID, err)
+			continue
+		}
+		for _, h := range hs {
+			h.Rule = i
+			hits = append(hits, h)
+		}
+	}
+	if len(errs) == len(queries) {
+		if _, err := a.lake.MatchSegments(ctx, p, []string{"id:*"}, eventStep, 1); err != nil {
+			return nil, errors.Join(err, errs[0])
+		}
+	}
+	for i, err := range errs {
+		a.ruleFailed(ctx, p.Tenant, rs[i], err, td.failed)
+	}
+	return hits, nil
 }

@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
+	"time"
 
-	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/detect"
+	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/lake"
 )
 
@@ -24,6 +24,10 @@ type RuleInfo struct {
 	Builtin bool   `json:"builtin"`
 	Enabled bool   `json:"enabled"`
 	Hunt    string `json:"query"`
+	// Failed is why the rule's last evaluation failed ("" when it did
+	// not): the rule is skipped, the others go on, until it is fixed.
+	Failed   string     `json:"failed,omitempty"`
+	FailedAt *time.Time `json:"failed_at,omitempty"`
 }
 
 // ruleTenant is the tenant a rule operation acts on: a tenant token's own;
@@ -36,7 +40,7 @@ func ruleTenant(sc Scope, tenant string) (string, error) {
 		return sc.Tenant, nil
 	}
 	if tenant == "" {
-		return "", &connector.ValidationError{Problems: []connector.Problem{{Field: "tenant", Message: "rules belong to a tenant: name it"}}}
+		return "", ruleProblem("tenant", "rules belong to a tenant: name it")
 	}
 	return tenant, nil
 }
@@ -76,7 +80,7 @@ func (a *App) tenantRules(ctx context.Context, tenant string) ([]*detect.Rule, m
 	return rules, enabled, builtin, nil
 }
 
-// Rules lists a tenant's rules.
+// Rules lists a tenant's rules, each with why its evaluation failed if it did.
 func (a *App) Rules(ctx context.Context, sc Scope, tenant string) ([]RuleInfo, error) {
 	t, err := ruleTenant(sc, tenant)
 	if err != nil {
@@ -86,17 +90,33 @@ func (a *App) Rules(ctx context.Context, sc Scope, tenant string) ([]RuleInfo, e
 	if err != nil {
 		return nil, err
 	}
+	fails, err := a.lake.RuleFailures(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	failed := map[string]lake.RuleFailure{}
+	for _, f := range fails {
+		failed[f.RuleID] = f
+	}
 	out := make([]RuleInfo, 0, len(rules))
 	for _, r := range rules {
-		out = append(out, RuleInfo{ID: r.ID, Title: r.Title, Level: r.Level, Service: r.Logsource.Service, Tenant: t,
-			Builtin: builtin[r.ID], Enabled: enabled[r.ID], Hunt: r.Hunt()})
+		info := RuleInfo{ID: r.ID, Title: r.Title, Level: r.Level, Service: r.Logsource.Service, Tenant: t,
+			Builtin: builtin[r.ID], Enabled: enabled[r.ID], Hunt: r.Hunt()}
+		if f, ok := failed[r.ID]; ok {
+			at := f.At
+			info.Failed, info.FailedAt = f.Reason, &at
+		}
+		out = append(out, info)
 	}
 	return out, nil
 }
 
 // AddRule compiles a Sigma rule and stores it as the tenant's (replacing
-// its rule of the same id). A rule that does not compile is refused with
-// its line; a built-in's id cannot be taken.
+// its rule of the same id). A rule is refused, naming the field and what
+// to write, when it does not compile (with its line), when its id is not
+// valid or is a built-in's, when Trawl holds no logs of its logsource, and
+// when its query would fail where evaluation compiles it (too many terms,
+// a regular expression too long): a rule stored is a rule that evaluates.
 func (a *App) AddRule(ctx context.Context, sc Scope, tenant string, yaml []byte) (*RuleInfo, error) {
 	t, err := ruleTenant(sc, tenant)
 	if err != nil {
@@ -106,7 +126,7 @@ func (a *App) AddRule(ctx context.Context, sc Scope, tenant string, yaml []byte)
 	if err != nil {
 		var re *detect.Error
 		if errors.As(err, &re) {
-			return nil, &connector.ValidationError{Problems: []connector.Problem{{Field: "rule", Message: err.Error()}}}
+			return nil, ruleProblem("rule", err.Error())
 		}
 		return nil, err
 	}
@@ -114,14 +134,68 @@ func (a *App) AddRule(ctx context.Context, sc Scope, tenant string, yaml []byte)
 		h := sha256.Sum256(yaml)
 		r.ID = "tenant-" + hex.EncodeToString(h[:6])
 	}
-	if strings.HasPrefix(r.ID, "trawl-") {
-		return nil, &connector.ValidationError{Problems: []connector.Problem{{Field: "id", Message: fmt.Sprintf("%q: ids starting with trawl- are the built-in rules'; choose another", r.ID)}}}
+	if err := detect.CheckID(r.ID); err != nil {
+		return nil, ruleProblem("id", err.Error())
+	}
+	if detect.Reserved(r.ID) {
+		return nil, ruleProblem("id", fmt.Sprintf("%q: ids starting with %s (in any case) are the built-in rules'; choose another", r.ID, detect.BuiltinPrefix))
+	}
+	if err := r.CheckLogsource(); err != nil {
+		return nil, ruleProblem("logsource", err.Error())
+	}
+	if err := a.checkRule(ctx, r, time.Now()); err != nil {
+		return nil, ruleProblem("detection", fmt.Sprintf("Trawl evaluates the rule as the search %.200q, which fails: %v; change the rule so that it compiles (fewer values or selections per rule, shorter expressions)", r.Hunt(), err))
 	}
 	if err := a.lake.PutRule(ctx, lake.StoredRule{Tenant: t, ID: r.ID, YAML: string(yaml), Enabled: true}); err != nil {
 		return nil, err
 	}
+	// A replaced rule starts afresh: its old failure is not the new one's.
+	if err := a.lake.ClearRuleFailure(ctx, t, r.ID); err != nil {
+		return nil, err
+	}
 	_ = a.lake.Audit(ctx, sc.Actor, t, "rule.add", r.ID, r.Title)
 	return &RuleInfo{ID: r.ID, Title: r.Title, Level: r.Level, Service: r.Logsource.Service, Tenant: t, Enabled: true, Hunt: r.Hunt()}, nil
+}
+
+// checkRule is checkEvaluable, then the rule's query run by the search
+// engine over no records: what evaluation would refuse is refused here.
+func (a *App) checkRule(ctx context.Context, r *detect.Rule, now time.Time) error {
+	if err := checkEvaluable(r, now); err != nil {
+		return err
+	}
+	return a.lake.RunRuleQuery(ctx, r.Hunt(), ruleIndex(r).Index)
+}
+
+// checkEvaluable compiles the rule's query exactly as its evaluation does
+// (bound in memory for the detector, the hunt and each alert's narrowed
+// query as lake searches), reading nothing.
+func checkEvaluable(r *detect.Rule, now time.Time) error {
+	s := ruleIndex(r)
+	if _, err := r.Bind(s, now); err != nil {
+		return err
+	}
+	var cr *lake.CountRule
+	if c := r.Count; c != nil {
+		cr = &lake.CountRule{GroupBy: c.GroupBy, Field: c.Field, Op: c.Op, Threshold: c.Threshold}
+	}
+	if err := lake.CheckRuleQuery(r.Hunt(), s.Index, cr); err != nil {
+		return err
+	}
+	if c := r.Count; c != nil && c.GroupBy != "" {
+		// A count alert's query narrows the hunt to its group: one term
+		// more, with a value of the group's type.
+		sample := "group"
+		if i, ok := s.Lookup(c.GroupBy); ok {
+			switch s.Fields[i].Type {
+			case interflow.IP:
+				sample = "192.0.2.1"
+			case interflow.Int:
+				sample = "0"
+			}
+		}
+		return lake.CheckRuleQuery(groupQuery(r, sample), s.Index, nil)
+	}
+	return nil
 }
 
 // SetRuleEnabled switches a tenant's rule, or a built-in rule for that
@@ -152,7 +226,17 @@ func (a *App) SetRuleEnabled(ctx context.Context, sc Scope, tenant, id string, o
 		_ = a.lake.Audit(ctx, sc.Actor, t, map[bool]string{true: "rule.enable", false: "rule.disable"}[on], id, r.Title)
 		return nil
 	}
-	return fmt.Errorf("rule %q of tenant %s: %w", id, t, ErrNotFound)
+	return unknownRule(t, id)
+}
+
+// unknownRule is the error for an id no rule of the tenant has: the id's
+// own problem when it is not a valid id (rules stored before ids were
+// checked are still found by theirs), else not found.
+func unknownRule(tenant, id string) error {
+	if err := detect.CheckID(id); err != nil {
+		return ruleProblem("id", err.Error())
+	}
+	return fmt.Errorf("rule %q of tenant %s: %w", id, tenant, ErrNotFound)
 }
 
 // DeleteRule deletes a tenant's own rule (built-ins are switched off).
@@ -161,16 +245,49 @@ func (a *App) DeleteRule(ctx context.Context, sc Scope, tenant, id string) error
 	if err != nil {
 		return err
 	}
-	if strings.HasPrefix(id, "trawl-") {
-		return &connector.ValidationError{Problems: []connector.Problem{{Field: "id", Message: "a built-in rule is not deleted: disable it for the tenant"}}}
+	builtins, err := detect.Builtin()
+	if err != nil {
+		return err
+	}
+	for _, r := range builtins {
+		if r.ID == id {
+			return ruleProblem("id", "a built-in rule is not deleted: disable it for the tenant")
+		}
 	}
 	ok, err := a.lake.DeleteRule(ctx, t, id)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("rule %q of tenant %s: %w", id, t, ErrNotFound)
+		return unknownRule(t, id)
+	}
+	if err := a.lake.ClearRuleFailure(ctx, t, id); err != nil {
+		return err
 	}
 	_ = a.lake.Audit(ctx, sc.Actor, t, "rule.delete", id, "")
 	return nil
+}
+
+// RuleFailure is a rule marked failed, as /metrics shows it.
+type RuleFailure struct {
+	Tenant, RuleID, Reason string
+	At                     time.Time
+}
+
+// FailedRules lists the rules marked failed (root: every tenant's; a
+// tenant: its own).
+func (a *App) FailedRules(ctx context.Context, sc Scope) ([]RuleFailure, error) {
+	tenant := ""
+	if !sc.Root {
+		tenant = sc.Tenant
+	}
+	fs, err := a.lake.RuleFailures(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]RuleFailure, len(fs))
+	for i, f := range fs {
+		out[i] = RuleFailure(f)
+	}
+	return out, nil
 }

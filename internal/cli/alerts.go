@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/detect"
 )
 
 // cmdAlerts lists the alerts the detection rules raised; --evaluate first
@@ -95,15 +96,7 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *format == "json" {
-			return json.NewEncoder(g.stdout).Encode(rs)
-		}
-		tw := g.table()
-		fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tENABLED\tBUILT-IN\tTITLE")
-		for _, r := range rs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\n", r.ID, r.Level, r.Service, r.Enabled, r.Builtin, r.Title)
-		}
-		return tw.Flush()
+		return printRules(g, rs, *format)
 	case "add":
 		if len(pos) != 1 {
 			return usageErr("rules add FILE.yml [--tenant T]")
@@ -142,10 +135,40 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 		if len(pos) != 1 {
 			return usageErr("rules %s ID [--tenant T]", verb)
 		}
+		// A bad id is refused here, before it reaches a URL (".." would
+		// name another endpoint).
+		if err := detect.CheckID(pos[0]); err != nil {
+			return usageErr("invalid rule: id: %v (docs/detections.md)", err)
+		}
 		if verb == "delete" {
 			return b.DeleteRule(ctx, *tenant, pos[0])
 		}
 		return b.SetRuleEnabled(ctx, *tenant, pos[0], verb == "enable")
 	}
 	return usageErr("rules list|add FILE.yml|enable ID|disable ID|delete ID [--tenant T]")
+}
+
+// printRules prints a tenant's rules as JSON or a table, with why each
+// failed rule is skipped under the table.
+func printRules(g *globals, rs []app.RuleInfo, format string) error {
+	if format == "json" {
+		return json.NewEncoder(g.stdout).Encode(rs)
+	}
+	tw := g.table()
+	fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tENABLED\tBUILT-IN\tSTATUS\tTITLE")
+	var failed []app.RuleInfo
+	for _, r := range rs {
+		status := "ok"
+		if r.Failed != "" {
+			status, failed = "FAILED", append(failed, r)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\t%s\n", r.ID, r.Level, r.Service, r.Enabled, r.Builtin, status, r.Title)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range failed {
+		fmt.Fprintf(g.stdout, "rule %s failed (since %s): %s\n", r.ID, r.FailedAt.UTC().Format(time.RFC3339), r.Failed)
+	}
+	return nil
 }

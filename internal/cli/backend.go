@@ -303,7 +303,11 @@ func (l *localBackend) GetWebhook(ctx context.Context, tenant string) (string, e
 }
 
 func (l *localBackend) EvaluateRules(ctx context.Context) (*app.EvaluationReport, error) {
-	return l.a.EvaluateRules(ctx, l.sc)
+	rep, err := l.a.EvaluateRules(ctx, l.sc)
+	// The webhook deliveries run in the background; this process ends
+	// next, so it waits for them (each has a deadline).
+	l.a.WaitDeliveries()
+	return rep, err
 }
 
 func (l *localBackend) Nodes(ctx context.Context) ([]app.NodeInfo, error) {

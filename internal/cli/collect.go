@@ -14,6 +14,7 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	from := fs.String("from", "", "backfill window start: RFC3339 or a duration back such as -7d")
 	to := fs.String("to", "", "backfill window end (default now)")
 	asJSON := fs.Bool("json", false, "JSON output")
+	evaluate := fs.Bool("evaluate", true, "without a server: evaluate the detection rules over what was collected (--evaluate=false skips it)")
 	names, err := parse(g, fs, args)
 	if err != nil {
 		return err
@@ -44,6 +45,11 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *evaluate {
+		if err := evaluateCollected(ctx, g, b); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		if err := json.NewEncoder(g.stdout).Encode(results); err != nil {
 			return err
@@ -71,6 +77,33 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	}
 	if failed > 0 {
 		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d connectors failed", failed, len(results))}
+	}
+	return nil
+}
+
+// evaluateCollected evaluates the detection rules over what a collection
+// without a server stored, as `trawl serve` does after its commits: the
+// single-event rules over every new record, the count rules over the
+// windows that closed. Through a server its detector does it. A failed
+// evaluation is reported and the collection still counts: its records are
+// stored and evaluated at the next evaluation.
+func evaluateCollected(ctx context.Context, g *globals, b backend) error {
+	if _, ok := b.(*localBackend); !ok {
+		return nil
+	}
+	rep, err := b.EvaluateRules(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		fmt.Fprintf(g.stderr, "evaluating the detection rules failed (trawl alerts --evaluate tries again): %v\n", err)
+		return nil
+	}
+	if rep.Alerts > 0 {
+		fmt.Fprintf(g.stderr, "detection rules raised %d new alerts (trawl alerts)\n", rep.Alerts)
+	}
+	if rep.Failed > 0 {
+		fmt.Fprintf(g.stderr, "%d detection rules failed and were skipped (trawl rules list says why)\n", rep.Failed)
 	}
 	return nil
 }

@@ -44,7 +44,9 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	if len(e.Problems) > 0 {
+	// The server's message names what was refused (a connector, a rule,
+	// a webhook, public keys); the problems alone do not.
+	if len(e.Problems) > 0 && e.Message == "" {
 		return (&connector.ValidationError{Problems: e.Problems}).Error()
 	}
 	return e.Message

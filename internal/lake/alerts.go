@@ -241,22 +241,36 @@ func (l *Lake) DeleteRule(ctx context.Context, tenant, id string) (bool, error) 
 // Webhook is where a tenant's new alerts are posted.
 type Webhook struct{ Tenant, URL string }
 
-// SetWebhook sets (url "" clears) a tenant's webhook. Alerts raised before
-// are marked notified: a new webhook receives what is raised from now on.
+// SetWebhook sets (url "" clears) a tenant's webhook. A first webhook
+// (none was set) receives what is raised from then on: the alerts raised
+// while there was nowhere to send them are marked notified. Changing the
+// URL keeps the alerts not yet delivered (a failed delivery, say): they go
+// to the new URL, never silently dropped.
 func (l *Lake) SetWebhook(ctx context.Context, tenant, url string) error {
-	return l.withTx(ctx, func(conn *catConn) error {
+	err := l.withTx(ctx, func(conn *catConn) error {
 		now := time.Now().UTC()
 		if url == "" {
 			_, err := conn.ExecContext(ctx, `DELETE FROM webhooks WHERE tenant = ?`, tenant)
+			return err
+		}
+		var had int
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM webhooks WHERE tenant = ?`, tenant).Scan(&had); err != nil {
 			return err
 		}
 		if _, err := conn.ExecContext(ctx, `INSERT INTO webhooks VALUES (?, ?, ?) ON CONFLICT (tenant) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at`,
 			tenant, url, now); err != nil {
 			return err
 		}
+		if had > 0 {
+			return nil
+		}
 		_, err := conn.ExecContext(ctx, `UPDATE alerts SET notified_at = ? WHERE tenant = ? AND notified_at IS NULL`, now, tenant)
 		return err
 	})
+	if err != nil {
+		return fmt.Errorf("lake: set the webhook of tenant %s: %w", tenant, err)
+	}
+	return nil
 }
 
 // Webhooks lists the tenants' webhooks (tenant "" : all).
@@ -301,4 +315,50 @@ func (l *Lake) MarkNotified(ctx context.Context, ids []string) error {
 		return fmt.Errorf("lake: mark alerts notified: %w", err)
 	}
 	return nil
+}
+
+// RuleFailure is why a tenant's rule could not be evaluated, and since when.
+type RuleFailure struct {
+	Tenant, RuleID, Reason string
+	At                     time.Time
+}
+
+// SetRuleFailure records that a tenant's rule failed to evaluate (the
+// newest reason replaces an older one).
+func (l *Lake) SetRuleFailure(ctx context.Context, f RuleFailure) error {
+	_, err := l.db.ExecContext(ctx, `INSERT INTO rule_failures VALUES (?, ?, ?, ?) ON CONFLICT (tenant, rule_id) DO UPDATE SET
+ reason = excluded.reason, failed_at = excluded.failed_at`, f.Tenant, f.RuleID, f.Reason, f.At.UTC())
+	if err != nil {
+		return fmt.Errorf("lake: record the failure of rule %s of tenant %s: %w", f.RuleID, f.Tenant, err)
+	}
+	return nil
+}
+
+// ClearRuleFailure forgets a rule's failure (it evaluated, or was replaced
+// or deleted).
+func (l *Lake) ClearRuleFailure(ctx context.Context, tenant, ruleID string) error {
+	if _, err := l.db.ExecContext(ctx, `DELETE FROM rule_failures WHERE tenant = ? AND rule_id = ?`, tenant, ruleID); err != nil {
+		return fmt.Errorf("lake: clear the failure of rule %s of tenant %s: %w", ruleID, tenant, err)
+	}
+	return nil
+}
+
+// RuleFailures lists the rules that failed to evaluate (tenant "": every
+// tenant's), by tenant and rule.
+func (l *Lake) RuleFailures(ctx context.Context, tenant string) ([]RuleFailure, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT tenant, rule_id, reason, failed_at FROM rule_failures WHERE ? = '' OR tenant = ? ORDER BY tenant, rule_id`, tenant, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("lake: failed rules: %w", err)
+	}
+	defer rows.Close()
+	var out []RuleFailure
+	for rows.Next() {
+		var f RuleFailure
+		if err := rows.Scan(&f.Tenant, &f.RuleID, &f.Reason, &f.At); err != nil {
+			return nil, fmt.Errorf("lake: failed rules: %w", err)
+		}
+		f.At = f.At.UTC()
+		out = append(out, f)
+	}
+	return out, rows.Err()
 }

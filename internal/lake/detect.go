@@ -378,3 +378,86 @@ func (l *Lake) CountGroups(ctx context.Context, req SearchRequest, cr CountRule,
 	}
 	return out, rows.Err()
 }
+
+// CheckRuleQuery compiles a rule's query as its evaluation does (a search
+// of the index: parsed, bound to every index, turned into SQL; a count's
+// fields looked up and typed) without reading anything, so a rule that
+// would fail when evaluated is refused when it is saved.
+func CheckRuleQuery(q, index string, cr *CountRule) error {
+	s := interflow.SchemaFor(index)
+	if s == nil {
+		return fmt.Errorf("unknown index %q: use aws_events or traffic", index)
+	}
+	ast, err := query.Parse(q)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, x := range interflow.Schemas() {
+		if _, err := query.Bind(ast, x, now); err != nil {
+			return err
+		}
+	}
+	e, err := query.Bind(ast, s, now)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	c := compiled{}
+	c.sql(&b, query.Simplify(e), s)
+	if cr == nil {
+		return nil
+	}
+	for _, name := range []string{cr.GroupBy, cr.Field} {
+		if name == "" {
+			continue
+		}
+		i, ok := s.Lookup(name)
+		if !ok {
+			return &FieldError{Field: name}
+		}
+		switch s.Fields[i].Type {
+		case interflow.String, interflow.Int, interflow.IP:
+		default:
+			return fmt.Errorf("%s is not a text, integer or IP field: it cannot group or be counted", name)
+		}
+	}
+	return nil
+}
+
+// EngineError is a query Trawl's own checks pass but the search engine
+// refuses (DuckDB's RE2 does not read every syntax Go's does: (?<name>…)).
+type EngineError struct{ Err error }
+
+func (e *EngineError) Error() string { return "the search engine refuses the query: " + e.Err.Error() }
+func (e *EngineError) Unwrap() error { return e.Err }
+
+// RunRuleQuery runs a rule query's SQL, as a search of the index builds
+// it, over the index's layout without rows: what the engine refuses
+// (an expression it cannot compile) is found without reading a record.
+func (l *Lake) RunRuleQuery(ctx context.Context, q, index string) error {
+	s := interflow.SchemaFor(index)
+	if s == nil {
+		return fmt.Errorf("unknown index %q: use aws_events or traffic", index)
+	}
+	ast, err := query.Parse(q)
+	if err != nil {
+		return err
+	}
+	e, err := query.Bind(ast, s, time.Now())
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	c := compiled{}
+	b.WriteString("SELECT count(*) FROM read_parquet(" + quoteString(l.schemaFiles[index]) + ", hive_partitioning = false) WHERE ")
+	c.sql(&b, query.Simplify(e), s)
+	var n int64
+	if err := l.q.QueryRowContext(ctx, b.String(), c.args...).Scan(&n); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &EngineError{Err: err}
+	}
+	return nil
+}

@@ -313,6 +313,8 @@ CREATE TABLE IF NOT EXISTS rules (
   updated_at TIMESTAMP NOT NULL, PRIMARY KEY (tenant, id));
 CREATE TABLE IF NOT EXISTS rule_marks (
   tenant VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, done_to TIMESTAMP NOT NULL, PRIMARY KEY (tenant, rule_id));
+CREATE TABLE IF NOT EXISTS rule_failures (
+  tenant VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, reason VARCHAR NOT NULL, failed_at TIMESTAMP NOT NULL, PRIMARY KEY (tenant, rule_id));
 CREATE TABLE IF NOT EXISTS nodes (
   node VARCHAR PRIMARY KEY, addr VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL, seen_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
@@ -323,7 +325,7 @@ CREATE TABLE IF NOT EXISTS leases (
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "12"
+const catalogSchema = "13"
 
 func (l *Lake) migrate(ctx context.Context) error {
 	if l.db.pg {

@@ -410,6 +410,24 @@ func TestAlertWebhook(t *testing.T) {
 	mustTrawl(t, data, "collect", "--once", "trail")
 	listed := list("--evaluate")
 	mustTrawl(t, data, "alerts", "--evaluate", "--since", "-48h")
+	// Deliveries run in the background (a tenant's webhook never holds
+	// an evaluation): wait for every fresh alert to arrive, then a little
+	// longer for any duplicate.
+	freshIDs := 0
+	for _, a := range listed {
+		if !before[a.ID] {
+			freshIDs++
+		}
+	}
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= freshIDs {
+			break
+		}
+	}
+	time.Sleep(time.Second)
 	mu.Lock()
 	defer mu.Unlock()
 	fresh := 0

@@ -262,6 +262,10 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     await page.getByRole("link", { name: "Alerts", exact: true }).click();
     await page.waitForSelector("#alerts-view:not([hidden])");
     await page.waitForSelector('#alerts tbody tr[data-rule="trawl-ct-003"]');
+    // A rule of acme's that fails when evaluated is shown with why; the
+    // other rules raised their alerts all the same.
+    await page.waitForSelector('#al-failed:not([hidden]) li[data-rule="acme-engine"]');
+    assert.match(await page.locator('#al-failed li[data-rule="acme-engine"]').textContent(), /acme-engine \(acme, since .*\): its query fails: the search engine refuses/);
     await page.locator("#al-level").selectOption("critical");
     await page.waitForFunction(() => [...document.querySelectorAll("#alerts tbody tr")].length > 0 &&
       [...document.querySelectorAll("#alerts tbody tr")].every((r) => r.querySelector(".level-critical")));

@@ -6,6 +6,7 @@ package ui
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -17,8 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/audit"
 	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/query"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
@@ -59,6 +62,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	data := t.TempDir()
+	plantFailingRule(t, data)
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
@@ -117,4 +121,20 @@ func quotePairs(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// plantFailingRule stores for tenant acme, as an older Trawl could, a rule
+// that compiles but fails when evaluated (a regular expression DuckDB's
+// RE2 refuses), for the Alerts page's "Rules that failed".
+func plantFailingRule(t *testing.T, data string) {
+	t.Helper()
+	a, err := app.Open(context.Background(), app.Options{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	y := "title: Engine\nid: acme-engine\nlevel: low\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s:\n    eventName|re: '(?<x>Stop)Logging'\n  condition: s\n"
+	if err := a.Lake().PutRule(context.Background(), lake.StoredRule{Tenant: "acme", ID: "acme-engine", YAML: y, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -672,6 +672,7 @@ async function loadAlerts() {
     ...[...rules].sort((x, y) => x[1].localeCompare(y[1])).map(([id, title]) => el("option", { value: id }, title)));
   $("#al-rule").value = chosen;
   $("#alerts-empty").hidden = alerts.length > 0;
+  loadFailedRules(seq);
   $("#alerts tbody").replaceChildren(...alerts.map((a) => {
     const hunt = huntURL({ query: a.query, index: "", tenant: a.tenant, from: a.window_start, to: a.window_end });
     return el("tr", { "data-rule": a.rule_id },
@@ -683,6 +684,25 @@ async function loadAlerts() {
       el("td", {}, String(a.count)),
       el("td", {}, el("a", { href: hunt, "aria-label": `Open the hunt of ${a.rule} at ${fmtTime(a.window_start)}` }, "Open hunt")));
   }));
+}
+
+// The rules whose evaluation failed (skipped until fixed), with why: of
+// the tenant chosen, or every tenant's for root.
+async function loadFailedRules(seq) {
+  let tenants = [$("#al-tenant").value];
+  if (state.me.root && !tenants[0]) tenants = [...$("#al-tenant").options].map((o) => o.value).filter((t) => t);
+  const failed = [];
+  for (const t of tenants) {
+    const q = t ? "?tenant=" + encodeURIComponent(t) : "";
+    try {
+      const { data } = await api("GET", "/api/v1/rules" + q);
+      for (const r of data.rules || []) if (r.failed) failed.push(r);
+    } catch (e) { /* a tenant's rules unreadable: the others still show */ }
+  }
+  if (seq !== alertsSeq) return;
+  $("#al-failed").hidden = failed.length === 0;
+  $("#al-failed ul").replaceChildren(...failed.map((r) => el("li", { "data-rule": r.id },
+    el("strong", {}, r.id), ` (${r.tenant}, since ${fmtTime(r.failed_at)}): ${r.failed}`)));
 }
 
 async function loadOverview() {
