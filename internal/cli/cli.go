@@ -35,6 +35,9 @@ type globals struct {
 	// mayCreate: the command sets a data directory up when there is none
 	// (collect, connector add); the others refuse one never set up.
 	mayCreate bool
+	// setUpNamed: the command sets up a directory named by --data-dir or
+	// TRAWL_DATA_DIR (connector external-id, token create).
+	setUpNamed bool
 	// serverFlags are the server-only flags given, refused when the
 	// command runs through a server.
 	serverFlags  []string
@@ -132,6 +135,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	cmd, rest := args[0], args[1:]
 	g.mayCreate = cmd == "collect" || ((cmd == "connector" || cmd == "connectors") && len(rest) > 0 && rest[0] == "add")
+	// The first steps of setting a directory up without a server (the
+	// external ID a role's trust policy needs, a tenant's first token)
+	// create one only when it was named: never ./trawl-data by default.
+	g.setUpNamed = (cmd == "connector" || cmd == "connectors") && len(rest) > 0 && rest[0] == "external-id" || (cmd == "token" || cmd == "tokens")
 	var err error
 	switch cmd {
 	case "serve":

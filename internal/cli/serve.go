@@ -14,6 +14,7 @@ import (
 	"github.com/trawlhq/trawl/internal/api"
 	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/web"
 )
 
@@ -48,7 +49,7 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 		// spins against it.
 		debug.SetMemoryLimit(DefaultGoMemoryLimit + int64(*parallel)*128<<20)
 	}
-	a, err := app.Open(ctx, opts)
+	a, err := openServed(ctx, g, opts)
 	if err != nil {
 		return err
 	}
@@ -182,4 +183,31 @@ func setupDemo(ctx context.Context, g *globals, a *app.App) error {
 	fmt.Fprintln(g.stdout, `           ./bin/trawl search --data-dir `+g.dataDir+` 'msg_class:vpcflow AND action:REJECT AND dstport:22'`)
 	fmt.Fprintln(g.stdout, `           ./bin/trawl audit --data-dir `+g.dataDir+`   (every hour checked against CloudTrail's signed digests)`)
 	return nil
+}
+
+// lockWait bounds how long serve waits for a directory another process
+// holds: a CLI command run just before it (the walkthrough pastes `trawl
+// serve &` and the next command together) holds it for a moment.
+const lockWait = 15 * time.Second
+
+// openServed opens the data directory for serve, waiting for a short-lived
+// holder to let go; a server that holds it is refused at once.
+func openServed(ctx context.Context, g *globals, opts app.Options) (*app.App, error) {
+	deadline := time.Now().Add(lockWait)
+	said := false
+	for {
+		a, err := app.Open(ctx, opts)
+		if !errors.Is(err, lake.ErrLocked) || runningServer(ctx, g.dataDir) != "" || time.Now().After(deadline) {
+			return a, err
+		}
+		if !said {
+			fmt.Fprintf(g.stderr, "trawl: another process holds %s; waiting up to %s for it to finish\n", g.dataDir, lockWait)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

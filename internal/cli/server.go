@@ -25,9 +25,11 @@ import (
 //  4. ./trawl-data, as in 2.
 //
 // Only commands that set a directory up (serve, demo, collect, connector
-// add) create one; every other command refuses a directory that was never
-// set up, rather than quietly making a second, empty one beside the
-// server's (the walkthrough's external ID then came from the wrong place).
+// add; connector external-id and token create when the directory is named)
+// create one; every other command refuses a directory that was never set
+// up, rather than quietly making a second, empty one beside the server's
+// (the walkthrough's external ID then came from the wrong place). With an
+// external catalog (--catalog) a new directory is a cache and is made.
 
 // serverWait bounds how long a command waits for a server that holds its
 // data directory but does not answer yet (it is starting).
@@ -248,15 +250,18 @@ func openDir(ctx context.Context, g *globals) (backend, error) {
 	if base := runningServer(ctx, g.dataDir); base != "" {
 		return remote(g, base)
 	}
-	if !setUp(g.dataDir) && !g.mayCreate {
+	// With an external catalog the directory is only a cache: the
+	// catalog is what was set up.
+	if !setUp(g.dataDir) && !g.mayCreate && g.catalog == "" {
 		// A server may be setting the directory up this moment: the
 		// walkthrough starts `trawl serve &` and runs the next command at
-		// once. Give it a moment before calling the directory missing.
+		// once. Give it a moment before calling the directory missing (or,
+		// for a named one, setting it up here).
 		base, ok := g.awaitSetUp(ctx)
 		if base != "" {
 			return remote(g, base)
 		}
-		if !ok {
+		if !ok && !(g.setUpNamed && g.dataDirGiven) {
 			return nil, g.noDataDir()
 		}
 	}
