@@ -218,7 +218,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var qt *app.QueryTimeoutError
 	var tm *app.TooManyError
 	var mb *http.MaxBytesError
+	var le *app.LimitError
 	switch {
+	case errors.As(err, &le):
+		writeErr(w, 413, "too_large", le.Error(), le.Field)
 	case errors.As(err, &qt):
 		writeErr(w, 504, "query_timeout", qt.Error(), "q")
 	case errors.As(err, &tm):

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -69,5 +70,69 @@ func TestBodyLimitsAnswer413(t *testing.T) {
 	// Under the limits, the same endpoints still take a body.
 	if code, r := s.call(s.root, "PUT", "/api/v1/webhook", map[string]any{"tenant": "acme", "url": ""}); code != 200 {
 		t.Errorf("a small webhook body: %d %v", code, r)
+	}
+}
+
+// TestSavedSearchLimits: a tenant cannot fill the catalog and every
+// console's list with huge saved searches: size limits answer 413 naming
+// the limit, columns that are neither a field nor raw.<path> 400, and a
+// tenant holds at most 200.
+func TestSavedSearchLimits(t *testing.T) {
+	s := serveAPI(t, t.TempDir(), "--no-schedule")
+	tok := s.token("acme")
+	save := func(m map[string]any) (int, string) {
+		t.Helper()
+		if _, ok := m["name"]; !ok {
+			m["name"] = "hunt"
+		}
+		if _, ok := m["query"]; !ok {
+			m["query"] = "event_name:ConsoleLogin"
+		}
+		code, r := s.call(tok, "POST", "/api/v1/searches", m)
+		return code, errMessage(r)
+	}
+	many := make([]string, 100)
+	for i := range many {
+		many[i] = "event_name"
+	}
+	over := []struct {
+		what  string
+		body  map[string]any
+		code  int
+		wants []string
+	}{
+		{"a 20 KB query", map[string]any{"query": strings.Repeat("event_name:x OR ", 1300) + "event_name:y"}, 413, []string{"query", "16384"}},
+		{"100 columns", map[string]any{"columns": many}, 413, []string{"columns", "64"}},
+		{"a 300-byte name", map[string]any{"name": strings.Repeat("n", 300)}, 413, []string{"name", "200"}},
+		{"an unknown column", map[string]any{"columns": []string{"event_name", "no_such_field"}}, 400, []string{"columns[1]", "no_such_field", "raw.<path>"}},
+		{"a raw column with an empty key", map[string]any{"columns": []string{"raw..x"}}, 400, []string{"columns[0]"}},
+	}
+	for _, c := range over {
+		code, msg := save(c.body)
+		ok := code == c.code
+		for _, w := range c.wants {
+			ok = ok && strings.Contains(msg, w)
+		}
+		if !ok {
+			t.Errorf("%s: %d %q, want %d naming %v", c.what, code, msg, c.code, c.wants)
+		}
+	}
+	// Fields and raw paths are columns; the tenant may keep 200 searches.
+	for i := range 200 {
+		code, msg := save(map[string]any{"name": fmt.Sprintf("hunt %d", i), "columns": []string{"timestamp", "srcip", "raw.requestParameters.bucketName"}})
+		if code != 201 {
+			t.Fatalf("saved search %d: %d %s", i, code, msg)
+		}
+	}
+	if code, msg := save(map[string]any{"name": "one too many"}); code != 413 || !strings.Contains(msg, "200") {
+		t.Errorf("the 201st saved search: %d %q, want 413 naming the limit of 200", code, msg)
+	}
+	code, r := s.call(tok, "GET", "/api/v1/searches", nil)
+	if list, _ := r["searches"].([]any); code != 200 || len(list) != 200 {
+		t.Errorf("the tenant's list: %d, %d searches, want 200", code, len(list))
+	}
+	// Another tenant's quota is its own.
+	if code, r := s.call(s.token("other"), "POST", "/api/v1/searches", map[string]any{"name": "mine", "query": "srcip:10.0.0.0/8"}); code != 201 {
+		t.Errorf("another tenant's first search: %d %v", code, r)
 	}
 }
