@@ -126,6 +126,10 @@ type App struct {
 	// catalog's totals are the cluster's).
 	stored struct{ objects, records, runs atomic.Int64 }
 
+	// scheduled is when this node's scheduler runs each connector next
+	// (set by the scheduler, read by ConnectorStatus; under mu).
+	scheduled map[string]scheduled
+
 	// life ends when the App closes: every run, test and retry started
 	// through it (scheduler, API or CLI) is cancelled and waited for
 	// before the lake is closed under it.
@@ -180,7 +184,7 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if opt.LeaseTTL <= 0 {
 		opt.LeaseTTL = time.Minute
 	}
-	a := &App{opt: opt, lake: lk, box: box, log: opt.Logger, running: map[string]chan struct{}{}, queries: tenantSlots{limit: opt.TenantQueries}}
+	a := &App{opt: opt, lake: lk, box: box, log: opt.Logger, running: map[string]chan struct{}{}, scheduled: map[string]scheduled{}, queries: tenantSlots{limit: opt.TenantQueries}}
 	if lk.Shared() {
 		a.leases = lk.Leases(opt.Node, opt.LeaseTTL)
 	}

@@ -1,14 +1,19 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
 // rawCall sends body as it is; chunked leaves the length undeclared, so
@@ -135,4 +140,128 @@ func TestSavedSearchLimits(t *testing.T) {
 	if code, r := s.call(s.token("other"), "POST", "/api/v1/searches", map[string]any{"name": "mine", "query": "srcip:10.0.0.0/8"}); code != 201 {
 		t.Errorf("another tenant's first search: %d %v", code, r)
 	}
+}
+
+// serveLogged starts `trawl serve` with its log (stderr) kept in logs; it
+// is killed at the test's end.
+func serveLogged(t *testing.T, data string, logs *syncBuffer, extra ...string) *served {
+	t.Helper()
+	cmd := exec.Command(trawlBin, append([]string{"serve", "--addr", "127.0.0.1:0"}, extra...)...)
+	cmd.Env = append(os.Environ(), dataEnv(t, data)...)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		once := false
+		for sc.Scan() {
+			if !once && strings.Contains(sc.Text(), "serving on") {
+				once = true
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("trawl serve did not start serving; its log:\n%s", logs.String())
+	}
+	return servedAt(t, data)
+}
+
+// schedStatus is what the backoff test reads of a connector's status.
+type schedStatus struct {
+	NextRun  *time.Time `json:"next_run"`
+	Failures int        `json:"consecutive_failures"`
+	LastRun  *struct {
+		Result  string     `json:"result"`
+		EndedAt *time.Time `json:"ended_at"`
+	} `json:"last_run"`
+}
+
+func (s *served) schedStatus(id string) schedStatus {
+	s.t.Helper()
+	req, _ := http.NewRequest("GET", s.base+"/api/v1/connectors/"+id+"/status", nil)
+	req.Header.Set("Authorization", "Bearer "+s.root)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st schedStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		s.t.Fatalf("status of %s: %v", id, err)
+	}
+	return st
+}
+
+// TestFailingConnectorBacksOff: a connector collected every 10 s whose
+// bucket does not exist is retried after 10 s, then 20 s (not every 10 s
+// for ever); its status and the server's log say when the next try is and
+// how many runs failed in a row; once the bucket exists the next try
+// succeeds and the connector is back on its interval.
+func TestFailingConnectorBacksOff(t *testing.T) {
+	srv := s3server.Start(t)
+	data := t.TempDir()
+	addConnector(t, srv, data, "late", "not-created-yet", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey, "--interval", "10s")
+	id := connectorID(t, data, "late")
+	logs := &syncBuffer{}
+	s := serveLogged(t, data, logs)
+	waitFor := func(what string, d time.Duration, ok func(schedStatus) bool) schedStatus {
+		t.Helper()
+		for end := time.Now().Add(d); ; time.Sleep(200 * time.Millisecond) {
+			st := s.schedStatus(id)
+			if ok(st) {
+				return st
+			}
+			if time.Now().After(end) {
+				t.Fatalf("%s: not within %s; status %+v; log:\n%s", what, d, st, logs.String())
+			}
+		}
+	}
+	// Two failures: the second retry waits twice the first (10 s less up
+	// to 10% jitter, doubled), not the interval again.
+	st := waitFor("two failed runs", 40*time.Second, func(st schedStatus) bool {
+		return st.Failures >= 2 && st.LastRun != nil && st.LastRun.EndedAt != nil
+	})
+	if st.Failures != 2 || st.NextRun == nil || st.LastRun.Result != "failed" {
+		t.Fatalf("after two failures: %+v", st)
+	}
+	if wait := st.NextRun.Sub(*st.LastRun.EndedAt); wait < 17*time.Second || wait > 21*time.Second {
+		t.Errorf("after two failures the next try is %s after the last, want about 20 s (10 s doubled)", wait)
+	}
+	for _, want := range []string{"retrying with backoff", "connector=late", "failures=2", "retry_in=", "next_run=" + st.NextRun.UTC().Format(time.RFC3339)} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the server's log does not say %q:\n%s", want, logs.String())
+		}
+	}
+	// Fix the cause: the next try succeeds and resets the backoff.
+	srv.Fill(t, "not-created-yet", nil)
+	st = waitFor("a successful run after the bucket exists", 40*time.Second, func(st schedStatus) bool {
+		return st.LastRun != nil && st.LastRun.Result == "ok"
+	})
+	if st.Failures != 0 || st.NextRun == nil {
+		t.Fatalf("after a success: %+v", st)
+	}
+	if wait := time.Until(*st.NextRun); wait > 12*time.Second {
+		t.Errorf("after a success the next run is in %s, want its 10 s interval", wait)
+	}
+}
+
+// connectorID is a connector's ID, from `trawl connector show`.
+func connectorID(t *testing.T, data, name string) string {
+	t.Helper()
+	var st struct {
+		Connector struct {
+			ID string `json:"id"`
+		} `json:"connector"`
+	}
+	if err := json.Unmarshal([]byte(mustTrawl(t, data, "connector", "show", name)), &st); err != nil || st.Connector.ID == "" {
+		t.Fatalf("connector show %s: %v", name, err)
+	}
+	return st.Connector.ID
 }
