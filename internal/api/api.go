@@ -928,23 +928,34 @@ func (s *Server) importPublicKeys(w http.ResponseWriter, r *http.Request, sc app
 
 // digestAudit answers a CloudTrail connector's digest audit for
 // ?from=&to= (default the last 24 hours): the stored results (GET), or
-// the audit run now (POST).
+// the audit run now (POST), a page of ?limit= (default 100) at a time;
+// GET ?cursor= (the page's next) gives the following page.
 func (s *Server) digestAudit(run bool) handler {
 	return func(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
-		f, t, err := period(r.URL.Query())
+		q := r.URL.Query()
+		f, t, err := period(q)
 		if err != nil {
 			return err
 		}
-		var rs []app.AuditResult
-		if run {
-			rs, err = s.app.AuditDigests(r.Context(), sc, r.PathValue("id"), f, t)
-		} else {
-			rs, err = s.app.DigestAuditResults(r.Context(), sc, r.PathValue("id"), f, t)
+		limit := app.DefaultAuditPage
+		if v := q.Get("limit"); v != "" {
+			if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > app.MaxAuditPage {
+				return &badRequest{msg: fmt.Sprintf("limit is the number of results a page: 1 to %d", app.MaxAuditPage), field: "limit"}
+			}
+		}
+		var page *app.AuditPage
+		switch {
+		case run && q.Get("cursor") != "":
+			return &badRequest{msg: "a cursor pages the stored results: GET it, after the POST that ran the audit", field: "cursor"}
+		case run:
+			page, err = s.app.AuditDigests(r.Context(), sc, r.PathValue("id"), f, t, limit)
+		default:
+			page, err = s.app.DigestAuditResults(r.Context(), sc, r.PathValue("id"), f, t, q.Get("cursor"), limit)
 		}
 		if err != nil {
 			return err
 		}
-		writeJSON(w, 200, map[string]any{"results": rs})
+		writeJSON(w, 200, page)
 		return nil
 	}
 }

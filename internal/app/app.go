@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/audit"
 	"github.com/trawlhq/trawl/internal/awspolicy"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
@@ -100,6 +101,9 @@ type Options struct {
 	// the queries one tenant runs at once (default 4).
 	QueryTimeout  time.Duration
 	TenantQueries int
+	// DigestLimits bound each digest the audit reads (zero fields: the
+	// defaults of internal/audit).
+	DigestLimits audit.Limits
 	// AllowFolders, when set, confines file:// endpoints (root only) to
 	// these folders.
 	AllowFolders []string

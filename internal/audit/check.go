@@ -16,14 +16,17 @@ import (
 
 // hourCheck is the audit of one digest, built up check by check.
 type hourCheck struct {
-	res    lake.AuditResult
-	broken []string // why the hour is unverifiable
-	notes  []string // chain events worth saying on a verified hour
-	noHash int
+	res              lake.AuditResult
+	missing, altered keyList
+	broken           []string // why the hour is unverifiable
+	notes            []string // chain events worth saying on a verified hour
+	noHash           int
 }
 
 func (h *hourCheck) result() lake.AuditResult {
 	r := h.res
+	r.Missing, r.MissingMore = h.missing.keys, h.missing.more
+	r.Altered, r.AlteredMore = h.altered.keys, h.altered.more
 	switch {
 	case len(h.broken) > 0:
 		r.Status = Unverifiable
@@ -41,11 +44,31 @@ func (h *hourCheck) result() lake.AuditResult {
 	return r
 }
 
-// auditPartition checks each digest of one account and region whose hour
-// lies in [from, to), and reports the hours of digests the chain names but
-// the bucket no longer holds.
-func auditPartition(ctx context.Context, c *connector.Connector, b Bucket, st Store, keys Keys, p digestPartition,
-	digests []digestObject, from, to time.Time, listed map[string]bool) ([]lake.AuditResult, error) {
+// slot is one account, region and hour.
+type slot struct {
+	account, region string
+	hour            time.Time
+}
+
+// partitionAudit is one audit's state across its partitions.
+type partitionAudit struct {
+	c        *connector.Connector
+	b        Bucket
+	st       Store
+	keys     Keys
+	from, to time.Time
+	opt      Options
+	listed   map[string]bool // log files some digest lists
+	// concluded are the hours whose stored result stands (their digest
+	// was found over the limits before): no unlisted result replaces it.
+	concluded map[slot]bool
+}
+
+// run checks each digest of one account and region whose hour lies in
+// [from, to), and reports the hours of digests the chain names but the
+// bucket no longer holds.
+func (a *partitionAudit) run(ctx context.Context, p digestPartition, digests []digestObject) ([]lake.AuditResult, error) {
+	c, b, st, keys, from, to, listed := a.c, a.b, a.st, a.keys, a.from, a.to, a.listed
 	byKey := map[string]*digestObject{}
 	successor := map[string]*digestObject{} // digest key -> the digest naming it as previous
 	for i := range digests {
@@ -68,12 +91,21 @@ func auditPartition(ctx context.Context, c *connector.Connector, b Bucket, st St
 		if hour.Before(from) || !hour.Before(to) {
 			continue
 		}
+		if do.skipped {
+			seen[hour] = true
+			a.concluded[slot{do.account, p.region, hour}] = true
+			continue
+		}
 		h := &hourCheck{res: lake.AuditResult{ConnectorID: c.ID, Account: do.account, Region: p.region, Hour: hour, Digest: do.key}}
-		if do.err != nil {
+		var le *LimitError
+		switch {
+		case errors.As(do.err, &le):
+			h.broken = append(h.broken, le.Error())
+		case do.err != nil:
 			h.broken = append(h.broken, fmt.Sprintf("digest %s cannot be read: %v", do.key, do.err))
-		} else {
+		default:
 			checkSignature(ctx, b, keys, p.region, do, successor[do.key], h)
-			if gap := checkChain(ctx, b, do, byKey, h); gap != "" {
+			if gap := checkChain(ctx, b, do, byKey, h, a.opt.Limits); gap != "" {
 				gh := keyTime(gap).Add(-time.Hour).Truncate(time.Hour)
 				if !gh.Before(from) && gh.Before(to) && !seen[gh] {
 					seen[gh] = true
@@ -130,7 +162,7 @@ func checkSignature(ctx context.Context, b Bucket, keys Keys, region string, do 
 // its content hashes to previousDigestHashValue and that its signature is
 // previousDigestSignature. It returns the previous digest's key when the
 // bucket does not hold it (a gap).
-func checkChain(ctx context.Context, b Bucket, do *digestObject, byKey map[string]*digestObject, h *hourCheck) string {
+func checkChain(ctx context.Context, b Bucket, do *digestObject, byKey map[string]*digestObject, h *hourCheck, lim Limits) string {
 	d := do.d
 	if d.Starting() {
 		h.notes = append(h.notes, "the chain starts here (log file validation was started or restarted)")
@@ -144,7 +176,7 @@ func checkChain(ctx context.Context, b Bucket, do *digestObject, byKey map[strin
 	prev, ok := byKey[prevKey]
 	if !ok {
 		// Before the listed period: read it where the chain says it is.
-		pd, err := fetchDigest(ctx, b, source.Object{Key: prevKey})
+		pd, err := fetchDigest(ctx, b, source.Object{Key: prevKey}, lim)
 		var re *readError
 		if errors.As(err, &re) {
 			// Reported on the missing digest's own hour; this digest's
@@ -185,11 +217,11 @@ func checkFiles(ctx context.Context, c *connector.Connector, st Store, d *Digest
 			s, ok := states[lf.Key]
 			switch {
 			case !ok || !s.Done:
-				h.res.Missing = append(h.res.Missing, lf.Key)
+				h.missing.add(lf.Key)
 			case s.SHA256 == "":
 				h.noHash++
 			case !strings.EqualFold(s.SHA256, lf.HashValue):
-				h.res.Altered = append(h.res.Altered, lf.Key)
+				h.altered.add(lf.Key)
 			}
 		}
 	}
@@ -213,14 +245,11 @@ func logTime(key string) (time.Time, bool) {
 // unlisted reports collected log files that no digest lists: on the hour
 // of a digest's result they are added to it; an hour without a digest is
 // unlisted while its digest may still come, unverifiable after.
-func unlisted(ctx context.Context, c *connector.Connector, st Store, listed map[string]bool, from, to time.Time, results []lake.AuditResult) ([]lake.AuditResult, error) {
-	objs, err := st.ObjectsModified(ctx, c.ID, from, to)
+func unlisted(ctx context.Context, a *partitionAudit, results []lake.AuditResult) ([]lake.AuditResult, error) {
+	c, listed, from, to := a.c, a.listed, a.from, a.to
+	objs, err := a.st.ObjectsModified(ctx, c.ID, from, to)
 	if err != nil {
 		return nil, err
-	}
-	type slot struct {
-		account, region string
-		hour            time.Time
 	}
 	groups := map[slot][]string{}
 	for key, s := range objs {
@@ -235,6 +264,9 @@ func unlisted(ctx context.Context, c *connector.Connector, st Store, listed map[
 			continue
 		}
 		sl := slot{m[1], m[2], s.LastModified.UTC().Truncate(time.Hour)}
+		if a.concluded[sl] {
+			continue
+		}
 		groups[sl] = append(groups[sl], key)
 	}
 	index := map[slot]int{}
@@ -244,11 +276,15 @@ func unlisted(ctx context.Context, c *connector.Connector, st Store, listed map[
 	var out []lake.AuditResult
 	for sl, keys := range groups {
 		sort.Strings(keys)
+		var kl keyList
+		for _, k := range keys {
+			kl.add(k)
+		}
 		if i, ok := index[sl]; ok {
-			results[i].Unlisted = keys
+			results[i].Unlisted, results[i].UnlistedMore = kl.keys, kl.more
 			continue
 		}
-		r := lake.AuditResult{ConnectorID: c.ID, Account: sl.account, Region: sl.region, Hour: sl.hour, Unlisted: keys, Status: Unlisted,
+		r := lake.AuditResult{ConnectorID: c.ID, Account: sl.account, Region: sl.region, Hour: sl.hour, Unlisted: kl.keys, UnlistedMore: kl.more, Status: Unlisted,
 			Reason: "no digest lists these files yet (CloudTrail delivers an hour's digest within the next hour)"}
 		if sl.hour.Add(3 * time.Hour).Before(time.Now()) {
 			r.Status = Unverifiable
