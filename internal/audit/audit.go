@@ -151,6 +151,9 @@ type digestObject struct {
 	d       *Digest
 	err     error // why it could not be read
 	skipped bool  // concluded over the limits by an earlier audit: not read
+	// files is the comparison of the listed files with the checkpoints,
+	// made as the digest was read (for the audited hours' digests).
+	files *fileCheck
 }
 
 // Run audits a CloudTrail connector's hours in [from, to): it finds the
@@ -174,10 +177,14 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, keys K
 	if err != nil {
 		return nil, err
 	}
+	collected, err := st.ObjectsModified(ctx, c.ID, from, to)
+	if err != nil {
+		return nil, err
+	}
 	var out []lake.AuditResult
-	a := &partitionAudit{c: c, b: b, st: st, keys: keys, from: from, to: to, opt: opt, listed: map[string]bool{}, concluded: map[slot]bool{}}
+	a := &partitionAudit{c: c, b: b, st: st, keys: keys, from: from, to: to, opt: opt, collected: collected, listed: map[string]bool{}, concluded: map[slot]bool{}}
 	for _, p := range parts {
-		digests, err := readDigests(ctx, b, p, from.Add(-time.Hour), to.Add(2*time.Hour), opt)
+		digests, err := a.readDigests(ctx, p, from.Add(-time.Hour), to.Add(2*time.Hour))
 		if err != nil {
 			return nil, err
 		}
@@ -248,20 +255,21 @@ func digestPartitions(ctx context.Context, c *connector.Connector, b Bucket) ([]
 }
 
 // readDigests lists and reads a partition's digests delivered in [from, to].
-func readDigests(ctx context.Context, b Bucket, p digestPartition, from, to time.Time, opt Options) ([]digestObject, error) {
+func (a *partitionAudit) readDigests(ctx context.Context, p digestPartition, from, to time.Time) ([]digestObject, error) {
 	var out []digestObject
 	for _, pre := range p.Prefixes(from, to) {
-		err := b.List(ctx, pre, "", func(o source.Object) error {
+		err := a.b.List(ctx, pre, "", func(o source.Object) error {
 			if !strings.HasSuffix(o.Key, ".json.gz") {
 				return nil
 			}
-			if opt.Concluded[o.Key] {
+			if a.opt.Concluded[o.Key] {
 				out = append(out, digestObject{key: o.Key, account: p.Account, region: p.region, skipped: true,
 					err: &LimitError{Key: o.Key, What: "found so by an earlier audit"}})
 				return nil
 			}
-			out = append(out, readDigest(ctx, b, o, p, opt.Limits))
-			return nil
+			do, err := a.readDigest(ctx, o, p)
+			out = append(out, do)
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list digests %s: %w", pre, err)
@@ -291,13 +299,33 @@ func keyTime(key string) time.Time {
 	return t
 }
 
-func readDigest(ctx context.Context, b Bucket, o source.Object, p digestPartition, lim Limits) digestObject {
+// readDigest reads one digest and takes at once what the audit needs of
+// its log files: which collected ones it lists, and, for an audited hour,
+// their comparison with the checkpoints. The list is then dropped, so one
+// digest's files at most are held, however many digests the period has.
+func (a *partitionAudit) readDigest(ctx context.Context, o source.Object, p digestPartition) (digestObject, error) {
 	do := digestObject{key: o.Key, account: p.Account, region: p.region}
-	do.d, do.err = fetchDigest(ctx, b, o, lim)
-	if do.d != nil && do.account == "" {
+	do.d, do.err = fetchDigest(ctx, a.b, o, a.opt.Limits)
+	if do.d == nil {
+		return do, nil
+	}
+	if do.account == "" {
 		do.account = do.d.AccountID
 	}
-	return do
+	for _, lf := range do.d.LogFiles {
+		if _, ok := a.collected[lf.Key]; ok {
+			a.listed[lf.Key] = true
+		}
+	}
+	if h := hourOf(do); !h.Before(a.from) && h.Before(a.to) {
+		fc, err := checkFiles(ctx, a.c, a.st, do.d)
+		if err != nil {
+			return do, fmt.Errorf("digest %s: %w", do.key, err)
+		}
+		do.files = fc
+	}
+	do.d.LogFiles = nil
+	return do, nil
 }
 
 // readError is a failure to read a digest object (missing, not gzip,

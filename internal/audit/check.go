@@ -16,17 +16,24 @@ import (
 
 // hourCheck is the audit of one digest, built up check by check.
 type hourCheck struct {
-	res              lake.AuditResult
+	res    lake.AuditResult
+	files  fileCheck
+	broken []string // why the hour is unverifiable
+	notes  []string // chain events worth saying on a verified hour
+}
+
+// fileCheck is a digest's listed files compared with the checkpoints.
+type fileCheck struct {
+	files            int
 	missing, altered keyList
-	broken           []string // why the hour is unverifiable
-	notes            []string // chain events worth saying on a verified hour
 	noHash           int
 }
 
 func (h *hourCheck) result() lake.AuditResult {
 	r := h.res
-	r.Missing, r.MissingMore = h.missing.keys, h.missing.more
-	r.Altered, r.AlteredMore = h.altered.keys, h.altered.more
+	r.Files = h.files.files
+	r.Missing, r.MissingMore = h.files.missing.keys, h.files.missing.more
+	r.Altered, r.AlteredMore = h.files.altered.keys, h.files.altered.more
 	switch {
 	case len(h.broken) > 0:
 		r.Status = Unverifiable
@@ -34,9 +41,9 @@ func (h *hourCheck) result() lake.AuditResult {
 		r.Status = Altered
 	case len(r.Missing) > 0:
 		r.Status = Missing
-	case h.noHash > 0:
+	case h.files.noHash > 0:
 		r.Status = Unverifiable
-		h.broken = append(h.broken, fmt.Sprintf("%d listed files were collected before Trawl kept their hashes: their content cannot be compared", h.noHash))
+		h.broken = append(h.broken, fmt.Sprintf("%d listed files were collected before Trawl kept their hashes: their content cannot be compared", h.files.noHash))
 	default:
 		r.Status = Verified
 	}
@@ -58,7 +65,10 @@ type partitionAudit struct {
 	keys     Keys
 	from, to time.Time
 	opt      Options
-	listed   map[string]bool // log files some digest lists
+	// collected are the checkpoints of the objects modified in the
+	// period; listed, those of them some digest lists.
+	collected map[string]lake.ObjectState
+	listed    map[string]bool
 	// concluded are the hours whose stored result stands (their digest
 	// was found over the limits before): no unlisted result replaces it.
 	concluded map[slot]bool
@@ -68,7 +78,7 @@ type partitionAudit struct {
 // [from, to), and reports the hours of digests the chain names but the
 // bucket no longer holds.
 func (a *partitionAudit) run(ctx context.Context, p digestPartition, digests []digestObject) ([]lake.AuditResult, error) {
-	c, b, st, keys, from, to, listed := a.c, a.b, a.st, a.keys, a.from, a.to, a.listed
+	c, b, keys, from, to := a.c, a.b, a.keys, a.from, a.to
 	byKey := map[string]*digestObject{}
 	successor := map[string]*digestObject{} // digest key -> the digest naming it as previous
 	for i := range digests {
@@ -82,11 +92,6 @@ func (a *partitionAudit) run(ctx context.Context, p digestPartition, digests []d
 	seen := map[time.Time]bool{}
 	for i := range digests {
 		do := &digests[i]
-		if do.d != nil {
-			for _, lf := range do.d.LogFiles {
-				listed[lf.Key] = true
-			}
-		}
 		hour := hourOf(*do)
 		if hour.Before(from) || !hour.Before(to) {
 			continue
@@ -113,8 +118,8 @@ func (a *partitionAudit) run(ctx context.Context, p digestPartition, digests []d
 						Digest: gap, Reason: fmt.Sprintf("digest %s is missing: the chain has a gap here (the next digest names it; deleted, or never delivered)", gap)})
 				}
 			}
-			if err := checkFiles(ctx, c, st, do.d, h); err != nil {
-				return nil, err
+			if do.files != nil {
+				h.files = *do.files
 			}
 			if i == len(digests)-1 && do.d.end.Add(2*time.Hour).Before(time.Now()) && to.After(do.d.end.Add(2*time.Hour)) {
 				h.notes = append(h.notes, "no later digest: the chain stops here (logging or log file validation stopped?)")
@@ -200,8 +205,8 @@ func checkChain(ctx context.Context, b Bucket, do *digestObject, byKey map[strin
 }
 
 // checkFiles compares the listed log files with the checkpoints.
-func checkFiles(ctx context.Context, c *connector.Connector, st Store, d *Digest, h *hourCheck) error {
-	h.res.Files = len(d.LogFiles)
+func checkFiles(ctx context.Context, c *connector.Connector, st Store, d *Digest) (*fileCheck, error) {
+	h := &fileCheck{files: len(d.LogFiles)}
 	const page = 1000
 	for start := 0; start < len(d.LogFiles); start += page {
 		part := d.LogFiles[start:min(start+page, len(d.LogFiles))]
@@ -211,7 +216,7 @@ func checkFiles(ctx context.Context, c *connector.Connector, st Store, d *Digest
 		}
 		states, err := st.ObjectStatesOf(ctx, c.ID, keys)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, lf := range part {
 			s, ok := states[lf.Key]
@@ -225,7 +230,7 @@ func checkFiles(ctx context.Context, c *connector.Connector, st Store, d *Digest
 			}
 		}
 	}
-	return nil
+	return h, nil
 }
 
 var logKeyRe = regexp.MustCompile(`(?:^|/)(\d{12})/CloudTrail/([a-z0-9-]+)/`)
@@ -246,13 +251,9 @@ func logTime(key string) (time.Time, bool) {
 // of a digest's result they are added to it; an hour without a digest is
 // unlisted while its digest may still come, unverifiable after.
 func unlisted(ctx context.Context, a *partitionAudit, results []lake.AuditResult) ([]lake.AuditResult, error) {
-	c, listed, from, to := a.c, a.listed, a.from, a.to
-	objs, err := a.st.ObjectsModified(ctx, c.ID, from, to)
-	if err != nil {
-		return nil, err
-	}
+	c, listed, from := a.c, a.listed, a.from
 	groups := map[slot][]string{}
-	for key, s := range objs {
+	for key, s := range a.collected {
 		m := logKeyRe.FindStringSubmatch(key)
 		if m == nil || !s.Done || listed[key] {
 			continue
