@@ -143,10 +143,12 @@ async function loadConnectors() {
       // Fixed since the failure: the next run confirms it.
       status = el("span", { class: "status-ok", title: `test passed at ${fmtTime(test.at)}; last run failed: ${run.status || ""} ${run.reason || ""}`.trim(), tabindex: "0", text: "test passed" });
     } else if (run) {
+      // A failing connector backs off: say when it is tried next.
+      const retry = st.consecutive_failures && st.next_run ? ` (${st.consecutive_failures} failed in a row; next try ${fmtTime(st.next_run)})` : "";
       status = run.result === "ok"
         ? el("span", { class: "status-ok", text: "ok" })
-        : el("span", { class: "status-failed", title: `${run.status || ""} ${run.reason || ""} ${run.recommendation || ""}`.trim(), tabindex: "0",
-          "aria-label": `failed: ${run.status || ""} ${run.reason || ""} ${run.recommendation || ""}`.trim(),
+        : el("span", { class: "status-failed", title: `${run.status || ""} ${run.reason || ""} ${run.recommendation || ""}`.trim() + retry, tabindex: "0",
+          "aria-label": `failed: ${run.status || ""} ${run.reason || ""} ${run.recommendation || ""}`.trim() + retry,
           text: run.result === "running" ? "running" : run.result === "interrupted" ? "interrupted" : `failed (${run.status || "?"})` });
     }
     const tr = el("tr", { "data-name": c.name },
