@@ -199,7 +199,7 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, keys K
 		return nil, err
 	}
 	out = append(out, un...)
-	sort.Slice(out, func(i, j int) bool {
+	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if !a.Hour.Equal(b.Hour) {
 			return a.Hour.Before(b.Hour)
@@ -207,7 +207,12 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, keys K
 		if a.Account != b.Account {
 			return a.Account < b.Account
 		}
-		return a.Region < b.Region
+		if a.Region != b.Region {
+			return a.Region < b.Region
+		}
+		// Several results of one hour (several trails' digests): the
+		// last is stored, so an unverifiable one is not hidden by another.
+		return a.Status != Unverifiable && b.Status == Unverifiable
 	})
 	return out, nil
 }
@@ -254,28 +259,63 @@ func digestPartitions(ctx context.Context, c *connector.Connector, b Bucket) ([]
 	return out, nil
 }
 
-// readDigests lists and reads a partition's digests delivered in [from, to].
+// MaxDigestsPerHour bounds the digests of one account, region and hour
+// that an audit reads: one per trail delivering there (a few at most).
+// An hour with more (a bucket's own doing) has none of them read, and is
+// unverifiable.
+const MaxDigestsPerHour = 4
+
+// readDigests lists and reads a partition's digests delivered in [from,
+// to]: those whose key (CloudTrail names each by its end time) ends in
+// the period. Other objects of the day folders are not read.
 func (a *partitionAudit) readDigests(ctx context.Context, p digestPartition, from, to time.Time) ([]digestObject, error) {
-	var out []digestObject
+	// First the listing, keeping at most one object more than an hour may
+	// have (and the count), then the reading.
+	byHour := map[time.Time][]source.Object{}
+	count := map[time.Time]int{}
 	for _, pre := range p.Prefixes(from, to) {
 		err := a.b.List(ctx, pre, "", func(o source.Object) error {
-			if !strings.HasSuffix(o.Key, ".json.gz") {
+			end := keyTime(o.Key)
+			if !strings.HasSuffix(o.Key, ".json.gz") || end.IsZero() || end.Before(from) || end.After(to) {
 				return nil
 			}
-			if a.opt.Concluded[o.Key] {
-				out = append(out, digestObject{key: o.Key, account: p.Account, region: p.region, skipped: true,
-					err: &LimitError{Key: o.Key, What: "found so by an earlier audit"}})
-				return nil
+			h := end.Truncate(time.Hour)
+			if count[h]++; count[h] <= MaxDigestsPerHour+1 {
+				byHour[h] = append(byHour[h], o)
 			}
-			do, err := a.readDigest(ctx, o, p)
-			out = append(out, do)
-			return err
+			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list digests %s: %w", pre, err)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return digestEnd(out[i]).Before(digestEnd(out[j])) })
+	var out []digestObject
+	for h, objs := range byHour {
+		if count[h] > MaxDigestsPerHour {
+			out = append(out, digestObject{key: objs[0].Key, account: p.Account, region: p.region,
+				err: &LimitError{Key: objs[0].Key, What: fmt.Sprintf("it is one of %d digests that end in the hour of %s in this account and region, more than %d (one per trail is expected): none of them was read",
+					count[h], h.Format(time.RFC3339), MaxDigestsPerHour)}})
+			continue
+		}
+		for _, o := range objs {
+			if a.opt.Concluded[o.Key] {
+				out = append(out, digestObject{key: o.Key, account: p.Account, region: p.region, skipped: true,
+					err: &LimitError{Key: o.Key, What: "found so by an earlier audit"}})
+				continue
+			}
+			do, err := a.readDigest(ctx, o, p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, do)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if ei, ej := digestEnd(out[i]), digestEnd(out[j]); !ei.Equal(ej) {
+			return ei.Before(ej)
+		}
+		return out[i].key < out[j].key
+	})
 	return out, nil
 }
 

@@ -49,12 +49,13 @@ func countGets(t *testing.T, target string) (*getCounter, string) {
 	return gc, px.URL
 }
 
-func (g *getCounter) of(suffix string) int {
+// of counts the GETs of paths that contain part.
+func (g *getCounter) of(part string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	n := 0
 	for p, c := range g.gets {
-		if strings.HasSuffix(p, suffix) {
+		if strings.Contains(p, part) {
 			n += c
 		}
 	}
@@ -97,14 +98,22 @@ func TestDigestAuditBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bigKey string
+	var bigKey, firstKey string
 	for _, d := range digests {
 		if strings.Contains(d.Key, bigHour.Add(time.Hour).Format("20060102T150405Z")) {
 			bigKey = d.Key
 		}
+		if strings.Contains(d.Key, hour0.Add(time.Hour).Format("20060102T150405Z")) {
+			firstKey = d.Key
+		}
 	}
-	if bigKey == "" {
-		t.Fatalf("no digest for hour %s among %d", bigHour, len(digests))
+	if bigKey == "" || firstKey == "" {
+		t.Fatalf("no digest for hour %s or %s among %d", bigHour, hour0, len(digests))
+	}
+	// The first hour's folder also holds 12 more digests of that hour
+	// (copies under other trail names): more than any hour has.
+	for i := range 12 {
+		digests = append(digests, gen.Object{Key: strings.Replace(firstKey, "_trawl-gen_", fmt.Sprintf("_planted%02d_", i), 1), Body: digests[0].Body})
 	}
 	keysFile := filepath.Join(t.TempDir(), "keys.json")
 	os.WriteFile(keysFile, audit.KeysJSON(map[string]*rsa.PublicKey{gen.Fingerprint(&key.PublicKey): &key.PublicKey}, hour0.Add(-24*time.Hour), hour0.Add(48*time.Hour)), 0o600)
@@ -119,6 +128,9 @@ func TestDigestAuditBounded(t *testing.T) {
 	mustTrawl(t, data, append([]string{"collect", "--once"}, limits...)...)
 	if n := gets.of(bigKey); n != 1 {
 		t.Fatalf("the first run read the large digest %d times, want once", n)
+	}
+	if n := gets.of("_planted"); n != 0 {
+		t.Errorf("the first run read %d of the 13 digests of one hour, want none", n)
 	}
 	// Later runs do not read it again (the hour before it, with files
 	// missing, is audited again each run, so the period includes it).
@@ -141,6 +153,9 @@ func TestDigestAuditBounded(t *testing.T) {
 	}
 	if r := byHour[bigHour.Add(time.Hour)]; r.Status != "unverifiable" || !strings.Contains(r.Reason, "over the audit's limits") {
 		t.Errorf("the hour after it (its chain link): %s %q", r.Status, r.Reason)
+	}
+	if r := byHour[hour0]; r.Status != "unverifiable" || !strings.Contains(r.Reason, "one of 13 digests that end in the hour") || !strings.Contains(r.Reason, "more than 4") {
+		t.Errorf("the hour with 13 digests: %s %q, want unverifiable naming the limit of 4", r.Status, r.Reason)
 	}
 	if r := byHour[missingHour]; r.Status != "missing" || len(r.Missing) != 100 || r.MissingMore != 150 {
 		t.Errorf("the hour with 250 files missing: %s, %d keys and %d more, want missing with 100 keys and 150 more", r.Status, len(r.Missing), r.MissingMore)
