@@ -183,7 +183,6 @@ func (s *Server) routes() {
 
 func (s *Server) auth(fn handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || tok == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="trawl"`)
@@ -196,7 +195,11 @@ func (s *Server) auth(fn handler) http.Handler {
 			writeErr(w, 401, "invalid_token", "the token is not valid: check it, or ask an administrator for a new one", "")
 			return
 		}
-		if err := fn(w, r, sc); err != nil {
+		err := limitBody(w, r, maxBody)
+		if err == nil {
+			err = fn(w, r, sc)
+		}
+		if err != nil {
 			s.writeError(w, r, err)
 		}
 	})
@@ -234,14 +237,17 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var qt *app.QueryTimeoutError
 	var tm *app.TooManyError
 	var mb *http.MaxBytesError
+	var le *app.LimitError
 	switch {
+	case errors.As(err, &le):
+		writeErr(w, 413, "too_large", le.Error(), le.Field)
 	case errors.As(err, &qt):
 		writeErr(w, 504, "query_timeout", qt.Error(), "q")
 	case errors.As(err, &tm):
 		w.Header().Set("Retry-After", strconv.Itoa(int(tm.RetryAfter.Seconds()+0.5)))
 		writeErr(w, 429, "too_many_queries", tm.Error(), "")
 	case errors.As(err, &mb):
-		writeErr(w, 413, "too_large", fmt.Sprintf("the request body is larger than %d bytes", mb.Limit), "")
+		writeErr(w, 413, "too_large", fmt.Sprintf("the request body is larger than this endpoint's limit of %s (%d bytes): send less", sizeText(mb.Limit), mb.Limit), "body")
 	case errors.As(err, &ve):
 		e := Error{Code: "validation", Message: ve.Error(), Problems: ve.Problems}
 		if len(ve.Problems) > 0 {
@@ -299,23 +305,69 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// Smaller limits of single endpoints: a Sigma rule, a webhook URL, a
+// saved search, a public keys file (aws cloudtrail list-public-keys).
+const (
+	maxRuleBody    = 128 << 10
+	maxWebhookBody = 16 << 10
+	maxSearchBody  = 64 << 10
+	maxKeysBody    = 1 << 20
+)
+
 // maxBody bounds request bodies (a connector with its filters is a few KB).
 const maxBody = 1 << 20
 
-func readJSON(r *http.Request, v any) error {
-	if r.ContentLength > maxBody {
-		return &http.MaxBytesError{Limit: maxBody}
+// limitBody bounds r's body at limit bytes. Every handler's body limit
+// goes through it, so a body over a limit fails with a MaxBytesError (413
+// naming the limit) instead of being cut short and failing to decode as
+// "unexpected EOF". A declared length over the limit fails at once.
+func limitBody(w http.ResponseWriter, r *http.Request, limit int64) error {
+	if r.ContentLength > limit {
+		return &http.MaxBytesError{Limit: limit}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	return nil
+}
+
+// decodeBody decodes r's JSON body, bounded at limit bytes (see limitBody);
+// strict refuses unknown fields. An error other than a MaxBytesError is
+// the decoder's, for the caller to say what the body should be.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, limit int64, strict bool) error {
+	if err := limitBody(w, r, limit); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			return mb
 		}
-		return &badRequest{msg: "invalid JSON body: " + err.Error()}
+		return err
 	}
 	return nil
+}
+
+// sizeText writes a byte count as people say it (128 KB, 1 MB).
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	err := decodeBody(w, r, v, maxBody, true)
+	var mb *http.MaxBytesError
+	if err != nil && !errors.As(err, &mb) {
+		return &badRequest{msg: "invalid JSON body: " + err.Error()}
+	}
+	return err
 }
 
 func newRef() string {
@@ -343,7 +395,7 @@ func (s *Server) listConnectors(w http.ResponseWriter, r *http.Request, sc app.S
 
 func (s *Server) createConnector(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
 	var in connector.Connector
-	if err := readJSON(r, &in); err != nil {
+	if err := readJSON(w, r, &in); err != nil {
 		return err
 	}
 	c, err := s.app.CreateConnector(r.Context(), sc, in)
@@ -369,7 +421,7 @@ func (s *Server) getConnector(w http.ResponseWriter, r *http.Request, sc app.Sco
 
 func (s *Server) updateConnector(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
 	var in connector.Connector
-	if err := readJSON(r, &in); err != nil {
+	if err := readJSON(w, r, &in); err != nil {
 		return err
 	}
 	var ifv int64
@@ -428,7 +480,7 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 		To   string   `json:"to,omitempty"`
 	}
 	if r.ContentLength != 0 {
-		if err := readJSON(r, &in); err != nil {
+		if err := readJSON(w, r, &in); err != nil {
 			return err
 		}
 	}
@@ -605,8 +657,12 @@ func (s *Server) listSearches(w http.ResponseWriter, r *http.Request, sc app.Sco
 
 func (s *Server) saveSearch(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
 	var in app.SavedSearch
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in); err != nil {
-		return &badRequest{msg: "the body is not a saved search: " + err.Error()}
+	if err := decodeBody(w, r, &in, maxSearchBody, false); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return err
+		}
+		return &badRequest{msg: "the body is not a saved search: " + err.Error(), field: "body"}
 	}
 	out, err := s.app.SaveSearch(r.Context(), sc, in)
 	if err != nil {
@@ -764,7 +820,11 @@ func (s *Server) addRule(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 		Tenant string `json:"tenant"`
 		YAML   string `json:"yaml"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 128<<10)).Decode(&in); err != nil {
+	if err := decodeBody(w, r, &in, maxRuleBody, false); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return err
+		}
 		return &app.RuleError{Problems: []connector.Problem{{Field: "body", Message: "send {\"tenant\": ..., \"yaml\": \"the Sigma rule\"}: " + err.Error()}}}
 	}
 	info, err := s.app.AddRule(r.Context(), sc, in.Tenant, []byte(in.YAML))
@@ -808,7 +868,11 @@ func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, sc app.Scope
 		Tenant string `json:"tenant"`
 		URL    string `json:"url"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&in); err != nil {
+	if err := decodeBody(w, r, &in, maxWebhookBody, false); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return err
+		}
 		return &app.WebhookError{Problems: []connector.Problem{{Field: "body", Message: "send {\"tenant\": ..., \"url\": ...}: " + err.Error()}}}
 	}
 	if err := s.app.SetWebhook(r.Context(), sc, in.Tenant, in.URL); err != nil {
@@ -872,9 +936,12 @@ func (s *Server) testConnector(w http.ResponseWriter, r *http.Request, sc app.Sc
 // importPublicKeys caches CloudTrail public keys given as aws cloudtrail
 // list-public-keys prints them (root only).
 func (s *Server) importPublicKeys(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
-	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
+	if err := limitBody(w, r, maxKeysBody); err != nil {
 		return err
+	}
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return fmt.Errorf("public keys body: %w", err)
 	}
 	n, err := s.app.ImportPublicKeys(r.Context(), sc, data, "api "+sc.Actor)
 	if err != nil {
@@ -886,23 +953,34 @@ func (s *Server) importPublicKeys(w http.ResponseWriter, r *http.Request, sc app
 
 // digestAudit answers a CloudTrail connector's digest audit for
 // ?from=&to= (default the last 24 hours): the stored results (GET), or
-// the audit run now (POST).
+// the audit run now (POST), a page of ?limit= (default 100) at a time;
+// GET ?cursor= (the page's next) gives the following page.
 func (s *Server) digestAudit(run bool) handler {
 	return func(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
-		f, t, err := period(r.URL.Query())
+		q := r.URL.Query()
+		f, t, err := period(q)
 		if err != nil {
 			return err
 		}
-		var rs []app.AuditResult
-		if run {
-			rs, err = s.app.AuditDigests(r.Context(), sc, r.PathValue("id"), f, t)
-		} else {
-			rs, err = s.app.DigestAuditResults(r.Context(), sc, r.PathValue("id"), f, t)
+		limit := app.DefaultAuditPage
+		if v := q.Get("limit"); v != "" {
+			if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > app.MaxAuditPage {
+				return &badRequest{msg: fmt.Sprintf("limit is the number of results a page: 1 to %d", app.MaxAuditPage), field: "limit"}
+			}
+		}
+		var page *app.AuditPage
+		switch {
+		case run && q.Get("cursor") != "":
+			return &badRequest{msg: "a cursor pages the stored results: GET it, after the POST that ran the audit", field: "cursor"}
+		case run:
+			page, err = s.app.AuditDigests(r.Context(), sc, r.PathValue("id"), f, t, limit)
+		default:
+			page, err = s.app.DigestAuditResults(r.Context(), sc, r.PathValue("id"), f, t, q.Get("cursor"), limit)
 		}
 		if err != nil {
 			return err
 		}
-		writeJSON(w, 200, map[string]any{"results": rs})
+		writeJSON(w, 200, page)
 		return nil
 	}
 }
@@ -923,7 +1001,7 @@ func (s *Server) draftPolicy(w http.ResponseWriter, r *http.Request, sc app.Scop
 		KMSKeyARN string `json:"kms_key_arn"`
 		Principal string `json:"principal"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	if err := readJSON(w, r, &in); err != nil {
 		return err
 	}
 	p, err := s.app.DraftPolicy(r.Context(), sc, in.Connector, awspolicy.Options{KMSKeyARN: in.KMSKeyARN, Principal: in.Principal})
@@ -964,7 +1042,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, sc app.Scop
 		Tenant string `json:"tenant"`
 		Name   string `json:"name"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	if err := readJSON(w, r, &in); err != nil {
 		return err
 	}
 	secret, t, err := s.app.CreateToken(r.Context(), sc, in.Tenant, in.Name)
@@ -988,7 +1066,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, sc app.Sco
 	var in struct {
 		Name string `json:"name"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	if err := readJSON(w, r, &in); err != nil {
 		return err
 	}
 	if err := s.app.CreateTenant(r.Context(), sc, in.Name); err != nil {

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/audit"
 	"github.com/trawlhq/trawl/internal/awspolicy"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
@@ -100,6 +101,9 @@ type Options struct {
 	// the queries one tenant runs at once (default 4).
 	QueryTimeout  time.Duration
 	TenantQueries int
+	// DigestLimits bound each digest the audit reads (zero fields: the
+	// defaults of internal/audit).
+	DigestLimits audit.Limits
 	// AllowFolders, when set, confines file:// endpoints (root only) to
 	// these folders.
 	AllowFolders []string
@@ -126,6 +130,10 @@ type App struct {
 	// stored counts what this node's runs stored since it started (the
 	// catalog's totals are the cluster's).
 	stored struct{ objects, records, runs atomic.Int64 }
+
+	// scheduled is when this node's scheduler runs each connector next
+	// (set by the scheduler, read by ConnectorStatus; under mu).
+	scheduled map[string]scheduled
 
 	// life ends when the App closes: every run, test and retry started
 	// through it (scheduler, API or CLI) is cancelled and waited for
@@ -185,7 +193,7 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if opt.LeaseTTL <= 0 {
 		opt.LeaseTTL = time.Minute
 	}
-	a := &App{opt: opt, lake: lk, box: box, log: opt.Logger, running: map[string]chan struct{}{}, queries: tenantSlots{limit: opt.TenantQueries}}
+	a := &App{opt: opt, lake: lk, box: box, log: opt.Logger, running: map[string]chan struct{}{}, scheduled: map[string]scheduled{}, queries: tenantSlots{limit: opt.TenantQueries}}
 	if lk.Shared() {
 		a.leases = lk.Leases(opt.Node, opt.LeaseTTL)
 	}

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -29,7 +31,26 @@ type AuditResult struct {
 	// reason kinds: bad_signature and broken_chain mean tampering).
 	Kind   string `json:"kind,omitempty"`
 	Digest string `json:"digest,omitempty"`
+
+	// MissingMore, AlteredMore and UnlistedMore count the keys beyond
+	// the lists, which hold at most 100 each.
+	MissingMore  int `json:"missing_more,omitempty"`
+	AlteredMore  int `json:"altered_more,omitempty"`
+	UnlistedMore int `json:"unlisted_more,omitempty"`
 }
+
+// AuditPage is a page of a connector's audit results, oldest hour first;
+// Next, when set, is the cursor of the following page.
+type AuditPage struct {
+	Results []AuditResult `json:"results"`
+	Next    string        `json:"next,omitempty"`
+}
+
+// Audit pages: the default and the largest number of results in one.
+const (
+	DefaultAuditPage = 100
+	MaxAuditPage     = 1000
+)
 
 // AuditSummary counts a connector's audited hours by status, and the
 // files missing or altered in them.
@@ -51,7 +72,8 @@ func publicResults(c *connector.Connector, rs []lake.AuditResult) []AuditResult 
 	out := make([]AuditResult, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, AuditResult{Connector: c.Name, Account: r.Account, Region: r.Region, Hour: r.Hour, Status: r.Status, Files: r.Files,
-			Missing: nonNil(r.Missing), Altered: nonNil(r.Altered), Unlisted: r.Unlisted, Reason: r.Reason, Kind: r.Kind, Digest: r.Digest})
+			Missing: nonNil(r.Missing), Altered: nonNil(r.Altered), Unlisted: r.Unlisted, Reason: r.Reason, Kind: r.Kind, Digest: r.Digest,
+			MissingMore: r.MissingMore, AlteredMore: r.AlteredMore, UnlistedMore: r.UnlistedMore})
 	}
 	return out
 }
@@ -64,8 +86,9 @@ func nonNil(s []string) []string {
 }
 
 // AuditDigests runs the digest audit of a CloudTrail connector over [from, to)
-// now, stores the results and returns them.
-func (a *App) AuditDigests(ctx context.Context, sc Scope, id string, from, to time.Time) ([]AuditResult, error) {
+// now (every digest of the period, even those found over the limits
+// before), stores the results and returns their first page of limit.
+func (a *App) AuditDigests(ctx context.Context, sc Scope, id string, from, to time.Time, limit int) (*AuditPage, error) {
 	c, err := a.GetConnector(ctx, sc, id)
 	if err != nil {
 		return nil, err
@@ -78,14 +101,13 @@ func (a *App) AuditDigests(ctx context.Context, sc Scope, id string, from, to ti
 		return nil, err
 	}
 	defer done()
-	rs, err := a.runAudit(ctx, c.ID, from, to)
-	if err != nil {
+	if _, err := a.runAudit(ctx, c.ID, from, to, nil); err != nil {
 		return nil, err
 	}
-	return publicResults(c, rs), nil
+	return a.auditPage(ctx, c, from, to, "", limit)
 }
 
-func (a *App) runAudit(ctx context.Context, id string, from, to time.Time) ([]lake.AuditResult, error) {
+func (a *App) runAudit(ctx context.Context, id string, from, to time.Time, concluded map[string]bool) ([]lake.AuditResult, error) {
 	b, full, err := a.bucketFor(ctx, id)
 	if err != nil {
 		return nil, err
@@ -94,7 +116,7 @@ func (a *App) runAudit(ctx context.Context, id string, from, to time.Time) ([]la
 	if !ok {
 		return nil, fmt.Errorf("connector %s: its source cannot read object metadata", full.Name)
 	}
-	rs, err := audit.Run(ctx, full, ab, a.lake, a.keysFor(full, b), from, to)
+	rs, err := audit.Run(ctx, full, ab, a.lake, a.keysFor(full, b), from, to, audit.Options{Limits: a.opt.DigestLimits, Concluded: concluded})
 	if err != nil {
 		return nil, err
 	}
@@ -104,17 +126,57 @@ func (a *App) runAudit(ctx context.Context, id string, from, to time.Time) ([]la
 	return rs, nil
 }
 
-// DigestAuditResults returns a connector's stored audit results for [from, to).
-func (a *App) DigestAuditResults(ctx context.Context, sc Scope, id string, from, to time.Time) ([]AuditResult, error) {
+// DigestAuditResults returns a page of a connector's stored audit results
+// for the hours [from, to) overlaps: limit of them after cursor (empty:
+// the first page).
+func (a *App) DigestAuditResults(ctx context.Context, sc Scope, id string, from, to time.Time, cursor string, limit int) (*AuditPage, error) {
 	c, err := a.GetConnector(ctx, sc, id)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := a.lake.AuditResults(ctx, c.ID, from, to)
+	return a.auditPage(ctx, c, from, to, cursor, limit)
+}
+
+// auditCursor is the JSON of a page's cursor (base64url in the API).
+type auditCursor struct {
+	Hour    time.Time `json:"h"`
+	Account string    `json:"a"`
+	Region  string    `json:"r"`
+}
+
+func (a *App) auditPage(ctx context.Context, c *connector.Connector, from, to time.Time, cursor string, limit int) (*AuditPage, error) {
+	if limit <= 0 || limit > MaxAuditPage {
+		return nil, &connector.ValidationError{Problems: []connector.Problem{{Field: "limit", Message: fmt.Sprintf("give 1 to %d results a page", MaxAuditPage)}}}
+	}
+	var after *lake.AuditCursor
+	if cursor != "" {
+		var ac auditCursor
+		raw, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err == nil {
+			err = json.Unmarshal(raw, &ac)
+		}
+		if err != nil {
+			return nil, &connector.ValidationError{Problems: []connector.Problem{{Field: "cursor", Message: "not a cursor this API gave (pass the previous page's next as it is)"}}}
+		}
+		after = &lake.AuditCursor{Hour: ac.Hour, Account: ac.Account, Region: ac.Region}
+	}
+	// The hour from falls in is one of the period's (the audit checks it).
+	rs, err := a.lake.AuditPage(ctx, c.ID, from.UTC().Truncate(time.Hour), to, after, limit+1)
 	if err != nil {
 		return nil, err
 	}
-	return publicResults(c, rs), nil
+	page := &AuditPage{}
+	if len(rs) > limit {
+		rs = rs[:limit]
+		last := rs[len(rs)-1]
+		raw, err := json.Marshal(auditCursor{last.Hour, last.Account, last.Region})
+		if err != nil {
+			return nil, fmt.Errorf("audit cursor of %s: %w", c.Name, err)
+		}
+		page.Next = base64.RawURLEncoding.EncodeToString(raw)
+	}
+	page.Results = publicResults(c, rs)
+	return page, nil
 }
 
 // refreshAudit audits, after a run of a CloudTrail connector, the hours
@@ -130,23 +192,29 @@ func (a *App) refreshAudit(ctx context.Context, c *connector.Connector) {
 	}
 	now := time.Now().UTC()
 	from := now.Add(-24 * time.Hour)
+	concluded := map[string]bool{}
 	if stored, err := a.lake.AuditResults(ctx, c.ID, now.Add(-auditWindow), now.Add(time.Hour)); err == nil && len(stored) > 0 {
 		newest := map[string]time.Time{}
 		for _, r := range stored {
 			newest[r.Account+"/"+r.Region] = r.Hour // oldest first
+			if audit.OverLimit(r) {
+				concluded[r.Digest] = true
+			}
 		}
 		from = now
 		for _, h := range newest {
 			from = minTime(from, h)
 		}
 		for _, r := range stored {
-			if r.Status != audit.Verified {
+			// An hour decided by a digest over the limits stays so:
+			// it is no reason to audit again from there.
+			if r.Status != audit.Verified && !audit.Concluded(r) {
 				from = minTime(from, r.Hour)
 				break
 			}
 		}
 	}
-	if _, err := a.runAudit(ctx, c.ID, from, now.Add(time.Hour)); err != nil {
+	if _, err := a.runAudit(ctx, c.ID, from, now.Add(time.Hour), concluded); err != nil {
 		a.log.Warn("digest audit failed", "connector", c.Name, "err", err)
 	}
 }
@@ -171,8 +239,8 @@ func (a *App) auditSummary(ctx context.Context, c *connector.Connector) (*AuditS
 	s := &AuditSummary{Hours: map[string]int{}, Since: since}
 	for _, r := range rs {
 		s.Hours[r.Status]++
-		s.MissingFiles += len(r.Missing)
-		s.AlteredFiles += len(r.Altered)
+		s.MissingFiles += len(r.Missing) + r.MissingMore
+		s.AlteredFiles += len(r.Altered) + r.AlteredMore
 		if audit.Tampered(r.Kind) {
 			s.TamperedDigests++
 		}

@@ -220,6 +220,9 @@ type Status struct {
 	LastTest  *TestOutcome        `json:"last_test,omitempty"`
 	NextRun   *time.Time          `json:"next_run,omitempty"`
 	Running   bool                `json:"running"`
+	// Failures counts the consecutive failed scheduled runs (the retry
+	// backs off with them; next_run says when it is).
+	Failures int `json:"consecutive_failures,omitempty"`
 	// Integrity sums the digest audit of the last week (CloudTrail).
 	Integrity *AuditSummary `json:"integrity,omitempty"`
 }
@@ -254,6 +257,12 @@ func (a *App) ConnectorStatus(ctx context.Context, sc Scope, id string) (*Status
 	}
 	a.mu.Lock()
 	st.Running = a.running[id] != nil
+	if sch, ok := a.scheduled[id]; ok && c.Enabled {
+		// This node's scheduler knows better than the interval: a
+		// failing connector waits out its backoff.
+		n := sch.Next
+		st.NextRun, st.Failures = &n, sch.Failures
+	}
 	a.mu.Unlock()
 	st.LastTest = a.lastTest(ctx, id)
 	return st, nil

@@ -21,8 +21,15 @@ type SchedulerOptions struct {
 	// cannot starve the others of every worker (default 2).
 	Parallel int
 	// RetryFailed re-runs a connector whose last run failed after this
-	// delay instead of a full interval (default 1 minute).
+	// delay (or its interval, if shorter) instead of a full interval
+	// (default 1 minute); each further consecutive failure doubles the
+	// delay, up to MaxBackoff.
 	RetryFailed time.Duration
+	// MaxBackoff caps the delay after consecutive failures (default the
+	// larger of the connector's interval and 30 minutes): a connector
+	// broken for a day is tried twice an hour, not every 10 seconds,
+	// and a fixed one is back within half an hour (at once when edited).
+	MaxBackoff time.Duration
 	// Finished, if set, is called after each run (tests and benchmarks
 	// observe the schedule with it).
 	Finished func(id string, res *RunResult, err error)
@@ -34,17 +41,20 @@ type SchedulerOptions struct {
 // slot is one connector's place in the schedule.
 type slot struct {
 	id       string
+	name     string
 	version  int64
 	interval time.Duration
 	due      time.Time
 	running  bool
 	edited   bool // edited while running: run again at once
+	failures int  // consecutive failed runs, for the backoff
 }
 
 // finished is a run's outcome reported to the scheduling loop.
 type finished struct {
 	id      string
 	failed  bool
+	reason  string // why it failed
 	started time.Time
 	objects int64 // objects the run collected
 	// leasedElsewhere counts partitions another node held
@@ -160,11 +170,12 @@ func (s *scheduler) refresh(ctx context.Context, now time.Time) {
 		seen[c.ID] = true
 		sl, ok := s.slots[c.ID]
 		if !ok {
-			s.slots[c.ID] = &slot{id: c.ID, version: c.Version, interval: c.Interval.D(), due: now}
+			s.slots[c.ID] = &slot{id: c.ID, name: c.Name, version: c.Version, interval: c.Interval.D(), due: now}
 			continue
 		}
 		if sl.version != c.Version {
-			sl.version, sl.interval = c.Version, c.Interval.D()
+			// An edit is a new attempt: its failures start a new backoff.
+			sl.version, sl.interval, sl.failures, sl.name = c.Version, c.Interval.D(), 0, c.Name
 			if sl.running {
 				sl.edited = true
 			} else {
@@ -175,6 +186,7 @@ func (s *scheduler) refresh(ctx context.Context, now time.Time) {
 	for id, sl := range s.slots {
 		if !seen[id] && !sl.running {
 			delete(s.slots, id)
+			s.a.setScheduled(id, nil)
 		}
 	}
 	s.adoptOrphans(ctx, now)
@@ -253,18 +265,21 @@ func (s *scheduler) run(ctx context.Context, id string) {
 		s.opt.Finished(id, res, err)
 	}
 	f := finished{id: id, failed: err != nil || res.Failed(), started: started}
-	if err == nil {
-		f.objects, f.leasedElsewhere = res.Stats.Objects, res.Stats.LeasedElsewhere
+	switch {
+	case err != nil:
+		f.reason = err.Error()
+	default:
+		f.objects, f.leasedElsewhere, f.reason = res.Stats.Objects, res.Stats.LeasedElsewhere, res.Run.Reason
 	}
 	s.done <- f
 }
 
 // finish frees a slot and schedules the connector's next run: an interval
 // after this one started, with up to 10% jitter (so connectors created
-// together spread out); sooner after a failure; and at once when this run
-// collected objects and took more than half the interval, because objects
-// arrive faster than one run an interval takes in, and waiting would only
-// grow the lag.
+// together spread out); after a failure, with a backoff (see backoff);
+// and at once when this run collected objects and took more than half the
+// interval, because objects arrive faster than one run an interval takes
+// in, and waiting would only grow the lag.
 func (s *scheduler) finish(f finished) {
 	s.active--
 	sl, ok := s.slots[f.id]
@@ -275,9 +290,16 @@ func (s *scheduler) finish(f finished) {
 	took := time.Since(f.started)
 	next := f.started.Add(sl.interval + time.Duration(rand.Int64N(int64(sl.interval)/10+1)))
 	if f.failed {
-		next = time.Now().Add(min(s.opt.RetryFailed, sl.interval))
-	} else if f.objects > 0 && took > sl.interval/2 {
-		next = time.Now()
+		sl.failures++
+		wait := s.backoff(sl)
+		next = time.Now().Add(wait)
+		s.a.log.Warn("connector run failed; retrying with backoff", "connector", sl.name, "failures", sl.failures,
+			"retry_in", wait.Round(time.Second).String(), "next_run", next.UTC().Format(time.RFC3339), "reason", f.reason)
+	} else {
+		sl.failures = 0
+		if f.objects > 0 && took > sl.interval/2 {
+			next = time.Now()
+		}
 	}
 	if sl.edited {
 		next, sl.edited = time.Now(), false
@@ -288,6 +310,25 @@ func (s *scheduler) finish(f finished) {
 		next = time.Now().Add(ttl)
 	}
 	sl.due = next
+	s.a.setScheduled(f.id, &scheduled{Next: next, Failures: sl.failures})
+}
+
+// backoff is the delay before retrying a connector after its consecutive
+// failures: the retry delay (at most the interval), doubled at each
+// further failure, capped at MaxBackoff (default the larger of the
+// interval and 30 minutes), less up to 10% jitter so connectors failing
+// together (one revoked role) do not retry in step.
+func (s *scheduler) backoff(sl *slot) time.Duration {
+	limit := s.opt.MaxBackoff
+	if limit <= 0 {
+		limit = max(sl.interval, 30*time.Minute)
+	}
+	d := min(s.opt.RetryFailed, sl.interval, limit)
+	for i := 1; i < sl.failures && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	return d - time.Duration(rand.Int64N(int64(d)/10+1))
 }
 
 // nextDue is the earliest due time of a connector not running.
@@ -300,4 +341,21 @@ func (s *scheduler) nextDue() (time.Time, bool) {
 		}
 	}
 	return next, found
+}
+
+// scheduled is a connector's next scheduled run on this node.
+type scheduled struct {
+	Next     time.Time
+	Failures int // consecutive failed runs
+}
+
+// setScheduled records (nil: forgets) a connector's next scheduled run.
+func (a *App) setScheduled(id string, s *scheduled) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s == nil {
+		delete(a.scheduled, id)
+		return
+	}
+	a.scheduled[id] = *s
 }

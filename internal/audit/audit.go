@@ -38,6 +38,7 @@ const (
 	NoKey        = "no_key"        // the public key of the signature is not known
 	Unreadable   = "unreadable"    // a digest could not be read or parsed
 	NoHash       = "no_hash"       // files collected before Trawl kept their hashes
+	TooLarge     = "over_limit"    // a digest over the audit's size or file-count limits
 )
 
 // Tampered reports whether a reason kind is evidence that a digest was
@@ -73,9 +74,93 @@ func (ks KeySet) PublicKey(_ context.Context, _, fingerprint string, _ time.Time
 	return nil, fmt.Errorf("no public key with fingerprint %s: give the keys with --public-keys (aws cloudtrail list-public-keys) or allow cloudtrail:ListPublicKeys", fingerprint)
 }
 
-// maxDigestBytes bounds a digest's uncompressed size: a digest lists an
-// hour of files, a few hundred KB at most.
-const maxDigestBytes = 64 << 20
+// Default limits of one digest. A digest lists an hour of one account and
+// region's log files, about 300 bytes each: a busy account's is a few
+// thousand files, a few hundred KB gzipped. A tenant's bucket can hold
+// anything under the digest folders, so a digest beyond a limit is not
+// read further and its hour is unverifiable, naming the limit.
+const (
+	DefaultMaxSize         = 8 << 20  // compressed bytes
+	DefaultMaxDecompressed = 16 << 20 // uncompressed bytes
+	DefaultMaxFiles        = 20000    // log files listed
+	// MaxKeys bounds each key list of a result (missing, altered,
+	// unlisted); the rest are counted.
+	MaxKeys = 100
+)
+
+// Limits bound the work and memory one digest can cause (zero fields take
+// the defaults); the operator sets them with --digest-max-size,
+// --digest-max-decompressed and --digest-max-files.
+type Limits struct {
+	MaxSize         int64
+	MaxDecompressed int64
+	MaxFiles        int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxSize <= 0 {
+		l.MaxSize = DefaultMaxSize
+	}
+	if l.MaxDecompressed <= 0 {
+		l.MaxDecompressed = DefaultMaxDecompressed
+	}
+	if l.MaxFiles <= 0 {
+		l.MaxFiles = DefaultMaxFiles
+	}
+	return l
+}
+
+// Options are a run's limits and the digests it does not read again.
+type Options struct {
+	Limits Limits
+	// Concluded holds the keys of digests an earlier audit found over the
+	// limits (see OverLimit): CloudTrail never rewrites a digest, so they
+	// are not read again, and their hours keep their stored results.
+	Concluded map[string]bool
+}
+
+// overLimit is in the reason of every result a digest over the limits
+// decided: the digest's own hour, and the next one, whose chain link it
+// breaks.
+const overLimit = "is over the audit's limits"
+
+// LimitError is a digest over one of the limits.
+type LimitError struct {
+	Key  string
+	What string // which limit, with its value and flag
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("digest %s %s: %s; it was not read further (raise the limit and run trawl audit to check it)", e.Key, overLimit, e.What)
+}
+
+// OverLimit reports whether a stored result was decided by its own digest
+// being over the limits (its hour needs no new audit until an operator
+// raises them and runs trawl audit).
+func OverLimit(r lake.AuditResult) bool {
+	return r.Digest != "" && strings.HasPrefix(r.Reason, "digest "+r.Digest+" "+overLimit)
+}
+
+// Concluded reports whether a stored unverifiable result stays so until
+// the limits change: its digest, or the previous one its chain link
+// needs, is over them.
+func Concluded(r lake.AuditResult) bool {
+	return r.Status == Unverifiable && strings.Contains(r.Reason, overLimit)
+}
+
+// keyList keeps at most MaxKeys keys and counts the rest.
+type keyList struct {
+	keys []string
+	more int
+}
+
+func (k *keyList) add(key string) {
+	if len(k.keys) < MaxKeys {
+		k.keys = append(k.keys, key)
+		return
+	}
+	k.more++
+}
 
 // digestObject is one digest found in the bucket.
 type digestObject struct {
@@ -84,13 +169,18 @@ type digestObject struct {
 	region  string
 	d       *Digest
 	err     error // why it could not be read
+	skipped bool  // concluded over the limits by an earlier audit: not read
+	// files is the comparison of the listed files with the checkpoints,
+	// made as the digest was read (for the audited hours' digests).
+	files *fileCheck
 }
 
 // Run audits a CloudTrail connector's hours in [from, to): it finds the
 // digest folders beside the connector's log folders, reads each digest of
 // the period (and the one before it, for the chain), and returns a result
 // per account, region and hour.
-func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, keys Keys, from, to time.Time) ([]lake.AuditResult, error) {
+func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, keys Keys, from, to time.Time, opt Options) ([]lake.AuditResult, error) {
+	opt.Limits = opt.Limits.withDefaults()
 	if c.SubType != connector.CloudTrail {
 		return nil, fmt.Errorf("connector %s: only CloudTrail has digests", c.Name)
 	}
@@ -106,25 +196,29 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, keys K
 	if err != nil {
 		return nil, err
 	}
+	collected, err := st.ObjectsModified(ctx, c.ID, from, to)
+	if err != nil {
+		return nil, err
+	}
 	var out []lake.AuditResult
-	listed := map[string]bool{}
+	a := &partitionAudit{c: c, b: b, st: st, keys: keys, from: from, to: to, opt: opt, collected: collected, listed: map[string]bool{}, concluded: map[slot]bool{}}
 	for _, p := range parts {
-		digests, err := readDigests(ctx, b, p, from.Add(-time.Hour), to.Add(2*time.Hour))
+		digests, err := a.readDigests(ctx, p, from.Add(-time.Hour), to.Add(2*time.Hour))
 		if err != nil {
 			return nil, err
 		}
-		rs, err := auditPartition(ctx, c, b, st, keys, p, digests, from, to, listed)
+		rs, err := a.run(ctx, p, digests)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, rs...)
 	}
-	un, err := unlisted(ctx, c, st, listed, from, to, out)
+	un, err := unlisted(ctx, a, out)
 	if err != nil {
 		return nil, err
 	}
 	out = append(out, un...)
-	sort.Slice(out, func(i, j int) bool {
+	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if !a.Hour.Equal(b.Hour) {
 			return a.Hour.Before(b.Hour)
@@ -132,7 +226,12 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, keys K
 		if a.Account != b.Account {
 			return a.Account < b.Account
 		}
-		return a.Region < b.Region
+		if a.Region != b.Region {
+			return a.Region < b.Region
+		}
+		// Several results of one hour (several trails' digests): the
+		// last is stored, so an unverifiable one is not hidden by another.
+		return a.Status != Unverifiable && b.Status == Unverifiable
 	})
 	return out, nil
 }
@@ -179,22 +278,63 @@ func digestPartitions(ctx context.Context, c *connector.Connector, b Bucket) ([]
 	return out, nil
 }
 
-// readDigests lists and reads a partition's digests delivered in [from, to].
-func readDigests(ctx context.Context, b Bucket, p digestPartition, from, to time.Time) ([]digestObject, error) {
-	var out []digestObject
+// MaxDigestsPerHour bounds the digests of one account, region and hour
+// that an audit reads: one per trail delivering there (a few at most).
+// An hour with more (a bucket's own doing) has none of them read, and is
+// unverifiable.
+const MaxDigestsPerHour = 4
+
+// readDigests lists and reads a partition's digests delivered in [from,
+// to]: those whose key (CloudTrail names each by its end time) ends in
+// the period. Other objects of the day folders are not read.
+func (a *partitionAudit) readDigests(ctx context.Context, p digestPartition, from, to time.Time) ([]digestObject, error) {
+	// First the listing, keeping at most one object more than an hour may
+	// have (and the count), then the reading.
+	byHour := map[time.Time][]source.Object{}
+	count := map[time.Time]int{}
 	for _, pre := range p.Prefixes(from, to) {
-		err := b.List(ctx, pre, "", func(o source.Object) error {
-			if !strings.HasSuffix(o.Key, ".json.gz") {
+		err := a.b.List(ctx, pre, "", func(o source.Object) error {
+			end := keyTime(o.Key)
+			if !strings.HasSuffix(o.Key, ".json.gz") || end.IsZero() || end.Before(from) || end.After(to) {
 				return nil
 			}
-			out = append(out, readDigest(ctx, b, o, p))
+			h := end.Truncate(time.Hour)
+			if count[h]++; count[h] <= MaxDigestsPerHour+1 {
+				byHour[h] = append(byHour[h], o)
+			}
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list digests %s: %w", pre, err)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return digestEnd(out[i]).Before(digestEnd(out[j])) })
+	var out []digestObject
+	for h, objs := range byHour {
+		if count[h] > MaxDigestsPerHour {
+			out = append(out, digestObject{key: objs[0].Key, account: p.Account, region: p.region,
+				err: &LimitError{Key: objs[0].Key, What: fmt.Sprintf("it is one of %d digests that end in the hour of %s in this account and region, more than %d (one per trail is expected): none of them was read",
+					count[h], h.Format(time.RFC3339), MaxDigestsPerHour)}})
+			continue
+		}
+		for _, o := range objs {
+			if a.opt.Concluded[o.Key] {
+				out = append(out, digestObject{key: o.Key, account: p.Account, region: p.region, skipped: true,
+					err: &LimitError{Key: o.Key, What: "found so by an earlier audit"}})
+				continue
+			}
+			do, err := a.readDigest(ctx, o, p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, do)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if ei, ej := digestEnd(out[i]), digestEnd(out[j]); !ei.Equal(ej) {
+			return ei.Before(ej)
+		}
+		return out[i].key < out[j].key
+	})
 	return out, nil
 }
 
@@ -218,13 +358,33 @@ func keyTime(key string) time.Time {
 	return t
 }
 
-func readDigest(ctx context.Context, b Bucket, o source.Object, p digestPartition) digestObject {
+// readDigest reads one digest and takes at once what the audit needs of
+// its log files: which collected ones it lists, and, for an audited hour,
+// their comparison with the checkpoints. The list is then dropped, so one
+// digest's files at most are held, however many digests the period has.
+func (a *partitionAudit) readDigest(ctx context.Context, o source.Object, p digestPartition) (digestObject, error) {
 	do := digestObject{key: o.Key, account: p.Account, region: p.region}
-	do.d, do.err = fetchDigest(ctx, b, o)
-	if do.d != nil && do.account == "" {
+	do.d, do.err = fetchDigest(ctx, a.b, o, a.opt.Limits)
+	if do.d == nil {
+		return do, nil
+	}
+	if do.account == "" {
 		do.account = do.d.AccountID
 	}
-	return do
+	for _, lf := range do.d.LogFiles {
+		if _, ok := a.collected[lf.Key]; ok {
+			a.listed[lf.Key] = true
+		}
+	}
+	if h := hourOf(do); !h.Before(a.from) && h.Before(a.to) {
+		fc, err := checkFiles(ctx, a.c, a.st, do.d)
+		if err != nil {
+			return do, fmt.Errorf("digest %s: %w", do.key, err)
+		}
+		do.files = fc
+	}
+	do.d.LogFiles = nil
+	return do, nil
 }
 
 // readError is a failure to read a digest object (missing, not gzip,
@@ -235,24 +395,36 @@ func (e *readError) Error() string { return e.err.Error() }
 func (e *readError) Unwrap() error { return e.err }
 
 // fetchDigest streams a digest object: gunzipped, bounded, hashed and
-// decoded as it arrives.
-func fetchDigest(ctx context.Context, b Bucket, o source.Object) (*Digest, error) {
+// decoded as it arrives. Past a limit it stops reading with a LimitError;
+// the size the listing gave is checked before anything is read.
+func fetchDigest(ctx context.Context, b Bucket, o source.Object, lim Limits) (*Digest, error) {
+	sizeErr := &LimitError{Key: o.Key, What: fmt.Sprintf("it is larger than %d bytes compressed (--digest-max-size)", lim.MaxSize)}
+	if o.Size > lim.MaxSize {
+		return nil, sizeErr
+	}
 	rc, err := b.Open(ctx, o)
 	if err != nil {
 		return nil, &readError{err}
 	}
 	defer rc.Close()
-	zr, err := gzip.NewReader(rc)
+	// The listing's size may be missing (a digest the chain names) or
+	// stale: the compressed bytes are counted too.
+	raw := &watchedReader{r: io.LimitReader(rc, lim.MaxSize+1)}
+	zr, err := gzip.NewReader(raw)
 	if err != nil {
 		return nil, &readError{fmt.Errorf("not gzip: %w", err)}
 	}
-	in := &watchedReader{r: io.LimitReader(zr, maxDigestBytes+1)}
-	d, err := DecodeDigest(in)
+	in := &watchedReader{r: io.LimitReader(zr, lim.MaxDecompressed+1)}
+	d, err := decodeDigest(in, lim.MaxFiles)
 	switch {
+	case raw.n > lim.MaxSize:
+		return nil, sizeErr
+	case in.n > lim.MaxDecompressed:
+		return nil, &LimitError{Key: o.Key, What: fmt.Sprintf("it is larger than %d bytes uncompressed (--digest-max-decompressed)", lim.MaxDecompressed)}
+	case errors.Is(err, errTooManyFiles):
+		return nil, &LimitError{Key: o.Key, What: fmt.Sprintf("it lists more than %d log files (--digest-max-files)", lim.MaxFiles)}
 	case in.err != nil:
 		return nil, &readError{fmt.Errorf("gunzip: %w", in.err)}
-	case in.n > maxDigestBytes:
-		return nil, &readError{fmt.Errorf("larger than %d MB uncompressed: not a digest", maxDigestBytes>>20)}
 	}
 	return d, err
 }

@@ -17,10 +17,17 @@ import (
 // hourCheck is the audit of one digest, built up check by check.
 type hourCheck struct {
 	res    lake.AuditResult
+	files  fileCheck
 	broken []string // why the hour is unverifiable
 	kind   string   // the reason kind of broken: a tampering one wins
 	notes  []string // chain events worth saying on a verified hour
-	noHash int
+}
+
+// fileCheck is a digest's listed files compared with the checkpoints.
+type fileCheck struct {
+	files            int
+	missing, altered keyList
+	noHash           int
 }
 
 // breaks records why the hour cannot be verified, and of which kind; the
@@ -34,6 +41,9 @@ func (h *hourCheck) breaks(kind, reason string) {
 
 func (h *hourCheck) result() lake.AuditResult {
 	r := h.res
+	r.Files = h.files.files
+	r.Missing, r.MissingMore = h.files.missing.keys, h.files.missing.more
+	r.Altered, r.AlteredMore = h.files.altered.keys, h.files.altered.more
 	switch {
 	case len(h.broken) > 0:
 		r.Status = Unverifiable
@@ -41,9 +51,9 @@ func (h *hourCheck) result() lake.AuditResult {
 		r.Status = Altered
 	case len(r.Missing) > 0:
 		r.Status = Missing
-	case h.noHash > 0:
+	case h.files.noHash > 0:
 		r.Status = Unverifiable
-		h.breaks(NoHash, fmt.Sprintf("%d listed files were collected before Trawl kept their hashes: their content cannot be compared", h.noHash))
+		h.breaks(NoHash, fmt.Sprintf("%d listed files were collected before Trawl kept their hashes: their content cannot be compared", h.files.noHash))
 	default:
 		r.Status = Verified
 	}
@@ -52,11 +62,34 @@ func (h *hourCheck) result() lake.AuditResult {
 	return r
 }
 
-// auditPartition checks each digest of one account and region whose hour
-// lies in [from, to), and reports the hours of digests the chain names but
-// the bucket no longer holds.
-func auditPartition(ctx context.Context, c *connector.Connector, b Bucket, st Store, keys Keys, p digestPartition,
-	digests []digestObject, from, to time.Time, listed map[string]bool) ([]lake.AuditResult, error) {
+// slot is one account, region and hour.
+type slot struct {
+	account, region string
+	hour            time.Time
+}
+
+// partitionAudit is one audit's state across its partitions.
+type partitionAudit struct {
+	c        *connector.Connector
+	b        Bucket
+	st       Store
+	keys     Keys
+	from, to time.Time
+	opt      Options
+	// collected are the checkpoints of the objects modified in the
+	// period; listed, those of them some digest lists.
+	collected map[string]lake.ObjectState
+	listed    map[string]bool
+	// concluded are the hours whose stored result stands (their digest
+	// was found over the limits before): no unlisted result replaces it.
+	concluded map[slot]bool
+}
+
+// run checks each digest of one account and region whose hour lies in
+// [from, to), and reports the hours of digests the chain names but the
+// bucket no longer holds.
+func (a *partitionAudit) run(ctx context.Context, p digestPartition, digests []digestObject) ([]lake.AuditResult, error) {
+	c, b, keys, from, to := a.c, a.b, a.keys, a.from, a.to
 	byKey := map[string]*digestObject{}
 	successor := map[string]*digestObject{} // digest key -> the digest naming it as previous
 	for i := range digests {
@@ -70,21 +103,25 @@ func auditPartition(ctx context.Context, c *connector.Connector, b Bucket, st St
 	seen := map[time.Time]bool{}
 	for i := range digests {
 		do := &digests[i]
-		if do.d != nil {
-			for _, lf := range do.d.LogFiles {
-				listed[lf.Key] = true
-			}
-		}
 		hour := hourOf(*do)
 		if hour.Before(from) || !hour.Before(to) {
 			continue
 		}
+		if do.skipped {
+			seen[hour] = true
+			a.concluded[slot{do.account, p.region, hour}] = true
+			continue
+		}
 		h := &hourCheck{res: lake.AuditResult{ConnectorID: c.ID, Account: do.account, Region: p.region, Hour: hour, Digest: do.key}}
-		if do.err != nil {
+		var le *LimitError
+		switch {
+		case errors.As(do.err, &le):
+			h.breaks(TooLarge, le.Error())
+		case do.err != nil:
 			h.breaks(Unreadable, fmt.Sprintf("digest %s cannot be read: %v", do.key, do.err))
-		} else {
+		default:
 			checkSignature(ctx, b, keys, p.region, do, successor[do.key], h)
-			if gap := checkChain(ctx, b, do, byKey, h); gap != "" {
+			if gap := checkChain(ctx, b, do, byKey, h, a.opt.Limits); gap != "" {
 				gh := keyTime(gap).Add(-time.Hour).Truncate(time.Hour)
 				if !gh.Before(from) && gh.Before(to) && !seen[gh] {
 					seen[gh] = true
@@ -92,8 +129,8 @@ func auditPartition(ctx context.Context, c *connector.Connector, b Bucket, st St
 						Kind: BrokenChain, Digest: gap, Reason: fmt.Sprintf("digest %s is missing: the chain has a gap here (the next digest names it; deleted, or never delivered)", gap)})
 				}
 			}
-			if err := checkFiles(ctx, c, st, do.d, h); err != nil {
-				return nil, err
+			if do.files != nil {
+				h.files = *do.files
 			}
 			if i == len(digests)-1 && do.d.end.Add(2*time.Hour).Before(time.Now()) && to.After(do.d.end.Add(2*time.Hour)) {
 				h.notes = append(h.notes, "no later digest: the chain stops here (logging or log file validation stopped?)")
@@ -141,7 +178,7 @@ func checkSignature(ctx context.Context, b Bucket, keys Keys, region string, do 
 // its content hashes to previousDigestHashValue and that its signature is
 // previousDigestSignature. It returns the previous digest's key when the
 // bucket does not hold it (a gap).
-func checkChain(ctx context.Context, b Bucket, do *digestObject, byKey map[string]*digestObject, h *hourCheck) string {
+func checkChain(ctx context.Context, b Bucket, do *digestObject, byKey map[string]*digestObject, h *hourCheck, lim Limits) string {
 	d := do.d
 	if d.Starting() {
 		h.notes = append(h.notes, "the chain starts here (log file validation was started or restarted)")
@@ -155,7 +192,7 @@ func checkChain(ctx context.Context, b Bucket, do *digestObject, byKey map[strin
 	prev, ok := byKey[prevKey]
 	if !ok {
 		// Before the listed period: read it where the chain says it is.
-		pd, err := fetchDigest(ctx, b, source.Object{Key: prevKey})
+		pd, err := fetchDigest(ctx, b, source.Object{Key: prevKey}, lim)
 		var re *readError
 		if errors.As(err, &re) {
 			// Reported on the missing digest's own hour; this digest's
@@ -179,8 +216,8 @@ func checkChain(ctx context.Context, b Bucket, do *digestObject, byKey map[strin
 }
 
 // checkFiles compares the listed log files with the checkpoints.
-func checkFiles(ctx context.Context, c *connector.Connector, st Store, d *Digest, h *hourCheck) error {
-	h.res.Files = len(d.LogFiles)
+func checkFiles(ctx context.Context, c *connector.Connector, st Store, d *Digest) (*fileCheck, error) {
+	h := &fileCheck{files: len(d.LogFiles)}
 	const page = 1000
 	for start := 0; start < len(d.LogFiles); start += page {
 		part := d.LogFiles[start:min(start+page, len(d.LogFiles))]
@@ -190,21 +227,21 @@ func checkFiles(ctx context.Context, c *connector.Connector, st Store, d *Digest
 		}
 		states, err := st.ObjectStatesOf(ctx, c.ID, keys)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, lf := range part {
 			s, ok := states[lf.Key]
 			switch {
 			case !ok || !s.Done:
-				h.res.Missing = append(h.res.Missing, lf.Key)
+				h.missing.add(lf.Key)
 			case s.SHA256 == "":
 				h.noHash++
 			case !strings.EqualFold(s.SHA256, lf.HashValue):
-				h.res.Altered = append(h.res.Altered, lf.Key)
+				h.altered.add(lf.Key)
 			}
 		}
 	}
-	return nil
+	return h, nil
 }
 
 var logKeyRe = regexp.MustCompile(`(?:^|/)(\d{12})/CloudTrail/([a-z0-9-]+)/`)
@@ -224,17 +261,10 @@ func logTime(key string) (time.Time, bool) {
 // unlisted reports collected log files that no digest lists: on the hour
 // of a digest's result they are added to it; an hour without a digest is
 // unlisted while its digest may still come, unverifiable after.
-func unlisted(ctx context.Context, c *connector.Connector, st Store, listed map[string]bool, from, to time.Time, results []lake.AuditResult) ([]lake.AuditResult, error) {
-	objs, err := st.ObjectsModified(ctx, c.ID, from, to)
-	if err != nil {
-		return nil, err
-	}
-	type slot struct {
-		account, region string
-		hour            time.Time
-	}
+func unlisted(ctx context.Context, a *partitionAudit, results []lake.AuditResult) ([]lake.AuditResult, error) {
+	c, listed, from := a.c, a.listed, a.from
 	groups := map[slot][]string{}
-	for key, s := range objs {
+	for key, s := range a.collected {
 		m := logKeyRe.FindStringSubmatch(key)
 		if m == nil || !s.Done || listed[key] {
 			continue
@@ -246,6 +276,9 @@ func unlisted(ctx context.Context, c *connector.Connector, st Store, listed map[
 			continue
 		}
 		sl := slot{m[1], m[2], s.LastModified.UTC().Truncate(time.Hour)}
+		if a.concluded[sl] {
+			continue
+		}
 		groups[sl] = append(groups[sl], key)
 	}
 	index := map[slot]int{}
@@ -255,11 +288,15 @@ func unlisted(ctx context.Context, c *connector.Connector, st Store, listed map[
 	var out []lake.AuditResult
 	for sl, keys := range groups {
 		sort.Strings(keys)
+		var kl keyList
+		for _, k := range keys {
+			kl.add(k)
+		}
 		if i, ok := index[sl]; ok {
-			results[i].Unlisted = keys
+			results[i].Unlisted, results[i].UnlistedMore = kl.keys, kl.more
 			continue
 		}
-		r := lake.AuditResult{ConnectorID: c.ID, Account: sl.account, Region: sl.region, Hour: sl.hour, Unlisted: keys, Status: Unlisted,
+		r := lake.AuditResult{ConnectorID: c.ID, Account: sl.account, Region: sl.region, Hour: sl.hour, Unlisted: kl.keys, UnlistedMore: kl.more, Status: Unlisted,
 			Reason: "no digest lists these files yet (CloudTrail delivers an hour's digest within the next hour)"}
 		if sl.hour.Add(3 * time.Hour).Before(time.Now()) {
 			r.Status, r.Kind = Unverifiable, NoDigest

@@ -64,12 +64,23 @@ func ParseDigest(content []byte) (*Digest, error) { return DecodeDigest(bytes.Ne
 
 // DecodeDigest reads a digest from its uncompressed stream, hashing the
 // content as it is decoded, so no copy of it is kept.
-func DecodeDigest(r io.Reader) (*Digest, error) {
+func DecodeDigest(r io.Reader) (*Digest, error) { return decodeDigest(r, 0) }
+
+// errTooManyFiles is a digest listing more log files than the decoder was
+// allowed to keep.
+var errTooManyFiles = errors.New("too many log files")
+
+// decodeDigest is DecodeDigest keeping at most maxFiles log files (0: no
+// limit): past them it stops reading with errTooManyFiles.
+func decodeDigest(r io.Reader, maxFiles int) (*Digest, error) {
 	h := sha256.New()
 	tee := io.TeeReader(r, h)
 	dec := json.NewDecoder(tee)
 	var d Digest
-	if err := dec.Decode(&d); err != nil {
+	if err := decodeObject(dec, &d, maxFiles); err != nil {
+		if errors.Is(err, errTooManyFiles) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("not a CloudTrail digest: %w", err)
 	}
 	// As for json.Unmarshal, only white space may follow the object; it
@@ -92,6 +103,85 @@ func DecodeDigest(r io.Reader) (*Digest, error) {
 	}
 	d.contentSHA256 = hex.EncodeToString(h.Sum(nil))
 	return &d, nil
+}
+
+// decodeObject decodes a digest's top-level object token by token, so the
+// logFiles array is read one entry at a time (json.Decoder.Decode would
+// buffer the whole object first: 63 MB for a 63 MB digest). The other
+// fields, a few hundred bytes, are put back together as an object and
+// unmarshalled, keeping encoding/json's rules for them (case-insensitive
+// names, the last of a repeated name wins).
+func decodeObject(dec *json.Decoder, d *Digest, maxFiles int) error {
+	if tok, err := dec.Token(); err != nil {
+		return err
+	} else if tok != json.Delim('{') {
+		return errors.New("the content is not a JSON object")
+	}
+	var head bytes.Buffer
+	head.WriteByte('{')
+	var files []LogFile
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := tok.(string)
+		if strings.EqualFold(name, "logFiles") {
+			if files, err = decodeLogFiles(dec, maxFiles); err != nil {
+				return err
+			}
+			continue
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		if head.Len() > 1 {
+			head.WriteByte(',')
+		}
+		nb, _ := json.Marshal(name)
+		head.Write(nb)
+		head.WriteByte(':')
+		head.Write(v)
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return err
+	}
+	head.WriteByte('}')
+	if err := json.Unmarshal(head.Bytes(), d); err != nil {
+		return err
+	}
+	d.LogFiles = files
+	return nil
+}
+
+// decodeLogFiles reads the logFiles array entry by entry, keeping at most
+// maxFiles (0: no limit).
+func decodeLogFiles(dec *json.Decoder, maxFiles int) ([]LogFile, error) {
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return nil, err
+	case tok == nil:
+		return nil, nil // null
+	case tok != json.Delim('['):
+		return nil, errors.New("logFiles is not an array")
+	}
+	var out []LogFile
+	for dec.More() {
+		if maxFiles > 0 && len(out) >= maxFiles {
+			return nil, errTooManyFiles
+		}
+		var lf LogFile
+		if err := dec.Decode(&lf); err != nil {
+			return nil, fmt.Errorf("logFiles[%d]: %w", len(out), err)
+		}
+		out = append(out, lf)
+	}
+	if _, err := dec.Token(); err != nil { // the closing bracket
+		return nil, err
+	}
+	return out, nil
 }
 
 // onlySpace reads r to its end and fails on anything but JSON white space.

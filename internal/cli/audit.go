@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/audit"
@@ -55,59 +57,112 @@ func cmdAudit(ctx context.Context, g *globals, args []string) error {
 			}
 		}
 	}
-	all := []app.AuditResult{}
+	// Pages are printed as they come: an audit of a week of an
+	// organization's accounts is thousands of hours.
+	out := newAuditPrinter(g, *format)
 	for _, c := range targets {
-		rs, err := b.AuditDigests(ctx, c.ID, *from, *to)
-		if err != nil {
+		if err := b.AuditDigests(ctx, c.ID, *from, *to, out.page); err != nil {
 			return fmt.Errorf("audit %s: %w", c.Name, err)
 		}
-		all = append(all, rs...)
 	}
-	if *format == "json" {
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(all); err != nil {
-			return err
-		}
-	} else {
-		printAudit(g, all)
+	if err := out.end(); err != nil {
+		return err
 	}
-	bad, tampered := 0, 0
-	for _, r := range all {
-		bad += len(r.Missing) + len(r.Altered)
-		if audit.Tampered(r.Kind) {
-			tampered++
-		}
-	}
-	if bad > 0 || tampered > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("audit: %d log files missing or altered, %d digests tampered with (a signature that does not verify or a broken chain)", bad, tampered)}
+	if out.bad > 0 || out.tampered > 0 {
+		return &exitError{code: 1, msg: fmt.Sprintf("audit: %d log files missing or altered, %d digests tampered with (a signature that does not verify or a broken chain)", out.bad, out.tampered)}
 	}
 	return nil
 }
 
-func printAudit(g *globals, rs []app.AuditResult) {
-	tw := g.table()
-	fmt.Fprintln(tw, "CONNECTOR\tACCOUNT\tREGION\tHOUR (UTC)\tSTATUS\tFILES\tDETAIL")
-	counts := map[string]int{}
-	for _, r := range rs {
-		counts[r.Status]++
-		var detail []string
-		for _, k := range r.Missing {
-			detail = append(detail, "missing "+k)
-		}
-		for _, k := range r.Altered {
-			detail = append(detail, "altered "+k)
-		}
-		if len(r.Unlisted) > 0 {
-			detail = append(detail, fmt.Sprintf("%d unlisted", len(r.Unlisted)))
-		}
-		if r.Reason != "" {
-			detail = append(detail, r.Reason)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Connector, r.Account, r.Region, r.Hour.Format("2006-01-02 15:04"), r.Status, r.Files, strings.Join(detail, "; "))
+// auditPrinter prints audit results page by page: a JSON array, or a
+// table with a summary line.
+type auditPrinter struct {
+	g      *globals
+	json   bool
+	tw     *tabwriter.Writer
+	n      int
+	counts map[string]int
+	bad    int // files missing or altered
+	// tampered counts hours whose digest's signature does not verify or
+	// whose chain is broken.
+	tampered int
+}
+
+func newAuditPrinter(g *globals, format string) *auditPrinter {
+	p := &auditPrinter{g: g, json: format == "json", counts: map[string]int{}}
+	if !p.json {
+		p.tw = g.table()
+		fmt.Fprintln(p.tw, "CONNECTOR\tACCOUNT\tREGION\tHOUR (UTC)\tSTATUS\tFILES\tDETAIL")
 	}
-	tw.Flush()
-	fmt.Fprintf(g.stdout, "%d hours: %d verified, %d missing, %d altered, %d unlisted, %d unverifiable\n", len(rs),
-		counts["verified"], counts["missing"], counts["altered"], counts["unlisted"], counts["unverifiable"])
+	return p
+}
+
+func (p *auditPrinter) page(rs []app.AuditResult) error {
+	for _, r := range rs {
+		p.counts[r.Status]++
+		p.bad += len(r.Missing) + r.MissingMore + len(r.Altered) + r.AlteredMore
+		if audit.Tampered(r.Kind) {
+			p.tampered++
+		}
+		if p.json {
+			sep := ",\n"
+			if p.n == 0 {
+				sep = "[\n"
+			}
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetIndent("  ", "  ")
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(p.g.stdout, "%s  %s", sep, bytes.TrimRight(b.Bytes(), "\n")); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(p.tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Connector, r.Account, r.Region, r.Hour.Format("2006-01-02 15:04"), r.Status, r.Files, auditDetail(r))
+		}
+		p.n++
+	}
+	return nil
+}
+
+func (p *auditPrinter) end() error {
+	if p.json {
+		closing := "\n]\n"
+		if p.n == 0 {
+			closing = "[]\n"
+		}
+		_, err := fmt.Fprint(p.g.stdout, closing)
+		return err
+	}
+	p.tw.Flush()
+	_, err := fmt.Fprintf(p.g.stdout, "%d hours: %d verified, %d missing, %d altered, %d unlisted, %d unverifiable\n", p.n,
+		p.counts["verified"], p.counts["missing"], p.counts["altered"], p.counts["unlisted"], p.counts["unverifiable"])
+	return err
+}
+
+// auditDetail is a result's keys and reason, with the count of the keys
+// its lists leave out.
+func auditDetail(r app.AuditResult) string {
+	var detail []string
+	for _, k := range r.Missing {
+		detail = append(detail, "missing "+k)
+	}
+	if r.MissingMore > 0 {
+		detail = append(detail, fmt.Sprintf("and %d more missing", r.MissingMore))
+	}
+	for _, k := range r.Altered {
+		detail = append(detail, "altered "+k)
+	}
+	if r.AlteredMore > 0 {
+		detail = append(detail, fmt.Sprintf("and %d more altered", r.AlteredMore))
+	}
+	if n := len(r.Unlisted) + r.UnlistedMore; n > 0 {
+		detail = append(detail, fmt.Sprintf("%d unlisted", n))
+	}
+	if r.Reason != "" {
+		detail = append(detail, r.Reason)
+	}
+	return strings.Join(detail, "; ")
 }

@@ -41,7 +41,7 @@ type backend interface {
 	Policy(ctx context.Context, id string, opt awspolicy.Options) (*awspolicy.Policies, error)
 	ExternalID(ctx context.Context, tenant string) (string, error)
 	CreateToken(ctx context.Context, tenant, name string) (string, error)
-	AuditDigests(ctx context.Context, id, from, to string) ([]app.AuditResult, error)
+	AuditDigests(ctx context.Context, id, from, to string, fn func([]app.AuditResult) error) error
 	Export(ctx context.Context, p client.SearchParams, format string, columns []string, w io.Writer) error
 	ImportPublicKeys(ctx context.Context, data []byte) (int, error)
 	Nodes(ctx context.Context) ([]app.NodeInfo, error)
@@ -247,17 +247,24 @@ func (l *localBackend) CreateToken(ctx context.Context, tenant, name string) (st
 	return tok, err
 }
 
-func (l *localBackend) AuditDigests(ctx context.Context, id, from, to string) ([]app.AuditResult, error) {
+func (l *localBackend) AuditDigests(ctx context.Context, id, from, to string, fn func([]app.AuditResult) error) error {
 	now := time.Now()
 	f, err := lake.ParseTime(from, now)
 	if err != nil {
-		return nil, usageErr("--from: %v", err)
+		return usageErr("--from: %v", err)
 	}
 	t, err := lake.ParseTime(to, now)
 	if err != nil {
-		return nil, usageErr("--to: %v", err)
+		return usageErr("--to: %v", err)
 	}
-	return l.a.AuditDigests(ctx, l.sc, id, f, t)
+	page, err := l.a.AuditDigests(ctx, l.sc, id, f, t, app.DefaultAuditPage)
+	for err == nil {
+		if err = fn(page.Results); err != nil || page.Next == "" {
+			break
+		}
+		page, err = l.a.DigestAuditResults(ctx, l.sc, id, f, t, page.Next, app.DefaultAuditPage)
+	}
+	return err
 }
 
 func (l *localBackend) Export(ctx context.Context, p client.SearchParams, format string, columns []string, w io.Writer) error {
@@ -334,6 +341,7 @@ func appOptions(g *globals) app.Options {
 	if d, err := time.ParseDuration(os.Getenv("TRAWL_LEASE_TTL")); err == nil && d > 0 {
 		o.LeaseTTL = d
 	}
+	o.DigestLimits = g.digestLimits
 	if g.maxDecomp > 0 || g.maxRatio > 0 {
 		o.Collect.Limits = format.DefaultLimits()
 		if g.maxDecomp > 0 {

@@ -19,6 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/audit"
 	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/netguard"
 )
@@ -27,6 +28,7 @@ type globals struct {
 	dataDir       string
 	masterKeyFile string
 	maxDecomp     int64
+	digestLimits  audit.Limits
 	maxRatio      int64
 	server        string
 	token         string
@@ -214,6 +216,9 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 	fs.BoolVar(&g.verbose, "v", false, "verbose logging")
 	fs.StringVar(&g.masterKeyFile, "master-key-file", g.masterKeyFile, "file holding the master key (default <data-dir>/master.key; env TRAWL_MASTER_KEY holds the key itself)")
 	fs.Int64Var(&g.maxDecomp, "max-decompressed", g.maxDecomp, "quarantine an object that decompresses to more bytes than this (default 16 GiB)")
+	fs.Int64Var(&g.digestLimits.MaxSize, "digest-max-size", g.digestLimits.MaxSize, fmt.Sprintf("digest audit: a CloudTrail digest larger than this many bytes compressed is not read, its hour unverifiable (default %d)", audit.DefaultMaxSize))
+	fs.Int64Var(&g.digestLimits.MaxDecompressed, "digest-max-decompressed", g.digestLimits.MaxDecompressed, fmt.Sprintf("digest audit: a CloudTrail digest larger than this many bytes uncompressed is not read further, its hour unverifiable (default %d)", audit.DefaultMaxDecompressed))
+	fs.IntVar(&g.digestLimits.MaxFiles, "digest-max-files", g.digestLimits.MaxFiles, fmt.Sprintf("digest audit: a CloudTrail digest listing more log files than this is not read further, its hour unverifiable (default %d)", audit.DefaultMaxFiles))
 	fs.Int64Var(&g.maxRatio, "max-ratio", g.maxRatio, "quarantine an object whose decompressed/compressed ratio exceeds this past 1 MiB (default 200)")
 	fs.Func("allow-net", "allow endpoints and proxies in this CIDR even if link-local (repeatable; env TRAWL_ALLOW_NET, comma-separated)", func(v string) error {
 		p, err := netip.ParsePrefix(v)

@@ -288,16 +288,36 @@ func (c *Client) Policy(ctx context.Context, id string, opt awspolicy.Options) (
 	return &out, err
 }
 
-// AuditDigests runs a CloudTrail connector's digest audit over [from, to).
-func (c *Client) AuditDigests(ctx context.Context, id, from, to string) ([]app.AuditResult, error) {
+// AuditDigests runs a CloudTrail connector's digest audit over [from, to)
+// and gives its results to fn a page at a time: the POST that runs it
+// answers the first page, GETs with the page's cursor the others.
+func (c *Client) AuditDigests(ctx context.Context, id, from, to string, fn func([]app.AuditResult) error) error {
+	// One period for every page: a relative time read again later would
+	// move.
+	now := time.Now()
 	q := url.Values{}
-	q.Set("from", from)
-	q.Set("to", to)
-	var out struct {
-		Results []app.AuditResult `json:"results"`
+	for name, v := range map[string]string{"from": from, "to": to} {
+		if t, err := lake.ParseTime(v, now); err == nil && !t.IsZero() {
+			v = t.UTC().Format(time.RFC3339Nano)
+		}
+		q.Set(name, v)
 	}
-	_, err := c.do(ctx, "POST", "/api/v1/connectors/"+url.PathEscape(id)+"/audit?"+q.Encode(), nil, &out)
-	return out.Results, err
+	path := "/api/v1/connectors/" + url.PathEscape(id) + "/audit?"
+	method := "POST"
+	for {
+		var page app.AuditPage
+		if _, err := c.do(ctx, method, path+q.Encode(), nil, &page); err != nil {
+			return err
+		}
+		if err := fn(page.Results); err != nil {
+			return err
+		}
+		if page.Next == "" {
+			return nil
+		}
+		method = "GET"
+		q.Set("cursor", page.Next)
+	}
 }
 
 // ImportPublicKeys gives the server CloudTrail public keys (the JSON of aws

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -23,6 +24,10 @@ type AuditResult struct {
 	Kind        string // the reason's kind (audit.BadSignature, ...), for programs
 	Digest      string // the digest object's key
 	UpdatedAt   time.Time
+
+	// MissingMore, AlteredMore and UnlistedMore count the keys beyond the
+	// lists (the audit keeps at most a hundred of each).
+	MissingMore, AlteredMore, UnlistedMore int
 }
 
 // SaveAudit stores audit results, replacing earlier ones of the same
@@ -45,8 +50,8 @@ func (l *Lake) SaveAudit(ctx context.Context, rs []AuditResult) error {
  ON CONFLICT (connector_id, account, region, hour) DO UPDATE SET status = excluded.status, files = excluded.files,
    missing = excluded.missing, altered = excluded.altered, unlisted = excluded.unlisted, reason = excluded.reason,
    digest = excluded.digest, updated_at = excluded.updated_at, kind = excluded.kind`,
-				r.ConnectorID, r.Account, r.Region, r.Hour.UTC(), r.Status, r.Files, keysJSON(r.Missing), keysJSON(r.Altered),
-				keysJSON(r.Unlisted), r.Reason, r.Digest, now, r.Kind)
+				r.ConnectorID, r.Account, r.Region, r.Hour.UTC(), r.Status, r.Files, keysJSON(r.Missing, r.MissingMore), keysJSON(r.Altered, r.AlteredMore),
+				keysJSON(r.Unlisted, r.UnlistedMore), r.Reason, r.Digest, now, r.Kind)
 			if err != nil {
 				return fmt.Errorf("lake: audit of %s %s %s: %w", r.Account, r.Region, r.Hour, err)
 			}
@@ -55,23 +60,79 @@ func (l *Lake) SaveAudit(ctx context.Context, rs []AuditResult) error {
 	})
 }
 
-func keysJSON(keys []string) any {
-	if len(keys) == 0 {
+// cappedKeys is how a key list with more keys than it holds is stored:
+// the column keeps its JSON array form otherwise (and for rows written
+// before lists were capped).
+type cappedKeys struct {
+	Keys []string `json:"keys"`
+	More int      `json:"more"`
+}
+
+func keysJSON(keys []string, more int) any {
+	if len(keys) == 0 && more == 0 {
 		return nil
 	}
-	b, _ := json.Marshal(keys)
+	var b []byte
+	if more > 0 {
+		b, _ = json.Marshal(cappedKeys{keys, more})
+	} else {
+		b, _ = json.Marshal(keys)
+	}
 	return string(b)
+}
+
+// parseKeys reads a stored key list, in either form.
+func parseKeys(s string, keys *[]string, more *int) error {
+	if s == "" {
+		return nil
+	}
+	if strings.HasPrefix(s, "{") {
+		var ck cappedKeys
+		if err := json.Unmarshal([]byte(s), &ck); err != nil {
+			return err
+		}
+		*keys, *more = ck.Keys, ck.More
+		return nil
+	}
+	return json.Unmarshal([]byte(s), keys)
 }
 
 // AuditResults returns a connector's stored audit results for hours in
 // [from, to), oldest first (every hour when both are zero).
 func (l *Lake) AuditResults(ctx context.Context, connectorID string, from, to time.Time) ([]AuditResult, error) {
+	return l.AuditPage(ctx, connectorID, from, to, nil, 0)
+}
+
+// AuditCursor is the last result of a page: the next page starts after
+// its hour, account and region (the results' order).
+type AuditCursor struct {
+	Hour            time.Time
+	Account, Region string
+}
+
+// AuditPage returns at most limit (0: all) of a connector's stored audit
+// results for hours in [from, to) after the cursor (nil: from the
+// first), oldest first.
+func (l *Lake) AuditPage(ctx context.Context, connectorID string, from, to time.Time, after *AuditCursor, limit int) ([]AuditResult, error) {
 	if to.IsZero() {
 		to = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT account, region, hour, status, files, coalesce(missing,''), coalesce(altered,''),
+	q := `SELECT account, region, hour, status, files, coalesce(missing,''), coalesce(altered,''),
  coalesce(unlisted,''), coalesce(reason,''), coalesce(digest,''), updated_at, coalesce(kind,'') FROM audit_results
- WHERE connector_id = ? AND hour >= ? AND hour < ? ORDER BY hour, account, region`, connectorID, from.UTC(), to.UTC())
+ WHERE connector_id = ? AND hour >= ? AND hour < ?`
+	args := []any{connectorID, from.UTC(), to.UTC()}
+	if after != nil {
+		// Spelled out rather than as a row comparison, which not every
+		// catalog database plans alike.
+		q += ` AND (hour > ? OR (hour = ? AND (account > ? OR (account = ? AND region > ?))))`
+		h := after.Hour.UTC()
+		args = append(args, h, h, after.Account, after.Account, after.Region)
+	}
+	q += ` ORDER BY hour, account, region`
+	if limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, limit)
+	}
+	rows, err := l.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("lake: audit results of %s: %w", connectorID, err)
 	}
@@ -85,13 +146,12 @@ func (l *Lake) AuditResults(ctx context.Context, connectorID string, from, to ti
 		}
 		r.Hour, r.UpdatedAt = r.Hour.UTC(), r.UpdatedAt.UTC()
 		for _, p := range []struct {
-			s   string
-			dst *[]string
-		}{{missing, &r.Missing}, {altered, &r.Altered}, {unlisted, &r.Unlisted}} {
-			if p.s != "" {
-				if err := json.Unmarshal([]byte(p.s), p.dst); err != nil {
-					return nil, fmt.Errorf("lake: audit result of %s: %w", r.Hour, err)
-				}
+			s    string
+			dst  *[]string
+			more *int
+		}{{missing, &r.Missing, &r.MissingMore}, {altered, &r.Altered, &r.AlteredMore}, {unlisted, &r.Unlisted, &r.UnlistedMore}} {
+			if err := parseKeys(p.s, p.dst, p.more); err != nil {
+				return nil, fmt.Errorf("lake: audit result of %s: %w", r.Hour, err)
 			}
 		}
 		out = append(out, r)

@@ -28,6 +28,8 @@ type auditRow struct {
 	Missing   []string  `json:"missing"`
 	Altered   []string  `json:"altered"`
 	Reason    string    `json:"reason"`
+	// MissingMore counts the missing keys beyond the list's 100.
+	MissingMore int `json:"missing_more"`
 }
 
 func auditJSON(t *testing.T, data string, env []string, args ...string) ([]auditRow, int) {

@@ -143,10 +143,12 @@ async function loadConnectors() {
       // Fixed since the failure: the next run confirms it.
       status = el("span", { class: "status-ok", title: `test passed at ${fmtTime(test.at)}; last run failed: ${run.status || ""} ${run.reason || ""}`.trim(), tabindex: "0", text: "test passed" });
     } else if (run) {
+      // A failing connector backs off: say when it is tried next.
+      const retry = st.consecutive_failures && st.next_run ? ` (${st.consecutive_failures} failed in a row; next try ${fmtTime(st.next_run)})` : "";
       status = run.result === "ok"
         ? el("span", { class: "status-ok", text: "ok" })
-        : el("span", { class: "status-failed", title: `${run.status || ""} ${run.reason || ""} ${run.recommendation || ""}`.trim(), tabindex: "0",
-          "aria-label": `failed: ${run.status || ""} ${run.reason || ""} ${run.recommendation || ""}`.trim(),
+        : el("span", { class: "status-failed", title: `${run.status || ""} ${run.reason || ""} ${run.recommendation || ""}`.trim() + retry, tabindex: "0",
+          "aria-label": `failed: ${run.status || ""} ${run.reason || ""} ${run.recommendation || ""}`.trim() + retry,
           text: run.result === "running" ? "running" : run.result === "interrupted" ? "interrupted" : `failed (${run.status || "?"})` });
     }
     const tr = el("tr", { "data-name": c.name },
@@ -190,9 +192,25 @@ async function loadAudit(id) {
   $("#audit-title").textContent = `Integrity: ${c.name}`;
   $("#audit-run").onclick = async () => {
     $("#audit-summary").textContent = "Auditing…";
-    renderAudit((await api("POST", `/api/v1/connectors/${id}/audit?from=-7d`)).data.results);
+    renderAudit(await auditPages(id, "POST"));
   };
-  renderAudit((await api("GET", `/api/v1/connectors/${id}/audit?from=-7d`)).data.results);
+  renderAudit(await auditPages(id, "GET"));
+}
+
+// auditPages reads a week of audit results a page at a time (the POST runs
+// the audit and answers the first page; GETs with its cursor follow), at
+// most 50 pages of 200 hours, which a week of 50 accounts and regions is.
+async function auditPages(id, method) {
+  const from = new Date(Date.now() - 7 * 86400e3).toISOString();
+  const base = `/api/v1/connectors/${id}/audit?from=${encodeURIComponent(from)}&limit=200`;
+  let page = (await api(method, base)).data;
+  const results = [...page.results];
+  for (let n = 1; page.next && n < 50; n++) {
+    page = (await api("GET", `${base}&cursor=${encodeURIComponent(page.next)}`)).data;
+    results.push(...page.results);
+  }
+  results.truncated = Boolean(page.next);
+  return results;
 }
 
 function renderAudit(results) {
@@ -200,14 +218,18 @@ function renderAudit(results) {
   const rows = results.slice().reverse().map((r) => {
     counts[r.status] = (counts[r.status] || 0) + 1;
     const detail = [...r.missing.map((k) => "missing " + k), ...r.altered.map((k) => "altered " + k)];
-    if (r.unlisted && r.unlisted.length) detail.push(`${r.unlisted.length} collected files in no digest`);
+    if (r.missing_more) detail.push(`and ${r.missing_more} more missing`);
+    if (r.altered_more) detail.push(`and ${r.altered_more} more altered`);
+    const unlisted = (r.unlisted || []).length + (r.unlisted_more || 0);
+    if (unlisted) detail.push(`${unlisted} collected files in no digest`);
     if (r.reason) detail.push(r.reason);
     return el("tr", { "data-status": r.status },
       el("td", { class: "nowrap" }, r.hour.replace("T", " ").slice(0, 16)), el("td", {}, r.account), el("td", {}, r.region),
       el("td", {}, el("span", { class: r.status === "verified" ? "status-ok" : (r.status === "missing" || r.status === "altered") ? "status-failed" : "status-none" }, r.status)),
       el("td", {}, String(r.files)), el("td", {}, detail.join("; ")));
   });
-  $("#audit-summary").textContent = `${results.length} hours: ` + ["verified", "missing", "altered", "unlisted", "unverifiable"].map((s) => `${counts[s] || 0} ${s}`).join(", ");
+  $("#audit-summary").textContent = `${results.length} hours: ` + ["verified", "missing", "altered", "unlisted", "unverifiable"].map((s) => `${counts[s] || 0} ${s}`).join(", ") +
+    (results.truncated ? " (only the oldest 10,000 hours of the week are shown; trawl audit lists every hour)" : "");
   $("#audit tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6" }, "No digest audited yet in the last week."))]));
 }
 
