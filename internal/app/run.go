@@ -144,6 +144,9 @@ func (a *App) mergeCollectDefaults(opt collect.Options) collect.Options {
 	if opt.Leases == nil && a.leases != nil {
 		opt.Leases = a.leases
 	}
+	if opt.Progress == nil {
+		opt.Progress = d.Progress
+	}
 	return opt
 }
 

@@ -88,7 +88,7 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 // evaluation is reported and the collection still counts: its records are
 // stored and evaluated at the next evaluation.
 func evaluateCollected(ctx context.Context, g *globals, b backend) error {
-	if _, ok := b.(*localBackend); !ok {
+	if _, ok := b.(*inProcessBackend); !ok {
 		return nil
 	}
 	rep, err := b.EvaluateRules(ctx)

@@ -265,7 +265,7 @@ func openDir(ctx context.Context, g *globals) (backend, error) {
 			return nil, g.noDataDir()
 		}
 	}
-	a, err := app.Open(ctx, appOptions(g))
+	b, err := serveInProcess(ctx, g)
 	if errors.Is(err, lake.ErrLocked) {
 		base, werr := g.waitForServer(ctx, fmt.Sprintf("a `trawl serve` holds %s", g.dataDir))
 		if werr != nil {
@@ -276,5 +276,5 @@ func openDir(ctx context.Context, g *globals) (backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &localBackend{a: a, sc: app.RootScope("cli"), progress: terminalProgress(g)}, nil
+	return b, nil
 }

@@ -33,6 +33,12 @@ func New(base, token string) *Client {
 	return &Client{base: base, token: token, http: &http.Client{}}
 }
 
+// NewWith returns a client that sends its requests through hc (the CLI's
+// in-process server is reached over an in-memory pipe).
+func NewWith(base, token string, hc *http.Client) *Client {
+	return &Client{base: base, token: token, http: hc}
+}
+
 // APIError is an error answered by the server.
 type APIError struct {
 	Status   int
