@@ -242,21 +242,8 @@ type digestPartition struct {
 	region string
 }
 
-// DigestPrefix is where a CloudTrail prefix's digests are:
-// AWSLogs/…/CloudTrail… becomes AWSLogs/…/CloudTrail-Digest…; a prefix
-// above the service folders (an organization's, or an account's) stays.
-func DigestPrefix(p string) string {
-	if i := strings.Index(p, "/CloudTrail/"); i >= 0 {
-		return p[:i] + "/CloudTrail-Digest/" + p[i+len("/CloudTrail/"):]
-	}
-	if strings.HasSuffix(p, "/CloudTrail") {
-		return p + "-Digest"
-	}
-	return p
-}
-
 func digestPartitions(ctx context.Context, c *connector.Connector, b Bucket) ([]digestPartition, error) {
-	t, err := prefix.Parse(DigestPrefix(c.Prefix), prefix.Options{AllowWildcard: true})
+	t, err := prefix.Parse(prefix.DigestPrefix(c.Prefix), prefix.Options{AllowWildcard: true})
 	if err != nil {
 		return nil, fmt.Errorf("connector %s: digest prefix: %w", c.Name, err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/prefix"
 	"github.com/trawlhq/trawl/internal/source"
 )
 
@@ -300,7 +301,7 @@ func unlisted(ctx context.Context, a *partitionAudit, results []lake.AuditResult
 			Reason: "no digest lists these files yet (CloudTrail delivers an hour's digest within the next hour)"}
 		if sl.hour.Add(3 * time.Hour).Before(time.Now()) {
 			r.Status, r.Kind = Unverifiable, NoDigest
-			r.Reason = "no digest lists these files: is log file validation on for this trail, and are its digests under " + DigestPrefix(c.Prefix) + "?"
+			r.Reason = "no digest lists these files: is log file validation on for this trail, and are its digests under " + prefix.DigestPrefix(c.Prefix) + "?"
 		}
 		out = append(out, r)
 	}

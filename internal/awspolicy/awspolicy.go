@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/trawlhq/trawl/internal/audit"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/prefix"
 )
@@ -92,7 +91,7 @@ func For(c *connector.Connector, opt Options) (*Policies, error) {
 		return nil, fmt.Errorf("prefix %q: %w", c.Prefix, err)
 	}
 	list, objects := t.PolicyPatterns()
-	if d := audit.DigestPrefix(c.Prefix); c.SubType == connector.CloudTrail && d != c.Prefix {
+	if d := prefix.DigestPrefix(c.Prefix); c.SubType == connector.CloudTrail && d != c.Prefix {
 		// The digest audit reads CloudTrail-Digest/ beside CloudTrail/.
 		dt, err := prefix.Parse(d, prefix.Options{AllowWildcard: true})
 		if err != nil {
