@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/awspolicy"
 	"github.com/trawlhq/trawl/internal/collect"
@@ -526,7 +527,7 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request, sc app.Scope) erro
 		return err
 	}
 	if runs == nil {
-		runs = []lake.Run{}
+		runs = []apiv1.Run{}
 	}
 	writeJSON(w, 200, map[string]any{"runs": runs})
 	return nil
@@ -764,7 +765,7 @@ func (s *Server) quarantine(w http.ResponseWriter, r *http.Request, sc app.Scope
 		return err
 	}
 	if items == nil {
-		items = []lake.QuarantineItem{}
+		items = []apiv1.QuarantineItem{}
 	}
 	writeJSON(w, 200, map[string]any{"items": items})
 	return nil

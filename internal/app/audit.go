@@ -15,36 +15,7 @@ import (
 	"github.com/trawlhq/trawl/internal/lake"
 )
 
-// AuditResult is one hour's verdict of the digest audit.
-type AuditResult struct {
-	Connector string    `json:"connector"`
-	Account   string    `json:"account"`
-	Region    string    `json:"region"`
-	Hour      time.Time `json:"hour"`
-	Status    string    `json:"status"`
-	Files     int       `json:"files"`
-	Missing   []string  `json:"missing"`
-	Altered   []string  `json:"altered"`
-	Unlisted  []string  `json:"unlisted,omitempty"`
-	Reason    string    `json:"reason"`
-	// Kind says, for programs, why an hour is unverifiable (audit's
-	// reason kinds: bad_signature and broken_chain mean tampering).
-	Kind   string `json:"kind,omitempty"`
-	Digest string `json:"digest,omitempty"`
 
-	// MissingMore, AlteredMore and UnlistedMore count the keys beyond
-	// the lists, which hold at most 100 each.
-	MissingMore  int `json:"missing_more,omitempty"`
-	AlteredMore  int `json:"altered_more,omitempty"`
-	UnlistedMore int `json:"unlisted_more,omitempty"`
-}
-
-// AuditPage is a page of a connector's audit results, oldest hour first;
-// Next, when set, is the cursor of the following page.
-type AuditPage struct {
-	Results []AuditResult `json:"results"`
-	Next    string        `json:"next,omitempty"`
-}
 
 // Audit pages: the default and the largest number of results in one.
 const (
@@ -52,17 +23,6 @@ const (
 	MaxAuditPage     = 1000
 )
 
-// AuditSummary counts a connector's audited hours by status, and the
-// files missing or altered in them.
-type AuditSummary struct {
-	Hours        map[string]int `json:"hours"`
-	MissingFiles int            `json:"missing_files"`
-	AlteredFiles int            `json:"altered_files"`
-	// TamperedDigests counts hours whose digest's signature does not
-	// verify or whose chain is broken.
-	TamperedDigests int       `json:"tampered_digests"`
-	Since           time.Time `json:"since"`
-}
 
 // auditWindow is how far back each run's audit refresh looks for hours
 // not yet verified (a missing file that arrives later turns verified).

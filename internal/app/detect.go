@@ -13,30 +13,7 @@ import (
 	"github.com/trawlhq/trawl/internal/query"
 )
 
-// Alert is a detection rule's finding, as users see it.
-type Alert struct {
-	ID          string    `json:"id"`
-	Rule        string    `json:"rule"`    // the rule's title
-	RuleID      string    `json:"rule_id"` // the rule's id
-	Level       string    `json:"level"`
-	Tenant      string    `json:"tenant"`
-	Time        time.Time `json:"time"` // when it was raised
-	WindowStart time.Time `json:"window_start"`
-	WindowEnd   time.Time `json:"window_end"`
-	Group       string    `json:"group,omitempty"` // the group-by value of a count rule
-	Count       int64     `json:"count"`
-	Records     []string  `json:"records"` // ids of the matching records (the first 100)
-	Query       string    `json:"query"`   // the hunting query that finds them in the window
-}
 
-// AlertFilter selects alerts.
-type AlertFilter struct {
-	Tenant string
-	Since  time.Time
-	Level  string
-	RuleID string
-	Limit  int
-}
 
 // Detection evaluation runs on schedule over the lake, window by window
 // of event time (five minutes for a single-event rule, the timeframe for a
@@ -53,13 +30,6 @@ const (
 	windowRecords  = 10000          // matches one search of many windows reads (more: window by window, counted in the lake)
 )
 
-// EvaluationReport says what one evaluation of the rules did.
-type EvaluationReport struct {
-	Rules   int `json:"rules"`
-	Windows int `json:"windows"`
-	Alerts  int `json:"alerts"` // new ones
-	Failed  int `json:"failed"` // rules that failed (marked, skipped; the others went on)
-}
 
 // EvaluateRules evaluates the built-in detection rules for every tenant
 // over the windows that closed since their marks (root only; the server

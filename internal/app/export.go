@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/lake"
@@ -91,12 +92,12 @@ func (a *App) Export(ctx context.Context, sc Scope, tenant string, req lake.Sear
 		if res.Next == nil || len(res.Rows) == 0 {
 			return n, nil
 		}
-		req.Before = res.Next
+		req.Before = (*lake.Cursor)(res.Next)
 	}
 }
 
 // WriteRows writes rows in an export format (a page the caller holds).
-func WriteRows(w io.Writer, format string, columns []string, rows []lake.Row) error {
+func WriteRows(w io.Writer, format string, columns []string, rows []apiv1.Row) error {
 	rw := newRowWriter(w, format, columns)
 	if err := rw.header(); err != nil {
 		return err
@@ -140,7 +141,7 @@ func (rw *rowWriter) header() error {
 	return rw.writeLine()
 }
 
-func (rw *rowWriter) row(r lake.Row) error {
+func (rw *rowWriter) row(r apiv1.Row) error {
 	if rw.csv == nil {
 		return rw.json.Encode(r)
 	}

@@ -11,12 +11,6 @@ import (
 	"github.com/trawlhq/trawl/internal/lake"
 )
 
-// RetryResult counts what a quarantine retry did.
-type RetryResult struct {
-	Resolved      int   `json:"resolved"`         // records that now decode and were stored
-	StillBad      int   `json:"still_bad"`        // records that still do not decode
-	ObjectsQueued int64 `json:"objects_requeued"` // objects to be read again at the next run
-}
 
 // RetryQuarantine reprocesses a connector's quarantine after a fix: records
 // are decoded again from their stored bytes and stored once if they now

@@ -13,22 +13,6 @@ import (
 	"github.com/trawlhq/trawl/internal/lake"
 )
 
-// RuleInfo is a detection rule as a tenant sees it: a built-in one (which
-// it may switch off) or its own.
-type RuleInfo struct {
-	ID      string `json:"id"`
-	Title   string `json:"title"`
-	Level   string `json:"level"`
-	Service string `json:"service"`
-	Tenant  string `json:"tenant"`
-	Builtin bool   `json:"builtin"`
-	Enabled bool   `json:"enabled"`
-	Hunt    string `json:"query"`
-	// Failed is why the rule's last evaluation failed ("" when it did
-	// not): the rule is skipped, the others go on, until it is fixed.
-	Failed   string     `json:"failed,omitempty"`
-	FailedAt *time.Time `json:"failed_at,omitempty"`
-}
 
 // ruleTenant is the tenant a rule operation acts on: a tenant token's own;
 // root must name one.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/filter"
@@ -14,17 +15,7 @@ import (
 	"github.com/trawlhq/trawl/internal/source"
 )
 
-// RunResult is the outcome of collecting one connector once.
-type RunResult struct {
-	ConnectorID string        `json:"connector_id"`
-	Connector   string        `json:"connector"`
-	Tenant      string        `json:"tenant"`
-	Run         lake.Run      `json:"run"`
-	Stats       collect.Stats `json:"stats"`
-}
 
-// Failed reports whether the run failed.
-func (r *RunResult) Failed() bool { return r.Run.Result != "ok" }
 
 // RunConnector collects one connector once. One run per connector runs at
 // a time in this process; a second caller waits for the first to end.
@@ -77,7 +68,7 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 	}
 	opt = a.mergeCollectDefaults(opt)
 	stats, runErr := a.checkedCollect(ctx, c, opt)
-	res.Stats = stats
+	res.Stats = wireStats(stats)
 	a.stored.runs.Add(1)
 	a.stored.objects.Add(stats.Objects)
 	a.stored.records.Add(stats.Records)
@@ -105,7 +96,7 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 	if runErr == nil && ctx.Err() == nil {
 		a.refreshAudit(ctx, c)
 	}
-	res.Run = run
+	res.Run = wireRun(run)
 	return res, nil
 }
 
@@ -214,21 +205,6 @@ func (a *App) CollectOnce(ctx context.Context, sc Scope, ids []string, opt colle
 	return out, nil
 }
 
-// Status is a connector's state for the console and the CLI.
-type Status struct {
-	Connector connector.Connector `json:"connector"`
-	LastRun   *lake.Run           `json:"last_run,omitempty"`
-	Totals    lake.Totals         `json:"totals"`
-	LagSecond *float64            `json:"lag_seconds,omitempty"`
-	LastTest  *TestOutcome        `json:"last_test,omitempty"`
-	NextRun   *time.Time          `json:"next_run,omitempty"`
-	Running   bool                `json:"running"`
-	// Failures counts the consecutive failed scheduled runs (the retry
-	// backs off with them; next_run says when it is).
-	Failures int `json:"consecutive_failures,omitempty"`
-	// Integrity sums the digest audit of the last week (CloudTrail).
-	Integrity *AuditSummary `json:"integrity,omitempty"`
-}
 
 // ConnectorStatus returns the status of one connector.
 func (a *App) ConnectorStatus(ctx context.Context, sc Scope, id string) (*Status, error) {
@@ -245,15 +221,18 @@ func (a *App) ConnectorStatus(ctx context.Context, sc Scope, id string) (*Status
 		return nil, err
 	}
 	if len(runs) > 0 {
-		st.LastRun = &runs[0]
+		last := wireRun(runs[0])
+		st.LastRun = &last
 		if c.Enabled {
 			n := runs[0].StartedAt.Add(c.Interval.D())
 			st.NextRun = &n
 		}
 	}
-	if st.Totals, err = a.lake.ConnectorTotals(ctx, id); err != nil {
+	totals, err := a.lake.ConnectorTotals(ctx, id)
+	if err != nil {
 		return nil, err
 	}
+	st.Totals = apiv1.Totals(totals)
 	if st.Totals.Newest != nil {
 		lag := time.Since(*st.Totals.Newest).Seconds()
 		st.LagSecond = &lag
@@ -272,16 +251,18 @@ func (a *App) ConnectorStatus(ctx context.Context, sc Scope, id string) (*Status
 }
 
 // Runs returns a connector's run history.
-func (a *App) Runs(ctx context.Context, sc Scope, id string, limit int) ([]lake.Run, error) {
+func (a *App) Runs(ctx context.Context, sc Scope, id string, limit int) ([]apiv1.Run, error) {
 	if _, err := a.GetConnector(ctx, sc, id); err != nil {
 		return nil, err
 	}
-	return a.lake.Runs(ctx, id, limit)
+	runs, err := a.lake.Runs(ctx, id, limit)
+	return wireRuns(runs), err
 }
 
 // Search runs a search within the scope.
-func (a *App) Search(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest) (*lake.SearchResult, error) {
-	return query1(a, ctx, sc, tenant, req, a.lake.Search)
+func (a *App) Search(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest) (*apiv1.SearchResult, error) {
+	res, err := query1(a, ctx, sc, tenant, req, a.lake.Search)
+	return wireSearch(res), err
 }
 
 // Count counts matching records within the scope.
@@ -327,7 +308,7 @@ func query1[T any](a *App, ctx context.Context, sc Scope, tenant string, req lak
 }
 
 // Quarantine lists quarantined input within the scope.
-func (a *App) Quarantine(ctx context.Context, sc Scope, tenant, connectorID string, limit int) ([]lake.QuarantineItem, error) {
+func (a *App) Quarantine(ctx context.Context, sc Scope, tenant, connectorID string, limit int) ([]apiv1.QuarantineItem, error) {
 	ts, err := sc.tenants(tenant)
 	if err != nil {
 		return nil, err
@@ -337,7 +318,8 @@ func (a *App) Quarantine(ctx context.Context, sc Scope, tenant, connectorID stri
 			return nil, err
 		}
 	}
-	return a.lake.Quarantine(ctx, lake.QuarantineFilter{Tenants: ts, ConnectorID: connectorID, Limit: limit})
+	items, err := a.lake.Quarantine(ctx, lake.QuarantineFilter{Tenants: ts, ConnectorID: connectorID, Limit: limit})
+	return wireQuarantine(items), err
 }
 
 // Tenants lists the tenants a scope may see.
@@ -348,15 +330,6 @@ func (a *App) Tenants(ctx context.Context, sc Scope) ([]string, error) {
 	return a.lake.Tenants(ctx)
 }
 
-// NodeInfo is a node of a shared catalog as the others see it.
-type NodeInfo struct {
-	Name      string    `json:"name"`
-	Addr      string    `json:"addr"`
-	StartedAt time.Time `json:"started_at"`
-	SeenAt    time.Time `json:"seen_at"`
-	Live      bool      `json:"live"` // its heartbeat is younger than three lease periods
-	This      bool      `json:"this"` // the node answering
-}
 
 // Nodes lists the nodes sharing the catalog (root only): with the embedded
 // catalog, just this one.

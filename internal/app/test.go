@@ -20,59 +20,10 @@ import (
 	"github.com/trawlhq/trawl/internal/source"
 )
 
-// Check is one step of a connection test.
-type Check struct {
-	Name           string `json:"name"` // endpoint, credentials, list, read, decrypt, decode
-	OK             bool   `json:"ok"`
-	Skipped        bool   `json:"skipped,omitempty"`
-	Status         int    `json:"status,omitempty"` // the HTTP status a failure maps to
-	Explanation    string `json:"explanation,omitempty"`
-	Recommendation string `json:"recommendation,omitempty"`
-	Detail         string `json:"detail,omitempty"`
-}
 
-// AccountResult is the test of one account of a wildcard connector.
-type AccountResult struct {
-	Account string  `json:"account"`
-	OK      bool    `json:"ok"`
-	Checks  []Check `json:"checks"`
-}
 
-// TestResult is the outcome of a connection test.
-type TestResult struct {
-	OK       bool            `json:"ok"`
-	Summary  string          `json:"summary"`
-	Checks   []Check         `json:"checks"`
-	Accounts []AccountResult `json:"accounts,omitempty"`
-	// Preview is the first record of the newest object, normalized.
-	Preview map[string]any `json:"preview,omitempty"`
-	Object  string         `json:"object,omitempty"`
-	// Found is what discovery found under the prefix and what the
-	// connector will not collect, so a region or account left out is
-	// never silent.
-	Found *Found `json:"found,omitempty"`
-}
 
-// Found is what a connection test's discovery saw: the accounts, the log
-// regions and the folders the connector collects, and the folders it
-// leaves out with the reason.
-type Found struct {
-	Accounts []string `json:"accounts"`
-	Regions  []string `json:"regions"`
-	// Folders are the partitions collected (the first maxFoundFolders of
-	// them; FolderCount is how many there are).
-	Folders     []string       `json:"folders"`
-	FolderCount int            `json:"folder_count"`
-	Excluded    []ExcludedPart `json:"excluded,omitempty"`
-	// MissingRegions are regions the connector lists that no folder has.
-	MissingRegions []string `json:"missing_regions,omitempty"`
-}
 
-// ExcludedPart is a folder the connector does not collect, and why.
-type ExcludedPart struct {
-	Prefix string `json:"prefix"`
-	Reason string `json:"reason"`
-}
 
 // maxFoundFolders bounds the folders a test lists: an organization trail
 // has one per account and region.
@@ -97,8 +48,8 @@ func found(c *connector.Connector, d *prefix.Discovery) *Found {
 	return f
 }
 
-// String says in one line what the connector collects and leaves out.
-func (f *Found) String() string {
+// foundLine says in one line what the connector collects and leaves out.
+func foundLine(f *Found) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s, %s", plural(len(f.Accounts), "account"), plural(len(f.Regions), "region"))
 	if len(f.Regions) > 0 {
@@ -317,7 +268,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
 	}
 	wildcard := strings.Contains(full.Prefix, "*")
 	if !wildcard {
-		add(Check{Name: "list", OK: true, Detail: res.Found.String()})
+		add(Check{Name: "list", OK: true, Detail: foundLine(res.Found)})
 		checks, preview, key := a.readCheck(ctx, tb, full, disc.Partitions)
 		for _, ch := range checks {
 			add(ch)
@@ -325,7 +276,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
 		res.Preview, res.Object = preview, key
 		return finish()
 	}
-	add(Check{Name: "list", OK: true, Detail: res.Found.String() + "; accounts: " + strings.Join(disc.Accounts, ", ")})
+	add(Check{Name: "list", OK: true, Detail: foundLine(res.Found) + "; accounts: " + strings.Join(disc.Accounts, ", ")})
 	for _, acct := range disc.Accounts {
 		var parts []prefix.Partition
 		for _, p := range disc.Partitions {
@@ -539,13 +490,6 @@ func preview(rec *interflow.Record) map[string]any {
 	return out
 }
 
-// TestOutcome is the last connection test of a connector, shown with its
-// status.
-type TestOutcome struct {
-	At      time.Time `json:"at"`
-	OK      bool      `json:"ok"`
-	Summary string    `json:"summary"`
-}
 
 func testKey(id string) string { return "test:" + id }
 

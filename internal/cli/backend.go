@@ -13,13 +13,13 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/api"
+	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/awspolicy"
 	"github.com/trawlhq/trawl/internal/client"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format"
-	"github.com/trawlhq/trawl/internal/lake"
 )
 
 // backend is what commands need; it is either the data directory opened
@@ -32,9 +32,9 @@ type backend interface {
 	SetEnabled(ctx context.Context, id string, on bool) error
 	Status(ctx context.Context, id string) (*app.Status, error)
 	Collect(ctx context.Context, ids []string, from, to string) ([]*app.RunResult, error)
-	Search(ctx context.Context, p client.SearchParams) (*lake.SearchResult, error)
+	Search(ctx context.Context, p client.SearchParams) (*apiv1.SearchResult, error)
 	Count(ctx context.Context, p client.SearchParams) (int64, error)
-	Quarantine(ctx context.Context, tenant, connectorID string, limit int) ([]lake.QuarantineItem, error)
+	Quarantine(ctx context.Context, tenant, connectorID string, limit int) ([]apiv1.QuarantineItem, error)
 	RetryQuarantine(ctx context.Context, connectorID string) (*app.RetryResult, error)
 	Test(ctx context.Context, id string) (*app.TestResult, error)
 	Policy(ctx context.Context, id string, opt awspolicy.Options) (*awspolicy.Policies, error)

@@ -13,7 +13,7 @@ import (
 	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/awspolicy"
 	"github.com/trawlhq/trawl/internal/connector"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/query"
 )
 
 func cmdConnector(ctx context.Context, g *globals, args []string) error {
@@ -139,7 +139,7 @@ func (f *connFlags) apply(g *globals, c *connector.Connector, set map[string]boo
 		c.PathStyle = f.pathStyle
 	}
 	if set["start"] {
-		t, err := lake.ParseTime(f.start, time.Now())
+		t, err := query.ParseTime(f.start, time.Now())
 		if err != nil {
 			return usageErr("--start: %v", err)
 		}

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/client"
-	"github.com/trawlhq/trawl/internal/lake"
 )
 
 func cmdSearch(ctx context.Context, g *globals, args []string) error {
@@ -80,7 +80,7 @@ func cmdSearch(ctx context.Context, g *globals, args []string) error {
 	return printTable(g, res.Rows)
 }
 
-func printTable(g *globals, rows []lake.Row) error {
+func printTable(g *globals, rows []apiv1.Row) error {
 	cols := []string{"timestamp", "index", "msg_class", "cloud.account_id", "srcip", "user.name", "event_name", "action", "dstip", "dstport", "error_code"}
 	// Show only columns some row has.
 	var show []string

@@ -1,6 +1,7 @@
-// Package client talks to a running `trawl serve` over its HTTP API. The CLI
-// uses it when a server holds the data directory (DuckDB's lock is
-// exclusive), so commands behave the same with or without a server.
+// Package client talks to Trawl's HTTP API in its wire types (apiv1). The
+// CLI always goes through it: to a running `trawl serve`, or to the same
+// API served in-process over a directory no server holds, so commands
+// behave the same either way. It links no storage (TestWireNeedsNoStorage).
 package client
 
 import (
@@ -15,10 +16,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/awspolicy"
 	"github.com/trawlhq/trawl/internal/connector"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/query"
 )
 
 // Client is an API client.
@@ -171,16 +172,16 @@ func (c *Client) SetEnabled(ctx context.Context, id string, on bool) error {
 }
 
 // Status returns a connector's status.
-func (c *Client) Status(ctx context.Context, id string) (*app.Status, error) {
-	var out app.Status
+func (c *Client) Status(ctx context.Context, id string) (*apiv1.Status, error) {
+	var out apiv1.Status
 	_, err := c.do(ctx, "GET", "/api/v1/connectors/"+url.PathEscape(id)+"/status", nil, &out)
 	return &out, err
 }
 
 // Collect runs a collection pass.
-func (c *Client) Collect(ctx context.Context, ids []string, from, to string) ([]*app.RunResult, error) {
+func (c *Client) Collect(ctx context.Context, ids []string, from, to string) ([]*apiv1.RunResult, error) {
 	var out struct {
-		Results []*app.RunResult `json:"results"`
+		Results []*apiv1.RunResult `json:"results"`
 	}
 	in := map[string]any{"ids": ids}
 	if from != "" {
@@ -200,7 +201,7 @@ type SearchParams struct {
 	From, To string
 	Query    string
 	Limit    int
-	Cursor   *lake.Cursor
+	Cursor   *apiv1.Cursor
 }
 
 func (p SearchParams) values() url.Values {
@@ -229,8 +230,8 @@ func (p SearchParams) values() url.Values {
 }
 
 // Search searches.
-func (c *Client) Search(ctx context.Context, p SearchParams) (*lake.SearchResult, error) {
-	var out lake.SearchResult
+func (c *Client) Search(ctx context.Context, p SearchParams) (*apiv1.SearchResult, error) {
+	var out apiv1.SearchResult
 	_, err := c.do(ctx, "GET", "/api/v1/search?"+p.values().Encode(), nil, &out)
 	return &out, err
 }
@@ -257,9 +258,9 @@ func (c *Client) Count(ctx context.Context, p SearchParams) (int64, error) {
 }
 
 // Quarantine lists quarantined items.
-func (c *Client) Quarantine(ctx context.Context, tenant, connectorID string, limit int) ([]lake.QuarantineItem, error) {
+func (c *Client) Quarantine(ctx context.Context, tenant, connectorID string, limit int) ([]apiv1.QuarantineItem, error) {
 	var out struct {
-		Items []lake.QuarantineItem `json:"items"`
+		Items []apiv1.QuarantineItem `json:"items"`
 	}
 	v := url.Values{"tenant": {tenant}, "connector_id": {connectorID}, "limit": {strconv.Itoa(limit)}}
 	_, err := c.do(ctx, "GET", "/api/v1/quarantine?"+v.Encode(), nil, &out)
@@ -267,15 +268,15 @@ func (c *Client) Quarantine(ctx context.Context, tenant, connectorID string, lim
 }
 
 // RetryQuarantine reprocesses a connector's quarantine.
-func (c *Client) RetryQuarantine(ctx context.Context, id string) (*app.RetryResult, error) {
-	var out app.RetryResult
+func (c *Client) RetryQuarantine(ctx context.Context, id string) (*apiv1.RetryResult, error) {
+	var out apiv1.RetryResult
 	_, err := c.do(ctx, "POST", "/api/v1/connectors/"+url.PathEscape(id)+"/quarantine/retry", nil, &out)
 	return &out, err
 }
 
 // Test runs a connector's connection test.
-func (c *Client) Test(ctx context.Context, id string) (*app.TestResult, error) {
-	var out app.TestResult
+func (c *Client) Test(ctx context.Context, id string) (*apiv1.TestResult, error) {
+	var out apiv1.TestResult
 	_, err := c.do(ctx, "POST", "/api/v1/connectors/"+url.PathEscape(id)+"/test", nil, &out)
 	return &out, err
 }
@@ -297,13 +298,13 @@ func (c *Client) Policy(ctx context.Context, id string, opt awspolicy.Options) (
 // AuditDigests runs a CloudTrail connector's digest audit over [from, to)
 // and gives its results to fn a page at a time: the POST that runs it
 // answers the first page, GETs with the page's cursor the others.
-func (c *Client) AuditDigests(ctx context.Context, id, from, to string, fn func([]app.AuditResult) error) error {
+func (c *Client) AuditDigests(ctx context.Context, id, from, to string, fn func([]apiv1.AuditResult) error) error {
 	// One period for every page: a relative time read again later would
 	// move.
 	now := time.Now()
 	q := url.Values{}
 	for name, v := range map[string]string{"from": from, "to": to} {
-		if t, err := lake.ParseTime(v, now); err == nil && !t.IsZero() {
+		if t, err := query.ParseTime(v, now); err == nil && !t.IsZero() {
 			v = t.UTC().Format(time.RFC3339Nano)
 		}
 		q.Set(name, v)
@@ -311,7 +312,7 @@ func (c *Client) AuditDigests(ctx context.Context, id, from, to string, fn func(
 	path := "/api/v1/connectors/" + url.PathEscape(id) + "/audit?"
 	method := "POST"
 	for {
-		var page app.AuditPage
+		var page apiv1.AuditPage
 		if _, err := c.do(ctx, method, path+q.Encode(), nil, &page); err != nil {
 			return err
 		}
@@ -337,7 +338,7 @@ func (c *Client) ImportPublicKeys(ctx context.Context, data []byte) (int, error)
 }
 
 // Alerts lists the alerts raised by the detection rules.
-func (c *Client) Alerts(ctx context.Context, f app.AlertFilter, since string) ([]app.Alert, error) {
+func (c *Client) Alerts(ctx context.Context, f apiv1.AlertFilter, since string) ([]apiv1.Alert, error) {
 	v := url.Values{}
 	for k, x := range map[string]string{"since": since, "level": f.Level, "tenant": f.Tenant, "rule_id": f.RuleID} {
 		if x != "" {
@@ -345,24 +346,24 @@ func (c *Client) Alerts(ctx context.Context, f app.AlertFilter, since string) ([
 		}
 	}
 	var out struct {
-		Alerts []app.Alert `json:"alerts"`
+		Alerts []apiv1.Alert `json:"alerts"`
 	}
 	_, err := c.do(ctx, "GET", "/api/v1/alerts?"+v.Encode(), nil, &out)
 	return out.Alerts, err
 }
 
 // Rules lists a tenant's detection rules.
-func (c *Client) Rules(ctx context.Context, tenant string) ([]app.RuleInfo, error) {
+func (c *Client) Rules(ctx context.Context, tenant string) ([]apiv1.RuleInfo, error) {
 	var out struct {
-		Rules []app.RuleInfo `json:"rules"`
+		Rules []apiv1.RuleInfo `json:"rules"`
 	}
 	_, err := c.do(ctx, "GET", "/api/v1/rules?tenant="+url.QueryEscape(tenant), nil, &out)
 	return out.Rules, err
 }
 
 // AddRule adds a Sigma rule to a tenant.
-func (c *Client) AddRule(ctx context.Context, tenant string, yaml []byte) (*app.RuleInfo, error) {
-	var out app.RuleInfo
+func (c *Client) AddRule(ctx context.Context, tenant string, yaml []byte) (*apiv1.RuleInfo, error) {
+	var out apiv1.RuleInfo
 	_, err := c.do(ctx, "POST", "/api/v1/rules", map[string]string{"tenant": tenant, "yaml": string(yaml)}, &out)
 	return &out, err
 }
@@ -399,16 +400,16 @@ func (c *Client) GetWebhook(ctx context.Context, tenant string) (string, error) 
 }
 
 // EvaluateRules has the server evaluate the detection rules now (root).
-func (c *Client) EvaluateRules(ctx context.Context) (*app.EvaluationReport, error) {
-	var out app.EvaluationReport
+func (c *Client) EvaluateRules(ctx context.Context) (*apiv1.EvaluationReport, error) {
+	var out apiv1.EvaluationReport
 	_, err := c.do(ctx, "POST", "/api/v1/alerts/evaluate", nil, &out)
 	return &out, err
 }
 
 // Nodes lists the nodes sharing the server's catalog (root).
-func (c *Client) Nodes(ctx context.Context) ([]app.NodeInfo, error) {
+func (c *Client) Nodes(ctx context.Context) ([]apiv1.NodeInfo, error) {
 	var out struct {
-		Nodes []app.NodeInfo `json:"nodes"`
+		Nodes []apiv1.NodeInfo `json:"nodes"`
 	}
 	_, err := c.do(ctx, "GET", "/api/v1/nodes", nil, &out)
 	return out.Nodes, err

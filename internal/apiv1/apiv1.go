@@ -1,0 +1,333 @@
+// Package apiv1 holds the request and response types of Trawl's HTTP API
+// (/api/v1): what the server writes, and what the client and the CLI read.
+// It depends on no storage, query engine or AWS SDK, so a program that only
+// speaks the API links none of them. The app layer converts its storage
+// types into these at its boundary.
+package apiv1
+
+import (
+	"encoding/json"
+	"time"
+	"unicode/utf8"
+
+	"github.com/trawlhq/trawl/internal/connector"
+)
+
+// Run is one collection run of a connector, as its status and history show it.
+type Run struct {
+	ID             string     `json:"id"`
+	ConnectorID    string     `json:"connector_id"`
+	StartedAt      time.Time  `json:"started_at"`
+	EndedAt        *time.Time `json:"ended_at,omitempty"`
+	Result         string     `json:"result"` // running, ok, failed, partial
+	Status         int        `json:"status,omitempty"`
+	Reason         string     `json:"reason,omitempty"`
+	Recommendation string     `json:"recommendation,omitempty"`
+	Objects        int64      `json:"objects"`
+	Records        int64      `json:"records"`
+	Bytes          int64      `json:"bytes"`
+	Skipped        int64      `json:"skipped"`
+	Quarantined    int64      `json:"quarantined"`
+	Dropped        int64      `json:"dropped"`
+	Errors         int64      `json:"errors"`
+	NewestObject   *time.Time `json:"newest_object,omitempty"`
+	Node           string     `json:"node,omitempty"` // the node that made the run
+}
+
+// Totals sums a connector's collected objects.
+type Totals struct {
+	Objects     int64      `json:"objects"`
+	Records     int64      `json:"records"`
+	Quarantined int64      `json:"quarantined"`
+	Bytes       int64      `json:"bytes"`
+	Newest      *time.Time `json:"newest_object,omitempty"`
+}
+
+// Stats count what a run did.
+type Stats struct {
+	Objects         int64      `json:"objects"`      // objects finished
+	Records         int64      `json:"records"`      // records stored
+	Bytes           int64      `json:"bytes"`        // compressed bytes read
+	Decompressed    int64      `json:"decompressed"` // decompressed bytes read
+	Skipped         int64      `json:"skipped"`      // objects skipped by design (digests)
+	Quarantined     int64      `json:"quarantined"`  // records or object remainders quarantined
+	Dropped         int64      `json:"dropped"`      // records dropped by log filters
+	Errors          int64      `json:"errors"`       // objects that failed and will be retried
+	Pending         int64      `json:"pending"`      // objects listed to collect
+	Listings        int64      `json:"listings"`     // listing requests made
+	Partitions      int64      `json:"partitions"`   // partitions found
+	LeasedElsewhere int64      `json:"leased_elsewhere,omitempty"`
+	Newest          *time.Time `json:"newest_object,omitempty"`
+}
+
+// Cursor is where the next page of a search starts.
+type Cursor struct {
+	Timestamp time.Time `json:"t"`
+	ID        string    `json:"id"`
+}
+
+// Row is one record: its non-NULL fields by Interflow name.
+type Row map[string]any
+
+// SearchResult holds the newest rows and, when asked, the total count.
+type SearchResult struct {
+	Rows  []Row   `json:"rows"`
+	Next  *Cursor `json:"next,omitempty"`
+	Total *int64  `json:"total,omitempty"`
+}
+
+// QuarantineItem is input that could not be decoded, with the reason.
+type QuarantineItem struct {
+	ID          string `json:"id"`
+	Tenant      string `json:"tenant"`
+	ConnectorID string `json:"connector_id"`
+	Connector   string `json:"connector"`
+	Bucket      string `json:"bucket"`
+	Key         string `json:"key"`
+	Version     string `json:"version"`
+	Position    int64  `json:"position"` // record number, -1 for the rest of an object
+	Offset      int64  `json:"offset"`   // decompressed byte offset, when known
+	Scope       string `json:"scope"`    // "record" or "object"
+	Reason      string `json:"reason"`
+	// Raw holds the input's bytes exactly (at most 64 KB), valid UTF-8 or
+	// not. In JSON it is "raw" when it is valid UTF-8, else "raw_base64".
+	Raw       []byte     `json:"-"`
+	CreatedAt time.Time  `json:"created_at"`
+	RetriedAt *time.Time `json:"retried_at,omitempty"`
+}
+
+type quarantineJSON QuarantineItem
+
+// MarshalJSON writes Raw as text when it is valid UTF-8 and as base64
+// otherwise, so the bytes survive exactly.
+func (q QuarantineItem) MarshalJSON() ([]byte, error) {
+	out := struct {
+		quarantineJSON
+		Raw   string `json:"raw,omitempty"`
+		Raw64 []byte `json:"raw_base64,omitempty"`
+	}{quarantineJSON: quarantineJSON(q)}
+	if utf8.Valid(q.Raw) {
+		out.Raw = string(q.Raw)
+	} else {
+		out.Raw64 = q.Raw
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (q *QuarantineItem) UnmarshalJSON(b []byte) error {
+	var in struct {
+		quarantineJSON
+		Raw   string `json:"raw"`
+		Raw64 []byte `json:"raw_base64"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*q = QuarantineItem(in.quarantineJSON)
+	q.Raw = in.Raw64
+	if in.Raw != "" {
+		q.Raw = []byte(in.Raw)
+	}
+	return nil
+}
+
+// Failed reports whether the run failed.
+func (r *RunResult) Failed() bool { return r.Run.Result != "ok" }
+
+// Status is a connector's state for the console and the CLI.
+type Status struct {
+	Connector connector.Connector `json:"connector"`
+	LastRun   *Run                `json:"last_run,omitempty"`
+	Totals    Totals              `json:"totals"`
+	LagSecond *float64            `json:"lag_seconds,omitempty"`
+	LastTest  *TestOutcome        `json:"last_test,omitempty"`
+	NextRun   *time.Time          `json:"next_run,omitempty"`
+	Running   bool                `json:"running"`
+	// Failures counts the consecutive failed scheduled runs (the retry
+	// backs off with them; next_run says when it is).
+	Failures int `json:"consecutive_failures,omitempty"`
+	// Integrity sums the digest audit of the last week (CloudTrail).
+	Integrity *AuditSummary `json:"integrity,omitempty"`
+}
+
+// TestOutcome is the last connection test of a connector, shown with its
+// status.
+type TestOutcome struct {
+	At      time.Time `json:"at"`
+	OK      bool      `json:"ok"`
+	Summary string    `json:"summary"`
+}
+
+// AuditSummary counts a connector's audited hours by status, and the
+// files missing or altered in them.
+type AuditSummary struct {
+	Hours        map[string]int `json:"hours"`
+	MissingFiles int            `json:"missing_files"`
+	AlteredFiles int            `json:"altered_files"`
+	// TamperedDigests counts hours whose digest's signature does not
+	// verify or whose chain is broken.
+	TamperedDigests int       `json:"tampered_digests"`
+	Since           time.Time `json:"since"`
+}
+
+// RunResult is the outcome of collecting one connector once.
+type RunResult struct {
+	ConnectorID string `json:"connector_id"`
+	Connector   string `json:"connector"`
+	Tenant      string `json:"tenant"`
+	Run         Run    `json:"run"`
+	Stats       Stats  `json:"stats"`
+}
+
+// RetryResult counts what a quarantine retry did.
+type RetryResult struct {
+	Resolved      int   `json:"resolved"`         // records that now decode and were stored
+	StillBad      int   `json:"still_bad"`        // records that still do not decode
+	ObjectsQueued int64 `json:"objects_requeued"` // objects to be read again at the next run
+}
+
+// TestResult is the outcome of a connection test.
+type TestResult struct {
+	OK       bool            `json:"ok"`
+	Summary  string          `json:"summary"`
+	Checks   []Check         `json:"checks"`
+	Accounts []AccountResult `json:"accounts,omitempty"`
+	// Preview is the first record of the newest object, normalized.
+	Preview map[string]any `json:"preview,omitempty"`
+	Object  string         `json:"object,omitempty"`
+	// Found is what discovery found under the prefix and what the
+	// connector will not collect, so a region or account left out is
+	// never silent.
+	Found *Found `json:"found,omitempty"`
+}
+
+// Check is one step of a connection test.
+type Check struct {
+	Name           string `json:"name"` // endpoint, credentials, list, read, decrypt, decode
+	OK             bool   `json:"ok"`
+	Skipped        bool   `json:"skipped,omitempty"`
+	Status         int    `json:"status,omitempty"` // the HTTP status a failure maps to
+	Explanation    string `json:"explanation,omitempty"`
+	Recommendation string `json:"recommendation,omitempty"`
+	Detail         string `json:"detail,omitempty"`
+}
+
+// AccountResult is the test of one account of a wildcard connector.
+type AccountResult struct {
+	Account string  `json:"account"`
+	OK      bool    `json:"ok"`
+	Checks  []Check `json:"checks"`
+}
+
+// Found is what a connection test's discovery saw: the accounts, the log
+// regions and the folders the connector collects, and the folders it
+// leaves out with the reason.
+type Found struct {
+	Accounts []string `json:"accounts"`
+	Regions  []string `json:"regions"`
+	// Folders are the partitions collected (the first maxFoundFolders of
+	// them; FolderCount is how many there are).
+	Folders     []string       `json:"folders"`
+	FolderCount int            `json:"folder_count"`
+	Excluded    []ExcludedPart `json:"excluded,omitempty"`
+	// MissingRegions are regions the connector lists that no folder has.
+	MissingRegions []string `json:"missing_regions,omitempty"`
+}
+
+// ExcludedPart is a folder the connector does not collect, and why.
+type ExcludedPart struct {
+	Prefix string `json:"prefix"`
+	Reason string `json:"reason"`
+}
+
+// AuditResult is one hour's verdict of the digest audit.
+type AuditResult struct {
+	Connector string    `json:"connector"`
+	Account   string    `json:"account"`
+	Region    string    `json:"region"`
+	Hour      time.Time `json:"hour"`
+	Status    string    `json:"status"`
+	Files     int       `json:"files"`
+	Missing   []string  `json:"missing"`
+	Altered   []string  `json:"altered"`
+	Unlisted  []string  `json:"unlisted,omitempty"`
+	Reason    string    `json:"reason"`
+	// Kind says, for programs, why an hour is unverifiable (audit's
+	// reason kinds: bad_signature and broken_chain mean tampering).
+	Kind   string `json:"kind,omitempty"`
+	Digest string `json:"digest,omitempty"`
+
+	// MissingMore, AlteredMore and UnlistedMore count the keys beyond
+	// the lists, which hold at most 100 each.
+	MissingMore  int `json:"missing_more,omitempty"`
+	AlteredMore  int `json:"altered_more,omitempty"`
+	UnlistedMore int `json:"unlisted_more,omitempty"`
+}
+
+// AuditPage is a page of a connector's audit results, oldest hour first;
+// Next, when set, is the cursor of the following page.
+type AuditPage struct {
+	Results []AuditResult `json:"results"`
+	Next    string        `json:"next,omitempty"`
+}
+
+// Alert is a detection rule's finding, as users see it.
+type Alert struct {
+	ID          string    `json:"id"`
+	Rule        string    `json:"rule"`    // the rule's title
+	RuleID      string    `json:"rule_id"` // the rule's id
+	Level       string    `json:"level"`
+	Tenant      string    `json:"tenant"`
+	Time        time.Time `json:"time"` // when it was raised
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+	Group       string    `json:"group,omitempty"` // the group-by value of a count rule
+	Count       int64     `json:"count"`
+	Records     []string  `json:"records"` // ids of the matching records (the first 100)
+	Query       string    `json:"query"`   // the hunting query that finds them in the window
+}
+
+// AlertFilter selects alerts.
+type AlertFilter struct {
+	Tenant string
+	Since  time.Time
+	Level  string
+	RuleID string
+	Limit  int
+}
+
+// RuleInfo is a detection rule as a tenant sees it: a built-in one (which
+// it may switch off) or its own.
+type RuleInfo struct {
+	ID      string `json:"id"`
+	Title   string `json:"title"`
+	Level   string `json:"level"`
+	Service string `json:"service"`
+	Tenant  string `json:"tenant"`
+	Builtin bool   `json:"builtin"`
+	Enabled bool   `json:"enabled"`
+	Hunt    string `json:"query"`
+	// Failed is why the rule's last evaluation failed ("" when it did
+	// not): the rule is skipped, the others go on, until it is fixed.
+	Failed   string     `json:"failed,omitempty"`
+	FailedAt *time.Time `json:"failed_at,omitempty"`
+}
+
+// EvaluationReport says what one evaluation of the rules did.
+type EvaluationReport struct {
+	Rules   int `json:"rules"`
+	Windows int `json:"windows"`
+	Alerts  int `json:"alerts"` // new ones
+	Failed  int `json:"failed"` // rules that failed (marked, skipped; the others went on)
+}
+
+// NodeInfo is a node of a shared catalog as the others see it.
+type NodeInfo struct {
+	Name      string    `json:"name"`
+	Addr      string    `json:"addr"`
+	StartedAt time.Time `json:"started_at"`
+	SeenAt    time.Time `json:"seen_at"`
+	Live      bool      `json:"live"` // its heartbeat is younger than three lease periods
+	This      bool      `json:"this"` // the node answering
+}

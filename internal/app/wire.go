@@ -1,0 +1,68 @@
+package app
+
+import (
+	"github.com/trawlhq/trawl/internal/apiv1"
+	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/internal/lake"
+)
+
+// The API's types: app's results are the wire's, defined in apiv1 so that
+// the client and the CLI need none of the storage behind them.
+type (
+	Status           = apiv1.Status
+	TestOutcome      = apiv1.TestOutcome
+	AuditSummary     = apiv1.AuditSummary
+	RunResult        = apiv1.RunResult
+	RetryResult      = apiv1.RetryResult
+	TestResult       = apiv1.TestResult
+	Check            = apiv1.Check
+	AccountResult    = apiv1.AccountResult
+	Found            = apiv1.Found
+	ExcludedPart     = apiv1.ExcludedPart
+	AuditResult      = apiv1.AuditResult
+	AuditPage        = apiv1.AuditPage
+	Alert            = apiv1.Alert
+	AlertFilter      = apiv1.AlertFilter
+	RuleInfo         = apiv1.RuleInfo
+	EvaluationReport = apiv1.EvaluationReport
+	NodeInfo         = apiv1.NodeInfo
+)
+
+// wireRun is a stored run as the API shows it.
+func wireRun(r lake.Run) apiv1.Run { return apiv1.Run(r) }
+
+func wireRuns(rs []lake.Run) []apiv1.Run {
+	out := make([]apiv1.Run, len(rs))
+	for i, r := range rs {
+		out[i] = wireRun(r)
+	}
+	return out
+}
+
+// wireStats is a run's counts as the API shows them (its first error is
+// the run's reason there).
+func wireStats(s collect.Stats) apiv1.Stats {
+	return apiv1.Stats{Objects: s.Objects, Records: s.Records, Bytes: s.Bytes, Decompressed: s.Decompressed, Skipped: s.Skipped,
+		Quarantined: s.Quarantined, Dropped: s.Dropped, Errors: s.Errors, Pending: s.Pending, Listings: s.Listings,
+		Partitions: s.Partitions, LeasedElsewhere: s.LeasedElsewhere, Newest: s.Newest}
+}
+
+// wireSearch is a search's page as the API shows it.
+func wireSearch(r *lake.SearchResult) *apiv1.SearchResult {
+	if r == nil {
+		return nil
+	}
+	out := &apiv1.SearchResult{Rows: make([]apiv1.Row, len(r.Rows)), Next: (*apiv1.Cursor)(r.Next), Total: r.Total}
+	for i, row := range r.Rows {
+		out.Rows[i] = apiv1.Row(row)
+	}
+	return out
+}
+
+func wireQuarantine(items []lake.QuarantineItem) []apiv1.QuarantineItem {
+	out := make([]apiv1.QuarantineItem, len(items))
+	for i, q := range items {
+		out[i] = apiv1.QuarantineItem(q)
+	}
+	return out
+}
