@@ -15,14 +15,11 @@ import (
 	"github.com/trawlhq/trawl/internal/lake"
 )
 
-
-
 // Audit pages: the default and the largest number of results in one.
 const (
 	DefaultAuditPage = 100
 	MaxAuditPage     = 1000
 )
-
 
 // auditWindow is how far back each run's audit refresh looks for hours
 // not yet verified (a missing file that arrives later turns verified).

@@ -13,8 +13,6 @@ import (
 	"github.com/trawlhq/trawl/internal/query"
 )
 
-
-
 // Detection evaluation runs on schedule over the lake, window by window
 // of event time (five minutes for a single-event rule, the timeframe for a
 // count rule), each window once it ended ruleLateness ago (CloudTrail
@@ -29,7 +27,6 @@ const (
 	ruleMaxWindows = 300            // per rule and tenant per evaluation (a day of five-minute windows)
 	windowRecords  = 10000          // matches one search of many windows reads (more: window by window, counted in the lake)
 )
-
 
 // EvaluateRules evaluates the built-in detection rules for every tenant
 // over the windows that closed since their marks (root only; the server

@@ -11,7 +11,6 @@ import (
 	"github.com/trawlhq/trawl/internal/lake"
 )
 
-
 // RetryQuarantine reprocesses a connector's quarantine after a fix: records
 // are decoded again from their stored bytes and stored once if they now
 // decode; objects whose rest was quarantined are read again at the next run

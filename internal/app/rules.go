@@ -13,7 +13,6 @@ import (
 	"github.com/trawlhq/trawl/internal/lake"
 )
 
-
 // ruleTenant is the tenant a rule operation acts on: a tenant token's own;
 // root must name one.
 func ruleTenant(sc Scope, tenant string) (string, error) {

@@ -15,8 +15,6 @@ import (
 	"github.com/trawlhq/trawl/internal/source"
 )
 
-
-
 // RunConnector collects one connector once. One run per connector runs at
 // a time in this process; a second caller waits for the first to end.
 func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect.Options) (*RunResult, error) {
@@ -205,7 +203,6 @@ func (a *App) CollectOnce(ctx context.Context, sc Scope, ids []string, opt colle
 	return out, nil
 }
 
-
 // ConnectorStatus returns the status of one connector.
 func (a *App) ConnectorStatus(ctx context.Context, sc Scope, id string) (*Status, error) {
 	c, err := a.GetConnector(ctx, sc, id)
@@ -329,7 +326,6 @@ func (a *App) Tenants(ctx context.Context, sc Scope) ([]string, error) {
 	}
 	return a.lake.Tenants(ctx)
 }
-
 
 // Nodes lists the nodes sharing the catalog (root only): with the embedded
 // catalog, just this one.

@@ -20,11 +20,6 @@ import (
 	"github.com/trawlhq/trawl/internal/source"
 )
 
-
-
-
-
-
 // maxFoundFolders bounds the folders a test lists: an organization trail
 // has one per account and region.
 const maxFoundFolders = 100
@@ -489,7 +484,6 @@ func preview(rec *interflow.Record) map[string]any {
 	}
 	return out
 }
-
 
 func testKey(id string) string { return "test:" + id }
 
