@@ -926,7 +926,7 @@ func (s *Server) retryQuarantine(w http.ResponseWriter, r *http.Request, sc app.
 }
 
 func (s *Server) testConnector(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
-	res, err := s.app.TestConnector(r.Context(), sc, r.PathValue("id"))
+	res, err := s.app.CheckConnection(r.Context(), sc, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -1079,12 +1079,12 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, sc app.Sco
 
 func (s *Server) audit(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
 	n, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	es, err := s.app.Audit(r.Context(), sc, n)
+	es, err := s.app.ActorLog(r.Context(), sc, n)
 	if err != nil {
 		return err
 	}
 	if es == nil {
-		es = []lake.AuditEntry{}
+		es = []lake.ActorEntry{}
 	}
 	writeJSON(w, 200, map[string]any{"entries": es})
 	return nil

@@ -141,7 +141,7 @@ type Status struct {
 	LastRun   *Run                `json:"last_run,omitempty"`
 	Totals    Totals              `json:"totals"`
 	LagSecond *float64            `json:"lag_seconds,omitempty"`
-	LastTest  *TestOutcome        `json:"last_test,omitempty"`
+	LastTest  *LastCheck          `json:"last_test,omitempty"`
 	NextRun   *time.Time          `json:"next_run,omitempty"`
 	Running   bool                `json:"running"`
 	// Failures counts the consecutive failed scheduled runs (the retry
@@ -151,9 +151,9 @@ type Status struct {
 	Integrity *AuditSummary `json:"integrity,omitempty"`
 }
 
-// TestOutcome is the last connection test of a connector, shown with its
+// LastCheck is the last connection test of a connector, shown with its
 // status.
-type TestOutcome struct {
+type LastCheck struct {
 	At      time.Time `json:"at"`
 	OK      bool      `json:"ok"`
 	Summary string    `json:"summary"`
@@ -187,8 +187,8 @@ type RetryResult struct {
 	ObjectsQueued int64 `json:"objects_requeued"` // objects to be read again at the next run
 }
 
-// TestResult is the outcome of a connection test.
-type TestResult struct {
+// ConnectionCheck is the outcome of a connection test.
+type ConnectionCheck struct {
 	OK       bool            `json:"ok"`
 	Summary  string          `json:"summary"`
 	Checks   []Check         `json:"checks"`

@@ -373,7 +373,7 @@ func (a *App) CreateConnector(ctx context.Context, sc Scope, in connector.Connec
 	if err := a.lake.InsertConnector(ctx, &in, sealed); err != nil {
 		return nil, err
 	}
-	_ = a.lake.Audit(ctx, sc.Actor, in.Tenant, "connector.create", in.ID, in.Name)
+	_ = a.lake.LogAction(ctx, sc.Actor, in.Tenant, "connector.create", in.ID, in.Name)
 	out := in
 	return &out, nil
 }
@@ -523,7 +523,7 @@ func (a *App) UpdateConnector(ctx context.Context, sc Scope, id string, in conne
 	if err := a.lake.UpdateConnector(ctx, &in, sealed, ifVersion); err != nil {
 		return nil, err
 	}
-	_ = a.lake.Audit(ctx, sc.Actor, in.Tenant, "connector.edit", in.ID, in.Name)
+	_ = a.lake.LogAction(ctx, sc.Actor, in.Tenant, "connector.edit", in.ID, in.Name)
 	if sealed != "" {
 		in.SecretAccessKey = connector.NewSecret(connector.Masked)
 	}
@@ -551,7 +551,7 @@ func (a *App) SetEnabled(ctx context.Context, sc Scope, id string, enabled bool)
 	if enabled {
 		action = "connector.enable"
 	}
-	_ = a.lake.Audit(ctx, sc.Actor, c.Tenant, action, c.ID, c.Name)
+	_ = a.lake.LogAction(ctx, sc.Actor, c.Tenant, action, c.ID, c.Name)
 	return c, nil
 }
 
@@ -643,7 +643,7 @@ func (a *App) DeleteConnector(ctx context.Context, sc Scope, id string) error {
 	if err := a.lake.DeleteConnector(ctx, id); err != nil {
 		return err
 	}
-	_ = a.lake.Audit(ctx, sc.Actor, c.Tenant, "connector.delete", c.ID, c.Name)
+	_ = a.lake.LogAction(ctx, sc.Actor, c.Tenant, "connector.delete", c.ID, c.Name)
 	return nil
 }
 

@@ -44,7 +44,7 @@ func (a *App) RetryQuarantine(ctx context.Context, sc Scope, connectorID string)
 	if res.ObjectsQueued, err = a.lake.RequeueObjects(ctx, connectorID); err != nil {
 		return res, err
 	}
-	_ = a.lake.Audit(ctx, sc.Actor, c.Tenant, "quarantine.retry", c.ID, c.Name)
+	_ = a.lake.LogAction(ctx, sc.Actor, c.Tenant, "quarantine.retry", c.ID, c.Name)
 	return res, nil
 }
 

@@ -136,7 +136,7 @@ func (a *App) AddRule(ctx context.Context, sc Scope, tenant string, yaml []byte)
 	if err := a.lake.ClearRuleFailure(ctx, t, r.ID); err != nil {
 		return nil, err
 	}
-	_ = a.lake.Audit(ctx, sc.Actor, t, "rule.add", r.ID, r.Title)
+	_ = a.lake.LogAction(ctx, sc.Actor, t, "rule.add", r.ID, r.Title)
 	return &RuleInfo{ID: r.ID, Title: r.Title, Level: r.Level, Service: r.Logsource.Service, Tenant: t, Enabled: true, Hunt: r.Hunt()}, nil
 }
 
@@ -206,7 +206,7 @@ func (a *App) SetRuleEnabled(ctx context.Context, sc Scope, tenant, id string, o
 		if err != nil {
 			return err
 		}
-		_ = a.lake.Audit(ctx, sc.Actor, t, map[bool]string{true: "rule.enable", false: "rule.disable"}[on], id, r.Title)
+		_ = a.lake.LogAction(ctx, sc.Actor, t, map[bool]string{true: "rule.enable", false: "rule.disable"}[on], id, r.Title)
 		return nil
 	}
 	return unknownRule(t, id)
@@ -247,7 +247,7 @@ func (a *App) DeleteRule(ctx context.Context, sc Scope, tenant, id string) error
 	if err := a.lake.ClearRuleFailure(ctx, t, id); err != nil {
 		return err
 	}
-	_ = a.lake.Audit(ctx, sc.Actor, t, "rule.delete", id, "")
+	_ = a.lake.LogAction(ctx, sc.Actor, t, "rule.delete", id, "")
 	return nil
 }
 

@@ -55,7 +55,7 @@ func (a *App) SetWebhook(ctx context.Context, sc Scope, tenant, raw string) erro
 	if err := a.lake.SetWebhook(ctx, t, raw); err != nil {
 		return err
 	}
-	_ = a.lake.Audit(ctx, sc.Actor, t, "webhook.set", t, raw)
+	_ = a.lake.LogAction(ctx, sc.Actor, t, "webhook.set", t, raw)
 	return nil
 }
 

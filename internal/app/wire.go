@@ -10,11 +10,11 @@ import (
 // the client and the CLI need none of the storage behind them.
 type (
 	Status           = apiv1.Status
-	TestOutcome      = apiv1.TestOutcome
+	LastCheck        = apiv1.LastCheck
 	AuditSummary     = apiv1.AuditSummary
 	RunResult        = apiv1.RunResult
 	RetryResult      = apiv1.RetryResult
-	TestResult       = apiv1.TestResult
+	ConnectionCheck  = apiv1.ConnectionCheck
 	Check            = apiv1.Check
 	AccountResult    = apiv1.AccountResult
 	Found            = apiv1.Found

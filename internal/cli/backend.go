@@ -36,7 +36,7 @@ type backend interface {
 	Count(ctx context.Context, p client.SearchParams) (int64, error)
 	Quarantine(ctx context.Context, tenant, connectorID string, limit int) ([]apiv1.QuarantineItem, error)
 	RetryQuarantine(ctx context.Context, connectorID string) (*app.RetryResult, error)
-	Test(ctx context.Context, id string) (*app.TestResult, error)
+	Test(ctx context.Context, id string) (*app.ConnectionCheck, error)
 	Policy(ctx context.Context, id string, opt awspolicy.Options) (*awspolicy.Policies, error)
 	ExternalID(ctx context.Context, tenant string) (string, error)
 	CreateToken(ctx context.Context, tenant, name string) (string, error)

@@ -275,8 +275,8 @@ func (c *Client) RetryQuarantine(ctx context.Context, id string) (*apiv1.RetryRe
 }
 
 // Test runs a connector's connection test.
-func (c *Client) Test(ctx context.Context, id string) (*apiv1.TestResult, error) {
-	var out apiv1.TestResult
+func (c *Client) Test(ctx context.Context, id string) (*apiv1.ConnectionCheck, error) {
+	var out apiv1.ConnectionCheck
 	_, err := c.do(ctx, "POST", "/api/v1/connectors/"+url.PathEscape(id)+"/test", nil, &out)
 	return &out, err
 }

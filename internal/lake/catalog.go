@@ -311,8 +311,9 @@ func (l *Lake) ConnectorTotals(ctx context.Context, connectorID string) (Totals,
 	return t, nil
 }
 
-// Audit appends an audit entry.
-func (l *Lake) Audit(ctx context.Context, actor, tenant, action, target, detail string) error {
+// LogAction appends an entry to the actor log: who did what to which
+// object (the API's /api/v1/audit; not the digest audit).
+func (l *Lake) LogAction(ctx context.Context, actor, tenant, action, target, detail string) error {
 	_, err := l.db.ExecContext(ctx, `INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?)`, time.Now().UTC(), actor, tenant, action, target, detail)
 	if err != nil {
 		return fmt.Errorf("lake: audit: %w", err)
@@ -421,8 +422,8 @@ func (l *Lake) DeleteToken(ctx context.Context, id string) error {
 	return nil
 }
 
-// AuditEntry is one audit log line.
-type AuditEntry struct {
+// ActorEntry is one audit log line.
+type ActorEntry struct {
 	At     time.Time `json:"at"`
 	Actor  string    `json:"actor"`
 	Tenant string    `json:"tenant"`
@@ -431,8 +432,8 @@ type AuditEntry struct {
 	Detail string    `json:"detail"`
 }
 
-// AuditLog returns the newest audit entries, of one tenant when given.
-func (l *Lake) AuditLog(ctx context.Context, tenant string, limit int) ([]AuditEntry, error) {
+// ActorLog returns the newest actor log entries, of one tenant when given.
+func (l *Lake) ActorLog(ctx context.Context, tenant string, limit int) ([]ActorEntry, error) {
 	q := `SELECT "at", coalesce(actor,''), coalesce(tenant,''), action, coalesce(target,''), coalesce(detail,'') FROM audit`
 	var args []any
 	if tenant != "" {
@@ -446,9 +447,9 @@ func (l *Lake) AuditLog(ctx context.Context, tenant string, limit int) ([]AuditE
 		return nil, err
 	}
 	defer rows.Close()
-	var out []AuditEntry
+	var out []ActorEntry
 	for rows.Next() {
-		var e AuditEntry
+		var e ActorEntry
 		if err := rows.Scan(&e.At, &e.Actor, &e.Tenant, &e.Action, &e.Target, &e.Detail); err != nil {
 			return nil, err
 		}

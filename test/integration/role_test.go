@@ -65,10 +65,10 @@ func bucketPolicy(t *testing.T, perms awspolicy.Document, user, drop string) str
 	return string(b)
 }
 
-func testJSON(t *testing.T, data, name string) app.TestResult {
+func testJSON(t *testing.T, data, name string) app.ConnectionCheck {
 	t.Helper()
 	r := trawl(t, data, nil, "connector", "test", name, "--json")
-	var res app.TestResult
+	var res app.ConnectionCheck
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 		t.Fatalf("connector test --json: %v\n%s\n%s", err, r.stdout, r.stderr)
 	}
@@ -76,7 +76,7 @@ func testJSON(t *testing.T, data, name string) app.TestResult {
 }
 
 // failed returns the first failed check, in the result or an account.
-func failed(res app.TestResult) *app.Check {
+func failed(res app.ConnectionCheck) *app.Check {
 	for _, c := range res.Checks {
 		if !c.OK && !c.Skipped {
 			return &c

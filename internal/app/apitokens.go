@@ -45,7 +45,7 @@ func (a *App) CreateToken(ctx context.Context, sc Scope, tenant, name string) (s
 	if err := a.lake.InsertToken(ctx, t, HashToken(secret)); err != nil {
 		return "", nil, err
 	}
-	_ = a.lake.Audit(ctx, sc.Actor, tenant, "token.create", t.ID, name)
+	_ = a.lake.LogAction(ctx, sc.Actor, tenant, "token.create", t.ID, name)
 	return secret, &t, nil
 }
 
@@ -81,7 +81,7 @@ func (a *App) DeleteToken(ctx context.Context, sc Scope, id string) error {
 	if err := a.lake.DeleteToken(ctx, id); err != nil {
 		return err
 	}
-	_ = a.lake.Audit(ctx, sc.Actor, "", "token.delete", id, "")
+	_ = a.lake.LogAction(ctx, sc.Actor, "", "token.delete", id, "")
 	return nil
 }
 
@@ -104,12 +104,13 @@ func (a *App) CreateTenant(ctx context.Context, sc Scope, name string) error {
 	if err := a.lake.EnsureTenant(ctx, name); err != nil {
 		return err
 	}
-	_ = a.lake.Audit(ctx, sc.Actor, name, "tenant.create", name, "")
+	_ = a.lake.LogAction(ctx, sc.Actor, name, "tenant.create", name, "")
 	return nil
 }
 
-// Audit returns audit entries within the scope.
-func (a *App) Audit(ctx context.Context, sc Scope, limit int) ([]lake.AuditEntry, error) {
+// ActorLog returns the actor log (who did what; GET /api/v1/audit) within
+// the scope. The digest audit is AuditDigests.
+func (a *App) ActorLog(ctx context.Context, sc Scope, limit int) ([]lake.ActorEntry, error) {
 	if limit <= 0 || limit > 10000 {
 		limit = 200
 	}
@@ -117,5 +118,5 @@ func (a *App) Audit(ctx context.Context, sc Scope, limit int) ([]lake.AuditEntry
 	if !sc.Root {
 		t = sc.Tenant
 	}
-	return a.lake.AuditLog(ctx, t, limit)
+	return a.lake.ActorLog(ctx, t, limit)
 }

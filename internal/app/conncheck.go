@@ -89,13 +89,13 @@ type prober interface {
 // partition is named so (partitions are S3 prefixes).
 const testLease = "#test"
 
-// TestConnector checks, in order, that the endpoint is reachable (DNS,
+// CheckConnection checks, in order, that the endpoint is reachable (DNS,
 // proxy, TLS), the credentials are accepted, the prefix can be listed, the
 // newest object can be read (and decrypted, for SSE-KMS) and its first
 // record decodes. Failures are explained as the HTTP status they map to. A
 // wildcard connector is tested for every account found. One test runs at a
 // time; a second caller gets ErrBusy.
-func (a *App) TestConnector(ctx context.Context, sc Scope, id string) (*TestResult, error) {
+func (a *App) CheckConnection(ctx context.Context, sc Scope, id string) (*ConnectionCheck, error) {
 	c, err := a.GetConnector(ctx, sc, id)
 	if err != nil {
 		return nil, err
@@ -137,7 +137,7 @@ func (a *App) TestConnector(ctx context.Context, sc Scope, id string) (*TestResu
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	res := a.runTest(ctx, c)
-	_ = a.lake.Audit(ctx, sc.Actor, c.Tenant, "connector.test", c.ID, fmt.Sprintf("%s ok=%v", c.Name, res.OK))
+	_ = a.lake.LogAction(ctx, sc.Actor, c.Tenant, "connector.test", c.ID, fmt.Sprintf("%s ok=%v", c.Name, res.OK))
 	// The outcome is kept beside the connector's status, not in its run
 	// history: a test collects nothing.
 	a.recordTest(ctx, c.ID, res)
@@ -146,7 +146,7 @@ func (a *App) TestConnector(ctx context.Context, sc Scope, id string) (*TestResu
 
 // recommendPermissions replaces the generic advice of a 403 on list, read
 // or decrypt with the exact statement to add, from the policy generator.
-func recommendPermissions(res *TestResult, c *connector.Connector) {
+func recommendPermissions(res *ConnectionCheck, c *connector.Connector) {
 	if c.IsLocal() {
 		return
 	}
@@ -180,13 +180,13 @@ func failCheck(name string, err error) Check {
 	return ch
 }
 
-func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
-	res := &TestResult{}
+func (a *App) runTest(ctx context.Context, c *connector.Connector) *ConnectionCheck {
+	res := &ConnectionCheck{}
 	add := func(ch Check) bool {
 		res.Checks = append(res.Checks, ch)
 		return ch.OK || ch.Skipped
 	}
-	finish := func() *TestResult {
+	finish := func() *ConnectionCheck {
 		recommendPermissions(res, c)
 		res.OK = true
 		for _, ch := range res.Checks {
@@ -487,19 +487,19 @@ func preview(rec *interflow.Record) map[string]any {
 
 func testKey(id string) string { return "test:" + id }
 
-func (a *App) recordTest(ctx context.Context, id string, res *TestResult) {
-	b, _ := json.Marshal(TestOutcome{At: time.Now().UTC(), OK: res.OK, Summary: res.Summary})
+func (a *App) recordTest(ctx context.Context, id string, res *ConnectionCheck) {
+	b, _ := json.Marshal(LastCheck{At: time.Now().UTC(), OK: res.OK, Summary: res.Summary})
 	if err := a.lake.SetMeta(context.WithoutCancel(ctx), testKey(id), string(b)); err != nil {
 		a.log.Warn("could not record the test outcome", "connector", id, "err", err)
 	}
 }
 
-func (a *App) lastTest(ctx context.Context, id string) *TestOutcome {
+func (a *App) lastTest(ctx context.Context, id string) *LastCheck {
 	v, err := a.lake.Meta(ctx, testKey(id))
 	if err != nil || v == "" {
 		return nil
 	}
-	var t TestOutcome
+	var t LastCheck
 	if json.Unmarshal([]byte(v), &t) != nil {
 		return nil
 	}
