@@ -1,9 +1,14 @@
 package integration
 
 import (
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,5 +91,84 @@ func TestCollectOnceWindow(t *testing.T) {
 	}
 	if n := count(t, data, "--from", "-7d"); n != want+want2 {
 		t.Errorf("the lake holds %d records after both windows, want %d", n, want+want2)
+	}
+}
+
+// makeDemo starts `make demo ARGS="--addr addr"` from the repository root,
+// running the test's binary (GO=true skips the build), in its own process
+// group so that trawl, make's child, is stopped with it. done receives
+// make's exit code.
+func makeDemo(t *testing.T, data, addr string) (done chan int, out *syncBuffer) {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(root, trawlBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("make", "-s", "-C", root, "demo", "GO=true", "BIN="+rel, "ARGS=--addr "+addr)
+	cmd.Env = append(os.Environ(), dataEnv(t, data)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out = &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited, done := make(chan struct{}), make(chan int, 1)
+	go func() {
+		_ = cmd.Wait()
+		done <- cmd.ProcessState.ExitCode()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			t.Error("make demo did not end on SIGKILL")
+		}
+	})
+	return done, out
+}
+
+// TestMakeDemoTakesAnAddress: `make demo ARGS="--addr …"` serves the demo
+// on that address; with the address taken it fails at once, before
+// collecting anything, saying how to pass another one.
+func TestMakeDemoTakesAnAddress(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	data := t.TempDir()
+	done, out := makeDemo(t, data, busy.Addr().String())
+	select {
+	case code := <-done:
+		if code == 0 || !strings.Contains(out.String(), `make demo ARGS="--addr`) || strings.Contains(out.String(), "collected") {
+			t.Errorf("make demo on a taken address: exit %d; want a failure before collecting that says how to pass --addr:\n%s", code, out.String())
+		}
+	case <-time.After(time.Minute):
+		t.Errorf("make demo on a taken address did not exit within a minute:\n%s", out.String())
+	}
+
+	data = t.TempDir()
+	addr := freeAddr(t)
+	_, out = makeDemo(t, data, addr)
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(out.String(), "serving on http://"+addr) && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "serving on http://"+addr) {
+		t.Fatalf("make demo ARGS=\"--addr %s\" did not serve there:\n%s", addr, out.String())
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatalf("the demo on %s: %v", addr, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("the demo on %s answers /healthz with %d", addr, resp.StatusCode)
 	}
 }
