@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/testutil/pgserver"
 )
 
 // trailFolder writes a CloudTrail bucket folder (one account and region)
@@ -233,5 +235,86 @@ func TestDemoAlertsAreTheSameEveryTime(t *testing.T) {
 		if n != 2 {
 			t.Errorf("the demo raised %d alerts %s, want 2 (its two planted attacks):\n%s", n, want, strings.Join(one, "\n"))
 		}
+	}
+}
+
+// dirEntries lists a data directory's top-level names with their sizes.
+func dirEntries(t *testing.T, dir string) string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := info.Size()
+		if e.IsDir() {
+			size = 0
+		}
+		out = append(out, fmt.Sprintf("%s:%d", e.Name(), size))
+	}
+	return strings.Join(out, " ")
+}
+
+// pgTables counts the tables of a PostgreSQL database.
+func pgTables(t *testing.T, url string) int {
+	t.Helper()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestRefusedCatalogLeavesNoTrace: a data directory opened with a catalog
+// it is not bound to is refused, and the refusal changes nothing: an
+// embedded directory offered an empty PostgreSQL database, a migrated one
+// opened without --catalog (no new, empty trawl.db), and the migrated one
+// offered another, empty database (no schema created there).
+func TestRefusedCatalogLeavesNoTrace(t *testing.T) {
+	pg := pgserver.Start(t)
+	data := t.TempDir()
+	embedded := []string{"TRAWL_CATALOG="} // even under TRAWL_TEST_CATALOG=postgres
+	if r := trawl(t, data, embedded, "connector", "add", "--name", "trail", "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "refusals",
+		"--prefix", "AWSLogs/"+acct+"/CloudTrail", "--endpoint", "file://"+t.TempDir()); r.code != 0 {
+		t.Fatalf("connector add: %s", r.stderr)
+	}
+	other := pg.Database(t)
+	refused := func(what string, env []string, args ...string) {
+		t.Helper()
+		before := dirEntries(t, data)
+		r := trawl(t, data, env, append([]string{"connector", "list"}, args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, "catalog") {
+			t.Errorf("%s: exit %d, %q; want 1 and a message naming the catalog to use", what, r.code, r.stderr)
+		}
+		if after := dirEntries(t, data); after != before {
+			t.Errorf("%s changed the data directory:\nbefore %s\nafter  %s", what, before, after)
+		}
+		if n := pgTables(t, other); n != 0 {
+			t.Errorf("%s left %d tables in the refused database", what, n)
+		}
+	}
+	refused("an embedded directory with --catalog "+other, embedded, "--catalog", other)
+
+	first := pg.Database(t)
+	if r := trawl(t, data, embedded, "catalog", "migrate", "--to", first); r.code != 0 {
+		t.Fatalf("migrate: %s", r.stderr)
+	}
+	refused("the migrated directory without --catalog", embedded)
+	if _, err := os.Stat(filepath.Join(data, "trawl.db")); err == nil {
+		t.Error("a refused open left a new, empty trawl.db")
+	}
+	refused("the migrated directory with another database", embedded, "--catalog", other)
+	if out := mustTrawl(t, data, "connector", "list", "--catalog", first); !strings.Contains(out, "trail") {
+		t.Errorf("with its own catalog the directory lists:\n%s", out)
 	}
 }
