@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/gen"
 	"github.com/trawlhq/trawl/internal/testutil/pgserver"
+	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
 // trailFolder writes a CloudTrail bucket folder (one account and region)
@@ -316,5 +318,52 @@ func TestRefusedCatalogLeavesNoTrace(t *testing.T) {
 	refused("the migrated directory with another database", embedded, "--catalog", other)
 	if out := mustTrawl(t, data, "connector", "list", "--catalog", first); !strings.Contains(out, "trail") {
 		t.Errorf("with its own catalog the directory lists:\n%s", out)
+	}
+}
+
+// TestS3LakeCreatesItsBucket: `trawl serve --lake s3://BUCKET/PREFIX` on a
+// bucket that does not exist creates it when the credentials may, and its
+// segments land there; with credentials that may not, it exits 1 saying
+// which bucket to create, in which region, and the permission to grant,
+// and creates nothing.
+func TestS3LakeCreatesItsBucket(t *testing.T) {
+	pg := pgserver.Start(t)
+	srv := s3server.Start(t)
+	objs, want := trailObjects(29, 1, 6)
+	bucket(t, srv, "logs", objs)
+	srv.CreateUserRole(context.Background(), t, "LAKEREADONLYUSER01", "lake-limited-secret-key-for-tests", "user")
+	lake := []string{"--lake", "s3://trawl-lake/segments", "--lake-endpoint", srv.Endpoint, "--lake-path-style", "--lake-region", "us-east-1"}
+	limited := []string{"AWS_ACCESS_KEY_ID=LAKEREADONLYUSER01", "AWS_SECRET_ACCESS_KEY=lake-limited-secret-key-for-tests", "TRAWL_CATALOG=" + pg.Database(t)}
+	r := trawl(t, t.TempDir(), limited, append([]string{"serve", "--addr", freeAddr(t)}, lake...)...)
+	if r.code != 1 || contains("trawl-lake", "us-east-1", "s3:CreateBucket", "create-bucket")(r.stdout, r.stderr) != "" {
+		t.Errorf("serve on a missing lake bucket without the right to create it: exit %d\n%s%s\nwant 1 naming the bucket, the region and s3:CreateBucket", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(srv.Dir, "trawl-lake")); err == nil {
+		t.Fatal("the bucket was created with credentials that may not")
+	}
+
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	t.Setenv("TRAWL_CATALOG", pg.Database(t))
+	data := t.TempDir()
+	cmd := launchServe(t, freeAddr(t), data, append(lake, "--no-schedule")...)
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if _, err := os.Stat(filepath.Join(srv.Dir, "trawl-lake")); err != nil {
+		t.Fatalf("serve started, but the lake's bucket was not created: %v", err)
+	}
+	addConnector(t, srv, data, "trail", "logs", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
+	mustTrawl(t, data, "collect", "--once", "trail")
+	if n := count(t, data); n != len(want) {
+		t.Errorf("count %d, want %d", n, len(want))
+	}
+	segs := 0
+	filepath.WalkDir(filepath.Join(srv.Dir, "trawl-lake", "segments"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".parquet") {
+			segs++
+		}
+		return nil
+	})
+	if segs == 0 {
+		t.Error("no segment in the created bucket")
 	}
 }
