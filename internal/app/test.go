@@ -179,7 +179,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
 		}
 		res.Summary = "Success: Trawl can list, read and decode this connector's logs"
 		if len(res.Accounts) > 0 {
-			res.Summary += fmt.Sprintf(" in all %d accounts", len(res.Accounts))
+			res.Summary += " in " + allOf(len(res.Accounts), "account")
 		}
 		return res
 	}
@@ -230,7 +230,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
 	}
 	wildcard := strings.Contains(full.Prefix, "*")
 	if !wildcard {
-		add(Check{Name: "list", OK: true, Detail: fmt.Sprintf("%d partitions found (%s)", len(disc.Partitions), describe(disc.Partitions))})
+		add(Check{Name: "list", OK: true, Detail: fmt.Sprintf("%s found (%s)", Plural(len(disc.Partitions), "partition"), describe(disc.Partitions))})
 		checks, preview, key := a.readCheck(ctx, tb, full, disc.Partitions)
 		for _, ch := range checks {
 			add(ch)
@@ -238,7 +238,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *TestResult {
 		res.Preview, res.Object = preview, key
 		return finish()
 	}
-	add(Check{Name: "list", OK: true, Detail: fmt.Sprintf("%d accounts found: %s", len(disc.Accounts), strings.Join(disc.Accounts, ", "))})
+	add(Check{Name: "list", OK: true, Detail: fmt.Sprintf("%s found: %s", Plural(len(disc.Accounts), "account"), strings.Join(disc.Accounts, ", "))})
 	for _, acct := range disc.Accounts {
 		var parts []prefix.Partition
 		for _, p := range disc.Partitions {
@@ -327,10 +327,18 @@ func (a *App) readCheck(ctx context.Context, b testBucket, c *connector.Connecto
 	}
 	if firstBad != nil {
 		d := &firstBad[len(firstBad)-1]
-		d.Explanation = fmt.Sprintf("none of the %d newest objects that hold data could be decoded (%s): %s", len(bad), strings.Join(bad, ", "), d.Explanation)
+		none := fmt.Sprintf("none of the %d newest objects that hold data could be decoded", len(bad))
+		if len(bad) == 1 {
+			none = "the newest object that holds data could not be decoded"
+		}
+		d.Explanation = fmt.Sprintf("%s (%s): %s", none, strings.Join(bad, ", "), d.Explanation)
 		return firstBad, nil, bad[0]
 	}
-	lastEmpty[len(lastEmpty)-1].Detail = fmt.Sprintf("the %d newest objects are readable but hold no records (AWS writes empty files when there is no activity); nothing to decode yet", len(empty))
+	empties := fmt.Sprintf("the %d newest objects are readable but hold no records", len(empty))
+	if len(empty) == 1 {
+		empties = "the newest object is readable but holds no records"
+	}
+	lastEmpty[len(lastEmpty)-1].Detail = empties + " (AWS writes empty files when there is no activity); nothing to decode yet"
 	return lastEmpty, nil, empty[len(empty)-1]
 }
 
@@ -480,4 +488,20 @@ func (a *App) lastTest(ctx context.Context, id string) *TestOutcome {
 		return nil
 	}
 	return &t
+}
+
+// Plural counts a noun in words: "1 account", "3 accounts".
+func Plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// allOf is "its one account" or "all 3 accounts".
+func allOf(n int, noun string) string {
+	if n == 1 {
+		return "its one " + noun
+	}
+	return "all " + Plural(n, noun)
 }

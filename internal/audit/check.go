@@ -33,7 +33,11 @@ func (h *hourCheck) result() lake.AuditResult {
 		r.Status = Missing
 	case h.noHash > 0:
 		r.Status = Unverifiable
-		h.broken = append(h.broken, fmt.Sprintf("%d listed files were collected before Trawl kept their hashes: their content cannot be compared", h.noHash))
+		were := "files were"
+		if h.noHash == 1 {
+			were = "file was"
+		}
+		h.broken = append(h.broken, fmt.Sprintf("%d listed %s collected before Trawl kept their hashes: their content cannot be compared", h.noHash, were))
 	default:
 		r.Status = Verified
 	}
@@ -244,17 +248,43 @@ func unlisted(ctx context.Context, c *connector.Connector, st Store, listed map[
 	var out []lake.AuditResult
 	for sl, keys := range groups {
 		sort.Strings(keys)
+		late := sl.hour.Add(3 * time.Hour).Before(time.Now())
 		if i, ok := index[sl]; ok {
-			results[i].Unlisted = keys
+			// The hour's digest verified, but it holds files no digest
+			// vouches for: not verified (that would say every file of the
+			// hour is AWS's), unlisted until a digest may still list them.
+			r := &results[i]
+			r.Unlisted = keys
+			if r.Status == Verified {
+				r.Status, r.Reason = Unlisted, joinReasons(r.Reason, filesNoun(len(keys))+" delivered in this hour in no digest yet (the next hour's digest may list them)")
+				if late {
+					r.Status, r.Reason = Unverifiable, joinReasons(r.Reason, "no digest lists them: CloudTrail did not deliver them, so check who wrote them")
+				}
+			}
 			continue
 		}
 		r := lake.AuditResult{ConnectorID: c.ID, Account: sl.account, Region: sl.region, Hour: sl.hour, Unlisted: keys, Status: Unlisted,
 			Reason: "no digest lists these files yet (CloudTrail delivers an hour's digest within the next hour)"}
-		if sl.hour.Add(3 * time.Hour).Before(time.Now()) {
+		if late {
 			r.Status = Unverifiable
 			r.Reason = "no digest lists these files: is log file validation on for this trail, and are its digests under " + DigestPrefix(c.Prefix) + "?"
 		}
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// filesNoun counts log files in words: "1 collected file", "3 collected files".
+func filesNoun(n int) string {
+	if n == 1 {
+		return "1 collected file"
+	}
+	return fmt.Sprintf("%d collected files", n)
+}
+
+func joinReasons(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }

@@ -75,7 +75,7 @@ func cmdAudit(ctx context.Context, g *globals, args []string) error {
 		bad += len(r.Missing) + len(r.Altered)
 	}
 	if bad > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("audit: %d log files missing or altered", bad)}
+		return &exitError{code: 1, msg: fmt.Sprintf("audit: %s missing or altered", app.Plural(bad, "log file"))}
 	}
 	return nil
 }
@@ -94,7 +94,7 @@ func printAudit(g *globals, rs []app.AuditResult) {
 			detail = append(detail, "altered "+k)
 		}
 		if len(r.Unlisted) > 0 {
-			detail = append(detail, fmt.Sprintf("%d unlisted", len(r.Unlisted)))
+			detail = append(detail, app.Plural(len(r.Unlisted), "collected file")+" in no digest")
 		}
 		if r.Reason != "" {
 			detail = append(detail, r.Reason)
@@ -102,6 +102,6 @@ func printAudit(g *globals, rs []app.AuditResult) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Connector, r.Account, r.Region, r.Hour.Format("2006-01-02 15:04"), r.Status, r.Files, strings.Join(detail, "; "))
 	}
 	tw.Flush()
-	fmt.Fprintf(g.stdout, "%d hours: %d verified, %d missing, %d altered, %d unlisted, %d unverifiable\n", len(rs),
+	fmt.Fprintf(g.stdout, "%s: %d verified, %d missing, %d altered, %d unlisted, %d unverifiable\n", app.Plural(len(rs), "hour"),
 		counts["verified"], counts["missing"], counts["altered"], counts["unlisted"], counts["unverifiable"])
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/lake"
 )
 
@@ -75,7 +76,7 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 		}
 	}
 	if failed > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d connectors failed", failed, len(results))}
+		return &exitError{code: 1, msg: fmt.Sprintf("%d of %s failed", failed, app.Plural(len(results), "connector"))}
 	}
 	return nil
 }

@@ -367,3 +367,135 @@ func TestS3LakeCreatesItsBucket(t *testing.T) {
 		t.Error("no segment in the created bucket")
 	}
 }
+
+// genTrail writes `trawl gen --digests` into a folder and adds a connector
+// for its CloudTrail prefix; it returns the folder's bucket path, the
+// public key file and the prefix.
+func genTrail(t *testing.T, data, name string) (bucketDir, keys, prefix string) {
+	t.Helper()
+	src := t.TempDir()
+	keys = filepath.Join(t.TempDir(), "keys.json")
+	var m gen.Manifest
+	if err := json.Unmarshal([]byte(mustTrawl(t, data, "gen", "--out", src, "--bucket", "gen-trail", "--objects", "6", "--records", "5",
+		"--digests", "--public-keys-out", keys)), &m); err != nil {
+		t.Fatal(err)
+	}
+	mustTrawl(t, data, "connector", "add", "--name", name, "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "gen-trail",
+		"--prefix", m.Prefixes["cloudtrail"], "--endpoint", "file://"+src, "--start", "-72h")
+	return filepath.Join(src, "gen-trail"), keys, m.Prefixes["cloudtrail"]
+}
+
+// TestAuditUnlistedHourIsNotVerified: an hour whose digest verifies but
+// that also holds a collected log file no digest lists is not shown
+// `verified`: the table's row, its detail and the summary's counts agree
+// (the file is AWS's only once a digest lists it).
+func TestAuditUnlistedHourIsNotVerified(t *testing.T) {
+	data := t.TempDir()
+	dir, keys, _ := genTrail(t, data, "trail")
+	// A log file no digest lists, delivered in an hour that has a digest:
+	// a copy of a listed one under a name of its own, with its time.
+	var listed string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.Contains(p, "CloudTrail-Digest") && strings.HasSuffix(p, ".json.gz") && listed == "" {
+			listed = p
+		}
+		return nil
+	})
+	if listed == "" {
+		t.Fatal("gen wrote no CloudTrail log file")
+	}
+	body, err := os.ReadFile(listed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := listed[:strings.LastIndex(listed, "_")] + "_0000000000unlist.json.gz"
+	at := keyTime(t, listed)
+	if err := os.WriteFile(extra, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{listed, extra} { // delivered in the hour their names give
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustTrawl(t, data, "collect", "--once")
+	r := trawl(t, data, nil, "audit", "--public-keys", keys, "--from", "-24h")
+	if r.code != 0 {
+		t.Fatalf("audit exit %d: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	counts := map[string]int{}
+	found := false
+	for _, l := range lines[1 : len(lines)-1] {
+		f := strings.Fields(l)
+		counts[f[5]]++
+		if strings.Contains(l, "no digest") || strings.Contains(l, " unlisted") { // (the detail's words before this change)
+			found = true
+			if f[5] == "verified" {
+				t.Errorf("an hour holding a file no digest lists is shown verified: %s", l)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no hour shows the unlisted file:\n%s", r.stdout)
+	}
+	summary := lines[len(lines)-1]
+	for _, st := range []string{"verified", "unlisted", "unverifiable"} {
+		if !strings.Contains(summary, fmt.Sprintf(" %d %s", counts[st], st)) {
+			t.Errorf("the summary %q disagrees with the rows: %d %s", summary, counts[st], st)
+		}
+	}
+	if len(lines) == 3 && !strings.HasPrefix(summary, "1 hour:") || strings.Contains(r.stdout, " 1 collected files") {
+		t.Errorf("counts of one in the plural:\n%s", r.stdout)
+	}
+}
+
+// TestConnectorMessagesOfOne: what `trawl connector test` and `connector
+// policy` print of a one-account organization trail: counts of one in
+// the singular, the Organization's folder listed once in the policy, and
+// a trust policy asked of a keys connector refused with exit 1, saying
+// what it uses and what to do.
+func TestConnectorMessagesOfOne(t *testing.T) {
+	data := t.TempDir()
+	dir, _, _ := genTrail(t, data, "unused")
+	src := filepath.Dir(dir)
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("a-secret-key\n"), 0o600)
+	mustTrawl(t, data, "connector", "add", "--name", "org", "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "gen-trail",
+		"--prefix", "AWSLogs/*/CloudTrail", "--endpoint", "file://"+src, "--start", "-72h")
+	out := mustTrawl(t, data, "connector", "test", "org")
+	if !strings.Contains(out, "1 account found") || !strings.Contains(out, "in its one account") || strings.Contains(out, "1 accounts") {
+		t.Errorf("connector test of a one-account prefix:\n%s", out)
+	}
+
+	mustTrawl(t, data, "connector", "add", "--name", "keys", "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "org-trail",
+		"--prefix", "AWSLogs/o-abc123defg/*/CloudTrail", "--access-key-id", "AKIAABCDEFGHIJKLMNOP", "--secret-access-key-file", secret,
+		"--region", "us-east-1")
+	var perms struct {
+		Statement []struct {
+			Sid       string                         `json:"Sid"`
+			Condition map[string]map[string][]string `json:"Condition"`
+		}
+	}
+	if err := json.Unmarshal([]byte(mustTrawl(t, data, "connector", "policy", "keys", "--part", "permissions")), &perms); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	n := 0
+	for _, st := range perms.Statement {
+		for _, p := range st.Condition["StringLike"]["s3:prefix"] {
+			n++
+			if seen[p] {
+				t.Errorf("%s lists %s twice under s3:prefix", st.Sid, p)
+			}
+			seen[p] = true
+		}
+	}
+	if n == 0 || !seen["AWSLogs/o-abc123defg/"] {
+		t.Errorf("the list statement does not let Trawl discover the accounts: %v", seen)
+	}
+	r := trawl(t, data, nil, "connector", "policy", "keys", "--part", "trust")
+	if r.code != 1 || contains("access key", "--part permissions", "--credentials role")(r.stdout, r.stderr) != "" {
+		t.Errorf("trust policy of a keys connector: exit %d %q; want 1 saying it uses an access key and what to do", r.code, r.stderr)
+	}
+}
