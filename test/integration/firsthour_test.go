@@ -499,3 +499,32 @@ func TestConnectorMessagesOfOne(t *testing.T) {
 		t.Errorf("trust policy of a keys connector: exit %d %q; want 1 saying it uses an access key and what to do", r.code, r.stderr)
 	}
 }
+
+// TestShortAccessKeysForS3CompatibleStores: an S3-compatible store's own
+// key form (here a two-character access key on versitygw; MinIO's are as
+// short as three) is accepted with a custom --endpoint and collects; the
+// AWS form (16 to 128 letters and digits) is still required without one,
+// and the refusal names the field and --endpoint.
+func TestShortAccessKeysForS3CompatibleStores(t *testing.T) {
+	srv := s3server.Start(t)
+	srv.CreateUserRole(context.Background(), t, "mk", "short-key-store-secret-01", "userplus")
+	objs, want := trailObjects(31, 2, 5)
+	srv.FillAs(t, "mk", "short-key-store-secret-01", "own-logs", objs)
+	data := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("short-key-store-secret-01\n"), 0o600)
+	add := func(name string, extra ...string) result {
+		return trawl(t, data, nil, append([]string{"connector", "add", "--name", name, "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "own-logs",
+			"--prefix", "AWSLogs/" + acct + "/CloudTrail", "--access-key-id", "mk", "--secret-access-key-file", secret, "--start", "-72h"}, extra...)...)
+	}
+	if r := add("aws"); r.code != 1 || contains("access_key_id", "16 to 128", "endpoint")(r.stdout, r.stderr) != "" {
+		t.Errorf("a two-character key for AWS: exit %d %q; want 1 naming access_key_id, the AWS form and the endpoint", r.code, r.stderr)
+	}
+	if r := add("store", "--endpoint", srv.Endpoint, "--path-style"); r.code != 0 {
+		t.Fatalf("a two-character key for an S3-compatible store: exit %d %s", r.code, r.stderr)
+	}
+	out := mustTrawl(t, data, "collect", "--once", "store")
+	if got := collectRow(t, out, "store")["RECORDS"]; got != strconv.Itoa(len(want)) {
+		t.Errorf("collected %s records with the short key, want %d\n%s", got, len(want), out)
+	}
+}
