@@ -528,3 +528,38 @@ func TestShortAccessKeysForS3CompatibleStores(t *testing.T) {
 		t.Errorf("collected %s records with the short key, want %d\n%s", got, len(want), out)
 	}
 }
+
+// TestREADMEListsTheDataDirectory: every file a running server keeps in
+// its data directory (after a collect) is named in the README's "Data
+// directory" section, so an operator knows what to back up and keep.
+func TestREADMEListsTheDataDirectory(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	start := strings.Index(section, "\n## Data directory")
+	if start < 0 {
+		t.Fatal("README has no Data directory section")
+	}
+	section = section[start+1:]
+	section = section[:strings.Index(section, "\n### ")]
+	data := t.TempDir()
+	genTrail(t, data, "trail")
+	stop := startServe(t, data, "--no-schedule")
+	defer stop()
+	mustTrawl(t, data, "collect", "--once")
+	es, err := os.ReadDir(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		name := e.Name()
+		if e.IsDir() {
+			name += "/"
+		}
+		if !strings.Contains(section, "`"+name+"`") {
+			t.Errorf("the data directory holds %s; README's Data directory section does not name it", name)
+		}
+	}
+}
