@@ -316,8 +316,8 @@ func (a *App) readCheck(ctx context.Context, b testBucket, c *connector.Connecto
 			continue
 		case records != 0 || !last.OK:
 			if len(bad) > 0 && last.OK {
-				checks[len(checks)-1].Detail += fmt.Sprintf("; %d newer object(s) could not be decoded and will be quarantined with the reason (trawl quarantine list): %s",
-					len(bad), strings.Join(bad, ", "))
+				checks[len(checks)-1].Detail += fmt.Sprintf("; %s could not be decoded and will be quarantined with the reason (trawl quarantine list): %s",
+					Plural(len(bad), "newer object"), strings.Join(bad, ", "))
 			}
 			return checks, preview, obj.Key
 		}
