@@ -12,7 +12,7 @@ import (
 
 func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	fs := newFlags(g, "collect")
-	once := fs.Bool("once", false, "run one collection pass and exit (or --backfill)")
+	once := fs.Bool("once", false, "run one collection pass and exit (with --from/--to: over that window only)")
 	tenant := fs.String("tenant", "", "tenant of the named connectors")
 	backfill := fs.Bool("backfill", false, "re-collect a past window (--from, --to) without creating duplicates")
 	from := fs.String("from", "", "collect only objects delivered from this time (RFC3339, a date, or a duration back such as -7d): a backfill of the window, whatever was collected before")

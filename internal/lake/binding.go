@@ -48,8 +48,8 @@ func checkEmbeddedBinding(path, catalog string) error {
 	if _, err := os.Stat(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	return fmt.Errorf("lake: the data directory %s belongs to catalog %s, which is not embedded (there is no %s: it was migrated): "+
-		"open it with the catalog it was migrated to (--catalog URL or TRAWL_CATALOG)", dir, have, filepath.Base(path))
+	return fmt.Errorf("lake: the data directory %s belongs to catalog %s, which is not embedded (there is no %s: the directory was used with --catalog, or its catalog was migrated): "+
+		"open it with that catalog (--catalog URL or TRAWL_CATALOG)", dir, have, filepath.Base(path))
 }
 
 // checkBinding refuses a catalog the data directory is not bound to (or,

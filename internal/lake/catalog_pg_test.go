@@ -276,7 +276,7 @@ func TestRefusedCatalogChangesNothing(t *testing.T) {
 	if _, err := MigrateCatalog(ctx, embedded, first, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(ctx, embedded, Options{}); err == nil || !strings.Contains(err.Error(), "migrated") {
+	if _, err := Open(ctx, embedded, Options{}); err == nil || !strings.Contains(err.Error(), "--catalog URL") {
 		t.Errorf("opened without its migrated catalog: %v", err)
 	}
 	if _, err := os.Stat(embedded); err == nil {
