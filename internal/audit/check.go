@@ -256,10 +256,11 @@ func unlisted(ctx context.Context, c *connector.Connector, st Store, listed map[
 			r := &results[i]
 			r.Unlisted = keys
 			if r.Status == Verified {
-				r.Status, r.Reason = Unlisted, joinReasons(r.Reason, filesNoun(len(keys))+" delivered in this hour in no digest yet (the next hour's digest may list them)")
+				status, why := Unlisted, " delivered in this hour in no digest yet (the next hour's digest may list them)"
 				if late {
-					r.Status, r.Reason = Unverifiable, joinReasons(r.Reason, "no digest lists them: CloudTrail did not deliver them, so check who wrote them")
+					status, why = Unverifiable, " delivered in this hour in no digest: CloudTrail has not vouched for them, so check who wrote them"
 				}
+				r.Status, r.Reason = status, joinReasons(r.Reason, filesNoun(len(keys))+why)
 			}
 			continue
 		}
