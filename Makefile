@@ -9,10 +9,12 @@ BIN := bin/trawl
 build:
 	$(GO) build -o $(BIN) ./cmd/trawl
 
-# Runs the demo: a sample CloudTrail bucket in a local folder, collected,
-# searchable in the console at http://127.0.0.1:8080.
+# Runs the demo: sample CloudTrail, VPC flow and WAF buckets in a local
+# folder, collected, searchable in the console at http://127.0.0.1:8080.
+# ARGS go to `trawl demo`: make demo ARGS="--addr 127.0.0.1:18080".
+ARGS ?=
 demo: build
-	./$(BIN) demo
+	./$(BIN) demo $(ARGS)
 
 # The full test suite, installing what it needs (versitygw).
 test:

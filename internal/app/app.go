@@ -184,6 +184,9 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--lake: %w", err)
 		}
+		if err := st.Ensure(ctx); err != nil {
+			return nil, fmt.Errorf("--lake %s: %w", opt.Lake, err)
+		}
 		lopt.Store = st
 	}
 	lk, err := lake.Open(ctx, filepath.Join(opt.DataDir, DBFile), lopt)

@@ -46,11 +46,11 @@ func found(c *connector.Connector, d *prefix.Discovery) *Found {
 // foundLine says in one line what the connector collects and leaves out.
 func foundLine(f *Found) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s, %s", plural(len(f.Accounts), "account"), plural(len(f.Regions), "region"))
+	fmt.Fprintf(&b, "%s, %s", Plural(len(f.Accounts), "account"), Plural(len(f.Regions), "region"))
 	if len(f.Regions) > 0 {
 		fmt.Fprintf(&b, " (%s)", strings.Join(f.Regions, ", "))
 	}
-	fmt.Fprintf(&b, ", %s collected (%s)", plural(f.FolderCount, "folder"), describeOf(f.Folders, f.FolderCount))
+	fmt.Fprintf(&b, ", %s collected (%s)", Plural(f.FolderCount, "folder"), describeOf(f.Folders, f.FolderCount))
 	if len(f.Excluded) > 0 {
 		var left []string
 		for _, e := range f.Excluded {
@@ -65,13 +65,6 @@ func foundLine(f *Found) string {
 		fmt.Fprintf(&b, "; no folder for the listed regions %s", strings.Join(f.MissingRegions, ", "))
 	}
 	return b.String()
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // testBucket is what a connection test needs beyond collection.
@@ -205,7 +198,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *ConnectionCh
 		}
 		res.Summary = "Success: Trawl can list, read and decode this connector's logs"
 		if len(res.Accounts) > 0 {
-			res.Summary += " in " + plural(len(res.Accounts), "account")
+			res.Summary += " in " + allOf(len(res.Accounts), "account")
 		}
 		return res
 	}
@@ -348,8 +341,8 @@ func (a *App) readCheck(ctx context.Context, b testBucket, c *connector.Connecto
 			continue
 		case records != 0 || !last.OK:
 			if len(bad) > 0 && last.OK {
-				checks[len(checks)-1].Detail += fmt.Sprintf("; %d newer object(s) could not be decoded and will be quarantined with the reason (trawl quarantine list): %s",
-					len(bad), strings.Join(bad, ", "))
+				checks[len(checks)-1].Detail += fmt.Sprintf("; %s could not be decoded and will be quarantined with the reason (trawl quarantine list): %s",
+					Plural(len(bad), "newer object"), strings.Join(bad, ", "))
 			}
 			return checks, preview, obj.Key
 		}
@@ -359,10 +352,18 @@ func (a *App) readCheck(ctx context.Context, b testBucket, c *connector.Connecto
 	}
 	if firstBad != nil {
 		d := &firstBad[len(firstBad)-1]
-		d.Explanation = fmt.Sprintf("none of the %d newest objects that hold data could be decoded (%s): %s", len(bad), strings.Join(bad, ", "), d.Explanation)
+		none := fmt.Sprintf("none of the %d newest objects that hold data could be decoded", len(bad))
+		if len(bad) == 1 {
+			none = "the newest object that holds data could not be decoded"
+		}
+		d.Explanation = fmt.Sprintf("%s (%s): %s", none, strings.Join(bad, ", "), d.Explanation)
 		return firstBad, nil, bad[0]
 	}
-	lastEmpty[len(lastEmpty)-1].Detail = fmt.Sprintf("the %d newest objects are readable but hold no records (AWS writes empty files when there is no activity); nothing to decode yet", len(empty))
+	empties := fmt.Sprintf("the %d newest objects are readable but hold no records", len(empty))
+	if len(empty) == 1 {
+		empties = "the newest object is readable but holds no records"
+	}
+	lastEmpty[len(lastEmpty)-1].Detail = empties + " (AWS writes empty files when there is no activity); nothing to decode yet"
 	return lastEmpty, nil, empty[len(empty)-1]
 }
 
@@ -504,4 +505,20 @@ func (a *App) lastTest(ctx context.Context, id string) *LastCheck {
 		return nil
 	}
 	return &t
+}
+
+// Plural counts a noun in words: "1 account", "3 accounts".
+func Plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// allOf is "its one account" or "all 3 accounts".
+func allOf(n int, noun string) string {
+	if n == 1 {
+		return "its one " + noun
+	}
+	return "all " + Plural(n, noun)
 }

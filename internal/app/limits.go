@@ -29,6 +29,9 @@ type TooManyError struct {
 }
 
 func (e *TooManyError) Error() string {
+	if e.Limit == 1 {
+		return "a query of this tenant is already running: wait for it to finish and try again"
+	}
 	return fmt.Sprintf("%d queries of this tenant are already running: wait for one to finish and try again", e.Limit)
 }
 

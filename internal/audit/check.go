@@ -54,7 +54,11 @@ func (h *hourCheck) result() lake.AuditResult {
 		r.Status = Missing
 	case h.files.noHash > 0:
 		r.Status = Unverifiable
-		h.breaks(NoHash, fmt.Sprintf("%d listed files were collected before Trawl kept their hashes: their content cannot be compared", h.files.noHash))
+		were := "files were"
+		if h.files.noHash == 1 {
+			were = "file was"
+		}
+		h.breaks(NoHash, fmt.Sprintf("%d listed %s collected before Trawl kept their hashes: their content cannot be compared", h.files.noHash, were))
 	default:
 		r.Status = Verified
 	}
@@ -293,17 +297,45 @@ func unlisted(ctx context.Context, a *partitionAudit, results []lake.AuditResult
 		for _, k := range keys {
 			kl.add(k)
 		}
+		late := sl.hour.Add(3 * time.Hour).Before(time.Now())
 		if i, ok := index[sl]; ok {
-			results[i].Unlisted, results[i].UnlistedMore = kl.keys, kl.more
+			// The hour's digest verified, but it holds files no digest
+			// vouches for: not verified (that would say every file of the
+			// hour is AWS's), unlisted until a digest may still list them.
+			r := &results[i]
+			r.Unlisted, r.UnlistedMore = kl.keys, kl.more
+			if r.Status == Verified {
+				status, why := Unlisted, " delivered in this hour in no digest yet (the next hour's digest may list them)"
+				if late {
+					status, why = Unverifiable, " delivered in this hour in no digest: CloudTrail has not vouched for them, so check who wrote them"
+					r.Kind = NoDigest
+				}
+				r.Status, r.Reason = status, joinReasons(r.Reason, filesNoun(len(keys))+why)
+			}
 			continue
 		}
 		r := lake.AuditResult{ConnectorID: c.ID, Account: sl.account, Region: sl.region, Hour: sl.hour, Unlisted: kl.keys, UnlistedMore: kl.more, Status: Unlisted,
 			Reason: "no digest lists these files yet (CloudTrail delivers an hour's digest within the next hour)"}
-		if sl.hour.Add(3 * time.Hour).Before(time.Now()) {
+		if late {
 			r.Status, r.Kind = Unverifiable, NoDigest
 			r.Reason = "no digest lists these files: is log file validation on for this trail, and are its digests under " + prefix.DigestPrefix(c.Prefix) + "?"
 		}
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// filesNoun counts log files in words: "1 collected file", "3 collected files".
+func filesNoun(n int) string {
+	if n == 1 {
+		return "1 collected file"
+	}
+	return fmt.Sprintf("%d collected files", n)
+}
+
+func joinReasons(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }

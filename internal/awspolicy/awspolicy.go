@@ -98,7 +98,9 @@ func For(c *connector.Connector, opt Options) (*Policies, error) {
 			return nil, fmt.Errorf("digest prefix %q: %w", d, err)
 		}
 		dl, do := dt.PolicyPatterns()
-		list, objects = append(list, dl...), append(objects, do...)
+		// Both lists start at the same folder (an Organization ID's,
+		// where the accounts are discovered): it is listed once.
+		list, objects = unique(append(list, dl...)), unique(append(objects, do...))
 	}
 	p := &Policies{Permissions: Document{Version: "2012-10-17"}}
 	ls := Statement{Sid: SidList, Effect: "Allow", Action: "s3:ListBucket", Resource: "arn:aws:s3:::" + c.Bucket}
@@ -133,6 +135,19 @@ func For(c *connector.Connector, opt Options) (*Policies, error) {
 		}}}
 	}
 	return p, nil
+}
+
+// unique drops repeated strings, keeping the first of each in place.
+func unique(ss []string) []string {
+	seen := map[string]bool{}
+	out := ss[:0]
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func oneOrMany(s []string) any {

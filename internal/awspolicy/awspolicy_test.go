@@ -47,6 +47,21 @@ func TestGoldens(t *testing.T) {
 			if err := json.Unmarshal(got, &back); err != nil {
 				t.Fatalf("not valid JSON: %v", err)
 			}
+			for _, st := range p.Permissions.Statement {
+				lists := [][]string{st.Condition["StringLike"]["s3:prefix"]}
+				if r, ok := st.Resource.([]string); ok {
+					lists = append(lists, r)
+				}
+				for _, l := range lists {
+					seen := map[string]bool{}
+					for _, v := range l {
+						if seen[v] {
+							t.Errorf("%s lists %s twice", st.Sid, v)
+						}
+						seen[v] = true
+					}
+				}
+			}
 			path := filepath.Join("testdata", c.name+".json")
 			if *update {
 				os.WriteFile(path, append(got, '\n'), 0o644)

@@ -69,7 +69,8 @@ func cmdAudit(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	if out.bad > 0 || out.tampered > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("audit: %d log files missing or altered, %d digests tampered with (a signature that does not verify or a broken chain)", out.bad, out.tampered)}
+		return &exitError{code: 1, msg: fmt.Sprintf("audit: %s missing or altered, %s tampered with (a signature that does not verify or a broken chain)",
+			app.Plural(out.bad, "log file"), app.Plural(out.tampered, "digest"))}
 	}
 	return nil
 }
@@ -137,7 +138,7 @@ func (p *auditPrinter) end() error {
 		return err
 	}
 	p.tw.Flush()
-	_, err := fmt.Fprintf(p.g.stdout, "%d hours: %d verified, %d missing, %d altered, %d unlisted, %d unverifiable\n", p.n,
+	_, err := fmt.Fprintf(p.g.stdout, "%s: %d verified, %d missing, %d altered, %d unlisted, %d unverifiable\n", app.Plural(p.n, "hour"),
 		p.counts["verified"], p.counts["missing"], p.counts["altered"], p.counts["unlisted"], p.counts["unverifiable"])
 	return err
 }
@@ -159,7 +160,7 @@ func auditDetail(r app.AuditResult) string {
 		detail = append(detail, fmt.Sprintf("and %d more altered", r.AlteredMore))
 	}
 	if n := len(r.Unlisted) + r.UnlistedMore; n > 0 {
-		detail = append(detail, fmt.Sprintf("%d unlisted", n))
+		detail = append(detail, app.Plural(n, "collected file")+" in no digest")
 	}
 	if r.Reason != "" {
 		detail = append(detail, r.Reason)

@@ -41,7 +41,7 @@ func cmdCatalog(ctx context.Context, g *globals, args []string) error {
 	}
 	sort.Strings(tables)
 	for _, t := range tables {
-		fmt.Fprintf(g.stdout, "%-20s %d rows\n", t, rep.Tables[t])
+		fmt.Fprintf(g.stdout, "%-20s %s\n", t, app.Plural(int(rep.Tables[t]), "row"))
 	}
 	fmt.Fprintf(g.stdout, "the catalog of %s is now in PostgreSQL; the embedded one was kept as %s\n"+
 		"run every command on this directory with --catalog (or TRAWL_CATALOG) set to the new URL\n",

@@ -4,15 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/lake"
 )
 
 func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	fs := newFlags(g, "collect")
-	once := fs.Bool("once", false, "run one collection pass and exit (required)")
+	once := fs.Bool("once", false, "run one collection pass and exit (with --from/--to: over that window only)")
 	tenant := fs.String("tenant", "", "tenant of the named connectors")
 	backfill := fs.Bool("backfill", false, "re-collect a past window (--from, --to) without creating duplicates")
-	from := fs.String("from", "", "backfill window start: RFC3339 or a duration back such as -7d")
-	to := fs.String("to", "", "backfill window end (default now)")
+	from := fs.String("from", "", "collect only objects delivered from this time (RFC3339, a date, or a duration back such as -7d): a backfill of the window, whatever was collected before")
+	to := fs.String("to", "", "end of the --from window (default now)")
 	asJSON := fs.Bool("json", false, "JSON output")
 	evaluate := fs.Bool("evaluate", true, "without a server: evaluate the detection rules over what was collected (--evaluate=false skips it)")
 	names, err := parse(g, fs, args)
@@ -25,8 +29,10 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	if *backfill && *from == "" {
 		return usageErr("--backfill needs --from (and optionally --to)")
 	}
-	if !*backfill && (*from != "" || *to != "") {
-		return usageErr("--from and --to go with --backfill")
+	// --once with a window is the backfill of that window: a security
+	// engineer asking for one pass over last Tuesday expects exactly that.
+	if err := checkWindow(*from, *to, time.Now()); err != nil {
+		return err
 	}
 	b, err := openBackend(ctx, g)
 	if err != nil {
@@ -76,7 +82,28 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 		}
 	}
 	if failed > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d connectors failed", failed, len(results))}
+		return &exitError{code: 1, msg: fmt.Sprintf("%d of %s failed", failed, app.Plural(len(results), "connector"))}
+	}
+	return nil
+}
+
+// checkWindow refuses a collection window that cannot be read, before any
+// connector runs, naming the flag to change.
+func checkWindow(from, to string, now time.Time) error {
+	var f, t time.Time
+	var err error
+	if from != "" {
+		if f, err = lake.ParseTime(from, now); err != nil {
+			return usageErr("--from: %v", err)
+		}
+	}
+	if to != "" {
+		if t, err = lake.ParseTime(to, now); err != nil {
+			return usageErr("--to: %v", err)
+		}
+	}
+	if from != "" && to != "" && !f.Before(t) {
+		return usageErr("--from %s is not before --to %s: give a window that starts before it ends", from, to)
 	}
 	return nil
 }

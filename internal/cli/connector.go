@@ -370,7 +370,11 @@ func connectorPolicy(ctx context.Context, g *globals, args []string) error {
 			doc = p.Permissions
 		case "trust":
 			if p.Trust == nil {
-				return usageErr("connector %s uses credentials %s: only a role has a trust policy", c.Name, c.Credentials)
+				// Not a usage error: the command is right, the connector
+				// is not a role's; say what it uses and what to do.
+				return &exitError{code: 1, msg: fmt.Sprintf("connector %s uses %s, not a role: only a role has a trust policy. "+
+					"Print its permissions with --part permissions, or make it assume a role with "+
+					"`trawl connector edit %s --credentials role --role-arn ARN`", c.Name, credentialKind(c), c.Name)}
 			}
 			doc = p.Trust
 		default:
@@ -381,6 +385,19 @@ func connectorPolicy(ctx context.Context, g *globals, args []string) error {
 		enc.SetEscapeHTML(false)
 		return enc.Encode(doc)
 	})
+}
+
+// credentialKind says, for a message, how a connector authenticates.
+func credentialKind(c *connector.Connector) string {
+	switch {
+	case c.IsLocal():
+		return "no credentials (it reads a local folder)"
+	case c.Credentials == connector.CredKeys:
+		return "an access key (credentials keys)"
+	case c.Credentials == "":
+		return "no credentials"
+	}
+	return "credentials " + c.Credentials
 }
 
 // connectorExternalID prints the tenant's generated external ID, to put in

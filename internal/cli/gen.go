@@ -39,9 +39,15 @@ const demoKeysFile = "cloudtrail-public-keys.json"
 
 // writeDemoBuckets writes, over the last day: two accounts of an
 // organization trail with attack-looking sequences and signed digest
-// files (the key in demoKeysFile), VPC flow logs with rejected scans, and
-// WAF logs with blocked injections.
+// files (the key in demoKeysFile), VPC flow logs with rejected scans (two
+// of them port scans the built-in rule counts), and WAF logs with blocked
+// injections (two of them bursts the built-in rule counts).
 func writeDemoBuckets(root string, now time.Time) (int, error) {
+	// On the hour, every demo lays its records out alike within the
+	// five-minute windows the rules count in: a demo started at 10:02 and
+	// one at 10:04 raise the same alerts (from now to the minute, an attack
+	// sequence straddled a window's end in one and not in the other).
+	now = now.UTC().Truncate(time.Hour)
 	spec := gen.CloudTrailSpec{Seed: 42, OrgID: "o-demo123456", Accounts: []string{"111122223333", "444455556666"},
 		Regions: []string{"us-east-1", "eu-west-1"}, Start: now.Add(-23 * time.Hour), Span: 22 * time.Hour,
 		Objects: 48, RecordsPerObj: 60, Attacks: true}
@@ -66,10 +72,10 @@ func writeDemoBuckets(root string, now time.Time) (int, error) {
 		return 0, err
 	}
 	var flows, wafs []gen.Object
-	for _, f := range gen.VPCFlow(gen.FlowSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", Start: spec.Start, Span: spec.Span, Objects: 96, RecordsPerObj: 100}) {
+	for _, f := range gen.VPCFlow(gen.FlowSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", Start: spec.Start, Span: spec.Span, Objects: 96, RecordsPerObj: 100, Scans: 2}) {
 		flows = append(flows, f.Object)
 	}
-	for _, w := range gen.WAF(gen.WAFSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", WebACL: "shop-acl", Start: spec.Start, Span: spec.Span, Objects: 48, RecordsPerObj: 50}) {
+	for _, w := range gen.WAF(gen.WAFSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", WebACL: "shop-acl", Start: spec.Start, Span: spec.Span, Objects: 48, RecordsPerObj: 50, Bursts: 2}) {
 		wafs = append(wafs, w.Object)
 	}
 	for bucket, objs := range map[string][]gen.Object{"demo-vpcflow-logs": flows, "demo-waf-logs": wafs} {

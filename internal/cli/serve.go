@@ -75,14 +75,17 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 		}
 		token = cluster
 	}
+	// The address is taken before the demo collects: a busy port fails at
+	// once, not after a minute of collecting.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (use --addr to pick another%s)", *addr, err, demoAddrHint(demo))
+	}
+	defer ln.Close()
 	if demo {
 		if err := setupDemo(ctx, g, a); err != nil {
 			return err
 		}
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (use --addr to pick another)", *addr, err)
 	}
 	// Timeouts bound what a slow or idle client holds; handlers that run
 	// as long as their work (collect, test) lift the write deadline.
@@ -132,6 +135,14 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 	_ = srv.Shutdown(shCtx)
 	<-schedDone
 	return nil
+}
+
+// demoAddrHint tells a `make demo` user how to pass --addr through make.
+func demoAddrHint(demo bool) string {
+	if !demo {
+		return ""
+	}
+	return `; with make: make demo ARGS="--addr 127.0.0.1:18080"`
 }
 
 func setupDemo(ctx context.Context, g *globals, a *app.App) error {

@@ -210,3 +210,30 @@ func TestRunOnAnyNode(t *testing.T) {
 		t.Fatalf("run_on %q accepted", c.RunOn)
 	}
 }
+
+// TestAccessKeyIDForm: AWS's form (16 to 128 letters and digits) without
+// an endpoint; an S3-compatible store's own (short, or with -.+@) with one.
+func TestAccessKeyIDForm(t *testing.T) {
+	for _, tc := range []struct {
+		key, endpoint string
+		ok            bool
+	}{
+		{"AKIAIOSFODNN7EXAMPLE", "", true},
+		{"minio", "", false},
+		{"AKIA-IOSFODNN7EXAMPLE", "", false},
+		{"minio", "http://127.0.0.1:9000", true},
+		{"ab", "https://s3.example.com", true},
+		{"svc.reader@ceph", "https://s3.example.com", true},
+		{"has space", "https://s3.example.com", false},
+		{"a/b", "https://s3.example.com", false},
+		{strings.Repeat("A", 129), "https://s3.example.com", false},
+	} {
+		c := valid()
+		c.AccessKeyID, c.Endpoint = tc.key, tc.endpoint
+		err := c.Validate()
+		bad := err != nil && strings.Contains(err.Error(), "access_key_id")
+		if bad == tc.ok {
+			t.Errorf("key %q, endpoint %q: %v (want ok %v)", tc.key, tc.endpoint, err, tc.ok)
+		}
+	}
+}

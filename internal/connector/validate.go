@@ -176,13 +176,19 @@ func identifier(s string) bool {
 	return true
 }
 
-func accessKeyID(s string) bool {
-	if len(s) < 3 || len(s) > 128 {
+// accessKeyID checks an access key ID. AWS's are 16 to 128 letters and
+// digits; S3-compatible stores (a custom endpoint) choose their own (MinIO
+// takes three characters), so for them only what can be signed is
+// checked: up to 128 characters, none that would break the Authorization
+// header (space, '/', ',', '=').
+func accessKeyID(s string, aws bool) bool {
+	if len(s) > 128 || aws && len(s) < 16 || len(s) == 0 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+		ok := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_'
+		if !ok && (aws || !strings.ContainsRune("-.+@", rune(c))) {
 			return false
 		}
 	}
@@ -302,8 +308,10 @@ func (c *Connector) validateKeys(e *ValidationError, required bool) {
 	}
 	if c.AccessKeyID == "" {
 		e.add("access_key_id", "required with credentials %s when a secret access key is given", c.Credentials)
-	} else if !accessKeyID(c.AccessKeyID) {
-		e.add("access_key_id", "an access key ID is 16 to 128 letters and digits, e.g. AKIA...")
+	} else if c.Endpoint == "" && !accessKeyID(c.AccessKeyID, true) {
+		e.add("access_key_id", "an AWS access key ID is 16 to 128 letters and digits, e.g. AKIAIOSFODNN7EXAMPLE; for an S3-compatible store with keys of its own form, set its endpoint (endpoint)")
+	} else if c.Endpoint != "" && !accessKeyID(c.AccessKeyID, false) {
+		e.add("access_key_id", "an access key ID is 1 to 128 letters, digits and _-.+@ characters")
 	}
 	if !c.SecretAccessKey.IsSet() {
 		e.add("secret_access_key", "required with credentials %s when an access key ID is given", c.Credentials)

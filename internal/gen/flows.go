@@ -32,6 +32,25 @@ type FlowSpec struct {
 	Fields []string
 	// Hive lays keys out as aws-account-id=/aws-service=/aws-region=/year=/...
 	Hive bool
+	// Scans is how many objects (spread over the span) hold a port scan:
+	// one record in three is Attacker rejected on a port of its own, all
+	// within a minute (32 ports in 100 records), enough for the built-in
+	// rule trawl-vpc-001 (20 ports in 5 minutes).
+	Scans int
+}
+
+// Attacker is the source address of the planted port scans and SQL
+// injection bursts.
+const Attacker = "185.220.101.47"
+
+// holdsAttack reports whether object i of n is one of the k (spread over the
+// objects, none at the very start) that hold a planted attack.
+func holdsAttack(i, n, k int) bool {
+	if k <= 0 {
+		return false
+	}
+	step := max(n/k, 1)
+	return i%step == step/2
 }
 
 // DefaultFlowFields is the v2 default format.
@@ -62,6 +81,7 @@ func VPCFlow(spec FlowSpec) []Counted {
 		var b strings.Builder
 		b.WriteString(strings.Join(fields, " ") + "\n")
 		rejects := 0
+		scan := holdsAttack(i, spec.Objects, spec.Scans)
 		for j := 0; j < spec.RecordsPerObj; j++ {
 			start := t0.Add(time.Duration(j%60) * time.Second).Unix()
 			v := map[string]string{
@@ -79,6 +99,9 @@ func VPCFlow(spec FlowSpec) []Counted {
 					v[k] = "-"
 				}
 				v["log-status"] = "NODATA"
+			case scan && j%3 == 0:
+				v["srcaddr"], v["action"], v["dstport"] = Attacker, "REJECT", fmt.Sprint(1000+j)
+				rejects++
 			case j%5 == 0:
 				v["srcaddr"] = fmt.Sprintf("203.0.113.%d", 1+r.IntN(250))
 				v["action"] = "REJECT"
@@ -114,6 +137,11 @@ type WAFSpec struct {
 	Concatenated bool
 	// Plain writes text instead of gzip.
 	Plain bool
+	// Bursts is how many objects (spread over the span) block one in three
+	// requests as SQL injection from Attacker instead of one in seven:
+	// more than ten within a minute, enough for the built-in rule
+	// trawl-waf-001.
+	Bursts int
 }
 
 // WAF generates WAF log objects under AWSLogs/<acct>/WAFLogs/<region>/<acl>/YYYY/MM/DD/HH/mm/.
@@ -125,16 +153,17 @@ func WAF(spec WAFSpec) []Counted {
 		var b bytes.Buffer
 		blocks := 0
 		var planted []Planted
+		burst := holdsAttack(i, spec.Objects, spec.Bursts)
 		for j := 0; j < spec.RecordsPerObj; j++ {
 			action, rule, rtype := "ALLOW", "Default_Action", "REGULAR"
 			uri := []string{"/", "/products", "/cart", "/api/items"}[r.IntN(4)]
 			ip := fmt.Sprintf("198.51.100.%d", 1+r.IntN(250))
 			var labels []map[string]string
 			switch {
-			case j%7 == 0:
+			case j%7 == 0 || burst && j%3 == 0:
 				action, rule, rtype = "BLOCK", "AWS-AWSManagedRulesSQLiRuleSet", "MANAGED_RULE_GROUP"
 				uri = "/login"
-				ip = "185.220.101.47"
+				ip = Attacker
 				labels = append(labels, map[string]string{"name": "awswaf:managed:aws:sql-database:SQLi_QueryArguments"})
 				blocks++
 				planted = append(planted, Planted{EventName: "SQLiBlocked", Time: t0.Add(time.Duration(j) * time.Second)})

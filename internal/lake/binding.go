@@ -3,6 +3,7 @@ package lake
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,39 +20,105 @@ import (
 // sweep delete every segment that catalog does not know, so it is refused.
 const catalogIDFile = "catalog.id"
 
-// bindDataDir ties the data directory to the catalog: the catalog's id is
-// created once, and the directory must name it (or, when it names none
-// yet, must not hold segments another catalog registered).
-func (l *Lake) bindDataDir(ctx context.Context) error {
-	dir := filepath.Dir(l.path)
-	file := filepath.Join(dir, catalogIDFile)
-	b, err := os.ReadFile(file)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("lake: %w", err)
+// boundTo returns the id of the catalog the data directory is bound to,
+// or "" when it is bound to none yet.
+func boundTo(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, catalogIDFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
 	}
-	id, err2 := l.Meta(ctx, "catalog_id")
-	if err2 != nil {
-		return fmt.Errorf("lake: catalog id: %w", err2)
+	if err != nil {
+		return "", fmt.Errorf("lake: %w", err)
 	}
-	if err == nil {
-		// Nothing is written before the check: a refused catalog stays
-		// as it was (empty, if it was new).
-		if have := strings.TrimSpace(string(b)); have != id {
-			this := id
-			if this == "" {
-				this = "a new, empty one"
+	return strings.TrimSpace(string(b)), nil
+}
+
+// checkEmbeddedBinding refuses, before DuckDB would create an empty
+// catalog file, to open without --catalog a data directory that is bound
+// to a catalog but has no embedded one: its catalog was migrated.
+func checkEmbeddedBinding(path, catalog string) error {
+	if catalog != "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	have, err := boundTo(dir)
+	if err != nil || have == "" {
+		return err
+	}
+	if _, err := os.Stat(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return fmt.Errorf("lake: the data directory %s belongs to catalog %s, which is not embedded (there is no %s: the directory was used with --catalog, or its catalog was migrated): "+
+		"open it with that catalog (--catalog URL or TRAWL_CATALOG)", dir, have, filepath.Base(path))
+}
+
+// checkBinding refuses a catalog the data directory is not bound to (or,
+// for PostgreSQL, a directory that still has its embedded catalog),
+// reading only: it runs before the catalog's tables are created, so a
+// refused catalog is left exactly as it was.
+func checkBinding(ctx context.Context, db *catDB, path string) error {
+	dir := filepath.Dir(path)
+	have, err := boundTo(dir)
+	if err != nil {
+		return err
+	}
+	if have == "" {
+		if db.pg {
+			if _, err := os.Stat(path); err == nil {
+				return fmt.Errorf("lake: the data directory %s has an embedded catalog (%s): move it to PostgreSQL with `trawl catalog migrate --to URL` first, or use an empty data directory",
+					dir, filepath.Base(path))
 			}
-			return fmt.Errorf("lake: the data directory %s belongs to catalog %s, but this catalog is %s: "+
-				"open it with the catalog it was used with (--catalog, or none for the embedded one); "+
-				"a catalog moves with `trawl catalog migrate --to URL`", dir, have, this)
 		}
 		return nil
 	}
-	if l.db.pg {
-		if _, err := os.Stat(l.path); err == nil {
-			return fmt.Errorf("lake: the data directory %s has an embedded catalog (%s): move it to PostgreSQL with `trawl catalog migrate --to URL` first, or use an empty data directory",
-				dir, filepath.Base(l.path))
+	id, err := peekCatalogID(ctx, db)
+	if err != nil {
+		return err
+	}
+	if have != id {
+		this := id
+		if this == "" {
+			this = "a new, empty one"
 		}
+		return fmt.Errorf("lake: the data directory %s belongs to catalog %s, but this catalog is %s: "+
+			"open it with the catalog it was used with (--catalog, or none for the embedded one); "+
+			"a catalog moves with `trawl catalog migrate --to URL`", dir, have, this)
+	}
+	return nil
+}
+
+// peekCatalogID reads the catalog's id without creating anything: "" when
+// the catalog has no meta table yet (a new database) or no id in it.
+func peekCatalogID(ctx context.Context, db *catDB) (string, error) {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta' AND table_schema = current_schema()`).Scan(&n); err != nil {
+		return "", fmt.Errorf("lake: catalog id: %w", err)
+	}
+	if n == 0 {
+		return "", nil
+	}
+	var id string
+	err := db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'catalog_id'`).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("lake: catalog id: %w", err)
+	}
+	return id, nil
+}
+
+// bindDataDir ties a data directory bound to no catalog yet (checkBinding
+// passed) to this one: the catalog's id is created once, and written to
+// the directory.
+func (l *Lake) bindDataDir(ctx context.Context) error {
+	file := filepath.Join(filepath.Dir(l.path), catalogIDFile)
+	if _, err := os.Stat(file); err == nil {
+		return nil
+	}
+	id, err := l.Meta(ctx, "catalog_id")
+	if err != nil {
+		return fmt.Errorf("lake: catalog id: %w", err)
 	}
 	if id == "" {
 		if id, err = l.newCatalogID(ctx); err != nil {

@@ -2,6 +2,7 @@ package lake
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -232,4 +233,64 @@ func BenchmarkCatalogCommit(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
 		})
 	}
+}
+
+// tablesIn counts the tables of a PostgreSQL database.
+func tablesIn(t *testing.T, url string) int {
+	t.Helper()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestRefusedCatalogChangesNothing: a data directory bound to a catalog
+// and opened with another one is refused before anything is created: no
+// empty trawl.db beside a migrated catalog, no tables in another, empty
+// PostgreSQL database, and no tables in an empty one offered a directory
+// that still has its embedded catalog.
+func TestRefusedCatalogChangesNothing(t *testing.T) {
+	srv := pgserver.Start(t)
+	ctx := context.Background()
+	embedded := filepath.Join(t.TempDir(), "trawl.db")
+	l, err := Open(ctx, embedded, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	other := srv.Database(t)
+	if _, err := Open(ctx, embedded, Options{Catalog: other}); err == nil || !strings.Contains(err.Error(), "catalog migrate") {
+		t.Fatalf("a PostgreSQL catalog adopted a data directory with an embedded one: %v", err)
+	}
+	if n := tablesIn(t, other); n != 0 {
+		t.Errorf("the refused PostgreSQL database holds %d tables, want none", n)
+	}
+
+	first := srv.Database(t)
+	if _, err := MigrateCatalog(ctx, embedded, first, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, embedded, Options{}); err == nil || !strings.Contains(err.Error(), "--catalog URL") {
+		t.Errorf("opened without its migrated catalog: %v", err)
+	}
+	if _, err := os.Stat(embedded); err == nil {
+		t.Errorf("a refused open left a new %s", embedded)
+	}
+	if _, err := Open(ctx, embedded, Options{Catalog: other}); err == nil || !strings.Contains(err.Error(), "belongs to catalog") {
+		t.Errorf("opened with another catalog: %v", err)
+	}
+	if n := tablesIn(t, other); n != 0 {
+		t.Errorf("the refused PostgreSQL database holds %d tables, want none", n)
+	}
+	l, err = Open(ctx, embedded, Options{Catalog: first})
+	if err != nil {
+		t.Fatalf("with its own catalog: %v", err)
+	}
+	l.Close()
 }

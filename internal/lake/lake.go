@@ -98,9 +98,20 @@ func Open(ctx context.Context, path string, opt Options) (*Lake, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkEmbeddedBinding(path, opt.Catalog); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	common := "memory_limit=" + opt.MemoryLimit + "&autoinstall_known_extensions=false&autoload_known_extensions=false"
 	db, err := openCatalog(path, opt.Catalog, common)
 	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	// The binding is checked before the catalog's tables are created: a
+	// refused catalog is left as it was (an empty database stays empty).
+	if err := checkBinding(ctx, db, path); err != nil {
+		db.Close()
 		lock.Close()
 		return nil, err
 	}

@@ -134,7 +134,7 @@ func TestCLIContract(t *testing.T) {
 			}
 			return ""
 		}},
-		{name: "trust part of a keys connector is refused", args: []string{"connector", "policy", "trail", "--part", "trust"}, code: 2, check: contains("only a role")},
+		{name: "trust part of a keys connector is refused", args: []string{"connector", "policy", "trail", "--part", "trust"}, code: 1, check: contains("only a role", "access key", "--part permissions")},
 		{name: "external ID of a tenant", args: []string{"connector", "external-id", "--tenant", "acme"}, check: contains("trawl-")},
 		{name: "external ID needs a tenant", args: []string{"connector", "external-id"}, code: 1, check: contains("tenant")},
 		{name: "add a role connector", args: []string{"connector", "add", "--name", "viarole", "--tenant", "acme", "--subtype", "cloudtrail", "--bucket", "cli",

@@ -109,12 +109,16 @@ func readmeBlocks(t *testing.T, path string) []readmeBlock {
 // blockKey is the entry of readmeCoveredElsewhere a block matches.
 func blockKey(b readmeBlock) (string, bool) {
 	first := strings.SplitN(strings.TrimSpace(b.text), "\n", 2)[0]
+	best := ""
 	for k := range readmeCoveredElsewhere {
-		if strings.HasPrefix(first, k) {
-			return k, true
+		if strings.HasPrefix(first, k) && len(k) > len(best) {
+			best = k // the longest: "make demo ARGS=" before "make demo"
 		}
 	}
-	return first, false
+	if best == "" {
+		return first, false
+	}
+	return best, true
 }
 
 // shellCommands splits a block into commands: a line ending in '\' goes on,

@@ -61,6 +61,11 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+// plural counts a noun in words: "1 record", "3 records".
+function plural(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 function fmtTime(s) {
   if (!s) return "—";
   const d = new Date(s);
@@ -221,14 +226,14 @@ function renderAudit(results) {
     if (r.missing_more) detail.push(`and ${r.missing_more} more missing`);
     if (r.altered_more) detail.push(`and ${r.altered_more} more altered`);
     const unlisted = (r.unlisted || []).length + (r.unlisted_more || 0);
-    if (unlisted) detail.push(`${unlisted} collected files in no digest`);
+    if (unlisted) detail.push(`${plural(unlisted, "collected file")} in no digest`);
     if (r.reason) detail.push(r.reason);
     return el("tr", { "data-status": r.status },
       el("td", { class: "nowrap" }, r.hour.replace("T", " ").slice(0, 16)), el("td", {}, r.account), el("td", {}, r.region),
       el("td", {}, el("span", { class: r.status === "verified" ? "status-ok" : (r.status === "missing" || r.status === "altered") ? "status-failed" : "status-none" }, r.status)),
       el("td", {}, String(r.files)), el("td", {}, detail.join("; ")));
   });
-  $("#audit-summary").textContent = `${results.length} hours: ` + ["verified", "missing", "altered", "unlisted", "unverifiable"].map((s) => `${counts[s] || 0} ${s}`).join(", ") +
+  $("#audit-summary").textContent = `${plural(results.length, "hour")}: ` + ["verified", "missing", "altered", "unlisted", "unverifiable"].map((s) => `${counts[s] || 0} ${s}`).join(", ") +
     (results.truncated ? " (only the oldest 10,000 hours of the week are shown; trawl audit lists every hour)" : "");
   $("#audit tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6" }, "No digest audited yet in the last week."))]));
 }
@@ -523,7 +528,7 @@ async function loadQuarantine(id) {
   $("#quarantine-result").textContent = "";
   $("#quarantine-retry").onclick = async () => {
     const r = (await api("POST", `/api/v1/connectors/${id}/quarantine/retry`)).data;
-    $("#quarantine-result").textContent = `${r.resolved} records now decode and were stored; ${r.still_bad} still fail; ${r.objects_requeued} objects will be read again at the next run.`;
+    $("#quarantine-result").textContent = `${plural(r.resolved, "record")} now decode${r.resolved === 1 ? "s and was" : " and were"} stored; ${r.still_bad} still fail${r.still_bad === 1 ? "s" : ""}; ${plural(r.objects_requeued, "object")} will be read again at the next run.`;
     loadQuarantineRows(id);
   };
   loadQuarantineRows(id);
@@ -748,17 +753,17 @@ function hourChart(c, o) {
   const w = 24 * 12, hgt = 60;
   const max = Math.max(1, ...c.buckets.map((b) => b.count));
   const total = c.buckets.reduce((n, b) => n + b.count, 0);
-  const svg = svgEl("svg", { viewBox: `0 0 ${w} ${hgt + 14}`, role: "img", "aria-label": `${c.connector}: ${total} records in 24 hours` });
+  const svg = svgEl("svg", { viewBox: `0 0 ${w} ${hgt + 14}`, role: "img", "aria-label": `${c.connector}: ${plural(total, "record")} in 24 hours` });
   const start = new Date(o.from).getTime();
   for (const b of c.buckets) {
     const i = Math.floor((new Date(b.start).getTime() - start) / 3600e3);
     if (i < 0 || i >= 24) continue;
     const bh = Math.max(1, Math.round(b.count / max * hgt));
-    svg.append(svgEl("rect", { x: i * 12 + 1, y: hgt - bh, width: 10, height: bh, class: "ov-bar" }, svgEl("title", {}, `${b.count} records, ${fmtTime(b.start)}`)));
+    svg.append(svgEl("rect", { x: i * 12 + 1, y: hgt - bh, width: 10, height: bh, class: "ov-bar" }, svgEl("title", {}, `${plural(b.count, "record")}, ${fmtTime(b.start)}`)));
   }
   svg.append(svgEl("text", { x: 0, y: hgt + 12, class: "ov-tick" }, fmtTick(new Date(start), false)), svgEl("text", { x: w - 30, y: hgt + 12, class: "ov-tick" }, fmtTick(new Date(start + 23 * 3600e3), false)));
   return el("figure", { class: "ov-chart", "data-connector": c.connector },
-    el("figcaption", {}, el("a", { href: huntLink(c.query, "") }, c.connector), " ", el("span", { class: "ov-total", "data-total": String(total) }, `${total} records`)), svg);
+    el("figcaption", {}, el("a", { href: huntLink(c.query, "") }, c.connector), " ", el("span", { class: "ov-total", "data-total": String(total) }, plural(total, "record"))), svg);
 }
 
 // topChart is horizontal bars of a field's top values, each a link to its hunt.
@@ -928,7 +933,7 @@ function renderHistogram(h) {
   box.replaceChildren(...h.buckets.map((b, i) => {
     const start = new Date(b.start);
     const end = new Date(start.getTime() + h.interval_seconds * 1000);
-    const label = `${b.count} records from ${fmtTick(start, true)} to ${fmtTick(end, true)} (${tz})`;
+    const label = `${plural(b.count, "record")} from ${fmtTick(start, true)} to ${fmtTick(end, true)} (${tz})`;
     const btn = el("button", { type: "button", title: label, "aria-label": label, "data-start": b.start, "data-i": String(i), "data-count": String(b.count) });
     // Click zooms into one bar; a drag across bars selects their range.
     btn.addEventListener("mousedown", (e) => { e.preventDefault(); state.hunt.drag = i; markDrag(i, i); });

@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -11,9 +12,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	s3sdk "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/trawlhq/trawl/internal/netguard"
+	"github.com/trawlhq/trawl/internal/source"
 )
 
 // LakeConfig says where a lake's segments are kept: an s3://BUCKET/PREFIX
@@ -33,6 +37,7 @@ type LakeStore struct {
 	b      *Bucket
 	prefix string // "" or ending in "/"
 	loc    string
+	region string // where a missing bucket is created
 }
 
 // NewLakeStore connects to the lake's bucket. It does not make a request.
@@ -49,7 +54,75 @@ func NewLakeStore(ctx context.Context, cfg LakeConfig) (*LakeStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &LakeStore{b: b, prefix: prefix, loc: "s3://" + u.Host + "/" + strings.TrimSuffix(prefix, "/")}, nil
+	region := cfg.Region
+	if region == "" {
+		region = "us-east-1" // the SDK's region for the client too (New)
+	}
+	return &LakeStore{b: b, prefix: prefix, loc: "s3://" + u.Host + "/" + strings.TrimSuffix(prefix, "/"), region: region}, nil
+}
+
+// Ensure creates the lake's bucket when it does not exist, in the store's
+// region, so that a first `trawl serve --lake` needs no step beforehand.
+// When the credentials may not create it, the error names the bucket, the
+// region and the permission, and how to create it instead. Other answers
+// are left to the lake's first request, which reports them.
+func (s *LakeStore) Ensure(ctx context.Context) error {
+	bucket := s.b.cfg.Bucket
+	_, err := s.b.client.HeadBucket(ctx, &s3sdk.HeadBucketInput{Bucket: aws.String(bucket)})
+	if err == nil || !notFound(err) {
+		return nil
+	}
+	_, err = s.b.client.CreateBucket(ctx, createBucketInput(bucket, s.region))
+	var owned *types.BucketAlreadyOwnedByYou
+	if err == nil || errors.As(err, &owned) {
+		return nil
+	}
+	create := "aws s3api create-bucket --bucket " + bucket + " --region " + s.region
+	if s.region != "us-east-1" {
+		create += " --create-bucket-configuration LocationConstraint=" + s.region
+	}
+	return &lakeBucketError{bucket: bucket, region: s.region, create: create, err: Classify(err, "create", bucket)}
+}
+
+// lakeBucketError says which bucket to create, where, and the permission
+// that would let Trawl create it.
+type lakeBucketError struct {
+	bucket, region, create string
+	err                    error
+}
+
+func (e *lakeBucketError) Error() string {
+	answer := e.err.Error()
+	var se *source.Error
+	if errors.As(e.err, &se) && se.Answer() != "" {
+		answer = se.Answer()
+	}
+	return fmt.Sprintf("the lake's bucket %s does not exist in region %s, and creating it failed (%s): create it (%s), "+
+		"or grant the lake's credentials s3:CreateBucket on arn:aws:s3:::%s; then start again", e.bucket, e.region, answer, e.create, e.bucket)
+}
+
+func (e *lakeBucketError) Unwrap() error { return e.err }
+
+// createBucketInput asks for bucket in region: us-east-1 takes no location
+// constraint (S3 refuses one naming it); every other region needs one.
+func createBucketInput(bucket, region string) *s3sdk.CreateBucketInput {
+	in := &s3sdk.CreateBucketInput{Bucket: aws.String(bucket)}
+	if region != "us-east-1" {
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(region)}
+	}
+	return in
+}
+
+// notFound reports whether a HEAD answered 404 (it has no body, so no
+// error code to read).
+func notFound(err error) bool {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() == 404 {
+		return true
+	}
+	var nf *types.NotFound
+	var nb *types.NoSuchBucket
+	return errors.As(err, &nf) || errors.As(err, &nb)
 }
 
 // Location is the store's s3:// location.
