@@ -65,8 +65,11 @@ func (b *inProcessBackend) Collect(ctx context.Context, ids []string, from, to s
 }
 
 // Close stops serving and closes the lake; after a collection it first
-// compacts the day's segments, which no background job will do here.
+// compacts the day's segments, which no background job will do here. The
+// webhook deliveries an evaluation started run in the background: this
+// process ends next, so it waits for them (each has a deadline).
 func (b *inProcessBackend) Close() error {
+	b.a.WaitDeliveries()
 	if b.collected {
 		if _, err := b.a.Compact(context.Background(), 5*time.Second); err != nil {
 			fmt.Fprintln(os.Stderr, "trawl: compaction:", err)

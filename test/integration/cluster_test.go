@@ -1,9 +1,9 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
@@ -334,9 +334,12 @@ func (c *cluster) check() {
 	out := mustTrawl(c.t, c.dirs[len(c.dirs)-1], "search", "--format", "csv", "--columns", "id", "--from", "-30d")
 	seen := map[string]bool{}
 	total := 0
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		id := strings.TrimSpace(sc.Text())
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		c.t.Fatalf("the export is not CSV: %v", err)
+	}
+	for _, rec := range recs {
+		id := strings.TrimSpace(rec[0])
 		if id == "id" || id == "" {
 			continue
 		}
