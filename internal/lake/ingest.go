@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/trawlhq/trawl/internal/interflow"
 )
@@ -164,46 +162,10 @@ type QuarantineItem struct {
 	Scope       string `json:"scope"`    // "record" or "object"
 	Reason      string `json:"reason"`
 	// Raw holds the input's bytes exactly (at most 64 KB), valid UTF-8 or
-	// not. In JSON it is "raw" when it is valid UTF-8, else "raw_base64".
+	// not (apiv1.QuarantineItem is how the API writes them).
 	Raw       []byte     `json:"-"`
 	CreatedAt time.Time  `json:"created_at"`
 	RetriedAt *time.Time `json:"retried_at,omitempty"`
-}
-
-type quarantineJSON QuarantineItem
-
-// MarshalJSON writes Raw as text when it is valid UTF-8 and as base64
-// otherwise, so the bytes survive exactly.
-func (q QuarantineItem) MarshalJSON() ([]byte, error) {
-	out := struct {
-		quarantineJSON
-		Raw   string `json:"raw,omitempty"`
-		Raw64 []byte `json:"raw_base64,omitempty"`
-	}{quarantineJSON: quarantineJSON(q)}
-	if utf8.Valid(q.Raw) {
-		out.Raw = string(q.Raw)
-	} else {
-		out.Raw64 = q.Raw
-	}
-	return json.Marshal(out)
-}
-
-// UnmarshalJSON reads what MarshalJSON writes.
-func (q *QuarantineItem) UnmarshalJSON(b []byte) error {
-	var in struct {
-		quarantineJSON
-		Raw   string `json:"raw"`
-		Raw64 []byte `json:"raw_base64"`
-	}
-	if err := json.Unmarshal(b, &in); err != nil {
-		return err
-	}
-	*q = QuarantineItem(in.quarantineJSON)
-	q.Raw = in.Raw64
-	if in.Raw != "" {
-		q.Raw = []byte(in.Raw)
-	}
-	return nil
 }
 
 // Batch is what commits atomically for one object: the rows it yielded

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -191,16 +190,7 @@ func runStdin(t *testing.T, dataDir, stdin string, args ...string) result {
 	cmd := exec.CommandContext(ctx, trawlBin, args...)
 	cmd.Env = append(os.Environ(), dataEnv(t, dataDir)...)
 	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run trawl %v: %v", args, err)
-	}
-	return r
+	return runCmd(t, cmd)
 }
 
 // TestMasterKeyFile: a master key kept outside the data directory is

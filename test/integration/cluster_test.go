@@ -3,9 +3,9 @@ package integration
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"database/sql"
 	"encoding/base64"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"

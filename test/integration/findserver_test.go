@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -27,16 +26,7 @@ func trawlIn(t *testing.T, dir string, env []string, args ...string) result {
 	}
 	cmd.Env = append(cmd.Env, "TRAWL_CONFIG="+filepath.Join(dir, "login.json"))
 	cmd.Env = append(cmd.Env, env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run trawl %v: %v", args, err)
-	}
-	return r
+	return runCmd(t, cmd)
 }
 
 // TestCLIFindsItsServer: the README's walkthrough starts `trawl serve

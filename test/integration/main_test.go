@@ -108,6 +108,13 @@ func trawl(t *testing.T, dataDir string, env []string, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, trawlBin, args...)
 	cmd.Env = append(append(os.Environ(), dataEnv(t, dataDir)...), env...)
+	return runCmd(t, cmd)
+}
+
+// runCmd runs a prepared trawl command and returns what it printed and its
+// exit code; a command that could not run at all fails the test.
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -115,7 +122,7 @@ func trawl(t *testing.T, dataDir string, env []string, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("run trawl %v: %v", args, err)
+		t.Fatalf("run trawl %v: %v", cmd.Args[1:], err)
 	}
 	return r
 }
