@@ -37,6 +37,13 @@ func (a *App) EvaluateRules(ctx context.Context, sc Scope) (*EvaluationReport, e
 	if !sc.Root {
 		return nil, fmt.Errorf("evaluating the rules is the server's: %w", ErrForbidden)
 	}
+	// Registered work, so Close waits for it rather than closing the lake
+	// under it.
+	ctx, done, err := a.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	// New alerts go to the tenants' webhooks after the evaluation, in the
 	// background, outside evalMu (deferred first, so it runs after the
 	// unlock); a delivery that fails is tried again next time.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -87,54 +86,27 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 			return err
 		}
 	}
-	// Timeouts bound what a slow or idle client holds; handlers that run
-	// as long as their work (collect, test) lift the write deadline.
-	srv := &http.Server{Handler: api.New(a, token, web.Handler(), g.logger), ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	if err := writeServerInfo(g.dataDir, ln.Addr().String()); err != nil {
 		return err
 	}
 	defer os.Remove(filepath.Join(g.dataDir, serverFile))
+	opt := app.ServeOptions{Started: func() { announce(g, ln.Addr(), created) },
+		Stopping: func() { fmt.Fprintln(g.stdout, "shutting down: finishing in-flight commits") }}
+	if !*noSchedule {
+		opt.Schedule = &app.SchedulerOptions{Tick: *tick, Parallel: *parallel, Addr: ln.Addr().String()}
+	}
+	return a.Serve(ctx, ln, api.New(a, token, web.Handler(), g.logger), opt)
+}
+
+// announce says where the server listens and where its root token is.
+func announce(g *globals, addr net.Addr, created bool) {
 	abs, _ := filepath.Abs(g.dataDir)
-	fmt.Fprintf(g.stdout, "trawl serving on http://%s (data directory %s)\n", ln.Addr(), abs)
+	fmt.Fprintf(g.stdout, "trawl serving on http://%s (data directory %s)\n", addr, abs)
 	if created {
 		fmt.Fprintf(g.stdout, "first start: the root API token was written to %s (mode 0600); sign in to the console with it\n", filepath.Join(abs, api.RootTokenFile))
 	} else {
 		fmt.Fprintf(g.stdout, "root API token: see %s\n", filepath.Join(abs, api.RootTokenFile))
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	schedCtx, stopSched := context.WithCancel(ctx)
-	schedDone := make(chan struct{})
-	go func() {
-		defer close(schedDone)
-		go a.Maintain(schedCtx, 30*time.Second)
-		go a.RunDetector(schedCtx)
-		if !*noSchedule {
-			a.Schedule(schedCtx, app.SchedulerOptions{Tick: *tick, Parallel: *parallel, Addr: ln.Addr().String()})
-		}
-	}()
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			stopSched()
-			<-schedDone
-			return err
-		}
-	}
-	// Shutdown order: stop scheduling and cancel every run in flight
-	// (scheduled or started through the API; each stops at a commit
-	// boundary), stop accepting requests and let the answering ones end,
-	// then close the lake once the runs have returned (a.Close waits).
-	fmt.Fprintln(g.stdout, "shutting down: finishing in-flight commits")
-	stopSched()
-	a.Shutdown()
-	shCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shCtx)
-	<-schedDone
-	return nil
 }
 
 // demoAddrHint tells a `make demo` user how to pass --addr through make.
