@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -30,15 +31,15 @@ import (
 // generic row reader and DuckDB, comparing every value.
 
 // TestSegmentEncoderProperty writes seeded random batches and checks each
-// reads back equal. TRAWL_PQ_BATCHES sets how many (default 12, a few
+// reads back equal. TRAWL_PQ_BATCHES sets how many (default 40, a few
 // seconds; thousands with larger batches find more), TRAWL_PQ_SEED the
 // first seed. A failure names its seed: rerun it with -run
 // 'TestSegmentEncoderProperty/seed=N$' (and the same TRAWL_PQ_BATCHES,
 // which sets the batches' sizes).
 func TestSegmentEncoderProperty(t *testing.T) {
-	batches, first := envInt(t, "TRAWL_PQ_BATCHES", 12), envInt(t, "TRAWL_PQ_SEED", 1)
+	batches, first := envInt(t, "TRAWL_PQ_BATCHES", 40), envInt(t, "TRAWL_PQ_SEED", 1)
 	lim := genLimits{maxRows: 3000, hugeMax: 700 << 10, huge: 6, utf8Only: true}
-	if batches > 12 {
+	if batches > 40 {
 		// A long run also fills pages by rows: 131,072 integers or
 		// 262,144 dictionary indexes make a page.
 		lim.maxRows = 300_000
@@ -53,10 +54,10 @@ func TestSegmentEncoderProperty(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			ch := &chooser{rng: rand.New(rand.NewPCG(uint64(seed), 0x7472617770))}
 			g := generate(ch, lim)
-			file := writeGenSegment(t, g)
-			got := readParquetGo(t, file)
+			data := writeGenSegment(t, g)
+			got := readParquetGo(t, data)
 			checkSegment(t, g, got)
-			checkDuckDB(t, db, g, got, file)
+			checkDuckDB(t, db, g, got, data)
 		})
 	}
 }
@@ -79,8 +80,8 @@ func FuzzSegmentEncoder(f *testing.F) {
 		f.Add(in)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		g := generate(&chooser{data: data}, genLimits{maxRows: 5000, hugeMax: 600 << 10, huge: 5})
-		checkSegment(t, g, readParquetGo(t, writeGenSegment(t, g)))
+		g := generate(&chooser{data: data}, genLimits{maxRows: 4200, hugeMax: 600 << 10, huge: 5})
+		checkSegment(t, g, readParquetGo(t, encodeGenSegment(t, g)))
 	})
 }
 
@@ -96,19 +97,48 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
+// genLayouts are the tests' layouts, one per schema, shared by every
+// batch as ingest shares them: their pooled chunk encoders carry buffers
+// and dictionaries from one segment to the next.
+var genLayouts sync.Map // *interflow.Schema -> *layout
+
+// genLayout returns the layout that writes g's segment, with g's row
+// group size.
+func genLayout(g *genBatch) *layout {
+	l, _ := genLayouts.LoadOrStore(g.schema, newLayout(g.schema))
+	lay := l.(*layout)
+	lay.forBatch(g.b).rowGroup = g.rowGroup // what the segment writer uses
+	return lay
+}
+
 // writeGenSegment writes the batch's rows as a segment the way ingest
 // does (sorted by time, one segment per day: writeSegment), and returns
-// the file.
-func writeGenSegment(t *testing.T, g *genBatch) string {
+// its bytes.
+func writeGenSegment(t *testing.T, g *genBatch) []byte {
 	t.Helper()
-	lay := newLayout(g.schema)
-	lay.rowGroup = g.rowGroup
 	dir := t.TempDir()
-	seg, err := lay.writeSegment(dir, "acme", g.b, sortedRows(g.b, nil), 0, nil)
+	seg, err := genLayout(g).writeSegment(dir, "acme", g.b, sortedRows(g.b, nil), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return filepath.Join(dir, seg.Path)
+	data, err := os.ReadFile(filepath.Join(dir, seg.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// encodeGenSegment encodes the batch's rows as writeSegment does (the
+// same encode), in memory: without a file and its sync per input, the
+// fuzz engine runs several times as many.
+func encodeGenSegment(t *testing.T, g *genBatch) []byte {
+	t.Helper()
+	lay := genLayout(g)
+	var buf bytes.Buffer
+	if _, err := lay.forBatch(g.b).encode(&buf, g.b, sortedRows(g.b, nil)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // readSeg is a segment as parquet-go's generic row reader sees it.
@@ -120,12 +150,8 @@ type readSeg struct {
 }
 
 // readParquetGo reads every row of every row group with parquet-go.
-func readParquetGo(t *testing.T, file string) *readSeg {
+func readParquetGo(t *testing.T, data []byte) *readSeg {
 	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
 	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		t.Fatalf("parquet-go opens the segment: %v", err)
@@ -439,8 +465,12 @@ func checkMinMax(t *testing.T, what string, typ format.Type, unsigned bool, st f
 // checkDuckDB reads the segment with DuckDB's read_parquet, in file order,
 // and compares each column with what parquet-go read (itself compared
 // with the batch).
-func checkDuckDB(t *testing.T, db *sql.DB, g *genBatch, s *readSeg, file string) {
+func checkDuckDB(t *testing.T, db *sql.DB, g *genBatch, s *readSeg, data []byte) {
 	t.Helper()
+	file := filepath.Join(t.TempDir(), "segment.parquet")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var exprs []string
 	for _, col := range s.cols {
 		name := strings.TrimSuffix(col, ".list.element")

@@ -98,7 +98,12 @@ func generate(c *chooser, lim genLimits) *genBatch {
 	if c.intn(4) == 0 {
 		s = interflow.Traffic() // no list column, more integers and addresses
 	}
-	n := 1 + c.intn([]int{8, 100, 1000, lim.maxRows}[c.intn(4)])
+	// Tiny to large; the large reach past the 2,048 distinct values at
+	// which a dictionary gives up.
+	n := 1 + c.intn([]int{8, 100, 1000}[c.intn(3)])
+	if c.intn(4) == 0 {
+		n = lim.maxRows/2 + c.intn(lim.maxRows/2+1)
+	}
 	rowGroup := []int{1, 2, 3, 7, 64, 1000, 4096, 16384, 65536, lim.maxRows}[c.intn(10)]
 	n = min(n, rowGroup*40) // thousands of row groups would only be slow to read
 	g := &genBatch{schema: s, b: interflow.NewBatchSize(s, n), want: make([][]any, n), rowGroup: rowGroup}
