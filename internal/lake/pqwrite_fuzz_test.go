@@ -354,7 +354,11 @@ func checkSegment(t *testing.T, g *genBatch, s *readSeg) {
 
 // show prints a cell, eliding the middle of huge values.
 func show(v any) string {
-	s := fmt.Sprintf("%T %q", v, v)
+	s := fmt.Sprintf("%T %v", v, v)
+	switch v.(type) {
+	case string, []string, []byte:
+		s = fmt.Sprintf("%T %q", v, v)
+	}
 	if len(s) > 300 {
 		s = s[:150] + fmt.Sprintf("…(%d bytes)…", len(s)) + s[len(s)-150:]
 	}
