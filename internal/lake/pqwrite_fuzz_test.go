@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -40,8 +41,9 @@ func TestSegmentEncoderProperty(t *testing.T) {
 	batches, first := envInt(t, "TRAWL_PQ_BATCHES", 40), envInt(t, "TRAWL_PQ_SEED", 1)
 	lim := genLimits{maxRows: 3000, hugeMax: 700 << 10, huge: 6, utf8Only: true}
 	if batches > 40 {
-		// A long run also fills pages by rows: 131,072 integers or
-		// 262,144 dictionary indexes make a page.
+		// A long run also fills pages by rows (every tenth batch is
+		// tall): 131,072 integers or 262,144 dictionary indexes make a
+		// page.
 		lim.maxRows = 300_000
 	}
 	c, err := duckdb.NewConnector("", nil)
@@ -53,6 +55,8 @@ func TestSegmentEncoderProperty(t *testing.T) {
 	for seed := first; seed < first+batches; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			ch := &chooser{rng: rand.New(rand.NewPCG(uint64(seed), 0x7472617770))}
+			lim := lim
+			lim.tall = lim.maxRows > 3000 && seed%10 == 0
 			g := generate(ch, lim)
 			data := writeGenSegment(t, g)
 			got := readParquetGo(t, data)
@@ -120,6 +124,16 @@ func writeGenSegment(t *testing.T, g *genBatch) []byte {
 	seg, err := genLayout(g).writeSegment(dir, "acme", g.b, sortedRows(g.b, nil), 0, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The catalog row: what a search prunes segments by.
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, row := range g.want {
+		lo, hi = min(lo, row[interflow.FTimestamp].(int64)), max(hi, row[interflow.FTimestamp].(int64))
+	}
+	groups := (len(g.want) + g.rowGroup - 1) / g.rowGroup
+	if seg.Rows != int64(len(g.want)) || seg.RowGroups != groups || seg.MinTS.UnixMicro() != lo || seg.MaxTS.UnixMicro() != hi {
+		t.Fatalf("segment %d rows in %d row groups, %v to %v; wrote %d rows in %d, %d to %d µs",
+			seg.Rows, seg.RowGroups, seg.MinTS, seg.MaxTS, len(g.want), groups, lo, hi)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, seg.Path))
 	if err != nil {

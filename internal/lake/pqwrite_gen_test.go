@@ -60,6 +60,10 @@ type genLimits struct {
 	hugeMax  int  // the largest text value, bytes
 	huge     int  // how many huge values a batch may hold (memory and time)
 	utf8Only bool // text is valid UTF-8 (what DuckDB accepts, and what collect lets into the lake)
+	// tall makes a batch of about maxRows rows in one row group: more
+	// rows than a page holds of integers (131,072) or dictionary indexes
+	// (262,144), pages that the page's bytes do not end.
+	tall bool
 }
 
 // genBatch is a generated batch and what it holds, recorded as the
@@ -106,6 +110,9 @@ func generate(c *chooser, lim genLimits) *genBatch {
 	}
 	rowGroup := []int{1, 2, 3, 7, 64, 1000, 4096, 16384, 65536, lim.maxRows}[c.intn(10)]
 	n = min(n, rowGroup*40) // thousands of row groups would only be slow to read
+	if lim.tall {
+		n, rowGroup = lim.maxRows-c.intn(lim.maxRows/10), lim.maxRows
+	}
 	g := &genBatch{schema: s, b: interflow.NewBatchSize(s, n), want: make([][]any, n), rowGroup: rowGroup}
 	plans := make([]*colPlan, len(s.Fields))
 	huge := lim.huge
