@@ -34,9 +34,9 @@ import (
 // TestSegmentEncoderProperty writes seeded random batches and checks each
 // reads back equal. TRAWL_PQ_BATCHES sets how many (default 40, a few
 // seconds; thousands with larger batches find more), TRAWL_PQ_SEED the
-// first seed. A failure names its seed: rerun it with -run
-// 'TestSegmentEncoderProperty/seed=N$' (and the same TRAWL_PQ_BATCHES,
-// which sets the batches' sizes).
+// first seed. A failure logs how to rerun its seed alone; batches share
+// layouts (their pooled encoders), so a failure that needs an earlier
+// batch's leftovers reproduces with the whole run's command.
 func TestSegmentEncoderProperty(t *testing.T) {
 	batches, first := envInt(t, "TRAWL_PQ_BATCHES", 40), envInt(t, "TRAWL_PQ_SEED", 1)
 	lim := genLimits{maxRows: 3000, hugeMax: 700 << 10, huge: 6, utf8Only: true}
@@ -54,6 +54,12 @@ func TestSegmentEncoderProperty(t *testing.T) {
 	defer db.Close()
 	for seed := first; seed < first+batches; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("seed %d; rerun: TRAWL_PQ_BATCHES=%d TRAWL_PQ_SEED=%d go test -run 'TestSegmentEncoderProperty/seed=%d$' ./internal/lake/",
+						seed, batches, first, seed)
+				}
+			})
 			ch := &chooser{rng: rand.New(rand.NewPCG(uint64(seed), 0x7472617770))}
 			lim := lim
 			lim.tall = lim.maxRows > 3000 && seed%10 == 0
@@ -144,10 +150,13 @@ func writeGenSegment(t *testing.T, g *genBatch) []byte {
 
 // encodeGenSegment encodes the batch's rows as writeSegment does (the
 // same encode), in memory: without a file and its sync per input, the
-// fuzz engine runs several times as many.
+// fuzz engine runs several times as many. The layout is new, so an input
+// fails or passes by itself (one segment still reuses its chunk encoder
+// for every column and row group).
 func encodeGenSegment(t *testing.T, g *genBatch) []byte {
 	t.Helper()
-	lay := genLayout(g)
+	lay := newLayout(g.schema)
+	lay.rowGroup = g.rowGroup
 	var buf bytes.Buffer
 	if _, err := lay.forBatch(g.b).encode(&buf, g.b, sortedRows(g.b, nil)); err != nil {
 		t.Fatal(err)
