@@ -46,7 +46,7 @@ func found(c *connector.Connector, d *prefix.Discovery) *Found {
 // foundLine says in one line what the connector collects and leaves out.
 func foundLine(f *Found) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s, %s", Plural(len(f.Accounts), "account"), Plural(len(f.Regions), "region"))
+	fmt.Fprintf(&b, "%s found, %s", Plural(len(f.Accounts), "account"), Plural(len(f.Regions), "region"))
 	if len(f.Regions) > 0 {
 		fmt.Fprintf(&b, " (%s)", strings.Join(f.Regions, ", "))
 	}

@@ -57,6 +57,7 @@ import (
 // line) that this test does not run, with the reason.
 var readmeCoveredElsewhere = map[string]string{
 	"make test":                         "the suite this test is part of",
+	"make demo ARGS=":                   "TestMakeDemoTakesAnAddress runs make demo with ARGS",
 	"source (s3 | local)":               "a diagram, not commands",
 	"trawl serve --catalog postgres://": "TestPostgresCatalog runs serve and catalog migrate on PostgreSQL",
 	"AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… \\":   "TestS3Lake runs serve with --lake on versitygw",
