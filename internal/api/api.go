@@ -28,6 +28,7 @@ import (
 	"github.com/trawlhq/trawl/internal/awspolicy"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/prefix"
 	"github.com/trawlhq/trawl/internal/query"
@@ -560,8 +561,12 @@ func searchRequest(r *http.Request) (lake.SearchRequest, string, error) {
 	}
 	for _, ix := range q["index"] {
 		for _, p := range strings.Split(ix, ",") {
-			if p != "" {
+			switch p {
+			case "":
+			case interflow.IndexEvents, interflow.IndexTraffic:
 				req.Indices = append(req.Indices, p)
+			default:
+				return req, "", &badRequest{msg: fmt.Sprintf("unknown index %q: use %s or %s", p, interflow.IndexEvents, interflow.IndexTraffic), field: "index"}
 			}
 		}
 	}

@@ -65,7 +65,7 @@ func cmdAlerts(ctx context.Context, g *globals, args []string) error {
 	tw := g.table()
 	fmt.Fprintln(tw, "WINDOW\tLEVEL\tTENANT\tRULE\tGROUP\tCOUNT\tQUERY")
 	for _, a := range as {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", a.WindowStart.UTC().Format(time.RFC3339), strings.ToUpper(a.Level), a.Tenant, a.Rule, a.Group, a.Count, a.Query)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", a.WindowStart.UTC().Format(time.RFC3339), strings.ToUpper(a.Level), a.Tenant, oneLine(a.Rule), oneLine(a.Group), a.Count, oneLine(a.Query))
 	}
 	return tw.Flush()
 }
@@ -162,13 +162,13 @@ func printRules(g *globals, rs []app.RuleInfo, format string) error {
 		if r.Failed != "" {
 			status, failed = "FAILED", append(failed, r)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\t%s\n", r.ID, r.Level, r.Service, r.Enabled, r.Builtin, status, r.Title)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\t%s\n", oneLine(r.ID), oneLine(r.Level), r.Service, r.Enabled, r.Builtin, status, oneLine(r.Title))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, r := range failed {
-		fmt.Fprintf(g.stdout, "rule %s failed (since %s): %s\n", r.ID, r.FailedAt.UTC().Format(time.RFC3339), r.Failed)
+		fmt.Fprintf(g.stdout, "rule %s failed (since %s): %s\n", oneLine(r.ID), r.FailedAt.UTC().Format(time.RFC3339), oneLine(r.Failed))
 	}
 	return nil
 }

@@ -121,7 +121,7 @@ func (p *auditPrinter) page(rs []app.AuditResult) error {
 				return err
 			}
 		} else {
-			fmt.Fprintf(p.tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Connector, r.Account, r.Region, r.Hour.Format("2006-01-02 15:04"), r.Status, r.Files, auditDetail(r))
+			fmt.Fprintf(p.tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Connector, oneLine(r.Account), oneLine(r.Region), r.Hour.Format("2006-01-02 15:04"), r.Status, r.Files, oneLine(auditDetail(r)))
 		}
 		p.n++
 	}

@@ -367,5 +367,9 @@ func cmdToken(ctx context.Context, g *globals, args []string) error {
 // table is the writer every command prints its table through: columns two
 // spaces apart.
 func (g *globals) table() *tabwriter.Writer {
-	return tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	return tabwriter.NewWriter(escaper{g.stdout}, 0, 4, 2, ' ', 0)
 }
+
+// human is where human-readable reports (not tables) go: control
+// characters in them are shown as escapes.
+func (g *globals) human() io.Writer { return escaper{g.stdout} }

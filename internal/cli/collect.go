@@ -69,7 +69,7 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 				reason = fmt.Sprintf("%d %s %s", r.Run.Status, r.Run.Reason, r.Run.Recommendation)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Connector, r.Tenant, r.Run.Result,
-				r.Stats.Objects, r.Stats.Records, r.Stats.Bytes, r.Stats.Skipped, r.Stats.Quarantined, r.Stats.Dropped, r.Stats.Errors, reason)
+				r.Stats.Objects, r.Stats.Records, r.Stats.Bytes, r.Stats.Skipped, r.Stats.Quarantined, r.Stats.Dropped, r.Stats.Errors, oneLine(reason))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

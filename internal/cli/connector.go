@@ -431,18 +431,18 @@ func testOne(ctx context.Context, g *globals, b backend, c *connector.Connector,
 			return err
 		}
 	} else {
-		fmt.Fprintln(g.stdout, res.Summary)
+		fmt.Fprintln(g.human(), res.Summary)
 		printChecks(g, "", res.Checks)
 		for _, a := range res.Accounts {
 			state := "ok"
 			if !a.OK {
 				state = "FAILED"
 			}
-			fmt.Fprintf(g.stdout, "account %s: %s\n", a.Account, state)
+			fmt.Fprintf(g.human(), "account %s: %s\n", a.Account, state)
 			printChecks(g, "  ", a.Checks)
 		}
 		if res.Object != "" {
-			fmt.Fprintf(g.stdout, "sample object: %s\n", res.Object)
+			fmt.Fprintf(g.human(), "sample object: %s\n", res.Object)
 		}
 	}
 	if !res.OK {
@@ -452,18 +452,19 @@ func testOne(ctx context.Context, g *globals, b backend, c *connector.Connector,
 }
 
 func printChecks(g *globals, indent string, checks []app.Check) {
+	out := g.human() // details quote what the tenant's endpoint answered
 	for _, ch := range checks {
 		switch {
 		case ch.Skipped:
-			fmt.Fprintf(g.stdout, "%s  %-12s skipped  %s\n", indent, ch.Name, ch.Detail)
+			fmt.Fprintf(out, "%s  %-12s skipped  %s\n", indent, ch.Name, ch.Detail)
 		case ch.OK:
-			fmt.Fprintf(g.stdout, "%s  %-12s ok       %s\n", indent, ch.Name, ch.Detail)
+			fmt.Fprintf(out, "%s  %-12s ok       %s\n", indent, ch.Name, ch.Detail)
 		default:
-			fmt.Fprintf(g.stdout, "%s  %-12s FAILED   %d: %s %s", indent, ch.Name, ch.Status, ch.Explanation, ch.Recommendation)
+			fmt.Fprintf(out, "%s  %-12s FAILED   %d: %s %s", indent, ch.Name, ch.Status, ch.Explanation, ch.Recommendation)
 			if ch.Detail != "" {
-				fmt.Fprintf(g.stdout, " (%s)", ch.Detail)
+				fmt.Fprintf(out, " (%s)", ch.Detail)
 			}
-			fmt.Fprintln(g.stdout)
+			fmt.Fprintln(out)
 		}
 	}
 }

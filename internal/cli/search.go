@@ -118,9 +118,9 @@ func cell(v any) string {
 		if x == "" {
 			return "-"
 		}
-		return x
+		return oneLine(x)
 	}
-	return fmt.Sprint(v)
+	return oneLine(fmt.Sprint(v))
 }
 
 func cmdQuarantine(ctx context.Context, g *globals, args []string) error {
@@ -162,7 +162,7 @@ func cmdQuarantine(ctx context.Context, g *globals, args []string) error {
 	tw := g.table()
 	fmt.Fprintln(tw, "CONNECTOR\tTENANT\tKEY\tSCOPE\tPOSITION\tREASON")
 	for _, it := range items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", it.Connector, it.Tenant, it.Key, it.Scope, it.Position, it.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", it.Connector, it.Tenant, oneLine(it.Key), it.Scope, it.Position, oneLine(it.Reason))
 	}
 	return tw.Flush()
 }

@@ -39,7 +39,8 @@ const serverWait = 30 * time.Second
 // directory. A command that runs through a server cannot apply them: the
 // server's own settings rule, so giving one there is refused, not ignored.
 var serverOnlyFlags = []string{"master-key-file", "max-decompressed", "max-ratio", "allow-net", "deny-private", "allow-folder",
-	"lake", "lake-endpoint", "lake-region", "lake-path-style", "node", "catalog", "aws-principal", "dns-server"}
+	"lake", "lake-endpoint", "lake-region", "lake-path-style", "node", "catalog", "aws-principal", "dns-server",
+	"digest-max-size", "digest-max-decompressed", "digest-max-files"}
 
 // noteFlags records which flags the user gave: the data directory, and
 // the server-only ones (refused when the command goes through a server).

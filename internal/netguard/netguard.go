@@ -32,15 +32,36 @@ type Policy struct {
 
 // refused are the ranges never dialled unless allowed: link-local (IPv4
 // and IPv6, where every cloud's metadata service lives), AWS's IPv6
-// metadata range, Alibaba's metadata address, and NAT64, through which an
-// IPv6-only host reaches any IPv4 address, metadata included.
+// metadata range, the metadata addresses outside link-local (Alibaba's,
+// Azure's WireServer, Oracle Cloud's), NAT64 and Teredo, through which an
+// IPv6 host reaches IPv4 addresses, metadata included, and multicast,
+// which no S3 endpoint, proxy or webhook is.
 var refused = []netip.Prefix{
 	netip.MustParsePrefix("169.254.0.0/16"),
 	netip.MustParsePrefix("fe80::/10"),
 	netip.MustParsePrefix("fd00:ec2::/32"),
 	netip.MustParsePrefix("100.100.100.200/32"),
+	netip.MustParsePrefix("168.63.129.16/32"),
+	netip.MustParsePrefix("192.0.0.192/32"),
 	netip.MustParsePrefix("64:ff9b::/96"),
 	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2001::/32"),
+	netip.MustParsePrefix("224.0.0.0/4"),
+	netip.MustParsePrefix("ff00::/8"),
+}
+
+// privateToo are refused with DenyPrivate besides loopback, RFC 1918 and
+// ULA (which netip knows): "this network" 0.0.0.0/8 (Linux dials 0.x as
+// a local address), carrier-grade NAT 100.64.0.0/10, the IETF protocol
+// assignments 192.0.0.0/24, the benchmarking range 198.18.0.0/15, the
+// reserved 240.0.0.0/4, and IPv6's deprecated site-local fec0::/10.
+var privateToo = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("fec0::/10"),
 }
 
 // sixToFour embeds an IPv4 address in bits 16-48 (2002:AABB:CCDD::).
@@ -88,7 +109,7 @@ func (p Policy) Check(addr netip.Addr) error {
 	}
 	for _, m := range refused {
 		if m.Contains(addr) {
-			return fmt.Errorf("address %s is link-local, NAT64 or a cloud metadata address; Trawl refuses it so a connector cannot read instance credentials (an operator can allow the range with --allow-net %s): %w", addr, m, ErrRefused)
+			return fmt.Errorf("address %s is link-local, multicast, NAT64, Teredo or a cloud metadata address; Trawl refuses it so a tenant cannot reach the server's instance credentials (an operator can allow the range with --allow-net %s): %w", addr, m, ErrRefused)
 		}
 	}
 	if v4, ok := embeddedV4(addr); ok {
@@ -96,10 +117,19 @@ func (p Policy) Check(addr netip.Addr) error {
 			return fmt.Errorf("address %s (6to4 or IPv4-compatible) embeds a refused address: %w", addr, err)
 		}
 	}
-	if p.DenyPrivate && (addr.IsLoopback() || addr.IsPrivate() || addr.IsUnspecified()) {
-		return fmt.Errorf("address %s is loopback or private, which this server is configured to refuse: %w", addr, ErrRefused)
+	if p.DenyPrivate && (addr.IsLoopback() || addr.IsPrivate() || addr.IsUnspecified() || inAny(privateToo, addr)) {
+		return fmt.Errorf("address %s is loopback, private or reserved, which this server is configured to refuse: %w", addr, ErrRefused)
 	}
 	return nil
+}
+
+func inAny(ps []netip.Prefix, addr netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p Policy) resolver() *net.Resolver {

@@ -187,3 +187,29 @@ func TestUnresolvedHidesTheResolver(t *testing.T) {
 		t.Errorf("the error names the server's resolver: %v", err)
 	}
 }
+
+// TestOtherCloudsAndReservedRanges: addresses a hostile tenant tried
+// that passed the guard: other clouds' metadata addresses, multicast and
+// Teredo always refused; this-network, carrier-grade NAT, reserved and
+// site-local ranges refused with DenyPrivate; public ones still allowed.
+func TestOtherCloudsAndReservedRanges(t *testing.T) {
+	open, deny := Policy{}, Policy{DenyPrivate: true}
+	for _, a := range []string{"168.63.129.16", "192.0.0.192", "224.0.0.1", "239.255.255.250", "ff02::1", "2001::a9fe:a9fe", "::ffff:168.63.129.16"} {
+		if open.Check(netip.MustParseAddr(a)) == nil {
+			t.Errorf("%s passed the guard", a)
+		}
+	}
+	for _, a := range []string{"0.1.2.3", "100.64.0.1", "100.127.255.254", "192.0.0.8", "198.18.0.1", "240.0.0.1", "fec0::1"} {
+		if deny.Check(netip.MustParseAddr(a)) == nil {
+			t.Errorf("%s passed the guard with DenyPrivate", a)
+		}
+		if open.Check(netip.MustParseAddr(a)) != nil {
+			t.Errorf("%s refused without DenyPrivate: only link-local, metadata, NAT64, Teredo and multicast are always refused", a)
+		}
+	}
+	for _, a := range []string{"8.8.8.8", "52.216.1.1", "2600:1f18::1", "100.128.0.1"} {
+		if err := deny.Check(netip.MustParseAddr(a)); err != nil {
+			t.Errorf("public %s refused: %v", a, err)
+		}
+	}
+}

@@ -22,7 +22,10 @@ func TestHostileTenantZonedAddresses(t *testing.T) {
 	s := serveAPI(t, data, "--no-schedule")
 	tok := s.token("evil")
 	hosts := []string{"[fd00:ec2::254%25lo]", "[fe80::a9fe:a9fe%25lo]", "[64:ff9b::a9fe:a9fe%25lo]",
-		"[::ffff:169.254.169.254%25eth0]", "[fe80::1%25lo]", "[64:ff9b::7f00:1%25lo]", "[::a9fe:a9fe%251]"}
+		"[::ffff:169.254.169.254%25eth0]", "[fe80::1%25lo]", "[64:ff9b::7f00:1%25lo]", "[::a9fe:a9fe%251]",
+		// Found trying the server as a hostile tenant: Azure's and Oracle
+		// Cloud's metadata addresses, multicast, Teredo.
+		"168.63.129.16", "192.0.0.192", "224.0.0.1", "[ff02::1]", "[2001::a9fe:a9fe]"}
 	body := func(name string, over map[string]any) map[string]any {
 		b := map[string]any{"name": name, "tenant": "evil", "sub_type": "cloudtrail", "bucket": "zoned-bucket", "prefix": "AWSLogs/" + acct + "/CloudTrail",
 			"access_key_id": srv.AccessKey, "secret_access_key": srv.SecretKey, "endpoint": "http://127.0.0.1:" + port, "path_style": true,
