@@ -211,7 +211,7 @@ func TestRunOnAnyNode(t *testing.T) {
 	}
 }
 
-// TestAccessKeyIDForm: AWS's form (16 to 128 letters and digits) without
+// TestAccessKeyIDForm: AWS's form (16 to 128 letters, digits or _) without
 // an endpoint; an S3-compatible store's own (short, or with -.+@) with one.
 func TestAccessKeyIDForm(t *testing.T) {
 	for _, tc := range []struct {

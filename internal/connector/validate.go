@@ -309,7 +309,7 @@ func (c *Connector) validateKeys(e *ValidationError, required bool) {
 	if c.AccessKeyID == "" {
 		e.add("access_key_id", "required with credentials %s when a secret access key is given", c.Credentials)
 	} else if c.Endpoint == "" && !accessKeyID(c.AccessKeyID, true) {
-		e.add("access_key_id", "an AWS access key ID is 16 to 128 letters and digits, e.g. AKIAIOSFODNN7EXAMPLE; for an S3-compatible store with keys of its own form, set its endpoint (endpoint)")
+		e.add("access_key_id", "an AWS access key ID is 16 to 128 letters, digits or _ (AWS's pattern [\\w]+), e.g. AKIAIOSFODNN7EXAMPLE; for an S3-compatible store with keys of its own form, set its endpoint (endpoint)")
 	} else if c.Endpoint != "" && !accessKeyID(c.AccessKeyID, false) {
 		e.add("access_key_id", "an access key ID is 1 to 128 letters, digits and _-.+@ characters")
 	}

@@ -503,7 +503,7 @@ func TestConnectorMessagesOfOne(t *testing.T) {
 // TestShortAccessKeysForS3CompatibleStores: an S3-compatible store's own
 // key form (here a two-character access key on versitygw; MinIO's are as
 // short as three) is accepted with a custom --endpoint and collects; the
-// AWS form (16 to 128 letters and digits) is still required without one,
+// AWS form (16 to 128 letters, digits or _) is still required without one,
 // and the refusal names the field and --endpoint.
 func TestShortAccessKeysForS3CompatibleStores(t *testing.T) {
 	srv := s3server.Start(t)
