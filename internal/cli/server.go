@@ -217,11 +217,16 @@ func (g *globals) waitForServer(ctx context.Context, why string) (string, error)
 }
 
 // awaitSetUp waits briefly for a directory that is not set up to become
-// so (or for a server to answer in it): 5 seconds when it exists, 2 when
-// it does not exist yet.
+// so (or for a server to answer in it): 2 seconds when it does not exist
+// yet, 5 when a process has begun to fill it (a master key or a lock, but
+// no catalog yet), not at all when it exists empty: nothing is starting
+// there.
 func (g *globals) awaitSetUp(ctx context.Context) (base string, ok bool) {
 	wait := 2 * time.Second
-	if _, err := os.Stat(g.dataDir); err == nil {
+	if entries, err := os.ReadDir(g.dataDir); err == nil {
+		if len(entries) == 0 {
+			return "", false
+		}
 		wait = 5 * time.Second
 	}
 	deadline := time.Now().Add(wait)
@@ -253,16 +258,17 @@ func openDir(ctx context.Context, g *globals) (backend, error) {
 	}
 	// With an external catalog the directory is only a cache: the
 	// catalog is what was set up.
-	if !setUp(g.dataDir) && !g.mayCreate && g.catalog == "" {
+	if !setUp(g.dataDir) && !g.mayCreate {
 		// A server may be setting the directory up this moment: the
 		// walkthrough starts `trawl serve &` and runs the next command at
-		// once. Give it a moment before calling the directory missing (or,
-		// for a named one, setting it up here).
+		// once. Give it a moment before calling the directory missing, or
+		// setting it up here (a named one for external-id and token
+		// create; with an external catalog, where a directory is a cache).
 		base, ok := g.awaitSetUp(ctx)
 		if base != "" {
 			return remote(g, base)
 		}
-		if !ok && !(g.setUpNamed && g.dataDirGiven) {
+		if !ok && !(g.setUpNamed && g.dataDirGiven) && g.catalog == "" {
 			return nil, g.noDataDir()
 		}
 	}
