@@ -384,14 +384,12 @@ func (v rowValues) List(i int) ([]string, bool) {
 
 // Alerts returns the stored alerts within the scope, newest window first.
 func (a *App) Alerts(ctx context.Context, sc Scope, f AlertFilter) ([]Alert, error) {
-	q := lake.AlertQuery{Since: f.Since, Level: f.Level, RuleID: f.RuleID, Limit: f.Limit}
-	switch {
-	case !sc.Root:
-		q.Tenants = []string{sc.Tenant}
-	case f.Tenant != "":
-		q.Tenants = []string{f.Tenant}
+	// Another tenant's alerts answer 404, as its other objects do.
+	ts, err := sc.tenants(f.Tenant)
+	if err != nil {
+		return nil, err
 	}
-	as, err := a.lake.Alerts(ctx, q)
+	as, err := a.lake.Alerts(ctx, lake.AlertQuery{Since: f.Since, Level: f.Level, RuleID: f.RuleID, Limit: f.Limit, Tenants: ts})
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,12 @@ func TestUnknownIndexAndDigestFlagsThroughAServer(t *testing.T) {
 			t.Errorf("GET %s: %d %v, want 400 naming the index field and the indices", path, code, r)
 		}
 	}
+	if code, r := s.call(tok, "GET", "/api/v1/alerts?tenant=other", nil); code != 404 {
+		t.Errorf("a tenant asking for another tenant's alerts: %d %v, want 404 as for its other objects", code, r)
+	}
+	if code, _ := s.call(tok, "GET", "/api/v1/alerts?tenant=acme", nil); code != 200 {
+		t.Errorf("a tenant asking for its own alerts by name: %d", code)
+	}
 	if r := trawl(t, data, nil, "search", "--index", "bogus", "x"); r.code != 1 || !strings.Contains(r.stderr, `unknown index "bogus"`) {
 		t.Errorf("search --index bogus: exit %d %s", r.code, r.stderr)
 	}
