@@ -1,14 +1,11 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -146,30 +143,8 @@ func TestSavedSearchLimits(t *testing.T) {
 // is killed at the test's end.
 func serveLogged(t *testing.T, data string, logs *syncBuffer, extra ...string) *served {
 	t.Helper()
-	cmd := exec.Command(trawlBin, append([]string{"serve", "--addr", "127.0.0.1:0"}, extra...)...)
-	cmd.Env = append(os.Environ(), dataEnv(t, data)...)
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := launchLogged(t, data, 30*time.Second, logs, append([]string{"serve", "--addr", "127.0.0.1:0"}, extra...)...)
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		once := false
-		for sc.Scan() {
-			if !once && strings.Contains(sc.Text(), "serving on") {
-				once = true
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("trawl serve did not start serving; its log:\n%s", logs.String())
-	}
 	return servedAt(t, data)
 }
 

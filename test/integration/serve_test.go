@@ -2,6 +2,8 @@ package integration
 
 import (
 	"bufio"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -31,10 +33,17 @@ func launchServe(t *testing.T, addr, data string, extra ...string) *exec.Cmd {
 // it says it is serving; it is killed if it does not within wait.
 func launchUntilServing(t *testing.T, data string, wait time.Duration, args ...string) *exec.Cmd {
 	t.Helper()
+	return launchLogged(t, data, wait, os.Stderr, args...)
+}
+
+// launchLogged is launchUntilServing with trawl's log (stderr) written to
+// logs; a log that is a fmt.Stringer is shown when it does not start.
+func launchLogged(t *testing.T, data string, wait time.Duration, logs io.Writer, args ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(trawlBin, args...)
 	cmd.Env = append(os.Environ(), dataEnv(t, data)...)
 	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +62,11 @@ func launchUntilServing(t *testing.T, data string, wait time.Duration, args ...s
 	case <-ready:
 	case <-time.After(wait):
 		cmd.Process.Kill()
-		t.Fatalf("trawl %s did not start serving", args[0])
+		log := ""
+		if s, ok := logs.(fmt.Stringer); ok {
+			log = "; its log:\n" + s.String()
+		}
+		t.Fatalf("trawl %s did not start serving%s", args[0], log)
 	}
 	return cmd
 }
