@@ -256,8 +256,6 @@ func openDir(ctx context.Context, g *globals) (backend, error) {
 	if base := runningServer(ctx, g.dataDir); base != "" {
 		return remote(g, base)
 	}
-	// With an external catalog the directory is only a cache: the
-	// catalog is what was set up.
 	if !setUp(g.dataDir) && !g.mayCreate {
 		// A server may be setting the directory up this moment: the
 		// walkthrough starts `trawl serve &` and runs the next command at
@@ -280,8 +278,5 @@ func openDir(ctx context.Context, g *globals) (backend, error) {
 		}
 		return remote(g, base)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return b, nil
+	return b, err
 }
