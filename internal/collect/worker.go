@@ -316,7 +316,6 @@ func (o *objectRun) decode(ctx context.Context, dr io.Reader) error {
 		defer c.Close()
 	}
 	var pos int64
-	rec := w.rec
 	tm := w.opt.Timings
 	var t0, t1 time.Time
 	var readBefore int64
@@ -336,45 +335,16 @@ func (o *objectRun) decode(ctx context.Context, dr io.Reader) error {
 			break
 		}
 		if err != nil {
-			var oe *format.ObjectError
-			if errors.As(err, &oe) {
-				w.log.Warn("quarantining the rest of an object", "key", o.obj.Key, "record", pos, "reason", oe.Error())
-				if pos >= o.state.Position {
-					o.quarantine("object", pos, oe.Offset, oe.Error(), nil)
-				}
-				break
+			if err := o.readFailed(err, pos); err != nil {
+				return err
 			}
-			// A read failure: what is held commits with the worker's
-			// batch, and the object resumes from there at the next run.
-			o.finish(false)
-			return fmt.Errorf("read %s at record %d: %w", o.obj.Key, pos, err)
+			break
 		}
 		if pos < o.state.Position {
 			pos++ // committed (or quarantined) by an earlier run
 			continue
 		}
-		rec.Reset()
-		rec.StampID(o.ids.ID(pos), o.prov, pos, w.f.Class, w.f.Category)
-		if bad := invalidUTF8(raw); bad >= 0 {
-			// AWS writes UTF-8; such a record is corrupt. Its bytes are
-			// kept exactly in the quarantine.
-			o.quarantine("record", pos, dec.Offset(),
-				fmt.Sprintf("the record is not valid UTF-8 (byte %d of %d): AWS writes UTF-8, so the object is damaged; its bytes are kept here exactly", bad, len(raw)), raw)
-		} else if err := dec.Normalize(raw, rec); err != nil {
-			var re *format.RecordError
-			reason := err.Error()
-			if errors.As(err, &re) {
-				reason = re.Reason
-			}
-			o.quarantine("record", pos, dec.Offset(), reason, raw)
-		} else if w.opt.Keep != nil && !w.opt.Keep(rec) {
-			o.stats.Dropped++
-		} else {
-			o.b.Sel = append(o.b.Sel, int32(w.rows.Len()))
-			w.rows.Append(rec)
-			o.state.Records++
-			o.stats.Records++
-		}
+		o.record(dec, raw, pos)
 		if tm != nil {
 			tm.Since(lake.StageNormalize, t1)
 		}
@@ -390,6 +360,51 @@ func (o *objectRun) decode(ctx context.Context, dr io.Reader) error {
 		o.state.Position = pos
 	}
 	return nil
+}
+
+// readFailed handles an error from the decoder, which ends the object's
+// reading: a damaged object has its rest quarantined (nil); a read failure
+// is returned, what the object holds commits with the worker's batch, and
+// the object resumes from there at the next run.
+func (o *objectRun) readFailed(err error, pos int64) error {
+	var oe *format.ObjectError
+	if errors.As(err, &oe) {
+		o.w.log.Warn("quarantining the rest of an object", "key", o.obj.Key, "record", pos, "reason", oe.Error())
+		if pos >= o.state.Position {
+			o.quarantine("object", pos, oe.Offset, oe.Error(), nil)
+		}
+		return nil
+	}
+	o.finish(false)
+	return fmt.Errorf("read %s at record %d: %w", o.obj.Key, pos, err)
+}
+
+// record normalizes the object's record at pos into the worker's rows, or
+// quarantines it with the reason, or drops it by the connector's filters.
+func (o *objectRun) record(dec Decoder, raw []byte, pos int64) {
+	w, rec := o.w, o.w.rec
+	rec.Reset()
+	rec.StampID(o.ids.ID(pos), o.prov, pos, w.f.Class, w.f.Category)
+	if bad := invalidUTF8(raw); bad >= 0 {
+		// AWS writes UTF-8; such a record is corrupt. Its bytes are
+		// kept exactly in the quarantine.
+		o.quarantine("record", pos, dec.Offset(),
+			fmt.Sprintf("the record is not valid UTF-8 (byte %d of %d): AWS writes UTF-8, so the object is damaged; its bytes are kept here exactly", bad, len(raw)), raw)
+	} else if err := dec.Normalize(raw, rec); err != nil {
+		var re *format.RecordError
+		reason := err.Error()
+		if errors.As(err, &re) {
+			reason = re.Reason
+		}
+		o.quarantine("record", pos, dec.Offset(), reason, raw)
+	} else if w.opt.Keep != nil && !w.opt.Keep(rec) {
+		o.stats.Dropped++
+	} else {
+		o.b.Sel = append(o.b.Sel, int32(w.rows.Len()))
+		w.rows.Append(rec)
+		o.state.Records++
+		o.stats.Records++
+	}
 }
 
 // batchLinger is how long a worker holds small objects for a shared

@@ -165,78 +165,30 @@ func (r *Reader) topObject() ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	buf.WriteByte('{')
-	first := true
-	isDigest, hadRecords := false, false
-	for {
-		c, err := r.sc.Peek()
-		if err != nil {
-			return nil, truncEOF(err)
-		}
-		if c == '}' {
-			_ = r.sc.Expect('}')
-			break
-		}
-		if !first {
-			if err := r.sc.Expect(','); err != nil {
+	var seen topSeen
+	for first := true; ; first = false {
+		key, done, err := r.nextKey(first)
+		if err != nil || done {
+			if err != nil {
 				return nil, err
 			}
-		}
-		key, err := r.sc.String()
-		if err != nil {
-			return nil, err
-		}
-		if err := r.sc.Expect(':'); err != nil {
-			return nil, err
+			break
 		}
 		if first && key == "Records" {
-			c, err := r.sc.Peek()
-			if err != nil {
-				return nil, truncEOF(err)
-			}
-			if c == '[' {
-				_ = r.sc.Expect('[')
-				r.inArray, r.first, r.inObj = true, true, true
-				return nil, nil
+			if streaming, err := r.startRecords(); err != nil || streaming {
+				return nil, err
 			}
 		}
 		v, err := r.sc.Value()
 		if err != nil {
 			return nil, err
 		}
-		switch key {
-		case "Records":
-			// Records after other keys is not CloudTrail's own layout, so
-			// it cannot be streamed; it is read whole and queued.
-			var recs []json.RawMessage
-			if json.Unmarshal(v, &recs) != nil {
-				if string(v) != "null" {
-					return nil, &jsonstream.SyntaxError{Offset: r.sc.Offset(), Msg: "the Records value is not an array"}
-				}
-			}
-			for _, rc := range recs {
-				r.queue = append(r.queue, rc)
-			}
-			hadRecords = true
-		case "logEvents":
-			// A CloudWatch Logs subscription envelope (delivered to S3 by
-			// Firehose): each logEvents[].message is one record.
-			var evs []struct {
-				Message string `json:"message"`
-			}
-			if json.Unmarshal(v, &evs) != nil {
-				return nil, &jsonstream.SyntaxError{Offset: r.sc.Offset(), Msg: "logEvents is not an array of {message}"}
-			}
-			for _, e := range evs {
-				r.queue = append(r.queue, []byte(e.Message))
-			}
-			hadRecords = true
-		case "digestStartTime", "digestEndTime", "logFiles":
-			isDigest = true
+		if err := r.topMember(key, v, &seen); err != nil {
+			return nil, err
 		}
 		if !first {
 			buf.WriteByte(',')
 		}
-		first = false
 		buf.WriteByte('"')
 		buf.WriteString(key)
 		buf.WriteString(`":`)
@@ -244,9 +196,9 @@ func (r *Reader) topObject() ([]byte, error) {
 	}
 	buf.WriteByte('}')
 	switch {
-	case hadRecords:
+	case seen.records:
 		return nil, nil
-	case isDigest:
+	case seen.digest:
 		r.Skipped = "CloudTrail digest file (no events)"
 		return nil, nil
 	}
@@ -254,6 +206,80 @@ func (r *Reader) topObject() ([]byte, error) {
 	// CloudTrail record the normalizer quarantines it alone, and the
 	// objects after it are still read.
 	return buf.Bytes(), nil
+}
+
+// topSeen is what the members of a top-level object said it is.
+type topSeen struct{ records, digest bool }
+
+// nextKey reads the next member's key of a top-level object, and done at
+// its closing brace.
+func (r *Reader) nextKey(first bool) (key string, done bool, err error) {
+	c, err := r.sc.Peek()
+	if err != nil {
+		return "", false, truncEOF(err)
+	}
+	if c == '}' {
+		_ = r.sc.Expect('}')
+		return "", true, nil
+	}
+	if !first {
+		if err := r.sc.Expect(','); err != nil {
+			return "", false, err
+		}
+	}
+	if key, err = r.sc.String(); err != nil {
+		return "", false, err
+	}
+	return key, false, r.sc.Expect(':')
+}
+
+// startRecords enters a Records array that opens the object, CloudTrail's
+// own layout, so its records stream one at a time.
+func (r *Reader) startRecords() (bool, error) {
+	c, err := r.sc.Peek()
+	if err != nil {
+		return false, truncEOF(err)
+	}
+	if c != '[' {
+		return false, nil
+	}
+	_ = r.sc.Expect('[')
+	r.inArray, r.first, r.inObj = true, true, true
+	return true, nil
+}
+
+// topMember queues the records a member holds (a late Records array, a
+// CloudWatch Logs envelope) and notes a digest's members.
+func (r *Reader) topMember(key string, v []byte, seen *topSeen) error {
+	switch key {
+	case "Records":
+		// Records after other keys is not CloudTrail's own layout, so
+		// it cannot be streamed; it is read whole and queued.
+		var recs []json.RawMessage
+		if json.Unmarshal(v, &recs) != nil && string(v) != "null" {
+			return &jsonstream.SyntaxError{Offset: r.sc.Offset(), Msg: "the Records value is not an array"}
+		}
+		for _, rc := range recs {
+			r.queue = append(r.queue, rc)
+		}
+		seen.records = true
+	case "logEvents":
+		// A CloudWatch Logs subscription envelope (delivered to S3 by
+		// Firehose): each logEvents[].message is one record.
+		var evs []struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(v, &evs) != nil {
+			return &jsonstream.SyntaxError{Offset: r.sc.Offset(), Msg: "logEvents is not an array of {message}"}
+		}
+		for _, e := range evs {
+			r.queue = append(r.queue, []byte(e.Message))
+		}
+		seen.records = true
+	case "digestStartTime", "digestEndTime", "logFiles":
+		seen.digest = true
+	}
+	return nil
 }
 
 // restOfWrapper skips what follows the Records array in the S3 wrapper.

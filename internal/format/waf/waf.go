@@ -106,31 +106,7 @@ func (d *Decoder) Normalize(raw []byte, rec *interflow.Record) error {
 		}
 	}
 	if hr := v.Get("httpRequest"); hr != nil {
-		if ip, ok := format.NormalizeIP(str(hr, "clientIp")); ok {
-			rec.SetString(interflow.FSrcIP, ip)
-		}
-		rec.SetString(interflow.EHTTPCountry, str(hr, "country"))
-		rec.SetString(interflow.EHTTPMethod, str(hr, "httpMethod"))
-		rec.SetString(interflow.EHTTPURI, str(hr, "uri"))
-		rec.SetString(interflow.EHTTPArgs, str(hr, "args"))
-		rec.SetString(interflow.EHTTPVersion, str(hr, "httpVersion"))
-		rec.SetString(interflow.ERequestID, str(hr, "requestId"))
-		hostSet := false
-		for _, h := range hr.GetArray("headers") {
-			name := str(h, "name")
-			switch {
-			case strings.EqualFold(name, "host") || name == ":authority":
-				rec.SetString(interflow.EHTTPHost, str(h, "value"))
-				hostSet = true
-			case strings.EqualFold(name, "user-agent"):
-				rec.SetString(interflow.EUserAgent, str(h, "value"))
-			}
-		}
-		if !hostSet {
-			// No Host header (HTTP/2 may omit it): newer logs carry the
-			// host WAF saw in httpRequest.host.
-			rec.SetString(interflow.EHTTPHost, str(hr, "host"))
-		}
+		httpRequest(hr, rec)
 	}
 	var labels []string
 	for _, l := range v.GetArray("labels") {
@@ -140,7 +116,45 @@ func (d *Decoder) Normalize(raw []byte, rec *interflow.Record) error {
 	}
 	rec.SetList(interflow.ELabels, labels)
 
-	acct, region := d.acct, d.region
+	acct, region := d.origin(acl)
+	rec.SetString(interflow.FAccountID, acct)
+	rec.SetString(interflow.FRegion, region)
+	return nil
+}
+
+// httpRequest fills the request's fields from httpRequest.
+func httpRequest(hr *fastjson.Value, rec *interflow.Record) {
+	if ip, ok := format.NormalizeIP(str(hr, "clientIp")); ok {
+		rec.SetString(interflow.FSrcIP, ip)
+	}
+	rec.SetString(interflow.EHTTPCountry, str(hr, "country"))
+	rec.SetString(interflow.EHTTPMethod, str(hr, "httpMethod"))
+	rec.SetString(interflow.EHTTPURI, str(hr, "uri"))
+	rec.SetString(interflow.EHTTPArgs, str(hr, "args"))
+	rec.SetString(interflow.EHTTPVersion, str(hr, "httpVersion"))
+	rec.SetString(interflow.ERequestID, str(hr, "requestId"))
+	hostSet := false
+	for _, h := range hr.GetArray("headers") {
+		name := str(h, "name")
+		switch {
+		case strings.EqualFold(name, "host") || name == ":authority":
+			rec.SetString(interflow.EHTTPHost, str(h, "value"))
+			hostSet = true
+		case strings.EqualFold(name, "user-agent"):
+			rec.SetString(interflow.EUserAgent, str(h, "value"))
+		}
+	}
+	if !hostSet {
+		// No Host header (HTTP/2 may omit it): newer logs carry the
+		// host WAF saw in httpRequest.host.
+		rec.SetString(interflow.EHTTPHost, str(hr, "host"))
+	}
+}
+
+// origin is the record's account and region: the connector's prefix's
+// when it names them, else the web ACL's ARN's.
+func (d *Decoder) origin(acl string) (acct, region string) {
+	acct, region = d.acct, d.region
 	// arn:aws:wafv2:us-east-1:123456789012:regional/webacl/name/id
 	if parts := strings.Split(acl, ":"); len(parts) >= 6 && parts[0] == "arn" {
 		if region == "" {
@@ -153,7 +167,5 @@ func (d *Decoder) Normalize(raw []byte, rec *interflow.Record) error {
 			region = "global"
 		}
 	}
-	rec.SetString(interflow.FAccountID, acct)
-	rec.SetString(interflow.FRegion, region)
-	return nil
+	return acct, region
 }

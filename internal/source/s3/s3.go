@@ -87,6 +87,31 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	if region == "" {
 		region = "us-east-1"
 	}
+	rt, err := transport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, loadOptions(cfg, region)...)
+	if err != nil {
+		return nil, &source.Error{Status: 400, Op: "connect", Target: cfg.Bucket, Explanation: "the AWS configuration could not be loaded: " + err.Error() + ".", Recommendation: "Give an access key ID and secret, or configure the default credential chain.", Err: err}
+	}
+	if cfg.RoleARN != "" {
+		awsCfg.Credentials = assumeRole(awsCfg, cfg, rt)
+	}
+	client := s3sdk.NewFromConfig(awsCfg, func(o *s3sdk.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = cfg.PathStyle || cfg.Endpoint != ""
+		// Our own client, so the guard, proxy and timeouts apply to S3.
+		o.HTTPClient = &http.Client{Transport: rt, CheckRedirect: netguard.NoRedirects}
+	})
+	return &Bucket{cfg: cfg, client: client, rt: rt, aws: awsCfg}, nil
+}
+
+// transport is the HTTP transport of every request to the bucket (and to
+// STS): the network guard at dial time, the proxy, timeouts, the CA bundle.
+func transport(cfg Config) (http.RoundTripper, error) {
 	dialer := cfg.Guard.Dialer(&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second})
 	tr := &http.Transport{
 		DialContext:           dialer.DialContext,
@@ -122,6 +147,11 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	if cfg.Transport != nil {
 		rt = cfg.Transport(rt)
 	}
+	return rt, nil
+}
+
+// loadOptions are the SDK's settings: region, retries and credentials.
+func loadOptions(cfg Config, region string) []func(*config.LoadOptions) error {
 	opts := []func(*config.LoadOptions) error{
 		config.WithRegion(region),
 		config.WithRetryer(func() aws.Retryer {
@@ -142,22 +172,7 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	if cfg.AccessKeyID != "" {
 		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")))
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, &source.Error{Status: 400, Op: "connect", Target: cfg.Bucket, Explanation: "the AWS configuration could not be loaded: " + err.Error() + ".", Recommendation: "Give an access key ID and secret, or configure the default credential chain.", Err: err}
-	}
-	if cfg.RoleARN != "" {
-		awsCfg.Credentials = assumeRole(awsCfg, cfg, rt)
-	}
-	client := s3sdk.NewFromConfig(awsCfg, func(o *s3sdk.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-		o.UsePathStyle = cfg.PathStyle || cfg.Endpoint != ""
-		// Our own client, so the guard, proxy and timeouts apply to S3.
-		o.HTTPClient = &http.Client{Transport: rt, CheckRedirect: netguard.NoRedirects}
-	})
-	return &Bucket{cfg: cfg, client: client, rt: rt, aws: awsCfg}, nil
+	return opts
 }
 
 // assumeRole returns cached credentials of the role, assumed with the
