@@ -96,7 +96,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, hdr .
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&e)
 		e.Error.Status = resp.StatusCode
-		if e.Error.Message == "" {
+		if e.Error.Message == "" && len(e.Error.Problems) == 0 {
+			// Not our API's answer (a proxy's page): the status says it.
 			e.Error.Message = resp.Status
 		}
 		return resp.Header, &e.Error
