@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -158,6 +159,7 @@ func (s *Server) routes() {
 	h("GET /api/v1/audit", s.audit)
 	h("GET /api/v1/nodes", s.nodes)
 	h("GET /api/v1/alerts", s.alerts)
+	h("PATCH /api/v1/alerts/{id}", s.patchAlert)
 	h("GET /api/v1/rules", s.rules)
 	h("GET /api/v1/webhook", s.getWebhook)
 	h("PUT /api/v1/webhook", s.setWebhook)
@@ -165,6 +167,9 @@ func (s *Server) routes() {
 	h("POST /api/v1/rules/{id}/enable", s.enableRule(true))
 	h("POST /api/v1/rules/{id}/disable", s.enableRule(false))
 	h("DELETE /api/v1/rules/{id}", s.deleteRule)
+	h("POST /api/v1/rules/{id}/run", long(s.runRule))
+	h("POST /api/v1/rules/{id}/exceptions", s.addRuleException)
+	h("DELETE /api/v1/rules/{id}/exceptions/{eid}", s.deleteRuleException)
 	h("POST /api/v1/alerts/evaluate", long(s.evaluateRules))
 	s.mux.Handle("GET /metrics", s.auth(s.metrics))
 	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
@@ -790,7 +795,10 @@ func (s *Server) tenants(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 
 func (s *Server) alerts(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
 	q := r.URL.Query()
-	f := app.AlertFilter{Tenant: q.Get("tenant"), Level: q.Get("level"), RuleID: q.Get("rule_id")}
+	f := app.AlertFilter{Tenant: q.Get("tenant"), Level: q.Get("level"), RuleID: q.Get("rule_id"), Status: q.Get("status")}
+	if f.Status != "" && !slices.Contains(apiv1.AlertStatuses(), f.Status) {
+		return &connector.ValidationError{Problems: []connector.Problem{{Field: "status", Message: "status is " + strings.Join(apiv1.AlertStatuses(), ", ")}}}
+	}
 	since := q.Get("since")
 	if since == "" {
 		since = "-24h"

@@ -286,6 +286,45 @@ type Alert struct {
 	Count       int64     `json:"count"`
 	Records     []string  `json:"records"` // ids of the matching records (the first 100)
 	Query       string    `json:"query"`   // the hunting query that finds them in the window
+
+	// Triage: open, acknowledged or closed (with a reason: true-positive,
+	// false-positive or benign), who works it, and the analysts' notes.
+	Status      string     `json:"status"`
+	CloseReason string     `json:"close_reason,omitempty"`
+	Assignee    string     `json:"assignee,omitempty"`
+	Notes       []Note     `json:"notes"`
+	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
+	UpdatedBy   string     `json:"updated_by,omitempty"`
+}
+
+// Note is an analyst's note on an alert.
+type Note struct {
+	Author string    `json:"author"`
+	At     time.Time `json:"at"`
+	Text   string    `json:"text"`
+}
+
+// Alert statuses and close reasons.
+const (
+	AlertOpen         = "open"
+	AlertAcknowledged = "acknowledged"
+	AlertClosed       = "closed"
+)
+
+// AlertStatuses are the statuses triage accepts.
+func AlertStatuses() []string { return []string{AlertOpen, AlertAcknowledged, AlertClosed} }
+
+// CloseReasons are the reasons an alert is closed with.
+func CloseReasons() []string { return []string{"true-positive", "false-positive", "benign"} }
+
+// AlertUpdate is a triage change of an alert (PATCH /api/v1/alerts/{id});
+// absent fields stay as they are. Reason goes with status closed; a note
+// is appended.
+type AlertUpdate struct {
+	Status   *string `json:"status,omitempty"`
+	Reason   *string `json:"reason,omitempty"`
+	Assignee *string `json:"assignee,omitempty"`
+	Note     string  `json:"note,omitempty"`
 }
 
 // AlertFilter selects alerts.
@@ -294,6 +333,7 @@ type AlertFilter struct {
 	Since  time.Time
 	Level  string
 	RuleID string
+	Status string
 	Limit  int
 }
 
@@ -312,6 +352,33 @@ type RuleInfo struct {
 	// not): the rule is skipped, the others go on, until it is fixed.
 	Failed   string     `json:"failed,omitempty"`
 	FailedAt *time.Time `json:"failed_at,omitempty"`
+	// Exceptions are the tenant's exclusions from the rule, applied at
+	// every evaluation (Hunt includes them).
+	Exceptions []RuleException `json:"exceptions,omitempty"`
+}
+
+// RuleException excludes what its query matches from a tenant's rule,
+// with who added it and why.
+type RuleException struct {
+	ID      string    `json:"id"`
+	RuleID  string    `json:"rule_id"`
+	Tenant  string    `json:"tenant"`
+	Query   string    `json:"query"`
+	Reason  string    `json:"reason"`
+	Author  string    `json:"author"`
+	Created time.Time `json:"created_at"`
+}
+
+// RuleRun is what a run of a rule over a past period did
+// (POST /api/v1/rules/{id}/run).
+type RuleRun struct {
+	Rule    string    `json:"rule"`
+	Tenant  string    `json:"tenant"`
+	From    time.Time `json:"from"` // the period evaluated, in the rule's windows
+	To      time.Time `json:"to"`
+	Windows int       `json:"windows"`
+	Found   int       `json:"found"`  // alerts the period holds
+	Alerts  int       `json:"alerts"` // of them, new ones (0 when run again)
 }
 
 // EvaluationReport says what one evaluation of the rules did.

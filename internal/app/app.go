@@ -109,6 +109,20 @@ type Options struct {
 	AllowFolders []string
 	// S3Transport wraps S3 HTTP transports (tests count requests with it).
 	S3Transport func(connectorName string) func(http.RoundTripper) http.RoundTripper
+	// RuleLookback is how far back a rule's first scheduled evaluation
+	// looks (default 24 hours); older data is a rule run's (RunRule).
+	RuleLookback time.Duration
+	// Clock is the time where schedules and windows are decided (default
+	// time.Now; unit tests fix it).
+	Clock func() time.Time
+}
+
+// now is the App's clock.
+func (a *App) now() time.Time {
+	if a.opt.Clock != nil {
+		return a.opt.Clock()
+	}
+	return time.Now()
 }
 
 // App is an open data directory.

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/detect"
 	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/lake"
@@ -23,7 +24,7 @@ import (
 const (
 	eventStep      = 5 * time.Minute
 	ruleLateness   = 15 * time.Minute
-	ruleFirstLook  = 24 * time.Hour // a rule's first evaluation looks this far back
+	ruleFirstLook  = 24 * time.Hour // by default, a rule's first evaluation looks this far back (Options.RuleLookback)
 	ruleMaxWindows = 300            // per rule and tenant per evaluation (a day of five-minute windows)
 	windowRecords  = 10000          // matches one search of many windows reads (more: window by window, counted in the lake)
 )
@@ -64,7 +65,7 @@ func (a *App) EvaluateRules(ctx context.Context, sc Scope) (*EvaluationReport, e
 	det, err := a.detectQueued(ctx)
 	rep.Alerts += det.Alerts
 	errs := []error{err}
-	now := time.Now().UTC()
+	now := a.now().UTC()
 	for _, tenant := range tenants {
 		if ctx.Err() != nil {
 			return rep, ctx.Err()
@@ -139,6 +140,14 @@ func (a *App) ruleFailed(ctx context.Context, tenant string, r *detect.Rule, err
 	known[r.ID] = reason
 }
 
+// ruleLookback is how far back a rule's first scheduled evaluation looks.
+func (a *App) ruleLookback() time.Duration {
+	if a.opt.RuleLookback > 0 {
+		return a.opt.RuleLookback
+	}
+	return ruleFirstLook
+}
+
 // failureReason is what the rule's tenant is shown: a query's error says
 // what to change (specific); anything else (the lake's, which may name
 // files) is in the server's log.
@@ -178,7 +187,7 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 		return err
 	}
 	var prev time.Time // the mark as stored: the compare-and-set's old value
-	from := now.Add(-ruleFirstLook).Truncate(step)
+	from := now.Add(-a.ruleLookback()).Truncate(step)
 	if ok {
 		prev, from = mark, mark
 	}
@@ -389,7 +398,7 @@ func (a *App) Alerts(ctx context.Context, sc Scope, f AlertFilter) ([]Alert, err
 	if err != nil {
 		return nil, err
 	}
-	as, err := a.lake.Alerts(ctx, lake.AlertQuery{Since: f.Since, Level: f.Level, RuleID: f.RuleID, Limit: f.Limit, Tenants: ts})
+	as, err := a.lake.Alerts(ctx, lake.AlertQuery{Since: f.Since, Level: f.Level, RuleID: f.RuleID, Status: f.Status, Limit: f.Limit, Tenants: ts})
 	if err != nil {
 		return nil, err
 	}
@@ -406,8 +415,20 @@ func publicAlert(x lake.Alert) Alert {
 	if recs == nil {
 		recs = []string{}
 	}
-	return Alert{ID: x.ID, Rule: x.Rule, RuleID: x.RuleID, Level: x.Level, Tenant: x.Tenant, Time: x.Time,
-		WindowStart: x.WindowStart, WindowEnd: x.WindowEnd, Group: x.Group, Count: x.Count, Records: recs, Query: x.Query}
+	out := Alert{ID: x.ID, Rule: x.Rule, RuleID: x.RuleID, Level: x.Level, Tenant: x.Tenant, Time: x.Time,
+		WindowStart: x.WindowStart, WindowEnd: x.WindowEnd, Group: x.Group, Count: x.Count, Records: recs, Query: x.Query,
+		Status: x.Status, CloseReason: x.CloseReason, Assignee: x.Assignee, UpdatedBy: x.UpdatedBy, Notes: make([]apiv1.Note, 0, len(x.Notes))}
+	if out.Status == "" {
+		out.Status = apiv1.AlertOpen
+	}
+	if !x.UpdatedAt.IsZero() {
+		t := x.UpdatedAt
+		out.UpdatedAt = &t
+	}
+	for _, n := range x.Notes {
+		out.Notes = append(out.Notes, apiv1.Note{Author: n.Author, At: n.At, Text: n.Text})
+	}
+	return out
 }
 
 // AlertCount is how many alerts a rule raised for a tenant, by level.

@@ -60,7 +60,8 @@ func (a *App) tenantRules(ctx context.Context, tenant string) ([]*detect.Rule, m
 		rules = append(rules, r)
 		enabled[s.ID] = s.Enabled
 	}
-	return rules, enabled, builtin, nil
+	rules, _, err = a.withExceptions(ctx, tenant, rules)
+	return rules, enabled, builtin, err
 }
 
 // Rules lists a tenant's rules, each with why its evaluation failed if it did.
@@ -81,10 +82,18 @@ func (a *App) Rules(ctx context.Context, sc Scope, tenant string) ([]RuleInfo, e
 	for _, f := range fails {
 		failed[f.RuleID] = f
 	}
+	excs, err := a.lake.RuleExceptions(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	excepted := map[string][]RuleException{}
+	for _, e := range excs {
+		excepted[e.RuleID] = append(excepted[e.RuleID], publicException(e))
+	}
 	out := make([]RuleInfo, 0, len(rules))
 	for _, r := range rules {
 		info := RuleInfo{ID: r.ID, Title: r.Title, Level: r.Level, Service: r.Logsource.Service, Tenant: t,
-			Builtin: builtin[r.ID], Enabled: enabled[r.ID], Hunt: r.Hunt()}
+			Builtin: builtin[r.ID], Enabled: enabled[r.ID], Hunt: r.Hunt(), Exceptions: excepted[r.ID]}
 		if f, ok := failed[r.ID]; ok {
 			at := f.At
 			info.Failed, info.FailedAt = f.Reason, &at

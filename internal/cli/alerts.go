@@ -8,19 +8,25 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/detect"
+	"github.com/trawlhq/trawl/internal/query"
 )
 
 // cmdAlerts lists the alerts the detection rules raised; --evaluate first
 // evaluates the rules over the windows that closed (the server does it
 // every minute).
 func cmdAlerts(ctx context.Context, g *globals, args []string) error {
+	if len(args) > 0 && args[0] == "update" {
+		return cmdAlertsUpdate(ctx, g, args[1:])
+	}
 	fs := newFlags(g, "alerts")
 	since := fs.String("since", "-24h", "windows from this time (RFC 3339, a date, or -24h, -7d)")
 	level := fs.String("level", "", "only this level: informational, low, medium, high or critical")
 	tenant := fs.String("tenant", "", "only this tenant (root)")
 	rule := fs.String("rule", "", "only this rule id")
+	status := fs.String("status", "", "only alerts in this status: open, acknowledged or closed")
 	format := fs.String("format", "table", "table, json or ndjson")
 	evaluate := fs.Bool("evaluate", false, "evaluate the rules now before listing (root)")
 	if _, err := parse(g, fs, args); err != nil {
@@ -41,7 +47,7 @@ func cmdAlerts(ctx context.Context, g *globals, args []string) error {
 			return err
 		}
 	}
-	as, err := b.Alerts(ctx, app.AlertFilter{Tenant: *tenant, Level: *level, RuleID: *rule}, *since)
+	as, err := b.Alerts(ctx, app.AlertFilter{Tenant: *tenant, Level: *level, RuleID: *rule, Status: *status}, *since)
 	if err != nil {
 		return err
 	}
@@ -63,11 +69,96 @@ func cmdAlerts(ctx context.Context, g *globals, args []string) error {
 		return nil
 	}
 	tw := g.table()
-	fmt.Fprintln(tw, "WINDOW\tLEVEL\tTENANT\tRULE\tGROUP\tCOUNT\tQUERY")
+	fmt.Fprintln(tw, "ID\tWINDOW\tLEVEL\tSTATUS\tASSIGNEE\tTENANT\tRULE\tGROUP\tCOUNT\tQUERY")
 	for _, a := range as {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", a.WindowStart.UTC().Format(time.RFC3339), strings.ToUpper(a.Level), a.Tenant, oneLine(a.Rule), oneLine(a.Group), a.Count, oneLine(a.Query))
+		st := a.Status
+		if a.CloseReason != "" {
+			st += " (" + a.CloseReason + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", a.ID, a.WindowStart.UTC().Format(time.RFC3339), strings.ToUpper(a.Level), st, oneLine(a.Assignee),
+			a.Tenant, oneLine(a.Rule), oneLine(a.Group), a.Count, oneLine(a.Query))
 	}
 	return tw.Flush()
+}
+
+// cmdAlertsUpdate triages alerts: alerts update ID... --status closed
+// --reason false-positive --assignee NAME --note TEXT. Each alert is
+// changed on its own (one refused does not stop the others) and the
+// command fails if any was refused.
+func cmdAlertsUpdate(ctx context.Context, g *globals, args []string) error {
+	fs := newFlags(g, "alerts update")
+	status := fs.String("status", "", "open, acknowledged or closed (closed needs --reason)")
+	reason := fs.String("reason", "", "with --status closed: true-positive, false-positive or benign")
+	assignee := fs.String("assignee", "", "who works the alert")
+	unassign := fs.Bool("unassign", false, "remove the assignee")
+	note := fs.String("note", "", "a note to append (who and when are recorded)")
+	format := fs.String("format", "table", "table or json")
+	ids, err := parse(g, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return usageErr("alerts update ID... [--status open|acknowledged|closed] [--reason R] [--assignee NAME|--unassign] [--note TEXT]")
+	}
+	var in app.AlertUpdate
+	set := (&flagSet{fs}).set()
+	if set["status"] {
+		in.Status = status
+	}
+	if set["reason"] {
+		in.Reason = reason
+	}
+	if set["assignee"] {
+		in.Assignee = assignee
+	}
+	if *unassign {
+		empty := ""
+		in.Assignee = &empty
+	}
+	in.Note = *note
+	b, err := openBackend(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	var failed int
+	var out []*app.Alert
+	for _, id := range ids {
+		a, err := b.UpdateAlert(ctx, id, in)
+		if err != nil {
+			failed++
+			fmt.Fprintf(g.stderr, "trawl: alert %s: %v\n", oneLine(id), err)
+			if len(ids) == 1 {
+				return err
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	if *format == "json" {
+		if err := json.NewEncoder(g.stdout).Encode(out); err != nil {
+			return err
+		}
+	} else {
+		for _, a := range out {
+			st := a.Status
+			if a.CloseReason != "" {
+				st += " (" + a.CloseReason + ")"
+			}
+			fmt.Fprintf(g.stdout, "alert %s: %s, assignee %s, %d notes\n", a.ID, st, orNone(oneLine(a.Assignee)), len(a.Notes))
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d alerts were not changed (above)", failed, len(ids))
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 // cmdRules manages a tenant's detection rules: list, add FILE.yml,
@@ -81,6 +172,10 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 	tenant := fs.String("tenant", "", "the tenant (a tenant token's own by default; root names one)")
 	format := fs.String("format", "table", "list: table or json")
 	clear := fs.Bool("clear", false, "webhook: remove the tenant's webhook")
+	from := fs.String("from", "", "run: the start of the period (RFC 3339, a date, or -30d)")
+	to := fs.String("to", "now", "run: the end of the period")
+	q := fs.String("query", "", "except: what to exclude, in the search language (user.name:\"ci-deployer\")")
+	reason := fs.String("reason", "", "except: why the exclusion is safe")
 	pos, err := parse(g, fs, args[1:])
 	if err != nil {
 		return err
@@ -110,7 +205,28 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 			return fmt.Errorf("%s: %w", pos[0], err)
 		}
 		fmt.Fprintf(g.stdout, "added rule %s (%s, %s) for tenant %s; its hunt: %s\n", r.ID, r.Title, r.Level, r.Tenant, r.Hunt)
+		fmt.Fprintf(g.stdout, "it evaluates from now on; to run it over past data: trawl rules run %s --from -30d%s\n", r.ID, tenantFlag(*tenant))
 		return nil
+	case "run":
+		if len(pos) != 1 || *from == "" {
+			return usageErr("rules run ID --from T [--to now] [--tenant T]")
+		}
+		return runRule(ctx, g, b, *tenant, pos[0], *from, *to)
+	case "except":
+		if len(pos) != 1 || *q == "" || *reason == "" {
+			return usageErr("rules except ID --query Q --reason WHY [--tenant T]")
+		}
+		e, err := b.AddRuleException(ctx, *tenant, pos[0], *q, *reason)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(g.stdout, "exception %s added to rule %s for tenant %s: %s\n", e.ID, e.RuleID, e.Tenant, oneLine(e.Query))
+		return nil
+	case "unexcept":
+		if len(pos) != 2 {
+			return usageErr("rules unexcept ID EXCEPTION-ID [--tenant T]")
+		}
+		return b.DeleteRuleException(ctx, *tenant, pos[0], pos[1])
 	case "webhook":
 		switch {
 		case *clear:
@@ -145,7 +261,70 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 		}
 		return b.SetRuleEnabled(ctx, *tenant, pos[0], verb == "enable")
 	}
-	return usageErr("rules list|add FILE.yml|enable ID|disable ID|delete ID [--tenant T]")
+	return usageErr("rules list|add FILE.yml|enable ID|disable ID|delete ID|run ID --from T|except ID --query Q --reason R|unexcept ID EXC [--tenant T]")
+}
+
+func tenantFlag(t string) string {
+	if t == "" {
+		return ""
+	}
+	return " --tenant " + t
+}
+
+// runDay is the part of a period one request runs: a day of windows, so
+// a long period shows progress and an interrupted one has stored its
+// finished days.
+const runDay = 24 * time.Hour
+
+// runRule runs a rule over [from, to) a day at a time, with progress on
+// stderr, and prints what it found.
+func runRule(ctx context.Context, g *globals, b backend, tenant, id, fromText, toText string) error {
+	if err := detect.CheckID(id); err != nil {
+		return usageErr("invalid rule: id: %v (docs/detections.md)", err)
+	}
+	now := time.Now()
+	from, err := query.ParseTime(fromText, now)
+	if err != nil {
+		return usageErr("--from: %v", err)
+	}
+	to, err := query.ParseTime(toText, now)
+	if err != nil {
+		return usageErr("--to: %v", err)
+	}
+	if to.IsZero() {
+		to = now
+	}
+	if !from.Before(to) {
+		return usageErr("--from %s is not before --to %s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+	}
+	total := max(1, int((to.Sub(from)+runDay-1)/runDay))
+	var sum apiv1.RuleRun
+	for i, start := 0, from; start.Before(to); i, start = i+1, start.Add(runDay) {
+		end := start.Add(runDay)
+		if end.After(to) {
+			end = to
+		}
+		run, err := b.RunRule(ctx, tenant, id, start, end)
+		if err != nil {
+			return fmt.Errorf("rule %s over %s to %s: %w", id, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), err)
+		}
+		if i == 0 {
+			sum.From, sum.Rule, sum.Tenant = run.From, run.Rule, run.Tenant
+		}
+		sum.To = run.To
+		sum.Windows += run.Windows
+		sum.Found += run.Found
+		sum.Alerts += run.Alerts
+		if total > 1 {
+			fmt.Fprintf(g.stderr, "\rrule %s: %d of %d days, %d alerts (%d new)", id, i+1, total, sum.Found, sum.Alerts)
+		}
+	}
+	if total > 1 {
+		fmt.Fprintln(g.stderr)
+	}
+	fmt.Fprintf(g.stdout, "rule %s of tenant %s over %s to %s: %d windows, %d alerts, %d of them new\n",
+		sum.Rule, sum.Tenant, sum.From.UTC().Format(time.RFC3339), sum.To.UTC().Format(time.RFC3339), sum.Windows, sum.Found, sum.Alerts)
+	return nil
 }
 
 // printRules prints a tenant's rules as JSON or a table, with why each
@@ -155,20 +334,25 @@ func printRules(g *globals, rs []app.RuleInfo, format string) error {
 		return json.NewEncoder(g.stdout).Encode(rs)
 	}
 	tw := g.table()
-	fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tENABLED\tBUILT-IN\tSTATUS\tTITLE")
+	fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tENABLED\tBUILT-IN\tSTATUS\tEXCEPTIONS\tTITLE")
 	var failed []app.RuleInfo
 	for _, r := range rs {
 		status := "ok"
 		if r.Failed != "" {
 			status, failed = "FAILED", append(failed, r)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\t%s\n", oneLine(r.ID), oneLine(r.Level), r.Service, r.Enabled, r.Builtin, status, oneLine(r.Title))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%s\t%d\t%s\n", oneLine(r.ID), oneLine(r.Level), r.Service, r.Enabled, r.Builtin, status, len(r.Exceptions), oneLine(r.Title))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, r := range failed {
 		fmt.Fprintf(g.stdout, "rule %s failed (since %s): %s\n", oneLine(r.ID), r.FailedAt.UTC().Format(time.RFC3339), oneLine(r.Failed))
+	}
+	for _, r := range rs {
+		for _, e := range r.Exceptions {
+			fmt.Fprintf(g.stdout, "rule %s excepts %s: %s (%s, by %s on %s)\n", oneLine(r.ID), e.ID, oneLine(e.Query), oneLine(e.Reason), oneLine(e.Author), e.Created.UTC().Format("2006-01-02"))
+		}
 	}
 	return nil
 }

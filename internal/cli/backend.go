@@ -45,11 +45,15 @@ type backend interface {
 	ImportPublicKeys(ctx context.Context, data []byte) (int, error)
 	Nodes(ctx context.Context) ([]app.NodeInfo, error)
 	Alerts(ctx context.Context, f app.AlertFilter, since string) ([]app.Alert, error)
+	UpdateAlert(ctx context.Context, id string, in app.AlertUpdate) (*app.Alert, error)
 	EvaluateRules(ctx context.Context) (*app.EvaluationReport, error)
 	Rules(ctx context.Context, tenant string) ([]app.RuleInfo, error)
 	AddRule(ctx context.Context, tenant string, yaml []byte) (*app.RuleInfo, error)
 	SetRuleEnabled(ctx context.Context, tenant, id string, on bool) error
 	DeleteRule(ctx context.Context, tenant, id string) error
+	RunRule(ctx context.Context, tenant, id string, from, to time.Time) (*apiv1.RuleRun, error)
+	AddRuleException(ctx context.Context, tenant, id, q, reason string) (*apiv1.RuleException, error)
+	DeleteRuleException(ctx context.Context, tenant, id, exceptionID string) error
 	SetWebhook(ctx context.Context, tenant, url string) error
 	GetWebhook(ctx context.Context, tenant string) (string, error)
 	Close() error
@@ -138,7 +142,7 @@ func (r *remoteBackend) Close() error { return nil }
 func appOptions(g *globals) app.Options {
 	o := app.Options{DataDir: g.dataDir, MasterKey: os.Getenv("TRAWL_MASTER_KEY"), MasterKeyFile: g.masterKeyFile, Catalog: g.catalog, Node: g.node,
 		Lake: g.lake.location, LakeEndpoint: g.lake.endpoint, LakePathStyle: g.lake.pathStyle, LakeRegion: g.lake.region, Logger: g.logger, Guard: g.guard,
-		AllowFolders: g.allowFolders, AWSPrincipal: g.awsPrincipal}
+		AllowFolders: g.allowFolders, AWSPrincipal: g.awsPrincipal, RuleLookback: g.ruleLookback}
 	if v, err := strconv.Atoi(os.Getenv("TRAWL_BATCH_SIZE")); err == nil && v > 0 {
 		o.Collect.BatchSize = v
 	}

@@ -30,6 +30,7 @@ type globals struct {
 	maxDecomp     int64
 	digestLimits  audit.Limits
 	maxRatio      int64
+	ruleLookback  time.Duration
 	server        string
 	token         string
 	// dataDirGiven: --data-dir or TRAWL_DATA_DIR named the directory.
@@ -85,10 +86,16 @@ Usage:
   trawl nodes      [--format table|json]  (the nodes sharing the catalog)
   trawl key        generate [--out FILE]
                    (a new master key, base64, for --master-key-file or TRAWL_MASTER_KEY)
-  trawl alerts     [--since -24h] [--level L] [--rule ID] [--format table|json|ndjson]
+  trawl alerts     [--since -24h] [--level L] [--rule ID] [--status S] [--format table|json|ndjson]
                    [--evaluate]  (alerts of the detection rules)
+  trawl alerts     update ID... [--status open|acknowledged|closed --reason R] [--assignee A] [--note TEXT]
+                   (triage: closed needs true-positive, false-positive or benign)
   trawl rules      list|add FILE.yml|enable ID|disable ID|delete ID|webhook [URL|--clear] [--tenant T]
                    (Sigma rules: the built-in set, switchable per tenant, and a tenant's own)
+  trawl rules      run ID --from T [--to now] [--tenant T]
+                   (evaluate a rule over a past period; alerts stored once however often run)
+  trawl rules      except ID --query Q --reason WHY [--tenant T] | unexcept ID EXCEPTION-ID
+                   (a tenant's exclusion from a rule, applied at evaluation)
 
 Every command takes --data-dir DIR (env TRAWL_DATA_DIR, default ./trawl-data)
 and --catalog URL (env TRAWL_CATALOG) when the catalog is in PostgreSQL.
@@ -219,6 +226,7 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 	fs.Int64Var(&g.digestLimits.MaxSize, "digest-max-size", g.digestLimits.MaxSize, fmt.Sprintf("digest audit: a CloudTrail digest larger than this many bytes compressed is not read, its hour unverifiable (default %d)", audit.DefaultMaxSize))
 	fs.Int64Var(&g.digestLimits.MaxDecompressed, "digest-max-decompressed", g.digestLimits.MaxDecompressed, fmt.Sprintf("digest audit: a CloudTrail digest larger than this many bytes uncompressed is not read further, its hour unverifiable (default %d)", audit.DefaultMaxDecompressed))
 	fs.IntVar(&g.digestLimits.MaxFiles, "digest-max-files", g.digestLimits.MaxFiles, fmt.Sprintf("digest audit: a CloudTrail digest listing more log files than this is not read further, its hour unverifiable (default %d)", audit.DefaultMaxFiles))
+	fs.DurationVar(&g.ruleLookback, "rule-lookback", 24*time.Hour, "how far back a detection rule's first scheduled evaluation looks; older data is `trawl rules run`'s")
 	fs.Int64Var(&g.maxRatio, "max-ratio", g.maxRatio, "quarantine an object whose decompressed/compressed ratio exceeds this past 1 MiB (default 200)")
 	fs.Func("allow-net", "allow endpoints and proxies in this CIDR even if link-local (repeatable; env TRAWL_ALLOW_NET, comma-separated)", func(v string) error {
 		p, err := netip.ParsePrefix(v)

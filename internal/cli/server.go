@@ -40,7 +40,7 @@ const serverWait = 30 * time.Second
 // server's own settings rule, so giving one there is refused, not ignored.
 var serverOnlyFlags = []string{"master-key-file", "max-decompressed", "max-ratio", "allow-net", "deny-private", "allow-folder",
 	"lake", "lake-endpoint", "lake-region", "lake-path-style", "node", "catalog", "aws-principal", "dns-server",
-	"digest-max-size", "digest-max-decompressed", "digest-max-files"}
+	"digest-max-size", "digest-max-decompressed", "digest-max-files", "rule-lookback"}
 
 // noteFlags records which flags the user gave: the data directory, and
 // the server-only ones (refused when the command goes through a server).

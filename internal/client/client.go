@@ -341,7 +341,7 @@ func (c *Client) ImportPublicKeys(ctx context.Context, data []byte) (int, error)
 // Alerts lists the alerts raised by the detection rules.
 func (c *Client) Alerts(ctx context.Context, f apiv1.AlertFilter, since string) ([]apiv1.Alert, error) {
 	v := url.Values{}
-	for k, x := range map[string]string{"since": since, "level": f.Level, "tenant": f.Tenant, "rule_id": f.RuleID} {
+	for k, x := range map[string]string{"since": since, "level": f.Level, "tenant": f.Tenant, "rule_id": f.RuleID, "status": f.Status} {
 		if x != "" {
 			v.Set(k, x)
 		}
@@ -351,6 +351,36 @@ func (c *Client) Alerts(ctx context.Context, f apiv1.AlertFilter, since string) 
 	}
 	_, err := c.do(ctx, "GET", "/api/v1/alerts?"+v.Encode(), nil, &out)
 	return out.Alerts, err
+}
+
+// UpdateAlert triages an alert: its status (with a reason when closed),
+// assignee, or a note to append.
+func (c *Client) UpdateAlert(ctx context.Context, id string, in apiv1.AlertUpdate) (*apiv1.Alert, error) {
+	var out apiv1.Alert
+	_, err := c.do(ctx, "PATCH", "/api/v1/alerts/"+url.PathEscape(id), in, &out)
+	return &out, err
+}
+
+// RunRule evaluates a tenant's rule over [from, to) (at most 31 days a
+// call; RFC 3339 times).
+func (c *Client) RunRule(ctx context.Context, tenant, id string, from, to time.Time) (*apiv1.RuleRun, error) {
+	var out apiv1.RuleRun
+	in := map[string]string{"tenant": tenant, "from": from.UTC().Format(time.RFC3339Nano), "to": to.UTC().Format(time.RFC3339Nano)}
+	_, err := c.do(ctx, "POST", "/api/v1/rules/"+url.PathEscape(id)+"/run", in, &out)
+	return &out, err
+}
+
+// AddRuleException excludes what q matches from a tenant's rule.
+func (c *Client) AddRuleException(ctx context.Context, tenant, id, q, reason string) (*apiv1.RuleException, error) {
+	var out apiv1.RuleException
+	_, err := c.do(ctx, "POST", "/api/v1/rules/"+url.PathEscape(id)+"/exceptions", map[string]string{"tenant": tenant, "query": q, "reason": reason}, &out)
+	return &out, err
+}
+
+// DeleteRuleException removes a tenant's exception from a rule.
+func (c *Client) DeleteRuleException(ctx context.Context, tenant, id, exceptionID string) error {
+	_, err := c.do(ctx, "DELETE", "/api/v1/rules/"+url.PathEscape(id)+"/exceptions/"+url.PathEscape(exceptionID)+"?tenant="+url.QueryEscape(tenant), nil, nil)
+	return err
 }
 
 // Rules lists a tenant's detection rules.

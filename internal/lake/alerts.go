@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -26,6 +25,14 @@ type Alert struct {
 	Records     []string  `json:"records"`
 	Query       string    `json:"query"`
 	Time        time.Time `json:"time"`
+
+	// Triage (triage.go).
+	Status      string    `json:"status"`
+	CloseReason string    `json:"close_reason,omitempty"`
+	Assignee    string    `json:"assignee,omitempty"`
+	Notes       []Note    `json:"notes,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at,omitempty"`
+	UpdatedBy   string    `json:"updated_by,omitempty"`
 }
 
 // alertID is deterministic: the same rule, window and group is one alert
@@ -99,6 +106,7 @@ type AlertQuery struct {
 	Since   time.Time
 	Level   string
 	RuleID  string
+	Status  string // "": any
 	Limit   int
 }
 
@@ -122,6 +130,10 @@ func (l *Lake) Alerts(ctx context.Context, q AlertQuery) ([]Alert, error) {
 		where += " AND rule_id = ?"
 		args = append(args, q.RuleID)
 	}
+	if q.Status != "" {
+		where += " AND coalesce(status, 'open') = ?"
+		args = append(args, q.Status)
+	}
 	limit := q.Limit
 	if limit <= 0 || limit > 10000 {
 		limit = 1000
@@ -135,24 +147,7 @@ func (l *Lake) Alerts(ctx context.Context, q AlertQuery) ([]Alert, error) {
 
 // queryAlerts reads the alerts a WHERE ... clause selects.
 func (l *Lake) queryAlerts(ctx context.Context, clause string, args ...any) ([]Alert, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT id, tenant, rule_id, rule, level, window_start, window_end, group_key, count, records, query, created_at
- FROM alerts `+clause, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Alert
-	for rows.Next() {
-		var a Alert
-		var recs string
-		if err := rows.Scan(&a.ID, &a.Tenant, &a.RuleID, &a.Rule, &a.Level, &a.WindowStart, &a.WindowEnd, &a.Group, &a.Count, &recs, &a.Query, &a.Time); err != nil {
-			return nil, err
-		}
-		_ = json.Unmarshal([]byte(recs), &a.Records)
-		a.WindowStart, a.WindowEnd, a.Time = a.WindowStart.UTC(), a.WindowEnd.UTC(), a.Time.UTC()
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return scanAlerts(l.db.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts `+clause, args...))
 }
 
 // AlertCount is the number of stored alerts of one tenant, rule and level.

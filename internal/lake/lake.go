@@ -336,7 +336,7 @@ CREATE TABLE IF NOT EXISTS leases (
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "13"
+const catalogSchema = "14"
 
 func (l *Lake) migrate(ctx context.Context) error {
 	if l.db.pg {
@@ -379,6 +379,9 @@ func (l *Lake) migrate(ctx context.Context) error {
 	// the next audit of their hour.
 	if _, err := l.db.ExecContext(ctx, `ALTER TABLE audit_results ADD COLUMN IF NOT EXISTS kind VARCHAR`); err != nil {
 		return fmt.Errorf("lake: add the audit results' reason kind: %w", err)
+	}
+	if err := l.migrateTriage(ctx); err != nil {
+		return err
 	}
 	// Before 0.4 runs did not say which node made them.
 	if _, err := l.db.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN IF NOT EXISTS node VARCHAR`); err != nil {

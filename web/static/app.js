@@ -683,11 +683,16 @@ async function loadAlerts() {
       const { data } = await api("GET", "/api/v1/tenants");
       for (const t of data.tenants) $("#al-tenant").append(el("option", { value: t }, t));
     }
-    for (const id of ["#al-level", "#al-rule", "#al-tenant", "#al-since"]) $(id).addEventListener("change", loadAlerts);
+    for (const id of ["#al-level", "#al-rule", "#al-tenant", "#al-since", "#al-status"]) $(id).addEventListener("change", loadAlerts);
+    $("#al-ack").addEventListener("click", () => triage({ status: "acknowledged" }));
+    $("#al-close").addEventListener("click", () => triage({ status: "closed", reason: $("#al-reason").value }));
+    $("#al-reopen").addEventListener("click", () => triage({ status: "open" }));
+    $("#al-assign").addEventListener("click", () => triage({ assignee: $("#al-assignee").value.trim() }));
+    $("#al-add-note").addEventListener("click", () => { if ($("#al-note").value.trim()) triage({ note: $("#al-note").value }); });
   }
   const seq = ++alertsSeq;
   const p = new URLSearchParams({ since: $("#al-since").value });
-  for (const [k, id] of [["level", "#al-level"], ["rule_id", "#al-rule"], ["tenant", "#al-tenant"]]) if ($(id).value) p.set(k, $(id).value);
+  for (const [k, id] of [["level", "#al-level"], ["rule_id", "#al-rule"], ["tenant", "#al-tenant"], ["status", "#al-status"]]) if ($(id).value) p.set(k, $(id).value);
   const { data } = await api("GET", "/api/v1/alerts?" + p.toString());
   if (seq !== alertsSeq) return;
   const alerts = data.alerts || [];
@@ -700,17 +705,148 @@ async function loadAlerts() {
   $("#al-rule").value = chosen;
   $("#alerts-empty").hidden = alerts.length > 0;
   loadFailedRules(seq);
-  $("#alerts tbody").replaceChildren(...alerts.map((a) => {
-    const hunt = huntURL({ query: a.query, index: "", tenant: a.tenant, from: a.window_start, to: a.window_end });
-    return el("tr", { "data-rule": a.rule_id },
-      el("td", { class: "nowrap" }, fmtTime(a.window_start)),
-      el("td", {}, el("span", { class: "level-" + a.level }, a.level)),
-      el("td", {}, a.rule),
-      el("td", {}, a.tenant),
-      el("td", {}, a.group || "—"),
-      el("td", {}, String(a.count)),
-      el("td", {}, el("a", { href: hunt, "aria-label": `Open the hunt of ${a.rule} at ${fmtTime(a.window_start)}` }, "Open hunt")));
-  }));
+  loadRules(seq);
+  $("#alerts tbody").replaceChildren(...groupAlerts(alerts).flatMap(groupRows));
+  updateSelected();
+}
+
+// groupAlerts groups alerts by tenant, rule and group (a count rule's
+// group-by value), open groups first, then the most recent.
+function groupAlerts(alerts) {
+  const groups = new Map();
+  for (const a of alerts) {
+    const k = [a.tenant, a.rule_id, a.group || ""].join("\u0000");
+    let g = groups.get(k);
+    if (!g) groups.set(k, g = { key: k, tenant: a.tenant, rule_id: a.rule_id, rule: a.rule, level: a.level, group: a.group, query: a.query, alerts: [], records: 0, first: a.window_start, last: a.window_end });
+    g.alerts.push(a);
+    g.records += a.count;
+    if (new Date(a.window_start) < new Date(g.first)) g.first = a.window_start;
+    if (new Date(a.window_end) > new Date(g.last)) g.last = a.window_end;
+  }
+  const rank = (g) => g.alerts.some((a) => a.status === "open") ? 0 : g.alerts.some((a) => a.status === "acknowledged") ? 1 : 2;
+  return [...groups.values()].sort((x, y) => rank(x) - rank(y) || new Date(y.last) - new Date(x.last));
+}
+
+function statusText(a) { return a.status + (a.close_reason ? ` (${a.close_reason})` : ""); }
+
+function statusSummary(g) {
+  const n = {};
+  for (const a of g.alerts) n[a.status] = (n[a.status] || 0) + 1;
+  return ["open", "acknowledged", "closed"].filter((s) => n[s]).map((s) => `${n[s]} ${s}`).join(", ");
+}
+
+// groupRows is a group's row, then its alerts' rows (hidden until the
+// group is expanded).
+function groupRows(g) {
+  const title = `${g.rule}${g.group ? " " + g.group : ""}`;
+  const assignees = [...new Set(g.alerts.map((a) => a.assignee).filter((x) => x))].join(", ");
+  const hunt = huntURL({ query: g.query, index: "", tenant: g.tenant, from: g.first, to: g.last });
+  const alertRows = g.alerts.map((a) => alertRow(a, g));
+  const toggle = el("button", { type: "button", class: "al-toggle", "aria-expanded": "false", "aria-label": `Show the ${plural(g.alerts.length, "alert")} of ${title}` }, "▸ " + plural(g.alerts.length, "window"));
+  toggle.addEventListener("click", () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    toggle.textContent = (open ? "▾ " : "▸ ") + plural(g.alerts.length, "window");
+    for (const r of alertRows) r.hidden = !open;
+  });
+  const box = el("input", { type: "checkbox", class: "al-group-box", "aria-label": `Select the ${plural(g.alerts.length, "alert")} of ${title}` });
+  box.addEventListener("change", () => {
+    for (const r of alertRows) r.querySelector("input").checked = box.checked;
+    updateSelected();
+  });
+  const row = el("tr", { class: "al-group", "data-rule": g.rule_id, "data-group": g.group || "", "data-tenant": g.tenant },
+    el("td", {}, box),
+    el("td", { class: "nowrap" }, toggle, " ", fmtTime(g.first), " – ", fmtTime(g.last)),
+    el("td", {}, el("span", { class: "level-" + g.level }, g.level)),
+    el("td", {}, g.rule),
+    el("td", {}, g.tenant),
+    el("td", {}, g.group || "—"),
+    el("td", {}, String(g.records)),
+    el("td", { class: "al-status" }, statusSummary(g)),
+    el("td", {}, assignees || "—"),
+    el("td", {}, el("a", { href: hunt, "aria-label": `Open the hunt of ${g.rule} from ${fmtTime(g.first)} to ${fmtTime(g.last)}` }, "Open hunt")));
+  return [row, ...alertRows];
+}
+
+function alertRow(a, g) {
+  const hunt = huntURL({ query: a.query, index: "", tenant: a.tenant, from: a.window_start, to: a.window_end });
+  const box = el("input", { type: "checkbox", class: "al-box", value: a.id, "aria-label": `Select the alert of ${a.rule} at ${fmtTime(a.window_start)}` });
+  box.addEventListener("change", updateSelected);
+  const notes = (a.notes || []).map((n) => el("li", {}, `${n.author}, ${fmtTime(n.at)}: ${n.text}`));
+  return el("tr", { class: "al-alert", hidden: true, "data-id": a.id, "data-rule": a.rule_id, "data-status": a.status },
+    el("td", {}, box),
+    el("td", { class: "nowrap" }, fmtTime(a.window_start)),
+    el("td", {}, el("span", { class: "level-" + a.level }, a.level)),
+    el("td", {}, a.rule),
+    el("td", {}, a.tenant),
+    el("td", {}, a.group || "—"),
+    el("td", {}, String(a.count)),
+    el("td", { class: "al-status" }, statusText(a), notes.length ? el("details", {}, el("summary", {}, plural(notes.length, "note")), el("ul", {}, notes)) : null),
+    el("td", {}, a.assignee || "—"),
+    el("td", {}, el("a", { href: hunt, "aria-label": `Open the hunt of ${a.rule} at ${fmtTime(a.window_start)}` }, "Open hunt")));
+}
+
+function selectedAlerts() { return [...document.querySelectorAll("#alerts .al-box:checked")].map((b) => b.value); }
+
+function updateSelected() {
+  const n = selectedAlerts().length;
+  $("#al-selected").textContent = `${n} selected`;
+  for (const id of ["#al-ack", "#al-close", "#al-reopen", "#al-assign", "#al-add-note"]) $(id).disabled = n === 0;
+}
+
+// triage applies one change to every selected alert, one request each
+// (the server checks each against the token's tenant), then reloads.
+async function triage(change) {
+  const ids = selectedAlerts();
+  const failed = [];
+  for (const id of ids) {
+    try { await api("PATCH", `/api/v1/alerts/${encodeURIComponent(id)}`, change); } catch (e) { failed.push(e.message); }
+  }
+  if (change.note) $("#al-note").value = "";
+  $("#al-action-msg").textContent = failed.length ? `${failed.length} of ${ids.length} not changed: ${failed[0]}` : `${plural(ids.length, "alert")} updated`;
+  await loadAlerts();
+}
+
+// loadRules lists the chosen tenant's rules (a tenant token: its own),
+// each with its exceptions and a button that runs it over past data.
+async function loadRules(seq) {
+  const tenant = $("#al-tenant").value;
+  if (state.me.root && !tenant) {
+    $("#al-rules-hint").textContent = "Choose a tenant to run its rules over past data and see their exceptions.";
+    $("#al-rules tbody").replaceChildren();
+    return;
+  }
+  $("#al-rules-hint").textContent = "Run a rule over past data (its alerts are stored once, however often it runs), and see the exceptions made to it.";
+  const q = tenant ? "?tenant=" + encodeURIComponent(tenant) : "";
+  let rules = [];
+  try { rules = (await api("GET", "/api/v1/rules" + q)).data.rules || []; } catch (e) { /* shown as none */ }
+  if (seq !== alertsSeq) return;
+  $("#al-rules tbody").replaceChildren(...rules.map((r) => el("tr", { "data-rule": r.id },
+    el("td", {}, el("strong", {}, r.id), " ", r.title),
+    el("td", {}, el("span", { class: "level-" + r.level }, r.level)),
+    el("td", {}, r.enabled ? "yes" : "no"),
+    el("td", {}, (r.exceptions || []).length ? el("ul", {}, (r.exceptions || []).map((e) => el("li", { "data-exception": e.id }, `${e.query} (${e.reason}; ${e.author}, ${fmtTime(e.created_at)})`))) : "—"),
+    el("td", {}, el("button", { type: "button", onclick: () => runRule(r, tenant), "aria-label": `Run ${r.id} over past data` }, "Run")))));
+}
+
+// runRule runs a rule over the chosen period a day at a time, showing
+// progress, then shows its alerts.
+async function runRule(r, tenant) {
+  const days = { "-24h": 1, "-7d": 7, "-30d": 30 }[$("#al-run-since").value];
+  const end = new Date();
+  let found = 0, added = 0;
+  try {
+    for (let i = days; i > 0; i--) {
+      const from = new Date(end.getTime() - i * 86400e3), to = new Date(end.getTime() - (i - 1) * 86400e3);
+      const run = (await api("POST", `/api/v1/rules/${encodeURIComponent(r.id)}/run`, { tenant: tenant || r.tenant, from: from.toISOString(), to: to.toISOString() })).data;
+      found += run.found; added += run.alerts;
+      $("#al-run-msg").textContent = `${r.id}: ${days - i + 1} of ${plural(days, "day")}, ${plural(found, "alert")} (${added} new)`;
+    }
+    $("#al-run-msg").textContent = `${r.id} ran over ${plural(days, "day")}: ${plural(found, "alert")}, ${added} new`;
+  } catch (e) {
+    $("#al-run-msg").textContent = `${r.id}: ${e.message}`;
+  }
+  await loadAlerts();
 }
 
 // The rules whose evaluation failed (skipped until fixed), with why: of
