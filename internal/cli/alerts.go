@@ -264,6 +264,14 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 	return usageErr("rules list|add FILE.yml|enable ID|disable ID|delete ID|run ID --from T|except ID --query Q --reason R|unexcept ID EXC [--tenant T]")
 }
 
+// count is "1 alert", "2 alerts".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 func tenantFlag(t string) string {
 	if t == "" {
 		return ""
@@ -299,7 +307,9 @@ func runRule(ctx context.Context, g *globals, b backend, tenant, id, fromText, t
 	}
 	total := max(1, int((to.Sub(from)+runDay-1)/runDay))
 	var sum apiv1.RuleRun
-	for i, start := 0, from; start.Before(to); i, start = i+1, start.Add(runDay) {
+	// Each part starts where the last ended: the server widens a part to
+	// the rule's windows, so parts never evaluate a window twice.
+	for i, start := 0, from; start.Before(to); i++ {
 		end := start.Add(runDay)
 		if end.After(to) {
 			end = to
@@ -316,14 +326,18 @@ func runRule(ctx context.Context, g *globals, b backend, tenant, id, fromText, t
 		sum.Found += run.Found
 		sum.Alerts += run.Alerts
 		if total > 1 {
-			fmt.Fprintf(g.stderr, "\rrule %s: %d of %d days, %d alerts (%d new)", id, i+1, total, sum.Found, sum.Alerts)
+			fmt.Fprintf(g.stderr, "\rrule %s: %d of about %d days, %s (%d new)", id, i+1, total, count(sum.Found, "alert"), sum.Alerts)
 		}
+		if !run.To.After(start) {
+			return fmt.Errorf("rule %s: the server ran %s to %s for a part starting at %s: it does not move forward", id, run.From, run.To, start)
+		}
+		start = run.To
 	}
 	if total > 1 {
 		fmt.Fprintln(g.stderr)
 	}
-	fmt.Fprintf(g.stdout, "rule %s of tenant %s over %s to %s: %d windows, %d alerts, %d of them new\n",
-		sum.Rule, sum.Tenant, sum.From.UTC().Format(time.RFC3339), sum.To.UTC().Format(time.RFC3339), sum.Windows, sum.Found, sum.Alerts)
+	fmt.Fprintf(g.stdout, "rule %s of tenant %s over %s to %s: %s, %s found (%d new)\n",
+		sum.Rule, sum.Tenant, sum.From.UTC().Format(time.RFC3339), sum.To.UTC().Format(time.RFC3339), count(sum.Windows, "window"), count(sum.Found, "alert"), sum.Alerts)
 	return nil
 }
 
