@@ -22,7 +22,7 @@ type fixedClock struct {
 	t  time.Time
 }
 
-func (c *fixedClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fixedClock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *fixedClock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // failedSignIns is a CloudTrail object of n failed console sign-ins from
