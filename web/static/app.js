@@ -675,6 +675,10 @@ let ovReady = false;
 // ---------- alerts ----------
 let alertsReady = false;
 let alertsSeq = 0;
+// Which groups are expanded and which alerts selected survive a reload
+// (a triage action reloads the list).
+const alExpanded = new Set();
+const alSelected = new Set();
 async function loadAlerts() {
   if (!alertsReady) {
     alertsReady = true;
@@ -742,14 +746,17 @@ function groupRows(g) {
   const assignees = [...new Set(g.alerts.map((a) => a.assignee).filter((x) => x))].join(", ");
   const hunt = huntURL({ query: g.query, index: "", tenant: g.tenant, from: g.first, to: g.last });
   const alertRows = g.alerts.map((a) => alertRow(a, g));
-  const toggle = el("button", { type: "button", class: "al-toggle", "aria-expanded": "false", "aria-label": `Show the ${plural(g.alerts.length, "alert")} of ${title}` }, "▸ " + plural(g.alerts.length, "window"));
-  toggle.addEventListener("click", () => {
-    const open = toggle.getAttribute("aria-expanded") !== "true";
+  const toggle = el("button", { type: "button", class: "al-toggle", "aria-expanded": "false", "aria-label": `Show the ${plural(g.alerts.length, "alert")} of ${title}` });
+  const expand = (open) => {
     toggle.setAttribute("aria-expanded", String(open));
     toggle.textContent = (open ? "▾ " : "▸ ") + plural(g.alerts.length, "window");
     for (const r of alertRows) r.hidden = !open;
-  });
+    if (open) alExpanded.add(g.key); else alExpanded.delete(g.key);
+  };
+  toggle.addEventListener("click", () => expand(toggle.getAttribute("aria-expanded") !== "true"));
+  expand(alExpanded.has(g.key));
   const box = el("input", { type: "checkbox", class: "al-group-box", "aria-label": `Select the ${plural(g.alerts.length, "alert")} of ${title}` });
+  box.checked = g.alerts.every((a) => alSelected.has(a.id));
   box.addEventListener("change", () => {
     for (const r of alertRows) r.querySelector("input").checked = box.checked;
     updateSelected();
@@ -771,6 +778,7 @@ function groupRows(g) {
 function alertRow(a, g) {
   const hunt = huntURL({ query: a.query, index: "", tenant: a.tenant, from: a.window_start, to: a.window_end });
   const box = el("input", { type: "checkbox", class: "al-box", value: a.id, "aria-label": `Select the alert of ${a.rule} at ${fmtTime(a.window_start)}` });
+  box.checked = alSelected.has(a.id);
   box.addEventListener("change", updateSelected);
   const notes = (a.notes || []).map((n) => el("li", {}, `${n.author}, ${fmtTime(n.at)}: ${n.text}`));
   return el("tr", { class: "al-alert", hidden: true, "data-id": a.id, "data-rule": a.rule_id, "data-status": a.status },
@@ -789,7 +797,9 @@ function alertRow(a, g) {
 function selectedAlerts() { return [...document.querySelectorAll("#alerts .al-box:checked")].map((b) => b.value); }
 
 function updateSelected() {
-  const n = selectedAlerts().length;
+  alSelected.clear();
+  for (const id of selectedAlerts()) alSelected.add(id);
+  const n = alSelected.size;
   $("#al-selected").textContent = `${n} selected`;
   for (const id of ["#al-ack", "#al-close", "#al-reopen", "#al-assign", "#al-add-note"]) $(id).disabled = n === 0;
 }
