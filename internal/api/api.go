@@ -872,15 +872,20 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, sc app.Scope
 	if err != nil {
 		return err
 	}
-	writeJSON(w, 200, map[string]string{"url": u})
+	on, err := s.app.WebhookStatusChanges(r.Context(), sc, r.URL.Query().Get("tenant"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, map[string]any{"url": u, "status_changes": on})
 	return nil
 }
 
 // setWebhook takes {"tenant": T, "url": U}; an empty url clears it.
 func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
 	var in struct {
-		Tenant string `json:"tenant"`
-		URL    string `json:"url"`
+		Tenant        string `json:"tenant"`
+		URL           string `json:"url"`
+		StatusChanges *bool  `json:"status_changes"`
 	}
 	if err := decodeBody(w, r, &in, maxWebhookBody, false); err != nil {
 		var mb *http.MaxBytesError
@@ -892,7 +897,16 @@ func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, sc app.Scope
 	if err := s.app.SetWebhook(r.Context(), sc, in.Tenant, in.URL); err != nil {
 		return err
 	}
-	writeJSON(w, 200, map[string]string{"url": in.URL})
+	if in.StatusChanges != nil && in.URL != "" {
+		if err := s.app.SetWebhookStatusChanges(r.Context(), sc, in.Tenant, *in.StatusChanges); err != nil {
+			return err
+		}
+	}
+	on, err := s.app.WebhookStatusChanges(r.Context(), sc, in.Tenant)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, map[string]any{"url": in.URL, "status_changes": on})
 	return nil
 }
 

@@ -295,6 +295,11 @@ type Alert struct {
 	Notes       []Note     `json:"notes"`
 	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
 	UpdatedBy   string     `json:"updated_by,omitempty"`
+
+	// Change is set in webhook deliveries: "raised" for a new alert,
+	// "updated" for one whose triage changed (webhooks that take status
+	// changes); the alert's id is the same, so a receiver updates in place.
+	Change string `json:"change,omitempty"`
 }
 
 // Note is an analyst's note on an alert.

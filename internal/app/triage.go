@@ -49,6 +49,10 @@ func (a *App) UpdateAlert(ctx context.Context, sc Scope, id string, in AlertUpda
 	}
 	if changed {
 		_ = a.lake.LogAction(ctx, sc.Actor, x.Tenant, "alert.update", x.ID, changeText(in))
+		// A webhook that takes status changes has the alert queued again
+		// (in the update's transaction): deliver it now, not at the next
+		// evaluation.
+		a.startDelivery(x.Tenant)
 	}
 	out := publicAlert(*x)
 	return &out, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -57,6 +58,35 @@ func (a *App) SetWebhook(ctx context.Context, sc Scope, tenant, raw string) erro
 	}
 	_ = a.lake.LogAction(ctx, sc.Actor, t, "webhook.set", t, raw)
 	return nil
+}
+
+// SetWebhookStatusChanges says whether the tenant's webhook also receives
+// its alerts' triage changes (each changed alert again, with change
+// "updated"); off by default, as receivers built for new alerts only may
+// not expect an alert twice.
+func (a *App) SetWebhookStatusChanges(ctx context.Context, sc Scope, tenant string, on bool) error {
+	t, err := webhookTenant(sc, tenant)
+	if err != nil {
+		return err
+	}
+	if err := a.lake.SetWebhookStatusChanges(ctx, t, on); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return webhookProblem("status_changes", "the tenant has no webhook: set its url first")
+		}
+		return err
+	}
+	_ = a.lake.LogAction(ctx, sc.Actor, t, "webhook.status_changes", t, fmt.Sprint(on))
+	return nil
+}
+
+// WebhookStatusChanges reports whether the tenant's webhook receives
+// triage changes.
+func (a *App) WebhookStatusChanges(ctx context.Context, sc Scope, tenant string) (bool, error) {
+	t, err := webhookTenant(sc, tenant)
+	if err != nil {
+		return false, err
+	}
+	return a.lake.WebhookStatusChanges(ctx, t)
 }
 
 // GetWebhook returns the tenant's webhook ("" for none).
@@ -175,6 +205,10 @@ func (a *App) deliverTenant(ctx context.Context, tenant string) error {
 		ids := make([]string, len(as))
 		for i, x := range as {
 			out[i] = publicAlert(x)
+			out[i].Change = "raised"
+			if !x.UpdatedAt.IsZero() {
+				out[i].Change = "updated"
+			}
 			ids[i] = x.ID
 		}
 		if err := a.post(ctx, client, url, out); err != nil {

@@ -172,6 +172,7 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 	tenant := fs.String("tenant", "", "the tenant (a tenant token's own by default; root names one)")
 	format := fs.String("format", "table", "list: table or json")
 	clear := fs.Bool("clear", false, "webhook: remove the tenant's webhook")
+	statusChanges := fs.Bool("status-changes", false, "webhook: also post each alert again when its triage changes (status, assignee, notes)")
 	from := fs.String("from", "", "run: the start of the period (RFC 3339, a date, or -30d)")
 	to := fs.String("to", "now", "run: the end of the period")
 	q := fs.String("query", "", "except: what to exclude, in the search language (user.name:\"ci-deployer\")")
@@ -231,6 +232,16 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 		switch {
 		case *clear:
 			return b.SetWebhook(ctx, *tenant, "")
+		case len(pos) == 1 && (&flagSet{fs}).set()["status-changes"]:
+			if err := b.SetWebhookWithStatusChanges(ctx, *tenant, pos[0], *statusChanges); err != nil {
+				return err
+			}
+			what := "new alerts"
+			if *statusChanges {
+				what = "new alerts and triage changes"
+			}
+			fmt.Fprintf(g.stdout, "%s will be posted to %s\n", what, pos[0])
+			return nil
 		case len(pos) == 1:
 			if err := b.SetWebhook(ctx, *tenant, pos[0]); err != nil {
 				return err
@@ -242,8 +253,15 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 		if err != nil {
 			return err
 		}
-		if u == "" {
+		on, err := b.WebhookStatusChanges(ctx, *tenant)
+		if err != nil {
+			return err
+		}
+		switch {
+		case u == "":
 			u = "(none)"
+		case on:
+			u += " (new alerts and triage changes)"
 		}
 		fmt.Fprintln(g.stdout, u)
 		return nil

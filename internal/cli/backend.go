@@ -56,6 +56,8 @@ type backend interface {
 	DeleteRuleException(ctx context.Context, tenant, id, exceptionID string) error
 	SetWebhook(ctx context.Context, tenant, url string) error
 	GetWebhook(ctx context.Context, tenant string) (string, error)
+	SetWebhookWithStatusChanges(ctx context.Context, tenant, u string, on bool) error
+	WebhookStatusChanges(ctx context.Context, tenant string) (bool, error)
 	Close() error
 }
 

@@ -90,7 +90,7 @@ Usage:
                    [--evaluate]  (alerts of the detection rules)
   trawl alerts     update ID... [--status open|acknowledged|closed --reason R] [--assignee A] [--note TEXT]
                    (triage: closed needs true-positive, false-positive or benign)
-  trawl rules      list|add FILE.yml|enable ID|disable ID|delete ID|webhook [URL|--clear] [--tenant T]
+  trawl rules      list|add FILE.yml|enable ID|disable ID|delete ID|webhook [URL [--status-changes]|--clear] [--tenant T]
                    (Sigma rules: the built-in set, switchable per tenant, and a tenant's own)
   trawl rules      run ID --from T [--to now] [--tenant T]
                    (evaluate a rule over a past period; alerts stored once however often run)

@@ -421,6 +421,23 @@ func (c *Client) SetWebhook(ctx context.Context, tenant, u string) error {
 	return err
 }
 
+// SetWebhookWithStatusChanges sets a tenant's alert webhook and whether it
+// also receives the alerts' triage changes.
+func (c *Client) SetWebhookWithStatusChanges(ctx context.Context, tenant, u string, on bool) error {
+	_, err := c.do(ctx, "PUT", "/api/v1/webhook", map[string]any{"tenant": tenant, "url": u, "status_changes": on}, nil)
+	return err
+}
+
+// WebhookStatusChanges reports whether a tenant's webhook receives triage
+// changes.
+func (c *Client) WebhookStatusChanges(ctx context.Context, tenant string) (bool, error) {
+	var out struct {
+		On bool `json:"status_changes"`
+	}
+	_, err := c.do(ctx, "GET", "/api/v1/webhook?tenant="+url.QueryEscape(tenant), nil, &out)
+	return out.On, err
+}
+
 // GetWebhook returns a tenant's alert webhook.
 func (c *Client) GetWebhook(ctx context.Context, tenant string) (string, error) {
 	var out struct {

@@ -252,7 +252,7 @@ func (l *Lake) SetWebhook(ctx context.Context, tenant, url string) error {
 		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM webhooks WHERE tenant = ?`, tenant).Scan(&had); err != nil {
 			return err
 		}
-		if _, err := conn.ExecContext(ctx, `INSERT INTO webhooks VALUES (?, ?, ?) ON CONFLICT (tenant) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at`,
+		if _, err := conn.ExecContext(ctx, `INSERT INTO webhooks (tenant, url, updated_at) VALUES (?, ?, ?) ON CONFLICT (tenant) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at`,
 			tenant, url, now); err != nil {
 			return err
 		}

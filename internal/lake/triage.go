@@ -15,22 +15,22 @@ import (
 // new records into an alert (the detector's and the schedule's) keeps
 // them: triage is the analysts', evaluation never resets it.
 
-// triageDDL adds the triage columns and tables to a catalog made before
-// them (new catalogs get them the same way).
-var triageDDL = []string{
-	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS status VARCHAR DEFAULT 'open'`,
-	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS close_reason VARCHAR DEFAULT ''`,
-	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS assignee VARCHAR DEFAULT ''`,
-	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS notes VARCHAR DEFAULT '[]'`,
-	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS updated_at TIMESTAMP`,
-	`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS updated_by VARCHAR DEFAULT ''`,
-	`CREATE TABLE IF NOT EXISTS rule_exceptions (
-  id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, query VARCHAR NOT NULL,
-  reason VARCHAR NOT NULL, author VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)`,
+// triageDDL adds the triage columns to a catalog made before them (new
+// catalogs have them in catalogDDL, whose tables a catalog migration copies).
+func triageDDL() []string {
+	return []string{
+		`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS status VARCHAR DEFAULT 'open'`,
+		`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS close_reason VARCHAR DEFAULT ''`,
+		`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS assignee VARCHAR DEFAULT ''`,
+		`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS notes VARCHAR DEFAULT '[]'`,
+		`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS updated_at TIMESTAMP`,
+		`ALTER TABLE alerts ADD COLUMN IF NOT EXISTS updated_by VARCHAR DEFAULT ''`,
+		`ALTER TABLE webhooks ADD COLUMN IF NOT EXISTS status_changes BOOLEAN DEFAULT FALSE`,
+	}
 }
 
 func (l *Lake) migrateTriage(ctx context.Context) error {
-	for _, stmt := range triageDDL {
+	for _, stmt := range triageDDL() {
 		if _, err := l.db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("lake: add alert triage (%.40s...): %w", stmt, err)
 		}
@@ -84,8 +84,14 @@ func (l *Lake) UpdateAlert(ctx context.Context, id string, tenants []string, ch 
 			return nil
 		}
 		notes, _ := json.Marshal(a.Notes)
-		_, err = conn.ExecContext(ctx, `UPDATE alerts SET status = ?, close_reason = ?, assignee = ?, notes = ?, updated_at = ?, updated_by = ? WHERE id = ?`,
-			a.Status, a.CloseReason, a.Assignee, string(notes), a.UpdatedAt, a.UpdatedBy, id)
+		if _, err := conn.ExecContext(ctx, `UPDATE alerts SET status = ?, close_reason = ?, assignee = ?, notes = ?, updated_at = ?, updated_by = ? WHERE id = ?`,
+			a.Status, a.CloseReason, a.Assignee, string(notes), a.UpdatedAt, a.UpdatedBy, id); err != nil {
+			return err
+		}
+		// A tenant whose webhook takes status changes gets the alert
+		// again: queued in the same transaction, so no change is lost.
+		_, err = conn.ExecContext(ctx, `UPDATE alerts SET notified_at = NULL WHERE id = ?
+ AND EXISTS (SELECT 1 FROM webhooks WHERE webhooks.tenant = alerts.tenant AND webhooks.status_changes)`, id)
 		return err
 	})
 	if err != nil {
@@ -162,6 +168,33 @@ func scanAlerts(rows *sql.Rows, err error) ([]Alert, error) {
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// SetWebhookStatusChanges says whether a tenant's webhook also receives
+// its alerts' triage changes (ErrNotFound: the tenant has no webhook).
+func (l *Lake) SetWebhookStatusChanges(ctx context.Context, tenant string, on bool) error {
+	res, err := l.db.ExecContext(ctx, `UPDATE webhooks SET status_changes = ? WHERE tenant = ?`, on, tenant)
+	if err != nil {
+		return fmt.Errorf("lake: webhook of tenant %s: %w", tenant, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 && on {
+		return fmt.Errorf("webhook of tenant %s: %w", tenant, ErrNotFound)
+	}
+	return nil
+}
+
+// WebhookStatusChanges reports whether a tenant's webhook receives triage
+// changes.
+func (l *Lake) WebhookStatusChanges(ctx context.Context, tenant string) (bool, error) {
+	var on sql.NullBool
+	err := l.db.QueryRowContext(ctx, `SELECT status_changes FROM webhooks WHERE tenant = ?`, tenant).Scan(&on)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lake: webhook of tenant %s: %w", tenant, err)
+	}
+	return on.Bool, nil
 }
 
 // RuleException excludes what its query matches from a tenant's rule, with

@@ -3,9 +3,12 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -247,4 +250,94 @@ func TestRuleRunOverHistory(t *testing.T) {
 	if r := trawl(t, data, nil, "rules", "run", "no-such-rule", "--from", "-1h", "--tenant", "acme"); r.code == 0 {
 		t.Errorf("an unknown rule ran: %s", r.stdout)
 	}
+}
+
+// TestWebhookTakesStatusChanges: a webhook set without status changes
+// receives no triage change; with --status-changes, a closed and then a
+// reopened alert are posted again (change "updated", the new status),
+// while new alerts carry change "raised".
+func TestWebhookTakesStatusChanges(t *testing.T) {
+	type posted struct{ ID, Change, Status string }
+	var mu sync.Mutex
+	var got []posted
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Alerts []posted `json:"alerts"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		mu.Lock()
+		got = append(got, body.Alerts...)
+		mu.Unlock()
+		w.WriteHeader(204)
+	}))
+	defer recv.Close()
+	srv, _, data := collectedTrail(t, 96, "hookstatus")
+	as := listAlerts(t, data, "--evaluate", "--since", "-7d", "--rule", "trawl-ct-003")
+	if len(as) == 0 {
+		t.Fatal("no StopLogging alert: the test proves nothing")
+	}
+	a := as[0]
+	updates := func(id string) []posted {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []posted
+		for _, p := range got {
+			if p.ID == id && p.Change == "updated" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	waitFor := func(id string, n int) []posted {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if u := updates(id); len(u) >= n {
+				return u
+			}
+		}
+		return updates(id)
+	}
+
+	mustTrawl(t, data, "rules", "webhook", recv.URL, "--tenant", "acme")
+	mustTrawl(t, data, "alerts", "update", a.ID, "--status", "acknowledged")
+	time.Sleep(1500 * time.Millisecond) // time for a delivery that must not happen
+	if u := updates(a.ID); len(u) != 0 {
+		t.Fatalf("a webhook without status changes received %v", u)
+	}
+
+	if out := mustTrawl(t, data, "rules", "webhook", recv.URL, "--status-changes", "--tenant", "acme"); !strings.Contains(out, "triage changes") {
+		t.Errorf("set: %s", out)
+	}
+	if out := strings.TrimSpace(mustTrawl(t, data, "rules", "webhook", "--tenant", "acme")); out != recv.URL+" (new alerts and triage changes)" {
+		t.Errorf("webhook shown as %q", out)
+	}
+	mustTrawl(t, data, "alerts", "update", a.ID, "--status", "closed", "--reason", "benign")
+	if u := waitFor(a.ID, 1); len(u) != 1 || u[0].Status != "closed" {
+		t.Fatalf("after close: %v, want one update with status closed", u)
+	}
+	mustTrawl(t, data, "alerts", "update", a.ID, "--status", "open")
+	if u := waitFor(a.ID, 2); len(u) != 2 || u[1].Status != "open" {
+		t.Fatalf("after reopen: %v", u)
+	}
+	// A new alert is posted as raised.
+	putEvents(t, srv, "hookstatus", ctEvent("cloudtrail.amazonaws.com", "DeleteTrail", time.Now()))
+	mustTrawl(t, data, "collect", "--once", "trail")
+	mustTrawl(t, data, "alerts", "--evaluate")
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		mu.Lock()
+		n := 0
+		for _, p := range got {
+			if p.Change == "raised" {
+				n++
+			}
+		}
+		mu.Unlock()
+		if n > 0 {
+			return
+		}
+	}
+	t.Error("the new DeleteTrail alert was not posted as raised")
 }
