@@ -11,6 +11,7 @@ import (
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/filter"
 	"github.com/trawlhq/trawl/internal/format"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/source"
 )
@@ -162,7 +163,7 @@ func explain(err error) (int, string, string) {
 		}
 		return se.Status, reason, se.Recommendation
 	}
-	if errors.Is(err, lake.ErrFenced) {
+	if errors.Is(err, ingest.ErrFenced) {
 		return 409, err.Error(), "Another node holds this partition now and resumes it from the last checkpoint; nothing this run held uncommitted was stored."
 	}
 	if errors.Is(err, context.Canceled) {

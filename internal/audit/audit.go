@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/prefix"
 	"github.com/trawlhq/trawl/internal/source"
@@ -56,8 +57,8 @@ type Bucket interface {
 
 // Store holds the collected objects' checkpoints.
 type Store interface {
-	ObjectStatesOf(ctx context.Context, connectorID string, keys []string) (map[string]lake.ObjectState, error)
-	ObjectsModified(ctx context.Context, connectorID string, from, to time.Time) (map[string]lake.ObjectState, error)
+	ObjectStatesOf(ctx context.Context, connectorID string, keys []string) (map[string]ingest.ObjectState, error)
+	ObjectsModified(ctx context.Context, connectorID string, from, to time.Time) (map[string]ingest.ObjectState, error)
 }
 
 // Keys finds the public key of a fingerprint (CloudTrail's keys are per

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/prefix"
 	"github.com/trawlhq/trawl/internal/source"
@@ -83,7 +84,7 @@ type partitionAudit struct {
 	opt      Options
 	// collected are the checkpoints of the objects modified in the
 	// period; listed, those of them some digest lists.
-	collected map[string]lake.ObjectState
+	collected map[string]ingest.ObjectState
 	listed    map[string]bool
 	// concluded are the hours whose stored result stands (their digest
 	// was found over the limits before): no unlisted result replaces it.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/filter"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/lake"
 )
@@ -184,7 +185,7 @@ func TestFilterAgreesWithSearch(t *testing.T) {
 	}
 	var batches []*lake.Batch
 	for s, recs := range bySchema {
-		batches = append(batches, lake.RecordsBatch("c1", lake.ObjectState{Key: s.Index, Version: "e", Position: int64(len(recs)), Done: true}, recs...))
+		batches = append(batches, ingest.RecordsBatch("c1", lake.ObjectState{Key: s.Index, Version: "e", Position: int64(len(recs)), Done: true}, recs...))
 	}
 	if err := l.CommitMany(ctx, batches); err != nil {
 		t.Fatal(err)

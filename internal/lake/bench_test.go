@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
 )
 
@@ -34,7 +35,7 @@ func benchCommit(b *testing.B, schema *interflow.Schema, mk func(i int) *interfl
 		for j := range recs {
 			recs[j].Set(interflow.FID, fmt.Sprintf("%d-%d", i, j))
 		}
-		err := l.Commit(context.Background(), RecordsBatch("c", ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: batch, Done: true}, recs...))
+		err := l.Commit(context.Background(), ingest.RecordsBatch("c", ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: batch, Done: true}, recs...))
 		if err != nil {
 			b.Fatal(err)
 		}

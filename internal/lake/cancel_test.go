@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
 )
 
@@ -27,7 +28,7 @@ func TestCancelledCommitsLeaveNoOrphans(t *testing.T) {
 			r.Stamp(interflow.Provenance{Tenant: "acme", Connector: "c", Bucket: "b", Key: key, ETag: "e"}, int64(j), "cloudtrail", "paas")
 			recs[j] = r
 		}
-		return l.Commit(ctx, RecordsBatch("c1", ObjectState{Key: key, Version: "e", Position: 20, Done: true, Records: 20}, recs...))
+		return l.Commit(ctx, ingest.RecordsBatch("c1", ObjectState{Key: key, Version: "e", Position: 20, Done: true, Records: 20}, recs...))
 	}
 	// How long a commit takes here sets where the cancels land.
 	start := time.Now()

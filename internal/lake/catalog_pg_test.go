@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/testutil/pgserver"
 )
@@ -84,7 +85,7 @@ func TestCatalogOnPostgres(t *testing.T) {
 	for i := range 50 {
 		recs = append(recs, event("acme", int64(i), fmt.Sprintf("Event%d", i%5), "10.0.0.1", ""))
 	}
-	b := RecordsBatch("c1", ObjectState{Key: "k-acme", Version: "e", Position: 50, Done: true, Records: 50, LastModified: base}, recs...)
+	b := ingest.RecordsBatch("c1", ObjectState{Key: "k-acme", Version: "e", Position: 50, Done: true, Records: 50, LastModified: base}, recs...)
 	b.Quarantine = []QuarantineItem{{Tenant: "acme", ConnectorID: "c1", Connector: "one", Key: "k-acme", Scope: "record", Position: 3, Reason: "bad", Raw: []byte{0xff, 0, 'x'}}}
 	if err := l.Commit(ctx, b); err != nil {
 		t.Fatal(err)
@@ -211,7 +212,7 @@ func BenchmarkCatalogCommit(b *testing.B) {
 			b.ResetTimer()
 			if !strings.HasSuffix(name, "parallel") {
 				for i := 0; i < b.N; i++ {
-					err := l.Commit(context.Background(), RecordsBatch("c", ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: 10, Done: true}, recs...))
+					err := l.Commit(context.Background(), ingest.RecordsBatch("c", ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: 10, Done: true}, recs...))
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -222,7 +223,7 @@ func BenchmarkCatalogCommit(b *testing.B) {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						i := next.Add(1)
-						err := l.Commit(context.Background(), RecordsBatch("c", ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: 10, Done: true}, recs...))
+						err := l.Commit(context.Background(), ingest.RecordsBatch("c", ObjectState{Key: fmt.Sprintf("k%d", i), Version: "e", Position: 10, Done: true}, recs...))
 						if err != nil {
 							b.Error(err)
 							return

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
 )
 
@@ -28,7 +29,7 @@ func TestCompactionKeepsEveryRecord(t *testing.T) {
 			r.SetString(interflow.FRaw, fmt.Sprintf(`{"eventName":"E%d","marker":"m%d"}`, n%7, n))
 			recs = append(recs, r)
 		}
-		if err := l.Commit(ctx, RecordsBatch("c", ObjectState{Key: fmt.Sprint(c), Version: "e", Position: 100, Done: true}, recs...)); err != nil {
+		if err := l.Commit(ctx, ingest.RecordsBatch("c", ObjectState{Key: fmt.Sprint(c), Version: "e", Position: 100, Done: true}, recs...)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -179,7 +180,7 @@ func TestCompactionMultiRowGroup(t *testing.T) {
 			recs = append(recs, r)
 		}
 		want += len(recs)
-		if err := l.Commit(ctx, RecordsBatch("c", ObjectState{Key: fmt.Sprint(c), Version: "e", Done: true}, recs...)); err != nil {
+		if err := l.Commit(ctx, ingest.RecordsBatch("c", ObjectState{Key: fmt.Sprint(c), Version: "e", Done: true}, recs...)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -220,7 +221,7 @@ func TestConcurrentCommitCompactCount(t *testing.T) {
 				recs = append(recs, r)
 			}
 			attempted.Add(int64(len(recs)))
-			if err := l.Commit(ctx, RecordsBatch("c", ObjectState{Key: fmt.Sprint(c), Version: "e", Done: true}, recs...)); err != nil {
+			if err := l.Commit(ctx, ingest.RecordsBatch("c", ObjectState{Key: fmt.Sprint(c), Version: "e", Done: true}, recs...)); err != nil {
 				t.Error(err)
 				return
 			}

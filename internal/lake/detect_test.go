@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
 )
 
@@ -29,7 +30,7 @@ func TestDetectionQueue(t *testing.T) {
 			r.SetTime(interflow.FTimestamp, base.Add(time.Duration(n)*time.Minute))
 			recs = append(recs, r)
 		}
-		if err := l.Commit(ctx, RecordsBatch("c", ObjectState{Key: fmt.Sprint(c), Version: "e", Position: 50, Done: true}, recs...)); err != nil {
+		if err := l.Commit(ctx, ingest.RecordsBatch("c", ObjectState{Key: fmt.Sprint(c), Version: "e", Position: 50, Done: true}, recs...)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,26 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
 )
-
-// ObjectState is the checkpoint of one object of one connector: how many
-// records (Position) of which version of it are committed, and whether it is
-// finished.
-type ObjectState struct {
-	Key          string
-	Version      string
-	Position     int64
-	Done         bool
-	Records      int64
-	Quarantined  int64
-	Size         int64
-	LastModified time.Time
-	// SHA256 is the hex SHA-256 of the object's uncompressed content,
-	// hashed while it was decompressed (CloudTrail objects, for the
-	// digest audit); empty until the object is read to its end.
-	SHA256 string
-}
 
 // ObjectStates returns the checkpoints of a connector's objects.
 func (l *Lake) ObjectStates(ctx context.Context, connectorID string) (map[string]ObjectState, error) {
@@ -148,61 +131,6 @@ func (l *Lake) SetWatermarks(ctx context.Context, connectorID string, w map[stri
 	})
 }
 
-// QuarantineItem is input that could not be decoded, kept with the reason.
-type QuarantineItem struct {
-	ID          string `json:"id"`
-	Tenant      string `json:"tenant"`
-	ConnectorID string `json:"connector_id"`
-	Connector   string `json:"connector"`
-	Bucket      string `json:"bucket"`
-	Key         string `json:"key"`
-	Version     string `json:"version"`
-	Position    int64  `json:"position"` // record number, -1 for the rest of an object
-	Offset      int64  `json:"offset"`   // decompressed byte offset, when known
-	Scope       string `json:"scope"`    // "record" or "object"
-	Reason      string `json:"reason"`
-	// Raw holds the input's bytes exactly (at most 64 KB), valid UTF-8 or
-	// not (apiv1.QuarantineItem is how the API writes them).
-	Raw       []byte     `json:"-"`
-	CreatedAt time.Time  `json:"created_at"`
-	RetriedAt *time.Time `json:"retried_at,omitempty"`
-}
-
-// Batch is what commits atomically for one object: the rows it yielded
-// from the previous checkpoint position to Object.Position (rows Sel of a
-// worker's columnar batch), the input quarantined on the way, and the new
-// checkpoint.
-type Batch struct {
-	ConnectorID string
-	Tenant      string
-	Schema      *interflow.Schema
-	Object      ObjectState
-	Rows        *interflow.Batch
-	Sel         []int32
-	Quarantine  []QuarantineItem
-	// Lease, when set, is the partition lease the batch was collected
-	// under: the commit checks it is still held (fencing).
-	Lease *Lease
-}
-
-// RecordsBatch makes a Batch of records (all of one tenant and schema):
-// for tests and tools.
-func RecordsBatch(connectorID string, obj ObjectState, recs ...*interflow.Record) *Batch {
-	s := interflow.Events()
-	tenant := ""
-	if len(recs) > 0 {
-		s = recs[0].Schema
-		tenant, _ = recs[0].Str(interflow.FTenant)
-	}
-	rows := interflow.NewBatch(s)
-	sel := make([]int32, len(recs))
-	for i, r := range recs {
-		rows.Append(r)
-		sel[i] = int32(i)
-	}
-	return &Batch{ConnectorID: connectorID, Tenant: tenant, Schema: s, Object: obj, Rows: rows, Sel: sel}
-}
-
 // Commit writes a batch in one transaction.
 func (l *Lake) Commit(ctx context.Context, b *Batch) error { return l.CommitMany(ctx, []*Batch{b}) }
 
@@ -282,7 +210,7 @@ func (l *Lake) writeSegments(ctx context.Context, bs []*Batch) ([]Segment, error
 func (l *Lake) register(ctx context.Context, bs []*Batch, segs []Segment) error {
 	l.commitMu.Lock()
 	defer l.commitMu.Unlock()
-	defer l.timings.Since(StageCommit, time.Now())
+	defer l.timings.Since(ingest.StageCommit, time.Now())
 	return l.withTx(ctx, func(conn *catConn) error {
 		if err := checkLeases(ctx, conn, bs); err != nil {
 			return err
@@ -339,7 +267,7 @@ func (l *Lake) settle(ctx context.Context, err error, segs []Segment) error {
 	if err == nil {
 		return nil
 	}
-	if !errors.Is(err, ErrCommitUnknown) {
+	if !errors.Is(err, ingest.ErrCommitUnknown) {
 		l.removeFiles(segs)
 		return err
 	}
@@ -551,7 +479,7 @@ func (l *Lake) RequeueObjects(ctx context.Context, connectorID string) (int64, e
 // ResolveRecord stores a quarantined record that now decodes (as a small
 // segment), and removes it from the quarantine, in one transaction.
 func (l *Lake) ResolveRecord(ctx context.Context, item QuarantineItem, rec *interflow.Record) error {
-	b := RecordsBatch(item.ConnectorID, ObjectState{}, rec)
+	b := ingest.RecordsBatch(item.ConnectorID, ObjectState{}, rec)
 	segs, err := l.writeSegments(ctx, []*Batch{b})
 	if err == nil {
 		l.commitMu.Lock()

@@ -25,6 +25,7 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
 )
 
@@ -411,12 +412,6 @@ func (l *Lake) createTables(ctx context.Context) error {
 	return nil
 }
 
-// ErrCommitUnknown marks a COMMIT that failed without saying whether it
-// took effect (a connection lost mid-commit): its files are kept (the
-// sweep at the next open removes them if they were not registered) and
-// its records are not retried piecemeal; the next run's checkpoints tell.
-var ErrCommitUnknown = errors.New("the catalog did not confirm the commit")
-
 // withTx runs fn inside one transaction on one connection, so an Appender
 // created by fn commits or rolls back with everything else fn did.
 //
@@ -440,7 +435,7 @@ func (l *Lake) withTx(ctx context.Context, fn func(conn *catConn) error) (err er
 		return err
 	}
 	defer func() {
-		if err != nil && !errors.Is(err, ErrCommitUnknown) {
+		if err != nil && !errors.Is(err, ingest.ErrCommitUnknown) {
 			if _, rerr := conn.ExecContext(edge, "ROLLBACK"); rerr != nil {
 				conn.discard()
 			}
@@ -451,7 +446,7 @@ func (l *Lake) withTx(ctx context.Context, fn func(conn *catConn) error) (err er
 	}
 	if _, err := conn.ExecContext(edge, "COMMIT"); err != nil {
 		conn.discard()
-		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
+		return fmt.Errorf("%w: %w", ingest.ErrCommitUnknown, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/query"
 )
@@ -56,14 +57,14 @@ func seed(t *testing.T, l *Lake) {
 		event("acme", 3, "ConsoleLogin", "2001:db8::5", ""),
 		event("globex", 4, "CreateUser", "10.1.2.3", ""),
 	}
-	if err := l.Commit(ctx, RecordsBatch("c1", ObjectState{Key: "k-acme", Version: "e", Position: 4, Done: true, Records: 4}, evs[:4]...)); err != nil {
+	if err := l.Commit(ctx, ingest.RecordsBatch("c1", ObjectState{Key: "k-acme", Version: "e", Position: 4, Done: true, Records: 4}, evs[:4]...)); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Commit(ctx, RecordsBatch("c2", ObjectState{Key: "k-globex", Version: "e", Position: 1, Done: true, Records: 1}, evs[4:]...)); err != nil {
+	if err := l.Commit(ctx, ingest.RecordsBatch("c2", ObjectState{Key: "k-globex", Version: "e", Position: 1, Done: true, Records: 1}, evs[4:]...)); err != nil {
 		t.Fatal(err)
 	}
 	fl := []*interflow.Record{flow("acme", 0, 22, "REJECT"), flow("acme", 1, 443, "ACCEPT"), flow("acme", 2, 3389, "REJECT")}
-	if err := l.Commit(ctx, RecordsBatch("c3", ObjectState{Key: "flows", Version: "e", Position: 3, Done: true, Records: 3}, fl...)); err != nil {
+	if err := l.Commit(ctx, ingest.RecordsBatch("c3", ObjectState{Key: "flows", Version: "e", Position: 3, Done: true, Records: 3}, fl...)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -243,7 +244,7 @@ func TestPagingOverOverlappingSegments(t *testing.T) {
 			r.Stamp(interflow.Provenance{Tenant: "acme", Connector: "c", Bucket: "b", Key: key, ETag: "e"}, p, "cloudtrail", "paas")
 			recs = append(recs, r)
 		}
-		if err := l.Commit(ctx, RecordsBatch("c1", ObjectState{Key: key, Version: "e", Position: int64(len(positions)), Done: true}, recs...)); err != nil {
+		if err := l.Commit(ctx, ingest.RecordsBatch("c1", ObjectState{Key: key, Version: "e", Position: int64(len(positions)), Done: true}, recs...)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -300,10 +301,10 @@ func TestSearchRawPaths(t *testing.T) {
 		r.Set(interflow.FRaw, raw)
 		recs = append(recs, r)
 	}
-	if err := l.Commit(ctx, RecordsBatch("c1", ObjectState{Key: "k-acme", Version: "e", Position: 3, Done: true}, recs...)); err != nil {
+	if err := l.Commit(ctx, ingest.RecordsBatch("c1", ObjectState{Key: "k-acme", Version: "e", Position: 3, Done: true}, recs...)); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Commit(ctx, RecordsBatch("c3", ObjectState{Key: "flows", Version: "e", Position: 1, Done: true}, flow("acme", 0, 22, "REJECT"))); err != nil {
+	if err := l.Commit(ctx, ingest.RecordsBatch("c3", ObjectState{Key: "flows", Version: "e", Position: 1, Done: true}, flow("acme", 0, 22, "REJECT"))); err != nil {
 		t.Fatal(err)
 	}
 	for q, want := range map[string]int64{
@@ -358,7 +359,7 @@ func TestTopIPAgreesWithReference(t *testing.T) {
 		for tenant, recs := range byTenant {
 			for start := 0; start < len(recs); start += 100 {
 				key := fmt.Sprintf("%s-%d-%d", tenant, rs[0].pos, start)
-				if err := l.Commit(ctx, RecordsBatch("c", ObjectState{Key: key, Version: "e", Position: 1, Done: true}, recs[start:min(start+100, len(recs))]...)); err != nil {
+				if err := l.Commit(ctx, ingest.RecordsBatch("c", ObjectState{Key: key, Version: "e", Position: 1, Done: true}, recs[start:min(start+100, len(recs))]...)); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -4,11 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/trawlhq/trawl/internal/ingest"
 )
 
 // A lease lets one node at a time collect a partition of a connector (an
@@ -17,16 +18,6 @@ import (
 // and every commit checks that its lease still has the epoch it was taken
 // with (fencing): a node that lost its lease, paused or cut off, commits
 // nothing over the new holder.
-
-// Lease is the lease a batch was collected under.
-type Lease struct {
-	Partition string
-	Holder    string
-	Epoch     int64
-}
-
-// ErrFenced means a commit's lease was taken over: nothing was committed.
-var ErrFenced = errors.New("the partition's lease was taken over by another node")
 
 // Leases claims, renews and releases leases for one process. Its holder
 // name is the node's plus a random instance. A node restarted (after a
@@ -291,7 +282,7 @@ func (x *Leases) Renew(ctx context.Context, connectorID string, held map[string]
 			return fmt.Errorf("lake: renew lease %s of %s: %w", p, connectorID, err)
 		}
 		if n, err := res.RowsAffected(); err == nil && n == 0 {
-			return fmt.Errorf("lake: lease %s of %s: %w", p, connectorID, ErrFenced)
+			return fmt.Errorf("lake: lease %s of %s: %w", p, connectorID, ingest.ErrFenced)
 		}
 	}
 	return nil
@@ -337,7 +328,7 @@ func checkLeases(ctx context.Context, conn *catConn, bs []*Batch) error {
 		var epoch int64
 		err := conn.QueryRowContext(ctx, q, b.ConnectorID, b.Lease.Partition).Scan(&holder, &epoch)
 		if err != nil || holder != b.Lease.Holder || epoch != b.Lease.Epoch {
-			return fmt.Errorf("lake: commit of %s (partition %s, epoch %d): %w", b.Object.Key, b.Lease.Partition, b.Lease.Epoch, ErrFenced)
+			return fmt.Errorf("lake: commit of %s (partition %s, epoch %d): %w", b.Object.Key, b.Lease.Partition, b.Lease.Epoch, ingest.ErrFenced)
 		}
 	}
 	return nil

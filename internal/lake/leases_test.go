@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/testutil/pgserver"
 )
@@ -35,15 +36,15 @@ func TestLeasesFence(t *testing.T) {
 	if err != nil || taken["p1"].Epoch != 2 || taken["p1"].Holder != b.Holder() {
 		t.Fatalf("b takes the expired lease: %+v %v", taken, err)
 	}
-	if err := a.Renew(ctx, "c1", map[string]Lease{"p1": got["p1"]}); !errors.Is(err, ErrFenced) {
+	if err := a.Renew(ctx, "c1", map[string]Lease{"p1": got["p1"]}); !errors.Is(err, ingest.ErrFenced) {
 		t.Errorf("a renewed a lost lease: %v", err)
 	}
 	commit := func(ls Lease, key string) error {
-		bt := RecordsBatch("c1", ObjectState{Key: key, Version: "e", Position: 1, Done: true}, event("acme", 1, "GetObject", "10.0.0.1", ""))
+		bt := ingest.RecordsBatch("c1", ObjectState{Key: key, Version: "e", Position: 1, Done: true}, event("acme", 1, "GetObject", "10.0.0.1", ""))
 		bt.Lease = &ls
 		return l.Commit(ctx, bt)
 	}
-	if err := commit(got["p1"], "stale"); !errors.Is(err, ErrFenced) {
+	if err := commit(got["p1"], "stale"); !errors.Is(err, ingest.ErrFenced) {
 		t.Fatalf("a committed under a lost lease: %v", err)
 	}
 	if st, _, _ := l.ObjectStateOf(ctx, "c1", "stale"); st.Done {
@@ -63,7 +64,7 @@ func TestLeasesFence(t *testing.T) {
 	if err != nil || back2["p1"].Epoch != 3 || back2["p1"].Holder != b2.Holder() {
 		t.Fatalf("a restarted node re-claims its leases: %+v %v", back2, err)
 	}
-	if err := b.Renew(ctx, "c1", taken); !errors.Is(err, ErrFenced) {
+	if err := b.Renew(ctx, "c1", taken); !errors.Is(err, ingest.ErrFenced) {
 		t.Errorf("the old instance of a restarted node kept its lease: %v", err)
 	}
 	b2.Release(ctx, "c1", back2)

@@ -13,11 +13,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
 )
 
@@ -28,21 +28,6 @@ import (
 // it, in the same transaction that advances the checkpoints of the objects
 // its records came from; a file the catalog does not register is debris
 // of a crash, deleted at the next start.
-
-// Segment is one registered segment.
-type Segment struct {
-	ID        string
-	Index     string
-	Tenant    string
-	Day       time.Time
-	Path      string // relative to the lake's root
-	Rows      int64
-	Bytes     int64
-	MinTS     time.Time
-	MaxTS     time.Time
-	RowGroups int
-	Level     int // 0 when written by ingest; compaction adds one
-}
 
 // ColumnName is a field's column in Parquet and SQL: dots become
 // underscores, so other engines need no quoting (cloud.account_id is
@@ -346,7 +331,7 @@ func writeSynced(path string, tm *Timings, fill func(io.Writer) error) error {
 	if err == nil {
 		err = bw.Flush()
 	}
-	tm.Since(StageEncode, start)
+	tm.Since(ingest.StageEncode, start)
 	start = time.Now()
 	if err == nil {
 		err = f.Sync()
@@ -354,7 +339,7 @@ func writeSynced(path string, tm *Timings, fill func(io.Writer) error) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	tm.Since(StageWrite, start)
+	tm.Since(ingest.StageWrite, start)
 	return err
 }
 
@@ -482,35 +467,3 @@ func (lay *layout) fill(rec *interflow.Record, row parquet.Row, fileToLeaf map[i
 		rec.SetList(listField, list)
 	}
 }
-
-// Timings accumulate where ingest time goes, per stage, across workers
-// (the benchmark's breakdown); a nil *Timings records nothing.
-type Timings struct{ ns [numStages]atomic.Int64 }
-
-// Ingest stages.
-const (
-	StageRead      = iota // source and gunzip
-	StageDecode           // splitting records
-	StageNormalize        // normalizing and filling columns
-	StageEncode           // Parquet and token filters
-	StageWrite            // writing and syncing files
-	StageCommit           // the catalog transaction
-	numStages
-)
-
-// Add records d in a stage.
-func (t *Timings) Add(stage int, d time.Duration) {
-	if t != nil {
-		t.ns[stage].Add(int64(d))
-	}
-}
-
-// Since records the time since start in a stage.
-func (t *Timings) Since(stage int, start time.Time) {
-	if t != nil {
-		t.ns[stage].Add(int64(time.Since(start)))
-	}
-}
-
-// Of returns a stage's total.
-func (t *Timings) Of(stage int) time.Duration { return time.Duration(t.ns[stage].Load()) }

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/trawlhq/trawl/internal/ingest"
 )
 
 // Store keeps the segments away from the node (an S3 bucket), so several
@@ -29,11 +31,6 @@ type Store interface {
 	// List calls fn with every key under the store and its time.
 	List(ctx context.Context, fn func(key string, modified time.Time) error) error
 }
-
-// ErrStoreUnavailable wraps a failure to put a segment in the store: the
-// commit fails as a whole (no record of it is to blame) and is retried at
-// the next run.
-var ErrStoreUnavailable = errors.New("the lake's store refused or could not be reached")
 
 // storeGrace is how old an unregistered object of the store must be before
 // a sweep deletes it: another node may be between its put and its commit.
@@ -134,10 +131,10 @@ func (l *Lake) upload(ctx context.Context, seg Segment) error {
 	full := filepath.Join(l.root, seg.Path)
 	key := filepath.ToSlash(seg.Path)
 	if err := l.store.Put(ctx, key, full); err != nil {
-		return fmt.Errorf("lake: put segment %s in %s: %w: %w", key, l.store.Location(), ErrStoreUnavailable, err)
+		return fmt.Errorf("lake: put segment %s in %s: %w: %w", key, l.store.Location(), ingest.ErrStoreUnavailable, err)
 	}
 	if err := l.store.Put(ctx, tokensPath(key), tokensPath(full)); err != nil {
-		return fmt.Errorf("lake: put token filters of %s in %s: %w: %w", key, l.store.Location(), ErrStoreUnavailable, err)
+		return fmt.Errorf("lake: put token filters of %s in %s: %w: %w", key, l.store.Location(), ingest.ErrStoreUnavailable, err)
 	}
 	l.cache.note(seg.Path, seg.Bytes+tokensSize(full), time.Now())
 	return nil
