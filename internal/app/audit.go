@@ -77,10 +77,14 @@ func (a *App) runAudit(ctx context.Context, id string, from, to time.Time, concl
 	if err != nil {
 		return nil, err
 	}
-	if err := a.lake.SaveAudit(ctx, rs); err != nil {
+	stored := make([]lake.AuditResult, len(rs))
+	for i, r := range rs {
+		stored[i] = lake.AuditResult(r)
+	}
+	if err := a.lake.SaveAudit(ctx, stored); err != nil {
 		return nil, err
 	}
-	return rs, nil
+	return stored, nil
 }
 
 // DigestAuditResults returns a page of a connector's stored audit results
@@ -154,7 +158,7 @@ func (a *App) refreshAudit(ctx context.Context, c *connector.Connector) {
 		newest := map[string]time.Time{}
 		for _, r := range stored {
 			newest[r.Account+"/"+r.Region] = r.Hour // oldest first
-			if audit.OverLimit(r) {
+			if audit.OverLimit(audit.Result(r)) {
 				concluded[r.Digest] = true
 			}
 		}
@@ -165,7 +169,7 @@ func (a *App) refreshAudit(ctx context.Context, c *connector.Connector) {
 		for _, r := range stored {
 			// An hour decided by a digest over the limits stays so:
 			// it is no reason to audit again from there.
-			if r.Status != audit.Verified && !audit.Concluded(r) {
+			if r.Status != audit.Verified && !audit.Concluded(audit.Result(r)) {
 				from = minTime(from, r.Hour)
 				break
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/lake"
@@ -56,7 +57,7 @@ func (a *App) Overview(ctx context.Context, sc Scope, tenant string) (*Overview,
 	}
 	for _, c := range conns {
 		q := "connector:" + query.Quote(c.Name)
-		req := lake.SearchRequest{From: o.From, To: o.To, Query: q, Indices: indexOf(c.SubType)}
+		req := apiv1.SearchRequest{From: o.From, To: o.To, Query: q, Indices: indexOf(c.SubType)}
 		b, err := a.Histogram(ctx, sc, tenant, req, time.Hour)
 		if err != nil {
 			return nil, err
@@ -64,7 +65,7 @@ func (a *App) Overview(ctx context.Context, sc Scope, tenant string) (*Overview,
 		o.Connectors = append(o.Connectors, ConnectorHours{Connector: c.Name, Query: q, Buckets: b})
 	}
 	for _, t := range overviewTops {
-		req := lake.SearchRequest{From: o.From, To: o.To, Query: t.Query, Indices: []string{t.Index}}
+		req := apiv1.SearchRequest{From: o.From, To: o.To, Query: t.Query, Indices: []string{t.Index}}
 		if t.Values, err = a.Top(ctx, sc, tenant, req, t.Field, 10); err != nil {
 			return nil, err
 		}

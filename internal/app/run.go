@@ -258,25 +258,25 @@ func (a *App) Runs(ctx context.Context, sc Scope, id string, limit int) ([]apiv1
 }
 
 // Search runs a search within the scope.
-func (a *App) Search(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest) (*apiv1.SearchResult, error) {
+func (a *App) Search(ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest) (*apiv1.SearchResult, error) {
 	res, err := query1(a, ctx, sc, tenant, req, a.lake.Search)
 	return wireSearch(res), err
 }
 
 // Count counts matching records within the scope.
-func (a *App) Count(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest) (int64, error) {
+func (a *App) Count(ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest) (int64, error) {
 	return query1(a, ctx, sc, tenant, req, a.lake.Count)
 }
 
 // Histogram counts matching records per interval within the scope.
-func (a *App) Histogram(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, interval time.Duration) ([]lake.Bucket, error) {
+func (a *App) Histogram(ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest, interval time.Duration) ([]lake.Bucket, error) {
 	return query1(a, ctx, sc, tenant, req, func(ctx context.Context, r lake.SearchRequest) ([]lake.Bucket, error) {
 		return a.lake.Histogram(ctx, r, interval)
 	})
 }
 
 // Top returns the top values of a field within the scope.
-func (a *App) Top(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, field string, n int) ([]lake.TopValue, error) {
+func (a *App) Top(ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest, field string, n int) ([]lake.TopValue, error) {
 	return query1(a, ctx, sc, tenant, req, func(ctx context.Context, r lake.SearchRequest) ([]lake.TopValue, error) {
 		return a.lake.Top(ctx, r, field, n)
 	})
@@ -284,7 +284,7 @@ func (a *App) Top(ctx context.Context, sc Scope, tenant string, req lake.SearchR
 
 // query1 runs one lake query in the scope's tenants, within the query
 // deadline and the tenant's share of concurrent queries.
-func query1[T any](a *App, ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, run func(context.Context, lake.SearchRequest) (T, error)) (T, error) {
+func query1[T any](a *App, ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest, run func(context.Context, lake.SearchRequest) (T, error)) (T, error) {
 	var zero T
 	ts, err := sc.tenants(tenant)
 	if err != nil {
@@ -298,7 +298,7 @@ func query1[T any](a *App, ctx context.Context, sc Scope, tenant string, req lak
 	defer release()
 	ctx, cancel := context.WithTimeout(ctx, a.queryTimeout())
 	defer cancel()
-	out, err := run(ctx, req)
+	out, err := run(ctx, lakeSearch(req))
 	// Past the deadline the answer is refused even without an error: an
 	// interrupted scan can come back short rather than failing (a count
 	// of 0 with status 200, seen once in TestQueryAndRequestLimits), and

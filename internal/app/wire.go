@@ -66,3 +66,30 @@ func wireQuarantine(items []lake.QuarantineItem) []apiv1.QuarantineItem {
 	}
 	return out
 }
+
+func wireTokens(ts []lake.Token) []apiv1.Token {
+	if ts == nil {
+		return nil
+	}
+	out := make([]apiv1.Token, len(ts))
+	for i, t := range ts {
+		out[i] = apiv1.Token(t)
+	}
+	return out
+}
+
+func wireActorLog(es []lake.ActorEntry) []apiv1.ActorEntry {
+	if es == nil {
+		return nil
+	}
+	out := make([]apiv1.ActorEntry, len(es))
+	for i, e := range es {
+		out[i] = apiv1.ActorEntry(e)
+	}
+	return out
+}
+
+// lakeSearch is an API search as the lake runs it.
+func lakeSearch(r apiv1.SearchRequest) lake.SearchRequest {
+	return lake.SearchRequest{Indices: r.Indices, Tenants: r.Tenants, From: r.From, To: r.To, Query: r.Query, Limit: r.Limit, Before: (*lake.Cursor)(r.Before)}
+}
