@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/apiv1"
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/connector"
-	"github.com/trawlhq/trawl/internal/lake"
 )
 
 // ErrForbidden is an operation that needs root scope.
@@ -43,7 +43,7 @@ func (a *App) CreateToken(ctx context.Context, sc Scope, tenant, name string) (s
 	}
 	secret := prefix + hex.EncodeToString(raw[:])
 	t := apiv1.Token{ID: newID(), Tenant: tenant, Name: name, CreatedAt: time.Now().UTC()}
-	if err := a.lake.InsertToken(ctx, lake.Token(t), HashToken(secret)); err != nil {
+	if err := a.lake.InsertToken(ctx, catalog.Token(t), HashToken(secret)); err != nil {
 		return "", nil, err
 	}
 	_ = a.lake.LogAction(ctx, sc.Actor, tenant, "token.create", t.ID, name)

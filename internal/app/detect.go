@@ -7,10 +7,11 @@ import (
 	"sort"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/detect"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/query"
+	"github.com/trawlhq/trawl/internal/segment"
 )
 
 // Detection evaluation runs on schedule over the lake, window by window
@@ -132,7 +133,7 @@ func (a *App) ruleFailed(ctx context.Context, tenant string, r *detect.Rule, err
 	if known[r.ID] == reason || (known[r.ID] != "" && !specific) {
 		return // (a reason that says what to change is not replaced by one that does not)
 	}
-	if err := a.lake.SetRuleFailure(ctx, lake.RuleFailure{Tenant: tenant, RuleID: r.ID, Reason: reason, At: time.Now()}); err != nil {
+	if err := a.lake.SetRuleFailure(ctx, catalog.RuleFailure{Tenant: tenant, RuleID: r.ID, Reason: reason, At: time.Now()}); err != nil {
 		a.log.Warn("recording a rule's failure failed", "tenant", tenant, "rule", r.ID, "err", err)
 		return
 	}
@@ -146,7 +147,7 @@ func failureReason(r *detect.Rule, err error) (reason string, specific bool) {
 	var qe *query.Error
 	var ve *query.ValueError
 	var fe *query.FieldError
-	var ee *lake.EngineError
+	var ee *segment.EngineError
 	if errors.As(err, &qe) || errors.As(err, &ve) || errors.As(err, &fe) || errors.As(err, &ee) {
 		return fmt.Sprintf("its query fails: %v; fix the rule and add it again", err), true
 	}
@@ -192,7 +193,7 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 		}
 		if ok {
 			added, err := a.lake.SaveAlerts(ctx, tenant, r.ID, alerts, prev, last)
-			if errors.Is(err, lake.ErrConflict) {
+			if errors.Is(err, catalog.ErrConflict) {
 				return nil // another node evaluated this rule meanwhile
 			}
 			if err != nil {
@@ -210,7 +211,7 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 			return err
 		}
 		added, err := a.lake.SaveAlerts(ctx, tenant, r.ID, alerts, prev, to)
-		if errors.Is(err, lake.ErrConflict) {
+		if errors.Is(err, catalog.ErrConflict) {
 			return nil // another node evaluated this rule meanwhile
 		}
 		if err != nil {
@@ -226,15 +227,15 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 // evaluateWindow evaluates the rule over one window in the lake: the
 // search the alert links to, counted whole (a count rule's groups by an
 // aggregation, however many records match).
-func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule, s *interflow.Schema, from, to time.Time) ([]lake.Alert, error) {
-	req := lake.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: to, Query: r.Hunt()}
-	base := lake.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: to, Query: r.Hunt()}
+func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule, s *interflow.Schema, from, to time.Time) ([]catalog.Alert, error) {
+	req := segment.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: to, Query: r.Hunt()}
+	base := catalog.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: to, Query: r.Hunt()}
 	if c := r.Count; c != nil {
-		groups, err := a.lake.CountGroups(ctx, req, lake.CountRule{GroupBy: c.GroupBy, Field: c.Field, Op: c.Op, Threshold: c.Threshold}, lake.AlertRecordIDs)
+		groups, err := a.lake.CountGroups(ctx, req, segment.CountRule{GroupBy: c.GroupBy, Field: c.Field, Op: c.Op, Threshold: c.Threshold}, catalog.AlertRecordIDs)
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
-		out := make([]lake.Alert, 0, len(groups))
+		out := make([]catalog.Alert, 0, len(groups))
 		for _, g := range groups {
 			al := base
 			al.Group, al.Count, al.Records = g.Key, g.Count, g.Records
@@ -249,7 +250,7 @@ func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule,
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	req.Limit = lake.AlertRecordIDs
+	req.Limit = catalog.AlertRecordIDs
 	res, err := a.lake.Search(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("rule %s: %w", r.ID, err)
@@ -261,7 +262,7 @@ func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule,
 			al.Records = append(al.Records, id)
 		}
 	}
-	return []lake.Alert{al}, nil
+	return []catalog.Alert{al}, nil
 }
 
 // groupQuery is a count rule's hunting query narrowed to one group.
@@ -270,15 +271,15 @@ func groupQuery(r *detect.Rule, key string) string {
 }
 
 // windowAlerts turns one window's matching rows into its alerts.
-func windowAlerts(tenant string, r *detect.Rule, b *detect.Bound, s *interflow.Schema, from, to time.Time, rows []lake.Row) []lake.Alert {
+func windowAlerts(tenant string, r *detect.Rule, b *detect.Bound, s *interflow.Schema, from, to time.Time, rows []segment.Row) []catalog.Alert {
 	if len(rows) == 0 {
 		return nil
 	}
-	alert := func(group string, count int64, rows []lake.Row) lake.Alert {
-		al := lake.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: to,
+	alert := func(group string, count int64, rows []segment.Row) catalog.Alert {
+		al := catalog.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: to,
 			Group: group, Count: count, Query: r.Hunt()}
 		for _, row := range rows {
-			if len(al.Records) == lake.AlertRecordIDs {
+			if len(al.Records) == catalog.AlertRecordIDs {
 				break
 			}
 			if id, ok := row["id"].(string); ok {
@@ -288,15 +289,15 @@ func windowAlerts(tenant string, r *detect.Rule, b *detect.Bound, s *interflow.S
 		return al
 	}
 	if r.Count == nil {
-		return []lake.Alert{alert("", int64(len(rows)), rows)}
+		return []catalog.Alert{alert("", int64(len(rows)), rows)}
 	}
 	vals := make([]interflow.Values, len(rows))
 	for i, row := range rows {
 		vals[i] = rowValues{s: s, row: row}
 	}
-	var out []lake.Alert
+	var out []catalog.Alert
 	for _, g := range b.Groups(vals) {
-		grp := make([]lake.Row, len(g.Records))
+		grp := make([]segment.Row, len(g.Records))
 		for i, k := range g.Records {
 			grp[i] = rows[k]
 		}
@@ -313,8 +314,8 @@ func windowAlerts(tenant string, r *detect.Rule, b *detect.Bound, s *interflow.S
 // their matches fit in windowRecords (the usual case: most windows match
 // nothing), grouping the rows by window. ok is false when they do not
 // fit: the caller then searches window by window.
-func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b *detect.Bound, s *interflow.Schema, from, end time.Time, step time.Duration) ([]lake.Alert, bool, error) {
-	res, err := a.lake.Search(ctx, lake.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: end,
+func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b *detect.Bound, s *interflow.Schema, from, end time.Time, step time.Duration) ([]catalog.Alert, bool, error) {
+	res, err := a.lake.Search(ctx, segment.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: end,
 		Query: r.Hunt(), Limit: windowRecords})
 	if err != nil {
 		return nil, false, fmt.Errorf("rule %s: %w", r.ID, err)
@@ -322,7 +323,7 @@ func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b
 	if len(res.Rows) >= windowRecords {
 		return nil, false, nil
 	}
-	byWindow := map[time.Time][]lake.Row{}
+	byWindow := map[time.Time][]segment.Row{}
 	for _, row := range res.Rows {
 		ts, ok := row["timestamp"].(time.Time)
 		if !ok {
@@ -336,7 +337,7 @@ func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b
 		starts = append(starts, w)
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i].Before(starts[j]) })
-	var out []lake.Alert
+	var out []catalog.Alert
 	for _, w := range starts {
 		rows := byWindow[w] // newest first, as the search returned them
 		out = append(out, windowAlerts(tenant, r, b, s, w, w.Add(step), rows)...)
@@ -347,7 +348,7 @@ func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b
 // rowValues lets a search row be evaluated like a record.
 type rowValues struct {
 	s   *interflow.Schema
-	row lake.Row
+	row segment.Row
 }
 
 func (v rowValues) get(i int) any { return v.row[v.s.Fields[i].Name] }
@@ -389,7 +390,7 @@ func (a *App) Alerts(ctx context.Context, sc Scope, f AlertFilter) ([]Alert, err
 	if err != nil {
 		return nil, err
 	}
-	as, err := a.lake.Alerts(ctx, lake.AlertQuery{Since: f.Since, Level: f.Level, RuleID: f.RuleID, Limit: f.Limit, Tenants: ts})
+	as, err := a.lake.Alerts(ctx, catalog.AlertQuery{Since: f.Since, Level: f.Level, RuleID: f.RuleID, Limit: f.Limit, Tenants: ts})
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +402,7 @@ func (a *App) Alerts(ctx context.Context, sc Scope, f AlertFilter) ([]Alert, err
 }
 
 // publicAlert is a stored alert as users see it (records never null).
-func publicAlert(x lake.Alert) Alert {
+func publicAlert(x catalog.Alert) Alert {
 	recs := x.Records
 	if recs == nil {
 		recs = []string{}
@@ -577,7 +578,7 @@ func (a *App) tenantDetection(ctx context.Context, tenant string) (*tenantDetect
 // A rule whose query does not compile as evaluation compiles it, or that
 // alone fails where others evaluate, is marked failed and skipped; one
 // already marked is skipped.
-func (a *App) detectGroup(ctx context.Context, p lake.Pending, td *tenantDetection) (int, error) {
+func (a *App) detectGroup(ctx context.Context, p catalog.Pending, td *tenantDetection) (int, error) {
 	s := interflow.SchemaFor(p.Index)
 	now := time.Now()
 	var rs []*detect.Rule
@@ -594,21 +595,21 @@ func (a *App) detectGroup(ctx context.Context, p lake.Pending, td *tenantDetecti
 		}
 		rs, queries = append(rs, r), append(queries, r.Hunt())
 	}
-	hits, err := a.lake.MatchSegments(ctx, p, queries, eventStep, lake.AlertRecordIDs)
+	hits, err := a.lake.MatchSegments(ctx, segment.Pending(p), queries, eventStep, catalog.AlertRecordIDs)
 	if err != nil && ctx.Err() == nil {
 		hits, err = a.matchEach(ctx, p, rs, queries, td)
 	}
 	if err != nil {
 		return 0, err
 	}
-	alerts := make([]lake.Alert, 0, len(hits))
+	alerts := make([]catalog.Alert, 0, len(hits))
 	for _, h := range hits {
 		r := rs[h.Rule]
-		al := lake.Alert{Tenant: p.Tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: h.WindowStart,
+		al := catalog.Alert{Tenant: p.Tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: h.WindowStart,
 			WindowEnd: h.WindowStart.Add(eventStep), Count: h.Count, Records: h.Records, Query: queries[h.Rule]}
 		// The window's count in the lake: other segments may hold more of
-		// its records than these (ids are kept up to lake.AlertRecordIDs only).
-		n, err := a.lake.Count(ctx, lake.SearchRequest{Indices: []string{s.Index}, Tenants: []string{p.Tenant},
+		// its records than these (ids are kept up to catalog.AlertRecordIDs only).
+		n, err := a.lake.Count(ctx, segment.SearchRequest{Indices: []string{s.Index}, Tenants: []string{p.Tenant},
 			From: al.WindowStart, To: al.WindowEnd, Query: al.Query})
 		if err != nil {
 			return 0, fmt.Errorf("rule %s: %w", r.ID, err)
@@ -626,11 +627,11 @@ func (a *App) detectGroup(ctx context.Context, p lake.Pending, td *tenantDetecti
 // (its error is returned, the segments stay unread and are tried again),
 // else the rules', which are marked failed, so a rule never holds the
 // segments back.
-func (a *App) matchEach(ctx context.Context, p lake.Pending, rs []*detect.Rule, queries []string, td *tenantDetection) ([]lake.RuleHits, error) {
-	var hits []lake.RuleHits
+func (a *App) matchEach(ctx context.Context, p catalog.Pending, rs []*detect.Rule, queries []string, td *tenantDetection) ([]segment.RuleHits, error) {
+	var hits []segment.RuleHits
 	errs := map[int]error{}
 	for i, q := range queries {
-		hs, err := a.lake.MatchSegments(ctx, p, []string{q}, eventStep, lake.AlertRecordIDs)
+		hs, err := a.lake.MatchSegments(ctx, segment.Pending(p), []string{q}, eventStep, catalog.AlertRecordIDs)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -644,7 +645,7 @@ func (a *App) matchEach(ctx context.Context, p lake.Pending, rs []*detect.Rule, 
 		}
 	}
 	if len(errs) == len(queries) {
-		if _, err := a.lake.MatchSegments(ctx, p, []string{"id:*"}, eventStep, 1); err != nil {
+		if _, err := a.lake.MatchSegments(ctx, segment.Pending(p), []string{"id:*"}, eventStep, 1); err != nil {
 			return nil, errors.Join(err, errs[0])
 		}
 	}

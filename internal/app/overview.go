@@ -7,8 +7,8 @@ import (
 	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/query"
+	"github.com/trawlhq/trawl/internal/segment"
 )
 
 // Overview is a tenant's last day at a glance: records per connector per
@@ -24,18 +24,18 @@ type Overview struct {
 
 // ConnectorHours is one connector's records per hour.
 type ConnectorHours struct {
-	Connector string        `json:"connector"`
-	Query     string        `json:"query"`
-	Buckets   []lake.Bucket `json:"buckets"`
+	Connector string           `json:"connector"`
+	Query     string           `json:"query"`
+	Buckets   []segment.Bucket `json:"buckets"`
 }
 
 // TopChart is the top values of a field among the records of a query.
 type TopChart struct {
-	Title  string          `json:"title"`
-	Index  string          `json:"index"`
-	Query  string          `json:"query"`
-	Field  string          `json:"field"`
-	Values []lake.TopValue `json:"values"`
+	Title  string             `json:"title"`
+	Index  string             `json:"index"`
+	Query  string             `json:"query"`
+	Field  string             `json:"field"`
+	Values []segment.TopValue `json:"values"`
 }
 
 // overviewTops are the overview's top-N charts.
@@ -70,7 +70,7 @@ func (a *App) Overview(ctx context.Context, sc Scope, tenant string) (*Overview,
 			return nil, err
 		}
 		if t.Values == nil {
-			t.Values = []lake.TopValue{}
+			t.Values = []segment.TopValue{}
 		}
 		o.Tops = append(o.Tops, t)
 	}

@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/apiv1"
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/filter"
 	"github.com/trawlhq/trawl/internal/format"
 	"github.com/trawlhq/trawl/internal/ingest"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/segment"
 	"github.com/trawlhq/trawl/internal/source"
 )
 
@@ -57,7 +58,7 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 		a.mu.Unlock()
 	}()
 
-	run := lake.Run{ID: newID(), ConnectorID: id, StartedAt: time.Now().UTC(), Result: "running", Node: a.opt.Node}
+	run := catalog.Run{ID: newID(), ConnectorID: id, StartedAt: time.Now().UTC(), Result: "running", Node: a.opt.Node}
 	if err := a.lake.SaveRun(ctx, &run); err != nil {
 		return nil, err
 	}
@@ -169,7 +170,7 @@ func explain(err error) (int, string, string) {
 	if errors.Is(err, context.Canceled) {
 		return 499, "the run was interrupted (shutdown); it resumes from its checkpoint", ""
 	}
-	var nr *lake.NotReadyError
+	var nr *segment.NotReadyError
 	if errors.As(err, &nr) {
 		return 503, err.Error(), "Restore the data directory (or its access rights, or the catalog), then restart Trawl; the connector resumes from its last checkpoint."
 	}
@@ -269,22 +270,22 @@ func (a *App) Count(ctx context.Context, sc Scope, tenant string, req apiv1.Sear
 }
 
 // Histogram counts matching records per interval within the scope.
-func (a *App) Histogram(ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest, interval time.Duration) ([]lake.Bucket, error) {
-	return query1(a, ctx, sc, tenant, req, func(ctx context.Context, r lake.SearchRequest) ([]lake.Bucket, error) {
+func (a *App) Histogram(ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest, interval time.Duration) ([]segment.Bucket, error) {
+	return query1(a, ctx, sc, tenant, req, func(ctx context.Context, r segment.SearchRequest) ([]segment.Bucket, error) {
 		return a.lake.Histogram(ctx, r, interval)
 	})
 }
 
 // Top returns the top values of a field within the scope.
-func (a *App) Top(ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest, field string, n int) ([]lake.TopValue, error) {
-	return query1(a, ctx, sc, tenant, req, func(ctx context.Context, r lake.SearchRequest) ([]lake.TopValue, error) {
+func (a *App) Top(ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest, field string, n int) ([]segment.TopValue, error) {
+	return query1(a, ctx, sc, tenant, req, func(ctx context.Context, r segment.SearchRequest) ([]segment.TopValue, error) {
 		return a.lake.Top(ctx, r, field, n)
 	})
 }
 
 // query1 runs one lake query in the scope's tenants, within the query
 // deadline and the tenant's share of concurrent queries.
-func query1[T any](a *App, ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest, run func(context.Context, lake.SearchRequest) (T, error)) (T, error) {
+func query1[T any](a *App, ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest, run func(context.Context, segment.SearchRequest) (T, error)) (T, error) {
 	var zero T
 	ts, err := sc.tenants(tenant)
 	if err != nil {
@@ -320,7 +321,7 @@ func (a *App) Quarantine(ctx context.Context, sc Scope, tenant, connectorID stri
 			return nil, err
 		}
 	}
-	items, err := a.lake.Quarantine(ctx, lake.QuarantineFilter{Tenants: ts, ConnectorID: connectorID, Limit: limit})
+	items, err := a.lake.Quarantine(ctx, catalog.QuarantineFilter{Tenants: ts, ConnectorID: connectorID, Limit: limit})
 	return wireQuarantine(items), err
 }
 

@@ -16,11 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/gen"
 	"github.com/trawlhq/trawl/internal/ingest"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/segment"
 	"github.com/trawlhq/trawl/internal/source/local"
 )
 
@@ -138,7 +139,7 @@ func ingestOnce(t *testing.T, dir string, c subTypeCorpus, timed bool) ingestRun
 	if timed {
 		tm = &ingest.Timings{}
 	}
-	l, err := lake.Open(ctx, filepath.Join(t.TempDir(), "trawl.db"), lake.Options{Timings: tm})
+	l, err := app.OpenLake(ctx, filepath.Join(t.TempDir(), "trawl.db"), app.LakeOptions{Timings: tm})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func ingestOnce(t *testing.T, dir string, c subTypeCorpus, timed bool) ingestRun
 	if err != nil || st.Records != int64(c.records) {
 		t.Fatalf("%s: %v %+v (want %d records)", c.name, err, st, c.records)
 	}
-	n, err := l.Count(ctx, lake.SearchRequest{From: time.Now().Add(-48 * time.Hour), To: time.Now().Add(time.Hour)})
+	n, err := l.Count(ctx, segment.SearchRequest{From: time.Now().Add(-48 * time.Hour), To: time.Now().Add(time.Hour)})
 	if err != nil || n != int64(c.records) {
 		t.Fatalf("%s: %d searchable, want %d: %v", c.name, n, c.records, err)
 	}
