@@ -1,3 +1,14 @@
+// Package segment is Trawl's segment engine: records as immutable Parquet
+// segments (pqwrite.go writes their pages, tokenfilter.go the split-block
+// Bloom filter of each row group's words), written and synced under a
+// root folder, put in a Store (S3) with the folder as a bounded cache when
+// there is one, searched, counted and grouped by an in-memory DuckDB
+// (search.go, sql.go), evaluated by the detector's rules (detect.go), and
+// merged by compaction (compact.go). It keeps no state of its own about
+// which segments are live: it works on the Segment descriptors it is
+// given, and lists a query's through a Registry (the catalog's, composed
+// in internal/app). Markdown generates docs/lake.md, the layout other
+// engines read.
 package segment
 
 import (
@@ -54,7 +65,7 @@ func createTable(s *interflow.Schema) string {
 }
 
 const lakeIntro = "# The lake: segments other engines can read\n\n" +
-	"This file is generated from `internal/lake` (`go test ./internal/lake -update`); a test fails when they differ.\n\n" +
+	"This file is generated from `internal/segment` (`go test ./internal/segment -update`); a test fails when they differ.\n\n" +
 	`Trawl keeps records as immutable Parquet files ("segments") and a catalog that
 registers them, the design DuckLake, ClickHouse parts and VictoriaLogs blocks
 share.

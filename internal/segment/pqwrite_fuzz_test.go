@@ -56,7 +56,7 @@ func TestSegmentEncoderProperty(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Cleanup(func() {
 				if t.Failed() {
-					t.Logf("seed %d; rerun: TRAWL_PQ_BATCHES=%d TRAWL_PQ_SEED=%d go test -run 'TestSegmentEncoderProperty/seed=%d$' ./internal/lake/",
+					t.Logf("seed %d; rerun: TRAWL_PQ_BATCHES=%d TRAWL_PQ_SEED=%d go test -run 'TestSegmentEncoderProperty/seed=%d$' ./internal/segment/",
 						seed, batches, first, seed)
 				}
 			})

@@ -271,7 +271,7 @@ func TestLakeDocInStep(t *testing.T) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil || string(b) != Markdown() {
-		t.Error("docs/lake.md is out of date: run go test ./internal/lake -update")
+		t.Error("docs/lake.md is out of date: run go test ./internal/segment -update")
 	}
 }
 
