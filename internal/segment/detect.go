@@ -47,6 +47,11 @@ func (l *Lake) MatchSegments(ctx context.Context, p Pending, queries []string, w
 	if s == nil || len(p.Segments) == 0 || len(queries) == 0 {
 		return nil, nil
 	}
+	// The catalog's list may name segments another node wrote, or the
+	// cache evicted: they are fetched first.
+	if err := l.cacheSegments(ctx, p.Segments); err != nil {
+		return nil, err
+	}
 	// The whole span of the segments, so none is read with a time condition.
 	from, to := span(p.Segments)
 	pl := &plan{schema: s, from: from, to: to.Add(time.Microsecond)}

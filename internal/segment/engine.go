@@ -222,6 +222,10 @@ func (l *Engine) Merge(ctx context.Context, index, tenant string, day time.Time,
 	if s == nil {
 		return Segment{}, errors.New("lake: merge: unknown index " + index)
 	}
+	// The inputs may be another node's, or evicted from the cache.
+	if err := l.cacheSegments(ctx, inputs); err != nil {
+		return Segment{}, err
+	}
 	return l.merge(ctx, l.layouts[s], dayKey{index: index, tenant: tenant, day: day}, inputs)
 }
 
