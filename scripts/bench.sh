@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(go version)"
-go test -run '^$' -bench . -benchmem -benchtime 20x ./internal/format/... ./internal/query/ ./internal/lake/
+go test -run '^$' -bench . -benchmem -benchtime 20x ./internal/format/... ./internal/query/ ./internal/segment/ ./internal/app/
 ./scripts/install-versitygw.sh
 ./scripts/install-postgres.sh
 go test -run '^$' -bench . -benchmem -benchtime 1x -timeout 30m ./test/bench/ | tee /tmp/trawl-bench.txt

@@ -16,10 +16,10 @@ echo "== lint (gofmt, go mod tidy, go vet)" >&2
 make --no-print-directory lint
 echo "== go test" >&2
 go test -count=1 -timeout 30m ./...
-echo "== the lake's and the integration tests again, with the catalog in PostgreSQL" >&2
+echo "== the catalog's, the lake's and the integration tests again, with the catalog in PostgreSQL" >&2
 # (The tests of several nodes always run on PostgreSQL: once is enough.)
 TRAWL_TEST_CATALOG=postgres go test -count=1 -timeout 30m -skip 'TestCluster|TestNodesShareAConnector|TestLeaseFencing|TestS3Lake|TestPostgresCatalog' \
-  ./internal/lake/ ./test/integration/
+  ./internal/catalog/ ./internal/app/ ./test/integration/
 echo "== race detector (collector, filters, planner, query)" >&2
 go test -race -count=1 ./internal/collect/ ./internal/filter/ ./internal/prefix/ ./internal/query/
 echo "== fuzz (short)" >&2

@@ -30,7 +30,6 @@ import (
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/prefix"
 	"github.com/trawlhq/trawl/internal/query"
 )
@@ -103,7 +102,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Error("not ready", "err", err)
 	reason := "not ready: see the server's log"
-	var nr *lake.NotReadyError
+	var nr *app.NotReadyError
 	if errors.As(err, &nr) {
 		reason = nr.What + " " + nr.Problem
 	}
@@ -237,8 +236,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ve *connector.ValidationError
 	var ie app.InvalidInput
 	var qe *query.Error
-	var fe *lake.FieldError
-	var vle *lake.ValueError
+	var fe *query.FieldError
+	var vle *query.ValueError
 	var pe *prefix.Error
 	var be *badRequest
 	var qt *app.QueryTimeoutError
@@ -494,12 +493,12 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 	var opt collect.Options
 	var err error
 	if in.From != "" {
-		if opt.From, err = lake.ParseTime(in.From, time.Now()); err != nil {
+		if opt.From, err = query.ParseTime(in.From, time.Now()); err != nil {
 			return &badRequest{msg: err.Error(), field: "from"}
 		}
 	}
 	if in.To != "" {
-		if opt.To, err = lake.ParseTime(in.To, time.Now()); err != nil {
+		if opt.To, err = query.ParseTime(in.To, time.Now()); err != nil {
 			return &badRequest{msg: err.Error(), field: "to"}
 		}
 	}
@@ -548,18 +547,18 @@ func period(q url.Values) (from, to time.Time, err error) {
 	if f == "" {
 		f = "-24h"
 	}
-	if from, err = lake.ParseTime(f, now); err != nil {
+	if from, err = query.ParseTime(f, now); err != nil {
 		return from, to, &badRequest{msg: err.Error(), field: "from"}
 	}
-	if to, err = lake.ParseTime(q.Get("to"), now); err != nil {
+	if to, err = query.ParseTime(q.Get("to"), now); err != nil {
 		return from, to, &badRequest{msg: err.Error(), field: "to"}
 	}
 	return from, to, nil
 }
 
-func searchRequest(r *http.Request) (lake.SearchRequest, string, error) {
+func searchRequest(r *http.Request) (apiv1.SearchRequest, string, error) {
 	q := r.URL.Query()
-	var req lake.SearchRequest
+	var req apiv1.SearchRequest
 	var err error
 	if req.From, req.To, err = period(q); err != nil {
 		return req, "", err
@@ -582,7 +581,7 @@ func searchRequest(r *http.Request) (lake.SearchRequest, string, error) {
 		}
 	}
 	if c := q.Get("cursor"); c != "" {
-		var cur lake.Cursor
+		var cur apiv1.Cursor
 		if err := json.Unmarshal([]byte(c), &cur); err != nil {
 			return req, "", &badRequest{msg: "cursor is the next value from a previous page", field: "cursor"}
 		}
@@ -1059,7 +1058,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, sc app.Scope
 		return err
 	}
 	if ts == nil {
-		ts = []lake.Token{}
+		ts = []apiv1.Token{}
 	}
 	writeJSON(w, 200, map[string]any{"tokens": ts})
 	return nil
@@ -1111,7 +1110,7 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, sc app.Scope) err
 		return err
 	}
 	if es == nil {
-		es = []lake.ActorEntry{}
+		es = []apiv1.ActorEntry{}
 	}
 	writeJSON(w, 200, map[string]any{"entries": es})
 	return nil

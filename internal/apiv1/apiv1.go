@@ -403,3 +403,36 @@ type NodeInfo struct {
 	Live      bool      `json:"live"` // its heartbeat is younger than three lease periods
 	This      bool      `json:"this"` // the node answering
 }
+
+// SearchRequest is one search as the API reads it (GET /api/v1/search and
+// the queries beside it). Tenants is the tenant scope, set by the server
+// from the authenticated identity, never by the caller; empty means all
+// tenants (root scope).
+type SearchRequest struct {
+	Indices []string
+	Tenants []string
+	From    time.Time
+	To      time.Time
+	Query   string
+	Limit   int
+	// Before is a keyset cursor: return records older than it.
+	Before *Cursor
+}
+
+// Token is an API token's record; only its hash is stored.
+type Token struct {
+	ID        string    `json:"id"`
+	Tenant    string    `json:"tenant,omitempty"` // empty: root scope
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ActorEntry is one line of the actor log (who did what).
+type ActorEntry struct {
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Tenant string    `json:"tenant"`
+	Action string    `json:"action"`
+	Target string    `json:"target"`
+	Detail string    `json:"detail"`
+}

@@ -8,8 +8,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/apiv1"
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/connector"
-	"github.com/trawlhq/trawl/internal/lake"
 )
 
 // ErrForbidden is an operation that needs root scope.
@@ -23,7 +24,7 @@ func HashToken(tok string) string {
 
 // CreateToken issues a token for a tenant (or root when tenant is empty)
 // and returns its secret, which is never shown again.
-func (a *App) CreateToken(ctx context.Context, sc Scope, tenant, name string) (string, *lake.Token, error) {
+func (a *App) CreateToken(ctx context.Context, sc Scope, tenant, name string) (string, *apiv1.Token, error) {
 	if !sc.Root {
 		return "", nil, ErrForbidden
 	}
@@ -41,8 +42,8 @@ func (a *App) CreateToken(ctx context.Context, sc Scope, tenant, name string) (s
 		prefix = "trawl_t_"
 	}
 	secret := prefix + hex.EncodeToString(raw[:])
-	t := lake.Token{ID: newID(), Tenant: tenant, Name: name, CreatedAt: time.Now().UTC()}
-	if err := a.lake.InsertToken(ctx, t, HashToken(secret)); err != nil {
+	t := apiv1.Token{ID: newID(), Tenant: tenant, Name: name, CreatedAt: time.Now().UTC()}
+	if err := a.lake.InsertToken(ctx, catalog.Token(t), HashToken(secret)); err != nil {
 		return "", nil, err
 	}
 	_ = a.lake.LogAction(ctx, sc.Actor, tenant, "token.create", t.ID, name)
@@ -66,11 +67,12 @@ func (a *App) ScopeForToken(ctx context.Context, tok string) (Scope, bool) {
 }
 
 // Tokens lists tokens (root only).
-func (a *App) Tokens(ctx context.Context, sc Scope) ([]lake.Token, error) {
+func (a *App) Tokens(ctx context.Context, sc Scope) ([]apiv1.Token, error) {
 	if !sc.Root {
 		return nil, ErrForbidden
 	}
-	return a.lake.Tokens(ctx)
+	ts, err := a.lake.Tokens(ctx)
+	return wireTokens(ts), err
 }
 
 // DeleteToken revokes a token (root only).
@@ -110,7 +112,7 @@ func (a *App) CreateTenant(ctx context.Context, sc Scope, name string) error {
 
 // ActorLog returns the actor log (who did what; GET /api/v1/audit) within
 // the scope. The digest audit is AuditDigests.
-func (a *App) ActorLog(ctx context.Context, sc Scope, limit int) ([]lake.ActorEntry, error) {
+func (a *App) ActorLog(ctx context.Context, sc Scope, limit int) ([]apiv1.ActorEntry, error) {
 	if limit <= 0 || limit > 10000 {
 		limit = 200
 	}
@@ -118,5 +120,6 @@ func (a *App) ActorLog(ctx context.Context, sc Scope, limit int) ([]lake.ActorEn
 	if !sc.Root {
 		t = sc.Tenant
 	}
-	return a.lake.ActorLog(ctx, t, limit)
+	es, err := a.lake.ActorLog(ctx, t, limit)
+	return wireActorLog(es), err
 }

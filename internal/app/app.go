@@ -22,10 +22,10 @@ import (
 
 	"github.com/trawlhq/trawl/internal/audit"
 	"github.com/trawlhq/trawl/internal/awspolicy"
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/filter"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/netguard"
 	"github.com/trawlhq/trawl/internal/secret"
 	"github.com/trawlhq/trawl/internal/source"
@@ -61,8 +61,8 @@ func (s Scope) sees(tenant string) bool { return s.Root || s.Tenant == tenant }
 
 // Errors callers map to statuses.
 var (
-	ErrNotFound = lake.ErrNotFound
-	ErrConflict = lake.ErrConflict
+	ErrNotFound = catalog.ErrNotFound
+	ErrConflict = catalog.ErrConflict
 	ErrBusy     = errors.New("busy")
 )
 
@@ -128,12 +128,12 @@ func (a *App) now() time.Time {
 // App is an open data directory.
 type App struct {
 	opt  Options
-	lake *lake.Lake
+	lake *Lake
 	box  *secret.Box
 	log  *slog.Logger
 	// leases share connectors' partitions with the other nodes of a
 	// shared (PostgreSQL) catalog; nil with the embedded one.
-	leases *lake.Leases
+	leases *catalog.Leases
 
 	mu      sync.Mutex
 	running map[string]chan struct{} // connectors being collected (or deleted); closed when done
@@ -192,7 +192,7 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	lopt := lake.Options{MemoryLimit: opt.MemoryLimit, Catalog: opt.Catalog}
+	lopt := LakeOptions{MemoryLimit: opt.MemoryLimit, Catalog: opt.Catalog}
 	if opt.Lake != "" {
 		st, err := s3src.NewLakeStore(ctx, s3src.LakeConfig{Location: opt.Lake, Endpoint: opt.LakeEndpoint, PathStyle: opt.LakePathStyle, Region: opt.LakeRegion, Guard: opt.Guard})
 		if err != nil {
@@ -203,7 +203,7 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 		}
 		lopt.Store = st
 	}
-	lk, err := lake.Open(ctx, filepath.Join(opt.DataDir, DBFile), lopt)
+	lk, err := OpenLake(ctx, filepath.Join(opt.DataDir, DBFile), lopt)
 	if err != nil {
 		return nil, err
 	}
@@ -254,11 +254,38 @@ type MigrateReport struct {
 // MigrateCatalog moves the embedded catalog of opt's data directory into
 // the empty PostgreSQL database at to. No process may hold the directory.
 func MigrateCatalog(ctx context.Context, opt Options, to string) (*MigrateReport, error) {
-	rep, err := lake.MigrateCatalog(ctx, filepath.Join(opt.DataDir, DBFile), to, lake.Options{MemoryLimit: opt.MemoryLimit})
+	rep, err := migrateCatalog(ctx, filepath.Join(opt.DataDir, DBFile), to, LakeOptions{MemoryLimit: opt.MemoryLimit})
 	if err != nil {
 		return nil, err
 	}
 	return &MigrateReport{Tables: rep.Tables, Backup: rep.Backup}, nil
+}
+
+// migrateCatalog moves the embedded catalog at path into the empty
+// PostgreSQL database at to, and renames it aside.
+func migrateCatalog(ctx context.Context, path, to string, opt LakeOptions) (*catalog.MigrateReport, error) {
+	if err := catalog.CheckMigrate(path, to); err != nil {
+		return nil, err
+	}
+	opt.Catalog = ""
+	// The whole lake opens, not just its catalog: the data directory is
+	// held while it moves, and a legacy directory's records become
+	// segments first (the copy takes the catalog's tables only).
+	src, err := OpenLake(ctx, path, opt)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := src.CopyTo(ctx, to)
+	if cerr := src.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := catalog.SetAside(path, rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
 }
 
 // begin registers work that must end before the lake closes, returning a
@@ -296,7 +323,7 @@ func (a *App) Close() error {
 }
 
 // Lake exposes the lake to the API server's token store.
-func (a *App) Lake() *lake.Lake { return a.lake }
+func (a *App) Lake() *Lake { return a.lake }
 
 // Ready reports whether this process can serve: its data directory and
 // lake folder present and writable, its catalog answering.
@@ -717,7 +744,7 @@ func (a *App) bindExternalID(ctx context.Context, c *connector.Connector) error 
 		return nil
 	}
 	if err := a.lake.ClaimExternalID(ctx, c.ExternalID, c.Tenant); err != nil {
-		if errors.Is(err, lake.ErrConflict) {
+		if errors.Is(err, catalog.ErrConflict) {
 			return &connector.ValidationError{Problems: []connector.Problem{{Field: "external_id",
 				Message: "this external ID is taken: each tenant's external IDs are its own. Leave it empty to use the tenant's generated one"}}}
 		}
@@ -807,13 +834,13 @@ func hostOf(raw string) string {
 }
 
 // Compact merges small segments once (bounded by budget when non-zero).
-func (a *App) Compact(ctx context.Context, budget time.Duration) (lake.CompactStats, error) {
+func (a *App) Compact(ctx context.Context, budget time.Duration) (CompactStats, error) {
 	ctx, done, err := a.begin(ctx)
 	if err != nil {
-		return lake.CompactStats{}, err
+		return CompactStats{}, err
 	}
 	defer done()
-	return a.lake.Compact(ctx, lake.CompactOptions{Budget: budget})
+	return a.lake.Compact(ctx, CompactOptions{Budget: budget})
 }
 
 // Maintain compacts the lake every interval until ctx ends, so the

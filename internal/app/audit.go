@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/audit"
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/connector"
-	"github.com/trawlhq/trawl/internal/lake"
 )
 
 // Audit pages: the default and the largest number of results in one.
@@ -25,7 +25,7 @@ const (
 // not yet verified (a missing file that arrives later turns verified).
 const auditWindow = 7 * 24 * time.Hour
 
-func publicResults(c *connector.Connector, rs []lake.AuditResult) []AuditResult {
+func publicResults(c *connector.Connector, rs []catalog.AuditResult) []AuditResult {
 	out := make([]AuditResult, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, AuditResult{Connector: c.Name, Account: r.Account, Region: r.Region, Hour: r.Hour, Status: r.Status, Files: r.Files,
@@ -64,7 +64,7 @@ func (a *App) AuditDigests(ctx context.Context, sc Scope, id string, from, to ti
 	return a.auditPage(ctx, c, from, to, "", limit)
 }
 
-func (a *App) runAudit(ctx context.Context, id string, from, to time.Time, concluded map[string]bool) ([]lake.AuditResult, error) {
+func (a *App) runAudit(ctx context.Context, id string, from, to time.Time, concluded map[string]bool) ([]catalog.AuditResult, error) {
 	b, full, err := a.bucketFor(ctx, id)
 	if err != nil {
 		return nil, err
@@ -77,10 +77,14 @@ func (a *App) runAudit(ctx context.Context, id string, from, to time.Time, concl
 	if err != nil {
 		return nil, err
 	}
-	if err := a.lake.SaveAudit(ctx, rs); err != nil {
+	stored := make([]catalog.AuditResult, len(rs))
+	for i, r := range rs {
+		stored[i] = catalog.AuditResult(r)
+	}
+	if err := a.lake.SaveAudit(ctx, stored); err != nil {
 		return nil, err
 	}
-	return rs, nil
+	return stored, nil
 }
 
 // DigestAuditResults returns a page of a connector's stored audit results
@@ -105,7 +109,7 @@ func (a *App) auditPage(ctx context.Context, c *connector.Connector, from, to ti
 	if limit <= 0 || limit > MaxAuditPage {
 		return nil, &connector.ValidationError{Problems: []connector.Problem{{Field: "limit", Message: fmt.Sprintf("give 1 to %d results a page", MaxAuditPage)}}}
 	}
-	var after *lake.AuditCursor
+	var after *catalog.AuditCursor
 	if cursor != "" {
 		var ac auditCursor
 		raw, err := base64.RawURLEncoding.DecodeString(cursor)
@@ -115,7 +119,7 @@ func (a *App) auditPage(ctx context.Context, c *connector.Connector, from, to ti
 		if err != nil {
 			return nil, &connector.ValidationError{Problems: []connector.Problem{{Field: "cursor", Message: "not a cursor this API gave (pass the previous page's next as it is)"}}}
 		}
-		after = &lake.AuditCursor{Hour: ac.Hour, Account: ac.Account, Region: ac.Region}
+		after = &catalog.AuditCursor{Hour: ac.Hour, Account: ac.Account, Region: ac.Region}
 	}
 	// The hour from falls in is one of the period's (the audit checks it).
 	rs, err := a.lake.AuditPage(ctx, c.ID, from.UTC().Truncate(time.Hour), to, after, limit+1)
@@ -154,7 +158,7 @@ func (a *App) refreshAudit(ctx context.Context, c *connector.Connector) {
 		newest := map[string]time.Time{}
 		for _, r := range stored {
 			newest[r.Account+"/"+r.Region] = r.Hour // oldest first
-			if audit.OverLimit(r) {
+			if audit.OverLimit(audit.Result(r)) {
 				concluded[r.Digest] = true
 			}
 		}
@@ -165,7 +169,7 @@ func (a *App) refreshAudit(ctx context.Context, c *connector.Connector) {
 		for _, r := range stored {
 			// An hour decided by a digest over the limits stays so:
 			// it is no reason to audit again from there.
-			if r.Status != audit.Verified && !audit.Concluded(r) {
+			if r.Status != audit.Verified && !audit.Concluded(audit.Result(r)) {
 				from = minTime(from, r.Hour)
 				break
 			}

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/apiv1"
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/detect"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/query"
+	"github.com/trawlhq/trawl/internal/segment"
 )
 
 // Detection evaluation runs on schedule over the lake, window by window
@@ -133,7 +134,7 @@ func (a *App) ruleFailed(ctx context.Context, tenant string, r *detect.Rule, err
 	if known[r.ID] == reason || (known[r.ID] != "" && !specific) {
 		return // (a reason that says what to change is not replaced by one that does not)
 	}
-	if err := a.lake.SetRuleFailure(ctx, lake.RuleFailure{Tenant: tenant, RuleID: r.ID, Reason: reason, At: time.Now()}); err != nil {
+	if err := a.lake.SetRuleFailure(ctx, catalog.RuleFailure{Tenant: tenant, RuleID: r.ID, Reason: reason, At: time.Now()}); err != nil {
 		a.log.Warn("recording a rule's failure failed", "tenant", tenant, "rule", r.ID, "err", err)
 		return
 	}
@@ -155,7 +156,7 @@ func failureReason(r *detect.Rule, err error) (reason string, specific bool) {
 	var qe *query.Error
 	var ve *query.ValueError
 	var fe *query.FieldError
-	var ee *lake.EngineError
+	var ee *segment.EngineError
 	if errors.As(err, &qe) || errors.As(err, &ve) || errors.As(err, &fe) || errors.As(err, &ee) {
 		return fmt.Sprintf("its query fails: %v; fix the rule and add it again", err), true
 	}
@@ -201,7 +202,7 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 		}
 		if ok {
 			added, err := a.lake.SaveAlerts(ctx, tenant, r.ID, alerts, prev, last)
-			if errors.Is(err, lake.ErrConflict) {
+			if errors.Is(err, catalog.ErrConflict) {
 				return nil // another node evaluated this rule meanwhile
 			}
 			if err != nil {
@@ -219,7 +220,7 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 			return err
 		}
 		added, err := a.lake.SaveAlerts(ctx, tenant, r.ID, alerts, prev, to)
-		if errors.Is(err, lake.ErrConflict) {
+		if errors.Is(err, catalog.ErrConflict) {
 			return nil // another node evaluated this rule meanwhile
 		}
 		if err != nil {
@@ -235,15 +236,15 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 // evaluateWindow evaluates the rule over one window in the lake: the
 // search the alert links to, counted whole (a count rule's groups by an
 // aggregation, however many records match).
-func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule, s *interflow.Schema, from, to time.Time) ([]lake.Alert, error) {
-	req := lake.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: to, Query: r.Hunt()}
-	base := lake.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: to, Query: r.Hunt()}
+func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule, s *interflow.Schema, from, to time.Time) ([]catalog.Alert, error) {
+	req := segment.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: to, Query: r.Hunt()}
+	base := catalog.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: to, Query: r.Hunt()}
 	if c := r.Count; c != nil {
-		groups, err := a.lake.CountGroups(ctx, req, lake.CountRule{GroupBy: c.GroupBy, Field: c.Field, Op: c.Op, Threshold: c.Threshold}, lake.AlertRecordIDs)
+		groups, err := a.lake.CountGroups(ctx, req, segment.CountRule{GroupBy: c.GroupBy, Field: c.Field, Op: c.Op, Threshold: c.Threshold}, catalog.AlertRecordIDs)
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
-		out := make([]lake.Alert, 0, len(groups))
+		out := make([]catalog.Alert, 0, len(groups))
 		for _, g := range groups {
 			al := base
 			al.Group, al.Count, al.Records = g.Key, g.Count, g.Records
@@ -258,7 +259,7 @@ func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule,
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	req.Limit = lake.AlertRecordIDs
+	req.Limit = catalog.AlertRecordIDs
 	res, err := a.lake.Search(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("rule %s: %w", r.ID, err)
@@ -270,7 +271,7 @@ func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule,
 			al.Records = append(al.Records, id)
 		}
 	}
-	return []lake.Alert{al}, nil
+	return []catalog.Alert{al}, nil
 }
 
 // groupQuery is a count rule's hunting query narrowed to one group.
@@ -279,15 +280,15 @@ func groupQuery(r *detect.Rule, key string) string {
 }
 
 // windowAlerts turns one window's matching rows into its alerts.
-func windowAlerts(tenant string, r *detect.Rule, b *detect.Bound, s *interflow.Schema, from, to time.Time, rows []lake.Row) []lake.Alert {
+func windowAlerts(tenant string, r *detect.Rule, b *detect.Bound, s *interflow.Schema, from, to time.Time, rows []segment.Row) []catalog.Alert {
 	if len(rows) == 0 {
 		return nil
 	}
-	alert := func(group string, count int64, rows []lake.Row) lake.Alert {
-		al := lake.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: to,
+	alert := func(group string, count int64, rows []segment.Row) catalog.Alert {
+		al := catalog.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: to,
 			Group: group, Count: count, Query: r.Hunt()}
 		for _, row := range rows {
-			if len(al.Records) == lake.AlertRecordIDs {
+			if len(al.Records) == catalog.AlertRecordIDs {
 				break
 			}
 			if id, ok := row["id"].(string); ok {
@@ -297,15 +298,15 @@ func windowAlerts(tenant string, r *detect.Rule, b *detect.Bound, s *interflow.S
 		return al
 	}
 	if r.Count == nil {
-		return []lake.Alert{alert("", int64(len(rows)), rows)}
+		return []catalog.Alert{alert("", int64(len(rows)), rows)}
 	}
 	vals := make([]interflow.Values, len(rows))
 	for i, row := range rows {
 		vals[i] = rowValues{s: s, row: row}
 	}
-	var out []lake.Alert
+	var out []catalog.Alert
 	for _, g := range b.Groups(vals) {
-		grp := make([]lake.Row, len(g.Records))
+		grp := make([]segment.Row, len(g.Records))
 		for i, k := range g.Records {
 			grp[i] = rows[k]
 		}
@@ -322,8 +323,8 @@ func windowAlerts(tenant string, r *detect.Rule, b *detect.Bound, s *interflow.S
 // their matches fit in windowRecords (the usual case: most windows match
 // nothing), grouping the rows by window. ok is false when they do not
 // fit: the caller then searches window by window.
-func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b *detect.Bound, s *interflow.Schema, from, end time.Time, step time.Duration) ([]lake.Alert, bool, error) {
-	res, err := a.lake.Search(ctx, lake.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: end,
+func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b *detect.Bound, s *interflow.Schema, from, end time.Time, step time.Duration) ([]catalog.Alert, bool, error) {
+	res, err := a.lake.Search(ctx, segment.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: end,
 		Query: r.Hunt(), Limit: windowRecords})
 	if err != nil {
 		return nil, false, fmt.Errorf("rule %s: %w", r.ID, err)
@@ -331,7 +332,7 @@ func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b
 	if len(res.Rows) >= windowRecords {
 		return nil, false, nil
 	}
-	byWindow := map[time.Time][]lake.Row{}
+	byWindow := map[time.Time][]segment.Row{}
 	for _, row := range res.Rows {
 		ts, ok := row["timestamp"].(time.Time)
 		if !ok {
@@ -345,7 +346,7 @@ func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b
 		starts = append(starts, w)
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i].Before(starts[j]) })
-	var out []lake.Alert
+	var out []catalog.Alert
 	for _, w := range starts {
 		rows := byWindow[w] // newest first, as the search returned them
 		out = append(out, windowAlerts(tenant, r, b, s, w, w.Add(step), rows)...)
@@ -356,7 +357,7 @@ func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b
 // rowValues lets a search row be evaluated like a record.
 type rowValues struct {
 	s   *interflow.Schema
-	row lake.Row
+	row segment.Row
 }
 
 func (v rowValues) get(i int) any { return v.row[v.s.Fields[i].Name] }
@@ -398,7 +399,7 @@ func (a *App) Alerts(ctx context.Context, sc Scope, f AlertFilter) ([]Alert, err
 	if err != nil {
 		return nil, err
 	}
-	as, err := a.lake.Alerts(ctx, lake.AlertQuery{Since: f.Since, Level: f.Level, RuleID: f.RuleID, Status: f.Status, Limit: f.Limit, Tenants: ts})
+	as, err := a.lake.Alerts(ctx, catalog.AlertQuery{Since: f.Since, Level: f.Level, RuleID: f.RuleID, Status: f.Status, Limit: f.Limit, Tenants: ts})
 	if err != nil {
 		return nil, err
 	}
@@ -410,7 +411,7 @@ func (a *App) Alerts(ctx context.Context, sc Scope, f AlertFilter) ([]Alert, err
 }
 
 // publicAlert is a stored alert as users see it (records never null).
-func publicAlert(x lake.Alert) Alert {
+func publicAlert(x catalog.Alert) Alert {
 	recs := x.Records
 	if recs == nil {
 		recs = []string{}
@@ -598,7 +599,7 @@ func (a *App) tenantDetection(ctx context.Context, tenant string) (*tenantDetect
 // A rule whose query does not compile as evaluation compiles it, or that
 // alone fails where others evaluate, is marked failed and skipped; one
 // already marked is skipped.
-func (a *App) detectGroup(ctx context.Context, p lake.Pending, td *tenantDetection) (int, error) {
+func (a *App) detectGroup(ctx context.Context, p catalog.Pending, td *tenantDetection) (int, error) {
 	s := interflow.SchemaFor(p.Index)
 	now := time.Now()
 	var rs []*detect.Rule
@@ -615,21 +616,21 @@ func (a *App) detectGroup(ctx context.Context, p lake.Pending, td *tenantDetecti
 		}
 		rs, queries = append(rs, r), append(queries, r.Hunt())
 	}
-	hits, err := a.lake.MatchSegments(ctx, p, queries, eventStep, lake.AlertRecordIDs)
+	hits, err := a.lake.MatchSegments(ctx, segment.Pending(p), queries, eventStep, catalog.AlertRecordIDs)
 	if err != nil && ctx.Err() == nil {
 		hits, err = a.matchEach(ctx, p, rs, queries, td)
 	}
 	if err != nil {
 		return 0, err
 	}
-	alerts := make([]lake.Alert, 0, len(hits))
+	alerts := make([]catalog.Alert, 0, len(hits))
 	for _, h := range hits {
 		r := rs[h.Rule]
-		al := lake.Alert{Tenant: p.Tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: h.WindowStart,
+		al := catalog.Alert{Tenant: p.Tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: h.WindowStart,
 			WindowEnd: h.WindowStart.Add(eventStep), Count: h.Count, Records: h.Records, Query: queries[h.Rule]}
 		// The window's count in the lake: other segments may hold more of
-		// its records than these (ids are kept up to lake.AlertRecordIDs only).
-		n, err := a.lake.Count(ctx, lake.SearchRequest{Indices: []string{s.Index}, Tenants: []string{p.Tenant},
+		// its records than these (ids are kept up to catalog.AlertRecordIDs only).
+		n, err := a.lake.Count(ctx, segment.SearchRequest{Indices: []string{s.Index}, Tenants: []string{p.Tenant},
 			From: al.WindowStart, To: al.WindowEnd, Query: al.Query})
 		if err != nil {
 			return 0, fmt.Errorf("rule %s: %w", r.ID, err)
@@ -647,11 +648,11 @@ func (a *App) detectGroup(ctx context.Context, p lake.Pending, td *tenantDetecti
 // (its error is returned, the segments stay unread and are tried again),
 // else the rules', which are marked failed, so a rule never holds the
 // segments back.
-func (a *App) matchEach(ctx context.Context, p lake.Pending, rs []*detect.Rule, queries []string, td *tenantDetection) ([]lake.RuleHits, error) {
-	var hits []lake.RuleHits
+func (a *App) matchEach(ctx context.Context, p catalog.Pending, rs []*detect.Rule, queries []string, td *tenantDetection) ([]segment.RuleHits, error) {
+	var hits []segment.RuleHits
 	errs := map[int]error{}
 	for i, q := range queries {
-		hs, err := a.lake.MatchSegments(ctx, p, []string{q}, eventStep, lake.AlertRecordIDs)
+		hs, err := a.lake.MatchSegments(ctx, segment.Pending(p), []string{q}, eventStep, catalog.AlertRecordIDs)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -665,7 +666,7 @@ func (a *App) matchEach(ctx context.Context, p lake.Pending, rs []*detect.Rule, 
 		}
 	}
 	if len(errs) == len(queries) {
-		if _, err := a.lake.MatchSegments(ctx, p, []string{"id:*"}, eventStep, 1); err != nil {
+		if _, err := a.lake.MatchSegments(ctx, segment.Pending(p), []string{"id:*"}, eventStep, 1); err != nil {
 			return nil, errors.Join(err, errs[0])
 		}
 	}

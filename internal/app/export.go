@@ -13,7 +13,6 @@ import (
 	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
 )
 
 // Export formats.
@@ -55,7 +54,7 @@ func ExportColumns(indices []string) []string {
 // (exact), a page of records at a time, in the caller's
 // tenant scope. flush, if set, is called after each page. It returns the
 // number of records written.
-func (a *App) Export(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, format string, columns []string, w io.Writer, flush func()) (int64, error) {
+func (a *App) Export(ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest, format string, columns []string, w io.Writer, flush func()) (int64, error) {
 	if format != ExportCSV && format != ExportNDJSON {
 		return 0, &connector.ValidationError{Problems: []connector.Problem{{Field: "format", Message: fmt.Sprintf("%q: give csv or ndjson", format)}}}
 	}
@@ -92,7 +91,7 @@ func (a *App) Export(ctx context.Context, sc Scope, tenant string, req lake.Sear
 		if res.Next == nil || len(res.Rows) == 0 {
 			return n, nil
 		}
-		req.Before = (*lake.Cursor)(res.Next)
+		req.Before = res.Next
 	}
 }
 

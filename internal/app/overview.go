@@ -4,10 +4,11 @@ import (
 	"context"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/query"
+	"github.com/trawlhq/trawl/internal/segment"
 )
 
 // Overview is a tenant's last day at a glance: records per connector per
@@ -23,18 +24,18 @@ type Overview struct {
 
 // ConnectorHours is one connector's records per hour.
 type ConnectorHours struct {
-	Connector string        `json:"connector"`
-	Query     string        `json:"query"`
-	Buckets   []lake.Bucket `json:"buckets"`
+	Connector string           `json:"connector"`
+	Query     string           `json:"query"`
+	Buckets   []segment.Bucket `json:"buckets"`
 }
 
 // TopChart is the top values of a field among the records of a query.
 type TopChart struct {
-	Title  string          `json:"title"`
-	Index  string          `json:"index"`
-	Query  string          `json:"query"`
-	Field  string          `json:"field"`
-	Values []lake.TopValue `json:"values"`
+	Title  string             `json:"title"`
+	Index  string             `json:"index"`
+	Query  string             `json:"query"`
+	Field  string             `json:"field"`
+	Values []segment.TopValue `json:"values"`
 }
 
 // overviewTops are the overview's top-N charts.
@@ -56,7 +57,7 @@ func (a *App) Overview(ctx context.Context, sc Scope, tenant string) (*Overview,
 	}
 	for _, c := range conns {
 		q := "connector:" + query.Quote(c.Name)
-		req := lake.SearchRequest{From: o.From, To: o.To, Query: q, Indices: indexOf(c.SubType)}
+		req := apiv1.SearchRequest{From: o.From, To: o.To, Query: q, Indices: indexOf(c.SubType)}
 		b, err := a.Histogram(ctx, sc, tenant, req, time.Hour)
 		if err != nil {
 			return nil, err
@@ -64,12 +65,12 @@ func (a *App) Overview(ctx context.Context, sc Scope, tenant string) (*Overview,
 		o.Connectors = append(o.Connectors, ConnectorHours{Connector: c.Name, Query: q, Buckets: b})
 	}
 	for _, t := range overviewTops {
-		req := lake.SearchRequest{From: o.From, To: o.To, Query: t.Query, Indices: []string{t.Index}}
+		req := apiv1.SearchRequest{From: o.From, To: o.To, Query: t.Query, Indices: []string{t.Index}}
 		if t.Values, err = a.Top(ctx, sc, tenant, req, t.Field, 10); err != nil {
 			return nil, err
 		}
 		if t.Values == nil {
-			t.Values = []lake.TopValue{}
+			t.Values = []segment.TopValue{}
 		}
 		o.Tops = append(o.Tops, t)
 	}

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
 )
 
 // RetryQuarantine reprocesses a connector's quarantine after a fix: records
@@ -51,7 +52,7 @@ func (a *App) RetryQuarantine(ctx context.Context, sc Scope, connectorID string)
 // retryPage is how many quarantined records a retry holds at once.
 const retryPage = 100
 
-func (a *App) retryPage(ctx context.Context, c *connector.Connector, items []lake.QuarantineItem, res *RetryResult) error {
+func (a *App) retryPage(ctx context.Context, c *connector.Connector, items []ingest.QuarantineItem, res *RetryResult) error {
 	keys := make([]string, 0, len(items))
 	for _, it := range items {
 		keys = append(keys, it.Key)
@@ -77,7 +78,7 @@ func (a *App) retryPage(ctx context.Context, c *connector.Connector, items []lak
 			continue
 		}
 		if err := a.lake.ResolveRecord(ctx, it, rec); err != nil {
-			if errors.Is(err, lake.ErrNotFound) {
+			if errors.Is(err, catalog.ErrNotFound) {
 				continue
 			}
 			return err

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/apiv1"
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/detect"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/query"
 )
 
@@ -167,7 +167,7 @@ func (a *App) AddRuleException(ctx context.Context, sc Scope, tenant, ruleID, q,
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	e := lake.RuleException{ID: "exc-" + hex.EncodeToString(b[:]), Tenant: t, RuleID: ruleID, Query: strings.TrimSpace(q),
+	e := catalog.RuleException{ID: "exc-" + hex.EncodeToString(b[:]), Tenant: t, RuleID: ruleID, Query: strings.TrimSpace(q),
 		Reason: strings.TrimSpace(reason), Author: sc.Actor, Created: a.now().UTC()}
 	if err := a.lake.AddRuleException(ctx, e); err != nil {
 		return nil, err
@@ -249,6 +249,6 @@ func (a *App) withExceptions(ctx context.Context, tenant string, rules []*detect
 	return out, by, nil
 }
 
-func publicException(e lake.RuleException) RuleException {
+func publicException(e catalog.RuleException) RuleException {
 	return RuleException{ID: e.ID, RuleID: e.RuleID, Tenant: e.Tenant, Query: e.Query, Reason: e.Reason, Author: e.Author, Created: e.Created}
 }

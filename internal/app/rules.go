@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/detect"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/segment"
 )
 
 // ruleTenant is the tenant a rule operation acts on: a tenant token's own;
@@ -78,7 +79,7 @@ func (a *App) Rules(ctx context.Context, sc Scope, tenant string) ([]RuleInfo, e
 	if err != nil {
 		return nil, err
 	}
-	failed := map[string]lake.RuleFailure{}
+	failed := map[string]catalog.RuleFailure{}
 	for _, f := range fails {
 		failed[f.RuleID] = f
 	}
@@ -138,7 +139,7 @@ func (a *App) AddRule(ctx context.Context, sc Scope, tenant string, yaml []byte)
 	if err := a.checkRule(ctx, r, time.Now()); err != nil {
 		return nil, ruleProblem("detection", fmt.Sprintf("Trawl evaluates the rule as the search %.200q, which fails: %v; change the rule so that it compiles (fewer values or selections per rule, shorter expressions)", r.Hunt(), err))
 	}
-	if err := a.lake.PutRule(ctx, lake.StoredRule{Tenant: t, ID: r.ID, YAML: string(yaml), Enabled: true}); err != nil {
+	if err := a.lake.PutRule(ctx, catalog.StoredRule{Tenant: t, ID: r.ID, YAML: string(yaml), Enabled: true}); err != nil {
 		return nil, err
 	}
 	// A replaced rule starts afresh: its old failure is not the new one's.
@@ -166,11 +167,11 @@ func checkEvaluable(r *detect.Rule, now time.Time) error {
 	if _, err := r.Bind(s, now); err != nil {
 		return err
 	}
-	var cr *lake.CountRule
+	var cr *segment.CountRule
 	if c := r.Count; c != nil {
-		cr = &lake.CountRule{GroupBy: c.GroupBy, Field: c.Field, Op: c.Op, Threshold: c.Threshold}
+		cr = &segment.CountRule{GroupBy: c.GroupBy, Field: c.Field, Op: c.Op, Threshold: c.Threshold}
 	}
-	if err := lake.CheckRuleQuery(r.Hunt(), s.Index, cr); err != nil {
+	if err := segment.CheckRuleQuery(r.Hunt(), s.Index, cr); err != nil {
 		return err
 	}
 	if c := r.Count; c != nil && c.GroupBy != "" {
@@ -185,7 +186,7 @@ func checkEvaluable(r *detect.Rule, now time.Time) error {
 				sample = "0"
 			}
 		}
-		return lake.CheckRuleQuery(groupQuery(r, sample), s.Index, nil)
+		return segment.CheckRuleQuery(groupQuery(r, sample), s.Index, nil)
 	}
 	return nil
 }
@@ -208,7 +209,7 @@ func (a *App) SetRuleEnabled(ctx context.Context, sc Scope, tenant, id string, o
 		// A built-in rule is stored only as a tenant's switch; a tenant's
 		// own rule keeps its YAML.
 		if builtin[id] {
-			err = a.lake.PutRule(ctx, lake.StoredRule{Tenant: t, ID: id, Enabled: on, Builtin: true})
+			err = a.lake.PutRule(ctx, catalog.StoredRule{Tenant: t, ID: id, Enabled: on, Builtin: true})
 		} else {
 			err = a.lake.EnableRule(ctx, t, id, on)
 		}

@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/apiv1"
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/filter"
 	"github.com/trawlhq/trawl/internal/format"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/ingest"
+	"github.com/trawlhq/trawl/internal/segment"
 	"github.com/trawlhq/trawl/internal/source"
 )
 
@@ -56,7 +58,7 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 		a.mu.Unlock()
 	}()
 
-	run := lake.Run{ID: newID(), ConnectorID: id, StartedAt: time.Now().UTC(), Result: "running", Node: a.opt.Node}
+	run := catalog.Run{ID: newID(), ConnectorID: id, StartedAt: time.Now().UTC(), Result: "running", Node: a.opt.Node}
 	if err := a.lake.SaveRun(ctx, &run); err != nil {
 		return nil, err
 	}
@@ -162,13 +164,13 @@ func explain(err error) (int, string, string) {
 		}
 		return se.Status, reason, se.Recommendation
 	}
-	if errors.Is(err, lake.ErrFenced) {
+	if errors.Is(err, ingest.ErrFenced) {
 		return 409, err.Error(), "Another node holds this partition now and resumes it from the last checkpoint; nothing this run held uncommitted was stored."
 	}
 	if errors.Is(err, context.Canceled) {
 		return 499, "the run was interrupted (shutdown); it resumes from its checkpoint", ""
 	}
-	var nr *lake.NotReadyError
+	var nr *segment.NotReadyError
 	if errors.As(err, &nr) {
 		return 503, err.Error(), "Restore the data directory (or its access rights, or the catalog), then restart Trawl; the connector resumes from its last checkpoint."
 	}
@@ -257,33 +259,33 @@ func (a *App) Runs(ctx context.Context, sc Scope, id string, limit int) ([]apiv1
 }
 
 // Search runs a search within the scope.
-func (a *App) Search(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest) (*apiv1.SearchResult, error) {
+func (a *App) Search(ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest) (*apiv1.SearchResult, error) {
 	res, err := query1(a, ctx, sc, tenant, req, a.lake.Search)
 	return wireSearch(res), err
 }
 
 // Count counts matching records within the scope.
-func (a *App) Count(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest) (int64, error) {
+func (a *App) Count(ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest) (int64, error) {
 	return query1(a, ctx, sc, tenant, req, a.lake.Count)
 }
 
 // Histogram counts matching records per interval within the scope.
-func (a *App) Histogram(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, interval time.Duration) ([]lake.Bucket, error) {
-	return query1(a, ctx, sc, tenant, req, func(ctx context.Context, r lake.SearchRequest) ([]lake.Bucket, error) {
+func (a *App) Histogram(ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest, interval time.Duration) ([]segment.Bucket, error) {
+	return query1(a, ctx, sc, tenant, req, func(ctx context.Context, r segment.SearchRequest) ([]segment.Bucket, error) {
 		return a.lake.Histogram(ctx, r, interval)
 	})
 }
 
 // Top returns the top values of a field within the scope.
-func (a *App) Top(ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, field string, n int) ([]lake.TopValue, error) {
-	return query1(a, ctx, sc, tenant, req, func(ctx context.Context, r lake.SearchRequest) ([]lake.TopValue, error) {
+func (a *App) Top(ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest, field string, n int) ([]segment.TopValue, error) {
+	return query1(a, ctx, sc, tenant, req, func(ctx context.Context, r segment.SearchRequest) ([]segment.TopValue, error) {
 		return a.lake.Top(ctx, r, field, n)
 	})
 }
 
 // query1 runs one lake query in the scope's tenants, within the query
 // deadline and the tenant's share of concurrent queries.
-func query1[T any](a *App, ctx context.Context, sc Scope, tenant string, req lake.SearchRequest, run func(context.Context, lake.SearchRequest) (T, error)) (T, error) {
+func query1[T any](a *App, ctx context.Context, sc Scope, tenant string, req apiv1.SearchRequest, run func(context.Context, segment.SearchRequest) (T, error)) (T, error) {
 	var zero T
 	ts, err := sc.tenants(tenant)
 	if err != nil {
@@ -297,7 +299,7 @@ func query1[T any](a *App, ctx context.Context, sc Scope, tenant string, req lak
 	defer release()
 	ctx, cancel := context.WithTimeout(ctx, a.queryTimeout())
 	defer cancel()
-	out, err := run(ctx, req)
+	out, err := run(ctx, lakeSearch(req))
 	// Past the deadline the answer is refused even without an error: an
 	// interrupted scan can come back short rather than failing (a count
 	// of 0 with status 200, seen once in TestQueryAndRequestLimits), and
@@ -319,7 +321,7 @@ func (a *App) Quarantine(ctx context.Context, sc Scope, tenant, connectorID stri
 			return nil, err
 		}
 	}
-	items, err := a.lake.Quarantine(ctx, lake.QuarantineFilter{Tenants: ts, ConnectorID: connectorID, Limit: limit})
+	items, err := a.lake.Quarantine(ctx, catalog.QuarantineFilter{Tenants: ts, ConnectorID: connectorID, Limit: limit})
 	return wireQuarantine(items), err
 }
 

@@ -8,10 +8,11 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/query"
+	"github.com/trawlhq/trawl/internal/segment"
 )
 
 // SavedSearch is a hunt kept by name in a tenant: what the console's URL
@@ -105,7 +106,7 @@ func (s *SavedSearch) validate() error {
 	if s.Name = strings.TrimSpace(s.Name); s.Name == "" || strings.IndexFunc(s.Name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		add("name", "give a name of 1 to 200 printable characters")
 	}
-	if err := lake.Validate(s.Query); err != nil {
+	if err := segment.Validate(s.Query); err != nil {
 		add("query", err.Error())
 	}
 	for i, c := range s.Columns {
@@ -120,7 +121,7 @@ func (s *SavedSearch) validate() error {
 	now := time.Now()
 	for f, v := range map[string]string{"range": s.Range, "from": s.From, "to": s.To} {
 		if v != "" {
-			if _, err := lake.ParseTime(v, now); err != nil {
+			if _, err := query.ParseTime(v, now); err != nil {
 				add(f, err.Error())
 			}
 		}
@@ -152,7 +153,7 @@ func (a *App) SaveSearch(ctx context.Context, sc Scope, in SavedSearch) (*SavedS
 		return nil, err
 	}
 	in.ID, in.CreatedAt = newID(), time.Now().UTC()
-	if err := a.lake.SaveSearch(ctx, lake.SavedSearch{ID: in.ID, Tenant: in.Tenant, Name: in.Name, Spec: string(spec), CreatedAt: in.CreatedAt}); err != nil {
+	if err := a.lake.SaveSearch(ctx, catalog.SavedSearch{ID: in.ID, Tenant: in.Tenant, Name: in.Name, Spec: string(spec), CreatedAt: in.CreatedAt}); err != nil {
 		return nil, err
 	}
 	return &in, nil
@@ -192,7 +193,7 @@ func (a *App) DeleteSavedSearch(ctx context.Context, sc Scope, id string) error 
 	return a.lake.DeleteSavedSearch(ctx, id)
 }
 
-func fromLake(r lake.SavedSearch) (SavedSearch, error) {
+func fromLake(r catalog.SavedSearch) (SavedSearch, error) {
 	var sp savedSpec
 	if err := json.Unmarshal([]byte(r.Spec), &sp); err != nil {
 		return SavedSearch{}, fmt.Errorf("saved search %s: %w", r.ID, err)

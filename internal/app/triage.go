@@ -9,8 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/trawlhq/trawl/internal/apiv1"
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/connector"
-	"github.com/trawlhq/trawl/internal/lake"
 )
 
 // AlertUpdate is a triage change of an alert.
@@ -39,7 +39,7 @@ func (a *App) UpdateAlert(ctx context.Context, sc Scope, id string, in AlertUpda
 	if !sc.Root {
 		tenants = []string{sc.Tenant}
 	}
-	ch := lake.AlertChange{Status: in.Status, Reason: in.Reason, Assignee: in.Assignee, Note: strings.TrimSpace(in.Note), Actor: sc.Actor, At: a.now()}
+	ch := catalog.AlertChange{Status: in.Status, Reason: in.Reason, Assignee: in.Assignee, Note: strings.TrimSpace(in.Note), Actor: sc.Actor, At: a.now()}
 	if ch.Reason == nil && in.Status != nil && *in.Status == apiv1.AlertClosed {
 		return nil, &AlertError{Problems: []connector.Problem{{Field: "reason", Message: "closing an alert needs a reason: " + strings.Join(apiv1.CloseReasons(), ", ")}}}
 	}

@@ -2,8 +2,10 @@ package app
 
 import (
 	"github.com/trawlhq/trawl/internal/apiv1"
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/collect"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/ingest"
+	"github.com/trawlhq/trawl/internal/segment"
 )
 
 // The API's types: app's results are the wire's, defined in apiv1 so that
@@ -29,9 +31,9 @@ type (
 )
 
 // wireRun is a stored run as the API shows it.
-func wireRun(r lake.Run) apiv1.Run { return apiv1.Run(r) }
+func wireRun(r catalog.Run) apiv1.Run { return apiv1.Run(r) }
 
-func wireRuns(rs []lake.Run) []apiv1.Run {
+func wireRuns(rs []catalog.Run) []apiv1.Run {
 	out := make([]apiv1.Run, len(rs))
 	for i, r := range rs {
 		out[i] = wireRun(r)
@@ -48,7 +50,7 @@ func wireStats(s collect.Stats) apiv1.Stats {
 }
 
 // wireSearch is a search's page as the API shows it.
-func wireSearch(r *lake.SearchResult) *apiv1.SearchResult {
+func wireSearch(r *segment.SearchResult) *apiv1.SearchResult {
 	if r == nil {
 		return nil
 	}
@@ -59,10 +61,37 @@ func wireSearch(r *lake.SearchResult) *apiv1.SearchResult {
 	return out
 }
 
-func wireQuarantine(items []lake.QuarantineItem) []apiv1.QuarantineItem {
+func wireQuarantine(items []ingest.QuarantineItem) []apiv1.QuarantineItem {
 	out := make([]apiv1.QuarantineItem, len(items))
 	for i, q := range items {
 		out[i] = apiv1.QuarantineItem(q)
 	}
 	return out
+}
+
+func wireTokens(ts []catalog.Token) []apiv1.Token {
+	if ts == nil {
+		return nil
+	}
+	out := make([]apiv1.Token, len(ts))
+	for i, t := range ts {
+		out[i] = apiv1.Token(t)
+	}
+	return out
+}
+
+func wireActorLog(es []catalog.ActorEntry) []apiv1.ActorEntry {
+	if es == nil {
+		return nil
+	}
+	out := make([]apiv1.ActorEntry, len(es))
+	for i, e := range es {
+		out[i] = apiv1.ActorEntry(e)
+	}
+	return out
+}
+
+// lakeSearch is an API search as the lake runs it.
+func lakeSearch(r apiv1.SearchRequest) segment.SearchRequest {
+	return segment.SearchRequest{Indices: r.Indices, Tenants: r.Tenants, From: r.From, To: r.To, Query: r.Query, Limit: r.Limit, Before: (*segment.Cursor)(r.Before)}
 }

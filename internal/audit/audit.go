@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/connector"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/prefix"
 	"github.com/trawlhq/trawl/internal/source"
 )
@@ -56,8 +56,8 @@ type Bucket interface {
 
 // Store holds the collected objects' checkpoints.
 type Store interface {
-	ObjectStatesOf(ctx context.Context, connectorID string, keys []string) (map[string]lake.ObjectState, error)
-	ObjectsModified(ctx context.Context, connectorID string, from, to time.Time) (map[string]lake.ObjectState, error)
+	ObjectStatesOf(ctx context.Context, connectorID string, keys []string) (map[string]ingest.ObjectState, error)
+	ObjectsModified(ctx context.Context, connectorID string, from, to time.Time) (map[string]ingest.ObjectState, error)
 }
 
 // Keys finds the public key of a fingerprint (CloudTrail's keys are per
@@ -134,17 +134,39 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("digest %s %s: %s; it was not read further (raise the limit and run trawl audit to check it)", e.Key, overLimit, e.What)
 }
 
+// Result is the audit's verdict on one hour of one account and region of
+// a connector, as the catalog stores it.
+type Result struct {
+	ConnectorID string
+	Account     string
+	Region      string
+	Hour        time.Time
+	Status      string
+	Files       int // log files the digest lists
+	Missing     []string
+	Altered     []string
+	Unlisted    []string
+	Reason      string
+	Kind        string // the reason's kind (BadSignature, ...), for programs
+	Digest      string // the digest object's key
+	UpdatedAt   time.Time
+
+	// MissingMore, AlteredMore and UnlistedMore count the keys beyond the
+	// lists (the audit keeps at most a hundred of each).
+	MissingMore, AlteredMore, UnlistedMore int
+}
+
 // OverLimit reports whether a stored result was decided by its own digest
 // being over the limits (its hour needs no new audit until an operator
 // raises them and runs trawl audit).
-func OverLimit(r lake.AuditResult) bool {
+func OverLimit(r Result) bool {
 	return r.Digest != "" && strings.HasPrefix(r.Reason, "digest "+r.Digest+" "+overLimit)
 }
 
 // Concluded reports whether a stored unverifiable result stays so until
 // the limits change: its digest, or the previous one its chain link
 // needs, is over them.
-func Concluded(r lake.AuditResult) bool {
+func Concluded(r Result) bool {
 	return r.Status == Unverifiable && strings.Contains(r.Reason, overLimit)
 }
 
@@ -179,7 +201,7 @@ type digestObject struct {
 // digest folders beside the connector's log folders, reads each digest of
 // the period (and the one before it, for the chain), and returns a result
 // per account, region and hour.
-func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, keys Keys, from, to time.Time, opt Options) ([]lake.AuditResult, error) {
+func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, keys Keys, from, to time.Time, opt Options) ([]Result, error) {
 	opt.Limits = opt.Limits.withDefaults()
 	if c.SubType != connector.CloudTrail {
 		return nil, fmt.Errorf("connector %s: only CloudTrail has digests", c.Name)
@@ -200,7 +222,7 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, keys K
 	if err != nil {
 		return nil, err
 	}
-	var out []lake.AuditResult
+	var out []Result
 	a := &partitionAudit{c: c, b: b, st: st, keys: keys, from: from, to: to, opt: opt, collected: collected, listed: map[string]bool{}, concluded: map[slot]bool{}}
 	for _, p := range parts {
 		digests, err := a.readDigests(ctx, p, from.Add(-time.Hour), to.Add(2*time.Hour))

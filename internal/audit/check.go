@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/connector"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/prefix"
 	"github.com/trawlhq/trawl/internal/source"
 )
 
 // hourCheck is the audit of one digest, built up check by check.
 type hourCheck struct {
-	res    lake.AuditResult
+	res    Result
 	files  fileCheck
 	broken []string // why the hour is unverifiable
 	kind   string   // the reason kind of broken: a tampering one wins
@@ -40,7 +40,7 @@ func (h *hourCheck) breaks(kind, reason string) {
 	}
 }
 
-func (h *hourCheck) result() lake.AuditResult {
+func (h *hourCheck) result() Result {
 	r := h.res
 	r.Files = h.files.files
 	r.Missing, r.MissingMore = h.files.missing.keys, h.files.missing.more
@@ -83,7 +83,7 @@ type partitionAudit struct {
 	opt      Options
 	// collected are the checkpoints of the objects modified in the
 	// period; listed, those of them some digest lists.
-	collected map[string]lake.ObjectState
+	collected map[string]ingest.ObjectState
 	listed    map[string]bool
 	// concluded are the hours whose stored result stands (their digest
 	// was found over the limits before): no unlisted result replaces it.
@@ -93,7 +93,7 @@ type partitionAudit struct {
 // run checks each digest of one account and region whose hour lies in
 // [from, to), and reports the hours of digests the chain names but the
 // bucket no longer holds.
-func (a *partitionAudit) run(ctx context.Context, p digestPartition, digests []digestObject) ([]lake.AuditResult, error) {
+func (a *partitionAudit) run(ctx context.Context, p digestPartition, digests []digestObject) ([]Result, error) {
 	c, b, keys, from, to := a.c, a.b, a.keys, a.from, a.to
 	byKey := map[string]*digestObject{}
 	successor := map[string]*digestObject{} // digest key -> the digest naming it as previous
@@ -104,7 +104,7 @@ func (a *partitionAudit) run(ctx context.Context, p digestPartition, digests []d
 			successor[*do.d.PrevObject] = do
 		}
 	}
-	var out []lake.AuditResult
+	var out []Result
 	seen := map[time.Time]bool{}
 	for i := range digests {
 		do := &digests[i]
@@ -117,7 +117,7 @@ func (a *partitionAudit) run(ctx context.Context, p digestPartition, digests []d
 			a.concluded[slot{do.account, p.region, hour}] = true
 			continue
 		}
-		h := &hourCheck{res: lake.AuditResult{ConnectorID: c.ID, Account: do.account, Region: p.region, Hour: hour, Digest: do.key}}
+		h := &hourCheck{res: Result{ConnectorID: c.ID, Account: do.account, Region: p.region, Hour: hour, Digest: do.key}}
 		var le *LimitError
 		switch {
 		case errors.As(do.err, &le):
@@ -130,7 +130,7 @@ func (a *partitionAudit) run(ctx context.Context, p digestPartition, digests []d
 				gh := keyTime(gap).Add(-time.Hour).Truncate(time.Hour)
 				if !gh.Before(from) && gh.Before(to) && !seen[gh] {
 					seen[gh] = true
-					out = append(out, lake.AuditResult{ConnectorID: c.ID, Account: do.account, Region: p.region, Hour: gh, Status: Unverifiable,
+					out = append(out, Result{ConnectorID: c.ID, Account: do.account, Region: p.region, Hour: gh, Status: Unverifiable,
 						Kind: BrokenChain, Digest: gap, Reason: fmt.Sprintf("digest %s is missing: the chain has a gap here (the next digest names it; deleted, or never delivered)", gap)})
 				}
 			}
@@ -266,7 +266,7 @@ func logTime(key string) (time.Time, bool) {
 // unlisted reports collected log files that no digest lists: on the hour
 // of a digest's result they are added to it; an hour without a digest is
 // unlisted while its digest may still come, unverifiable after.
-func unlisted(ctx context.Context, a *partitionAudit, results []lake.AuditResult) ([]lake.AuditResult, error) {
+func unlisted(ctx context.Context, a *partitionAudit, results []Result) ([]Result, error) {
 	c, listed, from := a.c, a.listed, a.from
 	groups := map[slot][]string{}
 	for key, s := range a.collected {
@@ -290,7 +290,7 @@ func unlisted(ctx context.Context, a *partitionAudit, results []lake.AuditResult
 	for i, r := range results {
 		index[slot{r.Account, r.Region, r.Hour}] = i
 	}
-	var out []lake.AuditResult
+	var out []Result
 	for sl, keys := range groups {
 		sort.Strings(keys)
 		var kl keyList
@@ -314,7 +314,7 @@ func unlisted(ctx context.Context, a *partitionAudit, results []lake.AuditResult
 			}
 			continue
 		}
-		r := lake.AuditResult{ConnectorID: c.ID, Account: sl.account, Region: sl.region, Hour: sl.hour, Unlisted: kl.keys, UnlistedMore: kl.more, Status: Unlisted,
+		r := Result{ConnectorID: c.ID, Account: sl.account, Region: sl.region, Hour: sl.hour, Unlisted: kl.keys, UnlistedMore: kl.more, Status: Unlisted,
 			Reason: "no digest lists these files yet (CloudTrail delivers an hour's digest within the next hour)"}
 		if late {
 			r.Status, r.Kind = Unverifiable, NoDigest

@@ -17,9 +17,7 @@ import (
 	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/awspolicy"
 	"github.com/trawlhq/trawl/internal/client"
-	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
-	"github.com/trawlhq/trawl/internal/format"
 )
 
 // backend is what commands need; it is either the data directory opened
@@ -154,7 +152,7 @@ func appOptions(g *globals) app.Options {
 	}
 	o.DigestLimits = g.digestLimits
 	if g.maxDecomp > 0 || g.maxRatio > 0 {
-		o.Collect.Limits = format.DefaultLimits()
+		o.Collect.Limits = app.DefaultLimits()
 		if g.maxDecomp > 0 {
 			o.Collect.Limits.MaxDecompressed = g.maxDecomp
 		}
@@ -168,7 +166,7 @@ func appOptions(g *globals) app.Options {
 // terminalProgress returns a progress printer when stderr is a terminal:
 // objects done of those found so far, bytes, rate and an estimate of the
 // time left, rewritten in place at most twice a second.
-func terminalProgress(g *globals) func(collect.Stats) {
+func terminalProgress(g *globals) func(app.CollectStats) {
 	f, ok := g.stderr.(*os.File)
 	if !ok {
 		return nil
@@ -179,7 +177,7 @@ func terminalProgress(g *globals) func(collect.Stats) {
 	start := time.Now()
 	var last time.Time
 	var mu sync.Mutex
-	return func(s collect.Stats) {
+	return func(s app.CollectStats) {
 		mu.Lock()
 		defer mu.Unlock()
 		if time.Since(last) < 500*time.Millisecond {

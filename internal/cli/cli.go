@@ -19,8 +19,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/audit"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/netguard"
 )
 
@@ -252,7 +252,7 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 	fs.StringVar(&g.node, "node", os.Getenv("TRAWL_NODE"), "this node's name (default: the host name; env TRAWL_NODE)")
 	fs.StringVar(&g.catalog, "catalog", os.Getenv("TRAWL_CATALOG"), "keep the catalog in PostgreSQL: postgres://USER@HOST:PORT/DB (default: in the data directory; env TRAWL_CATALOG)")
 	// The help shows TRAWL_CATALOG as the default: never its password.
-	fs.Lookup("catalog").DefValue = lake.RedactCatalog(fs.Lookup("catalog").DefValue)
+	fs.Lookup("catalog").DefValue = app.RedactCatalog(fs.Lookup("catalog").DefValue)
 	fs.StringVar(&g.publicKeys, "public-keys", os.Getenv("TRAWL_PUBLIC_KEYS"), "CloudTrail public keys for the digest audit, as aws cloudtrail list-public-keys prints them (air-gapped sites; env TRAWL_PUBLIC_KEYS)")
 	fs.StringVar(&g.awsPrincipal, "aws-principal", os.Getenv("TRAWL_AWS_PRINCIPAL"), "ARN of the identity this server assumes roles from, shown in generated trust policies (env TRAWL_AWS_PRINCIPAL)")
 	fs.Func("dns-server", "resolve endpoint, proxy and webhook hosts with this DNS server (host:port) instead of the system's", func(v string) error {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/app"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/query"
 )
 
 func cmdCollect(ctx context.Context, g *globals, args []string) error {
@@ -93,12 +93,12 @@ func checkWindow(from, to string, now time.Time) error {
 	var f, t time.Time
 	var err error
 	if from != "" {
-		if f, err = lake.ParseTime(from, now); err != nil {
+		if f, err = query.ParseTime(from, now); err != nil {
 			return usageErr("--from: %v", err)
 		}
 	}
 	if to != "" {
-		if t, err = lake.ParseTime(to, now); err != nil {
+		if t, err = query.ParseTime(to, now); err != nil {
 			return usageErr("--to: %v", err)
 		}
 	}

@@ -12,8 +12,6 @@ import (
 
 	"github.com/trawlhq/trawl/internal/api"
 	"github.com/trawlhq/trawl/internal/app"
-	"github.com/trawlhq/trawl/internal/collect"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/web"
 )
 
@@ -149,7 +147,7 @@ func setupDemo(ctx context.Context, g *globals, a *app.App) error {
 		if err != nil {
 			return err
 		}
-		res, err := a.RunConnector(ctx, sc, c.ID, collect.Options{})
+		res, err := a.RunConnector(ctx, sc, c.ID, app.CollectOptions{})
 		if err != nil {
 			return err
 		}
@@ -180,7 +178,7 @@ func openServed(ctx context.Context, g *globals, opts app.Options) (*app.App, er
 	said := false
 	for {
 		a, err := app.Open(ctx, opts)
-		if !errors.Is(err, lake.ErrLocked) || runningServer(ctx, g.dataDir) != "" || time.Now().After(deadline) {
+		if !errors.Is(err, app.ErrLocked) || runningServer(ctx, g.dataDir) != "" || time.Now().After(deadline) {
 			return a, err
 		}
 		if !said {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/client"
-	"github.com/trawlhq/trawl/internal/lake"
 )
 
 // How the CLI finds what it works on, first match wins:
@@ -271,7 +270,7 @@ func openDir(ctx context.Context, g *globals) (backend, error) {
 		}
 	}
 	b, err := serveInProcess(ctx, g)
-	if errors.Is(err, lake.ErrLocked) {
+	if errors.Is(err, app.ErrLocked) {
 		base, werr := g.waitForServer(ctx, fmt.Sprintf("a `trawl serve` holds %s", g.dataDir))
 		if werr != nil {
 			return nil, fmt.Errorf("%w: %w", err, werr)

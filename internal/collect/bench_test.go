@@ -1,4 +1,4 @@
-package collect
+package collect_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/gen"
 )
 
@@ -20,7 +21,7 @@ func BenchmarkManySmallObjects(b *testing.B) {
 		t := &testing.T{}
 		c, bk, l := setup(t, objs)
 		b.StartTimer()
-		st, err := Run(context.Background(), c, bk, l, Options{})
+		st, err := collect.Run(context.Background(), c, bk, l, collect.Options{})
 		if err != nil || st.Objects != 2000 {
 			b.Fatalf("%+v %v", st, err)
 		}
@@ -40,14 +41,14 @@ func BenchmarkFlatSteadyState(b *testing.B) {
 		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
 			c, bk, l, _ := flatFolder(b, n)
 			cs := &countingStore{Lake: l}
-			if st, err := Run(context.Background(), c, bk, cs, Options{}); err != nil || st.Objects != int64(n) {
+			if st, err := collect.Run(context.Background(), c, bk, cs, collect.Options{}); err != nil || st.Objects != int64(n) {
 				b.Fatalf("first run %+v %v", st, err)
 			}
 			cs.one, cs.many = 0, 0
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				st, err := Run(context.Background(), c, bk, cs, Options{})
+				st, err := collect.Run(context.Background(), c, bk, cs, collect.Options{})
 				if err != nil || st.Objects != 0 {
 					b.Fatalf("steady run %+v %v", st, err)
 				}

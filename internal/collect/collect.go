@@ -19,8 +19,8 @@ import (
 
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/prefix"
 	"github.com/trawlhq/trawl/internal/source"
 )
@@ -35,12 +35,12 @@ type Bucket interface {
 
 // Store is where records, checkpoints and listing watermarks are kept.
 type Store interface {
-	ObjectStatesSince(ctx context.Context, connectorID string, since time.Time) (map[string]lake.ObjectState, error)
-	ObjectStateOf(ctx context.Context, connectorID, key string) (lake.ObjectState, bool, error)
-	ObjectStatesOf(ctx context.Context, connectorID string, keys []string) (map[string]lake.ObjectState, error)
+	ObjectStatesSince(ctx context.Context, connectorID string, since time.Time) (map[string]ingest.ObjectState, error)
+	ObjectStateOf(ctx context.Context, connectorID, key string) (ingest.ObjectState, bool, error)
+	ObjectStatesOf(ctx context.Context, connectorID string, keys []string) (map[string]ingest.ObjectState, error)
 	Watermarks(ctx context.Context, connectorID string) (map[string]time.Time, error)
 	SetWatermarks(ctx context.Context, connectorID string, w map[string]time.Time) error
-	CommitMany(ctx context.Context, bs []*lake.Batch) error
+	CommitMany(ctx context.Context, bs []*ingest.Batch) error
 }
 
 // Leaser shares a connector's partitions between the nodes of one catalog:
@@ -49,9 +49,9 @@ type Store interface {
 // lease was taken over).
 type Leaser interface {
 	TTL() time.Duration
-	Claim(ctx context.Context, connectorID string, partitions []string, limit int) (map[string]lake.Lease, error)
-	Renew(ctx context.Context, connectorID string, held map[string]lake.Lease) error
-	Release(ctx context.Context, connectorID string, held map[string]lake.Lease)
+	Claim(ctx context.Context, connectorID string, partitions []string, limit int) (map[string]ingest.Lease, error)
+	Renew(ctx context.Context, connectorID string, held map[string]ingest.Lease) error
+	Release(ctx context.Context, connectorID string, held map[string]ingest.Lease)
 }
 
 // Options tune a run.
@@ -85,7 +85,7 @@ type Options struct {
 	Now func() time.Time
 	// Timings, if set, accumulates time per stage (the benchmark's
 	// breakdown): read (source and gunzip), decode, normalize.
-	Timings *lake.Timings
+	Timings *ingest.Timings
 }
 
 // Stats count what a run did.
@@ -167,7 +167,7 @@ type run struct {
 
 	// The plan.
 	disc      *prefix.Discovery
-	held      map[string]lake.Lease
+	held      map[string]ingest.Lease
 	elsewhere int64
 	marks     map[string]time.Time
 	windows   []window
@@ -362,7 +362,7 @@ func (r *run) report(s Stats) {
 }
 
 // leaseOf is the lease an object's commit runs under (nil without leases).
-func (r *run) leaseOf(key string) *lake.Lease {
+func (r *run) leaseOf(key string) *ingest.Lease {
 	if r.held == nil {
 		return nil
 	}
@@ -489,7 +489,7 @@ type checkpoints struct {
 	connectorID string
 	since       time.Time
 	mu          sync.Mutex
-	states      map[string]lake.ObjectState
+	states      map[string]ingest.ObjectState
 }
 
 // prefetch loads the checkpoints of a page of objects older than since
@@ -516,7 +516,7 @@ func (k *checkpoints) prefetch(ctx context.Context, objs []source.Object) error 
 }
 
 // of is an object's checkpoint.
-func (k *checkpoints) of(ctx context.Context, o source.Object) (lake.ObjectState, error) {
+func (k *checkpoints) of(ctx context.Context, o source.Object) (ingest.ObjectState, error) {
 	k.mu.Lock()
 	s, ok := k.states[o.Key]
 	k.mu.Unlock()
@@ -591,7 +591,7 @@ func (m *partitionMarks) watermarks(parts []prefix.Partition, marks map[string]t
 // claim takes the leases of the discovered partitions it can, up to its
 // share, and keeps only those partitions: the others are other nodes'
 // this run.
-func claim(ctx context.Context, x Leaser, connectorID string, disc *prefix.Discovery, share int) (map[string]lake.Lease, error) {
+func claim(ctx context.Context, x Leaser, connectorID string, disc *prefix.Discovery, share int) (map[string]ingest.Lease, error) {
 	names := make([]string, len(disc.Partitions))
 	for i, p := range disc.Partitions {
 		names[i] = p.Prefix
@@ -616,7 +616,7 @@ func claim(ctx context.Context, x Leaser, connectorID string, disc *prefix.Disco
 
 // renew renews the run's leases at a third of their life; a lease lost
 // (paused past its expiry, cut off from the catalog) ends the run.
-func renew(ctx context.Context, x Leaser, connectorID string, held map[string]lake.Lease, cancel context.CancelCauseFunc) {
+func renew(ctx context.Context, x Leaser, connectorID string, held map[string]ingest.Lease, cancel context.CancelCauseFunc) {
 	t := time.NewTicker(max(x.TTL()/3, 10*time.Millisecond))
 	defer t.Stop()
 	for {

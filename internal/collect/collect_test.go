@@ -1,4 +1,4 @@
-package collect
+package collect_test
 
 import (
 	"bytes"
@@ -13,16 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/catalog"
+	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format"
 	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/source"
 	"github.com/trawlhq/trawl/internal/source/local"
 )
 
-func setup(t *testing.T, objs []gen.Object) (*connector.Connector, *local.Bucket, *lake.Lake) {
+func setup(t *testing.T, objs []gen.Object) (*connector.Connector, *local.Bucket, *app.Lake) {
 	t.Helper()
 	root := t.TempDir()
 	for _, o := range objs {
@@ -36,7 +39,7 @@ func setup(t *testing.T, objs []gen.Object) (*connector.Connector, *local.Bucket
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := lake.Open(context.Background(), filepath.Join(t.TempDir(), "trawl.db"), lake.Options{})
+	l, err := app.OpenLake(context.Background(), filepath.Join(t.TempDir(), "trawl.db"), app.LakeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +54,7 @@ func trail(objects, records int) []gen.Object {
 		Start: time.Now().UTC().Add(-time.Hour), Span: 30 * time.Minute, Objects: objects, RecordsPerObj: records})
 }
 
-func total(t *testing.T, l *lake.Lake) int64 {
+func total(t *testing.T, l *app.Lake) int64 {
 	it, err := l.CheckIntegrity(context.Background(), "aws_events")
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +68,7 @@ func total(t *testing.T, l *lake.Lake) int64 {
 // flaky fails reads of the first objects it opens part-way, like a
 // connection reset that outlived the S3 client's own retries.
 type flaky struct {
-	Bucket
+	collect.Bucket
 	failAfter int64
 	failures  int
 }
@@ -92,7 +95,7 @@ func TestReadFailureResumesWithoutDuplicates(t *testing.T) {
 	objs := trail(3, 2000)
 	c, b, l := setup(t, objs)
 	fb := &flaky{Bucket: b, failAfter: int64(len(objs[0].Body) / 2), failures: 3}
-	st, err := Run(context.Background(), c, fb, l, Options{BatchSize: 300, Workers: 1})
+	st, err := collect.Run(context.Background(), c, fb, l, collect.Options{BatchSize: 300, Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +106,7 @@ func TestReadFailureResumesWithoutDuplicates(t *testing.T) {
 	if partial == 0 || partial >= 6000 {
 		t.Fatalf("after failures %d records committed; want some but not all", partial)
 	}
-	st, err = Run(context.Background(), c, b, l, Options{BatchSize: 300})
+	st, err = collect.Run(context.Background(), c, b, l, collect.Options{BatchSize: 300})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,19 +127,19 @@ func TestDecompressionBombIsQuarantined(t *testing.T) {
 	w.Close()
 	objs := append(trail(1, 10), gen.Object{Key: "AWSLogs/123456789012/CloudTrail/us-east-1/" + time.Now().UTC().Format("2006/01/02") + "/bomb.json.gz", Body: bomb.Bytes()})
 	c, b, l := setup(t, objs)
-	st, err := Run(context.Background(), c, b, l, Options{Limits: format.Limits{MaxDecompressed: 1 << 30, MaxRatio: 100}})
+	st, err := collect.Run(context.Background(), c, b, l, collect.Options{Limits: format.Limits{MaxDecompressed: 1 << 30, MaxRatio: 100}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Quarantined != 1 || st.Records != 10 || st.Objects != 2 {
 		t.Fatalf("stats %+v", st)
 	}
-	items, _ := l.Quarantine(context.Background(), lake.QuarantineFilter{})
+	items, _ := l.Quarantine(context.Background(), catalog.QuarantineFilter{})
 	if len(items) != 1 || !strings.Contains(items[0].Reason, "decompression") || !strings.HasSuffix(items[0].Key, "bomb.json.gz") {
 		t.Fatalf("quarantine: %+v", items)
 	}
 	// Not retried by the next run.
-	st = mustRun(t, context.Background(), c, b, l, Options{Limits: format.Limits{MaxDecompressed: 1 << 30, MaxRatio: 100}})
+	st = mustRun(t, context.Background(), c, b, l, collect.Options{Limits: format.Limits{MaxDecompressed: 1 << 30, MaxRatio: 100}})
 	if st.Quarantined != 0 || st.Objects != 0 {
 		t.Errorf("second run touched the quarantined object: %+v", st)
 	}
@@ -146,16 +149,16 @@ func TestStartAndBackfillWindow(t *testing.T) {
 	objs := trail(4, 5)
 	c, b, l := setup(t, objs)
 	c.Start = time.Now().Add(time.Hour) // everything is older than the start
-	st := mustRun(t, context.Background(), c, b, l, Options{})
+	st := mustRun(t, context.Background(), c, b, l, collect.Options{})
 	if st.Records != 0 {
 		t.Fatalf("objects before the start were collected: %+v", st)
 	}
 	c.Start = time.Now().Add(-time.Hour)
-	st = mustRun(t, context.Background(), c, b, l, Options{To: time.Now().Add(-time.Hour)})
+	st = mustRun(t, context.Background(), c, b, l, collect.Options{To: time.Now().Add(-time.Hour)})
 	if st.Records != 0 {
 		t.Fatalf("backfill window excluded everything but got %+v", st)
 	}
-	st = mustRun(t, context.Background(), c, b, l, Options{})
+	st = mustRun(t, context.Background(), c, b, l, collect.Options{})
 	if st.Records != 20 {
 		t.Fatalf("records %d, want 20", st.Records)
 	}
@@ -164,7 +167,7 @@ func TestStartAndBackfillWindow(t *testing.T) {
 func TestCommitFailureStopsRun(t *testing.T) {
 	objs := trail(2, 100)
 	c, b, l := setup(t, objs)
-	st, err := Run(context.Background(), c, b, failingStore{l}, Options{})
+	st, err := collect.Run(context.Background(), c, b, failingStore{l}, collect.Options{})
 	if err == nil || !errors.Is(err, errDisk) {
 		t.Fatalf("want the commit error, got %v (%+v)", err, st)
 	}
@@ -175,9 +178,9 @@ func TestCommitFailureStopsRun(t *testing.T) {
 
 var errDisk = errors.New("disk full")
 
-type failingStore struct{ *lake.Lake }
+type failingStore struct{ *app.Lake }
 
-func (failingStore) CommitMany(context.Context, []*lake.Batch) error { return errDisk }
+func (failingStore) CommitMany(context.Context, []*ingest.Batch) error { return errDisk }
 
 // TestDigestSkippedOnce: a digest among log objects (here an export folder
 // with no date structure) is skipped by its key, once.
@@ -190,14 +193,14 @@ func TestDigestSkippedOnce(t *testing.T) {
 	d.Key = "exports/" + filepath.Base(d.Key)
 	c, b, l := setup(t, append(objs, d))
 	c.Prefix = "exports"
-	st, err := Run(context.Background(), c, b, l, Options{})
+	st, err := collect.Run(context.Background(), c, b, l, collect.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Skipped != 1 || st.Records != 10 || st.Objects != 2 {
 		t.Fatalf("first run %+v", st)
 	}
-	st = mustRun(t, context.Background(), c, b, l, Options{})
+	st = mustRun(t, context.Background(), c, b, l, collect.Options{})
 	if st.Skipped != 0 || st.Records != 0 {
 		t.Fatalf("second run reported again: %+v", st)
 	}
@@ -228,7 +231,7 @@ func TestLateObjectsAndSteadyListing(t *testing.T) {
 	}
 	c.Start = now.AddDate(0, 0, -30)
 	clock := func() time.Time { return now }
-	st, err := Run(context.Background(), c, b, l, Options{Now: clock})
+	st, err := collect.Run(context.Background(), c, b, l, collect.Options{Now: clock})
 	if err != nil || st.Records != 15 {
 		t.Fatalf("first run %+v %v", st, err)
 	}
@@ -243,7 +246,7 @@ func TestLateObjectsAndSteadyListing(t *testing.T) {
 		os.WriteFile(p, o.Body, 0o644)
 		os.Chtimes(p, now, now)
 	}
-	st, err = Run(context.Background(), c, b, l, Options{Now: clock})
+	st, err = collect.Run(context.Background(), c, b, l, collect.Options{Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,11 +258,11 @@ func TestLateObjectsAndSteadyListing(t *testing.T) {
 		t.Errorf("steady-state listings %d (first run %d)", st.Listings, first)
 	}
 	// A backfill over the old day finds the very late object, once.
-	st = mustRun(t, context.Background(), c, b, l, Options{Now: clock, From: now.AddDate(0, 0, -4), To: now.Add(time.Minute)})
+	st = mustRun(t, context.Background(), c, b, l, collect.Options{Now: clock, From: now.AddDate(0, 0, -4), To: now.Add(time.Minute)})
 	if st.Records != 3 {
 		t.Errorf("backfill stored %d, want 3", st.Records)
 	}
-	st = mustRun(t, context.Background(), c, b, l, Options{Now: clock, From: now.AddDate(0, 0, -4), To: now.Add(time.Minute)})
+	st = mustRun(t, context.Background(), c, b, l, collect.Options{Now: clock, From: now.AddDate(0, 0, -4), To: now.Add(time.Minute)})
 	if st.Records != 0 {
 		t.Errorf("second backfill stored %d, want 0", st.Records)
 	}
@@ -271,11 +274,11 @@ func TestLateObjectsAndSteadyListing(t *testing.T) {
 // poisonStore refuses, like a store meeting a value it cannot hold, every
 // commit that contains a record whose raw text holds "POISON".
 type poisonStore struct {
-	*lake.Lake
+	*app.Lake
 	refused int
 }
 
-func (p *poisonStore) CommitMany(ctx context.Context, bs []*lake.Batch) error {
+func (p *poisonStore) CommitMany(ctx context.Context, bs []*ingest.Batch) error {
 	for _, b := range bs {
 		for _, i := range b.Sel {
 			if raw := b.Rows.StrBytes(interflow.FRaw, int(i)); bytes.Contains(raw, []byte("POISON")) {
@@ -303,7 +306,7 @@ func TestRefusedRecordIsQuarantinedRestCommits(t *testing.T) {
 	objs[2].Body = gzipBytes(body)
 	c, b, l := setup(t, objs)
 	ps := &poisonStore{Lake: l}
-	st, err := Run(context.Background(), c, b, ps, Options{Workers: 2, BatchSize: 500})
+	st, err := collect.Run(context.Background(), c, b, ps, collect.Options{Workers: 2, BatchSize: 500})
 	if err != nil {
 		t.Fatalf("the run failed: %v", err)
 	}
@@ -316,12 +319,12 @@ func TestRefusedRecordIsQuarantinedRestCommits(t *testing.T) {
 	if got := total(t, l); got != 1199 {
 		t.Fatalf("lake holds %d, want 1199", got)
 	}
-	items, err := l.Quarantine(context.Background(), lake.QuarantineFilter{})
+	items, err := l.Quarantine(context.Background(), catalog.QuarantineFilter{})
 	if err != nil || len(items) != 1 || items[0].Position != 137 || !strings.Contains(items[0].Reason, "could not store") ||
 		!bytes.Contains(items[0].Raw, []byte("POISON")) || items[0].Key != objs[2].Key {
 		t.Fatalf("quarantine %+v %v", items, err)
 	}
-	st, err = Run(context.Background(), c, b, ps, Options{})
+	st, err = collect.Run(context.Background(), c, b, ps, collect.Options{})
 	if err != nil || st.Records != 0 || st.Quarantined != 0 {
 		t.Fatalf("second run %+v %v", st, err)
 	}
@@ -348,16 +351,16 @@ func gzipBytes(b []byte) []byte {
 
 // countingStore counts the catalog lookups of checkpoints.
 type countingStore struct {
-	*lake.Lake
+	*app.Lake
 	one, many int
 }
 
-func (c *countingStore) ObjectStateOf(ctx context.Context, id, key string) (lake.ObjectState, bool, error) {
+func (c *countingStore) ObjectStateOf(ctx context.Context, id, key string) (ingest.ObjectState, bool, error) {
 	c.one++
 	return c.Lake.ObjectStateOf(ctx, id, key)
 }
 
-func (c *countingStore) ObjectStatesOf(ctx context.Context, id string, keys []string) (map[string]lake.ObjectState, error) {
+func (c *countingStore) ObjectStatesOf(ctx context.Context, id string, keys []string) (map[string]ingest.ObjectState, error) {
 	c.many++
 	return c.Lake.ObjectStatesOf(ctx, id, keys)
 }
@@ -365,7 +368,7 @@ func (c *countingStore) ObjectStatesOf(ctx context.Context, id string, keys []st
 // flatFolder writes n one-record objects into one folder with no date
 // structure, last modified 11 to 20 days ago (older than what a steady run
 // loads up front), and returns the connector over them.
-func flatFolder(tb testing.TB, n int) (*connector.Connector, *local.Bucket, *lake.Lake, time.Time) {
+func flatFolder(tb testing.TB, n int) (*connector.Connector, *local.Bucket, *app.Lake, time.Time) {
 	tb.Helper()
 	now := time.Now().UTC()
 	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 2, Accounts: []string{"123456789012"}, Regions: []string{"us-east-1"},
@@ -387,7 +390,7 @@ func flatFolder(tb testing.TB, n int) (*connector.Connector, *local.Bucket, *lak
 	if err != nil {
 		tb.Fatal(err)
 	}
-	l, err := lake.Open(context.Background(), filepath.Join(tb.TempDir(), "trawl.db"), lake.Options{})
+	l, err := app.OpenLake(context.Background(), filepath.Join(tb.TempDir(), "trawl.db"), app.LakeOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -403,12 +406,12 @@ func flatFolder(tb testing.TB, n int) (*connector.Connector, *local.Bucket, *lak
 func TestFlatFolderLookupsPerPage(t *testing.T) {
 	c, b, l, _ := flatFolder(t, 2500)
 	cs := &countingStore{Lake: l}
-	st, err := Run(context.Background(), c, b, cs, Options{})
+	st, err := collect.Run(context.Background(), c, b, cs, collect.Options{})
 	if err != nil || st.Objects != 2500 {
 		t.Fatalf("first run %+v %v", st, err)
 	}
 	cs.one, cs.many = 0, 0
-	st, err = Run(context.Background(), c, b, cs, Options{})
+	st, err = collect.Run(context.Background(), c, b, cs, collect.Options{})
 	if err != nil || st.Objects != 0 || st.Records != 0 {
 		t.Fatalf("steady run %+v %v", st, err)
 	}
@@ -419,9 +422,9 @@ func TestFlatFolderLookupsPerPage(t *testing.T) {
 
 // mustRun runs a collection and fails the test on its error, so a test
 // never asserts zero counts of a run that failed.
-func mustRun(t *testing.T, ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Options) Stats {
+func mustRun(t *testing.T, ctx context.Context, c *connector.Connector, b collect.Bucket, st collect.Store, opt collect.Options) collect.Stats {
 	t.Helper()
-	s, err := Run(ctx, c, b, st, opt)
+	s, err := collect.Run(ctx, c, b, st, opt)
 	if err != nil {
 		t.Fatalf("run: %v (%+v)", err, s)
 	}
@@ -446,7 +449,7 @@ func TestLateObjectInYesterdaysFolder(t *testing.T) {
 	os.Chtimes(filepath.Join(root, filepath.FromSlash(today.Key)), delivered, delivered)
 	c.Start = now.AddDate(0, 0, -30)
 	clock := func() time.Time { return now }
-	if st := mustRun(t, context.Background(), c, b, l, Options{Now: clock}); st.Records != 3 {
+	if st := mustRun(t, context.Background(), c, b, l, collect.Options{Now: clock}); st.Records != 3 {
 		t.Fatalf("first run stored %d", st.Records)
 	}
 	// Delivered now into yesterday's folder: the watermark (01:00) less
@@ -458,7 +461,7 @@ func TestLateObjectInYesterdaysFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chtimes(p, now, now)
-	if st := mustRun(t, context.Background(), c, b, l, Options{Now: clock}); st.Records != 3 {
+	if st := mustRun(t, context.Background(), c, b, l, collect.Options{Now: clock}); st.Records != 3 {
 		t.Errorf("the late object in yesterday's folder: %d records stored, want 3", st.Records)
 	}
 }

@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
 )
 
 // commitSalvaging commits a group of batches in one transaction. When the
@@ -19,8 +19,8 @@ import (
 // object's checkpoint together with its records, so exactly-once holds.
 // Only a failure of the store itself (disk, lock, cancellation, or a
 // commit that holds no record at all) fails the run. It returns how many
-// records went to the quarantine instead of the lake.
-func commitSalvaging(ctx context.Context, st Store, bs []*lake.Batch, log *slog.Logger) (int, error) {
+// records went to the quarantine instead of the ingest.
+func commitSalvaging(ctx context.Context, st Store, bs []*ingest.Batch, log *slog.Logger) (int, error) {
 	err := st.CommitMany(ctx, bs)
 	if err == nil || storeFailure(ctx, err) {
 		return 0, err
@@ -29,7 +29,7 @@ func commitSalvaging(ctx context.Context, st Store, bs []*lake.Batch, log *slog.
 	moved := 0
 	for _, b := range bs {
 		if len(bs) > 1 {
-			if err := st.CommitMany(ctx, []*lake.Batch{b}); err == nil {
+			if err := st.CommitMany(ctx, []*ingest.Batch{b}); err == nil {
 				continue
 			} else if storeFailure(ctx, err) {
 				return moved, err
@@ -53,7 +53,7 @@ func commitSalvaging(ctx context.Context, st Store, bs []*lake.Batch, log *slog.
 // same data at a finer grain cannot help) rather than the content's.
 func storeFailure(ctx context.Context, err error) bool {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, lake.ErrFenced) || errors.Is(err, lake.ErrStoreUnavailable) || errors.Is(err, lake.ErrCommitUnknown) {
+		errors.Is(err, ingest.ErrFenced) || errors.Is(err, ingest.ErrStoreUnavailable) || errors.Is(err, ingest.ErrCommitUnknown) {
 		return true // fenced: another node holds the partition now; nothing of this may commit
 	}
 	msg := strings.ToLower(err.Error())
@@ -72,7 +72,7 @@ func storeFailure(ctx context.Context, err error) bool {
 // salvager commits one refused batch in pieces, in position order.
 type salvager struct {
 	st  Store
-	b   *lake.Batch
+	b   *ingest.Batch
 	log *slog.Logger
 	// committed so far: the object's counters, and the next quarantine
 	// entry of b not yet committed
@@ -104,7 +104,7 @@ func (s *salvager) commitRows(ctx context.Context, rows []int32) error {
 	pos := s.position(rows[0])
 	raw, _ := r.Str(interflow.FRaw)
 	s.log.Warn("the lake refused a record; quarantining it", "key", s.b.Object.Key, "position", pos, "err", err)
-	q := lake.QuarantineItem{Tenant: str(r, interflow.FTenant), Connector: str(r, interflow.FConnector), Bucket: str(r, interflow.FBucket),
+	q := ingest.QuarantineItem{Tenant: str(r, interflow.FTenant), Connector: str(r, interflow.FConnector), Bucket: str(r, interflow.FBucket),
 		Key: s.b.Object.Key, Version: s.b.Object.Version, Position: pos, Scope: "record",
 		Reason: fmt.Sprintf("the lake could not store this record: %v", err), Raw: capBytes([]byte(raw), 64<<10)}
 	if err := s.piece(ctx, nil, &q); err != nil {
@@ -126,7 +126,7 @@ func capBytes(b []byte, n int) []byte {
 // piece commits rows, or one extra quarantine entry, with the batch's
 // quarantine entries up to the same position and a checkpoint just past
 // it.
-func (s *salvager) piece(ctx context.Context, rows []int32, extra *lake.QuarantineItem) error {
+func (s *salvager) piece(ctx context.Context, rows []int32, extra *ingest.QuarantineItem) error {
 	last := int64(0)
 	if len(rows) > 0 {
 		last = s.position(rows[len(rows)-1])
@@ -137,7 +137,7 @@ func (s *salvager) piece(ctx context.Context, rows []int32, extra *lake.Quaranti
 	for j < len(s.b.Quarantine) && s.b.Quarantine[j].Position <= last && s.b.Quarantine[j].Scope == "record" {
 		j++
 	}
-	qs := append([]lake.QuarantineItem(nil), s.b.Quarantine[s.qi:j]...)
+	qs := append([]ingest.QuarantineItem(nil), s.b.Quarantine[s.qi:j]...)
 	if extra != nil {
 		qs = append(qs, *extra)
 	}
@@ -145,8 +145,8 @@ func (s *salvager) piece(ctx context.Context, rows []int32, extra *lake.Quaranti
 	obj.Position, obj.Done = last+1, false
 	obj.Records = s.records + int64(len(rows))
 	obj.Quarantined = s.quarantined + int64(len(qs))
-	piece := &lake.Batch{ConnectorID: s.b.ConnectorID, Tenant: s.b.Tenant, Schema: s.b.Schema, Rows: s.b.Rows, Sel: rows, Quarantine: qs, Object: obj, Lease: s.b.Lease}
-	if err := s.st.CommitMany(ctx, []*lake.Batch{piece}); err != nil {
+	piece := &ingest.Batch{ConnectorID: s.b.ConnectorID, Tenant: s.b.Tenant, Schema: s.b.Schema, Rows: s.b.Rows, Sel: rows, Quarantine: qs, Object: obj, Lease: s.b.Lease}
+	if err := s.st.CommitMany(ctx, []*ingest.Batch{piece}); err != nil {
 		return err
 	}
 	s.qi, s.records, s.quarantined = j, obj.Records, obj.Quarantined
@@ -157,12 +157,12 @@ func (s *salvager) piece(ctx context.Context, rows []int32, extra *lake.Quaranti
 // checkpoint. If the store refuses the entries' bytes, they are kept
 // without them, the reason saying so.
 func (s *salvager) finish(ctx context.Context) error {
-	rest := append([]lake.QuarantineItem(nil), s.b.Quarantine[s.qi:]...)
+	rest := append([]ingest.QuarantineItem(nil), s.b.Quarantine[s.qi:]...)
 	obj := s.b.Object
 	obj.Records = s.records
 	obj.Quarantined = s.quarantined + int64(len(rest))
-	piece := &lake.Batch{ConnectorID: s.b.ConnectorID, Tenant: s.b.Tenant, Schema: s.b.Schema, Rows: s.b.Rows, Quarantine: rest, Object: obj, Lease: s.b.Lease}
-	err := s.st.CommitMany(ctx, []*lake.Batch{piece})
+	piece := &ingest.Batch{ConnectorID: s.b.ConnectorID, Tenant: s.b.Tenant, Schema: s.b.Schema, Rows: s.b.Rows, Quarantine: rest, Object: obj, Lease: s.b.Lease}
+	err := s.st.CommitMany(ctx, []*ingest.Batch{piece})
 	if err == nil || storeFailure(ctx, err) || len(rest) == 0 {
 		return err
 	}
@@ -170,5 +170,5 @@ func (s *salvager) finish(ctx context.Context) error {
 		rest[i].Reason += fmt.Sprintf(" (its bytes could not be stored: %v)", err)
 		rest[i].Raw = nil
 	}
-	return s.st.CommitMany(ctx, []*lake.Batch{piece})
+	return s.st.CommitMany(ctx, []*ingest.Batch{piece})
 }

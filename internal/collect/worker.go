@@ -14,7 +14,9 @@ import (
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
+	// Named lake until the split of decode lands, so this move leaves that
+	// function untouched.
+	lake "github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/source"
 )
 

@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/filter"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/segment"
 )
 
 var base = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
@@ -169,7 +171,7 @@ func randomQuery(r *rand.Rand, depth int) string {
 // same records from both.
 func TestFilterAgreesWithSearch(t *testing.T) {
 	ctx := context.Background()
-	l, err := lake.Open(ctx, filepath.Join(t.TempDir(), "trawl.db"), lake.Options{})
+	l, err := app.OpenLake(ctx, filepath.Join(t.TempDir(), "trawl.db"), app.LakeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,9 +184,9 @@ func TestFilterAgreesWithSearch(t *testing.T) {
 		recs = append(recs, rec)
 		bySchema[rec.Schema] = append(bySchema[rec.Schema], rec)
 	}
-	var batches []*lake.Batch
+	var batches []*ingest.Batch
 	for s, recs := range bySchema {
-		batches = append(batches, lake.RecordsBatch("c1", lake.ObjectState{Key: s.Index, Version: "e", Position: int64(len(recs)), Done: true}, recs...))
+		batches = append(batches, ingest.RecordsBatch("c1", ingest.ObjectState{Key: s.Index, Version: "e", Position: int64(len(recs)), Done: true}, recs...))
 	}
 	if err := l.CommitMany(ctx, batches); err != nil {
 		t.Fatal(err)
@@ -197,7 +199,7 @@ func TestFilterAgreesWithSearch(t *testing.T) {
 	for range queries {
 		q := randomQuery(r, 3)
 		fs, ferr := filter.Compile([]connector.Filter{{Action: "keep", Query: q}})
-		res, serr := l.Search(ctx, lake.SearchRequest{Query: q, From: base.Add(-time.Hour), To: base.Add(2 * time.Hour), Limit: 10000})
+		res, serr := l.Search(ctx, segment.SearchRequest{Query: q, From: base.Add(-time.Hour), To: base.Add(2 * time.Hour), Limit: 10000})
 		if (ferr == nil) != (serr == nil) {
 			t.Fatalf("%q: filter error %v, search error %v", q, ferr, serr)
 		}
@@ -262,7 +264,7 @@ func firstDiff(want, got []string, recs []*interflow.Record) string {
 func TestFilterRejectsWhatSearchRejects(t *testing.T) {
 	for _, q := range []string{"bytes:abc", "dstport:[1 TO x]", "srcip:10.0.0.0/99", "srcip:>10.0.0.1", "read_only:maybe", "timestamp:>yesterday", "nosuch:1", "labels:>a", "dstport:Get*", "raw.additionalEventData.MFAUsed:/(/"} {
 		_, ferr := filter.Compile([]connector.Filter{{Action: "drop", Query: q}})
-		serr := lake.Validate(q)
+		serr := segment.Validate(q)
 		if ferr == nil || serr == nil {
 			t.Errorf("%q: filter error %v, search error %v; both must refuse it", q, ferr, serr)
 		}

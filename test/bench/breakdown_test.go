@@ -16,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/gen"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/ingest"
+	"github.com/trawlhq/trawl/internal/segment"
 	"github.com/trawlhq/trawl/internal/source/local"
 )
 
@@ -118,7 +120,7 @@ func TestPerfBreakdown(t *testing.T) {
 		fmt.Printf("%-11s %8d %7.0f %7.2fs %10.0f %7.2fs %7.2fx %6.2f %7s %7s %7s %7s %7s %7s\n", strings.TrimPrefix(c.name, "perf-"), c.records,
 			float64(c.decompressed)/1e6, run.took.Seconds(), float64(c.records)/run.took.Seconds(), gz.Seconds(), run.took.Seconds()/gz.Seconds(),
 			run.cpu.Seconds()/run.took.Seconds(),
-			s(lake.StageRead), s(lake.StageDecode), s(lake.StageNormalize), s(lake.StageEncode), s(lake.StageWrite), s(lake.StageCommit))
+			s(ingest.StageRead), s(ingest.StageDecode), s(ingest.StageNormalize), s(ingest.StageEncode), s(ingest.StageWrite), s(ingest.StageCommit))
 	}
 }
 
@@ -126,18 +128,18 @@ func TestPerfBreakdown(t *testing.T) {
 type ingestRun struct {
 	took time.Duration
 	cpu  time.Duration // CPU time of the whole process meanwhile
-	tm   *lake.Timings
+	tm   *ingest.Timings
 }
 
 // ingestOnce collects a corpus into a new lake and checks every record is
 // searchable.
 func ingestOnce(t *testing.T, dir string, c subTypeCorpus, timed bool) ingestRun {
 	ctx := context.Background()
-	var tm *lake.Timings
+	var tm *ingest.Timings
 	if timed {
-		tm = &lake.Timings{}
+		tm = &ingest.Timings{}
 	}
-	l, err := lake.Open(ctx, filepath.Join(t.TempDir(), "trawl.db"), lake.Options{Timings: tm})
+	l, err := app.OpenLake(ctx, filepath.Join(t.TempDir(), "trawl.db"), app.LakeOptions{Timings: tm})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +155,7 @@ func ingestOnce(t *testing.T, dir string, c subTypeCorpus, timed bool) ingestRun
 	if err != nil || st.Records != int64(c.records) {
 		t.Fatalf("%s: %v %+v (want %d records)", c.name, err, st, c.records)
 	}
-	n, err := l.Count(ctx, lake.SearchRequest{From: time.Now().Add(-48 * time.Hour), To: time.Now().Add(time.Hour)})
+	n, err := l.Count(ctx, segment.SearchRequest{From: time.Now().Add(-48 * time.Hour), To: time.Now().Add(time.Hour)})
 	if err != nil || n != int64(c.records) {
 		t.Fatalf("%s: %d searchable, want %d: %v", c.name, n, c.records, err)
 	}

@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/segment"
 	s3src "github.com/trawlhq/trawl/internal/source/s3"
 	"github.com/trawlhq/trawl/internal/testutil/pgserver"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
@@ -31,12 +32,12 @@ func TestPerfLakeCache(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
 	ctx := context.Background()
 	catalog := pg.Database(t)
-	open := func(dir string) *lake.Lake {
+	open := func(dir string) *app.Lake {
 		st, err := s3src.NewLakeStore(ctx, s3src.LakeConfig{Location: "s3://lake/segments", Endpoint: srv.Endpoint, PathStyle: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, err := lake.Open(ctx, filepath.Join(dir, "trawl.db"), lake.Options{MemoryLimit: "2GB", Catalog: catalog, Store: st})
+		l, err := app.OpenLake(ctx, filepath.Join(dir, "trawl.db"), app.LakeOptions{MemoryLimit: "2GB", Catalog: catalog, Store: st})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +51,7 @@ func TestPerfLakeCache(t *testing.T) {
 	wrote := time.Since(began)
 	segs, _ := a.SegmentCount(ctx, "")
 	a.Close()
-	week := lake.SearchRequest{From: start, To: end.Add(time.Hour)}
+	week := segment.SearchRequest{From: start, To: end.Add(time.Hour)}
 	q := week
 	q.Query, q.Limit = "event_name:CreateAccessKey", 100
 	fmt.Printf("\nS3 lake (versitygw, loopback) and PostgreSQL catalog: %d records in %d segments, written and put in %.0f s\n%-36s %10s\n",

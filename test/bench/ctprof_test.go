@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/source/local"
 )
 
@@ -23,7 +23,7 @@ func BenchmarkIngestSubTypes(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				ctx := context.Background()
-				l, err := lake.Open(ctx, filepath.Join(b.TempDir(), "trawl.db"), lake.Options{})
+				l, err := app.OpenLake(ctx, filepath.Join(b.TempDir(), "trawl.db"), app.LakeOptions{})
 				if err != nil {
 					b.Fatal(err)
 				}

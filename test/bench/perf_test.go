@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/segment"
 )
 
 // The performance harness prints tables; it asserts no timings. It runs
@@ -129,7 +131,7 @@ func TestPerfSearchLatency(t *testing.T) {
 	}
 	mark, err := os.ReadFile(filepath.Join(dir, "week-end"))
 	kept := err == nil
-	l, err := lake.Open(ctx, filepath.Join(dir, "trawl.db"), lake.Options{MemoryLimit: "2GB"})
+	l, err := app.OpenLake(ctx, filepath.Join(dir, "trawl.db"), app.LakeOptions{MemoryLimit: "2GB"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,13 +145,13 @@ func TestPerfSearchLatency(t *testing.T) {
 	start := end.Add(-7 * 24 * time.Hour)
 	built := time.Now()
 	rareEvery := total / 10 // the rare word lands in exactly 10 records
-	st := lake.CompactStats{}
+	st := app.CompactStats{}
 	if !kept {
 		writeSearchCorpus(t, l, start, end, total, rareEvery)
 	}
 	wrote := time.Since(built)
 	if !kept {
-		if st, err = l.Compact(ctx, lake.CompactOptions{}); err != nil {
+		if st, err = l.Compact(ctx, app.CompactOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if os.Getenv("TRAWL_PERF_SEARCH_DIR") != "" {
@@ -160,7 +162,7 @@ func TestPerfSearchLatency(t *testing.T) {
 	}
 	fmt.Printf("\nsearch latency over %d CloudTrail-sized records, 7 days, 4 tenants (written in %.0f s, compacted in %.0f s into %d segments)\n%-44s %10s %10s %8s\n",
 		total, wrote.Seconds(), time.Since(built).Seconds()-wrote.Seconds(), st.Segments, "query", "p50 ms", "p95 ms", "hits")
-	week := lake.SearchRequest{From: start, To: end.Add(time.Hour)}
+	week := segment.SearchRequest{From: start, To: end.Add(time.Hour)}
 	cases := []struct {
 		name string
 		fn   func() (int, error)
@@ -181,7 +183,7 @@ func TestPerfSearchLatency(t *testing.T) {
 		}},
 		{"count by action", func() (int, error) { v, err := l.Top(ctx, week, "action", 10); return len(v), err }},
 		{"tenant + 1 day, first page", func() (int, error) {
-			r, err := l.Search(ctx, lake.SearchRequest{Tenants: []string{"t1"}, From: end.Add(-48 * time.Hour), To: end.Add(-24 * time.Hour), Limit: 100})
+			r, err := l.Search(ctx, segment.SearchRequest{Tenants: []string{"t1"}, From: end.Add(-48 * time.Hour), To: end.Add(-24 * time.Hour), Limit: 100})
 			return len(r.Rows), err
 		}},
 	}
@@ -205,7 +207,7 @@ func TestPerfSearchLatency(t *testing.T) {
 
 // writeSearchCorpus commits records spread evenly over [start, end) and
 // four tenants, a day and tenant per batch, as a collector would.
-func writeSearchCorpus(t *testing.T, l *lake.Lake, start, end time.Time, total, rareEvery int) {
+func writeSearchCorpus(t *testing.T, l *app.Lake, start, end time.Time, total, rareEvery int) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(1, 2))
 	step := end.Sub(start) / time.Duration(total)
@@ -220,8 +222,8 @@ func writeSearchCorpus(t *testing.T, l *lake.Lake, start, end time.Time, total, 
 		for i := range sel {
 			sel[i] = int32(i)
 		}
-		if err := l.Commit(ctx, &lake.Batch{ConnectorID: "c-" + tenant, Tenant: tenant, Schema: interflow.Events(), Rows: b, Sel: sel,
-			Object: lake.ObjectState{Key: fmt.Sprintf("%s-%d", tenant, r.Int64()), Version: "e", Done: true}}); err != nil {
+		if err := l.Commit(ctx, &ingest.Batch{ConnectorID: "c-" + tenant, Tenant: tenant, Schema: interflow.Events(), Rows: b, Sel: sel,
+			Object: ingest.ObjectState{Key: fmt.Sprintf("%s-%d", tenant, r.Int64()), Version: "e", Done: true}}); err != nil {
 			t.Fatal(err)
 		}
 		b.Reset()

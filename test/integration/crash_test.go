@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/gen"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/testutil/faultproxy"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
@@ -101,7 +101,7 @@ func TestCrashKill9(t *testing.T) {
 	if midObject == 0 {
 		t.Fatalf("none of %d kills landed mid-object; the test proved nothing (change TRAWL_CRASH_SEED)", killed)
 	}
-	l, err := lake.Open(context.Background(), filepath.Join(data, "trawl.db"), lake.Options{Catalog: catalogOf(t, data)})
+	l, err := app.OpenLake(context.Background(), filepath.Join(data, "trawl.db"), app.LakeOptions{Catalog: catalogOf(t, data)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestCrashKill9(t *testing.T) {
 // committed, the object not finished.
 func partialObjects(t *testing.T, data, connectorID string) int {
 	t.Helper()
-	l, err := lake.Open(context.Background(), filepath.Join(data, "trawl.db"), lake.Options{Catalog: catalogOf(t, data)})
+	l, err := app.OpenLake(context.Background(), filepath.Join(data, "trawl.db"), app.LakeOptions{Catalog: catalogOf(t, data)})
 	if err != nil {
 		t.Fatalf("reopen after kill: %v", err)
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/app"
-	"github.com/trawlhq/trawl/internal/lake"
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
@@ -152,7 +152,7 @@ func plantRules(t *testing.T, data, tenant string, yamls map[string]string) {
 	}
 	defer a.Close()
 	for id, y := range yamls {
-		if err := a.Lake().PutRule(context.Background(), lake.StoredRule{Tenant: tenant, ID: id, YAML: y, Enabled: true}); err != nil {
+		if err := a.Lake().PutRule(context.Background(), catalog.StoredRule{Tenant: tenant, ID: id, YAML: y, Enabled: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

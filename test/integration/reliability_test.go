@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/connector"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/testutil/faultproxy"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
@@ -95,7 +96,7 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 	if n := count(t, data, "msg_class:aws_waf"); n != m.Records["waf"] {
 		t.Errorf("waf: %d, want %d", n, m.Records["waf"])
 	}
-	l, err := lake.Open(context.Background(), filepath.Join(data, "trawl.db"), lake.Options{Catalog: catalogOf(t, data)})
+	l, err := app.OpenLake(context.Background(), filepath.Join(data, "trawl.db"), app.LakeOptions{Catalog: catalogOf(t, data)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 	if ev.Rows != int64(wantEvents) || tr.Rows != int64(wantTraffic) || dups != 0 || missing != 0 {
 		t.Errorf("aws_events %d (want %d), traffic %d (want %d)", ev.Rows, wantEvents, tr.Rows, wantTraffic)
 	}
-	items, _ := l.Quarantine(context.Background(), lake.QuarantineFilter{})
+	items, _ := l.Quarantine(context.Background(), catalog.QuarantineFilter{})
 	var got, want []string
 	for _, it := range items {
 		got = append(got, it.Scope+" "+it.Key)

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/gen"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/testutil/faultproxy"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
@@ -41,7 +41,7 @@ func s3Conn(srv *s3server.Server, name, tenant, bucketName, secret string, inter
 }
 
 func countTenant(t *testing.T, a *app.App, tenant string) int64 {
-	n, err := a.Count(context.Background(), app.RootScope("t"), tenant, lake.SearchRequest{From: time.Now().Add(-30 * 24 * time.Hour), To: time.Now().Add(time.Hour)})
+	n, err := a.Count(context.Background(), app.RootScope("t"), tenant, apiv1.SearchRequest{From: time.Now().Add(-30 * 24 * time.Hour), To: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

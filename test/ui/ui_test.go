@@ -20,8 +20,8 @@ import (
 
 	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/audit"
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/gen"
-	"github.com/trawlhq/trawl/internal/lake"
 	"github.com/trawlhq/trawl/internal/query"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
@@ -134,7 +134,7 @@ func plantFailingRule(t *testing.T, data string) {
 	}
 	defer a.Close()
 	y := "title: Engine\nid: acme-engine\nlevel: low\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s:\n    eventName|re: '(?<x>Stop)Logging'\n  condition: s\n"
-	if err := a.Lake().PutRule(context.Background(), lake.StoredRule{Tenant: "acme", ID: "acme-engine", YAML: y, Enabled: true}); err != nil {
+	if err := a.Lake().PutRule(context.Background(), catalog.StoredRule{Tenant: "acme", ID: "acme-engine", YAML: y, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,0 +1,175 @@
+package segment
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/query"
+)
+
+// compiled is the SQL of a bound query with its parameters.
+type compiled struct {
+	args []any
+}
+
+func (c *compiled) arg(v any) string {
+	c.args = append(c.args, v)
+	return "?"
+}
+
+// sql writes the SQL of a bound query over a segment's columns. It is the
+// only translation of query.Expr to SQL; query.Eval is the in-memory one,
+// and the equivalence test holds them to one meaning.
+func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
+	col := func(i int) string { return quoteIdent(ColumnName(s.Fields[i].Name)) }
+	switch x := e.(type) {
+	case query.Const:
+		if x {
+			b.WriteString("TRUE")
+		} else {
+			b.WriteString("FALSE")
+		}
+	case query.AllOf:
+		c.list(b, x, " AND ", s)
+	case query.AnyOf:
+		c.list(b, x, " OR ", s)
+	case query.Negate:
+		// Absent values match no term, so NOT must treat NULL as false.
+		b.WriteString("(NOT coalesce(")
+		c.sql(b, x.X, s)
+		b.WriteString(", FALSE))")
+	case query.HasValue:
+		if s.Fields[x.Field].Type == interflow.Strings {
+			b.WriteString("coalesce(len(" + col(x.Field) + ") > 0, FALSE)")
+		} else {
+			b.WriteString(col(x.Field) + " IS NOT NULL")
+		}
+	case query.StrCmp:
+		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(x.V))
+	case query.Like:
+		if s.Fields[x.Field].Type == interflow.Strings {
+			b.WriteString("len(list_filter(" + col(x.Field) + ", x -> " + c.like("x", x.Pattern, false) + ")) > 0")
+		} else {
+			b.WriteString(c.like(col(x.Field), x.Pattern, false))
+		}
+	case query.ListHas:
+		b.WriteString("list_contains(" + col(x.Field) + ", " + c.arg(x.V) + ")")
+	case query.IntCmp:
+		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(x.V))
+	case query.BoolEq:
+		b.WriteString(col(x.Field) + " = " + c.arg(x.V))
+	case query.TimeCmp:
+		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(time.UnixMicro(x.V).UTC()))
+	case query.IPRange:
+		c.ipRange(b, s.Fields[x.Field].Name, x.Lo, x.Hi)
+	case query.Text:
+		// The substring test is cheap and selective; the boundary test
+		// (RE2, linear) runs only on what it lets through.
+		b.WriteString("(contains(lower(raw), " + c.arg(x.Needle) + ")")
+		if re := query.WordsRegexp(x.Needle); re != "" {
+			b.WriteString(" AND regexp_matches(lower(raw), " + c.arg(re) + ")")
+		}
+		b.WriteString(")")
+	case query.RawPath:
+		c.rawPath(b, x)
+	case query.Regex:
+		if s.Fields[x.Field].Type == interflow.Strings {
+			b.WriteString("len(list_filter(" + col(x.Field) + ", x -> regexp_matches(x, " + c.arg(x.RE.String()) + "))) > 0")
+		} else {
+			b.WriteString("regexp_matches(" + col(x.Field) + ", " + c.arg(x.RE.String()) + ")")
+		}
+	case query.TextLike:
+		b.WriteString(c.like("lower(raw)", x.Pattern, true))
+	default:
+		panic(fmt.Sprintf("lake: query node %T has no SQL", e))
+	}
+}
+
+// rawPath matches a value inside the raw JSON. The JSON functions run only
+// on raw text that is JSON (they fail on anything else), and compare only
+// the scalar types query.Eval compares (strings, booleans, integers).
+func (c *compiled) rawPath(b *strings.Builder, x query.RawPath) {
+	p := x.JSONPath()
+	if x.Has {
+		b.WriteString("coalesce(CASE WHEN json_valid(raw) THEN json_type(raw, " + c.arg(p) + ") <> 'NULL' END, FALSE)")
+		return
+	}
+	val := "(CASE WHEN json_valid(raw) THEN (CASE WHEN json_type(raw, " + c.arg(p) + ") IN ('VARCHAR', 'BOOLEAN', 'BIGINT', 'UBIGINT') THEN json_extract_string(raw, " + c.arg(p) + ") END) END)"
+	switch {
+	case x.RE != nil:
+		b.WriteString("regexp_matches(" + val + ", " + c.arg(x.RE.String()) + ")")
+	case x.Like:
+		b.WriteString(c.like(val, x.Pattern, false))
+	default:
+		b.WriteString(val + " = " + c.arg(x.V))
+	}
+}
+
+var (
+	v4Lo = netip.MustParseAddr("::ffff:0.0.0.0")
+	v4Hi = netip.MustParseAddr("::ffff:255.255.255.255")
+)
+
+// ipRange compares an IP field's keys: the IPv4 part of the range against
+// the 32-bit key, the rest against the 16-byte key. Both are ranges that
+// row-group statistics prune.
+func (c *compiled) ipRange(b *strings.Builder, field string, lo, hi netip.Addr) {
+	var parts []string
+	if !hi.Less(v4Lo) && !v4Hi.Less(lo) {
+		a, z := lo, hi
+		if a.Less(v4Lo) {
+			a = v4Lo
+		}
+		if v4Hi.Less(z) {
+			z = v4Hi
+		}
+		parts = append(parts, quoteIdent(v4Column(field))+" BETWEEN "+c.arg(v4Key(a))+" AND "+c.arg(v4Key(z)))
+	}
+	if lo.Less(v4Lo) || v4Hi.Less(hi) {
+		l16, h16 := lo.As16(), hi.As16()
+		parts = append(parts, quoteIdent(v6Column(field))+" BETWEEN "+c.arg(l16[:])+" AND "+c.arg(h16[:]))
+	}
+	if len(parts) == 0 {
+		b.WriteString("FALSE")
+		return
+	}
+	b.WriteString("(" + strings.Join(parts, " OR ") + ")")
+}
+
+func v4Key(a netip.Addr) uint32 {
+	b := a.Unmap().As4()
+	return binary.BigEndian.Uint32(b[:])
+}
+
+// like matches an expression against a wildcard pattern (anywhere in it
+// when partial): LIKE for simple patterns, where DuckDB is fastest, and an
+// RE2 regular expression beyond two wildcards, where LIKE's backtracking
+// grows without bound on long values.
+func (c *compiled) like(expr string, w query.Wildcard, partial bool) string {
+	if w.Stars() <= 2 {
+		p := w.Pattern()
+		if partial {
+			p = "%" + p + "%"
+		}
+		return expr + " LIKE " + c.arg(p) + ` ESCAPE '\'`
+	}
+	if partial {
+		return "regexp_matches(" + expr + ", " + c.arg(w.Regexp()) + ")"
+	}
+	return "regexp_full_match(" + expr + ", " + c.arg(w.Regexp()) + ")"
+}
+
+func (c *compiled) list(b *strings.Builder, list []query.Expr, sep string, s *interflow.Schema) {
+	b.WriteString("(")
+	for i, op := range list {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		c.sql(b, op, s)
+	}
+	b.WriteString(")")
+}
