@@ -8,7 +8,7 @@
 // Values mean what the Sigma specification says: matched regardless of
 // case unless |cased (the query's field:~value), * and ? wildcards,
 // contains/startswith/endswith/all, re with its i, m and s flags, cidr,
-// exists, null (absent or JSON null) apart from ” (empty text), fieldref
+// exists, null (absent or JSON null) apart from an empty value (""), fieldref
 // (field:@other), base64, base64offset and windash. Field names are the
 // logs' own (CloudTrail's eventName, VPC flow's srcaddr, WAF's
 // httpRequest.clientIp) or Interflow's. A CloudTrail field whose
