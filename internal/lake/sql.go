@@ -116,16 +116,22 @@ func (c *compiled) rawPath(b *strings.Builder, x query.RawPath) {
 		}
 		return text + " = " + c.arg(x.V)
 	}
-	// Each placeholder takes its own argument, in the order written.
-	typ := func() string { return "json_type(raw, " + c.arg(p) + ")" }
-	b.WriteString("(CASE WHEN json_valid(raw) THEN (CASE WHEN " + typ() + " IN " + jsonScalars + " THEN ")
-	b.WriteString(match("json_extract_string(raw, " + c.arg(p) + ")"))
+	// Each placeholder takes its own argument, in the order written. The
+	// JSON functions read validJSON, never raw: DuckDB may compute a
+	// repeated expression once for every row, outside the CASE that
+	// guards it, and they fail on text that is not JSON.
+	typ := func() string { return "json_type(" + validJSON + ", " + c.arg(p) + ")" }
+	b.WriteString("(CASE WHEN " + typ() + " IN " + jsonScalars + " THEN ")
+	b.WriteString(match("json_extract_string(" + validJSON + ", " + c.arg(p) + ")"))
 	b.WriteString(" WHEN " + typ() + " = 'OBJECT' THEN ")
-	b.WriteString(match("CAST(json_extract(raw, " + c.arg(p) + ") AS VARCHAR)"))
-	b.WriteString(" WHEN " + typ() + " = 'ARRAY' THEN len(list_filter(json_extract(raw, " + c.arg(p+"[*]") + "), e -> ")
+	b.WriteString(match("CAST(json_extract(" + validJSON + ", " + c.arg(p) + ") AS VARCHAR)"))
+	b.WriteString(" WHEN " + typ() + " = 'ARRAY' THEN len(list_filter(json_extract(" + validJSON + ", " + c.arg(p+"[*]") + "), e -> ")
 	elem := "(CASE WHEN json_type(e) IN ('OBJECT', 'ARRAY') THEN CAST(e AS VARCHAR) WHEN json_type(e) IN " + jsonScalars + " THEN json_extract_string(e, '$') END)"
-	b.WriteString(match(elem) + ")) > 0 END) END)")
+	b.WriteString(match(elem) + ")) > 0 END)")
 }
+
+// validJSON is the raw text when it is JSON, else NULL (VPC flow lines).
+const validJSON = "(CASE WHEN json_valid(raw) THEN raw END)"
 
 // jsonScalars are the JSON types whose text query.Eval's scalarText gives.
 const jsonScalars = "('VARCHAR', 'BOOLEAN', 'BIGINT', 'UBIGINT', 'DOUBLE')"
@@ -146,9 +152,9 @@ func (c *compiled) operand(o query.Operand, s *interflow.Schema) string {
 	}
 	p := query.RawPath{Path: o.Path}.JSONPath()
 	var b strings.Builder
-	b.WriteString("(CASE WHEN json_valid(raw) THEN (CASE WHEN json_type(raw, " + c.arg(p) + ") IN " + jsonScalars)
-	b.WriteString(" THEN json_extract_string(raw, " + c.arg(p) + ")")
-	b.WriteString(" WHEN json_type(raw, " + c.arg(p) + ") = 'OBJECT' THEN CAST(json_extract(raw, " + c.arg(p) + ") AS VARCHAR) END) END)")
+	b.WriteString("(CASE WHEN json_type(" + validJSON + ", " + c.arg(p) + ") IN " + jsonScalars)
+	b.WriteString(" THEN json_extract_string(" + validJSON + ", " + c.arg(p) + ")")
+	b.WriteString(" WHEN json_type(" + validJSON + ", " + c.arg(p) + ") = 'OBJECT' THEN CAST(json_extract(" + validJSON + ", " + c.arg(p) + ") AS VARCHAR) END)")
 	return b.String()
 }
 
