@@ -56,6 +56,7 @@ func TestSigmaHQConformance(t *testing.T) {
 	if len(stored) != uploaded {
 		t.Fatalf("%d records collected of the %d uploaded", len(stored), uploaded)
 	}
+	t.Logf("%d rules accepted, %d refused; %d records collected", len(accepted), len(refused), len(stored))
 
 	alerts := alertRecords(t, data)
 	hunts := ruleHunts(t, data)
