@@ -200,8 +200,12 @@ func (p *condParser) quantified() (query.Node, error) {
 // aggregation reads "count() by f > n" or "count(f) by g >= n".
 func (p *condParser) aggregation() (*Count, error) {
 	t := p.peek()
-	if t.text != "count" {
-		return nil, p.fail(t, "after | Trawl supports count() or count(field), then optionally by field, then a comparison")
+	switch t.text {
+	case "count":
+	case "near":
+		return nil, p.fail(t, "near (events that occur together) is not supported: Trawl does not correlate events; after | it supports count() or count(field), then optionally by field, then a comparison")
+	default:
+		return nil, p.fail(t, "%s is not supported: after | Trawl supports count() or count(field), then optionally by field, then a comparison", t.raw)
 	}
 	p.i++
 	c := &Count{}

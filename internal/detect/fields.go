@@ -1,9 +1,12 @@
 package detect
 
 import (
+	"encoding/base64"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -36,65 +39,203 @@ var sigmaFields = map[string]string{
 	"webaclId": "web_acl",
 }
 
+// derived are the CloudTrail fields whose Interflow field is not the
+// record's value as written: eventName and eventSource fall back to an
+// Insights event's subject, recipientAccountId to the identity's account,
+// user.name is the best name of the actor, sourceIPAddress is split into
+// srcip and src_host, and the booleans are parsed. A rule's value test on
+// them reads the record's own value (raw.<name>), so that it means what
+// it says in Sigma. (Count rules still group by the Interflow field: see
+// countField.)
+var derived = map[string]bool{
+	"eventName": true, "eventSource": true, "recipientAccountId": true, "userIdentity.userName": true,
+	"userIdentity.sessionContext.attributes.mfaAuthenticated": true, "readOnly": true, "managementEvent": true,
+	"sourceIPAddress": true,
+}
+
 const fieldHint = "use a CloudTrail, VPC flow or WAF field (eventName, requestParameters.bucketName, srcaddr, dstport, httpRequest.clientIp, ...) or an Interflow field name (docs/interflow.md)"
 
-// fieldFor maps a Sigma field name onto an Interflow field. value decides
-// sourceIPAddress: an address or a CIDR block is srcip, a name src_host.
-func fieldFor(name, value string) (string, bool) {
+// target is where a Sigma field's values are read: field, an Interflow
+// field or raw.<path>; raw, the record's own value (raw.<name>) when the
+// logs are JSON and the name is a path of it, else "". Interflow stores
+// no empty text, so presence and empty values are tested on raw.
+type target struct{ field, raw string }
+
+// fieldFor maps a Sigma field name onto where Trawl reads it.
+func fieldFor(name string, jsonRaw bool) (target, bool) {
+	var t target
+	if jsonRaw && jsonKey.MatchString(name) {
+		t.raw = query.RawPrefix + name
+	}
+	switch f, ok := sigmaFields[name]; {
+	case jsonRaw && derived[name]:
+		t.field = t.raw
+	case ok:
+		t.field = f
+	case interflowField(name):
+		t.field, t.raw = name, ""
+	case t.raw != "":
+		// Any other path of a JSON record (CloudTrail, WAF) is read from
+		// raw: requestParameters.bucketName is raw.requestParameters.bucketName.
+		t.field = t.raw
+	default:
+		return t, false
+	}
+	return t, true
+}
+
+func interflowField(name string) bool {
+	for _, s := range interflow.Schemas() {
+		if _, ok := s.Lookup(name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// countField maps a count's field or group-by onto an Interflow field (a
+// count groups by a column): sourceIPAddress groups by address.
+func countField(name string) (string, bool) {
 	if name == "sourceIPAddress" {
-		v := strings.Trim(value, "*")
-		if _, err := netip.ParseAddr(v); err == nil {
-			return "srcip", true
-		}
-		if _, err := netip.ParsePrefix(v); err == nil {
-			return "srcip", true
-		}
-		return "src_host", true
+		return "srcip", true
 	}
 	if f, ok := sigmaFields[name]; ok {
 		return f, true
 	}
-	for _, s := range interflow.Schemas() {
-		if _, ok := s.Lookup(name); ok {
-			return name, true
-		}
-	}
-	// Any other path of a JSON record (CloudTrail, WAF) is read from raw:
-	// requestParameters.bucketName is raw.requestParameters.bucketName.
-	if jsonKey.MatchString(name) {
-		return query.RawPrefix + name, true
-	}
-	return "", false
+	return name, interflowField(name)
 }
 
+// ipFields are the Interflow fields that hold addresses, which cidr tests.
+var ipFields = map[string]string{"sourceIPAddress": "srcip", "srcaddr": "srcip", "dstaddr": "dstip", "httpRequest.clientIp": "srcip"}
+
 var jsonKey = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+// mods is a field's modifier chain.
+type mods struct {
+	shape                   string // "", contains, startswith, endswith
+	all, cidr, cased, re    bool
+	reFlags                 string // of i, m and s
+	exists, fieldref        bool
+	base64, base64off, wdsh bool
+}
+
+// unsupported are the modifiers of the specification Trawl refuses, with
+// why.
+var unsupported = map[string]string{
+	"expand":  "expand placeholders need a placeholder set, which Trawl does not have",
+	"utf16le": "CloudTrail values are JSON text, not UTF-16", "utf16be": "CloudTrail values are JSON text, not UTF-16",
+	"utf16": "CloudTrail values are JSON text, not UTF-16", "wide": "CloudTrail values are JSON text, not UTF-16",
+	"lt": "Trawl does not compare rule values by order", "lte": "Trawl does not compare rule values by order",
+	"gt": "Trawl does not compare rule values by order", "gte": "Trawl does not compare rule values by order",
+	"neq":    "write the value in a filter selection and negate it in the condition (not filter)",
+	"minute": "Trawl has no time-part modifiers", "hour": "Trawl has no time-part modifiers", "day": "Trawl has no time-part modifiers",
+	"week": "Trawl has no time-part modifiers", "month": "Trawl has no time-part modifiers", "year": "Trawl has no time-part modifiers",
+}
+
+const supported = "contains, startswith, endswith, all, re (with i, m, s), cidr, cased, exists, fieldref, base64, base64offset and windash"
+
+// parseMods reads the modifiers of "field|mod|mod".
+func parseMods(k *yaml.Node, list []string) (mods, error) {
+	var m mods
+	for _, x := range list {
+		switch x {
+		case "contains", "startswith", "endswith":
+			if m.shape != "" || m.re {
+				return m, errAt(k, "%s: use one of contains, startswith, endswith and re", k.Value)
+			}
+			m.shape = x
+		case "re":
+			if m.shape != "" {
+				return m, errAt(k, "%s: re does not combine with contains, startswith or endswith", k.Value)
+			}
+			m.re = true
+		case "i", "m", "s":
+			if !m.re {
+				return m, errAt(k, "%s: %s qualifies re: write re|%s", k.Value, x, x)
+			}
+			m.reFlags += x
+		case "all":
+			m.all = true
+		case "cidr":
+			m.cidr = true
+		case "cased":
+			m.cased = true
+		case "exists":
+			m.exists = true
+		case "fieldref":
+			m.fieldref = true
+		case "base64":
+			m.base64 = true
+		case "base64offset":
+			m.base64off = true
+		case "windash":
+			m.wdsh = true
+		default:
+			if why, ok := unsupported[x]; ok {
+				return m, errAt(k, "%s: Trawl does not support the modifier %s: %s", k.Value, x, why)
+			}
+			return m, errAt(k, "%s: unknown modifier %q; Trawl supports %s", k.Value, x, supported)
+		}
+	}
+	return m, m.check(k)
+}
+
+// check refuses combinations that have no meaning Trawl can keep.
+func (m mods) check(k *yaml.Node) error {
+	encoded := m.base64 || m.base64off || m.wdsh
+	switch {
+	case m.exists && (m.shape != "" || m.re || m.cidr || m.fieldref || encoded || m.all || m.cased):
+		return errAt(k, "%s: exists takes true or false and no other modifier", k.Value)
+	case m.fieldref && (m.shape != "" || m.re || m.cidr || encoded):
+		return errAt(k, "%s: Trawl compares a fieldref for equality only (with cased), not with other modifiers", k.Value)
+	case m.cidr && (m.shape != "" || m.re || m.cased || encoded):
+		return errAt(k, "%s: cidr takes address blocks and no other modifier but all", k.Value)
+	case m.re && (m.cased || encoded):
+		return errAt(k, "%s: re is case-sensitive already (re|i ignores case) and takes no encoding", k.Value)
+	case m.base64off && m.shape != "contains":
+		return errAt(k, "%s: base64offset needs contains (base64offset|contains)", k.Value)
+	case m.base64 && m.base64off:
+		return errAt(k, "%s: use one of base64 and base64offset", k.Value)
+	}
+	return nil
+}
 
 // fieldMatch compiles "field|modifier...: value or list".
 func fieldMatch(k, v *yaml.Node, jsonRaw bool) (query.Node, error) {
 	parts := strings.Split(k.Value, "|")
-	name, mods := parts[0], parts[1:]
-	var all, cidr bool
-	shape := ""
-	for _, m := range mods {
-		switch m {
-		case "contains", "startswith", "endswith":
-			if shape != "" {
-				return nil, errAt(k, "%s: use one of contains, startswith and endswith", k.Value)
-			}
-			shape = m
-		case "all":
-			all = true
-		case "cidr":
-			cidr = true
-		case "re":
-			if shape != "" {
-				return nil, errAt(k, "%s: re does not combine with contains, startswith or endswith", k.Value)
-			}
-			shape = m
-		default:
-			return nil, errAt(k, "%s: unknown modifier %q; Trawl supports contains, startswith, endswith, re, cidr and all", k.Value, m)
+	name := parts[0]
+	m, err := parseMods(k, parts[1:])
+	if err != nil {
+		return nil, err
+	}
+	t, ok := fieldFor(name, jsonRaw)
+	if !ok && !jsonRaw && jsonKey.MatchString(name) {
+		return nil, errAt(k, "field %q: VPC flow logs have no such field (%s)", name, "srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, action, log-status, interface-id, account-id")
+	}
+	if !ok {
+		return nil, errAt(k, "field %q has no Trawl field; %s", name, fieldHint)
+	}
+	values, err := scalars(v, name)
+	if err != nil {
+		return nil, err
+	}
+	var out query.Node
+	for _, val := range values {
+		n, err := valueMatch(k, val, name, t, m, jsonRaw)
+		if err != nil {
+			return nil, err
+		}
+		if m.all {
+			out = and(out, n)
+		} else {
+			out = or(out, n)
 		}
 	}
+	return out, nil
+}
+
+// scalars is a field's value or list of values.
+func scalars(v *yaml.Node, name string) ([]*yaml.Node, error) {
 	var values []*yaml.Node
 	switch v.Kind {
 	case yaml.ScalarNode:
@@ -110,61 +251,181 @@ func fieldMatch(k, v *yaml.Node, jsonRaw bool) (query.Node, error) {
 	if len(values) > maxValues {
 		return nil, errAt(v, "%s: %d values; at most %d", name, len(values), maxValues)
 	}
-	var out query.Node
 	for _, val := range values {
 		if val.Kind != yaml.ScalarNode {
 			return nil, errAt(val, "%s: a value is a scalar", name)
 		}
-		field, ok := fieldFor(name, val.Value)
+	}
+	return values, nil
+}
+
+// valueMatch compiles one value of a field.
+func valueMatch(k, val *yaml.Node, name string, t target, m mods, jsonRaw bool) (query.Node, error) {
+	null := val.Tag == "!!null"
+	switch {
+	case m.exists:
+		b, err := strconv.ParseBool(val.Value)
+		if err != nil || null {
+			return nil, errAt(val, "%s: exists takes true or false", k.Value)
+		}
+		var n query.Node = query.Exists{Field: t.presence()}
+		if !b {
+			n = query.Not{X: n}
+		}
+		return n, nil
+	case null:
+		if m.shape != "" || m.cidr || m.re || m.fieldref || m.base64 || m.base64off || m.wdsh {
+			return nil, errAt(val, "%s: null cannot take a modifier", k.Value)
+		}
+		return query.Not{X: query.Exists{Field: t.presence()}}, nil
+	case m.fieldref:
+		o, ok := fieldFor(val.Value, jsonRaw)
+		if !ok || (!jsonRaw && strings.HasPrefix(o.field, query.RawPrefix)) {
+			return nil, errAt(val, "%s: fieldref names field %q, which has no Trawl field; %s", k.Value, val.Value, fieldHint)
+		}
+		// Both sides read as the record has them (Interflow drops "").
+		return query.Term{Field: t.presence(), Op: "=", Value: o.presence(), Ref: true, Fold: !m.cased}, nil
+	case m.cidr:
+		ip, ok := ipFields[name]
 		if !ok {
-			return nil, errAt(k, "field %q has no Trawl field; %s", name, fieldHint)
+			return nil, errAt(k, "%s: cidr tests address fields (sourceIPAddress, srcaddr, dstaddr, httpRequest.clientIp)", k.Value)
 		}
-		if !jsonRaw && strings.HasPrefix(field, query.RawPrefix) {
-			return nil, errAt(k, "field %q: VPC flow logs have no such field (%s)", name, "srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, action, log-status, interface-id, account-id")
+		p, err := netip.ParsePrefix(val.Value)
+		if err != nil {
+			return nil, errAt(val, "%s: %q is not a CIDR block (10.0.0.0/8)", k.Value, val.Value)
 		}
-		var n query.Node
-		switch {
-		case val.Tag == "!!null":
-			if shape != "" || cidr {
-				return nil, errAt(val, "%s: null cannot take a modifier", k.Value)
-			}
-			n = query.Not{X: query.Exists{Field: field}}
-		case cidr:
-			p, err := netip.ParsePrefix(val.Value)
-			if err != nil {
-				return nil, errAt(val, "%s: %q is not a CIDR block (10.0.0.0/8)", k.Value, val.Value)
-			}
-			if field == "src_host" {
-				field = "srcip"
-			}
-			n = query.Term{Field: field, Op: "=", Value: p.String()}
-		case shape == "re":
-			if strings.HasPrefix(field, query.RawPrefix) {
-				return nil, errAt(k, "%s: re works on the fields Trawl stores, not on paths of the raw record", k.Value)
-			}
-			if _, err := regexp.Compile(val.Value); err != nil {
-				return nil, errAt(val, "%s: %q is not a regular expression (RE2 syntax): %v", k.Value, val.Value, err)
-			}
-			n = query.Term{Field: field, Op: "=", Value: val.Value, Regex: true}
-		default:
-			w, wild := sigmaValue(val.Value)
-			switch shape {
-			case "contains":
-				w, wild = "\x00*"+w+"\x00*", true
-			case "startswith":
-				w, wild = w+"\x00*", true
-			case "endswith":
-				w, wild = "\x00*"+w, true
-			}
-			n = query.Term{Field: field, Op: "=", Value: w, Wildcard: wild}
+		return query.Term{Field: ip, Op: "=", Value: p.String()}, nil
+	case m.re:
+		return regexMatch(k, val, t, m)
+	}
+	return stringMatch(k, val, t, m)
+}
+
+// presence is where a field's presence is read: the record's own key
+// when there is one (Interflow drops empty text).
+func (t target) presence() string {
+	if t.raw != "" {
+		return t.raw
+	}
+	return t.field
+}
+
+func regexMatch(k, val *yaml.Node, t target, m mods) (query.Node, error) {
+	expr := val.Value
+	if m.reFlags != "" {
+		expr = "(?" + m.reFlags + ")" + expr
+	}
+	if _, err := regexp.Compile(expr); err != nil {
+		return nil, errAt(val, "%s: %q is not a regular expression (RE2 syntax): %v", k.Value, val.Value, err)
+	}
+	// Its length is the query's to check, where evaluation compiles it
+	// (rules add refuses it on detection; a stored one is marked failed).
+	return query.Term{Field: t.field, Op: "=", Value: expr, Regex: true}, nil
+}
+
+// stringMatch compiles a string value: its encodings and windash variants
+// (ORed), each with its wildcards and contains/startswith/endswith, and
+// regardless of case unless cased. An empty value is tested on the
+// record's own value, where Interflow holds none.
+func stringMatch(k, val *yaml.Node, t target, m mods) (query.Node, error) {
+	variants, err := m.variants(k, val)
+	if err != nil {
+		return nil, err
+	}
+	var out query.Node
+	for _, s := range variants {
+		w, wild := s, false
+		if !m.base64 && !m.base64off {
+			w, wild = sigmaValue(s)
 		}
-		if all {
-			out = and(out, n)
-		} else {
-			out = or(out, n)
+		switch m.shape {
+		case "contains":
+			w, wild = "\x00*"+w+"\x00*", true
+		case "startswith":
+			w, wild = w+"\x00*", true
+		case "endswith":
+			w, wild = "\x00*"+w, true
 		}
+		field := t.field
+		if w == "" && t.raw != "" {
+			field = t.raw
+		}
+		out = or(out, query.Term{Field: field, Op: "=", Value: w, Wildcard: wild, Fold: !m.cased})
 	}
 	return out, nil
+}
+
+// variants are the texts a value stands for: itself, its windash
+// permutations, its Base64 encoding or its three base64offset forms.
+func (m mods) variants(k, val *yaml.Node) ([]string, error) {
+	vs := []string{val.Value}
+	if m.wdsh {
+		vs = windash(val.Value)
+	}
+	if len(vs) > maxValues {
+		return nil, errAt(val, "%s: windash makes more than %d variants of %q", k.Value, maxValues, val.Value)
+	}
+	if !m.base64 && !m.base64off {
+		return vs, nil
+	}
+	var out []string
+	for _, v := range vs {
+		if m.base64 {
+			out = append(out, base64.StdEncoding.EncodeToString([]byte(v)))
+			continue
+		}
+		out = append(out, base64Offsets(v)...)
+	}
+	return out, nil
+}
+
+// dashes are the characters windash makes interchangeable: -, /, the en
+// dash, the em dash and the horizontal bar.
+var dashes = []string{"-", "/", "\u2013", "\u2014", "\u2015"}
+
+// windash is every variant of s with each dash character replaced by each
+// of the dashes (more than maxValues: the first maxValues+1).
+func windash(s string) []string {
+	out := []string{""}
+	for _, r := range s {
+		alts := []string{string(r)}
+		if slices.Contains(dashes, string(r)) {
+			alts = dashes
+		}
+		next := make([]string, 0, len(out)*len(alts))
+		for _, p := range out {
+			for _, a := range alts {
+				next = append(next, p+a)
+			}
+		}
+		if len(next) > maxValues {
+			return next
+		}
+		out = next
+	}
+	return out
+}
+
+// base64Offsets are the three forms a text takes inside Base64 at the
+// three byte offsets: the encoding of the text shifted by 0, 1 or 2 bytes,
+// without the characters that depend on the bytes around it.
+func base64Offsets(s string) []string {
+	start := []int{0, 2, 3}
+	var out []string
+	for i := range 3 {
+		enc := base64.StdEncoding.EncodeToString(append(make([]byte, i), s...))
+		end := len(enc)
+		switch (len(s) + i) % 3 {
+		case 1:
+			end -= 3
+		case 2:
+			end -= 2
+		}
+		if end > start[i] {
+			out = append(out, enc[start[i]:end])
+		}
+	}
+	return out
 }
 
 // sigmaValue reads a Sigma value: unescaped * and ? are wildcards (marked

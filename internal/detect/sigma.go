@@ -5,17 +5,27 @@
 // and a search of its condition agree by construction, and every rule has
 // a hunting query (query.Format of its tree) that finds what it matched.
 //
-// Field names are the logs' own (CloudTrail's eventName, VPC flow's
-// srcaddr, WAF's httpRequest.clientIp) or Interflow's; any other path of a
-// JSON record is read from the raw record (raw.requestParameters.x).
+// Values mean what the Sigma specification says: matched regardless of
+// case unless |cased (the query's field:~value), * and ? wildcards,
+// contains/startswith/endswith/all, re with its i, m and s flags, cidr,
+// exists, null (absent or JSON null) apart from an empty value (""), fieldref
+// (field:@other), base64, base64offset and windash. Field names are the
+// logs' own (CloudTrail's eventName, VPC flow's srcaddr, WAF's
+// httpRequest.clientIp) or Interflow's. A CloudTrail field whose
+// Interflow field is its value as written (errorCode, userAgent,
+// userIdentity.arn, ...) is read from it; every other path, and one whose
+// Interflow field is derived (eventName, sourceIPAddress, ...), from the
+// raw record (raw.requestParameters.x), where an object matches as its
+// JSON text and a list by any element.
 //
-// Supported: title, id, level, logsource, detection with named selections
-// (maps AND their fields, lists OR their items, a list of strings is free
-// text), the field modifiers contains, startswith, endswith, cidr and all,
-// null for an absent field, a condition with and/or/not, parentheses,
-// "1 of"/"all of" a name pattern or "them", and one count aggregation
+// A detection has named selections (maps AND their fields, lists OR
+// their items, a list of strings is keywords: the text anywhere in the
+// record), a condition with and/or/not, parentheses, "1 of"/"all of" a
+// name pattern or "them", and at most one count aggregation
 // ("| count() by srcip > 5", "| count(dstport) by srcip > 20") over a
-// timeframe. Anything else is refused with its line and what to write.
+// timeframe. What Trawl cannot honour (near, correlation rules, expand
+// placeholders, a timeframe without a count, the UTF-16 and numeric
+// modifiers) is refused with its line and the construct named.
 package detect
 
 import (
@@ -135,6 +145,8 @@ func Parse(src []byte) (*Rule, error) {
 			}
 		case "detection":
 			detection = v
+		case "correlation":
+			return nil, errAt(k, "correlation rules (Sigma's meta-rules over other rules' matches) are not supported: Trawl evaluates single-event rules and count rules")
 		}
 	}
 	if strings.TrimSpace(r.Title) == "" {
@@ -168,13 +180,14 @@ func (r *Rule) compile(det *yaml.Node) error {
 		return errAt(det, "detection is a mapping of named selections and a condition")
 	}
 	searches := map[string]query.Node{}
-	var cond *yaml.Node
+	var cond, timeframe *yaml.Node
 	for i := 0; i+1 < len(det.Content); i += 2 {
 		k, v := det.Content[i], det.Content[i+1]
 		switch k.Value {
 		case "condition":
 			cond = v
 		case "timeframe":
+			timeframe = v
 			d, err := sigmaDuration(v.Value)
 			if err != nil {
 				return errAt(v, "timeframe %q: %v", v.Value, err)
@@ -215,13 +228,20 @@ func (r *Rule) compile(det *yaml.Node) error {
 	if count != nil && r.Timeframe == 0 {
 		return errAt(cond, "a count condition needs a timeframe in detection (for example timeframe: 10m)")
 	}
+	if count == nil && timeframe != nil {
+		// Sigma's condition holds for one event; a timeframe only scopes
+		// an aggregation. Without one, a rule written with a timeframe
+		// means events together (a correlation), which Trawl does not
+		// evaluate: dropping the timeframe would change what it means.
+		return errAt(timeframe, "timeframe without a count: a condition holds for one event, and a timeframe only scopes an aggregation (| count() ... > n); Trawl does not correlate events across a timeframe: remove the timeframe or add a count")
+	}
 	if count != nil {
 		for _, f := range []string{count.Field, count.GroupBy} {
 			if f == "" {
 				continue
 			}
-			m, ok := fieldFor(f, "0.0.0.0") // a count groups sourceIPAddress by address
-			if !ok || strings.HasPrefix(m, query.RawPrefix) {
+			m, ok := countField(f)
+			if !ok {
 				return errAt(cond, "count field %q has no Trawl field; %s", f, fieldHint)
 			}
 			if f == count.Field {
@@ -294,15 +314,14 @@ func search(v *yaml.Node, jsonRaw bool) (query.Node, error) {
 	return nil, errAt(v, "a selection is a mapping of fields or a list")
 }
 
+// keyword compiles a Sigma keyword: the value anywhere in the record's
+// text, regardless of case, with its wildcards (free text *value*).
 func keyword(v *yaml.Node) (query.Node, error) {
 	if v.Tag == "!!null" || v.Value == "" {
 		return nil, errAt(v, "an empty keyword matches everything: remove it")
 	}
-	w, wild := sigmaValue(v.Value)
-	if wild {
-		return nil, errAt(v, "keyword %q: free text takes whole words, without wildcards", v.Value)
-	}
-	return query.Term{Op: "=", Value: w, Quoted: true}, nil
+	w, _ := sigmaValue(v.Value)
+	return query.Term{Op: "=", Value: "\x00*" + w + "\x00*", Wildcard: true}, nil
 }
 
 func and(l, r query.Node) query.Node {

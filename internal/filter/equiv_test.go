@@ -84,6 +84,7 @@ var jsonRaws = []string{
 	`{"requestParameters":{"bucketName":"Secret-Bucket","n":42},"readOnly":false,"x":{"y":1.5}}`,
 	`{"requestParameters":{"n":-7,"bucketName":{"nested":"secret-bucket"}},"additionalEventData":{}}`,
 	`{"responseElements":null,"requestParameters":{"bucketName":"a\u00e9b\/c"}}`,
+	`{"requestParameters":{"bucketName":"SECRET-bucket","tags":["Alpha",{"k":"v"},null,7,1.50],"owner":"secret-BUCKET"},"x":{"y":1e5}}`,
 }
 
 // randomQuery writes a query in the search language over the fields above.
@@ -157,7 +158,13 @@ func randomQuery(r *rand.Rand, depth int) string {
 				"raw.requestParameters.bucketName:*", `raw.requestParameters.bucketName:"aéb/c"`, "raw.requestParameters.bucketName:Secret?Bucket",
 				"raw.additionalEventData.MFAUsed:/No/", "raw.additionalEventData.MFAUsed:/^No$/", "raw.additionalEventData.MFAUsed:/N./",
 				"raw.additionalEventData.MFAUsed:/(?i)^(no|yes)$/", "raw.requestParameters.bucketName:/ecret-b/", "raw.requestParameters.n:/^-?[0-9]+$/",
-				"raw.readOnly:/^t/", "raw.x.y:/1/", `raw.requestParameters.bucketName:/^a\x{e9}b\/c$/`})
+				"raw.readOnly:/^t/", "raw.x.y:/1/", `raw.requestParameters.bucketName:/^a\x{e9}b\/c$/`,
+				// The forms Sigma rules compile to: regardless of case,
+				// objects as JSON text, lists by element, field references.
+				"raw.requestParameters.bucketName:~secret-BUCKET", "raw.requestParameters.bucketName:~*ECRET*", "raw.requestParameters:~*secret*",
+				"raw.requestParameters.tags:~alpha", "raw.requestParameters.tags:*", `raw.requestParameters.tags:"{\"k\":\"v\"}"`, "raw.requestParameters.tags:1.5",
+				"raw.requestParameters.tags:7", "raw.x:*100000.0*", "raw.x.y:~1*", "raw.requestParameters.bucketName:~@raw.requestParameters.owner",
+				"raw.requestParameters.bucketName:@raw.requestParameters.owner", "event_name:~@raw.requestParameters.bucketName", "event_name:~getobject", "event_name:~G*T*"})
 		}
 	case 14:
 		lo, hi := bracket()

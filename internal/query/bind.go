@@ -48,24 +48,46 @@ type Const bool
 // HasValue matches a record whose field is present (a list: not empty).
 type HasValue struct{ Field int }
 
-// StrCmp compares a text field bytewise (case-sensitive).
+// StrCmp compares a text field bytewise (case-sensitive), or with Fold
+// (Op is then Eq) its lower-cased value with V, which is lower-case.
 type StrCmp struct {
 	Field int
 	Op    Op
 	V     string
+	Fold  bool
 }
 
 // Like matches a text, IP or list field against a wildcard pattern, in
-// which Wild* stands for any run of characters and Wild? for one.
+// which Wild* stands for any run of characters and Wild? for one. With
+// Fold the pattern is lower-case and matches the lower-cased value.
 type Like struct {
 	Field   int
 	Pattern Wildcard
+	Fold    bool
 }
 
-// ListHas matches a list field holding V.
+// ListHas matches a list field holding V (with Fold: an element whose
+// lower-cased text is V, which is lower-case).
 type ListHas struct {
 	Field int
 	V     string
+	Fold  bool
+}
+
+// FieldEq matches a record whose two operands have a value and the values
+// are equal (with Fold: regardless of case): Sigma's fieldref, written
+// field:@other.
+type FieldEq struct {
+	L, R Operand
+	Fold bool
+}
+
+// Operand is a text field of the schema (Field >= 0) or, with Field -1, a
+// path of the raw JSON record, whose text is a scalar's or an object's
+// JSON text (RawPath's texts, lists excepted).
+type Operand struct {
+	Field int
+	Path  []string
 }
 
 // IntCmp compares an integer field.
@@ -122,6 +144,7 @@ func (TimeCmp) isExpr()  {}
 func (IPRange) isExpr()  {}
 func (Text) isExpr()     {}
 func (Regex) isExpr()    {}
+func (FieldEq) isExpr()  {}
 
 // Regex matches a text field (any element of a list) against a regular
 // expression (RE2, which Go and DuckDB share), anywhere in the value.
@@ -220,6 +243,9 @@ func (b binder) bind(n Node) (Expr, error) {
 		}
 		return Negate{e}, nil
 	case Term, Exists, Range:
+		if t, ok := n.(Term); ok && t.Ref {
+			return b.fieldRef(t)
+		}
 		if e, ok, err := b.rawNode(n); ok {
 			return e, err
 		}
@@ -342,6 +368,9 @@ func (b binder) term(t Term) (Expr, error) {
 	}
 	f := b.s.Fields[fi]
 	op := parseOp(t.Op)
+	if t.Fold && op != Eq {
+		return nil, &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("%s:~ compares text regardless of case; it takes no %s", f.Name, op)}
+	}
 	if t.Regex {
 		switch f.Type {
 		case interflow.String, interflow.IP, interflow.Strings:
@@ -357,6 +386,9 @@ func (b binder) term(t Term) (Expr, error) {
 	if t.Wildcard {
 		switch f.Type {
 		case interflow.String, interflow.IP, interflow.Strings:
+			if t.Fold {
+				return Like{Field: fi, Pattern: Wildcard(strings.ToLower(t.Value)), Fold: true}, nil
+			}
 			return Like{Field: fi, Pattern: Wildcard(t.Value)}, nil
 		}
 		return nil, &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("wildcards work on text fields; %s is %s: use a range such as %s:[1 TO 1024]", f.Name, f.Type, f.Name)}
@@ -365,6 +397,9 @@ func (b binder) term(t Term) (Expr, error) {
 	case interflow.Strings:
 		if op != Eq {
 			return nil, &ValueError{Pos: t.Pos, Msg: f.Name + " is a list of names: match one with " + f.Name + ":value or " + f.Name + ":prefix*"}
+		}
+		if t.Fold {
+			return ListHas{Field: fi, V: strings.ToLower(t.Value), Fold: true}, nil
 		}
 		return ListHas{Field: fi, V: t.Value}, nil
 	case interflow.IP:
@@ -395,7 +430,64 @@ func (b binder) term(t Term) (Expr, error) {
 		}
 		return TimeCmp{Field: fi, Op: op, V: v.UnixMicro()}, nil
 	}
+	if t.Fold {
+		return StrCmp{Field: fi, Op: Eq, V: strings.ToLower(t.Value), Fold: true}, nil
+	}
 	return StrCmp{Field: fi, Op: op, V: t.Value}, nil
+}
+
+// fieldRef binds field:@other. Both fields are text (string or IP fields,
+// or raw paths), so that their values compare as the texts they are.
+func (b binder) fieldRef(t Term) (Expr, error) {
+	l, okL, err := b.operand(t.Field, t.Pos)
+	if err != nil {
+		return nil, err
+	}
+	r, okR, err := b.operand(t.Value, t.Pos)
+	if err != nil {
+		return nil, err
+	}
+	if t.Regex || t.Wildcard || t.Quoted || (t.Op != "=" && t.Op != "") {
+		return nil, &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("%s:@%s compares two fields for equality only", t.Field, t.Value)}
+	}
+	if !okL || !okR {
+		return Const(false), nil // a field this index lacks has no value
+	}
+	return FieldEq{L: l, R: r, Fold: t.Fold}, nil
+}
+
+// operand resolves one side of a field reference; ok is false when only
+// another index has the field (or a raw path on records that are not
+// JSON).
+func (b binder) operand(name string, pos int) (Operand, bool, error) {
+	if keys, ok := rawPath(name); ok {
+		return Operand{Field: -1, Path: keys}, b.s == interflow.Events(), nil
+	}
+	if strings.HasPrefix(name, RawPrefix) {
+		return Operand{}, false, &ValueError{Pos: pos, Msg: fmt.Sprintf("%q: name a key of the raw record after raw. (raw.requestParameters.bucketName)", name)}
+	}
+	fi, ok, err := b.field(name, pos)
+	if err != nil || !ok {
+		if !ok && err == nil {
+			if o := b.other(name); o != nil {
+				i, _ := o.Lookup(name)
+				err = textOperand(o.Fields[i], pos)
+			}
+		}
+		return Operand{}, false, err
+	}
+	if err := textOperand(b.s.Fields[fi], pos); err != nil {
+		return Operand{}, false, err
+	}
+	return Operand{Field: fi}, true, nil
+}
+
+func textOperand(f interflow.Field, pos int) error {
+	switch f.Type {
+	case interflow.String, interflow.IP:
+		return nil
+	}
+	return &ValueError{Pos: pos, Msg: fmt.Sprintf("field references compare text fields; %s is %s", f.Name, f.Type)}
 }
 
 // ipValue reads an address or a CIDR block as an inclusive range of

@@ -39,26 +39,31 @@ func Eval(e Expr, v interflow.Values) bool {
 		return hasValue(x.Field, v)
 	case StrCmp:
 		s, ok := v.Str(x.Field)
+		if ok && x.Fold {
+			return strings.ToLower(s) == x.V
+		}
 		return ok && cmpStr(s, x.V, x.Op)
 	case Like:
 		if l, ok := v.List(x.Field); ok {
 			for _, s := range l {
-				if MatchWild(x.Pattern, s) {
+				if MatchWild(x.Pattern, fold(s, x.Fold)) {
 					return true
 				}
 			}
 			return false
 		}
 		s, ok := v.Str(x.Field)
-		return ok && MatchWild(x.Pattern, s)
+		return ok && MatchWild(x.Pattern, fold(s, x.Fold))
 	case ListHas:
 		l, _ := v.List(x.Field)
 		for _, s := range l {
-			if s == x.V {
+			if fold(s, x.Fold) == x.V {
 				return true
 			}
 		}
 		return false
+	case FieldEq:
+		return evalFieldEq(x, v)
 	case IntCmp:
 		n, ok := v.Int(x.Field)
 		return ok && cmpInt(n, x.V, x.Op)
@@ -100,6 +105,14 @@ func Eval(e Expr, v interflow.Values) bool {
 		return ok && x.RE.MatchString(s)
 	}
 	return false
+}
+
+// fold lower-cases s for a case-insensitive comparison (as SQL's lower).
+func fold(s string, on bool) string {
+	if on {
+		return strings.ToLower(s)
+	}
+	return s
 }
 
 func hasValue(i int, v interflow.Values) bool {

@@ -48,7 +48,12 @@ func format(b *strings.Builder, n Node, outer int) {
 		if x.Field != "" {
 			b.WriteString(x.Field + ":")
 		}
+		if x.Fold && x.Field != "" {
+			b.WriteByte('~')
+		}
 		switch {
+		case x.Ref:
+			b.WriteString("@" + x.Value)
 		case x.Regex:
 			b.WriteByte('/')
 			b.WriteString(strings.ReplaceAll(x.Value, "/", `\/`))
@@ -109,6 +114,10 @@ func writeWord(b *strings.Builder, v string) {
 			// (':' would make a free-text word a field; '/' after field:
 			// would start a regular expression.)
 			b.WriteByte('\\')
+		case '~', '@':
+			if i == 0 { // after field: they would mean ~value and @field
+				b.WriteByte('\\')
+			}
 		}
 		b.WriteByte(c)
 	}

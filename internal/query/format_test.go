@@ -24,6 +24,14 @@ func TestFormatGoldens(t *testing.T) {
 		{`*`, `*`},
 		{`event_name:/^(Get|List)\w+$/`, `event_name:/^(Get|List)\w+$/`},
 		{`uri:/\/admin\/.*/`, `uri:/\/admin\/.*/`},
+		{`event_name:~list*`, `event_name:~list*`},
+		{`event_name:~ConsoleLogin`, `event_name:~"ConsoleLogin"`},
+		{`event_name:~"a b"`, `event_name:~"a b"`},
+		{`user.arn:~@raw.requestParameters.userName`, `user.arn:~@raw.requestParameters.userName`},
+		{`user.arn:@user.name`, `user.arn:@user.name`},
+		{`a:\~b*`, `a:\~b*`},
+		{`a:\@b`, `a:"@b"`},
+		{`a:~\@b*`, `a:~\@b*`},
 	} {
 		n, err := Parse(c.in)
 		if err != nil {
@@ -46,7 +54,7 @@ func TestFormatGoldens(t *testing.T) {
 // FuzzFormat: whatever parses prints back to a query that parses, and
 // printing is then stable (Format(Parse(Format(n))) == Format(n)).
 func FuzzFormat(f *testing.F) {
-	for _, s := range []string{"a:1 OR (b:2 AND NOT c:[1 TO 2])", `"x y" z:*`, "a:>5", `\"`, `a:*\ b?`, `-a:1`, `a:/x\/y[0-9]+/`} {
+	for _, s := range []string{"a:1 OR (b:2 AND NOT c:[1 TO 2])", `"x y" z:*`, "a:>5", `\"`, `a:*\ b?`, `-a:1`, `a:/x\/y[0-9]+/`, `a:~B*`, `a:~@b.c`, `a:~"x"`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -88,7 +96,7 @@ func TestQuoteRoundTrips(t *testing.T) {
 		"(a)", "[1 TO 2]", "{a}", ">5", "<=1", "!x", "a&&b", "a||b", "é", "\x00*", "\xff", "tab\there", "line\nbreak", "'=1"} {
 		quoteRoundTrips(t, v)
 	}
-	special := []byte(" \t\r\n\\\"*?/:()[]{}<>=!&|-'\x00\xffaZ09_.")
+	special := []byte(" \t\r\n\\\"*?/:()[]{}<>=!&|-'~@\x00\xffaZ09_.")
 	r := rand.New(rand.NewPCG(22, 6))
 	for range 5000 {
 		b := make([]byte, r.IntN(12))

@@ -31,7 +31,14 @@ type Term struct {
 	Quoted   bool
 	Wildcard bool // unquoted value holding * or ?
 	Regex    bool // field:/regular expression/ (RE2), matched anywhere in the value
-	Pos      int
+	// Fold (field:~value) matches regardless of case: what Sigma rules
+	// mean by a value; a search's field:value keeps matching case.
+	Fold bool
+	// Ref (field:@other) matches when the field's value equals the value
+	// of the field Value names (Sigma's fieldref); with Fold, regardless
+	// of case.
+	Ref bool
+	Pos int
 }
 
 // Range matches Lo..Hi; an empty bound written as * is open.
@@ -94,6 +101,10 @@ type token struct {
 	lo, hi   string
 	incLo    bool
 	incHi    bool
+	fold     bool // field:~value
+	ref      bool // field:@other: text is the other field
+	quoted   bool // field:~"phrase"
+	inline   bool // the value is in this token even when text is empty
 }
 
 type lexer struct {
@@ -147,11 +158,30 @@ func (l *lexer) next() (token, error) {
 		field := l.s[l.pos:j]
 		l.pos = j + 1
 		tok := token{kind: tWord, field: field, hasField: true, pos: start}
+		if l.pos < len(l.s) && l.s[l.pos] == '~' {
+			tok.fold = true
+			l.pos++
+		}
 		if l.pos < len(l.s) {
 			switch l.s[l.pos] {
-			case '"', '[', '{', '(':
+			case '@':
+				return l.fieldRef(tok)
+			case '"':
+				if tok.fold {
+					s, err := l.phrase()
+					tok.text, tok.quoted, tok.inline = s, true, true
+					return tok, err
+				}
+				return tok, nil // the value is the next token
+			case '[', '{', '(':
+				if tok.fold {
+					return tok, &Error{Pos: l.pos, Msg: fmt.Sprintf("%s:~ takes a word, a \"phrase\" or a wildcard, not a range or a group", field)}
+				}
 				return tok, nil // the value is the next token
 			case '/':
+				if tok.fold {
+					return tok, &Error{Pos: l.pos, Msg: fmt.Sprintf("a regular expression ignores case with (?i): write %s:/(?i).../", field)}
+				}
 				re, err := l.regex()
 				tok.kind, tok.text = tRegex, re
 				return tok, err
@@ -180,6 +210,21 @@ func (l *lexer) next() (token, error) {
 		}
 	}
 	return token{kind: tWord, text: text, wild: wild, pos: start}, nil
+}
+
+// fieldRef reads the other field of field:@other (or field:~@other).
+func (l *lexer) fieldRef(tok token) (token, error) {
+	l.pos++ // @
+	j := l.pos
+	for j < len(l.s) && isFieldChar(l.s[j]) {
+		j++
+	}
+	if j == l.pos {
+		return tok, &Error{Pos: l.pos, Msg: fmt.Sprintf("%s:@ names another field: write %s:@other.field (a value starting with @ is written \\@)", tok.field, tok.field)}
+	}
+	tok.text, tok.ref, tok.inline = l.s[l.pos:j], true, true
+	l.pos = j
+	return tok, nil
 }
 
 // word reads an unquoted value up to white space or a parenthesis.
@@ -434,7 +479,7 @@ func (p *parser) primary(field string) (Node, error) {
 			if field != "" {
 				return nil, &Error{Pos: t.pos, Msg: "a field inside field:(...) is not allowed"}
 			}
-			if t.text == "" && !t.wild {
+			if t.text == "" && !t.wild && !t.inline {
 				// value is the next token: phrase, range or group
 				if err := p.advance(); err != nil {
 					return nil, err
@@ -470,6 +515,15 @@ func (p *parser) primary(field string) (Node, error) {
 func wordTerm(field string, t token) Node {
 	if field != "" && t.wild && t.text == "\x00*" {
 		return Exists{Field: field, Pos: t.pos}
+	}
+	switch {
+	case t.ref:
+		return Term{Field: field, Op: "=", Value: t.text, Ref: true, Fold: t.fold, Pos: t.pos}
+	case t.quoted:
+		return Term{Field: field, Op: "=", Value: t.text, Quoted: true, Fold: t.fold, Pos: t.pos}
+	case t.fold:
+		// No comparison operators: ~ is for text, compared whole.
+		return Term{Field: field, Op: "=", Value: t.text, Wildcard: t.wild, Fold: true, Pos: t.pos}
 	}
 	op, v := "=", t.text
 	if field != "" && !t.wild {
@@ -526,6 +580,9 @@ func Fields(n Node) []Term {
 		case Term:
 			if x.Field != "" {
 				out = append(out, Term{Field: x.Field, Pos: x.Pos})
+			}
+			if x.Ref {
+				out = append(out, Term{Field: x.Value, Pos: x.Pos})
 			}
 		case Range:
 			out = append(out, Term{Field: x.Field, Pos: x.Pos})

@@ -82,6 +82,10 @@ func TestParseErrors(t *testing.T) {
 		"OR a:1":      0,
 		"[1 TO 2]":    0,
 		"event_name:": 11,
+		"a:~[1 TO 2]": 3,
+		"a:~/x/":      3,
+		"a:@":         3,
+		"a:~":         3,
 	} {
 		_, err := Parse(in)
 		var qe *Error

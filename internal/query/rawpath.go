@@ -19,15 +19,19 @@ import (
 const RawPrefix = "raw."
 
 // RawPath matches a value inside the record's raw JSON. Has: the path
-// holds a non-null value. Otherwise the value must be a string, a boolean
-// or an integer (compared as its text: "true", "42"), equal to V, matching
-// Pattern when Like, or matching RE anywhere when RE is set (as a regular
-// expression on a normal field). Records whose raw text is not JSON (VPC
-// flow lines) have no such values.
+// holds a non-null value. Otherwise one of the value's texts must equal V,
+// match Pattern when Like, or match RE anywhere when RE is set (as a
+// regular expression on a normal field); with Fold, V and Pattern are
+// lower-case and match the lower-cased text. A value's texts are, as a
+// SIEM's keyword field holds a JSON document: a scalar's text (strings as
+// they are, "true", "42", numbers as DuckDB prints them), an object's JSON
+// text (JSONText), and for a list each element's (null elements none).
+// Records whose raw text is not JSON (VPC flow lines) have no values.
 type RawPath struct {
 	Path    []string
 	Has     bool
 	Like    bool
+	Fold    bool
 	V       string
 	Pattern Wildcard
 	RE      *regexp.Regexp
@@ -98,6 +102,10 @@ func (b binder) rawNode(n Node) (Expr, bool, error) {
 			}
 			return RawPath{Path: keys, RE: re}, true, nil
 		}
+		if x.Fold {
+			v := strings.ToLower(x.Value)
+			return RawPath{Path: keys, Like: x.Wildcard, Fold: true, V: v, Pattern: Wildcard(v)}, true, nil
+		}
 		if x.Wildcard {
 			return RawPath{Path: keys, Like: true, Pattern: Wildcard(x.Value)}, true, nil
 		}
@@ -108,38 +116,98 @@ func (b binder) rawNode(n Node) (Expr, bool, error) {
 
 // evalRaw evaluates a RawPath on a record's raw text.
 func evalRaw(x RawPath, v interflow.Values) bool {
-	raw, ok := v.Str(interflow.FRaw)
-	if !ok {
-		return false
-	}
-	var p fastjson.Parser
-	doc, err := p.Parse(raw)
-	if err != nil {
-		return false
-	}
-	val := doc.Get(x.Path...)
-	if val == nil || val.Type() == fastjson.TypeNull {
+	val := rawValue(v, x.Path)
+	if val == nil {
 		return false
 	}
 	if x.Has {
 		return true
 	}
-	s, ok := scalarText(val)
+	match := func(s string) bool {
+		if x.Fold {
+			s = strings.ToLower(s)
+		}
+		switch {
+		case x.RE != nil:
+			return x.RE.MatchString(s)
+		case x.Like:
+			return MatchWild(x.Pattern, s)
+		}
+		return s == x.V
+	}
+	if val.Type() == fastjson.TypeArray {
+		for _, e := range val.GetArray() {
+			if s, ok := valueText(e); ok && match(s) {
+				return true
+			}
+		}
+		return false
+	}
+	s, ok := valueText(val)
+	return ok && match(s)
+}
+
+// rawValue is the non-null value at a path of a record's raw JSON, or nil.
+func rawValue(v interflow.Values, path []string) *fastjson.Value {
+	raw, ok := v.Str(interflow.FRaw)
+	if !ok {
+		return nil
+	}
+	var p fastjson.Parser
+	doc, err := p.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	val := doc.Get(path...)
+	if val == nil || val.Type() == fastjson.TypeNull {
+		return nil
+	}
+	return val
+}
+
+// evalFieldEq evaluates a field reference: both operands have a text and
+// the texts are equal.
+func evalFieldEq(x FieldEq, v interflow.Values) bool {
+	l, ok := operandText(x.L, v)
 	if !ok {
 		return false
 	}
-	switch {
-	case x.RE != nil:
-		return x.RE.MatchString(s)
-	case x.Like:
-		return MatchWild(x.Pattern, s)
+	r, ok := operandText(x.R, v)
+	if !ok {
+		return false
 	}
-	return s == x.V
+	if x.Fold {
+		return strings.ToLower(l) == strings.ToLower(r)
+	}
+	return l == r
 }
 
-// scalarText is a JSON value as text the way DuckDB's json_extract_string
-// gives it, for the types both sides agree on: strings, booleans and
-// integers.
+func operandText(o Operand, v interflow.Values) (string, bool) {
+	if o.Field >= 0 {
+		return v.Str(o.Field)
+	}
+	val := rawValue(v, o.Path)
+	if val == nil || val.Type() == fastjson.TypeArray {
+		return "", false
+	}
+	return valueText(val)
+}
+
+// valueText is a JSON value's text: scalarText, or an object's or a
+// list's JSON text; null has none.
+func valueText(v *fastjson.Value) (string, bool) {
+	switch v.Type() {
+	case fastjson.TypeObject, fastjson.TypeArray:
+		return string(JSONText(nil, v)), true
+	case fastjson.TypeNull:
+		return "", false
+	}
+	return scalarText(v)
+}
+
+// scalarText is a JSON scalar as text the way DuckDB's
+// json_extract_string gives it: strings as they are, booleans, integers,
+// and other numbers as jsonNumber prints them.
 func scalarText(v *fastjson.Value) (string, bool) {
 	switch v.Type() {
 	case fastjson.TypeString:
@@ -155,6 +223,9 @@ func scalarText(v *fastjson.Value) (string, bool) {
 		}
 		if n, err := strconv.ParseUint(text, 10, 64); err == nil {
 			return strconv.FormatUint(n, 10), true
+		}
+		if strings.ContainsAny(text, ".eE") {
+			return jsonNumber(text), true
 		}
 	}
 	return "", false

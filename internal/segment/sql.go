@@ -49,15 +49,22 @@ func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
 			b.WriteString(col(x.Field) + " IS NOT NULL")
 		}
 	case query.StrCmp:
-		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(x.V))
+		b.WriteString(lower(col(x.Field), x.Fold) + " " + x.Op.String() + " " + c.arg(x.V))
 	case query.Like:
 		if s.Fields[x.Field].Type == interflow.Strings {
-			b.WriteString("len(list_filter(" + col(x.Field) + ", x -> " + c.like("x", x.Pattern, false) + ")) > 0")
+			b.WriteString("len(list_filter(" + col(x.Field) + ", x -> " + c.like(lower("x", x.Fold), x.Pattern, false) + ")) > 0")
 		} else {
-			b.WriteString(c.like(col(x.Field), x.Pattern, false))
+			b.WriteString(c.like(lower(col(x.Field), x.Fold), x.Pattern, false))
 		}
 	case query.ListHas:
-		b.WriteString("list_contains(" + col(x.Field) + ", " + c.arg(x.V) + ")")
+		if x.Fold {
+			b.WriteString("len(list_filter(" + col(x.Field) + ", x -> lower(x) = " + c.arg(x.V) + ")) > 0")
+		} else {
+			b.WriteString("list_contains(" + col(x.Field) + ", " + c.arg(x.V) + ")")
+		}
+	case query.FieldEq:
+		l, r := c.operand(x.L, s), c.operand(x.R, s)
+		b.WriteString("(" + lower(l, x.Fold) + " = " + lower(r, x.Fold) + ")")
 	case query.IntCmp:
 		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(x.V))
 	case query.BoolEq:
@@ -90,23 +97,65 @@ func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
 }
 
 // rawPath matches a value inside the raw JSON. The JSON functions run only
-// on raw text that is JSON (they fail on anything else), and compare only
-// the scalar types query.Eval compares (strings, booleans, integers).
+// on raw text that is JSON (they fail on anything else), and give the
+// texts query.Eval gives (see query.RawPath): a scalar's, an object's JSON
+// text, each element's of a list.
 func (c *compiled) rawPath(b *strings.Builder, x query.RawPath) {
 	p := x.JSONPath()
 	if x.Has {
 		b.WriteString("coalesce(CASE WHEN json_valid(raw) THEN json_type(raw, " + c.arg(p) + ") <> 'NULL' END, FALSE)")
 		return
 	}
-	val := "(CASE WHEN json_valid(raw) THEN (CASE WHEN json_type(raw, " + c.arg(p) + ") IN ('VARCHAR', 'BOOLEAN', 'BIGINT', 'UBIGINT') THEN json_extract_string(raw, " + c.arg(p) + ") END) END)"
-	switch {
-	case x.RE != nil:
-		b.WriteString("regexp_matches(" + val + ", " + c.arg(x.RE.String()) + ")")
-	case x.Like:
-		b.WriteString(c.like(val, x.Pattern, false))
-	default:
-		b.WriteString(val + " = " + c.arg(x.V))
+	match := func(text string) string {
+		text = lower(text, x.Fold)
+		switch {
+		case x.RE != nil:
+			return "regexp_matches(" + text + ", " + c.arg(x.RE.String()) + ")"
+		case x.Like:
+			return c.like(text, x.Pattern, false)
+		}
+		return text + " = " + c.arg(x.V)
 	}
+	// Each placeholder takes its own argument, in the order written. The
+	// JSON functions read validJSON, never raw: DuckDB may compute a
+	// repeated expression once for every row, outside the CASE that
+	// guards it, and they fail on text that is not JSON.
+	typ := func() string { return "json_type(" + validJSON + ", " + c.arg(p) + ")" }
+	b.WriteString("(CASE WHEN " + typ() + " IN " + jsonScalars + " THEN ")
+	b.WriteString(match("json_extract_string(" + validJSON + ", " + c.arg(p) + ")"))
+	b.WriteString(" WHEN " + typ() + " = 'OBJECT' THEN ")
+	b.WriteString(match("CAST(json_extract(" + validJSON + ", " + c.arg(p) + ") AS VARCHAR)"))
+	b.WriteString(" WHEN " + typ() + " = 'ARRAY' THEN len(list_filter(json_extract(" + validJSON + ", " + c.arg(p+"[*]") + "), e -> ")
+	elem := "(CASE WHEN json_type(e) IN ('OBJECT', 'ARRAY') THEN CAST(e AS VARCHAR) WHEN json_type(e) IN " + jsonScalars + " THEN json_extract_string(e, '$') END)"
+	b.WriteString(match(elem) + ")) > 0 END)")
+}
+
+// validJSON is the raw text when it is JSON, else NULL (VPC flow lines).
+const validJSON = "(CASE WHEN json_valid(raw) THEN raw END)"
+
+// jsonScalars are the JSON types whose text query.Eval's scalarText gives.
+const jsonScalars = "('VARCHAR', 'BOOLEAN', 'BIGINT', 'UBIGINT', 'DOUBLE')"
+
+// lower lower-cases a text expression for a case-insensitive comparison.
+func lower(expr string, fold bool) string {
+	if fold {
+		return "lower(" + expr + ")"
+	}
+	return expr
+}
+
+// operand is the text of one side of a field reference: a column, or a
+// raw path's scalar or object text (a list has none, as in query.Eval).
+func (c *compiled) operand(o query.Operand, s *interflow.Schema) string {
+	if o.Field >= 0 {
+		return quoteIdent(ColumnName(s.Fields[o.Field].Name))
+	}
+	p := query.RawPath{Path: o.Path}.JSONPath()
+	var b strings.Builder
+	b.WriteString("(CASE WHEN json_type(" + validJSON + ", " + c.arg(p) + ") IN " + jsonScalars)
+	b.WriteString(" THEN json_extract_string(" + validJSON + ", " + c.arg(p) + ")")
+	b.WriteString(" WHEN json_type(" + validJSON + ", " + c.arg(p) + ") = 'OBJECT' THEN CAST(json_extract(" + validJSON + ", " + c.arg(p) + ") AS VARCHAR) END)")
+	return b.String()
 }
 
 var (
