@@ -194,20 +194,7 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 		}
 		return printRules(g, rs, *format)
 	case "add":
-		if len(pos) != 1 {
-			return usageErr("rules add FILE.yml [--tenant T]")
-		}
-		src, err := os.ReadFile(pos[0])
-		if err != nil {
-			return err
-		}
-		r, err := b.AddRule(ctx, *tenant, src)
-		if err != nil {
-			return fmt.Errorf("%s: %w", pos[0], err)
-		}
-		fmt.Fprintf(g.stdout, "added rule %s (%s, %s) for tenant %s; its hunt: %s\n", r.ID, r.Title, r.Level, r.Tenant, r.Hunt)
-		fmt.Fprintf(g.stdout, "it evaluates from now on; to run it over past data: trawl rules run %s --from -30d%s\n", r.ID, tenantFlag(*tenant))
-		return nil
+		return addRule(ctx, g, b, *tenant, pos)
 	case "run":
 		if len(pos) != 1 || *from == "" {
 			return usageErr("rules run ID --from T [--to now] [--tenant T]")
@@ -229,42 +216,7 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 		}
 		return b.DeleteRuleException(ctx, *tenant, pos[0], pos[1])
 	case "webhook":
-		switch {
-		case *clear:
-			return b.SetWebhook(ctx, *tenant, "")
-		case len(pos) == 1 && (&flagSet{fs}).set()["status-changes"]:
-			if err := b.SetWebhookWithStatusChanges(ctx, *tenant, pos[0], *statusChanges); err != nil {
-				return err
-			}
-			what := "new alerts"
-			if *statusChanges {
-				what = "new alerts and triage changes"
-			}
-			fmt.Fprintf(g.stdout, "%s will be posted to %s\n", what, pos[0])
-			return nil
-		case len(pos) == 1:
-			if err := b.SetWebhook(ctx, *tenant, pos[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "new alerts will be posted to %s\n", pos[0])
-			return nil
-		}
-		u, err := b.GetWebhook(ctx, *tenant)
-		if err != nil {
-			return err
-		}
-		on, err := b.WebhookStatusChanges(ctx, *tenant)
-		if err != nil {
-			return err
-		}
-		switch {
-		case u == "":
-			u = "(none)"
-		case on:
-			u += " (new alerts and triage changes)"
-		}
-		fmt.Fprintln(g.stdout, u)
-		return nil
+		return ruleWebhook(ctx, g, b, *tenant, pos, *clear, (&flagSet{fs}).set()["status-changes"], *statusChanges)
 	case "enable", "disable", "delete":
 		if len(pos) != 1 {
 			return usageErr("rules %s ID [--tenant T]", verb)
@@ -280,6 +232,64 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 		return b.SetRuleEnabled(ctx, *tenant, pos[0], verb == "enable")
 	}
 	return usageErr("rules list|add FILE.yml|enable ID|disable ID|delete ID|run ID --from T|except ID --query Q --reason R|unexcept ID EXC [--tenant T]")
+}
+
+// addRule adds a tenant's Sigma rule from a file.
+func addRule(ctx context.Context, g *globals, b backend, tenant string, pos []string) error {
+	if len(pos) != 1 {
+		return usageErr("rules add FILE.yml [--tenant T]")
+	}
+	src, err := os.ReadFile(pos[0])
+	if err != nil {
+		return err
+	}
+	r, err := b.AddRule(ctx, tenant, src)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	fmt.Fprintf(g.stdout, "added rule %s (%s, %s) for tenant %s; its hunt: %s\n", r.ID, r.Title, r.Level, r.Tenant, r.Hunt)
+	fmt.Fprintf(g.stdout, "it evaluates from now on; to run it over past data: trawl rules run %s --from -30d%s\n", r.ID, tenantFlag(tenant))
+	return nil
+}
+
+// ruleWebhook shows, sets or clears a tenant's alert webhook.
+func ruleWebhook(ctx context.Context, g *globals, b backend, tenant string, pos []string, clear, setStatus, statusChanges bool) error {
+	switch {
+	case clear:
+		return b.SetWebhook(ctx, tenant, "")
+	case len(pos) == 1 && setStatus:
+		if err := b.SetWebhookWithStatusChanges(ctx, tenant, pos[0], statusChanges); err != nil {
+			return err
+		}
+		what := "new alerts"
+		if statusChanges {
+			what = "new alerts and triage changes"
+		}
+		fmt.Fprintf(g.stdout, "%s will be posted to %s\n", what, pos[0])
+		return nil
+	case len(pos) == 1:
+		if err := b.SetWebhook(ctx, tenant, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(g.stdout, "new alerts will be posted to %s\n", pos[0])
+		return nil
+	}
+	u, err := b.GetWebhook(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	on, err := b.WebhookStatusChanges(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	switch {
+	case u == "":
+		u = "(none)"
+	case on:
+		u += " (new alerts and triage changes)"
+	}
+	fmt.Fprintln(g.stdout, u)
+	return nil
 }
 
 // count is "1 alert", "2 alerts".

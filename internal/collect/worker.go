@@ -13,17 +13,15 @@ import (
 
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
-	// Named lake until the split of decode lands, so this move leaves that
-	// function untouched.
-	lake "github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/source"
 )
 
 // task is one object for a worker: to collect, or to checkpoint as skipped.
 type task struct {
 	obj  source.Object
-	prev lake.ObjectState
+	prev ingest.ObjectState
 	skip bool
 }
 
@@ -40,7 +38,7 @@ type worker struct {
 	opt     Options
 	log     *slog.Logger
 	rows    *interflow.Batch
-	pending []*lake.Batch
+	pending []*ingest.Batch
 	stats   Stats // counts of the pending batches, reported once committed
 	opened  time.Time
 	rec     *interflow.Record
@@ -55,10 +53,10 @@ type worker struct {
 	report func(Stats)
 	// leaseOf is the partition lease an object is collected under (nil
 	// without leases).
-	leaseOf func(key string) *lake.Lease
+	leaseOf func(key string) *ingest.Lease
 }
 
-func (w *worker) lease(key string) *lake.Lease {
+func (w *worker) lease(key string) *ingest.Lease {
 	if w.leaseOf == nil {
 		return nil
 	}
@@ -78,8 +76,8 @@ func (w *worker) run(ctx context.Context, tasks <-chan task) error {
 			break
 		}
 		if t.skip {
-			w.add(&lake.Batch{ConnectorID: w.c.ID, Tenant: w.c.Tenant, Schema: w.f.Schema, Rows: w.rows, Lease: w.lease(t.obj.Key),
-				Object: lake.ObjectState{Key: t.obj.Key, Version: versionOf(t.obj), Done: true, Size: t.obj.Size, LastModified: t.obj.LastModified}},
+			w.add(&ingest.Batch{ConnectorID: w.c.ID, Tenant: w.c.Tenant, Schema: w.f.Schema, Rows: w.rows, Lease: w.lease(t.obj.Key),
+				Object: ingest.ObjectState{Key: t.obj.Key, Version: versionOf(t.obj), Done: true, Size: t.obj.Size, LastModified: t.obj.LastModified}},
 				Stats{Skipped: 1})
 		} else if err := w.collectObject(ctx, t.obj, t.prev); err != nil {
 			if ctx.Err() != nil {
@@ -121,7 +119,7 @@ func (w *worker) full() bool {
 }
 
 // add holds a batch (an object's part) for the next commit.
-func (w *worker) add(b *lake.Batch, s Stats) {
+func (w *worker) add(b *ingest.Batch, s Stats) {
 	if len(w.pending) == 0 {
 		w.opened = time.Now()
 	}
@@ -164,7 +162,7 @@ func (w *worker) wait() error {
 
 // commit commits batches, retrying at a finer grain if the store refuses
 // their content, then reports them.
-func (w *worker) commit(ctx context.Context, pending []*lake.Batch, s Stats) error {
+func (w *worker) commit(ctx context.Context, pending []*ingest.Batch, s Stats) error {
 	moved, err := commitSalvaging(ctx, w.st, pending, w.log)
 	if err != nil {
 		return err
@@ -183,11 +181,11 @@ func (w *worker) commit(ctx context.Context, pending []*lake.Batch, s Stats) err
 // collectObject streams one object from its checkpoint position to the
 // end into the worker's batch. It returns an error when the object must be
 // retried at the next run (a read failure); what was committed stays.
-func (w *worker) collectObject(ctx context.Context, obj source.Object, prev lake.ObjectState) error {
+func (w *worker) collectObject(ctx context.Context, obj source.Object, prev ingest.ObjectState) error {
 	c := w.c
 	prov := interflow.Provenance{Tenant: c.Tenant, Connector: c.Name, Bucket: w.bucket.Name(), Key: obj.Key, ETag: obj.ETag, Size: obj.Size, LastModified: obj.LastModified}
 	o := &objectRun{w: w, obj: obj, prov: prov, ids: interflow.NewIDs(prov),
-		state: lake.ObjectState{Key: obj.Key, Version: prov.ObjectVersion(), Position: prev.Position, Records: prev.Records,
+		state: ingest.ObjectState{Key: obj.Key, Version: prov.ObjectVersion(), Position: prev.Position, Records: prev.Records,
 			Quarantined: prev.Quarantined, Size: obj.Size, LastModified: obj.LastModified}}
 	if prev.Version != "" && prev.Version != o.state.Version && prev.Position > 0 {
 		w.log.Warn("object changed after it was partly collected; continuing from the committed position", "key", obj.Key, "was", prev.Version, "now", o.state.Version)
@@ -250,21 +248,21 @@ type objectRun struct {
 	obj   source.Object
 	prov  interflow.Provenance
 	ids   interflow.IDs
-	state lake.ObjectState
-	b     *lake.Batch // this object's part of the current batch
+	state ingest.ObjectState
+	b     *ingest.Batch // this object's part of the current batch
 	stats Stats
 	reads *timedReader // with Timings: time spent reading
 }
 
 func (o *objectRun) begin() {
-	o.b = &lake.Batch{ConnectorID: o.w.c.ID, Tenant: o.w.c.Tenant, Schema: o.w.f.Schema, Rows: o.w.rows, Lease: o.w.lease(o.obj.Key)}
+	o.b = &ingest.Batch{ConnectorID: o.w.c.ID, Tenant: o.w.c.Tenant, Schema: o.w.f.Schema, Rows: o.w.rows, Lease: o.w.lease(o.obj.Key)}
 }
 
 // abandon drops an object that could not be opened: nothing of it is held.
 func (o *objectRun) abandon() {}
 
 func (o *objectRun) quarantine(scope string, pos, offset int64, reason string, raw []byte) {
-	o.b.Quarantine = append(o.b.Quarantine, lake.QuarantineItem{Tenant: o.w.c.Tenant, Connector: o.w.c.Name, Bucket: o.w.bucket.Name(),
+	o.b.Quarantine = append(o.b.Quarantine, ingest.QuarantineItem{Tenant: o.w.c.Tenant, Connector: o.w.c.Name, Bucket: o.w.bucket.Name(),
 		Key: o.obj.Key, Version: o.state.Version, Position: pos, Offset: offset, Scope: scope, Reason: reason,
 		Raw: bytes.Clone(format.Cap(raw, 64<<10))})
 	o.state.Quarantined++
@@ -322,7 +320,7 @@ func (o *objectRun) decode(ctx context.Context, dr io.Reader) error {
 	var t0, t1 time.Time
 	var readBefore int64
 	if tm != nil {
-		defer func() { tm.Add(lake.StageRead, time.Duration(o.reads.ns)) }()
+		defer func() { tm.Add(ingest.StageRead, time.Duration(o.reads.ns)) }()
 	}
 	for {
 		if tm != nil {
@@ -331,7 +329,7 @@ func (o *objectRun) decode(ctx context.Context, dr io.Reader) error {
 		raw, err := dec.Next()
 		if tm != nil {
 			t1 = time.Now()
-			tm.Add(lake.StageDecode, t1.Sub(t0)-time.Duration(o.reads.ns-readBefore))
+			tm.Add(ingest.StageDecode, t1.Sub(t0)-time.Duration(o.reads.ns-readBefore))
 		}
 		if errors.Is(err, io.EOF) {
 			break
@@ -348,7 +346,7 @@ func (o *objectRun) decode(ctx context.Context, dr io.Reader) error {
 		}
 		o.record(dec, raw, pos)
 		if tm != nil {
-			tm.Since(lake.StageNormalize, t1)
+			tm.Since(ingest.StageNormalize, t1)
 		}
 		pos++
 		o.state.Position = pos

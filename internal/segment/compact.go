@@ -46,7 +46,7 @@ type dayKey struct {
 // Inputs are opened only when the merge reaches their first time and
 // closed when read, so segments that follow one another in time (the
 // usual case) are read one or two at a time, whatever their number.
-func (l *Lake) merge(ctx context.Context, lay *layout, d dayKey, inputs []Segment) (Segment, error) {
+func (l *Engine) merge(ctx context.Context, lay *layout, d dayKey, inputs []Segment) (Segment, error) {
 	used := make([]bool, len(lay.index.Fields))
 	level := 0
 	for _, s := range inputs {

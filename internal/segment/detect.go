@@ -42,7 +42,7 @@ type RuleHits struct {
 // epoch), how many records matched and the ids of the newest maxIDs. A
 // query that does not bind to the index (a field it lacks) is an error
 // naming it.
-func (l *Lake) MatchSegments(ctx context.Context, p Pending, queries []string, window time.Duration, maxIDs int) ([]RuleHits, error) {
+func (l *Engine) MatchSegments(ctx context.Context, p Pending, queries []string, window time.Duration, maxIDs int) ([]RuleHits, error) {
 	s := interflow.SchemaFor(p.Index)
 	if s == nil || len(p.Segments) == 0 || len(queries) == 0 {
 		return nil, nil
@@ -134,7 +134,7 @@ type CountRule struct {
 // that req selects, in the lake: however many records match, every one is
 // counted (not the newest few thousand), and the groups that pass the
 // threshold come back sorted by key.
-func (l *Lake) CountGroups(ctx context.Context, req SearchRequest, cr CountRule, maxIDs int) ([]GroupCount, error) {
+func (l *Engine) CountGroups(ctx context.Context, req SearchRequest, cr CountRule, maxIDs int) ([]GroupCount, error) {
 	if len(req.Indices) != 1 {
 		return nil, fmt.Errorf("lake: count groups over %d indices: name one", len(req.Indices))
 	}
@@ -146,7 +146,7 @@ func (l *Lake) CountGroups(ctx context.Context, req SearchRequest, cr CountRule,
 	text := func(name string) (string, error) {
 		i, ok := p.schema.Lookup(name)
 		if !ok {
-			return "", &FieldError{Field: name}
+			return "", &query.FieldError{Field: name}
 		}
 		switch p.schema.Fields[i].Type {
 		case interflow.String, interflow.Int, interflow.IP:
@@ -240,7 +240,7 @@ func CheckRuleQuery(q, index string, cr *CountRule) error {
 		}
 		i, ok := s.Lookup(name)
 		if !ok {
-			return &FieldError{Field: name}
+			return &query.FieldError{Field: name}
 		}
 		switch s.Fields[i].Type {
 		case interflow.String, interflow.Int, interflow.IP:
@@ -261,7 +261,7 @@ func (e *EngineError) Unwrap() error { return e.Err }
 // RunRuleQuery runs a rule query's SQL, as a search of the index builds
 // it, over the index's layout without rows: what the engine refuses
 // (an expression it cannot compile) is found without reading a record.
-func (l *Lake) RunRuleQuery(ctx context.Context, q, index string) error {
+func (l *Engine) RunRuleQuery(ctx context.Context, q, index string) error {
 	s := interflow.SchemaFor(index)
 	if s == nil {
 		return fmt.Errorf("unknown index %q: use aws_events or traffic", index)

@@ -63,12 +63,6 @@ type Engine struct {
 	schemaFiles map[string]string
 }
 
-// Lake is Engine under the name the methods of the files moved here from
-// internal/lake are declared with: it keeps those files' diffs to what
-// moved, while edits to them are in flight on other branches. New code
-// names Engine.
-type Lake = Engine
-
 // Open opens the engine over the segments under opt.Root, creating the
 // folder and each index's schema file.
 func Open(ctx context.Context, opt Options) (*Engine, error) {

@@ -45,15 +45,6 @@ type SearchResult struct {
 	Total *int64  `json:"total,omitempty"`
 }
 
-// FieldError and ValueError are the query package's positioned errors.
-type (
-	FieldError = query.FieldError
-	ValueError = query.ValueError
-)
-
-// ParseTime reads RFC 3339, a date, "now" or a duration back from now.
-func ParseTime(s string, now time.Time) (time.Time, error) { return query.ParseTime(s, now) }
-
 // Validate parses a query and checks its field names and values against
 // every index, returning a positioned error for the first problem.
 func Validate(q string) error { return query.Validate(q) }
@@ -88,7 +79,7 @@ func indices(req *SearchRequest) ([]*interflow.Schema, error) {
 // that can hold matches: of the scope's tenants, overlapping the time
 // range, and (for free text) with a row group whose token filter holds
 // the words.
-func (l *Lake) prepare(ctx context.Context, req *SearchRequest) ([]*plan, error) {
+func (l *Engine) prepare(ctx context.Context, req *SearchRequest) ([]*plan, error) {
 	if req.To.IsZero() {
 		req.To = time.Now().UTC()
 	}
@@ -197,14 +188,14 @@ func mayMatch(e query.Expr) func(tokenFilters, int) bool {
 // timestamps need not be decoded); the others with one. For free text,
 // segments are restricted to the row groups whose token filters allow a
 // match. ok is false when no row group of these segments can match.
-func (l *Lake) source(p *plan, segs []Segment) (string, bool, error) {
+func (l *Engine) source(p *plan, segs []Segment) (string, bool, error) {
 	return l.sourceOf(p, segs, "")
 }
 
 // keyedSource is source with each row's file and row number (filename,
 // file_row_number), which the newest-first search fetches rows by. Other
 // queries go without: DuckDB fills them per row even when unused.
-func (l *Lake) keyedSource(p *plan, segs []Segment) (string, bool, error) {
+func (l *Engine) keyedSource(p *plan, segs []Segment) (string, bool, error) {
 	return l.sourceOf(p, segs, "filename = true, file_row_number = true, ")
 }
 
@@ -217,7 +208,7 @@ func (p *plan) timeCond() string {
 	return `"timestamp" >= ` + timeLiteral(p.from) + ` AND "timestamp" < ` + timeLiteral(p.to)
 }
 
-func (l *Lake) sourceOf(p *plan, segs []Segment, keys string) (string, bool, error) {
+func (l *Engine) sourceOf(p *plan, segs []Segment, keys string) (string, bool, error) {
 	schemaFile := "SELECT * FROM read_parquet(" + quoteString(l.schemaFiles[segs[0].Index]) + ", hive_partitioning = false)"
 	timeCond, inside := p.timeCond(), p.covers
 	parts := []string{schemaFile}
@@ -324,7 +315,7 @@ func chunks(segs []Segment) [][]Segment {
 }
 
 // Count returns the number of matching records.
-func (l *Lake) Count(ctx context.Context, req SearchRequest) (int64, error) {
+func (l *Engine) Count(ctx context.Context, req SearchRequest) (int64, error) {
 	plans, err := l.prepare(ctx, &req)
 	if err != nil {
 		return 0, err
@@ -350,7 +341,7 @@ func (l *Lake) Count(ctx context.Context, req SearchRequest) (int64, error) {
 // Search returns the newest matching records. Segments are read newest
 // first, a few at a time, and reading stops once the next segment can
 // hold nothing newer than the last record kept.
-func (l *Lake) Search(ctx context.Context, req SearchRequest) (*SearchResult, error) {
+func (l *Engine) Search(ctx context.Context, req SearchRequest) (*SearchResult, error) {
 	if req.Limit <= 0 {
 		req.Limit = 100
 	}
@@ -411,7 +402,7 @@ func sortHits(h []hit) {
 // newestKeys finds the keys of the limit+1 newest matches of one index,
 // reading segments newest first and stopping once the next ones can hold
 // nothing newer than the last key kept.
-func (l *Lake) newestKeys(ctx context.Context, p *plan, req SearchRequest) ([]hit, error) {
+func (l *Engine) newestKeys(ctx context.Context, p *plan, req SearchRequest) ([]hit, error) {
 	where, args := p.where, append([]any(nil), p.args...)
 	if req.Before != nil {
 		where += ` AND ("timestamp" < ? OR ("timestamp" = ? AND id < ?))`
@@ -469,7 +460,7 @@ func (l *Lake) newestKeys(ctx context.Context, p *plan, req SearchRequest) ([]hi
 
 // fetch reads the whole records of the keys (newest first), a query per
 // segment file, which reads only the row groups holding the rows.
-func (l *Lake) fetch(ctx context.Context, keys []hit) ([]Row, error) {
+func (l *Engine) fetch(ctx context.Context, keys []hit) ([]Row, error) {
 	type fileRows struct {
 		p    *plan
 		rows []string
@@ -544,7 +535,7 @@ func selectList(s *interflow.Schema) string {
 	return strings.Join(cols, ", ")
 }
 
-func (l *Lake) scanRows(ctx context.Context, s *interflow.Schema, q string, args []any) ([]Row, error) {
+func (l *Engine) scanRows(ctx context.Context, s *interflow.Schema, q string, args []any) ([]Row, error) {
 	rs, err := l.q.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("lake: search %s: %w", s.Index, err)
@@ -591,7 +582,7 @@ type Bucket struct {
 }
 
 // Histogram counts matching records per interval.
-func (l *Lake) Histogram(ctx context.Context, req SearchRequest, interval time.Duration) ([]Bucket, error) {
+func (l *Engine) Histogram(ctx context.Context, req SearchRequest, interval time.Duration) ([]Bucket, error) {
 	plans, err := l.prepare(ctx, &req)
 	if err != nil {
 		return nil, err
@@ -644,13 +635,13 @@ type TopValue struct {
 // Top returns the most frequent values of a field among matching records.
 // IP fields are grouped by their integer keys, about four times faster
 // than by text.
-func (l *Lake) Top(ctx context.Context, req SearchRequest, fieldName string, n int) ([]TopValue, error) {
+func (l *Engine) Top(ctx context.Context, req SearchRequest, fieldName string, n int) ([]TopValue, error) {
 	plans, err := l.prepare(ctx, &req)
 	if err != nil {
 		return nil, err
 	}
 	if !interflow.Known(fieldName) {
-		return nil, &FieldError{Field: fieldName}
+		return nil, &query.FieldError{Field: fieldName}
 	}
 	if n <= 0 || n > 1000 {
 		n = 10
@@ -718,7 +709,7 @@ const denseKeyBits = 20
 // IPv6 address; a BETWEEN then gives DuckDB the range (the addresses of a
 // VPC or a few /16s: 10M keys of a /14 grouped in 80 ms instead of 280),
 // and the IPv6 grouping runs only when there is an IPv6 address.
-func (l *Lake) ipGroups(ctx context.Context, from, where string, args []any, field string) (map[string]string, error) {
+func (l *Engine) ipGroups(ctx context.Context, from, where string, args []any, field string) (map[string]string, error) {
 	v4, v6 := quoteIdent(v4Column(field)), quoteIdent(v6Column(field))
 	var lo, hi sql.NullInt64
 	var n6 int64
@@ -745,7 +736,7 @@ func (l *Lake) ipGroups(ctx context.Context, from, where string, args []any, fie
 // and the time condition its rows need when a segment reaches past the
 // plan's range. Not for free text, whose row groups are chosen per
 // segment.
-func (l *Lake) plainSource(p *plan) (string, string, bool) {
+func (l *Engine) plainSource(p *plan) (string, string, bool) {
 	if p.words != nil || len(p.segs) == 0 {
 		return "", "", false
 	}
@@ -760,7 +751,7 @@ func (l *Lake) plainSource(p *plan) (string, string, bool) {
 	return "read_parquet([" + strings.Join(files, ", ") + "], union_by_name = true, " + hiveOptions + ")", cond, true
 }
 
-func (l *Lake) topRows(ctx context.Context, q string, args []any, group string, agg map[string]*TopValue) error {
+func (l *Engine) topRows(ctx context.Context, q string, args []any, group string, agg map[string]*TopValue) error {
 	rs, err := l.q.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
@@ -814,7 +805,7 @@ func ipText(v4 sql.NullInt64, v6 []byte) any {
 
 // Duplicates counts record IDs stored more than once, across both indices:
 // the invariant the reliability tests check.
-func (l *Lake) Duplicates(ctx context.Context) (int64, error) {
+func (l *Engine) Duplicates(ctx context.Context) (int64, error) {
 	var total int64
 	for _, s := range interflow.Schemas() {
 		from, ok, err := l.allOf(ctx, s.Index)
@@ -834,7 +825,7 @@ func (l *Lake) Duplicates(ctx context.Context) (int64, error) {
 }
 
 // allOf is the FROM clause over every segment of an index.
-func (l *Lake) allOf(ctx context.Context, index string) (string, bool, error) {
+func (l *Engine) allOf(ctx context.Context, index string) (string, bool, error) {
 	segs, err := l.segmentsOf(ctx, index)
 	if err != nil || len(segs) == 0 {
 		return "", false, err
@@ -852,7 +843,7 @@ type Integrity struct {
 
 // CheckIntegrity computes Integrity for the aws_events index, or the
 // traffic index when index is "traffic".
-func (l *Lake) CheckIntegrity(ctx context.Context, index string) (Integrity, error) {
+func (l *Engine) CheckIntegrity(ctx context.Context, index string) (Integrity, error) {
 	var it Integrity
 	s := interflow.SchemaFor(index)
 	if s == nil {

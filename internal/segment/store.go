@@ -123,7 +123,7 @@ func (c *segmentCache) victims() []string {
 }
 
 // upload puts a written segment (and its token filters) in the store.
-func (l *Lake) upload(ctx context.Context, seg Segment) error {
+func (l *Engine) upload(ctx context.Context, seg Segment) error {
 	if l.store == nil {
 		return nil
 	}
@@ -141,7 +141,7 @@ func (l *Lake) upload(ctx context.Context, seg Segment) error {
 
 // cacheSegments makes sure the segments are in the cache, downloading the missing
 // ones, then evicts what passes the cache's budget.
-func (l *Lake) cacheSegments(ctx context.Context, segs []Segment) error {
+func (l *Engine) cacheSegments(ctx context.Context, segs []Segment) error {
 	if l.store == nil {
 		return nil
 	}
@@ -165,7 +165,7 @@ func (l *Lake) cacheSegments(ctx context.Context, segs []Segment) error {
 	return nil
 }
 
-func (l *Lake) download(ctx context.Context, s Segment) error {
+func (l *Engine) download(ctx context.Context, s Segment) error {
 	l.cache.fetch.Lock()
 	defer l.cache.fetch.Unlock()
 	full := filepath.Join(l.root, s.Path)
@@ -187,7 +187,7 @@ func (l *Lake) download(ctx context.Context, s Segment) error {
 
 // sweepStore deletes the store's objects that no registered (or retired,
 // not yet deleted) segment names, once they are older than storeGrace.
-func (l *Lake) sweepStore(ctx context.Context, registered map[string]bool, now time.Time) error {
+func (l *Engine) sweepStore(ctx context.Context, registered map[string]bool, now time.Time) error {
 	if l.store == nil {
 		return nil
 	}
