@@ -796,7 +796,10 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, sc app.Scope) er
 	q := r.URL.Query()
 	f := app.AlertFilter{Tenant: q.Get("tenant"), Level: q.Get("level"), RuleID: q.Get("rule_id"), Status: q.Get("status")}
 	if f.Status != "" && !slices.Contains(apiv1.AlertStatuses(), f.Status) {
-		return &connector.ValidationError{Problems: []connector.Problem{{Field: "status", Message: "status is " + strings.Join(apiv1.AlertStatuses(), ", ")}}}
+		return &app.AlertError{Problems: []connector.Problem{{Field: "status", Message: "status is " + strings.Join(apiv1.AlertStatuses(), ", ")}}}
+	}
+	if f.Level != "" && !slices.Contains([]string{"informational", "low", "medium", "high", "critical"}, f.Level) {
+		return &app.AlertError{Problems: []connector.Problem{{Field: "level", Message: "level is informational, low, medium, high or critical"}}}
 	}
 	since := q.Get("since")
 	if since == "" {

@@ -149,7 +149,7 @@ func (a *App) AddRuleException(ctx context.Context, sc Scope, tenant, ruleID, q,
 	if err != nil {
 		return nil, err
 	}
-	if err := checkException(r, q, reason, a.now()); err != nil {
+	if err := a.checkException(ctx, r, q, reason); err != nil {
 		return nil, err
 	}
 	have, err := a.lake.RuleExceptions(ctx, t)
@@ -179,7 +179,7 @@ func (a *App) AddRuleException(ctx context.Context, sc Scope, tenant, ruleID, q,
 
 // checkException refuses an exception that would not evaluate, or has no
 // reason: an exclusion nobody can explain later is how detections rot.
-func checkException(r *detect.Rule, q, reason string, now time.Time) error {
+func (a *App) checkException(ctx context.Context, r *detect.Rule, q, reason string) error {
 	n, err := query.Parse(strings.TrimSpace(q))
 	if strings.TrimSpace(q) == "" {
 		return ruleProblem("query", "an exception is a query of what to exclude, e.g. user.name:\"ci-deployer\"")
@@ -193,10 +193,36 @@ func checkException(r *detect.Rule, q, reason string, now time.Time) error {
 		}
 		return ruleProblem("reason", msg)
 	}
+	for _, f := range fieldsOf(n) {
+		if f == "tenant" || f == "index" {
+			return ruleProblem("query", fmt.Sprintf("an exception applies within its tenant and the rule's index already: drop %s: from it", f))
+		}
+	}
 	x := *r
 	x.Query = query.And{L: r.Query, R: query.Not{X: n}}
-	if err := checkEvaluable(&x, now); err != nil {
+	// Run as evaluation runs it (the engine reads it), so an exception
+	// that would stop the rule is refused here, not found failing later.
+	if err := a.checkRule(ctx, &x, a.now()); err != nil {
 		return ruleProblem("query", fmt.Sprintf("the rule with this exception does not evaluate: %v", err))
+	}
+	return nil
+}
+
+// fieldsOf are the fields a query names.
+func fieldsOf(n query.Node) []string {
+	switch x := n.(type) {
+	case query.And:
+		return append(fieldsOf(x.L), fieldsOf(x.R)...)
+	case query.Or:
+		return append(fieldsOf(x.L), fieldsOf(x.R)...)
+	case query.Not:
+		return fieldsOf(x.X)
+	case query.Term:
+		return []string{x.Field}
+	case query.Range:
+		return []string{x.Field}
+	case query.Exists:
+		return []string{x.Field}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -39,12 +40,21 @@ func (a *App) UpdateAlert(ctx context.Context, sc Scope, id string, in AlertUpda
 	if !sc.Root {
 		tenants = []string{sc.Tenant}
 	}
+	if in.Assignee != nil {
+		t := strings.TrimSpace(*in.Assignee)
+		in.Assignee = &t
+	}
 	ch := catalog.AlertChange{Status: in.Status, Reason: in.Reason, Assignee: in.Assignee, Note: strings.TrimSpace(in.Note), Actor: sc.Actor, At: a.now()}
 	if ch.Reason == nil && in.Status != nil && *in.Status == apiv1.AlertClosed {
 		return nil, &AlertError{Problems: []connector.Problem{{Field: "reason", Message: "closing an alert needs a reason: " + strings.Join(apiv1.CloseReasons(), ", ")}}}
 	}
 	x, changed, err := a.lake.UpdateAlert(ctx, id, tenants, ch)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, fmt.Errorf("alert %s: %w", id, ErrNotFound)
+	case errors.Is(err, catalog.ErrTooManyNotes):
+		return nil, &AlertError{Problems: []connector.Problem{{Field: "note", Message: fmt.Sprintf("the alert holds %d notes, the most it keeps: summarise in a new alert's note or close it", catalog.MaxNotes)}}}
+	case err != nil:
 		return nil, err
 	}
 	if changed {
@@ -75,6 +85,8 @@ func checkAlertUpdate(in AlertUpdate) error {
 	if in.Assignee != nil {
 		if msg := textProblem(*in.Assignee, maxAssigneeBytes, false); msg != "" {
 			ps = append(ps, connector.Problem{Field: "assignee", Message: msg})
+		} else if *in.Assignee != "" && strings.TrimSpace(*in.Assignee) == "" {
+			ps = append(ps, connector.Problem{Field: "assignee", Message: "is only spaces: give a name, or \"\" to unassign"})
 		}
 	}
 	if msg := textProblem(in.Note, maxNoteBytes, true); msg != "" {

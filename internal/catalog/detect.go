@@ -140,27 +140,70 @@ func capIDs(ids []string) []string {
 
 // mergeInto merges a into the stored alert with its id. On PostgreSQL the
 // row is locked first, so two nodes merging into one alert both count.
+//
+// New records in an alert that was triaged are news, not noise to hide
+// in it: a closed alert reopens and an acknowledged one gets a note, each
+// saying how many arrived; and a webhook that takes status changes gets
+// the alert again. A record found by a different query (the rule was
+// edited, or an exception removed) widens the alert's query to both, so
+// its hunt still finds every record it holds.
 func mergeInto(ctx context.Context, conn *catConn, a *Alert, pg bool) error {
 	lock := ""
 	if pg {
 		lock = " FOR UPDATE"
 	}
-	var count int64
-	var stored string
-	if err := conn.QueryRowContext(ctx, `SELECT count, records FROM alerts WHERE id = ?`+lock, a.ID).Scan(&count, &stored); err != nil {
+	stored, err := scanAlerts(conn.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`+lock, a.ID))
+	if err != nil {
 		return err
 	}
-	var old []string
-	if err := json.Unmarshal([]byte(stored), &old); err != nil {
-		return fmt.Errorf("stored records of alert %s: %w", a.ID, err)
+	if len(stored) == 0 {
+		return fmt.Errorf("alert %s: %w", a.ID, ErrNotFound)
 	}
-	ids, grew := unionIDs(old, a.Records)
-	if !grew && a.Count <= count {
+	old := stored[0]
+	ids, grew := unionIDs(old.Records, a.Records)
+	if !grew && a.Count <= old.Count {
 		return nil
 	}
+	added := max(a.Count-old.Count, int64(len(ids)-len(old.Records)))
+	q := old.Query
+	if grew && a.Query != old.Query {
+		q = "(" + old.Query + ") OR (" + a.Query + ")"
+	}
+	triaged := old.Status == "closed" || old.Status == "acknowledged"
+	if triaged && added > 0 {
+		reopen(&old, added, time.Now())
+	}
 	recs, _ := json.Marshal(ids)
-	_, err := conn.ExecContext(ctx, `UPDATE alerts SET count = ?, records = ? WHERE id = ?`, max(count, a.Count, int64(len(ids))), string(recs), a.ID)
+	notes, _ := json.Marshal(old.Notes)
+	if _, err := conn.ExecContext(ctx, `UPDATE alerts SET count = ?, records = ?, query = ?, status = ?, close_reason = ?, notes = ?, updated_at = ?, updated_by = ? WHERE id = ?`,
+		max(old.Count, a.Count, int64(len(ids))), string(recs), q, old.Status, old.CloseReason, string(notes), nullTime(old.UpdatedAt), old.UpdatedBy, a.ID); err != nil {
+		return err
+	}
+	// Queued again for a webhook that takes changes, in this transaction.
+	_, err = conn.ExecContext(ctx, `UPDATE alerts SET notified_at = NULL WHERE id = ?
+ AND EXISTS (SELECT 1 FROM webhooks WHERE webhooks.tenant = alerts.tenant AND webhooks.status_changes)`, a.ID)
 	return err
+}
+
+// reopen notes the records that reached a triaged alert: a closed one is
+// open again (its reason kept in the note), an acknowledged one stays so.
+func reopen(a *Alert, added int64, now time.Time) {
+	text := fmt.Sprintf("%d more matching records arrived", added)
+	if a.Status == "closed" {
+		text = fmt.Sprintf("reopened: %d more matching records arrived after it was closed (%s)", added, a.CloseReason)
+		a.Status, a.CloseReason = "open", ""
+	}
+	if len(a.Notes) < MaxNotes {
+		a.Notes = append(a.Notes, Note{Author: "trawl", At: now.UTC(), Text: text})
+	}
+	a.UpdatedAt, a.UpdatedBy = now.UTC(), "trawl"
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
 }
 
 // unionIDs is old followed by the ids of more it lacks, at most

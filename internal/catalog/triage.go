@@ -63,6 +63,26 @@ type AlertChange struct {
 // any tenant) and returns the alert as it now is, with whether anything
 // changed. A missing alert, or another tenant's, is ErrNotFound.
 func (l *Catalog) UpdateAlert(ctx context.Context, id string, tenants []string, ch AlertChange) (*Alert, bool, error) {
+	// Two analysts (or a bulk action and the detector) changing one alert
+	// at once: DuckDB refuses the second transaction; it is tried again on
+	// the alert as the first left it.
+	for attempt := 1; ; attempt++ {
+		a, changed, err := l.updateAlert(ctx, id, tenants, ch)
+		if err == nil || !isConflict(err) || attempt == 5 || ctx.Err() != nil {
+			return a, changed, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		case <-time.After(time.Duration(attempt*attempt) * 10 * time.Millisecond):
+		}
+	}
+}
+
+// ErrTooManyNotes refuses a note to an alert that holds MaxNotes.
+var ErrTooManyNotes = errors.New("the alert holds the most notes it keeps")
+
+func (l *Catalog) updateAlert(ctx context.Context, id string, tenants []string, ch AlertChange) (*Alert, bool, error) {
 	var out *Alert
 	changed := false
 	err := l.withTx(ctx, func(conn *catConn) error {
@@ -78,6 +98,9 @@ func (l *Catalog) UpdateAlert(ctx context.Context, id string, tenants []string, 
 			return fmt.Errorf("alert %s: %w", id, ErrNotFound)
 		}
 		a := as[0]
+		if ch.Note != "" && len(a.Notes) >= MaxNotes {
+			return fmt.Errorf("alert %s has %d notes: %w", id, len(a.Notes), ErrTooManyNotes)
+		}
 		changed = applyChange(&a, ch)
 		out = &a
 		if !changed {
@@ -116,7 +139,7 @@ func applyChange(a *Alert, ch AlertChange) bool {
 		a.Assignee = *ch.Assignee
 	}
 	changed := a.Status != before.Status || a.CloseReason != before.CloseReason || a.Assignee != before.Assignee
-	if ch.Note != "" && len(a.Notes) < MaxNotes {
+	if ch.Note != "" {
 		a.Notes = append(a.Notes, Note{Author: ch.Actor, At: ch.At.UTC(), Text: ch.Note})
 		changed = true
 	}

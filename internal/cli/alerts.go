@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,12 @@ func cmdAlerts(ctx context.Context, g *globals, args []string) error {
 	case "table", "json", "ndjson":
 	default:
 		return usageErr("--format is table, json or ndjson")
+	}
+	if *level != "" && !slices.Contains([]string{"informational", "low", "medium", "high", "critical"}, *level) {
+		return usageErr("--level is informational, low, medium, high or critical")
+	}
+	if *status != "" && !slices.Contains(apiv1.AlertStatuses(), *status) {
+		return usageErr("--status is %s", strings.Join(apiv1.AlertStatuses(), ", "))
 	}
 	b, err := openBackend(ctx, g)
 	if err != nil {
@@ -100,8 +107,12 @@ func cmdAlertsUpdate(ctx context.Context, g *globals, args []string) error {
 	if len(ids) == 0 {
 		return usageErr("alerts update ID... [--status open|acknowledged|closed] [--reason R] [--assignee NAME|--unassign] [--note TEXT]")
 	}
+	ids = slices.Compact(slices.Sorted(slices.Values(ids))) // an id given twice is changed once
 	var in app.AlertUpdate
 	set := (&flagSet{fs}).set()
+	if *unassign && set["assignee"] {
+		return usageErr("--unassign and --assignee contradict each other: give one")
+	}
 	if set["status"] {
 		in.Status = status
 	}
@@ -126,11 +137,11 @@ func cmdAlertsUpdate(ctx context.Context, g *globals, args []string) error {
 	for _, id := range ids {
 		a, err := b.UpdateAlert(ctx, id, in)
 		if err != nil {
-			failed++
-			fmt.Fprintf(g.stderr, "trawl: alert %s: %v\n", oneLine(id), err)
 			if len(ids) == 1 {
 				return err
 			}
+			failed++
+			fmt.Fprintf(g.stderr, "trawl: alert %s: %v\n", oneLine(id), err)
 			continue
 		}
 		out = append(out, a)
@@ -247,8 +258,8 @@ func addRule(ctx context.Context, g *globals, b backend, tenant string, pos []st
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
-	fmt.Fprintf(g.stdout, "added rule %s (%s, %s) for tenant %s; its hunt: %s\n", r.ID, r.Title, r.Level, r.Tenant, r.Hunt)
-	fmt.Fprintf(g.stdout, "it evaluates from now on; to run it over past data: trawl rules run %s --from -30d%s\n", r.ID, tenantFlag(tenant))
+	fmt.Fprintf(g.stdout, "added rule %s (%s, %s) for tenant %s; its hunt: %s\n", oneLine(r.ID), oneLine(r.Title), oneLine(r.Level), oneLine(r.Tenant), oneLine(r.Hunt))
+	fmt.Fprintf(g.stdout, "its first evaluation looks back as far as the server's --rule-lookback (24 hours by default); to run it over older data: trawl rules run %s --from -30d%s\n", oneLine(r.ID), tenantFlag(tenant))
 	return nil
 }
 
@@ -271,7 +282,15 @@ func ruleWebhook(ctx context.Context, g *globals, b backend, tenant string, pos 
 		if err := b.SetWebhook(ctx, tenant, pos[0]); err != nil {
 			return err
 		}
-		fmt.Fprintf(g.stdout, "new alerts will be posted to %s\n", pos[0])
+		on, err := b.WebhookStatusChanges(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		what := "new alerts"
+		if on {
+			what = "new alerts and triage changes (kept from before; --status-changes=false stops them)"
+		}
+		fmt.Fprintf(g.stdout, "%s will be posted to %s\n", what, pos[0])
 		return nil
 	}
 	u, err := b.GetWebhook(ctx, tenant)
@@ -312,6 +331,10 @@ func tenantFlag(t string) string {
 // finished days.
 const runDay = 24 * time.Hour
 
+// maxRunDays bounds one `rules run` (a request per day; each is in the
+// actor log).
+const maxRunDays = 400
+
 // runRule runs a rule over [from, to) a day at a time, with progress on
 // stderr, and prints what it found.
 func runRule(ctx context.Context, g *globals, b backend, tenant, id, fromText, toText string) error {
@@ -327,13 +350,17 @@ func runRule(ctx context.Context, g *globals, b backend, tenant, id, fromText, t
 	if err != nil {
 		return usageErr("--to: %v", err)
 	}
-	if to.IsZero() {
-		to = now
+	if to.IsZero() || to.After(now) {
+		to = now // the future holds no records yet
+	}
+	if to.Sub(from) > maxRunDays*runDay {
+		return usageErr("--from %s: a run covers at most %d days; start later, or run older periods in parts", from.UTC().Format(time.RFC3339), maxRunDays)
 	}
 	if !from.Before(to) {
 		return usageErr("--from %s is not before --to %s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
 	}
 	total := max(1, int((to.Sub(from)+runDay-1)/runDay))
+	progress := stderrIsTerminal(g)
 	var sum apiv1.RuleRun
 	// Each part starts where the last ended: the server widens a part to
 	// the rule's windows, so parts never evaluate a window twice.
@@ -353,7 +380,7 @@ func runRule(ctx context.Context, g *globals, b backend, tenant, id, fromText, t
 		sum.Windows += run.Windows
 		sum.Found += run.Found
 		sum.Alerts += run.Alerts
-		if total > 1 {
+		if total > 1 && progress {
 			fmt.Fprintf(g.stderr, "\rrule %s: %d of about %d days, %s (%d new)", id, i+1, total, count(sum.Found, "alert"), sum.Alerts)
 		}
 		if !run.To.After(start) {
@@ -361,7 +388,7 @@ func runRule(ctx context.Context, g *globals, b backend, tenant, id, fromText, t
 		}
 		start = run.To
 	}
-	if total > 1 {
+	if total > 1 && progress {
 		fmt.Fprintln(g.stderr)
 	}
 	fmt.Fprintf(g.stdout, "rule %s of tenant %s over %s to %s: %s, %s found (%d new)\n",

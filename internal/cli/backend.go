@@ -163,15 +163,22 @@ func appOptions(g *globals) app.Options {
 	return o
 }
 
+// stderrIsTerminal reports whether progress written in place (\r) reaches
+// a person rather than a log.
+func stderrIsTerminal(g *globals) bool {
+	f, ok := g.stderr.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
 // terminalProgress returns a progress printer when stderr is a terminal:
 // objects done of those found so far, bytes, rate and an estimate of the
 // time left, rewritten in place at most twice a second.
 func terminalProgress(g *globals) func(app.CollectStats) {
-	f, ok := g.stderr.(*os.File)
-	if !ok {
-		return nil
-	}
-	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+	if !stderrIsTerminal(g) {
 		return nil
 	}
 	start := time.Now()
@@ -190,7 +197,7 @@ func terminalProgress(g *globals) func(app.CollectStats) {
 			left := time.Duration(float64(time.Since(start)) / float64(done) * float64(s.Pending-done))
 			eta = left.Round(time.Second).String()
 		}
-		fmt.Fprintf(f, "\r%d/%d objects, %d records, %.1f MB read, %.1f MB/s, ETA %s   ",
+		fmt.Fprintf(g.stderr, "\r%d/%d objects, %d records, %.1f MB read, %.1f MB/s, ETA %s   ",
 			done, s.Pending, s.Records, float64(s.Bytes)/1e6, float64(s.Decompressed)/1e6/time.Since(start).Seconds(), eta)
 	}
 }

@@ -48,7 +48,7 @@ func listAlerts(t *testing.T, data string, args ...string) []triageAlert {
 // are refused with the field named; each change is in the actor log; a
 // tenant's token cannot touch another tenant's alert.
 func TestAlertTriage(t *testing.T) {
-	_, _, data := collectedTrail(t, 95, "triage")
+	srv, _, data := collectedTrail(t, 95, "triage")
 	as := listAlerts(t, data, "--evaluate", "--since", "-7d", "--rule", "trawl-ct-003")
 	if len(as) == 0 {
 		t.Fatal("the planted StopLogging raised no alert: the test proves nothing")
@@ -137,6 +137,39 @@ func TestAlertTriage(t *testing.T) {
 	if code != 200 || strings.Count(string(log), `"alert.update"`) != 4 || !strings.Contains(string(log), "status closed (false-positive)") {
 		t.Errorf("actor log %d: %s", code, log)
 	}
+
+	// Analysts noting one alert at once: every note is kept, none fails.
+	var wg sync.WaitGroup
+	codes := make([]int, 12)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], _ = sv.call(sv.root, "PATCH", "/api/v1/alerts/"+a.ID, map[string]any{"note": fmt.Sprintf("n%d", i)})
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 200 {
+			t.Errorf("concurrent note %d: %d", i, c)
+		}
+	}
+	if x := get(); len(x.Notes) != 2+len(codes) {
+		t.Errorf("%d notes after %d concurrent ones, want %d", len(x.Notes), len(codes), 2+len(codes))
+	}
+
+	// A closed alert that gains records in its window reopens, saying so.
+	mustTrawl(t, data, "alerts", "update", a.ID, "--status", "closed", "--reason", "benign")
+	late := ctEvent("cloudtrail.amazonaws.com", "StopLogging", a.WindowStart.Add(time.Minute))
+	late["userIdentity"] = map[string]any{"type": "IAMUser", "userName": "attacker3", "accountId": acct}
+	putEvents(t, srv, "triage", late)
+	mustTrawl(t, data, "collect", "--once", "trail")
+	mustTrawl(t, data, "alerts", "--evaluate")
+	x := get()
+	if x.Status != "open" || x.CloseReason != "" || len(x.Notes) == 0 || x.Notes[len(x.Notes)-1].Author != "trawl" ||
+		!strings.Contains(x.Notes[len(x.Notes)-1].Text, "reopened: 1 more matching records arrived after it was closed (benign)") {
+		t.Errorf("a closed alert that gained a record: %+v", x)
+	}
 }
 
 // TestRuleRunOverHistory: rules added after their events were collected
@@ -209,6 +242,13 @@ func TestRuleRunOverHistory(t *testing.T) {
 		t.Errorf("after an evaluation: %d count alerts, want the 1 stored", len(as))
 	}
 
+	// Exceptions on the tenant or index are refused: the rule is already
+	// within both (they would not evaluate).
+	for _, q := range []string{"tenant:acme", "index:traffic"} {
+		if r := trawl(t, data, nil, "rules", "except", "acme-list-users", "--query", q, "--reason", "x", "--tenant", "acme"); r.code == 0 || !strings.Contains(r.stderr, "drop") {
+			t.Errorf("exception %s: %d %s", q, r.code, r.stderr)
+		}
+	}
 	// An exception: the actor's ListUsers no longer alerts, at ingest or
 	// on schedule; the rule's hunt carries it; removed, a run alerts.
 	out = mustTrawl(t, data, "rules", "except", "acme-list-users", "--query", `user.name:actor`, "--reason", "the inventory job lists users hourly", "--tenant", "acme")
