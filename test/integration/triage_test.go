@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/gen"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
@@ -380,4 +381,71 @@ func TestWebhookTakesStatusChanges(t *testing.T) {
 		}
 	}
 	t.Error("the new DeleteTrail alert was not posted as raised")
+}
+
+// TestCountRulesOverTheCapturesDates: two Stratus Red Team captures, kept
+// with their own event times (July 2024), are collected; count rules
+// written as SigmaHQ's aws_ec2_download_userdata and an EC2 password-data
+// burst were (count() > 10 within 30 minutes; the current SigmaHQ tree
+// has no count rules) raise nothing on schedule, which looks back a day,
+// and `trawl rules run` over the captures' dates raises one alert each,
+// holding the 15 and the 30 events; running again adds nothing.
+func TestCountRulesOverTheCapturesDates(t *testing.T) {
+	var recs []string
+	for _, name := range []string{"aws.discovery.ec2-download-user-data.json", "aws.credential-access.ec2-get-password-data.json"} {
+		b, err := os.ReadFile(filepath.Join(corpusDir, "stratus-red-team", "docs", "detonation-logs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var arr []json.RawMessage
+		if err := json.Unmarshal(b, &arr); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, r := range arr {
+			recs = append(recs, string(r))
+		}
+	}
+	srv := s3server.Start(t)
+	now := time.Now().UTC()
+	key := fmt.Sprintf("AWSLogs/%s/CloudTrail/us-east-1/%s/%s_CloudTrail_us-east-1_%s_stratus.json.gz", acct, now.Format("2006/01/02"), acct, now.Format("20060102T1504Z"))
+	bucket(t, srv, "stratus", []gen.Object{{Key: key, Body: gzipped([]byte(`{"Records":[` + strings.Join(recs, ",") + `]}`))}})
+	data := t.TempDir()
+	t.Cleanup(startServe(t, data))
+	addConnector(t, srv, data, "trail", "stratus", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
+	mustTrawl(t, data, "collect", "--once", "trail")
+
+	dir := t.TempDir()
+	rules := map[string]string{
+		"acme-ec2-userdata": "title: EC2 user data downloaded many times\nid: acme-ec2-userdata\nlevel: medium\nlogsource: {product: aws, service: cloudtrail}\n" +
+			"detection:\n  selection:\n    eventSource: ec2.amazonaws.com\n    requestParameters.attribute: userData\n    eventName: DescribeInstanceAttribute\n  timeframe: 30m\n  condition: selection | count() > 10\n",
+		"acme-ec2-password-data": "title: EC2 password data retrieved many times\nid: acme-ec2-password-data\nlevel: high\nlogsource: {product: aws, service: cloudtrail}\n" +
+			"detection:\n  selection:\n    eventSource: ec2.amazonaws.com\n    eventName: GetPasswordData\n  timeframe: 30m\n  condition: selection | count() > 10\n",
+	}
+	for id, y := range rules {
+		f := filepath.Join(dir, id+".yml")
+		if err := os.WriteFile(f, []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mustTrawl(t, data, "rules", "add", f, "--tenant", "acme")
+	}
+	since := "2024-07-01"
+	if as := listAlerts(t, data, "--evaluate", "--since", since); len(as) != 0 {
+		t.Fatalf("the schedule raised %d alerts on 2024 data: %+v", len(as), as)
+	}
+	for id, want := range map[string]int64{"acme-ec2-userdata": 15, "acme-ec2-password-data": 30} {
+		out := mustTrawl(t, data, "rules", "run", id, "--from", "2024-07-30T00:00:00Z", "--to", "2024-08-01T00:00:00Z", "--tenant", "acme")
+		if !strings.Contains(out, "1 alert found (1 new)") {
+			t.Errorf("%s: %s", id, out)
+		}
+		as := listAlerts(t, data, "--since", since, "--rule", id)
+		if len(as) != 1 || as[0].Count != want || len(as[0].Records) != int(want) {
+			t.Errorf("%s: alerts %+v, want one of %d events", id, as, want)
+		}
+		if out := mustTrawl(t, data, "rules", "run", id, "--from", "2024-07-30T00:00:00Z", "--to", "2024-08-01T00:00:00Z", "--tenant", "acme"); !strings.Contains(out, "1 alert found (0 new)") {
+			t.Errorf("%s again: %s", id, out)
+		}
+	}
+	if as := listAlerts(t, data, "--since", since); len(as) != 2 {
+		t.Errorf("%d alerts after the runs, want 2", len(as))
+	}
 }
