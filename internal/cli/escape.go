@@ -15,8 +15,8 @@ import (
 // JSON, NDJSON and CSV stay exact (JSON escapes them itself).
 
 // escaper passes text through with control characters (but tab and
-// newline, the table's own structure), DEL, C1 controls and bytes that are
-// not UTF-8 written as visible escapes.
+// newline, the table's own structure), DEL, C1 controls, bidirectional
+// controls and bytes that are not UTF-8 written as visible escapes.
 type escaper struct{ w io.Writer }
 
 func (e escaper) Write(p []byte) (int, error) {
@@ -39,6 +39,14 @@ func clean(p []byte, keep string) bool {
 	return true
 }
 
+// bidiControl reports the Unicode bidirectional controls (embeddings,
+// overrides, isolates): printed, they reorder the text after them, so a
+// tenant's title could make a row read differently from what it holds
+// ("Trojan Source", CVE-2021-42574).
+func bidiControl(r rune) bool {
+	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f || r == 0x061c
+}
+
 // escapeControls writes control characters other than those in keep,
 // DEL, C1 controls and invalid UTF-8 as escapes.
 func escapeControls(s, keep string) string {
@@ -50,7 +58,7 @@ func escapeControls(s, keep string) string {
 			fmt.Fprintf(&b, `\x%02x`, s[i])
 		case r < 0x20 && !strings.ContainsRune(keep, r), r == 0x7f:
 			fmt.Fprintf(&b, `\x%02x`, r)
-		case r >= 0x80 && r <= 0x9f:
+		case r >= 0x80 && r <= 0x9f, bidiControl(r):
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteString(s[i : i+n])

@@ -30,6 +30,10 @@ func TestHumanOutputShowsControls(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+	// Bidirectional overrides and isolates would reorder what follows.
+	if got := oneLine("admin\u202e\u2066gnp.exe\u2069"); got != `admin\u202e\u2066gnp.exe\u2069` {
+		t.Errorf("bidi controls: %q", got)
+	}
 	// Text without controls is written as it is, UTF-8 included.
 	b.Reset()
 	escaper{&b}.Write([]byte("é 日本\tx\n"))
