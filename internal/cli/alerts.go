@@ -172,6 +172,20 @@ func orNone(s string) string {
 	return s
 }
 
+const rulesHelp = `trawl rules: a tenant's Sigma detection rules (docs/detections.md)
+
+  trawl rules list [--tenant T] [--format table|json]
+  trawl rules add FILE.yml [--tenant T]          a tenant's own rule (refused, naming the line, if it would not evaluate)
+  trawl rules enable|disable|delete ID [--tenant T]
+  trawl rules run ID --from T [--to now] [--tenant T]
+                                                 evaluate the rule over a past period (stored once however often run)
+  trawl rules except ID --query Q --reason WHY [--tenant T]
+  trawl rules unexcept ID EXCEPTION-ID [--tenant T]
+  trawl rules webhook [URL [--status-changes] | --clear] [--tenant T]
+
+A verb's flags: trawl rules VERB --help.
+`
+
 // cmdRules manages a tenant's detection rules: list, add FILE.yml,
 // enable|disable|delete ID, and the alert webhook.
 func cmdRules(ctx context.Context, g *globals, args []string) error {
@@ -179,6 +193,10 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 		return usageErr("rules list|add FILE.yml|enable ID|disable ID|delete ID|webhook [URL|--clear] [--tenant T]")
 	}
 	verb := args[0]
+	if verb == "-h" || verb == "--help" || verb == "help" {
+		fmt.Fprint(g.stdout, rulesHelp)
+		return nil
+	}
 	fs := newFlags(g, "rules "+verb)
 	tenant := fs.String("tenant", "", "the tenant (a tenant token's own by default; root names one)")
 	format := fs.String("format", "table", "list: table or json")

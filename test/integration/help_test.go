@@ -45,6 +45,10 @@ func TestCommandHelp(t *testing.T) {
 	if strings.Contains(r.stdout, "  -addr ") || strings.Contains(r.stdout, "  -access-key-id ") {
 		t.Errorf("trawl help flags lists a command's own flag:\n%s", r.stdout)
 	}
+	// A command with verbs explains them, with no data directory needed.
+	if r := trawl(t, t.TempDir()+"/none", nil, "rules", "--help"); r.code != 0 || !strings.Contains(r.stdout, "trawl rules run ID --from") {
+		t.Errorf("trawl rules --help: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	if r := trawl(t, data, nil, "--help"); !strings.Contains(r.stdout, "trawl help flags") {
 		t.Errorf("trawl --help does not say where the global flags are:\n%s", r.stdout)
 	}
