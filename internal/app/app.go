@@ -139,8 +139,12 @@ type App struct {
 	running map[string]chan struct{} // connectors being collected (or deleted); closed when done
 	testMu  sync.Mutex               // one connection test at a time
 	evalMu  sync.Mutex               // one evaluation of the detection rules at a time
-	hooks   deliveries               // webhook deliveries in flight, per tenant
-	queries tenantSlots
+	// triageMu: one alert change at a time in this process (the embedded
+	// catalog refuses a second concurrent update of a row instead of
+	// waiting; a shared catalog locks the row, across nodes too).
+	triageMu sync.Mutex
+	hooks    deliveries // webhook deliveries in flight, per tenant
+	queries  tenantSlots
 	// stored counts what this node's runs stored since it started (the
 	// catalog's totals are the cluster's).
 	stored struct{ objects, records, runs atomic.Int64 }

@@ -48,7 +48,9 @@ func (a *App) UpdateAlert(ctx context.Context, sc Scope, id string, in AlertUpda
 	if ch.Reason == nil && in.Status != nil && *in.Status == apiv1.AlertClosed {
 		return nil, &AlertError{Problems: []connector.Problem{{Field: "reason", Message: "closing an alert needs a reason: " + strings.Join(apiv1.CloseReasons(), ", ")}}}
 	}
+	a.triageMu.Lock()
 	x, changed, err := a.lake.UpdateAlert(ctx, id, tenants, ch)
+	a.triageMu.Unlock()
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, fmt.Errorf("alert %s: %w", id, ErrNotFound)

@@ -68,7 +68,7 @@ func (l *Catalog) UpdateAlert(ctx context.Context, id string, tenants []string, 
 	// the alert as the first left it.
 	for attempt := 1; ; attempt++ {
 		a, changed, err := l.updateAlert(ctx, id, tenants, ch)
-		if err == nil || !isConflict(err) || attempt == 5 || ctx.Err() != nil {
+		if err == nil || !isConflict(err) || attempt == 8 || ctx.Err() != nil {
 			return a, changed, err
 		}
 		select {
