@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/collect"
@@ -79,6 +81,10 @@ type Lake struct {
 	// committed is signalled (never waited on) after a commit queued
 	// segments for detection.
 	committed chan struct{}
+	// swept is when the running lake was last swept (sweepWhileRunning);
+	// the sweep at open counts as one.
+	sweepMu sync.Mutex
+	swept   time.Time
 }
 
 // OpenLake opens or creates the lake whose catalog file is path (the
@@ -106,7 +112,7 @@ func OpenLake(ctx context.Context, path string, opt LakeOptions) (*Lake, error) 
 		lock.Close()
 		return nil, err
 	}
-	l := &Lake{Catalog: cat, Engine: eng, lock: lock, committed: make(chan struct{}, 1)}
+	l := &Lake{Catalog: cat, Engine: eng, lock: lock, committed: make(chan struct{}, 1), swept: time.Now()}
 	if err := l.settleIn(ctx); err != nil {
 		l.Close()
 		return nil, err

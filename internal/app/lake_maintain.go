@@ -71,6 +71,9 @@ func (l *Lake) Compact(ctx context.Context, opt CompactOptions) (CompactStats, e
 	if err := l.collectGarbage(ctx, time.Now()); err != nil {
 		return st, err
 	}
+	if err := l.sweepWhileRunning(ctx, time.Now()); err != nil {
+		return st, err
+	}
 	var err error
 	st.Segments, err = l.SegmentCount(ctx, "")
 	return st, err
@@ -130,6 +133,36 @@ func (l *Lake) sweep(ctx context.Context) error {
 		return err
 	}
 	return l.Sweep(ctx, registered, time.Now())
+}
+
+// runningSweepGrace is how old an unregistered file must be before a
+// sweep of a running lake deletes it: a commit in flight holds files it
+// wrote and has not registered yet, for seconds, never for this long.
+// runningSweepEvery spaces the sweeps (each walks the lake folder).
+const (
+	runningSweepGrace = time.Hour
+	runningSweepEvery = 10 * time.Minute
+)
+
+// sweepWhileRunning sweeps what a crash of another process, or a failed
+// commit whose outcome stayed unknown, left: unregistered segments, staged
+// files, empty files. It runs with compaction (every few minutes under
+// `trawl serve`), so debris does not wait for the next start.
+func (l *Lake) sweepWhileRunning(ctx context.Context, now time.Time) error {
+	l.sweepMu.Lock()
+	due := now.Sub(l.swept) >= runningSweepEvery
+	if due {
+		l.swept = now
+	}
+	l.sweepMu.Unlock()
+	if !due {
+		return nil
+	}
+	registered, err := l.RegisteredPaths(ctx)
+	if err != nil {
+		return err
+	}
+	return l.Sweep(ctx, registered, now.Add(-runningSweepGrace))
 }
 
 // migrateLegacyTables moves the records of a data directory written before
