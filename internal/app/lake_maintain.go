@@ -68,6 +68,11 @@ func (l *Lake) Compact(ctx context.Context, opt CompactOptions) (CompactStats, e
 			}
 		}
 	}
+	// The merges' replace snapshots, before the garbage: a retired segment
+	// is deleted only once no current snapshot holds it.
+	if err := l.Publish(ctx); err != nil {
+		return st, err
+	}
 	if err := l.collectGarbage(ctx, time.Now()); err != nil {
 		return st, err
 	}
@@ -111,13 +116,29 @@ func (l *Lake) compactDay(ctx context.Context, d catalog.Day, opt CompactOptions
 	return len(inputs), rows, nil
 }
 
-// collectGarbage deletes replaced segments whose grace period is over.
+// collectGarbage deletes replaced segments whose grace period is over,
+// and the tables' metadata files of expired snapshots.
 func (l *Lake) collectGarbage(ctx context.Context, now time.Time) error {
 	paths, err := l.DueGarbage(ctx, now)
 	if err != nil {
 		return err
 	}
-	return l.RemoveRetired(ctx, paths, func(p string) error { return l.ForgetGarbage(ctx, p) })
+	if err := l.RemoveRetired(ctx, paths, func(p string) error { return l.ForgetGarbage(ctx, p) }); err != nil {
+		return err
+	}
+	meta, err := l.DueIcebergGarbage(ctx, now)
+	if err != nil {
+		return err
+	}
+	for _, p := range meta {
+		if err := l.RemoveFile(ctx, p); err != nil {
+			return err
+		}
+		if err := l.ForgetIcebergGarbage(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sweep deletes what no registered segment owns: files a crash left
