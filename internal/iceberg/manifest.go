@@ -50,11 +50,11 @@ func manifestEntrySchema() avroRecord {
 // ManifestFile is an entry of a manifest list: one manifest, with what it
 // holds.
 type ManifestFile struct {
-	Path           string // URI
-	Length         int64
-	SequenceNumber int64 // of the snapshot that added it
-	MinSequence    int64 // the least data sequence number of its files
-	SnapshotID     int64 // that added it
+	Path                                    string // URI
+	Length                                  int64
+	SequenceNumber                          int64 // of the snapshot that added it
+	MinSequence                             int64 // the least data sequence number of its files
+	SnapshotID                              int64 // that added it
 	AddedFiles, ExistingFiles, DeletedFiles int
 	AddedRows, ExistingRows, DeletedRows    int64
 }
