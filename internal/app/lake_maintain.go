@@ -48,6 +48,11 @@ func (l *Lake) Compact(ctx context.Context, opt CompactOptions) (CompactStats, e
 	}
 	var st CompactStats
 	start := time.Now()
+	// What commits queued goes first, so the merges' snapshots are
+	// replace snapshots of their own (unless a commit runs meanwhile).
+	if err := l.Publish(ctx); err != nil {
+		return st, err
+	}
 	for _, s := range interflow.Schemas() {
 		days, err := l.SmallDays(ctx, s.Index, l.SmallRows(s.Index), opt.MinSegments)
 		if err != nil {
