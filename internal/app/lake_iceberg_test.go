@@ -98,4 +98,3 @@ func currentMetadata(t *testing.T, table string) *iceberg.Metadata {
 	}
 	return &m
 }
-
