@@ -17,9 +17,11 @@ import (
 
 // TestCompactionKeepsEveryRecord: ten small commits of one day become one
 // segment; counts, newest-first results and free text are unchanged; the
-// retired files go after the grace period; rerunning does nothing.
+// retired files go after the grace period (and the snapshot retention of
+// the Iceberg tables that held them); rerunning does nothing.
 func TestCompactionKeepsEveryRecord(t *testing.T) {
 	l := openTest(t)
+	l.snapshotRetention = time.Millisecond
 	ctx := context.Background()
 	for c := 0; c < 10; c++ {
 		var recs []*interflow.Record
