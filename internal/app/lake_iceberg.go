@@ -45,23 +45,15 @@ func tableDir(t catalog.TableRef) string { return "index=" + t.Index + "/tenant=
 func (l *Lake) Publish(ctx context.Context) error {
 	l.publishMu.Lock()
 	defer l.publishMu.Unlock()
-	queue, err := l.SnapshotQueue(ctx)
+	tables, err := l.QueuedTables(ctx)
 	if err != nil {
 		return err
 	}
-	byTable := map[catalog.TableRef][]catalog.QueuedDay{}
-	var order []catalog.TableRef
-	for _, q := range queue {
-		if byTable[q.TableRef] == nil {
-			order = append(order, q.TableRef)
-		}
-		byTable[q.TableRef] = append(byTable[q.TableRef], q)
-	}
 	var errs []error
-	for _, t := range order {
-		err := l.publishTable(ctx, t, byTable[t])
+	for _, t := range tables {
+		err := l.publishTable(ctx, t)
 		for try := 0; errors.Is(err, catalog.ErrMoved) && try < 3; try++ {
-			err = l.publishTable(ctx, t, byTable[t])
+			err = l.publishTable(ctx, t)
 		}
 		errs = append(errs, err)
 	}
@@ -78,12 +70,16 @@ type snapshotBuild struct {
 }
 
 // publishTable writes one table's snapshot of the queued days and commits it.
-func (l *Lake) publishTable(ctx context.Context, t catalog.TableRef, queued []catalog.QueuedDay) error {
+func (l *Lake) publishTable(ctx context.Context, t catalog.TableRef) error {
 	schema := interflow.SchemaFor(t.Index)
 	if schema == nil {
 		return fmt.Errorf("lake: table %s.%s: no such index", t.Tenant, t.Index)
 	}
 	version, current, manifests, err := l.ClaimVersion(ctx, t)
+	if err != nil {
+		return err
+	}
+	changes, err := l.QueuedChanges(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -99,10 +95,8 @@ func (l *Lake) publishTable(ctx context.Context, t catalog.TableRef, queued []ca
 	if prev.CurrentSnapshotID > 0 {
 		b.snap.ParentID = prev.CurrentSnapshotID
 	}
-	for _, q := range queued {
-		b.Served = append(b.Served, q.ID)
-	}
-	err = l.buildSnapshot(ctx, b, queued, manifests)
+	b.Served = changes.Served
+	err = l.buildSnapshot(ctx, b, changes, manifests)
 	if err == nil && len(b.Days) > 0 {
 		err = l.writeSnapshot(ctx, b, prev, version, manifests)
 	}
@@ -140,34 +134,32 @@ func (l *Lake) tableMetadata(ctx context.Context, t catalog.TableRef, schema *in
 // changed: the day's registered segments, as existing (with the snapshot
 // and sequence number that added them) or added, and the files dropped
 // since, as deleted.
-func (l *Lake) buildSnapshot(ctx context.Context, b *snapshotBuild, queued []catalog.QueuedDay, manifests []catalog.ManifestRow) error {
+func (l *Lake) buildSnapshot(ctx context.Context, b *snapshotBuild, changes catalog.TableChanges, manifests []catalog.ManifestRow) error {
 	b.Days = map[time.Time]*catalog.ManifestRow{}
 	old := map[time.Time]catalog.ManifestRow{}
 	for _, m := range manifests {
 		old[m.Day] = m
 	}
-	done := map[time.Time]bool{}
-	for _, q := range queued {
-		if done[q.Day] {
-			continue
-		}
-		done[q.Day] = true
-		files, changed, err := l.dayFiles(ctx, b, q.Day)
-		if err != nil || !changed {
-			return err
-		}
-		if m, ok := old[q.Day]; ok {
-			b.Garbage = append(b.Garbage, m.Path)
-		}
-		if len(files) == 0 {
-			b.Days[q.Day] = nil
-			continue
-		}
-		m, err := l.writeManifest(ctx, b, q.Day, files)
+	for _, day := range changes.Days {
+		files, changed, err := l.dayFiles(ctx, b, day, changes.Live[day])
 		if err != nil {
 			return err
 		}
-		b.Days[q.Day] = m
+		if !changed {
+			continue
+		}
+		if m, ok := old[day]; ok {
+			b.Garbage = append(b.Garbage, m.Path)
+		}
+		if len(files) == 0 {
+			b.Days[day] = nil
+			continue
+		}
+		m, err := l.writeManifest(ctx, b, day, files)
+		if err != nil {
+			return err
+		}
+		b.Days[day] = m
 	}
 	return nil
 }
@@ -175,11 +167,7 @@ func (l *Lake) buildSnapshot(ctx context.Context, b *snapshotBuild, queued []cat
 // dayFiles compares a day's registered segments with the files of the
 // current snapshot: the manifest entries of the day's new manifest, and
 // whether anything changed.
-func (l *Lake) dayFiles(ctx context.Context, b *snapshotBuild, day time.Time) ([]iceberg.DataFile, bool, error) {
-	segs, err := l.DaySegments(ctx, b.TableRef, day)
-	if err != nil {
-		return nil, false, err
-	}
+func (l *Lake) dayFiles(ctx context.Context, b *snapshotBuild, day time.Time, segs []catalog.Segment) ([]iceberg.DataFile, bool, error) {
 	published, err := l.PublishedFiles(ctx, b.TableRef, day)
 	if err != nil {
 		return nil, false, err

@@ -24,13 +24,6 @@ import (
 // TableRef names a table: one per tenant and index.
 type TableRef struct{ Tenant, Index string }
 
-// QueuedDay is a day whose segments changed since the table's snapshot.
-type QueuedDay struct {
-	ID string
-	TableRef
-	Day time.Time
-}
-
 // PublishedFile is a segment in a table's current snapshot.
 type PublishedFile struct {
 	Path       string // under the lake root, with slashes
@@ -53,9 +46,13 @@ type ManifestRow struct {
 // queueSnapshots queues the days of segs for the next Iceberg snapshot,
 // inside the transaction that registers or retires them.
 func queueSnapshots(ctx context.Context, conn *catConn, segs []Segment) error {
-	seen := map[QueuedDay]bool{}
+	type day struct {
+		TableRef
+		day time.Time
+	}
+	seen := map[day]bool{}
 	for _, s := range segs {
-		d := QueuedDay{TableRef: TableRef{s.Tenant, s.Index}, Day: s.Day.UTC()}
+		d := day{TableRef{s.Tenant, s.Index}, s.Day.UTC()}
 		if seen[d] {
 			continue
 		}
@@ -86,21 +83,20 @@ func (l *Catalog) queueExisting(ctx context.Context) error {
 	return l.SetMeta(ctx, "iceberg_queued", "1")
 }
 
-// SnapshotQueue lists the queued days, oldest table first.
-func (l *Catalog) SnapshotQueue(ctx context.Context) ([]QueuedDay, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT id, tenant, idx, day FROM iceberg_queue ORDER BY tenant, idx, day`)
+// QueuedTables lists the tables with queued changes.
+func (l *Catalog) QueuedTables(ctx context.Context) ([]TableRef, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT DISTINCT tenant, idx FROM iceberg_queue ORDER BY tenant, idx`)
 	if err != nil {
 		return nil, fmt.Errorf("lake: snapshot queue: %w", err)
 	}
 	defer rows.Close()
-	var out []QueuedDay
+	var out []TableRef
 	for rows.Next() {
-		var q QueuedDay
-		if err := rows.Scan(&q.ID, &q.Tenant, &q.Index, &q.Day); err != nil {
+		var t TableRef
+		if err := rows.Scan(&t.Tenant, &t.Index); err != nil {
 			return nil, err
 		}
-		q.Day = q.Day.UTC()
-		out = append(out, q)
+		out = append(out, t)
 	}
 	return out, rows.Err()
 }
@@ -146,9 +142,46 @@ func (l *Catalog) manifests(ctx context.Context, t TableRef) ([]ManifestRow, err
 	return out, rows.Err()
 }
 
-// DaySegments lists the registered segments of a table's day.
-func (l *Catalog) DaySegments(ctx context.Context, t TableRef, day time.Time) ([]Segment, error) {
-	return l.querySegments(ctx, segmentColumns+` WHERE tenant = ? AND idx = ? AND day = ? ORDER BY min_ts, id`, t.Tenant, t.Index, day)
+// TableChanges is what a table's next snapshot covers: the queue rows
+// (and their days) and the registered segments of those days.
+type TableChanges struct {
+	Served []string
+	Days   []time.Time
+	Live   map[time.Time][]Segment // Path, Day, Rows and Bytes set
+}
+
+// QueuedChanges reads a table's queue and the registered segments of the
+// queued days in one statement, so in one state of the catalog: a commit
+// (which may span days) is in the snapshot whole, with its queue rows, or
+// not at all, and then its queue rows remain for the next.
+func (l *Catalog) QueuedChanges(ctx context.Context, t TableRef) (TableChanges, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT 'q', id, day, '', 0, 0 FROM iceberg_queue WHERE tenant = ? AND idx = ?
+ UNION ALL SELECT 's', '', day, path, rows, bytes FROM segments WHERE tenant = ? AND idx = ?
+   AND day IN (SELECT day FROM iceberg_queue WHERE tenant = ? AND idx = ?)`, t.Tenant, t.Index, t.Tenant, t.Index, t.Tenant, t.Index)
+	if err != nil {
+		return TableChanges{}, fmt.Errorf("lake: changes of table %s.%s: %w", t.Tenant, t.Index, err)
+	}
+	defer rows.Close()
+	c := TableChanges{Live: map[time.Time][]Segment{}}
+	seen := map[time.Time]bool{}
+	for rows.Next() {
+		var kind, id string
+		var s Segment
+		if err := rows.Scan(&kind, &id, &s.Day, &s.Path, &s.Rows, &s.Bytes); err != nil {
+			return c, err
+		}
+		s.Day = s.Day.UTC()
+		if kind == "s" {
+			c.Live[s.Day] = append(c.Live[s.Day], s)
+			continue
+		}
+		c.Served = append(c.Served, id)
+		if !seen[s.Day] {
+			seen[s.Day] = true
+			c.Days = append(c.Days, s.Day)
+		}
+	}
+	return c, rows.Err()
 }
 
 // PublishedFiles lists the files of a table's day in its current snapshot.
