@@ -135,9 +135,11 @@ rewrites ` + "`metadata/version-hint.text`" + `. The catalog's pointer is the
 truth; a snapshot always holds exactly the segments the catalog had
 registered, never one twice, never one it does not know. After kill -9 at
 any point the queue is still there, and the next start publishes it.
-Snapshots are batched (at most one a second per table, when commits
-arrived) so a commit pays one queue row per (tenant, index, day), not a
-snapshot; ` + "`trawl collect --once`" + ` publishes before it exits.
+Snapshots are batched (written once commits pause for a second, at most
+10 s after the first they cover) so a commit pays one queue row per
+(tenant, index, day), not a snapshot; ` + "`trawl collect --once`" + ` and a
+stopping server publish before they exit, and compaction publishes before
+and after its merges.
 
 ## Compaction
 
