@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 ./scripts/install-versitygw.sh
 ./scripts/install-browser.sh || export TRAWL_UI_UNAVAILABLE=1
+./scripts/install-iceberg-reader.sh || export TRAWL_ICEBERG_READER_UNAVAILABLE=1
 ./scripts/install-postgres.sh
 # openssl signs the digests of the audit's independent signature check.
 if ! command -v openssl >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -1,12 +1,15 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/collect"
@@ -67,6 +70,10 @@ type LakeOptions struct {
 	Root string
 	// Timings, if set, accumulates time per ingest stage (benchmarks).
 	Timings *ingest.Timings
+	// SnapshotRetention is how long a superseded Iceberg snapshot, and the
+	// files only it holds, stay readable (default
+	// DefaultSnapshotRetention).
+	SnapshotRetention time.Duration
 }
 
 // Lake is an open data directory's catalog and segments. The catalog's
@@ -79,6 +86,19 @@ type Lake struct {
 	// committed is signalled (never waited on) after a commit queued
 	// segments for detection.
 	committed chan struct{}
+	// swept is when the running lake was last swept (sweepWhileRunning);
+	// the sweep at open counts as one.
+	sweepMu sync.Mutex
+	swept   time.Time
+	// publishMu serialises the Iceberg snapshots of this process (the
+	// catalog's pointer check serialises those of several nodes);
+	// publishWake is signalled after a commit; stopPublisher ends the
+	// publisher, publisherDone closes when it has.
+	publishMu         sync.Mutex
+	publishWake       chan struct{}
+	stopPublisher     context.CancelFunc
+	publisherDone     chan struct{}
+	snapshotRetention time.Duration
 }
 
 // OpenLake opens or creates the lake whose catalog file is path (the
@@ -106,11 +126,13 @@ func OpenLake(ctx context.Context, path string, opt LakeOptions) (*Lake, error) 
 		lock.Close()
 		return nil, err
 	}
-	l := &Lake{Catalog: cat, Engine: eng, lock: lock, committed: make(chan struct{}, 1)}
+	l := &Lake{Catalog: cat, Engine: eng, lock: lock, committed: make(chan struct{}, 1), swept: time.Now(),
+		publishWake: make(chan struct{}, 1), snapshotRetention: cmp.Or(opt.SnapshotRetention, DefaultSnapshotRetention)}
 	if err := l.settleIn(ctx); err != nil {
-		l.Close()
+		l.closeStores()
 		return nil, err
 	}
+	l.startPublisher()
 	return l, nil
 }
 
@@ -145,9 +167,15 @@ func lockDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// Close closes the engine and the catalog (checkpointing an embedded
-// one's WAL), then lets the data directory go.
+// Close publishes what commits queued (so a `collect --once` leaves its
+// tables current), closes the engine and the catalog (checkpointing an
+// embedded one's WAL), then lets the data directory go.
 func (l *Lake) Close() error {
+	perr := l.stopPublishing()
+	return errors.Join(perr, l.closeStores())
+}
+
+func (l *Lake) closeStores() error {
 	err := l.Engine.Close()
 	return errors.Join(err, l.Catalog.Close(), l.lock.Close())
 }

@@ -40,6 +40,7 @@ func (l *Lake) CommitMany(ctx context.Context, bs []*ingest.Batch) error {
 	}
 	if len(segs) > 0 {
 		l.wakeDetector()
+		l.wakePublisher()
 	}
 	return nil
 }
@@ -85,6 +86,7 @@ func (l *Lake) ResolveRecord(ctx context.Context, item ingest.QuarantineItem, re
 	if err != nil {
 		return fmt.Errorf("lake: resolve quarantined record %s#%d: %w", item.Key, item.Position, err)
 	}
+	l.wakePublisher()
 	return nil
 }
 

@@ -48,6 +48,11 @@ func (l *Lake) Compact(ctx context.Context, opt CompactOptions) (CompactStats, e
 	}
 	var st CompactStats
 	start := time.Now()
+	// What commits queued goes first, so the merges' snapshots are
+	// replace snapshots of their own (unless a commit runs meanwhile).
+	if err := l.Publish(ctx); err != nil {
+		return st, err
+	}
 	for _, s := range interflow.Schemas() {
 		days, err := l.SmallDays(ctx, s.Index, l.SmallRows(s.Index), opt.MinSegments)
 		if err != nil {
@@ -68,7 +73,15 @@ func (l *Lake) Compact(ctx context.Context, opt CompactOptions) (CompactStats, e
 			}
 		}
 	}
+	// The merges' replace snapshots, before the garbage: a retired segment
+	// is deleted only once no current snapshot holds it.
+	if err := l.Publish(ctx); err != nil {
+		return st, err
+	}
 	if err := l.collectGarbage(ctx, time.Now()); err != nil {
+		return st, err
+	}
+	if err := l.sweepWhileRunning(ctx, time.Now()); err != nil {
 		return st, err
 	}
 	var err error
@@ -108,13 +121,29 @@ func (l *Lake) compactDay(ctx context.Context, d catalog.Day, opt CompactOptions
 	return len(inputs), rows, nil
 }
 
-// collectGarbage deletes replaced segments whose grace period is over.
+// collectGarbage deletes replaced segments whose grace period is over,
+// and the tables' metadata files of expired snapshots.
 func (l *Lake) collectGarbage(ctx context.Context, now time.Time) error {
 	paths, err := l.DueGarbage(ctx, now)
 	if err != nil {
 		return err
 	}
-	return l.RemoveRetired(ctx, paths, func(p string) error { return l.ForgetGarbage(ctx, p) })
+	if err := l.RemoveRetired(ctx, paths, func(p string) error { return l.ForgetGarbage(ctx, p) }); err != nil {
+		return err
+	}
+	meta, err := l.DueIcebergGarbage(ctx, now)
+	if err != nil {
+		return err
+	}
+	for _, p := range meta {
+		if err := l.RemoveFile(ctx, p); err != nil {
+			return err
+		}
+		if err := l.ForgetIcebergGarbage(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sweep deletes what no registered segment owns: files a crash left
@@ -130,6 +159,36 @@ func (l *Lake) sweep(ctx context.Context) error {
 		return err
 	}
 	return l.Sweep(ctx, registered, time.Now())
+}
+
+// runningSweepGrace is how old an unregistered file must be before a
+// sweep of a running lake deletes it: a commit in flight holds files it
+// wrote and has not registered yet, for seconds, never for this long.
+// runningSweepEvery spaces the sweeps (each walks the lake folder).
+const (
+	runningSweepGrace = time.Hour
+	runningSweepEvery = 10 * time.Minute
+)
+
+// sweepWhileRunning sweeps what a crash of another process, or a failed
+// commit whose outcome stayed unknown, left: unregistered segments, staged
+// files, empty files. It runs with compaction (every few minutes under
+// `trawl serve`), so debris does not wait for the next start.
+func (l *Lake) sweepWhileRunning(ctx context.Context, now time.Time) error {
+	l.sweepMu.Lock()
+	due := now.Sub(l.swept) >= runningSweepEvery
+	if due {
+		l.swept = now
+	}
+	l.sweepMu.Unlock()
+	if !due {
+		return nil
+	}
+	registered, err := l.RegisteredPaths(ctx)
+	if err != nil {
+		return err
+	}
+	return l.Sweep(ctx, registered, now.Add(-runningSweepGrace))
 }
 
 // migrateLegacyTables moves the records of a data directory written before

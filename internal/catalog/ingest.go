@@ -179,7 +179,7 @@ func insertSegments(ctx context.Context, conn *catConn, segs []Segment, detected
 			return fmt.Errorf("register segment %s: %w", s.Path, err)
 		}
 	}
-	return nil
+	return queueSnapshots(ctx, conn, segs)
 }
 
 // Registered reports whether a segment is registered: after a COMMIT

@@ -232,6 +232,18 @@ CREATE TABLE IF NOT EXISTS rule_failures (
   tenant VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, reason VARCHAR NOT NULL, failed_at TIMESTAMP NOT NULL, PRIMARY KEY (tenant, rule_id));
 CREATE TABLE IF NOT EXISTS nodes (
   node VARCHAR PRIMARY KEY, addr VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL, seen_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS iceberg_queue (id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, idx VARCHAR NOT NULL, day DATE NOT NULL);
+CREATE TABLE IF NOT EXISTS iceberg_tables (
+  tenant VARCHAR NOT NULL, idx VARCHAR NOT NULL, claimed BIGINT NOT NULL, metadata VARCHAR NOT NULL, PRIMARY KEY (tenant, idx));
+CREATE TABLE IF NOT EXISTS iceberg_files (
+  path VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, idx VARCHAR NOT NULL, day DATE NOT NULL,
+  snapshot BIGINT NOT NULL, seq BIGINT NOT NULL, rows BIGINT NOT NULL, bytes BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS iceberg_manifests (
+  tenant VARCHAR NOT NULL, idx VARCHAR NOT NULL, day DATE NOT NULL, path VARCHAR NOT NULL, length BIGINT NOT NULL,
+  snapshot BIGINT NOT NULL, seq BIGINT NOT NULL, min_seq BIGINT NOT NULL, added_files INTEGER NOT NULL, existing_files INTEGER NOT NULL,
+  deleted_files INTEGER NOT NULL, added_rows BIGINT NOT NULL, existing_rows BIGINT NOT NULL, deleted_rows BIGINT NOT NULL,
+  PRIMARY KEY (tenant, idx, day));
+CREATE TABLE IF NOT EXISTS iceberg_garbage (path VARCHAR PRIMARY KEY, delete_after TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
   connector_id VARCHAR NOT NULL, part VARCHAR NOT NULL, node VARCHAR NOT NULL, holder VARCHAR NOT NULL, epoch BIGINT NOT NULL,
   expires_at TIMESTAMP NOT NULL, PRIMARY KEY (connector_id, part));
@@ -240,7 +252,7 @@ CREATE TABLE IF NOT EXISTS leases (
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "14"
+const catalogSchema = "15"
 
 func (l *Catalog) migrate(ctx context.Context) error {
 	if l.db.pg {
@@ -290,6 +302,11 @@ func (l *Catalog) migrate(ctx context.Context) error {
 	// Before 0.4 runs did not say which node made them.
 	if _, err := l.db.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN IF NOT EXISTS node VARCHAR`); err != nil {
 		return fmt.Errorf("lake: add the runs' node: %w", err)
+	}
+	// Before 0.6 the lake had no Iceberg tables: its days are queued for
+	// their first snapshots.
+	if err := l.queueExisting(ctx); err != nil {
+		return err
 	}
 	if l.db.pg {
 		return l.SetMeta(ctx, "schema", catalogSchema) // a PostgreSQL catalog never held rows

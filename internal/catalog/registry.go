@@ -144,9 +144,10 @@ func (l *Catalog) RegisteredPaths(ctx context.Context) (map[string]bool, error) 
 }
 
 // DueGarbage lists the retired segments (paths with slashes) whose grace
-// period is over at now.
+// period is over at now, and that no table's current snapshot holds (the
+// snapshot that drops one sets its grace to the snapshot retention).
 func (l *Catalog) DueGarbage(ctx context.Context, now time.Time) ([]string, error) {
-	paths, err := queryStrings(ctx, l.db, `SELECT path FROM segment_garbage WHERE delete_after <= ?`, now.UTC())
+	paths, err := queryStrings(ctx, l.db, `SELECT path FROM segment_garbage WHERE delete_after <= ? AND path NOT IN (SELECT path FROM iceberg_files)`, now.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("lake: garbage: %w", err)
 	}

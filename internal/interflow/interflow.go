@@ -400,3 +400,14 @@ func Known(name string) bool {
 	}
 	return false
 }
+
+// FieldID is the stable identifier of field i in the lake's table format
+// (Apache Iceberg) and in the field_id of the segments' Parquet columns:
+// engines map columns by it, not by name or position. It is the field's
+// position plus one, so fields are only ever appended to a schema (a test
+// of internal/iceberg pins every index's identifiers).
+func (s *Schema) FieldID(i int) int { return i + 1 }
+
+// ElementID is the identifier of the element of a list field i (Iceberg
+// gives a list's element its own field id), clear of every FieldID.
+func (s *Schema) ElementID(i int) int { return 1001 + i }

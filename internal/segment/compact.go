@@ -76,18 +76,19 @@ func (l *Engine) merge(ctx context.Context, lay *layout, d dayKey, inputs []Segm
 		seg.Bytes = cw.n
 		return err
 	})
+	tokens := filepath.Join(l.root, tokensRel(seg.Path))
 	if err == nil {
-		err = writeSynced(tokensPath(full), nil, filters.writeTo)
+		err = writeSidecar(tokens, nil, filters.writeTo)
 	}
 	if err != nil {
 		os.Remove(full)
-		os.Remove(tokensPath(full))
+		os.Remove(tokens)
 		return seg, fmt.Errorf("lake: merge into %s: %w", seg.Path, err)
 	}
 	seg.RowGroups = len(filters)
 	if err := l.upload(ctx, seg); err != nil {
 		os.Remove(full)
-		os.Remove(tokensPath(full))
+		os.Remove(tokens)
 		return seg, err
 	}
 	return seg, nil

@@ -7,116 +7,139 @@
 // merged by compaction (compact.go). It keeps no state of its own about
 // which segments are live: it works on the Segment descriptors it is
 // given, and lists a query's through a Registry (the catalog's, composed
-// in internal/app). Markdown generates docs/lake.md, the layout other
-// engines read.
+// in internal/app). Markdown generates docs/lake.md, the layout and the
+// Iceberg tables other engines read.
 package segment
 
 import (
 	"fmt"
 	"strings"
 
+	"github.com/trawlhq/trawl/internal/iceberg"
 	"github.com/trawlhq/trawl/internal/interflow"
 )
 
-// Markdown renders docs/lake.md: the layout other engines read, with a
-// CREATE TABLE per index for Trino and Athena, generated from the layouts
-// the writer uses (a test keeps the file in step).
+// Markdown renders docs/lake.md: the layout and the Iceberg tables other
+// engines read, with each index's table schema generated from the code
+// that writes it (a test keeps the file in step).
 func Markdown() string {
 	var b strings.Builder
 	// The compaction thresholds are the code's defaults, not copies.
 	b.WriteString(strings.NewReplacer("{minSegments}", fmt.Sprint(DefaultMinSegments), "{maxInputs}", fmt.Sprint(DefaultMaxInputs)).Replace(lakeIntro))
 	for _, s := range interflow.Schemas() {
-		fmt.Fprintf(&b, "\n### `%s`\n\n```sql\n%s\n```\n", s.Index, createTable(s))
+		fmt.Fprintf(&b, "\n### `%s`\n\n%s", s.Index, schemaTable(s))
 	}
 	b.WriteString(lakeOutro)
 	return b.String()
 }
 
-// sqlTypeOf is a column's type as Trino and Athena (Hive DDL) name it.
-func sqlTypeOf(f interflow.Field) string {
-	switch f.Type {
-	case interflow.Int:
-		return "bigint"
-	case interflow.Bool:
-		return "boolean"
-	case interflow.Time:
-		return "timestamp"
-	case interflow.Strings:
-		return "array<string>"
+// schemaTable lists an index's Iceberg columns with their field ids.
+func schemaTable(s *interflow.Schema) string {
+	var b strings.Builder
+	b.WriteString("| field id | column | Iceberg type |\n|---:|---|---|\n")
+	for _, f := range iceberg.TableSchema(s).Fields {
+		typ := fmt.Sprint(f.Type)
+		if l, ok := f.Type.(*iceberg.List); ok {
+			typ = fmt.Sprintf("list<string> (element id %d)", l.ElementID)
+		}
+		fmt.Fprintf(&b, "| %d | `%s` | %s |\n", f.ID, f.Name, typ)
 	}
-	return "string"
+	return b.String()
 }
 
-func createTable(s *interflow.Schema) string {
-	var cols []string
-	for i, f := range s.Fields {
-		if partitionField(i) {
-			continue
-		}
-		cols = append(cols, fmt.Sprintf("  `%s` %s", ColumnName(f.Name), sqlTypeOf(f)))
-		if f.Type == interflow.IP {
-			cols = append(cols, fmt.Sprintf("  `%s` bigint", v4Column(f.Name)), fmt.Sprintf("  `%s` binary", v6Column(f.Name)))
-		}
-	}
-	cols = append(cols, "  `rg` int")
-	return "CREATE EXTERNAL TABLE trawl_" + s.Index + " (\n" + strings.Join(cols, ",\n") +
-		"\n)\nPARTITIONED BY (`tenant` string, `day` date)\nSTORED AS PARQUET\nLOCATION 's3://BUCKET/PREFIX/index=" + s.Index + "/';\n" +
-		"-- then: MSCK REPAIR TABLE trawl_" + s.Index + "; (or partition projection on tenant and day)"
-}
-
-const lakeIntro = "# The lake: segments other engines can read\n\n" +
+const lakeIntro = "# The lake: Apache Iceberg tables other engines can read\n\n" +
 	"This file is generated from `internal/segment` (`go test ./internal/segment -update`); a test fails when they differ.\n\n" +
 	`Trawl keeps records as immutable Parquet files ("segments") and a catalog that
 registers them, the design DuckLake, ClickHouse parts and VictoriaLogs blocks
-share.
+share; the registered segments are also published as Apache Iceberg (format
+v2) tables, which Trino, Spark, Athena, DuckDB, PyIceberg, Snowflake and
+others read exactly, at every moment, through their metadata.
 
 ## Layout
 
-    <root>/index=<aws_events|traffic>/tenant=<tenant>/day=<YYYY-MM-DD>/<id>.parquet
-    <root>/index=.../<id>.tokens          token filters of the segment (Trawl's own)
-    <root>/_schema/<index>.parquet        every column of the index, no rows
+    <root>/index=<index>/tenant=<tenant>/                    an Iceberg table's location
+    <root>/index=<index>/tenant=<tenant>/day=<YYYY-MM-DD>/<id>.parquet   its data files (segments)
+    <root>/index=<index>/tenant=<tenant>/metadata/           v<N>.metadata.json, version-hint.text,
+                                                             snap-<id>.avro (manifest lists),
+                                                             <id>-m-<day>.avro (a manifest per day)
+    <root>/_tokens/index=.../<id>.tokens                     token filters of each segment (Trawl's own)
 
 ` + "`<root>`" + ` is ` + "`<data-dir>/lake`" + ` by default. With ` + "`--lake s3://BUCKET/PREFIX`" + ` the
-same keys live under PREFIX in the bucket (each segment is put there before
-its commit), and ` + "`<data-dir>/lake`" + ` is a bounded cache of them. The catalog
+same keys live under PREFIX in the bucket (each file is put there before its
+commit), and ` + "`<data-dir>/lake`" + ` is a bounded cache of them. The catalog
 is DuckDB's ` + "`trawl.db`" + ` in the data directory, or PostgreSQL (` + "`--catalog`" + `).
+Nothing else is under a table's location: the token filters are a sidecar
+tree, the schema files Trawl's own queries read sit outside the lake folder
+(` + "`<root>.schema/`" + `), and segments are written under a staging name
+(` + "`<id>.parquet.tmp`" + `), synced, then renamed.
 
+## Tables: one per tenant and index
+
+Each (tenant, index) pair is a table: namespace ` + "`<tenant>`" + `, table
+` + "`<index>`" + ` (` + "`aws_events`" + `, ` + "`traffic`" + `). Tenant isolation decides it:
+a table's metadata names every file it holds, so with one table per index
+any reader of a table (a tenant's catalog token, an engine's role) would
+learn every tenant's files, partitions and counts, and a per-tenant grant
+would need row filters that each engine enforces its own way. With a table
+per tenant, granting a tenant its namespace, or an IAM policy on
+` + "`PREFIX/index=*/tenant=<tenant>/*`" + `, is the whole isolation, and one
+tenant's commits never contend with another's on a table pointer. The cost,
+more tables, is what a catalog lists; a cross-tenant query is a UNION.
+
+- **Schema:** the index's Interflow schema (below), every field optional;
+  field ids are the Interflow field's position plus one (fields are only
+  ever appended), and the segments' Parquet columns carry them as
+  ` + "`field_id`" + `, so the segments are the tables' data files as written. The
+  key columns the segments add for Trawl's searches (` + "`<ip>_v4`" + `,
+  ` + "`<ip>_v6`" + `, ` + "`rg`" + `) have no field id and are not in the table.
+- **Partitioning:** ` + "`tenant`" + ` and ` + "`index`" + ` (identity: they are not stored
+  in the files; engines take them from the partition, as for a Hive table
+  migrated to Iceberg) and ` + "`day(timestamp)`" + `.
+- **Metadata files** are written by Trawl itself (no Iceberg library: a
+  few hundred lines for the JSON and the Avro manifests, which are
+  uncompressed, readable by every Avro reader; iceberg-go would add
+  arrow-go and writes deflate manifests that icebird cannot read).
 - **Segments** are Parquet (zstd for text), rows sorted by time, in
   row groups of 16,384 rows (aws_events) or 65,536 (traffic). A segment
-  stores only the columns its records use (a default-format VPC flow log
-  fills about a third of the traffic columns); the schema file lists all,
-  so a query over segments that lack a column still resolves it, as NULL.
+  stores only the columns its records use; a missing column reads as NULL.
 - **Encoding:** data pages v2 of about 1 MiB, definition (and, for lists,
   repetition) levels RLE; text columns dictionary-encoded unless their
   values are mostly distinct (ids, raw records, request IDs), then plain,
   and zstd-compressed; integer and time columns DELTA_BINARY_PACKED and
-  not compressed (a few bits a value for times, the spread for counters);
-  min and max statistics per row group for every column but those plain
-  text ones. Trawl writes the pages itself, straight from its column
-  batches; DuckDB (an independent reader) reads every segment in the tests.
-- **Partition keys** (index, tenant, day) are folder names, not columns, so
-  Hive-style engines (Trino, Athena, Spark, DuckDB) read them as partition
-  keys.
+  not compressed; min and max statistics per row group for every column
+  but those plain text ones. Trawl writes the pages itself, straight from
+  its column batches.
 - **Column names** are the Interflow field names with dots as underscores
   (` + "`cloud.account_id`" + ` is ` + "`cloud_account_id`" + `); see
-  [interflow.md](interflow.md). Times are microseconds, UTC.
-- **IP keys:** beside each IP field, ` + "`<field>_v4`" + ` holds an IPv4 address as an
-  unsigned 32-bit integer and ` + "`<field>_v6`" + ` an IPv6 address as 16 bytes, so a
-  CIDR block is a range that row-group statistics prune, and grouping by
-  address is fast.
-- ` + "`rg`" + ` is each row's row group number (constant within a row group): a query
-  names the row groups its token filters allow, and statistics skip the rest.
+  [interflow.md](interflow.md). Times are microseconds, UTC (timestamptz).
 
-## Writing: exactly once
+## Writing: exactly once, then a snapshot
 
 A worker decodes records into columns, writes each (index, tenant, day) of
 its batch as a segment, syncs it, and then registers the segments in the
 same catalog transaction that advances the checkpoints of the objects the
-records came from and stores what it quarantined. A crash before the
-transaction leaves files no segment row names: they are deleted at the next
-start. A crash after it loses nothing: the objects resume from their
-checkpoints, past the records already registered. Workers write segments
-in parallel; only the short catalog transaction is serialised.
+records came from and stores what it quarantined; that transaction also
+queues the days it changed for the tables' next snapshot. A crash before
+the transaction leaves files no segment row names: they are swept (at the
+next start, and while the server runs once an hour old). A crash after it
+loses nothing: the objects resume from their checkpoints.
+
+The publisher then writes, for each queued day, a manifest of the day's
+registered segments (existing ones with the snapshot that added them, new
+ones added, dropped ones deleted), a manifest list and a metadata file
+` + "`v<N>.metadata.json`" + ` (N reserved in the catalog, so never written twice),
+and moves the table's pointer in the catalog in one transaction that checks
+the pointer is still the one the snapshot was built on (Iceberg's JDBC
+catalog does the same), and records what the snapshot holds; then it
+rewrites ` + "`metadata/version-hint.text`" + `. The catalog's pointer is the
+truth; a snapshot always holds exactly the segments the catalog had
+registered, never one twice, never one it does not know. After kill -9 at
+any point the queue is still there, and the next start publishes it.
+Snapshots are batched (written once commits pause for a second, at most
+10 s after the first they cover) so a commit pays one queue row per
+(tenant, index, day), not a snapshot; ` + "`trawl collect --once`" + ` and a
+stopping server publish before they exit, and compaction publishes before
+and after its merges.
 
 ## Compaction
 
@@ -124,36 +147,51 @@ In the background (every 30 s in ` + "`trawl serve`" + `, after ` + "`trawl coll
 a day with {minSegments} or more small segments (each under a sixteenth of a
 compacted segment's size) is merged: up to {maxInputs} inputs are read
 in time order (a k-way merge: each is sorted), written as one segment, and
-one transaction registers it and retires the inputs. Retired files are kept
-for a grace period (a minute) for queries that listed them, then deleted.
+one transaction registers it and retires the inputs; the table's next
+snapshot is a ` + "`replace`" + ` (inputs out, output in, the same records), so no
+reader at any moment sees both. Superseded snapshots stay readable for the
+snapshot retention (an hour: longer than any query), then expire from the
+metadata, and their manifests, manifest lists, metadata files and the
+retired segments are deleted.
 
 ## Reading
 
-A search lists the catalog's segments of the tenants in scope that overlap
-its time range (no file is opened for the others), then runs DuckDB over
-them: segments entirely inside the range without a time condition, the
-others with one. Free text consults each row group's token filter (a
+Trawl's own search lists the catalog's segments of the tenants in scope
+that overlap its time range (no file is opened for the others), then runs
+DuckDB over them. Free text consults each row group's token filter (a
 split-block Bloom filter of the record's words), so a rare word reads a few
 row groups of a week. Newest-first results read the newest segments first
-and stop when older ones cannot hold anything newer, fetching whole records
-only for the rows kept.
+and stop when older ones cannot hold anything newer. Both roads, Trawl's
+catalog and the Iceberg snapshot, name the same segments: the independent
+reader test (icebird, through the tables' metadata only) counts per tenant
+and day what ` + "`trawl search --count`" + ` counts, after collection,
+compaction and kill -9.
 
 ## Other engines
 
-DuckDB reads a lake as it is:
+Read the tables through their metadata, never by globbing the folder (a
+retired segment stays on disk for the snapshot retention). A table's
+current metadata file is named in ` + "`metadata/version-hint.text`" + `
+(` + "`v<N>.metadata.json`" + `). DuckDB (its iceberg extension):
 
 ` + "```sql" + `
-SELECT event_name, count(*) FROM read_parquet('/var/lib/trawl/lake/index=aws_events/**/*.parquet',
-  hive_partitioning = true, union_by_name = true)
-WHERE tenant = 'acme' GROUP BY 1 ORDER BY 2 DESC;
+SELECT event_name, count(*) FROM iceberg_scan('/var/lib/trawl/lake/index=aws_events/tenant=acme')
+GROUP BY 1 ORDER BY 2 DESC;
 ` + "```" + `
 
-Read only registered segments for exact results: a file written by a run
-that crashed before its commit is not part of the lake until the sweep
-deletes it. For Trino and Athena, with the lake on S3:
+Spark and Trino read the folder layout as a Hadoop catalog whose warehouse
+is the lake root only if tables were named by folder; point them instead at
+a metadata file (Spark: ` + "`spark.read.format(\"iceberg\").load(\"s3://BUCKET/PREFIX/index=aws_events/tenant=acme\")`" + `;
+Trino: ` + "`CALL iceberg.system.register_table('acme', 'aws_events', 's3://BUCKET/PREFIX/index=aws_events/tenant=acme')`" + `;
+Athena: register the table in Glue with ` + "`aws glue create-table --database-name acme --table-input '{\"Name\":\"aws_events\",\"TableType\":\"EXTERNAL_TABLE\",\"Parameters\":{\"table_type\":\"ICEBERG\",\"metadata_location\":\"s3://BUCKET/PREFIX/index=aws_events/tenant=acme/metadata/v<N>.metadata.json\"}}'`" + `
+(untested here: no JVM engine or AWS account runs in the tests; the metadata
+location moves with each snapshot, so a Glue registration is refreshed with
+` + "`aws glue update-table`" + `)). A read-only Iceberg REST catalog served by Trawl is the next step.
+
+## Table schemas
 `
 
 const lakeOutro = `
-The ` + "`_v4`" + ` key is an unsigned 32-bit integer (Parquet INT32 with the UINT_32
-annotation); engines without unsigned types read it as bigint.
+Values of a partition column (` + "`tenant`" + `, ` + "`index`" + `) come from the
+partition, not the file.
 `

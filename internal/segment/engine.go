@@ -34,6 +34,9 @@ type Options struct {
 	Registry Registry
 	// Timings, if set, accumulates time per ingest stage (benchmarks).
 	Timings *Timings
+	// SchemaDir holds each index's schema file, outside Root (default:
+	// Root's path with ".schema" appended).
+	SchemaDir string
 }
 
 // Registry is the list of live segments the engine reads: which files
@@ -61,6 +64,7 @@ type Engine struct {
 	// schemaFiles hold each index's full layout without rows (read beside
 	// the segments of every query).
 	schemaFiles map[string]string
+	schemaDir   string
 }
 
 // Open opens the engine over the segments under opt.Root, creating the
@@ -84,7 +88,10 @@ func Open(ctx context.Context, opt Options) (*Engine, error) {
 		return nil, fmt.Errorf("lake: query engine: %w", err)
 	}
 	l := &Engine{q: q, reg: opt.Registry, store: opt.Store, root: opt.Root, layouts: map[*interflow.Schema]*layout{}, filters: newFilterCache(256 << 20),
-		timings: opt.Timings, schemaFiles: map[string]string{}}
+		timings: opt.Timings, schemaFiles: map[string]string{}, schemaDir: opt.SchemaDir}
+	if l.schemaDir == "" {
+		l.schemaDir = filepath.Clean(opt.Root) + ".schema"
+	}
 	if err := l.prepareEngine(ctx); err != nil {
 		q.Close()
 		return nil, err
@@ -96,10 +103,18 @@ func Open(ctx context.Context, opt Options) (*Engine, error) {
 }
 
 // prepareEngine writes each index's schema file and sets the engine up.
+// A lake written before the table format had its schema files and token
+// filters in the tables' folders: they move out first.
 func (l *Engine) prepareEngine(ctx context.Context) error {
+	if err := os.RemoveAll(filepath.Join(l.root, legacySchemaDir)); err != nil {
+		return fmt.Errorf("lake: remove the old schema folder: %w", err)
+	}
+	if err := l.moveLegacyTokens(); err != nil {
+		return err
+	}
 	for _, s := range interflow.Schemas() {
 		l.layouts[s] = newLayout(s)
-		p, err := l.layouts[s].schemaFile(l.root)
+		p, err := l.layouts[s].schemaFile(l.schemaDir)
 		if err != nil {
 			return fmt.Errorf("lake: schema file: %w", err)
 		}
@@ -267,9 +282,8 @@ func (l *Engine) writeSegments(ctx context.Context, bs []*Batch) ([]Segment, err
 
 func (l *Engine) removeFiles(segs []Segment) {
 	for _, s := range segs {
-		full := filepath.Join(l.root, s.Path)
-		os.Remove(full)
-		os.Remove(tokensPath(full))
+		os.Remove(filepath.Join(l.root, s.Path))
+		os.Remove(filepath.Join(l.root, tokensRel(s.Path)))
 	}
 }
 

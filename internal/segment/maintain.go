@@ -61,12 +61,15 @@ func (c *filterCache) get(path string) (tokenFilters, error) {
 }
 
 // Sweep deletes what no registered segment owns (registered holds the
-// paths, under the root, of every registered or retired segment): files a
-// crash left between writing a segment and registering it, here and, once
-// older than storeGrace, in the store. It runs at open, when no commit of
-// this process is in flight.
-func (l *Engine) Sweep(ctx context.Context, registered map[string]bool, now time.Time) error {
-	if err := l.sweepStore(ctx, registered, now); err != nil {
+// paths, under the root, of every registered or retired segment), among
+// the files last modified before cutoff: files a crash left between
+// writing a segment and registering it (staged .tmp files too), here and,
+// once older than storeGrace, in the store. At open no commit of this
+// process is in flight and cutoff is now; while the process runs, cutoff
+// lies far enough back that no commit still holds a file written before
+// it.
+func (l *Engine) Sweep(ctx context.Context, registered map[string]bool, cutoff time.Time) error {
+	if err := l.sweepStore(ctx, registered, cutoff); err != nil {
 		return err
 	}
 	return filepath.WalkDir(l.root, func(path string, d fs.DirEntry, err error) error {
@@ -74,15 +77,53 @@ func (l *Engine) Sweep(ctx context.Context, registered map[string]bool, now time
 			return nil
 		}
 		rel, rerr := filepath.Rel(l.root, path)
-		if rerr != nil || isSchemaPath(rel) {
+		if rerr != nil {
 			return nil
 		}
-		seg := rel
-		if strings.HasSuffix(rel, ".tokens") {
-			seg = strings.TrimSuffix(rel, ".tokens") + ".parquet"
+		seg, ok := segmentOf(rel)
+		if !ok || registered[seg] {
+			return nil
 		}
-		if !registered[seg] && (strings.HasSuffix(rel, ".parquet") || strings.HasSuffix(rel, ".tokens")) {
+		if info, err := d.Info(); err == nil && info.ModTime().Before(cutoff) {
 			os.Remove(path)
+		}
+		return nil
+	})
+}
+
+// segmentOf names the segment a file of the lake folder belongs to (its
+// path under the root): the segment itself, its staged file, or its token
+// filters (in the sidecar tree, or beside it as before). Other files (the
+// tables' metadata) belong to none.
+func segmentOf(rel string) (string, bool) {
+	rel = strings.TrimSuffix(rel, ".tmp")
+	if isSidecarPath(rel) && strings.HasSuffix(rel, ".tokens") {
+		return strings.TrimSuffix(strings.TrimPrefix(rel, tokensDir+string(filepath.Separator)), ".tokens") + ".parquet", true
+	}
+	if strings.HasSuffix(rel, ".tokens") {
+		return strings.TrimSuffix(rel, ".tokens") + ".parquet", true
+	}
+	return rel, strings.HasSuffix(rel, ".parquet")
+}
+
+// moveLegacyTokens moves token filters kept beside their segment (before
+// the sidecar tree) into the sidecar tree, so no table's folder holds a
+// file that is not its data.
+func (l *Engine) moveLegacyTokens() error {
+	return filepath.WalkDir(l.root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".tokens") {
+			return nil
+		}
+		rel, rerr := filepath.Rel(l.root, path)
+		if rerr != nil || isSidecarPath(rel) {
+			return nil
+		}
+		to := filepath.Join(l.root, tokensRel(strings.TrimSuffix(rel, ".tokens")+".parquet"))
+		if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+			return fmt.Errorf("lake: move token filters %s: %w", rel, err)
+		}
+		if err := os.Rename(path, to); err != nil {
+			return fmt.Errorf("lake: move token filters %s: %w", rel, err)
 		}
 		return nil
 	})
@@ -95,7 +136,7 @@ func (l *Engine) RemoveRetired(ctx context.Context, paths []string, forget func(
 	if l.store != nil && len(paths) > 0 {
 		var keys []string
 		for _, p := range paths {
-			keys = append(keys, p, tokensPath(p))
+			keys = append(keys, p, tokensRel(p), legacyTokensRel(p))
 		}
 		if err := l.store.Delete(ctx, keys); err != nil {
 			return fmt.Errorf("lake: delete replaced segments from %s: %w", l.store.Location(), err)
@@ -106,7 +147,7 @@ func (l *Engine) RemoveRetired(ctx context.Context, paths []string, forget func(
 		if err := os.Remove(full); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("lake: delete replaced segment: %w", err)
 		}
-		os.Remove(tokensPath(full))
+		os.Remove(filepath.Join(l.root, tokensRel(filepath.FromSlash(p))))
 		if err := forget(p); err != nil {
 			return err
 		}

@@ -82,6 +82,7 @@ func (lay *layout) buildFooter() (*footerTemplate, error) {
 	}
 	md := pf.Metadata()
 	t := &footerTemplate{schema: md.Schema, orders: md.ColumnOrders}
+	lay.setFieldIDs(t.schema)
 	cols := lay.schema.Columns()
 	for _, lf := range lay.leaves {
 		lc, _ := lay.schema.Lookup(cols[lf.col]...)
@@ -105,6 +106,39 @@ func (lay *layout) buildFooter() (*footerTemplate, error) {
 		}
 	}
 	return t, nil
+}
+
+// setFieldIDs gives the schema elements of Interflow fields their field
+// id (and a list's element its own), as an Iceberg table's data files
+// must carry them: engines resolve columns by id, so the segments are the
+// table's data files as written. The key columns (_v4, _v6, rg) are not
+// in the table's schema and have none, so engines ignore them.
+func (lay *layout) setFieldIDs(elems []format.SchemaElement) {
+	byName := make(map[string]int, len(lay.index.Fields))
+	for i, f := range lay.index.Fields {
+		byName[ColumnName(f.Name)] = i
+	}
+	// elems is the schema in depth-first order: the root, then each
+	// top-level column followed by its descendants.
+	for i := 1; i < len(elems); {
+		n := subtreeSize(elems, i)
+		if f, ok := byName[elems[i].Name]; ok {
+			elems[i].FieldID = int32(lay.index.FieldID(f))
+			if n == 3 { // a list: name, the repeated group, its element
+				elems[i+2].FieldID = int32(lay.index.ElementID(f))
+			}
+		}
+		i += n
+	}
+}
+
+// subtreeSize counts the elements of the subtree that starts at elems[i].
+func subtreeSize(elems []format.SchemaElement, i int) int {
+	n := 1
+	for c := int32(0); c < elems[i].NumChildren.V; c++ {
+		n += subtreeSize(elems, i+n)
+	}
+	return n
 }
 
 // rowGroupWriter writes a segment one row group at a time (ingest writes

@@ -232,7 +232,7 @@ func (l *Engine) sourceOf(p *plan, segs []Segment, keys string) (string, bool, e
 	}
 	for _, s := range segs {
 		full := filepath.Join(l.root, s.Path)
-		t, err := l.filters.get(tokensPath(full))
+		t, err := l.filters.get(filepath.Join(l.root, tokensRel(s.Path)))
 		if err != nil {
 			return "", false, fmt.Errorf("lake: token filter of %s: %w", s.Path, err)
 		}

@@ -22,12 +22,17 @@ import (
 )
 
 // The lake's records are immutable Parquet segments, one per (index,
-// tenant, day) per commit, sorted by time, in Hive-style folders
-// (index=…/tenant=…/day=…/) that Trino, Athena, Spark and DuckDB read as
-// they are. A segment is written and synced before the catalog registers
-// it, in the same transaction that advances the checkpoints of the objects
-// its records came from; a file the catalog does not register is debris
-// of a crash, deleted at the next start.
+// tenant, day) per commit, sorted by time, in folders
+// index=…/tenant=…/day=…/: each index=…/tenant=…/ folder is an Apache
+// Iceberg table's location, the segments its data files (see
+// internal/iceberg). A segment is written under a staging name (.tmp, not
+// a .parquet), synced, renamed, and registered by the catalog in the same
+// transaction that advances the checkpoints of the objects its records
+// came from; it enters the Iceberg table only through a snapshot of the
+// registered segments. A file the catalog does not register is debris of
+// a crash, swept. Nothing else is under a table's location: the token
+// filters are in a sidecar tree (_tokens/), the schema files outside the
+// lake folder.
 
 // ColumnName is a field's column in Parquet and SQL: dots become
 // underscores, so other engines need no quoting (cloud.account_id is
@@ -175,9 +180,10 @@ func (lay *layout) forBatch(b *interflow.Batch) *layout {
 
 // schemaFile writes the full layout as a Parquet file without rows: every
 // query reads it beside the segments (union_by_name), so every column
-// resolves whatever the segments hold.
-func (lay *layout) schemaFile(root string) (string, error) {
-	path := filepath.Join(root, schemaDir, lay.index.Index+".parquet")
+// resolves whatever the segments hold. It is kept in dir, outside the lake
+// folder, where no engine globbing the lake takes it for data.
+func (lay *layout) schemaFile(dir string) (string, error) {
+	path := filepath.Join(dir, lay.index.Index+".parquet")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", err
 	}
@@ -208,8 +214,25 @@ func segmentPath(index, tenant string, day time.Time, id string) string {
 	return filepath.Join("index="+index, "tenant="+tenant, "day="+day.Format("2006-01-02"), id+".parquet")
 }
 
-func tokensPath(segmentFile string) string {
-	return strings.TrimSuffix(segmentFile, ".parquet") + ".tokens"
+// tokensDir, under the lake root, is the sidecar tree of the segments'
+// token filters: not under any table's location, where engines would take
+// them for data files.
+const tokensDir = "_tokens"
+
+// tokensRel is where a segment's token filters are, both paths relative
+// to the lake root (or store keys, with slashes).
+func tokensRel(segment string) string {
+	sep := string(filepath.Separator)
+	if strings.Contains(segment, "/") {
+		sep = "/"
+	}
+	return tokensDir + sep + strings.TrimSuffix(segment, ".parquet") + ".tokens"
+}
+
+// legacyTokensRel is where token filters were before the sidecar tree:
+// beside the segment.
+func legacyTokensRel(segment string) string {
+	return strings.TrimSuffix(segment, ".parquet") + ".tokens"
 }
 
 // daySpans splits rows (sorted by time) into runs of one UTC day each.
@@ -233,13 +256,14 @@ func dayOf(micros int64) int64 {
 	return d
 }
 
-// schemaDir, under the lake root, holds each index's schema file: not a
-// segment (the sweep and the cache leave it alone).
-const schemaDir = "_schema"
+// legacySchemaDir, under the lake root, held each index's schema file
+// before they moved out of the lake folder; Open removes it.
+const legacySchemaDir = "_schema"
 
-// isSchemaPath reports whether a path relative to the root is a schema file.
-func isSchemaPath(rel string) bool {
-	return strings.HasPrefix(rel, schemaDir+string(filepath.Separator))
+// isSidecarPath reports whether a path relative to the root is in the
+// token filters' tree.
+func isSidecarPath(rel string) bool {
+	return strings.HasPrefix(rel, tokensDir+string(filepath.Separator))
 }
 
 // sortedRows returns the rows to write (sel, or every row) ordered by time.
@@ -291,13 +315,14 @@ func (lay *layout) writeSegment(root, tenant string, b *interflow.Batch, rows []
 	if err := segmentDir(root, full); err != nil {
 		return seg, err
 	}
+	tokens := filepath.Join(root, tokensRel(seg.Path))
 	filters, size, err := lay.forBatch(b).encodeFile(full, b, rows, tm)
 	if err == nil {
-		err = writeSynced(tokensPath(full), tm, filters.writeTo)
+		err = writeSidecar(tokens, tm, filters.writeTo)
 	}
 	if err != nil {
 		os.Remove(full)
-		os.Remove(tokensPath(full))
+		os.Remove(tokens)
 		return seg, fmt.Errorf("write segment %s: %w", seg.Path, err)
 	}
 	seg.Bytes, seg.RowGroups = size, len(filters)
@@ -318,10 +343,22 @@ func (lay *layout) encodeFile(path string, b *interflow.Batch, rows []int32, tm 
 	return filters, size, err
 }
 
-// writeSynced creates a file, fills it through a buffer and syncs it. The
-// filling counts as encoding, the sync as writing.
+// writeSidecar writes a file of the sidecar tree, creating its folder.
+func writeSidecar(path string, tm *Timings, fill func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return writeSynced(path, tm, fill)
+}
+
+// writeSynced creates a file, fills it through a buffer, syncs it, and
+// only then gives it its name: it is written under a staging name (path
+// + ".tmp"), so a crash never leaves a partial or empty file under a name
+// a reader of the folder takes for a segment. The filling counts as
+// encoding, the sync and rename as writing.
 func writeSynced(path string, tm *Timings, fill func(io.Writer) error) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
@@ -338,6 +375,12 @@ func writeSynced(path string, tm *Timings, fill func(io.Writer) error) error {
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
 	}
 	tm.Since(ingest.StageWrite, start)
 	return err

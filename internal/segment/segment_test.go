@@ -117,7 +117,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 		t.Errorf("rows in row group 1: %d %v", inRG, err)
 	}
 	readsBackEqual(t, lay, file, b, rows)
-	filters, err := readTokenFilters(tokensPath(file))
+	filters, err := readTokenFilters(filepath.Join(dir, tokensRel(seg.Path)))
 	if err != nil || len(filters) != 3 {
 		t.Fatalf("token filters %d %v", len(filters), err)
 	}
@@ -367,5 +367,39 @@ func readsBackEqual(t *testing.T, lay *layout, file string, b *interflow.Batch, 
 				t.Fatalf("row %d field %s: %v != %v", i, interflow.Events().Fields[f].Name, got.Value(f), want.Value(f))
 			}
 		}
+	}
+}
+
+// A segment's columns carry the field ids of the table format, so the
+// segments are an Iceberg table's data files as written; its token
+// filters are in the sidecar tree, not beside it; nothing staged remains.
+func TestSegmentFieldIDsAndSidecar(t *testing.T) {
+	dir := t.TempDir()
+	lay := newLayout(interflow.Events())
+	b := testRows(20)
+	seg, err := lay.writeSegment(dir, "acme", b, sortedRows(b, nil), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, pf, err := openSegmentFile(filepath.Join(dir, seg.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ids := map[string]int32{}
+	for _, e := range pf.Metadata().Schema {
+		ids[e.Name] = e.FieldID
+	}
+	s := interflow.Events()
+	ts, _ := s.Lookup("timestamp")
+	if ids["timestamp"] != int32(s.FieldID(ts)) || ids["id"] != int32(s.FieldID(interflow.FID)) || ids["rg"] != 0 || ids["srcip_v4"] != 0 {
+		t.Errorf("field ids %v", ids)
+	}
+	if _, err := os.Stat(filepath.Join(dir, tokensRel(seg.Path))); err != nil {
+		t.Error(err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(filepath.Join(dir, seg.Path)))
+	if len(entries) != 1 || entries[0].Name() != seg.ID+".parquet" {
+		t.Errorf("the segment's folder holds %v", entries)
 	}
 }

@@ -59,9 +59,9 @@ func newSegmentCache(root string, budget int64) *segmentCache {
 		if err != nil || d.IsDir() {
 			return nil
 		}
-		if rel, err := filepath.Rel(root, path); err == nil && filepath.Ext(rel) == ".parquet" && !isSchemaPath(rel) {
+		if rel, err := filepath.Rel(root, path); err == nil && filepath.Ext(rel) == ".parquet" && !isSidecarPath(rel) {
 			if info, err := d.Info(); err == nil {
-				c.note(rel, info.Size()+tokensSize(path), info.ModTime())
+				c.note(rel, info.Size()+tokensSize(filepath.Join(root, tokensRel(rel))), info.ModTime())
 			}
 		}
 		return nil
@@ -69,8 +69,8 @@ func newSegmentCache(root string, budget int64) *segmentCache {
 	return c
 }
 
-func tokensSize(segment string) int64 {
-	if info, err := os.Stat(tokensPath(segment)); err == nil {
+func tokensSize(tokens string) int64 {
+	if info, err := os.Stat(tokens); err == nil {
 		return info.Size()
 	}
 	return 0
@@ -128,14 +128,15 @@ func (l *Engine) upload(ctx context.Context, seg Segment) error {
 		return nil
 	}
 	full := filepath.Join(l.root, seg.Path)
+	tokens := filepath.Join(l.root, tokensRel(seg.Path))
 	key := filepath.ToSlash(seg.Path)
 	if err := l.store.Put(ctx, key, full); err != nil {
 		return fmt.Errorf("lake: put segment %s in %s: %w: %w", key, l.store.Location(), ingest.ErrStoreUnavailable, err)
 	}
-	if err := l.store.Put(ctx, tokensPath(key), tokensPath(full)); err != nil {
+	if err := l.store.Put(ctx, tokensRel(key), tokens); err != nil {
 		return fmt.Errorf("lake: put token filters of %s in %s: %w: %w", key, l.store.Location(), ingest.ErrStoreUnavailable, err)
 	}
-	l.cache.note(seg.Path, seg.Bytes+tokensSize(full), time.Now())
+	l.cache.note(seg.Path, seg.Bytes+tokensSize(tokens), time.Now())
 	return nil
 }
 
@@ -148,7 +149,7 @@ func (l *Engine) cacheSegments(ctx context.Context, segs []Segment) error {
 	for _, s := range segs {
 		full := filepath.Join(l.root, s.Path)
 		if _, err := os.Stat(full); err == nil {
-			if _, err := os.Stat(tokensPath(full)); err == nil {
+			if _, err := os.Stat(filepath.Join(l.root, tokensRel(s.Path))); err == nil {
 				l.cache.touch(s.Path)
 				continue
 			}
@@ -158,9 +159,8 @@ func (l *Engine) cacheSegments(ctx context.Context, segs []Segment) error {
 		}
 	}
 	for _, rel := range l.cache.victims() {
-		full := filepath.Join(l.root, rel)
-		os.Remove(full)
-		os.Remove(tokensPath(full))
+		os.Remove(filepath.Join(l.root, rel))
+		os.Remove(filepath.Join(l.root, tokensRel(rel)))
 	}
 	return nil
 }
@@ -169,19 +169,25 @@ func (l *Engine) download(ctx context.Context, s Segment) error {
 	l.cache.fetch.Lock()
 	defer l.cache.fetch.Unlock()
 	full := filepath.Join(l.root, s.Path)
-	if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
-		return fmt.Errorf("lake: cache: %w", err)
+	tokens := filepath.Join(l.root, tokensRel(s.Path))
+	for _, dir := range []string{filepath.Dir(full), filepath.Dir(tokens)} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("lake: cache: %w", err)
+		}
 	}
 	key := filepath.ToSlash(s.Path)
 	// The token filters first: the segment file's presence is what says
-	// the pair is cached.
-	if err := l.store.Get(ctx, tokensPath(key), tokensPath(full)); err != nil {
-		return fmt.Errorf("lake: get token filters of %s from %s: %w", key, l.store.Location(), err)
+	// the pair is cached. A segment put in the store before the sidecar
+	// tree has them beside it.
+	if err := l.store.Get(ctx, tokensRel(key), tokens); err != nil {
+		if lerr := l.store.Get(ctx, legacyTokensRel(key), tokens); lerr != nil {
+			return fmt.Errorf("lake: get token filters of %s from %s: %w", key, l.store.Location(), err)
+		}
 	}
 	if err := l.store.Get(ctx, key, full); err != nil {
 		return fmt.Errorf("lake: get segment %s from %s: %w", key, l.store.Location(), err)
 	}
-	l.cache.note(s.Path, s.Bytes+tokensSize(full), time.Now())
+	l.cache.note(s.Path, s.Bytes+tokensSize(tokens), time.Now())
 	return nil
 }
 
@@ -193,11 +199,8 @@ func (l *Engine) sweepStore(ctx context.Context, registered map[string]bool, now
 	}
 	var stale []string
 	err := l.store.List(ctx, func(key string, modified time.Time) error {
-		seg := key
-		if filepath.Ext(key) == ".tokens" {
-			seg = key[:len(key)-len(".tokens")]
-		}
-		if !registered[filepath.FromSlash(seg)] && now.Sub(modified) > storeGrace {
+		seg, ok := segmentOf(filepath.FromSlash(key))
+		if ok && !registered[seg] && now.Sub(modified) > storeGrace {
 			stale = append(stale, key)
 		}
 		return nil
