@@ -147,6 +147,9 @@ func (l *Lake) settleIn(ctx context.Context) error {
 	if err := l.checkLocation(ctx); err != nil {
 		return err
 	}
+	if err := l.SyncJDBCCatalog(ctx, l.URI); err != nil {
+		return err
+	}
 	return l.sweep(ctx)
 }
 

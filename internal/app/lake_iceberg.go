@@ -292,6 +292,7 @@ func (l *Lake) writeSnapshot(ctx context.Context, b *snapshotBuild, prev *iceber
 		return fmt.Errorf("lake: table %s.%s: %w", b.Tenant, b.Index, err)
 	}
 	b.To = fmt.Sprintf("%sv%d.metadata.json", dir, version)
+	b.FromLocation, b.ToLocation = prevURI, l.URI(b.To)
 	if err := l.PutFile(ctx, b.To, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
 		return err
 	}

@@ -206,10 +206,13 @@ func (l *Catalog) PublishedFiles(ctx context.Context, t TableRef, day time.Time)
 // SnapshotCommit is what moving a table's pointer records.
 type SnapshotCommit struct {
 	TableRef
-	From, To string   // metadata files (under the lake root)
-	Served   []string // queue rows the snapshot covers
-	Added    []PublishedFile
-	Removed  []string // paths of files the snapshot no longer holds
+	From, To string // metadata files (under the lake root)
+	// FromLocation and ToLocation are From and To as engines name them
+	// (the JDBC catalog's metadata_location).
+	FromLocation, ToLocation string
+	Served                   []string // queue rows the snapshot covers
+	Added                    []PublishedFile
+	Removed                  []string // paths of files the snapshot no longer holds
 	// Days maps each day the snapshot rewrote to its new manifest (nil
 	// when the day has no file left).
 	Days map[time.Time]*ManifestRow
@@ -234,6 +237,11 @@ func (l *Catalog) CommitSnapshot(ctx context.Context, c SnapshotCommit) error {
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrMoved
+		}
+		if l.db.pg && c.To != c.From {
+			if err := setJDBCPointer(ctx, conn, c.TableRef, c.FromLocation, c.ToLocation); err != nil {
+				return err
+			}
 		}
 		for _, id := range c.Served {
 			if _, err := conn.ExecContext(ctx, `DELETE FROM iceberg_queue WHERE id = ?`, id); err != nil {

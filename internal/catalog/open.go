@@ -252,7 +252,7 @@ CREATE TABLE IF NOT EXISTS leases (
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "15"
+const catalogSchema = "16"
 
 func (l *Catalog) migrate(ctx context.Context) error {
 	if l.db.pg {
@@ -306,6 +306,10 @@ func (l *Catalog) migrate(ctx context.Context) error {
 	// Before 0.6 the lake had no Iceberg tables: its days are queued for
 	// their first snapshots.
 	if err := l.queueExisting(ctx); err != nil {
+		return err
+	}
+	// Before 0.7 no JDBC catalog was kept (schema 16).
+	if err := l.createJDBCTables(ctx); err != nil {
 		return err
 	}
 	if l.db.pg {
