@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the independent reader of the lake's Iceberg tables: icebird
-# (npm ci in test/iceberg), which TestIcebergIndependentReader runs with
-# node. Exits non-zero, loudly, when it cannot; that test then skips.
+# Installs the independent clients of the lake's Iceberg tables (npm ci in
+# test/iceberg): icebird, the reader TestIcebergIndependentReader runs with
+# node, and iceberg-js, the REST catalog client of TestIcebergRESTCatalog
+# (which reads with icebird too). Exits non-zero, loudly, when it cannot;
+# those tests then skip.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # npm: on PATH, else the copy Node.js ships under /usr/lib/node_modules,

@@ -179,6 +179,7 @@ func (s *Server) routes() {
 	h("GET /api/v1/fields", s.fields)
 	h("GET /api/v1/meta", s.meta)
 	h("GET /api/v1/validate/prefix", s.validatePrefix)
+	s.icebergRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 404, "not_found", "no such API endpoint: "+r.Method+" "+r.URL.Path, "")
 	})
