@@ -169,24 +169,196 @@ compaction and kill -9.
 
 ## Other engines
 
-Read the tables through their metadata, never by globbing the folder (a
-retired segment stays on disk for the snapshot retention). A table's
-current metadata file is named in ` + "`metadata/version-hint.text`" + `
-(` + "`v<N>.metadata.json`" + `). DuckDB (its iceberg extension):
+Read the tables through a catalog (or, without one, through their
+metadata), never by globbing the folder: a retired segment stays on disk
+for the snapshot retention. Trawl offers two catalogs, both read-only for
+engines (Trawl alone writes the tables):
 
-` + "```sql" + `
+- **The Iceberg REST catalog**, served by ` + "`" + `trawl serve` + "`" + ` under
+  ` + "`" + `/iceberg/v1` + "`" + ` (an engine's catalog URI is ` + "`" + `http://HOST:PORT/iceberg` + "`" + `;
+  HTTPS when Trawl is behind a TLS proxy). It answers ` + "`" + `GET /v1/config` + "`" + `,
+  ` + "`" + `GET /v1/namespaces` + "`" + `, ` + "`" + `GET` + "`" + ` and ` + "`" + `HEAD /v1/namespaces/{namespace}` + "`" + `,
+  ` + "`" + `GET /v1/namespaces/{namespace}/tables` + "`" + ` and ` + "`" + `GET` + "`" + ` and ` + "`" + `HEAD
+  /v1/namespaces/{namespace}/tables/{table}` + "`" + ` (a LoadTableResult: the
+  current ` + "`" + `metadata-location` + "`" + `, the ` + "`" + `metadata` + "`" + `, an empty ` + "`" + `config` + "`" + `, and an
+  ETag), as Iceberg's REST catalog OpenAPI spec defines them; these routes
+  follow that spec, not Trawl's ` + "`" + `/api/v1` + "`" + ` conventions, and are not in
+  ` + "`" + `openapi.json` + "`" + `. Writes answer 405, errors are the spec's
+  ` + "`" + `{"error": {"message", "type", "code"}}` + "`" + `. Every call takes a Trawl API
+  token as its bearer token (` + "`" + `trawl token create --tenant acme` + "`" + `): a
+  tenant's token lists and loads its own namespace and tables only,
+  another tenant's namespace or table answers 404 (as one that does not
+  exist), a bad token 401; the root token sees every tenant. A namespace
+  is a tenant; its tables are its indexes that have a snapshot.
+- **Iceberg's JDBC catalog**, when the catalog is PostgreSQL
+  (` + "`" + `--catalog postgres://…` + "`" + `): the transaction that moves a table's
+  pointer also writes the table's row in ` + "`" + `iceberg.iceberg_tables` + "`" + `
+  (` + "`" + `catalog_name` + "`" + ` ` + "`" + `trawl` + "`" + `, ` + "`" + `table_namespace` + "`" + ` the tenant, ` + "`" + `table_name` + "`" + ` the
+  index, ` + "`" + `metadata_location` + "`" + `, ` + "`" + `previous_metadata_location` + "`" + `,
+  ` + "`" + `iceberg_type` + "`" + ` ` + "`" + `TABLE` + "`" + `: JdbcCatalog's schema) and its namespace's in
+  ` + "`" + `iceberg.iceberg_namespace_properties` + "`" + `, so Trino's, Spark's and
+  PyIceberg's JDBC (SQL) catalogs find the tables with Trawl not running.
+  The tables are in a PostgreSQL schema of their own, ` + "`" + `iceberg` + "`" + `: grant an
+  engine's role that schema and nothing else (Trawl's own tables hold
+  token hashes and connectors' sealed secrets), and connect with
+  ` + "`" + `currentSchema=iceberg` + "`" + `. The JDBC catalog has no tenant scope: its
+  readers see every tenant's tables.
+
+The ` + "`" + `metadata-location` + "`" + ` is where engines read: ` + "`" + `s3://BUCKET/PREFIX/index=…/tenant=…/metadata/v<N>.metadata.json` + "`" + `
+with ` + "`" + `--lake s3://BUCKET/PREFIX` + "`" + `, ` + "`" + `file:///…/lake/index=…/tenant=…/metadata/v<N>.metadata.json` + "`" + `
+with a local lake. Trawl vends no credentials (the REST catalog's
+` + "`" + `config` + "`" + ` is empty, and no storage credentials are returned): an engine
+reads the lake bucket with its own, which is the safe default. Grant its
+role ` + "`" + `s3:GetObject` + "`" + ` on ` + "`" + `arn:aws:s3:::BUCKET/PREFIX/*` + "`" + ` (or, for one tenant,
+on ` + "`" + `arn:aws:s3:::BUCKET/PREFIX/index=*/tenant=acme/*` + "`" + `) and
+` + "`" + `s3:ListBucket` + "`" + ` on the bucket. Trino and Athena read S3 only, so they
+need an S3 lake; DuckDB, Spark and PyIceberg also read a local one on
+Trawl's machine.
+
+Tested here: the REST catalog with iceberg-js (an Iceberg REST client),
+icebird reading the tables through the metadata it loads (the same
+records, per tenant and day, as ` + "`" + `trawl search --count` + "`" + `), and the JDBC
+rows naming the same metadata files (` + "`" + `TestIcebergRESTCatalog` + "`" + `). The
+engine configurations below are written from each engine's documented
+settings and are not run in the tests (no JVM engine or AWS account runs
+here). In them, ` + "`" + `trawl.example.com:8080` + "`" + ` is Trawl's address, ` + "`" + `$TRAWL_TOKEN` + "`" + `
+a Trawl API token, ` + "`" + `BUCKET/PREFIX` + "`" + ` the lake, ` + "`" + `db.example.com/trawl` + "`" + ` the
+PostgreSQL catalog and ` + "`" + `iceberg_reader` + "`" + ` a role granted its ` + "`" + `iceberg` + "`" + ` schema:
+
+~~~sql
+-- in the Trawl catalog's database, once
+CREATE ROLE iceberg_reader LOGIN PASSWORD '…';
+GRANT USAGE ON SCHEMA iceberg TO iceberg_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA iceberg TO iceberg_reader;
+~~~
+
+### Trino
+
+REST (` + "`" + `etc/catalog/trawl.properties` + "`" + `):
+
+~~~properties
+connector.name=iceberg
+iceberg.catalog.type=rest
+iceberg.rest-catalog.uri=http://trawl.example.com:8080/iceberg
+iceberg.rest-catalog.security=OAUTH2
+iceberg.rest-catalog.oauth2.token=<a Trawl API token>
+fs.native-s3.enabled=true
+s3.region=us-east-1
+~~~
+
+JDBC (` + "`" + `etc/catalog/trawl.properties` + "`" + `; Trawl's PostgreSQL catalog):
+
+~~~properties
+connector.name=iceberg
+iceberg.catalog.type=jdbc
+iceberg.jdbc-catalog.catalog-name=trawl
+iceberg.jdbc-catalog.driver-class=org.postgresql.Driver
+iceberg.jdbc-catalog.connection-url=jdbc:postgresql://db.example.com:5432/trawl?currentSchema=iceberg
+iceberg.jdbc-catalog.connection-user=iceberg_reader
+iceberg.jdbc-catalog.connection-password=…
+iceberg.jdbc-catalog.default-warehouse-dir=s3://BUCKET/PREFIX
+fs.native-s3.enabled=true
+s3.region=us-east-1
+~~~
+
+Then ` + "`" + `SELECT event_name, count(*) FROM trawl.acme.aws_events GROUP BY 1` + "`" + `.
+S3 credentials come from the default AWS chain of Trino's machines (or
+` + "`" + `s3.aws-access-key` + "`" + ` and ` + "`" + `s3.aws-secret-key` + "`" + `).
+
+### Spark
+
+REST (with ` + "`" + `iceberg-spark-runtime` + "`" + ` and, for S3, ` + "`" + `iceberg-aws-bundle` + "`" + ` on the class path):
+
+~~~properties
+spark.sql.extensions=org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions
+spark.sql.catalog.trawl=org.apache.iceberg.spark.SparkCatalog
+spark.sql.catalog.trawl.type=rest
+spark.sql.catalog.trawl.uri=http://trawl.example.com:8080/iceberg
+spark.sql.catalog.trawl.token=<a Trawl API token>
+spark.sql.catalog.trawl.io-impl=org.apache.iceberg.aws.s3.S3FileIO
+~~~
+
+JDBC (the Spark catalog must be named ` + "`" + `trawl` + "`" + `: it is the rows' ` + "`" + `catalog_name` + "`" + `; with the PostgreSQL JDBC driver on the class path):
+
+~~~properties
+spark.sql.catalog.trawl=org.apache.iceberg.spark.SparkCatalog
+spark.sql.catalog.trawl.type=jdbc
+spark.sql.catalog.trawl.uri=jdbc:postgresql://db.example.com:5432/trawl?currentSchema=iceberg
+spark.sql.catalog.trawl.jdbc.user=iceberg_reader
+spark.sql.catalog.trawl.jdbc.password=…
+spark.sql.catalog.trawl.jdbc.init-catalog-tables=false
+spark.sql.catalog.trawl.warehouse=s3://BUCKET/PREFIX
+spark.sql.catalog.trawl.io-impl=org.apache.iceberg.aws.s3.S3FileIO
+~~~
+
+Then ` + "`" + `spark.sql("SELECT count(*) FROM trawl.acme.aws_events")` + "`" + `. For a
+local lake leave out ` + "`" + `io-impl` + "`" + ` (the default Hadoop file IO reads
+` + "`" + `file:///` + "`" + `).
+
+### DuckDB
+
+REST (the iceberg extension; the attached name is sent as the warehouse,
+which Trawl ignores):
+
+~~~sql
+INSTALL iceberg; LOAD iceberg; INSTALL httpfs; LOAD httpfs;
+CREATE SECRET trawl_catalog (TYPE iceberg, TOKEN '<a Trawl API token>');
+CREATE SECRET trawl_lake (TYPE s3, PROVIDER credential_chain);
+ATTACH 'trawl' AS trawl (TYPE iceberg, SECRET trawl_catalog, ENDPOINT 'http://trawl.example.com:8080/iceberg');
+SELECT event_name, count(*) FROM trawl.acme.aws_events GROUP BY 1 ORDER BY 2 DESC;
+~~~
+
+Without a catalog, one table by its folder (the metadata file
+` + "`" + `metadata/version-hint.text` + "`" + ` names):
+
+~~~sql
 SELECT event_name, count(*) FROM iceberg_scan('/var/lib/trawl/lake/index=aws_events/tenant=acme')
 GROUP BY 1 ORDER BY 2 DESC;
-` + "```" + `
+~~~
 
-Spark and Trino read the folder layout as a Hadoop catalog whose warehouse
-is the lake root only if tables were named by folder; point them instead at
-a metadata file (Spark: ` + "`spark.read.format(\"iceberg\").load(\"s3://BUCKET/PREFIX/index=aws_events/tenant=acme\")`" + `;
-Trino: ` + "`CALL iceberg.system.register_table('acme', 'aws_events', 's3://BUCKET/PREFIX/index=aws_events/tenant=acme')`" + `;
-Athena: register the table in Glue with ` + "`aws glue create-table --database-name acme --table-input '{\"Name\":\"aws_events\",\"TableType\":\"EXTERNAL_TABLE\",\"Parameters\":{\"table_type\":\"ICEBERG\",\"metadata_location\":\"s3://BUCKET/PREFIX/index=aws_events/tenant=acme/metadata/v<N>.metadata.json\"}}'`" + `
-(untested here: no JVM engine or AWS account runs in the tests; the metadata
-location moves with each snapshot, so a Glue registration is refreshed with
-` + "`aws glue update-table`" + `)). A read-only Iceberg REST catalog served by Trawl is the next step.
+### PyIceberg
+
+~~~python
+from pyiceberg.catalog import load_catalog
+
+# REST
+cat = load_catalog("trawl", type="rest", uri="http://trawl.example.com:8080/iceberg", token="<a Trawl API token>")
+# or JDBC (PyIceberg's SQL catalog, with psycopg2 installed; the name must be "trawl")
+cat = load_catalog("trawl", type="sql", init_catalog_tables="false",
+                   uri="postgresql+psycopg2://iceberg_reader:…@db.example.com:5432/trawl?options=-csearch_path%3Diceberg")
+
+table = cat.load_table("acme.aws_events")
+print(table.scan(row_filter="event_name = 'ConsoleLogin'").to_arrow().num_rows)
+~~~
+
+S3 credentials come from the default AWS chain (or the ` + "`" + `s3.access-key-id` + "`" + `
+and ` + "`" + `s3.secret-access-key` + "`" + ` properties).
+
+### Athena (through AWS Glue)
+
+Register each table in Glue with the metadata location the REST catalog
+returns, and update it after Trawl's snapshots (the location moves with
+each; a registration left behind reads an older snapshot, until the
+snapshot retention deletes its files). Untested here:
+
+~~~sh
+TRAWL=http://trawl.example.com:8080/iceberg/v1
+aws glue create-database --database-input '{"Name":"acme"}'
+LOC=$(curl -sf -H "Authorization: Bearer $TRAWL_TOKEN" "$TRAWL/namespaces/acme/tables/aws_events" | jq -r '."metadata-location"')
+aws glue create-table --database-name acme --table-input '{"Name":"aws_events","TableType":"EXTERNAL_TABLE",
+  "StorageDescriptor":{"Location":"s3://BUCKET/PREFIX/index=aws_events/tenant=acme"},
+  "Parameters":{"table_type":"ICEBERG","metadata_location":"'"$LOC"'"}}'
+# then, on a schedule (every few minutes):
+PREV=$(aws glue get-table --database-name acme --name aws_events --query 'Table.Parameters.metadata_location' --output text)
+LOC=$(curl -sf -H "Authorization: Bearer $TRAWL_TOKEN" "$TRAWL/namespaces/acme/tables/aws_events" | jq -r '."metadata-location"')
+[ "$LOC" = "$PREV" ] || aws glue update-table --database-name acme --table-input '{"Name":"aws_events","TableType":"EXTERNAL_TABLE",
+  "StorageDescriptor":{"Location":"s3://BUCKET/PREFIX/index=aws_events/tenant=acme"},
+  "Parameters":{"table_type":"ICEBERG","metadata_location":"'"$LOC"'","previous_metadata_location":"'"$PREV"'"}}'
+~~~
+
+Then, in Athena, ` + "`" + `SELECT event_name, count(*) FROM acme.aws_events GROUP BY 1` + "`" + `.
+Athena reads the lake with the querying principal's S3 permissions (or
+Lake Formation's), as above.
 
 ## Table schemas
 `
