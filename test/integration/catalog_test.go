@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -195,6 +196,35 @@ func TestS3Lake(t *testing.T) {
 	r := trawl(t, b, []string{"TRAWL_MASTER_KEY=" + c.key, "TRAWL_CATALOG=" + c.url}, "search", "--count", "--from", "-30d")
 	if r.code == 0 || !strings.Contains(r.stderr, "s3://lakebucket/segments") {
 		t.Errorf("a directory opened without the catalog's lake: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	checkS3Catalogs(t, c, a)
+}
+
+// checkS3Catalogs: with an S3 lake the REST catalog loads a table's
+// metadata from the bucket (node a's cache is gone) and names it by its
+// s3:// URI, as the JDBC catalog's row does.
+func checkS3Catalogs(t *testing.T, c *sharedLake, data string) {
+	t.Helper()
+	for _, kv := range c.env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	cmd, s := startServeCmd(t, data)
+	defer cmd.Process.Kill()
+	code, body := s.call(s.root, "GET", "/iceberg/v1/namespaces/acme/tables/aws_events", nil)
+	loc, _ := body["metadata-location"].(string)
+	meta, _ := body["metadata"].(map[string]any)
+	if code != 200 || !strings.HasPrefix(loc, "s3://lakebucket/segments/index=aws_events/tenant=acme/metadata/v") || meta["location"] != "s3://lakebucket/segments/index=aws_events/tenant=acme" {
+		t.Fatalf("load table from an S3 lake: %d %q %v", code, loc, meta["location"])
+	}
+	db, err := sql.Open("pgx", c.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var row string
+	if err := db.QueryRow(`SELECT metadata_location FROM iceberg.iceberg_tables WHERE catalog_name = 'trawl' AND table_namespace = 'acme' AND table_name = 'aws_events'`).Scan(&row); err != nil || row != loc {
+		t.Errorf("the JDBC catalog's row: %q %v; the REST catalog loads %q", row, err, loc)
 	}
 }
 
