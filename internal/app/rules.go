@@ -101,6 +101,31 @@ func (a *App) Rules(ctx context.Context, sc Scope, tenant string) ([]RuleInfo, e
 		}
 		out = append(out, info)
 	}
+	broken, err := a.brokenRules(ctx, t, rules)
+	return append(out, broken...), err
+}
+
+// brokenRules are a tenant's stored rules that no longer compile (stored
+// before Trawl refused what they use): skipped by evaluation, so shown
+// failed, with why, rather than vanishing from the list.
+func (a *App) brokenRules(ctx context.Context, tenant string, compiled []*detect.Rule) ([]RuleInfo, error) {
+	stored, err := a.lake.Rules(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	ok := make(map[string]bool, len(compiled))
+	for _, r := range compiled {
+		ok[r.ID] = true
+	}
+	var out []RuleInfo
+	for _, s := range stored {
+		if s.Builtin || ok[s.ID] {
+			continue
+		}
+		_, perr := detect.Parse([]byte(s.YAML))
+		out = append(out, RuleInfo{ID: s.ID, Tenant: tenant, Enabled: s.Enabled,
+			Failed: fmt.Sprintf("it no longer compiles, so it is not evaluated: %v; add it again in a form Trawl honours", perr)})
+	}
 	return out, nil
 }
 

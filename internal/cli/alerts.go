@@ -434,7 +434,11 @@ func printRules(g *globals, rs []app.RuleInfo, format string) error {
 		return err
 	}
 	for _, r := range failed {
-		fmt.Fprintf(g.stdout, "rule %s failed (since %s): %s\n", oneLine(r.ID), r.FailedAt.UTC().Format(time.RFC3339), oneLine(r.Failed))
+		since := ""
+		if r.FailedAt != nil {
+			since = " (since " + r.FailedAt.UTC().Format(time.RFC3339) + ")"
+		}
+		fmt.Fprintf(g.stdout, "rule %s failed%s: %s\n", oneLine(r.ID), since, oneLine(r.Failed))
 	}
 	for _, r := range rs {
 		for _, e := range r.Exceptions {
