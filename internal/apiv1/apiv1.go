@@ -436,3 +436,30 @@ type ActorEntry struct {
 	Target string    `json:"target"`
 	Detail string    `json:"detail"`
 }
+
+// RetentionSetting is how many UTC days of records are kept (today
+// included; 0 keeps them forever) for the whole lake (no tenant), a tenant
+// (no index) or a tenant's index. Retention is the same as text: "90d"
+// or "forever".
+type RetentionSetting struct {
+	Tenant    string `json:"tenant,omitempty"`
+	Index     string `json:"index,omitempty"`
+	Days      int    `json:"days"`
+	Retention string `json:"retention"`
+}
+
+// RetentionReport is the retention that applies: the lake's default (a
+// stored one, or trawl serve --retention) and the settings of tenants and
+// indexes (the most specific applies).
+type RetentionReport struct {
+	Default  RetentionSetting   `json:"default"`
+	Settings []RetentionSetting `json:"settings"`
+}
+
+// RetentionChange sets a retention: Retention "90d", "forever" (or "0"),
+// or "inherit" to remove the setting so the less specific one applies.
+type RetentionChange struct {
+	Tenant    string `json:"tenant,omitempty"`
+	Index     string `json:"index,omitempty"`
+	Retention string `json:"retention"`
+}

@@ -112,6 +112,12 @@ type Options struct {
 	// RuleLookback is how far back a rule's first scheduled evaluation
 	// looks (default 24 hours); older data is a rule run's (RunRule).
 	RuleLookback time.Duration
+	// Retention is the lake's default retention in days (0: forever;
+	// trawl serve --retention), unless root stored one (see retention.go).
+	Retention int
+	// SnapshotRetention is how long a superseded Iceberg snapshot, and
+	// the files only it holds, stay (default DefaultSnapshotRetention).
+	SnapshotRetention time.Duration
 	// Clock is the time where schedules and windows are decided (default
 	// time.Now; unit tests fix it).
 	Clock func() time.Time
@@ -196,7 +202,7 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	lopt := LakeOptions{MemoryLimit: opt.MemoryLimit, Catalog: opt.Catalog}
+	lopt := LakeOptions{MemoryLimit: opt.MemoryLimit, Catalog: opt.Catalog, SnapshotRetention: opt.SnapshotRetention}
 	if opt.Lake != "" {
 		st, err := s3src.NewLakeStore(ctx, s3src.LakeConfig{Location: opt.Lake, Endpoint: opt.LakeEndpoint, PathStyle: opt.LakePathStyle, Region: opt.LakeRegion, Guard: opt.Guard})
 		if err != nil {
@@ -847,7 +853,8 @@ func (a *App) Compact(ctx context.Context, budget time.Duration) (CompactStats, 
 	return a.lake.Compact(ctx, CompactOptions{Budget: budget})
 }
 
-// Maintain compacts the lake every interval until ctx ends, so the
+// Maintain drops the days past retention and compacts the lake every
+// interval until ctx ends, so the
 // segments of a day stay few however small the commits that wrote them.
 func (a *App) Maintain(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
@@ -867,6 +874,13 @@ func (a *App) Maintain(ctx context.Context, every time.Duration) {
 			} else if err == nil && rep.Alerts > 0 {
 				a.log.Info("detection rules raised alerts", "alerts", rep.Alerts, "windows", rep.Windows)
 			}
+		}
+		// Retention before compaction, which publishes the delete
+		// snapshots and removes the files whose snapshots expired.
+		if st, err := a.ApplyRetention(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("dropping days past retention failed; it is retried later", "err", err)
+		} else if st.Days > 0 {
+			a.log.Info("dropped days past retention", "days", st.Days, "segments", st.Segments, "rows", st.Rows)
 		}
 		// A third of the interval at most: compaction yields the cores
 		// to collection, which is what keeps lag low.

@@ -50,3 +50,13 @@ func ruleProblem(field, msg string) error {
 func webhookProblem(field, msg string) error {
 	return &WebhookError{Problems: []connector.Problem{{Field: field, Message: msg}}}
 }
+
+// RetentionError is a retention setting refused.
+type RetentionError struct{ Problems []connector.Problem }
+
+func (e *RetentionError) Error() string                { return "invalid retention: " + problemText(e.Problems) }
+func (e *RetentionError) Invalid() []connector.Problem { return e.Problems }
+
+func retentionProblem(field, msg string) error {
+	return &RetentionError{Problems: []connector.Problem{{Field: field, Message: msg}}}
+}

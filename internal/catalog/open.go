@@ -244,6 +244,8 @@ CREATE TABLE IF NOT EXISTS iceberg_manifests (
   deleted_files INTEGER NOT NULL, added_rows BIGINT NOT NULL, existing_rows BIGINT NOT NULL, deleted_rows BIGINT NOT NULL,
   PRIMARY KEY (tenant, idx, day));
 CREATE TABLE IF NOT EXISTS iceberg_garbage (path VARCHAR PRIMARY KEY, delete_after TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS retention (
+  tenant VARCHAR NOT NULL, idx VARCHAR NOT NULL, days INTEGER NOT NULL, updated_at TIMESTAMP NOT NULL, PRIMARY KEY (tenant, idx));
 CREATE TABLE IF NOT EXISTS leases (
   connector_id VARCHAR NOT NULL, part VARCHAR NOT NULL, node VARCHAR NOT NULL, holder VARCHAR NOT NULL, epoch BIGINT NOT NULL,
   expires_at TIMESTAMP NOT NULL, PRIMARY KEY (connector_id, part));
@@ -252,7 +254,7 @@ CREATE TABLE IF NOT EXISTS leases (
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "16"
+const catalogSchema = "17"
 
 func (l *Catalog) migrate(ctx context.Context) error {
 	if l.db.pg {
@@ -308,7 +310,8 @@ func (l *Catalog) migrate(ctx context.Context) error {
 	if err := l.queueExisting(ctx); err != nil {
 		return err
 	}
-	// Before 0.7 no JDBC catalog was kept (schema 16).
+	// Before 0.7 no JDBC catalog was kept (schema 16); schema 17 adds the
+	// retention settings (created with the tables above).
 	if err := l.createJDBCTables(ctx); err != nil {
 		return err
 	}

@@ -1,0 +1,212 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/apiv1"
+	"github.com/trawlhq/trawl/internal/catalog"
+	"github.com/trawlhq/trawl/internal/interflow"
+)
+
+// Retention: a setting keeps N UTC days of records, today and the N-1
+// before (a day is a partition of the tables, and is dropped whole, never
+// in part); older days are dropped by the background maintenance. The
+// lake's default is the stored one if root set it, else trawl serve
+// --retention (0, forever, unless given). A tenant, and a tenant's index,
+// may have their own; the most specific setting applies. A tenant's token
+// may set its own retention no longer than the lake's default: shortening
+// is a tenant's choice, lengthening costs the operator's storage.
+
+// ParseRetention reads "90d" (days), "0" or "forever" (keep forever).
+func ParseRetention(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" || s == "forever" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
+	if !strings.HasSuffix(s, "d") || err != nil || n <= 0 {
+		return 0, fmt.Errorf("retention %q: give whole days (90d), or 0 or forever to keep everything", s)
+	}
+	return n, nil
+}
+
+// FormatRetention is days as ParseRetention reads them.
+func FormatRetention(days int) string {
+	if days <= 0 {
+		return "forever"
+	}
+	return strconv.Itoa(days) + "d"
+}
+
+func retentionSetting(r catalog.Retention) apiv1.RetentionSetting {
+	return apiv1.RetentionSetting{Tenant: r.Tenant, Index: r.Index, Days: r.Days, Retention: FormatRetention(r.Days)}
+}
+
+// retentionPolicy resolves the settings: the most specific applies.
+type retentionPolicy struct {
+	def       int
+	byTenant  map[string]int
+	byIndexOf map[[2]string]int
+}
+
+func (a *App) retentionPolicy(ctx context.Context) (retentionPolicy, error) {
+	p := retentionPolicy{def: a.opt.Retention, byTenant: map[string]int{}, byIndexOf: map[[2]string]int{}}
+	rs, err := a.lake.Retentions(ctx)
+	if err != nil {
+		return p, err
+	}
+	for _, r := range rs {
+		switch {
+		case r.Tenant == "":
+			p.def = r.Days
+		case r.Index == "":
+			p.byTenant[r.Tenant] = r.Days
+		default:
+			p.byIndexOf[[2]string{r.Tenant, r.Index}] = r.Days
+		}
+	}
+	return p, nil
+}
+
+// days is the retention of a tenant's index (0: forever).
+func (p retentionPolicy) days(tenant, index string) int {
+	if d, ok := p.byIndexOf[[2]string{tenant, index}]; ok {
+		return d
+	}
+	if d, ok := p.byTenant[tenant]; ok {
+		return d
+	}
+	return p.def
+}
+
+// Retention reports the retention settings the scope sees: root all (or a
+// tenant's), a tenant token its own.
+func (a *App) Retention(ctx context.Context, sc Scope, tenant string) (apiv1.RetentionReport, error) {
+	if !sc.Root {
+		if tenant != "" && tenant != sc.Tenant {
+			return apiv1.RetentionReport{}, fmt.Errorf("tenant %q: %w", tenant, ErrNotFound)
+		}
+		tenant = sc.Tenant
+	}
+	p, err := a.retentionPolicy(ctx)
+	if err != nil {
+		return apiv1.RetentionReport{}, err
+	}
+	rep := apiv1.RetentionReport{Default: retentionSetting(catalog.Retention{Days: p.def}), Settings: []apiv1.RetentionSetting{}}
+	rs, err := a.lake.Retentions(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, r := range rs {
+		if r.Tenant != "" && (tenant == "" || r.Tenant == tenant) {
+			rep.Settings = append(rep.Settings, retentionSetting(r))
+		}
+	}
+	return rep, nil
+}
+
+// SetRetention stores a retention (value as ParseRetention reads it, or
+// "inherit" to remove the setting), and logs who changed it.
+func (a *App) SetRetention(ctx context.Context, sc Scope, in apiv1.RetentionChange) error {
+	if !sc.Root {
+		if in.Tenant != "" && in.Tenant != sc.Tenant {
+			return fmt.Errorf("tenant %q: %w", in.Tenant, ErrNotFound)
+		}
+		in.Tenant = sc.Tenant
+	}
+	if in.Index != "" && interflow.SchemaFor(in.Index) == nil {
+		return retentionProblem("index", fmt.Sprintf("%q: no such index", in.Index))
+	}
+	if in.Index != "" && in.Tenant == "" {
+		return retentionProblem("tenant", "an index's retention belongs to a tenant: name it")
+	}
+	target := strings.Trim(in.Tenant+"/"+in.Index, "/")
+	if target == "" {
+		target = "default"
+	}
+	if in.Retention == "inherit" {
+		if in.Tenant == "" {
+			return retentionProblem("retention", "the lake's default has nothing to inherit from: give days, or forever")
+		}
+		if err := a.lake.ClearRetention(ctx, in.Tenant, in.Index); err != nil {
+			return err
+		}
+		_ = a.lake.LogAction(ctx, sc.Actor, in.Tenant, "retention.set", target, "inherit")
+		return nil
+	}
+	days, err := ParseRetention(in.Retention)
+	if err != nil {
+		return retentionProblem("retention", err.Error())
+	}
+	if !sc.Root {
+		p, err := a.retentionPolicy(ctx)
+		if err != nil {
+			return err
+		}
+		if p.def > 0 && (days == 0 || days > p.def) {
+			return retentionProblem("retention", fmt.Sprintf("%s is longer than the lake's %s: only root sets a longer retention", FormatRetention(days), FormatRetention(p.def)))
+		}
+	}
+	if err := a.lake.SetRetention(ctx, catalog.Retention{Tenant: in.Tenant, Index: in.Index, Days: days}); err != nil {
+		return err
+	}
+	_ = a.lake.LogAction(ctx, sc.Actor, in.Tenant, "retention.set", target, FormatRetention(days))
+	return nil
+}
+
+// pastRetention lists the days of the lake older than their retention
+// allows at now: a day is dropped when it is before today (UTC) minus
+// days-1, so whole.
+func pastRetention(p retentionPolicy, held []catalog.Day, now time.Time) []catalog.Day {
+	today := now.UTC().Truncate(24 * time.Hour)
+	var out []catalog.Day
+	for _, d := range held {
+		n := p.days(d.Tenant, d.Index)
+		if n > 0 && d.Day.Before(today.AddDate(0, 0, -(n-1))) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// ApplyRetention drops the days past their retention in one catalog
+// transaction; the next snapshot of each table deletes their files, which
+// are removed from disk once that snapshot's predecessors expire.
+func (a *App) ApplyRetention(ctx context.Context) (catalog.DropStats, error) {
+	ctx, done, err := a.begin(ctx)
+	if err != nil {
+		return catalog.DropStats{}, err
+	}
+	defer done()
+	p, err := a.retentionPolicy(ctx)
+	if err != nil {
+		return catalog.DropStats{}, err
+	}
+	held, err := a.lake.LakeDays(ctx)
+	if err != nil {
+		return catalog.DropStats{}, err
+	}
+	drop := pastRetention(p, held, a.now())
+	if len(drop) == 0 {
+		return catalog.DropStats{}, nil
+	}
+	st, err := a.lake.DropDays(ctx, drop, time.Minute)
+	if err != nil {
+		return st, err
+	}
+	a.lake.wakePublisher()
+	return st, nil
+}
+
+// OldestDaysKept is each tenant's oldest day in the lake (root: the
+// labels name tenants).
+func (a *App) OldestDaysKept(ctx context.Context, sc Scope) (map[string]time.Time, error) {
+	if !sc.Root {
+		return nil, ErrForbidden
+	}
+	return a.lake.OldestDays(ctx)
+}

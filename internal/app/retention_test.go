@@ -1,0 +1,116 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/ingest"
+)
+
+// TestRetentionDropsWholeDays: with records on three days and 2 days kept,
+// the oldest day leaves the registry in one transaction, the table's next
+// snapshot is a delete snapshot without its files, and once that
+// snapshot's predecessors expire its files leave the disk; the other days
+// are intact.
+func TestRetentionDropsWholeDays(t *testing.T) {
+	l := openTest(t)
+	l.snapshotRetention = 50 * time.Millisecond
+	ctx := context.Background()
+	for day := int64(0); day < 3; day++ {
+		for i := int64(0); i <= day; i++ { // 1, 2 and 3 records
+			pos := day*24*60 + i
+			r := event("acme", pos, "E", "10.0.0.1", "")
+			if err := l.Commit(ctx, ingest.RecordsBatch("c", ingest.ObjectState{Key: fmt.Sprint(pos), Version: "e", Position: 1, Done: true}, r)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	table := filepath.Join(l.Root(), "index=aws_events", "tenant=acme")
+	oldest := filepath.Join(table, "day=2024-05-01")
+	if files := parquetFiles(t, table); len(files) != 6 {
+		t.Fatalf("before: %d files", len(files))
+	}
+	held, err := l.LakeDays(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := retentionPolicy{def: 2}
+	now := base.AddDate(0, 0, 2).Add(3 * time.Hour) // 2024-05-03 13:00
+	drop := pastRetention(p, held, now)
+	if len(drop) != 1 || !drop[0].Day.Equal(base.Truncate(24*time.Hour)) {
+		t.Fatalf("past 2 days at %s: %v", now, drop)
+	}
+	if d := pastRetention(retentionPolicy{def: 2, byTenant: map[string]int{"acme": 0}}, held, now); len(d) != 0 {
+		t.Fatalf("a tenant kept forever loses %v", d)
+	}
+	st, err := l.DropDays(ctx, drop, time.Millisecond)
+	if err != nil || st.Days != 1 || st.Segments != 1 || st.Rows != 1 {
+		t.Fatalf("drop: %+v %v", st, err)
+	}
+	segs, err := l.SegmentsIn(ctx, "aws_events", nil, base.Add(-time.Hour), base.AddDate(0, 0, 3))
+	if err != nil || len(segs) != 5 {
+		t.Fatalf("registered after the drop: %d %v", len(segs), err)
+	}
+	if err := l.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := currentMetadata(t, table)
+	if op := m.Snapshots[len(m.Snapshots)-1].Summary; op["operation"] != "delete" || op["total-records"] != "5" || op["deleted-records"] != "1" {
+		t.Fatalf("after the drop: %v", op)
+	}
+	// The previous snapshot still holds the day: its file stays until it
+	// expires.
+	if err := l.collectGarbage(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if files := parquetFiles(t, oldest); len(files) != 1 {
+		t.Fatalf("before expiry: %d files of the dropped day", len(files))
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := l.collectGarbage(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if files := parquetFiles(t, oldest); len(files) != 0 {
+		t.Fatalf("after expiry: %v", files)
+	}
+	if files := parquetFiles(t, table); len(files) != 5 {
+		t.Fatalf("after expiry, the other days: %d files", len(files))
+	}
+	old, err := l.OldestDays(ctx)
+	if err != nil || !old["acme"].Equal(base.Truncate(24*time.Hour).AddDate(0, 0, 1)) {
+		t.Fatalf("oldest day kept: %v %v", old, err)
+	}
+}
+
+func parquetFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".parquet") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+func TestParseRetention(t *testing.T) {
+	for in, want := range map[string]int{"90d": 90, "1d": 1, "0": 0, "forever": 0} {
+		if got, err := ParseRetention(in); err != nil || got != want {
+			t.Errorf("%q: %d %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "90", "0d", "-1d", "2h", "d"} {
+		if _, err := ParseRetention(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
