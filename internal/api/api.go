@@ -162,6 +162,8 @@ func (s *Server) routes() {
 	h("GET /api/v1/rules", s.rules)
 	h("GET /api/v1/webhook", s.getWebhook)
 	h("PUT /api/v1/webhook", s.setWebhook)
+	h("GET /api/v1/retention", s.getRetention)
+	h("PUT /api/v1/retention", s.setRetention)
 	h("POST /api/v1/rules", s.addRule)
 	h("POST /api/v1/rules/{id}/enable", s.enableRule(true))
 	h("POST /api/v1/rules/{id}/disable", s.enableRule(false))

@@ -103,6 +103,20 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 		}
 		ms = append(ms, fl)
 	}
+	if days, err := s.app.OldestDaysKept(r.Context(), sc); err == nil {
+		// Where retention has cut each tenant's records: the start (UTC)
+		// of its oldest day in the lake, as a unix time.
+		od := &series{name: "trawl_oldest_day_kept", help: "Start (UTC, unix seconds) of each tenant's oldest day of records in the lake; retention drops older days.", typ: "gauge"}
+		tenants := make([]string, 0, len(days))
+		for t := range days {
+			tenants = append(tenants, t)
+		}
+		sort.Strings(tenants)
+		for _, t := range tenants {
+			od.lines = append(od.lines, fmt.Sprintf("trawl_oldest_day_kept{tenant=%q} %d", t, days[t].Unix()))
+		}
+		ms = append(ms, od)
+	}
 	if sc.Root {
 		// Segments committed but not yet read by the detector: it should
 		// stay near zero; growth means detection at ingest fell behind.

@@ -56,6 +56,8 @@ type backend interface {
 	GetWebhook(ctx context.Context, tenant string) (string, error)
 	SetWebhookWithStatusChanges(ctx context.Context, tenant, u string, on bool) error
 	WebhookStatusChanges(ctx context.Context, tenant string) (bool, error)
+	Retention(ctx context.Context, tenant string) (*apiv1.RetentionReport, error)
+	SetRetention(ctx context.Context, in apiv1.RetentionChange) (*apiv1.RetentionReport, error)
 	Close() error
 }
 
@@ -149,6 +151,11 @@ func appOptions(g *globals) app.Options {
 	// TRAWL_LEASE_TTL (a duration) shortens partition leases in tests.
 	if d, err := time.ParseDuration(os.Getenv("TRAWL_LEASE_TTL")); err == nil && d > 0 {
 		o.LeaseTTL = d
+	}
+	// TRAWL_SNAPSHOT_RETENTION (a duration) expires superseded Iceberg
+	// snapshots, and the files only they hold, sooner in tests.
+	if d, err := time.ParseDuration(os.Getenv("TRAWL_SNAPSHOT_RETENTION")); err == nil && d > 0 {
+		o.SnapshotRetention = d
 	}
 	o.DigestLimits = g.digestLimits
 	if g.maxDecomp > 0 || g.maxRatio > 0 {

@@ -96,6 +96,8 @@ Usage:
                    (evaluate a rule over a past period; alerts stored once however often run)
   trawl rules      except ID --query Q --reason WHY [--tenant T] | unexcept ID EXCEPTION-ID
                    (a tenant's exclusion from a rule, applied at evaluation)
+  trawl retention  show [--tenant T] | set [--tenant T] [--index I] 90d|forever|inherit
+                   (days of records kept, today included; older days are dropped whole)
 
 Every command takes --data-dir DIR (env TRAWL_DATA_DIR, default ./trawl-data)
 and --catalog URL (env TRAWL_CATALOG) when the catalog is in PostgreSQL.
@@ -180,6 +182,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = cmdLogin(ctx, g, rest, cmd == "logout")
 	case "key", "keys":
 		err = cmdKey(ctx, g, rest)
+	case "retention":
+		err = cmdRetention(ctx, g, rest)
 	case "version":
 		fmt.Fprintln(stdout, "trawl "+Version)
 	default:

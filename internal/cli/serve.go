@@ -34,11 +34,17 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 	noSchedule := fs.Bool("no-schedule", false, "serve the API without collecting")
 	queryTimeout := fs.Duration("query-timeout", app.DefaultQueryTimeout, "stop a search, count, histogram or top-N after this long")
 	tenantQueries := fs.Int("tenant-queries", app.DefaultTenantQueries, "queries one tenant may run at once")
+	retention := fs.String("retention", "forever", "UTC days of records kept, today included (90d), unless `trawl retention set` stored another default; older days are dropped whole (forever or 0: keep everything)")
 	if _, err := parse(g, fs, args); err != nil {
 		return err
 	}
 	opts := appOptions(g)
 	opts.QueryTimeout, opts.TenantQueries = *queryTimeout, *tenantQueries
+	days, err := app.ParseRetention(*retention)
+	if err != nil {
+		return fmt.Errorf("--retention: %w", err)
+	}
+	opts.Retention = days
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Each connector collected at once holds up to four column
 		// batches (two workers, each decoding one while committing
@@ -90,6 +96,11 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 	defer os.Remove(filepath.Join(g.dataDir, serverFile))
 	opt := app.ServeOptions{Started: func() { announce(g, ln.Addr(), created) },
 		Stopping: func() { fmt.Fprintln(g.stdout, "shutting down: finishing in-flight commits") }}
+	// TRAWL_MAINTAIN_EVERY (a duration) runs retention and compaction
+	// more often in tests.
+	if d, err := time.ParseDuration(os.Getenv("TRAWL_MAINTAIN_EVERY")); err == nil && d > 0 {
+		opt.MaintainEvery = d
+	}
 	if !*noSchedule {
 		opt.Schedule = &app.SchedulerOptions{Tick: *tick, Parallel: *parallel, Addr: ln.Addr().String()}
 	}

@@ -438,6 +438,21 @@ func (c *Client) WebhookStatusChanges(ctx context.Context, tenant string) (bool,
 	return out.On, err
 }
 
+// Retention returns the retention settings the token sees (tenant
+// narrows root's).
+func (c *Client) Retention(ctx context.Context, tenant string) (*apiv1.RetentionReport, error) {
+	var out apiv1.RetentionReport
+	_, err := c.do(ctx, "GET", "/api/v1/retention?tenant="+url.QueryEscape(tenant), nil, &out)
+	return &out, err
+}
+
+// SetRetention sets a retention and returns the settings after it.
+func (c *Client) SetRetention(ctx context.Context, in apiv1.RetentionChange) (*apiv1.RetentionReport, error) {
+	var out apiv1.RetentionReport
+	_, err := c.do(ctx, "PUT", "/api/v1/retention", in, &out)
+	return &out, err
+}
+
 // GetWebhook returns a tenant's alert webhook.
 func (c *Client) GetWebhook(ctx context.Context, tenant string) (string, error) {
 	var out struct {
