@@ -194,7 +194,11 @@ func (a *App) ApplyRetention(ctx context.Context) (catalog.DropStats, error) {
 	if len(drop) == 0 {
 		return catalog.DropStats{}, nil
 	}
-	st, err := a.lake.DropDays(ctx, drop, time.Minute)
+	// A search that listed the dropped segments may still read them for
+	// a minute (as after a compaction); a snapshot retention set shorter
+	// (TRAWL_SNAPSHOT_RETENTION, tests) shortens that too, so the files go
+	// when the snapshots that held them expire.
+	st, err := a.lake.DropDays(ctx, drop, min(time.Minute, a.lake.snapshotRetention))
 	if err != nil {
 		return st, err
 	}
