@@ -154,6 +154,26 @@ snapshot retention (an hour: longer than any query), then expire from the
 metadata, and their manifests, manifest lists, metadata files and the
 retired segments are deleted.
 
+## Retention
+
+` + "`trawl serve --retention 90d`" + ` keeps 90 UTC days of records: today and the
+89 before (default forever, as before). Root may store another default,
+and a tenant or a tenant's index its own, with ` + "`trawl retention set`" + ` or
+` + "`PUT /api/v1/retention`" + `; the most specific setting applies, and a
+tenant's token may set its own no longer than the lake's default. A day is
+a partition and is dropped whole, never in part: the background
+maintenance of ` + "`trawl serve`" + ` (every 30 s, before compaction) retires every segment of the days past
+retention in one catalog transaction and queues them, so they leave
+search at once and the table's next snapshot is a ` + "`delete`" + ` (the
+partitions' files out, nothing in). The files are deleted once the
+snapshots that held them expire (the snapshot retention). Checkpoints are
+not touched: the objects whose records were dropped stay collected, so a
+dropped day is never collected again (records arriving later for a day
+past retention are dropped at the next maintenance). ` + "`/metrics`" + `'
+` + "`trawl_oldest_day_kept{tenant}`" + ` is the start (unix seconds) of each
+tenant's oldest day kept; ` + "`retention.set`" + ` in the audit log says who changed
+what.
+
 ## Reading
 
 Trawl's own search lists the catalog's segments of the tenants in scope
