@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -24,13 +25,15 @@ import (
 
 // icebergEndpoints are the endpoints this catalog serves, as /v1/config
 // declares them (clients then call no other, e.g. no views).
-var icebergEndpoints = []string{
-	"GET /v1/{prefix}/namespaces",
-	"GET /v1/{prefix}/namespaces/{namespace}",
-	"HEAD /v1/{prefix}/namespaces/{namespace}",
-	"GET /v1/{prefix}/namespaces/{namespace}/tables",
-	"GET /v1/{prefix}/namespaces/{namespace}/tables/{table}",
-	"HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+func icebergEndpoints() []string {
+	return []string{
+		"GET /v1/{prefix}/namespaces",
+		"GET /v1/{prefix}/namespaces/{namespace}",
+		"HEAD /v1/{prefix}/namespaces/{namespace}",
+		"GET /v1/{prefix}/namespaces/{namespace}/tables",
+		"GET /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+		"HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+	}
 }
 
 func (s *Server) icebergRoutes() {
@@ -108,13 +111,15 @@ func (s *Server) writeIcebergError(w http.ResponseWriter, r *http.Request, err e
 func namespaceOf(r *http.Request) (string, error) {
 	ns := r.PathValue("ns")
 	if ns == "" || strings.ContainsRune(ns, 0x1f) {
-		return "", &notFoundAs{"NoSuchNamespaceException", errors.New("namespace " + strings.ReplaceAll(ns, "\x1f", ".") + ": " + app.ErrNotFound.Error())}
+		// Wrapped, so the 404 (not a 500) is what answers it; the name is
+		// echoed at most 200 bytes long.
+		return "", &notFoundAs{"NoSuchNamespaceException", fmt.Errorf("namespace %.200q: %w", strings.ReplaceAll(ns, "\x1f", "."), app.ErrNotFound)}
 	}
 	return ns, nil
 }
 
 func (s *Server) icebergConfig(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
-	writeJSON(w, 200, map[string]any{"defaults": map[string]string{}, "overrides": map[string]string{}, "endpoints": icebergEndpoints})
+	writeJSON(w, 200, map[string]any{"defaults": map[string]string{}, "overrides": map[string]string{}, "endpoints": icebergEndpoints()})
 	return nil
 }
 

@@ -31,8 +31,15 @@ func ParseRetention(s string) (int, error) {
 	if !strings.HasSuffix(s, "d") || err != nil || n <= 0 {
 		return 0, fmt.Errorf("retention %q: give whole days (90d), or 0 or forever to keep everything", s)
 	}
+	if n > maxRetentionDays {
+		return 0, fmt.Errorf("retention %q: at most %dd (100 years); for longer, forever", s, maxRetentionDays)
+	}
 	return n, nil
 }
+
+// maxRetentionDays bounds a retention (the catalog stores days as a
+// 32-bit integer; a century is past any audit requirement).
+const maxRetentionDays = 36500
 
 // FormatRetention is days as ParseRetention reads them.
 func FormatRetention(days int) string {
@@ -158,15 +165,18 @@ func (a *App) SetRetention(ctx context.Context, sc Scope, in apiv1.RetentionChan
 	return nil
 }
 
-// pastRetention lists the days of the lake older than their retention
-// allows at now: a day is dropped when it is before today (UTC) minus
-// days-1, so whole.
+// pastRetention lists the days of the lake outside their retention at
+// now: a day is dropped when it is before today (UTC) minus days-1, so
+// whole, or when it is after tomorrow. A record dated in the future (a
+// forged or broken eventTime: AWS stamps events as they happen) would
+// otherwise sit past every retention forever; tomorrow is kept for clocks
+// ahead of this one.
 func pastRetention(p retentionPolicy, held []catalog.Day, now time.Time) []catalog.Day {
 	today := now.UTC().Truncate(24 * time.Hour)
 	var out []catalog.Day
 	for _, d := range held {
 		n := p.days(d.Tenant, d.Index)
-		if n > 0 && d.Day.Before(today.AddDate(0, 0, -(n-1))) {
+		if n > 0 && (d.Day.Before(today.AddDate(0, 0, -(n-1))) || d.Day.After(today.AddDate(0, 0, 1))) {
 			out = append(out, d)
 		}
 	}

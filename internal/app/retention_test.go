@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/ingest"
 )
 
@@ -112,5 +113,31 @@ func TestParseRetention(t *testing.T) {
 		if _, err := ParseRetention(in); err == nil {
 			t.Errorf("%q accepted", in)
 		}
+	}
+}
+
+// TestRetentionDropsTheFuture: with a retention set, days after tomorrow
+// (records dated in the future: forged or broken) are dropped with the
+// old ones; tomorrow is kept for a clock ahead of this one; a tenant
+// keeping everything keeps them; a retention past a century is refused.
+func TestRetentionDropsTheFuture(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	day := func(tenant string, d int) catalog.Day {
+		return catalog.Day{Index: "aws_events", Tenant: tenant, Day: time.Date(2026, 12, 7+d, 0, 0, 0, 0, time.UTC)}
+	}
+	held := []catalog.Day{day("acme", -2), day("acme", 0), day("acme", 1), day("acme", 2), day("acme", 100000), day("beta", 3)}
+	got := pastRetention(retentionPolicy{def: 2, byTenant: map[string]int{"beta": 0}}, held, now)
+	var days []string
+	for _, d := range got {
+		days = append(days, d.Tenant+" "+d.Day.Format("2006-01-02"))
+	}
+	if want := "acme 2026-12-05,acme 2026-12-09,acme 2300-09-22"; strings.Join(days, ",") != want {
+		t.Errorf("dropped %v, want %s", days, want)
+	}
+	if _, err := ParseRetention("2147483648d"); err == nil {
+		t.Error("a retention past int32 days was accepted")
+	}
+	if n, err := ParseRetention("36500d"); err != nil || n != 36500 {
+		t.Errorf("36500d: %d %v", n, err)
 	}
 }

@@ -230,7 +230,7 @@ func newFlags(g *globals, name string) *flag.FlagSet {
 	fs.Int64Var(&g.digestLimits.MaxSize, "digest-max-size", g.digestLimits.MaxSize, fmt.Sprintf("digest audit: a CloudTrail digest larger than this many bytes compressed is not read, its hour unverifiable (default %d)", audit.DefaultMaxSize))
 	fs.Int64Var(&g.digestLimits.MaxDecompressed, "digest-max-decompressed", g.digestLimits.MaxDecompressed, fmt.Sprintf("digest audit: a CloudTrail digest larger than this many bytes uncompressed is not read further, its hour unverifiable (default %d)", audit.DefaultMaxDecompressed))
 	fs.IntVar(&g.digestLimits.MaxFiles, "digest-max-files", g.digestLimits.MaxFiles, fmt.Sprintf("digest audit: a CloudTrail digest listing more log files than this is not read further, its hour unverifiable (default %d)", audit.DefaultMaxFiles))
-	fs.DurationVar(&g.ruleLookback, "rule-lookback", 24*time.Hour, "how far back a detection rule's first scheduled evaluation looks; older data is `trawl rules run`'s")
+	fs.DurationVar(&g.ruleLookback, "rule-lookback", 24*time.Hour, "how far back a detection rule's first scheduled evaluation looks; older data is for trawl rules run")
 	fs.Int64Var(&g.maxRatio, "max-ratio", g.maxRatio, "quarantine an object whose decompressed/compressed ratio exceeds this past 1 MiB (default 200)")
 	fs.Func("allow-net", "allow endpoints and proxies in this CIDR even if link-local (repeatable; env TRAWL_ALLOW_NET, comma-separated)", func(v string) error {
 		p, err := netip.ParsePrefix(v)

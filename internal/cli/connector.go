@@ -65,7 +65,7 @@ func bindConnFlags(g *globals, name string) (*connFlags, *flagSet) {
 	fs.StringVar(&f.prefix, "prefix", "", "prefix, e.g. AWSLogs/123456789012/CloudTrail (no trailing /)")
 	fs.StringVar(&f.creds, "credentials", "", "keys (default when an access key is given), role (default when --role-arn is given) or ambient (the server's own AWS identity; root only)")
 	fs.StringVar(&f.roleARN, "role-arn", "", "role to assume (credentials role), e.g. arn:aws:iam::123456789012:role/TrawlLogReader")
-	fs.StringVar(&f.externalID, "external-id", "", "sts:ExternalId the role requires (default: the tenant's own, see `trawl connector external-id`)")
+	fs.StringVar(&f.externalID, "external-id", "", "sts:ExternalId the role requires (default: the tenant's own, see trawl connector external-id)")
 	fs.StringVar(&f.stsEndpoint, "sts-endpoint", "", "STS endpoint URL (a private endpoint; default AWS's regional one)")
 	fs.StringVar(&f.akid, "access-key-id", "", "access key ID")
 	fs.StringVar(&f.secretFile, "secret-access-key-file", "", "file holding the secret access key")

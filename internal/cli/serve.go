@@ -34,7 +34,7 @@ func cmdServe(ctx context.Context, g *globals, args []string, demo bool) error {
 	noSchedule := fs.Bool("no-schedule", false, "serve the API without collecting")
 	queryTimeout := fs.Duration("query-timeout", app.DefaultQueryTimeout, "stop a search, count, histogram or top-N after this long")
 	tenantQueries := fs.Int("tenant-queries", app.DefaultTenantQueries, "queries one tenant may run at once")
-	retention := fs.String("retention", "forever", "UTC days of records kept, today included (90d), unless `trawl retention set` stored another default; older days are dropped whole (forever or 0: keep everything)")
+	retention := fs.String("retention", "forever", "UTC days of records kept, today included (90d), unless trawl retention set stored another default; older days, and days after tomorrow, are dropped whole (forever or 0: keep everything)")
 	if _, err := parse(g, fs, args); err != nil {
 		return err
 	}

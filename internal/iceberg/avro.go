@@ -37,7 +37,7 @@ func record(name string, fields ...avroField) avroRecord {
 func optional(t any) any { return []any{"null", t} }
 
 // avroDate is an int holding days since 1970-01-01.
-var avroDate = map[string]string{"type": "int", "logicalType": "date"}
+func avroDate() map[string]string { return map[string]string{"type": "int", "logicalType": "date"} }
 
 // enc appends Avro binary values.
 type enc struct{ b []byte }

@@ -31,7 +31,7 @@ func manifestEntrySchema() avroRecord {
 	partition := record("r102",
 		avroField{Name: "tenant", Type: optional("string"), FieldID: 1000},
 		avroField{Name: "index", Type: optional("string"), FieldID: 1001},
-		avroField{Name: "timestamp_day", Type: optional(avroDate), FieldID: 1002})
+		avroField{Name: "timestamp_day", Type: optional(avroDate()), FieldID: 1002})
 	dataFile := record("r2",
 		avroField{Name: "content", Type: "int", FieldID: 134},
 		avroField{Name: "file_path", Type: "string", FieldID: 100},
@@ -138,7 +138,13 @@ func WriteManifestList(w io.Writer, snap Snapshot, manifests []ManifestFile) err
 		e.int(0) // partition spec
 		e.int(0) // data
 		e.long(m.SequenceNumber)
-		e.long(max(m.MinSequence, 0))
+		min := m.MinSequence
+		if min < 0 {
+			// No live file: the manifest's own sequence number, as Java's
+			// writer does (0 is v1's).
+			min = m.SequenceNumber
+		}
+		e.long(min)
 		e.long(m.SnapshotID)
 		e.int(m.AddedFiles)
 		e.int(m.ExistingFiles)

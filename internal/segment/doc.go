@@ -169,7 +169,15 @@ partitions' files out, nothing in). The files are deleted once the
 snapshots that held them expire (the snapshot retention). Checkpoints are
 not touched: the objects whose records were dropped stay collected, so a
 dropped day is never collected again (records arriving later for a day
-past retention are dropped at the next maintenance). ` + "`/metrics`" + `'
+past retention are dropped at the next maintenance, so for up to that
+long they are searchable). Days after tomorrow (UTC) are dropped too:
+AWS stamps events as they happen, so a record dated in the future is
+forged or broken, and would otherwise sit past every retention. The
+tenant's limit is checked when the tenant sets it: root lowering the
+default later does not shorten what tenants set (` + "`trawl retention show`" + `
+lists every setting). A default root stored replaces ` + "`--retention`" + ` until
+root stores another; ` + "`inherit`" + ` removes a tenant's or an index's setting.
+A retention is at most 36500d; longer is ` + "`forever`" + `. ` + "`/metrics`" + `'
 ` + "`trawl_oldest_day_kept{tenant}`" + ` is the start (unix seconds) of each
 tenant's oldest day kept; ` + "`retention.set`" + ` in the audit log says who changed
 what.

@@ -189,6 +189,14 @@ func checkRESTErrors(t *testing.T, s *served) {
 	if code != 404 || e["type"] != "NoSuchNamespaceException" || e["code"] != float64(404) || e["message"] == "" {
 		t.Errorf("another tenant's table: %d %v", code, body)
 	}
+	// A nested namespace (the spec joins levels with 0x1F) is no tenant:
+	// 404, never a 500 (the outside try found a 500).
+	for _, path := range []string{"/iceberg/v1/namespaces/acme%1Fbeta", "/iceberg/v1/namespaces/acme%1Fbeta/tables", "/iceberg/v1/namespaces/%1F/tables/aws_events"} {
+		code, body := s.call(s.root, "GET", path, nil)
+		if e, _ := body["error"].(map[string]any); code != 404 || e["type"] != "NoSuchNamespaceException" {
+			t.Errorf("%s: %d %v", path, code, body)
+		}
+	}
 	code, body = s.call("bad", "GET", "/iceberg/v1/config", nil)
 	if e, _ := body["error"].(map[string]any); code != 401 || e["type"] != "NotAuthorizedException" {
 		t.Errorf("a bad token: %d %v", code, body)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,7 +40,10 @@ func TestRetentionDropsOldestDay(t *testing.T) {
 	oldest := days[2]
 	putEvents(t, srv, "kept", recs...)
 
-	stop := startServe(t, data)
+	// Stopped below, or by the cleanup if the test ends first (a skip or
+	// a failure): a serve left running holds the test binary's output open.
+	stop := sync.OnceFunc(startServe(t, data))
+	t.Cleanup(stop)
 	addConnector(t, srv, data, "trail", "kept", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
 	mustTrawl(t, data, "collect", "--once", "trail")
 	if got := searchDays(t, data, "acme", days); fmt.Sprint(got) != fmt.Sprint(want) {
