@@ -240,9 +240,21 @@ func (a *App) ConnectorStatus(ctx context.Context, sc Scope, id string) (*Status
 	st.Running = a.running[id] != nil
 	if sch, ok := a.scheduled[id]; ok && c.Enabled {
 		// This node's scheduler knows better than the interval: a
-		// failing connector waits out its backoff.
+		// failing connector waits out its backoff. Unless the last run
+		// ended after it decided (the run is recorded before the
+		// scheduler counts it): then a success has reset the failures
+		// and the interval rules, and a failure is one more.
 		n := sch.Next
 		st.NextRun, st.Failures = &n, sch.Failures
+		if lr := st.LastRun; lr != nil && lr.EndedAt != nil && lr.EndedAt.After(sch.Decided) {
+			switch lr.Result {
+			case "ok":
+				next := lr.StartedAt.Add(c.Interval.D())
+				st.NextRun, st.Failures = &next, 0
+			case "failed":
+				st.Failures = sch.Failures + 1
+			}
+		}
 	}
 	a.mu.Unlock()
 	st.LastTest = a.lastTest(ctx, id)

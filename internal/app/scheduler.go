@@ -310,7 +310,7 @@ func (s *scheduler) finish(f finished) {
 		next = time.Now().Add(ttl)
 	}
 	sl.due = next
-	s.a.setScheduled(f.id, &scheduled{Next: next, Failures: sl.failures})
+	s.a.setScheduled(f.id, &scheduled{Next: next, Failures: sl.failures, Decided: time.Now()})
 }
 
 // backoff is the delay before retrying a connector after its consecutive
@@ -347,6 +347,9 @@ func (s *scheduler) nextDue() (time.Time, bool) {
 type scheduled struct {
 	Next     time.Time
 	Failures int // consecutive failed runs
+	// Decided is when the scheduler set these, after the runs that ended
+	// before it: a run recorded later is one it has not counted yet.
+	Decided time.Time
 }
 
 // setScheduled records (nil: forgets) a connector's next scheduled run.
