@@ -33,6 +33,22 @@ type triageAlert struct {
 	} `json:"notes"`
 }
 
+// addRules adds a tenant's Sigma rules (id: YAML) with trawl rules add,
+// each from a file as a user would, and returns what each add printed.
+func addRules(t *testing.T, data, tenant string, rules map[string]string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	out := map[string]string{}
+	for id, y := range rules {
+		f := filepath.Join(dir, id+".yml")
+		if err := os.WriteFile(f, []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = mustTrawl(t, data, "rules", "add", f, "--tenant", tenant)
+	}
+	return out
+}
+
 func listAlerts(t *testing.T, data string, args ...string) []triageAlert {
 	t.Helper()
 	var as []triageAlert
@@ -201,19 +217,14 @@ func TestRuleRunOverHistory(t *testing.T) {
 	putEvents(t, srv, "history", append(recs, list)...)
 	mustTrawl(t, data, "collect", "--once", "trail")
 
-	dir := t.TempDir()
 	rules := map[string]string{
 		"acme-many-reads": "title: Many secret reads\nid: acme-many-reads\nlevel: medium\nlogsource: {product: aws, service: cloudtrail}\n" +
 			"detection:\n  selection:\n    eventName: GetSecretValue\n  timeframe: 30m\n  condition: selection | count() by userIdentity.userName > 10\n",
 		"acme-list-users": "title: Users listed\nid: acme-list-users\nlevel: low\nlogsource: {product: aws, service: cloudtrail}\n" +
 			"detection:\n  selection:\n    eventSource: iam.amazonaws.com\n    eventName: ListUsers\n  condition: selection\n",
 	}
-	for id, y := range rules {
-		f := filepath.Join(dir, id+".yml")
-		if err := os.WriteFile(f, []byte(y), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out := mustTrawl(t, data, "rules", "add", f, "--tenant", "acme"); !strings.Contains(out, "trawl rules run "+id) {
+	for id, out := range addRules(t, data, "acme", rules) {
+		if !strings.Contains(out, "trawl rules run "+id) {
 			t.Errorf("add %s does not offer the run over past data:\n%s", id, out)
 		}
 	}
@@ -414,20 +425,13 @@ func TestCountRulesOverTheCapturesDates(t *testing.T) {
 	addConnector(t, srv, data, "trail", "stratus", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
 	mustTrawl(t, data, "collect", "--once", "trail")
 
-	dir := t.TempDir()
 	rules := map[string]string{
 		"acme-ec2-userdata": "title: EC2 user data downloaded many times\nid: acme-ec2-userdata\nlevel: medium\nlogsource: {product: aws, service: cloudtrail}\n" +
 			"detection:\n  selection:\n    eventSource: ec2.amazonaws.com\n    requestParameters.attribute: userData\n    eventName: DescribeInstanceAttribute\n  timeframe: 30m\n  condition: selection | count() > 10\n",
 		"acme-ec2-password-data": "title: EC2 password data retrieved many times\nid: acme-ec2-password-data\nlevel: high\nlogsource: {product: aws, service: cloudtrail}\n" +
 			"detection:\n  selection:\n    eventSource: ec2.amazonaws.com\n    eventName: GetPasswordData\n  timeframe: 30m\n  condition: selection | count() > 10\n",
 	}
-	for id, y := range rules {
-		f := filepath.Join(dir, id+".yml")
-		if err := os.WriteFile(f, []byte(y), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		mustTrawl(t, data, "rules", "add", f, "--tenant", "acme")
-	}
+	addRules(t, data, "acme", rules)
 	since := "2024-07-01"
 	if as := listAlerts(t, data, "--evaluate", "--since", since); len(as) != 0 {
 		t.Fatalf("the schedule raised %d alerts on 2024 data: %+v", len(as), as)
