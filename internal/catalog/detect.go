@@ -179,10 +179,7 @@ func mergeInto(ctx context.Context, conn *catConn, a *Alert, pg bool) error {
 		max(old.Count, a.Count, int64(len(ids))), string(recs), q, old.Status, old.CloseReason, string(notes), nullTime(old.UpdatedAt), old.UpdatedBy, a.ID); err != nil {
 		return err
 	}
-	// Queued again for a webhook that takes changes, in this transaction.
-	_, err = conn.ExecContext(ctx, `UPDATE alerts SET notified_at = NULL WHERE id = ?
- AND EXISTS (SELECT 1 FROM webhooks WHERE webhooks.tenant = alerts.tenant AND webhooks.status_changes)`, a.ID)
-	return err
+	return requeueForChanges(ctx, conn, a.ID)
 }
 
 // reopen notes the records that reached a triaged alert: a closed one is

@@ -111,16 +111,21 @@ func (l *Catalog) updateAlert(ctx context.Context, id string, tenants []string, 
 			a.Status, a.CloseReason, a.Assignee, string(notes), a.UpdatedAt, a.UpdatedBy, id); err != nil {
 			return err
 		}
-		// A tenant whose webhook takes status changes gets the alert
-		// again: queued in the same transaction, so no change is lost.
-		_, err = conn.ExecContext(ctx, `UPDATE alerts SET notified_at = NULL WHERE id = ?
- AND EXISTS (SELECT 1 FROM webhooks WHERE webhooks.tenant = alerts.tenant AND webhooks.status_changes)`, id)
-		return err
+		return requeueForChanges(ctx, conn, id)
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("lake: update alert %s: %w", id, err)
 	}
 	return out, changed, nil
+}
+
+// requeueForChanges has a changed alert posted again to its tenant's
+// webhook when that webhook takes status changes: queued in the change's
+// own transaction, so no change is lost.
+func requeueForChanges(ctx context.Context, conn *catConn, id string) error {
+	_, err := conn.ExecContext(ctx, `UPDATE alerts SET notified_at = NULL WHERE id = ?
+ AND EXISTS (SELECT 1 FROM webhooks WHERE webhooks.tenant = alerts.tenant AND webhooks.status_changes)`, id)
+	return err
 }
 
 // applyChange applies ch to a, reporting whether anything changed.
