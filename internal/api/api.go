@@ -801,7 +801,7 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request, sc app.Scope) er
 	if f.Status != "" && !slices.Contains(apiv1.AlertStatuses(), f.Status) {
 		return &app.AlertError{Problems: []connector.Problem{{Field: "status", Message: "status is " + strings.Join(apiv1.AlertStatuses(), ", ")}}}
 	}
-	if f.Level != "" && !slices.Contains([]string{"informational", "low", "medium", "high", "critical"}, f.Level) {
+	if f.Level != "" && !slices.Contains(apiv1.AlertLevels(), f.Level) {
 		return &app.AlertError{Problems: []connector.Problem{{Field: "level", Message: "level is informational, low, medium, high or critical"}}}
 	}
 	since := q.Get("since")

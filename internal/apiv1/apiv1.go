@@ -319,6 +319,10 @@ const (
 // AlertStatuses are the statuses triage accepts.
 func AlertStatuses() []string { return []string{AlertOpen, AlertAcknowledged, AlertClosed} }
 
+// AlertLevels are the levels of rules and their alerts, lowest first
+// (Sigma's).
+func AlertLevels() []string { return []string{"informational", "low", "medium", "high", "critical"} }
+
 // CloseReasons are the reasons an alert is closed with.
 func CloseReasons() []string { return []string{"true-positive", "false-positive", "benign"} }
 

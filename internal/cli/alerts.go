@@ -38,7 +38,7 @@ func cmdAlerts(ctx context.Context, g *globals, args []string) error {
 	default:
 		return usageErr("--format is table, json or ndjson")
 	}
-	if *level != "" && !slices.Contains([]string{"informational", "low", "medium", "high", "critical"}, *level) {
+	if *level != "" && !slices.Contains(apiv1.AlertLevels(), *level) {
 		return usageErr("--level is informational, low, medium, high or critical")
 	}
 	if *status != "" && !slices.Contains(apiv1.AlertStatuses(), *status) {
