@@ -80,7 +80,7 @@ type snapshotBuild struct {
 func (l *Lake) publishTable(ctx context.Context, t catalog.TableRef) error {
 	schema := interflow.SchemaFor(t.Index)
 	if schema == nil {
-		return fmt.Errorf("lake: table %s.%s: no such index", t.Tenant, t.Index)
+		return fmt.Errorf("lake: table %q.%q: no such index", t.Tenant, t.Index)
 	}
 	version, current, manifests, err := l.ClaimVersion(ctx, t)
 	if err != nil {

@@ -52,13 +52,13 @@ func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
 		b.WriteString(lower(col(x.Field), x.Fold) + " " + x.Op.String() + " " + c.arg(x.V))
 	case query.Like:
 		if s.Fields[x.Field].Type == interflow.Strings {
-			b.WriteString("len(list_filter(" + col(x.Field) + ", x -> " + c.like(lower("x", x.Fold), x.Pattern, false) + ")) > 0")
+			b.WriteString("len(list_filter(" + col(x.Field) + ", lambda x: " + c.like(lower("x", x.Fold), x.Pattern, false) + ")) > 0")
 		} else {
 			b.WriteString(c.like(lower(col(x.Field), x.Fold), x.Pattern, false))
 		}
 	case query.ListHas:
 		if x.Fold {
-			b.WriteString("len(list_filter(" + col(x.Field) + ", x -> lower(x) = " + c.arg(x.V) + ")) > 0")
+			b.WriteString("len(list_filter(" + col(x.Field) + ", lambda x: lower(x) = " + c.arg(x.V) + ")) > 0")
 		} else {
 			b.WriteString("list_contains(" + col(x.Field) + ", " + c.arg(x.V) + ")")
 		}
@@ -85,7 +85,7 @@ func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
 		c.rawPath(b, x)
 	case query.Regex:
 		if s.Fields[x.Field].Type == interflow.Strings {
-			b.WriteString("len(list_filter(" + col(x.Field) + ", x -> regexp_matches(x, " + c.arg(x.RE.String()) + "))) > 0")
+			b.WriteString("len(list_filter(" + col(x.Field) + ", lambda x: regexp_matches(x, " + c.arg(x.RE.String()) + "))) > 0")
 		} else {
 			b.WriteString("regexp_matches(" + col(x.Field) + ", " + c.arg(x.RE.String()) + ")")
 		}
@@ -125,7 +125,7 @@ func (c *compiled) rawPath(b *strings.Builder, x query.RawPath) {
 	b.WriteString(match("json_extract_string(" + validJSON + ", " + c.arg(p) + ")"))
 	b.WriteString(" WHEN " + typ() + " = 'OBJECT' THEN ")
 	b.WriteString(match("CAST(json_extract(" + validJSON + ", " + c.arg(p) + ") AS VARCHAR)"))
-	b.WriteString(" WHEN " + typ() + " = 'ARRAY' THEN len(list_filter(json_extract(" + validJSON + ", " + c.arg(p+"[*]") + "), e -> ")
+	b.WriteString(" WHEN " + typ() + " = 'ARRAY' THEN len(list_filter(json_extract(" + validJSON + ", " + c.arg(p+"[*]") + "), lambda e: ")
 	elem := "(CASE WHEN json_type(e) IN ('OBJECT', 'ARRAY') THEN CAST(e AS VARCHAR) WHEN json_type(e) IN " + jsonScalars + " THEN json_extract_string(e, '$') END)"
 	b.WriteString(match(elem) + ")) > 0 END)")
 }
