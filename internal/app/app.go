@@ -202,7 +202,9 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	lopt := LakeOptions{MemoryLimit: opt.MemoryLimit, Catalog: opt.Catalog, SnapshotRetention: opt.SnapshotRetention}
+	// Collect.Timings (trawl collect --timings) also times the lake's
+	// side of ingest: encoding, writing and the commit.
+	lopt := LakeOptions{MemoryLimit: opt.MemoryLimit, Catalog: opt.Catalog, SnapshotRetention: opt.SnapshotRetention, Timings: opt.Collect.Timings}
 	if opt.Lake != "" {
 		st, err := s3src.NewLakeStore(ctx, s3src.LakeConfig{Location: opt.Lake, Endpoint: opt.LakeEndpoint, PathStyle: opt.LakePathStyle, Region: opt.LakeRegion, Guard: opt.Guard})
 		if err != nil {

@@ -132,6 +132,9 @@ func (a *App) mergeCollectDefaults(opt collect.Options) collect.Options {
 	if opt.Limits == (format.Limits{}) {
 		opt.Limits = d.Limits
 	}
+	if opt.Timings == nil {
+		opt.Timings = d.Timings
+	}
 	if opt.Leases == nil && a.leases != nil {
 		opt.Leases = a.leases
 	}

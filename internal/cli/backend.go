@@ -158,6 +158,7 @@ func appOptions(g *globals) app.Options {
 		o.SnapshotRetention = d
 	}
 	o.DigestLimits = g.digestLimits
+	o.Collect.Timings = g.timings
 	if g.maxDecomp > 0 || g.maxRatio > 0 {
 		o.Collect.Limits = app.DefaultLimits()
 		if g.maxDecomp > 0 {

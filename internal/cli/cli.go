@@ -21,6 +21,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/audit"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/netguard"
 )
 
@@ -56,6 +57,9 @@ type globals struct {
 	catalog      string
 	node         string
 	lake         lakeFlags
+	// timings, set by collect --timings, accumulates the ingest stages of
+	// a collection run in this process.
+	timings *ingest.Timings
 }
 
 // lakeFlags say where the segments are kept when not in the data directory.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/app"
+	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/query"
 )
 
@@ -19,6 +20,7 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	to := fs.String("to", "", "end of the --from window (default now)")
 	asJSON := fs.Bool("json", false, "JSON output")
 	evaluate := fs.Bool("evaluate", true, "without a server: evaluate the detection rules over what was collected (--evaluate=false skips it)")
+	timings := fs.Bool("timings", false, "print to stderr where the run's wall time went (start-up, collection, rules, shut-down) and, without a server, the ingest stages' time summed over the workers")
 	names, err := parse(g, fs, args)
 	if err != nil {
 		return err
@@ -34,11 +36,21 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	if err := checkWindow(*from, *to, time.Now()); err != nil {
 		return err
 	}
+	ph := phases{start: time.Now()}
+	if *timings {
+		g.timings = &ingest.Timings{}
+	}
 	b, err := openBackend(ctx, g)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			b.Close()
+		}
+	}()
+	ph.mark("start-up")
 	var ids []string
 	for _, n := range names {
 		c, err := findConnector(ctx, b, *tenant, n)
@@ -51,11 +63,13 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	ph.mark("collection")
 	if *evaluate {
 		if err := evaluateCollected(ctx, g, b); err != nil {
 			return err
 		}
 	}
+	ph.mark("rules")
 	if *asJSON {
 		if err := json.NewEncoder(g.stdout).Encode(results); err != nil {
 			return err
@@ -74,6 +88,16 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+	}
+	if *timings {
+		// Shut-down is timed too: it publishes the Iceberg snapshot of
+		// what was committed and checkpoints the catalog.
+		closed = true
+		if err := b.Close(); err != nil {
+			return err
+		}
+		ph.mark("shut-down")
+		printTimings(g, ph, b)
 	}
 	failed := 0
 	for _, r := range results {
@@ -133,4 +157,41 @@ func evaluateCollected(ctx context.Context, g *globals, b backend) error {
 		fmt.Fprintf(g.stderr, "%d detection rules failed and were skipped (trawl rules list says why)\n", rep.Failed)
 	}
 	return nil
+}
+
+// phases are the wall times of a command's steps, in order.
+type phases struct {
+	start time.Time
+	names []string
+	took  []time.Duration
+}
+
+func (p *phases) mark(name string) {
+	var sum time.Duration
+	for _, d := range p.took {
+		sum += d
+	}
+	p.names, p.took = append(p.names, name), append(p.took, time.Since(p.start)-sum)
+}
+
+// printTimings writes collect --timings' report: the run's wall time by
+// phase, then the ingest stages (summed over the workers, so they may
+// exceed the collection's wall time on several cores). Through a server
+// the stages happen there and are not seen here.
+func printTimings(g *globals, ph phases, b backend) {
+	var total time.Duration
+	fmt.Fprint(g.stderr, "wall time:")
+	for i, n := range ph.names {
+		fmt.Fprintf(g.stderr, " %s %.2fs,", n, ph.took[i].Seconds())
+		total += ph.took[i]
+	}
+	fmt.Fprintf(g.stderr, " total %.2fs\n", total.Seconds())
+	if _, ok := b.(*inProcessBackend); !ok {
+		fmt.Fprintln(g.stderr, "ingest stages: not seen here (the server collected); run without a server to see them")
+		return
+	}
+	tm := g.timings
+	fmt.Fprintf(g.stderr, "ingest stages (summed over workers): read %.2fs, decode %.2fs, normalize %.2fs, encode %.2fs, write %.2fs, commit %.2fs\n",
+		tm.Of(ingest.StageRead).Seconds(), tm.Of(ingest.StageDecode).Seconds(), tm.Of(ingest.StageNormalize).Seconds(),
+		tm.Of(ingest.StageEncode).Seconds(), tm.Of(ingest.StageWrite).Seconds(), tm.Of(ingest.StageCommit).Seconds())
 }

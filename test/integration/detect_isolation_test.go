@@ -395,7 +395,18 @@ func TestCollectOnceRaisesAlerts(t *testing.T) {
 	if len(want) == 0 {
 		t.Fatal("the generated data holds no StopLogging event: the test proves nothing")
 	}
-	mustTrawl(t, data, "collect", "--once")
+	// --timings (the binary benchmark's breakdown) reports every phase,
+	// rule evaluation and shut-down included, and the ingest stages.
+	r := trawl(t, data, nil, "collect", "--once", "--timings")
+	if r.code != 0 {
+		t.Fatalf("collect --once --timings exited %d: %s", r.code, r.stderr)
+	}
+	for _, w := range []string{"wall time: start-up ", ", collection ", ", rules ", ", shut-down ", ", total ",
+		"ingest stages (summed over workers): read ", ", commit "} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("collect --timings' report lacks %q:\n%s", w, r.stderr)
+		}
+	}
 	var as []struct {
 		RuleID      string    `json:"rule_id"`
 		WindowStart time.Time `json:"window_start"`

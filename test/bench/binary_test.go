@@ -1,0 +1,120 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPerfBinary: the figures users get. Per sub type, the shipped binary
+// (`trawl collect --once`, as the README runs it, rule evaluation and
+// shut-down included) from process start to exit on a new data directory,
+// against `gzip -dc` of the same objects, alternating for a few rounds
+// (TRAWL_PERF_ROUNDS, default 3) and comparing medians; `cores` is the
+// process's CPU time over its wall time, `peak` its VmHWM. One more run
+// with --timings gives the phases and the ingest stages. Every run's
+// record count is checked against the corpus. It prints; it asserts no
+// timing.
+func TestPerfBinary(t *testing.T) {
+	perfOnly(t)
+	mb, rounds := 120, 3
+	if v := os.Getenv("TRAWL_PERF_MB"); v != "" {
+		fmt.Sscan(v, &mb)
+	}
+	if v := os.Getenv("TRAWL_PERF_ROUNDS"); v != "" {
+		fmt.Sscan(v, &rounds)
+	}
+	bin := os.Getenv("TRAWL_PERF_BIN") // another build to compare, else this tree's
+	if bin == "" {
+		bin = buildTrawl(t)
+	}
+	dir := t.TempDir()
+	fmt.Printf("\n`trawl collect --once` (%s), process start to exit on a new data directory, %d cores, median of %d rounds\n", bin, runtime.NumCPU(), rounds)
+	fmt.Printf("%-11s %8s %6s %8s %10s %8s %7s %6s %8s\n", "sub type", "records", "dMB", "binary", "records/s", "gzip-dc", "ratio", "cores", "peak")
+	var notes []string
+	for _, c := range corpora(t, dir, mb) {
+		var gzs []time.Duration
+		var runs []binaryRun
+		for range max(rounds, 1) {
+			gzs = append(gzs, gzipDC(t, c.files))
+			runs = append(runs, collectWithBinary(t, bin, dir, c, false))
+		}
+		slices.Sort(gzs)
+		slices.SortFunc(runs, func(a, b binaryRun) int { return int(a.took - b.took) })
+		gz, run := gzs[len(gzs)/2], runs[len(runs)/2]
+		fmt.Printf("%-11s %8d %6.0f %7.2fs %10.0f %7.2fs %6.2fx %6.2f %6.0fMB\n", strings.TrimPrefix(c.name, "perf-"), c.records,
+			float64(c.decompressed)/1e6, run.took.Seconds(), float64(c.records)/run.took.Seconds(), gz.Seconds(), run.took.Seconds()/gz.Seconds(),
+			run.cpu.Seconds()/run.took.Seconds(), float64(run.peak)/(1<<20))
+		timed := collectWithBinary(t, bin, dir, c, true)
+		notes = append(notes, strings.TrimPrefix(c.name, "perf-")+": "+strings.ReplaceAll(strings.TrimSpace(timed.timings), "\n", "; "))
+	}
+	fmt.Println("one more run each with --timings:")
+	for _, n := range notes {
+		fmt.Println("  " + n)
+	}
+}
+
+// buildTrawl builds this tree's binary as a user builds it.
+func buildTrawl(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "trawl")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/trawl").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	return bin
+}
+
+// binaryRun is one `trawl collect --once` of a corpus.
+type binaryRun struct {
+	took, cpu time.Duration
+	peak      int64
+	timings   string // --timings' report (stderr)
+}
+
+// collectWithBinary adds a connector for the corpus to a new data
+// directory (not timed), then times `trawl collect --once` and checks it
+// collected every record.
+func collectWithBinary(t *testing.T, bin, dir string, c subTypeCorpus, timings bool) binaryRun {
+	data := filepath.Join(t.TempDir(), "data")
+	run := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data)
+		return cmd
+	}
+	if out, err := run("connector", "add", "--name", c.name, "--tenant", "perf", "--subtype", string(c.sub), "--bucket", c.name,
+		"--prefix", c.prefix, "--endpoint", "file://"+dir, "--start", "-48h").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	args := []string{"collect", "--once", "--json"}
+	if timings {
+		args = append(args, "--timings")
+	}
+	cmd := run(args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	peak := watchPeakRSS(cmd.Process.Pid)
+	err := cmd.Wait()
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("trawl collect --once: %v\n%s", err, stderr.String())
+	}
+	var results []struct {
+		Stats struct{ Records int64 } `json:"stats"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &results); err != nil || len(results) != 1 || results[0].Stats.Records != int64(c.records) {
+		t.Fatalf("%s: collected %+v (%v), want %d records\n%s", c.name, results, err, c.records, stdout.String())
+	}
+	st := cmd.ProcessState
+	return binaryRun{took: took, cpu: st.UserTime() + st.SystemTime(), peak: peak(), timings: stderr.String()}
+}
