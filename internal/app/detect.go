@@ -63,7 +63,9 @@ func (a *App) EvaluateRules(ctx context.Context, sc Scope) (*EvaluationReport, e
 	// schedule's windows, which then find them raised.
 	// A failure of either (the lake's: a rule's is marked and skipped)
 	// stops nothing else; it is reported at the end.
+	began := time.Now()
 	det, err := a.detectQueued(ctx)
+	a.log.Debug("detector read the committed segments", "segments", det.Segments, "alerts", det.Alerts, "took", time.Since(began))
 	rep.Alerts += det.Alerts
 	errs := []error{err}
 	now := a.now().UTC()
@@ -95,7 +97,9 @@ func (a *App) evaluateTenant(ctx context.Context, tenant string, now time.Time, 
 			continue
 		}
 		rep.Rules++
+		began := time.Now()
 		err := a.evaluateRule(ctx, tenant, r, now, rep)
+		a.log.Debug("rule evaluated over its closed windows", "tenant", tenant, "rule", r.ID, "took", time.Since(began), "err", err)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -42,6 +42,7 @@ func decode(t *testing.T, st connector.SubType, key, text string) []interflow.Va
 			}
 		}
 		kept.Set(interflow.FRaw, string(raw))
+		kept.SetString(interflow.FMsgClass, f.Class) // as collection stamps it
 		out = append(out, kept)
 	}
 }
@@ -187,5 +188,31 @@ func TestBuiltinRules(t *testing.T) {
 		if !services[s] {
 			t.Errorf("no built-in rule for %s", s)
 		}
+	}
+}
+
+// TestRuleKeepsToItsService: a rule is about its logsource's records
+// only, as Sigma means it. A CloudTrail rule on a field WAF records also
+// fill (awsRegion, Interflow's cloud.region) matched the WAF records of
+// that region before rules were scoped by msg_class.
+func TestRuleKeepsToItsService(t *testing.T) {
+	r, err := Parse([]byte("title: Calls in us-east-1\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    awsRegion: us-east-1\n  condition: sel\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trail := decode(t, connector.CloudTrail, "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/01/f.json.gz", ct(ev(`"eventName":"ListBuckets",`+user)))
+	waf := decode(t, connector.WAF, "AWSLogs/123456789012/WAFLogs/us-east-1/w/2024/05/01/12/00/f.log.gz", wafLog(wafRec("203.0.113.50", "BLOCK", "AWS-AWSManagedRulesSQLiRuleSet", 0)))
+	if v, ok := waf[0].Str(interflow.FRegion); !ok || v != "us-east-1" {
+		t.Fatalf("the WAF record's cloud.region is %q (%v): the test needs one in us-east-1", v, ok)
+	}
+	b, err := r.Bind(interflow.Events(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.Match(trail[0]) {
+		t.Errorf("the CloudTrail rule does not match a CloudTrail record of its region; hunt %s", r.Hunt())
+	}
+	if b.Match(waf[0]) {
+		t.Errorf("the CloudTrail rule matches a WAF record; hunt %s", r.Hunt())
 	}
 }

@@ -224,7 +224,7 @@ func (r *Rule) compile(det *yaml.Node) error {
 		}
 		return errAt(cond, "condition %q: %v", text, err)
 	}
-	r.Query, r.Count = q, count
+	r.Query, r.Count = scopeToService(r.Logsource.Service, q), count
 	if count != nil && r.Timeframe == 0 {
 		return errAt(cond, "a count condition needs a timeframe in detection (for example timeframe: 10m)")
 	}
@@ -336,4 +336,20 @@ func or(l, r query.Node) query.Node {
 		return r
 	}
 	return query.Or{L: l, R: r}
+}
+
+// scopeToService narrows a rule's query to the records of its logsource
+// service, as Sigma means it: a CloudTrail rule is about CloudTrail
+// records, not the WAF records that share the AWS Events index (a rule on
+// a mapped field such as sourceIPAddress matched WAF records of that
+// address). The typed msg_class term also spares the other records the
+// rule's raw.<path> terms, which parse each record's JSON: evaluating the
+// CloudTrail rules over 105 MB of WAF records took 19 s of a 21 s
+// `trawl collect --once`.
+func scopeToService(service string, q query.Node) query.Node {
+	class := map[string]string{"cloudtrail": "cloudtrail", "waf": "aws_waf", "vpcflow": "vpcflow"}[service]
+	if class == "" {
+		return q
+	}
+	return query.And{L: query.Term{Field: "msg_class", Op: "=", Value: class, Quoted: true}, R: q}
 }

@@ -72,6 +72,7 @@ func ctRecord(t *testing.T, fields string) *interflow.Record {
 	if err := cloudtrail.Normalize([]byte(`{"eventTime":"2024-05-01T10:00:00Z",`+fields+`}`), r); err != nil {
 		t.Fatal(err)
 	}
+	r.SetString(interflow.FMsgClass, "cloudtrail") // as the collector stamps it
 	return r
 }
 
