@@ -201,6 +201,14 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 		// All the windows that closed, with one search when they fit.
 		last := from.Add(end.Sub(from) / step * step)
 		alerts, ok, err := a.evaluateSpan(ctx, tenant, r, b, s, from, last, step)
+		if err != nil && ctx.Err() == nil {
+			// One search over the span may need more memory than the
+			// lake's engine has (DuckDB ran out on a rule's JSON terms over
+			// 80,000 CloudTrail records): the windows one by one read
+			// less each. A window that fails too fails the rule.
+			a.log.Debug("a rule's search over its windows failed; evaluating them one by one", "tenant", tenant, "rule", r.ID, "err", err)
+			ok, err = false, nil
+		}
 		if err != nil {
 			return err
 		}
