@@ -147,7 +147,7 @@ func (a *App) SetRetention(ctx context.Context, sc Scope, in apiv1.RetentionChan
 	}
 	days, err := ParseRetention(in.Retention)
 	if err != nil {
-		return retentionProblem("retention", err.Error())
+		return retentionProblem("retention", strings.TrimPrefix(err.Error(), "retention ")) // the field names it once
 	}
 	if !sc.Root {
 		p, err := a.retentionPolicy(ctx)

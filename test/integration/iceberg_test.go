@@ -1,13 +1,17 @@
 package integration
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,6 +21,8 @@ import (
 	"time"
 
 	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/source"
+	s3src "github.com/trawlhq/trawl/internal/source/s3"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 )
 
@@ -35,6 +41,49 @@ type icebergReader struct {
 
 func newIcebergReader(t *testing.T, lake string) *icebergReader {
 	t.Helper()
+	node := icebirdNode(t)
+	srv := httptest.NewServer(http.FileServer(http.Dir(lake)))
+	t.Cleanup(srv.Close)
+	abs, _ := filepath.Abs(lake)
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs) + "/"}
+	return &icebergReader{node: node, lakeURI: u.String(), base: srv.URL + "/"}
+}
+
+// newS3IcebergReader reads the tables of a lake in S3 (s3://bucket/prefix)
+// with icebird through an HTTP front of the bucket: each GET is the
+// object as aws-sdk-go-v2 reads it from the S3 server with the operator's
+// keys (icebird does not sign requests), ranges included.
+func newS3IcebergReader(t *testing.T, s3 *s3server.Server, bucket, prefix string) *icebergReader {
+	t.Helper()
+	node := icebirdNode(t)
+	b, err := s3src.New(context.Background(), s3src.Config{Bucket: bucket, Endpoint: s3.Endpoint, PathStyle: true, AccessKeyID: s3.AccessKey, SecretAccessKey: s3.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := prefix + "/" + strings.TrimPrefix(r.URL.Path, "/")
+		body, err := b.Open(r.Context(), source.Object{Key: key})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		defer body.Close()
+		data, err := io.ReadAll(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		http.ServeContent(w, r, path.Base(key), time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(srv.Close)
+	// icebird fetches a table's s3://BUCKET/KEY paths from AWS's
+	// https://BUCKET.s3.amazonaws.com/KEY: that is the prefix to map.
+	return &icebergReader{node: node, lakeURI: "https://" + bucket + ".s3.amazonaws.com/" + prefix + "/", base: srv.URL + "/"}
+}
+
+// icebirdNode is node, with icebird installed in test/iceberg.
+func icebirdNode(t *testing.T) string {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	_, merr := os.Stat("../iceberg/node_modules/icebird")
 	if err != nil || merr != nil {
@@ -44,11 +93,7 @@ func newIcebergReader(t *testing.T, lake string) *icebergReader {
 		}
 		t.Skip(msg)
 	}
-	srv := httptest.NewServer(http.FileServer(http.Dir(lake)))
-	t.Cleanup(srv.Close)
-	abs, _ := filepath.Abs(lake)
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs) + "/"}
-	return &icebergReader{node: node, lakeURI: u.String(), base: srv.URL + "/"}
+	return node
 }
 
 // read reads the tables of the tenants' aws_events (a table without a

@@ -250,6 +250,28 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
     const topN = Number(await topLink.getAttribute("data-count"));
     assert.equal(topN, (await api("GET", `/api/v1/count?from=-24h&index=aws_events&q=${encodeURIComponent(`msg_class:cloudtrail AND event_name:${topValue}`)}`)).data.count);
     await shot(page, "06c-overview");
+
+    // Retention: the default and the settings, set from the form as the
+    // API stores them; a bad value is refused with the API's reason.
+    await page.waitForSelector('#ret-table tbody tr[data-tenant=""]');
+    assert.equal(await page.locator('#ret-table tbody tr[data-tenant=""] td').nth(2).textContent(), (await api("GET", "/api/v1/retention")).data.default.retention);
+    const retTenant = await page.locator("#ret-tenant option").nth(1).getAttribute("value");
+    assert.ok(retTenant, "the form lists the tenants");
+    await page.locator("#ret-tenant").selectOption(retTenant);
+    await page.locator("#ret-index").selectOption("aws_events");
+    await page.getByLabel("Keep", { exact: true }).fill("30d");
+    await page.getByRole("button", { name: "Set retention" }).click();
+    await page.waitForSelector(`#ret-table tbody tr[data-tenant="${retTenant}"][data-index="aws_events"]`);
+    assert.equal(await page.locator(`#ret-table tbody tr[data-tenant="${retTenant}"][data-index="aws_events"] td`).nth(2).textContent(), "30d");
+    assert.ok((await api("GET", "/api/v1/retention")).data.settings.some((r) => r.tenant === retTenant && r.index === "aws_events" && r.days === 30), "stored as set");
+    await page.getByLabel("Keep", { exact: true }).fill("thirty days");
+    await page.getByRole("button", { name: "Set retention" }).click();
+    await page.waitForFunction(() => document.querySelector("#ret-status").textContent.length > 0 && document.querySelector("#ret-status").textContent !== "Saved.");
+    assert.match(await page.locator("#ret-status").textContent(), /retention/i);
+    await shot(page, "06c2-retention");
+    await page.getByLabel("Keep", { exact: true }).fill("inherit");
+    await page.getByRole("button", { name: "Set retention" }).click();
+    await page.waitForFunction((t) => !document.querySelector(`#ret-table tbody tr[data-tenant="${t}"][data-index="aws_events"]`), retTenant);
     await topLink.click();
     await page.waitForSelector("#hunt-view:not([hidden])");
     await page.waitForFunction((n) => document.querySelector("#result-count").textContent.startsWith(`${n} matching`), topN);

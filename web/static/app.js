@@ -892,6 +892,46 @@ async function loadOverview() {
   const o = (await api("GET", "/api/v1/overview" + q)).data;
   $("#ov-connectors").replaceChildren(...(o.connectors || []).map((c) => hourChart(c, o)));
   $("#ov-tops").replaceChildren(...o.tops.map(topChart));
+  await loadRetention();
+}
+
+// ---------- retention ----------
+let retReady = false;
+// loadRetention shows the retention that applies (the lake's default and
+// the settings the token sees) and, the first time, readies the form: root
+// sets any tenant's or the default, a tenant token its own.
+async function loadRetention() {
+  if (!retReady) {
+    retReady = true;
+    if (state.me.root) {
+      const { data } = await api("GET", "/api/v1/tenants");
+      for (const t of data.tenants) $("#ret-tenant").append(el("option", { value: t }, t));
+    } else {
+      $("#ret-tenant-field").hidden = true;
+    }
+    $("#ret-form").addEventListener("submit", setRetention);
+  }
+  const { data } = await api("GET", "/api/v1/retention");
+  const index = (i) => ({ aws_events: "AWS Events", traffic: "Traffic" })[i] || "Every index";
+  const rows = [el("tr", { "data-tenant": "" }, el("td", {}, "The lake's default"), el("td", {}, "Every index"), el("td", {}, data.default.retention))];
+  for (const r of data.settings) {
+    rows.push(el("tr", { "data-tenant": r.tenant, "data-index": r.index || "" }, el("td", {}, r.tenant), el("td", {}, index(r.index)), el("td", {}, r.retention)));
+  }
+  $("#ret-table tbody").replaceChildren(...rows);
+}
+
+async function setRetention(ev) {
+  ev.preventDefault();
+  const tenant = state.me.root ? $("#ret-tenant").value : state.me.tenant;
+  const body = { tenant, index: $("#ret-index").value, retention: $("#ret-value").value.trim() };
+  $("#ret-status").textContent = "";
+  try {
+    await api("PUT", "/api/v1/retention", body);
+    $("#ret-status").textContent = "Saved.";
+    await loadRetention();
+  } catch (e) {
+    $("#ret-status").textContent = e.message;
+  }
 }
 
 // hourChart is a connector's 24 hourly bars, each bar's count on hover.
