@@ -116,18 +116,20 @@ func (c *compiled) rawPath(b *strings.Builder, x query.RawPath) {
 		}
 		return text + " = " + c.arg(x.V)
 	}
-	// Each placeholder takes its own argument, in the order written. The
-	// JSON functions read validJSON, never raw: DuckDB may compute a
-	// repeated expression once for every row, outside the CASE that
-	// guards it, and they fail on text that is not JSON.
-	typ := func() string { return "json_type(" + validJSON + ", " + c.arg(p) + ")" }
-	b.WriteString("(CASE WHEN " + typ() + " IN " + jsonScalars + " THEN ")
-	b.WriteString(match("json_extract_string(" + validJSON + ", " + c.arg(p) + ")"))
-	b.WriteString(" WHEN " + typ() + " = 'OBJECT' THEN ")
-	b.WriteString(match("CAST(json_extract(" + validJSON + ", " + c.arg(p) + ") AS VARCHAR)"))
-	b.WriteString(" WHEN " + typ() + " = 'ARRAY' THEN len(list_filter(json_extract(" + validJSON + ", " + c.arg(p+"[*]") + "), lambda e: ")
+	// The path is extracted once per record and bound to j (a one-element
+	// list's lambda): the record's JSON is parsed twice per term (valid,
+	// extract), not once per json_type and extract of each branch, which
+	// made the built-in CloudTrail rules most of a collection's time. The
+	// JSON functions read validJSON, never raw: they fail on text that is
+	// not JSON. Each placeholder takes its own argument, in the order
+	// written.
+	b.WriteString("list_transform([json_extract(" + validJSON + ", " + c.arg(p) + ")], lambda j: CASE WHEN json_type(j) IN " + jsonScalars + " THEN ")
+	b.WriteString(match("json_extract_string(j, '$')"))
+	b.WriteString(" WHEN json_type(j) = 'OBJECT' THEN ")
+	b.WriteString(match("CAST(j AS VARCHAR)"))
+	b.WriteString(" WHEN json_type(j) = 'ARRAY' THEN len(list_filter(json_extract(j, '$[*]'), lambda e: ")
 	elem := "(CASE WHEN json_type(e) IN ('OBJECT', 'ARRAY') THEN CAST(e AS VARCHAR) WHEN json_type(e) IN " + jsonScalars + " THEN json_extract_string(e, '$') END)"
-	b.WriteString(match(elem) + ")) > 0 END)")
+	b.WriteString(match(elem) + ")) > 0 END)[1]")
 }
 
 // validJSON is the raw text when it is JSON, else NULL (VPC flow lines).
