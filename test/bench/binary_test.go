@@ -25,13 +25,7 @@ import (
 // timing.
 func TestPerfBinary(t *testing.T) {
 	perfOnly(t)
-	mb, rounds := 120, 3
-	if v := os.Getenv("TRAWL_PERF_MB"); v != "" {
-		fmt.Sscan(v, &mb)
-	}
-	if v := os.Getenv("TRAWL_PERF_ROUNDS"); v != "" {
-		fmt.Sscan(v, &rounds)
-	}
+	mb, rounds := perfSize()
 	// TRAWL_PERF_BIN names another build to measure (an older one may
 	// have no --timings: its breakdown is left out).
 	bin, other := os.Getenv("TRAWL_PERF_BIN"), true

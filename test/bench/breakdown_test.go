@@ -70,6 +70,19 @@ func corpora(t testing.TB, dir string, mb int) []subTypeCorpus {
 	}
 }
 
+// perfSize is the harness's corpus size per sub type in MB decompressed
+// (TRAWL_PERF_MB, default 120) and its rounds (TRAWL_PERF_ROUNDS, default 3).
+func perfSize() (mb, rounds int) {
+	mb, rounds = 120, 3
+	if v := os.Getenv("TRAWL_PERF_MB"); v != "" {
+		fmt.Sscan(v, &mb)
+	}
+	if v := os.Getenv("TRAWL_PERF_ROUNDS"); v != "" {
+		fmt.Sscan(v, &rounds)
+	}
+	return mb, rounds
+}
+
 // gzipDC times `gzip -dc` (one process, one core) over the files.
 func gzipDC(t testing.TB, files []string) time.Duration {
 	start := time.Now()
@@ -91,13 +104,7 @@ func gzipDC(t testing.TB, files []string) time.Duration {
 // it asserts no timing.
 func TestPerfBreakdown(t *testing.T) {
 	perfOnly(t)
-	mb, rounds := 120, 3
-	if v := os.Getenv("TRAWL_PERF_MB"); v != "" {
-		fmt.Sscan(v, &mb)
-	}
-	if v := os.Getenv("TRAWL_PERF_ROUNDS"); v != "" {
-		fmt.Sscan(v, &rounds)
-	}
+	mb, rounds := perfSize()
 	dir := t.TempDir()
 	fmt.Printf("\ningest from a bucket folder to searchable rows, %d cores, median of %d rounds (stage times are CPU-side sums over workers)\n", runtime.NumCPU(), rounds)
 	fmt.Printf("%-11s %8s %7s %8s %10s %8s %8s %6s %7s %7s %7s %7s %7s %7s\n", "sub type", "records", "dMB", "ingest", "records/s", "gzip-dc", "ratio",
