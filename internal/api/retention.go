@@ -31,8 +31,18 @@ func (s *Server) setRetention(w http.ResponseWriter, r *http.Request, sc app.Sco
 		}
 		return &app.RetentionError{Problems: []connector.Problem{{Field: "body", Message: `send {"tenant": ..., "index": ..., "retention": "90d"}: ` + err.Error()}}}
 	}
+	// The tenant is the body's: a ?tenant= beside it was answered (404 for
+	// another tenant's token) after the body's change was stored.
+	if r.URL.Query().Has("tenant") {
+		return &app.RetentionError{Problems: []connector.Problem{{Field: "tenant", Message: `name the tenant in the body ({"tenant": ...}), not in the URL`}}}
+	}
 	if err := s.app.SetRetention(r.Context(), sc, in); err != nil {
 		return err
 	}
-	return s.getRetention(w, r, sc)
+	rep, err := s.app.Retention(r.Context(), sc, "")
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, rep)
+	return nil
 }

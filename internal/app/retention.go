@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -130,6 +131,16 @@ func (a *App) SetRetention(ctx context.Context, sc Scope, in apiv1.RetentionChan
 	}
 	if in.Index != "" && in.Tenant == "" {
 		return retentionProblem("tenant", "an index's retention belongs to a tenant: name it")
+	}
+	if sc.Root && in.Tenant != "" {
+		// A typo (ACME for acme) would be stored and apply to nothing.
+		tenants, err := a.lake.Tenants(ctx)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(tenants, in.Tenant) {
+			return retentionProblem("tenant", fmt.Sprintf("%.200q is not a tenant (names are exact, case included); a tenant exists once it has a connector or a token", in.Tenant))
+		}
 	}
 	target := strings.Trim(in.Tenant+"/"+in.Index, "/")
 	if target == "" {

@@ -97,7 +97,7 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 			return err
 		}
 		ph.mark("shut-down")
-		printTimings(g, ph, b)
+		printTimings(g, ph, b, *evaluate)
 	}
 	failed := 0
 	for _, r := range results {
@@ -178,17 +178,23 @@ func (p *phases) mark(name string) {
 // phase, then the ingest stages (summed over the workers, so they may
 // exceed the collection's wall time on several cores). Through a server
 // the stages happen there and are not seen here.
-func printTimings(g *globals, ph phases, b backend) {
+func printTimings(g *globals, ph phases, b backend, evaluated bool) {
 	var total time.Duration
+	for _, d := range ph.took {
+		total += d
+	}
+	if _, ok := b.(*inProcessBackend); !ok {
+		// The phases are the server's: here they would read 0.00s.
+		fmt.Fprintf(g.stderr, "wall time: total %.2fs, through a server: the collection, its rules (evaluated by the server after its commits) and its shut-down happen there; stop the server to see them here\n", total.Seconds())
+		return
+	}
 	fmt.Fprint(g.stderr, "wall time:")
 	for i, n := range ph.names {
 		fmt.Fprintf(g.stderr, " %s %.2fs,", n, ph.took[i].Seconds())
-		total += ph.took[i]
 	}
 	fmt.Fprintf(g.stderr, " total %.2fs\n", total.Seconds())
-	if _, ok := b.(*inProcessBackend); !ok {
-		fmt.Fprintln(g.stderr, "ingest stages: not seen here (the server collected); run without a server to see them")
-		return
+	if !evaluated {
+		fmt.Fprintln(g.stderr, "rules: not evaluated (--evaluate=false)")
 	}
 	tm := g.timings
 	fmt.Fprintf(g.stderr, "ingest stages (summed over workers): read %.2fs, decode %.2fs, normalize %.2fs, encode %.2fs, write %.2fs, commit %.2fs\n",

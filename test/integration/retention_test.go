@@ -102,3 +102,48 @@ func TestRetentionDropsOldestDay(t *testing.T) {
 		t.Fatalf("/metrics lacks %s", line)
 	}
 }
+
+// TestRetentionAPIScope: a tenant's token sets only its own retention,
+// and a request that names a tenant in the URL is refused before anything
+// is stored (it used to store the body's change, then answer 404 for the
+// URL's tenant); root cannot set a retention for a tenant that does not
+// exist (ACME for acme applied to nothing).
+func TestRetentionAPIScope(t *testing.T) {
+	data := t.TempDir()
+	acme := strings.TrimSpace(mustTrawl(t, data, "token", "create", "--tenant", "acme", "--name", "a"))
+	beta := strings.TrimSpace(mustTrawl(t, data, "token", "create", "--tenant", "beta", "--name", "b"))
+	t.Cleanup(startServe(t, data))
+	s := servedAt(t, data)
+	settings := func(tok string) string {
+		t.Helper()
+		code, body := s.call(tok, "GET", "/api/v1/retention", nil)
+		if code != 200 {
+			t.Fatalf("GET retention: %d %v", code, body)
+		}
+		return fmt.Sprint(body["settings"])
+	}
+	if code, body := s.call(beta, "PUT", "/api/v1/retention?tenant=acme", map[string]string{"retention": "2d"}); code != 400 {
+		t.Errorf("beta's PUT with ?tenant=acme: %d %v", code, body)
+	}
+	if got := settings(s.root); got != "[]" {
+		t.Fatalf("a refused PUT stored %s", got)
+	}
+	if code, body := s.call(beta, "PUT", "/api/v1/retention", map[string]string{"tenant": "acme", "retention": "2d"}); code != 404 {
+		t.Errorf("beta setting acme's retention: %d %v", code, body)
+	}
+	if code, body := s.call(beta, "PUT", "/api/v1/retention", map[string]string{"retention": "2d"}); code != 200 || !strings.Contains(fmt.Sprint(body["settings"]), "tenant:beta") {
+		t.Errorf("beta setting its own retention: %d %v", code, body)
+	}
+	if code, body := s.call(s.root, "PUT", "/api/v1/retention", map[string]string{"tenant": "ACME", "retention": "5d"}); code != 400 || !strings.Contains(fmt.Sprint(body), "ACME") {
+		t.Errorf("root setting a tenant that does not exist: %d %v", code, body)
+	}
+	if code, body := s.call(s.root, "PUT", "/api/v1/retention", map[string]string{"tenant": "acme", "retention": "5d"}); code != 200 {
+		t.Errorf("root setting acme's retention: %d %v", code, body)
+	}
+	if got := settings(beta); strings.Contains(got, "acme") || !strings.Contains(got, "tenant:beta") {
+		t.Errorf("beta sees %s", got)
+	}
+	if got := settings(acme); strings.Contains(got, "beta") || !strings.Contains(got, "days:5") {
+		t.Errorf("acme sees %s", got)
+	}
+}
