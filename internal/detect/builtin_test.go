@@ -216,3 +216,34 @@ func TestRuleKeepsToItsService(t *testing.T) {
 		t.Errorf("the CloudTrail rule matches a WAF record; hunt %s", r.Hunt())
 	}
 }
+
+// TestFieldsMapForTheirService: a Sigma field name maps onto an Interflow
+// field only for the service whose logs have it: WAF's
+// httpRequest.clientIp in a CloudTrail rule is a path of the CloudTrail
+// record (it compiled to srcip and matched CloudTrail's sourceIPAddress),
+// and a VPC flow rule refuses it.
+func TestFieldsMapForTheirService(t *testing.T) {
+	rule := func(service string) string {
+		return "title: t\nlogsource: {product: aws, service: " + service + "}\ndetection:\n  sel:\n    httpRequest.clientIp: 203.0.113.50\n  condition: sel\n"
+	}
+	waf, err := Parse([]byte(rule("waf")))
+	if err != nil || !strings.Contains(waf.Hunt(), "srcip:") {
+		t.Fatalf("the WAF rule: %v, hunt %s", err, waf.Hunt())
+	}
+	trailRule, err := Parse([]byte(rule("cloudtrail")))
+	if err != nil || !strings.Contains(trailRule.Hunt(), "raw.httpRequest.clientIp") || strings.Contains(trailRule.Hunt(), "srcip") {
+		t.Fatalf("the CloudTrail rule: %v, hunt %s", err, trailRule.Hunt())
+	}
+	trail := decode(t, connector.CloudTrail, "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/01/f.json.gz",
+		ct(ev(`"eventName":"ListBuckets","sourceIPAddress":"203.0.113.50",`+user)))
+	b, err := trailRule.Bind(interflow.Events(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Match(trail[0]) {
+		t.Errorf("the CloudTrail rule on httpRequest.clientIp matches a CloudTrail record by its sourceIPAddress; hunt %s", trailRule.Hunt())
+	}
+	if _, err := Parse([]byte(rule("vpcflow"))); err == nil {
+		t.Error("a VPC flow rule on httpRequest.clientIp was accepted")
+	}
+}

@@ -39,6 +39,39 @@ var sigmaFields = map[string]string{
 	"webaclId": "web_acl",
 }
 
+// fieldServices names the services whose logs have a sigmaFields name
+// other than CloudTrail's: a rule maps a name only for its own logsource
+// service (a CloudTrail rule's httpRequest.clientIp is a path of the
+// CloudTrail record, which has none, not WAF's client address), and a
+// rule without a service maps every name.
+var fieldServices = map[string]string{
+	"srcaddr": "vpcflow", "dstaddr": "vpcflow", "srcport": "vpcflow", "dstport": "vpcflow", "protocol": "vpcflow",
+	"packets": "vpcflow", "bytes": "vpcflow", "action": "vpcflow waf", "log-status": "vpcflow",
+	"interface-id": "vpcflow", "account-id": "vpcflow", "region": "vpcflow",
+	"httpRequest.clientIp": "waf", "httpRequest.country": "waf", "httpRequest.uri": "waf",
+	"httpRequest.args": "waf", "httpRequest.httpMethod": "waf", "httpRequest.httpVersion": "waf",
+	"httpRequest.requestId": "waf", "terminatingRuleId": "waf", "terminatingRuleType": "waf", "webaclId": "waf",
+}
+
+// logsource is the service a rule's logsource names ("" for none).
+type logsource string
+
+// jsonRaw reports whether the service's records are JSON (raw.<path>
+// reads them): all but VPC flow logs.
+func (s logsource) jsonRaw() bool { return s != "vpcflow" }
+
+// maps reports whether the rule's service has the Sigma field name.
+func (s logsource) maps(name string) bool {
+	if s == "" {
+		return true
+	}
+	owners := fieldServices[name]
+	if owners == "" {
+		owners = "cloudtrail"
+	}
+	return slices.Contains(strings.Fields(owners), string(s))
+}
+
 // derived are the CloudTrail fields whose Interflow field is not the
 // record's value as written: eventName and eventSource fall back to an
 // Insights event's subject, recipientAccountId to the identity's account,
@@ -62,13 +95,16 @@ const fieldHint = "use a CloudTrail, VPC flow or WAF field (eventName, requestPa
 type target struct{ field, raw string }
 
 // fieldFor maps a Sigma field name onto where Trawl reads it.
-func fieldFor(name string, jsonRaw bool) (target, bool) {
+func fieldFor(name string, ls logsource) (target, bool) {
 	var t target
+	jsonRaw := ls.jsonRaw()
 	if jsonRaw && jsonKey.MatchString(name) {
 		t.raw = query.RawPrefix + name
 	}
-	switch f, ok := sigmaFields[name]; {
-	case jsonRaw && derived[name]:
+	f, ok := sigmaFields[name]
+	ok = ok && ls.maps(name)
+	switch {
+	case jsonRaw && derived[name] && ls.maps(name):
 		t.field = t.raw
 	case ok:
 		t.field = f
@@ -201,14 +237,15 @@ func (m mods) check(k *yaml.Node) error {
 }
 
 // fieldMatch compiles "field|modifier...: value or list".
-func fieldMatch(k, v *yaml.Node, jsonRaw bool) (query.Node, error) {
+func fieldMatch(k, v *yaml.Node, ls logsource) (query.Node, error) {
+	jsonRaw := ls.jsonRaw()
 	parts := strings.Split(k.Value, "|")
 	name := parts[0]
 	m, err := parseMods(k, parts[1:])
 	if err != nil {
 		return nil, err
 	}
-	t, ok := fieldFor(name, jsonRaw)
+	t, ok := fieldFor(name, ls)
 	if !ok && !jsonRaw && jsonKey.MatchString(name) {
 		return nil, errAt(k, "field %q: VPC flow logs have no such field (%s)", name, "srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, action, log-status, interface-id, account-id")
 	}
@@ -221,7 +258,7 @@ func fieldMatch(k, v *yaml.Node, jsonRaw bool) (query.Node, error) {
 	}
 	var out query.Node
 	for _, val := range values {
-		n, err := valueMatch(k, val, name, t, m, jsonRaw)
+		n, err := valueMatch(k, val, name, t, m, ls)
 		if err != nil {
 			return nil, err
 		}
@@ -260,7 +297,8 @@ func scalars(v *yaml.Node, name string) ([]*yaml.Node, error) {
 }
 
 // valueMatch compiles one value of a field.
-func valueMatch(k, val *yaml.Node, name string, t target, m mods, jsonRaw bool) (query.Node, error) {
+func valueMatch(k, val *yaml.Node, name string, t target, m mods, ls logsource) (query.Node, error) {
+	jsonRaw := ls.jsonRaw()
 	null := val.Tag == "!!null"
 	switch {
 	case m.exists:
@@ -279,7 +317,7 @@ func valueMatch(k, val *yaml.Node, name string, t target, m mods, jsonRaw bool) 
 		}
 		return query.Not{X: query.Exists{Field: t.presence()}}, nil
 	case m.fieldref:
-		o, ok := fieldFor(val.Value, jsonRaw)
+		o, ok := fieldFor(val.Value, ls)
 		if !ok || (!jsonRaw && strings.HasPrefix(o.field, query.RawPrefix)) {
 			return nil, errAt(val, "%s: fieldref names field %q, which has no Trawl field; %s", k.Value, val.Value, fieldHint)
 		}

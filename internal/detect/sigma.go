@@ -194,7 +194,7 @@ func (r *Rule) compile(det *yaml.Node) error {
 			}
 			r.Timeframe = d
 		default:
-			n, err := search(v, r.Logsource.Service != "vpcflow")
+			n, err := search(v, logsource(r.Logsource.Service))
 			if err != nil {
 				return err
 			}
@@ -274,12 +274,12 @@ func sigmaDuration(s string) (time.Duration, error) {
 
 // search compiles one named selection: a mapping ANDs its fields, a list
 // ORs its items (mappings, or strings matched as free text).
-func search(v *yaml.Node, jsonRaw bool) (query.Node, error) {
+func search(v *yaml.Node, ls logsource) (query.Node, error) {
 	switch v.Kind {
 	case yaml.MappingNode:
 		var out query.Node
 		for i := 0; i+1 < len(v.Content); i += 2 {
-			n, err := fieldMatch(v.Content[i], v.Content[i+1], jsonRaw)
+			n, err := fieldMatch(v.Content[i], v.Content[i+1], ls)
 			if err != nil {
 				return nil, err
 			}
@@ -297,7 +297,7 @@ func search(v *yaml.Node, jsonRaw bool) (query.Node, error) {
 			if item.Kind == yaml.ScalarNode {
 				n, err = keyword(item)
 			} else {
-				n, err = search(item, jsonRaw)
+				n, err = search(item, ls)
 			}
 			if err != nil {
 				return nil, err
