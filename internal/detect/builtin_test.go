@@ -247,3 +247,18 @@ func TestFieldsMapForTheirService(t *testing.T) {
 		t.Error("a VPC flow rule on httpRequest.clientIp was accepted")
 	}
 }
+
+// TestServicesMapNamesAlike: a name two services have maps onto the same
+// Interflow field in both, so a rule without a service (which maps a name
+// any service has) means one field whichever service is looked up first.
+func TestServicesMapNamesAlike(t *testing.T) {
+	seen := map[string]string{}
+	for svc, m := range serviceFields {
+		for name, f := range m {
+			if g, ok := seen[name]; ok && g != f {
+				t.Errorf("%s maps %s onto %s, another service onto %s", svc, name, f, g)
+			}
+			seen[name] = f
+		}
+	}
+}

@@ -15,42 +15,35 @@ import (
 	"github.com/trawlhq/trawl/internal/query"
 )
 
-// sigmaFields maps the field names Sigma rules use for AWS logs (the logs'
-// own: CloudTrail's JSON paths, VPC flow log's field names, WAF's JSON
-// paths) onto Interflow fields. Interflow's own names are accepted too.
-var sigmaFields = map[string]string{
-	// CloudTrail
-	"eventName": "event_name", "eventSource": "event_source", "eventType": "event_type", "eventID": "event_id",
-	"eventCategory": "event_category", "eventVersion": "event_version", "awsRegion": "cloud.region",
-	"recipientAccountId": "cloud.account_id", "userAgent": "user_agent", "errorCode": "error_code",
-	"errorMessage": "error_message", "readOnly": "read_only", "requestID": "request_id", "managementEvent": "management_event",
-	"userIdentity.type": "user.type", "userIdentity.arn": "user.arn", "userIdentity.userName": "user.name",
-	"userIdentity.accountId": "user.account_id", "userIdentity.accessKeyId": "user.access_key_id",
-	"userIdentity.sessionContext.attributes.mfaAuthenticated": "session_mfa",
-	// sourceIPAddress is an address or a service's name: see fieldFor.
-	// VPC flow logs
-	"srcaddr": "srcip", "dstaddr": "dstip", "srcport": "srcport", "dstport": "dstport", "protocol": "protocol",
-	"packets": "packets", "bytes": "bytes", "action": "action", "log-status": "log_status",
-	"interface-id": "interface_id", "account-id": "cloud.account_id", "region": "cloud.region",
-	// WAF
-	"httpRequest.clientIp": "srcip", "httpRequest.country": "http.country", "httpRequest.uri": "http.uri",
-	"httpRequest.args": "http.args", "httpRequest.httpMethod": "http.method", "httpRequest.httpVersion": "http.version",
-	"httpRequest.requestId": "request_id", "terminatingRuleId": "rule_id", "terminatingRuleType": "rule_type",
-	"webaclId": "web_acl",
-}
-
-// fieldServices names the services whose logs have a sigmaFields name
-// other than CloudTrail's: a rule maps a name only for its own logsource
-// service (a CloudTrail rule's httpRequest.clientIp is a path of the
-// CloudTrail record, which has none, not WAF's client address), and a
-// rule without a service maps every name.
-var fieldServices = map[string]string{
-	"srcaddr": "vpcflow", "dstaddr": "vpcflow", "srcport": "vpcflow", "dstport": "vpcflow", "protocol": "vpcflow",
-	"packets": "vpcflow", "bytes": "vpcflow", "action": "vpcflow waf", "log-status": "vpcflow",
-	"interface-id": "vpcflow", "account-id": "vpcflow", "region": "vpcflow",
-	"httpRequest.clientIp": "waf", "httpRequest.country": "waf", "httpRequest.uri": "waf",
-	"httpRequest.args": "waf", "httpRequest.httpMethod": "waf", "httpRequest.httpVersion": "waf",
-	"httpRequest.requestId": "waf", "terminatingRuleId": "waf", "terminatingRuleType": "waf", "webaclId": "waf",
+// serviceFields maps the field names Sigma rules use for AWS logs (each
+// service's own: CloudTrail's JSON paths, VPC flow log's field names,
+// WAF's JSON paths) onto Interflow fields. A rule maps a name only for its
+// own logsource service (a CloudTrail rule's httpRequest.clientIp is a
+// path of the CloudTrail record, which has none, not WAF's client
+// address); a rule without a service maps a name any service has.
+// Interflow's own names are accepted too.
+var serviceFields = map[logsource]map[string]string{
+	"cloudtrail": {
+		"eventName": "event_name", "eventSource": "event_source", "eventType": "event_type", "eventID": "event_id",
+		"eventCategory": "event_category", "eventVersion": "event_version", "awsRegion": "cloud.region",
+		"recipientAccountId": "cloud.account_id", "userAgent": "user_agent", "errorCode": "error_code",
+		"errorMessage": "error_message", "readOnly": "read_only", "requestID": "request_id", "managementEvent": "management_event",
+		"userIdentity.type": "user.type", "userIdentity.arn": "user.arn", "userIdentity.userName": "user.name",
+		"userIdentity.accountId": "user.account_id", "userIdentity.accessKeyId": "user.access_key_id",
+		"userIdentity.sessionContext.attributes.mfaAuthenticated": "session_mfa",
+		// sourceIPAddress is an address or a service's name: see fieldFor.
+	},
+	"vpcflow": {
+		"srcaddr": "srcip", "dstaddr": "dstip", "srcport": "srcport", "dstport": "dstport", "protocol": "protocol",
+		"packets": "packets", "bytes": "bytes", "action": "action", "log-status": "log_status",
+		"interface-id": "interface_id", "account-id": "cloud.account_id", "region": "cloud.region",
+	},
+	"waf": {
+		"httpRequest.clientIp": "srcip", "httpRequest.country": "http.country", "httpRequest.uri": "http.uri",
+		"httpRequest.args": "http.args", "httpRequest.httpMethod": "http.method", "httpRequest.httpVersion": "http.version",
+		"httpRequest.requestId": "request_id", "terminatingRuleId": "rule_id", "terminatingRuleType": "rule_type",
+		"webaclId": "web_acl", "action": "action",
+	},
 }
 
 // logsource is the service a rule's logsource names ("" for none).
@@ -60,16 +53,20 @@ type logsource string
 // reads them): all but VPC flow logs.
 func (s logsource) jsonRaw() bool { return s != "vpcflow" }
 
-// maps reports whether the rule's service has the Sigma field name.
-func (s logsource) maps(name string) bool {
-	if s == "" {
-		return true
+// field is the Interflow field a Sigma field name maps onto for the
+// service (for none: the field of the service that has the name; no two
+// map one name apart).
+func (s logsource) field(name string) (string, bool) {
+	if s != "" {
+		f, ok := serviceFields[s][name]
+		return f, ok
 	}
-	owners := fieldServices[name]
-	if owners == "" {
-		owners = "cloudtrail"
+	for _, m := range serviceFields {
+		if f, ok := m[name]; ok {
+			return f, true
+		}
 	}
-	return slices.Contains(strings.Fields(owners), string(s))
+	return "", false
 }
 
 // derived are the CloudTrail fields whose Interflow field is not the
@@ -101,10 +98,9 @@ func fieldFor(name string, ls logsource) (target, bool) {
 	if jsonRaw && jsonKey.MatchString(name) {
 		t.raw = query.RawPrefix + name
 	}
-	f, ok := sigmaFields[name]
-	ok = ok && ls.maps(name)
+	f, ok := ls.field(name)
 	switch {
-	case jsonRaw && derived[name] && ls.maps(name):
+	case jsonRaw && derived[name] && (ls == "" || ls == "cloudtrail"):
 		t.field = t.raw
 	case ok:
 		t.field = f
@@ -135,7 +131,7 @@ func countField(name string) (string, bool) {
 	if name == "sourceIPAddress" {
 		return "srcip", true
 	}
-	if f, ok := sigmaFields[name]; ok {
+	if f, ok := logsource("").field(name); ok {
 		return f, true
 	}
 	return name, interflowField(name)
