@@ -36,7 +36,7 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	if err := checkWindow(*from, *to, time.Now()); err != nil {
 		return err
 	}
-	ph := phases{start: time.Now()}
+	ph := phases{last: time.Now()}
 	if *timings {
 		g.timings = &ingest.Timings{}
 	}
@@ -159,19 +159,17 @@ func evaluateCollected(ctx context.Context, g *globals, b backend) error {
 	return nil
 }
 
-// phases are the wall times of a command's steps, in order.
+// phases are the wall times of a command's steps, in order: each step
+// ends at its mark and began at the previous one (last).
 type phases struct {
-	start time.Time
+	last  time.Time
 	names []string
 	took  []time.Duration
 }
 
 func (p *phases) mark(name string) {
-	var sum time.Duration
-	for _, d := range p.took {
-		sum += d
-	}
-	p.names, p.took = append(p.names, name), append(p.took, time.Since(p.start)-sum)
+	now := time.Now()
+	p.names, p.took, p.last = append(p.names, name), append(p.took, now.Sub(p.last)), now
 }
 
 // printTimings writes collect --timings' report: the run's wall time by
