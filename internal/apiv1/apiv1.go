@@ -394,6 +394,10 @@ type RuleRun struct {
 type EvaluationReport struct {
 	Rules   int `json:"rules"`
 	Windows int `json:"windows"`
+	// Covered are the windows of single-event rules whose every record the
+	// detector had already read with the rule, so they were not searched
+	// again (they count in Windows too).
+	Covered int `json:"covered"`
 	Alerts  int `json:"alerts"` // new ones
 	Failed  int `json:"failed"` // rules that failed (marked, skipped; the others went on)
 }

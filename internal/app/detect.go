@@ -200,6 +200,9 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 	if !from.Add(step).After(end) {
 		// All the windows that closed, with one search when they fit.
 		last := from.Add(end.Sub(from) / step * step)
+		if done, err := a.coveredByDetector(ctx, tenant, r, s, prev, from, last, rep); done || err != nil {
+			return err
+		}
 		alerts, ok, err := a.evaluateSpan(ctx, tenant, r, b, s, from, last, step)
 		if err != nil && ctx.Err() == nil {
 			// One search over the span may need more memory than the
@@ -243,6 +246,29 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 		from, prev = to, to
 	}
 	return nil
+}
+
+// coveredByDetector moves a single-event rule's mark over [from, last)
+// without a search when the detector read every segment of those windows
+// with the rule (Catalog.UncoveredSegments): its alerts there are
+// raised, and searching again (as the schedule did, every rule over every
+// new record) doubled the rules' cost of ingest. A count rule, or windows
+// with a segment the rule has not read, are evaluated as before.
+func (a *App) coveredByDetector(ctx context.Context, tenant string, r *detect.Rule, s *interflow.Schema, prev, from, last time.Time, rep *EvaluationReport) (bool, error) {
+	if r.Count != nil {
+		return false, nil
+	}
+	n, err := a.lake.UncoveredSegments(ctx, tenant, s.Index, r.ID, r.Hunt(), from, last)
+	if err != nil || n > 0 {
+		return false, err
+	}
+	if _, err := a.lake.SaveAlerts(ctx, tenant, r.ID, nil, prev, last); err != nil && !errors.Is(err, catalog.ErrConflict) {
+		return false, err
+	}
+	w := int(last.Sub(from) / eventStep)
+	rep.Windows += w
+	rep.Covered += w
+	return true, nil
 }
 
 // evaluateWindow evaluates the rule over one window in the lake: the
@@ -628,12 +654,19 @@ func (a *App) detectGroup(ctx context.Context, p catalog.Pending, td *tenantDete
 		}
 		rs, queries = append(rs, r), append(queries, r.Hunt())
 	}
+	failedHere := map[int]bool{}
 	hits, err := a.lake.MatchSegments(ctx, segment.Pending(p), queries, eventStep, catalog.AlertRecordIDs)
 	if err != nil && ctx.Err() == nil {
-		hits, err = a.matchEach(ctx, p, rs, queries, td)
+		hits, failedHere, err = a.matchEach(ctx, p, rs, queries, td)
 	}
 	if err != nil {
 		return 0, err
+	}
+	cov := catalog.Coverage{Tenant: p.Tenant, Index: p.Index, Applied: map[string]string{}}
+	for i, r := range rs {
+		if !failedHere[i] {
+			cov.Applied[r.ID] = queries[i]
+		}
 	}
 	alerts := make([]catalog.Alert, 0, len(hits))
 	for _, h := range hits {
@@ -650,7 +683,7 @@ func (a *App) detectGroup(ctx context.Context, p catalog.Pending, td *tenantDete
 		al.Count = max(al.Count, n)
 		alerts = append(alerts, al)
 	}
-	return a.lake.DoneDetection(ctx, p.Segments, alerts)
+	return a.lake.DoneDetection(ctx, p.Segments, alerts, cov)
 }
 
 // matchEach evaluates the rules one scan each, after their scan together
@@ -660,13 +693,13 @@ func (a *App) detectGroup(ctx context.Context, p catalog.Pending, td *tenantDete
 // (its error is returned, the segments stay unread and are tried again),
 // else the rules', which are marked failed, so a rule never holds the
 // segments back.
-func (a *App) matchEach(ctx context.Context, p catalog.Pending, rs []*detect.Rule, queries []string, td *tenantDetection) ([]segment.RuleHits, error) {
+func (a *App) matchEach(ctx context.Context, p catalog.Pending, rs []*detect.Rule, queries []string, td *tenantDetection) ([]segment.RuleHits, map[int]bool, error) {
 	var hits []segment.RuleHits
 	errs := map[int]error{}
 	for i, q := range queries {
 		hs, err := a.lake.MatchSegments(ctx, segment.Pending(p), []string{q}, eventStep, catalog.AlertRecordIDs)
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		if err != nil {
 			errs[i] = fmt.Errorf("rule %s: %w", rs[i].ID, err)
@@ -679,11 +712,13 @@ func (a *App) matchEach(ctx context.Context, p catalog.Pending, rs []*detect.Rul
 	}
 	if len(errs) == len(queries) {
 		if _, err := a.lake.MatchSegments(ctx, segment.Pending(p), []string{"id:*"}, eventStep, 1); err != nil {
-			return nil, errors.Join(err, errs[0])
+			return nil, nil, errors.Join(err, errs[0])
 		}
 	}
+	failed := map[int]bool{}
 	for i, err := range errs {
 		a.ruleFailed(ctx, p.Tenant, rs[i], err, td.failed)
+		failed[i] = true
 	}
-	return hits, nil
+	return hits, failed, nil
 }

@@ -99,14 +99,14 @@ func TestDetectionQueue(t *testing.T) {
 				WindowEnd: h.WindowStart.Add(5 * time.Minute), Count: h.Count, Records: h.Records, Query: queries[0]})
 		}
 	}
-	n, err := l.DoneDetection(ctx, p[0].Segments, alerts)
+	n, err := l.DoneDetection(ctx, p[0].Segments, alerts, catalog.Coverage{})
 	if err != nil || n != 12 {
 		t.Fatalf("first store: %d new, %v", n, err)
 	}
 	if p := pending(); len(p) != 0 {
 		t.Fatalf("still unread after DoneDetection: %+v", p)
 	}
-	if n, err := l.DoneDetection(ctx, nil, alerts); err != nil || n != 0 {
+	if n, err := l.DoneDetection(ctx, nil, alerts, catalog.Coverage{}); err != nil || n != 0 {
 		t.Fatalf("second store: %d new, %v", n, err)
 	}
 	stored, err := l.Alerts(ctx, catalog.AlertQuery{Since: base.Add(-time.Hour)})
@@ -117,7 +117,7 @@ func TestDetectionQueue(t *testing.T) {
 	// alert keeps its id.
 	more := alerts[0]
 	more.Records, more.Count = []string{"x1", "x2"}, 3
-	if _, err := l.DoneDetection(ctx, nil, []catalog.Alert{more}); err != nil {
+	if _, err := l.DoneDetection(ctx, nil, []catalog.Alert{more}, catalog.Coverage{}); err != nil {
 		t.Fatal(err)
 	}
 	stored, _ = l.Alerts(ctx, catalog.AlertQuery{Since: base.Add(-time.Hour), Limit: 100})

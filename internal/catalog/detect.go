@@ -52,39 +52,137 @@ func (l *Catalog) DetectionBacklog(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// Coverage is which single-event rules a detector pass applied to a
+// tenant's segments of one index: their ids and queries (a rule whose
+// query changed covers nothing of what its old query read).
+type Coverage struct {
+	Tenant, Index string
+	Applied       map[string]string // rule id → its query
+}
+
 // DoneDetection stores the alerts the detector raised over some segments
 // (merged into the stored ones: mergeAlerts) and marks the segments read,
-// in one transaction. It returns the alerts that
-// were new.
-func (l *Catalog) DoneDetection(ctx context.Context, segs []Segment, alerts []Alert) (int, error) {
+// in one transaction, by a numbered pass: the rules of cov that applied
+// since an earlier pass keep their coverage, the others applied begin
+// theirs with this pass, and every other rule of the tenant's index loses
+// its own (it was disabled, changed, or failed here), so UncoveredSegments
+// never counts as read what a rule did not read. It returns the alerts
+// that were new.
+func (l *Catalog) DoneDetection(ctx context.Context, segs []Segment, alerts []Alert, cov Coverage) (int, error) {
 	var n int
 	var err error
 	// A compaction retiring one of these segments at the same moment makes
 	// DuckDB abort one of the two transactions; the detector's is tried
 	// again (the merged segment is then the one unread, which is fine too).
 	for try := 0; try < 3; try++ {
-		if n, err = l.doneDetection(ctx, segs, alerts); !isConflict(err) {
+		if n, err = l.doneDetection(ctx, segs, alerts, cov); !isConflict(err) {
 			break
 		}
 	}
 	return n, err
 }
 
-func (l *Catalog) doneDetection(ctx context.Context, segs []Segment, alerts []Alert) (int, error) {
+func (l *Catalog) doneDetection(ctx context.Context, segs []Segment, alerts []Alert, cov Coverage) (int, error) {
 	n := 0
 	err := l.withTx(ctx, func(conn *catConn) error {
 		n = 0
+		seq, err := nextDetectPass(ctx, conn)
+		if err != nil {
+			return err
+		}
 		if len(segs) > 0 {
-			if _, err := conn.ExecContext(ctx, `UPDATE segments SET detected = true WHERE id IN (`+placeholders(len(segs))+`)`, segmentIDs(segs)...); err != nil {
+			args := append([]any{seq}, segmentIDs(segs)...)
+			if _, err := conn.ExecContext(ctx, `UPDATE segments SET detected = true, detected_seq = ? WHERE id IN (`+placeholders(len(segs))+`)`, args...); err != nil {
 				return err
 			}
 		}
-		var err error
+		if err := recordCoverage(ctx, conn, cov, seq); err != nil {
+			return err
+		}
 		n, err = mergeAlerts(ctx, conn, alerts, l.db.pg)
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("lake: store the detector's alerts: %w", err)
+	}
+	return n, nil
+}
+
+// nextDetectPass numbers a detector pass: a counter in the catalog, not a
+// clock, so the passes of many nodes are ordered whatever their clocks.
+func nextDetectPass(ctx context.Context, conn *catConn) (int64, error) {
+	if _, err := conn.ExecContext(ctx, `INSERT INTO detect_clock VALUES (1, 0) ON CONFLICT DO NOTHING`); err != nil {
+		return 0, err
+	}
+	if _, err := conn.ExecContext(ctx, `UPDATE detect_clock SET n = n + 1 WHERE id = 1`); err != nil {
+		return 0, err
+	}
+	var seq int64
+	err := conn.QueryRowContext(ctx, `SELECT n FROM detect_clock WHERE id = 1`).Scan(&seq)
+	return seq, err
+}
+
+// recordCoverage keeps, begins or ends the rules' coverage (see
+// DoneDetection).
+func recordCoverage(ctx context.Context, conn *catConn, cov Coverage, seq int64) error {
+	if cov.Tenant == "" {
+		return nil
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT rule_id, hunt FROM rule_coverage WHERE tenant = ? AND idx = ?`, cov.Tenant, cov.Index)
+	if err != nil {
+		return err
+	}
+	have := map[string]string{}
+	for rows.Next() {
+		var id, hunt string
+		if err := rows.Scan(&id, &hunt); err != nil {
+			rows.Close()
+			return err
+		}
+		have[id] = hunt
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for id, hunt := range have {
+		if q, ok := cov.Applied[id]; !ok || q != hunt {
+			if _, err := conn.ExecContext(ctx, `DELETE FROM rule_coverage WHERE tenant = ? AND rule_id = ?`, cov.Tenant, id); err != nil {
+				return err
+			}
+			delete(have, id)
+		}
+	}
+	for id, hunt := range cov.Applied {
+		if _, ok := have[id]; ok {
+			continue
+		}
+		// (A rule moved to another index keeps its id: its old row goes.)
+		if _, err := conn.ExecContext(ctx, `DELETE FROM rule_coverage WHERE tenant = ? AND rule_id = ?`, cov.Tenant, id); err != nil {
+			return err
+		}
+		if _, err := conn.ExecContext(ctx, `INSERT INTO rule_coverage (tenant, rule_id, idx, hunt, since_seq) VALUES (?, ?, ?, ?, ?)`,
+			cov.Tenant, id, cov.Index, hunt, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UncoveredSegments counts the segments of a tenant's index that may
+// hold records of [from, to) and that the detector has not read with the
+// rule's query hunt: unread ones (the detector may yet fail the rule on
+// them), ones read before the rule's coverage began (before it was
+// enabled, changed, or after it failed), and ones read in an unknown
+// pass. Zero means the detector raised every alert the rule has there.
+func (l *Catalog) UncoveredSegments(ctx context.Context, tenant, index, ruleID, hunt string, from, to time.Time) (int64, error) {
+	var n int64
+	err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM segments WHERE tenant = ? AND idx = ? AND max_ts >= ? AND min_ts < ?
+ AND (detected = false OR detected_seq IS NULL OR detected_seq < coalesce(
+   (SELECT since_seq FROM rule_coverage WHERE tenant = ? AND rule_id = ? AND idx = ? AND hunt = ?), 9223372036854775807))`,
+		tenant, index, from.UTC(), to.UTC(), tenant, ruleID, index, hunt).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("lake: segments rule %s has not read: %w", ruleID, err)
 	}
 	return n, nil
 }

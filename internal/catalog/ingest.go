@@ -140,7 +140,7 @@ func (l *Catalog) Register(ctx context.Context, bs []*Batch, segs []Segment) err
 		if err := checkLeases(ctx, conn, bs); err != nil {
 			return err
 		}
-		if err := insertSegments(ctx, conn, segs, false); err != nil {
+		if err := insertSegments(ctx, conn, segs, false, nil); err != nil {
 			return err
 		}
 		for _, b := range bs {
@@ -169,12 +169,14 @@ func mergeObjects(bs []*Batch) []*Batch {
 }
 
 // insertSegments registers segments; detected says whether the detector
-// has read their records (false for a commit's: they wait for it).
-func insertSegments(ctx context.Context, conn *catConn, segs []Segment, detected bool) error {
+// has read their records (false for a commit's: they wait for it), and
+// detectedSeq in which of its passes (nil: unknown, or not read).
+func insertSegments(ctx context.Context, conn *catConn, segs []Segment, detected bool, detectedSeq *int64) error {
 	now := time.Now().UTC()
 	for _, s := range segs {
-		_, err := conn.ExecContext(ctx, `INSERT INTO segments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			s.ID, s.Index, s.Tenant, s.Day, s.Path, s.Rows, s.Bytes, s.MinTS, s.MaxTS, s.RowGroups, s.Level, now, detected)
+		_, err := conn.ExecContext(ctx, `INSERT INTO segments (id, idx, tenant, day, path, rows, bytes, min_ts, max_ts, row_groups, level,
+ created_at, detected, detected_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			s.ID, s.Index, s.Tenant, s.Day, s.Path, s.Rows, s.Bytes, s.MinTS, s.MaxTS, s.RowGroups, s.Level, now, detected, detectedSeq)
 		if err != nil {
 			return fmt.Errorf("register segment %s: %w", s.Path, err)
 		}
@@ -390,7 +392,7 @@ func (l *Catalog) ResolveRecord(ctx context.Context, item QuarantineItem, segs [
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("quarantine entry %s: %w", item.ID, ErrNotFound) // resolved by someone else
 		}
-		if err := insertSegments(ctx, conn, segs, false); err != nil {
+		if err := insertSegments(ctx, conn, segs, false, nil); err != nil {
 			return err
 		}
 		_, err = conn.ExecContext(ctx, `UPDATE objects SET records = records + 1, quarantined = quarantined - 1 WHERE connector_id = ? AND key = ?`, item.ConnectorID, item.Key)

@@ -38,7 +38,7 @@ func (l *Catalog) LegacyTables(ctx context.Context) ([]*interflow.Schema, error)
 // written to and drops the table, in one transaction.
 func (l *Catalog) RegisterLegacy(ctx context.Context, index string, segs []Segment) error {
 	return l.withTx(ctx, func(conn *catConn) error {
-		if err := insertSegments(ctx, conn, segs, true); err != nil { // legacy rows: read before detection existed
+		if err := insertSegments(ctx, conn, segs, true, nil); err != nil { // legacy rows: read before detection existed
 			return err
 		}
 		_, err := conn.ExecContext(ctx, "DROP TABLE "+quoteIdent(index))

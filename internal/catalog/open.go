@@ -201,7 +201,8 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS segments (
   id VARCHAR PRIMARY KEY, idx VARCHAR NOT NULL, tenant VARCHAR NOT NULL, day DATE NOT NULL, path VARCHAR NOT NULL,
   rows BIGINT NOT NULL, bytes BIGINT NOT NULL, min_ts TIMESTAMP NOT NULL, max_ts TIMESTAMP NOT NULL,
-  row_groups INTEGER NOT NULL, level INTEGER NOT NULL, created_at TIMESTAMP NOT NULL, detected BOOLEAN DEFAULT TRUE);
+  row_groups INTEGER NOT NULL, level INTEGER NOT NULL, created_at TIMESTAMP NOT NULL, detected BOOLEAN DEFAULT TRUE,
+  detected_seq BIGINT);
 CREATE TABLE IF NOT EXISTS audit_results (
   connector_id VARCHAR NOT NULL, account VARCHAR NOT NULL, region VARCHAR NOT NULL, hour TIMESTAMP NOT NULL,
   status VARCHAR NOT NULL, files INTEGER NOT NULL, missing VARCHAR, altered VARCHAR, unlisted VARCHAR, reason VARCHAR,
@@ -228,6 +229,10 @@ CREATE TABLE IF NOT EXISTS rule_marks (
 CREATE TABLE IF NOT EXISTS rule_exceptions (
   id VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, query VARCHAR NOT NULL,
   reason VARCHAR NOT NULL, author VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS rule_coverage (
+  tenant VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, idx VARCHAR NOT NULL, hunt VARCHAR NOT NULL, since_seq BIGINT NOT NULL,
+  PRIMARY KEY (tenant, rule_id));
+CREATE TABLE IF NOT EXISTS detect_clock (id INTEGER PRIMARY KEY, n BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS rule_failures (
   tenant VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, reason VARCHAR NOT NULL, failed_at TIMESTAMP NOT NULL, PRIMARY KEY (tenant, rule_id));
 CREATE TABLE IF NOT EXISTS nodes (
@@ -285,6 +290,12 @@ func (l *Catalog) migrate(ctx context.Context) error {
 	// Before 0.5 no detector read the segments: those are taken as read.
 	if _, err := l.db.ExecContext(ctx, `ALTER TABLE segments ADD COLUMN IF NOT EXISTS detected BOOLEAN DEFAULT TRUE`); err != nil {
 		return fmt.Errorf("lake: add the segments' detection flag: %w", err)
+	}
+	// Before 0.8 the detector's passes were not numbered: segments read
+	// before (detected_seq NULL) count as read by no rule, so the
+	// schedule evaluates their windows as it always did.
+	if _, err := l.db.ExecContext(ctx, `ALTER TABLE segments ADD COLUMN IF NOT EXISTS detected_seq BIGINT`); err != nil {
+		return fmt.Errorf("lake: add the segments' detection pass: %w", err)
 	}
 	if l.db.pg {
 		// The detector looks for the few unread segments among many.

@@ -94,11 +94,17 @@ func (l *Catalog) Swap(ctx context.Context, out Segment, inputs []Segment, grace
 	defer l.commitMu.Unlock()
 	return l.withTx(ctx, func(conn *catConn) error {
 		// The merged segment waits for the detector if an input did: its
-		// records are read there.
-		var unread int64
-		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM segments WHERE detected = false AND id IN (`+placeholders(len(inputs))+`)`,
-			segmentIDs(inputs)...).Scan(&unread); err != nil {
+		// records are read there. Read, it counts as read in the earliest
+		// of its inputs' passes, or in none if one input's is unknown: a
+		// rule covers the merged records only if it covered them all.
+		var unread, unknown int64
+		var seq *int64
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE detected = false), count(*) FILTER (WHERE detected_seq IS NULL), min(detected_seq)
+ FROM segments WHERE id IN (`+placeholders(len(inputs))+`)`, segmentIDs(inputs)...).Scan(&unread, &unknown, &seq); err != nil {
 			return err
+		}
+		if unknown > 0 {
+			seq = nil
 		}
 		for _, s := range inputs {
 			res, err := conn.ExecContext(ctx, `DELETE FROM segments WHERE id = ?`, s.ID)
@@ -113,7 +119,7 @@ func (l *Catalog) Swap(ctx context.Context, out Segment, inputs []Segment, grace
 				return err
 			}
 		}
-		return insertSegments(ctx, conn, []Segment{out}, unread == 0)
+		return insertSegments(ctx, conn, []Segment{out}, unread == 0, seq)
 	})
 }
 

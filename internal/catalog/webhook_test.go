@@ -15,7 +15,7 @@ func TestSetWebhookKeepsPendingAlerts(t *testing.T) {
 	raise := func(rule string) {
 		t.Helper()
 		a := Alert{Tenant: "acme", RuleID: rule, Rule: rule, Level: "high", WindowStart: base, WindowEnd: base.Add(5 * time.Minute), Count: 1, Query: "x"}
-		if _, err := l.DoneDetection(ctx, nil, []Alert{a}); err != nil {
+		if _, err := l.DoneDetection(ctx, nil, []Alert{a}, Coverage{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -22,7 +22,9 @@ import (
 // process's CPU time over its wall time, `peak` its VmHWM. One more run
 // with --timings gives the phases and the ingest stages. Every run's
 // record count is checked against the corpus. It prints; it asserts no
-// timing.
+// timing. TRAWL_PERF_BIN measures another build; TRAWL_PERF_BASELINE runs
+// a second build in the same rounds, alternating, and prints the ratio of
+// the medians; TRAWL_PERF_EVALUATE=false leaves the rules out.
 func TestPerfBinary(t *testing.T) {
 	perfOnly(t)
 	mb, rounds := perfSize()
@@ -38,20 +40,32 @@ func TestPerfBinary(t *testing.T) {
 	}
 	fmt.Printf("\n`trawl collect --once` (%s), process start to exit on a new data directory, %d cores, median of %d rounds\n", bin, runtime.NumCPU(), rounds)
 	fmt.Printf("%-11s %8s %6s %8s %10s %8s %7s %6s %8s\n", "sub type", "records", "dMB", "binary", "records/s", "gzip-dc", "ratio", "cores", "peak")
+	// TRAWL_PERF_BASELINE names an older build run in the same rounds,
+	// alternating with bin, so a comparison of the two does not depend
+	// on how busy the machine was in one of two separate runs.
+	base := os.Getenv("TRAWL_PERF_BASELINE")
 	var notes []string
 	for _, c := range corpora(t, dir, mb) {
 		var gzs []time.Duration
-		var runs []binaryRun
+		var runs, baseRuns []binaryRun
 		for range max(rounds, 1) {
 			gzs = append(gzs, gzipDC(t, c.files))
 			runs = append(runs, collectWithBinary(t, bin, dir, c, false))
+			if base != "" {
+				baseRuns = append(baseRuns, collectWithBinary(t, base, dir, c, false))
+			}
 		}
 		slices.Sort(gzs)
-		slices.SortFunc(runs, func(a, b binaryRun) int { return int(a.took - b.took) })
-		gz, run := gzs[len(gzs)/2], runs[len(runs)/2]
+		gz, run := gzs[len(gzs)/2], median(runs)
 		fmt.Printf("%-11s %8d %6.0f %7.2fs %10.0f %7.2fs %6.2fx %6.2f %6.0fMB\n", strings.TrimPrefix(c.name, "perf-"), c.records,
 			float64(c.decompressed)/1e6, run.took.Seconds(), float64(c.records)/run.took.Seconds(), gz.Seconds(), run.took.Seconds()/gz.Seconds(),
 			run.cpu.Seconds()/run.took.Seconds(), float64(run.peak)/(1<<20))
+		if base != "" {
+			b := median(baseRuns)
+			fmt.Printf("%-11s %8s %6s %7.2fs %10.0f %7s %6.2fx %6.2f %6.0fMB  baseline %s; this build takes %.3f of its time\n", "  baseline", "", "",
+				b.took.Seconds(), float64(c.records)/b.took.Seconds(), "", b.took.Seconds()/gz.Seconds(), b.cpu.Seconds()/b.took.Seconds(),
+				float64(b.peak)/(1<<20), base, run.took.Seconds()/b.took.Seconds())
+		}
 		if other {
 			continue
 		}
@@ -64,6 +78,13 @@ func TestPerfBinary(t *testing.T) {
 	for _, n := range notes {
 		fmt.Println("  " + n)
 	}
+}
+
+// median is the run of median wall time.
+func median(runs []binaryRun) binaryRun {
+	runs = slices.Clone(runs)
+	slices.SortFunc(runs, func(a, b binaryRun) int { return int(a.took - b.took) })
+	return runs[len(runs)/2]
 }
 
 // buildTrawl builds this tree's binary as a user builds it.
@@ -97,6 +118,11 @@ func collectWithBinary(t *testing.T, bin, dir string, c subTypeCorpus, timings b
 		t.Fatalf("%v\n%s", err, out)
 	}
 	args := []string{"collect", "--once", "--json"}
+	// TRAWL_PERF_EVALUATE=false measures ingest alone (--evaluate=false),
+	// to compare the storage path of two builds without the rules.
+	if os.Getenv("TRAWL_PERF_EVALUATE") == "false" {
+		args = append(args, "--evaluate=false")
+	}
 	if timings {
 		args = append(args, "--timings")
 	}

@@ -36,6 +36,12 @@ type subTypeCorpus struct {
 
 func writeCorpus(t testing.TB, dir, name, prefix string, sub connector.SubType, objs []gen.Object) subTypeCorpus {
 	c := subTypeCorpus{name: name, prefix: prefix, sub: sub}
+	// A kept corpus folder (TRAWL_PERF_CORPUS_DIR) is made anew: object
+	// names follow the clock, so an earlier run's objects would add to
+	// this run's.
+	if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
 	for _, o := range objs {
 		p := filepath.Join(dir, name, filepath.FromSlash(o.Key))
 		os.MkdirAll(filepath.Dir(p), 0o755)

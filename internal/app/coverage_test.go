@@ -1,0 +1,146 @@
+package app
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/internal/connector"
+)
+
+// stopLoggings is a CloudTrail object of n StopLogging calls a minute
+// apart from at (each raises the built-in trawl-ct-003).
+func stopLoggings(at time.Time, n int) []byte {
+	var recs []map[string]any
+	for i := range n {
+		recs = append(recs, map[string]any{"eventVersion": "1.08", "eventTime": at.Add(time.Duration(i) * time.Minute).Format(time.RFC3339),
+			"eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging", "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7",
+			"eventID": fmt.Sprintf("stop-%d-%d", at.Unix(), i), "eventType": "AwsApiCall", "recipientAccountId": "123456789012",
+			"userIdentity": map[string]any{"type": "IAMUser", "userName": "mallory", "accountId": "123456789012"}})
+	}
+	raw, _ := json.Marshal(map[string]any{"Records": recs})
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(raw)
+	zw.Close()
+	return b.Bytes()
+}
+
+// TestScheduleSkipsWhatTheDetectorRead: the schedule does not search
+// again, for a single-event rule, the windows whose every record the
+// detector read with that rule (it doubled the rules' cost of ingest),
+// and still evaluates every window the detector did not read with it: a
+// rule added after the records were read, and one disabled while they
+// were read. Each still raises its alert; none is lost to the skip.
+func TestScheduleSkipsWhatTheDetectorRead(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-48 * time.Hour)
+	src := t.TempDir()
+	dir := filepath.Join(src, "trail", "AWSLogs", "123456789012", "CloudTrail", "us-east-1", day.Format("2006/01/02"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	put := func(at time.Time) {
+		t.Helper()
+		name := fmt.Sprintf("123456789012_CloudTrail_us-east-1_%s_x.json.gz", at.Format("20060102T1504Z"))
+		if err := os.WriteFile(filepath.Join(dir, name), stopLoggings(at, 3), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Delivered five minutes later by the test's clock, as AWS would.
+		if err := os.Chtimes(filepath.Join(dir, name), at.Add(5*time.Minute), at.Add(5*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk := &fixedClock{t: day.Add(10*time.Hour + 30*time.Minute)}
+	a, err := Open(ctx, Options{DataDir: t.TempDir(), MasterKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", Clock: clk.now, RuleLookback: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	root := RootScope("test")
+	c, err := a.CreateConnector(ctx, root, connector.Connector{Name: "trail", Tenant: "acme", SubType: connector.CloudTrail, Bucket: "trail",
+		Prefix: "AWSLogs/123456789012/CloudTrail", Endpoint: "file://" + src, Start: day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	collectAll := func(want int64) {
+		t.Helper()
+		if res, err := a.RunConnector(ctx, root, c.ID, collect.Options{}); err != nil || res.Stats.Records != want {
+			t.Fatalf("collect: %+v %v, want %d records", res, err, want)
+		}
+	}
+	alertsOf := func(rule string) []Alert {
+		t.Helper()
+		as, err := a.Alerts(ctx, root, AlertFilter{RuleID: rule, Since: day})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	evaluate := func() *EvaluationReport {
+		t.Helper()
+		rep, err := a.EvaluateRules(ctx, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+
+	// The detector reads the new records with every single-event rule, so
+	// the schedule searches none of their windows again.
+	put(day.Add(10 * time.Hour))
+	collectAll(3)
+	rep := evaluate()
+	if len(alertsOf("trawl-ct-003")) != 1 {
+		t.Fatalf("StopLogging alerts %+v, want 1", alertsOf("trawl-ct-003"))
+	}
+	if rep.Covered == 0 || rep.Covered > rep.Windows {
+		t.Fatalf("report %+v: want the single-event rules' windows covered by the detector", rep)
+	}
+
+	// A rule added after the detector read the records: the schedule
+	// searches them for it.
+	if _, err := a.AddRule(ctx, root, "acme", []byte(`title: trail stopped (acme)
+id: acme-stop
+level: high
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: StopLogging
+  condition: selection
+`)); err != nil {
+		t.Fatal(err)
+	}
+	evaluate()
+	if got := alertsOf("acme-stop"); len(got) != 1 || got[0].Count != 3 {
+		t.Fatalf("acme-stop alerts %+v, want 1 over the 3 records the detector read before the rule was added", got)
+	}
+
+	// Records read while a rule was disabled, in windows the schedule has
+	// not evaluated yet (its mark is near 10:15): enabled again, the
+	// schedule searches them for it.
+	if err := a.SetRuleEnabled(ctx, root, "acme", "trawl-ct-003", false); err != nil {
+		t.Fatal(err)
+	}
+	put(day.Add(10*time.Hour + 20*time.Minute))
+	collectAll(3)
+	if _, err := a.Detect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetRuleEnabled(ctx, root, "acme", "trawl-ct-003", true); err != nil {
+		t.Fatal(err)
+	}
+	clk.set(day.Add(12 * time.Hour))
+	evaluate()
+	if got := alertsOf("trawl-ct-003"); len(got) != 2 {
+		t.Fatalf("StopLogging alerts %+v, want 2: the window read while the rule was disabled is searched once it is enabled", got)
+	}
+}
