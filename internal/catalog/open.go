@@ -259,7 +259,7 @@ CREATE TABLE IF NOT EXISTS leases (
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "17"
+const catalogSchema = "18"
 
 func (l *Catalog) migrate(ctx context.Context) error {
 	if l.db.pg {
