@@ -11,16 +11,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 )
 
 // stopLoggings is a CloudTrail object of n StopLogging calls a minute
 // apart from at (each raises the built-in trawl-ct-003).
-func stopLoggings(at time.Time, n int) []byte {
+func stopLoggings(at time.Time, n int) []byte { return stopLoggingsEvery(at, n, time.Minute) }
+
+// stopLoggingsEvery is stopLoggings every gap.
+func stopLoggingsEvery(at time.Time, n int, gap time.Duration) []byte {
 	var recs []map[string]any
 	for i := range n {
-		recs = append(recs, map[string]any{"eventVersion": "1.08", "eventTime": at.Add(time.Duration(i) * time.Minute).Format(time.RFC3339),
+		recs = append(recs, map[string]any{"eventVersion": "1.08", "eventTime": at.Add(time.Duration(i) * gap).Format(time.RFC3339),
 			"eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging", "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7",
 			"eventID": fmt.Sprintf("stop-%d-%d", at.Unix(), i), "eventType": "AwsApiCall", "recipientAccountId": "123456789012",
 			"userIdentity": map[string]any{"type": "IAMUser", "userName": "mallory", "accountId": "123456789012"}})
@@ -142,5 +146,58 @@ detection:
 	evaluate()
 	if got := alertsOf("trawl-ct-003"); len(got) != 2 {
 		t.Fatalf("StopLogging alerts %+v, want 2: the window read while the rule was disabled is searched once it is enabled", got)
+	}
+}
+
+// TestDetectorCountsTheWholeWindow: an alert's count is its window's in
+// the lake, records of other segments included: the detector counts in
+// the lake again only a window another segment may hold records of, and
+// that must still happen. Two objects of one window, each of more
+// StopLogging calls than an alert keeps ids of, collected and detected
+// one after the other: the count is both objects'.
+func TestDetectorCountsTheWholeWindow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-48 * time.Hour)
+	src := t.TempDir()
+	dir := filepath.Join(src, "trail", "AWSLogs", "123456789012", "CloudTrail", "us-east-1", day.Format("2006/01/02"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	clk := &fixedClock{t: day.Add(10*time.Hour + 30*time.Minute)}
+	a, err := Open(ctx, Options{DataDir: t.TempDir(), MasterKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", Clock: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	root := RootScope("test")
+	c, err := a.CreateConnector(ctx, root, connector.Connector{Name: "trail", Tenant: "acme", SubType: connector.CloudTrail, Bucket: "trail",
+		Prefix: "AWSLogs/123456789012/CloudTrail", Endpoint: "file://" + src, Start: day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := catalog.AlertRecordIDs + 20
+	for i, at := range []time.Time{day.Add(10 * time.Hour), day.Add(10*time.Hour + 2*time.Minute)} {
+		name := fmt.Sprintf("123456789012_CloudTrail_us-east-1_%s_%d.json.gz", at.Format("20060102T1504Z"), i)
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, stopLoggingsEvery(at, per, time.Second/2), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, at.Add(5*time.Minute), at.Add(5*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := a.RunConnector(ctx, root, c.ID, collect.Options{}); err != nil || res.Stats.Records != int64(per) {
+			t.Fatalf("collect %d: %+v %v", i, res, err)
+		}
+		if _, err := a.Detect(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	as, err := a.Alerts(ctx, root, AlertFilter{RuleID: "trawl-ct-003", Since: day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 1 || as[0].Count != int64(2*per) {
+		t.Fatalf("%d alerts (%+v), want one of the window's %d records", len(as), as, 2*per)
 	}
 }

@@ -668,22 +668,75 @@ func (a *App) detectGroup(ctx context.Context, p catalog.Pending, td *tenantDete
 			cov.Applied[r.ID] = queries[i]
 		}
 	}
+	alerts, err := a.hitAlerts(ctx, p, s, rs, queries, hits)
+	if err != nil {
+		return 0, err
+	}
+	return a.lake.DoneDetection(ctx, p.Segments, alerts, cov)
+}
+
+// hitAlerts turns the detector's hits into alerts, each with its window's
+// count in the lake: other segments may hold more of its records than
+// these (ids are kept up to catalog.AlertRecordIDs only). Only a window
+// another registered segment may hold records of is counted again in the
+// lake; the hits' own count is the window's when these segments alone
+// cover it (a count per hit was most of the detector's time over a
+// collection's new days).
+func (a *App) hitAlerts(ctx context.Context, p catalog.Pending, s *interflow.Schema, rs []*detect.Rule, queries []string, hits []segment.RuleHits) ([]catalog.Alert, error) {
+	if len(hits) == 0 {
+		return nil, nil
+	}
+	from, to := hits[0].WindowStart, hits[0].WindowStart.Add(eventStep)
+	for _, h := range hits {
+		from, to = minTime(from, h.WindowStart), maxTime(to, h.WindowStart.Add(eventStep))
+	}
+	near, err := a.lake.SegmentsIn(ctx, s.Index, []string{p.Tenant}, from, to)
+	if err != nil {
+		return nil, err
+	}
+	mine := map[string]bool{}
+	for _, sg := range p.Segments {
+		mine[sg.ID] = true
+	}
+	var others []catalog.Segment
+	for _, sg := range near {
+		if !mine[sg.ID] {
+			others = append(others, sg)
+		}
+	}
 	alerts := make([]catalog.Alert, 0, len(hits))
 	for _, h := range hits {
 		r := rs[h.Rule]
 		al := catalog.Alert{Tenant: p.Tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: h.WindowStart,
 			WindowEnd: h.WindowStart.Add(eventStep), Count: h.Count, Records: h.Records, Query: queries[h.Rule]}
-		// The window's count in the lake: other segments may hold more of
-		// its records than these (ids are kept up to catalog.AlertRecordIDs only).
-		n, err := a.lake.Count(ctx, segment.SearchRequest{Indices: []string{s.Index}, Tenants: []string{p.Tenant},
-			From: al.WindowStart, To: al.WindowEnd, Query: al.Query})
-		if err != nil {
-			return 0, fmt.Errorf("rule %s: %w", r.ID, err)
+		if overlaps(others, al.WindowStart, al.WindowEnd) {
+			n, err := a.lake.Count(ctx, segment.SearchRequest{Indices: []string{s.Index}, Tenants: []string{p.Tenant},
+				From: al.WindowStart, To: al.WindowEnd, Query: al.Query})
+			if err != nil {
+				return nil, fmt.Errorf("rule %s: %w", r.ID, err)
+			}
+			al.Count = max(al.Count, n)
 		}
-		al.Count = max(al.Count, n)
 		alerts = append(alerts, al)
 	}
-	return a.lake.DoneDetection(ctx, p.Segments, alerts, cov)
+	return alerts, nil
+}
+
+// overlaps reports whether a segment may hold records of [from, to).
+func overlaps(segs []catalog.Segment, from, to time.Time) bool {
+	for _, sg := range segs {
+		if !sg.MaxTS.Before(from) && sg.MinTS.Before(to) {
+			return true
+		}
+	}
+	return false
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // matchEach evaluates the rules one scan each, after their scan together
