@@ -329,9 +329,15 @@ func (a *App) Shutdown() {
 
 // Close cancels and waits for the work in flight, then closes the lake.
 func (a *App) Close() error {
+	began := time.Now()
 	a.Shutdown()
 	a.work.Wait()
-	return a.lake.Close()
+	waited := time.Since(began)
+	published, err := a.lake.stopPublishingTimed()
+	closing := time.Now()
+	err = errors.Join(err, a.lake.closeStores())
+	a.log.Debug("shut down", "work", waited, "snapshots", published, "stores", time.Since(closing))
+	return err
 }
 
 // Lake exposes the lake to the API server's token store.

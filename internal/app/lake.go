@@ -174,8 +174,15 @@ func lockDir(dir string) (*os.File, error) {
 // tables current), closes the engine and the catalog (checkpointing an
 // embedded one's WAL), then lets the data directory go.
 func (l *Lake) Close() error {
-	perr := l.stopPublishing()
+	_, perr := l.stopPublishingTimed()
 	return errors.Join(perr, l.closeStores())
+}
+
+// stopPublishingTimed is stopPublishing, and how long it took.
+func (l *Lake) stopPublishingTimed() (time.Duration, error) {
+	began := time.Now()
+	err := l.stopPublishing()
+	return time.Since(began), err
 }
 
 func (l *Lake) closeStores() error {

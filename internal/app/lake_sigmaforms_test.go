@@ -91,3 +91,69 @@ func TestCaseFoldRefsAndRawValuesAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestRawPrefilterAgrees: a raw.<path> term's SQL first looks for a
+// literal run of its value in the record's raw text (see
+// segment.verbatimFragment) and must still select exactly what
+// query.Eval selects: values written with JSON escapes, objects and
+// lists written with spaces, numbers an engine re-formats, cased and
+// folded values, patterns, negations, and raw text that is not JSON.
+func TestRawPrefilterAgrees(t *testing.T) {
+	l := openTest(t)
+	ctx := context.Background()
+	raws := []string{
+		`{"eventName":"Stop\u004cogging","eventSource":"cloudtrail.amazonaws.com"}`,
+		`{"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com"}`,
+		`{"eventName":"stoplogging", "requestParameters": {"name" : "trail-1", "tags": [ "Team/Sec" , {"k": "owner@example.com"} ]}}`,
+		`{"eventName":"DeleteTrail","requestParameters":{"name":"a\/b","n": 1e5}}`,
+		`2 123456789012 eni-1 10.0.0.1 10.0.0.2 StopLogging`,
+	}
+	var recs []*interflow.Record
+	for i, raw := range raws {
+		r := event("acme", int64(i), "x", "10.0.0.1", "")
+		r.Set(interflow.FRaw, raw)
+		recs = append(recs, r)
+	}
+	if err := l.Commit(ctx, ingest.RecordsBatch("c1", ingest.ObjectState{Key: "k-acme", Version: "e", Position: 5, Done: true}, recs...)); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]int64{
+		"raw.eventName:~stoplogging":                         3,
+		"raw.eventName:StopLogging":                          2,
+		"NOT raw.eventName:~stoplogging":                     2,
+		"raw.eventName:~*logg?ng*":                           3,
+		"raw.eventName:*Logging":                             2,
+		`raw.eventSource:~"cloudtrail.amazonaws.com"`:        2,
+		"raw.requestParameters.name:~trail-1":                1,
+		"raw.requestParameters.name:a/b":                     1,
+		"raw.requestParameters.tags:~team/sec":               1,
+		"raw.requestParameters.tags:~*owner@example*":        1,
+		"raw.requestParameters:~*owner@example.com*":         1,
+		`raw.requestParameters.n:"100000.0"`:                 1,
+		"raw.requestParameters:~*trail-1*":                   1,
+		"raw.eventName:~stop* AND NOT raw.eventName:~*Trail": 3,
+	} {
+		n, err := l.Count(ctx, segment.SearchRequest{Query: q, From: base.Add(-time.Hour), To: base.Add(time.Hour)})
+		if err != nil {
+			t.Errorf("%s: %v", q, err)
+			continue
+		}
+		ast, err := query.Parse(q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		e, err := query.Bind(ast, interflow.Events(), base)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		var inGo int64
+		for _, r := range recs {
+			if query.Eval(e, r) {
+				inGo++
+			}
+		}
+		if n != inGo || n != want {
+			t.Errorf("%s: SQL %d records, Go %d, want %d", q, n, inGo, want)
+		}
+	}
+}

@@ -116,6 +116,14 @@ func (c *compiled) rawPath(b *strings.Builder, x query.RawPath) {
 		}
 		return text + " = " + c.arg(x.V)
 	}
+	if frag := verbatimFragment(x); frag != "" {
+		// A record the term matches holds frag in its raw text (see
+		// verbatimFragment), so a record without it is rejected before
+		// its JSON is parsed (twice: valid, extract). The JSON term
+		// still decides; this only spares it most records.
+		b.WriteString("((contains(raw, '\\') OR contains(" + lower("raw", x.Fold) + ", " + c.arg(frag) + ")) AND ")
+		defer b.WriteString(")")
+	}
 	// The path is extracted once per record and bound to j (a one-element
 	// list's lambda): the record's JSON is parsed twice per term (valid,
 	// extract), not once per json_type and extract of each branch, which
@@ -130,6 +138,51 @@ func (c *compiled) rawPath(b *strings.Builder, x query.RawPath) {
 	b.WriteString(" WHEN json_type(j) = 'ARRAY' THEN len(list_filter(json_extract(j, '$[*]'), lambda e: ")
 	elem := "(CASE WHEN json_type(e) IN ('OBJECT', 'ARRAY') THEN CAST(e AS VARCHAR) WHEN json_type(e) IN " + jsonScalars + " THEN json_extract_string(e, '$') END)"
 	b.WriteString(match(elem) + ")) > 0 END)[1]")
+}
+
+// verbatimFragment is a text that must appear in a record's raw JSON for
+// the term to match it, or "" when there is none to rely on: the longest
+// literal run of the value or pattern (not a regular expression), of
+// ASCII letters, digits and . _ - / @ only, with a character no JSON
+// number has. In JSON without a backslash (the escape hatch the SQL
+// adds) every string, key and literal is written as its text, so a value
+// holding the run, or an object's or list's text holding it, puts it in
+// the raw text as is; a run of those characters never spans tokens (no
+// quote, colon, comma or space), and one with a letter other than e is no
+// number's (numbers are the one token an engine may re-format). With
+// Fold the run is already lower-case and is looked for in lower(raw).
+func verbatimFragment(x query.RawPath) string {
+	var lit string
+	switch {
+	case x.RE != nil:
+		return ""
+	case x.Like:
+		lit = string(x.Pattern)
+	default:
+		lit = x.V
+	}
+	best := ""
+	run := func(r string) {
+		if len(r) > len(best) && strings.ContainsFunc(r, func(c rune) bool { return !strings.ContainsRune("0123456789.+-eE", c) }) {
+			best = r
+		}
+	}
+	start := 0
+	for i := 0; i <= len(lit); i++ {
+		if i < len(lit) && verbatimByte(lit[i]) {
+			continue
+		}
+		run(lit[start:i])
+		if i < len(lit) && lit[i] == 0 && i+1 < len(lit) {
+			i++ // a wildcard's marker and its * or ?
+		}
+		start = i + 1
+	}
+	return best
+}
+
+func verbatimByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._-/@", c) >= 0
 }
 
 // validJSON is the raw text when it is JSON, else NULL (VPC flow lines).
