@@ -209,7 +209,11 @@ engines (Trawl alone writes the tables):
   ` + "`" + `GET /v1/namespaces/{namespace}/tables` + "`" + ` and ` + "`" + `GET` + "`" + ` and ` + "`" + `HEAD
   /v1/namespaces/{namespace}/tables/{table}` + "`" + ` (a LoadTableResult: the
   current ` + "`" + `metadata-location` + "`" + `, the ` + "`" + `metadata` + "`" + `, an empty ` + "`" + `config` + "`" + `, and an
-  ETag), as Iceberg's REST catalog OpenAPI spec defines them; these routes
+  ETag), as Iceberg's REST catalog OpenAPI spec defines them (the two
+  lists page as its ` + "`" + `pageToken` + "`" + ` and ` + "`" + `pageSize` + "`" + ` ask: names in order, at
+  most ` + "`" + `pageSize` + "`" + ` a page, a ` + "`" + `next-page-token` + "`" + ` while more remain; without
+  ` + "`" + `pageSize` + "`" + ` every name at once; a ` + "`" + `pageSize` + "`" + ` under 1 or not a number, or
+  a token the catalog did not give, is a 400 ` + "`" + `BadRequestException` + "`" + `); these routes
   follow that spec, not Trawl's ` + "`" + `/api/v1` + "`" + ` conventions, and are not in
   ` + "`" + `openapi.json` + "`" + `. Writes answer 405, errors are the spec's
   ` + "`" + `{"error": {"message", "type", "code"}}` + "`" + `. Every call takes a Trawl API
