@@ -182,3 +182,68 @@ func TestJDBCCatalogRows(t *testing.T) {
 		t.Fatalf("reopened: %+v", rows)
 	}
 }
+
+// TestVersionHintConverges: two publishers of one table interleave as
+// two nodes can: A reads the catalog's pointer (vN), B commits vN+1 and
+// writes its hint, then A's write of N lands last. A reads the pointer
+// again after its write and puts N+1 back: the hint ends naming the
+// catalog's current metadata file, and a reader that follows it reads
+// the current snapshot.
+func TestVersionHintConverges(t *testing.T) {
+	l := openTest(t)
+	ctx := context.Background()
+	tbl := catalog.TableRef{Tenant: "acme", Index: "aws_events"}
+	commit := func(key string) {
+		t.Helper()
+		r := event("acme", 1, "E", "10.0.0.1", "")
+		if err := l.Commit(ctx, ingest.RecordsBatch("c", ingest.ObjectState{Key: key, Version: "e", Position: 1, Done: true}, r)); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit("a")
+	before, err := l.CurrentMetadata(ctx, tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writes []string
+	err = l.convergeHint(ctx, tbl, func(version string) error {
+		writes = append(writes, version)
+		if len(writes) == 1 {
+			commit("b") // node B: a snapshot and its hint, between A's read and A's write
+		}
+		return l.putVersionHint(ctx, tbl, version)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := l.CurrentMetadata(ctx, tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := metadataVersion(before)
+	current, _ := metadataVersion(after)
+	if stale == current || len(writes) != 2 || writes[0] != stale || writes[1] != current {
+		t.Fatalf("pointer %s then %s; A wrote %v", before, after, writes)
+	}
+	hint, err := os.ReadFile(filepath.Join(l.Root(), filepath.FromSlash(versionHint(tbl))))
+	if err != nil || string(hint) != current {
+		t.Fatalf("version hint %q (%v), the catalog's pointer %s", hint, err, after)
+	}
+	m := currentMetadata(t, filepath.Join(l.Root(), tableDir(tbl)))
+	if m.Snapshots[len(m.Snapshots)-1].Summary["total-records"] != "2" {
+		t.Fatalf("the hint's metadata holds %v, want B's snapshot of 2 records", m.Snapshots[len(m.Snapshots)-1].Summary)
+	}
+}
+
+// TestMetadataVersion: the hint is named from the metadata file.
+func TestMetadataVersion(t *testing.T) {
+	for in, want := range map[string]string{"index=a/tenant=b/metadata/v12.metadata.json": "12", "v1.metadata.json": "1",
+		"index=a/tenant=b/metadata/v0.metadata.json": "", "x/12.metadata.json": "", "x/v12.json": "", "x/vx.metadata.json": "", "": ""} {
+		if got, ok := metadataVersion(in); got != want || ok != (want != "") {
+			t.Errorf("metadataVersion(%q) = %q %v, want %q", in, got, ok, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -310,6 +311,18 @@ func (l *Catalog) DueIcebergGarbage(ctx context.Context, now time.Time) ([]strin
 func (l *Catalog) ForgetIcebergGarbage(ctx context.Context, path string) error {
 	_, err := l.db.ExecContext(ctx, `DELETE FROM iceberg_garbage WHERE path = ?`, path)
 	return err
+}
+
+// CurrentMetadata returns a table's current metadata file (under the lake
+// root; "" before its first snapshot), as the catalog's pointer holds it
+// now.
+func (l *Catalog) CurrentMetadata(ctx context.Context, t TableRef) (string, error) {
+	var m string
+	err := l.db.QueryRowContext(ctx, `SELECT metadata FROM iceberg_tables WHERE tenant = ? AND idx = ?`, t.Tenant, t.Index).Scan(&m)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("lake: current metadata of table %s.%s: %w", t.Tenant, t.Index, err)
+	}
+	return m, nil
 }
 
 // IcebergTables lists the tables with a snapshot and their current

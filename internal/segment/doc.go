@@ -131,7 +131,11 @@ ones added, dropped ones deleted), a manifest list and a metadata file
 and moves the table's pointer in the catalog in one transaction that checks
 the pointer is still the one the snapshot was built on (Iceberg's JDBC
 catalog does the same), and records what the snapshot holds; then it
-rewrites ` + "`metadata/version-hint.text`" + `. The catalog's pointer is the
+rewrites ` + "`metadata/version-hint.text`" + ` with the version of the metadata
+file the catalog's pointer names, reads the pointer again and rewrites
+the hint until what it wrote is still current (with several nodes, one
+node's older hint may land after another's newer one: the last writer
+puts the newer back). The catalog's pointer is the
 truth; a snapshot always holds exactly the segments the catalog had
 registered, never one twice, never one it does not know. After kill -9 at
 any point the queue is still there, and the next start publishes it.
