@@ -138,7 +138,15 @@ node's older hint may land after another's newer one: the last writer
 puts the newer back). The catalog's pointer is the
 truth; a snapshot always holds exactly the segments the catalog had
 registered, never one twice, never one it does not know. After kill -9 at
-any point the queue is still there, and the next start publishes it.
+any point the queue is still there, and the next start publishes it; the
+files the interrupted snapshot had written (manifests, a manifest list, a
+claimed ` + "`v<N>.metadata.json`" + ` that a reader probing the folder for
+the next version would take for current) are swept like unregistered
+segments, at the next start and while the server runs, once an hour old
+(another node's snapshot may be between its files and its commit): a
+file of a table's ` + "`metadata/`" + ` folder stays if it is the current
+metadata file, a manifest list the current metadata names, a current
+manifest, a superseded file awaiting the snapshot retention, or the hint.
 Snapshots are batched (written once commits pause for a second, at most
 10 s after the first they cover) so a commit pays one queue row per
 (tenant, index, day), not a snapshot; ` + "`trawl collect --once`" + ` and a
