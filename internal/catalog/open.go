@@ -245,7 +245,8 @@ CREATE TABLE IF NOT EXISTS iceberg_manifests (
   PRIMARY KEY (tenant, idx, day));
 CREATE TABLE IF NOT EXISTS iceberg_garbage (path VARCHAR PRIMARY KEY, delete_after TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS retention (
-  tenant VARCHAR NOT NULL, idx VARCHAR NOT NULL, days INTEGER NOT NULL, updated_at TIMESTAMP NOT NULL, PRIMARY KEY (tenant, idx));
+  tenant VARCHAR NOT NULL, idx VARCHAR NOT NULL, days INTEGER NOT NULL, updated_at TIMESTAMP NOT NULL, set_by VARCHAR,
+  PRIMARY KEY (tenant, idx));
 CREATE TABLE IF NOT EXISTS leases (
   connector_id VARCHAR NOT NULL, part VARCHAR NOT NULL, node VARCHAR NOT NULL, holder VARCHAR NOT NULL, epoch BIGINT NOT NULL,
   expires_at TIMESTAMP NOT NULL, PRIMARY KEY (connector_id, part));
@@ -254,7 +255,7 @@ CREATE TABLE IF NOT EXISTS leases (
 // catalogSchema is the version of the catalog's tables. A PostgreSQL
 // catalog that has it skips its DDL: there, ALTER TABLE waits for every
 // open transaction on the table, and a paused node may hold one.
-const catalogSchema = "17"
+const catalogSchema = "18"
 
 func (l *Catalog) migrate(ctx context.Context) error {
 	if l.db.pg {
@@ -313,6 +314,10 @@ func (l *Catalog) migrate(ctx context.Context) error {
 	// Before 0.7 no JDBC catalog was kept (schema 16); schema 17 adds the
 	// retention settings (created with the tables above).
 	if err := l.createJDBCTables(ctx); err != nil {
+		return err
+	}
+	// Schema 18 records who set each retention setting.
+	if err := l.migrateRetentionSetBy(ctx); err != nil {
 		return err
 	}
 	if l.db.pg {

@@ -171,8 +171,17 @@ retired segments are deleted.
 ` + "`trawl serve --retention 90d`" + ` keeps 90 UTC days of records: today and the
 89 before (default forever, as before). Root may store another default,
 and a tenant or a tenant's index its own, with ` + "`trawl retention set`" + ` or
-` + "`PUT /api/v1/retention`" + `; the most specific setting applies, and a
-tenant's token may set its own no longer than the lake's default. A day is
+` + "`PUT /api/v1/retention`" + `; the most specific setting applies. A
+tenant's token may set its own no longer than root decided for the tenant
+(root's setting of the whole tenant, for an index, else the lake's
+default), and a setting root made for a tenant or a tenant's index is
+root's: the tenant's token may not change it nor ` + "`inherit`" + ` it away (403,
+saying root set it and that root can change it); it still sets the
+indexes root did not set. Each setting records who set it (catalog schema
+18; a setting stored before is root's unless the audit log shows the
+tenant's own token set it last), shown as ` + "`set_by`" + ` (` + "`root`" + ` or
+` + "`tenant`" + `) by the API, SET BY by ` + "`trawl retention show`" + ` and in the
+console. A day is
 a partition and is dropped whole, never in part: the background
 maintenance of ` + "`trawl serve`" + ` (every 30 s, before compaction) retires every segment of the days past
 retention in one catalog transaction and queues them, so they leave
