@@ -2,12 +2,17 @@ package api
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/trawlhq/trawl/internal/app"
 )
@@ -21,7 +26,8 @@ import (
 // its tables (the indexes with a snapshot); another tenant's answer 404,
 // as in /api/v1. Tables are served, never changed: writes answer 405.
 // No credentials are vended (LoadTableResult's config is empty): an
-// engine reads the lake with its own.
+// engine reads the lake with its own. The lists page as the spec's
+// pageToken and pageSize ask (icebergPage).
 
 // icebergEndpoints are the endpoints this catalog serves, as /v1/config
 // declares them (clients then call no other, e.g. no views).
@@ -94,7 +100,10 @@ func (e *notFoundAs) Unwrap() error { return e.err }
 
 func (s *Server) writeIcebergError(w http.ResponseWriter, r *http.Request, err error) {
 	var nf *notFoundAs
+	var be *badRequest
 	switch {
+	case errors.As(err, &be):
+		writeIcebergErr(w, 400, "BadRequestException", be.msg)
 	case errors.As(err, &nf) && errors.Is(err, app.ErrNotFound):
 		writeIcebergErr(w, 404, nf.typ, err.Error())
 	case errors.Is(err, app.ErrNotFound):
@@ -118,29 +127,89 @@ func namespaceOf(r *http.Request) (string, error) {
 	return ns, nil
 }
 
+// icebergConfig answers CatalogConfig. Pagination needs no entry: the
+// spec's CatalogConfig has no field for it (a client sends pageToken and
+// pageSize to the list endpoints it already knows), and the endpoints
+// served are the same.
 func (s *Server) icebergConfig(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
 	writeJSON(w, 200, map[string]any{"defaults": map[string]string{}, "overrides": map[string]string{}, "endpoints": icebergEndpoints()})
 	return nil
 }
 
 func (s *Server) icebergNamespaces(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
-	out := [][]string{}
+	pg, err := pagingOf(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	var names []string
 	if parent := r.URL.Query().Get("parent"); parent != "" {
 		// Namespaces have one level: a parent has no children.
 		if err := s.app.IcebergNamespace(r.Context(), sc, parent); err != nil {
 			return err
 		}
-	} else {
-		names, err := s.app.IcebergNamespaces(r.Context(), sc)
-		if err != nil {
-			return err
+	} else if names, err = s.app.IcebergNamespaces(r.Context(), sc); err != nil {
+		return err
+	}
+	page, next := pg.page(names)
+	out := [][]string{}
+	for _, n := range page {
+		out = append(out, []string{n})
+	}
+	writeJSON(w, 200, map[string]any{"namespaces": out, "next-page-token": next})
+	return nil
+}
+
+// paging is a list call's pageToken and pageSize. The spec's page token
+// is opaque; this catalog's is the last name of the page before, in
+// unpadded base64url, so a page resumes after that name whatever was
+// added or removed since, and no state is kept between calls.
+type paging struct {
+	after string // "": from the first name
+	size  int    // 0: every name left
+}
+
+// pagingOf reads the paging parameters: an empty pageToken asks for the
+// first page; pageSize is a whole number of 1 or more (the spec's
+// minimum); either malformed is the client's error (400).
+func pagingOf(q url.Values) (paging, error) {
+	var p paging
+	if q.Has("pageSize") {
+		n, err := strconv.Atoi(q.Get("pageSize"))
+		if err != nil || n < 1 {
+			return p, &badRequest{msg: fmt.Sprintf("pageSize %.40q: give a whole number of names per page, 1 or more", q.Get("pageSize")), field: "pageSize"}
 		}
-		for _, n := range names {
-			out = append(out, []string{n})
+		p.size = n
+	}
+	if tok := q.Get("pageToken"); tok != "" {
+		after, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil || len(after) == 0 || !utf8.Valid(after) {
+			return p, &badRequest{msg: fmt.Sprintf("pageToken %.40q is not a token this catalog gave: send the previous page's next-page-token, or an empty pageToken for the first page", tok), field: "pageToken"}
+		}
+		p.after = string(after)
+	}
+	return p, nil
+}
+
+// page returns the names (sorted) after p.after, at most p.size of them,
+// and the token of the next page: nil (JSON null, the spec's end of the
+// list) when no name is left after this page.
+func (p paging) page(names []string) ([]string, any) {
+	names = slices.Sorted(slices.Values(names))
+	start := 0
+	if p.after != "" {
+		start, _ = slices.BinarySearch(names, p.after)
+		if start < len(names) && names[start] == p.after {
+			start++
 		}
 	}
-	writeJSON(w, 200, map[string]any{"namespaces": out, "next-page-token": nil})
-	return nil
+	end := len(names)
+	if p.size > 0 && start+p.size < end {
+		end = start + p.size
+	}
+	if end == len(names) {
+		return names[start:end], nil
+	}
+	return names[start:end], base64.RawURLEncoding.EncodeToString([]byte(names[end-1]))
 }
 
 func (s *Server) icebergNamespace(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
@@ -169,15 +238,20 @@ func (s *Server) icebergTables(w http.ResponseWriter, r *http.Request, sc app.Sc
 	if err != nil {
 		return err
 	}
+	pg, err := pagingOf(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	names, err := s.app.IcebergTableNames(r.Context(), sc, ns)
 	if err != nil {
 		return err
 	}
+	page, next := pg.page(names)
 	ids := []tableIdentifier{}
-	for _, n := range names {
+	for _, n := range page {
 		ids = append(ids, tableIdentifier{Namespace: []string{ns}, Name: n})
 	}
-	writeJSON(w, 200, map[string]any{"identifiers": ids, "next-page-token": nil})
+	writeJSON(w, 200, map[string]any{"identifiers": ids, "next-page-token": next})
 	return nil
 }
 

@@ -454,6 +454,9 @@ type RetentionSetting struct {
 	Index     string `json:"index,omitempty"`
 	Days      int    `json:"days"`
 	Retention string `json:"retention"`
+	// SetBy is who set a tenant's or a tenant index's setting: "root"
+	// (then a tenant's token may not change or remove it) or "tenant".
+	SetBy string `json:"set_by,omitempty"`
 }
 
 // RetentionReport is the retention that applies: the lake's default (a

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/catalog"
@@ -119,7 +121,7 @@ func (l *Lake) publishTable(ctx context.Context, t catalog.TableRef) error {
 		return err
 	}
 	if b.To != b.From {
-		return l.writeVersionHint(ctx, t, version)
+		return l.writeVersionHint(ctx, t)
 	}
 	return nil
 }
@@ -322,14 +324,71 @@ func (b *snapshotBuild) summary(files, rows int64) map[string]string {
 }
 
 // writeVersionHint points readers that find a table by its folder (a
-// Hadoop catalog, icebird) at the version the catalog now holds. The
-// catalog's pointer is the truth: a hint a crash left behind is rewritten
-// by the next snapshot.
-func (l *Lake) writeVersionHint(ctx context.Context, t catalog.TableRef, version int64) error {
-	return l.PutFile(ctx, tableDir(t)+"/metadata/version-hint.text", func(w io.Writer) error {
-		_, err := io.WriteString(w, strconv.FormatInt(version, 10))
+// Hadoop catalog such as DuckDB's iceberg_scan, icebird) at the version
+// the catalog now holds. The catalog's pointer is the truth: a hint a
+// crash left behind is rewritten by the next snapshot.
+func (l *Lake) writeVersionHint(ctx context.Context, t catalog.TableRef) error {
+	return l.convergeHint(ctx, t, func(version string) error { return l.putVersionHint(ctx, t, version) })
+}
+
+// versionHint is a table's version hint file, under the lake root.
+func versionHint(t catalog.TableRef) string { return tableDir(t) + "/metadata/version-hint.text" }
+
+// putVersionHint writes a table's version hint.
+func (l *Lake) putVersionHint(ctx context.Context, t catalog.TableRef, version string) error {
+	return l.PutFile(ctx, versionHint(t), func(w io.Writer) error {
+		_, err := io.WriteString(w, version)
 		return err
 	})
+}
+
+// maxHintWrites bounds convergeHint: past it, the pointer is moving on
+// every try, so other publishers are writing the hint after their own
+// moves, each converging in turn.
+const maxHintWrites = 5
+
+// convergeHint writes the version of the table's current metadata file
+// as the catalog names it (write), then reads the pointer again and
+// writes again until what was written is still current. With several
+// nodes publishing one table, node A may read the pointer at vN, node B
+// move it to vN+1 and write its hint, and A's write of N then land last:
+// A's second read sees N+1 and puts it back. The last writer of the hint
+// always reads the pointer after its write, so the hint ends as the
+// pointer is.
+func (l *Lake) convergeHint(ctx context.Context, t catalog.TableRef, write func(version string) error) error {
+	written := ""
+	for range maxHintWrites {
+		current, err := l.CurrentMetadata(ctx, t)
+		if err != nil {
+			return err
+		}
+		version, ok := metadataVersion(current)
+		if !ok {
+			return fmt.Errorf("lake: table %s.%s: version hint: the current metadata file %q is not named vN.metadata.json", t.Tenant, t.Index, current)
+		}
+		if version == written {
+			return nil
+		}
+		if err := write(version); err != nil {
+			return fmt.Errorf("lake: table %s.%s: version hint: %w", t.Tenant, t.Index, err)
+		}
+		written = version
+	}
+	return nil
+}
+
+// metadataVersion is N of a metadata file named vN.metadata.json (the
+// names writeSnapshot gives), as a version hint holds it.
+func metadataVersion(rel string) (string, bool) {
+	name := path.Base(rel)
+	n, ok := strings.CutSuffix(strings.TrimPrefix(name, "v"), ".metadata.json")
+	if !ok || !strings.HasPrefix(name, "v") {
+		return "", false
+	}
+	if v, err := strconv.ParseInt(n, 10, 64); err != nil || v < 1 {
+		return "", false
+	}
+	return n, true
 }
 
 // snapshotID is a random positive 63-bit id, as Iceberg's.

@@ -1,11 +1,17 @@
 package app
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/catalog"
+	"github.com/trawlhq/trawl/internal/iceberg"
 	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/segment"
@@ -149,7 +155,9 @@ func (l *Lake) collectGarbage(ctx context.Context, now time.Time) error {
 // sweep deletes what no registered segment owns: files a crash left
 // between writing a segment and registering it, and segments compaction
 // replaced once their grace period (for queries still reading them) is
-// over. It runs at open, when no commit of this process is in flight.
+// over; and the tables' metadata files nothing references
+// (sweepMetadata). It runs at open, when no commit of this process is in
+// flight.
 func (l *Lake) sweep(ctx context.Context) error {
 	if err := l.collectGarbage(ctx, time.Now()); err != nil {
 		return err
@@ -158,7 +166,11 @@ func (l *Lake) sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return l.Sweep(ctx, registered, time.Now())
+	if err := l.Sweep(ctx, registered, time.Now()); err != nil {
+		return err
+	}
+	// No publish of this process is in flight, but another node's may be.
+	return l.sweepMetadata(ctx, time.Now().Add(-runningSweepGrace))
 }
 
 // runningSweepGrace is how old an unregistered file must be before a
@@ -172,7 +184,7 @@ const (
 
 // sweepWhileRunning sweeps what a crash of another process, or a failed
 // commit whose outcome stayed unknown, left: unregistered segments, staged
-// files, empty files. It runs with compaction (every few minutes under
+// files, empty files, unreferenced table metadata. It runs with compaction (every few minutes under
 // `trawl serve`), so debris does not wait for the next start.
 func (l *Lake) sweepWhileRunning(ctx context.Context, now time.Time) error {
 	l.sweepMu.Lock()
@@ -188,7 +200,76 @@ func (l *Lake) sweepWhileRunning(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	return l.Sweep(ctx, registered, now.Add(-runningSweepGrace))
+	if err := l.Sweep(ctx, registered, now.Add(-runningSweepGrace)); err != nil {
+		return err
+	}
+	return l.sweepMetadata(ctx, now.Add(-runningSweepGrace))
+}
+
+// sweepMetadata deletes the files of the tables' metadata folders that
+// nothing references, once last modified before cutoff: what a crash (or
+// a commit whose outcome stayed unknown) left between writing a
+// snapshot's manifests, manifest list and vN.metadata.json and the
+// commit that would have named them. Besides the space, such a
+// vN.metadata.json misleads: a Hadoop-catalog reader (Spark's
+// HadoopTableOperations probes v(N+1).metadata.json) takes it for the
+// current version. Kept: each table's current metadata file, the
+// manifest lists its snapshots name, the current manifests, the
+// superseded files the garbage still holds (collectGarbage deletes them
+// when due) and the version hint. The cutoff leaves another node's
+// publish in flight its files: it writes them seconds before its commit.
+func (l *Lake) sweepMetadata(ctx context.Context, cutoff time.Time) error {
+	kept, err := l.IcebergKept(ctx)
+	if err != nil {
+		return err
+	}
+	tables := slices.SortedFunc(maps.Keys(kept.Current), func(a, b catalog.TableRef) int {
+		return cmp.Or(strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.Index, b.Index))
+	})
+	var errs []error
+	for _, t := range tables {
+		errs = append(errs, l.sweepTableMetadata(ctx, t, kept, cutoff))
+	}
+	return errors.Join(errs...)
+}
+
+// sweepTableMetadata sweeps one table's metadata folder (see
+// sweepMetadata). When its current metadata file cannot be read, which
+// manifest lists it names is unknown, and nothing is deleted.
+func (l *Lake) sweepTableMetadata(ctx context.Context, t catalog.TableRef, kept catalog.IcebergKept, cutoff time.Time) error {
+	keep := map[string]bool{versionHint(t): true}
+	if current := kept.Current[t]; current != "" {
+		keep[current] = true
+		data, err := l.ReadFile(ctx, current)
+		if err != nil {
+			return fmt.Errorf("lake: sweep the metadata of table %s.%s: %w", t.Tenant, t.Index, err)
+		}
+		m, err := iceberg.ParseMetadata(data)
+		if err != nil {
+			return fmt.Errorf("lake: sweep the metadata of table %s.%s: %s: %w", t.Tenant, t.Index, current, err)
+		}
+		for _, s := range m.Snapshots {
+			if rel, ok := l.Rel(s.ManifestList); ok {
+				keep[rel] = true
+			}
+		}
+	}
+	var orphans []string
+	err := l.ListFiles(ctx, tableDir(t)+"/metadata", func(rel string, modified time.Time) error {
+		if !keep[rel] && !kept.Paths[rel] && modified.Before(cutoff) {
+			orphans = append(orphans, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("lake: sweep the metadata of table %s.%s: %w", t.Tenant, t.Index, err)
+	}
+	for _, p := range orphans {
+		if err := l.RemoveFile(ctx, p); err != nil {
+			return fmt.Errorf("lake: sweep the metadata of table %s.%s: %w", t.Tenant, t.Index, err)
+		}
+	}
+	return nil
 }
 
 // migrateLegacyTables moves the records of a data directory written before

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -19,8 +20,12 @@ import (
 // lake's default is the stored one if root set it, else trawl serve
 // --retention (0, forever, unless given). A tenant, and a tenant's index,
 // may have their own; the most specific setting applies. A tenant's token
-// may set its own retention no longer than the lake's default: shortening
-// is a tenant's choice, lengthening costs the operator's storage.
+// may set its own retention no longer than root decided for the tenant
+// (root's setting of the whole tenant, else the lake's default):
+// shortening is a tenant's choice, lengthening costs the operator's
+// storage. For the same reason a setting root made for a tenant, or a
+// tenant's index, is root's: the tenant's token may not change or remove
+// it (each setting records who set it).
 
 // ParseRetention reads "90d" (days), "0" or "forever" (keep forever).
 func ParseRetention(s string) (int, error) {
@@ -51,7 +56,7 @@ func FormatRetention(days int) string {
 }
 
 func retentionSetting(r catalog.Retention) apiv1.RetentionSetting {
-	return apiv1.RetentionSetting{Tenant: r.Tenant, Index: r.Index, Days: r.Days, Retention: FormatRetention(r.Days)}
+	return apiv1.RetentionSetting{Tenant: r.Tenant, Index: r.Index, Days: r.Days, Retention: FormatRetention(r.Days), SetBy: r.SetBy}
 }
 
 // retentionPolicy resolves the settings: the most specific applies.
@@ -59,15 +64,19 @@ type retentionPolicy struct {
 	def       int
 	byTenant  map[string]int
 	byIndexOf map[[2]string]int
+	// setBy says who set each setting of a tenant ({tenant, ""}) or of a
+	// tenant's index ({tenant, index}).
+	setBy map[[2]string]string
 }
 
 func (a *App) retentionPolicy(ctx context.Context) (retentionPolicy, error) {
-	p := retentionPolicy{def: a.opt.Retention, byTenant: map[string]int{}, byIndexOf: map[[2]string]int{}}
+	p := retentionPolicy{def: a.opt.Retention, byTenant: map[string]int{}, byIndexOf: map[[2]string]int{}, setBy: map[[2]string]string{}}
 	rs, err := a.lake.Retentions(ctx)
 	if err != nil {
 		return p, err
 	}
 	for _, r := range rs {
+		p.setBy[[2]string{r.Tenant, r.Index}] = r.SetBy
 		switch {
 		case r.Tenant == "":
 			p.def = r.Days
@@ -146,35 +155,81 @@ func (a *App) SetRetention(ctx context.Context, sc Scope, in apiv1.RetentionChan
 	if target == "" {
 		target = "default"
 	}
-	if in.Retention == "inherit" {
-		if in.Tenant == "" {
-			return retentionProblem("retention", "the lake's default has nothing to inherit from: give days, or forever")
-		}
-		if err := a.lake.ClearRetention(ctx, in.Tenant, in.Index); err != nil {
-			return err
-		}
-		_ = a.lake.LogAction(ctx, sc.Actor, in.Tenant, "retention.set", target, "inherit")
-		return nil
+	inherit := in.Retention == "inherit"
+	if inherit && in.Tenant == "" {
+		return retentionProblem("retention", "the lake's default has nothing to inherit from: give days, or forever")
 	}
-	days, err := ParseRetention(in.Retention)
-	if err != nil {
-		return retentionProblem("retention", strings.TrimPrefix(err.Error(), "retention ")) // the field names it once
+	days := -1 // inherit: the setting is removed
+	if !inherit {
+		var err error
+		if days, err = ParseRetention(in.Retention); err != nil {
+			return retentionProblem("retention", strings.TrimPrefix(err.Error(), "retention ")) // the field names it once
+		}
 	}
+	by := catalog.SetByRoot
 	if !sc.Root {
+		by = catalog.SetByTenant
 		p, err := a.retentionPolicy(ctx)
 		if err != nil {
 			return err
 		}
-		if p.def > 0 && (days == 0 || days > p.def) {
-			return retentionProblem("retention", fmt.Sprintf("%s is longer than the lake's %s: only root sets a longer retention", FormatRetention(days), FormatRetention(p.def)))
+		if err := p.tenantMay(in, target, days); err != nil {
+			return err
 		}
 	}
-	if err := a.lake.SetRetention(ctx, catalog.Retention{Tenant: in.Tenant, Index: in.Index, Days: days}); err != nil {
+	var err error
+	if inherit {
+		err = a.lake.ClearRetention(ctx, in.Tenant, in.Index, by)
+	} else {
+		err = a.lake.SetRetention(ctx, catalog.Retention{Tenant: in.Tenant, Index: in.Index, Days: days, SetBy: by})
+	}
+	if errors.Is(err, catalog.ErrSetByRoot) {
+		return &RetentionSetByRootError{Target: target} // root set it since tenantMay read the settings
+	}
+	if err != nil {
 		return err
 	}
-	_ = a.lake.LogAction(ctx, sc.Actor, in.Tenant, "retention.set", target, FormatRetention(days))
+	detail := "inherit"
+	if !inherit {
+		detail = FormatRetention(days)
+	}
+	_ = a.lake.LogAction(ctx, sc.Actor, in.Tenant, "retention.set", target, detail)
 	return nil
 }
+
+// tenantMay checks a tenant's change of its retention (days < 0: the
+// setting is removed): a setting root made is root's, and a tenant's is
+// no longer than root decided for the tenant (root's setting of the
+// whole tenant, for an index, else the lake's default).
+func (p retentionPolicy) tenantMay(in apiv1.RetentionChange, target string, days int) error {
+	if p.setBy[[2]string{in.Tenant, in.Index}] == catalog.SetByRoot {
+		return &RetentionSetByRootError{Target: target}
+	}
+	if days < 0 {
+		return nil
+	}
+	limit, whose := p.def, "the lake's "+FormatRetention(p.def)
+	if d, ok := p.byTenant[in.Tenant]; ok && in.Index != "" && p.setBy[[2]string{in.Tenant, ""}] == catalog.SetByRoot {
+		limit, whose = d, "the "+FormatRetention(d)+" root set for "+in.Tenant
+	}
+	if limit > 0 && (days == 0 || days > limit) {
+		return retentionProblem("retention", fmt.Sprintf("%s is longer than %s: only root sets a longer retention", FormatRetention(days), whose))
+	}
+	return nil
+}
+
+// RetentionSetByRootError refuses a tenant's token the change or removal
+// of a retention root set for its tenant (403: the tenant sees the
+// setting; only root changes it).
+type RetentionSetByRootError struct{ Target string }
+
+func (e *RetentionSetByRootError) Error() string {
+	return fmt.Sprintf("the retention of %s was set by root: a tenant's token cannot change or remove it; root (the Trawl administrator) can, "+
+		"with trawl retention set or PUT /api/v1/retention; a tenant's token may set the indexes root did not set", e.Target)
+}
+
+// Is makes the refusal an ErrForbidden (the API's 403).
+func (e *RetentionSetByRootError) Is(target error) bool { return target == ErrForbidden }
 
 // pastRetention lists the days of the lake outside their retention at
 // now: a day is dropped when it is before today (UTC) minus days-1, so

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -312,10 +313,62 @@ func (l *Catalog) ForgetIcebergGarbage(ctx context.Context, path string) error {
 	return err
 }
 
+// CurrentMetadata returns a table's current metadata file (under the lake
+// root; "" before its first snapshot), as the catalog's pointer holds it
+// now.
+func (l *Catalog) CurrentMetadata(ctx context.Context, t TableRef) (string, error) {
+	var m string
+	err := l.db.QueryRowContext(ctx, `SELECT metadata FROM iceberg_tables WHERE tenant = ? AND idx = ?`, t.Tenant, t.Index).Scan(&m)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("lake: current metadata of table %s.%s: %w", t.Tenant, t.Index, err)
+	}
+	return m, nil
+}
+
 // IcebergTables lists the tables with a snapshot and their current
 // metadata files (under the lake root).
 func (l *Catalog) IcebergTables(ctx context.Context) (map[TableRef]string, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT tenant, idx, metadata FROM iceberg_tables WHERE metadata <> ''`)
+	return l.pointers(ctx, `SELECT tenant, idx, metadata FROM iceberg_tables WHERE metadata <> ''`)
+}
+
+// IcebergKept is what the catalog still references in the tables'
+// metadata folders (see IcebergKept).
+type IcebergKept struct {
+	// Current maps every table whose version was ever claimed (so whose
+	// folder may hold files) to its current metadata file, "" before its
+	// first snapshot.
+	Current map[TableRef]string
+	// Paths are the current snapshots' manifests and the superseded
+	// files not deleted yet (under the lake root).
+	Paths map[string]bool
+}
+
+// IcebergKept reads the tables' pointers and manifests, then the
+// garbage: a snapshot committed between the reads moves files from the
+// first two into the garbage, never back, so a file referenced at the
+// first read is in one of them (read the other way round, a manifest the
+// snapshot superseded would be in neither).
+func (l *Catalog) IcebergKept(ctx context.Context) (IcebergKept, error) {
+	k := IcebergKept{Paths: map[string]bool{}}
+	var err error
+	if k.Current, err = l.pointers(ctx, `SELECT tenant, idx, metadata FROM iceberg_tables`); err != nil {
+		return k, err
+	}
+	for _, q := range []string{`SELECT path FROM iceberg_manifests`, `SELECT path FROM iceberg_garbage`} {
+		paths, err := queryStrings(ctx, l.db, q)
+		if err != nil {
+			return k, fmt.Errorf("lake: tables' metadata in use: %w", err)
+		}
+		for _, p := range paths {
+			k.Paths[p] = true
+		}
+	}
+	return k, nil
+}
+
+// pointers reads tables and their metadata files (tenant, idx, metadata).
+func (l *Catalog) pointers(ctx context.Context, q string) (map[TableRef]string, error) {
+	rows, err := l.db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("lake: tables: %w", err)
 	}
@@ -325,7 +378,7 @@ func (l *Catalog) IcebergTables(ctx context.Context) (map[TableRef]string, error
 		var t TableRef
 		var m string
 		if err := rows.Scan(&t.Tenant, &t.Index, &m); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("lake: tables: %w", err)
 		}
 		out[t] = m
 	}

@@ -250,7 +250,8 @@ CREATE TABLE IF NOT EXISTS iceberg_manifests (
   PRIMARY KEY (tenant, idx, day));
 CREATE TABLE IF NOT EXISTS iceberg_garbage (path VARCHAR PRIMARY KEY, delete_after TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS retention (
-  tenant VARCHAR NOT NULL, idx VARCHAR NOT NULL, days INTEGER NOT NULL, updated_at TIMESTAMP NOT NULL, PRIMARY KEY (tenant, idx));
+  tenant VARCHAR NOT NULL, idx VARCHAR NOT NULL, days INTEGER NOT NULL, updated_at TIMESTAMP NOT NULL, set_by VARCHAR,
+  PRIMARY KEY (tenant, idx));
 CREATE TABLE IF NOT EXISTS leases (
   connector_id VARCHAR NOT NULL, part VARCHAR NOT NULL, node VARCHAR NOT NULL, holder VARCHAR NOT NULL, epoch BIGINT NOT NULL,
   expires_at TIMESTAMP NOT NULL, PRIMARY KEY (connector_id, part));
@@ -324,6 +325,10 @@ func (l *Catalog) migrate(ctx context.Context) error {
 	// Before 0.7 no JDBC catalog was kept (schema 16); schema 17 adds the
 	// retention settings (created with the tables above).
 	if err := l.createJDBCTables(ctx); err != nil {
+		return err
+	}
+	// Schema 18 records who set each retention setting.
+	if err := l.migrateRetentionSetBy(ctx); err != nil {
 		return err
 	}
 	if l.db.pg {

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -21,11 +22,20 @@ type Retention struct {
 	Tenant, Index string
 	Days          int // days kept, today included; 0: forever
 	UpdatedAt     time.Time
+	// SetBy is who set it, SetByRoot or SetByTenant: a tenant's token
+	// may not change or remove a setting root made for its tenant.
+	SetBy string
 }
+
+// Who set a retention setting (the retention table's set_by).
+const (
+	SetByRoot   = "root"
+	SetByTenant = "tenant"
+)
 
 // Retentions lists the stored settings.
 func (l *Catalog) Retentions(ctx context.Context) ([]Retention, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT tenant, idx, days, updated_at FROM retention ORDER BY tenant, idx`)
+	rows, err := l.db.QueryContext(ctx, `SELECT tenant, idx, days, updated_at, COALESCE(set_by, 'root') FROM retention ORDER BY tenant, idx`)
 	if err != nil {
 		return nil, fmt.Errorf("lake: retention settings: %w", err)
 	}
@@ -33,7 +43,7 @@ func (l *Catalog) Retentions(ctx context.Context) ([]Retention, error) {
 	var out []Retention
 	for rows.Next() {
 		var r Retention
-		if err := rows.Scan(&r.Tenant, &r.Index, &r.Days, &r.UpdatedAt); err != nil {
+		if err := rows.Scan(&r.Tenant, &r.Index, &r.Days, &r.UpdatedAt, &r.SetBy); err != nil {
 			return nil, fmt.Errorf("lake: retention settings: %w", err)
 		}
 		r.UpdatedAt = r.UpdatedAt.UTC()
@@ -42,21 +52,75 @@ func (l *Catalog) Retentions(ctx context.Context) ([]Retention, error) {
 	return out, rows.Err()
 }
 
-// SetRetention stores a setting, replacing the one of the same tenant and
-// index.
+// ErrSetByRoot refuses a tenant's change or removal of a setting root
+// made.
+var ErrSetByRoot = errors.New("root set this retention")
+
+// SetRetention stores a setting (with who set it), replacing the one of
+// the same tenant and index. A tenant's setting never replaces root's,
+// even one root stores meanwhile: the statement itself checks
+// (ErrSetByRoot).
 func (l *Catalog) SetRetention(ctx context.Context, r Retention) error {
-	_, err := l.db.ExecContext(ctx, `INSERT INTO retention VALUES (?, ?, ?, ?) ON CONFLICT (tenant, idx) DO UPDATE SET days = excluded.days, updated_at = excluded.updated_at`,
-		r.Tenant, r.Index, r.Days, time.Now().UTC())
+	if r.SetBy != SetByRoot && r.SetBy != SetByTenant {
+		return fmt.Errorf("lake: retention of %q/%q: set by %q, not %s or %s", r.Tenant, r.Index, r.SetBy, SetByRoot, SetByTenant)
+	}
+	q := `INSERT INTO retention (tenant, idx, days, updated_at, set_by) VALUES (?, ?, ?, ?, ?)
+ ON CONFLICT (tenant, idx) DO UPDATE SET days = excluded.days, updated_at = excluded.updated_at, set_by = excluded.set_by`
+	if r.SetBy == SetByTenant {
+		q += ` WHERE retention.set_by = 'tenant'`
+	}
+	res, err := l.db.ExecContext(ctx, q, r.Tenant, r.Index, r.Days, time.Now().UTC(), r.SetBy)
 	if err != nil {
 		return fmt.Errorf("lake: retention of %q/%q: %w", r.Tenant, r.Index, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("lake: retention of %q/%q: %w", r.Tenant, r.Index, ErrSetByRoot)
 	}
 	return nil
 }
 
 // ClearRetention removes a setting: the less specific one applies again.
-func (l *Catalog) ClearRetention(ctx context.Context, tenant, index string) error {
-	if _, err := l.db.ExecContext(ctx, `DELETE FROM retention WHERE tenant = ? AND idx = ?`, tenant, index); err != nil {
+// by is who removes it: a tenant (SetByTenant) does not remove root's
+// (ErrSetByRoot).
+func (l *Catalog) ClearRetention(ctx context.Context, tenant, index, by string) error {
+	q := `DELETE FROM retention WHERE tenant = ? AND idx = ?`
+	if by != SetByRoot {
+		q += ` AND set_by = 'tenant'`
+	}
+	res, err := l.db.ExecContext(ctx, q, tenant, index)
+	if err != nil {
 		return fmt.Errorf("lake: retention of %q/%q: %w", tenant, index, err)
+	}
+	if n, err := res.RowsAffected(); by != SetByRoot && err == nil && n == 0 {
+		var rootSet int
+		if err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM retention WHERE tenant = ? AND idx = ?`, tenant, index).Scan(&rootSet); err != nil {
+			return fmt.Errorf("lake: retention of %q/%q: %w", tenant, index, err)
+		}
+		if rootSet > 0 {
+			return fmt.Errorf("lake: retention of %q/%q: %w", tenant, index, ErrSetByRoot)
+		}
+	}
+	return nil
+}
+
+// migrateRetentionSetBy records who set each retention (schema 18). A
+// setting stored before is root's unless the audit log's latest
+// retention.set of it was made by a token of its own tenant (actors are
+// "token:ID" or "token:ID(name)"): when unsure, the tenant may not undo
+// it, and root can still change or clear it.
+func (l *Catalog) migrateRetentionSetBy(ctx context.Context) error {
+	if _, err := l.db.ExecContext(ctx, `ALTER TABLE retention ADD COLUMN IF NOT EXISTS set_by VARCHAR`); err != nil {
+		return fmt.Errorf("lake: add who set each retention: %w", err)
+	}
+	_, err := l.db.ExecContext(ctx, `UPDATE retention SET set_by = CASE WHEN EXISTS (
+  SELECT 1 FROM audit a JOIN tokens t ON t.id = split_part(split_part(a.actor, '(', 1), ':', 2)
+  WHERE a.action = 'retention.set' AND a.actor LIKE 'token:%' AND t.tenant = retention.tenant AND retention.tenant <> ''
+    AND a.target = CASE WHEN retention.idx = '' THEN retention.tenant ELSE retention.tenant || '/' || retention.idx END
+    AND a."at" = (SELECT max(b."at") FROM audit b WHERE b.action = 'retention.set' AND b.target = a.target)
+ ) THEN 'tenant' ELSE 'root' END
+ WHERE set_by IS NULL`)
+	if err != nil {
+		return fmt.Errorf("lake: record who set each retention: %w", err)
 	}
 	return nil
 }

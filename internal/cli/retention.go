@@ -43,15 +43,16 @@ func cmdRetention(ctx context.Context, g *globals, args []string) error {
 	return nil
 }
 
-// printRetention prints the default, then each setting, one a line.
+// printRetention prints the default, then each setting with who set it
+// (a tenant's token cannot change what root set), one a line.
 func printRetention(g *globals, rep *apiv1.RetentionReport) {
-	fmt.Fprintf(g.stdout, "%-24s %s\n", "TENANT/INDEX", "RETENTION")
-	fmt.Fprintf(g.stdout, "%-24s %s\n", "(default)", rep.Default.Retention)
+	fmt.Fprintf(g.stdout, "%-24s %-10s %s\n", "TENANT/INDEX", "RETENTION", "SET BY")
+	fmt.Fprintf(g.stdout, "%-24s %-10s %s\n", "(default)", rep.Default.Retention, "root")
 	for _, s := range rep.Settings {
 		what := s.Tenant
 		if s.Index != "" {
 			what += "/" + s.Index
 		}
-		fmt.Fprintf(g.stdout, "%-24s %s\n", what, s.Retention)
+		fmt.Fprintf(g.stdout, "%-24s %-10s %s\n", what, s.Retention, s.SetBy)
 	}
 }

@@ -131,10 +131,22 @@ ones added, dropped ones deleted), a manifest list and a metadata file
 and moves the table's pointer in the catalog in one transaction that checks
 the pointer is still the one the snapshot was built on (Iceberg's JDBC
 catalog does the same), and records what the snapshot holds; then it
-rewrites ` + "`metadata/version-hint.text`" + `. The catalog's pointer is the
+rewrites ` + "`metadata/version-hint.text`" + ` with the version of the metadata
+file the catalog's pointer names, reads the pointer again and rewrites
+the hint until what it wrote is still current (with several nodes, one
+node's older hint may land after another's newer one: the last writer
+puts the newer back). The catalog's pointer is the
 truth; a snapshot always holds exactly the segments the catalog had
 registered, never one twice, never one it does not know. After kill -9 at
-any point the queue is still there, and the next start publishes it.
+any point the queue is still there, and the next start publishes it; the
+files the interrupted snapshot had written (manifests, a manifest list, a
+claimed ` + "`v<N>.metadata.json`" + ` that a reader probing the folder for
+the next version would take for current) are swept like unregistered
+segments, at the next start and while the server runs, once an hour old
+(another node's snapshot may be between its files and its commit): a
+file of a table's ` + "`metadata/`" + ` folder stays if it is the current
+metadata file, a manifest list the current metadata names, a current
+manifest, a superseded file awaiting the snapshot retention, or the hint.
 Snapshots are batched (written once commits pause for a second, at most
 10 s after the first they cover) so a commit pays one queue row per
 (tenant, index, day), not a snapshot; ` + "`trawl collect --once`" + ` and a
@@ -159,8 +171,17 @@ retired segments are deleted.
 ` + "`trawl serve --retention 90d`" + ` keeps 90 UTC days of records: today and the
 89 before (default forever, as before). Root may store another default,
 and a tenant or a tenant's index its own, with ` + "`trawl retention set`" + ` or
-` + "`PUT /api/v1/retention`" + `; the most specific setting applies, and a
-tenant's token may set its own no longer than the lake's default. A day is
+` + "`PUT /api/v1/retention`" + `; the most specific setting applies. A
+tenant's token may set its own no longer than root decided for the tenant
+(root's setting of the whole tenant, for an index, else the lake's
+default), and a setting root made for a tenant or a tenant's index is
+root's: the tenant's token may not change it nor ` + "`inherit`" + ` it away (403,
+saying root set it and that root can change it); it still sets the
+indexes root did not set. Each setting records who set it (catalog schema
+18; a setting stored before is root's unless the audit log shows the
+tenant's own token set it last), shown as ` + "`set_by`" + ` (` + "`root`" + ` or
+` + "`tenant`" + `) by the API, SET BY by ` + "`trawl retention show`" + ` and in the
+console. A day is
 a partition and is dropped whole, never in part: the background
 maintenance of ` + "`trawl serve`" + ` (every 30 s, before compaction) retires every segment of the days past
 retention in one catalog transaction and queues them, so they leave
@@ -209,7 +230,11 @@ engines (Trawl alone writes the tables):
   ` + "`" + `GET /v1/namespaces/{namespace}/tables` + "`" + ` and ` + "`" + `GET` + "`" + ` and ` + "`" + `HEAD
   /v1/namespaces/{namespace}/tables/{table}` + "`" + ` (a LoadTableResult: the
   current ` + "`" + `metadata-location` + "`" + `, the ` + "`" + `metadata` + "`" + `, an empty ` + "`" + `config` + "`" + `, and an
-  ETag), as Iceberg's REST catalog OpenAPI spec defines them; these routes
+  ETag), as Iceberg's REST catalog OpenAPI spec defines them (the two
+  lists page as its ` + "`" + `pageToken` + "`" + ` and ` + "`" + `pageSize` + "`" + ` ask: names in order, at
+  most ` + "`" + `pageSize` + "`" + ` a page, a ` + "`" + `next-page-token` + "`" + ` while more remain; without
+  ` + "`" + `pageSize` + "`" + ` every name at once; a ` + "`" + `pageSize` + "`" + ` under 1 or not a number, or
+  a token the catalog did not give, is a 400 ` + "`" + `BadRequestException` + "`" + `); these routes
   follow that spec, not Trawl's ` + "`" + `/api/v1` + "`" + ` conventions, and are not in
   ` + "`" + `openapi.json` + "`" + `. Writes answer 405, errors are the spec's
   ` + "`" + `{"error": {"message", "type", "code"}}` + "`" + `. Every call takes a Trawl API

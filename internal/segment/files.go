@@ -2,12 +2,17 @@ package segment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 )
 
 // The lake's other files: the Iceberg tables' metadata (internal/iceberg
@@ -81,6 +86,42 @@ func (l *Engine) RemoveFile(ctx context.Context, rel string) error {
 	}
 	if err := os.Remove(filepath.Join(l.root, filepath.FromSlash(rel))); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("lake: delete %s: %w", rel, err)
+	}
+	return nil
+}
+
+// ListFiles calls fn with each file directly in the lake folder dir
+// (under the root, with slashes; its subfolders are not listed) and its
+// modification time: the files here and, with a store, its objects (a
+// file in both is listed once, with the later time, so neither copy is
+// taken for older than it is).
+func (l *Engine) ListFiles(ctx context.Context, dir string, fn func(rel string, modified time.Time) error) error {
+	dir = strings.TrimSuffix(dir, "/") + "/"
+	files := map[string]time.Time{}
+	entries, err := os.ReadDir(filepath.Join(l.root, filepath.FromSlash(dir)))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("lake: list %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			files[dir+e.Name()] = info.ModTime()
+		}
+	}
+	if l.store != nil {
+		err := l.store.List(ctx, dir, func(key string, modified time.Time) error {
+			if !strings.Contains(strings.TrimPrefix(key, dir), "/") && modified.After(files[key]) {
+				files[key] = modified
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("lake: list %s in %s: %w", dir, l.store.Location(), err)
+		}
+	}
+	for _, rel := range slices.Sorted(maps.Keys(files)) {
+		if err := fn(rel, files[rel]); err != nil {
+			return err
+		}
 	}
 	return nil
 }

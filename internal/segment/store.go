@@ -27,8 +27,9 @@ type Store interface {
 	// Get writes the object to file (whole, or not at all).
 	Get(ctx context.Context, key, file string) error
 	Delete(ctx context.Context, keys []string) error
-	// List calls fn with every key under the store and its time.
-	List(ctx context.Context, fn func(key string, modified time.Time) error) error
+	// List calls fn with every key under the store that starts with
+	// prefix ("": every key) and its time.
+	List(ctx context.Context, prefix string, fn func(key string, modified time.Time) error) error
 }
 
 // storeGrace is how old an unregistered object of the store must be before
@@ -198,7 +199,7 @@ func (l *Engine) sweepStore(ctx context.Context, registered map[string]bool, now
 		return nil
 	}
 	var stale []string
-	err := l.store.List(ctx, func(key string, modified time.Time) error {
+	err := l.store.List(ctx, "", func(key string, modified time.Time) error {
 		seg, ok := segmentOf(filepath.FromSlash(key))
 		if ok && !registered[seg] && now.Sub(modified) > storeGrace {
 			stale = append(stale, key)

@@ -913,9 +913,11 @@ async function loadRetention() {
   }
   const { data } = await api("GET", "/api/v1/retention");
   const index = (i) => ({ aws_events: "AWS Events", traffic: "Traffic" })[i] || "Every index";
-  const rows = [el("tr", { "data-tenant": "" }, el("td", {}, "The lake's default"), el("td", {}, "Every index"), el("td", {}, data.default.retention))];
+  // Who set each setting: a tenant's token cannot change or remove what root set.
+  const setBy = (s) => ({ root: "Root", tenant: "Tenant" })[s] || "";
+  const rows = [el("tr", { "data-tenant": "" }, el("td", {}, "The lake's default"), el("td", {}, "Every index"), el("td", {}, data.default.retention), el("td", {}, "Root"))];
   for (const r of data.settings) {
-    rows.push(el("tr", { "data-tenant": r.tenant, "data-index": r.index || "" }, el("td", {}, r.tenant), el("td", {}, index(r.index)), el("td", {}, r.retention)));
+    rows.push(el("tr", { "data-tenant": r.tenant, "data-index": r.index || "" }, el("td", {}, r.tenant), el("td", {}, index(r.index)), el("td", {}, r.retention), el("td", {}, setBy(r.set_by))));
   }
   $("#ret-table tbody").replaceChildren(...rows);
 }

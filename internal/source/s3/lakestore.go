@@ -180,13 +180,14 @@ func (s *LakeStore) Delete(ctx context.Context, keys []string) error {
 	return nil
 }
 
-// List calls fn with every key under the store's prefix.
-func (s *LakeStore) List(ctx context.Context, fn func(key string, modified time.Time) error) error {
-	p := s3sdk.NewListObjectsV2Paginator(s.b.client, &s3sdk.ListObjectsV2Input{Bucket: aws.String(s.b.cfg.Bucket), Prefix: aws.String(s.prefix)})
+// List calls fn with every key under the store's prefix that starts with
+// prefix (a key is the part after the store's prefix).
+func (s *LakeStore) List(ctx context.Context, prefix string, fn func(key string, modified time.Time) error) error {
+	p := s3sdk.NewListObjectsV2Paginator(s.b.client, &s3sdk.ListObjectsV2Input{Bucket: aws.String(s.b.cfg.Bucket), Prefix: aws.String(s.prefix + prefix)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return Classify(err, "list", s.b.cfg.Bucket+"/"+s.prefix)
+			return Classify(err, "list", s.b.cfg.Bucket+"/"+s.prefix+prefix)
 		}
 		for _, o := range page.Contents {
 			if err := fn(strings.TrimPrefix(aws.ToString(o.Key), s.prefix), aws.ToTime(o.LastModified)); err != nil {
