@@ -118,6 +118,12 @@ type Options struct {
 	// SnapshotRetention is how long a superseded Iceberg snapshot, and
 	// the files only it holds, stay (default DefaultSnapshotRetention).
 	SnapshotRetention time.Duration
+	// PublishAtClose writes the Iceberg snapshots once, when the App
+	// closes, instead of in the background after commits pause: what a
+	// short command (trawl collect --once) commits is published whole at
+	// its end, without intermediate snapshots sharing its cores. Commits
+	// queue their days durably either way.
+	PublishAtClose bool
 	// Clock is the time where schedules and windows are decided (default
 	// time.Now; unit tests fix it).
 	Clock func() time.Time
@@ -204,7 +210,8 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	}
 	// Collect.Timings (trawl collect --timings) also times the lake's
 	// side of ingest: encoding, writing and the commit.
-	lopt := LakeOptions{MemoryLimit: opt.MemoryLimit, Catalog: opt.Catalog, SnapshotRetention: opt.SnapshotRetention, Timings: opt.Collect.Timings}
+	lopt := LakeOptions{MemoryLimit: opt.MemoryLimit, Catalog: opt.Catalog, SnapshotRetention: opt.SnapshotRetention, Timings: opt.Collect.Timings,
+		PublishAtClose: opt.PublishAtClose}
 	if opt.Lake != "" {
 		st, err := s3src.NewLakeStore(ctx, s3src.LakeConfig{Location: opt.Lake, Endpoint: opt.LakeEndpoint, PathStyle: opt.LakePathStyle, Region: opt.LakeRegion, Guard: opt.Guard})
 		if err != nil {

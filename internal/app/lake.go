@@ -74,6 +74,8 @@ type LakeOptions struct {
 	// files only it holds, stay readable (default
 	// DefaultSnapshotRetention).
 	SnapshotRetention time.Duration
+	// PublishAtClose: see Options.PublishAtClose.
+	PublishAtClose bool
 }
 
 // Lake is an open data directory's catalog and segments. The catalog's
@@ -132,7 +134,9 @@ func OpenLake(ctx context.Context, path string, opt LakeOptions) (*Lake, error) 
 		l.closeStores()
 		return nil, err
 	}
-	l.startPublisher()
+	if !opt.PublishAtClose {
+		l.startPublisher()
+	}
 	return l, nil
 }
 

@@ -466,11 +466,10 @@ func (l *Lake) wakePublisher() {
 
 // stopPublishing stops the publisher, then publishes what is queued.
 func (l *Lake) stopPublishing() error {
-	if l.stopPublisher == nil {
-		return nil
+	if l.stopPublisher != nil { // (none with PublishAtClose)
+		l.stopPublisher()
+		<-l.publisherDone
 	}
-	l.stopPublisher()
-	<-l.publisherDone
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return l.Publish(ctx)

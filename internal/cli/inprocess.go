@@ -39,6 +39,8 @@ type inProcessBackend struct {
 func serveInProcess(ctx context.Context, g *globals) (backend, error) {
 	opts := appOptions(g)
 	opts.Collect.Progress = terminalProgress(g)
+	// A command's commits are published in one snapshot as it ends.
+	opts.PublishAtClose = true
 	a, err := app.Open(ctx, opts)
 	if err != nil {
 		return nil, err
