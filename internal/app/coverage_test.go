@@ -14,6 +14,9 @@ import (
 	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/ingest"
+	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/segment"
 )
 
 // stopLoggings is a CloudTrail object of n StopLogging calls a minute
@@ -199,5 +202,35 @@ func TestDetectorCountsTheWholeWindow(t *testing.T) {
 	}
 	if len(as) != 1 || as[0].Count != int64(2*per) {
 		t.Fatalf("%d alerts (%+v), want one of the window's %d records", len(as), as, 2*per)
+	}
+}
+
+// TestCountGroupsNewestIDs: a count rule's groups are those whose count
+// passes, each with its count and the newest ids of its own records
+// (newest first, at most maxIDs), whatever the rows of the groups that
+// do not pass: the ids are numbered after the groups are chosen.
+func TestCountGroupsNewestIDs(t *testing.T) {
+	l := openTest(t)
+	ctx := context.Background()
+	var recs []*interflow.Record
+	// 10.0.0.1: four distinct names in five records; 10.0.0.2: two names
+	// in many newer records.
+	for i, n := range []string{"A", "B", "C", "D", "A"} {
+		recs = append(recs, event("acme", int64(i), n, "10.0.0.1", ""))
+	}
+	for i := range 20 {
+		recs = append(recs, event("acme", int64(10+i), []string{"A", "B"}[i%2], "10.0.0.2", ""))
+	}
+	if err := l.Commit(ctx, ingest.RecordsBatch("c1", ingest.ObjectState{Key: "k-acme", Version: "e", Position: int64(len(recs)), Done: true}, recs...)); err != nil {
+		t.Fatal(err)
+	}
+	groups, err := l.CountGroups(ctx, segment.SearchRequest{Indices: []string{"aws_events"}, Tenants: []string{"acme"}, From: base, To: base.Add(time.Hour)},
+		segment.CountRule{GroupBy: "srcip", Field: "event_name", Op: ">=", Threshold: 3}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []any{recs[4].Get("id"), recs[3].Get("id")}
+	if len(groups) != 1 || groups[0].Key != "10.0.0.1" || groups[0].Count != 4 || fmt.Sprint(groups[0].Records) != fmt.Sprint(want) {
+		t.Fatalf("groups %+v, want 10.0.0.1 with 4 names and ids %v", groups, want)
 	}
 }

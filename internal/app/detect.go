@@ -362,8 +362,18 @@ func windowAlerts(tenant string, r *detect.Rule, b *detect.Bound, s *interflow.S
 // nothing), grouping the rows by window. ok is false when they do not
 // fit: the caller then searches window by window.
 func (a *App) evaluateSpan(ctx context.Context, tenant string, r *detect.Rule, b *detect.Bound, s *interflow.Schema, from, end time.Time, step time.Duration) ([]catalog.Alert, bool, error) {
-	res, err := a.lake.Search(ctx, segment.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: end,
-		Query: r.Hunt(), Limit: windowRecords})
+	req := segment.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: end, Query: r.Hunt(), Limit: windowRecords}
+	// Counted first: fetching windowRecords whole rows only to learn
+	// there are more (VPC flow REJECTs for the port-scan rule) cost more
+	// than the windows' own searches.
+	n, err := a.lake.Count(ctx, segment.SearchRequest{Indices: req.Indices, Tenants: req.Tenants, From: from, To: end, Query: req.Query})
+	if err != nil {
+		return nil, false, fmt.Errorf("rule %s: %w", r.ID, err)
+	}
+	if n >= windowRecords {
+		return nil, false, nil
+	}
+	res, err := a.lake.Search(ctx, req)
 	if err != nil {
 		return nil, false, fmt.Errorf("rule %s: %w", r.ID, err)
 	}

@@ -176,13 +176,17 @@ func (l *Engine) CountGroups(ctx context.Context, req SearchRequest, cr CountRul
 		return nil, err
 	}
 	// The groups that pass, then the newest ids of each by a window
-	// function (see MatchSegments).
-	q := `SELECT t.k, g.n, t.id FROM (
- SELECT k, id, row_number() OVER (PARTITION BY k ORDER BY ts DESC, id DESC) AS rn FROM (
-  SELECT ` + key + ` AS k, id, "timestamp" AS ts FROM ` + src + ` WHERE ` + p.where + `) WHERE k IS NOT NULL
-) t JOIN (
- SELECT k, n FROM (SELECT ` + key + ` AS k, ` + n + ` AS n FROM ` + src + ` WHERE ` + p.where + ` GROUP BY 1) WHERE k IS NOT NULL AND n ` + op + ` ?
-) g ON t.k = g.k WHERE t.rn <= ` + fmt.Sprint(maxIDs) + ` ORDER BY t.k, t.rn`
+	// function (see MatchSegments) over their rows only: joined before
+	// the window function, so it sorts the few passing groups' rows, not
+	// every matching row (a port-scan rule over a window of VPC flow
+	// REJECTs sorted them all).
+	q := `SELECT k, n, id FROM (
+ SELECT t.k, g.n, t.id, row_number() OVER (PARTITION BY t.k ORDER BY t.ts DESC, t.id DESC) AS rn FROM (
+  SELECT ` + key + ` AS k, id, "timestamp" AS ts FROM ` + src + ` WHERE ` + p.where + `
+ ) t JOIN (
+  SELECT k, n FROM (SELECT ` + key + ` AS k, ` + n + ` AS n FROM ` + src + ` WHERE ` + p.where + ` GROUP BY 1) WHERE k IS NOT NULL AND n ` + op + ` ?
+ ) g ON t.k = g.k
+) WHERE rn <= ` + fmt.Sprint(maxIDs) + ` ORDER BY k, rn`
 	args := append(append(append([]any(nil), p.args...), p.args...), cr.Threshold)
 	rows, err := l.q.QueryContext(ctx, q, args...)
 	if err != nil {
