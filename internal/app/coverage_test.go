@@ -55,17 +55,18 @@ func TestScheduleSkipsWhatTheDetectorRead(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	put := func(at time.Time) {
+	deliver := func(at, delivered time.Time) {
 		t.Helper()
 		name := fmt.Sprintf("123456789012_CloudTrail_us-east-1_%s_x.json.gz", at.Format("20060102T1504Z"))
 		if err := os.WriteFile(filepath.Join(dir, name), stopLoggings(at, 3), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		// Delivered five minutes later by the test's clock, as AWS would.
-		if err := os.Chtimes(filepath.Join(dir, name), at.Add(5*time.Minute), at.Add(5*time.Minute)); err != nil {
+		if err := os.Chtimes(filepath.Join(dir, name), delivered, delivered); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Delivered five minutes later by the test's clock, as AWS would.
+	put := func(at time.Time) { deliver(at, at.Add(5*time.Minute)) }
 	clk := &fixedClock{t: day.Add(10*time.Hour + 30*time.Minute)}
 	a, err := Open(ctx, Options{DataDir: t.TempDir(), MasterKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", Clock: clk.now, RuleLookback: 24 * time.Hour})
 	if err != nil {
@@ -149,6 +150,26 @@ detection:
 	evaluate()
 	if got := alertsOf("trawl-ct-003"); len(got) != 2 {
 		t.Fatalf("StopLogging alerts %+v, want 2: the window read while the rule was disabled is searched once it is enabled", got)
+	}
+
+	// Records delivered late, into a window before the rule's mark, while
+	// it was disabled: enabled again, its next evaluation looks back as a
+	// first one does (the README's promise for a rule just enabled).
+	if err := a.SetRuleEnabled(ctx, root, "acme", "trawl-ct-003", false); err != nil {
+		t.Fatal(err)
+	}
+	deliver(day.Add(10*time.Hour+40*time.Minute), clk.now())
+	collectAll(3)
+	if _, err := a.Detect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetRuleEnabled(ctx, root, "acme", "trawl-ct-003", true); err != nil {
+		t.Fatal(err)
+	}
+	clk.set(day.Add(12*time.Hour + 5*time.Minute))
+	evaluate()
+	if got := alertsOf("trawl-ct-003"); len(got) != 3 {
+		t.Fatalf("StopLogging alerts %+v, want 3: a late window read while the rule was off is searched once it is enabled", got)
 	}
 }
 

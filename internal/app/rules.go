@@ -167,8 +167,12 @@ func (a *App) AddRule(ctx context.Context, sc Scope, tenant string, yaml []byte)
 	if err := a.lake.PutRule(ctx, catalog.StoredRule{Tenant: t, ID: r.ID, YAML: string(yaml), Enabled: true}); err != nil {
 		return nil, err
 	}
-	// A replaced rule starts afresh: its old failure is not the new one's.
+	// A replaced rule starts afresh: its old failure is not the new one's,
+	// and its first evaluation looks back over what the old one read.
 	if err := a.lake.ClearRuleFailure(ctx, t, r.ID); err != nil {
+		return nil, err
+	}
+	if err := a.lake.ResetRuleMark(ctx, t, r.ID); err != nil {
 		return nil, err
 	}
 	_ = a.lake.LogAction(ctx, sc.Actor, t, "rule.add", r.ID, r.Title)
@@ -223,13 +227,21 @@ func (a *App) SetRuleEnabled(ctx context.Context, sc Scope, tenant, id string, o
 	if err != nil {
 		return err
 	}
-	rules, _, builtin, err := a.tenantRules(ctx, t)
+	rules, enabled, builtin, err := a.tenantRules(ctx, t)
 	if err != nil {
 		return err
 	}
 	for _, r := range rules {
 		if r.ID != id {
 			continue
+		}
+		// Enabled again, the rule's next evaluation looks back as a first
+		// one does (the README's promise): records collected while it was
+		// off in windows before its mark are read.
+		if on && !enabled[id] {
+			if err := a.lake.ResetRuleMark(ctx, t, id); err != nil {
+				return err
+			}
 		}
 		// A built-in rule is stored only as a tenant's switch; a tenant's
 		// own rule keeps its YAML.

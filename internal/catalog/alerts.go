@@ -87,6 +87,18 @@ func (l *Catalog) SaveAlerts(ctx context.Context, tenant, ruleID string, alerts 
 	return n, nil
 }
 
+// ResetRuleMark forgets how far a tenant's rule was evaluated, so its
+// next evaluation is a first one, looking back the rule lookback: for a
+// rule enabled again or replaced, whose windows before the mark hold
+// records it never read (the alerts it raised before are merged, not
+// raised twice).
+func (l *Catalog) ResetRuleMark(ctx context.Context, tenant, ruleID string) error {
+	if _, err := l.db.ExecContext(ctx, `DELETE FROM rule_marks WHERE tenant = ? AND rule_id = ?`, tenant, ruleID); err != nil {
+		return fmt.Errorf("lake: reset the mark of rule %s of tenant %s: %w", ruleID, tenant, err)
+	}
+	return nil
+}
+
 // RuleMark is how far a tenant's rule has been evaluated (ok false: never).
 func (l *Catalog) RuleMark(ctx context.Context, tenant, ruleID string) (time.Time, bool, error) {
 	var t time.Time
