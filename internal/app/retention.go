@@ -89,13 +89,35 @@ func (a *App) retentionPolicy(ctx context.Context) (retentionPolicy, error) {
 	return p, nil
 }
 
-// days is the retention of a tenant's index (0: forever).
+// days is the retention of a tenant's index (0: forever): the most
+// specific setting, where one the tenant made is no longer than what
+// root decided for it when it applies (root's setting of the whole
+// tenant, for an index, else the lake's default), whatever root decided
+// before or after the tenant's setting: a tenant that set its indexes to
+// forever before root set 7d for it keeps 7 days.
 func (p retentionPolicy) days(tenant, index string) int {
-	if d, ok := p.byIndexOf[[2]string{tenant, index}]; ok {
+	capped := func(d, limit int) int {
+		if limit > 0 && (d == 0 || d > limit) {
+			return limit
+		}
 		return d
 	}
+	whole := [2]string{tenant, ""}
+	if d, ok := p.byIndexOf[[2]string{tenant, index}]; ok {
+		if p.setBy[[2]string{tenant, index}] != catalog.SetByTenant {
+			return d
+		}
+		limit := p.def
+		if td, ok := p.byTenant[tenant]; ok && p.setBy[whole] != catalog.SetByTenant {
+			limit = td
+		}
+		return capped(d, limit)
+	}
 	if d, ok := p.byTenant[tenant]; ok {
-		return d
+		if p.setBy[whole] != catalog.SetByTenant {
+			return d
+		}
+		return capped(d, p.def)
 	}
 	return p.def
 }

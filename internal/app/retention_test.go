@@ -144,3 +144,37 @@ func TestRetentionDropsTheFuture(t *testing.T) {
 		t.Errorf("36500d: %d %v", n, err)
 	}
 }
+
+// TestTenantSettingsCappedByRoot: a setting a tenant made applies no
+// longer than what root decided for the tenant, even when root decided
+// after it (from an outside try: a tenant's forever on its traffic index,
+// set before root set 7d for the tenant, kept the tenant's flow records);
+// root's own settings apply as set.
+func TestTenantSettingsCappedByRoot(t *testing.T) {
+	p := retentionPolicy{def: 30, byTenant: map[string]int{"acme": 7, "beta": 0, "gamma": 60}, byIndexOf: map[[2]string]int{
+		{"acme", "traffic"}: 0, {"acme", "aws_events"}: 3, {"beta", "traffic"}: 90, {"gamma", "traffic"}: 0, {"delta", "traffic"}: 0,
+	}, setBy: map[[2]string]string{
+		{"acme", ""}: "root", {"acme", "traffic"}: "tenant", {"acme", "aws_events"}: "tenant",
+		{"beta", ""}: "tenant", {"beta", "traffic"}: "tenant",
+		{"gamma", ""}: "root", {"gamma", "traffic"}: "root",
+		{"delta", "traffic"}: "tenant",
+	}}
+	for _, c := range []struct {
+		tenant, index string
+		want          int
+	}{
+		{"acme", "traffic", 7},    // tenant's forever, root's 7d for the tenant
+		{"acme", "aws_events", 3}, // tenant's shorter setting stands
+		{"acme", "other", 7},      // root's tenant-wide setting
+		{"beta", "traffic", 30},   // no root setting for beta: the lake's default caps
+		{"beta", "other", 30},     // beta's own forever, capped by the default
+		{"gamma", "traffic", 0},   // root's forever stands
+		{"gamma", "other", 60},    // root's 60d stands over the default
+		{"delta", "traffic", 30},  // tenant's forever, the default caps
+		{"omega", "traffic", 30},  // nothing set: the default
+	} {
+		if got := p.days(c.tenant, c.index); got != c.want {
+			t.Errorf("%s/%s: %d days, want %d", c.tenant, c.index, got, c.want)
+		}
+	}
+}

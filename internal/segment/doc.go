@@ -193,10 +193,11 @@ dropped day is never collected again (records arriving later for a day
 past retention are dropped at the next maintenance, so for up to that
 long they are searchable). Days after tomorrow (UTC) are dropped too:
 AWS stamps events as they happen, so a record dated in the future is
-forged or broken, and would otherwise sit past every retention. The
-tenant's limit is checked when the tenant sets it: root lowering the
-default later does not shorten what tenants set (` + "`trawl retention show`" + `
-lists every setting). A default root stored replaces ` + "`--retention`" + ` until
+forged or broken, and would otherwise sit past every retention. A
+setting a tenant made applies no longer than what root decides for the
+tenant when the days are dropped, whenever root decided it: root setting
+7d for a tenant, or lowering the default, shortens what the tenant had
+set before (` + "`trawl retention show`" + ` lists every setting as stored). A default root stored replaces ` + "`--retention`" + ` until
 root stores another; ` + "`inherit`" + ` removes a tenant's or an index's setting.
 A retention is at most 36500d; longer is ` + "`forever`" + `. ` + "`/metrics`" + `'
 ` + "`trawl_oldest_day_kept{tenant}`" + ` is the start (unix seconds) of each
