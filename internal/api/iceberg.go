@@ -137,7 +137,7 @@ func (s *Server) icebergConfig(w http.ResponseWriter, r *http.Request, sc app.Sc
 }
 
 func (s *Server) icebergNamespaces(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
-	pg, err := pagingOf(r.URL.Query())
+	pg, err := pagingOf(r.URL.Query(), "namespaces")
 	if err != nil {
 		return err
 	}
@@ -160,32 +160,41 @@ func (s *Server) icebergNamespaces(w http.ResponseWriter, r *http.Request, sc ap
 }
 
 // paging is a list call's pageToken and pageSize. The spec's page token
-// is opaque; this catalog's is the last name of the page before, in
-// unpadded base64url, so a page resumes after that name whatever was
-// added or removed since, and no state is kept between calls.
+// is opaque; this catalog's is the listing it belongs to and the last
+// name of the page before, in unpadded base64url, so a page resumes after
+// that name whatever was added or removed since, no state is kept between
+// calls, and a token of another listing (namespaces' on a namespace's
+// tables, one namespace's on another's) is refused. The names are the
+// token's scope's before they are paged, so a made-up token reveals
+// nothing a listing does not.
 type paging struct {
-	after string // "": from the first name
-	size  int    // 0: every name left
+	listing string // what is listed: "namespaces", or "tables of NS"
+	after   string // "": from the first name
+	size    int    // 0: every name left
 }
 
 // pagingOf reads the paging parameters: an empty pageToken asks for the
 // first page; pageSize is a whole number of 1 or more (the spec's
 // minimum); either malformed is the client's error (400).
-func pagingOf(q url.Values) (paging, error) {
-	var p paging
+func pagingOf(q url.Values, listing string) (paging, error) {
+	p := paging{listing: listing}
 	if q.Has("pageSize") {
-		n, err := strconv.Atoi(q.Get("pageSize"))
-		if err != nil || n < 1 {
+		n, err := strconv.ParseUint(q.Get("pageSize"), 10, 63)
+		switch {
+		case errors.Is(err, strconv.ErrRange):
+			n = 0 // more than any listing holds: every name
+		case err != nil || n < 1:
 			return p, &badRequest{msg: fmt.Sprintf("pageSize %.40q: give a whole number of names per page, 1 or more", q.Get("pageSize")), field: "pageSize"}
 		}
-		p.size = n
+		p.size = int(n)
 	}
 	if tok := q.Get("pageToken"); tok != "" {
-		after, err := base64.RawURLEncoding.DecodeString(tok)
-		if err != nil || len(after) == 0 || !utf8.Valid(after) {
-			return p, &badRequest{msg: fmt.Sprintf("pageToken %.40q is not a token this catalog gave: send the previous page's next-page-token, or an empty pageToken for the first page", tok), field: "pageToken"}
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		after, ok := strings.CutPrefix(string(raw), listing+"\x00")
+		if err != nil || !ok || after == "" || !utf8.ValidString(after) {
+			return p, &badRequest{msg: fmt.Sprintf("pageToken %.40q is not a token of this listing (%s): send the previous page's next-page-token, or an empty pageToken for the first page", tok, listing), field: "pageToken"}
 		}
-		p.after = string(after)
+		p.after = after
 	}
 	return p, nil
 }
@@ -209,7 +218,7 @@ func (p paging) page(names []string) ([]string, any) {
 	if end == len(names) {
 		return names[start:end], nil
 	}
-	return names[start:end], base64.RawURLEncoding.EncodeToString([]byte(names[end-1]))
+	return names[start:end], base64.RawURLEncoding.EncodeToString([]byte(p.listing + "\x00" + names[end-1]))
 }
 
 func (s *Server) icebergNamespace(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
@@ -238,7 +247,7 @@ func (s *Server) icebergTables(w http.ResponseWriter, r *http.Request, sc app.Sc
 	if err != nil {
 		return err
 	}
-	pg, err := pagingOf(r.URL.Query())
+	pg, err := pagingOf(r.URL.Query(), "tables of "+ns)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 // names, a next-page-token only while names remain), the pages give
 // exactly the full sorted list, with no repeat; no pageSize (or an empty
 // pageToken alone) answers every name at once; a pageSize that is not a
-// whole number of 1 or more, or a token the catalog did not give, is the
+// whole number of 1 or more, or a token not of the listing, is the
 // spec's 400 BadRequestException saying what is expected.
 func TestIcebergListsPage(t *testing.T) {
 	s := newTestServer(t)
@@ -67,6 +67,30 @@ func TestIcebergListsPage(t *testing.T) {
 	}
 	if _, body := s.call(s.root, "GET", "/iceberg/v1/namespaces?pageSize=0", nil); !strings.Contains(fmt.Sprint(body), "1 or more") {
 		t.Errorf("pageSize=0 does not say what is expected: %v", body)
+	}
+	// A token belongs to its listing (from an outside try: a namespaces
+	// token resumed a listing of tables, and any base64 text was taken as
+	// a token): a token of another listing, or made up, is a 400.
+	_, first := s.call(s.root, "GET", "/iceberg/v1/namespaces?pageSize=2", nil)
+	nsTok, _ := first["next-page-token"].(string)
+	_, tables := s.call(s.root, "GET", "/iceberg/v1/namespaces/acme/tables?pageSize=1", nil)
+	tbTok, _ := tables["next-page-token"].(string)
+	if nsTok == "" || tbTok == "" {
+		t.Fatalf("no tokens: %v %v", first, tables)
+	}
+	for path, tok := range map[string]string{
+		"/iceberg/v1/namespaces/acme/tables":  nsTok,
+		"/iceberg/v1/namespaces/beta/tables":  tbTok,
+		"/iceberg/v1/namespaces":              tbTok,
+		"/iceberg/v1/namespaces/acme/tables?": "YWNtZQ", // base64url of "acme"
+	} {
+		if code, body := s.call(s.root, "GET", strings.TrimSuffix(path, "?")+"?pageSize=1&pageToken="+tok, nil); code != 400 {
+			t.Errorf("%s with token %s: %d %v, want 400", path, tok, code, body)
+		}
+	}
+	// A page size past any count is every name.
+	if code, body := s.call(s.root, "GET", "/iceberg/v1/namespaces?pageSize=99999999999999999999", nil); code != 200 || len(names(body, "namespaces")) != len(tenants) {
+		t.Errorf("a huge pageSize: %d %v, want every namespace", code, body)
 	}
 }
 

@@ -235,7 +235,7 @@ engines (Trawl alone writes the tables):
   lists page as its ` + "`" + `pageToken` + "`" + ` and ` + "`" + `pageSize` + "`" + ` ask: names in order, at
   most ` + "`" + `pageSize` + "`" + ` a page, a ` + "`" + `next-page-token` + "`" + ` while more remain; without
   ` + "`" + `pageSize` + "`" + ` every name at once; a ` + "`" + `pageSize` + "`" + ` under 1 or not a number, or
-  a token the catalog did not give, is a 400 ` + "`" + `BadRequestException` + "`" + `); these routes
+  a token that is not one of the listing's own, is a 400 ` + "`" + `BadRequestException` + "`" + `; a page size past any count is every name); these routes
   follow that spec, not Trawl's ` + "`" + `/api/v1` + "`" + ` conventions, and are not in
   ` + "`" + `openapi.json` + "`" + `. Writes answer 405, errors are the spec's
   ` + "`" + `{"error": {"message", "type", "code"}}` + "`" + `. Every call takes a Trawl API
