@@ -237,3 +237,21 @@ func TestAccessKeyIDForm(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantNames: a tenant is letters, digits, '.', '-' and '_', not
+// starting with '.', as its message says (from an outside try: "..", a
+// folder's parent and no Iceberg namespace a client can name, was taken,
+// while the message said no '.' at all).
+func TestTenantNames(t *testing.T) {
+	for tenant, ok := range map[string]bool{"acme": true, "acme-eu_1": true, "a.b": true, ".": false, "..": false, ".hidden": false, "a/b": false, "": false} {
+		c := valid()
+		c.Tenant = tenant
+		msg, bad := problems(t, c)["tenant"]
+		if bad == ok {
+			t.Errorf("tenant %q: problem %q, want accepted %v", tenant, msg, ok)
+		}
+		if bad && tenant != "" && !strings.Contains(msg, "'.'") {
+			t.Errorf("tenant %q: %q does not say what a tenant may hold", tenant, msg)
+		}
+	}
+}

@@ -48,8 +48,10 @@ func (c *Connector) Validate() error {
 	}
 	if c.Tenant == "" {
 		e.add("tenant", "required")
-	} else if !identifier(c.Tenant) {
-		e.add("tenant", "use letters, digits, '-' and '_' only (at most 64)")
+	} else if !identifier(c.Tenant) || strings.HasPrefix(c.Tenant, ".") {
+		// A tenant names folders (tenant=…) and Iceberg namespaces: "." and
+		// ".." are not names there.
+		e.add("tenant", "use letters, digits, '.', '-' and '_' only, not starting with '.' (at most 64)")
 	}
 	if c.Category != CategoryPaaS {
 		e.add("category", "must be %q", CategoryPaaS)
