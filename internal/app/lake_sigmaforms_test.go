@@ -157,3 +157,63 @@ func TestRawPrefilterAgrees(t *testing.T) {
 		}
 	}
 }
+
+// TestFreeTextMatchesJSONEscapes: free text (a search's, a Sigma
+// keyword's) matches a value as the record holds it, whether JSON wrote it
+// escaped or not: a quote, a backslash, a tab, a slash written "\/"
+// (from an outside try: the keyword 'my"trail/x' found nothing), in SQL
+// exactly as in query.Eval, with and without wildcards.
+func TestFreeTextMatchesJSONEscapes(t *testing.T) {
+	l := openTest(t)
+	ctx := context.Background()
+	raws := []string{
+		`{"requestParameters":{"trailName":"my\"trail/x"}}`,
+		`{"requestParameters":{"path":"C:\\Windows\\x","policyArn":"arn:aws:iam::aws:policy\/AdministratorAccess"}}`,
+		`{"userAgent":"evil \"agent\"/1.0","note":"a\tb"}`,
+		`{"userAgent":"plain agent/1.0","policyArn":"arn:aws:iam::aws:policy/AdministratorAccess"}`,
+		`2 123456789012 eni-1 10.0.0.1 10.0.0.2 my"trail/x`,
+	}
+	var recs []*interflow.Record
+	for i, raw := range raws {
+		r := event("acme", int64(i), "x", "10.0.0.1", "")
+		r.Set(interflow.FRaw, raw)
+		recs = append(recs, r)
+	}
+	if err := l.Commit(ctx, ingest.RecordsBatch("c1", ingest.ObjectState{Key: "k-acme", Version: "e", Position: 5, Done: true}, recs...)); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]int64{
+		`"my\"trail/x"`:                    2, // JSON escaped, and a line holding it as is
+		`"C:\\Windows\\x"`:                 1,
+		`"policy/AdministratorAccess"`:     2, // as "\/" and as "/"
+		`"evil \"agent\"/1.0"`:             1,
+		"\"a\tb\"":                         1,
+		`*trail/x*`:                        2,
+		`*\"agent\"*`:                      1,
+		`agent`:                            2,
+		`NOT "policy/AdministratorAccess"`: 3,
+	} {
+		n, err := l.Count(ctx, segment.SearchRequest{Query: q, From: base.Add(-time.Hour), To: base.Add(time.Hour)})
+		if err != nil {
+			t.Errorf("%s: %v", q, err)
+			continue
+		}
+		ast, err := query.Parse(q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		e, err := query.Bind(ast, interflow.Events(), base)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		var inGo int64
+		for _, r := range recs {
+			if query.Eval(e, r) {
+				inGo++
+			}
+		}
+		if n != inGo || n != want {
+			t.Errorf("%s: SQL %d records, Go %d, want %d", q, n, inGo, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -354,10 +355,7 @@ func parseOp(s string) Op {
 
 func (b binder) term(t Term) (Expr, error) {
 	if t.Field == "" {
-		if t.Wildcard {
-			return TextLike{Pattern: Wildcard(strings.ToLower(t.Value))}, nil
-		}
-		return Text{Needle: strings.ToLower(t.Value)}, nil
+		return freeText(strings.ToLower(t.Value), t.Wildcard), nil
 	}
 	fi, ok, err := b.field(t.Field, t.Pos)
 	if err != nil {
@@ -722,4 +720,64 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2024-05-01T10:00:00Z), a date (2024-05-01) or a duration back from now (-24h)", s)
+}
+
+// freeText matches text anywhere in the raw record (a Sigma keyword, a
+// search's free text), as written or as JSON writes it: raw JSON holds a
+// quote, a backslash or a control character escaped (\", \\, \n, \u0001),
+// and some producers write "/" as "\/", so text holding one would
+// otherwise never match a JSON record (from an outside try: the keyword
+// 'my"trail/x' found nothing). Each form is tested as Text or TextLike
+// is; the record matches if any does.
+func freeText(v string, wildcard bool) Expr {
+	forms := []string{v}
+	esc := jsonEscape(v, wildcard)
+	for _, f := range []string{esc, strings.ReplaceAll(esc, "/", `\/`)} {
+		if !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	var alts AnyOf
+	for _, f := range forms {
+		if wildcard {
+			alts = append(alts, TextLike{Pattern: Wildcard(f)})
+		} else {
+			alts = append(alts, Text{Needle: f})
+		}
+	}
+	if len(alts) == 1 {
+		return alts[0]
+	}
+	return alts
+}
+
+// jsonEscape writes s as JSON writes a string's characters (not its
+// quotes): '"' and '\\' escaped, control characters as \n, \r, \t or
+// \u00xx (lower-case hex: the text is compared lower-cased). In a
+// wildcard pattern the markers ("\x00*", "\x00?") stay as they are.
+func jsonEscape(s string, wildcard bool) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case wildcard && c == 0 && i+1 < len(s):
+			b.WriteByte(c)
+			b.WriteByte(s[i+1])
+			i++
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c < 0x20:
+			fmt.Fprintf(&b, `\u%04x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
