@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +261,59 @@ func TestServicesMapNamesAlike(t *testing.T) {
 			}
 			seen[name] = f
 		}
+	}
+}
+
+// wafKey is where WAF delivers a log object.
+const wafKey = "AWSLogs/123456789012/WAFLogs/us-east-1/w/2024/05/01/12/00/f.log.gz"
+
+// TestWAFRuleOnLabelName: a WAF rule on labels.name, as SigmaHQ writes
+// them, matches a record carrying the label: labels is a list of
+// objects, and raw.labels.name reaches each one's name (it matched
+// nothing while a path through a list did). A record without labels,
+// with null labels or with other labels does not match. The real WAF
+// sample of the shared corpus matches a rule on its geo label.
+func TestWAFRuleOnLabelName(t *testing.T) {
+	rule := func(label string) *Bound {
+		t.Helper()
+		r, err := Parse([]byte("title: t\nlogsource: {product: aws, service: waf}\ndetection:\n  sel:\n    labels.name|contains: '" + label + "'\n  condition: sel\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.Hunt(), "raw.labels.name:") {
+			t.Fatalf("hunt %s: want raw.labels.name", r.Hunt())
+		}
+		b, err := r.Bind(interflow.Events(), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	labelled := func(i int, labels string) string {
+		return strings.TrimSuffix(wafRec("203.0.113.50", "BLOCK", "AWS-AWSManagedRulesSQLiRuleSet", i), "}") + `,"labels":` + labels + "}"
+	}
+	recs := decode(t, connector.WAF, wafKey, wafLog(
+		labelled(0, `[{"name":"awswaf:clientip:geo:country:US"},{"name":"awswaf:managed:aws:sql-database:SQLi_QueryArguments"}]`),
+		wafRec("203.0.113.50", "ALLOW", "Default_Action", 1),
+		labelled(2, `null`),
+		labelled(3, `[{"name":"awswaf:managed:aws:core-rule-set:CrossSiteScripting_Body"}]`),
+	))
+	sqli := rule("SQLi_")
+	for i, want := range []bool{true, false, false, false} {
+		if got := sqli.Match(recs[i]); got != want {
+			t.Errorf("record %d: the labels.name rule matches %v, want %v", i, got, want)
+		}
+	}
+	if !rule("CrossSiteScripting").Match(recs[3]) {
+		t.Error("the XSS label's rule does not match its record")
+	}
+	sample := "../../../shared/corpus/otel-contrib/extension/encoding/awslogsencodingextension/internal/unmarshaler/waf/testdata/valid_log.json"
+	text, err := os.ReadFile(sample)
+	if err != nil {
+		t.Skipf("the shared corpus is not beside the project: %v", err)
+	}
+	real := decode(t, connector.WAF, wafKey, string(text))
+	if len(real) != 1 || !rule("awswaf:clientip:geo:country:NL").Match(real[0]) || rule("awswaf:clientip:geo:country:US").Match(real[0]) {
+		t.Errorf("the corpus WAF record (%d decoded): a rule on its label must match it, one on another label not", len(real))
 	}
 }

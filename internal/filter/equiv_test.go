@@ -85,6 +85,9 @@ var jsonRaws = []string{
 	`{"requestParameters":{"n":-7,"bucketName":{"nested":"secret-bucket"}},"additionalEventData":{}}`,
 	`{"responseElements":null,"requestParameters":{"bucketName":"a\u00e9b\/c"}}`,
 	`{"requestParameters":{"bucketName":"SECRET-bucket","tags":["Alpha",{"k":"v"},null,7,1.50],"owner":"secret-BUCKET"},"x":{"y":1e5}}`,
+	// Paths through lists: lists of objects, nested, mixed, empty.
+	`{"labels":[{"name":"awswaf:core:sqli"},{"name":"x"}],"requestParameters":{"items":[{"bucketName":"secret-bucket"},[{"bucketName":"Secret-Bucket"}],null,7],"owner":"SECRET-bucket"}}`,
+	`{"requestParameters":{"items":[],"tags":[{"k":"v"},{"k":null}]},"labels":[null,"awswaf:core:sqli",{"name":null}]}`,
 }
 
 // randomQuery writes a query in the search language over the fields above.
@@ -164,7 +167,11 @@ func randomQuery(r *rand.Rand, depth int) string {
 				"raw.requestParameters.bucketName:~secret-BUCKET", "raw.requestParameters.bucketName:~*ECRET*", "raw.requestParameters:~*secret*",
 				"raw.requestParameters.tags:~alpha", "raw.requestParameters.tags:*", `raw.requestParameters.tags:"{\"k\":\"v\"}"`, "raw.requestParameters.tags:1.5",
 				"raw.requestParameters.tags:7", "raw.x:*100000.0*", "raw.x.y:~1*", "raw.requestParameters.bucketName:~@raw.requestParameters.owner",
-				"raw.requestParameters.bucketName:@raw.requestParameters.owner", "event_name:~@raw.requestParameters.bucketName", "event_name:~getobject", "event_name:~G*T*"})
+				"raw.requestParameters.bucketName:@raw.requestParameters.owner", "event_name:~@raw.requestParameters.bucketName", "event_name:~getobject", "event_name:~G*T*",
+				// Paths through lists, and a reference through one (no value).
+				"raw.labels.name:~*sqli*", "raw.labels.name:*", "raw.requestParameters.items.bucketName:secret-bucket",
+				"raw.requestParameters.items.bucketName:~*ECRET*", "raw.requestParameters.items.bucketName:*", "raw.requestParameters.tags.k:v",
+				"raw.requestParameters.tags.k:*", "raw.requestParameters.items.bucketName:/ecret/", "raw.requestParameters.owner:~@raw.requestParameters.items.bucketName"})
 		}
 	case 14:
 		lo, hi := bracket()

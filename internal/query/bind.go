@@ -85,7 +85,9 @@ type FieldEq struct {
 
 // Operand is a text field of the schema (Field >= 0) or, with Field -1, a
 // path of the raw JSON record, whose text is a scalar's or an object's
-// JSON text (RawPath's texts, lists excepted).
+// JSON text (RawPath's texts, lists excepted). A raw path names one value,
+// reached through objects only: one that is or goes through a list has
+// none (a list holds many; RawPath terms look through lists).
 type Operand struct {
 	Field int
 	Path  []string

@@ -54,7 +54,7 @@ func TestFormatGoldens(t *testing.T) {
 // FuzzFormat: whatever parses prints back to a query that parses, and
 // printing is then stable (Format(Parse(Format(n))) == Format(n)).
 func FuzzFormat(f *testing.F) {
-	for _, s := range []string{"a:1 OR (b:2 AND NOT c:[1 TO 2])", `"x y" z:*`, "a:>5", `\"`, `a:*\ b?`, `-a:1`, `a:/x\/y[0-9]+/`, `a:~B*`, `a:~@b.c`, `a:~"x"`} {
+	for _, s := range []string{"a:1 OR (b:2 AND NOT c:[1 TO 2])", `"x y" z:*`, "a:>5", `\"`, `a:*\ b?`, `-a:1`, `a:/x\/y[0-9]+/`, `a:~B*`, `a:~@b.c`, `a:~"x"`, `raw.labels.name:~*sqli*`, `raw.a.b:@raw.c.d`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -108,7 +108,7 @@ func TestPattern(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"a:1 OR (b:2 AND NOT c:[1 TO 2])", `"x y" z:*`, "a:>5", `\"`} {
+	for _, s := range []string{"a:1 OR (b:2 AND NOT c:[1 TO 2])", `"x y" z:*`, "a:>5", `\"`, "raw.labels.name:~*sqli*"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -18,15 +18,21 @@ import (
 // CloudTrail's own field names.
 const RawPrefix = "raw."
 
-// RawPath matches a value inside the record's raw JSON. Has: the path
-// holds a non-null value. Otherwise one of the value's texts must equal V,
-// match Pattern when Like, or match RE anywhere when RE is set (as a
-// regular expression on a normal field); with Fold, V and Pattern are
-// lower-case and match the lower-cased text. A value's texts are, as a
-// SIEM's keyword field holds a JSON document: a scalar's text (strings as
-// they are, "true", "42", numbers as DuckDB prints them), an object's JSON
-// text (JSONText), and for a list each element's (null elements none).
-// Records whose raw text is not JSON (VPC flow lines) have no values.
+// RawPath matches a value inside the record's raw JSON. The path is
+// followed from the record's top-level object, key by key; where it meets
+// a list before its end, the rest of the path applies to each element
+// (lists nested in it too, ListDepth deep), so it may reach many values,
+// and the term matches when any one does: labels.name reaches the name of
+// every object in labels, as Sigma backends flatten arrays of objects.
+// Has: a reached value is not null. Otherwise one of a value's texts must
+// equal V, match Pattern when Like, or match RE anywhere when RE is set
+// (as a regular expression on a normal field); with Fold, V and Pattern
+// are lower-case and match the lower-cased text. A value's texts are, as
+// a SIEM's keyword field holds a JSON document: a scalar's text (strings
+// as they are, "true", "42", numbers as DuckDB prints them), an object's
+// JSON text (JSONText), and for a list each element's (null elements
+// none). Records whose raw text is not a JSON object (VPC flow lines)
+// have no values.
 type RawPath struct {
 	Path    []string
 	Has     bool
@@ -39,11 +45,16 @@ type RawPath struct {
 
 func (RawPath) isExpr() {}
 
-// JSONPath is the path in DuckDB's JSONPath syntax, every key quoted.
-func (r RawPath) JSONPath() string {
+// JSONPath is the path in DuckDB's JSONPath syntax, every key quoted:
+// the plain path, which reaches a value only through objects.
+func (r RawPath) JSONPath() string { return JSONPath(r.Path) }
+
+// JSONPath is a list of keys in DuckDB's JSONPath syntax, every key
+// quoted ("$" for none).
+func JSONPath(keys []string) string {
 	var b strings.Builder
 	b.WriteString("$")
-	for _, k := range r.Path {
+	for _, k := range keys {
 		b.WriteString(`."` + k + `"`)
 	}
 	return b.String()
@@ -114,10 +125,27 @@ func (b binder) rawNode(n Node) (Expr, bool, error) {
 	return nil, false, nil
 }
 
-// evalRaw evaluates a RawPath on a record's raw text.
+// ListDepth is how many lists nested directly in one another a step of a
+// raw path looks through ([[{"k":1}]] is two). The SQL compiler unrolls
+// each level (DuckDB's JSONPath has no "any depth of lists only"), so
+// the two evaluators share this bound; AWS logs nest lists of objects in
+// objects, not lists of lists, so 4 is ample.
+const ListDepth = 4
+
+// evalRaw evaluates a RawPath on a record's raw text: the term matches
+// when any value its path reaches (see reach) matches.
 func evalRaw(x RawPath, v interflow.Values) bool {
-	val := rawValue(v, x.Path)
-	if val == nil {
+	doc := rawDoc(v)
+	if doc == nil {
+		return false
+	}
+	return reach(doc, x.Path, func(val *fastjson.Value) bool { return matchValue(x, val) })
+}
+
+// matchValue tests one reached value: Has, a non-null value; otherwise
+// its text, or for a list any element's text (RawPath's texts).
+func matchValue(x RawPath, val *fastjson.Value) bool {
+	if val.Type() == fastjson.TypeNull {
 		return false
 	}
 	if x.Has {
@@ -147,22 +175,61 @@ func evalRaw(x RawPath, v interflow.Values) bool {
 	return ok && match(s)
 }
 
-// rawValue is the non-null value at a path of a record's raw JSON, or nil.
-func rawValue(v interflow.Values, path []string) *fastjson.Value {
+// rawDoc is a record's raw JSON when it is a JSON object, else nil: a
+// path starts at the record's top-level object (VPC flow lines, and JSON
+// that is not an object, have no values).
+func rawDoc(v interflow.Values) *fastjson.Value {
 	raw, ok := v.Str(interflow.FRaw)
 	if !ok {
 		return nil
 	}
 	var p fastjson.Parser
 	doc, err := p.Parse(raw)
-	if err != nil {
+	if err != nil || doc.Type() != fastjson.TypeObject {
 		return nil
 	}
-	val := doc.Get(path...)
-	if val == nil || val.Type() == fastjson.TypeNull {
-		return nil
+	return doc
+}
+
+// reach calls fn with each value path reaches from v until fn returns
+// true, and reports whether it did. A key is looked up in an object
+// (its first occurrence, as DuckDB's yyjson does); a list met before the
+// path ends passes the rest of the path to each of its elements, lists
+// in it up to ListDepth deep, as Sigma backends flatten arrays of
+// objects (labels.name reaches every label's name). Keys never index a
+// list: raw.a.0 is a key "0", as in SQL.
+func reach(v *fastjson.Value, path []string, fn func(*fastjson.Value) bool) bool {
+	if len(path) == 0 {
+		return fn(v)
 	}
-	return val
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		if e := o.Get(path[0]); e != nil {
+			return reach(e, path[1:], fn)
+		}
+	case fastjson.TypeArray:
+		return reachList(v, path, 1, fn)
+	}
+	return false
+}
+
+// reachList applies path to the objects of a list at depth (1 for its
+// own elements), and to those of the lists in it down to ListDepth.
+func reachList(list *fastjson.Value, path []string, depth int, fn func(*fastjson.Value) bool) bool {
+	for _, e := range list.GetArray() {
+		switch e.Type() {
+		case fastjson.TypeObject:
+			if reach(e, path, fn) {
+				return true
+			}
+		case fastjson.TypeArray:
+			if depth < ListDepth && reachList(e, path, depth+1, fn) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // evalFieldEq evaluates a field reference: both operands have a text and
@@ -182,11 +249,23 @@ func evalFieldEq(x FieldEq, v interflow.Values) bool {
 	return l == r
 }
 
+// operandText is an operand's one text. A raw path names one value: the
+// one reached through objects only, a scalar or an object. A path that
+// meets a list on the way, or ends at one, has none (a list holds many
+// values, and a reference compares one), as in SQL, where the plain
+// JSONPath reaches nothing through a list.
 func operandText(o Operand, v interflow.Values) (string, bool) {
 	if o.Field >= 0 {
 		return v.Str(o.Field)
 	}
-	val := rawValue(v, o.Path)
+	val := rawDoc(v)
+	for _, k := range o.Path {
+		if val == nil || val.Type() != fastjson.TypeObject {
+			return "", false
+		}
+		obj, _ := val.Object()
+		val = obj.Get(k)
+	}
 	if val == nil || val.Type() == fastjson.TypeArray {
 		return "", false
 	}

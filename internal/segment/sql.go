@@ -96,15 +96,88 @@ func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
 	}
 }
 
-// rawPath matches a value inside the raw JSON. The JSON functions run only
-// on raw text that is JSON (they fail on anything else), and give the
-// texts query.Eval gives (see query.RawPath): a scalar's, an object's JSON
-// text, each element's of a list.
+// rawPath matches a value inside the raw JSON, giving the texts
+// query.Eval gives (see query.RawPath): a scalar's, an object's JSON
+// text, each element's of a list, of any value the path reaches. The JSON
+// functions run only in the THEN of json_valid(raw) (they fail on text
+// that is not JSON, as VPC flow lines are).
+//
+// The plain JSONPath reaches a value only through objects, and does
+// whenever the path meets no list, which is nearly always: that value is
+// matched as before. A path of two keys or more is read with probes (one
+// parse, as before) which also tell whether it stopped at a list; only
+// then is the list extracted and walked (listCases), so a path that meets
+// no list costs what it did (see docs/benchmarks.md).
 func (c *compiled) rawPath(b *strings.Builder, x query.RawPath) {
-	p := x.JSONPath()
+	n := len(x.Path)
 	if x.Has {
-		b.WriteString("coalesce(CASE WHEN json_valid(raw) THEN json_type(raw, " + c.arg(p) + ") <> 'NULL' END, FALSE)")
+		if n == 1 {
+			// The record is an object: a top-level key meets no list.
+			b.WriteString("coalesce(CASE WHEN json_valid(raw) THEN json_type(raw, " + c.arg(x.JSONPath()) + ") <> 'NULL' END, FALSE)")
+			return
+		}
+		b.WriteString("coalesce(CASE WHEN json_valid(raw) THEN list_transform([json_type(raw, " + probes(x.Path) + ")], lambda t: CASE")
+		b.WriteString(" WHEN t[1] IS NOT NULL THEN t[1] <> 'NULL'" + c.listCases(x, "t") + " END)[1] END, FALSE)")
 		return
+	}
+	if frag := verbatimFragment(x); frag != "" {
+		// A record the term matches holds frag in its raw text (see
+		// verbatimFragment), so a record without it is rejected before
+		// its JSON is parsed (twice: valid, extract). The JSON term
+		// still decides; this only spares it most records.
+		b.WriteString("((contains(raw, '\\') OR contains(" + lower("raw", x.Fold) + ", " + c.arg(frag) + ")) AND ")
+		defer b.WriteString(")")
+	}
+	// The path is extracted once per record and bound to a one-element
+	// list's lambda: the record's JSON is parsed twice per term (valid,
+	// extract), not once per json_type and extract of each branch, which
+	// made the built-in CloudTrail rules most of a collection's time. Each
+	// placeholder takes its own argument, in the order written.
+	b.WriteString("CASE WHEN json_valid(raw) THEN ")
+	if n == 1 {
+		b.WriteString("list_transform([json_extract(raw, " + c.arg(x.JSONPath()) + ")], lambda j: " + c.valueMatch(x, "j") + ")[1] END")
+		return
+	}
+	b.WriteString("list_transform([json_extract(raw, " + probes(x.Path) + ")], lambda p: CASE")
+	b.WriteString(" WHEN p[1] IS NOT NULL THEN " + c.valueMatch(x, "p[1]") + c.listCases(x, "p") + " END)[1] END")
+}
+
+// probes is a literal list of JSONPaths that one parse reads together
+// (json_extract and json_type take a list; it must be constant, so not a
+// parameter): the plain path, then each proper prefix's first element
+// ($."a"[0], $."a"."b"[0], ...). A prefix's is not NULL exactly when the
+// prefix is a list that is not empty, and then the plain path stopped
+// there: at most one is, and only when the plain path reaches nothing. A
+// prefix that is an object gives NULL, and nothing is written for it.
+func probes(path []string) string {
+	ps := []string{quoteString(query.JSONPath(path))}
+	for m := 1; m < len(path); m++ {
+		ps = append(ps, quoteString(query.JSONPath(path[:m])+"[0]"))
+	}
+	return "[" + strings.Join(ps, ", ") + "]"
+}
+
+// listCases are the WHEN branches, over probed (the probes' results), that
+// match the values the path reaches through the list the plain path
+// stopped at: that list is extracted (a second parse, for these records
+// only) and the rest of the path walked through it (walk); the term
+// matches when any value reached does. An empty list reaches nothing.
+func (c *compiled) listCases(x query.RawPath, probed string) string {
+	var b strings.Builder
+	for m := len(x.Path) - 1; m >= 1; m-- {
+		from := "[json_extract(raw, " + quoteString(query.JSONPath(x.Path[:m])) + ")]"
+		b.WriteString(fmt.Sprintf(" WHEN %s[%d] IS NOT NULL THEN len(list_filter(", probed, m+1))
+		b.WriteString(walk(from, x.Path[m:]) + ", lambda v: " + c.valueMatch(x, "v") + ")) > 0")
+	}
+	return b.String()
+}
+
+// valueMatch is whether one JSON value v matches the term: Has, not
+// null; otherwise by its texts (RawPath's). It is NULL when v is SQL NULL
+// (nothing reached), FALSE for JSON null.
+func (c *compiled) valueMatch(x query.RawPath, v string) string {
+	if x.Has {
+		return "json_type(" + v + ") <> 'NULL'"
 	}
 	match := func(text string) string {
 		text = lower(text, x.Fold)
@@ -116,28 +189,46 @@ func (c *compiled) rawPath(b *strings.Builder, x query.RawPath) {
 		}
 		return text + " = " + c.arg(x.V)
 	}
-	if frag := verbatimFragment(x); frag != "" {
-		// A record the term matches holds frag in its raw text (see
-		// verbatimFragment), so a record without it is rejected before
-		// its JSON is parsed (twice: valid, extract). The JSON term
-		// still decides; this only spares it most records.
-		b.WriteString("((contains(raw, '\\') OR contains(" + lower("raw", x.Fold) + ", " + c.arg(frag) + ")) AND ")
-		defer b.WriteString(")")
-	}
-	// The path is extracted once per record and bound to j (a one-element
-	// list's lambda): the record's JSON is parsed twice per term (valid,
-	// extract), not once per json_type and extract of each branch, which
-	// made the built-in CloudTrail rules most of a collection's time. The
-	// JSON functions read validJSON, never raw: they fail on text that is
-	// not JSON. Each placeholder takes its own argument, in the order
-	// written.
-	b.WriteString("list_transform([json_extract(" + validJSON + ", " + c.arg(p) + ")], lambda j: CASE WHEN json_type(j) IN " + jsonScalars + " THEN ")
-	b.WriteString(match("json_extract_string(j, '$')"))
-	b.WriteString(" WHEN json_type(j) = 'OBJECT' THEN ")
-	b.WriteString(match("CAST(j AS VARCHAR)"))
-	b.WriteString(" WHEN json_type(j) = 'ARRAY' THEN len(list_filter(json_extract(j, '$[*]'), lambda e: ")
+	var b strings.Builder
+	b.WriteString("CASE WHEN json_type(" + v + ") IN " + jsonScalars + " THEN ")
+	b.WriteString(match("json_extract_string(" + v + ", '$')"))
+	b.WriteString(" WHEN json_type(" + v + ") = 'OBJECT' THEN ")
+	b.WriteString(match("CAST(" + v + " AS VARCHAR)"))
+	b.WriteString(" WHEN json_type(" + v + ") = 'ARRAY' THEN len(list_filter(json_extract(" + v + ", '$[*]'), lambda e: ")
 	elem := "(CASE WHEN json_type(e) IN ('OBJECT', 'ARRAY') THEN CAST(e AS VARCHAR) WHEN json_type(e) IN " + jsonScalars + " THEN json_extract_string(e, '$') END)"
-	b.WriteString(match(elem) + ")) > 0 END)[1]")
+	b.WriteString(match(elem) + ")) > 0 WHEN json_type(" + v + ") = 'NULL' THEN FALSE END")
+	return b.String()
+}
+
+// walk is the list of JSON values keys reach from the values in from (a
+// JSON list), query.Eval's reach one key at a time: an object gives its
+// value at the key (SQL NULL when it has none), a list the values at the
+// key of the objects in it ($[*]."k": a wildcard path gives a list, empty
+// when nothing matches) and of those in lists in it, ListDepth lists
+// deep ($[*][*]."k", ...; parsed only when the list holds a list), and
+// anything else nothing. Wildcard paths must be literals: DuckDB takes a
+// bound parameter for a path that is not constant, and refuses wildcards
+// in those.
+func walk(from string, keys []string) string {
+	for _, k := range keys {
+		key := query.JSONPath([]string{k})[1:]
+		var b strings.Builder
+		b.WriteString("flatten(list_transform(" + from + ", lambda s: CASE json_type(s) WHEN 'OBJECT' THEN [json_extract(s, " + quoteString("$"+key) + ")]")
+		b.WriteString(" WHEN 'ARRAY' THEN flatten([json_extract(s, " + quoteString("$[*]"+key) + ")")
+		if query.ListDepth > 1 {
+			b.WriteString(", CASE WHEN list_contains(json_type(s, '$[*]'), 'ARRAY') THEN flatten([")
+			for d := 2; d <= query.ListDepth; d++ {
+				if d > 2 {
+					b.WriteString(", ")
+				}
+				b.WriteString("json_extract(s, " + quoteString("$"+strings.Repeat("[*]", d)+key) + ")")
+			}
+			b.WriteString("]) END")
+		}
+		b.WriteString("]) END))")
+		from = b.String()
+	}
+	return from
 }
 
 // verbatimFragment is a text that must appear in a record's raw JSON for
@@ -147,10 +238,11 @@ func (c *compiled) rawPath(b *strings.Builder, x query.RawPath) {
 // number has. In JSON without a backslash (the escape hatch the SQL
 // adds) every string, key and literal is written as its text, so a value
 // holding the run, or an object's or list's text holding it, puts it in
-// the raw text as is; a run of those characters never spans tokens (no
-// quote, colon, comma or space), and one with a letter other than e is no
-// number's (numbers are the one token an engine may re-format). With
-// Fold the run is already lower-case and is looked for in lower(raw).
+// the raw text as is, wherever the path reaches it (through lists too);
+// a run of those characters never spans tokens (no quote, colon, comma or
+// space), and one with a letter other than e is no number's (numbers are
+// the one token an engine may re-format). With Fold the run is already
+// lower-case and is looked for in lower(raw).
 func verbatimFragment(x query.RawPath) string {
 	var lit string
 	switch {
@@ -200,7 +292,9 @@ func lower(expr string, fold bool) string {
 }
 
 // operand is the text of one side of a field reference: a column, or a
-// raw path's scalar or object text (a list has none, as in query.Eval).
+// raw path's scalar or object text. A list has none, and neither has a
+// path through a list (the plain JSONPath reaches nothing there), as in
+// query.Eval: a reference compares one value, and a list holds many.
 func (c *compiled) operand(o query.Operand, s *interflow.Schema) string {
 	if o.Field >= 0 {
 		return quoteIdent(ColumnName(s.Fields[o.Field].Name))
