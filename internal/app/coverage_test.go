@@ -40,6 +40,52 @@ func stopLoggingsEvery(at time.Time, n int, gap time.Duration) []byte {
 	return b.Bytes()
 }
 
+// trailFixture is an App on the clock clk with a CloudTrail connector of
+// tenant acme over a bucket folder, and the folder of the day's objects
+// (two days ago) to write them in.
+type trailFixture struct {
+	a    *App
+	c    *connector.Connector
+	day  time.Time
+	dir  string
+	root Scope
+}
+
+func newTrailFixture(t *testing.T, ctx context.Context, clk *fixedClock, opt Options) *trailFixture {
+	t.Helper()
+	src := t.TempDir()
+	f := &trailFixture{day: time.Now().UTC().Truncate(24 * time.Hour).Add(-48 * time.Hour), root: RootScope("test")}
+	f.dir = filepath.Join(src, "trail", "AWSLogs", "123456789012", "CloudTrail", "us-east-1", f.day.Format("2006/01/02"))
+	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	clk.set(f.day.Add(10*time.Hour + 30*time.Minute))
+	opt.DataDir, opt.MasterKey, opt.Clock = t.TempDir(), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", clk.now
+	var err error
+	if f.a, err = Open(ctx, opt); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.a.Close() })
+	f.c, err = f.a.CreateConnector(ctx, f.root, connector.Connector{Name: "trail", Tenant: "acme", SubType: connector.CloudTrail, Bucket: "trail",
+		Prefix: "AWSLogs/123456789012/CloudTrail", Endpoint: "file://" + src, Start: f.day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// put writes an object of the day, last modified at delivered.
+func (f *trailFixture) put(t *testing.T, name string, body []byte, delivered time.Time) {
+	t.Helper()
+	p := filepath.Join(f.dir, name)
+	if err := os.WriteFile(p, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, delivered, delivered); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestScheduleSkipsWhatTheDetectorRead: the schedule does not search
 // again, for a single-event rule, the windows whose every record the
 // detector read with that rule (it doubled the rules' cost of ingest),
@@ -49,36 +95,15 @@ func stopLoggingsEvery(at time.Time, n int, gap time.Duration) []byte {
 func TestScheduleSkipsWhatTheDetectorRead(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-48 * time.Hour)
-	src := t.TempDir()
-	dir := filepath.Join(src, "trail", "AWSLogs", "123456789012", "CloudTrail", "us-east-1", day.Format("2006/01/02"))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	clk := &fixedClock{}
+	f := newTrailFixture(t, ctx, clk, Options{RuleLookback: 24 * time.Hour})
+	a, c, day, root := f.a, f.c, f.day, f.root
 	deliver := func(at, delivered time.Time) {
 		t.Helper()
-		name := fmt.Sprintf("123456789012_CloudTrail_us-east-1_%s_x.json.gz", at.Format("20060102T1504Z"))
-		if err := os.WriteFile(filepath.Join(dir, name), stopLoggings(at, 3), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(filepath.Join(dir, name), delivered, delivered); err != nil {
-			t.Fatal(err)
-		}
+		f.put(t, fmt.Sprintf("123456789012_CloudTrail_us-east-1_%s_x.json.gz", at.Format("20060102T1504Z")), stopLoggings(at, 3), delivered)
 	}
 	// Delivered five minutes later by the test's clock, as AWS would.
 	put := func(at time.Time) { deliver(at, at.Add(5*time.Minute)) }
-	clk := &fixedClock{t: day.Add(10*time.Hour + 30*time.Minute)}
-	a, err := Open(ctx, Options{DataDir: t.TempDir(), MasterKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", Clock: clk.now, RuleLookback: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	root := RootScope("test")
-	c, err := a.CreateConnector(ctx, root, connector.Connector{Name: "trail", Tenant: "acme", SubType: connector.CloudTrail, Bucket: "trail",
-		Prefix: "AWSLogs/123456789012/CloudTrail", Endpoint: "file://" + src, Start: day})
-	if err != nil {
-		t.Fatal(err)
-	}
 	collectAll := func(want int64) {
 		t.Helper()
 		if res, err := a.RunConnector(ctx, root, c.ID, collect.Options{}); err != nil || res.Stats.Records != want {
@@ -182,34 +207,11 @@ detection:
 func TestDetectorCountsTheWholeWindow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-48 * time.Hour)
-	src := t.TempDir()
-	dir := filepath.Join(src, "trail", "AWSLogs", "123456789012", "CloudTrail", "us-east-1", day.Format("2006/01/02"))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	clk := &fixedClock{t: day.Add(10*time.Hour + 30*time.Minute)}
-	a, err := Open(ctx, Options{DataDir: t.TempDir(), MasterKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", Clock: clk.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	root := RootScope("test")
-	c, err := a.CreateConnector(ctx, root, connector.Connector{Name: "trail", Tenant: "acme", SubType: connector.CloudTrail, Bucket: "trail",
-		Prefix: "AWSLogs/123456789012/CloudTrail", Endpoint: "file://" + src, Start: day})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newTrailFixture(t, ctx, &fixedClock{}, Options{})
+	a, c, day, root := f.a, f.c, f.day, f.root
 	per := catalog.AlertRecordIDs + 20
 	for i, at := range []time.Time{day.Add(10 * time.Hour), day.Add(10*time.Hour + 2*time.Minute)} {
-		name := fmt.Sprintf("123456789012_CloudTrail_us-east-1_%s_%d.json.gz", at.Format("20060102T1504Z"), i)
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, stopLoggingsEvery(at, per, time.Second/2), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(p, at.Add(5*time.Minute), at.Add(5*time.Minute)); err != nil {
-			t.Fatal(err)
-		}
+		f.put(t, fmt.Sprintf("123456789012_CloudTrail_us-east-1_%s_%d.json.gz", at.Format("20060102T1504Z"), i), stopLoggingsEvery(at, per, time.Second/2), at.Add(5*time.Minute))
 		if res, err := a.RunConnector(ctx, root, c.ID, collect.Options{}); err != nil || res.Stats.Records != int64(per) {
 			t.Fatalf("collect %d: %+v %v", i, res, err)
 		}

@@ -81,7 +81,6 @@ func TestCaseFoldRefsAndRawValuesAgree(t *testing.T) {
 // folded values, patterns, negations, and raw text that is not JSON.
 func TestRawPrefilterAgrees(t *testing.T) {
 	l := openTest(t)
-	ctx := context.Background()
 	raws := []string{
 		`{"eventName":"Stop\u004cogging","eventSource":"cloudtrail.amazonaws.com"}`,
 		`{"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com"}`,
@@ -90,15 +89,7 @@ func TestRawPrefilterAgrees(t *testing.T) {
 		`{"eventName":"TagResource","resources" : [ { "ARN" : "arn:aws:s3:::Sp\u0061ced" } , [ {"ARN":"arn:aws:s3:::nested-bucket"} ] ]}`,
 		`2 123456789012 eni-1 10.0.0.1 10.0.0.2 StopLogging`,
 	}
-	var recs []*interflow.Record
-	for i, raw := range raws {
-		r := event("acme", int64(i), "x", "10.0.0.1", "")
-		r.Set(interflow.FRaw, raw)
-		recs = append(recs, r)
-	}
-	if err := l.Commit(ctx, ingest.RecordsBatch("c1", ingest.ObjectState{Key: "k-acme", Version: "e", Position: 6, Done: true}, recs...)); err != nil {
-		t.Fatal(err)
-	}
+	recs := commitRaws(t, l, raws)
 	agree(t, l, recs, map[string]int64{
 		"raw.eventName:~stoplogging":                         3,
 		"raw.eventName:StopLogging":                          2,
@@ -241,7 +232,6 @@ func agree(t *testing.T, l *Lake, recs []*interflow.Record, want map[string]int6
 // exactly as in query.Eval, with and without wildcards.
 func TestFreeTextMatchesJSONEscapes(t *testing.T) {
 	l := openTest(t)
-	ctx := context.Background()
 	raws := []string{
 		`{"requestParameters":{"trailName":"my\"trail/x"}}`,
 		`{"requestParameters":{"path":"C:\\Windows\\x","policyArn":"arn:aws:iam::aws:policy\/AdministratorAccess"}}`,
@@ -249,16 +239,8 @@ func TestFreeTextMatchesJSONEscapes(t *testing.T) {
 		`{"userAgent":"plain agent/1.0","policyArn":"arn:aws:iam::aws:policy/AdministratorAccess"}`,
 		`2 123456789012 eni-1 10.0.0.1 10.0.0.2 my"trail/x`,
 	}
-	var recs []*interflow.Record
-	for i, raw := range raws {
-		r := event("acme", int64(i), "x", "10.0.0.1", "")
-		r.Set(interflow.FRaw, raw)
-		recs = append(recs, r)
-	}
-	if err := l.Commit(ctx, ingest.RecordsBatch("c1", ingest.ObjectState{Key: "k-acme", Version: "e", Position: 5, Done: true}, recs...)); err != nil {
-		t.Fatal(err)
-	}
-	for q, want := range map[string]int64{
+	recs := commitRaws(t, l, raws)
+	agree(t, l, recs, map[string]int64{
 		`"my\"trail/x"`:                    2, // JSON escaped, and a line holding it as is
 		`"C:\\Windows\\x"`:                 1,
 		`"policy/AdministratorAccess"`:     2, // as "\/" and as "/"
@@ -268,28 +250,5 @@ func TestFreeTextMatchesJSONEscapes(t *testing.T) {
 		`*\"agent\"*`:                      1,
 		`agent`:                            2,
 		`NOT "policy/AdministratorAccess"`: 3,
-	} {
-		n, err := l.Count(ctx, segment.SearchRequest{Query: q, From: base.Add(-time.Hour), To: base.Add(time.Hour)})
-		if err != nil {
-			t.Errorf("%s: %v", q, err)
-			continue
-		}
-		ast, err := query.Parse(q)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		e, err := query.Bind(ast, interflow.Events(), base)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		var inGo int64
-		for _, r := range recs {
-			if query.Eval(e, r) {
-				inGo++
-			}
-		}
-		if n != inGo || n != want {
-			t.Errorf("%s: SQL %d records, Go %d, want %d", q, n, inGo, want)
-		}
-	}
+	})
 }
