@@ -24,7 +24,7 @@ func ruleTenant(sc Scope, tenant string) (string, error) {
 		return sc.Tenant, nil
 	}
 	if tenant == "" {
-		return "", ruleProblem("tenant", "rules belong to a tenant: name it")
+		return "", ruleProblem("tenant", "rules belong to a tenant: name it (--tenant T, or ?tenant=T in the API)")
 	}
 	return tenant, nil
 }

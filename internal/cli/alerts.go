@@ -255,10 +255,18 @@ func cmdRules(ctx context.Context, g *globals, args []string) error {
 		if err := detect.CheckID(pos[0]); err != nil {
 			return usageErr("invalid rule: id: %v (docs/detections.md)", err)
 		}
+		var err error
 		if verb == "delete" {
-			return b.DeleteRule(ctx, *tenant, pos[0])
+			err = b.DeleteRule(ctx, *tenant, pos[0])
+		} else {
+			err = b.SetRuleEnabled(ctx, *tenant, pos[0], verb == "enable")
 		}
-		return b.SetRuleEnabled(ctx, *tenant, pos[0], verb == "enable")
+		if err != nil {
+			return err
+		}
+		// Said, so a script's log and an operator see what changed.
+		fmt.Fprintf(g.stdout, "rule %s %sd%s\n", pos[0], verb, forTenant(*tenant))
+		return nil
 	}
 	return usageErr("rules list|add FILE.yml|enable ID|disable ID|delete ID|run ID --from T|except ID --query Q --reason R|unexcept ID EXC [--tenant T]")
 }
@@ -446,4 +454,12 @@ func printRules(g *globals, rs []app.RuleInfo, format string) error {
 		}
 	}
 	return nil
+}
+
+// forTenant is " for tenant T", or "" for a tenant token's own.
+func forTenant(tenant string) string {
+	if tenant == "" {
+		return ""
+	}
+	return " for tenant " + tenant
 }

@@ -293,7 +293,9 @@ detection:
 	if out := mustTrawl(t, data, "rules", "add", own, "--tenant", "acme"); !strings.Contains(out, "acme-list-users") {
 		t.Fatalf("add: %s", out)
 	}
-	mustTrawl(t, data, "rules", "disable", "trawl-ct-003", "--tenant", "acme")
+	if out := mustTrawl(t, data, "rules", "disable", "trawl-ct-003", "--tenant", "acme"); strings.TrimSpace(out) != "rule trawl-ct-003 disabled for tenant acme" {
+		t.Errorf("disable says %q, want what it changed", out)
+	}
 	var rules []struct {
 		ID      string `json:"id"`
 		Enabled bool   `json:"enabled"`
