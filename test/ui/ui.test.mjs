@@ -542,6 +542,9 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
       throw new Error("the Quarantine button did not open the quarantine (hash " + (await page.evaluate(() => location.hash)) + ")");
     });
     await page.waitForSelector("#quarantine-view:not([hidden])");
+    // The view shows before its list is fetched: wait for the rows (or
+    // the row saying there are none), as a reader does.
+    await page.waitForFunction(() => document.querySelector("#quarantine tbody tr") !== null, null, { timeout: 10000 });
     assert.match(await page.locator("#quarantine").textContent(), /Nothing is quarantined/);
     await shot(page, "11-quarantine");
 
