@@ -211,7 +211,7 @@ func Open(ctx context.Context, opt Options) (*App, error) {
 	// Collect.Timings (trawl collect --timings) also times the lake's
 	// side of ingest: encoding, writing and the commit.
 	lopt := LakeOptions{MemoryLimit: opt.MemoryLimit, Catalog: opt.Catalog, SnapshotRetention: opt.SnapshotRetention, Timings: opt.Collect.Timings,
-		PublishAtClose: opt.PublishAtClose}
+		PublishAtClose: opt.PublishAtClose, Logger: opt.Logger}
 	if opt.Lake != "" {
 		st, err := s3src.NewLakeStore(ctx, s3src.LakeConfig{Location: opt.Lake, Endpoint: opt.LakeEndpoint, PathStyle: opt.LakePathStyle, Region: opt.LakeRegion, Guard: opt.Guard})
 		if err != nil {
@@ -339,12 +339,8 @@ func (a *App) Close() error {
 	began := time.Now()
 	a.Shutdown()
 	a.work.Wait()
-	waited := time.Since(began)
-	published, err := a.lake.stopPublishingTimed()
-	closing := time.Now()
-	err = errors.Join(err, a.lake.closeStores())
-	a.log.Debug("shut down", "work", waited, "snapshots", published, "stores", time.Since(closing))
-	return err
+	a.log.Debug("work in flight ended", "took", time.Since(began))
+	return a.lake.Close()
 }
 
 // Lake exposes the lake to the API server's token store.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -76,6 +77,9 @@ type LakeOptions struct {
 	SnapshotRetention time.Duration
 	// PublishAtClose: see Options.PublishAtClose.
 	PublishAtClose bool
+	// Logger takes what the lake's housekeeping could not do and left for
+	// later (default: discarded).
+	Logger *slog.Logger
 }
 
 // Lake is an open data directory's catalog and segments. The catalog's
@@ -85,6 +89,7 @@ type Lake struct {
 	*catalog.Catalog
 	*segment.Engine
 	lock *os.File // the data directory's
+	log  *slog.Logger
 	// committed is signalled (never waited on) after a commit queued
 	// segments for detection.
 	committed chan struct{}
@@ -128,7 +133,7 @@ func OpenLake(ctx context.Context, path string, opt LakeOptions) (*Lake, error) 
 		lock.Close()
 		return nil, err
 	}
-	l := &Lake{Catalog: cat, Engine: eng, lock: lock, committed: make(chan struct{}, 1), swept: time.Now(),
+	l := &Lake{Catalog: cat, Engine: eng, lock: lock, log: cmp.Or(opt.Logger, slog.New(slog.DiscardHandler)), committed: make(chan struct{}, 1), swept: time.Now(),
 		publishWake: make(chan struct{}, 1), snapshotRetention: cmp.Or(opt.SnapshotRetention, DefaultSnapshotRetention)}
 	if err := l.settleIn(ctx); err != nil {
 		l.closeStores()
@@ -178,15 +183,12 @@ func lockDir(dir string) (*os.File, error) {
 // tables current), closes the engine and the catalog (checkpointing an
 // embedded one's WAL), then lets the data directory go.
 func (l *Lake) Close() error {
-	_, perr := l.stopPublishingTimed()
-	return errors.Join(perr, l.closeStores())
-}
-
-// stopPublishingTimed is stopPublishing, and how long it took.
-func (l *Lake) stopPublishingTimed() (time.Duration, error) {
 	began := time.Now()
-	err := l.stopPublishing()
-	return time.Since(began), err
+	perr := l.stopPublishing()
+	closing := time.Now()
+	err := errors.Join(perr, l.closeStores())
+	l.log.Debug("lake closed", "snapshots", closing.Sub(began), "stores", time.Since(closing))
+	return err
 }
 
 func (l *Lake) closeStores() error {

@@ -170,7 +170,13 @@ func (l *Lake) sweep(ctx context.Context) error {
 		return err
 	}
 	// No publish of this process is in flight, but another node's may be.
-	return l.sweepMetadata(ctx, time.Now().Add(-runningSweepGrace))
+	// Housekeeping: a metadata file it cannot read (a store's hiccup, a
+	// damaged file) does not keep the lake from opening; the running
+	// sweep tries again.
+	if err := l.sweepMetadata(ctx, time.Now().Add(-runningSweepGrace)); err != nil {
+		l.log.Warn("sweeping the Iceberg tables' metadata folders failed; the lake opens, and the next sweep tries again", "err", err)
+	}
+	return nil
 }
 
 // runningSweepGrace is how old an unregistered file must be before a

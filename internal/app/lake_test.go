@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -408,4 +409,40 @@ func TestTopIPAgreesWithReference(t *testing.T) {
 	commit(all[len(all)-431:])
 	whole.To = base.Add(time.Duration(len(all)+1) * time.Minute)
 	check("IPv4 spread over the space, and IPv6", whole)
+}
+
+// TestOpensWithADamagedTableMetadata: the sweep at open of the tables'
+// metadata folders is housekeeping: a current metadata file it cannot
+// read (a damaged file, a store's hiccup) does not keep the lake from
+// opening, and the records stay searchable.
+func TestOpensWithADamagedTableMetadata(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	opt := testOptions(t, LakeOptions{})
+	l, err := OpenLake(ctx, filepath.Join(dir, "trawl.db"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, l)
+	if err := l.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := l.IcebergKept(ctx)
+	if err != nil || len(kept.Current) == 0 {
+		t.Fatalf("no published table: %+v %v", kept, err)
+	}
+	for _, current := range kept.Current {
+		if err := l.PutFile(ctx, current, func(w io.Writer) error { _, err := io.WriteString(w, "not json"); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	l, err = OpenLake(ctx, filepath.Join(dir, "trawl.db"), opt)
+	if err != nil {
+		t.Fatalf("a damaged table's metadata kept the lake from opening: %v", err)
+	}
+	defer l.Close()
+	if n, _ := l.Count(ctx, segment.SearchRequest{From: base.Add(-time.Hour), To: base.Add(time.Hour)}); n != 8 {
+		t.Errorf("after reopen: %d records, want 8", n)
+	}
 }
