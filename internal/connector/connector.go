@@ -41,6 +41,13 @@ const (
 	DefaultInterval  = 5 * time.Minute
 	DefaultStartBack = 24 * time.Hour
 	DefaultLookback  = time.Hour
+	// DefaultQueueInterval is the polling interval of a connector with a
+	// queue: the safety net, not the way objects arrive.
+	DefaultQueueInterval   = time.Hour
+	DefaultQueueReceivers  = 2
+	DefaultQueueVisibility = 5 * time.Minute
+	QueueIgnoredDelete     = "delete"
+	QueueIgnoredKeep       = "keep"
 )
 
 // Masked is what a secret looks like whenever it leaves Trawl. Sending it back
@@ -145,6 +152,33 @@ type Connector struct {
 	// Filters are log filter rules in the search language (issue: filters).
 	Filters []Filter `json:"filters,omitempty"`
 
+	// QueueURL, when set, is an SQS queue that S3 (directly, or through
+	// SNS or EventBridge) notifies of each new object: objects are
+	// collected seconds after delivery, and polling every Interval
+	// (default hourly then) is only the safety net for notifications
+	// that never came. The queue is read with the bucket's credentials.
+	QueueURL string `json:"queue_url,omitempty"`
+	// QueueRegion signs the queue's requests (default: the region in the
+	// queue URL's host, else Region).
+	QueueRegion string `json:"queue_region,omitempty"`
+	// QueueEndpoint is where the queue's requests go (a VPC endpoint, an
+	// SQS-compatible server); empty: AWS's endpoint of QueueRegion.
+	QueueEndpoint string `json:"queue_endpoint,omitempty"`
+	// QueueReceivers is how many receivers read the queue at once on each
+	// node (default 2).
+	QueueReceivers int `json:"queue_receivers,omitempty"`
+	// QueueVisibility is how long a received message stays hidden from
+	// other receivers; Trawl extends it while the message's objects are
+	// being collected, so a long read never makes it visible again
+	// (default 5m).
+	QueueVisibility Duration `json:"queue_visibility,omitempty"`
+	// QueueIgnored is what becomes of a message that announces nothing to
+	// collect (S3's test event, a body that is not a notification, an
+	// object of another bucket or outside the prefix, a deletion):
+	// "delete" it (default), or "keep" it for the queue's redrive policy
+	// (it is hidden again for longer each time it comes back).
+	QueueIgnored string `json:"queue_ignored,omitempty"`
+
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	// Version increases on every edit; the API uses it as the ETag.
@@ -218,6 +252,26 @@ func (c *Connector) ApplyDefaults(now time.Time, node string) {
 	}
 	if c.Interval == 0 {
 		c.Interval = Duration(DefaultInterval)
+		if c.QueueURL != "" {
+			c.Interval = Duration(DefaultQueueInterval)
+		}
+	}
+	if c.QueueURL != "" {
+		if c.QueueReceivers == 0 {
+			c.QueueReceivers = DefaultQueueReceivers
+		}
+		if c.QueueVisibility == 0 {
+			c.QueueVisibility = Duration(DefaultQueueVisibility)
+		}
+		if c.QueueIgnored == "" {
+			c.QueueIgnored = QueueIgnoredDelete
+		}
+		if c.QueueRegion == "" {
+			c.QueueRegion = QueueURLRegion(c.QueueURL)
+		}
+		if c.QueueRegion == "" {
+			c.QueueRegion = c.Region
+		}
 	}
 	if c.Lookback == 0 {
 		c.Lookback = Duration(DefaultLookback)

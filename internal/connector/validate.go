@@ -116,6 +116,7 @@ func (c *Connector) Validate() error {
 			e.add("proxy_uri", "%s", msg)
 		}
 	}
+	c.validateQueue(&e)
 	if c.Interval != 0 && c.Interval.D() < 10e9 {
 		e.add("interval", "at least 10s")
 	}
@@ -324,3 +325,58 @@ var (
 	roleARN    = regexp.MustCompile(`^arn:aws(-cn|-us-gov|-iso[a-z]?)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
 	externalID = regexp.MustCompile(`^[A-Za-z0-9+=,.@:/_-]{2,}$`)
 )
+
+// validateQueue checks the optional SQS queue settings.
+func (c *Connector) validateQueue(e *ValidationError) {
+	if c.QueueURL == "" {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"queue_region", c.QueueRegion != ""}, {"queue_endpoint", c.QueueEndpoint != ""}, {"queue_receivers", c.QueueReceivers != 0},
+			{"queue_visibility", c.QueueVisibility != 0}, {"queue_ignored", c.QueueIgnored != ""}} {
+			if f.set {
+				e.add(f.name, "only with a queue: set queue_url too")
+			}
+		}
+		return
+	}
+	if c.IsLocal() {
+		e.add("queue_url", "a local folder (file:// endpoint) has no S3 notifications: remove the queue, or read the bucket from S3")
+	}
+	if msg := urlProblem(c.QueueURL, "https", "http"); msg != "" {
+		e.add("queue_url", "%s; an SQS queue URL looks like https://sqs.us-east-1.amazonaws.com/123456789012/trawl-cloudtrail", msg)
+	} else if u, _ := url.Parse(c.QueueURL); strings.Count(strings.Trim(u.Path, "/"), "/") != 1 {
+		e.add("queue_url", "%q is not a queue URL: it ends in /ACCOUNT/QUEUE-NAME, e.g. https://sqs.us-east-1.amazonaws.com/123456789012/trawl-cloudtrail", c.QueueURL)
+	}
+	if c.QueueRegion != "" && !KnownRegion(c.QueueRegion) {
+		e.add("queue_region", "%q is not an AWS region code: use the queue's region, such as us-east-1", c.QueueRegion)
+	}
+	if c.QueueEndpoint != "" {
+		if msg := urlProblem(c.QueueEndpoint, "http", "https"); msg != "" {
+			e.add("queue_endpoint", "%s", msg)
+		}
+	}
+	if c.QueueReceivers < 0 || c.QueueReceivers > 32 {
+		e.add("queue_receivers", "between 1 and 32 receivers per node (default 2)")
+	}
+	if v := c.QueueVisibility.D(); v != 0 && (v < time.Second || v > 12*time.Hour || v%time.Second != 0) {
+		e.add("queue_visibility", "whole seconds between 1s and 12h, as SQS takes them (default 5m)")
+	}
+	if c.QueueIgnored != "" && c.QueueIgnored != QueueIgnoredDelete && c.QueueIgnored != QueueIgnoredKeep {
+		e.add("queue_ignored", "%q: use delete (messages announcing nothing to collect are deleted) or keep (left to the queue's redrive policy)", c.QueueIgnored)
+	}
+}
+
+// QueueURLRegion is the region in an AWS queue URL's host
+// (sqs.REGION.amazonaws.com), or "".
+func QueueURLRegion(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	parts := strings.Split(u.Hostname(), ".")
+	if len(parts) >= 3 && parts[0] == "sqs" && KnownRegion(parts[1]) {
+		return parts[1]
+	}
+	return ""
+}
