@@ -86,6 +86,9 @@ type Options struct {
 	// Timings, if set, accumulates time per stage (the benchmark's
 	// breakdown): read (source and gunzip), decode, normalize.
 	Timings *ingest.Timings
+	// Claims, when set, are the connector's objects in flight in this
+	// process, shared by its polling run and its queue receivers.
+	Claims *Claims
 }
 
 // Stats count what a run did.
@@ -146,6 +149,10 @@ func Run(ctx context.Context, c *connector.Connector, b Bucket, st Store, opt Op
 	if r.held != nil {
 		defer r.opt.Leases.Release(context.WithoutCancel(ctx), c.ID, r.held)
 	}
+	if opt.Claims != nil {
+		r.claimRun = opt.Claims.begin()
+		defer opt.Claims.end(r.claimRun)
+	}
 	return r.collect(ctx)
 }
 
@@ -176,6 +183,12 @@ type run struct {
 	parts partitionMarks
 	mu    sync.Mutex // guards total
 	total Stats
+
+	// claimRun is this run's claims (Options.Claims), outcomes what became
+	// of each object a notified run was given.
+	claimRun uint64
+	outcomes *outcomes
+	place    map[string]int // a notified key's partition
 }
 
 func newRun(c *connector.Connector, b Bucket, st Store, opt Options) (*run, error) {
@@ -332,7 +345,7 @@ func (r *run) startWorkers(ctx context.Context, cancel context.CancelCauseFunc, 
 	var fatal error
 	for i := 0; i < r.opt.Workers; i++ {
 		w := newWorker(r.c, r.b, r.f, r.st, r.opt, r.log)
-		w.done, w.report, w.leaseOf = r.parts.done, r.report, r.leaseOf
+		w.done, w.report, w.leaseOf = r.objectDone, r.report, r.leaseOf
 		wg.Go(func() {
 			if err := w.run(ctx, work); err != nil && ctx.Err() == nil {
 				fatalMu.Lock()
@@ -431,8 +444,14 @@ func (r *run) consider(ctx context.Context, part int, o source.Object, work chan
 	if err != nil {
 		return err
 	}
+	if !prev.Done {
+		var held bool
+		if prev, held, err = r.claim(ctx, o, prev); err != nil || !held {
+			return err
+		}
+	}
 	if prev.Done {
-		r.parts.done(o.Key, o.LastModified, true)
+		r.objectDone(o.Key, o.LastModified, true)
 		return nil
 	}
 	t := task{obj: o, prev: prev}
@@ -450,6 +469,45 @@ func (r *run) consider(ctx context.Context, part int, o source.Object, work chan
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// claim takes an object's claim (Options.Claims) before it is read. An
+// object another run of this process holds is left to it (held false),
+// its partition's watermark held back so it is listed again; one given
+// back since this run began is looked up again.
+func (r *run) claim(ctx context.Context, o source.Object, prev ingest.ObjectState) (ingest.ObjectState, bool, error) {
+	if r.opt.Claims == nil {
+		return prev, true, nil
+	}
+	ok, stale := r.opt.Claims.take(r.claimRun, o.Key)
+	if !ok {
+		r.parts.done(o.Key, o.LastModified, false)
+		r.outcomes.set(o.Key, OutcomeDeferred, "another run of this connector in this process is collecting it")
+		return prev, false, nil
+	}
+	if stale {
+		s, _, err := r.st.ObjectStateOf(ctx, r.c.ID, o.Key)
+		if err != nil {
+			return prev, false, err
+		}
+		prev = s
+	}
+	return prev, true, nil
+}
+
+// objectDone records an object finished (ok: its last commit is done) or
+// failed. A finished object's claim is given back at once; a failed one's
+// at the run's end, after the commit of what it held.
+func (r *run) objectDone(key string, lm time.Time, ok bool) {
+	r.parts.done(key, lm, ok)
+	if ok && r.opt.Claims != nil {
+		r.opt.Claims.release(r.claimRun, key)
+	}
+	if ok {
+		r.outcomes.set(key, OutcomeCollected, "")
+	} else {
+		r.outcomes.set(key, OutcomeFailed, "")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -328,4 +329,64 @@ func (t *Template) render(ts time.Time) string {
 		}
 	}
 	return b.String() + "/"
+}
+
+// PartitionOf is the partition Discover would put key in, found from the
+// key alone (an object a notification announces, without listing), or why
+// discovery would leave it out: a region not in regions, a service folder
+// not relevant. The key must match the template.
+func (t *Template) PartitionOf(key string, relevant Relevant, regions []string) (Partition, string) {
+	if t.HasVars() {
+		root := t.raw
+		if t.hasWildcard() {
+			before, after := t.splitWildcard()
+			acct, _, _ := strings.Cut(strings.TrimPrefix(key, before), "/")
+			root = before + acct + after
+		}
+		if rt, err := Parse(root, Options{}); err == nil && rt.HasVars() {
+			return Partition{Prefix: root, Kind: Templated, Account: Account(root + "/")}, ""
+		} else if err == nil {
+			// A wildcard-only template: the walk starts at the filled root.
+			return partitionBelow(rt.ListPrefix(), key, relevant, regions)
+		}
+		return Partition{}, "the key does not fill the prefix's account"
+	}
+	return partitionBelow(t.ListPrefix(), key, relevant, regions)
+}
+
+// partitionBelow walks key's folders below root as Discover's walk would:
+// the partition is the folder whose sub-folder is a year (dated or hive),
+// else the key's own folder (flat).
+func partitionBelow(root, key string, relevant Relevant, regions []string) (Partition, string) {
+	if !strings.HasPrefix(key, root) {
+		return Partition{}, "the key is not under the prefix " + root
+	}
+	dir := root
+	for depth := 0; ; depth++ {
+		rest := key[len(dir):]
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			return Partition{Prefix: dir, Kind: Flat, Account: Account(dir)}, ""
+		}
+		name := rest[:i+1]
+		switch {
+		case yearDir.MatchString(name):
+			return Partition{Prefix: dir, Kind: Dated, Account: Account(dir)}, ""
+		case hiveYearDir.MatchString(name):
+			return Partition{Prefix: dir, Kind: Hive, Account: Account(dir)}, ""
+		}
+		if depth >= MaxDepth {
+			return Partition{}, fmt.Sprintf("the key is deeper than %d folders below the prefix, where discovery stops", MaxDepth)
+		}
+		if accountDir.MatchString(lastDir(dir)) && relevant != nil && !relevant(name) {
+			return Partition{}, "the folder " + dir + name + " holds another service's objects"
+		}
+		if isRegionDir(name) && len(regions) > 0 {
+			r := strings.TrimSuffix(strings.TrimPrefix(name, "aws-region="), "/")
+			if !slices.Contains(regions, r) {
+				return Partition{}, fmt.Sprintf("region %s is not in the connector's regions", r)
+			}
+		}
+		dir += name
+	}
 }

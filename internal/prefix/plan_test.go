@@ -159,3 +159,82 @@ func TestTemplatedPrefixes(t *testing.T) {
 		t.Errorf("hourly: %v", got)
 	}
 }
+
+// TestPartitionOfAgreesWithDiscover: the partition a notified key is
+// collected under (its lease) is the one polling's discovery finds for
+// it, and a key discovery leaves out is left out with a reason.
+func TestPartitionOfAgreesWithDiscover(t *testing.T) {
+	keys := []string{
+		"AWSLogs/o-abc123defg/111111111111/CloudTrail/us-east-1/2024/05/01/a.json.gz",
+		"AWSLogs/o-abc123defg/111111111111/CloudTrail/eu-west-1/2024/05/01/b.json.gz",
+		"AWSLogs/o-abc123defg/111111111111/CloudTrail-Digest/us-east-1/2024/05/01/d.json.gz",
+		"AWSLogs/o-abc123defg/111111111111/vpcflowlogs/us-east-1/2024/05/01/f.log.gz",
+		"AWSLogs/o-abc123defg/222222222222/CloudTrail/us-east-1/2024/05/02/c.json.gz",
+		"AWSLogs/o-abc123defg/222222222222/CloudTrail-Insight/us-east-1/2024/05/02/i.json.gz",
+		"AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=05/day=01/hour=00/f.log.gz",
+		"exports/a.json.gz",
+		"exports/deeper/b.json.gz",
+		"tmpl/333333333333/2024/05/01/x.json.gz",
+		"tmpl/444444444444/2024/05/01/y.json.gz",
+	}
+	m := &memLister{keys: keys}
+	cases := []struct {
+		tmpl    string
+		regions []string
+	}{
+		{"AWSLogs/o-abc123defg/*/CloudTrail", nil},
+		{"AWSLogs/o-abc123defg", []string{"us-east-1"}},
+		{"AWSLogs/o-abc123defg", nil},
+		{"AWSLogs", nil},
+		{"exports", nil},
+		{"", nil},
+		{"tmpl/*///YYYY//", nil},
+		{"tmpl/*", nil},
+	}
+	for _, tc := range cases {
+		tp, err := Parse(tc.tmpl, Options{AllowWildcard: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Discover(context.Background(), m, tp, ctRelevant, tc.regions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := map[string]Kind{}
+		for _, p := range d.Partitions {
+			found[p.Prefix] = p.Kind
+		}
+		matched := 0
+		for _, k := range keys {
+			if !tp.Match(k) {
+				continue
+			}
+			matched++
+			p, why := tp.PartitionOf(k, ctRelevant, tc.regions)
+			kind, ok := found[p.Prefix]
+			switch {
+			case why == "" && !ok:
+				t.Errorf("%q: key %s put in partition %q, which discovery does not find (%v)", tc.tmpl, k, p.Prefix, d.Partitions)
+			case why == "" && kind != p.Kind:
+				t.Errorf("%q: key %s: kind %v, discovery says %v", tc.tmpl, k, p.Kind, kind)
+			case why != "" && ok && strings.HasPrefix(k, p.Prefix) && p.Prefix != "":
+				t.Errorf("%q: key %s left out (%s), but discovery collects its partition %q", tc.tmpl, k, why, p.Prefix)
+			case why != "":
+				// Left out: no partition discovery finds may hold it either.
+				for pre, kd := range found {
+					if kd == Dated && strings.HasPrefix(k, pre) && isDatedBelow(k[len(pre):]) {
+						t.Errorf("%q: key %s left out (%s), but discovery's partition %q holds it", tc.tmpl, k, why, pre)
+					}
+				}
+			}
+		}
+		if matched == 0 {
+			t.Errorf("%q matched no key: the case tests nothing", tc.tmpl)
+		}
+	}
+}
+
+func isDatedBelow(rest string) bool {
+	y, _, _ := strings.Cut(rest, "/")
+	return yearDir.MatchString(y + "/")
+}

@@ -24,9 +24,19 @@ const OpAssumeRole = "assume-role"
 // (the digest audit): CloudTrail answered, not S3.
 const OpListPublicKeys = "list-public-keys"
 
+// The Ops of a connector's SQS queue.
+const (
+	OpQueueReceive    = "queue-receive"
+	OpQueueDelete     = "queue-delete"
+	OpQueueVisibility = "queue-visibility"
+	OpQueueAttributes = "queue-attributes"
+)
+
 // Service names who answered a failed operation.
 func (e *Error) Service() string {
 	switch e.Op {
+	case OpQueueReceive, OpQueueDelete, OpQueueVisibility, OpQueueAttributes:
+		return "SQS"
 	case OpAssumeRole:
 		return "STS"
 	case OpListPublicKeys:
