@@ -1020,7 +1020,7 @@ func (s *Server) digestAudit(run bool) handler {
 
 func (s *Server) policy(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
 	q := r.URL.Query()
-	p, err := s.app.Policy(r.Context(), sc, r.PathValue("id"), awspolicy.Options{KMSKeyARN: q.Get("kms_key_arn"), Principal: q.Get("principal")})
+	p, err := s.app.Policy(r.Context(), sc, r.PathValue("id"), awspolicy.Options{KMSKeyARN: q.Get("kms_key_arn"), Principal: q.Get("principal"), QueueKMSKeyARN: q.Get("queue_kms_key_arn")})
 	if err != nil {
 		return err
 	}
@@ -1031,13 +1031,14 @@ func (s *Server) policy(w http.ResponseWriter, r *http.Request, sc app.Scope) er
 func (s *Server) draftPolicy(w http.ResponseWriter, r *http.Request, sc app.Scope) error {
 	var in struct {
 		connector.Connector
-		KMSKeyARN string `json:"kms_key_arn"`
-		Principal string `json:"principal"`
+		KMSKeyARN      string `json:"kms_key_arn"`
+		Principal      string `json:"principal"`
+		QueueKMSKeyARN string `json:"queue_kms_key_arn"`
 	}
 	if err := readJSON(w, r, &in); err != nil {
 		return err
 	}
-	p, err := s.app.DraftPolicy(r.Context(), sc, in.Connector, awspolicy.Options{KMSKeyARN: in.KMSKeyARN, Principal: in.Principal})
+	p, err := s.app.DraftPolicy(r.Context(), sc, in.Connector, awspolicy.Options{KMSKeyARN: in.KMSKeyARN, Principal: in.Principal, QueueKMSKeyARN: in.QueueKMSKeyARN})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/app"
 )
 
@@ -44,6 +45,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 	add := func(i int, labels string, v float64) {
 		ms[i].lines = append(ms[i].lines, fmt.Sprintf("%s{%s} %g", ms[i].name, labels, v))
 	}
+	qs := newQueueSeries()
 	for _, c := range list {
 		st, err := s.app.ConnectorStatus(r.Context(), sc, c.ID)
 		if err != nil {
@@ -78,6 +80,9 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 		if st.Totals.Newest != nil {
 			add(8, l, time.Since(*st.Totals.Newest).Seconds())
 		}
+		if q := st.Queue; q != nil {
+			queueMetrics(qs, l, q)
+		}
 		if in := st.Integrity; in != nil {
 			add(10, l, float64(in.MissingFiles))
 			add(11, l, float64(in.AlteredFiles))
@@ -86,6 +91,9 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 			}
 			add(13, l, float64(in.TamperedDigests))
 		}
+	}
+	for _, q := range qs.all() {
+		ms = append(ms, &series{name: q.name, help: q.help, typ: q.typ, lines: q.lines})
 	}
 	if counts, err := s.app.AlertCounts(r.Context(), sc); err == nil {
 		al := &series{name: "trawl_alerts_total", help: "Alerts raised by the detection rules, by tenant, rule and level.", typ: "counter"}
@@ -155,4 +163,54 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request, sc app.Scope) e
 	}
 	_, err = w.Write([]byte(b.String()))
 	return err
+}
+
+// queueSeries are the series of connectors' queues (event-driven
+// collection), this node's.
+type queueSeries struct{ s []*qseries }
+
+type qseries struct {
+	name, help, typ string
+	lines           []string
+}
+
+func newQueueSeries() *queueSeries {
+	return &queueSeries{s: []*qseries{
+		{name: "trawl_queue_messages_received_total", help: "Queue messages this node received (a message received again counts again).", typ: "counter"},
+		{name: "trawl_queue_messages_deleted_total", help: "Queue messages this node deleted: their objects collected, or announcing nothing.", typ: "counter"},
+		{name: "trawl_queue_messages_ignored_total", help: "Queue messages announcing nothing to collect, by reason.", typ: "counter"},
+		{name: "trawl_queue_messages_failed_total", help: "Queue messages left to come back after a failure.", typ: "counter"},
+		{name: "trawl_queue_messages_deferred_total", help: "Queue messages left to come back because another run or node held their objects.", typ: "counter"},
+		{name: "trawl_queue_messages_visible", help: "Messages waiting in the queue (SQS's ApproximateNumberOfMessages).", typ: "gauge"},
+		{name: "trawl_queue_messages_in_flight", help: "Messages received and not yet deleted (SQS's ApproximateNumberOfMessagesNotVisible).", typ: "gauge"},
+		{name: "trawl_queue_oldest_in_flight_seconds", help: "Age of the oldest message this node is working on.", typ: "gauge"},
+		{name: "trawl_queue_latency_seconds", help: "Seconds from an object's S3 event to its records being searchable, over the last 1,000 objects.", typ: "gauge"},
+	}}
+}
+
+func (qs *queueSeries) add(i int, labels string, v float64) {
+	qs.s[i].lines = append(qs.s[i].lines, fmt.Sprintf("%s{%s} %g", qs.s[i].name, labels, v))
+}
+
+func (qs *queueSeries) all() []*qseries { return qs.s }
+
+func queueMetrics(qs *queueSeries, l string, q *apiv1.QueueStatus) {
+	qs.add(0, l, float64(q.Received))
+	qs.add(1, l, float64(q.Deleted))
+	for reason, n := range q.Ignored {
+		qs.add(2, l+fmt.Sprintf(`,reason=%q`, reason), float64(n))
+	}
+	qs.add(3, l, float64(q.Failed))
+	qs.add(4, l, float64(q.Deferred))
+	qs.add(5, l, float64(q.Visible))
+	qs.add(6, l, float64(q.InFlight))
+	age := 0.0
+	if q.OldestInFlight != nil {
+		age = time.Since(*q.OldestInFlight).Seconds()
+	}
+	qs.add(7, l, age)
+	if q.LatencyP50 > 0 || q.LatencyP95 > 0 {
+		qs.add(8, l+`,quantile="0.5"`, q.LatencyP50)
+		qs.add(8, l+`,quantile="0.95"`, q.LatencyP95)
+	}
 }

@@ -149,6 +149,39 @@ type Status struct {
 	Failures int `json:"consecutive_failures,omitempty"`
 	// Integrity sums the digest audit of the last week (CloudTrail).
 	Integrity *AuditSummary `json:"integrity,omitempty"`
+	// Queue is what this node's receivers of the connector's SQS queue
+	// did since it started (connectors with a queue).
+	Queue *QueueStatus `json:"queue,omitempty"`
+}
+
+// QueueStatus counts one node's work on a connector's queue since it
+// started, and the queue's own approximate counts.
+type QueueStatus struct {
+	Receivers int   `json:"receivers"`
+	Received  int64 `json:"received"`
+	Deleted   int64 `json:"deleted"`
+	// Collected counts messages whose objects were all collected.
+	Collected int64 `json:"collected"`
+	// Ignored counts messages that announced nothing to collect, by
+	// reason (test-event, unparseable, not-object-created, other-bucket,
+	// outside, gone).
+	Ignored map[string]int64 `json:"ignored"`
+	// Failed counts messages left to come back after a failure; Deferred
+	// those whose objects another run or node held.
+	Failed   int64 `json:"failed"`
+	Deferred int64 `json:"deferred"`
+	// Visible, InFlight and Delayed are SQS's approximate counts.
+	Visible  int64 `json:"visible"`
+	InFlight int64 `json:"in_flight"`
+	Delayed  int64 `json:"delayed"`
+	// OldestInFlight is when the oldest message this node holds was sent.
+	OldestInFlight *time.Time `json:"oldest_in_flight,omitempty"`
+	// LatencyP50 and LatencyP95 are seconds from an object's event to its
+	// records being searchable, over the last 1,000 objects.
+	LatencyP50  float64    `json:"latency_p50_seconds,omitempty"`
+	LatencyP95  float64    `json:"latency_p95_seconds,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 }
 
 // LastCheck is the last connection test of a connector, shown with its

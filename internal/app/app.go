@@ -164,6 +164,8 @@ type App struct {
 	// scheduled is when this node's scheduler runs each connector next
 	// (set by the scheduler, read by ConnectorStatus; under mu).
 	scheduled map[string]scheduled
+	// queues are the connectors' queue receivers' states on this node.
+	queues queues
 
 	// life ends when the App closes: every run, test and retry started
 	// through it (scheduler, API or CLI) is cancelled and waited for
@@ -507,7 +509,11 @@ func (a *App) checkEndpoints(ctx context.Context, c *connector.Connector) error 
 	if _, err := filter.Compile(c.Filters); err != nil {
 		e.Problems = append(e.Problems, connector.Problem{Field: "filters", Message: err.Error()})
 	}
-	for _, f := range []struct{ field, raw string }{{"endpoint", c.Endpoint}, {"proxy_uri", c.ProxyURI}, {"sts_endpoint", c.STSEndpoint}} {
+	// The queue URL names the queue, not where requests go (the SDK sends
+	// them to queue_endpoint, else AWS's endpoint of the queue's region),
+	// so it is not dialed; the dial-time guard covers every request anyway.
+	for _, f := range []struct{ field, raw string }{{"endpoint", c.Endpoint}, {"proxy_uri", c.ProxyURI}, {"sts_endpoint", c.STSEndpoint},
+		{"queue_endpoint", c.QueueEndpoint}} {
 		if f.raw == "" || strings.HasPrefix(f.raw, "file://") {
 			continue
 		}

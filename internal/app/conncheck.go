@@ -150,7 +150,7 @@ func recommendPermissions(res *ConnectionCheck, c *connector.Connector) {
 	fix := func(checks []Check) {
 		for i := range checks {
 			ch := &checks[i]
-			if !ch.OK && ch.Status == 403 && (ch.Name == "list" || ch.Name == "read" || ch.Name == "decrypt") {
+			if !ch.OK && ch.Status == 403 && (ch.Name == "list" || ch.Name == "read" || ch.Name == "decrypt" || ch.Name == "queue") {
 				ch.Recommendation = p.Recommendation(ch.Name)
 			}
 		}
@@ -180,6 +180,9 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *ConnectionCh
 		return ch.OK || ch.Skipped
 	}
 	finish := func() *ConnectionCheck {
+		if c.QueueURL != "" {
+			res.Checks = append(res.Checks, a.queueCheck(ctx, c))
+		}
 		recommendPermissions(res, c)
 		res.OK = true
 		for _, ch := range res.Checks {
@@ -521,4 +524,32 @@ func allOf(n int, noun string) string {
 		return "its one " + noun
 	}
 	return "all " + Plural(n, noun)
+}
+
+// queueCheck checks the connector's queue (GetQueueAttributes): that it
+// exists and these credentials may use it, and whether messages arrive.
+func (a *App) queueCheck(ctx context.Context, c *connector.Connector) Check {
+	conn, err := a.connectQueue(ctx, c.ID)
+	if err != nil {
+		return failCheck("queue", err)
+	}
+	attrs, err := conn.q.Attributes(ctx)
+	if err != nil {
+		return failCheck("queue", err)
+	}
+	detail := fmt.Sprintf("the queue answered: about %s waiting, %d in flight, %d delayed; visibility timeout %s",
+		Plural(int(attrs.Visible), "message"), attrs.InFlight, attrs.Delayed, attrs.Visibility)
+	if attrs.DeadLetter != "" {
+		detail += fmt.Sprintf("; dead-letter queue %s after %d receives", attrs.DeadLetter, attrs.MaxReceiveCount)
+	} else {
+		detail += "; no dead-letter queue (with --queue-ignored keep, a message that never collects comes back at longer and longer intervals)"
+	}
+	if attrs.KMSKey != "" {
+		detail += "; encrypted with KMS key " + attrs.KMSKey + " (kms:Decrypt is needed)"
+	}
+	st := a.queues.of(c.ID)
+	if attrs.Visible+attrs.InFlight+attrs.Delayed == 0 && st.received.Load() == 0 {
+		detail += ". No message has arrived yet: if AWS is delivering objects, check the bucket's event notification to this queue (or the SNS subscription, or the EventBridge rule) and the queue's access policy"
+	}
+	return Check{Name: "queue", OK: true, Detail: detail}
 }

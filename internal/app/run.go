@@ -67,6 +67,10 @@ func (a *App) RunConnector(ctx context.Context, sc Scope, id string, opt collect
 		opt.Logger = a.log
 	}
 	opt = a.mergeCollectDefaults(opt)
+	if c.QueueURL != "" && opt.Claims == nil {
+		// Shared with the queue's receivers of this connector.
+		opt.Claims = a.queues.of(id).claims
+	}
 	stats, runErr := a.checkedCollect(ctx, c, opt)
 	res.Stats = wireStats(stats)
 	a.stored.runs.Add(1)
@@ -261,6 +265,7 @@ func (a *App) ConnectorStatus(ctx context.Context, sc Scope, id string) (*Status
 	}
 	a.mu.Unlock()
 	st.LastTest = a.lastTest(ctx, id)
+	st.Queue = a.queueStatus(ctx, c)
 	return st, nil
 }
 

@@ -114,6 +114,16 @@ type scheduler struct {
 	listed time.Time
 	// watched is when orphaned leases were last looked for.
 	watched time.Time
+	// receivers are the queue receivers running, per connector.
+	receivers map[string]*receivers
+}
+
+// receivers are one connector's queue receivers on this node, for one
+// version of it (an edit restarts them).
+type receivers struct {
+	version int64
+	stop    context.CancelFunc
+	done    sync.WaitGroup
 }
 
 func (s *scheduler) loop(ctx context.Context) {
@@ -139,6 +149,7 @@ func (s *scheduler) loop(ctx context.Context) {
 				for range s.done {
 				}
 			}()
+			s.stopReceivers(nil)
 			s.wg.Wait()
 			close(s.done)
 			return
@@ -190,6 +201,66 @@ func (s *scheduler) refresh(ctx context.Context, now time.Time) {
 		}
 	}
 	s.adoptOrphans(ctx, now)
+	s.startReceivers(ctx, list)
+}
+
+// startReceivers runs the queue receivers of this node's connectors with
+// a queue, restarting those of an edited connector and stopping those of
+// connectors disabled, deleted or without a queue now.
+func (s *scheduler) startReceivers(ctx context.Context, list []connector.Connector) {
+	if s.receivers == nil {
+		s.receivers = map[string]*receivers{}
+	}
+	keep := map[string]bool{}
+	for i := range list {
+		c := list[i]
+		if !s.mine(&c) || c.QueueURL == "" {
+			continue
+		}
+		if r, ok := s.receivers[c.ID]; ok && r.version == c.Version {
+			keep[c.ID] = true
+			continue
+		}
+		s.stopReceivers(map[string]bool{c.ID: true})
+		keep[c.ID] = true
+		rctx, stop := context.WithCancel(ctx)
+		r := &receivers{version: c.Version, stop: stop}
+		s.receivers[c.ID] = r
+		n := max(c.QueueReceivers, 1)
+		st := s.a.queues.of(c.ID)
+		st.mu.Lock()
+		st.receivers = n
+		st.mu.Unlock()
+		for i := 0; i < n; i++ {
+			r.done.Go(func() { s.a.receive(rctx, &c, i) })
+		}
+		r.done.Go(func() { s.a.watchQueue(rctx, &c, 30*time.Second) })
+		s.a.log.Info("receiving from the connector's queue", "connector", c.Name, "queue", c.QueueURL, "receivers", n)
+	}
+	drop := map[string]bool{}
+	for id := range s.receivers {
+		if !keep[id] {
+			drop[id] = true
+		}
+	}
+	s.stopReceivers(drop)
+}
+
+// stopReceivers stops the receivers of the connectors named (nil: all)
+// and waits for them: each settles the messages it holds first.
+func (s *scheduler) stopReceivers(ids map[string]bool) {
+	for id, r := range s.receivers {
+		if ids != nil && !ids[id] {
+			continue
+		}
+		r.stop()
+		r.done.Wait()
+		delete(s.receivers, id)
+		st := s.a.queues.of(id)
+		st.mu.Lock()
+		st.receivers = 0
+		st.mu.Unlock()
+	}
 }
 
 // adoptOrphans makes due at once the connectors with a partition whose

@@ -9,6 +9,7 @@ package awspolicy
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -22,7 +23,10 @@ const (
 	SidRead    = "TrawlReadLogObjects"
 	SidDecrypt = "TrawlDecryptLogObjects"
 	SidKeys    = "TrawlReadCloudTrailPublicKeys"
-	SidTrust   = "TrawlAssumeRoleWithExternalID"
+	// SidQueue and SidQueueDecrypt are the queue's (event-driven collection).
+	SidQueue        = "TrawlReceiveObjectNotifications"
+	SidQueueDecrypt = "TrawlDecryptObjectNotifications"
+	SidTrust        = "TrawlAssumeRoleWithExternalID"
 )
 
 // KMSPlaceholder stands for the key ARN when none was given.
@@ -55,10 +59,11 @@ func CheckPrincipal(p string) error {
 
 // Statement is one IAM policy statement.
 type Statement struct {
-	Sid       string                         `json:"Sid"`
-	Effect    string                         `json:"Effect"`
-	Principal map[string]string              `json:"Principal,omitempty"`
-	Action    string                         `json:"Action"`
+	Sid       string            `json:"Sid"`
+	Effect    string            `json:"Effect"`
+	Principal map[string]string `json:"Principal,omitempty"`
+	Action    any               `json:"Action"` // one action, or a list
+
 	Resource  any                            `json:"Resource,omitempty"`
 	Condition map[string]map[string][]string `json:"Condition,omitempty"`
 }
@@ -82,6 +87,9 @@ type Options struct {
 	KMSKeyARN string
 	// Principal is the ARN Trawl assumes the role from (role only).
 	Principal string
+	// QueueKMSKeyARN is the key that encrypts the connector's queue
+	// (SQS SSE-KMS), if any.
+	QueueKMSKeyARN string
 }
 
 // For writes the policies for a connector.
@@ -123,6 +131,9 @@ func For(c *connector.Connector, opt Options) (*Policies, error) {
 		// The audit verifies digests with CloudTrail's public keys; the
 		// action has no resource-level permissions.
 		p.Permissions.Statement = append(p.Permissions.Statement, Statement{Sid: SidKeys, Effect: "Allow", Action: "cloudtrail:ListPublicKeys", Resource: "*"})
+	}
+	if c.QueueURL != "" {
+		p.Permissions.Statement = append(p.Permissions.Statement, queueStatements(c, opt)...)
 	}
 	if c.Credentials == connector.CredRole {
 		principal := opt.Principal
@@ -177,8 +188,46 @@ func (p *Policies) Recommendation(check string) string {
 		sid, what = SidRead, "Add s3:GetObject"
 	case "decrypt":
 		sid, what = SidDecrypt, "Add kms:Decrypt (in the key policy too)"
+	case "queue":
+		sid, what = SidQueue, "Add the queue's actions (and check the queue's access policy)"
 	}
 	s, _ := p.Statement(sid)
 	b, _ := json.Marshal(s)
 	return fmt.Sprintf("%s to the policy of the identity Trawl signs in as (trawl connector policy prints it whole): %s", what, b)
+}
+
+// queueStatements let Trawl read and delete the notifications of the
+// connector's queue, and decrypt them when the queue is encrypted.
+func queueStatements(c *connector.Connector, opt Options) []Statement {
+	out := []Statement{{Sid: SidQueue, Effect: "Allow",
+		Action:   []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"},
+		Resource: QueueARN(c.QueueURL, c.QueueRegion)}}
+	if opt.QueueKMSKeyARN != "" {
+		out = append(out, Statement{Sid: SidQueueDecrypt, Effect: "Allow", Action: "kms:Decrypt", Resource: opt.QueueKMSKeyARN})
+	}
+	return out
+}
+
+// QueueARN is the ARN of the queue at an SQS queue URL
+// (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME becomes
+// arn:aws:sqs:REGION:ACCOUNT:NAME); region stands in when the host does
+// not name one.
+func QueueARN(queueURL, region string) string {
+	u, err := url.Parse(queueURL)
+	if err != nil {
+		return queueURL
+	}
+	acct, name, _ := strings.Cut(strings.Trim(u.Path, "/"), "/")
+	host := u.Hostname()
+	partition := "aws"
+	switch {
+	case strings.HasSuffix(host, ".amazonaws.com.cn"):
+		partition = "aws-cn"
+	case strings.Contains(host, "-gov-"):
+		partition = "aws-us-gov"
+	}
+	if r := connector.QueueURLRegion(queueURL); r != "" {
+		region = r
+	}
+	return fmt.Sprintf("arn:%s:sqs:%s:%s:%s", partition, region, acct, name)
 }

@@ -46,6 +46,8 @@ func cmdConnector(ctx context.Context, g *globals, args []string) error {
 type connFlags struct {
 	name, tenant, subtype, bucket, prefix, creds, akid, secretFile, fileType, region, regions, endpoint, proxy, start, runOn, interval, lookback string
 	roleARN, externalID, stsEndpoint                                                                                                             string
+	queueURL, queueRegion, queueEndpoint, queueVisibility, queueIgnored                                                                          string
+	queueReceivers                                                                                                                               int
 	secretStdin, pathStyle                                                                                                                       bool
 	filters                                                                                                                                      multiFlag
 }
@@ -78,7 +80,13 @@ func bindConnFlags(g *globals, name string) (*connFlags, *flagSet) {
 	fs.StringVar(&f.proxy, "proxy", "", "proxy URI")
 	fs.StringVar(&f.start, "start", "", "collect objects from this time: RFC3339 or a duration back such as -24h (default -24h)")
 	fs.StringVar(&f.runOn, "run-on", "", "node that runs the connector (default this node; * for any node of a shared catalog)")
-	fs.StringVar(&f.interval, "interval", "", "collection interval (default 5m)")
+	fs.StringVar(&f.interval, "interval", "", "polling interval (default 5m; 1h with --queue-url, where polling is the safety net)")
+	fs.StringVar(&f.queueURL, "queue-url", "", "SQS queue that S3 (directly, or through SNS or EventBridge) notifies of new objects: they are collected within seconds ('' removes it on edit)")
+	fs.StringVar(&f.queueRegion, "queue-region", "", "region of the queue (default: the one in the queue URL, else --region)")
+	fs.StringVar(&f.queueEndpoint, "queue-endpoint", "", "SQS endpoint URL (a VPC endpoint or an SQS-compatible server; default AWS's)")
+	fs.IntVar(&f.queueReceivers, "queue-receivers", 0, "receivers reading the queue at once on each node (default 2)")
+	fs.StringVar(&f.queueVisibility, "queue-visibility", "", "how long a received message stays hidden; extended while its objects are read (default 5m)")
+	fs.StringVar(&f.queueIgnored, "queue-ignored", "", "messages announcing nothing to collect (test events, other buckets, outside the prefix): delete (default) or keep for the queue's redrive policy")
 	fs.StringVar(&f.lookback, "lookback", "", "how far before the newest collected object each run looks for late objects (default 1h)")
 	fs.Var(&f.filters, "filter", "log filter 'drop:QUERY' or 'keep:QUERY' (repeatable)")
 	return f, &flagSet{fs}
@@ -135,6 +143,24 @@ func (f *connFlags) apply(g *globals, c *connector.Connector, set map[string]boo
 	str("endpoint", &c.Endpoint, f.endpoint)
 	str("proxy", &c.ProxyURI, f.proxy)
 	str("run-on", &c.RunOn, f.runOn)
+	str("queue-url", &c.QueueURL, f.queueURL)
+	str("queue-region", &c.QueueRegion, f.queueRegion)
+	str("queue-endpoint", &c.QueueEndpoint, f.queueEndpoint)
+	str("queue-ignored", &c.QueueIgnored, f.queueIgnored)
+	if set["queue-receivers"] {
+		c.QueueReceivers = f.queueReceivers
+	}
+	if set["queue-visibility"] {
+		d, err := time.ParseDuration(f.queueVisibility)
+		if err != nil {
+			return usageErr("--queue-visibility: %v (a duration such as 5m)", err)
+		}
+		c.QueueVisibility = connector.Duration(d)
+	}
+	if set["queue-url"] && f.queueURL == "" {
+		// Removing the queue removes its settings.
+		c.QueueRegion, c.QueueEndpoint, c.QueueReceivers, c.QueueVisibility, c.QueueIgnored = "", "", 0, 0, ""
+	}
 	if set["path-style"] {
 		c.PathStyle = f.pathStyle
 	}
@@ -352,14 +378,15 @@ func connectorTest(ctx context.Context, g *globals, args []string) error {
 
 // connectorPolicy prints the IAM policies the connector needs as JSON.
 func connectorPolicy(ctx context.Context, g *globals, args []string) error {
-	var kms, principal, part *string
+	var kms, queueKMS, principal, part *string
 	extra := func(fs *flag.FlagSet) {
 		kms = fs.String("kms-key-arn", "", "ARN of the KMS key that encrypts the logs (SSE-KMS); without it a placeholder says to replace it")
+		queueKMS = fs.String("queue-kms-key-arn", "", "ARN of the KMS key that encrypts the connector's SQS queue, if it is encrypted with one")
 		principal = fs.String("principal", "", "ARN of the identity Trawl assumes the role from (trust policy; default the server's --aws-principal)")
 		part = fs.String("part", "", "print only one document: permissions or trust (for aws iam put-role-policy / create-role)")
 	}
 	return onConnector(ctx, g, "connector policy", args, extra, func(b backend, c *connector.Connector) error {
-		p, err := b.Policy(ctx, c.ID, awspolicy.Options{KMSKeyARN: *kms, Principal: *principal})
+		p, err := b.Policy(ctx, c.ID, awspolicy.Options{KMSKeyARN: *kms, Principal: *principal, QueueKMSKeyARN: *queueKMS})
 		if err != nil {
 			return err
 		}

@@ -291,6 +291,9 @@ func (c *Client) Policy(ctx context.Context, id string, opt awspolicy.Options) (
 	if opt.Principal != "" {
 		q.Set("principal", opt.Principal)
 	}
+	if opt.QueueKMSKeyARN != "" {
+		q.Set("queue_kms_key_arn", opt.QueueKMSKeyARN)
+	}
 	var out awspolicy.Policies
 	_, err := c.do(ctx, "GET", "/api/v1/connectors/"+url.PathEscape(id)+"/policy?"+q.Encode(), nil, &out)
 	return &out, err

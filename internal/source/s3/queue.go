@@ -199,7 +199,7 @@ func classifyQueue(err error, op, target string) error {
 	case code == "QueueDoesNotExist" || code == "AWS.SimpleQueueService.NonExistentQueue" || strings.Contains(code, "NonExistentQueue"):
 		set(e, 404, "the queue does not exist (or is in another account or region).", "Check the queue URL and the queue region; the URL is on the queue's page in the SQS console.")
 	case strings.HasPrefix(code, "KMS.") || strings.Contains(strings.ToLower(code), "kms"):
-		set(e, 403, "the queue is encrypted with a KMS key these credentials cannot use ("+code+").", "Grant kms:Decrypt on the queue's key, in the key policy and the IAM policy (the generated policy includes it with --kms-key-arn).")
+		set(e, 403, "the queue is encrypted with a KMS key these credentials cannot use ("+code+").", "Grant kms:Decrypt on the queue's key, in the key policy and the IAM policy (trawl connector policy --queue-kms-key-arn includes it).")
 	case code == "InvalidClientTokenId" || code == "UnrecognizedClientException":
 		set(e, 401, "SQS does not know this access key ID.", "Check the access key ID, or create a new access key in IAM and update the connector.")
 	case code == "AccessDenied" || code == "AccessDeniedException" || e.HTTPStatus == 403 && e.Status != 401:

@@ -1,0 +1,169 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/testutil/s3server"
+	"github.com/trawlhq/trawl/internal/testutil/sqsserver"
+)
+
+// Event-driven collection, end to end: objects uploaded to versitygw with
+// the AWS SDK, their notifications put into fauxqs (a real SQS server)
+// in AWS's documented shapes, and `trawl serve` reading the queue.
+
+// s3Event is S3's event notification of one created object; S3 URL-encodes
+// the key with '+' for space.
+func s3Event(bucket string, o gen.Object) string {
+	b, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
+		"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventTime": time.Now().UTC().Format(time.RFC3339Nano),
+		"eventName": "ObjectCreated:Put",
+		"s3": map[string]any{"s3SchemaVersion": "1.0", "configurationId": "trawl",
+			"bucket": map[string]any{"name": bucket, "arn": "arn:aws:s3:::" + bucket},
+			"object": map[string]any{"key": url.QueryEscape(o.Key), "size": len(o.Body), "sequencer": "0055AED6DCD90281E5"}},
+	}}})
+	return string(b)
+}
+
+// snsWrap is an SNS notification delivered to SQS (not raw).
+func snsWrap(inner string) string {
+	b, _ := json.Marshal(map[string]any{"Type": "Notification", "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+		"TopicArn": "arn:aws:sns:us-east-1:123456789012:trawl", "Subject": "Amazon S3 Notification", "Message": inner,
+		"Timestamp": time.Now().UTC().Format(time.RFC3339Nano), "SignatureVersion": "1", "Signature": "EXAMPLE",
+		"SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem",
+		"UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe"})
+	return string(b)
+}
+
+// cloudTrailSNS is CloudTrail's own notification of a delivered log file,
+// through SNS: the key is not URL-encoded.
+func cloudTrailSNS(bucket string, keys ...string) string {
+	inner, _ := json.Marshal(map[string]any{"s3Bucket": bucket, "s3ObjectKey": keys})
+	return snsWrap(string(inner))
+}
+
+// eventBridge is EventBridge's Object Created event (as Security Lake's
+// subscriber queues receive it).
+func eventBridge(bucket string, o gen.Object) string {
+	b, _ := json.Marshal(map[string]any{"version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103", "detail-type": "Object Created",
+		"source": "aws.s3", "account": "123456789012", "time": time.Now().UTC().Format(time.RFC3339), "region": "us-east-1",
+		"resources": []string{"arn:aws:s3:::" + bucket},
+		"detail": map[string]any{"version": "0", "bucket": map[string]any{"name": bucket},
+			"object": map[string]any{"key": o.Key, "size": len(o.Body), "etag": "b1946ac92492d2347c6235b4d2611184", "sequencer": "00617F08299329D189"},
+			"request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012", "reason": "PutObject"}})
+	return string(b)
+}
+
+const s3TestEvent = `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-12-07T10:00:00.000Z","Bucket":"notified","RequestId":"5582815E1AEA5ADF","HostId":"8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"}`
+
+// queueCounts are SQS's approximate counts of a queue.
+func queueCounts(t *testing.T, q *sqsserver.Server, queueURL string) (visible, inFlight int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := q.Client().GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	visible, _ = strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+	inFlight, _ = strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+	return visible, inFlight
+}
+
+// queueStatus is `trawl connector show`'s queue object.
+func queueStatus(t *testing.T, data, name string) map[string]any {
+	t.Helper()
+	var st map[string]any
+	if err := json.Unmarshal([]byte(mustTrawl(t, data, "connector", "show", name, "--tenant", "acme")), &st); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := st["queue"].(map[string]any)
+	if q == nil {
+		t.Fatalf("connector show has no queue status: %v", st)
+	}
+	return q
+}
+
+func num(m map[string]any, k string) int {
+	f, _ := m[k].(float64)
+	return int(f)
+}
+
+// renamed gives objects keys that S3 event notifications must encode:
+// '+', space, '%', unicode.
+func renamed(objs []gen.Object, names []string) []gen.Object {
+	for i := range objs {
+		if i < len(names) {
+			dir := objs[i].Key[:strings.LastIndexByte(objs[i].Key, '/')+1]
+			objs[i].Key = dir + names[i] + ".json.gz"
+		}
+	}
+	return objs
+}
+
+func TestQueueEnvelopesAndKeys(t *testing.T) {
+	srv := s3server.Start(t)
+	q := sqsserver.Start(t)
+	queueURL := q.CreateQueue(t, "trawl-notify", map[string]string{"VisibilityTimeout": "30"})
+	data := t.TempDir()
+	stop := startServe(t, data)
+	defer stop()
+	srv.Fill(t, "notified", nil)
+	addConnector(t, srv, data, "events", "notified", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey,
+		"--queue-url", queueURL, "--queue-endpoint", q.Endpoint, "--queue-visibility", "10s")
+	// The first poll runs at once and finds an empty bucket; the next is an
+	// hour away: from here on only the queue collects.
+	time.Sleep(2 * time.Second)
+	objs := renamed(gen.CloudTrail(gen.CloudTrailSpec{Seed: 7, Accounts: []string{acct}, Regions: []string{"us-east-1"},
+		Start: time.Now().UTC().Add(-time.Hour), Span: 30 * time.Minute, Objects: 8, RecordsPerObj: 25}),
+		[]string{"a+b", "with space", "fifty%25", "100%", "caf\u00e9-\u65e5\u672c", "plain", "sns", "eventbridge"})
+	outside := gen.CloudTrail(gen.CloudTrailSpec{Seed: 8, Accounts: []string{"999999999999"}, Regions: []string{"us-east-1"},
+		Start: time.Now().UTC().Add(-time.Hour), Span: 30 * time.Minute, Objects: 1, RecordsPerObj: 25})
+	srv.Fill(t, "notified", append(append([]gen.Object(nil), objs...), outside...))
+	want := 0
+	for _, o := range objs {
+		want += o.Records
+	}
+	for _, o := range objs[:5] {
+		q.Send(t, queueURL, s3Event("notified", o))
+	}
+	q.Send(t, queueURL, cloudTrailSNS("notified", objs[5].Key))
+	q.Send(t, queueURL, snsWrap(s3Event("notified", objs[6])))
+	q.Send(t, queueURL, eventBridge("notified", objs[7]))
+	q.Send(t, queueURL, s3Event("notified", objs[0])) // a duplicate delivery
+	q.Send(t, queueURL, s3TestEvent)
+	q.Send(t, queueURL, "this is not a notification")
+	q.Send(t, queueURL, s3Event("notified", outside[0]))
+	q.Send(t, queueURL, s3Event("another-bucket", objs[1]))
+	sent := 13
+	waitFor(t, 60*time.Second, "every message settled", func() bool {
+		v, f := queueCounts(t, q, queueURL)
+		return v == 0 && f == 0 && num(queueStatus(t, data, "events"), "deleted") == sent
+	})
+	if n := count(t, data, "--tenant", "acme"); n != want {
+		t.Fatalf("searchable records %d, want exactly %d (the announced objects')", n, want)
+	}
+	st := queueStatus(t, data, "events")
+	ign, _ := st["ignored"].(map[string]any)
+	for reason, n := range map[string]int{"test-event": 1, "unparseable": 1, "outside": 1, "other-bucket": 1} {
+		if num(ign, reason) != n {
+			t.Errorf("ignored %s = %d, want %d (all: %v)", reason, num(ign, reason), n, ign)
+		}
+	}
+	if num(st, "collected") != 9 || num(st, "received") != sent {
+		t.Errorf("queue status %v: want 9 collected of %d received", st, sent)
+	}
+	fmt.Println("queue status:", st)
+}
