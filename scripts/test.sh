@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: installs the S3 test server, vets, runs every test
+# The test command: installs the S3 and SQS test servers, vets, runs every test
 # (unit, golden, corpus conformance, integration on versitygw, crash), then
 # a short run of each fuzz target.
 set -euo pipefail
@@ -8,6 +8,8 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 ./scripts/install-versitygw.sh
 ./scripts/install-browser.sh || export TRAWL_UI_UNAVAILABLE=1
 ./scripts/install-iceberg-reader.sh || export TRAWL_ICEBERG_READER_UNAVAILABLE=1
+# fauxqs (SQS); when it cannot be installed, the SQS tests skip, or fail under CI.
+./scripts/install-sqs-server.sh || true
 ./scripts/install-postgres.sh
 # openssl signs the digests of the audit's independent signature check.
 if ! command -v openssl >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
