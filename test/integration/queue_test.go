@@ -15,6 +15,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/testutil/faultproxy"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
 	"github.com/trawlhq/trawl/internal/testutil/sqsserver"
 )
@@ -166,4 +167,108 @@ func TestQueueEnvelopesAndKeys(t *testing.T) {
 		t.Errorf("queue status %v: want 9 collected of %d received", st, sent)
 	}
 	fmt.Println("queue status:", st)
+}
+
+// TestQueueLongReadOutlastsVisibility: an object whose read takes several
+// visibility timeouts is collected once and its message received and
+// deleted once: the receiver keeps it hidden while it reads.
+func TestQueueLongReadOutlastsVisibility(t *testing.T) {
+	srv := s3server.Start(t)
+	q := sqsserver.Start(t)
+	queueURL := q.CreateQueue(t, "trawl-slow", map[string]string{"VisibilityTimeout": "2"})
+	proxy, err := faultproxy.Start(srv.Endpoint, faultproxy.Faults{Rate: 100 << 10}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	data := t.TempDir()
+	stop := startServe(t, data)
+	defer stop()
+	srv.Fill(t, "slow", nil)
+	addConnector(t, srv, data, "slow", "slow", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey, "--endpoint", proxy.URL,
+		"--queue-url", queueURL, "--queue-endpoint", q.Endpoint, "--queue-visibility", "2s", "--queue-receivers", "3")
+	time.Sleep(2 * time.Second)
+	// Its records' times step a second apart: they start early enough to
+	// be all in the past.
+	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 9, Accounts: []string{acct}, Regions: []string{"us-east-1"},
+		Start: time.Now().UTC().Add(-3 * time.Hour), Span: 10 * time.Minute, Objects: 1, RecordsPerObj: 6000, PadBytes: 400})
+	if len(objs[0].Body) < 600<<10 {
+		t.Fatalf("object of %d bytes reads in under four seconds: the test proves nothing", len(objs[0].Body))
+	}
+	srv.Fill(t, "slow", objs)
+	began := time.Now()
+	q.Send(t, queueURL, s3Event("slow", objs[0]))
+	waitFor(t, 90*time.Second, "the message deleted", func() bool { return num(queueStatus(t, data, "slow"), "deleted") == 1 })
+	took := time.Since(began)
+	st := queueStatus(t, data, "slow")
+	t.Logf("read took %s (visibility 2s), status %v", took.Round(time.Millisecond), st)
+	if took < 6*time.Second {
+		t.Fatalf("the read took %s, under three visibility timeouts: the test proves nothing", took)
+	}
+	if num(st, "received") != 1 || num(st, "deleted") != 1 {
+		t.Fatalf("received %d, deleted %d: want each once (the visibility was not kept)", num(st, "received"), num(st, "deleted"))
+	}
+	if n := count(t, data, "--tenant", "acme"); n != objs[0].Records {
+		t.Fatalf("%d records, want %d; show: %s", n, objs[0].Records, mustTrawl(t, data, "connector", "show", "slow", "--tenant", "acme"))
+	}
+}
+
+// TestQueueAddedToPollingConnector: a queue added to a connector that had
+// polled half of the objects: the other half is collected from the
+// notifications, the first half's notifications collect nothing twice.
+func TestQueueAddedToPollingConnector(t *testing.T) {
+	srv := s3server.Start(t)
+	q := sqsserver.Start(t)
+	queueURL := q.CreateQueue(t, "trawl-switch", map[string]string{"VisibilityTimeout": "30"})
+	data := t.TempDir()
+	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 11, Accounts: []string{acct}, Regions: []string{"us-east-1", "eu-west-1"},
+		Start: time.Now().UTC().Add(-2 * time.Hour), Span: time.Hour, Objects: 12, RecordsPerObj: 40})
+	want := 0
+	for _, o := range objs {
+		want += o.Records
+	}
+	srv.Fill(t, "switch", objs[:6])
+	addConnector(t, srv, data, "switch", "switch", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey)
+	mustTrawl(t, data, "collect", "--once")
+	half := count(t, data, "--tenant", "acme")
+	srv.Fill(t, "switch", objs[6:])
+	stop := startServe(t, data)
+	defer stop()
+	mustTrawl(t, data, "connector", "edit", "switch", "--tenant", "acme", "--queue-url", queueURL, "--queue-endpoint", q.Endpoint, "--interval", "1h")
+	for _, o := range objs {
+		q.Send(t, queueURL, s3Event("switch", o))
+	}
+	waitFor(t, 60*time.Second, "every message deleted", func() bool {
+		v, f := queueCounts(t, q, queueURL)
+		return v == 0 && f == 0 && num(queueStatus(t, data, "switch"), "deleted") == len(objs)
+	})
+	if n := count(t, data, "--tenant", "acme"); n != want || half >= want {
+		t.Fatalf("records %d (after the first poll %d), want exactly %d", n, half, want)
+	}
+}
+
+// TestQueueIgnoredKeptForRedrive: with --queue-ignored keep, a message
+// announcing nothing is not deleted: it comes back later each time, and
+// the queue's redrive policy moves it to the dead-letter queue.
+func TestQueueIgnoredKeptForRedrive(t *testing.T) {
+	srv := s3server.Start(t)
+	q := sqsserver.Start(t)
+	dlq := q.CreateQueue(t, "trawl-dlq", nil)
+	queueURL := q.CreateQueue(t, "trawl-keep", map[string]string{"VisibilityTimeout": "1", "RedrivePolicy": sqsserver.RedrivePolicy(q.QueueARN(t, dlq), 2)})
+	data := t.TempDir()
+	stop := startServe(t, data)
+	defer stop()
+	srv.Fill(t, "keep", nil)
+	addConnector(t, srv, data, "keep", "keep", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey,
+		"--queue-url", queueURL, "--queue-endpoint", q.Endpoint, "--queue-visibility", "1s", "--queue-ignored", "keep")
+	q.Send(t, queueURL, "garbage that is no notification")
+	waitFor(t, 30*time.Second, "the message in the dead-letter queue", func() bool {
+		v, f := queueCounts(t, q, dlq)
+		return v+f == 1
+	})
+	st := queueStatus(t, data, "keep")
+	ign, _ := st["ignored"].(map[string]any)
+	if num(st, "deleted") != 0 || num(ign, "unparseable") < 1 || num(st, "received") > 3 {
+		t.Fatalf("status %v: want nothing deleted, the message ignored as unparseable, received at most 3 times (no tight loop)", st)
+	}
 }
