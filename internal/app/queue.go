@@ -14,8 +14,8 @@ import (
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/filter"
-	s3src "github.com/trawlhq/trawl/internal/source/s3"
 	"github.com/trawlhq/trawl/internal/source/notify"
+	s3src "github.com/trawlhq/trawl/internal/source/s3"
 )
 
 // Event-driven collection: a connector with a queue has receivers on

@@ -61,7 +61,7 @@ func eventBridge(bucket string, o gen.Object) string {
 		"source": "aws.s3", "account": "123456789012", "time": time.Now().UTC().Format(time.RFC3339), "region": "us-east-1",
 		"resources": []string{"arn:aws:s3:::" + bucket},
 		"detail": map[string]any{"version": "0", "bucket": map[string]any{"name": bucket},
-			"object": map[string]any{"key": o.Key, "size": len(o.Body), "etag": "b1946ac92492d2347c6235b4d2611184", "sequencer": "00617F08299329D189"},
+			"object":     map[string]any{"key": o.Key, "size": len(o.Body), "etag": "b1946ac92492d2347c6235b4d2611184", "sequencer": "00617F08299329D189"},
 			"request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012", "reason": "PutObject"}})
 	return string(b)
 }
