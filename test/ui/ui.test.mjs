@@ -567,6 +567,203 @@ test("connectors, wizard, Test, hunting, tenant scope", { timeout: 240000 }, asy
   }
 });
 
+// A connector with an SQS queue (event-driven collection), made, reviewed,
+// shown and removed through the console. The queue URL's host is never
+// dialed on save, so an AWS queue URL does here; the bucket does not
+// exist (nothing is collected).
+test("connector with an SQS queue: wizard, review, status, edit", { timeout: 120000 }, async () => {
+  const queueURL = "https://sqs.us-east-1.amazonaws.com/123456789012/trawl-test";
+  const api = async (method, path, body) => {
+    const r = await fetch(env.TRAWL_URL + path, { method, headers: { Authorization: "Bearer " + env.TRAWL_TOKEN, "Content-Type": "application/json" }, body: body && JSON.stringify(body) });
+    return { status: r.status, data: await r.json().catch(() => null) };
+  };
+  const browser = await launch();
+  let id;
+  try {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    ctx.setDefaultTimeout(10000);
+    const page = await ctx.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("console", (m) => { if (m.type() === "error" && !/Failed to load resource/.test(m.text())) errors.push(m.text()); });
+    await signIn(page, env.TRAWL_TOKEN);
+
+    await page.getByRole("button", { name: "New connector" }).click();
+    const wiz = page.locator("#wizard");
+    await wiz.waitFor();
+    await wiz.getByLabel("Name", { exact: true }).fill("queue-trail");
+    await wiz.getByLabel("Tenant", { exact: true }).fill("acme");
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await page.waitForSelector('#wizard fieldset[data-step="2"]:not([hidden])');
+    await wiz.getByLabel("Bucket", { exact: true }).fill("queue-trail-absent");
+    await wiz.getByLabel("Prefix", { exact: true }).fill(env.PREFIX);
+    await wiz.getByLabel("Credentials", { exact: true }).selectOption("keys");
+    await wiz.getByLabel("Access key ID", { exact: true }).fill(env.S3_KEY);
+    await wiz.getByLabel("Secret access key", { exact: true }).fill(env.S3_SECRET);
+    await wiz.getByLabel(/S3 endpoint/).fill(env.S3_ENDPOINT);
+    await wiz.getByLabel("Path-style addressing", { exact: true }).check();
+
+    // The queue is optional: its group starts collapsed.
+    assert.equal(await wiz.locator("#queue-group").evaluate((d) => d.open), false, "the queue's group starts collapsed");
+    assert.equal(await wiz.getByLabel("Queue URL", { exact: true }).isVisible(), false);
+    await wiz.locator("#queue-group summary").click();
+    assert.match(await wiz.locator("#queue-group summary").textContent(), /Event notifications \(SQS\)/);
+
+    // What the API could not read is refused at once, next to its field.
+    await wiz.getByLabel("Queue URL", { exact: true }).fill("ftp://x");
+    await wiz.getByLabel("Visibility timeout", { exact: true }).fill("5 minutes");
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await page.waitForFunction(() => document.querySelector('[data-error="queue_visibility"]').textContent !== "");
+    assert.match(await wiz.locator('[data-error="queue_visibility"]').textContent(), /not a duration/);
+    assert.equal(await wiz.locator('fieldset[data-step="2"]').isVisible(), true, "stays on step 2");
+
+    // A bad queue URL and too many receivers: the API's problems, inline.
+    await wiz.getByLabel("Visibility timeout", { exact: true }).fill("90s");
+    await wiz.getByLabel("Receivers per node", { exact: true }).fill("40");
+    await page.waitForFunction(() => document.querySelector("#prefix-error").textContent === "");
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await page.waitForSelector('#wizard fieldset[data-step="3"]:not([hidden])');
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await page.waitForSelector('#wizard fieldset[data-step="4"]:not([hidden])');
+    await wiz.getByRole("button", { name: "Submit" }).click();
+    await page.waitForFunction(() => document.querySelector('[data-error="queue_url"]').textContent !== "");
+    assert.equal(await wiz.locator('fieldset[data-step="2"]').isVisible(), true, "back on the queue's step");
+    const urlErr = wiz.locator('[data-error="queue_url"]');
+    assert.equal(await urlErr.isVisible(), true, "the queue's group opens on its errors");
+    assert.match(await urlErr.textContent(), /queue URL looks like https:\/\/sqs\./);
+    assert.match(await wiz.locator('[data-error="queue_receivers"]').textContent(), /between 1 and 32/);
+    assert.match(await wiz.locator("#wizard-error").textContent(), /queue_url/);
+    await shot(page, "13-queue-errors");
+    assert.equal((await api("GET", "/api/v1/connectors")).data.connectors.some((c) => c.name === "queue-trail"), false, "nothing saved");
+
+    // Fixed: region from the URL, receivers 4, 90 s, messages kept.
+    await wiz.getByLabel("Queue URL", { exact: true }).fill(queueURL);
+    await wiz.getByLabel("Receivers per node", { exact: true }).fill("4");
+    await wiz.getByLabel("Messages announcing nothing", { exact: true }).selectOption("keep");
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await page.waitForSelector('#wizard fieldset[data-step="3"]:not([hidden])');
+    assert.equal(await wiz.locator('[data-error="queue_url"]').textContent(), "", "the errors are cleared");
+
+    // The policy step takes the queue's KMS key, sent as queue_kms_key_arn.
+    await page.waitForFunction(() => document.querySelector("#policy-json").textContent.startsWith("{"));
+    const queueKMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    await wiz.getByLabel(/Queue KMS key ARN/).fill(queueKMS);
+    const [policyReq] = await Promise.all([
+      page.waitForRequest((r) => r.url().endsWith("/api/v1/policy") && r.method() === "POST", { timeout: 10000 }),
+      wiz.getByRole("button", { name: "Show IAM policy" }).click(),
+    ]);
+    const sent = policyReq.postDataJSON();
+    assert.equal(sent.queue_kms_key_arn, queueKMS);
+    assert.equal(sent.queue_url, queueURL);
+    await page.waitForFunction(() => document.querySelector("#policy-json").textContent !== "…");
+    await wiz.getByLabel(/Queue KMS key ARN/).fill("");
+    await wiz.getByRole("button", { name: "Show IAM policy" }).click();
+    await page.waitForFunction(() => document.querySelector("#policy-json").textContent.startsWith("{"));
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await page.waitForSelector('#wizard fieldset[data-step="4"]:not([hidden])');
+
+    // The review lists the queue's settings, defaults named.
+    const review = async () => Object.fromEntries(await wiz.locator("#confirm tr").evaluateAll((rs) => rs.map((r) => [r.cells[0].textContent, r.cells[1].textContent])));
+    let rv = await review();
+    assert.equal(rv["SQS queue"], queueURL);
+    assert.equal(rv["Queue region"], "us-east-1 (from the URL)");
+    assert.equal(rv["Queue endpoint"], "AWS");
+    assert.equal(rv["Receivers per node"], "4");
+    assert.equal(rv["Visibility timeout"], "90s");
+    assert.equal(rv["Messages announcing nothing"], "keep for the queue's redrive policy");
+    assert.equal(rv["Polling"], "every 1h0m0s as a safety net");
+    await shot(page, "14-queue-review");
+    await wiz.getByRole("button", { name: "Submit" }).click();
+    await page.waitForFunction(() => !document.querySelector("#wizard").open);
+    await page.waitForSelector('#connectors tr[data-name="queue-trail"]');
+
+    // Saved as sent, with the API's defaults: hourly polling, the URL's region.
+    const saved = (await api("GET", "/api/v1/connectors")).data.connectors.find((c) => c.name === "queue-trail");
+    id = saved.id;
+    assert.equal(saved.queue_url, queueURL);
+    assert.equal(saved.queue_region, "us-east-1");
+    assert.equal(saved.queue_endpoint, undefined);
+    assert.equal(saved.queue_receivers, 4);
+    assert.equal(saved.queue_visibility, "1m30s");
+    assert.equal(saved.queue_ignored, "keep");
+    assert.equal(saved.interval, "1h0m0s");
+
+    // The status view: hourly polling as a safety net, and the queue's
+    // counts. (The queue cannot be reached here, so the status response's
+    // queue object is the one this test gives it.)
+    const oldest = new Date(Date.now() - 150e3).toISOString();
+    const queueStatus = { receivers: 4, received: 12, deleted: 11, collected: 9, ignored: { "test-event": 1, "other-bucket": 1 }, failed: 1, deferred: 0,
+      visible: 3, in_flight: 1, delayed: 0, oldest_in_flight: oldest, latency_p50_seconds: 2.5, latency_p95_seconds: 8.5,
+      last_error: "ReceiveMessage: 403 AccessDenied", last_error_at: new Date().toISOString() };
+    await page.route(`**/api/v1/connectors/${id}/status`, async (route) => {
+      const resp = await route.fetch();
+      const body = await resp.json();
+      await route.fulfill({ response: resp, json: { ...body, queue: queueStatus } });
+    });
+    await page.getByRole("link", { name: "Status of queue-trail" }).click();
+    await page.waitForSelector('#status-view:not([hidden])[aria-busy="false"]');
+    await page.waitForFunction(() => document.querySelector("#status-title").textContent === "Status: queue-trail");
+    const collection = await page.locator("#status-collection").textContent();
+    assert.match(collection, /polling every 1h0m0s as a safety net/);
+    assert.ok(collection.includes(queueURL), collection);
+    assert.equal(await page.locator("#queue-table").isVisible(), true);
+    const q = Object.fromEntries(await page.locator("#queue-table tr").evaluateAll((rs) => rs.map((r) => [r.dataset.k, r.cells[1].textContent])));
+    assert.equal(q.receivers, "4");
+    assert.equal(q.received, "12");
+    assert.equal(q.deleted, "11");
+    assert.equal(q.collected, "9");
+    assert.equal(q.ignored, "2 (other-bucket 1, test-event 1)");
+    assert.equal(q.failed, "1");
+    assert.equal(q.visible, "3");
+    assert.equal(q.in_flight, "1");
+    assert.match(q.oldest_in_flight, /UTC \(\d+ (s|min) ago\)$/);
+    assert.equal(q.latency, "2.5 s / 8.5 s");
+    assert.match(q.last_error, /^ReceiveMessage: 403 AccessDenied \(at .* UTC\)$/);
+    await shot(page, "15-queue-status");
+    await page.unroute(`**/api/v1/connectors/${id}/status`);
+    await page.getByRole("link", { name: "Back to connectors" }).click();
+    await page.waitForSelector('#connectors tr[data-name="queue-trail"]');
+
+    // Edit shows the stored queue; clearing its URL removes the queue.
+    await page.getByRole("button", { name: "Edit queue-trail" }).click();
+    await page.waitForFunction(() => document.querySelector("#wizard").open);
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await page.waitForSelector('#wizard fieldset[data-step="2"]:not([hidden])');
+    assert.equal(await wiz.locator("#queue-group").evaluate((d) => d.open), true, "open for a connector with a queue");
+    assert.equal(await wiz.getByLabel("Queue URL", { exact: true }).inputValue(), queueURL);
+    assert.equal(await wiz.getByLabel("Queue region", { exact: true }).inputValue(), "us-east-1");
+    assert.equal(await wiz.getByLabel("Receivers per node", { exact: true }).inputValue(), "4");
+    assert.equal(await wiz.getByLabel("Visibility timeout", { exact: true }).inputValue(), "1m30s");
+    assert.equal(await wiz.getByLabel("Messages announcing nothing", { exact: true }).inputValue(), "keep");
+    await wiz.getByLabel("Queue URL", { exact: true }).fill("");
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await page.waitForSelector('#wizard fieldset[data-step="3"]:not([hidden])');
+    assert.equal(await wiz.getByLabel(/Queue KMS key ARN/).isVisible(), false, "no queue KMS key without a queue");
+    await wiz.getByRole("button", { name: "Next" }).click();
+    await page.waitForSelector('#wizard fieldset[data-step="4"]:not([hidden])');
+    rv = await review();
+    assert.equal(rv["SQS queue"], "none");
+    assert.equal(rv["Queue region"], undefined);
+    assert.equal(rv["Polling"], "every 5m0s");
+    await wiz.getByRole("button", { name: "Submit" }).click();
+    await page.waitForFunction(() => !document.querySelector("#wizard").open);
+    const cleared = (await api("GET", `/api/v1/connectors/${id}`)).data;
+    for (const k of ["queue_url", "queue_region", "queue_endpoint", "queue_receivers", "queue_visibility", "queue_ignored"]) {
+      assert.equal(cleared[k], undefined, `${k} is gone`);
+    }
+    assert.equal(cleared.interval, "5m0s", "polling at the default without a queue again");
+    await page.getByRole("link", { name: "Status of queue-trail" }).click();
+    await page.waitForSelector('#status-view:not([hidden])[aria-busy="false"]');
+    await page.waitForFunction(() => /^Polling every 5m0s\.$/.test(document.querySelector("#status-collection").textContent));
+    assert.equal(await page.locator("#queue-status").isVisible(), false, "no queue section without a queue");
+
+    assert.deepEqual(errors, [], "no script errors");
+  } finally {
+    if (id) await api("DELETE", `/api/v1/connectors/${id}`);
+    await browser.close();
+  }
+});
+
 // quoteValue, the console's quoting of values for field:value, follows
 // query.Quote's rules exactly: ui_test.go passes Go's output for values
 // the query language reads specially (QUOTES, JSON [value, quoted] pairs).

@@ -90,7 +90,7 @@ function cellText(v) {
 
 // ---------- routing ----------
 function show(id) {
-  for (const v of ["signin-view", "connectors-view", "hunt-view", "quarantine-view", "audit-view", "overview-view", "alerts-view"]) $("#" + v).hidden = v !== id;
+  for (const v of ["signin-view", "connectors-view", "hunt-view", "quarantine-view", "audit-view", "status-view", "overview-view", "alerts-view"]) $("#" + v).hidden = v !== id;
   $("#topbar").hidden = id === "signin-view";
   for (const [nav, view] of [["#nav-connectors", "connectors-view"], ["#nav-hunt", "hunt-view"], ["#nav-overview", "overview-view"], ["#nav-alerts", "alerts-view"]]) {
     if (id === view) $(nav).setAttribute("aria-current", "page");
@@ -112,6 +112,7 @@ async function route() {
   if (h.startsWith("#/hunt")) { show("hunt-view"); initHunt(); }
   else if (h.startsWith("#/quarantine/")) { show("quarantine-view"); loadQuarantine(decodeURIComponent(h.slice(13))); }
   else if (h.startsWith("#/audit/")) { show("audit-view"); loadAudit(decodeURIComponent(h.slice(8))); }
+  else if (h.startsWith("#/status/")) { show("status-view"); loadStatus(decodeURIComponent(h.slice(9))); }
   else if (h.startsWith("#/overview")) { show("overview-view"); loadOverview(); }
   else if (h.startsWith("#/alerts")) { show("alerts-view"); loadAlerts(); }
   else { show("connectors-view"); loadConnectors(); }
@@ -157,7 +158,7 @@ async function loadConnectors() {
           text: run.result === "running" ? "running" : run.result === "interrupted" ? "interrupted" : `failed (${run.status || "?"})` });
     }
     const tr = el("tr", { "data-name": c.name },
-      el("td", {}, c.name),
+      el("td", {}, el("a", { href: "#/status/" + encodeURIComponent(c.id), "aria-label": `Status of ${c.name}` }, c.name)),
       el("td", {}, c.tenant),
       el("td", {}, c.sub_type),
       el("td", {}, el("code", {}, `${c.bucket}/${c.prefix}`)),
@@ -238,6 +239,82 @@ function renderAudit(results) {
   $("#audit tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6" }, "No digest audited yet in the last week."))]));
 }
 
+// ---------- connector status ----------
+let statusSeq = 0;
+async function loadStatus(id) {
+  const seq = ++statusSeq;
+  const view = $("#status-view");
+  view.setAttribute("aria-busy", "true");
+  $("#status-refresh").onclick = () => loadStatus(id);
+  let st;
+  try {
+    st = (await api("GET", `/api/v1/connectors/${encodeURIComponent(id)}/status`)).data;
+  } catch (e) {
+    if (seq !== statusSeq) return;
+    $("#status-collection").textContent = e.message;
+    $("#status-table tbody").replaceChildren();
+    $("#queue-status").hidden = true;
+    view.setAttribute("aria-busy", "false");
+    return;
+  }
+  if (seq !== statusSeq) return;
+  renderStatus(st);
+  view.setAttribute("aria-busy", "false");
+}
+
+function kvRows(rows) {
+  return rows.map(([k, v, key]) => el("tr", { "data-k": key }, el("th", { scope: "row" }, k), el("td", {}, v)));
+}
+
+// fmtSeconds writes a latency: tenths of a second below 10 s.
+function fmtSeconds(s) {
+  if (typeof s !== "number") return "—";
+  return s < 10 ? s.toFixed(1) + " s" : fmtAge(s);
+}
+
+function renderStatus(st) {
+  const c = st.connector || {};
+  const run = st.last_run;
+  const test = st.last_test;
+  $("#status-title").textContent = `Status: ${c.name}`;
+  $("#status-collection").textContent = (c.enabled ? "" : "Disabled. ") + (c.queue_url
+    ? `Collects the objects the SQS queue ${c.queue_url} announces, within seconds; polling every ${c.interval} as a safety net.`
+    : `Polling every ${c.interval}.`);
+  const runText = run ? `${run.result} at ${fmtTime(run.started_at)}${run.node ? ` on ${run.node}` : ""}` +
+    (run.result === "ok" ? `: ${plural(run.objects, "object")}, ${plural(run.records, "record")}` : run.reason ? `: ${[run.status, run.reason].filter(Boolean).join(" ")}` : "") : "not run yet";
+  const tot = st.totals || {};
+  $("#status-table tbody").replaceChildren(...kvRows([
+    ["Last run", runText, "last_run"],
+    ["Next run", st.running ? "running now" : fmtTime(st.next_run) + (st.consecutive_failures ? ` (${st.consecutive_failures} failed in a row)` : ""), "next_run"],
+    ["Collected", `${plural(tot.objects || 0, "object")}, ${plural(tot.records || 0, "record")}${tot.quarantined ? `, ${tot.quarantined} quarantined` : ""}`, "totals"],
+    ["Lag", fmtAge(st.lag_seconds), "lag"],
+    ["Last test", test ? `${test.ok ? "passed" : "failed"} at ${fmtTime(test.at)}: ${test.summary}` : "—", "last_test"],
+  ]));
+  const q = st.queue;
+  $("#queue-status").hidden = !c.queue_url && !q;
+  $("#queue-status-none").hidden = !!q;
+  $("#queue-table").hidden = !q;
+  if (!q) { $("#queue-table tbody").replaceChildren(); return; }
+  const ignored = Object.entries(q.ignored || {}).sort(([a], [b]) => a.localeCompare(b));
+  const ignoredN = ignored.reduce((n, [, v]) => n + v, 0);
+  const oldest = q.oldest_in_flight ? `${fmtTime(q.oldest_in_flight)} (${fmtAge((Date.now() - new Date(q.oldest_in_flight)) / 1000)} ago)` : "—";
+  $("#queue-table tbody").replaceChildren(...kvRows([
+    ["Receivers on this node", String(q.receivers), "receivers"],
+    ["Messages received", String(q.received), "received"],
+    ["Deleted", String(q.deleted), "deleted"],
+    ["Collected (every object of the message)", String(q.collected), "collected"],
+    ["Ignored (announcing nothing to collect)", String(ignoredN) + (ignored.length ? ` (${ignored.map(([k, v]) => `${k} ${v}`).join(", ")})` : ""), "ignored"],
+    ["Failed (left to come back)", String(q.failed), "failed"],
+    ["Deferred (objects held by another run or node)", String(q.deferred), "deferred"],
+    ["Waiting in the queue (SQS, approximate)", String(q.visible), "visible"],
+    ["In flight (SQS, approximate)", String(q.in_flight), "in_flight"],
+    ["Delayed (SQS, approximate)", String(q.delayed), "delayed"],
+    ["Oldest message in flight here, sent", oldest, "oldest_in_flight"],
+    ["Latency, event to searchable (p50 / p95)", q.latency_p50_seconds || q.latency_p95_seconds ? `${fmtSeconds(q.latency_p50_seconds)} / ${fmtSeconds(q.latency_p95_seconds)}` : "—", "latency"],
+    ["Last error", q.last_error ? `${q.last_error}${q.last_error_at ? ` (at ${fmtTime(q.last_error_at)})` : ""}` : "none", "last_error"],
+  ]));
+}
+
 async function toggle(c) {
   await api("POST", `/api/v1/connectors/${c.id}/${c.enabled ? "disable" : "enable"}`);
   loadConnectors();
@@ -264,8 +341,9 @@ async function removeConnector(c) {
 
 // ---------- wizard ----------
 function fillRegions() {
-  const sel = $("#f-region");
-  for (const r of (state.meta && state.meta.regions) || []) sel.append(el("option", { value: r }, r));
+  for (const sel of [$("#f-region"), $("#f-queue-region")]) {
+    for (const r of (state.meta && state.meta.regions) || []) sel.append(el("option", { value: r }, r));
+  }
 }
 
 const F = (name) => $(`#wizard-form [name="${name}"]`);
@@ -302,9 +380,18 @@ async function openWizard(c) {
     F("secret_access_key").placeholder = c.secret_access_key ? "unchanged (stored)" : "";
     F("filters").value = (c.filters || []).map((f) => `${f.action}: ${f.query}`).join("\n");
     F("regions").value = (c.regions || []).join(", ");
+    // The queue's stored values (defaults included, as the API filled them).
+    F("queue_url").value = c.queue_url || "";
+    selectValue(F("queue_region"), c.queue_region || "");
+    F("queue_endpoint").value = c.queue_endpoint || "";
+    F("queue_receivers").value = c.queue_receivers ? String(c.queue_receivers) : "";
+    F("queue_visibility").value = c.queue_visibility && c.queue_visibility !== "0s" ? c.queue_visibility : "";
+    F("queue_ignored").value = c.queue_ignored === "keep" ? "keep" : "delete";
   } else {
     F("secret_access_key").placeholder = "";
   }
+  // The queue's group is optional: open when the connector has a queue.
+  $("#queue-group").open = !!(c && c.queue_url);
   if (!c) F("credentials").value = "role";
   credentialsChanged();
   setStep(1);
@@ -342,11 +429,16 @@ async function credentialsChanged() {
 }
 
 async function renderPolicy() {
+  $("#queue-kms-field").hidden = !F("queue_url").value.trim();
   const out = $("#policy-json");
   out.textContent = "…";
   setFieldError("policy", "");
   try {
-    const r = await api("POST", "/api/v1/policy", { ...formBody(), kms_key_arn: F("kms_key_arn").value.trim() });
+    const body = { ...formBody(), kms_key_arn: F("kms_key_arn").value.trim() };
+    // The queue's KMS key goes only when given, and only with a queue.
+    const queueKMS = F("queue_kms_key_arn").value.trim();
+    if (body.queue_url && queueKMS) body.queue_kms_key_arn = queueKMS;
+    const r = await api("POST", "/api/v1/policy", body);
     out.textContent = JSON.stringify(r.data, null, 2);
   } catch (e) {
     out.textContent = "";
@@ -375,7 +467,55 @@ function formBody() {
   else if (state.editing && state.editing.secret_access_key) b.secret_access_key = "********";
   b.filters = parseFilters(F("filters").value);
   b.regions = F("regions").value.split(/[\s,]+/).filter(Boolean);
+  Object.assign(b, queueBody());
   return b;
+}
+
+// queueBody is the connector's SQS queue settings. Without a Queue URL a
+// new connector sends none of them (the API refuses queue settings
+// without a queue), and an edit clears the stored ones. An empty field
+// takes the API's default (receivers 2, visibility 5m, region from the
+// URL, else the bucket's).
+function queueBody() {
+  const url = F("queue_url").value.trim();
+  const q = url ? {
+    queue_url: url,
+    queue_region: F("queue_region").value,
+    queue_endpoint: F("queue_endpoint").value.trim(),
+    queue_receivers: F("queue_receivers").value.trim() === "" ? 0 : Number(F("queue_receivers").value),
+    queue_visibility: F("queue_visibility").value.trim() || 0,
+    queue_ignored: F("queue_ignored").value,
+  } : state.editing ? { queue_url: "", queue_region: "", queue_endpoint: "", queue_receivers: 0, queue_visibility: 0, queue_ignored: "" } : {};
+  // Polling's default follows the queue (5m without, 1h with, as a safety
+  // net): an edit that adds or removes the queue of a connector polling at
+  // the old default gets the new one (interval 0 is "default"); an interval
+  // set to anything else is kept.
+  const e = state.editing;
+  if (e && !!e.queue_url !== !!url && e.interval === (e.queue_url ? "1h0m0s" : "5m0s")) q.interval = 0;
+  return q;
+}
+
+// pollingInterval is how often the connector of body b will poll.
+function pollingInterval(b) {
+  if (b.interval === 0 || !state.editing) return b.queue_url ? "1h0m0s" : "5m0s";
+  return state.editing.interval || "5m0s";
+}
+
+// queueURLRegion is the region in an AWS queue URL's host
+// (sqs.REGION.amazonaws.com), as connector.QueueURLRegion reads it.
+function queueURLRegion(raw) {
+  let host;
+  try { host = new URL(raw).hostname; } catch { return ""; }
+  const parts = host.split(".");
+  const known = (state.meta && state.meta.regions) || [];
+  return parts.length >= 3 && parts[0] === "sqs" && known.includes(parts[1]) ? parts[1] : "";
+}
+
+// selectValue selects v, adding it as an option when the list lacks it
+// (a stored value is shown as it is, never silently replaced).
+function selectValue(sel, v) {
+  if (v && ![...sel.options].some((o) => o.value === v)) sel.append(el("option", { value: v }, v));
+  sel.value = v;
 }
 
 function setFieldError(field, msg) {
@@ -398,7 +538,29 @@ async function validateStep(n) {
     ok = (await checkPrefix()) && ok;
     if (!F("bucket").value.trim()) { setFieldError("bucket", "Bucket is required."); ok = false; }
     if (F("credentials").value === "role" && !F("role_arn").value.trim()) { setFieldError("role_arn", "The role to assume is required, e.g. arn:aws:iam::123456789012:role/TrawlLogReader."); ok = false; }
+    ok = checkQueueInputs() && ok;
   }
+  return ok;
+}
+
+// checkQueueInputs refuses what the API could not even read (a receiver
+// count that is not a whole number, a duration it cannot parse); the
+// API's own checks (ranges, URLs) come back as its problems, placed next
+// to the fields on Submit.
+function checkQueueInputs() {
+  if (!F("queue_url").value.trim()) return true;
+  let ok = true;
+  const rec = F("queue_receivers");
+  if (rec.validity.badInput || (rec.value.trim() !== "" && !/^\d+$/.test(rec.value.trim()))) {
+    setFieldError("queue_receivers", "A whole number of receivers, 1 to 32 (empty: 2).");
+    ok = false;
+  }
+  const vis = F("queue_visibility").value.trim();
+  if (vis && !/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(vis)) {
+    setFieldError("queue_visibility", `"${vis}" is not a duration: write e.g. 90s, 5m or 1h30m (empty: 5m).`);
+    ok = false;
+  }
+  if (!ok) $("#queue-group").open = true;
   return ok;
 }
 
@@ -433,8 +595,22 @@ function renderConfirm() {
     ["Bucket region", b.region || "(default)"], ["Log regions collected", b.regions.join(", ") || "every region"], ["Credentials", b.credentials], ...(b.credentials === "role" ? [["Role ARN", b.role_arn], ["External ID", b.external_id || F("external_id").placeholder || "(tenant's own)"]] : []),
     ["Access key ID", b.access_key_id || "—"],
     ["Secret access key", b.secret_access_key ? "********" : "—"], ["S3 endpoint", b.endpoint || "AWS"], ["Proxy", b.proxy_uri || "—"],
-    ["Log filters", b.filters.map((f) => `${f.action}: ${f.query}`).join("; ") || "none"]];
+    ["Log filters", b.filters.map((f) => `${f.action}: ${f.query}`).join("; ") || "none"], ...queueRows(b)];
   $("#confirm tbody").replaceChildren(...rows.map(([k, v]) => el("tr", {}, el("th", { scope: "row" }, k), el("td", {}, v))));
+}
+
+// queueRows are the review step's rows of the queue settings, with the
+// defaults the API will fill in.
+function queueRows(b) {
+  const polling = pollingInterval(b);
+  if (!b.queue_url) return [["SQS queue", "none"], ["Polling", `every ${polling}`]];
+  const urlRegion = queueURLRegion(b.queue_url);
+  const region = b.queue_region || (urlRegion ? `${urlRegion} (from the URL)` : b.region ? `${b.region} (the bucket's)` : "the bucket's region");
+  return [["SQS queue", b.queue_url], ["Queue region", region], ["Queue endpoint", b.queue_endpoint || "AWS"],
+    ["Receivers per node", b.queue_receivers ? String(b.queue_receivers) : "2 (default)"],
+    ["Visibility timeout", b.queue_visibility || "5m (default)"],
+    ["Messages announcing nothing", b.queue_ignored === "keep" ? "keep for the queue's redrive policy" : "delete"],
+    ["Polling", `every ${polling} as a safety net`]];
 }
 
 async function submitWizard() {
@@ -456,6 +632,7 @@ async function submitWizard() {
     const probs = (e.body && e.body.problems) || [];
     let placed = false;
     for (const p of probs) placed = setFieldError(p.field.replace(/\[.*$/, ""), p.message) || placed;
+    if (probs.some((p) => p.field.startsWith("queue_"))) $("#queue-group").open = true;
     $("#wizard-error").textContent = e.message;
     const first = probs.find((p) => ["name", "tenant", "run_on", "filters"].includes(p.field.replace(/\[.*$/, "")));
     if (placed || probs.length) setStep(first ? 1 : 2);
