@@ -161,6 +161,18 @@ func (f *connFlags) apply(g *globals, c *connector.Connector, set map[string]boo
 		// Removing the queue removes its settings.
 		c.QueueRegion, c.QueueEndpoint, c.QueueReceivers, c.QueueVisibility, c.QueueIgnored = "", "", 0, 0, ""
 	}
+	if set["queue-url"] && !set["interval"] {
+		// Adding or removing a queue moves an interval left at the
+		// default to the other mode's default, as the console does:
+		// polling every 5m beside a queue, or hourly without one, is
+		// rarely what was meant. A chosen interval stays.
+		switch {
+		case f.queueURL != "" && c.Interval.D() == connector.DefaultInterval:
+			c.Interval = connector.Duration(connector.DefaultQueueInterval)
+		case f.queueURL == "" && c.Interval.D() == connector.DefaultQueueInterval:
+			c.Interval = connector.Duration(connector.DefaultInterval)
+		}
+	}
 	if set["path-style"] {
 		c.PathStyle = f.pathStyle
 	}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/trawlhq/trawl/internal/app"
 	"github.com/trawlhq/trawl/internal/gen"
 	"github.com/trawlhq/trawl/internal/testutil/faultproxy"
 	"github.com/trawlhq/trawl/internal/testutil/s3server"
@@ -234,7 +238,15 @@ func TestQueueAddedToPollingConnector(t *testing.T) {
 	srv.Fill(t, "switch", objs[6:])
 	stop := startServe(t, data)
 	defer stop()
-	mustTrawl(t, data, "connector", "edit", "switch", "--tenant", "acme", "--queue-url", queueURL, "--queue-endpoint", q.Endpoint, "--interval", "1h")
+	mustTrawl(t, data, "connector", "edit", "switch", "--tenant", "acme", "--queue-url", queueURL, "--queue-endpoint", q.Endpoint)
+	var shown struct {
+		Connector struct {
+			Interval string `json:"interval"`
+		} `json:"connector"`
+	}
+	if err := json.Unmarshal([]byte(mustTrawl(t, data, "connector", "show", "switch", "--tenant", "acme")), &shown); err != nil || shown.Connector.Interval != "1h0m0s" {
+		t.Fatalf("after adding the queue the default interval is %q (%v), want 1h0m0s: polling is the safety net", shown.Connector.Interval, err)
+	}
 	for _, o := range objs {
 		q.Send(t, queueURL, s3Event("switch", o))
 	}
@@ -270,5 +282,77 @@ func TestQueueIgnoredKeptForRedrive(t *testing.T) {
 	ign, _ := st["ignored"].(map[string]any)
 	if num(st, "deleted") != 0 || num(ign, "unparseable") < 1 || num(st, "received") > 3 {
 		t.Fatalf("status %v: want nothing deleted, the message ignored as unparseable, received at most 3 times (no tight loop)", st)
+	}
+}
+
+// TestQueueKill9: trawl serve killed with SIGKILL at random moments while
+// it collects from its queue (before a commit, between a commit and the
+// delete) and started again: every record is stored exactly once and
+// every message is deleted in the end.
+func TestQueueKill9(t *testing.T) {
+	kills := envInt("TRAWL_CRASH_ROUNDS", 4)
+	seed := uint64(envInt("TRAWL_CRASH_SEED", 1))
+	srv := s3server.Start(t)
+	q := sqsserver.Start(t)
+	queueURL := q.CreateQueue(t, "trawl-crash", map[string]string{"VisibilityTimeout": "2"})
+	proxy, err := faultproxy.Start(srv.Endpoint, faultproxy.Faults{Rate: 1 << 20}, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	data := t.TempDir()
+	srv.Fill(t, "crashq", nil)
+	addConnector(t, srv, data, "crashq", "crashq", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey, "--endpoint", proxy.URL,
+		"--queue-url", queueURL, "--queue-endpoint", q.Endpoint, "--queue-visibility", "2s")
+	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: seed, Accounts: []string{acct}, Regions: []string{"us-east-1", "eu-west-1"},
+		Start: time.Now().UTC().Add(-5 * time.Hour), Span: 2 * time.Hour, Objects: 24, RecordsPerObj: 1500, PadBytes: 300})
+	want := 0
+	for _, o := range objs {
+		want += o.Records
+	}
+	r := rand.New(rand.NewPCG(seed, 99))
+	t.Setenv("TRAWL_BATCH_SIZE", "500") // objects commit in several parts: kills land between them
+	cmd := launchServe(t, freeAddr(t), data)
+	// Uploaded and announced after the first (empty) poll: only the queue
+	// collects them.
+	time.Sleep(time.Second)
+	srv.Fill(t, "crashq", objs)
+	for i, o := range objs {
+		q.Send(t, queueURL, s3Event("crashq", o))
+		if i%5 == 0 {
+			q.Send(t, queueURL, s3Event("crashq", o)) // S3 delivers at least once
+		}
+	}
+	inFlightKills := 0
+	for k := 0; k < kills; k++ {
+		time.Sleep(time.Duration(500+r.IntN(2500)) * time.Millisecond)
+		if _, f := queueCounts(t, q, queueURL); f > 0 {
+			inFlightKills++
+		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		cmd = launchServe(t, freeAddr(t), data)
+	}
+	waitFor(t, 3*time.Minute, "the queue drained", func() bool {
+		v, f := queueCounts(t, q, queueURL)
+		return v == 0 && f == 0
+	})
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	if inFlightKills == 0 {
+		t.Fatalf("none of %d kills found messages in flight; the test proved nothing (change TRAWL_CRASH_SEED)", kills)
+	}
+	l, err := app.OpenLake(context.Background(), filepath.Join(data, "trawl.db"), app.LakeOptions{Catalog: catalogOf(t, data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	it, err := l.CheckIntegrity(context.Background(), "aws_events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kills %d (%d with messages in flight), records expected %d, rows %d, distinct ids %d", kills, inFlightKills, want, it.Rows, it.DistinctIDs)
+	if it.Rows != int64(want) || it.DistinctIDs != int64(want) || it.DistinctEventIDs != int64(want) {
+		t.Fatalf("lake holds %d rows (%d distinct ids, %d distinct event IDs), want exactly %d", it.Rows, it.DistinctIDs, it.DistinctEventIDs, want)
 	}
 }
