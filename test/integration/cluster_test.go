@@ -331,23 +331,9 @@ func (c *cluster) check() {
 		}
 	}
 	// Every id, streamed through the last node (csv export has no limit).
-	out := mustTrawl(c.t, c.dirs[len(c.dirs)-1], "search", "--format", "csv", "--columns", "id", "--from", "-30d")
-	seen := map[string]bool{}
-	total := 0
-	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
-	if err != nil {
-		c.t.Fatalf("the export is not CSV: %v", err)
-	}
-	for _, rec := range recs {
-		id := strings.TrimSpace(rec[0])
-		if id == "id" || id == "" {
-			continue
-		}
-		if seen[id] {
-			c.t.Errorf("record %s stored twice", id)
-		}
-		seen[id] = true
-		total++
+	total, dups := exportedIDs(c.t, c.dirs[len(c.dirs)-1])
+	for _, id := range dups {
+		c.t.Errorf("record %s stored twice", id)
 	}
 	want := 0
 	for _, n := range c.want {
@@ -423,4 +409,30 @@ func TestPerfCluster(t *testing.T) {
 	took := time.Since(c.started)
 	t.Logf("%d records in %.1f s from the first node's start: %.0f records/s for the cluster", total, took.Seconds(), float64(total)/took.Seconds())
 	c.check()
+}
+
+// exportedIDs exports every record's id through a node (csv export has no
+// limit) and returns how many there are and those seen twice.
+func exportedIDs(t *testing.T, dir string) (int, []string) {
+	t.Helper()
+	out := mustTrawl(t, dir, "search", "--format", "csv", "--columns", "id", "--from", "-30d")
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatalf("the export is not CSV: %v", err)
+	}
+	seen := map[string]bool{}
+	total := 0
+	var dups []string
+	for _, rec := range recs {
+		id := strings.TrimSpace(rec[0])
+		if id == "id" || id == "" {
+			continue
+		}
+		if seen[id] {
+			dups = append(dups, id)
+		}
+		seen[id] = true
+		total++
+	}
+	return total, dups
 }

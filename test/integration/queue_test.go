@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -355,4 +356,54 @@ func TestQueueKill9(t *testing.T) {
 	if it.Rows != int64(want) || it.DistinctIDs != int64(want) || it.DistinctEventIDs != int64(want) {
 		t.Fatalf("lake holds %d rows (%d distinct ids, %d distinct event IDs), want exactly %d", it.Rows, it.DistinctIDs, it.DistinctEventIDs, want)
 	}
+}
+
+// TestQueueThreeNodes: three nodes on one PostgreSQL catalog and S3 lake
+// receive from one queue (SQS shares its messages among them); one is
+// killed mid-way and restarted. Every record is stored once.
+func TestQueueThreeNodes(t *testing.T) {
+	c := startCluster(t, clusterPlan{nodes: 3, ttl: 2 * time.Second, batch: "50"})
+	q := sqsserver.Start(t)
+	queueURL := q.CreateQueue(t, "trawl-cluster", map[string]string{"VisibilityTimeout": "5"})
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte(c.srv.SecretKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustTrawl(t, c.dirs[0], append([]string{"connector", "add", "--name", "q", "--tenant", "acme", "--subtype", "cloudtrail",
+		"--bucket", "logs", "--prefix", "q/AWSLogs", "--access-key-id", c.srv.AccessKey, "--secret-access-key-file", secret,
+		"--endpoint", c.srv.Endpoint, "--path-style", "--start", "-72h", "--run-on", "*",
+		"--queue-url", queueURL, "--queue-endpoint", q.Endpoint, "--queue-visibility", "5s", "--queue-receivers", "2"})...)
+	time.Sleep(2 * time.Second) // the nodes' first polls find nothing; the next is an hour away
+	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 21, Prefix: "q", Accounts: []string{"111111111111", "222222222222"},
+		Regions: []string{"us-east-1", "eu-west-1"}, Start: time.Now().UTC().Add(-4 * time.Hour), Span: time.Hour, Objects: 10, RecordsPerObj: 200})
+	want := 0
+	for _, o := range objs {
+		want += o.Records
+	}
+	bucket(t, c.srv, "logs", objs)
+	for i, o := range objs {
+		q.Send(t, queueURL, s3Event("logs", o))
+		if i%4 == 0 {
+			q.Send(t, queueURL, snsWrap(s3Event("logs", o))) // delivered twice
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	_ = c.cmds[1].Process.Signal(syscall.SIGKILL)
+	_ = c.cmds[1].Wait()
+	c.restart(1)
+	c.waitFor(3*time.Minute, "the queue drained and every record searchable", func() bool {
+		v, f := queueCounts(t, q, queueURL)
+		return v == 0 && f == 0 && c.count(0, "q") == want
+	})
+	total, dups := exportedIDs(t, c.dirs[2])
+	if total != want || len(dups) > 0 {
+		t.Fatalf("%d records exported (%d ids twice), want exactly %d", total, len(dups), want)
+	}
+	busy := 0
+	for i := range c.dirs {
+		if num(queueStatus(t, c.dirs[i], "q"), "received") > 0 {
+			busy++
+		}
+	}
+	t.Logf("%d records from %d objects, %d of 3 nodes received messages since their last start", want, len(objs), busy)
 }
