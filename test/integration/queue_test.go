@@ -369,10 +369,10 @@ func TestQueueThreeNodes(t *testing.T) {
 	if err := os.WriteFile(secret, []byte(c.srv.SecretKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	mustTrawl(t, c.dirs[0], append([]string{"connector", "add", "--name", "q", "--tenant", "acme", "--subtype", "cloudtrail",
+	mustTrawl(t, c.dirs[0], []string{"connector", "add", "--name", "q", "--tenant", "acme", "--subtype", "cloudtrail",
 		"--bucket", "logs", "--prefix", "q/AWSLogs", "--access-key-id", c.srv.AccessKey, "--secret-access-key-file", secret,
 		"--endpoint", c.srv.Endpoint, "--path-style", "--start", "-72h", "--run-on", "*",
-		"--queue-url", queueURL, "--queue-endpoint", q.Endpoint, "--queue-visibility", "5s", "--queue-receivers", "2"})...)
+		"--queue-url", queueURL, "--queue-endpoint", q.Endpoint, "--queue-visibility", "5s", "--queue-receivers", "2"}...)
 	time.Sleep(2 * time.Second) // the nodes' first polls find nothing; the next is an hour away
 	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 21, Prefix: "q", Accounts: []string{"111111111111", "222222222222"},
 		Regions: []string{"us-east-1", "eu-west-1"}, Start: time.Now().UTC().Add(-4 * time.Hour), Span: time.Hour, Objects: 10, RecordsPerObj: 200})
