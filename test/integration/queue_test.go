@@ -407,3 +407,70 @@ func TestQueueThreeNodes(t *testing.T) {
 	}
 	t.Logf("%d records from %d objects, %d of 3 nodes received messages since their last start", want, len(objs), busy)
 }
+
+// TestQueueTestAndPolicy: `trawl connector test` checks the queue (a
+// missing one is a 404 with what to do), and `trawl connector policy`
+// grants the queue's four actions on its ARN.
+func TestQueueTestAndPolicy(t *testing.T) {
+	srv := s3server.Start(t)
+	q := sqsserver.Start(t)
+	queueURL := q.CreateQueue(t, "trawl-tested", nil)
+	data := t.TempDir()
+	stop := startServe(t, data)
+	defer stop()
+	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 3, Accounts: []string{acct}, Regions: []string{"us-east-1"},
+		Start: time.Now().UTC().Add(-3 * time.Hour), Span: time.Hour, Objects: 2, RecordsPerObj: 5})
+	srv.Fill(t, "tested", objs)
+	addConnector(t, srv, data, "tested", "tested", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey,
+		"--queue-url", queueURL, "--queue-endpoint", q.Endpoint)
+	q.Send(t, queueURL, s3TestEvent)
+	var res struct {
+		OK     bool `json:"ok"`
+		Checks []struct {
+			Name, Detail, Explanation, Recommendation string
+			OK                                        bool
+			Status                                    int
+		} `json:"checks"`
+	}
+	test := func() {
+		res.Checks = nil
+		r := trawl(t, data, nil, "connector", "test", "tested", "--tenant", "acme", "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+			t.Fatalf("connector test --json: %v\n%s\n%s", err, r.stdout, r.stderr)
+		}
+	}
+	test()
+	last := res.Checks[len(res.Checks)-1]
+	if !res.OK || last.Name != "queue" || !last.OK || !strings.Contains(last.Detail, "visibility timeout") {
+		t.Fatalf("test with a reachable queue: %+v", res)
+	}
+	mustTrawl(t, data, "connector", "edit", "tested", "--tenant", "acme",
+		"--queue-url", strings.Replace(queueURL, "trawl-tested", "no-such-queue", 1))
+	test()
+	last = res.Checks[len(res.Checks)-1]
+	if res.OK || last.Name != "queue" || last.Status != 404 || !strings.Contains(last.Recommendation, "queue URL") {
+		t.Fatalf("test with a missing queue: %+v", res)
+	}
+	var pol struct {
+		Permissions struct {
+			Statement []struct {
+				Sid      string
+				Action   any
+				Resource any
+			}
+		} `json:"permissions_policy"`
+	}
+	if err := json.Unmarshal([]byte(mustTrawl(t, data, "connector", "policy", "tested", "--tenant", "acme")), &pol); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, st := range pol.Permissions.Statement {
+		if st.Sid == "TrawlReceiveObjectNotifications" {
+			found = fmt.Sprint(st.Action) == "[sqs:ReceiveMessage sqs:DeleteMessage sqs:ChangeMessageVisibility sqs:GetQueueAttributes]" &&
+				st.Resource == "arn:aws:sqs:us-east-1:000000000000:no-such-queue"
+		}
+	}
+	if !found {
+		t.Fatalf("the policy does not grant the queue's actions on its ARN: %+v", pol)
+	}
+}

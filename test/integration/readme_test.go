@@ -56,10 +56,11 @@ import (
 // readmeCoveredElsewhere are README blocks (by the start of their first
 // line) that this test does not run, with the reason.
 var readmeCoveredElsewhere = map[string]string{
-	"make test":                         "the suite this test is part of",
-	"make demo ARGS=":                   "TestMakeDemoTakesAnAddress runs make demo with ARGS",
-	"source (s3 | local)":               "a diagram, not commands",
-	"trawl serve --catalog postgres://": "TestPostgresCatalog runs serve and catalog migrate on PostgreSQL",
+	"make test":                                        "the suite this test is part of",
+	"aws sqs create-queue --queue-name":                "configures AWS itself (no server here turns an S3 upload into an SQS message); TestQueueEnvelopesAndKeys, TestQueueAddedToPollingConnector and TestQueueKill9 run the trawl side against fauxqs, and TestQueueTestAndPolicy its test and policy",
+	"make demo ARGS=":                                  "TestMakeDemoTakesAnAddress runs make demo with ARGS",
+	"source (s3 | local)":                              "a diagram, not commands",
+	"trawl serve --catalog postgres://":                "TestPostgresCatalog runs serve and catalog migrate on PostgreSQL",
 	"AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… \\":   "TestS3Lake runs serve with --lake on versitygw",
 	"# once: the master key every node shares":         "TestCluster runs several nodes on one catalog and lake; TestKeyGenerate the key",
 	"export TRAWL_DATA_DIR=/var/lib/trawl":             "",
