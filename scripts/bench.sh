@@ -8,6 +8,7 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(go ver
 go test -run '^$' -bench . -benchmem -benchtime 20x ./internal/format/... ./internal/query/ ./internal/segment/ ./internal/app/
 ./scripts/install-versitygw.sh
 ./scripts/install-postgres.sh
+./scripts/install-sqs-server.sh
 go test -run '^$' -bench . -benchmem -benchtime 1x -timeout 30m ./test/bench/ | tee /tmp/trawl-bench.txt
 awk '/BenchmarkIngestCloudTrail/{for(i=1;i<=NF;i++) if($(i+1)=="ns/op") ing=$i}
      /BenchmarkGunzipBaseline/{for(i=1;i<=NF;i++) if($(i+1)=="ns/op") gz=$i}

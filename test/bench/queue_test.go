@@ -1,0 +1,256 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/trawlhq/trawl/internal/gen"
+	s3src "github.com/trawlhq/trawl/internal/source/s3"
+	"github.com/trawlhq/trawl/internal/testutil/s3server"
+	"github.com/trawlhq/trawl/internal/testutil/sqsserver"
+)
+
+// TestPerfQueueLatency: objects uploaded to versitygw and announced
+// through fauxqs at a fixed rate (default 100 a second for a minute), read
+// by `trawl serve` from its queue; the latency of each object is from the
+// end of its upload to the moment a search through the server's API finds
+// all its records, seen from outside by polling. It prints the
+// distribution; it asserts none.
+func TestPerfQueueLatency(t *testing.T) {
+	perfOnly(t)
+	rate, secs, perObj := envIntOr("TRAWL_PERF_QUEUE_RATE", 100), envIntOr("TRAWL_PERF_QUEUE_SECONDS", 60), 50
+	srv := s3server.Start(t)
+	q := sqsserver.Start(t)
+	queueURL := q.CreateQueue(t, "trawl-perf", map[string]string{"VisibilityTimeout": "300"})
+	bin := buildTrawl(t)
+	data := t.TempDir()
+	base, token, stop := serveBinary(t, bin, data)
+	defer stop()
+	srv.Fill(t, "perfq", nil)
+	sf := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(sf, []byte(srv.SecretKey), 0o600)
+	if out, err := trawlCmd(bin, data, "connector", "add", "--name", "perfq", "--tenant", "perf", "--subtype", "cloudtrail", "--bucket", "perfq",
+		"--prefix", "AWSLogs", "--access-key-id", srv.AccessKey, "--secret-access-key-file", sf, "--endpoint", srv.Endpoint, "--path-style",
+		"--start", "-48h", "--queue-url", queueURL, "--queue-endpoint", q.Endpoint).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	time.Sleep(2 * time.Second) // the first poll finds the bucket empty
+	objs := gen.CloudTrail(gen.CloudTrailSpec{Seed: 5, Accounts: []string{"123456789012"}, Regions: []string{"us-east-1"},
+		Start: time.Now().UTC().Add(-6 * time.Hour), Span: 5 * time.Hour, Objects: rate * secs, RecordsPerObj: perObj})
+	for i := range objs {
+		dir := objs[i].Key[:strings.LastIndexByte(objs[i].Key, '/')+1]
+		objs[i].Key = fmt.Sprintf("%sw%04d_o%04d.json.gz", dir, i/rate, i)
+	}
+	up := newAnnouncer(t, srv, q, queueURL)
+	uploaded := make([]time.Time, len(objs))
+	searchable := make([]time.Time, len(objs))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start := time.Now()
+		for w := 0; w < secs; w++ {
+			time.Sleep(time.Until(start.Add(time.Duration(w) * time.Second)))
+			up.window(objs[w*rate:(w+1)*rate], uploaded[w*rate:(w+1)*rate])
+		}
+	}()
+	poll := &keyPoller{base: base, token: token}
+	deadline := time.Now().Add(time.Duration(secs)*time.Second + 2*time.Minute)
+	for next := 0; next < secs && time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		for w := next; w < secs; w++ {
+			up.mu.Lock()
+			started := !uploaded[w*rate].IsZero()
+			up.mu.Unlock()
+			if !started {
+				break
+			}
+			poll.window(t, w, objs[w*rate:(w+1)*rate], searchable[w*rate:(w+1)*rate], perObj)
+		}
+		for next < secs && !searchable[(next+1)*rate-1].IsZero() && complete(searchable[next*rate:(next+1)*rate]) {
+			next++
+		}
+	}
+	<-done
+	var lat []float64
+	missing := 0
+	for i := range objs {
+		if searchable[i].IsZero() || uploaded[i].IsZero() {
+			missing++
+			continue
+		}
+		lat = append(lat, searchable[i].Sub(uploaded[i]).Seconds())
+	}
+	sort.Float64s(lat)
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	}
+	status, _ := trawlCmd(bin, data, "connector", "show", "perfq", "--tenant", "perf").Output()
+	var st struct {
+		Queue map[string]any `json:"queue"`
+	}
+	json.Unmarshal(status, &st)
+	fmt.Printf("\nqueue latency, trawl serve: %d objects of %d records announced at %d/s for %d s; upload end to searchable (outside, polled every 250 ms): p50 %.2f s, p95 %.2f s, max %.2f s; not searchable within 2 min: %d\n",
+		len(objs), perObj, rate, secs, pct(0.5), pct(0.95), pct(1), missing)
+	fmt.Printf("the server's own figure (event to commit, last 1,000 objects): p50 %v s, p95 %v s\n", st.Queue["latency_p50_seconds"], st.Queue["latency_p95_seconds"])
+}
+
+func complete(ts []time.Time) bool {
+	for _, t := range ts {
+		if t.IsZero() {
+			return false
+		}
+	}
+	return true
+}
+
+func envIntOr(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func trawlCmd(bin, data string, args ...string) *exec.Cmd {
+	c := exec.Command(bin, args...)
+	c.Env = append(os.Environ(), "TRAWL_DATA_DIR="+data)
+	return c
+}
+
+// serveBinary starts `trawl serve` on a free loopback port and returns its
+// address, its root token and how to stop it.
+func serveBinary(t *testing.T, bin, data string) (string, string, func()) {
+	c := trawlCmd(bin, data, "serve", "--addr", "127.0.0.1:0")
+	var logs bytes.Buffer
+	c.Stderr = &logs
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop := func() {
+		_ = c.Process.Signal(syscall.SIGTERM)
+		_ = c.Wait()
+	}
+	for i := 0; i < 300; i++ {
+		b, err := os.ReadFile(filepath.Join(data, "server.json"))
+		var si struct{ Addr string }
+		if err == nil && json.Unmarshal(b, &si) == nil && si.Addr != "" {
+			tok, _ := os.ReadFile(filepath.Join(data, "root.token"))
+			return "http://" + si.Addr, strings.TrimSpace(string(tok)), stop
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	t.Fatalf("trawl serve did not start:\n%s", logs.String())
+	return "", "", nil
+}
+
+// announcer uploads objects and sends their S3 events, a few at once.
+type announcer struct {
+	mu       sync.Mutex // guards the upload times written
+	t        *testing.T
+	b        *s3src.Bucket
+	sqs      *sqs.Client
+	queueURL string
+}
+
+func newAnnouncer(t *testing.T, srv *s3server.Server, q *sqsserver.Server, queueURL string) *announcer {
+	b, err := s3src.New(context.Background(), s3src.Config{Bucket: "perfq", Endpoint: srv.Endpoint, PathStyle: true, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &announcer{t: t, b: b, sqs: q.Client(), queueURL: queueURL}
+}
+
+// window uploads a second's objects (eight at a time) and announces them
+// in batches of ten as their uploads end.
+func (a *announcer) window(objs []gen.Object, uploaded []time.Time) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := 0; i < len(objs); i += 10 {
+		part := objs[i:min(i+10, len(objs))]
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ctx := context.Background()
+			var entries []sqstypes.SendMessageBatchRequestEntry
+			ends := make([]time.Time, len(part))
+			for j, o := range part {
+				if err := a.b.Put(ctx, o.Key, bytes.NewReader(o.Body), int64(len(o.Body))); err != nil {
+					a.t.Errorf("upload %s: %v", o.Key, err)
+					return
+				}
+				ends[j] = time.Now()
+				body, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{"eventVersion": "2.1", "eventSource": "aws:s3",
+					"eventTime": ends[j].UTC().Format(time.RFC3339Nano), "eventName": "ObjectCreated:Put",
+					"s3": map[string]any{"bucket": map[string]any{"name": "perfq"}, "object": map[string]any{"key": url.QueryEscape(o.Key), "size": len(o.Body)}}}}})
+				entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)), MessageBody: aws.String(string(body))})
+			}
+			if _, err := a.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(a.queueURL), Entries: entries}); err != nil {
+				a.t.Errorf("announce: %v", err)
+				return
+			}
+			a.mu.Lock()
+			copy(uploaded[i:i+len(part)], ends)
+			a.mu.Unlock()
+		})
+	}
+	wg.Wait()
+}
+
+// keyPoller asks the server, through its API, how many records of each
+// object of a window are searchable.
+type keyPoller struct{ base, token string }
+
+func (p *keyPoller) window(t *testing.T, w int, objs []gen.Object, searchable []time.Time, perObj int) {
+	if complete(searchable) {
+		return
+	}
+	v := url.Values{"field": {"origin.key"}, "n": {"1000"}, "from": {"-30d"}, "tenant": {"perf"}, "q": {fmt.Sprintf("origin.key:*w%04d_*", w)}}
+	req, _ := http.NewRequest("GET", p.base+"/api/v1/top?"+v.Encode(), nil)
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Errorf("top: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	now := time.Now()
+	var out struct {
+		Values []struct {
+			Value string `json:"value"`
+			Count int    `json:"count"`
+		} `json:"values"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+		t.Errorf("top: %d %v", resp.StatusCode, err)
+		return
+	}
+	counts := map[string]int{}
+	for _, x := range out.Values {
+		counts[x.Value] = x.Count
+	}
+	for i, o := range objs {
+		if searchable[i].IsZero() && counts[o.Key] >= perObj {
+			searchable[i] = now
+		}
+	}
+}
