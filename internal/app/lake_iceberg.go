@@ -74,7 +74,8 @@ type snapshotBuild struct {
 	catalog.SnapshotCommit
 	snap    iceberg.Snapshot
 	schema  *interflow.Schema
-	written []string // files written, deleted if the commit fails
+	table   iceberg.Schema // the table's schema for it (a new one when fields were added)
+	written []string       // files written, deleted if the commit fails
 	stats   map[string]int64
 }
 
@@ -97,10 +98,10 @@ func (l *Lake) publishTable(ctx context.Context, t catalog.TableRef) error {
 		return err
 	}
 	now := time.Now()
-	b := &snapshotBuild{schema: schema, stats: map[string]int64{}}
+	b := &snapshotBuild{schema: schema, table: prev.Evolve(schema), stats: map[string]int64{}}
 	b.TableRef, b.From, b.To = t, current, current
 	b.DeleteAfter = now.Add(l.snapshotRetention)
-	b.snap = iceberg.Snapshot{SnapshotID: snapshotID(), SequenceNumber: prev.LastSequenceNumber + 1, TimestampMS: now.UnixMilli()}
+	b.snap = iceberg.Snapshot{SnapshotID: snapshotID(), SequenceNumber: prev.LastSequenceNumber + 1, TimestampMS: now.UnixMilli(), SchemaID: b.table.SchemaID}
 	if prev.CurrentSnapshotID > 0 {
 		b.snap.ParentID = prev.CurrentSnapshotID
 	}
@@ -221,7 +222,7 @@ func (l *Lake) writeManifest(ctx context.Context, b *snapshotBuild, day time.Tim
 	err := l.PutFile(ctx, rel, func(w io.Writer) error {
 		cw := &byteCounter{w: w}
 		var err error
-		mf, err = iceberg.WriteManifest(cw, iceberg.TableSchema(b.schema), iceberg.Spec(b.schema), files)
+		mf, err = iceberg.WriteManifest(cw, b.table, iceberg.Spec(b.schema), files)
 		n = cw.n
 		return err
 	})
@@ -288,7 +289,7 @@ func (l *Lake) writeSnapshot(ctx context.Context, b *snapshotBuild, prev *iceber
 			}
 		}
 	}
-	next := prev.Commit(b.schema, b.snap, prevURI, l.snapshotRetention)
+	next := prev.Commit(b.table, b.snap, prevURI, l.snapshotRetention)
 	data, err := json.MarshalIndent(next, "", " ")
 	if err != nil {
 		return fmt.Errorf("lake: table %s.%s: %w", b.Tenant, b.Index, err)

@@ -43,7 +43,7 @@ func TestCommitExpiresSupersededSnapshots(t *testing.T) {
 	m := NewMetadata(s, "file:///lake/index=aws_events/tenant=acme", "u", t0)
 	for i := int64(1); i <= 4; i++ {
 		at := t0.Add(time.Duration(i) * 10 * time.Minute)
-		m = m.Commit(s, Snapshot{SnapshotID: i, SequenceNumber: i, TimestampMS: at.UnixMilli()}, "v"+itoa(int(i))+".metadata.json", 15*time.Minute)
+		m = m.Commit(m.Evolve(s), Snapshot{SnapshotID: i, SequenceNumber: i, TimestampMS: at.UnixMilli()}, "v"+itoa(int(i))+".metadata.json", 15*time.Minute)
 	}
 	var ids []int64
 	for _, sn := range m.Snapshots {
@@ -77,5 +77,41 @@ func TestManifestIsAvro(t *testing.T) {
 	}
 	if mf.AddedFiles != 1 || mf.ExistingFiles != 1 || mf.AddedRows != 10 || mf.ExistingRows != 5 || mf.MinSequence != 2 {
 		t.Errorf("manifest counts %+v", mf)
+	}
+}
+
+// TestSchemaEvolves: a table written before Interflow gained fields (its
+// metadata read back from its file) gets a new schema, the next id, made
+// current and named by the snapshot; the old schema stays for the files
+// written under it, and the field ids of the old columns do not move.
+func TestSchemaEvolves(t *testing.T) {
+	s := interflow.Events()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMetadata(s, "file:///lake/index=aws_events/tenant=acme", "u", t0)
+	old := m.Schemas[0]
+	old.Fields = old.Fields[:51] // the table as the first release wrote it
+	m.Schemas = []Schema{old}
+	m.LastColumnID = 51
+	raw, _ := json.Marshal(m)
+	back, err := ParseMetadata(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same := back.Evolve(s); same.SchemaID != 1 {
+		t.Fatalf("evolved schema id %d, want 1", same.SchemaID)
+	}
+	next := back.Commit(back.Evolve(s), Snapshot{SnapshotID: 9, SequenceNumber: 1, TimestampMS: t0.UnixMilli()}, "", time.Hour)
+	if len(next.Schemas) != 2 || next.CurrentSchemaID != 1 || next.Snapshots[len(next.Snapshots)-1].SchemaID != 1 || next.LastColumnID < len(s.Fields) {
+		t.Fatalf("schemas %d, current %d, snapshot schema %d, last column %d", len(next.Schemas), next.CurrentSchemaID, next.Snapshots[0].SchemaID, next.LastColumnID)
+	}
+	for i, f := range next.Schemas[0].Fields {
+		if nf := next.Schemas[1].Fields[i]; nf.ID != f.ID || nf.Name != f.Name {
+			t.Fatalf("field %d moved: %v became %v", i, f, nf)
+		}
+	}
+	// Committing again with the same code keeps schema 1.
+	again := next.Commit(next.Evolve(s), Snapshot{SnapshotID: 10, SequenceNumber: 2, TimestampMS: t0.UnixMilli() + 1}, "v1.metadata.json", time.Hour)
+	if len(again.Schemas) != 2 || again.CurrentSchemaID != 1 {
+		t.Fatalf("a second commit changed the schemas: %d, current %d", len(again.Schemas), again.CurrentSchemaID)
 	}
 }

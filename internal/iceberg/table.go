@@ -176,13 +176,44 @@ func NewMetadata(s *interflow.Schema, location, uuid string, now time.Time) *Met
 		Snapshots: []Snapshot{}, SnapshotLog: []LogEntry{}, MetadataLog: []LogEntry{}, Refs: map[string]Ref{}}
 }
 
+// Evolve is the table's schema for an index's Interflow schema: the
+// schema it has when their fields agree, else a new one (the next id)
+// that Commit adds and makes current. Interflow only ever appends fields
+// (a field's position is its id), so files written before read the new
+// columns as null in every engine.
+func (m *Metadata) Evolve(s *interflow.Schema) Schema {
+	want := TableSchema(s)
+	next := 0
+	for _, old := range m.Schemas {
+		if sameFields(old, want) {
+			want.SchemaID = old.SchemaID
+			return want
+		}
+		next = max(next, old.SchemaID+1)
+	}
+	want.SchemaID = next
+	return want
+}
+
+// sameFields compares two schemas' fields as JSON (one may have been
+// read back from a metadata file, its list types as maps).
+func sameFields(a, b Schema) bool {
+	canon := func(s Schema) string {
+		raw, _ := json.Marshal(s.Fields)
+		var v any
+		_ = json.Unmarshal(raw, &v)
+		out, _ := json.Marshal(v)
+		return string(out)
+	}
+	return canon(a) == canon(b)
+}
+
 // ParseMetadata reads a metadata file Trawl wrote.
 func ParseMetadata(data []byte) (*Metadata, error) {
 	var m Metadata
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("iceberg: table metadata: %w", err)
 	}
-	m.Schemas = nil // the current schema is the code's (below)
 	return &m, nil
 }
 
@@ -191,10 +222,14 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 // snapshots superseded more than retention ago expire (with the log
 // entries of that age), as do older metadata files in the log. (The
 // caller deletes a superseded snapshot's files after the same retention.)
-func (m *Metadata) Commit(s *interflow.Schema, snap Snapshot, prevFile string, retention time.Duration) *Metadata {
+func (m *Metadata) Commit(schema Schema, snap Snapshot, prevFile string, retention time.Duration) *Metadata {
 	n := *m
-	schema := TableSchema(s)
-	n.Schemas, n.LastColumnID = []Schema{schema}, max(m.LastColumnID, lastColumnID(schema))
+	n.Schemas = slices.Clone(m.Schemas)
+	if !slices.ContainsFunc(n.Schemas, func(s Schema) bool { return s.SchemaID == schema.SchemaID }) {
+		n.Schemas = append(n.Schemas, schema)
+	}
+	n.CurrentSchemaID, n.LastColumnID = schema.SchemaID, max(m.LastColumnID, lastColumnID(schema))
+	snap.SchemaID = schema.SchemaID
 	n.Properties = maps.Clone(m.Properties)
 	n.LastSequenceNumber, n.LastUpdatedMS = snap.SequenceNumber, snap.TimestampMS
 	n.CurrentSnapshotID = snap.SnapshotID

@@ -100,6 +100,18 @@ const (
 	EJA3
 	EJA4
 	EResponseCode
+	// Fields added after the first release go at the end: a field's
+	// position is its Iceberg field id, which never changes.
+	ESrcPort
+	EVPCID
+	EInstanceID
+	EDNSQuestionName
+	EDNSQuestionType
+	EDNSQuestionClass
+	EDNSResponseCode
+	EDNSAnswers
+	EDNSFirewallAction
+	EDNSFirewallRuleGroup
 	numEvents
 )
 
@@ -269,6 +281,16 @@ func eventFields() []Field {
 	f[EJA3] = Field{"ja3", String, "WAF ja3Fingerprint"}
 	f[EJA4] = Field{"ja4", String, "WAF ja4Fingerprint"}
 	f[EResponseCode] = Field{"http.response_code", Int, "WAF responseCodeSent"}
+	f[ESrcPort] = Field{"srcport", Int, "Route 53 Resolver srcport"}
+	f[EVPCID] = Field{"vpc_id", String, "Route 53 Resolver vpc_id"}
+	f[EInstanceID] = Field{"instance_id", String, "Route 53 Resolver srcids.instance"}
+	f[EDNSQuestionName] = Field{"dns.question.name", String, "Route 53 Resolver query_name (as logged, with its final dot)"}
+	f[EDNSQuestionType] = Field{"dns.question.type", String, "Route 53 Resolver query_type, e.g. A, AAAA, TXT"}
+	f[EDNSQuestionClass] = Field{"dns.question.class", String, "Route 53 Resolver query_class, e.g. IN"}
+	f[EDNSResponseCode] = Field{"dns.response_code", String, "Route 53 Resolver rcode, e.g. NOERROR, NXDOMAIN, SERVFAIL"}
+	f[EDNSAnswers] = Field{"dns.answers", Strings, "Route 53 Resolver answers[].Rdata"}
+	f[EDNSFirewallAction] = Field{"dns.firewall_action", String, "Route 53 Resolver DNS Firewall firewall_rule_action (ALERT, BLOCK, ALLOW)"}
+	f[EDNSFirewallRuleGroup] = Field{"dns.firewall_rule_group", String, "Route 53 Resolver DNS Firewall firewall_rule_group_id"}
 	return f
 }
 
