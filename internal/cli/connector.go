@@ -62,7 +62,7 @@ func bindConnFlags(g *globals, name string) (*connFlags, *flagSet) {
 	f := &connFlags{}
 	fs.StringVar(&f.name, "name", "", "connector name (ASCII)")
 	fs.StringVar(&f.tenant, "tenant", "", "tenant")
-	fs.StringVar(&f.subtype, "subtype", "", "cloudtrail, vpcflow or waf")
+	fs.StringVar(&f.subtype, "subtype", "", connector.SubTypeChoices())
 	fs.StringVar(&f.bucket, "bucket", "", "S3 bucket")
 	fs.StringVar(&f.prefix, "prefix", "", "prefix, e.g. AWSLogs/123456789012/CloudTrail (no trailing /)")
 	fs.StringVar(&f.creds, "credentials", "", "keys (default when an access key is given), role (default when --role-arn is given) or ambient (the server's own AWS identity; root only)")

@@ -19,7 +19,7 @@ import (
 	s3src "github.com/trawlhq/trawl/internal/source/s3"
 )
 
-// demoConnectors are the demo's three connectors, one per sub type, each
+// demoConnectors are the demo's connectors, one per sub type, each
 // reading a bucket folder under src.
 func demoConnectors(src string) []connector.Connector {
 	start := time.Now().Add(-30 * 24 * time.Hour)
@@ -30,6 +30,8 @@ func demoConnectors(src string) []connector.Connector {
 			Prefix: "AWSLogs/111122223333/vpcflowlogs", Endpoint: "file://" + src, Start: start},
 		{Name: "demo-waf", Tenant: "demo", SubType: connector.WAF, Bucket: "demo-waf-logs",
 			Prefix: "AWSLogs/111122223333/WAFLogs", Endpoint: "file://" + src, Start: start},
+		{Name: "demo-dns", Tenant: "demo", SubType: connector.R53Resolver, Bucket: "demo-dns-logs",
+			Prefix: "AWSLogs/111122223333/vpcdnsquerylogs", Endpoint: "file://" + src, Start: start},
 	}
 }
 
@@ -78,7 +80,11 @@ func writeDemoBuckets(root string, now time.Time) (int, error) {
 	for _, w := range gen.WAF(gen.WAFSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", WebACL: "shop-acl", Start: spec.Start, Span: spec.Span, Objects: 48, RecordsPerObj: 50, Bursts: 2}) {
 		wafs = append(wafs, w.Object)
 	}
-	for bucket, objs := range map[string][]gen.Object{"demo-vpcflow-logs": flows, "demo-waf-logs": wafs} {
+	var dns []gen.Object
+	for _, q := range gen.Resolver(gen.ResolverSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", VPC: "vpc-0demo1234567890ab", Start: spec.Start, Span: spec.Span, Objects: 48, RecordsPerObj: 50}) {
+		dns = append(dns, q.Object)
+	}
+	for bucket, objs := range map[string][]gen.Object{"demo-vpcflow-logs": flows, "demo-waf-logs": wafs, "demo-dns-logs": dns} {
 		m, err := writeObjects(root, bucket, objs)
 		if err != nil {
 			return 0, err

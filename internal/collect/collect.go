@@ -719,6 +719,8 @@ func RelevantFor(st connector.SubType) prefix.Relevant {
 			return d == "vpcflowlogs" || d == "aws-service=vpcflowlogs"
 		case connector.WAF:
 			return d == "WAFLogs"
+		case connector.R53Resolver:
+			return d == "vpcdnsquerylogs"
 		}
 		return true
 	}

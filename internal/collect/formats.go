@@ -7,6 +7,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format/cloudtrail"
+	"github.com/trawlhq/trawl/internal/format/r53resolver"
 	"github.com/trawlhq/trawl/internal/format/vpcflow"
 	"github.com/trawlhq/trawl/internal/format/waf"
 	"github.com/trawlhq/trawl/internal/interflow"
@@ -58,6 +59,11 @@ func FormatFor(st connector.SubType) (Format, bool) {
 		return Format{
 			Schema: interflow.Events(), Class: "aws_waf", Category: "waf", SkipReason: noSkip,
 			NewDecoder: func(r io.Reader, obj source.Object) Decoder { return waf.NewDecoder(r, obj.Key) },
+		}, true
+	case connector.R53Resolver:
+		return Format{
+			Schema: interflow.Events(), Class: r53resolver.Class, Category: "paas", SkipReason: noSkip,
+			NewDecoder: func(r io.Reader, _ source.Object) Decoder { return r53resolver.NewDecoder(r) },
 		}, true
 	}
 	return Format{}, false

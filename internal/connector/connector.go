@@ -6,6 +6,7 @@ package connector
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -17,7 +18,23 @@ const (
 	CloudTrail SubType = "cloudtrail"
 	VPCFlow    SubType = "vpcflow"
 	WAF        SubType = "waf"
+	// R53Resolver is Route 53 Resolver (VPC Resolver) query logs.
+	R53Resolver SubType = "r53resolver"
 )
+
+// SubTypes are the sub types Trawl collects, in the order help lists them.
+func SubTypes() []SubType { return []SubType{CloudTrail, VPCFlow, WAF, R53Resolver} }
+
+// SubTypeChoices names the sub types for help and errors:
+// "cloudtrail, vpcflow, waf or r53resolver".
+func SubTypeChoices() string {
+	st := SubTypes()
+	names := make([]string, len(st))
+	for i, s := range st {
+		names[i] = string(s)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
 
 // Credential kinds.
 const (

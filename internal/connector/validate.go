@@ -66,7 +66,7 @@ func (c *Connector) Validate() error {
 		e.add("run_on", "a node name of letters, digits, '-' and '_', or * for any node of a shared catalog")
 	}
 	switch c.SubType {
-	case CloudTrail, VPCFlow:
+	case CloudTrail, VPCFlow, R53Resolver:
 		if c.FileType != FileGzip {
 			e.add("file_type", "%s logs are delivered gzip-compressed: use file type gzip", c.SubType)
 		}
@@ -75,9 +75,9 @@ func (c *Connector) Validate() error {
 			e.add("file_type", "must be gzip or text for waf")
 		}
 	case "":
-		e.add("sub_type", "required: cloudtrail, vpcflow or waf")
+		e.add("sub_type", "required: %s", SubTypeChoices())
 	default:
-		e.add("sub_type", "%q is not supported: use cloudtrail, vpcflow or waf", c.SubType)
+		e.add("sub_type", "%q is not supported: use %s", c.SubType, SubTypeChoices())
 	}
 	if msg := BucketNameProblem(c.Bucket); msg != "" {
 		e.add("bucket", "%s", msg)

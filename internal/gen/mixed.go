@@ -112,7 +112,8 @@ func Mixed(s MixedSpec) ([]Object, Manifest) {
 	m := Manifest{Seed: s.Seed, Records: map[string]int{}, Objects: map[string]int{}, Prefixes: map[string]string{
 		"cloudtrail": "AWSLogs/" + s.Account + "/CloudTrail",
 		"vpcflow":    "AWSLogs/" + s.Account + "/vpcflowlogs",
-		"waf":        "AWSLogs/" + s.Account + "/WAFLogs",
+		"waf":         "AWSLogs/" + s.Account + "/WAFLogs",
+		"r53resolver": "AWSLogs/" + s.Account + "/vpcdnsquerylogs",
 	}}
 	var out []Object
 	for _, o := range CloudTrail(CloudTrailSpec{Seed: s.Seed, Accounts: []string{s.Account}, Regions: []string{s.Region}, Start: s.Start, Span: s.Span,
@@ -135,6 +136,12 @@ func Mixed(s MixedSpec) ([]Object, Manifest) {
 		m.Objects["waf"]++
 	}
 	m.Alerts = append(m.Alerts, expectedBursts(wafs)...)
+	for _, q := range Resolver(ResolverSpec{Seed: s.Seed, Account: s.Account, Region: s.Region, VPC: "vpc-0a1b2c3d4e5f60718", Start: s.Start, Span: s.Span,
+		Objects: s.Objects, RecordsPerObj: s.RecordsPerObj}) {
+		out = append(out, q.Object)
+		m.Records["r53resolver"] += q.Records
+		m.Objects["r53resolver"]++
+	}
 	if s.Bad {
 		day := s.Start.UTC().Format("2006/01/02/")
 		corrupt := Object{Key: fmt.Sprintf("AWSLogs/%s/CloudTrail/%s/%s%s_CloudTrail_%s_corrupt.json.gz", s.Account, s.Region, day, s.Account, s.Region),
