@@ -473,7 +473,7 @@ func (a *App) readOne(ctx context.Context, b testBucket, c *connector.Connector,
 	if last != nil {
 		msg += ": " + last.Error()
 	}
-	return append(checks, Check{Name: "decode", Status: 422, Explanation: msg + ".", Recommendation: "Check the connector's sub type ("+connector.SubTypeChoices()+") matches the objects under the prefix."}), nil, seen
+	return append(checks, Check{Name: "decode", Status: 422, Explanation: msg + ".", Recommendation: "Check the connector's sub type (" + connector.SubTypeChoices() + ") matches the objects under the prefix."}), nil, seen
 }
 
 func preview(rec *interflow.Record) map[string]any {

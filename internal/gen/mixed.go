@@ -110,8 +110,8 @@ type QuarantineCase struct {
 // Mixed generates the objects and their manifest, deterministically.
 func Mixed(s MixedSpec) ([]Object, Manifest) {
 	m := Manifest{Seed: s.Seed, Records: map[string]int{}, Objects: map[string]int{}, Prefixes: map[string]string{
-		"cloudtrail": "AWSLogs/" + s.Account + "/CloudTrail",
-		"vpcflow":    "AWSLogs/" + s.Account + "/vpcflowlogs",
+		"cloudtrail":  "AWSLogs/" + s.Account + "/CloudTrail",
+		"vpcflow":     "AWSLogs/" + s.Account + "/vpcflowlogs",
 		"waf":         "AWSLogs/" + s.Account + "/WAFLogs",
 		"r53resolver": "AWSLogs/" + s.Account + "/vpcdnsquerylogs",
 	}}
