@@ -140,6 +140,9 @@ var fixtures = map[string]fixture{
 	"trawl-waf-001": {connector.WAF, "AWSLogs/123456789012/WAFLogs/us-east-1/w/2024/05/01/12/00/f.log.gz",
 		wafLog(repeat(11, func(i int) string { return wafRec("203.0.113.50", "BLOCK", "AWS-AWSManagedRulesSQLiRuleSet", i) })...),
 		wafLog(repeat(11, func(i int) string { return wafRec("203.0.113.50", "BLOCK", "AWS-AWSManagedRulesCommonRuleSet", i) })...)},
+	"trawl-dns-001": {connector.R53Resolver, "AWSLogs/123456789012/vpcdnsquerylogs/vpc-0a1b/2024/05/01/f.log.gz",
+		`{"version":"1.100000","account_id":"123456789012","region":"us-east-1","vpc_id":"vpc-0a1b","query_timestamp":"2024-05-01T12:00:00Z","query_name":"c2.bad.example.","query_type":"TXT","query_class":"IN","rcode":"NOERROR","srcaddr":"10.0.0.5","srcport":"5353","firewall_rule_group_id":"rslvr-frg-1","firewall_rule_action":"BLOCK"}` + "\n",
+		`{"version":"1.100000","account_id":"123456789012","region":"us-east-1","vpc_id":"vpc-0a1b","query_timestamp":"2024-05-01T12:00:00Z","query_name":"example.com.","query_type":"A","query_class":"IN","rcode":"NOERROR","srcaddr":"10.0.0.5","srcport":"5353","firewall_rule_group_id":"rslvr-frg-1","firewall_rule_action":"ALLOW"}` + "\n"},
 }
 
 // TestBuiltinRules: every built-in rule compiles, and raises on its
@@ -185,7 +188,7 @@ func TestBuiltinRules(t *testing.T) {
 			t.Errorf("%s (%s) raises on its negative fixture; hunt: %s", r.ID, r.Title, r.Hunt())
 		}
 	}
-	for _, s := range []string{"cloudtrail", "vpcflow", "waf"} {
+	for _, s := range []string{"cloudtrail", "vpcflow", "waf", "route53"} {
 		if !services[s] {
 			t.Errorf("no built-in rule for %s", s)
 		}

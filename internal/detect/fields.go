@@ -44,6 +44,13 @@ var serviceFields = map[logsource]map[string]string{
 		"httpRequest.requestId": "request_id", "terminatingRuleId": "rule_id", "terminatingRuleType": "rule_type",
 		"webaclId": "web_acl", "action": "action",
 	},
+	// Route 53 Resolver query logs, by AWS's field names.
+	"route53": {
+		"query_name": "dns.question.name", "query_type": "dns.question.type", "query_class": "dns.question.class",
+		"rcode": "dns.response_code", "srcaddr": "srcip", "srcport": "srcport", "vpc_id": "vpc_id", "account_id": "cloud.account_id",
+		"region": "cloud.region", "srcids.instance": "instance_id", "firewall_rule_action": "dns.firewall_action",
+		"firewall_rule_group_id": "dns.firewall_rule_group", "version": "event_version",
+	},
 }
 
 // logsource is the service a rule's logsource names ("" for none).
