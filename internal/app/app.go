@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -424,6 +425,9 @@ func (a *App) CreateConnector(ctx context.Context, sc Scope, in connector.Connec
 	if err := a.checkPrivileges(sc, &in); err != nil {
 		return nil, err
 	}
+	if err := a.checkQueueOwner(ctx, &in); err != nil {
+		return nil, err
+	}
 	if err := a.checkEndpoints(ctx, &in); err != nil {
 		return nil, err
 	}
@@ -563,6 +567,7 @@ func (a *App) UpdateConnector(ctx context.Context, sc Scope, id string, in conne
 	if in.Start.IsZero() {
 		in.Start = old.Start
 	}
+	rederiveQueue(&old.Connector, &in)
 	in.ApplyDefaults(time.Now().UTC(), a.opt.Node)
 	sealed := old.SealedSecret
 	if in.AccessKeyID == "" && in.Credentials != connector.CredKeys && !in.SecretAccessKey.IsSet() {
@@ -582,6 +587,9 @@ func (a *App) UpdateConnector(ctx context.Context, sc Scope, id string, in conne
 		return nil, err
 	}
 	if err := a.checkPrivileges(sc, &in); err != nil {
+		return nil, err
+	}
+	if err := a.checkQueueOwner(ctx, &in); err != nil {
 		return nil, err
 	}
 	if err := a.checkEndpoints(ctx, &in); err != nil {
@@ -908,4 +916,60 @@ func (a *App) Maintain(ctx context.Context, every time.Duration) {
 			a.log.Info("compacted segments", "merges", st.Merges, "inputs", st.Inputs, "rows", st.Rows, "segments", st.Segments)
 		}
 	}
+}
+
+// rederiveQueue lets a new queue URL decide the region and endpoint the
+// old one had decided (the edit left them as they were): moving a queue
+// to another region needs only its new URL.
+func rederiveQueue(old, in *connector.Connector) {
+	if in.QueueURL == old.QueueURL {
+		return
+	}
+	if in.QueueRegion == old.QueueRegion && (old.QueueRegion == connector.QueueURLRegion(old.QueueURL) || old.QueueRegion == old.Region) {
+		in.QueueRegion = ""
+	}
+	if in.QueueEndpoint == old.QueueEndpoint && old.QueueEndpoint == connector.QueueURLEndpoint(old.QueueURL) {
+		in.QueueEndpoint = ""
+	}
+}
+
+// checkQueueOwner refuses a queue another connector reads: each receiver
+// deletes the notifications that are not its connector's (another prefix,
+// another bucket) as announcing nothing, so two connectors on one queue
+// would each drop about half of the other's and wait for the hourly poll.
+// Another tenant's connector is not named.
+func (a *App) checkQueueOwner(ctx context.Context, c *connector.Connector) error {
+	if c.QueueURL == "" {
+		return nil
+	}
+	all, err := a.lake.Connectors(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, s := range all {
+		o := s.Connector
+		if o.ID == c.ID || !sameQueue(o.QueueURL, c.QueueURL) {
+			continue
+		}
+		msg := "another connector already reads this queue; each connector needs a queue of its own: notify one queue per connector (an S3 event notification per prefix, or an SNS topic fanning out to a queue per connector)"
+		if o.Tenant == c.Tenant {
+			msg = fmt.Sprintf("connector %s already reads this queue; each connector needs a queue of its own: notify one queue per connector (an S3 event notification per prefix, or an SNS topic fanning out to a queue per connector)", o.Name)
+		}
+		return &connector.ValidationError{Problems: []connector.Problem{{Field: "queue_url", Message: msg}}}
+	}
+	return nil
+}
+
+// sameQueue compares queue URLs as SQS does: the host in any case, the
+// path exactly.
+func sameQueue(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	ua, ea := url.Parse(a)
+	ub, eb := url.Parse(b)
+	if ea != nil || eb != nil {
+		return a == b
+	}
+	return strings.EqualFold(ua.Host, ub.Host) && strings.TrimSuffix(ua.Path, "/") == strings.TrimSuffix(ub.Path, "/")
 }

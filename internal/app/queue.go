@@ -133,8 +133,14 @@ func (a *App) receiveOnce(ctx context.Context, conn *queueConn, st *queueState) 
 	c, q := conn.c, conn.q
 	vis := c.QueueVisibility.D()
 	msgs, err := q.Receive(ctx, 10, 20*time.Second, vis)
-	if err != nil || len(msgs) == 0 {
+	if err != nil {
 		return err
+	}
+	st.mu.Lock()
+	st.lastError, st.lastErrorAt = "", time.Time{} // the queue answers again
+	st.mu.Unlock()
+	if len(msgs) == 0 {
+		return nil
 	}
 	st.received.Add(int64(len(msgs)))
 	batch := a.readMessages(c, msgs, st)
@@ -146,8 +152,14 @@ func (a *App) receiveOnce(ctx context.Context, conn *queueConn, st *queueState) 
 		a.log.Warn("collecting notified objects failed; their messages come back", "connector", c.Name, "err", runErr)
 	}
 	// Settling outlives a shutdown: a message whose records are
-	// committed is deleted now rather than collected again later.
-	return a.settle(context.WithoutCancel(ctx), c, q, batch, outcomes, runErr != nil, st)
+	// committed is deleted now rather than collected again later, and
+	// one cut short by a shutdown or an edit is visible again at once
+	// for the receivers that follow.
+	runFailed := runErr != nil
+	if ctx.Err() != nil && runErr != nil {
+		runFailed = false
+	}
+	return a.settle(context.WithoutCancel(ctx), c, q, batch, outcomes, runFailed, ctx.Err() != nil, st)
 }
 
 // message is one received message and what it announced.
@@ -174,18 +186,27 @@ func (a *App) readMessages(c *connector.Connector, msgs []s3src.ReceivedMessage,
 	for i, m := range msgs {
 		p := notify.Parse([]byte(m.Body))
 		mm := message{m: m, events: map[string]time.Time{}}
-		for _, prob := range p.Problems {
-			a.log.Warn("queue message partly unreadable", "connector", c.Name, "message", m.ID, "problem", prob)
+		if n := len(p.Problems); n > 0 {
+			// One line per message, whatever it holds: a message is the
+			// sender's to fill, the log is the operator's.
+			a.log.Warn("queue message partly unreadable", "connector", c.Name, "message", m.ID, "problems", n, "first", p.Problems[:min(n, 3)])
 		}
+		others := 0
 		for _, o := range p.Objects {
 			if o.Bucket != c.Bucket {
-				a.log.Warn("queue message names another bucket; ignored", "connector", c.Name, "message", m.ID, "bucket", o.Bucket, "key", o.Key)
+				others++
 				continue
 			}
 			mm.keys = append(mm.keys, o.Key)
 			mm.events[o.Key] = o.EventTime
 		}
+		if others > 0 {
+			a.log.Warn("queue message names objects of another bucket; they are not this connector's", "connector", c.Name, "message", m.ID, "objects", others)
+		}
 		switch {
+		case p.Ignored == notify.ReasonUnparseable:
+			mm.ignored = p.Ignored
+			a.log.Warn("queue message is no notification Trawl reads", "connector", c.Name, "message", m.ID, "detail", p.Detail)
 		case p.Ignored != "":
 			mm.ignored = p.Ignored
 			a.log.Info("queue message announces nothing to collect", "connector", c.Name, "message", m.ID, "reason", p.Ignored, "detail", p.Detail)
@@ -262,7 +283,7 @@ func (a *App) collectNotified(ctx context.Context, c *connector.Connector, b col
 // announce nothing, unless the connector keeps those for the redrive
 // policy), and hides the others for a backoff that grows with each
 // delivery: never a tight loop.
-func (a *App) settle(ctx context.Context, c *connector.Connector, q *s3src.Queue, batch messages, out map[string]collect.Notified, runFailed bool, st *queueState) error {
+func (a *App) settle(ctx context.Context, c *connector.Connector, q *s3src.Queue, batch messages, out map[string]collect.Notified, runFailed, interrupted bool, st *queueState) error {
 	var del []s3src.ReceivedMessage
 	later := map[time.Duration][]s3src.ReceivedMessage{}
 	now := time.Now()
@@ -288,6 +309,10 @@ func (a *App) settle(ctx context.Context, c *connector.Connector, q *s3src.Queue
 			d := 5*time.Second + time.Duration(rand.Int64N(int64(5*time.Second)))
 			later[d.Round(time.Second)] = append(later[d.Round(time.Second)], m.m)
 		default:
+			if interrupted {
+				later[0] = append(later[0], m.m)
+				continue
+			}
 			st.failed.Add(1)
 			d := retryAfter(m.m.ReceiveCount, 15*time.Second, 15*time.Minute)
 			later[d] = append(later[d], m.m)

@@ -234,7 +234,7 @@ func (s *scheduler) startReceivers(ctx context.Context, list []connector.Connect
 		for i := 0; i < n; i++ {
 			r.done.Go(func() { s.a.receive(rctx, &c, i) })
 		}
-		r.done.Go(func() { s.a.watchQueue(rctx, &c, 30*time.Second) })
+		r.done.Go(func() { s.a.watchQueue(rctx, &c, 10*time.Second) })
 		s.a.log.Info("receiving from the connector's queue", "connector", c.Name, "queue", c.QueueURL, "receivers", n)
 	}
 	drop := map[string]bool{}

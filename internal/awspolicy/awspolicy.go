@@ -94,6 +94,9 @@ type Options struct {
 
 // For writes the policies for a connector.
 func For(c *connector.Connector, opt Options) (*Policies, error) {
+	if err := opt.check(c); err != nil {
+		return nil, err
+	}
 	t, err := prefix.Parse(c.Prefix, prefix.Options{AllowWildcard: c.SubType != connector.WAF})
 	if err != nil {
 		return nil, fmt.Errorf("prefix %q: %w", c.Prefix, err)
@@ -230,4 +233,23 @@ func QueueARN(queueURL, region string) string {
 		region = r
 	}
 	return fmt.Sprintf("arn:%s:sqs:%s:%s:%s", partition, region, acct, name)
+}
+
+// kmsKeyARN is a KMS key's ARN: kms:Decrypt is granted on keys, and an
+// alias ARN in Resource grants nothing.
+var kmsKeyARN = regexp.MustCompile(`^arn:aws(-cn|-us-gov|-iso[a-z]?)?:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$`)
+
+// check refuses options that would write a policy granting other than
+// what they name.
+func (o Options) check(c *connector.Connector) error {
+	for _, k := range []struct{ flag, v string }{{"kms_key_arn", o.KMSKeyARN}, {"queue_kms_key_arn", o.QueueKMSKeyARN}} {
+		if k.v != "" && !kmsKeyARN.MatchString(k.v) {
+			return &connector.ValidationError{Problems: []connector.Problem{{Field: k.flag,
+				Message: fmt.Sprintf("%q is not a KMS key ARN: give the key's ARN, e.g. arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab (an alias or * would grant other keys, or none)", k.v)}}}
+		}
+	}
+	if o.QueueKMSKeyARN != "" && c.QueueURL == "" {
+		return &connector.ValidationError{Problems: []connector.Problem{{Field: "queue_kms_key_arn", Message: "the connector has no queue: set its queue URL first"}}}
+	}
+	return nil
 }

@@ -148,12 +148,20 @@ func (f *connFlags) apply(g *globals, c *connector.Connector, set map[string]boo
 	str("queue-endpoint", &c.QueueEndpoint, f.queueEndpoint)
 	str("queue-ignored", &c.QueueIgnored, f.queueIgnored)
 	if set["queue-receivers"] {
+		if f.queueReceivers < 1 {
+			// 0 would read as "the default" on the wire: say so instead
+			// of running two receivers.
+			return usageErr("--queue-receivers: %d: at least 1 (to stop receiving, disable the connector or remove its queue with --queue-url '')", f.queueReceivers)
+		}
 		c.QueueReceivers = f.queueReceivers
 	}
 	if set["queue-visibility"] {
 		d, err := time.ParseDuration(f.queueVisibility)
 		if err != nil {
 			return usageErr("--queue-visibility: %v (a duration such as 5m)", err)
+		}
+		if d <= 0 {
+			return usageErr("--queue-visibility: %s: at least 1s (default 5m)", f.queueVisibility)
 		}
 		c.QueueVisibility = connector.Duration(d)
 	}

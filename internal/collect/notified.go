@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/trawlhq/trawl/internal/connector"
@@ -104,6 +105,13 @@ func (r *run) placeNotified(keys []string) []string {
 			continue
 		}
 		if _, seen := r.place[k]; seen {
+			continue
+		}
+		if dotSegment(k) {
+			// S3 keys are literal, but some S3-compatible stores resolve
+			// "." and ".." in a path: such a key could name an object
+			// outside the prefix it appears to be under. AWS writes none.
+			r.outcomes.set(k, OutcomeOutside, "the key has a '.' or '..' path segment, which AWS never writes in a log key")
 			continue
 		}
 		if !r.tmpl.Match(k) {
@@ -221,4 +229,14 @@ func (r *run) collectNotified(ctx context.Context, objs []source.Object) (Stats,
 	close(work)
 	r.backfill = true // a notified run moves no watermark: polling owns them
 	return r.finish(ctx, fatal(), sendErr)
+}
+
+// dotSegment reports whether a key has a "." or ".." path segment.
+func dotSegment(key string) bool {
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package collect_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -17,7 +18,8 @@ func TestRunObjectsThenPolling(t *testing.T) {
 	ctx := context.Background()
 	keys := []string{objs[0].Key, objs[1].Key, objs[2].Key, objs[3].Key, objs[4].Key, objs[4].Key,
 		"elsewhere/x.json.gz", "AWSLogs/123456789012/CloudTrail/us-east-1/2020/01/01/gone.json.gz",
-		"AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2020/01/01/d.json.gz"}
+		"AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2020/01/01/d.json.gz",
+		"AWSLogs/123456789012/CloudTrail/../../999999999999/CloudTrail/us-east-1/2020/01/01/x.json.gz"}
 	st, out, err := collect.RunObjects(ctx, c, b, l, collect.Options{}, keys)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +29,7 @@ func TestRunObjectsThenPolling(t *testing.T) {
 			t.Errorf("%s: %+v, want collected", k, out[k])
 		}
 	}
-	want := map[string]collect.Outcome{keys[6]: collect.OutcomeOutside, keys[7]: collect.OutcomeGone, keys[8]: collect.OutcomeOutside}
+	want := map[string]collect.Outcome{keys[6]: collect.OutcomeOutside, keys[7]: collect.OutcomeGone, keys[8]: collect.OutcomeOutside, keys[9]: collect.OutcomeOutside}
 	for k, w := range want {
 		if out[k].Outcome != w || out[k].Reason == "" {
 			t.Errorf("%s: %+v, want %s with a reason", k, out[k], w)
@@ -97,5 +99,25 @@ func TestClaimsKeepConcurrentRunsApart(t *testing.T) {
 	}
 	if n := total(t, l); n != 24*50 {
 		t.Fatalf("%d records, want %d", n, 24*50)
+	}
+}
+
+// TestRunObjectsKeepsToRegions: a notified object in a region the
+// connector does not collect is left out, as polling leaves its folder.
+func TestRunObjectsKeepsToRegions(t *testing.T) {
+	objs := trail(2, 5)
+	c, b, l := setup(t, objs)
+	c.Regions = []string{"eu-west-1"}
+	_, out, err := collect.RunObjects(context.Background(), c, b, l, collect.Options{}, []string{objs[0].Key, objs[1].Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if out[o.Key].Outcome != collect.OutcomeOutside || !strings.Contains(out[o.Key].Reason, "us-east-1 is not in the connector's regions") {
+			t.Errorf("%s: %+v, want outside for its region", o.Key, out[o.Key])
+		}
+	}
+	if n := total(t, l); n != 0 {
+		t.Fatalf("%d records stored from a region the connector does not collect", n)
 	}
 }

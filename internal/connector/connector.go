@@ -289,6 +289,9 @@ func (c *Connector) ApplyDefaults(now time.Time, node string) {
 		if c.QueueRegion == "" {
 			c.QueueRegion = c.Region
 		}
+		if c.QueueEndpoint == "" {
+			c.QueueEndpoint = QueueURLEndpoint(c.QueueURL)
+		}
 	}
 	if c.Lookback == 0 {
 		c.Lookback = Duration(DefaultLookback)

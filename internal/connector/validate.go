@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -259,6 +260,14 @@ func urlProblem(raw string, schemes ...string) string {
 	if u.Host == "" {
 		return "the URL has no host, e.g. https://s3.example.com"
 	}
+	if u.User != nil {
+		return "the URL carries a user name or password: give credentials in the connector's credential fields, never in a URL (a URL is shown and logged)"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("port %q is not a port number (1 to 65535)", p)
+		}
+	}
 	return ""
 }
 
@@ -345,8 +354,10 @@ func (c *Connector) validateQueue(e *ValidationError) {
 	}
 	if msg := urlProblem(c.QueueURL, "https", "http"); msg != "" {
 		e.add("queue_url", "%s; an SQS queue URL looks like https://sqs.us-east-1.amazonaws.com/123456789012/trawl-cloudtrail", msg)
-	} else if u, _ := url.Parse(c.QueueURL); strings.Count(strings.Trim(u.Path, "/"), "/") != 1 {
-		e.add("queue_url", "%q is not a queue URL: it ends in /ACCOUNT/QUEUE-NAME, e.g. https://sqs.us-east-1.amazonaws.com/123456789012/trawl-cloudtrail", c.QueueURL)
+	} else if msg := queueURLProblem(c.QueueURL); msg != "" {
+		e.add("queue_url", "%s", msg)
+	} else if r := QueueURLRegion(c.QueueURL); r != "" && c.QueueRegion != "" && r != c.QueueRegion {
+		e.add("queue_region", "%q, but the queue URL is in %s: leave queue_region empty, or give the queue's own URL", c.QueueRegion, r)
 	}
 	if c.QueueRegion != "" && !KnownRegion(c.QueueRegion) {
 		e.add("queue_region", "%q is not an AWS region code: use the queue's region, such as us-east-1", c.QueueRegion)
@@ -367,16 +378,61 @@ func (c *Connector) validateQueue(e *ValidationError) {
 	}
 }
 
-// QueueURLRegion is the region in an AWS queue URL's host
-// (sqs.REGION.amazonaws.com), or "".
+// QueueURLRegion is the region an AWS queue URL's host names, or "": the
+// forms sqs.REGION.amazonaws.com(.cn), REGION.queue.amazonaws.com (the
+// legacy one) and a VPC endpoint's vpce-….sqs.REGION.vpce.amazonaws.com.
 func QueueURLRegion(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return ""
 	}
-	parts := strings.Split(u.Hostname(), ".")
-	if len(parts) >= 3 && parts[0] == "sqs" && KnownRegion(parts[1]) {
-		return parts[1]
+	parts := strings.Split(strings.ToLower(u.Hostname()), ".")
+	for i := 0; i+1 < len(parts); i++ {
+		switch {
+		case parts[i] == "sqs" && KnownRegion(parts[i+1]):
+			return parts[i+1]
+		case parts[i+1] == "queue" && KnownRegion(parts[i]):
+			return parts[i]
+		}
+	}
+	return ""
+}
+
+// QueueURLEndpoint is where a queue's requests go when no endpoint is
+// given: a VPC endpoint's URL names its own host, which is then the
+// endpoint (the SDK would otherwise go to the public one); AWS's public
+// URLs need none ("").
+func QueueURLEndpoint(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	if strings.HasSuffix(strings.ToLower(u.Hostname()), ".vpce.amazonaws.com") {
+		return u.Scheme + "://" + u.Host
+	}
+	return ""
+}
+
+// queueName is what SQS accepts as a queue name (a FIFO queue's ends in
+// .fifo).
+var queueName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+
+// queueURLProblem checks the path of a queue URL: /ACCOUNT/NAME, the
+// account twelve digits, the name SQS's, nothing after it.
+func queueURLProblem(raw string) string {
+	u, _ := url.Parse(raw)
+	example := "an SQS queue URL looks like https://sqs.us-east-1.amazonaws.com/123456789012/trawl-cloudtrail (the queue's page in the SQS console shows it)"
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "the queue URL has a query or fragment: " + example
+	}
+	acct, name, ok := strings.Cut(strings.Trim(u.Path, "/"), "/")
+	switch {
+	case !ok || strings.Contains(name, "/"):
+		return fmt.Sprintf("%q is not a queue URL: it ends in /ACCOUNT/QUEUE-NAME; %s", raw, example)
+	case len(acct) != 12 || strings.Trim(acct, "0123456789") != "":
+		return fmt.Sprintf("account %q in the queue URL is not a 12-digit AWS account ID; %s", acct, example)
+	case !queueName.MatchString(strings.TrimSuffix(name, ".fifo")):
+		return fmt.Sprintf("queue name %q: SQS queue names are 1 to 80 letters, digits, '-' and '_'", name)
 	}
 	return ""
 }

@@ -474,3 +474,50 @@ func TestQueueTestAndPolicy(t *testing.T) {
 		t.Fatalf("the policy does not grant the queue's actions on its ARN: %+v", pol)
 	}
 }
+
+// TestQueueSettingsRefused: from an outside try: a second connector on a
+// queue another reads (each would drop half of the other's notifications),
+// a URL carrying a password, a region the URL contradicts and a KMS "*"
+// are refused with the field and the fix; a new URL brings its region.
+func TestQueueSettingsRefused(t *testing.T) {
+	srv := s3server.Start(t)
+	data := t.TempDir()
+	stop := startServe(t, data)
+	defer stop()
+	const q1 = "https://sqs.us-east-1.amazonaws.com/123456789012/trawl-one"
+	addConnector(t, srv, data, "first", "shared", "AWSLogs/"+acct+"/CloudTrail", srv.SecretKey, "--queue-url", q1)
+	sf := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(sf, []byte(srv.SecretKey), 0o600)
+	add := func(name string, extra ...string) result {
+		return trawl(t, data, nil, append([]string{"connector", "add", "--name", name, "--tenant", "acme", "--subtype", "vpcflow", "--bucket", "shared",
+			"--prefix", "AWSLogs/" + acct + "/vpcflowlogs", "--access-key-id", srv.AccessKey, "--secret-access-key-file", sf,
+			"--endpoint", srv.Endpoint, "--path-style"}, extra...)...)
+	}
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--queue-url", strings.ToUpper(q1[:36]) + q1[36:]}, "connector first already reads this queue"},
+		{[]string{"--queue-url", "https://user:secret@sqs.us-east-1.amazonaws.com/123456789012/q"}, "never in a URL"},
+		{[]string{"--queue-url", "https://sqs.eu-west-1.amazonaws.com/123456789012/q", "--queue-region", "us-west-2"}, "the queue URL is in eu-west-1"},
+		{[]string{"--queue-url", "https://sqs.us-east-1.amazonaws.com/12345/q"}, "12-digit AWS account ID"},
+		{[]string{"--queue-receivers", "0", "--queue-url", "https://sqs.us-east-1.amazonaws.com/123456789012/q"}, "at least 1"},
+	} {
+		r := add("second", tc.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, tc.says) || strings.Contains(r.stderr, "user:secret") {
+			t.Errorf("%v: exit %d, stderr %q; want a refusal saying %q", tc.args, r.code, r.stderr, tc.says)
+		}
+	}
+	mustTrawl(t, data, "connector", "edit", "first", "--tenant", "acme", "--queue-url", "https://sqs.eu-west-1.amazonaws.com/123456789012/trawl-moved")
+	var shown struct {
+		Connector struct {
+			QueueRegion string `json:"queue_region"`
+		} `json:"connector"`
+	}
+	if err := json.Unmarshal([]byte(mustTrawl(t, data, "connector", "show", "first", "--tenant", "acme")), &shown); err != nil || shown.Connector.QueueRegion != "eu-west-1" {
+		t.Fatalf("after moving the queue to eu-west-1 its region is %q (%v)", shown.Connector.QueueRegion, err)
+	}
+	if r := trawl(t, data, nil, "connector", "policy", "first", "--tenant", "acme", "--queue-kms-key-arn", "*"); r.code == 0 || !strings.Contains(r.stderr, "not a KMS key ARN") {
+		t.Errorf("policy with --queue-kms-key-arn '*': exit %d, %q", r.code, r.stderr)
+	}
+}
