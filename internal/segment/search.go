@@ -480,7 +480,10 @@ func (l *Engine) fetch(ctx context.Context, keys []hit) ([]Row, error) {
 	}
 	// One query per index, a branch per file: each branch reads only the
 	// row groups that hold its rows.
-	found := map[string]Row{}
+	// Records of two connectors reading the same object share an id (it
+	// is the object's and the position's): each key takes its own row,
+	// not the last one read of that id.
+	found := map[string][]Row{}
 	byPlan := map[*plan][]string{}
 	var plans []*plan
 	for _, file := range order {
@@ -505,13 +508,15 @@ func (l *Engine) fetch(ctx context.Context, keys []hit) ([]Row, error) {
 			return nil, err
 		}
 		for _, r := range rows {
-			found[r["id"].(string)] = r
+			id := r["id"].(string)
+			found[id] = append(found[id], r)
 		}
 	}
 	out := make([]Row, 0, len(keys))
 	for _, k := range keys {
-		if r, ok := found[k.id]; ok {
-			out = append(out, r)
+		if rs := found[k.id]; len(rs) > 0 {
+			out = append(out, rs[0])
+			found[k.id] = rs[1:]
 		}
 	}
 	return out, nil
