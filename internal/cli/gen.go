@@ -81,7 +81,7 @@ func writeDemoBuckets(root string, now time.Time) (int, error) {
 		wafs = append(wafs, w.Object)
 	}
 	var dns []gen.Object
-	for _, q := range gen.Resolver(gen.ResolverSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", VPC: "vpc-0demo1234567890ab", Start: spec.Start, Span: spec.Span, Objects: 48, RecordsPerObj: 50}) {
+	for _, q := range gen.Resolver(gen.ResolverSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", VPC: "vpc-0demo1234567890ab", Start: spec.Start, Span: spec.Span, Objects: 48, RecordsPerObj: 50, Blocks: 2}) {
 		dns = append(dns, q.Object)
 	}
 	for bucket, objs := range map[string][]gen.Object{"demo-vpcflow-logs": flows, "demo-waf-logs": wafs, "demo-dns-logs": dns} {

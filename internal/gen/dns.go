@@ -18,6 +18,9 @@ type ResolverSpec struct {
 	Span          time.Duration
 	Objects       int
 	RecordsPerObj int
+	// Blocks is how many objects (spread over the span) hold one query
+	// DNS Firewall blocked, for the built-in rule trawl-dns-001.
+	Blocks int
 }
 
 // ResolverDomain is the domain the generated queries that DNS Firewall
@@ -45,7 +48,7 @@ func Resolver(spec ResolverSpec) []Counted {
 			switch {
 			case name == "nonexistent.example.":
 				rec["rcode"], rec["answers"] = "NXDOMAIN", []any{}
-			case j%13 == 0:
+			case j == 0 && holdsAttack(i, spec.Objects, spec.Blocks):
 				rec["query_name"], rec["query_type"], rec["answers"] = ResolverDomain, "TXT", []any{}
 				rec["firewall_rule_group_id"], rec["firewall_rule_action"], rec["firewall_domain_list_id"] = "rslvr-frg-0123456789abcdef", "BLOCK", "rslvr-fdl-0123456789abcdef"
 				blocked++

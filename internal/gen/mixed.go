@@ -137,7 +137,7 @@ func Mixed(s MixedSpec) ([]Object, Manifest) {
 	}
 	m.Alerts = append(m.Alerts, expectedBursts(wafs)...)
 	for _, q := range Resolver(ResolverSpec{Seed: s.Seed, Account: s.Account, Region: s.Region, VPC: "vpc-0a1b2c3d4e5f60718", Start: s.Start, Span: s.Span,
-		Objects: s.Objects, RecordsPerObj: s.RecordsPerObj}) {
+		Objects: s.Objects, RecordsPerObj: s.RecordsPerObj, Blocks: 2}) {
 		out = append(out, q.Object)
 		m.Records["r53resolver"] += q.Records
 		m.Objects["r53resolver"]++
