@@ -94,7 +94,7 @@ func TestRuleThatCannotEvaluateIsRefused(t *testing.T) {
 		{"a built-in's id upper-cased", rule("TRAWL-ct-001", "{product: aws, service: cloudtrail}"), "id", "built-in"},
 		{"id in HTML", rule(`"<b>x</b>"`, "{product: aws, service: cloudtrail}"), "id", "letters, digits"},
 		{"product windows", rule("acme-win", "{product: windows, category: process_creation}"), "logsource", "windows"},
-		{"service dns", rule("acme-dns", "{product: aws, service: route53}"), "logsource", "route53"},
+		{"service s3", rule("acme-s3", "{product: aws, service: s3}"), "logsource", "s3"},
 	}
 	for _, c := range cases {
 		code, e := post(c.yaml)
