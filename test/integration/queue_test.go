@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -171,7 +173,28 @@ func TestQueueEnvelopesAndKeys(t *testing.T) {
 	if num(st, "collected") != 9 || num(st, "received") != sent {
 		t.Errorf("queue status %v: want 9 collected of %d received", st, sent)
 	}
-	fmt.Println("queue status:", st)
+	// /metrics says the same, per connector and reason.
+	sv := servedAt(t, data)
+	req, _ := http.NewRequest("GET", sv.base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+sv.root)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	l := `tenant="acme",connector="events",sub_type="cloudtrail"`
+	for _, line := range []string{
+		fmt.Sprintf("trawl_queue_messages_received_total{%s} %d", l, sent),
+		fmt.Sprintf("trawl_queue_messages_deleted_total{%s} %d", l, sent),
+		fmt.Sprintf(`trawl_queue_messages_ignored_total{%s,reason="test-event"} 1`, l),
+		fmt.Sprintf(`trawl_queue_messages_ignored_total{%s,reason="outside"} 1`, l),
+		fmt.Sprintf(`trawl_queue_latency_seconds{%s,quantile="0.95"}`, l),
+	} {
+		if !strings.Contains(string(metrics), line) {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
 }
 
 // TestQueueLongReadOutlastsVisibility: an object whose read takes several
