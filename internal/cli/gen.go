@@ -32,6 +32,8 @@ func demoConnectors(src string) []connector.Connector {
 			Prefix: "AWSLogs/111122223333/WAFLogs", Endpoint: "file://" + src, Start: start},
 		{Name: "demo-dns", Tenant: "demo", SubType: connector.R53Resolver, Bucket: "demo-dns-logs",
 			Prefix: "AWSLogs/111122223333/vpcdnsquerylogs", Endpoint: "file://" + src, Start: start},
+		{Name: "demo-alb", Tenant: "demo", SubType: connector.ALB, Bucket: "demo-alb-logs",
+			Prefix: "AWSLogs/111122223333/elasticloadbalancing", Endpoint: "file://" + src, Start: start},
 	}
 }
 
@@ -42,8 +44,10 @@ const demoKeysFile = "cloudtrail-public-keys.json"
 // writeDemoBuckets writes, over the last day: two accounts of an
 // organization trail with attack-looking sequences and signed digest
 // files (the key in demoKeysFile), VPC flow logs with rejected scans (two
-// of them port scans the built-in rule counts), and WAF logs with blocked
-// injections (two of them bursts the built-in rule counts).
+// of them port scans the built-in rule counts), WAF logs with blocked
+// injections (two of them bursts the built-in rule counts), Route 53
+// Resolver query logs with blocked queries, and Application Load Balancer
+// access logs with two content scans the built-in rule counts.
 func writeDemoBuckets(root string, now time.Time) (int, error) {
 	// On the hour, every demo lays its records out alike within the
 	// five-minute windows the rules count in: a demo started at 10:02 and
@@ -84,7 +88,11 @@ func writeDemoBuckets(root string, now time.Time) (int, error) {
 	for _, q := range gen.Resolver(gen.ResolverSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", VPC: "vpc-0demo1234567890ab", Start: spec.Start, Span: spec.Span, Objects: 48, RecordsPerObj: 50, Blocks: 2}) {
 		dns = append(dns, q.Object)
 	}
-	for bucket, objs := range map[string][]gen.Object{"demo-vpcflow-logs": flows, "demo-waf-logs": wafs, "demo-dns-logs": dns} {
+	var albs []gen.Object
+	for _, a := range gen.ALB(gen.ALBSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", LB: "shop", Start: spec.Start, Span: spec.Span, Objects: 48, RecordsPerObj: 50, Scans: 2}) {
+		albs = append(albs, a.Object)
+	}
+	for bucket, objs := range map[string][]gen.Object{"demo-vpcflow-logs": flows, "demo-waf-logs": wafs, "demo-dns-logs": dns, "demo-alb-logs": albs} {
 		m, err := writeObjects(root, bucket, objs)
 		if err != nil {
 			return 0, err

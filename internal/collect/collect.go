@@ -721,6 +721,8 @@ func RelevantFor(st connector.SubType) prefix.Relevant {
 			return d == "WAFLogs"
 		case connector.R53Resolver:
 			return d == "vpcdnsquerylogs"
+		case connector.ALB:
+			return d == "elasticloadbalancing"
 		}
 		return true
 	}

@@ -465,3 +465,32 @@ func TestLateObjectInYesterdaysFolder(t *testing.T) {
 		t.Errorf("the late object in yesterday's folder: %d records stored, want 3", st.Records)
 	}
 }
+
+// TestALBDiscoveryAndSkips: an alb connector on the account's folder
+// collects the Application Load Balancer logs under elasticloadbalancing/
+// (found by discovery, like CloudTrail's region and date folders), leaves
+// the CloudTrail folder beside it alone, and skips a Network Load
+// Balancer's log delivered to the same folder.
+func TestALBDiscoveryAndSkips(t *testing.T) {
+	now := time.Now().UTC()
+	albs := gen.ALB(gen.ALBSpec{Seed: 3, Account: "123456789012", Region: "eu-west-1", LB: "shop", Start: now.Add(-40 * time.Minute), Span: 30 * time.Minute, Objects: 3, RecordsPerObj: 20})
+	var objs []gen.Object
+	want := 0
+	for _, a := range albs {
+		objs = append(objs, a.Object)
+		want += a.Records
+	}
+	nlb := albs[0].Object
+	nlb.Key = strings.Replace(nlb.Key, "_app.shop.", "_net.shop.", 1)
+	objs = append(objs, nlb)
+	objs = append(objs, trail(1, 5)...)
+	c, b, l := setup(t, objs)
+	c.SubType, c.Prefix = connector.ALB, "AWSLogs/123456789012"
+	st := mustRun(t, context.Background(), c, b, l, collect.Options{})
+	if st.Records != int64(want) || st.Objects != 3 || st.Skipped != 1 || st.Quarantined != 0 {
+		t.Fatalf("run %+v, want %d records from 3 objects and the NLB log skipped", st, want)
+	}
+	if n := total(t, l); n != int64(want) {
+		t.Fatalf("%d rows, want %d", n, want)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/trawlhq/trawl/internal/connector"
+	"github.com/trawlhq/trawl/internal/format/alb"
 	"github.com/trawlhq/trawl/internal/format/cloudtrail"
 	"github.com/trawlhq/trawl/internal/format/r53resolver"
 	"github.com/trawlhq/trawl/internal/format/vpcflow"
@@ -64,6 +65,11 @@ func FormatFor(st connector.SubType) (Format, bool) {
 		return Format{
 			Schema: interflow.Events(), Class: r53resolver.Class, Category: "paas", SkipReason: noSkip,
 			NewDecoder: func(r io.Reader, _ source.Object) Decoder { return r53resolver.NewDecoder(r) },
+		}, true
+	case connector.ALB:
+		return Format{
+			Schema: interflow.Events(), Class: alb.Class, Category: "paas", SkipReason: alb.SkipReason,
+			NewDecoder: func(r io.Reader, obj source.Object) Decoder { return alb.NewDecoder(r, obj.Key) },
 		}, true
 	}
 	return Format{}, false

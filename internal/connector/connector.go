@@ -20,13 +20,15 @@ const (
 	WAF        SubType = "waf"
 	// R53Resolver is Route 53 Resolver (VPC Resolver) query logs.
 	R53Resolver SubType = "r53resolver"
+	// ALB is Application Load Balancer access logs.
+	ALB SubType = "alb"
 )
 
 // SubTypes are the sub types Trawl collects, in the order help lists them.
-func SubTypes() []SubType { return []SubType{CloudTrail, VPCFlow, WAF, R53Resolver} }
+func SubTypes() []SubType { return []SubType{CloudTrail, VPCFlow, WAF, R53Resolver, ALB} }
 
 // SubTypeChoices names the sub types for help and errors:
-// "cloudtrail, vpcflow, waf or r53resolver".
+// "cloudtrail, vpcflow, waf, r53resolver or alb".
 func SubTypeChoices() string {
 	st := SubTypes()
 	names := make([]string, len(st))
@@ -150,7 +152,7 @@ type Connector struct {
 	// endpoint. It never narrows what is collected (Regions does).
 	Region string `json:"region,omitempty"`
 	// Regions, when not empty, is the only log regions collected: the
-	// region folders (CloudTrail, VPC flow, WAF) of other regions are
+	// region folders (CloudTrail, VPC flow, WAF, ALB) of other regions are
 	// skipped, and Test names them. Empty collects every region, which is
 	// what an organization or multi-region trail needs.
 	Regions   []string `json:"regions,omitempty"`

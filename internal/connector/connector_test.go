@@ -70,7 +70,8 @@ func TestFileTypeBySubType(t *testing.T) {
 		st SubType
 		ft string
 		ok bool
-	}{{CloudTrail, "gzip", true}, {CloudTrail, "text", false}, {VPCFlow, "text", false}, {WAF, "text", true}, {WAF, "gzip", true}, {WAF, "zip", false}} {
+	}{{CloudTrail, "gzip", true}, {CloudTrail, "text", false}, {VPCFlow, "text", false}, {WAF, "text", true}, {WAF, "gzip", true}, {WAF, "zip", false},
+		{ALB, "gzip", true}, {ALB, "text", false}} {
 		c := valid()
 		c.SubType, c.FileType = tc.st, tc.ft
 		c.Prefix = "AWSLogs/123456789012/x"
@@ -253,5 +254,16 @@ func TestTenantNames(t *testing.T) {
 		if bad && tenant != "" && !strings.Contains(msg, "'.'") {
 			t.Errorf("tenant %q: %q does not say what a tenant may hold", tenant, msg)
 		}
+	}
+}
+
+func TestSubTypeChoices(t *testing.T) {
+	if got := SubTypeChoices(); got != "cloudtrail, vpcflow, waf, r53resolver or alb" {
+		t.Errorf("SubTypeChoices() = %q", got)
+	}
+	c := valid()
+	c.SubType, c.Prefix = ALB, "AWSLogs/123456789012/elasticloadbalancing"
+	if p := problems(t, c); len(p) != 0 {
+		t.Errorf("an alb connector: %v", p)
 	}
 }

@@ -75,6 +75,15 @@ func flows(lines ...string) string {
 
 func wafLog(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
 
+// albRec is an Application Load Balancer access log entry, in AWS's
+// field order, of a GET answered status.
+func albRec(client string, status, i int) string {
+	return fmt.Sprintf(`https 2024-05-01T12:00:%02d.%06dZ app/shop/0123456789abcdef %s:%d 10.0.1.10:8080 0.001 0.002 0.000 %d %d 310 512 "GET https://shop.example.com:443/p%d HTTP/1.1" "Mozilla/5.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef "Root=1-66320000-%024x" "shop.example.com" "-" 1 2024-05-01T12:00:%02d.000000Z "forward" "-" "-" "10.0.1.10:8080" "%d" "-" "-" TID_%016x`,
+		i%60, i, client, 40000+i, status, status, i, i, i%60, status, i)
+}
+
+const albKey = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2024/05/01/123456789012_elasticloadbalancing_us-east-1_app.shop.0123456789abcdef_20240501T1205Z_10.0.0.1_abcdefgh.log.gz"
+
 func wafRec(ip, action, rule string, i int) string {
 	return fmt.Sprintf(`{"timestamp":%d,"formatVersion":1,"webaclId":"arn:aws:wafv2:us-east-1:123456789012:regional/webacl/w/1","terminatingRuleId":%q,"terminatingRuleType":"MANAGED_RULE_GROUP","action":%q,"httpSourceName":"ALB","httpSourceId":"alb","httpRequest":{"clientIp":%q,"country":"US","headers":[],"uri":"/q","args":"id=1","httpVersion":"HTTP/1.1","httpMethod":"GET","requestId":"r%d"}}`,
 		1714557600000+int64(i)*1000, rule, action, ip, i)
@@ -143,11 +152,18 @@ var fixtures = map[string]fixture{
 	"trawl-dns-001": {connector.R53Resolver, "AWSLogs/123456789012/vpcdnsquerylogs/vpc-0a1b/2024/05/01/f.log.gz",
 		`{"version":"1.100000","account_id":"123456789012","region":"us-east-1","vpc_id":"vpc-0a1b","query_timestamp":"2024-05-01T12:00:00Z","query_name":"c2.bad.example.","query_type":"TXT","query_class":"IN","rcode":"NOERROR","srcaddr":"10.0.0.5","srcport":"5353","firewall_rule_group_id":"rslvr-frg-1","firewall_rule_action":"BLOCK"}` + "\n",
 		`{"version":"1.100000","account_id":"123456789012","region":"us-east-1","vpc_id":"vpc-0a1b","query_timestamp":"2024-05-01T12:00:00Z","query_name":"example.com.","query_type":"A","query_class":"IN","rcode":"NOERROR","srcaddr":"10.0.0.5","srcport":"5353","firewall_rule_group_id":"rslvr-frg-1","firewall_rule_action":"ALLOW"}` + "\n"},
+	// 51 refused or not-found answers to one client raise; 50, beside
+	// answers of 200 and 500 and others' 404s, do not.
+	"trawl-alb-001": {connector.ALB, albKey,
+		wafLog(repeat(51, func(i int) string { return albRec("203.0.113.50", []int{404, 403, 401}[i%3], i) })...),
+		wafLog(append(append(repeat(50, func(i int) string { return albRec("203.0.113.50", 404, i) }),
+			repeat(20, func(i int) string { return albRec("203.0.113.50", []int{200, 500}[i%2], i) })...),
+			repeat(20, func(i int) string { return albRec(fmt.Sprintf("198.51.100.%d", i), 404, i) })...)...)},
 }
 
 // TestBuiltinRules: every built-in rule compiles, and raises on its
 // positive fixture and not on its negative one, decoded by the real
-// decoders; there are about twenty, over all three sub types.
+// decoders; there are about twenty, over every sub type.
 func TestBuiltinRules(t *testing.T) {
 	rules, err := Builtin()
 	if err != nil {
@@ -188,7 +204,7 @@ func TestBuiltinRules(t *testing.T) {
 			t.Errorf("%s (%s) raises on its negative fixture; hunt: %s", r.ID, r.Title, r.Hunt())
 		}
 	}
-	for _, s := range []string{"cloudtrail", "vpcflow", "waf", "route53"} {
+	for _, s := range []string{"cloudtrail", "vpcflow", "waf", "route53", "alb"} {
 		if !services[s] {
 			t.Errorf("no built-in rule for %s", s)
 		}
@@ -318,5 +334,38 @@ func TestWAFRuleOnLabelName(t *testing.T) {
 	real := decode(t, connector.WAF, wafKey, string(text))
 	if len(real) != 1 || !rule("awswaf:clientip:geo:country:NL").Match(real[0]) || rule("awswaf:clientip:geo:country:US").Match(real[0]) {
 		t.Errorf("the corpus WAF record (%d decoded): a rule on its label must match it, one on another label not", len(real))
+	}
+}
+
+// TestALBRuleFields: an alb rule names AWS's fields (client_ip with cidr,
+// user_agent, elb_status_code, actions_executed, domain_name) and matches
+// the decoded entries; a field Trawl does not map (the request line,
+// read as http.method, http.uri and http.version) is refused with the
+// fields it can use; the rule keeps to ALB records.
+func TestALBRuleFields(t *testing.T) {
+	r, err := Parse([]byte("title: t\nlogsource: {product: aws, service: alb}\ndetection:\n  sel:\n    client_ip|cidr: 203.0.113.0/24\n" +
+		"    user_agent|contains: mozilla\n    elb_status_code: 404\n    actions_executed: forward\n    domain_name: shop.example.com\n  condition: sel\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Bind(interflow.Events(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := decode(t, connector.ALB, albKey, wafLog(albRec("203.0.113.50", 404, 1), albRec("198.51.100.7", 404, 2), albRec("203.0.113.50", 200, 3)))
+	if !b.Match(recs[0]) || b.Match(recs[1]) || b.Match(recs[2]) {
+		t.Errorf("matches %v %v %v, want true false false; hunt %s", b.Match(recs[0]), b.Match(recs[1]), b.Match(recs[2]), r.Hunt())
+	}
+	waf := decode(t, connector.WAF, wafKey, wafLog(wafRec("203.0.113.50", "BLOCK", "x", 0)))
+	ipRule, err := Parse([]byte("title: t\nlogsource: {product: aws, service: alb}\ndetection:\n  sel:\n    client_ip|cidr: 203.0.113.0/24\n  condition: sel\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ab, _ := ipRule.Bind(interflow.Events(), time.Now()); ab.Match(waf[0]) || !ab.Match(recs[0]) {
+		t.Errorf("the alb rule on client_ip: WAF record %v, ALB record %v; hunt %s", ab.Match(waf[0]), ab.Match(recs[0]), ipRule.Hunt())
+	}
+	_, err = Parse([]byte("title: t\nlogsource: {product: aws, service: alb}\ndetection:\n  sel:\n    request|contains: /etc/passwd\n  condition: sel\n"))
+	if err == nil || !strings.Contains(err.Error(), "http.uri") {
+		t.Errorf("a rule on request: %v", err)
 	}
 }

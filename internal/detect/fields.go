@@ -17,7 +17,8 @@ import (
 
 // serviceFields maps the field names Sigma rules use for AWS logs (each
 // service's own: CloudTrail's JSON paths, VPC flow log's field names,
-// WAF's JSON paths) onto Interflow fields. A rule maps a name only for its
+// WAF's JSON paths, Route 53 Resolver's and ALB's field names) onto
+// Interflow fields. A rule maps a name only for its
 // own logsource service (a CloudTrail rule's httpRequest.clientIp is a
 // path of the CloudTrail record, which has none, not WAF's client
 // address); a rule without a service maps a name any service has.
@@ -51,14 +52,31 @@ var serviceFields = map[logsource]map[string]string{
 		"region": "cloud.region", "srcids.instance": "instance_id", "firewall_rule_action": "dns.firewall_action",
 		"firewall_rule_group_id": "dns.firewall_rule_group", "version": "event_version",
 	},
+	// Application Load Balancer access logs, by the field names of AWS's
+	// "Access log entries" table; client:port and target:port hold two
+	// values each, named as AWS's Athena table for these logs names them
+	// (client_ip, client_port, target_ip, target_port). SigmaHQ has no
+	// logsource service for ELB logs: Trawl names it alb.
+	"alb": {
+		"type": "elb.type", "elb": "elb.name", "client_ip": "srcip", "client_port": "srcport", "target_ip": "dstip", "target_port": "dstport",
+		"elb_status_code": "http.response_code", "target_status_code": "http.target_status", "received_bytes": "bytes_in",
+		"sent_bytes": "bytes_out", "user_agent": "user_agent", "ssl_cipher": "tls.cipher", "ssl_protocol": "tls.protocol",
+		"target_group_arn": "elb.target_group_arn", "trace_id": "elb.trace_id", "domain_name": "http.host",
+		"actions_executed": "elb.actions", "error_reason": "elb.error_reason", "classification": "elb.classification",
+	},
 }
+
+// albFields lists the ALB field names a rule may use, for its errors.
+const albFields = "type, elb, client_ip, client_port, target_ip, target_port, elb_status_code, target_status_code, received_bytes, sent_bytes, " +
+	"user_agent, ssl_cipher, ssl_protocol, target_group_arn, trace_id, domain_name, actions_executed, error_reason, classification; " +
+	"the request line is http.method, http.uri and http.version"
 
 // logsource is the service a rule's logsource names ("" for none).
 type logsource string
 
 // jsonRaw reports whether the service's records are JSON (raw.<path>
-// reads them): all but VPC flow logs.
-func (s logsource) jsonRaw() bool { return s != "vpcflow" }
+// reads them): all but VPC flow and ALB logs, which are text lines.
+func (s logsource) jsonRaw() bool { return s != "vpcflow" && s != "alb" }
 
 // field is the Interflow field a Sigma field name maps onto for the
 // service (for none: the field of the service that has the name; no two
@@ -145,7 +163,8 @@ func countField(name string) (string, bool) {
 }
 
 // ipFields are the Interflow fields that hold addresses, which cidr tests.
-var ipFields = map[string]string{"sourceIPAddress": "srcip", "srcaddr": "srcip", "dstaddr": "dstip", "httpRequest.clientIp": "srcip"}
+var ipFields = map[string]string{"sourceIPAddress": "srcip", "srcaddr": "srcip", "dstaddr": "dstip", "httpRequest.clientIp": "srcip",
+	"client_ip": "srcip", "target_ip": "dstip"}
 
 var jsonKey = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 
@@ -249,6 +268,9 @@ func fieldMatch(k, v *yaml.Node, ls logsource) (query.Node, error) {
 		return nil, err
 	}
 	t, ok := fieldFor(name, ls)
+	if !ok && ls == "alb" {
+		return nil, errAt(k, "field %q: Application Load Balancer access logs have no such field Trawl maps (%s)", name, albFields)
+	}
 	if !ok && !jsonRaw && jsonKey.MatchString(name) {
 		return nil, errAt(k, "field %q: VPC flow logs have no such field (%s)", name, "srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, action, log-status, interface-id, account-id")
 	}
@@ -329,7 +351,7 @@ func valueMatch(k, val *yaml.Node, name string, t target, m mods, ls logsource) 
 	case m.cidr:
 		ip, ok := ipFields[name]
 		if !ok {
-			return nil, errAt(k, "%s: cidr tests address fields (sourceIPAddress, srcaddr, dstaddr, httpRequest.clientIp)", k.Value)
+			return nil, errAt(k, "%s: cidr tests address fields (sourceIPAddress, srcaddr, dstaddr, httpRequest.clientIp, client_ip, target_ip)", k.Value)
 		}
 		p, err := netip.ParsePrefix(val.Value)
 		if err != nil {

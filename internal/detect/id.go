@@ -43,25 +43,26 @@ func Reserved(id string) bool {
 // served reports whether Trawl holds logs of a logsource service.
 func served(service string) bool {
 	switch service {
-	case "cloudtrail", "vpcflow", "waf", "route53":
+	case "cloudtrail", "vpcflow", "waf", "route53", "alb":
 		return true
 	}
 	return false
 }
 
 // CheckLogsource says why Trawl cannot serve the rule's logsource, or nil:
-// it holds AWS logs (product aws) of CloudTrail, VPC flow, WAF and Route
-// 53 Resolver (service route53); a rule without a service reads the AWS
-// Events index's records.
+// it holds AWS logs (product aws) of CloudTrail, VPC flow, WAF, Route 53
+// Resolver (service route53) and Application Load Balancer access logs
+// (service alb: SigmaHQ names no service for them); a rule without a
+// service reads the AWS Events index's records.
 func (r *Rule) CheckLogsource() error {
 	ls := r.Logsource
 	switch {
 	case ls.Product != "" && ls.Product != "aws":
 		return fmt.Errorf("logsource product %.64q: Trawl holds AWS logs only: write product: aws", ls.Product)
 	case ls.Service != "" && !served(ls.Service):
-		return fmt.Errorf("logsource service %.64q: Trawl holds cloudtrail, vpcflow, waf and route53 (Resolver query) logs: write one of them", ls.Service)
+		return fmt.Errorf("logsource service %.64q: Trawl holds cloudtrail, vpcflow, waf, route53 (Resolver query) and alb (Application Load Balancer access) logs: write one of them", ls.Service)
 	case ls.Category != "":
-		return fmt.Errorf("logsource category %.64q: Trawl serves AWS logs by service, not category: remove it and write service: cloudtrail, vpcflow, waf or route53", ls.Category)
+		return fmt.Errorf("logsource category %.64q: Trawl serves AWS logs by service, not category: remove it and write service: cloudtrail, vpcflow, waf, route53 or alb", ls.Category)
 	}
 	return nil
 }

@@ -114,6 +114,7 @@ func Mixed(s MixedSpec) ([]Object, Manifest) {
 		"vpcflow":     "AWSLogs/" + s.Account + "/vpcflowlogs",
 		"waf":         "AWSLogs/" + s.Account + "/WAFLogs",
 		"r53resolver": "AWSLogs/" + s.Account + "/vpcdnsquerylogs",
+		"alb":         "AWSLogs/" + s.Account + "/elasticloadbalancing",
 	}}
 	var out []Object
 	for _, o := range CloudTrail(CloudTrailSpec{Seed: s.Seed, Accounts: []string{s.Account}, Regions: []string{s.Region}, Start: s.Start, Span: s.Span,
@@ -141,6 +142,12 @@ func Mixed(s MixedSpec) ([]Object, Manifest) {
 		out = append(out, q.Object)
 		m.Records["r53resolver"] += q.Records
 		m.Objects["r53resolver"]++
+	}
+	for _, a := range ALB(ALBSpec{Seed: s.Seed, Account: s.Account, Region: s.Region, LB: "shop", Start: s.Start, Span: s.Span,
+		Objects: s.Objects, RecordsPerObj: s.RecordsPerObj}) {
+		out = append(out, a.Object)
+		m.Records["alb"] += a.Records
+		m.Objects["alb"]++
 	}
 	if s.Bad {
 		day := s.Start.UTC().Format("2006/01/02/")

@@ -112,6 +112,20 @@ const (
 	EDNSAnswers
 	EDNSFirewallAction
 	EDNSFirewallRuleGroup
+	EDstIP
+	EDstPort
+	EBytesIn
+	EBytesOut
+	EHTTPTargetStatus
+	ETLSProtocol
+	ETLSCipher
+	EELBName
+	EELBType
+	EELBTargetGroupARN
+	EELBTraceID
+	EELBClassification
+	EELBErrorReason
+	EELBActions
 	numEvents
 )
 
@@ -179,22 +193,22 @@ const (
 func common() []Field {
 	f := make([]Field, numCommon)
 	f[FID] = Field{"id", String, "deterministic hash of bucket, key, ETag (or size and time when the store gives none) and position"}
-	f[FTimestamp] = Field{"timestamp", Time, "event time: CloudTrail eventTime, WAF timestamp, VPC flow start"}
+	f[FTimestamp] = Field{"timestamp", Time, "event time: CloudTrail eventTime, WAF timestamp, VPC flow start, ALB time (when the load balancer answered; a WebSocket connection's close)"}
 	f[FTenant] = Field{"tenant", String, "connector tenant"}
 	f[FConnector] = Field{"connector", String, "connector name"}
 	f[FIndex] = Field{"index", String, "aws_events or traffic"}
-	f[FMsgClass] = Field{"msg_class", String, "cloudtrail, aws_waf or vpcflow"}
+	f[FMsgClass] = Field{"msg_class", String, "cloudtrail, aws_waf, vpcflow, route53_resolver or alb"}
 	f[FOriginSource] = Field{"msg_origin.source", String, "always cloudtrail (the connector type)"}
 	f[FOriginVendor] = Field{"msg_origin.vendor", String, "always aws"}
 	f[FOriginCategory] = Field{"msg_origin.category", String, "paas, or waf for WAF logs"}
-	f[FAccountID] = Field{"cloud.account_id", String, "CloudTrail recipientAccountId; VPC flow account-id; WAF: account in the object key"}
-	f[FRegion] = Field{"cloud.region", String, "CloudTrail awsRegion; VPC flow region; WAF: region in the object key"}
-	f[FSrcIP] = Field{"srcip", IP, "CloudTrail sourceIPAddress when it is an IP; WAF httpRequest.clientIp; VPC flow srcaddr"}
+	f[FAccountID] = Field{"cloud.account_id", String, "CloudTrail recipientAccountId; VPC flow account-id; WAF, ALB: account in the object key"}
+	f[FRegion] = Field{"cloud.region", String, "CloudTrail awsRegion; VPC flow region; WAF, ALB: region in the object key"}
+	f[FSrcIP] = Field{"srcip", IP, "CloudTrail sourceIPAddress when it is an IP; WAF httpRequest.clientIp; VPC flow srcaddr; ALB client:port's address"}
 	f[FAction] = Field{"action", String, "WAF action (ALLOW, BLOCK, COUNT, CAPTCHA, CHALLENGE); VPC flow action (ACCEPT, REJECT)"}
 	f[FBucket] = Field{"origin.bucket", String, "S3 bucket the record was read from"}
 	f[FKey] = Field{"origin.key", String, "S3 object key the record was read from"}
 	f[FPosition] = Field{"origin.position", Int, "0-based record number within the object"}
-	f[FRaw] = Field{"raw", String, "the original record (JSON, or the flow log line)"}
+	f[FRaw] = Field{"raw", String, "the original record (JSON, or the flow log or ALB log line)"}
 	return f
 }
 
@@ -258,7 +272,7 @@ func eventFields() []Field {
 	f[EUserARN] = Field{"user.arn", String, "CloudTrail userIdentity.arn"}
 	f[EUserAccountID] = Field{"user.account_id", String, "CloudTrail userIdentity.accountId"}
 	f[EUserAccessKeyID] = Field{"user.access_key_id", String, "CloudTrail userIdentity.accessKeyId"}
-	f[EUserAgent] = Field{"user_agent", String, "CloudTrail userAgent; WAF User-Agent header"}
+	f[EUserAgent] = Field{"user_agent", String, "CloudTrail userAgent; WAF User-Agent header; ALB user_agent"}
 	f[EErrorCode] = Field{"error_code", String, "CloudTrail errorCode"}
 	f[EErrorMessage] = Field{"error_message", String, "CloudTrail errorMessage"}
 	f[EReadOnly] = Field{"read_only", Bool, "CloudTrail readOnly (true or false; a string value is converted)"}
@@ -267,11 +281,11 @@ func eventFields() []Field {
 	f[EMgmtEvent] = Field{"management_event", Bool, "CloudTrail managementEvent"}
 	f[ESessionMFA] = Field{"session_mfa", Bool, "CloudTrail userIdentity.sessionContext.attributes.mfaAuthenticated"}
 	f[EHTTPCountry] = Field{"http.country", String, "WAF httpRequest.country"}
-	f[EHTTPMethod] = Field{"http.method", String, "WAF httpRequest.httpMethod"}
-	f[EHTTPURI] = Field{"http.uri", String, "WAF httpRequest.uri"}
+	f[EHTTPMethod] = Field{"http.method", String, "WAF httpRequest.httpMethod; ALB request's method"}
+	f[EHTTPURI] = Field{"http.uri", String, "WAF httpRequest.uri; ALB request URL's path and query"}
 	f[EHTTPArgs] = Field{"http.args", String, "WAF httpRequest.args"}
-	f[EHTTPHost] = Field{"http.host", String, "WAF Host header (name matched case-insensitively)"}
-	f[EHTTPVersion] = Field{"http.version", String, "WAF httpRequest.httpVersion"}
+	f[EHTTPHost] = Field{"http.host", String, "WAF Host header (name matched case-insensitively); ALB domain_name (the client's TLS SNI), else the request URL's host"}
+	f[EHTTPVersion] = Field{"http.version", String, "WAF httpRequest.httpVersion; ALB request's version, e.g. HTTP/1.1"}
 	f[EWebACL] = Field{"web_acl", String, "WAF webaclId"}
 	f[ERuleID] = Field{"rule_id", String, "WAF terminatingRuleId"}
 	f[ERuleType] = Field{"rule_type", String, "WAF terminatingRuleType"}
@@ -280,8 +294,8 @@ func eventFields() []Field {
 	f[ELabels] = Field{"labels", Strings, "WAF labels[].name; labels:X matches a record carrying label X"}
 	f[EJA3] = Field{"ja3", String, "WAF ja3Fingerprint"}
 	f[EJA4] = Field{"ja4", String, "WAF ja4Fingerprint"}
-	f[EResponseCode] = Field{"http.response_code", Int, "WAF responseCodeSent"}
-	f[ESrcPort] = Field{"srcport", Int, "Route 53 Resolver srcport"}
+	f[EResponseCode] = Field{"http.response_code", Int, "WAF responseCodeSent; ALB elb_status_code"}
+	f[ESrcPort] = Field{"srcport", Int, "Route 53 Resolver srcport; ALB client:port's port"}
 	f[EVPCID] = Field{"vpc_id", String, "Route 53 Resolver vpc_id"}
 	f[EInstanceID] = Field{"instance_id", String, "Route 53 Resolver srcids.instance"}
 	f[EDNSQuestionName] = Field{"dns.question.name", String, "Route 53 Resolver query_name (as logged, with its final dot)"}
@@ -291,6 +305,20 @@ func eventFields() []Field {
 	f[EDNSAnswers] = Field{"dns.answers", Strings, "Route 53 Resolver answers[].Rdata"}
 	f[EDNSFirewallAction] = Field{"dns.firewall_action", String, "Route 53 Resolver DNS Firewall firewall_rule_action (ALERT, BLOCK, ALLOW)"}
 	f[EDNSFirewallRuleGroup] = Field{"dns.firewall_rule_group", String, "Route 53 Resolver DNS Firewall firewall_rule_group_id"}
+	f[EDstIP] = Field{"dstip", IP, "ALB target:port's address (absent when no target took the request: a Lambda function, a request AWS WAF blocked, an incomplete request)"}
+	f[EDstPort] = Field{"dstport", Int, "ALB target:port's port"}
+	f[EBytesIn] = Field{"bytes_in", Int, "ALB received_bytes (request size with headers; a WebSocket connection's bytes from the client)"}
+	f[EBytesOut] = Field{"bytes_out", Int, "ALB sent_bytes (response size with headers; a WebSocket connection's bytes to the client)"}
+	f[EHTTPTargetStatus] = Field{"http.target_status", String, "ALB target_status_code (absent when no target answered)"}
+	f[ETLSProtocol] = Field{"tls.protocol", String, "ALB ssl_protocol, e.g. TLSv1.2 (HTTPS listeners)"}
+	f[ETLSCipher] = Field{"tls.cipher", String, "ALB ssl_cipher, e.g. ECDHE-RSA-AES128-GCM-SHA256 (HTTPS listeners)"}
+	f[EELBName] = Field{"elb.name", String, "ALB elb: the load balancer's resource ID as logged, app/<name>/<id>"}
+	f[EELBType] = Field{"elb.type", String, "ALB type: http, https, h2, grpcs, ws or wss"}
+	f[EELBTargetGroupARN] = Field{"elb.target_group_arn", String, "ALB target_group_arn"}
+	f[EELBTraceID] = Field{"elb.trace_id", String, "ALB trace_id (the X-Amzn-Trace-Id header)"}
+	f[EELBClassification] = Field{"elb.classification", String, "ALB classification for desync mitigation: Acceptable, Ambiguous or Severe (absent for requests that comply with RFC 7230)"}
+	f[EELBErrorReason] = Field{"elb.error_reason", String, "ALB error_reason, e.g. LambdaInvalidResponse"}
+	f[EELBActions] = Field{"elb.actions", Strings, "ALB actions_executed, e.g. waf, authenticate, forward, redirect, fixed-response"}
 	return f
 }
 

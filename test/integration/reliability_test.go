@@ -38,7 +38,7 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	for _, st := range []string{"cloudtrail", "vpcflow", "waf", "r53resolver"} {
+	for _, st := range []string{"cloudtrail", "vpcflow", "waf", "r53resolver", "alb"} {
 		mustTrawl(t, data, "connector", "add", "--name", st, "--tenant", "acme", "--subtype", st, "--bucket", "truth", "--prefix", m.Prefixes[st],
 			"--access-key-id", srv.AccessKey, "--secret-access-key-file", sf, "--endpoint", proxy.URL, "--start", "-72h", "--interval", "10s")
 	}
@@ -99,6 +99,9 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 	if n := count(t, data, "msg_class:route53_resolver"); n != m.Records["r53resolver"] || n == 0 {
 		t.Errorf("r53resolver: %d, want %d", n, m.Records["r53resolver"])
 	}
+	if n := count(t, data, "msg_class:alb"); n != m.Records["alb"] || n == 0 {
+		t.Errorf("alb: %d, want %d", n, m.Records["alb"])
+	}
 	l, err := app.OpenLake(context.Background(), filepath.Join(data, "trawl.db"), app.LakeOptions{Catalog: catalogOf(t, data)})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +109,7 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 	defer l.Close()
 	ev, _ := l.CheckIntegrity(context.Background(), "aws_events")
 	tr, _ := l.CheckIntegrity(context.Background(), "traffic")
-	wantEvents := m.Records["cloudtrail"] + m.Records["waf"] + m.Records["r53resolver"]
+	wantEvents := m.Records["cloudtrail"] + m.Records["waf"] + m.Records["r53resolver"] + m.Records["alb"]
 	wantTraffic := m.Records["vpcflow"]
 	dups := (ev.Rows - ev.DistinctIDs) + (tr.Rows - tr.DistinctIDs)
 	missing := int64(wantEvents+wantTraffic) - ev.DistinctIDs - tr.DistinctIDs

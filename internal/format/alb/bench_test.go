@@ -1,0 +1,19 @@
+package alb
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/trawlhq/trawl/internal/format/formattest"
+	"github.com/trawlhq/trawl/internal/gen"
+	"github.com/trawlhq/trawl/internal/interflow"
+)
+
+// BenchmarkDecodeNormalize: MB/s of decompressed log (b.SetBytes),
+// records/s and allocations (b.ReportAllocs) over one object of 20,000
+// entries.
+func BenchmarkDecodeNormalize(b *testing.B) {
+	o := gen.ALB(gen.ALBSpec{Seed: 1, Account: "123456789012", Region: "us-east-1", LB: "shop", Start: time.Unix(1714557600, 0), Span: time.Hour, Objects: 1, RecordsPerObj: 20000})[0]
+	formattest.BenchDecode(b, o.Body, o.Records, interflow.Events(), func(r io.Reader) formattest.Decoder { return NewDecoder(r, o.Key) })
+}
