@@ -193,7 +193,7 @@ const (
 func common() []Field {
 	f := make([]Field, numCommon)
 	f[FID] = Field{"id", String, "deterministic hash of bucket, key, ETag (or size and time when the store gives none) and position"}
-	f[FTimestamp] = Field{"timestamp", Time, "event time: CloudTrail eventTime, WAF timestamp, VPC flow start, ALB time (when the load balancer answered; a WebSocket connection's close)"}
+	f[FTimestamp] = Field{"timestamp", Time, "event time: CloudTrail eventTime, WAF timestamp, VPC flow start, Route 53 Resolver query_timestamp, ALB time (when the load balancer answered; a WebSocket connection's close)"}
 	f[FTenant] = Field{"tenant", String, "connector tenant"}
 	f[FConnector] = Field{"connector", String, "connector name"}
 	f[FIndex] = Field{"index", String, "aws_events or traffic"}
@@ -201,10 +201,10 @@ func common() []Field {
 	f[FOriginSource] = Field{"msg_origin.source", String, "always cloudtrail (the connector type)"}
 	f[FOriginVendor] = Field{"msg_origin.vendor", String, "always aws"}
 	f[FOriginCategory] = Field{"msg_origin.category", String, "paas, or waf for WAF logs"}
-	f[FAccountID] = Field{"cloud.account_id", String, "CloudTrail recipientAccountId; VPC flow account-id; WAF, ALB: account in the object key"}
-	f[FRegion] = Field{"cloud.region", String, "CloudTrail awsRegion; VPC flow region; WAF, ALB: region in the object key"}
-	f[FSrcIP] = Field{"srcip", IP, "CloudTrail sourceIPAddress when it is an IP; WAF httpRequest.clientIp; VPC flow srcaddr; ALB client:port's address"}
-	f[FAction] = Field{"action", String, "WAF action (ALLOW, BLOCK, COUNT, CAPTCHA, CHALLENGE); VPC flow action (ACCEPT, REJECT)"}
+	f[FAccountID] = Field{"cloud.account_id", String, "CloudTrail recipientAccountId; VPC flow account-id; Route 53 Resolver account_id; WAF, ALB: account in the object key"}
+	f[FRegion] = Field{"cloud.region", String, "CloudTrail awsRegion; VPC flow region; Route 53 Resolver region; WAF, ALB: region in the object key"}
+	f[FSrcIP] = Field{"srcip", IP, "CloudTrail sourceIPAddress when it is an IP; WAF httpRequest.clientIp; VPC flow srcaddr; Route 53 Resolver srcaddr; ALB client:port's address"}
+	f[FAction] = Field{"action", String, "WAF action (ALLOW, BLOCK, COUNT, CAPTCHA, CHALLENGE); VPC flow action (ACCEPT, REJECT); Route 53 Resolver DNS Firewall firewall_rule_action (BLOCK, ALERT, ALLOW)"}
 	f[FBucket] = Field{"origin.bucket", String, "S3 bucket the record was read from"}
 	f[FKey] = Field{"origin.key", String, "S3 object key the record was read from"}
 	f[FPosition] = Field{"origin.position", Int, "0-based record number within the object"}
