@@ -77,8 +77,10 @@ func TestPerfQueueLatency(t *testing.T) {
 	// plus a second per record): the poll asks for that span only, so its
 	// cost does not grow with the lake and delay what it measures.
 	poll := &keyPoller{base: base, token: token, span: func(w int) (time.Time, time.Time) {
-		at := func(i int) time.Time { return spec.Start.Add(time.Duration(float64(spec.Span) * float64(i) / float64(spec.Objects))) }
-		return at(w*rate).Add(-time.Minute), at((w+1)*rate).Add(time.Duration(perObj)*time.Second + time.Minute)
+		at := func(i int) time.Time {
+			return spec.Start.Add(time.Duration(float64(spec.Span) * float64(i) / float64(spec.Objects)))
+		}
+		return at(w * rate).Add(-time.Minute), at((w + 1) * rate).Add(time.Duration(perObj)*time.Second + time.Minute)
 	}}
 	// Polled until every window is searchable, or two minutes after the
 	// last upload (uploads may fall behind the clock on a busy machine).
