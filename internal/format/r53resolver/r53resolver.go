@@ -6,6 +6,9 @@
 package r53resolver
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,49 +17,76 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/trawlhq/trawl/internal/format"
-	"github.com/trawlhq/trawl/internal/format/jsonstream"
 	"github.com/trawlhq/trawl/internal/interflow"
 )
 
 // Class is the records' msg_class.
 const Class = "route53_resolver"
 
-// Decoder reads query log records from one object.
+// MaxLine caps one record's line; a longer line is quarantined, not
+// buffered (a query log record is well under a kilobyte).
+const MaxLine = 256 << 10
+
+// Decoder reads query log records from one object: one JSON document per
+// line, as AWS writes them, so a damaged line is quarantined on its own
+// and the lines after it are read.
 type Decoder struct {
-	sc  *jsonstream.Scanner
-	p   fastjson.Parser
-	err error
+	br   *bufio.Reader
+	p    fastjson.Parser
+	line []byte
+	cut  bool // the current line was longer than MaxLine
+	off  int64
+	err  error
 }
 
 // NewDecoder returns a decoder over a decompressed object.
-func NewDecoder(r io.Reader) *Decoder { return &Decoder{sc: jsonstream.New(r)} }
+func NewDecoder(r io.Reader) *Decoder { return &Decoder{br: bufio.NewReaderSize(r, 64<<10)} }
 
 // Offset is the decompressed byte offset reached.
-func (d *Decoder) Offset() int64 { return d.sc.Offset() }
+func (d *Decoder) Offset() int64 { return d.off }
 
-// Next returns the next JSON document.
+// Next returns the next non-blank line.
 func (d *Decoder) Next() ([]byte, error) {
-	if d.err != nil {
-		return nil, d.err
-	}
-	c, err := d.sc.Peek()
-	if err == nil && c != '{' {
-		err = &format.ObjectError{Offset: d.sc.Offset(), Reason: fmt.Sprintf("expected a JSON object (one Route 53 Resolver query log record), found %q", c)}
-	}
-	var v []byte
-	if err == nil {
-		v, err = d.sc.Value()
-	}
-	if err != nil {
-		if se, ok := err.(*jsonstream.SyntaxError); ok {
-			err = &format.ObjectError{Offset: d.sc.Offset(), Reason: "invalid Route 53 Resolver query log JSON: " + se.Msg}
-		} else if err == jsonstream.ErrTruncated {
-			err = &format.ObjectError{Offset: d.sc.Offset(), Reason: "Route 53 Resolver query log JSON ends in the middle of a record (truncated object)"}
+	for d.err == nil {
+		line, err := d.readLine()
+		if err != nil {
+			d.err = err
+			break
 		}
-		d.err = err
+		if len(bytes.TrimSpace(line)) > 0 {
+			return line, nil
+		}
+	}
+	return nil, d.err
+}
+
+// readLine reads one line (without its end), keeping at most MaxLine
+// bytes of it.
+func (d *Decoder) readLine() ([]byte, error) {
+	d.line, d.cut = d.line[:0], false
+	for {
+		chunk, err := d.br.ReadSlice('\n')
+		d.off += int64(len(chunk))
+		if room := MaxLine - len(d.line); len(chunk) <= room {
+			d.line = append(d.line, chunk...)
+		} else {
+			d.line, d.cut = append(d.line, chunk[:room]...), true
+		}
+		if err == nil {
+			return bytes.TrimRight(d.line, "\r\n"), nil
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if errors.Is(err, io.EOF) && len(d.line) > 0 {
+			return bytes.TrimRight(d.line, "\r\n"), nil
+		}
+		var oe *format.ObjectError
+		if errors.As(err, &oe) && oe.Offset == 0 {
+			oe.Offset = d.off // where the decompressed stream broke off
+		}
 		return nil, err
 	}
-	return v, nil
 }
 
 func str(v *fastjson.Value, keys ...string) string { return format.JSONText(v.Get(keys...)) }
@@ -64,6 +94,9 @@ func str(v *fastjson.Value, keys ...string) string { return format.JSONText(v.Ge
 // Normalize fills rec (an aws_events record stamped with its provenance)
 // from one query log record.
 func (d *Decoder) Normalize(raw []byte, rec *interflow.Record) error {
+	if d.cut {
+		return &format.RecordError{Reason: fmt.Sprintf("the line is longer than %d KiB: a Route 53 Resolver query log record is one short JSON line", MaxLine>>10), Raw: raw}
+	}
 	v, err := format.ParseObject(&d.p, raw)
 	if err != nil {
 		return err

@@ -69,3 +69,20 @@ func TestAWSExample(t *testing.T) {
 		t.Errorf("timestamp = %v", got["timestamp"])
 	}
 }
+
+// TestBadLineAloneIsQuarantined: from an outside try: a line that is no
+// JSON object, or one longer than MaxLine, is quarantined on its own and
+// the records after it are read (it quarantined the rest of the object).
+func TestBadLineAloneIsQuarantined(t *testing.T) {
+	good := func(name string) string {
+		return `{"version":"1.100000","query_timestamp":"2024-05-01T10:00:06Z","query_name":"` + name + `","query_type":"A"}` + "\n"
+	}
+	in := good("a.example.") + "garbage\n" + `{"x":"` + strings.Repeat("y", MaxLine+10) + `"}` + "\n" + good("b.example.")
+	res := decode(t, strings.NewReader(in))
+	if len(res.Records) != 2 || len(res.RecordErrors) != 2 || res.ObjectError != "" {
+		t.Fatalf("records %d, record errors %d (%v), object error %v: want 2, 2, none", len(res.Records), len(res.RecordErrors), res.RecordErrors, res.ObjectError)
+	}
+	if !strings.Contains(res.RecordErrors[1].Reason, "longer than") {
+		t.Errorf("the long line's reason: %q", res.RecordErrors[1].Reason)
+	}
+}
