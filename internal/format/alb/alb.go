@@ -19,9 +19,7 @@
 package alb
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -118,11 +116,7 @@ const maxActions = 64
 
 // Decoder reads access log entries from one object.
 type Decoder struct {
-	br      *bufio.Reader
-	off     int64
-	line    []byte
-	cut     bool // the last line was longer than MaxLine
-	err     error
+	*format.Lines
 	fields  [][]byte
 	quoted  uint64 // which of the first 64 fields were quoted
 	acct    string // from the key
@@ -135,7 +129,7 @@ type Decoder struct {
 // NewDecoder returns a decoder over a decompressed object. The key gives
 // the account and region (AWSLogs/<acct>/elasticloadbalancing/<region>/...).
 func NewDecoder(r io.Reader, key string) *Decoder {
-	return &Decoder{br: bufio.NewReaderSize(r, 64<<10), acct: prefix.Account(key), region: regionFromKey(key), actions: map[string][]string{}}
+	return &Decoder{Lines: format.NewLines(r, MaxLine), acct: prefix.Account(key), region: regionFromKey(key), actions: map[string][]string{}}
 }
 
 func regionFromKey(key string) string {
@@ -146,57 +140,6 @@ func regionFromKey(key string) string {
 		}
 	}
 	return ""
-}
-
-// Offset is the decompressed byte offset reached.
-func (d *Decoder) Offset() int64 { return d.off }
-
-// Next returns the next entry: its line, without the line end. Blank
-// lines are skipped.
-func (d *Decoder) Next() ([]byte, error) {
-	if d.err != nil {
-		return nil, d.err
-	}
-	for {
-		line, err := d.readLine()
-		if err != nil {
-			d.err = err
-			return nil, err
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		return line, nil
-	}
-}
-
-// readLine reads one line, without its line end; an overlong line is
-// returned cut at MaxLine (and Normalize refuses it).
-func (d *Decoder) readLine() ([]byte, error) {
-	d.line, d.cut = d.line[:0], false
-	for {
-		chunk, err := d.br.ReadSlice('\n')
-		d.off += int64(len(chunk))
-		if room := MaxLine - len(d.line); len(chunk) <= room {
-			d.line = append(d.line, chunk...)
-		} else {
-			d.line, d.cut = append(d.line, chunk[:room]...), true
-		}
-		if err == nil {
-			return bytes.TrimRight(d.line, "\r\n"), nil
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if errors.Is(err, io.EOF) && len(d.line) > 0 {
-			return bytes.TrimRight(d.line, "\r\n"), nil
-		}
-		var oe *format.ObjectError
-		if errors.As(err, &oe) && oe.Offset == 0 {
-			oe.Offset = d.off // where the decompressed stream broke off
-		}
-		return nil, err
-	}
 }
 
 // SkipReason reports objects under an ELB log prefix that hold no
@@ -284,7 +227,7 @@ func absent(b []byte) bool { return len(b) == 0 || len(b) == 1 && b[0] == '-' }
 // Normalize fills rec (an aws_events record stamped with its provenance)
 // from a line read by this decoder.
 func (d *Decoder) Normalize(line []byte, rec *interflow.Record) error {
-	if d.cut && len(line) == MaxLine {
+	if d.Cut() && len(line) == MaxLine {
 		return &format.RecordError{Reason: fmt.Sprintf("the line is longer than %d bytes; only its start is kept", MaxLine), Raw: line}
 	}
 	if why, ok := d.split(line); !ok {

@@ -6,9 +6,6 @@
 package r53resolver
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -31,70 +28,19 @@ const MaxLine = 256 << 10
 // line, as AWS writes them, so a damaged line is quarantined on its own
 // and the lines after it are read.
 type Decoder struct {
-	br   *bufio.Reader
-	p    fastjson.Parser
-	line []byte
-	cut  bool // the current line was longer than MaxLine
-	off  int64
-	err  error
+	*format.Lines
+	p fastjson.Parser
 }
 
 // NewDecoder returns a decoder over a decompressed object.
-func NewDecoder(r io.Reader) *Decoder { return &Decoder{br: bufio.NewReaderSize(r, 64<<10)} }
-
-// Offset is the decompressed byte offset reached.
-func (d *Decoder) Offset() int64 { return d.off }
-
-// Next returns the next non-blank line.
-func (d *Decoder) Next() ([]byte, error) {
-	for d.err == nil {
-		line, err := d.readLine()
-		if err != nil {
-			d.err = err
-			break
-		}
-		if len(bytes.TrimSpace(line)) > 0 {
-			return line, nil
-		}
-	}
-	return nil, d.err
-}
-
-// readLine reads one line (without its end), keeping at most MaxLine
-// bytes of it.
-func (d *Decoder) readLine() ([]byte, error) {
-	d.line, d.cut = d.line[:0], false
-	for {
-		chunk, err := d.br.ReadSlice('\n')
-		d.off += int64(len(chunk))
-		if room := MaxLine - len(d.line); len(chunk) <= room {
-			d.line = append(d.line, chunk...)
-		} else {
-			d.line, d.cut = append(d.line, chunk[:room]...), true
-		}
-		if err == nil {
-			return bytes.TrimRight(d.line, "\r\n"), nil
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if errors.Is(err, io.EOF) && len(d.line) > 0 {
-			return bytes.TrimRight(d.line, "\r\n"), nil
-		}
-		var oe *format.ObjectError
-		if errors.As(err, &oe) && oe.Offset == 0 {
-			oe.Offset = d.off // where the decompressed stream broke off
-		}
-		return nil, err
-	}
-}
+func NewDecoder(r io.Reader) *Decoder { return &Decoder{Lines: format.NewLines(r, MaxLine)} }
 
 func str(v *fastjson.Value, keys ...string) string { return format.JSONText(v.Get(keys...)) }
 
 // Normalize fills rec (an aws_events record stamped with its provenance)
 // from one query log record.
 func (d *Decoder) Normalize(raw []byte, rec *interflow.Record) error {
-	if d.cut {
+	if d.Cut() {
 		return &format.RecordError{Reason: fmt.Sprintf("the line is longer than %d KiB: a Route 53 Resolver query log record is one short JSON line", MaxLine>>10), Raw: raw}
 	}
 	v, err := format.ParseObject(&d.p, raw)
