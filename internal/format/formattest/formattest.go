@@ -20,6 +20,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/format"
 	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/testutil/modroot"
 )
 
 // Update rewrites golden files instead of comparing.
@@ -146,19 +147,9 @@ func normalizeJSON(t *testing.T, b []byte) []byte {
 // CorpusDir returns ../shared/corpus relative to the module root, or skips.
 func CorpusDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
+	dir := modroot.Root()
+	if dir == "" {
+		t.Skip("module root not found")
 	}
 	c := filepath.Join(dir, "..", "shared", "corpus")
 	if os.Getenv("TRAWL_CORPUS") != "" {

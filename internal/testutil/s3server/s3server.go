@@ -21,6 +21,7 @@ import (
 
 	"github.com/trawlhq/trawl/internal/gen"
 	s3src "github.com/trawlhq/trawl/internal/source/s3"
+	"github.com/trawlhq/trawl/internal/testutil/modroot"
 )
 
 // Server is a running versitygw.
@@ -44,7 +45,7 @@ func Binary(t testing.TB) string {
 	if p := os.Getenv("TRAWL_VERSITYGW"); p != "" {
 		return p
 	}
-	if root := moduleRoot(); root != "" {
+	if root := modroot.Root(); root != "" {
 		p := filepath.Join(root, ".tools", "bin", "versitygw")
 		if _, err := os.Stat(p); err == nil {
 			return p
@@ -53,29 +54,8 @@ func Binary(t testing.TB) string {
 	if p, err := exec.LookPath("versitygw"); err == nil {
 		return p
 	}
-	msg := "versitygw not installed: run scripts/install-versitygw.sh (make test does)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip("SKIP: " + msg)
+	modroot.Missing(t, "versitygw not installed: run scripts/install-versitygw.sh (make test does)")
 	return ""
-}
-
-func moduleRoot() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
 }
 
 func freePort(t testing.TB) int {

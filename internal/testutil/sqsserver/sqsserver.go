@@ -54,6 +54,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/trawlhq/trawl/internal/testutil/modroot"
 )
 
 // Region is the region of every queue (and of the client's signature).
@@ -83,38 +85,17 @@ type Server struct {
 
 // Dir is test/sqs under the module root ("" when no go.mod is found).
 func Dir() string {
-	root := moduleRoot()
+	root := modroot.Root()
 	if root == "" {
 		return ""
 	}
 	return filepath.Join(root, "test", "sqs")
 }
 
-func moduleRoot() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
-
 // missing skips the test, or fails it under CI.
 func missing(t testing.TB, what string) {
 	t.Helper()
-	msg := what + ": the SQS server (fauxqs) cannot run: run scripts/install-sqs-server.sh (make test does)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip("SKIP: " + msg)
+	modroot.Missing(t, what+": the SQS server (fauxqs) cannot run: run scripts/install-sqs-server.sh (make test does)")
 }
 
 // Start starts fauxqs on a free loopback port (the server picks it and
