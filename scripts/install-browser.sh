@@ -15,19 +15,7 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "!!!!!!!! WARNING: Chromium could not be installed: the browser tests of the console are SKIPPED !!!!!!!!" >&2
   exit 1
 fi
-# npm: on PATH, else the copy Node.js ships under /usr/lib/node_modules (an
-# image may have it only under a leftover upgrade folder), else Debian's.
-NPM=(npm)
-if ! command -v npm >/dev/null; then
-  cli=$(ls /usr/lib/node_modules/npm/bin/npm-cli.js /usr/lib/node_modules/.npm-*/bin/npm-cli.js 2>/dev/null | head -1)
-  if [ -n "$cli" ] && command -v node >/dev/null; then
-    NPM=(node "$cli")
-  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing Debian's npm for the browser tests" >&2
-    apt-get update -qq >/dev/null 2>&1
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null 2>&1
-  fi
-fi
+. scripts/npm.sh
 if ! "${NPM[@]}" --version >/dev/null 2>&1; then
   echo "!!!!!!!! WARNING: npm is missing: the browser tests of the console are SKIPPED !!!!!!!!" >&2
   exit 1
