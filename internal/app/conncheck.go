@@ -175,13 +175,18 @@ func failCheck(name string, err error) Check {
 
 func (a *App) runTest(ctx context.Context, c *connector.Connector) *ConnectionCheck {
 	res := &ConnectionCheck{}
+	// The queue is checked with the bucket's connection (its credentials:
+	// a role is assumed once), whatever the bucket's checks found.
+	var b collect.Bucket
+	var full *connector.Connector
+	var connectErr error
 	add := func(ch Check) bool {
 		res.Checks = append(res.Checks, ch)
 		return ch.OK || ch.Skipped
 	}
 	finish := func() *ConnectionCheck {
 		if c.QueueURL != "" {
-			res.Checks = append(res.Checks, a.queueCheck(ctx, c))
+			res.Checks = append(res.Checks, a.queueCheck(ctx, b, full, connectErr))
 		}
 		recommendPermissions(res, c)
 		res.OK = true
@@ -209,6 +214,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *ConnectionCh
 	b, full, err := a.bucketFor(ctx, c.ID)
 	if err != nil {
 		add(failCheck("endpoint", err))
+		connectErr = err // the queue's check fails with it too
 		return finish()
 	}
 	tb, _ := b.(testBucket)
@@ -528,8 +534,11 @@ func allOf(n int, noun string) string {
 
 // queueCheck checks the connector's queue (GetQueueAttributes): that it
 // exists and these credentials may use it, and whether messages arrive.
-func (a *App) queueCheck(ctx context.Context, c *connector.Connector) Check {
-	conn, err := a.connectQueue(ctx, c.ID)
+func (a *App) queueCheck(ctx context.Context, b collect.Bucket, full *connector.Connector, connectErr error) Check {
+	if connectErr != nil {
+		return failCheck("queue", connectErr)
+	}
+	conn, err := queueOf(b, full)
 	if err != nil {
 		return failCheck("queue", err)
 	}
@@ -547,7 +556,7 @@ func (a *App) queueCheck(ctx context.Context, c *connector.Connector) Check {
 	if attrs.KMSKey != "" {
 		detail += "; encrypted with KMS key " + attrs.KMSKey + " (kms:Decrypt is needed)"
 	}
-	st := a.queues.of(c.ID)
+	st := a.queues.of(full.ID)
 	if attrs.Visible+attrs.InFlight+attrs.Delayed == 0 && st.received.Load() == 0 {
 		detail += ". No message has arrived yet: if AWS is delivering objects, check the bucket's event notification to this queue (or the SNS subscription, or the EventBridge rule) and the queue's access policy"
 	}

@@ -120,6 +120,12 @@ func (a *App) connectQueue(ctx context.Context, id string) (*queueConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return queueOf(b, full)
+}
+
+// queueOf is the queue of a connector whose bucket is connected, over the
+// bucket's credentials and transport.
+func queueOf(b collect.Bucket, full *connector.Connector) (*queueConn, error) {
 	s3b, ok := b.(*s3src.Bucket)
 	if !ok {
 		return nil, fmt.Errorf("connector %s: a queue needs an S3 bucket", full.Name)
@@ -143,7 +149,7 @@ func (a *App) receiveOnce(ctx context.Context, conn *queueConn, st *queueState) 
 		return nil
 	}
 	st.received.Add(int64(len(msgs)))
-	batch := a.readMessages(c, msgs, st)
+	batch := a.readMessages(c, msgs)
 	stopHeartbeat := a.keepHidden(ctx, q, msgs, vis, st)
 	outcomes, runErr := a.collectNotified(ctx, c, conn.b, batch.keys(), st)
 	stopHeartbeat()
@@ -181,7 +187,7 @@ func (ms messages) keys() []string {
 }
 
 // readMessages parses each body; objects of another bucket are ignored.
-func (a *App) readMessages(c *connector.Connector, msgs []s3src.ReceivedMessage, st *queueState) messages {
+func (a *App) readMessages(c *connector.Connector, msgs []s3src.ReceivedMessage) messages {
 	out := make(messages, len(msgs))
 	for i, m := range msgs {
 		p := notify.Parse([]byte(m.Body))
