@@ -181,22 +181,20 @@ func (d *discoverWalk) walk(ctx context.Context, l Lister, prefix string, depth 
 	if depth >= MaxDepth {
 		return nil
 	}
-	parentIsAccount := accountDir.MatchString(lastDir(prefix))
 	for _, dir := range others {
 		name := dir[len(prefix):]
 		if a := Account(dir); a != "" {
 			d.accounts[a] = true
 		}
-		if parentIsAccount && d.relevant != nil && !d.relevant(name) {
+		if otherService(prefix, name, d.relevant) {
 			// Other services' folders (Config, CloudTrail-Digest, ...):
 			// not logs of this sub type, and not worth a line in Test.
 			continue
 		}
-		if isRegionDir(name) {
-			r := strings.TrimSuffix(strings.TrimPrefix(name, "aws-region="), "/")
+		if r := regionOf(name); r != "" {
 			d.found[r] = true
 			if d.regions != nil && !d.regions[r] {
-				d.Excluded = append(d.Excluded, Excluded{Prefix: dir, Reason: fmt.Sprintf("region %s is not in the connector's regions", r)})
+				d.Excluded = append(d.Excluded, Excluded{Prefix: dir, Reason: regionLeftOut(r)})
 				continue
 			}
 		}
@@ -218,6 +216,25 @@ func lastDir(prefix string) string {
 var regionRe = regexp.MustCompile(`^(aws-region=)?[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]/$`)
 
 func isRegionDir(name string) bool { return regionRe.MatchString(name) }
+
+// regionOf is the region a folder name holds (us-east-1/ or
+// aws-region=us-east-1/), or "".
+func regionOf(name string) string {
+	if !isRegionDir(name) {
+		return ""
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(name, "aws-region="), "/")
+}
+
+// regionLeftOut is why discovery leaves out a region's folder.
+func regionLeftOut(r string) string { return fmt.Sprintf("region %s is not in the connector's regions", r) }
+
+// otherService reports whether name, a folder under dir, is another
+// service's folder under an account (Config, CloudTrail-Digest, ...):
+// discovery does not go into it.
+func otherService(dir, name string, relevant Relevant) bool {
+	return relevant != nil && accountDir.MatchString(lastDir(dir)) && !relevant(name)
+}
 
 func (t *Template) hasWildcard() bool {
 	for _, s := range t.segs {
@@ -378,14 +395,11 @@ func partitionBelow(root, key string, relevant Relevant, regions []string) (Part
 		if depth >= MaxDepth {
 			return Partition{}, fmt.Sprintf("the key is deeper than %d folders below the prefix, where discovery stops", MaxDepth)
 		}
-		if accountDir.MatchString(lastDir(dir)) && relevant != nil && !relevant(name) {
+		if otherService(dir, name, relevant) {
 			return Partition{}, "the folder " + dir + name + " holds another service's objects"
 		}
-		if isRegionDir(name) && len(regions) > 0 {
-			r := strings.TrimSuffix(strings.TrimPrefix(name, "aws-region="), "/")
-			if !slices.Contains(regions, r) {
-				return Partition{}, fmt.Sprintf("region %s is not in the connector's regions", r)
-			}
+		if r := regionOf(name); r != "" && len(regions) > 0 && !slices.Contains(regions, r) {
+			return Partition{}, regionLeftOut(r)
 		}
 		dir += name
 	}
