@@ -227,7 +227,9 @@ func regionOf(name string) string {
 }
 
 // regionLeftOut is why discovery leaves out a region's folder.
-func regionLeftOut(r string) string { return fmt.Sprintf("region %s is not in the connector's regions", r) }
+func regionLeftOut(r string) string {
+	return fmt.Sprintf("region %s is not in the connector's regions", r)
+}
 
 // otherService reports whether name, a folder under dir, is another
 // service's folder under an account (Config, CloudTrail-Digest, ...):
