@@ -52,6 +52,7 @@ type Stats struct {
 	Skipped         int64      `json:"skipped"`      // objects skipped by design (digests)
 	Quarantined     int64      `json:"quarantined"`  // records or object remainders quarantined
 	Dropped         int64      `json:"dropped"`      // records dropped by log filters
+	Matched         int64      `json:"matched"`      // detection rule matches of stored records, evaluated as they were stored
 	Errors          int64      `json:"errors"`       // objects that failed and will be retried
 	Pending         int64      `json:"pending"`      // objects listed to collect
 	Listings        int64      `json:"listings"`     // listing requests made

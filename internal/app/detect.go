@@ -9,6 +9,8 @@ import (
 
 	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/catalog"
+	"github.com/trawlhq/trawl/internal/collect"
+	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/detect"
 	"github.com/trawlhq/trawl/internal/interflow"
 	"github.com/trawlhq/trawl/internal/query"
@@ -66,7 +68,9 @@ func (a *App) EvaluateRules(ctx context.Context, sc Scope) (*EvaluationReport, e
 	began := time.Now()
 	det, err := a.detectQueued(ctx)
 	a.log.Debug("detector read the committed segments", "segments", det.Segments, "alerts", det.Alerts, "took", time.Since(began))
-	rep.Alerts += det.Alerts
+	// The report counts the alerts commits raised at ingest since the
+	// last one too: a collection without a server tells them that way.
+	rep.Alerts += det.Alerts + int(a.lake.ingestAlerts.Swap(0))
 	errs := []error{err}
 	now := a.now().UTC()
 	for _, tenant := range tenants {
@@ -560,7 +564,9 @@ func (a *App) Detect(ctx context.Context) (DetectReport, error) {
 	a.evalMu.Lock()
 	rep, err := a.detectQueued(ctx)
 	a.evalMu.Unlock()
-	if rep.Alerts > 0 {
+	// Commits raise their alerts at ingest: they go to the webhooks now
+	// too, not at the next minute's evaluation.
+	if raised := a.lake.alertsRaised.Swap(false); rep.Alerts > 0 || raised {
 		a.deliverAlerts(ctx)
 	}
 	return rep, err
@@ -784,4 +790,38 @@ func (a *App) matchEach(ctx context.Context, p catalog.Pending, rs []*detect.Rul
 		failed[i] = true
 	}
 	return hits, failed, nil
+}
+
+// ingestDetection is the Detect option of a run of c: the tenant's
+// enabled single-event rules of c's index, except those marked failed
+// (the schedule evaluates them and lifts the mark), bound as the run
+// begins. A rule changed while the run goes on reaches the runs after
+// it; what this one stored is evaluated again by the schedule, since
+// the commits record which rules, with which queries, they applied.
+func (a *App) ingestDetection(ctx context.Context, c *connector.Connector) (func() collect.Detection, error) {
+	f, ok := collect.FormatFor(c.SubType)
+	if !ok {
+		return nil, nil
+	}
+	td, err := a.tenantDetection(ctx, c.Tenant)
+	if err != nil {
+		return nil, fmt.Errorf("detection rules of tenant %s: %w", c.Tenant, err)
+	}
+	now := time.Now()
+	var rs []*detect.Rule
+	for _, r := range td.rules {
+		if ruleIndex(r) != f.Schema || td.failed[r.ID] != "" {
+			continue
+		}
+		if err := checkEvaluable(r, now); err != nil {
+			a.ruleFailed(ctx, c.Tenant, r, err, td.failed)
+			continue
+		}
+		rs = append(rs, r)
+	}
+	in, failed := detect.NewIngest(rs, f.Schema, eventStep, now)
+	for r, err := range failed {
+		a.ruleFailed(ctx, c.Tenant, r, err, td.failed)
+	}
+	return func() collect.Detection { return in.NewMatcher() }, nil
 }

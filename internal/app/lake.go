@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -93,6 +94,11 @@ type Lake struct {
 	// committed is signalled (never waited on) after a commit queued
 	// segments for detection.
 	committed chan struct{}
+	// ingestAlerts counts the new alerts commits raised at ingest (taken
+	// by the next evaluation's report); alertsRaised says some wait for
+	// the webhooks.
+	ingestAlerts atomic.Int64
+	alertsRaised atomic.Bool
 	// swept is when the running lake was last swept (sweepWhileRunning);
 	// the sweep at open counts as one.
 	sweepMu sync.Mutex

@@ -26,8 +26,10 @@ func (l *Lake) CommitMany(ctx context.Context, bs []*ingest.Batch) error {
 		return nil
 	}
 	segs, err := l.Write(ctx, bs)
+	raised := 0
 	if err == nil {
-		err = l.settle(ctx, l.Register(ctx, bs, segs), segs)
+		raised, err = l.Register(ctx, bs, segs)
+		err = l.settle(ctx, err, segs)
 	} else {
 		l.Remove(segs)
 	}
@@ -38,7 +40,12 @@ func (l *Lake) CommitMany(ctx context.Context, bs []*ingest.Batch) error {
 		}
 		return fmt.Errorf("lake: commit %d records of %d objects (first %s): %w", n, len(bs), bs[0].Object.Key, err)
 	}
+	if raised > 0 {
+		l.ingestAlerts.Add(int64(raised))
+		l.alertsRaised.Store(true)
+	}
 	if len(segs) > 0 {
+		// (The detector also delivers the alerts raised here.)
 		l.wakeDetector()
 		l.wakePublisher()
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/trawlhq/trawl/internal/apiv1"
 	"github.com/trawlhq/trawl/internal/collect"
 	"github.com/trawlhq/trawl/internal/connector"
-	"github.com/trawlhq/trawl/internal/filter"
 	"github.com/trawlhq/trawl/internal/source/notify"
 	s3src "github.com/trawlhq/trawl/internal/source/s3"
 )
@@ -272,12 +271,8 @@ func (a *App) collectNotified(ctx context.Context, c *connector.Connector, b col
 		return nil, fmt.Errorf("not ready to store records: %w", err)
 	}
 	opt := a.mergeCollectDefaults(collect.Options{Logger: a.log, Claims: st.claims})
-	fs, err := filter.Compile(c.Filters)
-	if err != nil {
-		return nil, fmt.Errorf("log filter: %w (fix the connector's filters)", err)
-	}
-	if !fs.Empty() {
-		opt.Keep = fs.KeepRecord
+	if err := a.prepareRun(ctx, c, &opt); err != nil {
+		return nil, err
 	}
 	stats, out, err := collect.RunObjects(ctx, c, b, a.lake, opt, keys)
 	a.stored.objects.Add(stats.Objects)

@@ -112,14 +112,24 @@ func (a *App) checkedCollect(ctx context.Context, c *connector.Connector, opt co
 		// reporting ok over a lake that is gone.
 		return collect.Stats{}, fmt.Errorf("not ready to store records: %w", err)
 	}
+	if err := a.prepareRun(ctx, c, &opt); err != nil {
+		return collect.Stats{}, err
+	}
+	return a.collect(ctx, c, opt)
+}
+
+// prepareRun sets what a run of c applies to each record: the
+// connector's log filters and the tenant's detection rules.
+func (a *App) prepareRun(ctx context.Context, c *connector.Connector, opt *collect.Options) error {
 	fs, err := filter.Compile(c.Filters)
 	if err != nil {
-		return collect.Stats{}, fmt.Errorf("log filter: %w (fix the connector's filters)", err)
+		return fmt.Errorf("log filter: %w (fix the connector's filters)", err)
 	}
 	if !fs.Empty() {
 		opt.Keep = fs.KeepRecord
 	}
-	return a.collect(ctx, c, opt)
+	opt.Detect, err = a.ingestDetection(ctx, c)
+	return err
 }
 
 func (a *App) mergeCollectDefaults(opt collect.Options) collect.Options {

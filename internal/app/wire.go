@@ -45,7 +45,7 @@ func wireRuns(rs []catalog.Run) []apiv1.Run {
 // the run's reason there).
 func wireStats(s collect.Stats) apiv1.Stats {
 	return apiv1.Stats{Objects: s.Objects, Records: s.Records, Bytes: s.Bytes, Decompressed: s.Decompressed, Skipped: s.Skipped,
-		Quarantined: s.Quarantined, Dropped: s.Dropped, Errors: s.Errors, Pending: s.Pending, Listings: s.Listings,
+		Quarantined: s.Quarantined, Dropped: s.Dropped, Matched: s.Matched, Errors: s.Errors, Pending: s.Pending, Listings: s.Listings,
 		Partitions: s.Partitions, LeasedElsewhere: s.LeasedElsewhere, Newest: s.Newest}
 }
 

@@ -51,6 +51,10 @@ func alertID(a *Alert) string {
 // detector at ingest) takes in the new records (mergeAlerts).
 // It returns how many alerts were new.
 func (l *Catalog) SaveAlerts(ctx context.Context, tenant, ruleID string, alerts []Alert, from, doneTo time.Time) (int, error) {
+	// Serialised with the commits, which merge alerts and number detector
+	// passes too (DuckDB would abort one of two such transactions).
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
 	n := 0
 	err := l.withTx(ctx, func(conn *catConn) error {
 		n = 0
@@ -73,7 +77,7 @@ func (l *Catalog) SaveAlerts(ctx context.Context, tenant, ruleID string, alerts 
 			return fmt.Errorf("rule %s of tenant %s was evaluated by another process meanwhile: %w", ruleID, tenant, ErrConflict)
 		}
 		var err error
-		n, err = mergeAlerts(ctx, conn, alerts, l.db.pg)
+		n, err = mergeAlerts(ctx, conn, alerts, l.db.pg, false)
 		return err
 	})
 	if !errors.Is(err, ErrConflict) && isConflict(err) {

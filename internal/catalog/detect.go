@@ -83,6 +83,10 @@ func (l *Catalog) DoneDetection(ctx context.Context, segs []Segment, alerts []Al
 }
 
 func (l *Catalog) doneDetection(ctx context.Context, segs []Segment, alerts []Alert, cov Coverage) (int, error) {
+	// Serialised with the commits, which merge alerts and number detector
+	// passes too (DuckDB would abort one of two such transactions).
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
 	n := 0
 	err := l.withTx(ctx, func(conn *catConn) error {
 		n = 0
@@ -99,7 +103,7 @@ func (l *Catalog) doneDetection(ctx context.Context, segs []Segment, alerts []Al
 		if err := recordCoverage(ctx, conn, cov, seq); err != nil {
 			return err
 		}
-		n, err = mergeAlerts(ctx, conn, alerts, l.db.pg)
+		n, err = mergeAlerts(ctx, conn, alerts, l.db.pg, false)
 		return err
 	})
 	if err != nil {
@@ -192,8 +196,10 @@ func (l *Catalog) UncoveredSegments(ctx context.Context, tenant, index, ruleID, 
 // the union of both record lists (the stored ids first, at most
 // AlertRecordIDs), and the larger count. Evaluating the same records again
 // (the schedule after the detector, a merged segment, another node)
-// changes nothing. It returns how many alerts were new.
-func mergeAlerts(ctx context.Context, conn *catConn, alerts []Alert, pg bool) (int, error) {
+// changes nothing. Alerts raised at ingest (add) count records no
+// evaluation counted before (each record commits once), so their count
+// adds to the stored one. It returns how many alerts were new.
+func mergeAlerts(ctx context.Context, conn *catConn, alerts []Alert, pg, add bool) (int, error) {
 	n := 0
 	now := time.Now().UTC()
 	for i := range alerts {
@@ -210,7 +216,7 @@ func mergeAlerts(ctx context.Context, conn *catConn, alerts []Alert, pg bool) (i
 			n++
 			continue
 		}
-		if err := mergeInto(ctx, conn, a, pg); err != nil {
+		if err := mergeInto(ctx, conn, a, pg, add); err != nil {
 			return n, fmt.Errorf("alert of %s: %w", a.RuleID, err)
 		}
 	}
@@ -245,7 +251,7 @@ func capIDs(ids []string) []string {
 // the alert again. A record found by a different query (the rule was
 // edited, or an exception removed) widens the alert's query to both, so
 // its hunt still finds every record it holds.
-func mergeInto(ctx context.Context, conn *catConn, a *Alert, pg bool) error {
+func mergeInto(ctx context.Context, conn *catConn, a *Alert, pg, add bool) error {
 	lock := ""
 	if pg {
 		lock = " FOR UPDATE"
@@ -258,6 +264,9 @@ func mergeInto(ctx context.Context, conn *catConn, a *Alert, pg bool) error {
 		return fmt.Errorf("alert %s: %w", a.ID, ErrNotFound)
 	}
 	old := stored[0]
+	if add {
+		a.Count += old.Count
+	}
 	ids, grew := unionIDs(old.Records, a.Records)
 	if !grew && a.Count <= old.Count {
 		return nil

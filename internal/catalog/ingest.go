@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -129,27 +130,129 @@ func (l *Catalog) SetWatermarks(ctx context.Context, connectorID string, w map[s
 }
 
 // Register is the catalog transaction of a commit: it checks the batches'
-// leases, registers the segments their rows were written to (for the
-// detector to read), stores the quarantined input and advances every
-// checkpoint, all or nothing.
-func (l *Catalog) Register(ctx context.Context, bs []*Batch, segs []Segment) error {
+// leases, registers the segments their rows were written to, stores the
+// quarantined input and advances every checkpoint, all or nothing. When
+// the batches were evaluated at ingest (Batch.Rules), the same
+// transaction stores their alerts and registers the segments as read by
+// those rules (a numbered detector pass with its coverage, as
+// DoneDetection records it); otherwise the detector reads them later.
+// It returns how many alerts were new.
+func (l *Catalog) Register(ctx context.Context, bs []*Batch, segs []Segment) (int, error) {
 	l.commitMu.Lock()
 	defer l.commitMu.Unlock()
 	defer l.timings.Since(ingest.StageCommit, time.Now())
-	return l.withTx(ctx, func(conn *catConn) error {
-		if err := checkLeases(ctx, conn, bs); err != nil {
+	alerts, cov, evaluated := ingestAlerts(bs)
+	n := 0
+	var err error
+	// An alert merged here may be updated at the same moment by a triage
+	// or another evaluation: DuckDB aborts one of the two, and nothing of
+	// this transaction took effect, so it is run again.
+	for try := 0; try < 3; try++ {
+		err = l.withTx(ctx, func(conn *catConn) error {
+			var err error
+			n, err = registerTx(ctx, conn, bs, segs, alerts, cov, evaluated, l.db.pg)
 			return err
+		})
+		if !isConflict(err) || errors.Is(err, ingest.ErrCommitUnknown) {
+			break
 		}
+	}
+	return n, err
+}
+
+func registerTx(ctx context.Context, conn *catConn, bs []*Batch, segs []Segment, alerts []Alert, cov Coverage, evaluated, pg bool) (int, error) {
+	if err := checkLeases(ctx, conn, bs); err != nil {
+		return 0, err
+	}
+	n := 0
+	if !evaluated {
 		if err := insertSegments(ctx, conn, segs, false, nil); err != nil {
-			return err
+			return 0, err
 		}
-		for _, b := range bs {
-			if err := commitQuarantine(ctx, conn, b); err != nil {
-				return err
+	} else {
+		seq, err := nextDetectPass(ctx, conn)
+		if err != nil {
+			return 0, err
+		}
+		if err := insertSegments(ctx, conn, segs, true, &seq); err != nil {
+			return 0, err
+		}
+		if len(segs) > 0 {
+			if err := recordCoverage(ctx, conn, cov, seq); err != nil {
+				return 0, err
 			}
 		}
-		return upsertObjects(ctx, conn, mergeObjects(bs))
-	})
+		if n, err = mergeAlerts(ctx, conn, alerts, pg, true); err != nil {
+			return 0, err
+		}
+	}
+	for _, b := range bs {
+		if err := commitQuarantine(ctx, conn, b); err != nil {
+			return 0, err
+		}
+	}
+	return n, upsertObjects(ctx, conn, mergeObjects(bs))
+}
+
+// ingestAlerts turns the batches' hits into alerts, one per rule and
+// window with the window's count of hits and its newest ids (as the
+// detector keeps them), and says which rules were applied. evaluated is
+// false unless every batch was evaluated with one rule set, of one
+// tenant and index: anything else is left to the detector.
+func ingestAlerts(bs []*Batch) (alerts []Alert, cov Coverage, evaluated bool) {
+	if len(bs) == 0 || bs[0].Rules == nil || bs[0].Schema == nil {
+		return nil, Coverage{}, false
+	}
+	rs := bs[0].Rules
+	for _, b := range bs {
+		if b.Rules != rs || b.Tenant != bs[0].Tenant || b.Schema != bs[0].Schema {
+			return nil, Coverage{}, false
+		}
+	}
+	cov = Coverage{Tenant: bs[0].Tenant, Index: bs[0].Schema.Index, Applied: make(map[string]string, len(rs.Rules))}
+	for _, r := range rs.Rules {
+		cov.Applied[r.ID] = r.Query
+	}
+	type key struct {
+		rule int
+		w    int64
+	}
+	byWindow := map[key][]ingest.Hit{}
+	var order []key
+	step := rs.Step.Microseconds()
+	for _, b := range bs {
+		for _, h := range b.Hits {
+			us := h.Time.UnixMicro()
+			w := us / step
+			if us < 0 && us%step != 0 {
+				w-- // floor, as the detector's window of a time before 1970
+			}
+			k := key{h.Rule, w}
+			if _, ok := byWindow[k]; !ok {
+				order = append(order, k)
+			}
+			byWindow[k] = append(byWindow[k], h)
+		}
+	}
+	for _, k := range order {
+		hs := byWindow[k]
+		// The newest ids first, as the detector's search orders them.
+		sort.Slice(hs, func(i, j int) bool {
+			if !hs[i].Time.Equal(hs[j].Time) {
+				return hs[i].Time.After(hs[j].Time)
+			}
+			return hs[i].ID > hs[j].ID
+		})
+		ids := make([]string, 0, min(len(hs), AlertRecordIDs))
+		for _, h := range hs[:min(len(hs), AlertRecordIDs)] {
+			ids = append(ids, h.ID)
+		}
+		r := rs.Rules[k.rule]
+		start := time.UnixMicro(k.w * step).UTC()
+		alerts = append(alerts, Alert{Tenant: cov.Tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: start,
+			WindowEnd: start.Add(rs.Step), Count: int64(len(hs)), Records: ids, Query: r.Query})
+	}
+	return alerts, cov, true
 }
 
 // mergeObjects keeps the last checkpoint of each object (a commit may hold

@@ -283,10 +283,14 @@ func (l *Catalog) RuleExceptions(ctx context.Context, tenant string) ([]RuleExce
 // group) takes in the new records, so running twice adds nothing. No
 // rule mark moves. It returns how many alerts were new.
 func (l *Catalog) MergeAlerts(ctx context.Context, alerts []Alert) (int, error) {
+	// Serialised with the commits, which merge alerts and number detector
+	// passes too (DuckDB would abort one of two such transactions).
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
 	n := 0
 	err := l.withTx(ctx, func(conn *catConn) error {
 		var err error
-		n, err = mergeAlerts(ctx, conn, alerts, l.db.pg)
+		n, err = mergeAlerts(ctx, conn, alerts, l.db.pg, false)
 		return err
 	})
 	if errors.Is(err, ErrConflict) || isConflict(err) {

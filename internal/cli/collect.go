@@ -19,7 +19,7 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	from := fs.String("from", "", "collect only objects delivered from this time (RFC3339, a date, or a duration back such as -7d): a backfill of the window, whatever was collected before")
 	to := fs.String("to", "", "end of the --from window (default now)")
 	asJSON := fs.Bool("json", false, "JSON output")
-	evaluate := fs.Bool("evaluate", true, "without a server: evaluate the detection rules over what was collected (--evaluate=false skips it)")
+	evaluate := fs.Bool("evaluate", true, "without a server: after collecting, evaluate the count rules over the windows that closed and anything not evaluated as it was stored (--evaluate=false skips it; the single-event rules are evaluated on each record as it is stored, whatever this flag)")
 	timings := fs.Bool("timings", false, "print to stderr where the run's wall time went (start-up, collection, rules, shut-down) and, without a server, the ingest stages' time summed over the workers")
 	names, err := parse(g, fs, args)
 	if err != nil {
@@ -133,11 +133,12 @@ func checkWindow(from, to string, now time.Time) error {
 }
 
 // evaluateCollected evaluates the detection rules over what a collection
-// without a server stored, as `trawl serve` does after its commits: the
-// single-event rules over every new record, the count rules over the
-// windows that closed. Through a server its detector does it. A failed
-// evaluation is reported and the collection still counts: its records are
-// stored and evaluated at the next evaluation.
+// without a server stored, as `trawl serve` does after its commits: what
+// the commits did not evaluate at ingest, the count rules over the windows
+// that closed; the report counts the alerts the commits raised too.
+// Through a server its detector does it. A failed evaluation is reported
+// and the collection still counts: its records are stored and evaluated
+// at the next evaluation.
 func evaluateCollected(ctx context.Context, g *globals, b backend) error {
 	if _, ok := b.(*inProcessBackend); !ok {
 		return nil

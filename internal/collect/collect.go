@@ -70,6 +70,12 @@ type Options struct {
 	Logger     *slog.Logger
 	// Keep decides whether a record is stored (log filters); nil keeps all.
 	Keep func(*interflow.Record) bool
+	// Detect, when set, gives each worker its evaluator of the tenant's
+	// single-event detection rules, applied to every stored record: the
+	// batches carry the rules and their hits to the commit, which stores
+	// the alerts in its own transaction (ingest.Batch.Rules). nil leaves
+	// the records to the detector, after the commit.
+	Detect func() Detection
 	// Progress, if set, is called with the running totals after each object.
 	Progress func(Stats)
 	// From and To, when set, make the run a backfill: every partition is
@@ -91,6 +97,15 @@ type Options struct {
 	Claims *Claims
 }
 
+// Detection evaluates detection rules on records as they are stored, one
+// goroutine's (a worker's).
+type Detection interface {
+	Rules() *ingest.RuleSet
+	// Match calls hit with the index in Rules().Rules of each rule the
+	// record matches.
+	Match(v interflow.Values, hit func(rule int))
+}
+
 // Stats count what a run did.
 type Stats struct {
 	Objects      int64 `json:"objects"`      // objects finished
@@ -100,10 +115,13 @@ type Stats struct {
 	Skipped      int64 `json:"skipped"`      // objects skipped by design (digests)
 	Quarantined  int64 `json:"quarantined"`  // records or object remainders quarantined
 	Dropped      int64 `json:"dropped"`      // records dropped by log filters
-	Errors       int64 `json:"errors"`       // objects that failed and will be retried
-	Pending      int64 `json:"pending"`      // objects listed to collect
-	Listings     int64 `json:"listings"`     // listing requests made (discovery and partitions)
-	Partitions   int64 `json:"partitions"`   // partitions found
+	// Matched counts the rule matches of stored records, evaluated at
+	// ingest (a record two rules match counts twice).
+	Matched    int64 `json:"matched"`
+	Errors     int64 `json:"errors"`     // objects that failed and will be retried
+	Pending    int64 `json:"pending"`    // objects listed to collect
+	Listings   int64 `json:"listings"`   // listing requests made (discovery and partitions)
+	Partitions int64 `json:"partitions"` // partitions found
 	// LeasedElsewhere counts partitions this run did not collect because
 	// another node held them or they were left to other nodes' shares.
 	LeasedElsewhere int64      `json:"leased_elsewhere,omitempty"`
@@ -120,6 +138,7 @@ func (s *Stats) add(o Stats) {
 	s.Skipped += o.Skipped
 	s.Quarantined += o.Quarantined
 	s.Dropped += o.Dropped
+	s.Matched += o.Matched
 	s.Errors += o.Errors
 	s.Listings += o.Listings
 	s.Partitions += o.Partitions

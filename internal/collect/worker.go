@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/trawlhq/trawl/internal/connector"
@@ -42,6 +43,11 @@ type worker struct {
 	stats   Stats // counts of the pending batches, reported once committed
 	opened  time.Time
 	rec     *interflow.Record
+	// det evaluates the detection rules at ingest (nil: Options.Detect
+	// unset); hit is its callback for the record being stored.
+	det Detection
+	hit func(rule int)
+	cur *objectRun
 	// A worker decodes into one batch while the previous one is encoded
 	// and committed (inflight): decoding and encoding overlap, also within
 	// one large object. spare is the batch the commit hands back.
@@ -64,7 +70,22 @@ func (w *worker) lease(key string) *ingest.Lease {
 }
 
 func newWorker(c *connector.Connector, b Bucket, f Format, st Store, opt Options, log *slog.Logger) *worker {
-	return &worker{c: c, bucket: b, f: f, st: st, opt: opt, log: log, rows: interflow.NewBatchSize(f.Schema, min(opt.BatchSize, 65536)), rec: interflow.New(f.Schema)}
+	w := &worker{c: c, bucket: b, f: f, st: st, opt: opt, log: log, rows: interflow.NewBatchSize(f.Schema, min(opt.BatchSize, 65536)), rec: interflow.New(f.Schema)}
+	if opt.Detect != nil {
+		w.det = opt.Detect()
+		// One callback for the worker's life, not a closure per record.
+		w.hit = func(rule int) { w.cur.hit(rule) }
+	}
+	return w
+}
+
+// newBatch is an object's part of the worker's next commit.
+func (w *worker) newBatch(key string) *ingest.Batch {
+	b := &ingest.Batch{ConnectorID: w.c.ID, Tenant: w.c.Tenant, Schema: w.f.Schema, Rows: w.rows, Lease: w.lease(key)}
+	if w.det != nil {
+		b.Rules = w.det.Rules()
+	}
+	return b
 }
 
 // run collects tasks until the channel closes or ctx ends, then commits
@@ -76,9 +97,9 @@ func (w *worker) run(ctx context.Context, tasks <-chan task) error {
 			break
 		}
 		if t.skip {
-			w.add(&ingest.Batch{ConnectorID: w.c.ID, Tenant: w.c.Tenant, Schema: w.f.Schema, Rows: w.rows, Lease: w.lease(t.obj.Key),
-				Object: ingest.ObjectState{Key: t.obj.Key, Version: versionOf(t.obj), Done: true, Size: t.obj.Size, LastModified: t.obj.LastModified}},
-				Stats{Skipped: 1})
+			b := w.newBatch(t.obj.Key)
+			b.Object = ingest.ObjectState{Key: t.obj.Key, Version: versionOf(t.obj), Done: true, Size: t.obj.Size, LastModified: t.obj.LastModified}
+			w.add(b, Stats{Skipped: 1})
 		} else if err := w.collectObject(ctx, t.obj, t.prev); err != nil {
 			if ctx.Err() != nil {
 				break
@@ -255,7 +276,7 @@ type objectRun struct {
 }
 
 func (o *objectRun) begin() {
-	o.b = &ingest.Batch{ConnectorID: o.w.c.ID, Tenant: o.w.c.Tenant, Schema: o.w.f.Schema, Rows: o.w.rows, Lease: o.w.lease(o.obj.Key)}
+	o.b = o.w.newBatch(o.obj.Key)
 }
 
 // abandon drops an object that could not be opened: nothing of it is held.
@@ -404,7 +425,21 @@ func (o *objectRun) record(dec Decoder, raw []byte, pos int64) {
 		w.rows.Append(rec)
 		o.state.Records++
 		o.stats.Records++
+		if w.det != nil {
+			w.cur = o
+			w.det.Match(rec, w.hit)
+		}
 	}
+}
+
+// hit keeps what a detection rule matched in the record being stored.
+func (o *objectRun) hit(rule int) {
+	rec := o.w.rec
+	id, _ := rec.Str(interflow.FID)
+	ts, _ := rec.Time(interflow.FTimestamp)
+	// The record is reused for the next one: its id is copied.
+	o.b.Hits = append(o.b.Hits, ingest.Hit{Rule: rule, ID: strings.Clone(id), Time: ts})
+	o.stats.Matched++
 }
 
 // batchLinger is how long a worker holds small objects for a shared

@@ -60,6 +60,32 @@ type Batch struct {
 	// Lease, when set, is the partition lease the batch was collected
 	// under: the commit checks it is still held (fencing).
 	Lease *Lease
+	// Rules, when set, are the single-event detection rules every row of
+	// the batch was evaluated with as it was stored, and Hits what they
+	// matched: the commit stores the alerts and marks the segments read
+	// by those rules in its own transaction. Without them (a salvaged
+	// piece, a resolved record) the detector reads the segments later.
+	Rules *RuleSet
+	Hits  []Hit
+}
+
+// RuleSet is the single-event detection rules a run evaluates at ingest:
+// a tenant's enabled rules of one index, as the detector would apply
+// them, with the window alerts are counted in (Step).
+type RuleSet struct {
+	Rules []DetectRule
+	Step  time.Duration
+}
+
+// DetectRule is what an alert names of the rule that raised it; Query is
+// the hunt it was evaluated as (coverage is kept per query).
+type DetectRule struct{ ID, Title, Level, Query string }
+
+// Hit is a stored record a rule (RuleSet.Rules[Rule]) matched at ingest.
+type Hit struct {
+	Rule int
+	ID   string
+	Time time.Time
 }
 
 // RecordsBatch makes a Batch of records (all of one tenant and schema):

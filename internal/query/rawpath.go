@@ -179,6 +179,9 @@ func matchValue(x RawPath, val *fastjson.Value) bool {
 // path starts at the record's top-level object (VPC flow lines, and JSON
 // that is not an object, have no values).
 func rawDoc(v interflow.Values) *fastjson.Value {
+	if d, ok := v.(*Doc); ok {
+		return d.doc()
+	}
 	raw, ok := v.Str(interflow.FRaw)
 	if !ok {
 		return nil
@@ -308,4 +311,36 @@ func scalarText(v *fastjson.Value) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Doc is a record's Values that parse the raw JSON once for all of the
+// raw.<path> terms of many queries evaluated on it (detection at ingest
+// applies every rule to each record): without it each term parses the
+// record again. A Doc is reused record after record (Reset), by one
+// goroutine.
+type Doc struct {
+	interflow.Values
+	p      fastjson.Parser
+	parsed *fastjson.Value
+	done   bool
+}
+
+// Reset makes d the Values of v, its raw JSON not parsed yet.
+func (d *Doc) Reset(v interflow.Values) { d.Values, d.parsed, d.done = v, nil, false }
+
+func (d *Doc) doc() *fastjson.Value {
+	if d.done {
+		return d.parsed
+	}
+	d.done = true
+	raw, ok := d.Values.Str(interflow.FRaw)
+	if !ok {
+		return nil
+	}
+	doc, err := d.p.Parse(raw)
+	if err != nil || doc.Type() != fastjson.TypeObject {
+		return nil
+	}
+	d.parsed = doc
+	return doc
 }
