@@ -20,6 +20,7 @@ import (
 // its reason while the records around it are stored; an object named
 // weeks before the connector's start is never listed (the flat folder is
 // listed from a start key, not whole); a second run collects nothing.
+// The connector's Test finds both formats' folders and decodes them.
 func TestS3AccessBothKeyFormats(t *testing.T) {
 	srv := s3server.Start(t)
 	data := t.TempDir()
@@ -56,6 +57,11 @@ func TestS3AccessBothKeyFormats(t *testing.T) {
 	bucket(t, srv, "access-logs", objs)
 
 	addTyped(t, srv, data, "s3logs", "s3access", "access-logs", "s3-access-logs", "text")
+	// Test finds both formats' folders and decodes the newest objects.
+	if r := trawl(t, data, nil, "connector", "test", "s3logs"); r.code != 0 || !strings.Contains(r.stdout, "decoded as s3access") ||
+		!strings.Contains(r.stdout, "2 folders collected") {
+		t.Errorf("connector test: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	out := mustTrawl(t, data, "collect", "--once")
 	row := collectRow(t, out, "s3logs")
 	if row["RESULT"] != "ok" || row["RECORDS"] != strconv.Itoa(want) || row["OBJECTS"] != "6" || row["QUARANTINED"] != "1" {
