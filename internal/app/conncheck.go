@@ -246,7 +246,7 @@ func (a *App) runTest(ctx context.Context, c *connector.Connector) *ConnectionCh
 		add(Check{Name: "list", Status: 400, Explanation: err.Error(), Recommendation: "Fix the prefix."})
 		return finish()
 	}
-	disc, err := prefix.Discover(ctx, b, tmpl, collect.RelevantFor(full.SubType), full.Regions)
+	disc, err := collect.Discover(ctx, b, tmpl, full)
 	if err != nil {
 		add(failCheck("list", err))
 		return finish()
@@ -401,6 +401,19 @@ func newestObjects(ctx context.Context, b testBucket, c *connector.Connector, pa
 			}
 			for _, o := range objs {
 				keep(o)
+			}
+			continue
+		}
+		if p.Kind == prefix.TimeNamed {
+			// Names are delivery times: the last two days, else the last 31.
+			for _, back := range []time.Duration{48 * time.Hour, 31 * 24 * time.Hour} {
+				before := len(top)
+				if _, err := p.ListNamedByTime(ctx, b, now.Add(-back), now, func(o source.Object) error { keep(o); return nil }); err != nil {
+					return nil, err
+				}
+				if len(top) > before {
+					break
+				}
 			}
 			continue
 		}

@@ -35,6 +35,8 @@ func TestGoldens(t *testing.T) {
 		{"r53resolver-wildcard", connector.Connector{SubType: connector.R53Resolver, Bucket: "dns-logs", Prefix: "AWSLogs/*/vpcdnsquerylogs", Credentials: connector.CredKeys}, Options{}},
 		// AWS's documented layout, with the optional prefix an ALB's access log setting takes.
 		{"alb-prefix", connector.Connector{SubType: connector.ALB, Bucket: "lb-logs", Prefix: "my-app/AWSLogs/123456789012/elasticloadbalancing", Credentials: connector.CredKeys}, Options{}},
+		// A server access log target prefix (flat or date-partitioned keys below it).
+		{"s3access-target-prefix", connector.Connector{SubType: connector.S3Access, Bucket: "access-logs", Prefix: "s3-access-logs", Credentials: connector.CredKeys}, Options{}},
 		// AWS's documented queue URL form; the ARN is AWS's documented one.
 		{"queue", connector.Connector{SubType: connector.CloudTrail, Bucket: "trail", Prefix: "AWSLogs/123456789012/CloudTrail", Credentials: connector.CredKeys,
 			QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/trawl-cloudtrail"}, Options{QueueKMSKeyARN: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}},

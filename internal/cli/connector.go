@@ -72,7 +72,7 @@ func bindConnFlags(g *globals, name string) (*connFlags, *flagSet) {
 	fs.StringVar(&f.akid, "access-key-id", "", "access key ID")
 	fs.StringVar(&f.secretFile, "secret-access-key-file", "", "file holding the secret access key")
 	fs.BoolVar(&f.secretStdin, "secret-access-key-stdin", false, "read the secret access key from standard input")
-	fs.StringVar(&f.fileType, "file-type", "", "gzip (default) or text (waf only)")
+	fs.StringVar(&f.fileType, "file-type", "", "gzip or text (waf and s3access; text is the default for s3access, which S3 delivers uncompressed, gzip for the others)")
 	fs.StringVar(&f.region, "region", "", "AWS region of the bucket (signs requests and picks the S3 endpoint; collects every log region whatever it is)")
 	fs.StringVar(&f.regions, "regions", "", "log regions to collect, comma-separated, e.g. us-east-1,eu-west-1 (default: every region; '' clears on edit)")
 	fs.StringVar(&f.endpoint, "endpoint", "", "S3 endpoint URL for S3-compatible stores, or file:///folder for local import")

@@ -34,6 +34,8 @@ func demoConnectors(src string) []connector.Connector {
 			Prefix: "AWSLogs/111122223333/vpcdnsquerylogs", Endpoint: "file://" + src, Start: start},
 		{Name: "demo-alb", Tenant: "demo", SubType: connector.ALB, Bucket: "demo-alb-logs",
 			Prefix: "AWSLogs/111122223333/elasticloadbalancing", Endpoint: "file://" + src, Start: start},
+		{Name: "demo-s3access", Tenant: "demo", SubType: connector.S3Access, Bucket: "demo-s3access-logs",
+			Prefix: "s3-access-logs", Endpoint: "file://" + src, Start: start},
 	}
 }
 
@@ -46,8 +48,10 @@ const demoKeysFile = "cloudtrail-public-keys.json"
 // files (the key in demoKeysFile), VPC flow logs with rejected scans (two
 // of them port scans the built-in rule counts), WAF logs with blocked
 // injections (two of them bursts the built-in rule counts), Route 53
-// Resolver query logs with blocked queries, and Application Load Balancer
-// access logs with two content scans the built-in rule counts.
+// Resolver query logs with blocked queries, Application Load Balancer
+// access logs with two content scans the built-in rule counts, and S3
+// server access logs (flat, named by time) with two key probes the
+// built-in rule counts.
 func writeDemoBuckets(root string, now time.Time) (int, error) {
 	// On the hour, every demo lays its records out alike within the
 	// five-minute windows the rules count in: a demo started at 10:02 and
@@ -92,7 +96,12 @@ func writeDemoBuckets(root string, now time.Time) (int, error) {
 	for _, a := range gen.ALB(gen.ALBSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", LB: "shop", Start: spec.Start, Span: spec.Span, Objects: 48, RecordsPerObj: 50, Scans: 2}) {
 		albs = append(albs, a.Object)
 	}
-	for bucket, objs := range map[string][]gen.Object{"demo-vpcflow-logs": flows, "demo-waf-logs": wafs, "demo-dns-logs": dns, "demo-alb-logs": albs} {
+	var s3logs []gen.Object
+	for _, a := range gen.S3Access(gen.S3AccessSpec{Seed: 42, Account: "111122223333", Region: "us-east-1", Bucket: "shop-assets", Prefix: "s3-access-logs/",
+		Start: spec.Start, Span: spec.Span, Objects: 48, RecordsPerObj: 50, Probes: 2}) {
+		s3logs = append(s3logs, a.Object)
+	}
+	for bucket, objs := range map[string][]gen.Object{"demo-vpcflow-logs": flows, "demo-waf-logs": wafs, "demo-dns-logs": dns, "demo-alb-logs": albs, "demo-s3access-logs": s3logs} {
 		m, err := writeObjects(root, bucket, objs)
 		if err != nil {
 			return 0, err

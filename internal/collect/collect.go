@@ -256,7 +256,7 @@ func newRun(c *connector.Connector, b Bucket, st Store, opt Options) (*run, erro
 // watermark.
 func (r *run) plan(ctx context.Context) error {
 	c := r.c
-	disc, err := prefix.Discover(ctx, r.b, r.tmpl, RelevantFor(c.SubType), c.Regions)
+	disc, err := Discover(ctx, r.b, r.tmpl, c)
 	if err != nil {
 		return fmt.Errorf("connector %s: discover partitions: %w", c.Name, err)
 	}
@@ -409,8 +409,16 @@ func (r *run) leaseOf(key string) *ingest.Lease {
 // list walks every partition's window and sends what is to collect.
 func (r *run) list(ctx context.Context, work chan<- task) error {
 	for i, p := range r.disc.Partitions {
-		if p.Kind == prefix.Flat {
+		switch p.Kind {
+		case prefix.Flat:
 			if err := r.listFlat(ctx, i, p, work); err != nil {
+				return err
+			}
+			continue
+		case prefix.TimeNamed:
+			n, err := p.ListNamedByTime(ctx, r.b, r.windows[i].from, r.windows[i].to, func(o source.Object) error { return r.consider(ctx, i, o, work) })
+			r.report(Stats{Listings: int64(n)})
+			if err != nil {
 				return err
 			}
 			continue
@@ -725,6 +733,27 @@ func listAll(ctx context.Context, b Bucket, pre string, fn func(source.Object) e
 	}
 	report(Stats{Listings: pages})
 	return err
+}
+
+// Discover finds a connector's partitions: for S3 server access logs,
+// whose flat key format names objects by time in one folder, with
+// prefix.DiscoverNamedByTime, which steps over those objects instead of
+// listing them each run.
+func Discover(ctx context.Context, b Bucket, t *prefix.Template, c *connector.Connector) (*prefix.Discovery, error) {
+	if c.SubType == connector.S3Access {
+		return prefix.DiscoverNamedByTime(ctx, b, t, RelevantFor(c.SubType), c.Regions)
+	}
+	return prefix.Discover(ctx, b, t, RelevantFor(c.SubType), c.Regions)
+}
+
+// PartitionOf is the partition Discover would put a key in (see
+// prefix.Template.PartitionOf), or why it would leave the key out.
+func PartitionOf(t *prefix.Template, key string, c *connector.Connector) (prefix.Partition, string) {
+	p, why := t.PartitionOf(key, RelevantFor(c.SubType), c.Regions)
+	if why == "" && p.Kind == prefix.Flat && c.SubType == connector.S3Access && prefix.NamedByTime(key[len(p.Prefix):]) {
+		p.Kind = prefix.TimeNamed
+	}
+	return p, why
 }
 
 // RelevantFor keeps discovery inside the sub type's service folders.

@@ -21,6 +21,7 @@ import (
 	"github.com/trawlhq/trawl/internal/gen"
 	"github.com/trawlhq/trawl/internal/ingest"
 	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/prefix"
 	"github.com/trawlhq/trawl/internal/source"
 	"github.com/trawlhq/trawl/internal/source/local"
 )
@@ -492,5 +493,76 @@ func TestALBDiscoveryAndSkips(t *testing.T) {
 	}
 	if n := total(t, l); n != int64(want) {
 		t.Fatalf("%d rows, want %d", n, want)
+	}
+}
+
+// listCounter counts the objects its bucket's listings hand over.
+type listCounter struct {
+	collect.Bucket
+	listed int
+}
+
+func (l *listCounter) List(ctx context.Context, prefix, startAfter string, fn func(source.Object) error) error {
+	return l.Bucket.List(ctx, prefix, startAfter, func(o source.Object) error {
+		l.listed++
+		return fn(o)
+	})
+}
+
+// TestS3AccessLayouts: an s3access connector on a target prefix collects
+// the flat, time-named objects and the date-partitioned ones beside them
+// (account and region from the key), once each; the next run lists the
+// flat folder from yesterday's names on, so the history before it
+// (objects named weeks ago) is not listed again.
+func TestS3AccessLayouts(t *testing.T) {
+	now := time.Now().UTC()
+	spec := gen.S3AccessSpec{Seed: 3, Account: "123456789012", Region: "eu-west-1", Bucket: "src", Prefix: "logs/",
+		Start: now.Add(-40 * time.Minute), Span: 30 * time.Minute, Objects: 3, RecordsPerObj: 20}
+	flat := gen.S3Access(spec)
+	spec.Seed, spec.Partitioned, spec.Objects, spec.RecordsPerObj = 4, true, 2, 15
+	part := gen.S3Access(spec)
+	var objs []gen.Object
+	want := 0
+	for _, o := range append(flat, part...) {
+		objs = append(objs, o.Object)
+		want += o.Records
+	}
+	for i := range 50 {
+		old := flat[0].Object
+		old.Key = fmt.Sprintf("logs/%s-OLD%012d", now.AddDate(0, 0, -20).Add(time.Duration(i)*time.Minute).Format("2006-01-02-15-04-05"), i)
+		objs = append(objs, old)
+		want += old.Records
+	}
+	c, b, l := setup(t, objs)
+	c.SubType, c.Prefix, c.Start = connector.S3Access, "logs", now.AddDate(0, 0, -30)
+	st := mustRun(t, context.Background(), c, b, l, collect.Options{})
+	if st.Records != int64(want) || st.Objects != 55 || st.Quarantined != 0 || st.Partitions != 2 {
+		t.Fatalf("run %+v, want %d records from 55 objects in 2 partitions", st, want)
+	}
+	if n := total(t, l); n != int64(want) {
+		t.Fatalf("%d rows, want %d", n, want)
+	}
+	lc := &listCounter{Bucket: b}
+	st = mustRun(t, context.Background(), c, lc, l, collect.Options{})
+	if st.Records != 0 || st.Objects != 0 {
+		t.Errorf("second run collected %+v", st)
+	}
+	// Discovery meets an object per folder and per year of names; the
+	// listing, the 5 recent objects: far fewer than the 50 old ones.
+	if lc.listed > 15 || st.Listings > 15 {
+		t.Errorf("second run listed %d objects in %d requests; the history of 50 objects must not be listed", lc.listed, st.Listings)
+	}
+	// A notified key lands in the partition discovery found for it.
+	tmpl, _ := prefix.Parse("logs", prefix.Options{AllowWildcard: true})
+	for _, k := range []struct {
+		key, part string
+		kind      prefix.Kind
+	}{{flat[1].Key, "logs/", prefix.TimeNamed}, {part[1].Key, "logs/123456789012/eu-west-1/src/", prefix.Dated}} {
+		if p, why := collect.PartitionOf(tmpl, k.key, c); why != "" || p.Prefix != k.part || p.Kind != k.kind {
+			t.Errorf("%s: partition %+v (%s), want %s %v", k.key, p, why, k.part, k.kind)
+		}
+	}
+	if !strings.HasPrefix(part[0].Key, "logs/123456789012/eu-west-1/src/"+spec.Start.Add(5*time.Minute).Format("2006/01/02/")) {
+		t.Errorf("partitioned key %s", part[0].Key)
 	}
 }

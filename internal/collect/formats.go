@@ -9,6 +9,7 @@ import (
 	"github.com/trawlhq/trawl/internal/format/alb"
 	"github.com/trawlhq/trawl/internal/format/cloudtrail"
 	"github.com/trawlhq/trawl/internal/format/r53resolver"
+	"github.com/trawlhq/trawl/internal/format/s3access"
 	"github.com/trawlhq/trawl/internal/format/vpcflow"
 	"github.com/trawlhq/trawl/internal/format/waf"
 	"github.com/trawlhq/trawl/internal/interflow"
@@ -70,6 +71,11 @@ func FormatFor(st connector.SubType) (Format, bool) {
 		return Format{
 			Schema: interflow.Events(), Class: alb.Class, Category: "paas", SkipReason: alb.SkipReason,
 			NewDecoder: func(r io.Reader, obj source.Object) Decoder { return alb.NewDecoder(r, obj.Key) },
+		}, true
+	case connector.S3Access:
+		return Format{
+			Schema: interflow.Events(), Class: s3access.Class, Category: "paas", SkipReason: s3access.SkipReason,
+			NewDecoder: func(r io.Reader, obj source.Object) Decoder { return s3access.NewDecoder(r, obj.Key) },
 		}, true
 	}
 	return Format{}, false

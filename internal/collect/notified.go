@@ -118,7 +118,7 @@ func (r *run) placeNotified(keys []string) []string {
 			r.outcomes.set(k, OutcomeOutside, fmt.Sprintf("the key is outside the connector's prefix %q", r.c.Prefix))
 			continue
 		}
-		p, why := r.tmpl.PartitionOf(k, RelevantFor(r.c.SubType), r.c.Regions)
+		p, why := PartitionOf(r.tmpl, k, r.c)
 		if why != "" {
 			r.outcomes.set(k, OutcomeOutside, why)
 			continue

@@ -22,13 +22,15 @@ const (
 	R53Resolver SubType = "r53resolver"
 	// ALB is Application Load Balancer access logs.
 	ALB SubType = "alb"
+	// S3Access is Amazon S3 server access logs.
+	S3Access SubType = "s3access"
 )
 
 // SubTypes are the sub types Trawl collects, in the order help lists them.
-func SubTypes() []SubType { return []SubType{CloudTrail, VPCFlow, WAF, R53Resolver, ALB} }
+func SubTypes() []SubType { return []SubType{CloudTrail, VPCFlow, WAF, R53Resolver, ALB, S3Access} }
 
 // SubTypeChoices names the sub types for help and errors:
-// "cloudtrail, vpcflow, waf, r53resolver or alb".
+// "cloudtrail, vpcflow, waf, r53resolver, alb or s3access".
 func SubTypeChoices() string {
 	st := SubTypes()
 	names := make([]string, len(st))
@@ -152,7 +154,8 @@ type Connector struct {
 	// endpoint. It never narrows what is collected (Regions does).
 	Region string `json:"region,omitempty"`
 	// Regions, when not empty, is the only log regions collected: the
-	// region folders (CloudTrail, VPC flow, WAF, ALB) of other regions are
+	// region folders (CloudTrail, VPC flow, WAF, ALB, date-partitioned S3
+	// server access logs) of other regions are
 	// skipped, and Test names them. Empty collects every region, which is
 	// what an organization or multi-region trail needs.
 	Regions   []string `json:"regions,omitempty"`
@@ -258,6 +261,10 @@ func (c *Connector) ApplyDefaults(now time.Time, node string) {
 	}
 	if c.FileType == "" {
 		c.FileType = FileGzip
+		if c.SubType == S3Access {
+			// S3 delivers server access logs uncompressed.
+			c.FileType = FileText
+		}
 	}
 	switch {
 	case c.Credentials != "" || c.IsLocal():

@@ -71,7 +71,7 @@ func TestFileTypeBySubType(t *testing.T) {
 		ft string
 		ok bool
 	}{{CloudTrail, "gzip", true}, {CloudTrail, "text", false}, {VPCFlow, "text", false}, {WAF, "text", true}, {WAF, "gzip", true}, {WAF, "zip", false},
-		{ALB, "gzip", true}, {ALB, "text", false}} {
+		{ALB, "gzip", true}, {ALB, "text", false}, {S3Access, "text", true}, {S3Access, "gzip", true}, {S3Access, "zip", false}} {
 		c := valid()
 		c.SubType, c.FileType = tc.st, tc.ft
 		c.Prefix = "AWSLogs/123456789012/x"
@@ -258,12 +258,32 @@ func TestTenantNames(t *testing.T) {
 }
 
 func TestSubTypeChoices(t *testing.T) {
-	if got := SubTypeChoices(); got != "cloudtrail, vpcflow, waf, r53resolver or alb" {
+	if got := SubTypeChoices(); got != "cloudtrail, vpcflow, waf, r53resolver, alb or s3access" {
 		t.Errorf("SubTypeChoices() = %q", got)
 	}
 	c := valid()
 	c.SubType, c.Prefix = ALB, "AWSLogs/123456789012/elasticloadbalancing"
 	if p := problems(t, c); len(p) != 0 {
 		t.Errorf("an alb connector: %v", p)
+	}
+}
+
+// TestS3AccessDefaults: an s3access connector's file type defaults to
+// text (S3 delivers server access logs uncompressed), the others' to gzip;
+// a target prefix, flat or date-partitioned, is a valid prefix.
+func TestS3AccessDefaults(t *testing.T) {
+	for st, ft := range map[SubType]string{S3Access: FileText, CloudTrail: FileGzip, WAF: FileGzip} {
+		c := Connector{SubType: st}
+		c.ApplyDefaults(time.Now(), "n")
+		if c.FileType != ft {
+			t.Errorf("%s: file type %q, want %q", st, c.FileType, ft)
+		}
+	}
+	for _, p := range []string{"s3-access-logs", "", "logs/123456789012/us-east-1/my-bucket", "logs/*"} {
+		c := valid()
+		c.SubType, c.FileType, c.Prefix = S3Access, FileText, p
+		if pr := problems(t, c); len(pr) != 0 {
+			t.Errorf("an s3access connector on %q: %v", p, pr)
+		}
 	}
 }

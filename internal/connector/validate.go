@@ -71,9 +71,12 @@ func (c *Connector) Validate() error {
 		if c.FileType != FileGzip {
 			e.add("file_type", "%s logs are delivered gzip-compressed: use file type gzip", c.SubType)
 		}
-	case WAF:
+	case WAF, S3Access:
+		// WAF through Firehose may deliver text; S3 writes server access
+		// logs as text, and gzip copies of them read the same (gzip is
+		// detected by its magic bytes either way).
 		if c.FileType != FileGzip && c.FileType != FileText {
-			e.add("file_type", "must be gzip or text for waf")
+			e.add("file_type", "must be gzip or text for %s", c.SubType)
 		}
 	case "":
 		e.add("sub_type", "required: %s", SubTypeChoices())

@@ -84,6 +84,15 @@ func albRec(client string, status, i int) string {
 
 const albKey = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2024/05/01/123456789012_elasticloadbalancing_us-east-1_app.shop.0123456789abcdef_20240501T1205Z_10.0.0.1_abcdefgh.log.gz"
 
+// s3Rec is an S3 server access log record, in AWS's field order, of a
+// GET of key p<i> answered status with errCode ("-" for none).
+func s3Rec(ip, requester string, status int, errCode string, i int) string {
+	return fmt.Sprintf(`79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be shop-assets [01/May/2024:12:00:%02d +0000] %s %s 3E57427F3E%06d REST.GET.OBJECT p%d "GET /p%d HTTP/1.1" %d %s 243 - 9 - "-" "python-requests/2.31.0" - hostid%d= SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader shop-assets.s3.us-east-1.amazonaws.com TLSv1.2 - -`,
+		i%60, ip, requester, i, i, i, status, errCode, i)
+}
+
+const s3Key = "s3-access-logs/2024-05-01-12-05-00-0123456789ABCDEF"
+
 func wafRec(ip, action, rule string, i int) string {
 	return fmt.Sprintf(`{"timestamp":%d,"formatVersion":1,"webaclId":"arn:aws:wafv2:us-east-1:123456789012:regional/webacl/w/1","terminatingRuleId":%q,"terminatingRuleType":"MANAGED_RULE_GROUP","action":%q,"httpSourceName":"ALB","httpSourceId":"alb","httpRequest":{"clientIp":%q,"country":"US","headers":[],"uri":"/q","args":"id=1","httpVersion":"HTTP/1.1","httpMethod":"GET","requestId":"r%d"}}`,
 		1714557600000+int64(i)*1000, rule, action, ip, i)
@@ -159,6 +168,13 @@ var fixtures = map[string]fixture{
 		wafLog(append(append(repeat(50, func(i int) string { return albRec("203.0.113.50", 404, i) }),
 			repeat(20, func(i int) string { return albRec("203.0.113.50", []int{200, 500}[i%2], i) })...),
 			repeat(20, func(i int) string { return albRec(fmt.Sprintf("198.51.100.%d", i), 404, i) })...)...)},
+	// 21 AccessDenied answers to one address raise; 20, beside its 404s
+	// and others' AccessDenied, do not.
+	"trawl-s3-001": {connector.S3Access, s3Key,
+		wafLog(repeat(21, func(i int) string { return s3Rec("203.0.113.50", "-", 403, "AccessDenied", i) })...),
+		wafLog(append(append(repeat(20, func(i int) string { return s3Rec("203.0.113.50", "-", 403, "AccessDenied", i) }),
+			repeat(20, func(i int) string { return s3Rec("203.0.113.50", "-", 404, "NoSuchKey", i) })...),
+			repeat(20, func(i int) string { return s3Rec(fmt.Sprintf("198.51.100.%d", i), "-", 403, "AccessDenied", i) })...)...)},
 }
 
 // TestBuiltinRules: every built-in rule compiles, and raises on its
@@ -204,7 +220,7 @@ func TestBuiltinRules(t *testing.T) {
 			t.Errorf("%s (%s) raises on its negative fixture; hunt: %s", r.ID, r.Title, r.Hunt())
 		}
 	}
-	for _, s := range []string{"cloudtrail", "vpcflow", "waf", "route53", "alb"} {
+	for _, s := range []string{"cloudtrail", "vpcflow", "waf", "route53", "alb", "s3access"} {
 		if !services[s] {
 			t.Errorf("no built-in rule for %s", s)
 		}
@@ -367,5 +383,39 @@ func TestALBRuleFields(t *testing.T) {
 	_, err = Parse([]byte("title: t\nlogsource: {product: aws, service: alb}\ndetection:\n  sel:\n    request|contains: /etc/passwd\n  condition: sel\n"))
 	if err == nil || !strings.Contains(err.Error(), "http.uri") {
 		t.Errorf("a rule on request: %v", err)
+	}
+}
+
+// TestS3AccessRuleFields: an s3access rule names the fields by AWS's
+// Athena columns (remoteip with cidr, requester, operation, httpstatus,
+// aclrequired) and matches the decoded records; a field Trawl does not map
+// (request_uri, read as http.method, http.uri and http.version) is
+// refused with the fields it can use; the rule keeps to S3 records.
+func TestS3AccessRuleFields(t *testing.T) {
+	r, err := Parse([]byte("title: t\nlogsource: {product: aws, service: s3access}\ndetection:\n  sel:\n    remoteip|cidr: 203.0.113.0/24\n" +
+		"    requester: '-'\n    operation: REST.GET.OBJECT\n    httpstatus: 403\n    aclrequired: 'false'\n    useragent|startswith: python\n  condition: sel\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Bind(interflow.Events(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := decode(t, connector.S3Access, s3Key, wafLog(s3Rec("203.0.113.50", "-", 403, "AccessDenied", 1), s3Rec("198.51.100.7", "-", 403, "AccessDenied", 2),
+		s3Rec("203.0.113.50", "arn:aws:iam::123456789012:user/alice", 403, "AccessDenied", 3), s3Rec("203.0.113.50", "-", 200, "-", 4)))
+	if len(recs) != 4 || !b.Match(recs[0]) || b.Match(recs[1]) || b.Match(recs[2]) || b.Match(recs[3]) {
+		t.Errorf("%d records; matches want true false false false; hunt %s", len(recs), r.Hunt())
+	}
+	alb := decode(t, connector.ALB, albKey, wafLog(albRec("203.0.113.50", 403, 0)))
+	ipRule, err := Parse([]byte("title: t\nlogsource: {product: aws, service: s3access}\ndetection:\n  sel:\n    remoteip|cidr: 203.0.113.0/24\n  condition: sel\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb, _ := ipRule.Bind(interflow.Events(), time.Now()); sb.Match(alb[0]) || !sb.Match(recs[0]) {
+		t.Errorf("the s3access rule on remoteip: ALB record %v, S3 record %v; hunt %s", sb.Match(alb[0]), sb.Match(recs[0]), ipRule.Hunt())
+	}
+	_, err = Parse([]byte("title: t\nlogsource: {product: aws, service: s3access}\ndetection:\n  sel:\n    request_uri|contains: /etc/passwd\n  condition: sel\n"))
+	if err == nil || !strings.Contains(err.Error(), "http.uri") || !strings.Contains(err.Error(), "remoteip") {
+		t.Errorf("a rule on request_uri: %v", err)
 	}
 }

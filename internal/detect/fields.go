@@ -17,7 +17,8 @@ import (
 
 // serviceFields maps the field names Sigma rules use for AWS logs (each
 // service's own: CloudTrail's JSON paths, VPC flow log's field names,
-// WAF's JSON paths, Route 53 Resolver's and ALB's field names) onto
+// WAF's JSON paths, Route 53 Resolver's, ALB's and S3 server access
+// logs' field names) onto
 // Interflow fields. A rule maps a name only for its
 // own logsource service (a CloudTrail rule's httpRequest.clientIp is a
 // path of the CloudTrail record, which has none, not WAF's client
@@ -64,7 +65,26 @@ var serviceFields = map[logsource]map[string]string{
 		"target_group_arn": "elb.target_group_arn", "trace_id": "elb.trace_id", "domain_name": "http.host",
 		"actions_executed": "elb.actions", "error_reason": "elb.error_reason", "classification": "elb.classification",
 	},
+	// Amazon S3 server access logs, by the column names of the Athena
+	// table AWS's documentation creates for them ("Using Amazon S3 server
+	// access logs to identify requests"), the documented fields' names
+	// having spaces. SigmaHQ has no logsource service for these logs:
+	// Trawl names it s3access, as Elastic's AWS integration names them.
+	"s3access": {
+		"bucketowner": "s3.bucket_owner", "bucket_name": "s3.bucket", "remoteip": "srcip", "requester": "s3.requester",
+		"requestid": "request_id", "operation": "s3.operation", "key": "s3.key", "httpstatus": "http.response_code",
+		"errorcode": "error_code", "bytessent": "bytes_out", "objectsize": "s3.object_size", "totaltime": "s3.total_time_ms",
+		"turnaroundtime": "s3.turnaround_time_ms", "referrer": "http.referer", "useragent": "user_agent", "versionid": "s3.version_id",
+		"hostid": "s3.host_id", "sigv": "s3.signature_version", "ciphersuite": "tls.cipher", "authtype": "s3.auth_type",
+		"endpoint": "http.host", "tlsversion": "tls.protocol", "accesspointarn": "s3.access_point_arn", "aclrequired": "s3.acl_required",
+	},
 }
+
+// s3accessFields lists the S3 server access log field names a rule may
+// use, for its errors.
+const s3accessFields = "bucketowner, bucket_name, remoteip, requester, requestid, operation, key, httpstatus, errorcode, bytessent, objectsize, " +
+	"totaltime, turnaroundtime, referrer, useragent, versionid, hostid, sigv, ciphersuite, authtype, endpoint, tlsversion, accesspointarn, " +
+	"aclrequired; the request_uri is http.method, http.uri and http.version"
 
 // albFields lists the ALB field names a rule may use, for its errors.
 const albFields = "type, elb, client_ip, client_port, target_ip, target_port, elb_status_code, target_status_code, received_bytes, sent_bytes, " +
@@ -75,8 +95,9 @@ const albFields = "type, elb, client_ip, client_port, target_ip, target_port, el
 type logsource string
 
 // jsonRaw reports whether the service's records are JSON (raw.<path>
-// reads them): all but VPC flow and ALB logs, which are text lines.
-func (s logsource) jsonRaw() bool { return s != "vpcflow" && s != "alb" }
+// reads them): all but VPC flow, ALB and S3 server access logs, which
+// are text lines.
+func (s logsource) jsonRaw() bool { return s != "vpcflow" && s != "alb" && s != "s3access" }
 
 // field is the Interflow field a Sigma field name maps onto for the
 // service (for none: the field of the service that has the name; no two
@@ -164,7 +185,7 @@ func countField(name string) (string, bool) {
 
 // ipFields are the Interflow fields that hold addresses, which cidr tests.
 var ipFields = map[string]string{"sourceIPAddress": "srcip", "srcaddr": "srcip", "dstaddr": "dstip", "httpRequest.clientIp": "srcip",
-	"client_ip": "srcip", "target_ip": "dstip"}
+	"client_ip": "srcip", "target_ip": "dstip", "remoteip": "srcip"}
 
 var jsonKey = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 
@@ -271,6 +292,9 @@ func fieldMatch(k, v *yaml.Node, ls logsource) (query.Node, error) {
 	if !ok && ls == "alb" {
 		return nil, errAt(k, "field %q: Application Load Balancer access logs have no such field Trawl maps (%s)", name, albFields)
 	}
+	if !ok && ls == "s3access" {
+		return nil, errAt(k, "field %q: S3 server access logs have no such field Trawl maps (%s)", name, s3accessFields)
+	}
 	if !ok && !jsonRaw && jsonKey.MatchString(name) {
 		return nil, errAt(k, "field %q: VPC flow logs have no such field (%s)", name, "srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, action, log-status, interface-id, account-id")
 	}
@@ -325,6 +349,11 @@ func scalars(v *yaml.Node, name string) ([]*yaml.Node, error) {
 func valueMatch(k, val *yaml.Node, name string, t target, m mods, ls logsource) (query.Node, error) {
 	jsonRaw := ls.jsonRaw()
 	null := val.Tag == "!!null"
+	if ls == "s3access" && val.Tag == "!!str" && val.Value == "-" && m == (mods{}) {
+		// S3 writes "-" for an absent value and Trawl stores it absent:
+		// a rule's requester: '-' (an anonymous request) means null.
+		null = true
+	}
 	switch {
 	case m.exists:
 		b, err := strconv.ParseBool(val.Value)
@@ -351,7 +380,7 @@ func valueMatch(k, val *yaml.Node, name string, t target, m mods, ls logsource) 
 	case m.cidr:
 		ip, ok := ipFields[name]
 		if !ok {
-			return nil, errAt(k, "%s: cidr tests address fields (sourceIPAddress, srcaddr, dstaddr, httpRequest.clientIp, client_ip, target_ip)", k.Value)
+			return nil, errAt(k, "%s: cidr tests address fields (sourceIPAddress, srcaddr, dstaddr, httpRequest.clientIp, client_ip, target_ip, remoteip)", k.Value)
 		}
 		p, err := netip.ParsePrefix(val.Value)
 		if err != nil {

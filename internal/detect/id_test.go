@@ -29,6 +29,7 @@ func TestCheckLogsource(t *testing.T) {
 		{}: "", {Product: "aws"}: "", {Product: "aws", Service: "vpcflow"}: "", {Service: "waf"}: "",
 		{Product: "windows"}: "windows", {Product: "aws", Service: "route53"}: "", {Product: "aws", Service: "s3"}: "s3",
 		{Product: "aws", Service: "alb"}: "", {Product: "aws", Service: "elb"}: "elb",
+		{Product: "aws", Service: "s3access"}:          "",
 		{Product: "aws", Category: "process_creation"}: "process_creation", {Service: "CloudTrail"}: "CloudTrail",
 	} {
 		err := (&Rule{Logsource: ls}).CheckLogsource()

@@ -347,7 +347,7 @@ func or(l, r query.Node) query.Node {
 // CloudTrail rules over 105 MB of WAF records took 19 s of a 21 s
 // `trawl collect --once`.
 func scopeToService(service string, q query.Node) query.Node {
-	class := map[string]string{"cloudtrail": "cloudtrail", "waf": "aws_waf", "vpcflow": "vpcflow", "route53": "route53_resolver", "alb": "alb"}[service]
+	class := map[string]string{"cloudtrail": "cloudtrail", "waf": "aws_waf", "vpcflow": "vpcflow", "route53": "route53_resolver", "alb": "alb", "s3access": "s3access"}[service]
 	if class == "" {
 		return q
 	}

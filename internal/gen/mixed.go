@@ -115,6 +115,9 @@ func Mixed(s MixedSpec) ([]Object, Manifest) {
 		"waf":         "AWSLogs/" + s.Account + "/WAFLogs",
 		"r53resolver": "AWSLogs/" + s.Account + "/vpcdnsquerylogs",
 		"alb":         "AWSLogs/" + s.Account + "/elasticloadbalancing",
+		// S3 server access logs in the flat key format, named by time in
+		// one folder (the layout whose listing must not grow with history).
+		"s3access": "s3-access-logs",
 	}}
 	var out []Object
 	for _, o := range CloudTrail(CloudTrailSpec{Seed: s.Seed, Accounts: []string{s.Account}, Regions: []string{s.Region}, Start: s.Start, Span: s.Span,
@@ -148,6 +151,12 @@ func Mixed(s MixedSpec) ([]Object, Manifest) {
 		out = append(out, a.Object)
 		m.Records["alb"] += a.Records
 		m.Objects["alb"]++
+	}
+	for _, a := range S3Access(S3AccessSpec{Seed: s.Seed, Account: s.Account, Region: s.Region, Bucket: "shop-assets", Prefix: "s3-access-logs/",
+		Start: s.Start, Span: s.Span, Objects: s.Objects, RecordsPerObj: s.RecordsPerObj}) {
+		out = append(out, a.Object)
+		m.Records["s3access"] += a.Records
+		m.Objects["s3access"]++
 	}
 	if s.Bad {
 		day := s.Start.UTC().Format("2006/01/02/")

@@ -11,8 +11,8 @@ func Markdown() string {
 	b.WriteString(`# Interflow: Trawl's normalized record
 
 Every record Trawl stores is an Interflow record in one of two indices.
-CloudTrail, AWS WAF, Route 53 Resolver query and Application Load Balancer
-access records go to **AWS Events** (` + "`aws_events`" + `); VPC flow
+CloudTrail, AWS WAF, Route 53 Resolver query, Application Load Balancer
+access and Amazon S3 server access records go to **AWS Events** (` + "`aws_events`" + `); VPC flow
 records go to **Traffic** (` + "`traffic`" + `). Field names below are what searches,
 log filters, the API and the console use. An absent value is NULL: it matches
 no term, so ` + "`NOT field:value`" + ` matches records without the field, and
@@ -28,11 +28,11 @@ IPv4 or IPv6).
 
 Fixed values: ` + "`msg_origin.source`" + ` is ` + "`cloudtrail`" + ` and ` + "`msg_origin.vendor`" + ` is ` + "`aws`" + `
 for every record; ` + "`msg_class`" + ` is ` + "`cloudtrail`" + `, ` + "`aws_waf`" + `, ` + "`vpcflow`" + `,
-` + "`route53_resolver`" + ` or ` + "`alb`" + `;
+` + "`route53_resolver`" + `, ` + "`alb`" + ` or ` + "`s3access`" + `;
 ` + "`msg_origin.category`" + ` is ` + "`waf`" + ` for WAF and ` + "`paas`" + ` otherwise.
 `)
 	for _, s := range Schemas() {
-		title := map[string]string{IndexEvents: "AWS Events (`aws_events`): CloudTrail, WAF, Route 53 Resolver and ALB", IndexTraffic: "Traffic (`traffic`): VPC Flow Logs"}[s.Index]
+		title := map[string]string{IndexEvents: "AWS Events (`aws_events`): CloudTrail, WAF, Route 53 Resolver, ALB and S3 server access", IndexTraffic: "Traffic (`traffic`): VPC Flow Logs"}[s.Index]
 		fmt.Fprintf(&b, "\n## %s\n\n| field | type | source |\n|---|---|---|\n", title)
 		for _, f := range s.Fields {
 			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", f.Name, f.Type, strings.ReplaceAll(f.Source, "|", "\\|"))

@@ -126,6 +126,21 @@ const (
 	EELBClassification
 	EELBErrorReason
 	EELBActions
+	ES3BucketOwner
+	ES3Bucket
+	ES3Requester
+	ES3Operation
+	ES3Key
+	ES3ObjectSize
+	ES3TotalTime
+	ES3TurnAroundTime
+	EHTTPReferer
+	ES3VersionID
+	ES3HostID
+	ES3SignatureVersion
+	ES3AuthType
+	ES3AccessPointARN
+	ES3ACLRequired
 	numEvents
 )
 
@@ -193,22 +208,22 @@ const (
 func common() []Field {
 	f := make([]Field, numCommon)
 	f[FID] = Field{"id", String, "deterministic hash of bucket, key, ETag (or size and time when the store gives none) and position"}
-	f[FTimestamp] = Field{"timestamp", Time, "event time: CloudTrail eventTime, WAF timestamp, VPC flow start, Route 53 Resolver query_timestamp, ALB time (when the load balancer answered; a WebSocket connection's close)"}
+	f[FTimestamp] = Field{"timestamp", Time, "event time: CloudTrail eventTime, WAF timestamp, VPC flow start, Route 53 Resolver query_timestamp, ALB time (when the load balancer answered; a WebSocket connection's close), S3 server access Time (when the request was received)"}
 	f[FTenant] = Field{"tenant", String, "connector tenant"}
 	f[FConnector] = Field{"connector", String, "connector name"}
 	f[FIndex] = Field{"index", String, "aws_events or traffic"}
-	f[FMsgClass] = Field{"msg_class", String, "cloudtrail, aws_waf, vpcflow, route53_resolver or alb"}
+	f[FMsgClass] = Field{"msg_class", String, "cloudtrail, aws_waf, vpcflow, route53_resolver, alb or s3access"}
 	f[FOriginSource] = Field{"msg_origin.source", String, "always cloudtrail (the connector type)"}
 	f[FOriginVendor] = Field{"msg_origin.vendor", String, "always aws"}
 	f[FOriginCategory] = Field{"msg_origin.category", String, "paas, or waf for WAF logs"}
-	f[FAccountID] = Field{"cloud.account_id", String, "CloudTrail recipientAccountId; VPC flow account-id; Route 53 Resolver account_id; WAF, ALB: account in the object key"}
-	f[FRegion] = Field{"cloud.region", String, "CloudTrail awsRegion; VPC flow region; Route 53 Resolver region; WAF, ALB: region in the object key"}
-	f[FSrcIP] = Field{"srcip", IP, "CloudTrail sourceIPAddress when it is an IP; WAF httpRequest.clientIp; VPC flow srcaddr; Route 53 Resolver srcaddr; ALB client:port's address"}
+	f[FAccountID] = Field{"cloud.account_id", String, "CloudTrail recipientAccountId; VPC flow account-id; Route 53 Resolver account_id; WAF, ALB: account in the object key; S3 server access: the source account in a date-partitioned key"}
+	f[FRegion] = Field{"cloud.region", String, "CloudTrail awsRegion; VPC flow region; Route 53 Resolver region; WAF, ALB: region in the object key; S3 server access: the source region in a date-partitioned key, else the Host Header's regional endpoint"}
+	f[FSrcIP] = Field{"srcip", IP, "CloudTrail sourceIPAddress when it is an IP; WAF httpRequest.clientIp; VPC flow srcaddr; Route 53 Resolver srcaddr; ALB client:port's address; S3 server access Remote IP"}
 	f[FAction] = Field{"action", String, "WAF action (ALLOW, BLOCK, COUNT, CAPTCHA, CHALLENGE); VPC flow action (ACCEPT, REJECT); Route 53 Resolver DNS Firewall firewall_rule_action (BLOCK, ALERT, ALLOW)"}
 	f[FBucket] = Field{"origin.bucket", String, "S3 bucket the record was read from"}
 	f[FKey] = Field{"origin.key", String, "S3 object key the record was read from"}
 	f[FPosition] = Field{"origin.position", Int, "0-based record number within the object"}
-	f[FRaw] = Field{"raw", String, "the original record (JSON, or the flow log or ALB log line)"}
+	f[FRaw] = Field{"raw", String, "the original record (JSON, or the flow log, ALB or S3 server access log line, with any fields AWS appended after the ones Trawl maps)"}
 	return f
 }
 
@@ -269,23 +284,23 @@ func eventFields() []Field {
 	f[EEventVersion] = Field{"event_version", String, "CloudTrail eventVersion"}
 	f[EUserType] = Field{"user.type", String, "CloudTrail userIdentity.type"}
 	f[EUserName] = Field{"user.name", String, "userIdentity.userName, else sessionContext.sessionIssuer.userName, else the last part of the ARN, else invokedBy"}
-	f[EUserARN] = Field{"user.arn", String, "CloudTrail userIdentity.arn"}
+	f[EUserARN] = Field{"user.arn", String, "CloudTrail userIdentity.arn; S3 server access Requester when it is an IAM ARN"}
 	f[EUserAccountID] = Field{"user.account_id", String, "CloudTrail userIdentity.accountId"}
 	f[EUserAccessKeyID] = Field{"user.access_key_id", String, "CloudTrail userIdentity.accessKeyId"}
-	f[EUserAgent] = Field{"user_agent", String, "CloudTrail userAgent; WAF User-Agent header; ALB user_agent"}
-	f[EErrorCode] = Field{"error_code", String, "CloudTrail errorCode"}
+	f[EUserAgent] = Field{"user_agent", String, "CloudTrail userAgent; WAF User-Agent header; ALB user_agent; S3 server access User-Agent"}
+	f[EErrorCode] = Field{"error_code", String, "CloudTrail errorCode; S3 server access Error Code, e.g. AccessDenied, NoSuchKey"}
 	f[EErrorMessage] = Field{"error_message", String, "CloudTrail errorMessage"}
 	f[EReadOnly] = Field{"read_only", Bool, "CloudTrail readOnly (true or false; a string value is converted)"}
 	f[ESrcHost] = Field{"src_host", String, "CloudTrail sourceIPAddress when it is a service name such as ec2.amazonaws.com"}
-	f[ERequestID] = Field{"request_id", String, "CloudTrail requestID; WAF httpRequest.requestId"}
+	f[ERequestID] = Field{"request_id", String, "CloudTrail requestID; WAF httpRequest.requestId; S3 server access Request ID"}
 	f[EMgmtEvent] = Field{"management_event", Bool, "CloudTrail managementEvent"}
 	f[ESessionMFA] = Field{"session_mfa", Bool, "CloudTrail userIdentity.sessionContext.attributes.mfaAuthenticated"}
 	f[EHTTPCountry] = Field{"http.country", String, "WAF httpRequest.country"}
-	f[EHTTPMethod] = Field{"http.method", String, "WAF httpRequest.httpMethod; ALB request's method"}
-	f[EHTTPURI] = Field{"http.uri", String, "WAF httpRequest.uri; ALB request URL's path and query"}
+	f[EHTTPMethod] = Field{"http.method", String, "WAF httpRequest.httpMethod; ALB request's method; S3 server access Request-URI's method"}
+	f[EHTTPURI] = Field{"http.uri", String, "WAF httpRequest.uri; ALB request URL's path and query; S3 server access Request-URI's path and query"}
 	f[EHTTPArgs] = Field{"http.args", String, "WAF httpRequest.args"}
-	f[EHTTPHost] = Field{"http.host", String, "WAF Host header (name matched case-insensitively); ALB domain_name (the client's TLS SNI), else the request URL's host"}
-	f[EHTTPVersion] = Field{"http.version", String, "WAF httpRequest.httpVersion; ALB request's version, e.g. HTTP/1.1"}
+	f[EHTTPHost] = Field{"http.host", String, "WAF Host header (name matched case-insensitively); ALB domain_name (the client's TLS SNI), else the request URL's host; S3 server access Host Header (the endpoint)"}
+	f[EHTTPVersion] = Field{"http.version", String, "WAF httpRequest.httpVersion; ALB request's version, e.g. HTTP/1.1; S3 server access Request-URI's version"}
 	f[EWebACL] = Field{"web_acl", String, "WAF webaclId"}
 	f[ERuleID] = Field{"rule_id", String, "WAF terminatingRuleId"}
 	f[ERuleType] = Field{"rule_type", String, "WAF terminatingRuleType"}
@@ -294,7 +309,7 @@ func eventFields() []Field {
 	f[ELabels] = Field{"labels", Strings, "WAF labels[].name; labels:X matches a record carrying label X"}
 	f[EJA3] = Field{"ja3", String, "WAF ja3Fingerprint"}
 	f[EJA4] = Field{"ja4", String, "WAF ja4Fingerprint"}
-	f[EResponseCode] = Field{"http.response_code", Int, "WAF responseCodeSent; ALB elb_status_code"}
+	f[EResponseCode] = Field{"http.response_code", Int, "WAF responseCodeSent; ALB elb_status_code; S3 server access HTTP status"}
 	f[ESrcPort] = Field{"srcport", Int, "Route 53 Resolver srcport; ALB client:port's port"}
 	f[EVPCID] = Field{"vpc_id", String, "Route 53 Resolver vpc_id"}
 	f[EInstanceID] = Field{"instance_id", String, "Route 53 Resolver srcids.instance"}
@@ -308,10 +323,10 @@ func eventFields() []Field {
 	f[EDstIP] = Field{"dstip", IP, "ALB target:port's address (absent when no target took the request: a Lambda function, a request AWS WAF blocked, an incomplete request)"}
 	f[EDstPort] = Field{"dstport", Int, "ALB target:port's port"}
 	f[EBytesIn] = Field{"bytes_in", Int, "ALB received_bytes (request size with headers; a WebSocket connection's bytes from the client)"}
-	f[EBytesOut] = Field{"bytes_out", Int, "ALB sent_bytes (response size with headers; a WebSocket connection's bytes to the client)"}
+	f[EBytesOut] = Field{"bytes_out", Int, "ALB sent_bytes (response size with headers; a WebSocket connection's bytes to the client); S3 server access Bytes Sent (without HTTP overhead; - is 0)"}
 	f[EHTTPTargetStatus] = Field{"http.target_status", String, "ALB target_status_code (absent when no target answered)"}
-	f[ETLSProtocol] = Field{"tls.protocol", String, "ALB ssl_protocol, e.g. TLSv1.2 (HTTPS listeners)"}
-	f[ETLSCipher] = Field{"tls.cipher", String, "ALB ssl_cipher, e.g. ECDHE-RSA-AES128-GCM-SHA256 (HTTPS listeners)"}
+	f[ETLSProtocol] = Field{"tls.protocol", String, "ALB ssl_protocol, e.g. TLSv1.2 (HTTPS listeners); S3 server access TLS version, as logged (TLSv1.2; AWS's examples write TLSV1.2)"}
+	f[ETLSCipher] = Field{"tls.cipher", String, "ALB ssl_cipher, e.g. ECDHE-RSA-AES128-GCM-SHA256 (HTTPS listeners); S3 server access Cipher Suite"}
 	f[EELBName] = Field{"elb.name", String, "ALB elb: the load balancer's resource ID as logged, app/<name>/<id>"}
 	f[EELBType] = Field{"elb.type", String, "ALB type: http, https, h2, grpcs, ws or wss"}
 	f[EELBTargetGroupARN] = Field{"elb.target_group_arn", String, "ALB target_group_arn"}
@@ -319,6 +334,21 @@ func eventFields() []Field {
 	f[EELBClassification] = Field{"elb.classification", String, "ALB classification for desync mitigation: Acceptable, Ambiguous or Severe (absent for requests that comply with RFC 7230)"}
 	f[EELBErrorReason] = Field{"elb.error_reason", String, "ALB error_reason, e.g. LambdaInvalidResponse"}
 	f[EELBActions] = Field{"elb.actions", Strings, "ALB actions_executed, e.g. waf, authenticate, forward, redirect, fixed-response"}
+	f[ES3BucketOwner] = Field{"s3.bucket_owner", String, "S3 server access Bucket Owner: the canonical user ID of the bucket's owner"}
+	f[ES3Bucket] = Field{"s3.bucket", String, "S3 server access Bucket: the bucket the request was made to (origin.bucket is where the log was read)"}
+	f[ES3Requester] = Field{"s3.requester", String, "S3 server access Requester: a canonical user ID or an IAM ARN (absent for an unauthenticated request, logged as -)"}
+	f[ES3Operation] = Field{"s3.operation", String, "S3 server access Operation, e.g. REST.GET.OBJECT, REST.PUT.OBJECT, WEBSITE.GET.OBJECT, BATCH.DELETE.OBJECT, S3.EXPIRE.OBJECT"}
+	f[ES3Key] = Field{"s3.key", String, "S3 server access Key: the object key of the request, URL-encoded as logged"}
+	f[ES3ObjectSize] = Field{"s3.object_size", Int, "S3 server access Object Size, in bytes"}
+	f[ES3TotalTime] = Field{"s3.total_time_ms", Int, "S3 server access Total Time: milliseconds the request was in flight, from the server's view"}
+	f[ES3TurnAroundTime] = Field{"s3.turnaround_time_ms", Int, "S3 server access Turn-Around Time: milliseconds S3 spent processing the request"}
+	f[EHTTPReferer] = Field{"http.referer", String, "S3 server access Referer (the HTTP Referer header)"}
+	f[ES3VersionID] = Field{"s3.version_id", String, "S3 server access Version Id of the request"}
+	f[ES3HostID] = Field{"s3.host_id", String, "S3 server access Host Id: the x-amz-id-2 extended request ID"}
+	f[ES3SignatureVersion] = Field{"s3.signature_version", String, "S3 server access Signature Version: SigV2 or SigV4 (absent for an unauthenticated request)"}
+	f[ES3AuthType] = Field{"s3.auth_type", String, "S3 server access Authentication Type: AuthHeader, QueryString (a presigned URL) (absent for an unauthenticated request)"}
+	f[ES3AccessPointARN] = Field{"s3.access_point_arn", String, "S3 server access Access Point ARN of the request"}
+	f[ES3ACLRequired] = Field{"s3.acl_required", Bool, "S3 server access aclRequired: true when an ACL was needed to authorize the request (Yes), false when logged as - (absent in logs written before the field)"}
 	return f
 }
 

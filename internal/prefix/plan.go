@@ -43,9 +43,15 @@ const (
 	Templated
 	// Flat: no date structure; listed whole each run.
 	Flat
+	// TimeNamed: objects directly in the folder named by the time they
+	// were delivered, YYYY-MM-DD-HH-MM-SS-... (S3 server access logs' flat
+	// key format); listed from the window's first day on (ListNamedByTime).
+	TimeNamed
 )
 
-func (k Kind) String() string { return [...]string{"dated", "hive", "templated", "flat"}[k] }
+func (k Kind) String() string {
+	return [...]string{"dated", "hive", "templated", "flat", "timenamed"}[k]
+}
 
 // MaxDepth bounds discovery below the connector's prefix.
 const MaxDepth = 8
@@ -84,6 +90,8 @@ type Excluded struct {
 // discoverWalk is one discovery's state while it walks the folders.
 type discoverWalk struct {
 	*Discovery
+	lister   Lister
+	ranged   RangeLister // set: folders may hold objects named by time
 	relevant Relevant
 	regions  map[string]bool // nil: every region
 	accounts map[string]bool
@@ -96,7 +104,20 @@ type discoverWalk struct {
 // stops at date folders. regions, when not empty, are the only region
 // folders descended into; the others are listed in Excluded.
 func Discover(ctx context.Context, l Lister, t *Template, relevant Relevant, regions []string) (*Discovery, error) {
-	d := &discoverWalk{Discovery: &Discovery{}, relevant: relevant, accounts: map[string]bool{}, found: map[string]bool{}}
+	return discover(ctx, &discoverWalk{lister: l}, t, relevant, regions)
+}
+
+// DiscoverNamedByTime is Discover for a sub type whose objects may lie
+// in a flat folder named by time (S3 server access logs): such a folder
+// is a TimeNamed partition, and each folder is listed by levelSkipping,
+// which steps over the objects instead of listing them, so discovery
+// costs a request per folder and per year of names, not per object.
+func DiscoverNamedByTime(ctx context.Context, l RangeLister, t *Template, relevant Relevant, regions []string) (*Discovery, error) {
+	return discover(ctx, &discoverWalk{lister: l, ranged: l}, t, relevant, regions)
+}
+
+func discover(ctx context.Context, d *discoverWalk, t *Template, relevant Relevant, regions []string) (*Discovery, error) {
+	d.Discovery, d.relevant, d.accounts, d.found = &Discovery{}, relevant, map[string]bool{}, map[string]bool{}
 	if len(regions) > 0 {
 		d.regions = map[string]bool{}
 		for _, r := range regions {
@@ -107,8 +128,7 @@ func Discover(ctx context.Context, l Lister, t *Template, relevant Relevant, reg
 	roots := []string{t.raw}
 	if t.hasWildcard() {
 		before, after := t.splitWildcard()
-		dirs, _, err := l.ListLevel(ctx, before)
-		d.Requests++
+		dirs, _, _, err := d.level(ctx, before)
 		if err != nil {
 			return nil, err
 		}
@@ -133,7 +153,7 @@ func Discover(ctx context.Context, l Lister, t *Template, relevant Relevant, reg
 			d.Partitions = append(d.Partitions, Partition{Prefix: root, Kind: Templated, Account: Account(root + "/")})
 			continue
 		}
-		if err := d.walk(ctx, l, rt.ListPrefix(), 0); err != nil {
+		if err := d.walk(ctx, rt.ListPrefix(), 0); err != nil {
 			return nil, err
 		}
 	}
@@ -150,9 +170,21 @@ func Discover(ctx context.Context, l Lister, t *Template, relevant Relevant, reg
 	return d.Discovery, nil
 }
 
-func (d *discoverWalk) walk(ctx context.Context, l Lister, prefix string, depth int) error {
-	dirs, objs, err := l.ListLevel(ctx, prefix)
+// level lists one folder: the sub-folders, the objects not named by time,
+// and whether objects named by time are there (only when d.ranged).
+func (d *discoverWalk) level(ctx context.Context, prefix string) ([]string, []source.Object, bool, error) {
+	if d.ranged != nil {
+		dirs, objs, timeNamed, n, err := levelSkipping(ctx, d.ranged, prefix)
+		d.Requests += n
+		return dirs, objs, timeNamed, err
+	}
+	dirs, objs, err := d.lister.ListLevel(ctx, prefix)
 	d.Requests++
+	return dirs, objs, false, err
+}
+
+func (d *discoverWalk) walk(ctx context.Context, prefix string, depth int) error {
+	dirs, objs, timeNamed, err := d.level(ctx, prefix)
 	if err != nil {
 		return err
 	}
@@ -169,13 +201,22 @@ func (d *discoverWalk) walk(ctx context.Context, l Lister, prefix string, depth 
 		}
 	}
 	acct := Account(prefix)
+	if d.ranged != nil {
+		acct = accountOf(prefix)
+	}
 	switch {
 	case len(years) > 0:
 		d.Partitions = append(d.Partitions, Partition{Prefix: prefix, Kind: Dated, Account: acct})
 	case len(hive) > 0:
 		d.Partitions = append(d.Partitions, Partition{Prefix: prefix, Kind: Hive, Account: acct})
 	}
-	if len(objs) > 0 && len(years) == 0 && len(hive) == 0 {
+	switch {
+	case len(years) > 0 || len(hive) > 0:
+	case timeNamed:
+		// Objects beside the time-named ones are not read: S3 writes
+		// none there, and one partition is one listing.
+		d.Partitions = append(d.Partitions, Partition{Prefix: prefix, Kind: TimeNamed, Account: acct})
+	case len(objs) > 0:
 		d.Partitions = append(d.Partitions, Partition{Prefix: prefix, Kind: Flat, Account: acct})
 	}
 	if depth >= MaxDepth {
@@ -185,6 +226,8 @@ func (d *discoverWalk) walk(ctx context.Context, l Lister, prefix string, depth 
 		name := dir[len(prefix):]
 		if a := Account(dir); a != "" {
 			d.accounts[a] = true
+		} else if d.ranged != nil && accountDir.MatchString(name) {
+			d.accounts[strings.TrimSuffix(name, "/")] = true
 		}
 		if otherService(prefix, name, d.relevant) {
 			// Other services' folders (Config, CloudTrail-Digest, ...):
@@ -198,7 +241,7 @@ func (d *discoverWalk) walk(ctx context.Context, l Lister, prefix string, depth 
 				continue
 			}
 		}
-		if err := d.walk(ctx, l, dir, depth+1); err != nil {
+		if err := d.walk(ctx, dir, depth+1); err != nil {
 			return err
 		}
 	}
@@ -260,7 +303,7 @@ func (t *Template) splitWildcard() (string, string) {
 func (p Partition) Prefixes(from, to time.Time) []string {
 	from, to = from.UTC(), to.UTC()
 	switch p.Kind {
-	case Flat:
+	case Flat, TimeNamed:
 		return []string{p.Prefix}
 	case Templated:
 		return expandTemplate(p.Prefix, from, to)

@@ -21,7 +21,8 @@ import (
 )
 
 // TestReliabilityKill9Mixed: a ground-truth bucket written by `trawl gen`
-// (all three sub types and the bad cases) is collected by `trawl collect`
+// (every sub type, S3 server access logs in the flat key format, and the
+// bad cases) is collected by `trawl collect`
 // and `trawl serve` processes killed with SIGKILL at seeded random moments.
 // Afterwards the lake holds exactly the manifest: nothing missing, nothing
 // twice, and the quarantine holds exactly the bad cases.
@@ -38,7 +39,7 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	for _, st := range []string{"cloudtrail", "vpcflow", "waf", "r53resolver", "alb"} {
+	for _, st := range []string{"cloudtrail", "vpcflow", "waf", "r53resolver", "alb", "s3access"} {
 		mustTrawl(t, data, "connector", "add", "--name", st, "--tenant", "acme", "--subtype", st, "--bucket", "truth", "--prefix", m.Prefixes[st],
 			"--access-key-id", srv.AccessKey, "--secret-access-key-file", sf, "--endpoint", proxy.URL, "--start", "-72h", "--interval", "10s")
 	}
@@ -102,6 +103,9 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 	if n := count(t, data, "msg_class:alb"); n != m.Records["alb"] || n == 0 {
 		t.Errorf("alb: %d, want %d", n, m.Records["alb"])
 	}
+	if n := count(t, data, "msg_class:s3access"); n != m.Records["s3access"] || n == 0 {
+		t.Errorf("s3access: %d, want %d", n, m.Records["s3access"])
+	}
 	l, err := app.OpenLake(context.Background(), filepath.Join(data, "trawl.db"), app.LakeOptions{Catalog: catalogOf(t, data)})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +113,7 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 	defer l.Close()
 	ev, _ := l.CheckIntegrity(context.Background(), "aws_events")
 	tr, _ := l.CheckIntegrity(context.Background(), "traffic")
-	wantEvents := m.Records["cloudtrail"] + m.Records["waf"] + m.Records["r53resolver"] + m.Records["alb"]
+	wantEvents := m.Records["cloudtrail"] + m.Records["waf"] + m.Records["r53resolver"] + m.Records["alb"] + m.Records["s3access"]
 	wantTraffic := m.Records["vpcflow"]
 	dups := (ev.Rows - ev.DistinctIDs) + (tr.Rows - tr.DistinctIDs)
 	missing := int64(wantEvents+wantTraffic) - ev.DistinctIDs - tr.DistinctIDs

@@ -566,8 +566,8 @@ function checkQueueInputs() {
 
 function checkFileType() {
   const st = F("sub_type").value, ft = F("file_type").value;
-  if (st !== "waf" && ft !== "gzip") {
-    setFieldError("file_type", `${st} logs are delivered gzip-compressed: use file type gzip (text is for WAF only).`);
+  if (st !== "waf" && st !== "s3access" && ft !== "gzip") {
+    setFieldError("file_type", `${st} logs are delivered gzip-compressed: use file type gzip (text is for WAF and S3 server access logs only).`);
     return false;
   }
   setFieldError("file_type", "");
@@ -1479,7 +1479,12 @@ function wire() {
   $("#wizard-next").addEventListener("click", async () => { if (await validateStep(state.step)) setStep(state.step + 1); });
   $("#wizard-submit").addEventListener("click", submitWizard);
   F("prefix").addEventListener("input", () => checkPrefix());
-  F("sub_type").addEventListener("change", () => { checkFileType(); checkPrefix(); });
+  F("sub_type").addEventListener("change", () => {
+    // Each sub type's default file type: S3 delivers server access logs
+    // uncompressed, every other log gzip-compressed.
+    F("file_type").value = F("sub_type").value === "s3access" ? "text" : "gzip";
+    checkFileType(); checkPrefix();
+  });
   F("file_type").addEventListener("change", checkFileType);
   F("credentials").addEventListener("change", credentialsChanged);
   $("#policy-refresh").addEventListener("click", renderPolicy);
