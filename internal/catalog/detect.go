@@ -2,7 +2,9 @@ package catalog
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -115,15 +117,18 @@ func (l *Catalog) doneDetection(ctx context.Context, segs []Segment, alerts []Al
 // nextDetectPass numbers a detector pass: a counter in the catalog, not a
 // clock, so the passes of many nodes are ordered whatever their clocks.
 func nextDetectPass(ctx context.Context, conn *catConn) (int64, error) {
-	if _, err := conn.ExecContext(ctx, `INSERT INTO detect_clock VALUES (1, 0) ON CONFLICT DO NOTHING`); err != nil {
-		return 0, err
+	// One statement per pass once the counter exists (every commit takes
+	// a number): it is created by the first pass only.
+	for try := 0; ; try++ {
+		var seq int64
+		err := conn.QueryRowContext(ctx, `UPDATE detect_clock SET n = n + 1 WHERE id = 1 RETURNING n`).Scan(&seq)
+		if !errors.Is(err, sql.ErrNoRows) || try == 1 {
+			return seq, err
+		}
+		if _, err := conn.ExecContext(ctx, `INSERT INTO detect_clock VALUES (1, 0) ON CONFLICT DO NOTHING`); err != nil {
+			return 0, err
+		}
 	}
-	if _, err := conn.ExecContext(ctx, `UPDATE detect_clock SET n = n + 1 WHERE id = 1`); err != nil {
-		return 0, err
-	}
-	var seq int64
-	err := conn.QueryRowContext(ctx, `SELECT n FROM detect_clock WHERE id = 1`).Scan(&seq)
-	return seq, err
 }
 
 // recordCoverage keeps, begins or ends the rules' coverage (see
