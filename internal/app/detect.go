@@ -207,7 +207,14 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 		if done, err := a.coveredByDetector(ctx, tenant, r, s, prev, from, last, rep); done || err != nil {
 			return err
 		}
-		alerts, ok, err := a.evaluateSpan(ctx, tenant, r, b, s, from, last, step)
+		var alerts []catalog.Alert
+		var ok bool
+		if r.Count != nil {
+			alerts, err = a.evaluateCountSpan(ctx, tenant, r, s, from, last, step)
+			ok = err == nil
+		} else {
+			alerts, ok, err = a.evaluateSpan(ctx, tenant, r, b, s, from, last, step)
+		}
 		if err != nil && ctx.Err() == nil {
 			// One search over the span may need more memory than the
 			// lake's engine has (DuckDB ran out on a rule's JSON terms over
@@ -286,16 +293,7 @@ func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule,
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
-		out := make([]catalog.Alert, 0, len(groups))
-		for _, g := range groups {
-			al := base
-			al.Group, al.Count, al.Records = g.Key, g.Count, g.Records
-			if g.Key != "" && c.GroupBy != "" {
-				al.Query = groupQuery(r, g.Key)
-			}
-			out = append(out, al)
-		}
-		return out, nil
+		return groupAlerts(base, r, groups, to.Sub(from)), nil
 	}
 	n, err := a.lake.Count(ctx, req)
 	if err != nil || n == 0 {
@@ -314,6 +312,41 @@ func (a *App) evaluateWindow(ctx context.Context, tenant string, r *detect.Rule,
 		}
 	}
 	return []catalog.Alert{al}, nil
+}
+
+// evaluateCountSpan evaluates a count rule over every window of
+// [from, end) (each step wide, from from) with one aggregation in the
+// lake, each window's groups as evaluateWindow finds them: a rule whose
+// span held 10,000 matches or more was evaluated window by window, up to
+// 300 searches (WAF's SQL-injection rule: 3.4 s of a collection's 6).
+func (a *App) evaluateCountSpan(ctx context.Context, tenant string, r *detect.Rule, s *interflow.Schema, from, end time.Time, step time.Duration) ([]catalog.Alert, error) {
+	c := r.Count
+	req := segment.SearchRequest{Indices: []string{s.Index}, Tenants: []string{tenant}, From: from, To: end, Query: r.Hunt()}
+	groups, err := a.lake.CountGroups(ctx, req, segment.CountRule{GroupBy: c.GroupBy, Field: c.Field, Op: c.Op, Threshold: c.Threshold,
+		Window: step, Origin: from}, catalog.AlertRecordIDs)
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: %w", r.ID, err)
+	}
+	base := catalog.Alert{Tenant: tenant, RuleID: r.ID, Rule: r.Title, Level: r.Level, WindowStart: from, WindowEnd: from.Add(step), Query: r.Hunt()}
+	return groupAlerts(base, r, groups, step), nil
+}
+
+// groupAlerts are the alerts of a count rule's passing groups: each of its
+// window (base's when the group has none), narrowed to its group.
+func groupAlerts(base catalog.Alert, r *detect.Rule, groups []segment.GroupCount, step time.Duration) []catalog.Alert {
+	out := make([]catalog.Alert, 0, len(groups))
+	for _, g := range groups {
+		al := base
+		if !g.Window.IsZero() {
+			al.WindowStart, al.WindowEnd = g.Window, g.Window.Add(step)
+		}
+		al.Group, al.Count, al.Records = g.Key, g.Count, g.Records
+		if g.Key != "" && r.Count.GroupBy != "" {
+			al.Query = groupQuery(r, g.Key)
+		}
+		out = append(out, al)
+	}
+	return out
 }
 
 // groupQuery is a count rule's hunting query narrowed to one group.

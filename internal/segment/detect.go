@@ -115,6 +115,9 @@ func (l *Engine) MatchSegments(ctx context.Context, p Pending, queries []string,
 // GroupCount is one group of a count aggregation that passed its
 // threshold.
 type GroupCount struct {
+	// Window is the start of the group's window (CountRule.Window); zero
+	// without windows.
+	Window  time.Time
 	Key     string   // the group-by value ("" without one)
 	Count   int64    // matching records, or distinct values of the counted field
 	Records []string // ids of the group's records, newest first, at most maxIDs
@@ -128,6 +131,12 @@ type CountRule struct {
 	GroupBy, Field string
 	Op             string // >, >=, <, <=, ==
 	Threshold      int64
+	// Window, when set, counts each window of that width from Origin
+	// apart (a count rule's timeframes over a span, in one scan): the
+	// groups that pass are per window, as a search of each window alone
+	// would find them.
+	Window time.Duration
+	Origin time.Time
 }
 
 // CountGroups evaluates a count aggregation over the records of one index
@@ -175,18 +184,23 @@ func (l *Engine) CountGroups(ctx context.Context, req SearchRequest, cr CountRul
 	if err != nil || !ok {
 		return nil, err
 	}
+	// The window of a row: 0 without windows, else its number from Origin.
+	win := "0"
+	if cr.Window > 0 {
+		win = fmt.Sprintf(`(epoch_us("timestamp") - %d) // %d`, cr.Origin.UnixMicro(), cr.Window.Microseconds())
+	}
 	// The groups that pass, then the newest ids of each by a window
 	// function (see MatchSegments) over their rows only: joined before
 	// the window function, so it sorts the few passing groups' rows, not
 	// every matching row (a port-scan rule over a window of VPC flow
 	// REJECTs sorted them all).
-	q := `SELECT k, n, id FROM (
- SELECT t.k, g.n, t.id, row_number() OVER (PARTITION BY t.k ORDER BY t.ts DESC, t.id DESC) AS rn FROM (
-  SELECT ` + key + ` AS k, id, "timestamp" AS ts FROM ` + src + ` WHERE ` + p.where + `
+	q := `SELECT w, k, n, id FROM (
+ SELECT t.w, t.k, g.n, t.id, row_number() OVER (PARTITION BY t.w, t.k ORDER BY t.ts DESC, t.id DESC) AS rn FROM (
+  SELECT ` + win + ` AS w, ` + key + ` AS k, id, "timestamp" AS ts FROM ` + src + ` WHERE ` + p.where + `
  ) t JOIN (
-  SELECT k, n FROM (SELECT ` + key + ` AS k, ` + n + ` AS n FROM ` + src + ` WHERE ` + p.where + ` GROUP BY 1) WHERE k IS NOT NULL AND n ` + op + ` ?
- ) g ON t.k = g.k
-) WHERE rn <= ` + fmt.Sprint(maxIDs) + ` ORDER BY k, rn`
+  SELECT w, k, n FROM (SELECT ` + win + ` AS w, ` + key + ` AS k, ` + n + ` AS n FROM ` + src + ` WHERE ` + p.where + ` GROUP BY 1, 2) WHERE k IS NOT NULL AND n ` + op + ` ?
+ ) g ON t.w = g.w AND t.k = g.k
+) WHERE rn <= ` + fmt.Sprint(maxIDs) + ` ORDER BY w, k, rn`
 	args := append(append(append([]any(nil), p.args...), p.args...), cr.Threshold)
 	rows, err := l.q.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -196,12 +210,16 @@ func (l *Engine) CountGroups(ctx context.Context, req SearchRequest, cr CountRul
 	var out []GroupCount
 	for rows.Next() {
 		var k, id string
-		var n int64
-		if err := rows.Scan(&k, &n, &id); err != nil {
+		var w, n int64
+		if err := rows.Scan(&w, &k, &n, &id); err != nil {
 			return nil, fmt.Errorf("lake: count groups: %w", err)
 		}
-		if len(out) == 0 || out[len(out)-1].Key != k {
-			out = append(out, GroupCount{Key: k, Count: n})
+		var start time.Time
+		if cr.Window > 0 {
+			start = cr.Origin.Add(time.Duration(w) * cr.Window).UTC()
+		}
+		if len(out) == 0 || out[len(out)-1].Key != k || !out[len(out)-1].Window.Equal(start) {
+			out = append(out, GroupCount{Window: start, Key: k, Count: n})
 		}
 		g := &out[len(out)-1]
 		g.Records = append(g.Records, id)

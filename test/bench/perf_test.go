@@ -34,24 +34,18 @@ func perfOnly(t *testing.T) {
 // single CloudTrail object of about 1 GB decompressed.
 func TestPerfPeakRSSHugeObject(t *testing.T) {
 	perfOnly(t)
-	dir := t.TempDir()
-	day := time.Now().UTC()
-	key := "AWSLogs/123456789012/CloudTrail/us-east-1/" + day.Format("2006/01/02") + "/123456789012_CloudTrail_us-east-1_huge.json.gz"
-	p := filepath.Join(dir, "huge", filepath.FromSlash(key))
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
+	// TRAWL_PERF_HUGE_DIR keeps the object (made once) to run the binary
+	// on by hand, e.g. with TRAWL_CPU_PROFILE.
+	dir := os.Getenv("TRAWL_PERF_HUGE_DIR")
+	if dir == "" {
+		dir = t.TempDir()
 	}
+	day := time.Now().UTC()
 	n := 700000 // ~1.5 KB each: about 1 GB decompressed
 	if v := os.Getenv("TRAWL_PERF_HUGE_RECORDS"); v != "" {
 		fmt.Sscan(v, &n)
 	}
-	size, err := gen.StreamCloudTrail(f, 5, "123456789012", "us-east-1", day.Add(-time.Hour), n, 1100)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	size := hugeObject(t, dir, day, n)
 	bin := filepath.Join(t.TempDir(), "trawl")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/trawl").CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -79,6 +73,37 @@ func TestPerfPeakRSSHugeObject(t *testing.T) {
 	}
 	fmt.Printf("\nsingle CloudTrail object: %.0f MB decompressed, %d records: collected in %.1f s, peak RSS %.0f MB (default settings)\n%s",
 		float64(size)/1e6, n, time.Since(start).Seconds(), float64(peak())/(1<<20), out.String())
+}
+
+// hugeObject writes (or finds, made before with as many records) the one
+// CloudTrail object of n records under dir/huge, and returns its
+// decompressed size.
+func hugeObject(t *testing.T, dir string, day time.Time, n int) int64 {
+	t.Helper()
+	folder := filepath.Join(dir, "huge", "AWSLogs", "123456789012", "CloudTrail", "us-east-1")
+	name := fmt.Sprintf("123456789012_CloudTrail_us-east-1_huge_%d.json.gz", n)
+	sizeFile := filepath.Join(dir, fmt.Sprintf("huge_%d.size", n))
+	if b, err := os.ReadFile(sizeFile); err == nil {
+		var size int64
+		if _, err := fmt.Sscan(string(b), &size); err == nil && size > 0 {
+			if m, _ := filepath.Glob(filepath.Join(folder, "*", "*", "*", name)); len(m) == 1 {
+				return size
+			}
+		}
+	}
+	p := filepath.Join(folder, day.Format("2006/01/02"), name)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, err := gen.StreamCloudTrail(f, 5, "123456789012", "us-east-1", day.Add(-time.Hour), n, 1100)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(sizeFile, []byte(fmt.Sprint(size)), 0o644)
+	return size
 }
 
 // watchPeakRSS polls a process's VmHWM (its resident high-water mark)
