@@ -113,6 +113,10 @@ type Options struct {
 	// RuleLookback is how far back a rule's first scheduled evaluation
 	// looks (default 24 hours); older data is a rule run's (RunRule).
 	RuleLookback time.Duration
+	// MaxTenantRules bounds the rules a tenant may add (default
+	// DefaultMaxTenantRules): each is evaluated on every record its
+	// connectors store.
+	MaxTenantRules int
 	// Retention is the lake's default retention in days (0: forever;
 	// trawl serve --retention), unless root stored one (see retention.go).
 	Retention int

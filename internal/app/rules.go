@@ -161,6 +161,9 @@ func (a *App) AddRule(ctx context.Context, sc Scope, tenant string, yaml []byte)
 	if err := r.CheckLogsource(); err != nil {
 		return nil, ruleProblem("logsource", err.Error())
 	}
+	if err := a.checkRuleRoom(ctx, t, r.ID); err != nil {
+		return nil, err
+	}
 	if err := a.checkRule(ctx, r, time.Now()); err != nil {
 		return nil, ruleProblem("detection", fmt.Sprintf("Trawl evaluates the rule as the search %.200q, which fails: %v; change the rule so that it compiles (fewer values or selections per rule, shorter expressions)", r.Hunt(), err))
 	}
@@ -320,4 +323,37 @@ func (a *App) FailedRules(ctx context.Context, sc Scope) ([]RuleFailure, error) 
 		out[i] = RuleFailure(f)
 	}
 	return out, nil
+}
+
+// DefaultMaxTenantRules is how many rules a tenant may add: far more than
+// SigmaHQ's CloudTrail rules (about 150), few enough that one tenant's
+// rules cannot make its collections crawl (each rule is evaluated on every
+// record stored).
+const DefaultMaxTenantRules = 1000
+
+// checkRuleRoom refuses a new rule (not a replaced one) past the tenant's
+// limit, saying what to do.
+func (a *App) checkRuleRoom(ctx context.Context, tenant, id string) error {
+	limit := a.opt.MaxTenantRules
+	if limit <= 0 {
+		limit = DefaultMaxTenantRules
+	}
+	stored, err := a.lake.Rules(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, s := range stored {
+		if s.Builtin {
+			continue
+		}
+		if s.ID == id {
+			return nil // a replacement takes no more room
+		}
+		n++
+	}
+	if n >= limit {
+		return ruleProblem("rule", fmt.Sprintf("tenant %s already has %d rules, the most a tenant may add (each is evaluated on every record stored): delete rules it no longer needs (trawl rules delete ID) before adding more", tenant, n))
+	}
+	return nil
 }
