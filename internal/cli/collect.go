@@ -20,7 +20,7 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 	to := fs.String("to", "", "end of the --from window (default now)")
 	asJSON := fs.Bool("json", false, "JSON output")
 	evaluate := fs.Bool("evaluate", true, "without a server: after collecting, evaluate the count rules over the windows that closed and anything not evaluated as it was stored (--evaluate=false skips it; the single-event rules are evaluated on each record as it is stored, whatever this flag)")
-	timings := fs.Bool("timings", false, "print to stderr where the run's wall time went (start-up, collection, rules, shut-down) and, without a server, the ingest stages' time summed over the workers")
+	timings := fs.Bool("timings", false, "print to stderr where the run's wall time went (start-up, collection, rules, compaction, shut-down) and, without a server, the ingest stages' time summed over the workers")
 	names, err := parse(g, fs, args)
 	if err != nil {
 		return err
@@ -90,8 +90,14 @@ func cmdCollect(ctx context.Context, g *globals, args []string) error {
 		}
 	}
 	if *timings {
-		// Shut-down is timed too: it publishes the Iceberg snapshot of
-		// what was committed and checkpoints the catalog.
+		// Shut-down is timed too, the compaction of what was collected
+		// on its own: then it publishes the Iceberg snapshot of what was
+		// committed and checkpoints the catalog.
+		if ip, ok := b.(*inProcessBackend); ok {
+			ip.a.WaitDeliveries()
+			ip.compactCollected()
+			ph.mark("compaction")
+		}
 		closed = true
 		if err := b.Close(); err != nil {
 			return err

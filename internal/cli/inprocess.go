@@ -72,16 +72,23 @@ func (b *inProcessBackend) Collect(ctx context.Context, ids []string, from, to s
 // process ends next, so it waits for them (each has a deadline).
 func (b *inProcessBackend) Close() error {
 	b.a.WaitDeliveries()
-	if b.collected {
-		if _, err := b.a.Compact(context.Background(), 5*time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, "trawl: compaction:", err)
-		}
-	}
+	b.compactCollected()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = b.srv.Shutdown(ctx)
 	b.ln.Close()
 	return b.a.Close()
+}
+
+// compactCollected compacts the day's segments after a collection, once.
+func (b *inProcessBackend) compactCollected() {
+	if !b.collected {
+		return
+	}
+	b.collected = false
+	if _, err := b.a.Compact(context.Background(), 5*time.Second); err != nil {
+		fmt.Fprintln(os.Stderr, "trawl: compaction:", err)
+	}
 }
 
 // pipeListener is a net.Listener whose connections are in-memory pipes
