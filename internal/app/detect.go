@@ -520,6 +520,7 @@ func (v rowValues) Int(i int) (int64, bool) {
 	}
 	return 0, false
 }
+func (v rowValues) Float(i int) (float64, bool)  { f, ok := v.get(i).(float64); return f, ok }
 func (v rowValues) Bool(i int) (bool, bool)      { b, ok := v.get(i).(bool); return b, ok }
 func (v rowValues) Time(i int) (time.Time, bool) { t, ok := v.get(i).(time.Time); return t, ok }
 func (v rowValues) List(i int) ([]string, bool) {

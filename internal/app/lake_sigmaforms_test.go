@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,4 +252,48 @@ func TestFreeTextMatchesJSONEscapes(t *testing.T) {
 		`agent`:                            2,
 		`NOT "policy/AdministratorAccess"`: 3,
 	})
+}
+
+// TestDoubleFieldAgrees: a double field (GuardDuty's finding.severity)
+// compares as a number in SQL exactly as in query.Eval: equality of 7
+// and 7.0, comparisons and ranges (inclusive and exclusive), presence and
+// its negation; a search returns the value as the number it is; a value
+// that is no number is refused with the field named.
+func TestDoubleFieldAgrees(t *testing.T) {
+	l := openTest(t)
+	sev := []any{2.0, 5.5, 7.0, 7.5, 8.9, 9.0, 10.0, nil}
+	var recs []*interflow.Record
+	for i, v := range sev {
+		r := event("acme", int64(i), "x", "10.0.0.1", "")
+		r.Set(interflow.EFindingSeverity, v)
+		recs = append(recs, r)
+	}
+	if err := l.Commit(context.Background(), ingest.RecordsBatch("c1", ingest.ObjectState{Key: "k-acme", Version: "e", Position: int64(len(recs)), Done: true}, recs...)); err != nil {
+		t.Fatal(err)
+	}
+	agree(t, l, recs, map[string]int64{
+		"finding.severity:>=7":        5,
+		"finding.severity:>7":         4,
+		"finding.severity:<4":         1,
+		"finding.severity:7":          1,
+		"finding.severity:7.0":        1,
+		"finding.severity:7.5":        1,
+		"finding.severity:[7 TO 8.9]": 3,
+		"finding.severity:{7 TO 9}":   2,
+		"finding.severity:[9 TO *]":   2,
+		"finding.severity:*":          7,
+		"NOT finding.severity:>=7":    3, // the absent one too
+	})
+	res, err := l.Search(context.Background(), segment.SearchRequest{Query: "finding.severity:7.5", From: base.Add(-time.Hour), To: base.Add(time.Hour), Limit: 5})
+	if err != nil || len(res.Rows) != 1 {
+		t.Fatalf("search: %v, %d rows", err, len(res.Rows))
+	}
+	if v, ok := res.Rows[0]["finding.severity"].(float64); !ok || v != 7.5 {
+		t.Errorf("finding.severity in a search row: %v (%T), want 7.5", res.Rows[0]["finding.severity"], res.Rows[0]["finding.severity"])
+	}
+	for _, q := range []string{"finding.severity:high", "finding.severity:NaN", "finding.severity:[1 TO Inf]", "finding.severity:7*"} {
+		if _, err := l.Count(context.Background(), segment.SearchRequest{Query: q, From: base.Add(-time.Hour), To: base.Add(time.Hour)}); err == nil || !strings.Contains(err.Error(), "finding.severity") {
+			t.Errorf("%s: %v, want an error naming finding.severity", q, err)
+		}
+	}
 }

@@ -67,6 +67,8 @@ func TableSchema(s *interflow.Schema) Schema {
 		switch f.Type {
 		case interflow.Int:
 			fd.Type = "long"
+		case interflow.Float:
+			fd.Type = "double"
 		case interflow.Bool:
 			fd.Type = "boolean"
 		case interflow.Time:

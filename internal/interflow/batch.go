@@ -50,7 +50,7 @@ type column struct {
 	end    []int32
 	last   string // String, IP: the last stable value copied (kept alive: its address identifies it)
 	lastAt [2]int32
-	num    []int64 // Int, Bool, Time
+	num    []int64 // Int, Bool, Time, Float (its IEEE 754 bits)
 	list   [][]string
 }
 
@@ -239,7 +239,7 @@ func (b *Batch) StrBytes(f, i int) []byte {
 	return out
 }
 
-// Ints returns an integer, boolean or time column: each row's definition
+// Ints returns an integer, boolean, time or double (its bits) column: each row's definition
 // level (0 absent) and value, for a caller that walks many rows (the
 // encoder). Both are nil when no row sets the field.
 func (b *Batch) Ints(f int) (def []byte, num []int64) {
@@ -250,8 +250,8 @@ func (b *Batch) Ints(f int) (def []byte, num []int64) {
 	return c.def[:b.n], c.num[:b.n]
 }
 
-// Num returns an integer, boolean (0/1) or time (Unix microseconds) field
-// of row i.
+// Num returns an integer, boolean (0/1), time (Unix microseconds) or
+// double (its IEEE 754 bits) field of row i.
 func (b *Batch) Num(f, i int) int64 {
 	c := &b.cols[f]
 	if !c.used {

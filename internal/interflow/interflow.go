@@ -23,10 +23,13 @@ const (
 	Time
 	IP
 	Strings // a list of strings ([]string)
+	// Float is a double-precision number: AWS's doubles (a GuardDuty
+	// finding's severity, 0.1 to 10.0) that an integer would cut.
+	Float
 )
 
 func (t Type) String() string {
-	return [...]string{"string", "int", "bool", "timestamp", "ip", "list of strings"}[t]
+	return [...]string{"string", "int", "bool", "timestamp", "ip", "list of strings", "double"}[t]
 }
 
 // Field describes one Interflow field.
@@ -64,7 +67,8 @@ const (
 	numCommon
 )
 
-// aws_events fields (CloudTrail and WAF).
+// aws_events fields (CloudTrail, WAF, Route 53 Resolver, ALB, S3 server
+// access, GuardDuty).
 const (
 	EEventName = numCommon + iota
 	EEventSource
@@ -141,6 +145,33 @@ const (
 	ES3AuthType
 	ES3AccessPointARN
 	ES3ACLRequired
+	EFindingID
+	EFindingType
+	EFindingSeverity
+	EFindingSeverityLabel
+	EFindingTitle
+	EFindingDescription
+	ECloudPartition
+	EFindingCreatedAt
+	EFindingFirstSeen
+	EFindingLastSeen
+	EFindingCount
+	EFindingArchived
+	EFindingSample
+	EFindingResourceRole
+	EFindingActionType
+	EFindingDirection
+	EFindingProtocol
+	EFindingBlocked
+	EFindingRemoteIP
+	EFindingRemotePort
+	EFindingRemoteCountry
+	EFindingRemoteOrg
+	EFindingLocalIP
+	EFindingLocalPort
+	EResourceType
+	EResourceS3Buckets
+	EResourceEKSCluster
 	numEvents
 )
 
@@ -208,22 +239,22 @@ const (
 func common() []Field {
 	f := make([]Field, numCommon)
 	f[FID] = Field{"id", String, "deterministic hash of bucket, key, ETag (or size and time when the store gives none) and position"}
-	f[FTimestamp] = Field{"timestamp", Time, "event time: CloudTrail eventTime, WAF timestamp, VPC flow start, Route 53 Resolver query_timestamp, ALB time (when the load balancer answered; a WebSocket connection's close), S3 server access Time (when the request was received)"}
+	f[FTimestamp] = Field{"timestamp", Time, "event time: CloudTrail eventTime, WAF timestamp, VPC flow start, Route 53 Resolver query_timestamp, ALB time (when the load balancer answered; a WebSocket connection's close), S3 server access Time (when the request was received), GuardDuty updatedAt (when this version of the finding was written: each export of a finding is its own record)"}
 	f[FTenant] = Field{"tenant", String, "connector tenant"}
 	f[FConnector] = Field{"connector", String, "connector name"}
 	f[FIndex] = Field{"index", String, "aws_events or traffic"}
-	f[FMsgClass] = Field{"msg_class", String, "cloudtrail, aws_waf, vpcflow, route53_resolver, alb or s3access"}
+	f[FMsgClass] = Field{"msg_class", String, "cloudtrail, aws_waf, vpcflow, route53_resolver, alb, s3access or guardduty"}
 	f[FOriginSource] = Field{"msg_origin.source", String, "always cloudtrail (the connector type)"}
 	f[FOriginVendor] = Field{"msg_origin.vendor", String, "always aws"}
 	f[FOriginCategory] = Field{"msg_origin.category", String, "paas, or waf for WAF logs"}
-	f[FAccountID] = Field{"cloud.account_id", String, "CloudTrail recipientAccountId; VPC flow account-id; Route 53 Resolver account_id; WAF, ALB: account in the object key; S3 server access: the source account in a date-partitioned key"}
-	f[FRegion] = Field{"cloud.region", String, "CloudTrail awsRegion; VPC flow region; Route 53 Resolver region; WAF, ALB: region in the object key; S3 server access: the source region in a date-partitioned key, else the Host Header's regional endpoint"}
-	f[FSrcIP] = Field{"srcip", IP, "CloudTrail sourceIPAddress when it is an IP; WAF httpRequest.clientIp; VPC flow srcaddr; Route 53 Resolver srcaddr; ALB client:port's address; S3 server access Remote IP"}
+	f[FAccountID] = Field{"cloud.account_id", String, "CloudTrail recipientAccountId; VPC flow account-id; Route 53 Resolver account_id; WAF, ALB: account in the object key; S3 server access: the source account in a date-partitioned key; GuardDuty accountId (the account the finding is about)"}
+	f[FRegion] = Field{"cloud.region", String, "CloudTrail awsRegion; VPC flow region; Route 53 Resolver region; WAF, ALB: region in the object key; S3 server access: the source region in a date-partitioned key, else the Host Header's regional endpoint; GuardDuty region"}
+	f[FSrcIP] = Field{"srcip", IP, "CloudTrail sourceIPAddress when it is an IP; WAF httpRequest.clientIp; VPC flow srcaddr; Route 53 Resolver srcaddr; ALB client:port's address; S3 server access Remote IP; GuardDuty: the remote address of an API call, Kubernetes API call, RDS login or port probe, the remote address of an INBOUND connection and the local one of an OUTBOUND connection (none for UNKNOWN)"}
 	f[FAction] = Field{"action", String, "WAF action (ALLOW, BLOCK, COUNT, CAPTCHA, CHALLENGE); VPC flow action (ACCEPT, REJECT); Route 53 Resolver DNS Firewall firewall_rule_action (BLOCK, ALERT, ALLOW)"}
 	f[FBucket] = Field{"origin.bucket", String, "S3 bucket the record was read from"}
 	f[FKey] = Field{"origin.key", String, "S3 object key the record was read from"}
 	f[FPosition] = Field{"origin.position", Int, "0-based record number within the object"}
-	f[FRaw] = Field{"raw", String, "the original record (JSON, or the flow log, ALB or S3 server access log line, with any fields AWS appended after the ones Trawl maps)"}
+	f[FRaw] = Field{"raw", String, "the original record (JSON, or the flow log, ALB or S3 server access log line, with any fields AWS appended after the ones Trawl maps); a GuardDuty finding whole, as its line"}
 	return f
 }
 
@@ -276,19 +307,19 @@ var (
 
 func eventFields() []Field {
 	f := append(common(), make([]Field, numEvents-numCommon)...)
-	f[EEventName] = Field{"event_name", String, "CloudTrail eventName (insight events: insightDetails.eventName)"}
-	f[EEventSource] = Field{"event_source", String, "CloudTrail eventSource (insight events: insightDetails.eventSource)"}
+	f[EEventName] = Field{"event_name", String, "CloudTrail eventName (insight events: insightDetails.eventName); GuardDuty service.action.awsApiCallAction.api"}
+	f[EEventSource] = Field{"event_source", String, "CloudTrail eventSource (insight events: insightDetails.eventSource); GuardDuty service.action.awsApiCallAction.serviceName"}
 	f[EEventType] = Field{"event_type", String, "CloudTrail eventType, e.g. AwsApiCall, AwsConsoleSignIn, AwsCloudTrailInsight"}
 	f[EEventID] = Field{"event_id", String, "CloudTrail eventID (absent in eventVersion 1.0)"}
 	f[EEventCategory] = Field{"event_category", String, "CloudTrail eventCategory: Management, Data, Insight, NetworkActivity"}
-	f[EEventVersion] = Field{"event_version", String, "CloudTrail eventVersion"}
-	f[EUserType] = Field{"user.type", String, "CloudTrail userIdentity.type"}
-	f[EUserName] = Field{"user.name", String, "userIdentity.userName, else sessionContext.sessionIssuer.userName, else the last part of the ARN, else invokedBy"}
+	f[EEventVersion] = Field{"event_version", String, "CloudTrail eventVersion; Route 53 Resolver version; GuardDuty schemaVersion"}
+	f[EUserType] = Field{"user.type", String, "CloudTrail userIdentity.type; GuardDuty resource.accessKeyDetails.userType"}
+	f[EUserName] = Field{"user.name", String, "CloudTrail userIdentity.userName, else sessionContext.sessionIssuer.userName, else the last part of the ARN, else invokedBy; GuardDuty resource.accessKeyDetails.userName, else resource.kubernetesDetails.kubernetesUserDetails.username"}
 	f[EUserARN] = Field{"user.arn", String, "CloudTrail userIdentity.arn; S3 server access Requester when it is an IAM ARN"}
 	f[EUserAccountID] = Field{"user.account_id", String, "CloudTrail userIdentity.accountId"}
-	f[EUserAccessKeyID] = Field{"user.access_key_id", String, "CloudTrail userIdentity.accessKeyId"}
-	f[EUserAgent] = Field{"user_agent", String, "CloudTrail userAgent; WAF User-Agent header; ALB user_agent; S3 server access User-Agent"}
-	f[EErrorCode] = Field{"error_code", String, "CloudTrail errorCode; S3 server access Error Code, e.g. AccessDenied, NoSuchKey"}
+	f[EUserAccessKeyID] = Field{"user.access_key_id", String, "CloudTrail userIdentity.accessKeyId; GuardDuty resource.accessKeyDetails.accessKeyId"}
+	f[EUserAgent] = Field{"user_agent", String, "CloudTrail userAgent; WAF User-Agent header; ALB user_agent; S3 server access User-Agent; GuardDuty userAgent of the API call or Kubernetes API call"}
+	f[EErrorCode] = Field{"error_code", String, "CloudTrail errorCode; S3 server access Error Code, e.g. AccessDenied, NoSuchKey; GuardDuty service.action.awsApiCallAction.errorCode"}
 	f[EErrorMessage] = Field{"error_message", String, "CloudTrail errorMessage"}
 	f[EReadOnly] = Field{"read_only", Bool, "CloudTrail readOnly (true or false; a string value is converted)"}
 	f[ESrcHost] = Field{"src_host", String, "CloudTrail sourceIPAddress when it is a service name such as ec2.amazonaws.com"}
@@ -297,7 +328,7 @@ func eventFields() []Field {
 	f[ESessionMFA] = Field{"session_mfa", Bool, "CloudTrail userIdentity.sessionContext.attributes.mfaAuthenticated"}
 	f[EHTTPCountry] = Field{"http.country", String, "WAF httpRequest.country"}
 	f[EHTTPMethod] = Field{"http.method", String, "WAF httpRequest.httpMethod; ALB request's method; S3 server access Request-URI's method"}
-	f[EHTTPURI] = Field{"http.uri", String, "WAF httpRequest.uri; ALB request URL's path and query; S3 server access Request-URI's path and query"}
+	f[EHTTPURI] = Field{"http.uri", String, "WAF httpRequest.uri; ALB request URL's path and query; S3 server access Request-URI's path and query; GuardDuty Kubernetes API call's requestUri"}
 	f[EHTTPArgs] = Field{"http.args", String, "WAF httpRequest.args"}
 	f[EHTTPHost] = Field{"http.host", String, "WAF Host header (name matched case-insensitively); ALB domain_name (the client's TLS SNI), else the request URL's host; S3 server access Host Header (the endpoint)"}
 	f[EHTTPVersion] = Field{"http.version", String, "WAF httpRequest.httpVersion; ALB request's version, e.g. HTTP/1.1; S3 server access Request-URI's version"}
@@ -309,19 +340,19 @@ func eventFields() []Field {
 	f[ELabels] = Field{"labels", Strings, "WAF labels[].name; labels:X matches a record carrying label X"}
 	f[EJA3] = Field{"ja3", String, "WAF ja3Fingerprint"}
 	f[EJA4] = Field{"ja4", String, "WAF ja4Fingerprint"}
-	f[EResponseCode] = Field{"http.response_code", Int, "WAF responseCodeSent; ALB elb_status_code; S3 server access HTTP status"}
-	f[ESrcPort] = Field{"srcport", Int, "Route 53 Resolver srcport; ALB client:port's port"}
-	f[EVPCID] = Field{"vpc_id", String, "Route 53 Resolver vpc_id"}
-	f[EInstanceID] = Field{"instance_id", String, "Route 53 Resolver srcids.instance"}
-	f[EDNSQuestionName] = Field{"dns.question.name", String, "Route 53 Resolver query_name (as logged, with its final dot)"}
+	f[EResponseCode] = Field{"http.response_code", Int, "WAF responseCodeSent; ALB elb_status_code; S3 server access HTTP status; GuardDuty Kubernetes API call's statusCode"}
+	f[ESrcPort] = Field{"srcport", Int, "Route 53 Resolver srcport; ALB client:port's port; GuardDuty connection's remote port (INBOUND) or local port (OUTBOUND)"}
+	f[EVPCID] = Field{"vpc_id", String, "Route 53 Resolver vpc_id; GuardDuty the instance's first network interface's vpcId, else the EKS cluster's vpcId"}
+	f[EInstanceID] = Field{"instance_id", String, "Route 53 Resolver srcids.instance; GuardDuty resource.instanceDetails.instanceId"}
+	f[EDNSQuestionName] = Field{"dns.question.name", String, "Route 53 Resolver query_name (as logged, with its final dot); GuardDuty service.action.dnsRequestAction.domain"}
 	f[EDNSQuestionType] = Field{"dns.question.type", String, "Route 53 Resolver query_type, e.g. A, AAAA, TXT"}
 	f[EDNSQuestionClass] = Field{"dns.question.class", String, "Route 53 Resolver query_class, e.g. IN"}
 	f[EDNSResponseCode] = Field{"dns.response_code", String, "Route 53 Resolver rcode, e.g. NOERROR, NXDOMAIN, SERVFAIL"}
 	f[EDNSAnswers] = Field{"dns.answers", Strings, "Route 53 Resolver answers[].Rdata"}
 	f[EDNSFirewallAction] = Field{"dns.firewall_action", String, "Route 53 Resolver DNS Firewall firewall_rule_action (ALERT, BLOCK, ALLOW)"}
 	f[EDNSFirewallRuleGroup] = Field{"dns.firewall_rule_group", String, "Route 53 Resolver DNS Firewall firewall_rule_group_id"}
-	f[EDstIP] = Field{"dstip", IP, "ALB target:port's address (absent when no target took the request: a Lambda function, a request AWS WAF blocked, an incomplete request)"}
-	f[EDstPort] = Field{"dstport", Int, "ALB target:port's port"}
+	f[EDstIP] = Field{"dstip", IP, "ALB target:port's address (absent when no target took the request: a Lambda function, a request AWS WAF blocked, an incomplete request); GuardDuty: a port probe's or INBOUND connection's local address, an OUTBOUND connection's remote one"}
+	f[EDstPort] = Field{"dstport", Int, "ALB target:port's port; GuardDuty: a port probe's or INBOUND connection's local port, an OUTBOUND connection's remote port"}
 	f[EBytesIn] = Field{"bytes_in", Int, "ALB received_bytes (request size with headers; a WebSocket connection's bytes from the client)"}
 	f[EBytesOut] = Field{"bytes_out", Int, "ALB sent_bytes (response size with headers; a WebSocket connection's bytes to the client); S3 server access Bytes Sent (without HTTP overhead; - is 0)"}
 	f[EHTTPTargetStatus] = Field{"http.target_status", String, "ALB target_status_code (absent when no target answered)"}
@@ -349,7 +380,40 @@ func eventFields() []Field {
 	f[ES3AuthType] = Field{"s3.auth_type", String, "S3 server access Authentication Type: AuthHeader, QueryString (a presigned URL) (absent for an unauthenticated request)"}
 	f[ES3AccessPointARN] = Field{"s3.access_point_arn", String, "S3 server access Access Point ARN of the request"}
 	f[ES3ACLRequired] = Field{"s3.acl_required", Bool, "S3 server access aclRequired: true when an ACL was needed to authorize the request (Yes), false when logged as - (absent in logs written before the field)"}
+	guardDutyFields(f)
 	return f
+}
+
+// guardDutyFields are the fields of GuardDuty findings (AWS's names are
+// the finding's JSON paths, in the API's camelCase as exports write them).
+func guardDutyFields(f []Field) {
+	f[EFindingID] = Field{"finding.id", String, "GuardDuty id: the finding's ID, the same in every export of the finding (its latest version is the record with the greatest timestamp)"}
+	f[EFindingType] = Field{"finding.type", String, "GuardDuty type, ThreatPurpose:ResourceTypeAffected/ThreatFamilyName.DetectionMechanism!Artifact, e.g. Recon:EC2/PortProbeUnprotectedPort"}
+	f[EFindingSeverity] = Field{"finding.severity", Float, "GuardDuty severity, a number from 1.0 to 10.0 (0.1 to 8.9 in findings before Critical existed); search it with a range, finding.severity:>=7"}
+	f[EFindingSeverityLabel] = Field{"finding.severity_label", String, "GuardDuty's level of the severity: Low (below 4.0), Medium (4.0-6.9), High (7.0-8.9) or Critical (9.0-10.0)"}
+	f[EFindingTitle] = Field{"finding.title", String, "GuardDuty title"}
+	f[EFindingDescription] = Field{"finding.description", String, "GuardDuty description"}
+	f[ECloudPartition] = Field{"cloud.partition", String, "GuardDuty partition: aws, aws-cn or aws-us-gov"}
+	f[EFindingCreatedAt] = Field{"finding.created_at", Time, "GuardDuty createdAt: when the finding was first created (the same in every export of it)"}
+	f[EFindingFirstSeen] = Field{"finding.first_seen", Time, "GuardDuty service.eventFirstSeen: the first activity the finding aggregates"}
+	f[EFindingLastSeen] = Field{"finding.last_seen", Time, "GuardDuty service.eventLastSeen: the last activity the finding aggregates"}
+	f[EFindingCount] = Field{"finding.count", Int, "GuardDuty service.count: occurrences aggregated into the finding so far"}
+	f[EFindingArchived] = Field{"finding.archived", Bool, "GuardDuty service.archived"}
+	f[EFindingSample] = Field{"finding.sample", Bool, "GuardDuty service.additionalInfo.sample: true for the sample findings GuardDuty generates on request"}
+	f[EFindingResourceRole] = Field{"finding.resource_role", String, "GuardDuty service.resourceRole: TARGET (the resource was acted on) or ACTOR (it acted)"}
+	f[EFindingActionType] = Field{"finding.action_type", String, "GuardDuty service.action.actionType: AWS_API_CALL, NETWORK_CONNECTION, PORT_PROBE, DNS_REQUEST, KUBERNETES_API_CALL, RDS_LOGIN_ATTEMPT, ..."}
+	f[EFindingDirection] = Field{"finding.connection_direction", String, "GuardDuty networkConnectionAction.connectionDirection: INBOUND, OUTBOUND or UNKNOWN"}
+	f[EFindingProtocol] = Field{"finding.protocol", String, "GuardDuty protocol of the network connection or DNS request, e.g. TCP, UDP"}
+	f[EFindingBlocked] = Field{"finding.blocked", Bool, "GuardDuty blocked of the network connection, port probe or DNS request"}
+	f[EFindingRemoteIP] = Field{"finding.remote_ip", IP, "GuardDuty remoteIpDetails.ipAddressV4 (else ipAddressV6) of the action (a port probe: its first probe's)"}
+	f[EFindingRemotePort] = Field{"finding.remote_port", Int, "GuardDuty networkConnectionAction.remotePortDetails.port"}
+	f[EFindingRemoteCountry] = Field{"finding.remote_country", String, "GuardDuty remoteIpDetails.country.countryName"}
+	f[EFindingRemoteOrg] = Field{"finding.remote_org", String, "GuardDuty remoteIpDetails.organization.org"}
+	f[EFindingLocalIP] = Field{"finding.local_ip", IP, "GuardDuty localIpDetails.ipAddressV4 (else ipAddressV6) of the connection or first port probe"}
+	f[EFindingLocalPort] = Field{"finding.local_port", Int, "GuardDuty localPortDetails.port of the connection or first port probe"}
+	f[EResourceType] = Field{"resource.type", String, "GuardDuty resource.resourceType, e.g. Instance, AccessKey, S3Bucket, EKSCluster, ECSCluster, Container, Lambda, RDSDBInstance"}
+	f[EResourceS3Buckets] = Field{"resource.s3_buckets", Strings, "GuardDuty resource.s3BucketDetails[].name"}
+	f[EResourceEKSCluster] = Field{"resource.eks_cluster", String, "GuardDuty resource.eksClusterDetails.name"}
 }
 
 func trafficFields() []Field {

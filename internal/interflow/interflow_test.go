@@ -2,6 +2,7 @@ package interflow
 
 import (
 	"flag"
+	"math"
 	"os"
 	"testing"
 	"time"
@@ -28,6 +29,10 @@ func TestDocInSync(t *testing.T) {
 
 func TestSchemasComplete(t *testing.T) {
 	for _, s := range Schemas() {
+		// Record and Batch mark present fields in two 64-bit words.
+		if len(s.Fields) > 128 {
+			t.Errorf("%s has %d fields: Record's bitsets (set, vol) and Batch's hold 128; widen them before adding more", s.Index, len(s.Fields))
+		}
 		seen := map[string]bool{}
 		for i, f := range s.Fields {
 			if f.Name == "" || f.Source == "" {
@@ -99,5 +104,40 @@ func TestIDsMatchID(t *testing.T) {
 	}
 	if got := ids.ID(123456789012); got[20:] != "001cbe991a14" || len(got) != 32 {
 		t.Fatalf("position 123456789012 gives %s", got)
+	}
+}
+
+// TestFloatField: a double field keeps its value exactly through Record
+// and Batch, reads as float64 (Value, Float), is refused by the other
+// typed getters, and leaves NaN and the infinities absent (JSON has no
+// such numbers and the lake could not compare them).
+func TestFloatField(t *testing.T) {
+	r := New(Events())
+	r.SetFloat(EFindingSeverity, 7.5)
+	if v, ok := r.Float(EFindingSeverity); !ok || v != 7.5 {
+		t.Errorf("Float = %v, %v", v, ok)
+	}
+	if v := r.Value(EFindingSeverity); v != 7.5 {
+		t.Errorf("Value = %v (%T)", v, v)
+	}
+	if _, ok := r.Int(EFindingSeverity); ok {
+		t.Error("Int reads a double field")
+	}
+	b := NewBatch(Events())
+	b.Append(r)
+	if v := b.Row(0).Value(EFindingSeverity); v != 7.5 {
+		t.Errorf("through a batch: %v", v)
+	}
+	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		r := New(Events())
+		r.SetFloat(EFindingSeverity, bad)
+		r.Set(EFindingCount, int64(1))
+		if r.Has(EFindingSeverity) {
+			t.Errorf("%v stored", bad)
+		}
+	}
+	r.Set(EFindingSeverity, math.NaN())
+	if r.Has(EFindingSeverity) {
+		t.Error("Set(NaN) left the old value")
 	}
 }

@@ -2,6 +2,7 @@ package interflow
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -18,7 +19,7 @@ type Record struct {
 	set    [2]uint64 // which fields are present (schemas have < 128)
 	vol    [2]uint64 // which text fields point into a buffer (SetBytes)
 	str    []string  // String and IP fields
-	num    []int64   // Int; Bool as 0/1; Time as Unix microseconds
+	num    []int64   // Int; Bool as 0/1; Time as Unix microseconds; Float as its IEEE 754 bits
 	list   [][]string
 }
 
@@ -74,6 +75,16 @@ func (r *Record) SetInt(i int, v int64) {
 	r.mark(i)
 }
 
+// SetFloat stores a double. NaN and the infinities have no place in a
+// log field (JSON cannot write them) and leave the field absent.
+func (r *Record) SetFloat(i int, v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return
+	}
+	r.num[i] = int64(math.Float64bits(v))
+	r.mark(i)
+}
+
 // SetBool stores a boolean.
 func (r *Record) SetBool(i int, v bool) {
 	r.num[i] = 0
@@ -112,8 +123,8 @@ func (r *Record) Copy(dst, src int) {
 	r.mark(dst)
 }
 
-// Set stores a value of any supported Go type (string, int64, int, bool,
-// time.Time, []string; nil clears): for tests and tools, not decoders.
+// Set stores a value of any supported Go type (string, int64, int,
+// float64, bool, time.Time, []string; nil clears): for tests and tools, not decoders.
 func (r *Record) Set(i int, v any) {
 	switch x := v.(type) {
 	case nil:
@@ -125,6 +136,9 @@ func (r *Record) Set(i int, v any) {
 		r.SetInt(i, x)
 	case int:
 		r.SetInt(i, int64(x))
+	case float64:
+		r.unset(i)
+		r.SetFloat(i, x)
 	case bool:
 		r.SetBool(i, x)
 	case time.Time:
@@ -137,9 +151,9 @@ func (r *Record) Set(i int, v any) {
 	}
 }
 
-// Value returns field i boxed (string, int64, bool, time.Time or []string),
-// or nil when absent: for display, goldens and tests. Text is copied, so
-// the value outlives the record (SetBytes values would not).
+// Value returns field i boxed (string, int64, float64, bool, time.Time or
+// []string), or nil when absent: for display, goldens and tests. Text is
+// copied, so the value outlives the record (SetBytes values would not).
 func (r *Record) Value(i int) any {
 	if !r.Has(i) {
 		return nil
@@ -147,6 +161,8 @@ func (r *Record) Value(i int) any {
 	switch r.Schema.Fields[i].Type {
 	case Int:
 		return r.num[i]
+	case Float:
+		return math.Float64frombits(uint64(r.num[i]))
 	case Bool:
 		return r.num[i] != 0
 	case Time:
@@ -181,6 +197,14 @@ func (r *Record) Int(i int) (int64, bool) {
 		return 0, false
 	}
 	return r.num[i], true
+}
+
+// Float returns a double field.
+func (r *Record) Float(i int) (float64, bool) {
+	if !r.Has(i) || r.Schema.Fields[i].Type != Float {
+		return 0, false
+	}
+	return math.Float64frombits(uint64(r.num[i])), true
 }
 
 // Bool returns a boolean field.
@@ -242,6 +266,7 @@ func (r *Record) StampID(id string, p Provenance, pos int64, class, category str
 type Values interface {
 	Str(i int) (string, bool)
 	Int(i int) (int64, bool)
+	Float(i int) (float64, bool)
 	Bool(i int) (bool, bool)
 	Time(i int) (time.Time, bool)
 	List(i int) ([]string, bool)

@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -100,6 +101,13 @@ type IntCmp struct {
 	V     int64
 }
 
+// FloatCmp compares a double field.
+type FloatCmp struct {
+	Field int
+	Op    Op
+	V     float64
+}
+
 // BoolEq matches a boolean field equal to V.
 type BoolEq struct {
 	Field int
@@ -142,6 +150,7 @@ func (StrCmp) isExpr()   {}
 func (Like) isExpr()     {}
 func (ListHas) isExpr()  {}
 func (IntCmp) isExpr()   {}
+func (FloatCmp) isExpr() {}
 func (BoolEq) isExpr()   {}
 func (TimeCmp) isExpr()  {}
 func (IPRange) isExpr()  {}
@@ -341,6 +350,16 @@ func (b binder) elsewhere(name string, n Node) (Expr, error) {
 	return Const(false), nil
 }
 
+// parseFloat reads a double field's value: a finite decimal number (NaN
+// and the infinities name no value a record holds).
+func parseFloat(s string) (float64, error) {
+	v, err := strconv.ParseFloat(s, 64)
+	if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+		err = fmt.Errorf("%q is not a finite number", s)
+	}
+	return v, err
+}
+
 func parseOp(s string) Op {
 	switch s {
 	case "<":
@@ -417,6 +436,12 @@ func (b binder) term(t Term) (Expr, error) {
 			return nil, &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("%s is a number; %q is not", f.Name, t.Value)}
 		}
 		return IntCmp{Field: fi, Op: op, V: v}, nil
+	case interflow.Float:
+		v, err := parseFloat(t.Value)
+		if err != nil {
+			return nil, &ValueError{Pos: t.Pos, Msg: fmt.Sprintf("%s is a number; %q is not", f.Name, t.Value)}
+		}
+		return FloatCmp{Field: fi, Op: op, V: v}, nil
 	case interflow.Bool:
 		v, err := strconv.ParseBool(t.Value)
 		if err != nil || op != Eq {
@@ -572,6 +597,20 @@ func (b binder) rng(r Range) (Expr, error) {
 				return nil, bad(side.which, side.v, err)
 			}
 			parts = append(parts, IntCmp{Field: fi, Op: side.op, V: v})
+		}
+	case interflow.Float:
+		for _, side := range []struct {
+			which, v string
+			op       Op
+		}{{"start", r.Lo, loOp}, {"end", r.Hi, hiOp}} {
+			if side.v == "*" {
+				continue
+			}
+			v, err := parseFloat(side.v)
+			if err != nil {
+				return nil, bad(side.which, side.v, err)
+			}
+			parts = append(parts, FloatCmp{Field: fi, Op: side.op, V: v})
 		}
 	case interflow.Time:
 		for _, side := range []struct {

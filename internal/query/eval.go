@@ -67,6 +67,9 @@ func Eval(e Expr, v interflow.Values) bool {
 	case IntCmp:
 		n, ok := v.Int(x.Field)
 		return ok && cmpInt(n, x.V, x.Op)
+	case FloatCmp:
+		f, ok := v.Float(x.Field)
+		return ok && cmpFloat(f, x.V, x.Op)
 	case BoolEq:
 		b, ok := v.Bool(x.Field)
 		return ok && b == x.V
@@ -125,6 +128,9 @@ func hasValue(i int, v interflow.Values) bool {
 	if _, ok := v.Int(i); ok {
 		return true
 	}
+	if _, ok := v.Float(i); ok {
+		return true
+	}
 	if _, ok := v.Bool(i); ok {
 		return true
 	}
@@ -147,6 +153,20 @@ func cmpStr(a, b string, op Op) bool {
 }
 
 func cmpInt(a, b int64, op Op) bool {
+	switch op {
+	case Lt:
+		return a < b
+	case Le:
+		return a <= b
+	case Gt:
+		return a > b
+	case Ge:
+		return a >= b
+	}
+	return a == b
+}
+
+func cmpFloat(a, b float64, op Op) bool {
 	switch op {
 	case Lt:
 		return a < b

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -518,11 +519,17 @@ func (e *chunkEncoder) row(li leafInfo, b *interflow.Batch, r, i, rg int) {
 		return
 	}
 	// Integer and dictionary chunks have their own page writers
-	// (int64Pages, dictPages): what reaches here is boolean or plain text.
-	if li.kind == format.Boolean {
+	// (int64Pages, dictPages): what reaches here is boolean, double or
+	// plain text.
+	switch li.kind {
+	case format.Boolean:
 		e.vals = append(e.vals, byte(b.Num(f, r)&1)) // packed at the page's end
 		e.stats.int(b.Num(f, r) & 1)
-	} else {
+	case format.Double:
+		bits := uint64(b.Num(f, r)) // the batch holds a double's IEEE 754 bits
+		e.vals = binary.LittleEndian.AppendUint64(e.vals, bits)
+		e.stats.float(math.Float64frombits(bits))
+	default:
 		v := b.StrBytes(f, r)
 		e.vals = binary.LittleEndian.AppendUint32(e.vals, uint32(len(v)))
 		e.vals = append(e.vals, v...)
@@ -674,6 +681,7 @@ type stats struct {
 	has           bool
 	unsigned      bool
 	lo, hi        int64
+	flo, fhi      float64
 	tlo, thi      []byte
 	isText        bool
 }
@@ -691,6 +699,17 @@ func (s *stats) int(v int64) {
 		s.lo = v
 	case v > s.hi:
 		s.hi = v
+	}
+}
+
+func (s *stats) float(v float64) {
+	switch {
+	case !s.has:
+		s.flo, s.fhi, s.has = v, v, true
+	case v < s.flo:
+		s.flo = v
+	case v > s.fhi:
+		s.fhi = v
 	}
 }
 
@@ -722,6 +741,19 @@ func (s *stats) format(li leafInfo) format.Statistics {
 		st.MaxValue = binary.LittleEndian.AppendUint32(nil, uint32(s.hi))
 	case format.Boolean:
 		st.MinValue, st.MaxValue = []byte{byte(s.lo)}, []byte{byte(s.hi)}
+	case format.Double:
+		// Parquet's rule for zeros: a minimum of zero is written -0.0 and
+		// a maximum +0.0, so a reader's pruning keeps both signs (a
+		// record's NaN never reaches a column: Record refuses it).
+		lo, hi := s.flo, s.fhi
+		if lo == 0 {
+			lo = math.Copysign(0, -1)
+		}
+		if hi == 0 {
+			hi = 0
+		}
+		st.MinValue = binary.LittleEndian.AppendUint64(nil, math.Float64bits(lo))
+		st.MaxValue = binary.LittleEndian.AppendUint64(nil, math.Float64bits(hi))
 	default:
 		st.MinValue, st.MaxValue = bytes.Clone(s.tlo), bytes.Clone(s.thi)
 	}

@@ -264,6 +264,8 @@ func readCell(v parquet.Value, col string) any {
 		return v.Int32()
 	case parquet.Boolean:
 		return v.Boolean()
+	case parquet.Double:
+		return v.Double()
 	}
 	return fmt.Sprintf("unexpected kind %v", v.Kind())
 }
@@ -442,6 +444,8 @@ func statBytes(v any) []byte {
 		return binary.LittleEndian.AppendUint32(nil, uint32(v))
 	case uint32:
 		return binary.LittleEndian.AppendUint32(nil, v)
+	case float64:
+		return binary.LittleEndian.AppendUint64(nil, math.Float64bits(v))
 	case bool:
 		if v {
 			return []byte{1}
@@ -483,7 +487,21 @@ func checkMinMax(t *testing.T, what string, typ format.Type, unsigned bool, st f
 			return cmp.Compare(int32(binary.LittleEndian.Uint32(a)), int32(binary.LittleEndian.Uint32(b)))
 		}
 	}
+	if typ == format.Double {
+		less = func(a, b []byte) int {
+			return cmp.Compare(math.Float64frombits(binary.LittleEndian.Uint64(a)), math.Float64frombits(binary.LittleEndian.Uint64(b)))
+		}
+	}
 	lo, hi := slices.MinFunc(vals, less), slices.MaxFunc(vals, less)
+	if typ == format.Double {
+		// Parquet writes a zero minimum as -0.0 and a zero maximum as +0.0.
+		if math.Float64frombits(binary.LittleEndian.Uint64(lo)) == 0 {
+			lo = binary.LittleEndian.AppendUint64(nil, math.Float64bits(math.Copysign(0, -1)))
+		}
+		if math.Float64frombits(binary.LittleEndian.Uint64(hi)) == 0 {
+			hi = binary.LittleEndian.AppendUint64(nil, 0)
+		}
+	}
 	if !bytes.Equal(st.MinValue, lo) || !bytes.Equal(st.MaxValue, hi) {
 		t.Errorf("%s: statistics %s..%s, values %s..%s", what, show(st.MinValue), show(st.MaxValue), show(lo), show(hi))
 	}

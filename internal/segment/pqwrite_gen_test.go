@@ -68,8 +68,8 @@ type genLimits struct {
 
 // genBatch is a generated batch and what it holds, recorded as the
 // generator meant it (not read back from the batch): want[row][field] is
-// nil (absent), a string, an int64 (integers and times), a bool or a
-// []string.
+// nil (absent), a string, an int64 (integers and times), a float64, a bool
+// or a []string.
 type genBatch struct {
 	schema   *interflow.Schema
 	b        *interflow.Batch
@@ -178,6 +178,10 @@ func genValue(c *chooser, lim genLimits, typ interflow.Type, f int, p *colPlan, 
 		}
 		r.SetInt(f, v)
 		return v
+	case interflow.Float:
+		v := genFloat(c, p.mode)
+		r.SetFloat(f, v)
+		return v
 	case interflow.Strings:
 		l := genList(c, lim, p)
 		r.SetList(f, l)
@@ -225,6 +229,24 @@ func genInt(c *chooser, mode, row int, isTime bool) int64 {
 		v %= 1 << 56 // about ±2.3 million years
 	}
 	return v
+}
+
+// genFloat draws a finite double: a constant, a severity such as GuardDuty
+// writes (one decimal), any finite bits, or the extremes and both zeros.
+func genFloat(c *chooser, mode int) float64 {
+	switch mode % 4 {
+	case 0:
+		return 42.5
+	case 1:
+		return float64(c.intn(101)) / 10
+	case 2:
+		for {
+			if v := math.Float64frombits(c.u64()); !math.IsNaN(v) && !math.IsInf(v, 0) {
+				return v
+			}
+		}
+	}
+	return []float64{math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64, 0, math.Copysign(0, -1), -1.5}[c.intn(6)]
 }
 
 func genList(c *chooser, lim genLimits, p *colPlan) []string {

@@ -144,6 +144,8 @@ func fieldNode(f interflow.Field) parquet.Node {
 	switch f.Type {
 	case interflow.Int:
 		return parquet.Optional(parquet.Int(64))
+	case interflow.Float:
+		return parquet.Optional(parquet.Leaf(parquet.DoubleType))
 	case interflow.Bool:
 		return parquet.Optional(parquet.Leaf(parquet.BooleanType))
 	case interflow.Time:
@@ -498,6 +500,8 @@ func (lay *layout) fill(rec *interflow.Record, row parquet.Row, fileToLeaf map[i
 		switch typ {
 		case interflow.Int:
 			rec.SetInt(lf.field, v.Int64())
+		case interflow.Float:
+			rec.SetFloat(lf.field, v.Double())
 		case interflow.Time:
 			rec.SetTime(lf.field, time.UnixMicro(v.Int64()))
 		case interflow.Bool:

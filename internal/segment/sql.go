@@ -67,6 +67,8 @@ func (c *compiled) sql(b *strings.Builder, e query.Expr, s *interflow.Schema) {
 		b.WriteString("(" + lower(l, x.Fold) + " = " + lower(r, x.Fold) + ")")
 	case query.IntCmp:
 		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(x.V))
+	case query.FloatCmp:
+		b.WriteString(col(x.Field) + " " + x.Op.String() + " " + c.arg(x.V))
 	case query.BoolEq:
 		b.WriteString(col(x.Field) + " = " + c.arg(x.V))
 	case query.TimeCmp:
