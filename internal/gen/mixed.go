@@ -117,7 +117,8 @@ func Mixed(s MixedSpec) ([]Object, Manifest) {
 		"alb":         "AWSLogs/" + s.Account + "/elasticloadbalancing",
 		// S3 server access logs in the flat key format, named by time in
 		// one folder (the layout whose listing must not grow with history).
-		"s3access": "s3-access-logs",
+		"s3access":  "s3-access-logs",
+		"guardduty": "AWSLogs/" + s.Account + "/GuardDuty",
 	}}
 	var out []Object
 	for _, o := range CloudTrail(CloudTrailSpec{Seed: s.Seed, Accounts: []string{s.Account}, Regions: []string{s.Region}, Start: s.Start, Span: s.Span,
@@ -157,6 +158,16 @@ func Mixed(s MixedSpec) ([]Object, Manifest) {
 		out = append(out, a.Object)
 		m.Records["s3access"] += a.Records
 		m.Objects["s3access"]++
+	}
+	// Findings are few beside the logs: a tenth of the records per object.
+	// The two High findings raise trawl-gd-001 when a guardduty connector
+	// reads them (like the DNS blocks, they are not in m.Alerts, which
+	// lists what the CloudTrail, VPC flow and WAF rules must raise).
+	for _, g := range GuardDuty(GuardDutySpec{Seed: s.Seed, Account: s.Account, Region: s.Region, Start: s.Start, Span: s.Span,
+		Objects: s.Objects, RecordsPerObj: max(s.RecordsPerObj/10, 1), Highs: 2}) {
+		out = append(out, g.Object)
+		m.Records["guardduty"] += g.Records
+		m.Objects["guardduty"]++
 	}
 	if s.Bad {
 		day := s.Start.UTC().Format("2006/01/02/")
