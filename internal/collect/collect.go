@@ -771,6 +771,8 @@ func RelevantFor(st connector.SubType) prefix.Relevant {
 			return d == "vpcdnsquerylogs"
 		case connector.ALB:
 			return d == "elasticloadbalancing"
+		case connector.GuardDuty:
+			return d == "GuardDuty"
 		}
 		return true
 	}

@@ -566,3 +566,42 @@ func TestS3AccessLayouts(t *testing.T) {
 		t.Errorf("partitioned key %s", part[0].Key)
 	}
 }
+
+// TestGuardDutyDiscoveryAndRegions: a guardduty connector on the
+// account's folder collects the findings exported under GuardDuty/ in
+// every region (found by discovery, like CloudTrail's region and date
+// folders), leaves the CloudTrail folder beside it alone, and with
+// Regions set leaves the other regions' folders out; a second run
+// collects nothing again.
+func TestGuardDutyDiscoveryAndRegions(t *testing.T) {
+	now := time.Now().UTC()
+	spec := gen.GuardDutySpec{Seed: 5, Account: "123456789012", Start: now.Add(-40 * time.Minute), Span: 30 * time.Minute, Objects: 3, RecordsPerObj: 8, Highs: 1}
+	var objs []gen.Object
+	want := map[string]int{}
+	for _, region := range []string{"us-east-1", "eu-west-1"} {
+		spec.Region = region
+		for _, g := range gen.GuardDuty(spec) {
+			objs = append(objs, g.Object)
+			want[region] += g.Records
+		}
+	}
+	objs = append(objs, trail(1, 5)...)
+	c, b, l := setup(t, objs)
+	c.SubType, c.Prefix = connector.GuardDuty, "AWSLogs/123456789012"
+	st := mustRun(t, context.Background(), c, b, l, collect.Options{})
+	if all := want["us-east-1"] + want["eu-west-1"]; st.Records != int64(all) || st.Objects != 6 || st.Quarantined != 0 {
+		t.Fatalf("run %+v, want %d records from 6 objects", st, all)
+	}
+	if st := mustRun(t, context.Background(), c, b, l, collect.Options{}); st.Records != 0 || st.Objects != 0 {
+		t.Errorf("a second run collected %+v", st)
+	}
+
+	c2, b2, l2 := setup(t, objs)
+	c2.SubType, c2.Prefix, c2.Regions = connector.GuardDuty, "AWSLogs/123456789012", []string{"eu-west-1"}
+	if st := mustRun(t, context.Background(), c2, b2, l2, collect.Options{}); st.Records != int64(want["eu-west-1"]) || st.Objects != 3 {
+		t.Errorf("with regions eu-west-1: %+v, want %d records from 3 objects", st, want["eu-west-1"])
+	}
+	if n := total(t, l2); n != int64(want["eu-west-1"]) {
+		t.Errorf("%d rows, want %d", n, want["eu-west-1"])
+	}
+}

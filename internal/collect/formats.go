@@ -8,6 +8,7 @@ import (
 	"github.com/trawlhq/trawl/internal/connector"
 	"github.com/trawlhq/trawl/internal/format/alb"
 	"github.com/trawlhq/trawl/internal/format/cloudtrail"
+	"github.com/trawlhq/trawl/internal/format/guardduty"
 	"github.com/trawlhq/trawl/internal/format/r53resolver"
 	"github.com/trawlhq/trawl/internal/format/s3access"
 	"github.com/trawlhq/trawl/internal/format/vpcflow"
@@ -76,6 +77,11 @@ func FormatFor(st connector.SubType) (Format, bool) {
 		return Format{
 			Schema: interflow.Events(), Class: s3access.Class, Category: "paas", SkipReason: s3access.SkipReason,
 			NewDecoder: func(r io.Reader, obj source.Object) Decoder { return s3access.NewDecoder(r, obj.Key) },
+		}, true
+	case connector.GuardDuty:
+		return Format{
+			Schema: interflow.Events(), Class: guardduty.Class, Category: "paas", SkipReason: guardduty.SkipReason,
+			NewDecoder: func(r io.Reader, _ source.Object) Decoder { return guardduty.NewDecoder(r) },
 		}, true
 	}
 	return Format{}, false

@@ -24,13 +24,17 @@ const (
 	ALB SubType = "alb"
 	// S3Access is Amazon S3 server access logs.
 	S3Access SubType = "s3access"
+	// GuardDuty is Amazon GuardDuty findings exported to S3.
+	GuardDuty SubType = "guardduty"
 )
 
 // SubTypes are the sub types Trawl collects, in the order help lists them.
-func SubTypes() []SubType { return []SubType{CloudTrail, VPCFlow, WAF, R53Resolver, ALB, S3Access} }
+func SubTypes() []SubType {
+	return []SubType{CloudTrail, VPCFlow, WAF, R53Resolver, ALB, S3Access, GuardDuty}
+}
 
 // SubTypeChoices names the sub types for help and errors:
-// "cloudtrail, vpcflow, waf, r53resolver, alb or s3access".
+// "cloudtrail, vpcflow, waf, r53resolver, alb, s3access or guardduty".
 func SubTypeChoices() string {
 	st := SubTypes()
 	names := make([]string, len(st))
@@ -155,7 +159,7 @@ type Connector struct {
 	Region string `json:"region,omitempty"`
 	// Regions, when not empty, is the only log regions collected: the
 	// region folders (CloudTrail, VPC flow, WAF, ALB, date-partitioned S3
-	// server access logs) of other regions are
+	// server access logs, GuardDuty) of other regions are
 	// skipped, and Test names them. Empty collects every region, which is
 	// what an organization or multi-region trail needs.
 	Regions   []string `json:"regions,omitempty"`

@@ -51,7 +51,7 @@ func TestValidateReportsEverything(t *testing.T) {
 	c := valid()
 	c.Name = "prod-trail-é"
 	c.Tenant = ""
-	c.SubType = "guardduty"
+	c.SubType = "config"
 	c.Bucket = "Bad_Bucket"
 	c.Prefix = "AWSLogs/123456789012/"
 	c.Region = "moon-1"
@@ -71,7 +71,8 @@ func TestFileTypeBySubType(t *testing.T) {
 		ft string
 		ok bool
 	}{{CloudTrail, "gzip", true}, {CloudTrail, "text", false}, {VPCFlow, "text", false}, {WAF, "text", true}, {WAF, "gzip", true}, {WAF, "zip", false},
-		{ALB, "gzip", true}, {ALB, "text", false}, {S3Access, "text", true}, {S3Access, "gzip", true}, {S3Access, "zip", false}} {
+		{ALB, "gzip", true}, {ALB, "text", false}, {S3Access, "text", true}, {S3Access, "gzip", true}, {S3Access, "zip", false},
+		{GuardDuty, "gzip", true}, {GuardDuty, "text", false}} {
 		c := valid()
 		c.SubType, c.FileType = tc.st, tc.ft
 		c.Prefix = "AWSLogs/123456789012/x"
@@ -258,7 +259,7 @@ func TestTenantNames(t *testing.T) {
 }
 
 func TestSubTypeChoices(t *testing.T) {
-	if got := SubTypeChoices(); got != "cloudtrail, vpcflow, waf, r53resolver, alb or s3access" {
+	if got := SubTypeChoices(); got != "cloudtrail, vpcflow, waf, r53resolver, alb, s3access or guardduty" {
 		t.Errorf("SubTypeChoices() = %q", got)
 	}
 	c := valid()

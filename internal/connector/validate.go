@@ -67,7 +67,7 @@ func (c *Connector) Validate() error {
 		e.add("run_on", "a node name of letters, digits, '-' and '_', or * for any node of a shared catalog")
 	}
 	switch c.SubType {
-	case CloudTrail, VPCFlow, R53Resolver, ALB:
+	case CloudTrail, VPCFlow, R53Resolver, ALB, GuardDuty:
 		if c.FileType != FileGzip {
 			e.add("file_type", "%s logs are delivered gzip-compressed: use file type gzip", c.SubType)
 		}
