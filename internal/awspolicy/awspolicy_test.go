@@ -37,6 +37,11 @@ func TestGoldens(t *testing.T) {
 		{"alb-prefix", connector.Connector{SubType: connector.ALB, Bucket: "lb-logs", Prefix: "my-app/AWSLogs/123456789012/elasticloadbalancing", Credentials: connector.CredKeys}, Options{}},
 		// A server access log target prefix (flat or date-partitioned keys below it).
 		{"s3access-target-prefix", connector.Connector{SubType: connector.S3Access, Bucket: "access-logs", Prefix: "s3-access-logs", Credentials: connector.CredKeys}, Options{}},
+		// GuardDuty's export layout under the optional "Log file prefix", with
+		// the KMS key GuardDuty must encrypt exports with: reading them
+		// needs kms:Decrypt on it.
+		{"guardduty-kms", connector.Connector{SubType: connector.GuardDuty, Bucket: "security-findings", Prefix: "guardduty/AWSLogs/123456789012/GuardDuty", Credentials: connector.CredKeys},
+			Options{KMSKeyARN: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}},
 		// AWS's documented queue URL form; the ARN is AWS's documented one.
 		{"queue", connector.Connector{SubType: connector.CloudTrail, Bucket: "trail", Prefix: "AWSLogs/123456789012/CloudTrail", Credentials: connector.CredKeys,
 			QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/trawl-cloudtrail"}, Options{QueueKMSKeyARN: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}},

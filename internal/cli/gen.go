@@ -36,6 +36,8 @@ func demoConnectors(src string) []connector.Connector {
 			Prefix: "AWSLogs/111122223333/elasticloadbalancing", Endpoint: "file://" + src, Start: start},
 		{Name: "demo-s3access", Tenant: "demo", SubType: connector.S3Access, Bucket: "demo-s3access-logs",
 			Prefix: "s3-access-logs", Endpoint: "file://" + src, Start: start},
+		{Name: "demo-guardduty", Tenant: "demo", SubType: connector.GuardDuty, Bucket: "demo-guardduty-findings",
+			Prefix: "AWSLogs/111122223333/GuardDuty", Endpoint: "file://" + src, Start: start},
 	}
 }
 
@@ -49,9 +51,10 @@ const demoKeysFile = "cloudtrail-public-keys.json"
 // of them port scans the built-in rule counts), WAF logs with blocked
 // injections (two of them bursts the built-in rule counts), Route 53
 // Resolver query logs with blocked queries, Application Load Balancer
-// access logs with two content scans the built-in rule counts, and S3
-// server access logs (flat, named by time) with two key probes the
-// built-in rule counts.
+// access logs with two content scans the built-in rule counts, S3 server
+// access logs (flat, named by time) with two key probes the built-in rule
+// counts, and GuardDuty findings with two High ones the built-in rule
+// raises.
 func writeDemoBuckets(root string, now time.Time) (int, error) {
 	// On the hour, every demo lays its records out alike within the
 	// five-minute windows the rules count in: a demo started at 10:02 and
@@ -101,7 +104,12 @@ func writeDemoBuckets(root string, now time.Time) (int, error) {
 		Start: spec.Start, Span: spec.Span, Objects: 48, RecordsPerObj: 50, Probes: 2}) {
 		s3logs = append(s3logs, a.Object)
 	}
-	for bucket, objs := range map[string][]gen.Object{"demo-vpcflow-logs": flows, "demo-waf-logs": wafs, "demo-dns-logs": dns, "demo-alb-logs": albs, "demo-s3access-logs": s3logs} {
+	var findings []gen.Object
+	for _, g := range gen.GuardDuty(gen.GuardDutySpec{Seed: 42, Account: "111122223333", Region: "us-east-1", Start: spec.Start, Span: spec.Span, Objects: 24, RecordsPerObj: 10, Highs: 2}) {
+		findings = append(findings, g.Object)
+	}
+	for bucket, objs := range map[string][]gen.Object{"demo-vpcflow-logs": flows, "demo-waf-logs": wafs, "demo-dns-logs": dns, "demo-alb-logs": albs,
+		"demo-s3access-logs": s3logs, "demo-guardduty-findings": findings} {
 		m, err := writeObjects(root, bucket, objs)
 		if err != nil {
 			return 0, err

@@ -145,7 +145,7 @@ func setupDemo(ctx context.Context, g *globals, a *app.App) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stdout, "demo: wrote %d sample records (CloudTrail, VPC flow, WAF, Route 53 Resolver, ALB, S3 server access) under %s, laid out as AWS writes them to S3\n", n, absSrc)
+	fmt.Fprintf(g.stdout, "demo: wrote %d sample records (CloudTrail, VPC flow, WAF, Route 53 Resolver, ALB, S3 server access, GuardDuty findings) under %s, laid out as AWS writes them to S3\n", n, absSrc)
 	keys, err := os.ReadFile(filepath.Join(absSrc, demoKeysFile))
 	if err != nil {
 		return err

@@ -39,7 +39,7 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	for _, st := range []string{"cloudtrail", "vpcflow", "waf", "r53resolver", "alb", "s3access"} {
+	for _, st := range []string{"cloudtrail", "vpcflow", "waf", "r53resolver", "alb", "s3access", "guardduty"} {
 		mustTrawl(t, data, "connector", "add", "--name", st, "--tenant", "acme", "--subtype", st, "--bucket", "truth", "--prefix", m.Prefixes[st],
 			"--access-key-id", srv.AccessKey, "--secret-access-key-file", sf, "--endpoint", proxy.URL, "--start", "-72h", "--interval", "10s")
 	}
@@ -106,6 +106,9 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 	if n := count(t, data, "msg_class:s3access"); n != m.Records["s3access"] || n == 0 {
 		t.Errorf("s3access: %d, want %d", n, m.Records["s3access"])
 	}
+	if n := count(t, data, "msg_class:guardduty"); n != m.Records["guardduty"] || n == 0 {
+		t.Errorf("guardduty: %d, want %d", n, m.Records["guardduty"])
+	}
 	l, err := app.OpenLake(context.Background(), filepath.Join(data, "trawl.db"), app.LakeOptions{Catalog: catalogOf(t, data)})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +116,7 @@ func TestReliabilityKill9Mixed(t *testing.T) {
 	defer l.Close()
 	ev, _ := l.CheckIntegrity(context.Background(), "aws_events")
 	tr, _ := l.CheckIntegrity(context.Background(), "traffic")
-	wantEvents := m.Records["cloudtrail"] + m.Records["waf"] + m.Records["r53resolver"] + m.Records["alb"] + m.Records["s3access"]
+	wantEvents := m.Records["cloudtrail"] + m.Records["waf"] + m.Records["r53resolver"] + m.Records["alb"] + m.Records["s3access"] + m.Records["guardduty"]
 	wantTraffic := m.Records["vpcflow"]
 	dups := (ev.Rows - ev.DistinctIDs) + (tr.Rows - tr.DistinctIDs)
 	missing := int64(wantEvents+wantTraffic) - ev.DistinctIDs - tr.DistinctIDs
