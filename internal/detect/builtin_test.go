@@ -93,6 +93,19 @@ func s3Rec(ip, requester string, status int, errCode string, i int) string {
 
 const s3Key = "s3-access-logs/2024-05-01-12-05-00-0123456789ABCDEF"
 
+// gdRec is a GuardDuty finding as the export writes it (one line), of a
+// type and severity (a JSON number as written: 7, 7.0, 6.9).
+func gdRec(typ, severity string, i int) string {
+	return fmt.Sprintf(`{"schemaVersion":"2.0","accountId":"123456789012","region":"us-east-1","partition":"aws","id":"f%031x","type":%q,`+
+		`"resource":{"resourceType":"Instance","instanceDetails":{"instanceId":"i-0a1b2c3d4e5f67890"}},`+
+		`"service":{"serviceName":"guardduty","action":{"actionType":"NETWORK_CONNECTION","networkConnectionAction":{"connectionDirection":"OUTBOUND",`+
+		`"remoteIpDetails":{"ipAddressV4":"203.0.113.%d"},"remotePortDetails":{"port":443},"protocol":"TCP","blocked":false}},"resourceRole":"ACTOR","count":1},`+
+		`"severity":%s,"createdAt":"2024-05-01T12:00:%02dZ","updatedAt":"2024-05-01T12:00:%02dZ","title":"t","description":"d"}`,
+		i, typ, i%250, severity, i%60, i%60)
+}
+
+const gdKey = "AWSLogs/123456789012/GuardDuty/us-east-1/2024/05/01/4bd5d7a1-6a3c-4b8e-9c2b-0f4e5d6c7b8a.jsonl.gz"
+
 func wafRec(ip, action, rule string, i int) string {
 	return fmt.Sprintf(`{"timestamp":%d,"formatVersion":1,"webaclId":"arn:aws:wafv2:us-east-1:123456789012:regional/webacl/w/1","terminatingRuleId":%q,"terminatingRuleType":"MANAGED_RULE_GROUP","action":%q,"httpSourceName":"ALB","httpSourceId":"alb","httpRequest":{"clientIp":%q,"country":"US","headers":[],"uri":"/q","args":"id=1","httpVersion":"HTTP/1.1","httpMethod":"GET","requestId":"r%d"}}`,
 		1714557600000+int64(i)*1000, rule, action, ip, i)
@@ -175,6 +188,11 @@ var fixtures = map[string]fixture{
 		wafLog(append(append(repeat(20, func(i int) string { return s3Rec("203.0.113.50", "-", 403, "AccessDenied", i) }),
 			repeat(20, func(i int) string { return s3Rec("203.0.113.50", "-", 404, "NoSuchKey", i) })...),
 			repeat(20, func(i int) string { return s3Rec(fmt.Sprintf("198.51.100.%d", i), "-", 403, "AccessDenied", i) })...)...)},
+	// A High finding at the edge (7, written 7.0) raises; findings just
+	// below (6.9) and far below do not.
+	"trawl-gd-001": {connector.GuardDuty, gdKey,
+		wafLog(gdRec("Recon:EC2/PortProbeUnprotectedPort", "2", 0), gdRec("Backdoor:EC2/C&CActivity.B", "7.0", 1)),
+		wafLog(gdRec("Recon:EC2/PortProbeUnprotectedPort", "2", 0), gdRec("UnauthorizedAccess:EC2/TorClient", "6.9", 1), gdRec("Recon:EC2/Portscan", "5", 2))},
 }
 
 // TestBuiltinRules: every built-in rule compiles, and raises on its
@@ -220,7 +238,7 @@ func TestBuiltinRules(t *testing.T) {
 			t.Errorf("%s (%s) raises on its negative fixture; hunt: %s", r.ID, r.Title, r.Hunt())
 		}
 	}
-	for _, s := range []string{"cloudtrail", "vpcflow", "waf", "route53", "alb", "s3access"} {
+	for _, s := range []string{"cloudtrail", "vpcflow", "waf", "route53", "alb", "s3access", "guardduty"} {
 		if !services[s] {
 			t.Errorf("no built-in rule for %s", s)
 		}
@@ -417,5 +435,59 @@ func TestS3AccessRuleFields(t *testing.T) {
 	_, err = Parse([]byte("title: t\nlogsource: {product: aws, service: s3access}\ndetection:\n  sel:\n    request_uri|contains: /etc/passwd\n  condition: sel\n"))
 	if err == nil || !strings.Contains(err.Error(), "http.uri") || !strings.Contains(err.Error(), "remoteip") {
 		t.Errorf("a rule on request_uri: %v", err)
+	}
+}
+
+// TestGuardDutyRuleFields: a guardduty rule names the finding's JSON
+// paths as GuardDuty exports them (severity compared by order, type,
+// resource.resourceType, a path read from the raw finding) and Interflow's
+// names (finding.remote_ip with cidr), and matches the decoded findings;
+// a name that is no member of a finding is refused with what to write;
+// the rule keeps to GuardDuty records, and a rule without a service still
+// reads type as ALB's (GuardDuty's names are its own rules' only).
+func TestGuardDutyRuleFields(t *testing.T) {
+	r, err := Parse([]byte("title: t\nlogsource: {product: aws, service: guardduty}\ndetection:\n  sel:\n    severity|gte: 7\n    type|startswith: 'Backdoor:'\n" +
+		"    resource.resourceType: Instance\n    service.action.networkConnectionAction.protocol: tcp\n    finding.remote_ip|cidr: 203.0.113.0/24\n  condition: sel\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Bind(interflow.Events(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// High, just below High, another type, outside the address block,
+	// Critical.
+	recs := decode(t, connector.GuardDuty, gdKey, wafLog(gdRec("Backdoor:EC2/C&CActivity.B", "8", 1), gdRec("Backdoor:EC2/C&CActivity.B", "6.9", 2),
+		gdRec("Recon:EC2/Portscan", "8", 3), strings.Replace(gdRec("Backdoor:EC2/C&CActivity.B", "8", 4), "203.0.113.4", "198.51.100.4", 1),
+		gdRec("Backdoor:EC2/C&CActivity.B", "9.5", 5)))
+	want := []bool{true, false, false, false, true}
+	if len(recs) != len(want) {
+		t.Fatalf("%d records", len(recs))
+	}
+	for i, w := range want {
+		if b.Match(recs[i]) != w {
+			t.Errorf("record %d: match %v, want %v; hunt %s", i, !w, w, r.Hunt())
+		}
+	}
+	alb := decode(t, connector.ALB, albKey, wafLog(albRec("203.0.113.50", 500, 0)))
+	high, err := Parse([]byte("title: t\nlogsource: {product: aws, service: guardduty}\ndetection:\n  sel:\n    severity|gte: 7\n  condition: sel\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hb, _ := high.Bind(interflow.Events(), time.Now()); hb.Match(alb[0]) || !hb.Match(recs[0]) {
+		t.Errorf("the guardduty rule: ALB record %v, finding %v; hunt %s", hb.Match(alb[0]), hb.Match(recs[0]), high.Hunt())
+	}
+	for _, name := range []string{"eventName", "Severity", "finding_type"} {
+		_, err := Parse([]byte("title: t\nlogsource: {product: aws, service: guardduty}\ndetection:\n  sel:\n    " + name + ": x\n  condition: sel\n"))
+		if err == nil || !strings.Contains(err.Error(), "service.action.actionType") {
+			t.Errorf("a guardduty rule on %s: %v", name, err)
+		}
+	}
+	any, err := Parse([]byte("title: t\ndetection:\n  sel:\n    type: https\n  condition: sel\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(any.Hunt(), "elb.type") {
+		t.Errorf("a rule without a service reads type as %s, want ALB's elb.type", any.Hunt())
 	}
 }

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"encoding/base64"
+	"math"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -86,6 +87,45 @@ const s3accessFields = "bucketowner, bucket_name, remoteip, requester, requestid
 	"totaltime, turnaroundtime, referrer, useragent, versionid, hostid, sigv, ciphersuite, authtype, endpoint, tlsversion, accesspointarn, " +
 	"aclrequired; the request_uri is http.method, http.uri and http.version"
 
+// guardDutyFields maps the JSON paths of a GuardDuty finding, as
+// GuardDuty exports it (the API's camelCase member names: type, severity,
+// resource.resourceType, service.action.actionType, ...), onto the
+// Interflow fields that hold exactly their values. They apply to rules of
+// service guardduty only: the finding's top-level names (id, type, title)
+// are too generic to read for every record, and ALB's type is another
+// field. Any other path under a documented top-level member
+// (guardDutyMembers) is read from the raw finding, as CloudTrail's paths
+// are. SigmaHQ names no logsource service for GuardDuty (its taxonomy
+// names only cloudtrail for AWS): Trawl names it guardduty, as Elastic's
+// AWS integration and others do.
+var guardDutyFields = map[string]string{
+	"id": "finding.id", "type": "finding.type", "severity": "finding.severity", "title": "finding.title", "description": "finding.description",
+	"accountId": "cloud.account_id", "region": "cloud.region", "partition": "cloud.partition", "schemaVersion": "event_version",
+	"resource.resourceType": "resource.type", "resource.instanceDetails.instanceId": "instance_id",
+	"resource.accessKeyDetails.accessKeyId": "user.access_key_id", "resource.accessKeyDetails.userType": "user.type",
+	"resource.s3BucketDetails.name": "resource.s3_buckets", "resource.eksClusterDetails.name": "resource.eks_cluster",
+	"service.action.actionType": "finding.action_type", "service.count": "finding.count", "service.archived": "finding.archived",
+	"service.resourceRole": "finding.resource_role", "service.additionalInfo.sample": "finding.sample",
+	"service.action.awsApiCallAction.api": "event_name", "service.action.awsApiCallAction.serviceName": "event_source",
+	"service.action.awsApiCallAction.errorCode": "error_code", "service.action.networkConnectionAction.connectionDirection": "finding.connection_direction",
+	"service.action.dnsRequestAction.domain": "dns.question.name", "service.action.kubernetesApiCallAction.requestUri": "http.uri",
+	"service.action.kubernetesApiCallAction.statusCode": "http.response_code",
+}
+
+// guardDutyMembers are the top-level members of a finding (GuardDuty API
+// Reference, "Finding"): a guardduty rule's path must start with one.
+var guardDutyMembers = map[string]bool{
+	"schemaVersion": true, "accountId": true, "region": true, "partition": true, "id": true, "arn": true, "type": true, "resource": true,
+	"service": true, "severity": true, "confidence": true, "createdAt": true, "updatedAt": true, "title": true, "description": true,
+	"associatedAttackSequenceArn": true,
+}
+
+// guardDutyHint lists what a guardduty rule may name, for its errors.
+const guardDutyHint = "a path of the finding as GuardDuty exports it, starting with schemaVersion, accountId, region, partition, id, arn, type, " +
+	"resource, service, severity, confidence, createdAt, updatedAt, title, description or associatedAttackSequenceArn " +
+	"(type, severity, resource.resourceType, service.action.actionType, service.action.awsApiCallAction.api, ...), or an Interflow field " +
+	"such as finding.severity_label or finding.remote_ip (docs/interflow.md)"
+
 // albFields lists the ALB field names a rule may use, for its errors.
 const albFields = "type, elb, client_ip, client_port, target_ip, target_port, elb_status_code, target_status_code, received_bytes, sent_bytes, " +
 	"user_agent, ssl_cipher, ssl_protocol, target_group_arn, trace_id, domain_name, actions_executed, error_reason, classification; " +
@@ -103,6 +143,10 @@ func (s logsource) jsonRaw() bool { return s != "vpcflow" && s != "alb" && s != 
 // service (for none: the field of the service that has the name; no two
 // map one name apart).
 func (s logsource) field(name string) (string, bool) {
+	if s == "guardduty" {
+		f, ok := guardDutyFields[name]
+		return f, ok
+	}
 	if s != "" {
 		f, ok := serviceFields[s][name]
 		return f, ok
@@ -162,6 +206,36 @@ func fieldFor(name string, ls logsource) (target, bool) {
 	return t, true
 }
 
+// interflowType is the type of an Interflow field (-1: no index has it).
+func interflowType(name string) interflow.Type {
+	for _, s := range interflow.Schemas() {
+		if i, ok := s.Lookup(name); ok {
+			return s.Fields[i].Type
+		}
+	}
+	return -1
+}
+
+// orderMatch compiles lt, lte, gt or gte: the field must hold numbers in
+// Interflow (an integer or a double: a raw JSON value is text, which
+// Trawl does not compare by order), and the value a number it can hold.
+func orderMatch(k, val *yaml.Node, t target, m mods) (query.Node, error) {
+	switch interflowType(t.field) {
+	case interflow.Int:
+		if _, err := strconv.ParseInt(val.Value, 10, 64); err != nil || val.Tag == "!!null" {
+			return nil, errAt(val, "%s: %s compares an integer field; %q is not an integer", k.Value, m.orderName, val.Value)
+		}
+	case interflow.Float:
+		if f, err := strconv.ParseFloat(val.Value, 64); err != nil || val.Tag == "!!null" || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, errAt(val, "%s: %s compares a number field; %q is not a number", k.Value, m.orderName, val.Value)
+		}
+	default:
+		return nil, errAt(k, "%s: %s compares numbers, and Trawl holds this field as text: use it on a number field, such as GuardDuty's severity, "+
+			"ALB's elb_status_code or VPC flow's dstport and bytes", k.Value, m.orderName)
+	}
+	return query.Term{Field: t.field, Op: m.order, Value: val.Value}, nil
+}
+
 func interflowField(name string) bool {
 	for _, s := range interflow.Schemas() {
 		if _, ok := s.Lookup(name); ok {
@@ -196,6 +270,7 @@ type mods struct {
 	reFlags                 string // of i, m and s
 	exists, fieldref        bool
 	base64, base64off, wdsh bool
+	order, orderName        string // lt, lte, gt or gte, and its query operator (<, <=, >, >=)
 }
 
 // unsupported are the modifiers of the specification Trawl refuses, with
@@ -204,14 +279,15 @@ var unsupported = map[string]string{
 	"expand":  "expand placeholders need a placeholder set, which Trawl does not have",
 	"utf16le": "CloudTrail values are JSON text, not UTF-16", "utf16be": "CloudTrail values are JSON text, not UTF-16",
 	"utf16": "CloudTrail values are JSON text, not UTF-16", "wide": "CloudTrail values are JSON text, not UTF-16",
-	"lt": "Trawl does not compare rule values by order", "lte": "Trawl does not compare rule values by order",
-	"gt": "Trawl does not compare rule values by order", "gte": "Trawl does not compare rule values by order",
 	"neq":    "write the value in a filter selection and negate it in the condition (not filter)",
 	"minute": "Trawl has no time-part modifiers", "hour": "Trawl has no time-part modifiers", "day": "Trawl has no time-part modifiers",
 	"week": "Trawl has no time-part modifiers", "month": "Trawl has no time-part modifiers", "year": "Trawl has no time-part modifiers",
 }
 
-const supported = "contains, startswith, endswith, all, re (with i, m, s), cidr, cased, exists, fieldref, base64, base64offset and windash"
+const supported = "contains, startswith, endswith, all, re (with i, m, s), cidr, cased, exists, fieldref, base64, base64offset, windash, and lt, lte, gt, gte on number fields"
+
+// orders are the numeric comparison modifiers, as query operators.
+var orders = map[string]string{"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
 // parseMods reads the modifiers of "field|mod|mod".
 func parseMods(k *yaml.Node, list []string) (mods, error) {
@@ -249,6 +325,11 @@ func parseMods(k *yaml.Node, list []string) (mods, error) {
 			m.base64off = true
 		case "windash":
 			m.wdsh = true
+		case "lt", "lte", "gt", "gte":
+			if m.order != "" {
+				return m, errAt(k, "%s: use one of lt, lte, gt and gte", k.Value)
+			}
+			m.order, m.orderName = orders[x], x
 		default:
 			if why, ok := unsupported[x]; ok {
 				return m, errAt(k, "%s: Trawl does not support the modifier %s: %s", k.Value, x, why)
@@ -275,6 +356,8 @@ func (m mods) check(k *yaml.Node) error {
 		return errAt(k, "%s: base64offset needs contains (base64offset|contains)", k.Value)
 	case m.base64 && m.base64off:
 		return errAt(k, "%s: use one of base64 and base64offset", k.Value)
+	case m.order != "" && (m.shape != "" || m.re || m.cidr || m.cased || m.exists || m.fieldref || encoded):
+		return errAt(k, "%s: lt, lte, gt and gte compare a number and take no other modifier but all", k.Value)
 	}
 	return nil
 }
@@ -294,6 +377,12 @@ func fieldMatch(k, v *yaml.Node, ls logsource) (query.Node, error) {
 	}
 	if !ok && ls == "s3access" {
 		return nil, errAt(k, "field %q: S3 server access logs have no such field Trawl maps (%s)", name, s3accessFields)
+	}
+	if ls == "guardduty" && (!ok || t.field != name && !guardDutyMembers[strings.SplitN(name, ".", 2)[0]]) {
+		// An Interflow name (t.field == name) is accepted as for any
+		// service; a name of the finding must start with one of its
+		// members, so a CloudTrail name or a misspelt one is refused.
+		return nil, errAt(k, "field %q: a GuardDuty finding has no such member; use %s", name, guardDutyHint)
 	}
 	if !ok && !jsonRaw && jsonKey.MatchString(name) {
 		return nil, errAt(k, "field %q: VPC flow logs have no such field (%s)", name, "srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, action, log-status, interface-id, account-id")
@@ -366,7 +455,7 @@ func valueMatch(k, val *yaml.Node, name string, t target, m mods, ls logsource) 
 		}
 		return n, nil
 	case null:
-		if m.shape != "" || m.cidr || m.re || m.fieldref || m.base64 || m.base64off || m.wdsh {
+		if m.shape != "" || m.cidr || m.re || m.fieldref || m.base64 || m.base64off || m.wdsh || m.order != "" {
 			return nil, errAt(val, "%s: null cannot take a modifier", k.Value)
 		}
 		return query.Not{X: query.Exists{Field: t.presence()}}, nil
@@ -377,10 +466,15 @@ func valueMatch(k, val *yaml.Node, name string, t target, m mods, ls logsource) 
 		}
 		// Both sides read as the record has them (Interflow drops "").
 		return query.Term{Field: t.presence(), Op: "=", Value: o.presence(), Ref: true, Fold: !m.cased}, nil
+	case m.order != "":
+		return orderMatch(k, val, t, m)
 	case m.cidr:
 		ip, ok := ipFields[name]
+		if !ok && interflowType(name) == interflow.IP {
+			ip, ok = name, true // an Interflow address field: srcip, finding.remote_ip, ...
+		}
 		if !ok {
-			return nil, errAt(k, "%s: cidr tests address fields (sourceIPAddress, srcaddr, dstaddr, httpRequest.clientIp, client_ip, target_ip, remoteip)", k.Value)
+			return nil, errAt(k, "%s: cidr tests address fields (sourceIPAddress, srcaddr, dstaddr, httpRequest.clientIp, client_ip, target_ip, remoteip, or an Interflow address field such as srcip or finding.remote_ip)", k.Value)
 		}
 		p, err := netip.ParsePrefix(val.Value)
 		if err != nil {

@@ -43,7 +43,7 @@ func Reserved(id string) bool {
 // served reports whether Trawl holds logs of a logsource service.
 func served(service string) bool {
 	switch service {
-	case "cloudtrail", "vpcflow", "waf", "route53", "alb", "s3access":
+	case "cloudtrail", "vpcflow", "waf", "route53", "alb", "s3access", "guardduty":
 		return true
 	}
 	return false
@@ -52,18 +52,18 @@ func served(service string) bool {
 // CheckLogsource says why Trawl cannot serve the rule's logsource, or nil:
 // it holds AWS logs (product aws) of CloudTrail, VPC flow, WAF, Route 53
 // Resolver (service route53), Application Load Balancer access logs
-// (service alb) and S3 server access logs (service s3access; SigmaHQ
-// names no service for either); a rule without a service reads the AWS
-// Events index's records.
+// (service alb), S3 server access logs (service s3access) and GuardDuty
+// findings (service guardduty; SigmaHQ names no service for any of the
+// three); a rule without a service reads the AWS Events index's records.
 func (r *Rule) CheckLogsource() error {
 	ls := r.Logsource
 	switch {
 	case ls.Product != "" && ls.Product != "aws":
 		return fmt.Errorf("logsource product %.64q: Trawl holds AWS logs only: write product: aws", ls.Product)
 	case ls.Service != "" && !served(ls.Service):
-		return fmt.Errorf("logsource service %.64q: Trawl holds cloudtrail, vpcflow, waf, route53 (Resolver query), alb (Application Load Balancer access) and s3access (S3 server access) logs: write one of them", ls.Service)
+		return fmt.Errorf("logsource service %.64q: Trawl holds cloudtrail, vpcflow, waf, route53 (Resolver query), alb (Application Load Balancer access) and s3access (S3 server access) logs and guardduty findings: write one of them", ls.Service)
 	case ls.Category != "":
-		return fmt.Errorf("logsource category %.64q: Trawl serves AWS logs by service, not category: remove it and write service: cloudtrail, vpcflow, waf, route53, alb or s3access", ls.Category)
+		return fmt.Errorf("logsource category %.64q: Trawl serves AWS logs by service, not category: remove it and write service: cloudtrail, vpcflow, waf, route53, alb, s3access or guardduty", ls.Category)
 	}
 	return nil
 }

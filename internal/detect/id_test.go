@@ -30,6 +30,7 @@ func TestCheckLogsource(t *testing.T) {
 		{Product: "windows"}: "windows", {Product: "aws", Service: "route53"}: "", {Product: "aws", Service: "s3"}: "s3",
 		{Product: "aws", Service: "alb"}: "", {Product: "aws", Service: "elb"}: "elb",
 		{Product: "aws", Service: "s3access"}:          "",
+		{Product: "aws", Service: "guardduty"}:         "",
 		{Product: "aws", Category: "process_creation"}: "process_creation", {Service: "CloudTrail"}: "CloudTrail",
 	} {
 		err := (&Rule{Logsource: ls}).CheckLogsource()

@@ -24,8 +24,10 @@
 // name pattern or "them", and at most one count aggregation
 // ("| count() by srcip > 5", "| count(dstport) by srcip > 20") over a
 // timeframe. What Trawl cannot honour (near, correlation rules, expand
-// placeholders, a timeframe without a count, the UTF-16 and numeric
-// modifiers) is refused with its line and the construct named.
+// placeholders, a timeframe without a count, the UTF-16 and time
+// modifiers, lt/lte/gt/gte on a field Trawl holds as text) is refused with
+// its line and the construct named. lt, lte, gt and gte compare a number
+// field (finding.severity, http.response_code, dstport...) by order.
 package detect
 
 import (
@@ -347,7 +349,7 @@ func or(l, r query.Node) query.Node {
 // CloudTrail rules over 105 MB of WAF records took 19 s of a 21 s
 // `trawl collect --once`.
 func scopeToService(service string, q query.Node) query.Node {
-	class := map[string]string{"cloudtrail": "cloudtrail", "waf": "aws_waf", "vpcflow": "vpcflow", "route53": "route53_resolver", "alb": "alb", "s3access": "s3access"}[service]
+	class := map[string]string{"cloudtrail": "cloudtrail", "waf": "aws_waf", "vpcflow": "vpcflow", "route53": "route53_resolver", "alb": "alb", "s3access": "s3access", "guardduty": "guardduty"}[service]
 	if class == "" {
 		return q
 	}
