@@ -220,14 +220,15 @@ func demoAlerts(t *testing.T) []string {
 // TestDemoAlertsAreTheSameEveryTime: two fresh demos, started one after
 // the other, raise exactly the same alerts, among them the port scan and
 // the SQL injection burst the README promises (VPC flow logs with
-// rejected scans, WAF logs with blocked injections).
+// rejected scans, WAF logs with blocked injections), and the alerts of
+// the two High GuardDuty findings.
 func TestDemoAlertsAreTheSameEveryTime(t *testing.T) {
 	one := demoAlerts(t)
 	two := demoAlerts(t)
 	if strings.Join(one, "\n") != strings.Join(two, "\n") {
 		t.Errorf("two fresh demos raised different alerts:\nfirst (%d):\n%s\nsecond (%d):\n%s", len(one), strings.Join(one, "\n"), len(two), strings.Join(two, "\n"))
 	}
-	for _, want := range []string{`trawl-vpc-001 group="185.220.101.47"`, `trawl-waf-001 group="185.220.101.47"`} {
+	for _, want := range []string{`trawl-vpc-001 group="185.220.101.47"`, `trawl-waf-001 group="185.220.101.47"`, "trawl-gd-001 "} {
 		n := 0
 		for _, a := range one {
 			if strings.HasPrefix(a, want) {
