@@ -8,10 +8,11 @@ import (
 )
 
 // Lines reads a decompressed object one line at a time, for formats AWS
-// writes a record per line (ALB access logs, Route 53 Resolver query
-// logs): a line longer than max is kept cut at max (Cut says so, and the
-// decoder quarantines it) instead of being buffered whole. Blank lines are
-// skipped; the first error ends the reading.
+// writes a record per line (ALB and S3 server access logs, Route 53
+// Resolver query logs, GuardDuty findings exported to S3): a line longer
+// than max is kept cut at max (Cut says so, and the decoder quarantines
+// it) instead of being buffered whole. Blank lines are skipped; the first
+// error ends the reading.
 type Lines struct {
 	br   *bufio.Reader
 	max  int

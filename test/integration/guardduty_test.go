@@ -130,20 +130,30 @@ func TestGuardDutyFindingsThroughTheBinary(t *testing.T) {
 		t.Errorf("findings of the object with the garbage line: %d, want 5", n)
 	}
 
-	q := quarantined(t, data, "gd")
-	name := garbage[strings.LastIndex(garbage, "/")+1:]
-	offset := float64(len(bytes.Join(lines[:3], nil)) + len(garbageLine))
-	if len(q) != 1 || len(q[name]) != 1 || q[name][0]["scope"] != "record" || q[name][0]["position"] != 3.0 || q[name][0]["offset"] != offset ||
-		!strings.Contains(fmt.Sprint(q[name][0]["reason"]), "not valid JSON") || q[name][0]["raw"] != strings.TrimSuffix(garbageLine, "\n") {
-		t.Errorf("quarantine: %v, want the garbage line of %s alone (record 3, ending at byte %v), with its reason", q, name, offset)
-	}
-
+	checkGarbageLine(t, data, garbage, int64(len(bytes.Join(lines[:3], nil))+len(garbageLine)), garbageLine)
 	checkVersions(t, data, all)
 	checkHighAlert(t, data)
 
 	out = mustTrawl(t, data, "collect", "--once")
 	if row := collectRow(t, out, "gd"); row["RECORDS"] != "0" || row["OBJECTS"] != "0" {
 		t.Errorf("second run: %v", row)
+	}
+}
+
+// checkGarbageLine: the garbage line of the object at key is the
+// connector's one quarantined item, alone, as record 3 ending at byte end,
+// with its reason and its bytes.
+func checkGarbageLine(t *testing.T, data, key string, end int64, line string) {
+	t.Helper()
+	q := quarantined(t, data, "gd")
+	name := key[strings.LastIndex(key, "/")+1:]
+	if len(q) != 1 || len(q[name]) != 1 {
+		t.Fatalf("quarantine: %v, want one item, of %s", q, name)
+	}
+	it := q[name][0]
+	if it["scope"] != "record" || it["position"] != 3.0 || it["offset"] != float64(end) || !strings.Contains(fmt.Sprint(it["reason"]), "not valid JSON") ||
+		it["raw"] != strings.TrimSuffix(line, "\n") {
+		t.Errorf("quarantined: %v, want the garbage line of %s alone (record 3, ending at byte %d), with its reason", it, name, end)
 	}
 }
 
