@@ -491,3 +491,23 @@ func TestGuardDutyRuleFields(t *testing.T) {
 		t.Errorf("a rule without a service reads type as %s, want ALB's elb.type", any.Hunt())
 	}
 }
+
+// TestGuardDutyCountByType: a guardduty rule counting by type groups by
+// finding.type (the rule's service names it), not by ALB's type.
+func TestGuardDutyCountByType(t *testing.T) {
+	r, err := Parse([]byte("title: t\nlogsource: {product: aws, service: guardduty}\ndetection:\n  sel:\n    severity|gte: 4\n  timeframe: 1h\n  condition: sel | count() by type > 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Count == nil || r.Count.GroupBy != "finding.type" {
+		t.Fatalf("count %+v, want grouped by finding.type", r.Count)
+	}
+	b, err := r.Bind(interflow.Events(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := decode(t, connector.GuardDuty, gdKey, wafLog(gdRec("Recon:EC2/Portscan", "5", 1), gdRec("Recon:EC2/Portscan", "5", 2), gdRec("Backdoor:EC2/C&CActivity.B", "8", 3)))
+	if g := b.Groups(recs); len(g) != 1 || g[0].Key != "Recon:EC2/Portscan" || g[0].Count != 2 {
+		t.Errorf("groups %+v, want Recon:EC2/Portscan with 2", g)
+	}
+}

@@ -246,10 +246,15 @@ func interflowField(name string) bool {
 }
 
 // countField maps a count's field or group-by onto an Interflow field (a
-// count groups by a column): sourceIPAddress groups by address.
-func countField(name string) (string, bool) {
+// count groups by a column): sourceIPAddress groups by address. The rule's
+// service names it first (a guardduty rule's type is finding.type, not
+// ALB's), then any service.
+func countField(name string, ls logsource) (string, bool) {
 	if name == "sourceIPAddress" {
 		return "srcip", true
+	}
+	if f, ok := ls.field(name); ok {
+		return f, true
 	}
 	if f, ok := logsource("").field(name); ok {
 		return f, true

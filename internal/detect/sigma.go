@@ -242,7 +242,7 @@ func (r *Rule) compile(det *yaml.Node) error {
 			if f == "" {
 				continue
 			}
-			m, ok := countField(f)
+			m, ok := countField(f, logsource(r.Logsource.Service))
 			if !ok {
 				return errAt(cond, "count field %q has no Trawl field; %s", f, fieldHint)
 			}
