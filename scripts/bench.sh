@@ -15,5 +15,7 @@ awk '/BenchmarkIngestCloudTrail/{for(i=1;i<=NF;i++) if($(i+1)=="ns/op") ing=$i}
      END { if (ing && gz) printf "ingest/gunzip time ratio: %.1fx (ingest %.2fs, gunzip %.2fs)\n", ing/gz, ing/1e9, gz/1e9 }' /tmp/trawl-bench.txt
 
 # The performance harness: per sub type from versitygw to lake rows next
-# to gunzip, peak RSS on a ~1 GB object, search latency over 10M records.
+# to gunzip, peak RSS on a ~1 GB object, search latency over 10M records,
+# `trawl serve` reading its queue (latency, and at steady state: CPU per GB,
+# lag and peak RSS at TRAWL_PERF_STEADY_RATE records/s, default 20,000).
 TRAWL_PERF=1 go test -count=1 -run 'TestPerf' -v -timeout 60m ./test/bench/ | grep -vE '^(=== RUN|--- PASS|PASS$)'

@@ -42,7 +42,7 @@ func TestPerfQueueLatency(t *testing.T) {
 	queueURL := q.CreateQueue(t, "trawl-perf", map[string]string{"VisibilityTimeout": "300"})
 	bin := buildTrawl(t)
 	data := t.TempDir()
-	base, token, stop := serveBinary(t, bin, data)
+	base, token, _, stop := serveBinary(t, bin, data)
 	defer stop()
 	srv.Fill(t, "perfq", nil)
 	sf := filepath.Join(t.TempDir(), "secret")
@@ -174,30 +174,32 @@ func trawlCmd(bin, data string, args ...string) *exec.Cmd {
 }
 
 // serveBinary starts `trawl serve` on a free loopback port and returns its
-// address, its root token and how to stop it.
-func serveBinary(t *testing.T, bin, data string) (string, string, func()) {
+// address, its root token, its process (whose CPU time and memory a
+// benchmark reads in /proc) and how to stop it; stop returns what the
+// server wrote to stderr (its warnings).
+func serveBinary(t *testing.T, bin, data string) (string, string, *os.Process, func() string) {
 	c := trawlCmd(bin, data, "serve", "--addr", "127.0.0.1:0")
 	var logs bytes.Buffer
 	c.Stderr = &logs
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	stop := func() {
+	stop := func() string {
 		_ = c.Process.Signal(syscall.SIGTERM)
 		_ = c.Wait()
+		return logs.String() // written by exec's copier, which Wait ended
 	}
 	for i := 0; i < 300; i++ {
 		b, err := os.ReadFile(filepath.Join(data, "server.json"))
 		var si struct{ Addr string }
 		if err == nil && json.Unmarshal(b, &si) == nil && si.Addr != "" {
 			tok, _ := os.ReadFile(filepath.Join(data, "root.token"))
-			return "http://" + si.Addr, strings.TrimSpace(string(tok)), stop
+			return "http://" + si.Addr, strings.TrimSpace(string(tok)), c.Process, stop
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	stop()
-	t.Fatalf("trawl serve did not start:\n%s", logs.String())
-	return "", "", nil
+	t.Fatalf("trawl serve did not start:\n%s", stop())
+	return "", "", nil, nil
 }
 
 // announcer uploads objects and sends their S3 events, a few at once.
@@ -236,10 +238,7 @@ func (a *announcer) window(objs []gen.Object, uploaded []time.Time) {
 					return
 				}
 				ends[j] = time.Now()
-				body, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{"eventVersion": "2.1", "eventSource": "aws:s3",
-					"eventTime": ends[j].UTC().Format(time.RFC3339Nano), "eventName": "ObjectCreated:Put",
-					"s3": map[string]any{"bucket": map[string]any{"name": "perfq"}, "object": map[string]any{"key": url.QueryEscape(o.Key), "size": len(o.Body)}}}}})
-				entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)), MessageBody: aws.String(string(body))})
+				entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)), MessageBody: aws.String(s3Event(o, ends[j]))})
 			}
 			if _, err := a.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(a.queueURL), Entries: entries}); err != nil {
 				a.t.Errorf("announce: %v", err)
@@ -251,6 +250,26 @@ func (a *announcer) window(objs []gen.Object, uploaded []time.Time) {
 		})
 	}
 	wg.Wait()
+}
+
+// one uploads an object and announces it alone, as S3 sends one event per
+// object; it returns when the event is sent.
+func (a *announcer) one(ctx context.Context, o gen.Object) error {
+	if err := a.b.Put(ctx, o.Key, bytes.NewReader(o.Body), int64(len(o.Body))); err != nil {
+		return fmt.Errorf("upload %s: %w", o.Key, err)
+	}
+	if _, err := a.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(a.queueURL), MessageBody: aws.String(s3Event(o, time.Now()))}); err != nil {
+		return fmt.Errorf("announce %s: %w", o.Key, err)
+	}
+	return nil
+}
+
+// s3Event is the notification S3 sends for an object written at a time.
+func s3Event(o gen.Object, at time.Time) string {
+	body, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{"eventVersion": "2.1", "eventSource": "aws:s3",
+		"eventTime": at.UTC().Format(time.RFC3339Nano), "eventName": "ObjectCreated:Put",
+		"s3": map[string]any{"bucket": map[string]any{"name": "perfq"}, "object": map[string]any{"key": url.QueryEscape(o.Key), "size": len(o.Body)}}}}})
+	return string(body)
 }
 
 // keyPoller asks the server, through its API, how many records of each

@@ -115,6 +115,10 @@ func (s *Server) readLog(r io.Reader) {
 	}
 }
 
+// Pid is the server's process ID: a benchmark reads its CPU time in /proc
+// to say how much of the machine the S3 side of a test took.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Log returns the request log lines so far.
 func (s *Server) Log() []string {
 	s.mu.Lock()

@@ -182,6 +182,11 @@ func (s *Server) read(r io.Reader, ready chan<- int) {
 	_, _ = io.Copy(io.Discard, r)
 }
 
+// Pid is the server's process ID (node's, which runs fauxqs in one
+// process): a benchmark reads its CPU time in /proc to say how much of the
+// machine the queue side of a test took.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Output returns the last lines the server wrote (errors; requests too
 // with FAUXQS_LOGGER=true).
 func (s *Server) Output() string {
