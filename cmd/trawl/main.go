@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 
@@ -25,29 +24,10 @@ func main() {
 	// pprof reads it): where the shipped binary's time goes, measured on
 	// the binary itself (docs/benchmarks.md).
 	endProfile := startProfile(os.Getenv("TRAWL_CPU_PROFILE"))
-	tuneGC()
 	code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	endProfile()
 	stop()
 	os.Exit(code)
-}
-
-// tuneGC collects garbage less often than Go's default unless GOGC or
-// GOMEMLIMIT says otherwise: ingest allocates a record's strings and
-// then drops them, and at GOGC=100 the collector's write barriers and
-// marking cost a tenth of a collection (VPC flow, 900,000 records: 8.0 s
-// and 8.7 s at 100 against 7.4 s and 7.7 s at 300, peak RSS unchanged
-// at 260 MB: DuckDB's memory, not Go's, is most of it). The soft limit
-// keeps the Go heap of one process near what the default would have let
-// it reach on a large object: past it the collector runs as often as it
-// must.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(300)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(256 << 20)
-	}
 }
 
 func startProfile(path string) func() {

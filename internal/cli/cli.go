@@ -121,10 +121,22 @@ takes (data directory, catalog, lake, network guard, ...): trawl help flags.
 // a 756 MB CloudTrail object and keeps the process under 256 MB resident.
 const DefaultGoMemoryLimit = 150 << 20
 
+// DefaultGCPercent is the garbage collector's GOGC unless GOGC is set:
+// ingest allocates a record's strings and then drops them, and at Go's
+// default of 100 the collector's write barriers and marking were a tenth
+// of a collection (VPC flow, 900,000 records: 8.0 s and 8.7 s against
+// 7.4 s and 7.7 s at 300, peak RSS unchanged at 260 MB). The soft limit
+// above still bounds the heap: near it the collector runs as often as it
+// must.
+const DefaultGCPercent = 300
+
 // Main runs the CLI and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(DefaultGoMemoryLimit)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(DefaultGCPercent)
 	}
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
 	g.dataDir = os.Getenv("TRAWL_DATA_DIR")
