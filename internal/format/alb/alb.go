@@ -102,14 +102,6 @@ var texts = [...]struct{ pos, field int }{
 	{fDomainName, interflow.EHTTPHost}, {fErrorReason, interflow.EELBErrorReason}, {fClassification, interflow.EELBClassification},
 }
 
-// repeated holds the last values of a text field and how often they
-// repeated.
-type repeated struct {
-	last             [8]string
-	next             int
-	repeats, changes int
-}
-
 // maxActions bounds the kept lists of actions_executed (a handful of
 // combinations occur: forward, authenticate,forward, waf,forward, ...).
 const maxActions = 64
@@ -121,7 +113,7 @@ type Decoder struct {
 	quoted  uint64 // which of the first 64 fields were quoted
 	acct    string // from the key
 	region  string // from the key
-	texts   [len(texts)]repeated
+	texts   [len(texts)]format.Repeated
 	actions map[string][]string
 	ipBuf   []byte
 }
@@ -129,7 +121,11 @@ type Decoder struct {
 // NewDecoder returns a decoder over a decompressed object. The key gives
 // the account and region (AWSLogs/<acct>/elasticloadbalancing/<region>/...).
 func NewDecoder(r io.Reader, key string) *Decoder {
-	return &Decoder{Lines: format.NewLines(r, MaxLine), acct: prefix.Account(key), region: regionFromKey(key), actions: map[string][]string{}}
+	d := &Decoder{Lines: format.NewLines(r, MaxLine), acct: prefix.Account(key), region: regionFromKey(key), actions: map[string][]string{}}
+	for i := range d.texts {
+		d.texts[i].Wide = true // ALB's fields alternate among more values (targets, statuses)
+	}
+	return d
 }
 
 func regionFromKey(key string) string {
@@ -268,7 +264,7 @@ func (d *Decoder) Normalize(line []byte, rec *interflow.Record) error {
 	}
 	for i, tx := range texts {
 		if !absent(f[tx.pos]) {
-			d.setText(rec, i, tx.field, f[tx.pos])
+			d.texts[i].Set(rec, tx.field, f[tx.pos])
 		}
 	}
 	d.setRequest(rec, f[fRequest])
@@ -389,31 +385,6 @@ func (d *Decoder) setAddr(rec *interflow.Record, b []byte, ipField, portField in
 	}
 	rec.SetInt(portField, p)
 	return true
-}
-
-// setText sets a text field from the column's kept values when it
-// repeats one (the lake's batch stores a repeated kept string once and
-// its encoder knows it without comparing bytes); a column whose values
-// mostly change (user agents of a busy site) gives up keeping them and
-// points into the line instead.
-func (d *Decoder) setText(rec *interflow.Record, i, field int, v []byte) {
-	t := &d.texts[i]
-	for _, s := range t.last {
-		if len(s) == len(v) && string(v) == s {
-			t.repeats++
-			rec.SetString(field, s)
-			return
-		}
-	}
-	t.changes++
-	if t.changes > 64 && t.repeats*4 < t.changes {
-		rec.SetBytes(field, v)
-		return
-	}
-	s := string(v)
-	t.last[t.next%len(t.last)] = s
-	t.next++
-	rec.SetString(field, s)
 }
 
 // actionList is actions_executed split at its commas, one kept list per

@@ -117,14 +117,6 @@ var numbers = [...]struct{ pos, field int }{
 	{fTotalTime, interflow.ES3TotalTime}, {fTurnAroundTime, interflow.ES3TurnAroundTime},
 }
 
-// repeated holds the last values of a text field and how often they
-// repeated.
-type repeated struct {
-	last             [4]string
-	next             int
-	repeats, changes int
-}
-
 // Decoder reads server access log records from one object.
 type Decoder struct {
 	*format.Lines
@@ -133,7 +125,7 @@ type Decoder struct {
 	quoted  uint64 // which fields were in double quotes
 	acct    string // from a date-partitioned key
 	region  string // from a date-partitioned key
-	texts   [len(texts)]repeated
+	texts   [len(texts)]format.Repeated
 	host    string // the last Host Header seen and its region
 	hostReg string
 	ipBuf   []byte
@@ -322,7 +314,7 @@ func (d *Decoder) Normalize(line []byte, rec *interflow.Record) error {
 func (d *Decoder) setTexts(rec *interflow.Record, f [][]byte) {
 	for i, tx := range texts {
 		if tx.pos < len(f) && !absent(f[tx.pos]) {
-			d.setText(rec, i, tx.field, f[tx.pos])
+			d.texts[i].Set(rec, tx.field, f[tx.pos])
 		}
 	}
 	for _, u := range unique {
@@ -395,30 +387,6 @@ func (d *Decoder) hostRegion(h []byte) string {
 		}
 	}
 	return d.hostReg
-}
-
-// setText sets a text field from the column's kept values when it
-// repeats one (the lake's batch stores a repeated kept string once); a
-// column whose values mostly change gives up keeping them and points into
-// the line instead.
-func (d *Decoder) setText(rec *interflow.Record, i, field int, v []byte) {
-	t := &d.texts[i]
-	for _, s := range t.last {
-		if len(s) == len(v) && string(v) == s {
-			t.repeats++
-			rec.SetString(field, s)
-			return
-		}
-	}
-	t.changes++
-	if t.changes > 64 && t.repeats*4 < t.changes {
-		rec.SetBytes(field, v)
-		return
-	}
-	s := string(v)
-	t.last[t.next%len(t.last)] = s
-	t.next++
-	rec.SetString(field, s)
 }
 
 // months are the strftime %b abbreviations AWS writes.

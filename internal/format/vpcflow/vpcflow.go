@@ -45,14 +45,6 @@ type column struct {
 	kind  kind
 }
 
-// repeated holds the last values of a text column (a few: actions and
-// statuses alternate) and how often they repeated.
-type repeated struct {
-	last             [4]string
-	next             int
-	repeats, changes int
-}
-
 // columns maps documented field names (hyphenated, as in headers) to
 // Interflow fields.
 var columns = map[string]column{
@@ -152,8 +144,8 @@ type Decoder struct {
 	fields   [][]byte
 	key      string
 	header   []string
-	cols     []column   // per header position; field -1 for unknown names
-	texts    []repeated // per header position: a text column's last value
+	cols     []column          // per header position; field -1 for unknown names
+	texts    []format.Repeated // per header position: a text column's last value
 	br       *bufio.Reader
 	off      int64
 	line     []byte
@@ -254,7 +246,7 @@ func (d *Decoder) Next() ([]byte, error) {
 func (d *Decoder) setHeader(names []string) {
 	d.header = names
 	d.cols = make([]column, len(names))
-	d.texts = make([]repeated, len(names))
+	d.texts = make([]format.Repeated, len(names))
 	for i, n := range names {
 		c, ok := columns[canonical(n)]
 		if !ok {
@@ -309,7 +301,7 @@ func (d *Decoder) Normalize(line []byte, rec *interflow.Record) error {
 		}
 		switch c.kind {
 		case kString:
-			d.setText(rec, i, f)
+			d.texts[i].Set(rec, d.cols[i].field, f)
 		case kInt, kProto, kFlags:
 			n, ok := parseInt(f)
 			if !ok {
@@ -354,32 +346,6 @@ func (d *Decoder) Normalize(line []byte, rec *interflow.Record) error {
 	}
 	rec.SetBytes(interflow.FRaw, line)
 	return nil
-}
-
-// setText sets the text field of header position i. A value the column
-// repeats from the lines before (the account, an action, a status, most
-// interfaces of a busy object) is set as the one string kept for it, which
-// the lake's batch stores once and its encoder knows without comparing
-// bytes; a column whose values mostly change gives up keeping them, and
-// points into the line instead.
-func (d *Decoder) setText(rec *interflow.Record, i int, f []byte) {
-	t := &d.texts[i]
-	for _, v := range t.last {
-		if len(v) == len(f) && string(f) == v {
-			t.repeats++
-			rec.SetString(d.cols[i].field, v)
-			return
-		}
-	}
-	t.changes++
-	if t.changes > 64 && t.repeats*4 < t.changes {
-		rec.SetBytes(d.cols[i].field, f)
-		return
-	}
-	v := string(f)
-	t.last[t.next%len(t.last)] = v
-	t.next++
-	rec.SetString(d.cols[i].field, v)
 }
 
 // withHeader makes a quarantined line self-contained, so a retry can parse
