@@ -139,3 +139,19 @@ func Cap(b []byte, n int) []byte {
 	}
 	return b
 }
+
+// ParseUint reads a decimal number of at most 18 digits without
+// allocating (the line formats' ports, sizes and statuses).
+func ParseUint(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"net/netip"
 	"strings"
 	"unicode"
@@ -42,7 +43,7 @@ func Eval(e Expr, v interflow.Values) bool {
 		if ok && x.Fold {
 			return strings.ToLower(s) == x.V
 		}
-		return ok && cmpStr(s, x.V, x.Op)
+		return ok && compare(s, x.V, x.Op)
 	case Like:
 		if l, ok := v.List(x.Field); ok {
 			for _, s := range l {
@@ -66,16 +67,16 @@ func Eval(e Expr, v interflow.Values) bool {
 		return evalFieldEq(x, v)
 	case IntCmp:
 		n, ok := v.Int(x.Field)
-		return ok && cmpInt(n, x.V, x.Op)
+		return ok && compare(n, x.V, x.Op)
 	case FloatCmp:
 		f, ok := v.Float(x.Field)
-		return ok && cmpFloat(f, x.V, x.Op)
+		return ok && compare(f, x.V, x.Op)
 	case BoolEq:
 		b, ok := v.Bool(x.Field)
 		return ok && b == x.V
 	case TimeCmp:
 		t, ok := v.Time(x.Field)
-		return ok && cmpInt(t.UnixMicro(), x.V, x.Op)
+		return ok && compare(t.UnixMicro(), x.V, x.Op)
 	case IPRange:
 		s, ok := v.Str(x.Field)
 		if !ok {
@@ -138,35 +139,8 @@ func hasValue(i int, v interflow.Values) bool {
 	return ok
 }
 
-func cmpStr(a, b string, op Op) bool {
-	switch op {
-	case Lt:
-		return a < b
-	case Le:
-		return a <= b
-	case Gt:
-		return a > b
-	case Ge:
-		return a >= b
-	}
-	return a == b
-}
-
-func cmpInt(a, b int64, op Op) bool {
-	switch op {
-	case Lt:
-		return a < b
-	case Le:
-		return a <= b
-	case Gt:
-		return a > b
-	case Ge:
-		return a >= b
-	}
-	return a == b
-}
-
-func cmpFloat(a, b float64, op Op) bool {
+// compare applies op to a and b (strings compare bytewise, as SQL's).
+func compare[T cmp.Ordered](a, b T, op Op) bool {
 	switch op {
 	case Lt:
 		return a < b

@@ -256,7 +256,7 @@ func (d *Decoder) Normalize(line []byte, rec *interflow.Record) error {
 		if absent(f[n.pos]) {
 			continue
 		}
-		v, ok := parseUint(f[n.pos])
+		v, ok := format.ParseUint(f[n.pos])
 		if !ok {
 			return &format.RecordError{Reason: fmt.Sprintf("field %s: %q is not a number", names[n.pos], f[n.pos]), Raw: line}
 		}
@@ -368,7 +368,7 @@ func (d *Decoder) setAddr(rec *interflow.Record, b []byte, ipField, portField in
 		}
 		addr, port = b[:j], b[j+1:]
 	}
-	p, ok := parseUint(port)
+	p, ok := format.ParseUint(port)
 	if !ok || p > 65535 || len(addr) == 0 {
 		return false
 	}
@@ -408,19 +408,4 @@ func arnAccountRegion(arn []byte) (acct, region string) {
 		return "", ""
 	}
 	return string(parts[4]), string(parts[3])
-}
-
-// parseUint reads a decimal number without allocating.
-func parseUint(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }

@@ -273,7 +273,7 @@ func (d *Decoder) Normalize(line []byte, rec *interflow.Record) error {
 			}
 			continue
 		}
-		v, ok := parseUint(f[n.pos])
+		v, ok := format.ParseUint(f[n.pos])
 		if !ok {
 			return d.bad(line, n.pos, "%q is not a number", format.Cap(f[n.pos], 64))
 		}
@@ -432,19 +432,4 @@ func parseTime(b []byte) (time.Time, bool) {
 	}
 	_, off := z.Zone()
 	return t.Add(-time.Duration(off) * time.Second), true
-}
-
-// parseUint reads a decimal number without allocating.
-func parseUint(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }
