@@ -117,6 +117,9 @@ type Options struct {
 	// DefaultMaxTenantRules): each is evaluated on every record its
 	// connectors store.
 	MaxTenantRules int
+	// MaxTenantTerms bounds the terms of a tenant's own rules together
+	// (default DefaultMaxTenantTerms).
+	MaxTenantTerms int
 	// Retention is the lake's default retention in days (0: forever;
 	// trawl serve --retention), unless root stored one (see retention.go).
 	Retention int

@@ -40,3 +40,38 @@ func TestTenantRuleLimit(t *testing.T) {
 		t.Fatalf("another tenant: %v", err)
 	}
 }
+
+// TestTenantRuleTerms: a tenant's rules together hold at most
+// Options.MaxTenantTerms terms (each is evaluated on every record stored): rules
+// of 500 values each are accepted until the next would pass it, and the
+// refusal says what to do; a regular expression whose repeats compile to
+// a program too large is refused whatever its length.
+func TestTenantRuleTerms(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f := newTrailFixture(t, ctx, &fixedClock{}, Options{MaxTenantTerms: 2000})
+	a, root := f.a, f.root
+	refused := 0
+	for i := 1; i <= 8 && refused == 0; i++ {
+		var b strings.Builder
+		fmt.Fprintf(&b, "title: wide %d\nid: wide-%d\nlevel: low\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  selection:\n    eventName:\n", i, i)
+		for v := range 500 {
+			fmt.Fprintf(&b, "      - Event%dx%d\n", i, v)
+		}
+		b.WriteString("  condition: selection\n")
+		if _, err := a.AddRule(ctx, root, "wide", []byte(b.String())); err != nil {
+			if !strings.Contains(err.Error(), "terms") || !strings.Contains(err.Error(), "fewer values") {
+				t.Fatalf("rule %d: %v", i, err)
+			}
+			refused = i
+		}
+	}
+	if want := 2000 / 500; refused != want && refused != want+1 {
+		t.Fatalf("refused at rule %d, want about %d (500 terms each, 2,000 in all)", refused, want)
+	}
+	heavy := "title: heavy\nid: heavy-1\nlevel: low\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s:\n    eventName|re: '" +
+		strings.Repeat("x{1,1000}", 20) + "'\n  condition: s\n"
+	if _, err := a.AddRule(ctx, root, "acme", []byte(heavy)); err == nil || !strings.Contains(err.Error(), "instructions") {
+		t.Fatalf("a 180-byte regular expression of 40,000 instructions: %v, want refused", err)
+	}
+}

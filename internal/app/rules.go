@@ -11,6 +11,7 @@ import (
 	"github.com/trawlhq/trawl/internal/catalog"
 	"github.com/trawlhq/trawl/internal/detect"
 	"github.com/trawlhq/trawl/internal/interflow"
+	"github.com/trawlhq/trawl/internal/query"
 	"github.com/trawlhq/trawl/internal/segment"
 )
 
@@ -161,7 +162,7 @@ func (a *App) AddRule(ctx context.Context, sc Scope, tenant string, yaml []byte)
 	if err := r.CheckLogsource(); err != nil {
 		return nil, ruleProblem("logsource", err.Error())
 	}
-	if err := a.checkRuleRoom(ctx, t, r.ID); err != nil {
+	if err := a.checkRuleRoom(ctx, t, r); err != nil {
 		return nil, err
 	}
 	if err := a.checkRule(ctx, r, time.Now()); err != nil {
@@ -331,9 +332,16 @@ func (a *App) FailedRules(ctx context.Context, sc Scope) ([]RuleFailure, error) 
 // record stored).
 const DefaultMaxTenantRules = 1000
 
+// DefaultMaxTenantTerms bounds the terms of all of a tenant's own rules together
+// (a rule has at most query.MaxTerms): what evaluating them costs per
+// record stored. SigmaHQ's CloudTrail rules hold about 3,000 together; a
+// tenant's 1,000 rules of 1,000 values each made its collections take
+// minutes a record and held the server's collection slots.
+const DefaultMaxTenantTerms = 10000
+
 // checkRuleRoom refuses a new rule (not a replaced one) past the tenant's
-// limit, saying what to do.
-func (a *App) checkRuleRoom(ctx context.Context, tenant, id string) error {
+// limits, of rules and of their terms together, saying what to do.
+func (a *App) checkRuleRoom(ctx context.Context, tenant string, r *detect.Rule) error {
 	limit := a.opt.MaxTenantRules
 	if limit <= 0 {
 		limit = DefaultMaxTenantRules
@@ -342,18 +350,29 @@ func (a *App) checkRuleRoom(ctx context.Context, tenant, id string) error {
 	if err != nil {
 		return err
 	}
-	n := 0
+	maxTerms := a.opt.MaxTenantTerms
+	if maxTerms <= 0 {
+		maxTerms = DefaultMaxTenantTerms
+	}
+	n, terms, replaced := 0, query.Terms(r.Query), false
 	for _, s := range stored {
 		if s.Builtin {
 			continue
 		}
-		if s.ID == id {
-			return nil // a replacement takes no more room
+		if s.ID == r.ID {
+			replaced = true
+			continue // a replacement takes the room of what it replaces
 		}
 		n++
+		if old, err := detect.Parse([]byte(s.YAML)); err == nil {
+			terms += query.Terms(old.Query)
+		}
 	}
-	if n >= limit {
+	if !replaced && n >= limit {
 		return ruleProblem("rule", fmt.Sprintf("tenant %s already has %d rules, the most a tenant may add (each is evaluated on every record stored): delete rules it no longer needs (trawl rules delete ID) before adding more", tenant, n))
+	}
+	if terms > maxTerms {
+		return ruleProblem("detection", fmt.Sprintf("with this rule, tenant %s's rules would hold %d terms (values and comparisons) together, more than %d: every term is evaluated on every record stored; use fewer values (a wildcard, a cidr or a regular expression for many), or delete rules it no longer needs", tenant, terms, maxTerms))
 	}
 	return nil
 }

@@ -158,7 +158,7 @@ func evaluateCollected(ctx context.Context, g *globals, b backend) error {
 		return nil
 	}
 	if rep.Alerts > 0 {
-		fmt.Fprintf(g.stderr, "detection rules raised %d new alerts (trawl alerts)\n", rep.Alerts)
+		fmt.Fprintf(g.stderr, "detection rules raised %s (trawl alerts)\n", app.Plural(rep.Alerts, "new alert"))
 	}
 	if rep.Failed > 0 {
 		fmt.Fprintf(g.stderr, "%d detection rules failed and were skipped (trawl rules list says why)\n", rep.Failed)

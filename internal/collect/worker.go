@@ -365,6 +365,13 @@ func (o *objectRun) decode(ctx context.Context, dr io.Reader) error {
 			pos++ // committed (or quarantined) by an earlier run
 			continue
 		}
+		// A shutdown stops an object between records, not at its end: a
+		// tenant's rules may make each record slow (what was not committed
+		// is read again from the checkpoint).
+		if pos&255 == 0 && ctx.Err() != nil {
+			o.finish(false)
+			return ctx.Err()
+		}
 		o.record(dec, raw, pos)
 		if tm != nil {
 			tm.Since(ingest.StageNormalize, t1)

@@ -593,3 +593,19 @@ func Fields(n Node) []Term {
 	walk(n)
 	return out
 }
+
+// Terms counts the terms of a parsed query (comparisons, ranges, field
+// existence): a measure of what evaluating it costs per record.
+func Terms(n Node) int {
+	switch x := n.(type) {
+	case And:
+		return Terms(x.L) + Terms(x.R)
+	case Or:
+		return Terms(x.L) + Terms(x.R)
+	case Not:
+		return Terms(x.X)
+	case MatchAll, nil:
+		return 0
+	}
+	return 1
+}
