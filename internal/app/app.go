@@ -159,6 +159,11 @@ type App struct {
 	running map[string]chan struct{} // connectors being collected (or deleted); closed when done
 	testMu  sync.Mutex               // one connection test at a time
 	evalMu  sync.Mutex               // one evaluation of the detection rules at a time
+	// engineOK holds the rule queries the lake's engine ran (checkRule),
+	// so collection runs check each once per process (ingestDetection);
+	// at most maxEngineOK, then forgotten (tenants' edits make new ones).
+	engineMu sync.Mutex
+	engineOK map[string]bool
 	// triageMu: one alert change at a time in this process (the embedded
 	// catalog refuses a second concurrent update of a row instead of
 	// waiting; a shared catalog locks the row, across nodes too).

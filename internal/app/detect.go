@@ -887,6 +887,34 @@ func (a *App) matchEach(ctx context.Context, p catalog.Pending, rs []*detect.Rul
 	return hits, failed, nil
 }
 
+// checkRuleOnce is checkRule, remembered per query once it passed: a
+// rule evaluated at ingest must also run as the search its alerts link
+// to (a regular expression Go accepts and DuckDB refuses, (?<name>...),
+// would raise alerts whose hunt fails), and its query is the same at
+// every run.
+func (a *App) checkRuleOnce(ctx context.Context, r *detect.Rule, now time.Time) error {
+	key := ruleIndex(r).Index + "\x00" + r.Hunt()
+	a.engineMu.Lock()
+	ok := a.engineOK[key]
+	a.engineMu.Unlock()
+	if ok {
+		return checkEvaluable(r, now)
+	}
+	if err := a.checkRule(ctx, r, now); err != nil {
+		return err
+	}
+	a.engineMu.Lock()
+	defer a.engineMu.Unlock()
+	if a.engineOK == nil || len(a.engineOK) >= maxEngineOK {
+		a.engineOK = map[string]bool{}
+	}
+	a.engineOK[key] = true
+	return nil
+}
+
+// maxEngineOK bounds the rule queries remembered as run by the engine.
+const maxEngineOK = 4096
+
 // ingestDetection is the Detect option of a run of c: the tenant's
 // enabled single-event rules of c's index, except those marked failed
 // (the schedule evaluates them and lifts the mark), bound as the run
@@ -908,7 +936,10 @@ func (a *App) ingestDetection(ctx context.Context, c *connector.Connector) (func
 		if ruleIndex(r) != f.Schema || td.failed[r.ID] != "" {
 			continue
 		}
-		if err := checkEvaluable(r, now); err != nil {
+		if err := a.checkRuleOnce(ctx, r, now); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 			a.ruleFailed(ctx, c.Tenant, r, err, td.failed)
 			continue
 		}
