@@ -722,7 +722,9 @@ test("connector with an SQS queue: wizard, review, status, edit", { timeout: 120
     await shot(page, "15-queue-status");
     await page.unroute(`**/api/v1/connectors/${id}/status`);
     await page.getByRole("link", { name: "Back to connectors" }).click();
-    await page.waitForSelector('#connectors tr[data-name="queue-trail"]');
+    // The list reloads and replaces its rows: a click before it is done
+    // may land on a row being replaced.
+    await page.waitForSelector('#connectors[aria-busy="false"] tr[data-name="queue-trail"]');
 
     // Edit shows the stored queue; clearing its URL removes the queue.
     await page.getByRole("button", { name: "Edit queue-trail" }).click();

@@ -96,6 +96,9 @@ function show(id) {
     if (id === view) $(nav).setAttribute("aria-current", "page");
     else $(nav).removeAttribute("aria-current");
   }
+  // Away from the list, its rows go stale: they are busy until the next
+  // load replaces them.
+  if (id !== "connectors-view") $("#connectors").setAttribute("aria-busy", "true");
 }
 
 async function route() {
@@ -131,6 +134,9 @@ async function loadConnectors() {
   // Loads can overlap (a route change while one is in flight): only the
   // newest one renders.
   const seq = ++connectorsSeq;
+  // Busy until the newest load renders: its rows replace the ones shown
+  // (a click on a row being replaced is lost).
+  $("#connectors").setAttribute("aria-busy", "true");
   const { data } = await api("GET", "/api/v1/connectors");
   const statuses = await Promise.all(data.connectors.map((c) => api("GET", `/api/v1/connectors/${c.id}/status`).then((r) => r.data).catch(() => null)));
   if (seq !== connectorsSeq) return;
@@ -178,6 +184,7 @@ async function loadConnectors() {
     rows.push(tr);
   });
   $("#connectors tbody").replaceChildren(...rows);
+  $("#connectors").setAttribute("aria-busy", "false");
 }
 
 // integrityCell sums a CloudTrail connector's digest audit of the last
