@@ -132,6 +132,21 @@ func (a *App) evaluateTenant(ctx context.Context, tenant string, now time.Time, 
 	return nil
 }
 
+// closedSpan is where a rule's evaluation begins (its mark, else the
+// lookback) and the end of the last of its windows of step that closed
+// (ended ruleLateness ago); closed says whether there is one.
+func (a *App) closedSpan(now, mark time.Time, marked bool, step time.Duration) (from, last time.Time, closed bool) {
+	from = now.Add(-a.ruleLookback()).Truncate(step)
+	if marked {
+		from = mark
+	}
+	end := now.Add(-ruleLateness).Truncate(step)
+	if !from.Add(step).After(end) {
+		return from, from.Add(end.Sub(from) / step * step), true
+	}
+	return from, from, false
+}
+
 // coverRules moves, without a search, the marks of a tenant's enabled
 // single-event rules whose closed windows were read whole with the rule
 // (at ingest, or by the detector), all of them with a query per index
@@ -147,18 +162,12 @@ func (a *App) coverRules(ctx context.Context, tenant string, rules []*detect.Rul
 	}
 	covered := map[string]bool{}
 	spans := map[string][]catalog.RuleSpan{}
-	end := now.Add(-ruleLateness).Truncate(eventStep)
 	for _, r := range rules {
 		if !enabled[r.ID] || r.Count != nil || failed[r.ID] != "" {
 			continue
 		}
 		prev, ok := marks[r.ID]
-		from := now.Add(-a.ruleLookback()).Truncate(eventStep)
-		if ok {
-			from = prev
-		}
-		if !from.Add(eventStep).After(end) {
-			last := from.Add(end.Sub(from) / eventStep * eventStep)
+		if from, last, closed := a.closedSpan(now, prev, ok, eventStep); closed {
 			idx := ruleIndex(r).Index
 			spans[idx] = append(spans[idx], catalog.RuleSpan{RuleID: r.ID, Hunt: r.Hunt(), Prev: prev, From: from, Last: last})
 		} else {
@@ -257,14 +266,13 @@ func (a *App) evaluateRule(ctx context.Context, tenant string, r *detect.Rule, n
 		return err
 	}
 	var prev time.Time // the mark as stored: the compare-and-set's old value
-	from := now.Add(-a.ruleLookback()).Truncate(step)
 	if ok {
-		prev, from = mark, mark
+		prev = mark
 	}
+	from, last, closed := a.closedSpan(now, mark, ok, step)
 	end := now.Add(-ruleLateness).Truncate(step)
-	if !from.Add(step).After(end) {
+	if closed {
 		// All the windows that closed, with one search when they fit.
-		last := from.Add(end.Sub(from) / step * step)
 		if done, err := a.coveredByDetector(ctx, tenant, r, s, prev, from, last, rep); done || err != nil {
 			return err
 		}
